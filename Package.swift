@@ -1,0 +1,48 @@
+// swift-tools-version: 6.2
+// The module graph is the architecture (DESIGN.md section 2): UkeyCore knows no I/O and imports
+// nothing of ours; the executables are the only composition roots.
+import PackageDescription
+
+/// Every target of ours builds in Swift 6 mode with all warnings as errors.
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "ukey",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ukeyctl", targets: ["ukeyctl"]),
+        .library(name: "UkeyCore", targets: ["UkeyCore"]),
+        .library(name: "UkeyPolicy", targets: ["UkeyPolicy"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        .target(
+            name: "UkeyCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "UkeyPolicy",
+            dependencies: ["UkeyCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "ukeyctl",
+            dependencies: [
+                "UkeyCore", "UkeyPolicy",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "UkeyCoreTests", dependencies: ["UkeyCore"], swiftSettings: strict),
+        .testTarget(name: "UkeyPolicyTests", dependencies: ["UkeyPolicy", "UkeyCore"], swiftSettings: strict),
+        .testTarget(name: "UkeyctlTests", dependencies: ["UkeyPolicy", "UkeyCore"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,117 @@
+/// The boot-phase trust state machine: the paper's Theorem 1 as code (section 3.1).
+///
+/// With s_1 = `root`, boot is trusted iff every entity was validated by its parent: each component
+/// hashed and compared with H (`validate(s_i, hash(s_j), h_j)`) while the parent was trusted. The
+/// machine is sans-IO: `measure` returns the verdict and the effects (register extend, event,
+/// state changes) and the caller carries them out; nothing here touches a file, a clock or a TPM.
+///
+/// Rules (DESIGN.md section 1):
+/// - `root` is trusted unconditionally and cannot be measured;
+/// - measuring an entity whose parent is not trusted makes it untrusted (`parent-not-trusted`);
+/// - a mismatch makes it untrusted (`digest-mismatch`) and every descendant untrusted
+///   (`ancestor-untrusted`), even ones already trusted;
+/// - nothing becomes trusted again within a boot; only `reset` starts a new boot;
+/// - every measurement is recorded whatever the verdict: the first effect is always the extend.
+public struct BootChain: Sendable {
+    public let expected: ExpectedSet
+    public private(set) var bootID: String
+    private var statuses: [String: EntityStatus]
+
+    public init(expected: ExpectedSet, bootID: String) {
+        self.expected = expected
+        self.bootID = bootID
+        self.statuses = Dictionary(uniqueKeysWithValues: expected.entities.map { ($0.name, EntityStatus()) })
+    }
+
+    /// The state of `name`; `root` is always trusted.
+    public func state(of name: String) -> EntityState? {
+        name == Entity.rootName ? .trusted : statuses[name]?.state
+    }
+
+    /// The full status of a declared entity (nil for `root` and unknown names).
+    public func status(of name: String) -> EntityStatus? {
+        statuses[name]
+    }
+
+    /// Records that `component` of `entity` measured as `digest` and decides the entity's state.
+    ///
+    /// Throws only for a name that the expected set does not hold; every real measurement gives
+    /// an outcome, trusted or not.
+    public mutating func measure(
+        entity name: String,
+        component componentName: String,
+        digest: Digest
+    ) throws(UkeyCoreError) -> MeasurementOutcome {
+        guard name != Entity.rootName else {
+            throw UkeyCoreError(.rootNotMeasurable, "'root' is the trusted root itself and is never measured")
+        }
+        guard let entity = expected.entity(named: name), var status = statuses[name] else {
+            throw UkeyCoreError(.unknownEntity, "no entity '\(name)' in the policy")
+        }
+        guard let component = entity.component(named: componentName) else {
+            let known = entity.components.map(\.name).joined(separator: ", ")
+            throw UkeyCoreError(
+                .unknownComponent,
+                "entity '\(name)' has no component '\(componentName)'; it has: \(known)"
+            )
+        }
+
+        var effects: [ChainEffect] = [
+            .extend(register: entity.register, digest: digest, eventData: "\(name)/\(componentName)")
+        ]
+        let match = digest == component.expected
+        let parentTrusted = state(of: entity.parent) == .trusted
+        status.measured[componentName] = digest
+
+        if status.state != .untrusted {
+            if !parentTrusted {
+                statuses[name] = status
+                effects += untrust(name, reason: .parentNotTrusted)
+                status = statuses[name]!
+            } else if !match {
+                statuses[name] = status
+                effects += untrust(name, reason: .digestMismatch)
+                status = statuses[name]!
+            } else {
+                status.matched.insert(componentName)
+                if status.state == .pending && status.matched.count == entity.components.count {
+                    status.state = .trusted
+                    effects.append(.becameTrusted(entity: name))
+                }
+            }
+        }
+        statuses[name] = status
+        return MeasurementOutcome(
+            entity: name,
+            component: componentName,
+            digest: digest,
+            state: status.state,
+            match: match,
+            reason: status.reason,
+            parentTrusted: parentTrusted,
+            register: entity.register,
+            effects: effects
+        )
+    }
+
+    /// Starts a new boot: every entity back to pending, with a new boot id.
+    public mutating func reset(bootID newBootID: String) -> [ChainEffect] {
+        let previous = bootID
+        bootID = newBootID
+        for name in statuses.keys { statuses[name] = EntityStatus() }
+        return [.reset(previousBootID: previous, bootID: newBootID)]
+    }
+
+    /// Marks `name` untrusted and taints every descendant that is not already untrusted.
+    private mutating func untrust(_ name: String, reason: UntrustedReason) -> [ChainEffect] {
+        var effects: [ChainEffect] = []
+        for (target, why) in [(name, reason)] + expected.descendants(of: name).map({ ($0, .ancestorUntrusted) }) {
+            guard var status = statuses[target], status.state != .untrusted else { continue }
+            status.state = .untrusted
+            status.reason = why
+            statuses[target] = status
+            effects.append(.becameUntrusted(entity: target, reason: why))
+        }
+        return effects
+    }
+}

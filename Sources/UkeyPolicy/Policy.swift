@@ -1,0 +1,72 @@
+import UkeyCore
+
+/// A security policy as written (DESIGN.md section 5): the expected measurements, the users, and
+/// the per-VM run-time whitelists, each with the place it was declared, so every later check can
+/// point at a line.
+public struct Policy: Sendable {
+    /// Monotonic; a loaded policy is only ever replaced by a higher version (no rollback).
+    public var version: Int
+    public var mode: EnforcementMode
+    public var entities: [EntityDeclaration]
+    public var users: [UserDeclaration]
+    public var runtime: [RuntimeRuleSet]
+    /// Where the document starts, for problems that belong to no line in particular.
+    public var location: SourceLocation
+}
+
+/// An entity of the boot chain as the policy declares it.
+public struct EntityDeclaration: Sendable {
+    public var name: String
+    public var parent: String
+    public var kind: EntityKind
+    /// Nil means the kind's default (`EntityKind.defaultRegister`).
+    public var register: Int?
+    public var components: [ComponentDeclaration]
+    public var location: SourceLocation
+    public var parentLocation: SourceLocation
+    public var registerLocation: SourceLocation?
+
+    /// The register this entity extends.
+    public var effectiveRegister: Int { register ?? kind.defaultRegister }
+}
+
+/// A component with its expected digest, or a `file` hint from which enrolment computes it.
+public struct ComponentDeclaration: Sendable {
+    public var name: String
+    public var digest: Digest?
+    /// Where the hypervisor finds this component on the host.
+    public var file: String?
+    public var location: SourceLocation
+}
+
+/// A person who may log in and start user VMs.
+public struct UserDeclaration: Sendable {
+    public var name: String
+    public var roles: [String]
+    /// The user VMs this user may start, each with where it was named.
+    public var vms: [(name: String, location: SourceLocation)]
+    public var location: SourceLocation
+}
+
+/// Whether an executable runs.
+public enum ExecDecision: String, Sendable, Hashable, Codable, CaseIterable {
+    case allow
+    case deny
+}
+
+/// One VM's run-time whitelist.
+public struct RuntimeRuleSet: Sendable {
+    public var vm: String
+    /// What an executable the list does not name gets.
+    public var defaultDecision: ExecDecision
+    public var allow: [AllowedExecutable]
+    public var location: SourceLocation
+    public var vmLocation: SourceLocation
+}
+
+/// An executable allowed by path and digest.
+public struct AllowedExecutable: Sendable, Hashable {
+    public var path: String
+    public var digest: Digest
+    public var location: SourceLocation
+}
