@@ -9,7 +9,7 @@ public struct MeasuredBoot: Sendable {
     public init(expected: ExpectedSet, bootID: String, banks: Set<HashAlgorithm> = [.sha256]) {
         self.chain = BootChain(expected: expected, bootID: bootID)
         self.registers = RegisterSet(algorithms: banks)
-        self.eventLog = EventLog(banks: registers.algorithms)
+        self.eventLog = EventLog(banks: registers.algorithms, vendorInfo: "ukey boot \(bootID)")
     }
 
     /// Measures, records (register extend and event, whatever the verdict) and returns the outcome
@@ -30,14 +30,13 @@ public struct MeasuredBoot: Sendable {
         return (outcome, eventIndex)
     }
 
-    /// Starts a new boot: registers zeroed, a fresh event log that opens with a note of the reset.
+    /// Starts a new boot: registers zeroed, and a fresh event log whose header names the new boot
+    /// and the one it replaced.
     public mutating func reset(bootID: String) -> [ChainEffect] {
+        let previous = chain.bootID
         let effects = chain.reset(bootID: bootID)
         registers = RegisterSet(algorithms: Set(registers.algorithms))
-        eventLog = EventLog(banks: registers.algorithms)
-        for case .reset(let previous, let new) in effects {
-            eventLog.appendNote("ukey boot reset: previous \(previous), boot \(new)")
-        }
+        eventLog = EventLog(banks: registers.algorithms, vendorInfo: "ukey boot \(bootID) reset-from \(previous)")
         return effects
     }
 }

@@ -6,8 +6,6 @@ extension EventLog {
     static let platformClass: UInt32 = 0
     /// `uintnSize` 2 means UINTN is 64 bits.
     static let uintnSize: UInt8 = 2
-    /// ukey's vendor info in the header, so a reader can tell who wrote the log.
-    static let vendorInfo: [UInt8] = Array("ukey".utf8)
 
     /// Limits for untrusted logs: far above anything ukey writes, far below what could exhaust memory.
     public enum Limits {
@@ -32,8 +30,8 @@ extension EventLog {
             spec.u16(algorithm.algorithmID)
             spec.u16(algorithm.digestSize)
         }
-        spec.u8(UInt8(Self.vendorInfo.count))
-        spec.append(Self.vendorInfo)
+        spec.u8(UInt8(vendorInfo.count))
+        spec.append(vendorInfo)
 
         // The header is a TCG_PCClientPCREvent (SHA-1 format): register 0, EV_NO_ACTION, 20 zero bytes.
         out.u32(0)
@@ -103,7 +101,7 @@ extension EventLog {
             algorithms.append(AlgorithmSize(algorithmID: id, digestSize: size))
         }
         let vendorSize = try spec.u8("vendor info size")
-        _ = try spec.read(Int(vendorSize), "vendor info")
+        let vendorInfo = try spec.read(Int(vendorSize), "vendor info")
 
         var events: [Event] = []
         while !reader.isAtEnd {
@@ -135,6 +133,6 @@ extension EventLog {
             let data = try reader.read(Int(dataSize), "event data")
             events.append(Event(registerIndex: register, eventType: type, digests: digests, data: data))
         }
-        self.init(algorithms: algorithms, events: events)
+        self.init(algorithms: algorithms, vendorInfo: vendorInfo, events: events)
     }
 }

@@ -44,16 +44,22 @@ public struct EventLog: Hashable, Sendable {
     }
 
     public let algorithms: [AlgorithmSize]
+    /// The Spec ID header's vendor info (at most 255 bytes). ukey writes the boot id there, and the
+    /// boot it replaced after a reset, so each boot's log names itself without adding an event
+    /// that a replaying verifier would have to skip.
+    public let vendorInfo: [UInt8]
     public private(set) var events: [Event]
 
-    /// An empty log whose header declares the banks of `registers`.
-    public init(banks: [HashAlgorithm]) {
+    /// An empty log whose header declares `banks`, with `vendorInfo` cut to 255 bytes.
+    public init(banks: [HashAlgorithm], vendorInfo: String = "ukey") {
         self.algorithms = banks.map { AlgorithmSize(algorithmID: $0.tcgAlgorithmID, digestSize: UInt16($0.digestSize)) }
+        self.vendorInfo = Array(vendorInfo.utf8.prefix(255))
         self.events = []
     }
 
-    init(algorithms: [AlgorithmSize], events: [Event]) {
+    init(algorithms: [AlgorithmSize], vendorInfo: [UInt8], events: [Event]) {
         self.algorithms = algorithms
+        self.vendorInfo = vendorInfo
         self.events = events
     }
 
@@ -67,15 +73,6 @@ public struct EventLog: Hashable, Sendable {
         return append(
             Event(registerIndex: UInt32(register), eventType: TCGEventType.ipl, digests: digests, data: Array(description.utf8))
         )
-    }
-
-    /// Appends an EV_NO_ACTION event: recorded, never extended (zero digests, as the PFP requires).
-    @discardableResult
-    public mutating func appendNote(_ text: String) -> Int {
-        let digests = algorithms.map {
-            AlgorithmDigest(algorithmID: $0.algorithmID, bytes: Array(repeating: 0, count: Int($0.digestSize)))
-        }
-        return append(Event(registerIndex: 0, eventType: TCGEventType.noAction, digests: digests, data: Array(text.utf8)))
     }
 
     @discardableResult

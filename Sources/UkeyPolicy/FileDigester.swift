@@ -1,0 +1,44 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import UkeyCore
+
+/// Hashes a file in fixed-size chunks, so that measuring a multi-gigabyte disk image costs one
+/// buffer of memory. Regular files and block devices (VM disks on LVM) are accepted; a directory,
+/// FIFO or socket is refused, since reading one would block or mean nothing.
+public enum FileDigester {
+    public static let chunkSize = 1 << 20
+
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public let path: String
+        public let reason: String
+        public var description: String { "\(path): \(reason)" }
+    }
+
+    public static func digest(ofFileAt path: String, using algorithm: HashAlgorithm = .sha256) throws(Failure) -> Digest {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
+        let type = info.st_mode & S_IFMT
+        guard type == S_IFREG || type == S_IFBLK else {
+            throw Failure(path: path, reason: "not a regular file or block device")
+        }
+        var hasher = StreamingHasher(algorithm)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let count = read(fd, buffer.baseAddress, chunkSize)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw Failure(path: path, reason: String(cString: strerror(errno)))
+            }
+            if count == 0 { break }
+            hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+        return hasher.finalize()
+    }
+}

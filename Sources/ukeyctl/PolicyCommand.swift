@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `ukeyctl policy ...`: work on policy files without a daemon.
+struct PolicyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy",
+        abstract: "Check, enrol, show and dry-run policy files (offline).",
+        subcommands: [PolicyLint.self, PolicyEnroll.self, PolicyShow.self, PolicySimulate.self]
+    )
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import UkeyCore
+import UkeyPolicy
+
+/// `ukeyctl policy enroll FILE -o OUT`: compute each component's digest from its file.
+struct PolicyEnroll: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enroll",
+        abstract: "Fill each component's digest by hashing its 'file', keeping the rest of the text as it is.",
+        discussion: "Run it on a host in a known-good state; review the result ('policy show'), then sign it."
+    )
+
+    @Argument(help: "The policy to enrol.")
+    var file: String
+
+    @Option(name: .shortAndLong, help: "Where to write the enrolled policy ('-' for standard output).")
+    var output: String
+
+    @Option(help: "A directory that stands in for '/' when resolving component files.")
+    var root: String?
+
+    @Option(help: "The digest algorithm: sha256, sha384 or sha512.")
+    var algorithm: HashAlgorithm = .sha256
+
+    func run() throws {
+        let text = String(decoding: try PolicyFiles.read(file), as: UTF8.self)
+        let result: (text: String, changes: [PolicyEnroller.Change])
+        do {
+            result = try PolicyEnroller.enroll(text, file: file) { path in
+                try FileDigester.digest(ofFileAt: PolicyFiles.resolve(path, root: root), using: algorithm)
+            }
+        } catch let error as PolicyError {
+            for diagnostic in error.diagnostics { print(diagnostic) }
+            throw ExitCode.checkFailed
+        } catch let error as FileDigester.Failure {
+            throw InputError("cannot hash \(error)")
+        }
+        if output == "-" {
+            print(result.text, terminator: result.text.hasSuffix("\n") ? "" : "\n")
+        } else {
+            try PolicyFiles.write(Array(result.text.utf8), to: output)
+        }
+        for change in result.changes {
+            let note = change.old == nil ? "new" : (change.old == change.new ? "unchanged" : "CHANGED")
+            FileHandleOutput.standardError("\(change.entity)/\(change.component): \(change.new) (\(note)) from \(change.file)")
+        }
+    }
+}

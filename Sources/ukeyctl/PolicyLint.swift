@@ -1,0 +1,33 @@
+import ArgumentParser
+import UkeyPolicy
+
+/// `ukeyctl policy lint FILE...`: one `file:line:col: message` line per problem.
+struct PolicyLint: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lint",
+        abstract: "Check policy files; print one 'file:line:col: message' line per problem.",
+        discussion: "Exit status 0 when every file is clean, 1 when any has a problem, 2 when a file cannot be read."
+    )
+
+    @Flag(help: "Accept components that have a file but no digest yet (a draft for 'policy enroll').")
+    var draft = false
+
+    @Argument(help: "Policy files (YAML).")
+    var files: [String]
+
+    func run() throws {
+        var clean = true
+        for file in files {
+            let problems: [PolicyDiagnostic]
+            do {
+                let policy = try PolicyParser.parse(bytes: PolicyFiles.read(file), file: file)
+                problems = PolicyLinter.lint(policy, options: .init(requireDigests: !draft))
+            } catch let error as PolicyError {
+                problems = error.diagnostics
+            }
+            for problem in problems { print(problem) }
+            clean = clean && problems.isEmpty
+        }
+        if !clean { throw ExitCode.checkFailed }
+    }
+}

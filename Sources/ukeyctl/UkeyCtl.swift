@@ -1,0 +1,52 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `ukeyctl`: provisions and inspects a Ukey. The policy commands work offline, on files.
+@main
+struct UkeyCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ukeyctl",
+        abstract: "Provision and inspect ukey, the trusted root of a KVM host.",
+        discussion: """
+            Exit status: 0 success, 1 a check failed (lint problems, an untrusted chain), \
+            2 bad usage or unreadable input.
+            """,
+        version: "0.1.0",
+        subcommands: [PolicyCommand.self]
+    )
+
+    /// Maps argument-parser's usage errors to exit 2, which scripts (and the libvirt hook) read as
+    /// "called wrongly", distinct from 1, "the check said no".
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as InputError {
+            FileHandleOutput.standardError("ukeyctl: \(error)")
+            Glibc.exit(ExitCode.usage.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                FileHandleOutput.standardError(fullMessage(for: error))
+                Glibc.exit(ExitCode.usage.rawValue)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
+extension ExitCode {
+    /// A check ran and failed.
+    static let checkFailed = ExitCode(1)
+    /// Wrong arguments or input that cannot be read.
+    static let usage = ExitCode(2)
+}
+
+/// Input that cannot be used (a missing file, a bad option value): exit 2 with the reason alone,
+/// not the usage text, since the command line itself was well formed.
+struct InputError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
