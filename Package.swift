@@ -41,8 +41,10 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "UkeyCoreTests", dependencies: ["UkeyCore"], swiftSettings: strict),
-        .testTarget(name: "UkeyPolicyTests", dependencies: ["UkeyPolicy", "UkeyCore"], swiftSettings: strict),
-        .testTarget(name: "UkeyctlTests", dependencies: ["UkeyPolicy", "UkeyCore"], swiftSettings: strict),
+        // The test kit: real peers (external tools), temporary directories; later the test daemon.
+        .target(name: "UkeyTesting", dependencies: ["UkeyCore"], swiftSettings: strict),
+        .testTarget(name: "UkeyCoreTests", dependencies: ["UkeyCore", "UkeyTesting"], swiftSettings: strict),
+        .testTarget(name: "UkeyPolicyTests", dependencies: ["UkeyPolicy", "UkeyCore", "UkeyTesting"], swiftSettings: strict),
+        .testTarget(name: "UkeyctlTests", dependencies: ["UkeyPolicy", "UkeyCore", "UkeyTesting"], swiftSettings: strict),
     ]
 )

@@ -34,4 +34,7 @@ public struct EntityStatus: Hashable, Sendable {
     public internal(set) var measured: [String: Digest] = [:]
     /// Components that matched while the parent was trusted.
     public internal(set) var matched: Set<String> = []
+
+    /// A fresh entity: pending, nothing measured.
+    public init() {}
 }
