@@ -38,7 +38,10 @@ public enum PolicyEnroller {
                 guard let path = component.file, case .mapping(let map) = componentNode else { continue }
                 let new = try digestOf(path)
                 changes.append(Change(entity: entity.name, component: component.name, file: path, old: component.digest, new: new))
-                guard map.style != .flow else {
+                // A flow mapping (`{name: k, file: /k}`) starts with a brace; its keys share a line.
+                let mapLine = map.mark.map { Array(lines[$0.line - 1]) } ?? []
+                let mapColumn = (map.mark?.column ?? 1) - 1
+                guard mapColumn >= mapLine.count || mapLine[mapColumn] != "{" else {
                     throw PolicyError([
                         PolicyDiagnostic(component.location, "enroll needs components in block style (one key per line)")
                     ])

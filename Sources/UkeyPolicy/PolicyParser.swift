@@ -36,8 +36,12 @@ public enum PolicyParser {
             throw PolicyError([diagnostic(file, "policy contains a NUL byte")])
         }
         let root: Node
+        // The parser stays alive while the nodes are read: it owns the anchors, which nodes refer
+        // to weakly, and `YAMLNodeReader` refuses any node that has one.
+        let parser: Parser
         do {
-            guard let composed = try Yams.compose(yaml: text) else {
+            parser = try Parser(yaml: text)
+            guard let composed = try parser.singleRoot() else {
                 throw PolicyError([diagnostic(file, "policy is empty")])
             }
             root = composed
@@ -47,8 +51,9 @@ public enum PolicyParser {
             throw PolicyError([yamlDiagnostic(error, file: file)])
         }
         var reader = YAMLNodeReader(file: file)
-        let policy = read(root, &reader)
-        guard reader.diagnostics.isEmpty, let policy else { throw PolicyError(reader.diagnostics) }
+        let policy = withExtendedLifetime(parser) { read(root, &reader) }
+        let problems = reader.diagnostics.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
+        guard problems.isEmpty, let policy else { throw PolicyError(problems) }
         return policy
     }
 
