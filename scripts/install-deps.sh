@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ukey builds and tests against, when any is missing.
+# Runs apt-get only when something is missing, so a second `make` costs nothing.
+set -euo pipefail
+
+# libssl-dev: the openssl CLI and headers, for independent checks of signatures and certificates.
+# libtss2-dev, tpm2-tools, swtpm: the TPM backend, its independent checks, and the software TPM.
+# libpcsclite-dev: the smart-card backend.
+names=(openssl libssl-dev libtss2-dev libpcsclite-dev tpm2-tools swtpm swtpm-tools)
+
+missing=()
+for p in "${names[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "==> installing missing packages: ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "error: these packages are missing and installing them needs root: ${missing[*]}" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v swift >/dev/null || { echo "error: swift is not on PATH (Swift 6.3 is expected at /opt/swift)" >&2; exit 1; }
