@@ -18,7 +18,9 @@ let package = Package(
         .library(name: "UkeyPolicy", targets: ["UkeyPolicy"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
@@ -33,18 +35,60 @@ let package = Package(
             dependencies: ["UkeyCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
+        .target(
+            name: "UkeyStore",
+            dependencies: ["UkeyCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        // The token roles as protocols, and the soft token (which keeps its state in UkeyStore).
+        .target(
+            name: "UkeyToken",
+            dependencies: [
+                "UkeyCore", "UkeyStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "ukeyctl",
             dependencies: [
-                "UkeyCore", "UkeyPolicy",
+                "UkeyCore", "UkeyPolicy", "UkeyToken",
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strict
+        ),
+        // A child process for the crash tests (kill -9 loops); not installed.
+        .executableTarget(
+            name: "ukey-testhelper",
+            dependencies: ["UkeyStore", "UkeyToken", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // The test kit: real peers (external tools), temporary directories; later the test daemon.
         .target(name: "UkeyTesting", dependencies: ["UkeyCore"], swiftSettings: strict),
         .testTarget(name: "UkeyCoreTests", dependencies: ["UkeyCore", "UkeyTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "UkeyStoreTests",
+            dependencies: ["UkeyStore", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "UkeyTokenTests",
+            dependencies: [
+                "UkeyToken", "UkeyStore", "UkeyCore", "UkeyTesting",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "UkeyPolicyTests", dependencies: ["UkeyPolicy", "UkeyCore", "UkeyTesting"], swiftSettings: strict),
-        .testTarget(name: "UkeyctlTests", dependencies: ["UkeyPolicy", "UkeyCore", "UkeyTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "UkeyctlTests",
+            dependencies: ["UkeyPolicy", "UkeyCore", "UkeyToken", "UkeyTesting"],
+            swiftSettings: strict
+        ),
     ]
 )

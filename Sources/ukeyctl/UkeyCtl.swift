@@ -14,7 +14,7 @@ struct UkeyCtl: ParsableCommand {
             2 bad usage or unreadable input.
             """,
         version: "0.1.0",
-        subcommands: [PolicyCommand.self]
+        subcommands: [PolicyCommand.self, QuoteCommand.self, KeygenCommand.self]
     )
 
     /// Maps argument-parser's usage errors to exit 2, which scripts (and the libvirt hook) read as

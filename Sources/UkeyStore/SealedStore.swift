@@ -1,0 +1,124 @@
+import Crypto
+
+/// The sealed state store: named records, encrypted and authenticated together (AES-256-GCM) under
+/// a random store key that a `StoreKeyProtector` keeps, written as one file with `AtomicFile`.
+///
+/// One file rather than one per record: a record cannot be rolled back or swapped on its own
+/// (say, an old PIN retry counter), since every write seals all records with a new generation.
+/// Rolling back the whole file to an older copy is still possible for whoever can write the state
+/// directory; only a hardware monotonic counter stops that (the tpm backend).
+///
+/// Records are small (users, keys, counters, the policy's digest and version); large data such as
+/// the policy text itself lives beside the store, bound to it by its digest.
+public struct SealedStore: Sendable {
+    public static let fileName = "store.sealed"
+    /// Far above what ukey stores (kilobytes), far below what could exhaust memory.
+    public static let maxFileBytes = 16 << 20
+    public static let maxRecordName = 128
+
+    public let directory: String
+    public var path: String { "\(directory)/\(Self.fileName)" }
+    /// Increases by one with every commit.
+    public private(set) var generation: UInt64
+    public private(set) var records: [String: [UInt8]]
+    private let protectorName: String
+    private let wrappedKey: [UInt8]
+    private let storeKey: SymmetricKey
+
+    /// Whether a store exists in `directory`.
+    public static func exists(in directory: String) -> Bool {
+        (try? AtomicFile.read("\(directory)/\(fileName)", limit: maxFileBytes)) != nil
+    }
+
+    /// Creates a new store holding `initial`, in one durable write (so a crash leaves either no
+    /// store or a complete one); refuses to overwrite an existing store.
+    public static func create(
+        in directory: String,
+        protector: some StoreKeyProtector,
+        initial: [String: [UInt8]] = [:]
+    ) throws(StoreError) -> SealedStore {
+        try StatePermissions.ensureDirectory(directory)
+        guard !exists(in: directory) else {
+            throw StoreError(.alreadyExists, path: "\(directory)/\(fileName)", "a sealed store already exists here")
+        }
+        let key = SymmetricKey(size: .bits256)
+        var store = SealedStore(
+            directory: directory,
+            generation: 0,
+            records: [:],
+            protectorName: protector.name,
+            wrappedKey: try protector.wrap(key),
+            storeKey: key
+        )
+        try store.commit(initial.mapValues { Optional($0) })
+        return store
+    }
+
+    /// Opens an existing store, checking permissions and every byte's integrity.
+    public static func open(in directory: String, protector: some StoreKeyProtector) throws(StoreError) -> SealedStore {
+        try StatePermissions.checkDirectory(directory)
+        let path = "\(directory)/\(fileName)"
+        try StatePermissions.checkFile(path)
+        let bytes = try AtomicFile.read(path, limit: maxFileBytes)
+        let header = try StoreFileFormat.parseHeader(bytes, path: path)
+        guard header.protectorName == protector.name else {
+            throw StoreError(
+                .integrity,
+                path: path,
+                "integrity check failed: the store is sealed by '\(header.protectorName)', not '\(protector.name)'"
+            )
+        }
+        let key = try protector.unwrap(header.wrappedKey)
+        let records = try StoreFileFormat.openBody(bytes, header: header, key: key, path: path)
+        return SealedStore(
+            directory: directory,
+            generation: header.generation,
+            records: records,
+            protectorName: header.protectorName,
+            wrappedKey: header.wrappedKey,
+            storeKey: key
+        )
+    }
+
+    private init(
+        directory: String,
+        generation: UInt64,
+        records: [String: [UInt8]],
+        protectorName: String,
+        wrappedKey: [UInt8],
+        storeKey: SymmetricKey
+    ) {
+        self.directory = directory
+        self.generation = generation
+        self.records = records
+        self.protectorName = protectorName
+        self.wrappedKey = wrappedKey
+        self.storeKey = storeKey
+    }
+
+    public subscript(name: String) -> [UInt8]? { records[name] }
+
+    /// Applies `changes` (nil removes a record) and writes the store durably. On failure nothing
+    /// in memory changes, so memory never runs ahead of disk.
+    public mutating func commit(_ changes: [String: [UInt8]?]) throws(StoreError) {
+        var next = records
+        for (name, value) in changes {
+            guard !name.isEmpty, name.utf8.count <= Self.maxRecordName else {
+                throw StoreError(.invalidRecord, path: path, "record name '\(name)' must be 1-\(Self.maxRecordName) bytes")
+            }
+            next[name] = value
+        }
+        let nextGeneration = generation + 1
+        let bytes = try StoreFileFormat.seal(
+            records: next,
+            generation: nextGeneration,
+            protectorName: protectorName,
+            wrappedKey: wrappedKey,
+            key: storeKey,
+            path: path
+        )
+        try AtomicFile.write(bytes, to: path, mode: 0o600)
+        records = next
+        generation = nextGeneration
+    }
+}

@@ -1,0 +1,34 @@
+import Crypto
+import UkeyCore
+import X509
+
+/// The token's own keys. They are restricted, like a TPM's restricted keys: they sign only what
+/// the token builds itself (certificates, quotes, audit checkpoints), never caller data, or any
+/// caller could forge a quote.
+public enum TokenKey: String, CaseIterable, Sendable, Codable {
+    /// Issues user identity certificates and the token's own key certificates.
+    case rootCA = "root-ca"
+    /// Signs quotes.
+    case attestation
+    /// Signs audit-log checkpoints.
+    case audit
+}
+
+/// The key role of a trusted root (DESIGN.md section 3).
+public protocol KeysRole: Sendable {
+    /// A certificate by name: `root-ca`, `attestation`, `audit`, `policy-signer`, or a user's.
+    func certificate(named name: String) async throws(TokenError) -> Certificate
+    /// Signs an audit checkpoint with the audit key. The token prefixes a domain tag
+    /// (`AuditCheckpoint.signingDomain`) so the signature can never pass for anything else.
+    func signAuditCheckpoint(_ checkpoint: [UInt8]) async throws(TokenError) -> [UInt8]
+    /// Signs a caller's SHA-256 digest with a user's own key (`io.ukey.Token.Sign`).
+    func sign(asUser user: String, digest: [UInt8]) async throws(TokenError) -> [UInt8]
+    /// Random bytes from the token's generator.
+    func random(count: Int) async throws(TokenError) -> [UInt8]
+}
+
+/// Where audit-checkpoint signatures are bound, so a checkpoint signature is never a valid
+/// signature over a quote or certificate.
+public enum AuditCheckpoint {
+    public static let signingDomain = Array("ukey-audit-checkpoint-v1\u{0}".utf8)
+}

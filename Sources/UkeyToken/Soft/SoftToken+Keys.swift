@@ -1,0 +1,102 @@
+import Crypto
+import UkeyCore
+import X509
+
+extension SoftToken: KeysRole {
+    public func certificate(named name: String) throws(TokenError) -> Certificate {
+        let builtIn = TokenKey.allCases.map(\.rawValue) + [SoftRecordName.policySigner]
+        if builtIn.contains(name) {
+            guard let der = store[SoftRecordName.certificate(name)] else {
+                throw TokenError(.unknownCertificate, "the token has no '\(name)' certificate")
+            }
+            return try IdentityCA.certificate(der: der)
+        }
+        guard let user = try userRecord(name) else {
+            throw TokenError(.unknownCertificate, "no certificate named '\(name)': not a token key and not a user")
+        }
+        return try IdentityCA.certificate(der: user.certificate)
+    }
+
+    public func signAuditCheckpoint(_ checkpoint: [UInt8]) throws(TokenError) -> [UInt8] {
+        try sign(AuditCheckpoint.signingDomain + checkpoint, with: privateKey(.audit))
+    }
+
+    public func sign(asUser user: String, digest: [UInt8]) throws(TokenError) -> [UInt8] {
+        guard digest.count == SHA256.byteCount else {
+            throw TokenError(.invalidArgument, "the digest to sign must be a SHA-256 hash (32 bytes), got \(digest.count)")
+        }
+        guard let record = try userRecord(user) else { throw TokenError(.unknownUser, "no user '\(user)'") }
+        guard let raw = record.key else {
+            throw TokenError(.invalidArgument, "user '\(user)' has no key in this token (it lives on their smart card)")
+        }
+        do {
+            let key = try P256.Signing.PrivateKey(rawRepresentation: raw)
+            return Array(try key.signature(for: PrehashedSHA256(bytes: digest)).derRepresentation)
+        } catch {
+            throw TokenError(.crypto, "signing failed: \(error)")
+        }
+    }
+
+    public func random(count: Int) throws(TokenError) -> [UInt8] {
+        guard (1...1024).contains(count) else {
+            throw TokenError(.invalidArgument, "random bytes: ask for 1-1024, not \(count)")
+        }
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    /// Issues a new identity certificate for an existing user's key (soft) or for a CSR's key
+    /// (a user whose key lives on a smart card), replacing the stored one.
+    public func issueCertificate(user: String, csrPEM: String?) throws(TokenError) -> Certificate {
+        try requireUnlocked()
+        guard var record = try userRecord(user) else { throw TokenError(.unknownUser, "no user '\(user)'") }
+        let subjectKey: Certificate.PublicKey
+        if let csrPEM {
+            subjectKey = try IdentityCA.publicKey(fromCSR: csrPEM)
+            record.key = nil
+        } else if let raw = record.key, let key = try? P256.Signing.PrivateKey(rawRepresentation: raw) {
+            subjectKey = Certificate.PublicKey(key.publicKey)
+        } else {
+            throw TokenError(.invalidArgument, "user '\(user)' has no key in this token; give a CSR")
+        }
+        let certificate = try issueIdentity(user, subjectKey: subjectKey)
+        record.certificate = try IdentityCA.der(certificate)
+        try commit([SoftRecordName.user(user): try RecordCoding.encode(record)])
+        return certificate
+    }
+
+    func issueIdentity(_ user: String, subjectKey: Certificate.PublicKey) throws(TokenError) -> Certificate {
+        let rootDER = store[SoftRecordName.certificate(TokenKey.rootCA.rawValue)] ?? []
+        return try IdentityCA.issue(
+            commonName: user,
+            subjectKey: subjectKey,
+            usage: .userIdentity,
+            caKey: privateKey(.rootCA),
+            caCertificate: IdentityCA.certificate(der: rootDER),
+            now: configuration.clock(),
+            validity: configuration.userCertificateValidity
+        )
+    }
+
+    func sign(_ message: [UInt8], with key: P256.Signing.PrivateKey) throws(TokenError) -> [UInt8] {
+        do {
+            return Array(try key.signature(for: SHA256.hash(data: message)).derRepresentation)
+        } catch {
+            throw TokenError(.crypto, "signing failed: \(error)")
+        }
+    }
+}
+
+/// A SHA-256 digest computed elsewhere (the caller of `Token.Sign` sends the hash, not the data),
+/// so that swift-crypto signs it as is instead of hashing it again.
+struct PrehashedSHA256: Crypto.Digest {
+    let bytes: [UInt8]
+    static var byteCount: Int { SHA256.byteCount }
+
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBytes(body)
+    }
+
+    func makeIterator() -> IndexingIterator<[UInt8]> { bytes.makeIterator() }
+    var description: String { "SHA256 digest: \(Hex.encode(bytes))" }
+}

@@ -1,0 +1,116 @@
+import Crypto
+import UkeyCore
+import X509
+
+extension SoftToken: UsersRole {
+    /// User names appear in certificates, audit records and on the wire: a conservative charset.
+    static let nameCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+    public func addUser(_ name: String, pin: String, roles: [String]) throws(TokenError) {
+        _ = try addUserReturningCertificate(name, pin: pin, roles: roles)
+    }
+
+    /// Creates a user with a new P-256 key and an identity certificate from the root CA.
+    public func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) throws(TokenError) -> Certificate {
+        try requireUnlocked()
+        guard (1...64).contains(name.count), name.allSatisfy({ Self.nameCharacters.contains($0) }),
+            !TokenKey.allCases.map(\.rawValue).contains(name), name != SoftRecordName.policySigner
+        else {
+            throw TokenError(.invalidName, "user name '\(name)' must be 1-64 letters, digits, '.', '_' or '-', and not a token key's name")
+        }
+        try PinRules.userPIN.check(pin, what: "the PIN")
+        guard try userRecord(name) == nil else { throw TokenError(.userExists, "user '\(name)' already exists") }
+        let key = P256.Signing.PrivateKey()
+        let certificate = try issueIdentity(name, subjectKey: Certificate.PublicKey(key.publicKey))
+        let record = UserRecord(
+            name: name,
+            roles: roles,
+            pin: try PinRecord(pin: pin, maxTries: token.pinMaxTries, kdf: token.kdf),
+            key: Array(key.rawRepresentation),
+            certificate: try IdentityCA.der(certificate)
+        )
+        try commit([SoftRecordName.user(name): try RecordCoding.encode(record)])
+        return certificate
+    }
+
+    /// Checks a user's PIN. The retry counter is written down (durably) BEFORE the PIN is derived
+    /// and compared, and restored only after a match: a crash or kill in between costs a try and
+    /// never gives one back, so an attacker cannot get free guesses by killing the daemon.
+    public func verifyPIN(user: String, pin: String) throws(TokenError) -> PinVerdict {
+        try requireUnlocked()
+        guard var record = try userRecord(user) else {
+            // Spend the same derivation time as a real check, so timing does not tell users apart.
+            _ = try? PinRecord.derive(pin, salt: [UInt8](repeating: 0, count: 16), kdf: token.kdf)
+            return .unknownUser
+        }
+        guard record.pin.triesLeft > 0 else { return .locked }
+        record.pin.triesLeft -= 1
+        try commit([SoftRecordName.user(user): try RecordCoding.encode(record)])
+        guard try record.pin.matches(pin) else {
+            return record.pin.triesLeft == 0 ? .locked : .rejected(retriesLeft: record.pin.triesLeft)
+        }
+        record.pin.triesLeft = record.pin.maxTries
+        try commit([SoftRecordName.user(user): try RecordCoding.encode(record)])
+        return .accepted
+    }
+
+    public func unblockPIN(user: String, soPIN: String, newPIN: String) throws(TokenError) -> PinVerdict {
+        try requireUnlocked()
+        try PinRules.userPIN.check(newPIN, what: "the new PIN")
+        guard var userRecord = try userRecord(user) else { throw TokenError(.unknownUser, "no user '\(user)'") }
+        var so = try soRecord()
+        so.triesLeft -= 1
+        try commit([SoftRecordName.soPIN: try RecordCoding.encode(so)])
+        guard try so.matches(soPIN) else {
+            return so.triesLeft == 0 ? .locked : .rejected(retriesLeft: so.triesLeft)
+        }
+        so.triesLeft = so.maxTries
+        userRecord.pin = try PinRecord(pin: newPIN, maxTries: userRecord.pin.maxTries, kdf: token.kdf)
+        try commit([
+            SoftRecordName.soPIN: try RecordCoding.encode(so),
+            SoftRecordName.user(user): try RecordCoding.encode(userRecord),
+        ])
+        return .accepted
+    }
+
+    public func pinStatus(user: String) throws(TokenError) -> (triesLeft: Int, maxTries: Int) {
+        guard let record = try userRecord(user) else { throw TokenError(.unknownUser, "no user '\(user)'") }
+        return (record.pin.triesLeft, record.pin.maxTries)
+    }
+
+    public func soPINStatus() throws(TokenError) -> (triesLeft: Int, maxTries: Int) {
+        let so = try soRecord()
+        return (so.triesLeft, so.maxTries)
+    }
+
+    /// The users, by name.
+    public func userNames() -> [String] {
+        store.records.keys.filter { $0.hasPrefix("user.") }.map { String($0.dropFirst(5)) }.sorted()
+    }
+
+    public func roles(of user: String) throws(TokenError) -> [String] {
+        guard let record = try userRecord(user) else { throw TokenError(.unknownUser, "no user '\(user)'") }
+        return record.roles
+    }
+
+    /// A locked SO PIN locks the token for good: no PIN can be checked or unblocked and no user
+    /// added. Measurement and quotes go on. Recovery is re-initialisation (a new state directory).
+    func requireUnlocked() throws(TokenError) {
+        guard try soRecord().triesLeft > 0 else {
+            throw TokenError(
+                .tokenLocked,
+                "the SO PIN is locked, so the token is locked for good; re-initialise it (see README, 'Recovering a locked token')"
+            )
+        }
+    }
+
+    func soRecord() throws(TokenError) -> PinRecord {
+        try RecordCoding.decode(PinRecord.self, store[SoftRecordName.soPIN], name: SoftRecordName.soPIN)
+    }
+
+    func userRecord(_ name: String) throws(TokenError) -> UserRecord? {
+        let key = SoftRecordName.user(name)
+        guard store[key] != nil else { return nil }
+        return try RecordCoding.decode(UserRecord.self, store[key], name: key)
+    }
+}

@@ -1,0 +1,154 @@
+import Crypto
+import Foundation
+import UkeyCore
+import UkeyStore
+import X509
+
+/// The soft Ukey: all three roles (registers, keys, users) in software, with its state in a
+/// sealed store whose key is wrapped by `STATE/device.key` (DESIGN.md section 3).
+///
+/// It protects against theft or offline modification of the store alone, not against root on a
+/// running host; the tpm backend seals the store key to a TPM for that.
+///
+/// An actor: every operation runs to completion without suspending, so a multi-step operation
+/// (decrement the PIN counter, derive, compare, restore) can never interleave with another.
+public actor SoftToken {
+    public struct Configuration: Sendable {
+        public var stateDirectory: String
+        /// Tries for a user PIN (default 3).
+        public var pinMaxTries = 3
+        /// Tries for the SO PIN (default 10); when they run out the token is locked for good.
+        public var soMaxTries = 10
+        public var kdf = PinRecord.KDF.standard
+        /// Register banks for the current boot.
+        public var banks: Set<HashAlgorithm> = [.sha256]
+        public var userCertificateValidity = IdentityCA.defaultUserValidity
+        /// "Now", read in one place so tests can move time.
+        public var clock: @Sendable () -> Date = { Date() }
+
+        public init(stateDirectory: String) {
+            self.stateDirectory = stateDirectory
+        }
+    }
+
+    public static let backendName = "soft"
+
+    let configuration: Configuration
+    var store: SealedStore
+    var token: TokenRecord
+    var registers: RegisterSet
+    public internal(set) var bootID: String
+
+    /// Whether a soft token has been initialised in `stateDirectory`.
+    public static func isInitialized(stateDirectory: String) -> Bool {
+        SealedStore.exists(in: stateDirectory)
+    }
+
+    /// Creates the token: SO PIN, root CA, attestation and audit keys with their certificates,
+    /// and the enrolled policy-signer certificate, in one durable write. Refuses if one exists.
+    public static func initialize(
+        _ configuration: Configuration,
+        soPIN: String,
+        policySigner: Certificate,
+        bootID: String
+    ) throws(TokenError) -> SoftToken {
+        try PinRules.soPIN.check(soPIN, what: "the SO PIN")
+        guard !isInitialized(stateDirectory: configuration.stateDirectory) else {
+            throw TokenError(.alreadyInitialized, "a token is already initialised in \(configuration.stateDirectory)")
+        }
+        let now = configuration.clock()
+        let serial = Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255) })
+        let rootKey = P256.Signing.PrivateKey()
+        let root = try IdentityCA.makeRoot(key: rootKey, commonName: "ukey root CA \(serial)", now: now)
+        var records: [String: [UInt8]] = [:]
+        records[SoftRecordName.key(.rootCA)] = Array(rootKey.rawRepresentation)
+        records[SoftRecordName.certificate(TokenKey.rootCA.rawValue)] = try IdentityCA.der(root)
+        for key in [TokenKey.attestation, .audit] {
+            let privateKey = P256.Signing.PrivateKey()
+            let certificate = try IdentityCA.issue(
+                commonName: "ukey \(key.rawValue) \(serial)",
+                subjectKey: Certificate.PublicKey(privateKey.publicKey),
+                usage: .tokenKey,
+                caKey: rootKey,
+                caCertificate: root,
+                now: now,
+                validity: IdentityCA.defaultRootValidity
+            )
+            records[SoftRecordName.key(key)] = Array(privateKey.rawRepresentation)
+            records[SoftRecordName.certificate(key.rawValue)] = try IdentityCA.der(certificate)
+        }
+        records[SoftRecordName.certificate(SoftRecordName.policySigner)] = try IdentityCA.der(policySigner)
+        records[SoftRecordName.soPIN] = try RecordCoding.encode(
+            try PinRecord(pin: soPIN, maxTries: configuration.soMaxTries, kdf: configuration.kdf)
+        )
+        let token = TokenRecord(
+            serial: serial,
+            createdAt: now,
+            bootCounter: 1,
+            pinMaxTries: configuration.pinMaxTries,
+            kdf: configuration.kdf
+        )
+        records[SoftRecordName.token] = try RecordCoding.encode(token)
+        let store: SealedStore
+        do {
+            store = try SealedStore.create(
+                in: configuration.stateDirectory,
+                protector: DeviceKeyProtector(stateDirectory: configuration.stateDirectory),
+                initial: records
+            )
+        } catch {
+            throw TokenError(error)
+        }
+        return SoftToken(configuration: configuration, store: store, token: token, bootID: bootID)
+    }
+
+    /// Opens an initialised token, failing closed on any integrity or permission problem.
+    public static func open(_ configuration: Configuration, bootID: String) throws(TokenError) -> SoftToken {
+        guard isInitialized(stateDirectory: configuration.stateDirectory) else {
+            throw TokenError(.notInitialized, "no token in \(configuration.stateDirectory); initialise it first")
+        }
+        let store: SealedStore
+        do {
+            store = try SealedStore.open(
+                in: configuration.stateDirectory,
+                protector: DeviceKeyProtector(stateDirectory: configuration.stateDirectory)
+            )
+        } catch {
+            throw TokenError(error)
+        }
+        let token = try RecordCoding.decode(TokenRecord.self, store[SoftRecordName.token], name: SoftRecordName.token)
+        return SoftToken(configuration: configuration, store: store, token: token, bootID: bootID)
+    }
+
+    private init(configuration: Configuration, store: SealedStore, token: TokenRecord, bootID: String) {
+        self.configuration = configuration
+        self.store = store
+        self.token = token
+        self.registers = RegisterSet(algorithms: configuration.banks)
+        self.bootID = bootID
+    }
+
+    /// The token's serial number (hex), also in its certificates' names.
+    public var serial: String { token.serial }
+    public var bootCounter: UInt64 { token.bootCounter }
+
+    /// Commits record changes durably; memory follows disk only on success.
+    func commit(_ changes: [String: [UInt8]?]) throws(TokenError) {
+        do {
+            try store.commit(changes)
+        } catch {
+            throw TokenError(error)
+        }
+    }
+
+    func privateKey(_ key: TokenKey) throws(TokenError) -> P256.Signing.PrivateKey {
+        guard let raw = store[SoftRecordName.key(key)] else {
+            throw TokenError(.store, "the sealed store lacks the \(key.rawValue) key")
+        }
+        do {
+            return try P256.Signing.PrivateKey(rawRepresentation: raw)
+        } catch {
+            throw TokenError(.store, "the \(key.rawValue) key in the sealed store is malformed")
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Crypto
+import Foundation
+import UkeyStore
+import UkeyToken
+
+/// A child process for crash tests: the tests start it, kill it with SIGKILL at random points, and
+/// check what it left on disk. Not installed; built with the package so `swift test` finds it.
+///
+///   ukey-testhelper store-writer DIR          commit forever; print each committed generation
+///   ukey-testhelper verify-pin DIR USER PIN   one PIN check; exit 0 accepted, 1 otherwise
+@main
+struct TestHelper {
+    static func main() async {
+        let arguments = CommandLine.arguments
+        do {
+            switch arguments.dropFirst().first {
+            case "store-writer" where arguments.count == 3:
+                try storeWriter(directory: arguments[2])
+            case "verify-pin" where arguments.count == 5:
+                let token = try SoftToken.open(SoftToken.Configuration(stateDirectory: arguments[2]), bootID: "helper")
+                let verdict = try await token.verifyPIN(user: arguments[3], pin: arguments[4])
+                print("\(verdict)")
+                exit(verdict == .accepted ? 0 : 1)
+            default:
+                FileHandle.standardError.write(Data("usage: ukey-testhelper store-writer DIR | verify-pin DIR USER PIN\n".utf8))
+                exit(2)
+            }
+        } catch {
+            FileHandle.standardError.write(Data("ukey-testhelper: \(error)\n".utf8))
+            exit(3)
+        }
+    }
+
+    /// Each commit writes a counter and a random blob with its hash, so a reader can tell a
+    /// complete state from a mixed one. The generation is printed only after the commit returned.
+    static func storeWriter(directory: String) throws {
+        let protector = DeviceKeyProtector(stateDirectory: directory)
+        var store = SealedStore.exists(in: directory)
+            ? try SealedStore.open(in: directory, protector: protector)
+            : try SealedStore.create(in: directory, protector: protector)
+        while true {
+            let blob = (0..<Int.random(in: 1...16_384)).map { _ in UInt8.random(in: 0...255) }
+            let n = store.generation + 1
+            try store.commit([
+                "n": withUnsafeBytes(of: n.bigEndian) { Array($0) },
+                "blob": blob,
+                "hash": Array(SHA256.hash(data: blob)),
+            ])
+            // One write(2) per line: unbuffered, so the parent sees each generation as soon as it is durable.
+            FileHandle.standardOutput.write(Data("\(store.generation)\n".utf8))
+        }
+    }
+}
