@@ -38,12 +38,7 @@ public struct DeviceKeyProtector: StoreKeyProtector {
             let raw = try AES.GCM.open(box, using: deviceKey, authenticating: Self.associatedData)
             return SymmetricKey(data: raw)
         } catch {
-            throw StoreError(
-                .integrity,
-                path: path,
-                "integrity check failed: the store key does not unseal with this device key "
-                    + "(the store header was modified, or the store and device.key come from different installations)"
-            )
+            throw StoreError(.unwrapFailed, path: path, "the store key does not unseal with \(path)")
         }
     }
 

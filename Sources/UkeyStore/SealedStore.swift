@@ -68,7 +68,17 @@ public struct SealedStore: Sendable {
                 "integrity check failed: the store is sealed by '\(header.protectorName)', not '\(protector.name)'"
             )
         }
-        let key = try protector.unwrap(header.wrappedKey)
+        let key: SymmetricKey
+        do {
+            key = try protector.unwrap(header.wrappedKey)
+        } catch where error.code == .unwrapFailed {
+            throw StoreError(
+                .integrity,
+                path: path,
+                "integrity check failed: the store key does not unseal with \(protector.name) (\(error.path)); "
+                    + "the store header was modified, or the store and its key come from different installations"
+            )
+        }
         let records = try StoreFileFormat.openBody(bytes, header: header, key: key, path: path)
         return SealedStore(
             directory: directory,

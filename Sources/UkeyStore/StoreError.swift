@@ -8,6 +8,9 @@ public struct StoreError: Error, Hashable, CustomStringConvertible, Sendable {
 
         /// A file was modified, truncated, or does not belong to this store.
         public static let integrity = Code("integrity")
+        /// A protector could not unwrap a store key blob (the blob is damaged, or it belongs to
+        /// another device key or TPM). `SealedStore` reports it as an integrity failure of the store.
+        public static let unwrapFailed = Code("unwrap-failed")
         /// A directory or file is open to other users.
         public static let insecurePermissions = Code("insecure-permissions")
         /// No store exists where one was expected.

@@ -8,6 +8,7 @@ public protocol StoreKeyProtector: Sendable {
     var name: String { get }
     /// Wraps a new store key; the blob is kept in the store header.
     func wrap(_ storeKey: SymmetricKey) throws(StoreError) -> [UInt8]
-    /// Recovers the store key from its blob, or fails with an integrity error.
+    /// Recovers the store key from its blob. A blob that does not authenticate is `.unwrapFailed`;
+    /// a damaged protector file (say, `device.key`) is `.integrity` naming that file.
     func unwrap(_ blob: [UInt8]) throws(StoreError) -> SymmetricKey
 }
