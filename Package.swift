@@ -61,6 +61,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // `make bench`: rates against peers measured in the same run.
+        .executableTarget(
+            name: "ukey-bench",
+            dependencies: [
+                "UkeyCore", "UkeyToken",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: strict
+        ),
         // A child process for the crash tests (kill -9 loops); not installed.
         .executableTarget(
             name: "ukey-testhelper",

@@ -4,7 +4,7 @@ import Foundation
 /// tests' way to stop a writer at a random point. Only this child is ever signalled, by its PID.
 public final class ChildProcess: @unchecked Sendable {
     // @unchecked: the Process and Pipe are touched only from the test that owns this object.
-    private let process = Process()
+    let process = Process()
     private let stdoutPipe = Pipe()
 
     public init(_ executable: String, _ arguments: [String]) throws {
@@ -31,5 +31,12 @@ public final class ChildProcess: @unchecked Sendable {
     /// Everything the child wrote to stdout (call after it has exited).
     public func collectStdout() -> String {
         String(decoding: stdoutPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+}
+
+extension ChildProcess {
+    /// Whether the child ran to its own exit with status 0 (rather than being killed).
+    public var exitedNormally: Bool {
+        process.terminationReason == .exit && process.terminationStatus == 0
     }
 }

@@ -21,19 +21,31 @@ extension SoftToken: KeysRole {
         try sign(AuditCheckpoint.signingDomain + checkpoint, with: privateKey(.audit))
     }
 
-    public func sign(asUser user: String, digest: [UInt8]) throws(TokenError) -> [UInt8] {
+    /// Signs outside the actor, like quotes: the actor only hands out the user's key.
+    public nonisolated func sign(asUser user: String, digest: [UInt8]) async throws(TokenError) -> [UInt8] {
         guard digest.count == SHA256.byteCount else {
             throw TokenError(.invalidArgument, "the digest to sign must be a SHA-256 hash (32 bytes), got \(digest.count)")
         }
+        let key = try await userKey(user)
+        do {
+            return Array(try key.signature(for: PrehashedSHA256(bytes: digest)).derRepresentation)
+        } catch {
+            throw TokenError(.crypto, "signing failed: \(error)")
+        }
+    }
+
+    func userKey(_ user: String) throws(TokenError) -> P256.Signing.PrivateKey {
+        if let cached = userKeys[user] { return cached }
         guard let record = try userRecord(user) else { throw TokenError(.unknownUser, "no user '\(user)'") }
         guard let raw = record.key else {
             throw TokenError(.invalidArgument, "user '\(user)' has no key in this token (it lives on their smart card)")
         }
         do {
             let key = try P256.Signing.PrivateKey(rawRepresentation: raw)
-            return Array(try key.signature(for: PrehashedSHA256(bytes: digest)).derRepresentation)
+            userKeys[user] = key
+            return key
         } catch {
-            throw TokenError(.crypto, "signing failed: \(error)")
+            throw TokenError(.store, "user '\(user)''s key in the sealed store is malformed")
         }
     }
 

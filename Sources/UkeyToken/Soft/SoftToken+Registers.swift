@@ -30,7 +30,32 @@ extension SoftToken: RegistersRole {
     }
 
     /// A "ukey-v1" quote of the SHA-256 bank, signed by the attestation key.
-    public func quote(nonce: [UInt8], registers selection: [Int], eventLog: UkeyCore.Digest) throws(TokenError) -> SignedQuote {
+    ///
+    /// The actor only snapshots the registers and builds the bytes; the signature (the costly
+    /// part) is computed outside it, so concurrent quotes use every core and never hold up a PIN
+    /// check or a measurement.
+    public nonisolated func quote(nonce: [UInt8], registers selection: [Int], eventLog: UkeyCore.Digest) async throws(TokenError) -> SignedQuote {
+        let (bytes, key, certificatePEM) = try await quoteMaterial(nonce: nonce, registers: selection, eventLog: eventLog)
+        let signature: P256.Signing.ECDSASignature
+        do {
+            signature = try key.signature(for: SHA256.hash(data: bytes))
+        } catch {
+            throw TokenError(.crypto, "the attestation key cannot sign: \(error)")
+        }
+        return SignedQuote(
+            format: UkeyQuote.format,
+            quote: bytes,
+            signature: Array(signature.derRepresentation),
+            certificatePEM: certificatePEM
+        )
+    }
+
+    /// The quote bytes over a consistent snapshot of the registers, with the key to sign them.
+    func quoteMaterial(
+        nonce: [UInt8],
+        registers selection: [Int],
+        eventLog: UkeyCore.Digest
+    ) throws(TokenError) -> (bytes: [UInt8], key: P256.Signing.PrivateKey, certificatePEM: String) {
         try UkeyQuote.validate(nonce: nonce, bootID: bootID, registers: selection)
         let bank = HashAlgorithm.sha256
         let values = selection.sorted().map { index in (index: index, value: registers.banks[bank]!.values[index]) }
@@ -43,21 +68,9 @@ extension SoftToken: RegistersRole {
             registers: values,
             eventLog: eventLog
         )
-        let bytes = quote.encoded()
-        let signature: P256.Signing.ECDSASignature
-        do {
-            signature = try privateKey(.attestation).signature(for: SHA256.hash(data: bytes))
-        } catch let error as TokenError {
-            throw error
-        } catch {
-            throw TokenError(.crypto, "the attestation key cannot sign: \(error)")
+        if attestationPEM == nil {
+            attestationPEM = try IdentityCA.pem(certificate(named: TokenKey.attestation.rawValue))
         }
-        let certificate = try certificate(named: TokenKey.attestation.rawValue)
-        return SignedQuote(
-            format: UkeyQuote.format,
-            quote: bytes,
-            signature: Array(signature.derRepresentation),
-            certificatePEM: try IdentityCA.pem(certificate)
-        )
+        return (quote.encoded(), try privateKey(.attestation), attestationPEM!)
     }
 }

@@ -38,6 +38,12 @@ public actor SoftToken {
     var token: TokenRecord
     var registers: RegisterSet
     public internal(set) var bootID: String
+    /// The restricted keys and the attestation certificate, decoded once: they never change after
+    /// initialisation, and quotes sit on the attestation hot path.
+    var keyCache: [TokenKey: P256.Signing.PrivateKey] = [:]
+    var attestationPEM: String?
+    /// Users' signing keys, decoded on first use; dropped whenever a user record changes.
+    var userKeys: [String: P256.Signing.PrivateKey] = [:]
 
     /// Whether a soft token has been initialised in `stateDirectory`.
     public static func isInitialized(stateDirectory: String) -> Bool {
@@ -139,14 +145,18 @@ public actor SoftToken {
         } catch {
             throw TokenError(error)
         }
+        if changes.keys.contains(where: { $0.hasPrefix("user.") }) { userKeys = [:] }
     }
 
     func privateKey(_ key: TokenKey) throws(TokenError) -> P256.Signing.PrivateKey {
+        if let cached = keyCache[key] { return cached }
         guard let raw = store[SoftRecordName.key(key)] else {
             throw TokenError(.store, "the sealed store lacks the \(key.rawValue) key")
         }
         do {
-            return try P256.Signing.PrivateKey(rawRepresentation: raw)
+            let decoded = try P256.Signing.PrivateKey(rawRepresentation: raw)
+            keyCache[key] = decoded
+            return decoded
         } catch {
             throw TokenError(.store, "the \(key.rawValue) key in the sealed store is malformed")
         }

@@ -1,0 +1,118 @@
+import Crypto
+import Foundation
+import UkeyCore
+import UkeyToken
+import X509
+
+/// `make bench`: ukey's rates against a peer measured in the same run, reported as ratios
+/// (machines here are noisy; a ratio to a peer on the same machine at the same time is what holds).
+///
+/// - soft-token ECDSA P-256 signatures/s against `openssl speed -elapsed -seconds 3 ecdsap256`
+///   (`-elapsed`: wall-clock time, as ukey's figures are; by default openssl speed divides by its
+///   user CPU time, which on a virtual machine that loses time to its host overstates it ~2x);
+/// - soft-token quotes/s against swtpm's TPM2_Quote rate from Swift (BACKENDS.md: ~2.3k/s; the
+///   live swtpm measurement arrives with the tpm backend).
+@main
+struct Bench {
+    static let seconds = 3.0
+    static let swtpmQuotesPerSecond = 2_300.0
+
+    static func main() async {
+        do {
+            try await run()
+        } catch {
+            FileHandle.standardError.write(Data("ukey-bench: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    static func run() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ukey-bench-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = SoftToken.Configuration(stateDirectory: directory)
+        configuration.kdf = .fastForTests
+        let signer = try IdentityCA.makeRoot(key: P256.Signing.PrivateKey(), commonName: "bench", now: Date())
+        let token = try SoftToken.initialize(configuration, soPIN: "bench-so-pin", policySigner: signer, bootID: "bench")
+        try await token.addUser("bench", pin: "bench-pin", roles: [])
+        for register in 8...13 { try await token.extend(register: register, digest: .of([UInt8(register)])) }
+
+        print("ukey benchmarks (release build, \(Int(seconds)) s per measurement)\n")
+
+        let openssl = try opensslECDSASignsPerSecond()
+        let digest = Array(SHA256.hash(data: Array("bench".utf8)))
+        let userSign = try await rate { _ = try await token.sign(asUser: "bench", digest: digest) }
+        let rawKey = P256.Signing.PrivateKey()
+        let rawSign = try await rate { _ = try rawKey.signature(for: SHA256.hash(data: digest)) }
+        row("ECDSA P-256 sign: openssl speed -elapsed", openssl, nil)
+        row("ECDSA P-256 sign: swift-crypto, raw", rawSign, rawSign / openssl)
+        row("ECDSA P-256 sign: soft token Token.Sign path", userSign, userSign / openssl)
+
+        let nonce = Array("0123456789abcdef".utf8)
+        let oneCaller = try await rate { _ = try await token.quote(nonce: nonce, registers: Array(8...13), eventLog: .of([1])) }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let concurrent = try await rate(concurrency: cores) {
+            _ = try await token.quote(nonce: nonce, registers: Array(8...13), eventLog: .of([1]))
+        }
+        print("")
+        row("quote: swtpm TPM2_Quote (BACKENDS.md)", swtpmQuotesPerSecond, nil)
+        row("quote: soft token ukey-v1, 1 caller", oneCaller, oneCaller / swtpmQuotesPerSecond)
+        row("quote: soft token ukey-v1, \(cores) callers", concurrent, concurrent / swtpmQuotesPerSecond)
+        let best = max(oneCaller, concurrent) / swtpmQuotesPerSecond
+        print("\ngoal: soft-token quotes at least 10x swtpm: \(best >= 10 ? "met" : "NOT met") (x\(String(format: "%.1f", best)))")
+    }
+
+    /// Calls `body` from `concurrency` tasks at once for `seconds`; returns calls per second.
+    static func rate(concurrency: Int, _ body: @escaping @Sendable () async throws -> Void) async throws -> Double {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let count = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var count = 0
+                    while clock.now - start < .seconds(seconds) {
+                        for _ in 0..<64 { try await body() }
+                        count += 64
+                    }
+                    return count
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        let elapsed = clock.now - start
+        return Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+
+    /// Calls `body` repeatedly for `seconds` and returns calls per second.
+    static func rate(_ body: @Sendable () async throws -> Void) async throws -> Double {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var count = 0
+        while clock.now - start < .seconds(seconds) {
+            for _ in 0..<64 { try await body() }
+            count += 64
+        }
+        let elapsed = clock.now - start
+        return Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+
+    /// The peer's figure: `openssl speed -elapsed -seconds 3 ecdsap256`'s sign/s, measured by scripts/bench.sh
+    /// just before this run. (openssl speed times itself with SIGALRM, which a child of the Swift
+    /// runtime inherits blocked; the shell starts it with a clean signal mask.)
+    static func opensslECDSASignsPerSecond() throws -> Double {
+        guard let text = ProcessInfo.processInfo.environment["OPENSSL_ECDSAP256_SIGNS"], let value = Double(text), value > 0 else {
+            throw BenchError("run through 'make bench': OPENSSL_ECDSAP256_SIGNS (openssl speed's sign/s) is not set")
+        }
+        return value
+    }
+
+    static func row(_ name: String, _ value: Double, _ ratio: Double?) {
+        let padded = name.padding(toLength: 46, withPad: " ", startingAt: 0)
+        let rate = String(format: "%10.0f /s", value)
+        print("  \(padded) \(rate)" + (ratio.map { String(format: "   x%.2f", $0) } ?? ""))
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,72 @@
+import Crypto
+import Foundation
+import Testing
+import UkeyCore
+import UkeyTesting
+import UkeyToken
+
+@Suite("ukeyctl quote verify and keygen", .enabled(if: ExternalTool("openssl").shouldRun, "\(ExternalTool("openssl").skipReason)"))
+struct UkeyctlTokenTests {
+    static func ukeyctl(_ arguments: [String]) throws -> ExternalTool.Result {
+        try ExternalTool.run(PackagePaths.builtProduct("ukeyctl"), arguments)
+    }
+
+    @Test("quote verify: 0 for a good quote; 1 with the reason for a wrong nonce, a tampered quote or a foreign root")
+    func quoteVerify() async throws {
+        let dir = try TemporaryDirectory()
+        var configuration = SoftToken.Configuration(stateDirectory: dir.file("state"))
+        configuration.kdf = .fastForTests
+        let signer = try IdentityCA.makeRoot(key: P256.Signing.PrivateKey(), commonName: "signer", now: Date())
+        let token = try SoftToken.initialize(configuration, soPIN: "so-secret-42", policySigner: signer, bootID: "boot-7")
+        try await token.extend(register: 8, digest: .of([1]))
+        let signed = try await token.quote(nonce: [0xca, 0xfe, 0xba, 0xbe], registers: [8], eventLog: .of([2]))
+        try dir.write("q.bin", signed.quote)
+        try dir.write("q.sig", signed.signature)
+        try dir.write("ak.pem", Array(signed.certificatePEM.utf8))
+        try dir.write("root.pem", Array(try IdentityCA.pem(await token.certificate(named: "root-ca")).utf8))
+        let base = ["quote", "verify", "--quote", dir.file("q.bin"), "--signature", dir.file("q.sig"), "--cert", dir.file("ak.pem")]
+
+        let good = try Self.ukeyctl(base + ["--nonce", "cafebabe", "--root-ca", dir.file("root.pem")])
+        #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
+        #expect(good.stdout.contains("quote verifies: signature, nonce, certificate chain"))
+        #expect(good.stdout.contains("boot boot-7 (boot #1)"))
+        #expect(good.stdout.contains("sha256 register 8: \(Hex.encode(try await token.read(register: 8, bank: .sha256).bytes))"))
+
+        let replay = try Self.ukeyctl(base + ["--nonce", "cafebabf"])
+        #expect(replay.status == 1 && replay.stdout.contains("nonce is not the one expected"))
+
+        var tampered = signed.quote
+        tampered[20] ^= 1
+        try dir.write("q.bin", tampered)
+        let forged = try Self.ukeyctl(base + ["--nonce", "cafebabe"])
+        #expect(forged.status == 1 && forged.stdout.contains("signature does not verify"))
+        try dir.write("q.bin", signed.quote)
+
+        let other = try TemporaryDirectory()
+        var otherConfiguration = SoftToken.Configuration(stateDirectory: other.file("state"))
+        otherConfiguration.kdf = .fastForTests
+        let otherToken = try SoftToken.initialize(otherConfiguration, soPIN: "so-secret-42", policySigner: signer, bootID: "b")
+        try dir.write("other-root.pem", Array(try IdentityCA.pem(await otherToken.certificate(named: "root-ca")).utf8))
+        let foreign = try Self.ukeyctl(base + ["--nonce", "cafebabe", "--root-ca", dir.file("other-root.pem")])
+        #expect(foreign.status == 1 && foreign.stdout.contains("certificate"))
+
+        #expect(try Self.ukeyctl(base + ["--nonce", "xyz"]).status == 2)
+    }
+
+    @Test("keygen writes a 0600 key and a certificate that openssl signs and verifies policies with")
+    func keygen() throws {
+        let dir = try TemporaryDirectory()
+        let result = try Self.ukeyctl(["keygen", "--out", dir.file("signer")])
+        #expect(result.status == 0, "\(result.stderr)")
+        let mode = try FileManager.default.attributesOfItem(atPath: dir.file("signer.key.pem"))[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        try dir.write("policy.yaml", Array("version: 1\nentities: []\n".utf8))
+        let openssl = ExternalTool("openssl")
+        #expect(try openssl.run(["dgst", "-sha256", "-sign", dir.file("signer.key.pem"), "-out", dir.file("policy.sig"), dir.file("policy.yaml")]).status == 0)
+        #expect(try openssl.run(["x509", "-in", dir.file("signer.pem"), "-pubkey", "-noout", "-out", dir.file("pub.pem")]).status == 0)
+        let verified = try openssl.run(["dgst", "-sha256", "-verify", dir.file("pub.pem"), "-signature", dir.file("policy.sig"), dir.file("policy.yaml")])
+        #expect(verified.stdout.contains("Verified OK"))
+        let again = try Self.ukeyctl(["keygen", "--out", dir.file("signer")])
+        #expect(again.status == 2 && again.stderr.contains("refusing to overwrite"))
+    }
+}
