@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ukeyctl", targets: ["ukeyctl"]),
+        .executable(name: "ukeyd", targets: ["ukeyd"]),
         .library(name: "UkeyCore", targets: ["UkeyCore"]),
         .library(name: "UkeyPolicy", targets: ["UkeyPolicy"]),
     ],
@@ -23,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         .target(
@@ -49,6 +52,34 @@ let package = Package(
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strict
+        ),
+        // The varlink protocol: framing, messages, errors, interface descriptions. Bytes only.
+        .target(name: "UkeyVarlink", swiftSettings: strict),
+        // The daemon: socket server, peer credentials, roles, dispatcher, services. It depends on
+        // the token protocols only; ukeyd's main picks the backend.
+        .target(
+            name: "UkeyDaemon",
+            dependencies: [
+                "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyVarlink",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: strict
+        ),
+        // The daemon's composition root: picks the token backend.
+        .executableTarget(
+            name: "ukeyd",
+            dependencies: [
+                "UkeyDaemon", "UkeyStore", "UkeyToken",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

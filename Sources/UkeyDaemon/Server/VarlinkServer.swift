@@ -1,0 +1,146 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOConcurrencyHelpers
+import UkeyVarlink
+
+/// ukeyd's listener: a Unix stream socket speaking varlink, one task per connection.
+///
+/// Every connection gets its peer's credentials (SO_PEERCRED) and roles before its first call;
+/// calls on one connection are answered in order (pipelining). Limits keep one bad client from
+/// hurting the rest: a message over the size limit, a connection idle past its timeout, or one
+/// connection too many is refused with an error, and the service goes on.
+public struct VarlinkServer: Sendable {
+    public struct Configuration: Sendable {
+        public var socketPath: String
+        public var socketMode: mode_t = 0o660
+        /// The group that owns the socket (so its members may connect).
+        public var socketGroup: String?
+        public var maxConnections = 1024
+        public var idleTimeout: TimeAmount = .seconds(60)
+        public var messageLimit = VarlinkFraming.defaultLimit
+        /// A socket handed over by systemd (LISTEN_FDS), used instead of binding `socketPath`.
+        public var activatedSocket: Int32?
+
+        public init(socketPath: String) {
+            self.socketPath = socketPath
+        }
+    }
+
+    let configuration: Configuration
+    let dispatcher: Dispatcher
+    let roles: RolePolicy
+    let logger: Logger
+
+    public init(configuration: Configuration, dispatcher: Dispatcher, roles: RolePolicy, logger: Logger) {
+        self.configuration = configuration
+        self.dispatcher = dispatcher
+        self.roles = roles
+        self.logger = logger
+    }
+
+    typealias Connection = (PeerCredentials, NIOAsyncChannel<ByteBuffer, ByteBuffer>)
+
+    /// Binds, calls `ready`, and serves until `shutdown` fires; then stops accepting, lets
+    /// in-flight calls finish, and returns.
+    public func run(ready: @Sendable () -> Void, shutdown: @escaping @Sendable () async -> Void) async throws {
+        let server = try await bind()
+        let active = NIOLockedValueBox(0)
+        ready()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                await shutdown()
+                logger.notice("shutting down: no new connections")
+                try? await server.channel.close()
+            }
+            try await server.executeThenClose { inbound in
+                for try await connection in inbound {
+                    let admitted = active.withLockedValue { count in
+                        guard count < configuration.maxConnections else { return false }
+                        count += 1
+                        return true
+                    }
+                    group.addTask {
+                        defer { if admitted { active.withLockedValue { $0 -= 1 } } }
+                        await serve(connection, admitted: admitted)
+                    }
+                }
+            }
+        }
+        logger.notice("stopped")
+    }
+
+    private func bind() async throws -> NIOAsyncChannel<Connection, Never> {
+        let idle = configuration.idleTimeout
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+        let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { channel in
+            PeerCredentials.of(channel).flatMapThrowing { credentials in
+                try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
+                try channel.pipeline.syncOperations.addHandler(CloseOnIdleHandler())
+                return (credentials, try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel))
+            }
+        }
+        if let fd = configuration.activatedSocket {
+            logger.info("using the socket passed by systemd (fd \(fd))")
+            return try await bootstrap.bind(fd, childChannelInitializer: initializer)
+        }
+        try SocketPath.removeStale(configuration.socketPath)
+        let server = try await bootstrap.bind(unixDomainSocketPath: configuration.socketPath, childChannelInitializer: initializer)
+        try SocketPath.secure(configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup)
+        logger.info("listening on \(configuration.socketPath) (mode \(String(configuration.socketMode, radix: 8)))")
+        return server
+    }
+
+    /// One connection: frame, decode, dispatch, reply, in order, until the peer goes or breaks the protocol.
+    private func serve(_ connection: Connection, admitted: Bool) async {
+        let (credentials, channel) = connection
+        let caller = Caller(
+            uid: credentials.uid,
+            gid: credentials.gid,
+            pid: credentials.pid,
+            roles: roles.roles(uid: credentials.uid, gid: credentials.gid)
+        )
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                func send(_ reply: VarlinkReply) async throws {
+                    try await outbound.write(ByteBuffer(bytes: VarlinkFraming.frame(VarlinkCodec.encode(reply))))
+                }
+                guard admitted else {
+                    logger.warning("refused a connection from uid \(caller.uid): \(configuration.maxConnections) connections open")
+                    try await send(.failure(VarlinkError("io.ukey.TooManyConnections", ["limit": .int(configuration.maxConnections)])))
+                    return
+                }
+                var framing = VarlinkFraming(limit: configuration.messageLimit)
+                for try await buffer in inbound {
+                    let messages: [[UInt8]]
+                    do throws(VarlinkError) {
+                        messages = try framing.feed(buffer.readableBytesView)
+                    } catch {
+                        logger.warning("closing a connection from uid \(caller.uid): \(error)")
+                        try await send(.failure(error))
+                        return
+                    }
+                    for message in messages {
+                        let call: VarlinkCall
+                        do throws(VarlinkError) {
+                            call = try VarlinkCodec.decodeCall(message)
+                        } catch {
+                            logger.warning("closing a connection from uid \(caller.uid): \(error)")
+                            try await send(.failure(error))
+                            return
+                        }
+                        let reply = await dispatcher.handle(call, from: caller)
+                        if reply.error == VarlinkError.permissionDenied().name {
+                            logger.notice("permission denied: uid \(caller.uid) pid \(caller.pid) called \(call.method)")
+                        }
+                        if !call.oneway { try await send(reply) }
+                    }
+                }
+            }
+        } catch {
+            logger.debug("connection from uid \(caller.uid) ended: \(error)")
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import Crypto
+import Foundation
+import UkeyCore
+import UkeyToken
+import UkeyVarlink
+import X509
+
+/// `io.ukey.Admin`: provisioning.
+extension DaemonCore {
+    func initialize(soPIN: String, policySignerPEM: String) async throws(VarlinkError) -> [String: JSONValue] {
+        guard token == nil, !provider.isInitialized() else { throw VarlinkError("io.ukey.Admin.AlreadyInitialized") }
+        let signer: Certificate
+        do {
+            signer = try Certificate(pemEncoded: policySignerPEM)
+        } catch {
+            throw DaemonErrors.invalidArgument("policySigner is not a PEM X.509 certificate")
+        }
+        guard P256.Signing.PublicKey(signer.publicKey) != nil else {
+            throw DaemonErrors.invalidArgument("the policy signer's key must be ECDSA P-256")
+        }
+        do {
+            let created = try provider.initialize(soPIN: soPIN, policySigner: signer, bootID: bootID)
+            token = created
+            let serial = await created.serial
+            logger.notice("token initialised (\(created.backendName), serial \(serial))")
+            return ["rootCertificate": .string(try IdentityCA.pem(await created.certificate(named: "root-ca")))]
+        } catch {
+            throw DaemonErrors.from(error)
+        }
+    }
+
+    func status() async -> [String: JSONValue] {
+        let users = await token?.userNames().count ?? 0
+        return [
+            "initialized": .bool(token != nil),
+            "backend": .string(provider.backendName),
+            "policyVersion": loaded.map { .int($0.version) } ?? .null,
+            "mode": .string(mode.rawValue),
+            "bootId": .string(bootID),
+            "users": .int(users),
+            "entities": .int(loaded?.expected.entities.count ?? 0),
+            "measurements": .int(measurements.count),
+        ]
+    }
+
+    func loadPolicy(text: [UInt8], signature: [UInt8]) async throws(VarlinkError) -> [String: JSONValue] {
+        let token = try requireToken()
+        let signer: Certificate
+        do {
+            signer = try await token.certificate(named: "policy-signer")
+        } catch {
+            throw DaemonErrors.from(error)
+        }
+        let candidate: LoadedPolicy
+        do {
+            candidate = try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: loaded?.version)
+        } catch {
+            logger.warning("policy rejected, the old one stays in force: \(error)")
+            throw VarlinkError("io.ukey.Admin.PolicyRejected", ["reason": .string(error.description)])
+        }
+        do {
+            try await serialized { () async throws in
+                try await persistPolicy(candidate, token: token)
+                loaded = candidate
+                modeOverride = nil
+                rebuildChain()
+            }
+        } catch {
+            logger.error("cannot store the policy: \(error)")
+            throw DaemonErrors.internalError()
+        }
+        logger.notice("policy version \(candidate.version) loaded")
+        return ["version": .int(candidate.version)]
+    }
+
+    func addUser(_ user: String, pin: String, roles: [String]) async throws(VarlinkError) -> [String: JSONValue] {
+        let token = try requireToken()
+        do {
+            let certificate = try await token.addUserReturningCertificate(user, pin: pin, roles: roles)
+            logger.notice("user added: \(user)")
+            return ["certificate": .string(try IdentityCA.pem(certificate))]
+        } catch {
+            throw DaemonErrors.from(error)
+        }
+    }
+
+    func issueCertificate(user: String, csr: String?) async throws(VarlinkError) -> [String: JSONValue] {
+        let token = try requireToken()
+        do {
+            return ["certificate": .string(try IdentityCA.pem(await token.issueCertificate(user: user, csrPEM: csr)))]
+        } catch {
+            throw DaemonErrors.from(error)
+        }
+    }
+
+    func unblockPIN(user: String, soPIN: String, newPIN: String) async throws(VarlinkError) -> [String: JSONValue] {
+        let token = try requireToken()
+        let verdict: PinVerdict
+        do {
+            verdict = try await token.unblockPIN(user: user, soPIN: soPIN, newPIN: newPIN)
+        } catch {
+            throw DaemonErrors.from(error)
+        }
+        switch verdict {
+        case .accepted:
+            logger.notice("PIN unblocked: \(user)")
+            return [:]
+        case .rejected(let left): throw VarlinkError("io.ukey.Admin.BadSoPin", ["retriesLeft": .int(left)])
+        case .locked, .unknownUser: throw VarlinkError("io.ukey.Admin.TokenLocked")
+        }
+    }
+
+    func setMode(_ newMode: EnforcementMode) async throws(VarlinkError) -> [String: JSONValue] {
+        let token = try requireToken()
+        do {
+            try await token.setDaemonRecords(["mode": Array(newMode.rawValue.utf8)])
+        } catch {
+            throw DaemonErrors.from(error)
+        }
+        modeOverride = newMode
+        logger.notice("mode set to \(newMode.rawValue)")
+        return ["mode": .string(newMode.rawValue)]
+    }
+}

@@ -1,0 +1,152 @@
+import Crypto
+import Foundation
+import UkeyCore
+import UkeyPolicy
+import UkeyToken
+import UkeyVarlink
+
+/// `io.ukey.Boot`: measure, then decide (DESIGN.md section 1).
+extension DaemonCore {
+    /// The file the policy names for a component, when the hypervisor sends neither digest nor path.
+    func fileHint(entity: String, component: String) throws(VarlinkError) -> (path: String, algorithm: HashAlgorithm) {
+        guard let loaded else { throw DaemonErrors.noPolicy() }
+        guard let expected = loaded.expected.entity(named: entity) else {
+            throw VarlinkError("io.ukey.Boot.UnknownEntity", ["entity": .string(entity)])
+        }
+        guard let component = expected.component(named: component) else {
+            throw VarlinkError("io.ukey.Boot.UnknownComponent", ["entity": .string(entity), "component": .string(component)])
+        }
+        guard let file = loaded.file(entity: entity, component: component.name) else {
+            throw VarlinkError.invalidParameter("path")
+        }
+        return (file, component.expected.algorithm)
+    }
+
+    /// The algorithm the policy expects for a component (sha256 when unknown).
+    func expectedAlgorithm(entity: String, component: String) -> HashAlgorithm {
+        loaded?.expected.entity(named: entity)?.component(named: component)?.expected.algorithm ?? .sha256
+    }
+
+    func measure(entity: String, component: String, digest: UkeyCore.Digest, session: String?) async throws(VarlinkError) -> [String: JSONValue] {
+        let token = try requireToken()
+        guard loaded != nil, chain != nil else { throw DaemonErrors.noPolicy() }
+        do {
+            return try await serialized { () async throws(VarlinkError) -> [String: JSONValue] in
+                let outcome: MeasurementOutcome
+                do {
+                    outcome = try chain!.measure(entity: entity, component: component, digest: digest)
+                } catch let error as UkeyCoreError where error.code == .unknownComponent {
+                    throw VarlinkError("io.ukey.Boot.UnknownComponent", ["entity": .string(entity), "component": .string(component)])
+                } catch {
+                    throw VarlinkError("io.ukey.Boot.UnknownEntity", ["entity": .string(entity)])
+                }
+                // Measure first, decide second: the record is durable before the answer.
+                do {
+                    try journal.append(entity: entity, component: component, digest: digest)
+                } catch {
+                    logger.error("cannot append to the boot journal: \(error)")
+                    throw DaemonErrors.internalError()
+                }
+                measurements.append((entity, component, digest))
+                let eventIndex = eventLog.appendMeasurement(register: outcome.register, digest: digest, description: "\(entity)/\(component)")
+                do {
+                    try await token.extend(register: outcome.register, digest: digest)
+                } catch {
+                    logger.error("the token refused a register extend: \(error)")
+                    throw DaemonErrors.internalError()
+                }
+                var load = outcome.mayLoad(in: mode)
+                var reason = outcome.reason?.rawValue
+                if load, mode == .enforce, loaded!.expected.entity(named: entity)?.kind == .userVM {
+                    if let refusal = userVMRefusal(entity: entity, session: session) {
+                        load = false
+                        reason = refusal
+                    }
+                }
+                if !outcome.match && reason == nil { reason = "digest-mismatch" }
+                logger.info("measure \(entity)/\(component) \(digest): \(outcome.state.rawValue) match=\(outcome.match) load=\(load)")
+                return [
+                    "verdict": .string(outcome.state.rawValue),
+                    "match": .bool(outcome.match),
+                    "load": .bool(load),
+                    "reason": reason.map(JSONValue.string) ?? .null,
+                    "register": .int(outcome.register),
+                    "eventIndex": .int(eventIndex),
+                ]
+            }
+        } catch let error as VarlinkError {
+            throw error
+        } catch {
+            throw DaemonErrors.internalError()
+        }
+    }
+
+    /// Starting a user VM needs a logged-in user whose policy entry names that VM.
+    func userVMRefusal(entity: String, session: String?) -> String? {
+        guard let session, let open = sessions.lookup(session, now: clock()) else { return "authentication-required" }
+        guard let user = loaded?.user(open.user), user.vms.contains(where: { $0.name == entity }) else { return "user-not-allowed" }
+        return nil
+    }
+
+    func chainDescription() throws(VarlinkError) -> [String: JSONValue] {
+        _ = try requireToken()
+        var entities: [JSONValue] = []
+        if let loaded, let chain {
+            for entity in loaded.expected.entities {
+                let status = chain.status(of: entity.name) ?? EntityStatus()
+                entities.append([
+                    "name": .string(entity.name),
+                    "parent": .string(entity.parent),
+                    "kind": .string(entity.kind.rawValue),
+                    "state": .string(status.state.rawValue),
+                    "reason": status.reason.map { .string($0.rawValue) } ?? .null,
+                    "register": .int(entity.register),
+                    "measured": .object(status.measured.mapValues { .string($0.description) }),
+                ])
+            }
+        }
+        return ["bootId": .string(bootID), "mode": .string(mode.rawValue), "entities": .array(entities)]
+    }
+
+    func quote(nonce: [UInt8], registers: [Int]?) async throws(VarlinkError) -> [String: JSONValue] {
+        let token = try requireToken()
+        let selection = registers ?? loaded?.registers ?? [8]
+        let logDigest = UkeyCore.Digest.of(eventLog.serialized())
+        do {
+            let signed = try await token.quote(nonce: nonce, registers: selection, eventLog: logDigest)
+            return [
+                "quote": .string(signed.quote.base64),
+                "signature": .string(signed.signature.base64),
+                "certificate": .string(signed.certificatePEM),
+                "format": .string(signed.format),
+            ]
+        } catch {
+            if error.code == .invalidArgument { throw .invalidParameter(error.reason.contains("nonce") ? "nonce" : "registers") }
+            throw DaemonErrors.from(error)
+        }
+    }
+
+    func eventLogData() throws(VarlinkError) -> [String: JSONValue] {
+        _ = try requireToken()
+        return ["format": "tcg-pfp", "data": .string(eventLog.serialized().base64)]
+    }
+
+    func resetBoot() async throws(VarlinkError) -> [String: JSONValue] {
+        let token = try requireToken()
+        let newBoot = UUID().uuidString.lowercased()
+        do {
+            try await serialized { () async throws in
+                try journal.start(hostBoot: hostBoot, boot: newBoot)
+                _ = try await token.reset(bootID: newBoot)
+                bootID = newBoot
+                measurements = []
+                rebuildChain()
+            }
+        } catch {
+            logger.error("reset failed: \(error)")
+            throw DaemonErrors.internalError()
+        }
+        logger.notice("boot reset by an administrator: new boot \(newBoot)")
+        return ["bootId": .string(newBoot)]
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import UkeyCore
+
+/// The measurements of the current host boot, kept in the runtime directory (`/run/ukey`, a tmpfs
+/// emptied when the host reboots). Registers and chain state are per boot: a restart of ukeyd
+/// alone must not reset them, or an attacker who crashes the daemon could measure again. On start
+/// ukeyd replays this journal; a new host boot (different kernel boot id) starts a new one.
+///
+/// Format: JSON lines; the first is `{"hostBoot":…,"boot":…}`, then one `{"e":…,"c":…,"d":…}` per
+/// measurement, appended and fsynced before the measurement is answered.
+struct BootJournal {
+    struct Header: Codable { var hostBoot: String; var boot: String }
+    struct Entry: Codable, Sendable { var e: String; var c: String; var d: String }
+
+    static let maxEntries = 1_000_000
+    let path: String
+
+    init(runtimeDirectory: String) {
+        path = runtimeDirectory + "/boot.journal"
+    }
+
+    /// The journal of this host boot, or nil when there is none (or it is from another boot).
+    func load(hostBoot: String) -> (boot: String, entries: [(entity: String, component: String, digest: Digest)])? {
+        guard let data = FileManager.default.contents(atPath: path), data.count < 256 << 20 else { return nil }
+        let lines = data.split(separator: UInt8(ascii: "\n"))
+        guard let first = lines.first, let header = try? JSONDecoder().decode(Header.self, from: Data(first)),
+            header.hostBoot == hostBoot
+        else { return nil }
+        var entries: [(String, String, Digest)] = []
+        for line in lines.dropFirst().prefix(Self.maxEntries) {
+            // A line cut by a crash mid-append was never acknowledged: stop there.
+            guard let entry = try? JSONDecoder().decode(Entry.self, from: Data(line)), let digest = try? Digest(parsing: entry.d)
+            else { break }
+            entries.append((entry.e, entry.c, digest))
+        }
+        return (header.boot, entries)
+    }
+
+    /// Starts a new journal for a new boot, replacing any old one.
+    func start(hostBoot: String, boot: String) throws {
+        let header = try JSONEncoder().encode(Header(hostBoot: hostBoot, boot: boot)) + Data("\n".utf8)
+        let temporary = path + ".tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: header, attributes: [.posixPermissions: 0o600]) else {
+            throw JournalError("cannot create \(temporary)")
+        }
+        guard rename(temporary, path) == 0 else { throw JournalError("cannot create \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    /// Appends one measurement durably.
+    func append(entity: String, component: String, digest: Digest) throws {
+        var line = try JSONEncoder().encode(Entry(e: entity, c: component, d: digest.description))
+        line.append(UInt8(ascii: "\n"))
+        let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard fd >= 0 else { throw JournalError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == line.count, fsync(fd) == 0 else { throw JournalError("cannot append to \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    struct JournalError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+}
+
+/// The kernel's id of the current host boot; a new value means the host rebooted.
+public enum HostBoot {
+    public static func currentID() -> String {
+        let text = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? "unknown"
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import Logging
+import UkeyCore
+import UkeyPolicy
+import UkeyStore
+import UkeyToken
+import UkeyVarlink
+import X509
+
+/// The daemon's state and the logic of its services, behind one actor: the token, the policy in
+/// force, the boot chain of this host boot, user sessions. Services are extensions by concern.
+public actor DaemonCore {
+    public struct Paths: Sendable {
+        public var stateDirectory: String
+        public var runtimeDirectory: String
+        public init(stateDirectory: String, runtimeDirectory: String) {
+            self.stateDirectory = stateDirectory
+            self.runtimeDirectory = runtimeDirectory
+        }
+    }
+
+    let provider: any TrustedRootProvider
+    let paths: Paths
+    let hostBoot: String
+    let clock: @Sendable () -> Date
+    let logger: Logger
+    let journal: BootJournal
+
+    var token: (any TrustedRoot)?
+    var loaded: LoadedPolicy?
+    var modeOverride: EnforcementMode?
+    var bootID: String
+    var chain: BootChain?
+    var eventLog = EventLog(banks: [.sha256])
+    var measurements: [(entity: String, component: String, digest: Digest)] = []
+    var sessions = SessionTable()
+    var gate = SerialGate()
+
+    public init(
+        provider: any TrustedRootProvider,
+        paths: Paths,
+        hostBootID: String = HostBoot.currentID(),
+        logger: Logger,
+        clock: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.provider = provider
+        self.paths = paths
+        self.hostBoot = hostBootID
+        self.logger = logger
+        self.clock = clock
+        self.journal = BootJournal(runtimeDirectory: paths.runtimeDirectory)
+        self.bootID = UUID().uuidString.lowercased()
+    }
+
+    /// Opens the token (if initialised), restores the policy in force and replays this host
+    /// boot's measurements. Fails closed: a store or policy that does not verify stops the start.
+    public func start() async throws {
+        try StatePermissions.ensureDirectory(paths.runtimeDirectory)
+        if let previous = journal.load(hostBoot: hostBoot) {
+            bootID = previous.boot
+            logger.info("continuing boot \(previous.boot) of this host boot with \(previous.entries.count) measurements")
+            measurements = previous.entries
+        } else {
+            try journal.start(hostBoot: hostBoot, boot: bootID)
+            logger.info("new boot session \(bootID)")
+        }
+        guard provider.isInitialized() else {
+            logger.notice("the token is not initialised; waiting for io.ukey.Admin.Initialize")
+            return
+        }
+        let token = try provider.open(bootID: bootID)
+        self.token = token
+        try await restorePolicy(token)
+        if let raw = await token.daemonRecord("mode"), let mode = EnforcementMode(rawValue: String(decoding: raw, as: UTF8.self)) {
+            modeOverride = mode
+        }
+        // Soft registers live in memory: rebuild them from the journal. (A TPM's PCRs survive a
+        // daemon restart by themselves; that backend will skip this.)
+        for m in measurements { try await token.extend(register: registerFor(m.entity), digest: m.digest) }
+        rebuildChain()
+    }
+
+    /// The effective mode: an administrator's SetMode, else the policy's, else enforce.
+    var mode: EnforcementMode { modeOverride ?? loaded?.policy.mode ?? .enforce }
+
+    func requireToken() throws(VarlinkError) -> any TrustedRoot {
+        guard let token else { throw DaemonErrors.notInitialized() }
+        return token
+    }
+
+    /// The register an entity extends under the policy in force (8 when it is unknown to it).
+    func registerFor(_ entity: String) -> Int {
+        loaded?.expected.entity(named: entity)?.register ?? 8
+    }
+
+    /// Recomputes the chain of this boot from the measurements under the policy in force. The
+    /// chain is a pure function of (policy, measurements), so a policy reload re-judges the same
+    /// measurements; registers and the event log are what was measured and stay as they are.
+    func rebuildChain() {
+        guard let loaded else {
+            chain = nil
+            return
+        }
+        var rebuilt = BootChain(expected: loaded.expected, bootID: bootID)
+        var log = EventLog(banks: [.sha256], vendorInfo: "ukey boot \(bootID)")
+        for m in measurements {
+            let register = loaded.expected.entity(named: m.entity)?.register ?? 8
+            log.appendMeasurement(register: register, digest: m.digest, description: "\(m.entity)/\(m.component)")
+            _ = try? rebuilt.measure(entity: m.entity, component: m.component, digest: m.digest)
+        }
+        chain = rebuilt
+        eventLog = log
+    }
+
+    /// Runs `body` with no other gated operation interleaved.
+    func serialized<T>(_ body: () async throws -> T) async rethrows -> T {
+        if gate.enter() == nil {
+            await withCheckedContinuation { gate.enqueue($0) }
+        }
+        defer { gate.leave() }
+        return try await body()
+    }
+
+    // MARK: policy persistence
+
+    var policyPath: String { paths.stateDirectory + "/policy.yaml" }
+
+    struct PolicyRecord: Codable {
+        var version: Int
+        var sha256: String
+    }
+
+    private func restorePolicy(_ token: any TrustedRoot) async throws {
+        guard let raw = await token.daemonRecord("policy") else { return }
+        let record = try JSONDecoder().decode(PolicyRecord.self, from: Data(raw))
+        let text = try AtomicFile.read(policyPath, limit: PolicyParser.maxPolicyBytes)
+        let signature = try AtomicFile.read(policyPath + ".sig", limit: 4096)
+        guard Digest.of(text).description == record.sha256 else {
+            throw StoreError(.integrity, path: policyPath, "integrity check failed: the policy file is not the one that was loaded (its digest differs from the sealed record)")
+        }
+        let signer = try await token.certificate(named: "policy-signer")
+        do {
+            loaded = try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: nil)
+        } catch {
+            throw StoreError(.integrity, path: policyPath, "integrity check failed: the stored policy no longer verifies: \(error)")
+        }
+        logger.info("policy version \(record.version) in force")
+    }
+
+    func persistPolicy(_ policy: LoadedPolicy, token: any TrustedRoot) async throws {
+        try AtomicFile.write(policy.text, to: policyPath, mode: 0o600)
+        try AtomicFile.write(policy.signature, to: policyPath + ".sig", mode: 0o600)
+        let record = PolicyRecord(version: policy.version, sha256: Digest.of(policy.text).description)
+        // The sealed record is written last: until it is, the old policy is the one in force.
+        try await token.setDaemonRecords(["policy": Array(try JSONEncoder().encode(record)), "mode": nil])
+    }
+}

@@ -1,0 +1,58 @@
+import Crypto
+import Foundation
+import UkeyCore
+import UkeyPolicy
+import X509
+
+/// A policy in force: parsed, linted, signature-checked, with its expected set and whitelist index.
+struct LoadedPolicy: Sendable {
+    let policy: Policy
+    let expected: ExpectedSet
+    let index: RuntimeIndex
+    let text: [UInt8]
+    let signature: [UInt8]
+
+    var version: Int { policy.version }
+
+    /// Why a policy is refused; the old one stays in force.
+    struct Rejection: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// Checks everything DESIGN.md section 5 asks before a policy may replace the loaded one:
+    /// signature by the enrolled signer over the exact bytes, lint-clean, version above `current`.
+    static func verify(text: [UInt8], signature: [UInt8], signer: Certificate, above current: Int?) throws(Rejection) -> LoadedPolicy {
+        guard let key = P256.Signing.PublicKey(signer.publicKey) else {
+            throw Rejection("the enrolled policy signer's key is not ECDSA P-256")
+        }
+        guard let ecdsa = try? P256.Signing.ECDSASignature(derRepresentation: signature),
+            key.isValidSignature(ecdsa, for: SHA256.hash(data: text))
+        else {
+            throw Rejection("the signature does not verify with the enrolled policy signer's key")
+        }
+        let policy: Policy
+        let expected: ExpectedSet
+        do {
+            policy = try PolicyParser.parse(bytes: text, file: "policy")
+            expected = try policy.expectedSet()
+        } catch {
+            throw Rejection("the policy does not lint clean: " + error.diagnostics.map(\.description).joined(separator: "; "))
+        }
+        if let current, policy.version <= current {
+            throw Rejection("version \(policy.version) is not above the loaded version \(current) (no rollback)")
+        }
+        return LoadedPolicy(policy: policy, expected: expected, index: RuntimeIndex(policy), text: text, signature: signature)
+    }
+
+    /// The registers a quote covers by default: those the policy's entities extend.
+    var registers: [Int] { Array(Set(expected.entities.map(\.register))).sorted() }
+
+    func file(entity: String, component: String) -> String? {
+        policy.entities.first { $0.name == entity }?.components.first { $0.name == component }?.file
+    }
+
+    func user(_ name: String) -> UserDeclaration? {
+        policy.users.first { $0.name == name }
+    }
+}

@@ -1,0 +1,30 @@
+import X509
+
+/// Everything ukeyd needs of a trusted root: the three roles, plus provisioning and a few records
+/// of its own (the loaded policy's version and digest, the mode) sealed with the token's state.
+/// The daemon depends on this protocol only; `ukeyd`'s main picks the concrete backend.
+public protocol TrustedRoot: RegistersRole, KeysRole, UsersRole {
+    /// "soft", "tpm" or "pcsc".
+    var backendName: String { get }
+    var serial: String { get async }
+    /// Boots since initialisation.
+    var bootCounter: UInt64 { get async }
+
+    func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> Certificate
+    func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> Certificate
+    func userNames() async -> [String]
+    func roles(of user: String) async throws(TokenError) -> [String]
+
+    /// A daemon record sealed with the token's state (names are prefixed "daemon.").
+    func daemonRecord(_ name: String) async -> [UInt8]?
+    /// Writes daemon records durably, all or none (nil removes).
+    func setDaemonRecords(_ records: [String: [UInt8]?]) async throws(TokenError)
+}
+
+/// Creates or opens a backend's token; given to the daemon by `ukeyd`'s main.
+public protocol TrustedRootProvider: Sendable {
+    var backendName: String { get }
+    func isInitialized() -> Bool
+    func initialize(soPIN: String, policySigner: Certificate, bootID: String) throws(TokenError) -> any TrustedRoot
+    func open(bootID: String) throws(TokenError) -> any TrustedRoot
+}

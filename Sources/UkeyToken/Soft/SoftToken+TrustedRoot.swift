@@ -1,0 +1,35 @@
+import X509
+
+extension SoftToken: TrustedRoot {
+    public nonisolated var backendName: String { Self.backendName }
+
+    public func daemonRecord(_ name: String) -> [UInt8]? {
+        store["daemon.\(name)"]
+    }
+
+    public func setDaemonRecords(_ records: [String: [UInt8]?]) throws(TokenError) {
+        try commit(Dictionary(uniqueKeysWithValues: records.map { ("daemon.\($0.key)", $0.value) }))
+    }
+}
+
+/// The soft backend's provider: its state in one directory.
+public struct SoftTokenProvider: TrustedRootProvider {
+    public let configuration: SoftToken.Configuration
+    public var backendName: String { SoftToken.backendName }
+
+    public init(configuration: SoftToken.Configuration) {
+        self.configuration = configuration
+    }
+
+    public func isInitialized() -> Bool {
+        SoftToken.isInitialized(stateDirectory: configuration.stateDirectory)
+    }
+
+    public func initialize(soPIN: String, policySigner: Certificate, bootID: String) throws(TokenError) -> any TrustedRoot {
+        try SoftToken.initialize(configuration, soPIN: soPIN, policySigner: policySigner, bootID: bootID)
+    }
+
+    public func open(bootID: String) throws(TokenError) -> any TrustedRoot {
+        try SoftToken.open(configuration, bootID: bootID)
+    }
+}

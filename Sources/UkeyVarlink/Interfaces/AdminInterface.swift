@@ -1,0 +1,47 @@
+extension VarlinkInterface {
+    public static let admin = VarlinkInterface(
+        name: "io.ukey.Admin",
+        description: """
+            # Provisioning (admin role).
+            interface io.ukey.Admin
+
+            # Creates the token once: root CA, attestation and audit keys, SO PIN, and the
+            # policy signer's certificate (PEM). Returns the root CA certificate (PEM).
+            method Initialize(soPin: string, policySigner: string) -> (rootCertificate: string)
+
+            method Status() -> (
+              initialized: bool,
+              backend: string,
+              policyVersion: ?int,
+              mode: string,
+              bootId: string,
+              users: int,
+              entities: int,
+              measurements: int
+            )
+
+            # Loads a policy: signature is base64 DER ECDSA over the exact policy bytes, as
+            # openssl dgst -sha256 -sign writes it. Refused for a bad signature, a version
+            # not above the loaded one, or lint problems; the old policy stays in force.
+            method LoadPolicy(policy: string, signature: string) -> (version: int)
+
+            method AddUser(user: string, pin: string, roles: ?[]string) -> (certificate: string)
+
+            # A new identity certificate for a user: for a CSR (PEM) when the key lives on a
+            # smart card, else for the user's key in the token.
+            method IssueCertificate(user: string, csr: ?string) -> (certificate: string)
+
+            method UnblockPin(user: string, soPin: string, newPin: string) -> ()
+
+            method SetMode(mode: string) -> (mode: string)
+
+            error NotInitialized ()
+            error AlreadyInitialized ()
+            error PolicyRejected (reason: string)
+            error BadSoPin (retriesLeft: int)
+            error TokenLocked ()
+            error InvalidArgument (reason: string)
+
+            """
+    )
+}

@@ -1,0 +1,65 @@
+extension VarlinkInterface {
+    public static let boot = VarlinkInterface(
+        name: "io.ukey.Boot",
+        description: """
+            # Boot-phase trust: every entity is measured before its parent loads it, and is
+            # trusted only when its digests match the policy and its parent was trusted
+            # (the paper's Theorem 1). Digests are "<alg>:<lowercase hex>".
+            interface io.ukey.Boot
+
+            # An entity of the boot chain and where it stands in this boot.
+            type Entity (
+              name: string,
+              parent: string,
+              kind: string,
+              state: string,
+              reason: ?string,
+              register: int,
+              measured: [string]string
+            )
+
+            # Measures one component (hypervisor role). Give its digest, or a path for ukeyd
+            # to hash; with neither, ukeyd hashes the file the policy names. verdict is the
+            # entity's state after this measurement (pending, trusted, untrusted); load is
+            # whether the hypervisor may load the component.
+            method Measure(
+              entity: string,
+              component: string,
+              digest: ?string,
+              path: ?string,
+              session: ?string
+            ) -> (
+              verdict: string,
+              match: bool,
+              load: bool,
+              reason: ?string,
+              register: int,
+              eventIndex: int
+            )
+
+            # The chain of the current boot.
+            method Chain() -> (bootId: string, mode: string, entities: []Entity)
+
+            # A signed quote of the registers (all used ones when registers is absent).
+            # nonce, quote and signature are base64; certificate is PEM.
+            method Quote(nonce: string, registers: ?[]int) -> (
+              quote: string,
+              signature: string,
+              certificate: string,
+              format: string
+            )
+
+            # The TCG PC Client crypto-agile event log of this boot, base64.
+            method EventLog() -> (format: string, data: string)
+
+            # Starts a new boot session (admin role): registers zeroed, chain reset.
+            method Reset() -> (bootId: string)
+
+            error UnknownEntity (entity: string)
+            error UnknownComponent (entity: string, component: string)
+            error NoPolicy ()
+            error CannotHash (path: string, reason: string)
+
+            """
+    )
+}

@@ -1,0 +1,25 @@
+extension VarlinkInterface {
+    public static let runtime = VarlinkInterface(
+        name: "io.ukey.Runtime",
+        description: """
+            # Run-time trust: the per-VM application whitelist of the policy. A VM that is
+            # not trusted in this boot gets deny (run-time trust rests on boot-time trust).
+            interface io.ukey.Runtime
+
+            type ExecItem (vm: string, path: string, digest: string)
+
+            type ExecResult (decision: string, rule: ?string, reason: ?string)
+
+            # decision is allow or deny.
+            method CheckExec(vm: string, path: string, digest: string) -> (
+              decision: string,
+              rule: ?string,
+              reason: ?string
+            )
+
+            # The same for many files at once; results are in the order of items.
+            method CheckExecBatch(items: []ExecItem) -> (results: []ExecResult)
+
+            """
+    )
+}

@@ -1,0 +1,29 @@
+extension VarlinkInterface {
+    public static let token = VarlinkInterface(
+        name: "io.ukey.Token",
+        description: """
+            # The trusted root's cryptographic services.
+            interface io.ukey.Token
+
+            # Which backend serves each role (soft, tpm, pcsc).
+            type Roles (registers: string, keys: string, users: string)
+
+            method Info() -> (backend: string, serial: string, algorithms: []string, roles: Roles)
+
+            # Signs a SHA-256 digest (base64) with a user's own key; needs that user's session.
+            # The root CA, attestation and audit keys are restricted and never sign caller data.
+            method Sign(key: string, digest: string, session: ?string) -> (signature: string, algorithm: string)
+
+            # A PEM certificate: root-ca, attestation, audit, policy-signer, or a user's.
+            method Certificate(name: string) -> (pem: string)
+
+            # 1-1024 random bytes, base64.
+            method Random(bytes: int) -> (data: string)
+
+            error SessionRequired ()
+            error RestrictedKey (key: string)
+            error UnknownCertificate (name: string)
+
+            """
+    )
+}
