@@ -72,6 +72,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A blocking varlink client for ukeyctl and the tests.
+        .target(name: "UkeyClient", dependencies: ["UkeyVarlink"], swiftSettings: strict),
         // The daemon's composition root: picks the token backend.
         .executableTarget(
             name: "ukeyd",
@@ -86,8 +88,9 @@ let package = Package(
         .executableTarget(
             name: "ukeyctl",
             dependencies: [
-                "UkeyCore", "UkeyPolicy", "UkeyToken",
+                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -109,7 +112,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // The test kit: real peers (external tools), temporary directories; later the test daemon.
-        .target(name: "UkeyTesting", dependencies: ["UkeyCore"], swiftSettings: strict),
+        .target(name: "UkeyTesting", dependencies: ["UkeyCore", "UkeyClient", "UkeyVarlink"], swiftSettings: strict),
         .testTarget(name: "UkeyCoreTests", dependencies: ["UkeyCore", "UkeyTesting"], swiftSettings: strict),
         .testTarget(
             name: "UkeyStoreTests",
@@ -126,6 +129,20 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "UkeyPolicyTests", dependencies: ["UkeyPolicy", "UkeyCore", "UkeyTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "UkeyVarlinkTests",
+            dependencies: ["UkeyVarlink"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "UkeyDaemonTests",
+            dependencies: [
+                "UkeyCore", "UkeyToken", "UkeyTesting", "UkeyClient", "UkeyVarlink",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "UkeyctlTests",
             dependencies: ["UkeyPolicy", "UkeyCore", "UkeyToken", "UkeyTesting"],

@@ -1,38 +1,58 @@
 import UkeyCore
 
-/// Draws the entity tree of a policy, with each entity's state when a boot chain is given:
-/// the shape of the paper's Omega at a glance.
+/// Draws an entity tree, with each entity's state when there is one: the shape of the paper's
+/// Omega at a glance. Fed from a policy (offline) or from the daemon's `Boot.Chain`.
 struct ChainTree {
-    let expected: ExpectedSet
-    let chain: BootChain?
-
-    func render() -> String {
-        var lines = [Style.bold.apply("root") + Style.dim.apply("  (trusted root, s1)")]
-        draw(children: expected.children(of: Entity.rootName), prefix: "", into: &lines)
-        return lines.joined(separator: "\n")
+    struct Node {
+        let name: String
+        let parent: String
+        let kind: String
+        let register: Int
+        /// The right-hand column: a state badge, or the component names.
+        let detail: String
     }
 
-    private func draw(children: [String], prefix: String, into lines: inout [String]) {
-        for (index, name) in children.enumerated() {
-            let last = index == children.count - 1
-            guard let entity = expected.entity(named: name) else { continue }
-            var line = prefix + (last ? "└── " : "├── ") + Style.bold.apply(name)
-            line += Style.dim.apply("  [\(entity.kind), register \(entity.register)]")
-            if let chain, let status = chain.status(of: name) {
-                line += "  " + Self.badge(status)
+    let nodes: [Node]
+
+    /// A policy's tree, with states from `chain` when given.
+    init(expected: ExpectedSet, chain: BootChain?) {
+        nodes = expected.entities.map { entity in
+            let detail: String
+            if let chain, let status = chain.status(of: entity.name) {
+                detail = Self.badge(state: status.state, reason: status.reason?.rawValue, matched: status.matched.count)
             } else {
-                line += Style.dim.apply("  " + entity.components.map(\.name).joined(separator: ", "))
+                detail = Style.dim.apply(entity.components.map(\.name).joined(separator: ", "))
             }
-            lines.append(line)
-            draw(children: expected.children(of: name), prefix: prefix + (last ? "    " : "│   "), into: &lines)
+            return Node(name: entity.name, parent: entity.parent, kind: entity.kind.rawValue, register: entity.register, detail: detail)
         }
     }
 
-    static func badge(_ status: EntityStatus) -> String {
-        switch status.state {
+    init(nodes: [Node]) {
+        self.nodes = nodes
+    }
+
+    func render() -> String {
+        var lines = [Style.bold.apply("root") + Style.dim.apply("  (trusted root, s1)")]
+        draw(parent: Entity.rootName, prefix: "", into: &lines)
+        return lines.joined(separator: "\n")
+    }
+
+    private func draw(parent: String, prefix: String, into lines: inout [String]) {
+        let children = nodes.filter { $0.parent == parent }
+        for (index, node) in children.enumerated() {
+            let last = index == children.count - 1
+            var line = prefix + (last ? "└── " : "├── ") + Style.bold.apply(node.name)
+            line += Style.dim.apply("  [\(node.kind), register \(node.register)]") + "  " + node.detail
+            lines.append(line)
+            draw(parent: node.name, prefix: prefix + (last ? "    " : "│   "), into: &lines)
+        }
+    }
+
+    static func badge(state: EntityState, reason: String?, matched: Int?) -> String {
+        switch state {
         case .trusted: Style.green.apply("✔ trusted")
-        case .pending: Style.yellow.apply("… pending (\(status.matched.count) matched)")
-        case .untrusted: Style.red.apply("✘ untrusted: \(status.reason?.rawValue ?? "?")")
+        case .pending: Style.yellow.apply("… pending" + (matched.map { " (\($0) matched)" } ?? ""))
+        case .untrusted: Style.red.apply("✘ untrusted: \(reason ?? "?")")
         }
     }
 }

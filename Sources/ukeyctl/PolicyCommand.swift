@@ -4,7 +4,7 @@ import ArgumentParser
 struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
-        abstract: "Check, enrol, show and dry-run policy files (offline).",
-        subcommands: [PolicyLint.self, PolicyEnroll.self, PolicyShow.self, PolicySimulate.self]
+        abstract: "Check, enrol, show and dry-run policy files (offline); sign and load them.",
+        subcommands: [PolicyLint.self, PolicyEnroll.self, PolicyShow.self, PolicySimulate.self, PolicySign.self, PolicyLoad.self]
     )
 }

@@ -7,8 +7,9 @@ import UkeyToken
 struct QuoteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quote",
-        abstract: "Verify quotes of a Ukey's registers (offline).",
-        subcommands: [QuoteVerify.self]
+        abstract: "Get a signed quote of the registers from ukeyd, or verify one offline.",
+        subcommands: [QuoteGet.self, QuoteVerify.self],
+        defaultSubcommand: QuoteGet.self
     )
 }
 

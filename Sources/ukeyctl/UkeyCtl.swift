@@ -10,11 +10,15 @@ struct UkeyCtl: ParsableCommand {
         commandName: "ukeyctl",
         abstract: "Provision and inspect ukey, the trusted root of a KVM host.",
         discussion: """
-            Exit status: 0 success, 1 a check failed (lint problems, an untrusted chain), \
-            2 bad usage or unreadable input.
+            Exit status: 0 success, 1 denied or a check failed (lint problems, an untrusted chain, an \
+            error reply), 2 bad usage or unreadable input, 3 ukeyd unreachable.
             """,
         version: "0.1.0",
-        subcommands: [PolicyCommand.self, QuoteCommand.self, KeygenCommand.self]
+        subcommands: [
+            InitCommand.self, StatusCommand.self, PolicyCommand.self, UserCommand.self, LoginCommand.self,
+            MeasureCommand.self, ChainCommand.self, QuoteCommand.self, EventLogCommand.self, CertCommand.self,
+            ModeCommand.self, ResetCommand.self, KeygenCommand.self,
+        ]
     )
 
     /// Maps argument-parser's usage errors to exit 2, which scripts (and the libvirt hook) read as

@@ -1,0 +1,102 @@
+import Foundation
+import UkeyVarlink
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A blocking varlink client over a Unix socket: what ukeyctl and the tests use. One call at a
+/// time, or pipelined with `send` then `receive` (replies come in order).
+public final class VarlinkConnection {
+    /// Transport failures, as distinct from error replies (which are `VarlinkError`).
+    public enum Failure: Error, CustomStringConvertible {
+        case unreachable(String)
+        case closed
+        case timedOut
+        case malformed(String)
+
+        public var description: String {
+            switch self {
+            case .unreachable(let why): "cannot reach ukeyd: \(why)"
+            case .closed: "ukeyd closed the connection"
+            case .timedOut: "ukeyd did not answer in time"
+            case .malformed(let why): "ukeyd sent a malformed reply: \(why)"
+            }
+        }
+    }
+
+    private let fd: Int32
+    private var framing = VarlinkFraming(limit: 64 << 20)
+    private var pending: [[UInt8]] = []
+
+    /// Connects to `path`; `timeout` bounds every read.
+    public init(path: String, timeout: TimeInterval = 60) throws(Failure) {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .unreachable(String(cString: strerror(errno))) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            close(fd)
+            throw .unreachable("socket path is too long: \(path)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        let status = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard status == 0 else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw .unreachable("\(path): \(why)")
+        }
+        var interval = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    /// Calls a method and returns its reply parameters; an error reply throws `VarlinkError`.
+    public func call(_ method: String, _ parameters: [String: JSONValue] = [:]) throws -> [String: JSONValue] {
+        try send(VarlinkCall(method: method, parameters: parameters))
+        let reply = try receive()
+        if let error = reply.error { throw VarlinkError(error, reply.parameters) }
+        return reply.parameters
+    }
+
+    public func send(_ call: VarlinkCall) throws(Failure) {
+        try sendRaw(VarlinkFraming.frame(VarlinkCodec.encode(call)))
+    }
+
+    /// Writes bytes as they are: for tests of framing and garbage.
+    public func sendRaw(_ bytes: [UInt8]) throws(Failure) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw .closed }
+            offset += n
+        }
+    }
+
+    /// The next reply.
+    public func receive() throws(Failure) -> VarlinkReply {
+        while pending.isEmpty {
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { throw .timedOut }
+            guard n > 0 else { throw .closed }
+            do {
+                pending += try framing.feed(buffer[0..<n])
+            } catch {
+                throw .malformed("\(error)")
+            }
+        }
+        do {
+            return try VarlinkCodec.decodeReply(pending.removeFirst())
+        } catch {
+            throw .malformed("\(error)")
+        }
+    }
+}

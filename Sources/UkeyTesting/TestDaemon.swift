@@ -1,0 +1,98 @@
+import Foundation
+import UkeyClient
+import UkeyVarlink
+
+/// A real `ukeyd` on a temporary socket, with temporary state and runtime directories: tests talk
+/// to it over its socket exactly as the hypervisor does. Stopped by PID when the test ends.
+public final class TestDaemon: @unchecked Sendable {
+    // @unchecked: the child handle is only touched by the test that owns this object.
+    public let directory: TemporaryDirectory
+    public var stateDirectory: String { directory.file("state") }
+    public var runtimeDirectory: String { directory.file("run") }
+    public var socketPath: String { directory.file("run/ukeyd.sock") }
+    public var logPath: String { directory.file("ukeyd.log") }
+    let extraArguments: [String]
+    private var process: Process?
+
+    public init(arguments: [String] = []) throws {
+        directory = try TemporaryDirectory("ukeyd")
+        extraArguments = arguments
+        try start()
+    }
+
+    /// Starts (or restarts) the daemon and waits until its socket answers.
+    public func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: PackagePaths.builtProduct("ukeyd"))
+        process.arguments = [
+            "--state-dir", stateDirectory, "--runtime-dir", runtimeDirectory, "--socket", socketPath, "--log-level", "debug",
+        ] + extraArguments
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        try log.seekToEnd()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.process = process
+        let deadline = Date() + 20
+        while Date() < deadline {
+            if let connection = try? VarlinkConnection(path: socketPath, timeout: 5),
+                (try? connection.call("org.varlink.service.GetInfo")) != nil
+            {
+                return
+            }
+            guard process.isRunning else { break }
+            usleep(20_000)
+        }
+        throw TestDaemonError("ukeyd did not come up; its log:\n\(self.log())")
+    }
+
+    public var pid: Int32 { process?.processIdentifier ?? 0 }
+
+    /// SIGTERM, then wait: the graceful stop.
+    public func stop() {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+    }
+
+    /// SIGKILL, then wait: the crash.
+    public func kill9() {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    public var exitStatus: Int32? {
+        guard let process, !process.isRunning else { return nil }
+        return process.terminationStatus
+    }
+
+    public func connect(timeout: TimeInterval = 30) throws -> VarlinkConnection {
+        try VarlinkConnection(path: socketPath, timeout: timeout)
+    }
+
+    /// One call on a fresh connection.
+    @discardableResult
+    public func call(_ method: String, _ parameters: [String: JSONValue] = [:]) throws -> [String: JSONValue] {
+        try connect().call(method, parameters)
+    }
+
+    public func log() -> String {
+        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    }
+
+    deinit { stop() }
+}
+
+public struct TestDaemonError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Runs `body` with a fresh daemon, stopping it afterwards whatever happens.
+public func withTestDaemon<T>(arguments: [String] = [], _ body: (TestDaemon) async throws -> T) async throws -> T {
+    let daemon = try TestDaemon(arguments: arguments)
+    defer { daemon.stop() }
+    return try await body(daemon)
+}

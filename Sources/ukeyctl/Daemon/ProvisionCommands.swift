@@ -1,0 +1,146 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import UkeyCore
+import UkeyVarlink
+
+/// `ukeyctl init`: creates the token (once).
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Initialise the token: root CA, attestation and audit keys, SO PIN, policy signer."
+    )
+    @OptionGroup var daemon: DaemonOptions
+    @Option(help: "The SO PIN (PUK), 8-64 characters; it unblocks user PINs.")
+    var soPin: String
+    @Option(help: "The policy signer's PEM certificate (see 'ukeyctl keygen').")
+    var policySigner: String
+
+    func run() throws {
+        let pem = String(decoding: try PolicyFiles.read(policySigner), as: UTF8.self)
+        let reply = try daemon.call("io.ukey.Admin.Initialize", ["soPin": .string(soPin), "policySigner": .string(pem)])
+        if daemon.printJSON(reply) { return }
+        print("token initialised; its root CA certificate:")
+        print(reply["rootCertificate"]?.text ?? "")
+    }
+}
+
+/// `ukeyctl status`.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the daemon's state.")
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() throws {
+        let reply = try daemon.call("io.ukey.Admin.Status")
+        if daemon.printJSON(reply) { return }
+        for key in ["initialized", "backend", "policyVersion", "mode", "bootId", "users", "entities", "measurements"] {
+            print("\(key.padding(toLength: 14, withPad: " ", startingAt: 0)) \(reply[key]?.text ?? "-")")
+        }
+    }
+}
+
+/// `ukeyctl user add|unblock`.
+struct UserCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user",
+        abstract: "Add users and unblock their PINs.",
+        subcommands: [UserAdd.self, UserUnblock.self]
+    )
+}
+
+struct UserAdd: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "add", abstract: "Add a user with a PIN; prints the identity certificate.")
+    @OptionGroup var daemon: DaemonOptions
+    @Argument var name: String
+    @Option(help: "The user's PIN, 6-64 characters.") var pin: String
+    @Option(help: "Comma-separated roles.") var roles = ""
+
+    func run() throws {
+        let roleList = roles.split(separator: ",").map { JSONValue.string(String($0)) }
+        let reply = try daemon.call("io.ukey.Admin.AddUser", ["user": .string(name), "pin": .string(pin), "roles": .array(roleList)])
+        if daemon.printJSON(reply) { return }
+        print(reply["certificate"]?.text ?? "")
+    }
+}
+
+struct UserUnblock: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "unblock", abstract: "Give a user a new PIN, authorised by the SO PIN.")
+    @OptionGroup var daemon: DaemonOptions
+    @Argument var name: String
+    @Option var soPin: String
+    @Option var newPin: String
+
+    func run() throws {
+        let reply = try daemon.call("io.ukey.Admin.UnblockPin", ["user": .string(name), "soPin": .string(soPin), "newPin": .string(newPin)])
+        if daemon.printJSON(reply) { return }
+        print("PIN of \(name) unblocked")
+    }
+}
+
+/// `ukeyctl mode enforce|audit`.
+struct ModeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "mode", abstract: "Set enforce or audit mode.")
+    @OptionGroup var daemon: DaemonOptions
+    @Argument var mode: EnforcementMode
+
+    func run() throws {
+        let reply = try daemon.call("io.ukey.Admin.SetMode", ["mode": .string(mode.rawValue)])
+        if daemon.printJSON(reply) { return }
+        print("mode: \(reply["mode"]?.text ?? "?")")
+    }
+}
+
+extension EnforcementMode: ExpressibleByArgument {}
+
+/// `ukeyctl cert NAME`.
+struct CertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cert", abstract: "Print a certificate: root-ca, attestation, audit, policy-signer, or a user's.")
+    @OptionGroup var daemon: DaemonOptions
+    @Argument var name: String
+
+    func run() throws {
+        let reply = try daemon.call("io.ukey.Token.Certificate", ["name": .string(name)])
+        if daemon.printJSON(reply) { return }
+        print(reply["pem"]?.text ?? "", terminator: "")
+    }
+}
+
+/// `ukeyctl policy sign FILE --key KEY`: the openssl-compatible detached signature.
+struct PolicySign: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sign",
+        abstract: "Sign a policy with the policy-signer key: writes FILE.sig (DER ECDSA, as 'openssl dgst -sha256 -sign' does)."
+    )
+    @Argument var file: String
+    @Option(help: "The signer's PEM private key.") var key: String
+
+    func run() throws {
+        let pem = String(decoding: try PolicyFiles.read(key), as: UTF8.self)
+        let signer: P256.Signing.PrivateKey
+        do {
+            signer = try P256.Signing.PrivateKey(pemRepresentation: pem)
+        } catch {
+            throw InputError("\(key) is not a PEM P-256 private key")
+        }
+        let text = try PolicyFiles.read(file)
+        let signature = try signer.signature(for: SHA256.hash(data: text))
+        try PolicyFiles.write(Array(signature.derRepresentation), to: file + ".sig", mode: 0o644)
+        print("wrote \(file).sig")
+    }
+}
+
+/// `ukeyctl policy load FILE [--signature SIG]`.
+struct PolicyLoad: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "load", abstract: "Load a signed policy into ukeyd (refused: the old one stays in force).")
+    @OptionGroup var daemon: DaemonOptions
+    @Argument var file: String
+    @Option(help: "The detached signature (default FILE.sig).") var signature: String?
+
+    func run() throws {
+        let text = String(decoding: try PolicyFiles.read(file), as: UTF8.self)
+        let sig = try PolicyFiles.read(signature ?? file + ".sig")
+        let reply = try daemon.call("io.ukey.Admin.LoadPolicy", ["policy": .string(text), "signature": .string(Data(sig).base64EncodedString())])
+        if daemon.printJSON(reply) { return }
+        print("policy version \(reply["version"]?.text ?? "?") in force")
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+import UkeyClient
+import UkeyCore
+import UkeyTesting
+import UkeyToken
+import UkeyVarlink
+
+@Suite("ukeyd: the boot chain over the socket")
+struct DaemonChainTests {
+    @Test("before initialisation every service call is NotInitialized; introspection and Status work")
+    func notInitialized() throws {
+        let daemon = try TestDaemon()
+        #expect(throws: VarlinkError.self, performing: { try daemon.call("io.ukey.Boot.Chain") })
+        #expect {
+            try daemon.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "kernel", "digest": .string("sha256:" + String(repeating: "0", count: 64))])
+        } throws: { VarlinkError.named("io.ukey.Admin.NotInitialized")($0) }
+        #expect(try daemon.call("io.ukey.Admin.Status")["initialized"] == false)
+        #expect(try daemon.call("org.varlink.service.GetInfo")["product"] == "ukeyd")
+    }
+
+    @Test("in order, every entity becomes trusted; measurements land in the registers and the event log")
+    func inOrder() throws {
+        let f = try DaemonFixture()
+        try f.bootHost()
+        for entity in ["vmm", "io-vm", "io-loader", "io-kernel", "mgmt-vm", "debian-base"] {
+            #expect(try f.state(entity).state == "trusted", "\(entity)")
+        }
+        let log = try f.daemon.call("io.ukey.Boot.EventLog")
+        let bytes = Array(Data(base64Encoded: log["data"]!.stringValue!)!)
+        let parsed = try EventLog(parsing: bytes)
+        #expect(parsed.events.count == 11)
+        #expect(log["format"] == "tcg-pfp")
+    }
+
+    @Test("a tampered image: untrusted with digest-mismatch, load false, descendants tainted")
+    func tampered() throws {
+        let f = try DaemonFixture()
+        try f.measureByPath("vmm")
+        let base = f.images.path + "/var/lib/libvirt/images/debian-12-base.qcow2"
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: base))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("rootkit".utf8))
+        try handle.close()
+        let reply = try f.measureByPath("debian-base")[0]
+        #expect(reply["verdict"] == "untrusted" && reply["match"] == false && reply["load"] == false)
+        #expect(reply["reason"] == "digest-mismatch")
+        #expect(try f.state("office").reason == "ancestor-untrusted")
+        #expect(try f.state("dev").state == "untrusted")
+    }
+
+    @Test("out of order: parent-not-trusted, for good in this boot; a reset starts over")
+    func outOfOrder() throws {
+        let f = try DaemonFixture()
+        let early = try f.measureByPath("io-vm")
+        #expect(early.last?["verdict"] == "untrusted" && early.last?["reason"] == "parent-not-trusted" && early.last?["load"] == false)
+        try f.measureByPath("vmm")
+        let late = try f.measureByPath("io-vm")
+        #expect(late.last?["verdict"] == "untrusted" && late.last?["load"] == false)
+        let newBoot = try f.daemon.call("io.ukey.Boot.Reset")["bootId"]?.stringValue
+        let chain = try f.daemon.call("io.ukey.Boot.Chain")
+        #expect(chain["bootId"]?.stringValue == newBoot)
+        #expect(chain["entities"]?.arrayValue?.allSatisfy { $0["state"] == "pending" } == true)
+        try f.measureByPath("vmm")
+        try f.measureByPath("io-vm")
+        #expect(try f.state("io-vm").state == "trusted")
+    }
+
+    @Test("digest mode, unknown names, bad parameters")
+    func digestModeAndErrors() throws {
+        let f = try DaemonFixture()
+        let connection = try f.daemon.connect()
+        let good = try connection.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "kernel", "digest": .string(try f.expected("vmm", "kernel"))])
+        #expect(good["match"] == true && good["verdict"] == "pending" && good["register"] == 8 && good["eventIndex"] == 0)
+        #expect { try connection.call("io.ukey.Boot.Measure", ["entity": "nope", "component": "kernel", "digest": good["register"]!]) } throws: {
+            VarlinkError.named("org.varlink.service.InvalidParameter")($0)
+        }
+        #expect { try connection.call("io.ukey.Boot.Measure", ["entity": "nope", "component": "kernel", "digest": .string(try f.expected("vmm", "kernel"))]) } throws: {
+            VarlinkError.named("io.ukey.Boot.UnknownEntity")($0)
+        }
+        #expect { try connection.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "nope", "digest": .string(try f.expected("vmm", "kernel"))]) } throws: {
+            VarlinkError.named("io.ukey.Boot.UnknownComponent")($0)
+        }
+        #expect { try connection.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "kernel", "path": "/nonexistent"]) } throws: {
+            VarlinkError.named("io.ukey.Boot.CannotHash")($0)
+        }
+        #expect { try connection.call("io.ukey.Boot.Nope") } throws: { VarlinkError.named("org.varlink.service.MethodNotFound")($0) }
+        #expect { try connection.call("io.nope.X.Y") } throws: { VarlinkError.named("org.varlink.service.InterfaceNotFound")($0) }
+        // With neither digest nor path, ukeyd hashes the policy's file hint.
+        let hinted = try connection.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "initrd"])
+        #expect(hinted["match"] == true)
+    }
+
+    @Test("audit mode records untrusted but lets it load")
+    func auditMode() throws {
+        let f = try DaemonFixture()
+        try f.daemon.call("io.ukey.Admin.SetMode", ["mode": "audit"])
+        let reply = try f.measureByPath("io-vm").last!
+        #expect(reply["verdict"] == "untrusted" && reply["load"] == true)
+        #expect(try f.daemon.call("io.ukey.Admin.Status")["mode"] == "audit")
+    }
+
+    @Test("user VMs need a logged-in user whose policy lists them")
+    func userVMGating() throws {
+        let f = try DaemonFixture()
+        try f.bootHost()
+        let refused = try f.measureByPath("office").last!
+        #expect(refused["verdict"] == "trusted" && refused["match"] == true && refused["load"] == false)
+        #expect(refused["reason"] == "authentication-required")
+        let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]!.stringValue!
+        #expect(try f.measureByPath("office", session: alice).last?["load"] == true)
+        let notHers = try f.measureByPath("dev", session: alice).last!
+        #expect(notHers["load"] == false && notHers["reason"] == "user-not-allowed")
+        try f.daemon.call("io.ukey.Auth.Logout", ["session": .string(alice)])
+        #expect(try f.measureByPath("office", session: alice).last?["reason"] == "authentication-required")
+    }
+
+    @Test("a daemon restart (even kill -9) keeps this boot's chain: no second chance to measure")
+    func restartKeepsChain() throws {
+        let f = try DaemonFixture()
+        try f.measureByPath("io-vm")  // broken chain
+        try f.measureByPath("vmm")
+        let before = try f.daemon.call("io.ukey.Boot.Chain")
+        f.daemon.kill9()
+        try f.daemon.start()
+        let after = try f.daemon.call("io.ukey.Boot.Chain")
+        #expect(after["bootId"] == before["bootId"])
+        #expect(try f.state("io-vm").reason == "parent-not-trusted")
+        #expect(try f.state("vmm").state == "trusted")
+        // The registers were rebuilt too: a quote still verifies against the replayed log.
+        let log = try EventLog(parsing: Array(Data(base64Encoded: try f.daemon.call("io.ukey.Boot.EventLog")["data"]!.stringValue!)!))
+        #expect(log.events.count == 6)
+    }
+}

@@ -1,0 +1,99 @@
+import Crypto
+import Foundation
+import UkeyClient
+import UkeyCore
+import UkeyTesting
+import UkeyToken
+import UkeyVarlink
+import X509
+
+/// A daemon provisioned as `make demo` does: token initialised, the demo policy signed and
+/// loaded, users alice and bob, and the demo host's images on disk.
+struct DaemonFixture {
+    static let soPIN = "so-secret-42"
+    static let root = PackagePaths.root()
+    let daemon: TestDaemon
+    let signer: P256.Signing.PrivateKey
+    let images: TemporaryDirectory
+    let policyText: String
+
+    init(arguments: [String] = [], load: Bool = true) throws {
+        daemon = try TestDaemon(arguments: arguments)
+        signer = P256.Signing.PrivateKey()
+        images = try TemporaryDirectory("ukey-images")
+        let result = try ExternalTool.run("/bin/bash", ["\(Self.root)/scripts/demo-images.sh", images.path, "\(Self.root)/policies/demo.yaml"])
+        guard result.status == 0 else { throw TestDaemonError(result.stderr) }
+        // The demo policy, its file hints pointed at the images directory.
+        let original = try String(contentsOfFile: "\(Self.root)/policies/demo.yaml", encoding: .utf8)
+        policyText = original.replacingOccurrences(of: "file: /", with: "file: \(images.path)/")
+        let certificate = try IdentityCA.makeRoot(key: signer, commonName: "test policy signer", now: Date())
+        try daemon.call("io.ukey.Admin.Initialize", ["soPin": .string(Self.soPIN), "policySigner": .string(try IdentityCA.pem(certificate))])
+        if load { try loadPolicy(policyText) }
+        try daemon.call("io.ukey.Admin.AddUser", ["user": "alice", "pin": "alice-pin-1", "roles": ["office"]])
+        try daemon.call("io.ukey.Admin.AddUser", ["user": "bob", "pin": "bob-pin-12", "roles": ["developer"]])
+    }
+
+    func sign(_ text: String) throws -> String {
+        Data(try signer.signature(for: SHA256.hash(data: Array(text.utf8))).derRepresentation).base64EncodedString()
+    }
+
+    @discardableResult
+    func loadPolicy(_ text: String, signature: String? = nil) throws -> [String: JSONValue] {
+        try daemon.call("io.ukey.Admin.LoadPolicy", ["policy": .string(text), "signature": .string(try signature ?? sign(text))])
+    }
+
+    /// The policy's expected digest of a component.
+    func expected(_ entity: String, _ component: String) throws -> String {
+        let policy = try UkeyPolicyLookup(text: policyText)
+        return policy.digest(entity, component)
+    }
+
+    /// Measures every component of `entity` by path, as the hypervisor does.
+    @discardableResult
+    func measureByPath(_ entity: String, session: String? = nil, on connection: VarlinkConnection? = nil) throws -> [[String: JSONValue]] {
+        let connection = try connection ?? daemon.connect()
+        let policy = try UkeyPolicyLookup(text: policyText)
+        return try policy.components(entity).map { component, file in
+            var parameters: [String: JSONValue] = ["entity": .string(entity), "component": .string(component), "path": .string(file)]
+            if let session { parameters["session"] = .string(session) }
+            return try connection.call("io.ukey.Boot.Measure", parameters)
+        }
+    }
+
+    func state(_ entity: String) throws -> (state: String, reason: String?) {
+        let chain = try daemon.call("io.ukey.Boot.Chain")
+        let node = chain["entities"]?.arrayValue?.first { $0["name"]?.stringValue == entity }
+        return (node?["state"]?.stringValue ?? "?", node?["reason"]?.stringValue)
+    }
+
+    /// Boots the demo host in order: every service entity, then the base image.
+    func bootHost() throws {
+        for entity in ["vmm", "io-vm", "io-loader", "io-kernel", "mgmt-vm", "debian-base"] { try measureByPath(entity) }
+    }
+}
+
+/// Just enough of the demo policy's text to find files and digests, without the daemon.
+struct UkeyPolicyLookup {
+    var files: [String: [(String, String)]] = [:]
+    var digests: [String: String] = [:]
+
+    init(text: String) throws {
+        var entity = "", component = ""
+        for line in text.split(separator: "\n") {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("  - name: ") { entity = String(trimmed.dropFirst(8)) }
+            if line.hasPrefix("      - name: ") { component = String(trimmed.dropFirst(8)) }
+            if line.hasPrefix("        file: ") { files[entity, default: []].append((component, String(trimmed.dropFirst(6)))) }
+            if line.hasPrefix("        digest: "), !entity.isEmpty, !component.isEmpty { digests["\(entity)/\(component)"] = String(trimmed.dropFirst(8)) }
+        }
+    }
+
+    func components(_ entity: String) -> [(String, String)] { files[entity] ?? [] }
+    func digest(_ entity: String, _ component: String) -> String { digests["\(entity)/\(component)"] ?? "" }
+}
+
+extension VarlinkError {
+    static func named(_ name: String) -> (any Error) -> Bool {
+        { ($0 as? VarlinkError)?.name == name }
+    }
+}

@@ -1,0 +1,105 @@
+import Testing
+import UkeyVarlink
+
+@Suite("Varlink framing and messages")
+struct VarlinkFramingTests {
+    static let calls = [
+        VarlinkCall(method: "org.varlink.service.GetInfo"),
+        VarlinkCall(method: "io.ukey.Boot.Measure", parameters: ["entity": "vmm", "component": "kernel", "digest": "sha256:00"]),
+        VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "alice", "pin": "ünïcødé"], more: true),
+    ]
+    static var stream: [UInt8] { calls.flatMap { VarlinkFraming.frame(VarlinkCodec.encode($0)) } }
+
+    @Test("one byte at a time yields every message, in order")
+    func dripFeed() throws {
+        var framing = VarlinkFraming()
+        var messages: [[UInt8]] = []
+        for byte in Self.stream { messages += try framing.feed([byte]) }
+        #expect(try messages.map { try VarlinkCodec.decodeCall($0) } == Self.calls)
+        #expect(framing.pendingCount == 0)
+    }
+
+    @Test("many messages in one read")
+    func coalesced() throws {
+        var framing = VarlinkFraming()
+        let messages = try framing.feed(Self.stream + Self.stream)
+        #expect(try messages.map { try VarlinkCodec.decodeCall($0) } == Self.calls + Self.calls)
+    }
+
+    @Test("every truncated prefix yields only the complete messages before it")
+    func truncatedPrefixes() throws {
+        let stream = Self.stream
+        let ends = stream.indices.filter { stream[$0] == 0 }
+        for length in 0...stream.count {
+            var framing = VarlinkFraming()
+            let messages = try framing.feed(stream[..<length])
+            #expect(messages.count == ends.filter { $0 < length }.count)
+            #expect(framing.pendingCount == length - (ends.last { $0 < length }.map { $0 + 1 } ?? 0))
+        }
+    }
+
+    @Test("a message over the limit is refused, even before its terminator arrives")
+    func overLimit() {
+        var framing = VarlinkFraming(limit: 100)
+        #expect(throws: VarlinkError.self) { try framing.feed([UInt8](repeating: 0x41, count: 101)) }
+        var exact = VarlinkFraming(limit: 100)
+        #expect(throws: Never.self) { try exact.feed([UInt8](repeating: 0x41, count: 100) + [0]) }
+        var split = VarlinkFraming(limit: 100)
+        #expect(throws: VarlinkError.self) {
+            for _ in 0..<20 { _ = try split.feed([UInt8](repeating: 0x41, count: 10)) }
+        }
+    }
+
+    @Test(
+        "garbage is a protocol error with a reason, never a crash",
+        arguments: [
+            ([0xff, 0xfe, 0x7b, 0x7d], "not valid UTF-8"),
+            (Array("[1,2,3]".utf8), "must be a JSON object"),
+            (Array("\"method\"".utf8), "must be a JSON object"),
+            (Array("{\"method\":".utf8), "not valid JSON"),
+            (Array("{}".utf8), "needs a string 'method'"),
+            (Array("{\"method\":5}".utf8), "needs a string 'method'"),
+            (Array("{\"method\":\"a.B\",\"parameters\":[]}".utf8), "'parameters' must be an object"),
+            (Array("{\"method\":\"a.B\",\"more\":\"yes\"}".utf8), "'more' must be true or false"),
+            (Array("{\"method\":\"a.B\",\"upgrade\":true}".utf8), "upgrades are not supported"),
+        ]
+    )
+    func garbage(bytes: [UInt8], reason: String) {
+        #expect {
+            try VarlinkCodec.decodeCall(bytes)
+        } throws: { error in
+            let error = error as! VarlinkError
+            return error.name == "io.ukey.ProtocolError" && error.parameters["reason"]?.stringValue?.contains(reason) == true
+        }
+    }
+
+    @Test("replies round-trip, with errors and continues")
+    func replies() throws {
+        let reply = VarlinkReply(parameters: ["retriesLeft": 2], error: "io.ukey.Auth.BadPin", continues: true)
+        #expect(try VarlinkCodec.decodeReply(VarlinkCodec.encode(reply)) == reply)
+        #expect(VarlinkCall(method: "io.ukey.Boot.Measure").interface == "io.ukey.Boot")
+        #expect(VarlinkCall(method: "io.ukey.Boot.Measure").methodName == "Measure")
+    }
+
+    @Test("random bytes through the framer and decoder never crash")
+    func fuzz() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            var framing = VarlinkFraming(limit: 512)
+            let bytes = (0..<Int.random(in: 0...600, using: &generator)).map { _ in
+                Bool.random(using: &generator) ? UInt8.random(in: 0...255, using: &generator) : Array("{}\"method:0\u{0}".utf8).randomElement(using: &generator)!
+            }
+            if let messages = try? framing.feed(bytes) {
+                for message in messages { _ = try? VarlinkCodec.decodeCall(message) }
+            }
+        }
+    }
+
+    @Test("every interface ukeyd serves has a description naming itself")
+    func interfaces() {
+        #expect(VarlinkInterface.all.map(\.name) == ["org.varlink.service", "io.ukey.Boot", "io.ukey.Auth", "io.ukey.Runtime", "io.ukey.Token", "io.ukey.Admin"])
+        for interface in VarlinkInterface.all {
+            #expect(interface.description.contains("interface \(interface.name)\n"))
+        }
+    }
+}
