@@ -26,6 +26,29 @@ public enum StatePermissions {
         try checkOwnerAndMode(directory, info, want: 0o700)
     }
 
+    /// The runtime directory holds the socket, so the socket's group must be able to traverse it
+    /// (0750 or 0711); it must still be ours, and writable by no one else.
+    public static func ensureRuntimeDirectory(_ directory: String) throws(StoreError) {
+        if mkdir(directory, 0o750) != 0 && errno != EEXIST {
+            throw StoreError(.io, path: directory, "cannot create the runtime directory: \(errnoText())")
+        }
+        var info = stat()
+        guard lstat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            throw StoreError(.insecurePermissions, path: directory, "is not a directory (a symlink is not accepted)")
+        }
+        let mode = info.st_mode & 0o7777
+        guard info.st_uid == geteuid() else {
+            throw StoreError(.insecurePermissions, path: directory, "is owned by uid \(info.st_uid), not by the daemon's uid \(geteuid())")
+        }
+        guard mode & 0o022 == 0 else {
+            throw StoreError(
+                .insecurePermissions,
+                path: directory,
+                "has permissions \(octal(mode)); others must not write to it (use 0750). Fix: chmod 0750 \(directory)"
+            )
+        }
+    }
+
     /// Refuses a file that is not a regular file, is not ours, or is open to group/other.
     public static func checkFile(_ path: String) throws(StoreError) {
         var info = stat()

@@ -55,7 +55,7 @@ public actor DaemonCore {
     /// Opens the token (if initialised), restores the policy in force and replays this host
     /// boot's measurements. Fails closed: a store or policy that does not verify stops the start.
     public func start() async throws {
-        try StatePermissions.ensureDirectory(paths.runtimeDirectory)
+        try StatePermissions.ensureRuntimeDirectory(paths.runtimeDirectory)
         if let previous = journal.load(hostBoot: hostBoot) {
             bootID = previous.boot
             logger.info("continuing boot \(previous.boot) of this host boot with \(previous.entries.count) measurements")

@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import UkeyClient
+import UkeyTesting
+import UkeyVarlink
+
+@Suite("ukeyd: who may call what, and independent clients")
+struct DaemonAccessTests {
+    static let setpriv = ExternalTool("setpriv")
+    static let python = ExternalTool("python3")
+
+    /// Runs ukeyctl as `nobody` (uid 65534): a second uid that holds only the user role.
+    static func asNobody(_ daemon: TestDaemon, _ binary: String, _ arguments: [String]) throws -> ExternalTool.Result {
+        try setpriv.run(["--reuid=65534", "--regid=65534", "--clear-groups", binary] + arguments + ["--socket", daemon.socketPath])
+    }
+
+    @Test("nobody gets PermissionDenied for hypervisor and admin calls, and they are never executed", .enabled(if: setpriv.shouldRun))
+    func permissionMatrix() throws {
+        let f = try DaemonFixture(arguments: ["--socket-group", "nogroup", "--socket-mode", "0660"])
+        // nobody must be able to reach the socket: traverse the directories, and run ukeyctl.
+        chmod(f.daemon.directory.path, 0o711)
+        chmod(f.daemon.runtimeDirectory, 0o711)
+        let binary = f.daemon.directory.file("ukeyctl")
+        try FileManager.default.copyItem(atPath: PackagePaths.builtProduct("ukeyctl"), toPath: binary)
+        chmod(binary, 0o755)
+        let statusBefore = try f.daemon.call("io.ukey.Admin.Status")
+
+        // The user role: reading the chain and the token's public facts.
+        let chain = try Self.asNobody(f.daemon, binary, ["chain", "--json"])
+        #expect(chain.status == 0, "\(chain.stderr)")
+        #expect(try Self.asNobody(f.daemon, binary, ["cert", "root-ca"]).stdout.contains("BEGIN CERTIFICATE"))
+
+        // Hypervisor and admin calls: denied, exit 1, and nothing happened.
+        let denied: [[String]] = [
+            ["measure", "vmm", "kernel", "--digest", "sha256:" + String(repeating: "0", count: 64)],
+            ["login", "alice", "--pin", "alice-pin-1"],
+            ["reset"],
+            ["status"],
+            ["user", "add", "eve", "--pin", "eve-pin-1"],
+            ["mode", "audit"],
+        ]
+        for arguments in denied {
+            let result = try Self.asNobody(f.daemon, binary, arguments + ["--json"])
+            #expect(result.status == 1, "\(arguments)")
+            #expect(result.stdout.contains("org.varlink.service.PermissionDenied"), "\(arguments): \(result.stdout)\(result.stderr)")
+        }
+        let statusAfter = try f.daemon.call("io.ukey.Admin.Status")
+        #expect(statusAfter == statusBefore, "a denied call changed the daemon's state")
+        #expect(f.daemon.log().contains("permission denied: uid 65534"))
+        // And alice's PIN counter was not touched by the denied login.
+        #expect(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"] != nil)
+    }
+
+    @Test("the python varlink package introspects every interface and calls Measure, Chain, Quote, Login", .enabled(if: python.shouldRun))
+    func pythonClient() throws {
+        let f = try DaemonFixture()
+        let script = """
+            import base64, json, sys, varlink
+            address = "unix:" + sys.argv[1]
+            kernel = sys.argv[2]
+            out = {}
+            with varlink.Client(address=address) as client:
+                out["interfaces"] = client.get_interfaces()
+                for name in out["interfaces"]:
+                    interface = client.get_interface(name)   # parses the IDL; raises on a syntax error
+                    out.setdefault("members", {})[name] = sorted(interface.members.keys())
+                with client.open("io.ukey.Boot") as boot:
+                    out["measure"] = boot.Measure(entity="vmm", component="kernel", digest=kernel)
+                    out["chain"] = boot.Chain()
+                    out["quote"] = boot.Quote(nonce=base64.b64encode(b"python-nonce").decode())
+                with client.open("io.ukey.Auth") as auth:
+                    out["login"] = auth.Login(user="bob", pin="bob-pin-12")
+                    try:
+                        auth.Login(user="bob", pin="wrong-pin")
+                    except varlink.VarlinkError as error:
+                        out["error"] = [error.error(), error.parameters()]
+            print(json.dumps(out))
+            """
+        let result = try Self.python.run(["-c", script, f.daemon.socketPath, try f.expected("vmm", "kernel")])
+        #expect(result.status == 0, "\(result.stderr)")
+        let out = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(out["interfaces"] as? [String] == VarlinkInterface.all.map(\.name))
+        let members = out["members"] as? [String: [String]] ?? [:]
+        #expect(members["io.ukey.Boot"]?.contains("Measure") == true && members["io.ukey.Boot"]?.contains("UnknownEntity") == true)
+        let measure = out["measure"] as? [String: Any] ?? [:]
+        #expect(measure["verdict"] as? String == "pending" && measure["match"] as? Bool == true && measure["register"] as? Int == 8)
+        let chain = out["chain"] as? [String: Any] ?? [:]
+        #expect((chain["entities"] as? [[String: Any]])?.count == 8)
+        let quote = out["quote"] as? [String: Any] ?? [:]
+        #expect(quote["format"] as? String == "ukey-v1" && (quote["certificate"] as? String)?.contains("BEGIN CERTIFICATE") == true)
+        #expect((out["login"] as? [String: Any])?["roles"] as? [String] == ["developer"])
+        let error = out["error"] as? [Any] ?? []
+        #expect(error.first as? String == "io.ukey.Auth.BadPin")
+        #expect((error.last as? [String: Any])?["retriesLeft"] as? Int == 2)
+    }
+}

@@ -1,0 +1,165 @@
+import Crypto
+import Foundation
+import Testing
+import UkeyClient
+import UkeyCore
+import UkeyTesting
+import UkeyToken
+import UkeyVarlink
+
+@Suite("ukeyd: attestation, PINs, policies, tokens")
+struct DaemonServiceTests {
+    static let openssl = ExternalTool("openssl")
+    static let eventlog = ExternalTool("tpm2_eventlog")
+
+    @Test("the quote verifies with the openssl CLI; the event log replays to the quoted registers", .enabled(if: openssl.shouldRun && eventlog.shouldRun))
+    func quote() throws {
+        let f = try DaemonFixture()
+        try f.bootHost()
+        let nonce: [UInt8] = Array("nonce-from-verifier".utf8)
+        let reply = try f.daemon.call("io.ukey.Boot.Quote", ["nonce": .string(Data(nonce).base64EncodedString())])
+        #expect(reply["format"] == "ukey-v1")
+        let dir = try TemporaryDirectory()
+        let quote = Array(Data(base64Encoded: reply["quote"]!.stringValue!)!)
+        try dir.write("quote.bin", quote)
+        try dir.write("quote.sig", Array(Data(base64Encoded: reply["signature"]!.stringValue!)!))
+        try dir.write("ak.pem", Array(reply["certificate"]!.stringValue!.utf8))
+        try dir.write("root.pem", Array(try f.daemon.call("io.ukey.Token.Certificate", ["name": "root-ca"])["pem"]!.stringValue!.utf8))
+        #expect(try Self.openssl.run(["verify", "-CAfile", dir.file("root.pem"), dir.file("ak.pem")]).status == 0)
+        #expect(try Self.openssl.run(["x509", "-in", dir.file("ak.pem"), "-pubkey", "-noout", "-out", dir.file("ak-pub.pem")]).status == 0)
+        let verified = try Self.openssl.run(["dgst", "-sha256", "-verify", dir.file("ak-pub.pem"), "-signature", dir.file("quote.sig"), dir.file("quote.bin")])
+        #expect(verified.stdout.contains("Verified OK"))
+
+        // The quoted registers equal tpm2_eventlog's replay of the daemon's event log, and the
+        // quote binds that log by its digest.
+        let parsed = try UkeyQuote(parsing: quote)
+        #expect(parsed.nonce == nonce)
+        let log = Array(Data(base64Encoded: try f.daemon.call("io.ukey.Boot.EventLog")["data"]!.stringValue!)!)
+        #expect(parsed.eventLog == Digest.of(log))
+        try dir.write("log.bin", log)
+        let replay = try Self.eventlog.run([dir.file("log.bin")])
+        #expect(replay.status == 0)
+        for register in parsed.registers {
+            let line = { (pad: String) in "\n    \(register.index)\(pad): 0x\(Hex.encode(register.value))" }
+            if register.value == [UInt8](repeating: 0, count: 32) {
+                // No event touched it (no user VM started yet): tpm2_eventlog lists no value for it.
+                #expect(register.index == 11 && !replay.stdout.contains("\n    \(register.index) "))
+            } else {
+                #expect(replay.stdout.contains(line("  ")) || replay.stdout.contains(line(" ")), "register \(register.index)")
+            }
+        }
+        #expect(parsed.registers.map(\.index) == [8, 9, 10, 11, 12, 13])
+    }
+
+    @Test("three bad PINs lock a user; the lock survives a restart; the SO PIN unblocks")
+    func lockoutAndUnblock() throws {
+        let f = try DaemonFixture()
+        for left in [2, 1] {
+            #expect { try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "wrong-pin"]) } throws: { error in
+                (error as? VarlinkError) == VarlinkError("io.ukey.Auth.BadPin", ["retriesLeft": .int(left)])
+            }
+        }
+        #expect { try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "wrong-pin"]) } throws: { VarlinkError.named("io.ukey.Auth.PinLocked")($0) }
+        f.daemon.stop()
+        try f.daemon.start()
+        #expect { try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"]) } throws: { VarlinkError.named("io.ukey.Auth.PinLocked")($0) }
+        #expect { try f.daemon.call("io.ukey.Admin.UnblockPin", ["user": "alice", "soPin": "wrong-so-pin", "newPin": "alice-pin-2"]) } throws: { error in
+            (error as? VarlinkError) == VarlinkError("io.ukey.Admin.BadSoPin", ["retriesLeft": 9])
+        }
+        try f.daemon.call("io.ukey.Admin.UnblockPin", ["user": "alice", "soPin": .string(DaemonFixture.soPIN), "newPin": "alice-pin-2"])
+        let login = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-2"])
+        #expect(login["roles"] == ["office"])
+        #expect(login["certificate"]?.stringValue?.hasPrefix("-----BEGIN CERTIFICATE-----") == true)
+        #expect { try f.daemon.call("io.ukey.Auth.Login", ["user": "mallory", "pin": "whatever1"]) } throws: { VarlinkError.named("io.ukey.Auth.UnknownUser")($0) }
+    }
+
+    @Test("policies refused for a bad signature, a rollback or lint errors; the old one stays in force")
+    func policyRejection() throws {
+        let f = try DaemonFixture()
+        #expect(try f.daemon.call("io.ukey.Admin.Status")["policyVersion"] == 1)
+        let v2 = f.policyText.replacingOccurrences(of: "version: 1", with: "version: 2")
+        func rejected(_ text: String, signature: String? = nil, because reason: String) throws {
+            #expect {
+                try f.loadPolicy(text, signature: signature)
+            } throws: { error in
+                guard let error = error as? VarlinkError, error.name == "io.ukey.Admin.PolicyRejected" else { return false }
+                return error.parameters["reason"]?.stringValue?.contains(reason) == true
+            }
+            #expect(try f.daemon.call("io.ukey.Admin.Status")["policyVersion"] == 1)
+        }
+        // Signed by someone else.
+        let stranger = P256.Signing.PrivateKey()
+        let forged = Data(try stranger.signature(for: SHA256.hash(data: Array(v2.utf8))).derRepresentation).base64EncodedString()
+        try rejected(v2, signature: forged, because: "signature does not verify")
+        // The signature of one text on another.
+        try rejected(v2 + "\n# edited after signing\n", signature: try f.sign(v2), because: "signature does not verify")
+        // Rollback and replay.
+        try rejected(f.policyText, because: "not above the loaded version 1")
+        // Lint problems, properly signed.
+        try rejected(v2.replacingOccurrences(of: "parent: debian-base", with: "parent: debian-bse"), because: "unknown parent")
+        // A good one goes through, and survives a restart.
+        #expect(try f.loadPolicy(v2)["version"] == 2)
+        f.daemon.stop()
+        try f.daemon.start()
+        #expect(try f.daemon.call("io.ukey.Admin.Status")["policyVersion"] == 2)
+    }
+
+    @Test("a policy file changed behind the daemon's back stops it from starting")
+    func tamperedStoredPolicy() throws {
+        let f = try DaemonFixture()
+        f.daemon.stop()
+        let path = f.daemon.stateDirectory + "/policy.yaml"
+        var text = try String(contentsOfFile: path, encoding: .utf8)
+        text = text.replacingOccurrences(of: "mode: enforce", with: "mode: audit")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o600)
+        #expect(throws: TestDaemonError.self) { try f.daemon.start() }
+        #expect(f.daemon.log().contains("integrity check failed: the policy file is not the one that was loaded"))
+    }
+
+    @Test("Token: info, certificates, random, user signing needs the user's session, restricted keys refuse")
+    func tokenService() throws {
+        let f = try DaemonFixture()
+        let info = try f.daemon.call("io.ukey.Token.Info")
+        #expect(info["backend"] == "soft" && info["roles"]?["keys"] == "soft")
+        #expect(Data(base64Encoded: try f.daemon.call("io.ukey.Token.Random", ["bytes": 1024])["data"]!.stringValue!)?.count == 1024)
+        #expect { try f.daemon.call("io.ukey.Token.Random", ["bytes": 1025]) } throws: { VarlinkError.named("org.varlink.service.InvalidParameter")($0) }
+        #expect { try f.daemon.call("io.ukey.Token.Certificate", ["name": "nobody"]) } throws: { VarlinkError.named("io.ukey.Token.UnknownCertificate")($0) }
+        let digest = Data(SHA256.hash(data: Array("contract".utf8))).base64EncodedString()
+        #expect { try f.daemon.call("io.ukey.Token.Sign", ["key": "alice", "digest": .string(digest)]) } throws: { VarlinkError.named("io.ukey.Token.SessionRequired")($0) }
+        let bob = try f.daemon.call("io.ukey.Auth.Login", ["user": "bob", "pin": "bob-pin-12"])["session"]!
+        #expect { try f.daemon.call("io.ukey.Token.Sign", ["key": "alice", "digest": .string(digest), "session": bob]) } throws: { VarlinkError.named("io.ukey.Token.SessionRequired")($0) }
+        for restricted in ["root-ca", "attestation", "audit"] {
+            #expect { try f.daemon.call("io.ukey.Token.Sign", ["key": .string(restricted), "digest": .string(digest), "session": bob]) } throws: {
+                VarlinkError.named("io.ukey.Token.RestrictedKey")($0)
+            }
+        }
+        let signed = try f.daemon.call("io.ukey.Token.Sign", ["key": "bob", "digest": .string(digest), "session": bob])
+        #expect(signed["algorithm"] == "ecdsa-p256-sha256")
+        #expect { try f.daemon.call("io.ukey.Admin.Initialize", ["soPin": "another-so-pin", "policySigner": "x"]) } throws: { VarlinkError.named("io.ukey.Admin.AlreadyInitialized")($0) }
+    }
+
+    @Test("run-time whitelist: allow, digest-mismatch, default deny, vm-not-trusted; batch keeps order")
+    func checkExec() throws {
+        let f = try DaemonFixture()
+        let soffice = "sha256:5f0c3c1e2c0a3b1f3e1c55f2b3e2c1f0a9d8c7b6a5f4e3d2c1b0a99887766554"
+        func check(_ vm: String, _ path: String, _ digest: String) throws -> (String?, String?) {
+            let r = try f.daemon.call("io.ukey.Runtime.CheckExec", ["vm": .string(vm), "path": .string(path), "digest": .string(digest)])
+            return (r["decision"]?.stringValue, r["reason"]?.stringValue)
+        }
+        #expect(try check("office", "/usr/bin/soffice", soffice) == ("deny", "vm-not-trusted"))
+        try f.bootHost()
+        let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]!.stringValue!
+        try f.measureByPath("office", session: alice)
+        #expect(try check("office", "/usr/bin/soffice", soffice) == ("allow", nil))
+        #expect(try check("office", "/usr/bin/soffice", "sha256:" + String(repeating: "1", count: 64)) == ("deny", "digest-mismatch"))
+        #expect(try check("office", "/usr/bin/nc", soffice) == ("deny", "not-whitelisted"))
+        let batch = try f.daemon.call("io.ukey.Runtime.CheckExecBatch", ["items": [
+            ["vm": "office", "path": "/usr/bin/soffice", "digest": .string(soffice)],
+            ["vm": "office", "path": "/usr/bin/nc", "digest": .string(soffice)],
+            ["vm": "dev", "path": "/usr/bin/gcc-12", "digest": .string(soffice)],
+        ]])
+        #expect(batch["results"]?.arrayValue?.map { $0["decision"]?.stringValue } == ["allow", "deny", "deny"])
+        #expect(batch["results"]?.arrayValue?[2]["reason"] == "vm-not-trusted")
+    }
+}
