@@ -1,61 +1,99 @@
 #!/usr/bin/env bash
-# `make demo`: the demo host's boot chain walked three times, in process, with the policy of
-# policies/demo.yaml and stand-in image files: once as it should go, once with a tampered base
-# image, once out of order. Each verdict is the paper's Theorem 1 at work.
+# `make demo`: ukeyd on the software token in a temporary state directory, provisioned from
+# policies/demo.yaml, then the host's boot chain over the socket as the hypervisor would run it:
+# measure, log a user in, start user VMs, check executables, tamper with an image, attest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ukeyctl=.build/debug/ukeyctl
-policy=policies/demo.yaml
+bin=.build/debug
 work=$(mktemp -d -t ukey-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+chmod 0700 "$work"
+daemon_pid=
+cleanup() {
+    [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+export UKEY_SOCKET="$work/run/ukeyd.sock"
+export NO_COLOR="${NO_COLOR:-}"
 
-bold=$'\e[1m'; dim=$'\e[2m'; off=$'\e[0m'
-if [ ! -t 1 ] || [ -n "${NO_COLOR:-}" ]; then bold=; dim=; off=; fi
+bold=$'\e[1m'; dim=$'\e[2m'; green=$'\e[32m'; red=$'\e[31m'; off=$'\e[0m'
+if [ ! -t 1 ] || [ -n "$NO_COLOR" ]; then bold=; dim=; green=; red=; off=; fi
 say()  { printf '\n%s== %s ==%s\n' "$bold" "$*" "$off"; }
 note() { printf '%s%s%s\n' "$dim" "$*" "$off"; }
+run()  { printf '%s$ %s%s\n' "$dim" "$*" "$off"; "$@"; }
+# Expect a refusal: the command must fail, or the demo stops.
+refused() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; if "$@"; then echo "${red}UNEXPECTED: accepted${off}"; exit 1; fi; }
 
-say "ukey demo: a trusted root for a KVM host"
+say "ukey demo: the trusted root of a KVM host"
 note "Every entity that boots is measured before its parent loads it, and trusted only if its"
-note "digest matches the policy AND its parent was already trusted (the paper's Theorem 1)."
-note "Working directory: $work"
+note "digest matches the signed policy AND its parent was already trusted (the paper's Theorem 1)."
 
-say "1. The policy"
-"$ukeyctl" policy lint "$policy" && echo "policy lint: $policy is clean"
-"$ukeyctl" policy show "$policy"
+say "1. Start ukeyd on the software token"
+"$bin/ukeyd" --state-dir "$work/state" --runtime-dir "$work/run" --socket "$UKEY_SOCKET" --log-level warning \
+    2> "$work/ukeyd.log" &
+daemon_pid=$!
+for _ in $(seq 100); do [ -S "$UKEY_SOCKET" ] && break; sleep 0.05; done
+echo "ukeyd (pid $daemon_pid) serving varlink on $UKEY_SOCKET"
 
-say "2. The host's images (stand-ins written by scripts/demo-images.sh)"
-scripts/demo-images.sh "$work/host" "$policy"
-(cd "$work/host" && find . -type f | sed 's|^\.||' | sort | sed 's/^/  /')
+say "2. Provision: a policy signer, the token, the demo policy, two users"
+run "$bin/ukeyctl" keygen --out "$work/signer"
+run "$bin/ukeyctl" init --so-pin demo-so-pin-1 --policy-signer "$work/signer.pem" > "$work/root-ca.pem"
+note "root CA: $(openssl x509 -in "$work/root-ca.pem" -noout -subject)"
+scripts/demo-images.sh "$work/host" policies/demo.yaml
+# The policy's file hints point where this demo keeps its stand-in images.
+sed "s|file: /|file: $work/host/|" policies/demo.yaml > "$work/demo.yaml"
+run "$bin/ukeyctl" policy sign "$work/demo.yaml" --key "$work/signer.key.pem"
+run "$bin/ukeyctl" policy load "$work/demo.yaml"
+run "$bin/ukeyctl" user add alice --pin alice-pin-1 --roles office > /dev/null
+run "$bin/ukeyctl" user add bob --pin bob-pin-12 --roles developer > /dev/null
 
-say "3. Boot in order: every entity validated by its parent"
-"$ukeyctl" policy simulate "$policy" --root "$work/host" --event-log "$work/eventlog.bin"
+say "3. The host boots: the hypervisor measures each entity before loading it"
+note "ukeyd hashes each file the policy names, extends the entity's register, logs the event, decides."
+for pair in vmm:kernel vmm:initrd vmm:qemu vmm:libvirtd io-vm:firmware io-vm:disk io-loader:grub \
+            io-kernel:kernel io-kernel:initrd mgmt-vm:disk debian-base:disk; do
+    "$bin/ukeyctl" measure "${pair%%:*}" "${pair##*:}"
+done
+
+say "4. Users start their VMs"
+refused "$bin/ukeyctl" measure office overlay
+note "a user VM needs a logged-in user whose policy lists it"
+session=$("$bin/ukeyctl" login alice --pin alice-pin-1)
+echo "alice logged in (session ${session:0:8}...)"
+run "$bin/ukeyctl" measure office overlay --session "$session"
+refused "$bin/ukeyctl" measure dev overlay --session "$session"
+bob=$("$bin/ukeyctl" login bob --pin bob-pin-12)
+run "$bin/ukeyctl" measure dev overlay --session "$bob"
 echo
-note "The event log (TCG PC Client crypto-agile format), replayed by tpm2-tools, not by us:"
-if command -v tpm2_eventlog >/dev/null; then
-    tpm2_eventlog "$work/eventlog.bin" 2>/dev/null | sed -n '/^pcrs:/,$p' | sed 's/^/  /'
-else
-    echo "  (tpm2_eventlog is not installed; make test installs it)"
-fi
+"$bin/ukeyctl" chain
 
-say "4. Someone tampers with the parent OS image"
-printf 'rootkit' >> "$work/host/var/lib/libvirt/images/debian-12-base.qcow2"
-note "appended 7 bytes to /var/lib/libvirt/images/debian-12-base.qcow2"
-if "$ukeyctl" policy simulate "$policy" --root "$work/host"; then
-    echo "UNEXPECTED: the tampered image was accepted" >&2; exit 1
-fi
-note "The base image is refused, and both user VMs layered on it are untrusted with it;"
-note "the IO VM's branch is untouched."
+say "5. Inside the VMs: the run-time whitelist"
+soffice=sha256:5f0c3c1e2c0a3b1f3e1c55f2b3e2c1f0a9d8c7b6a5f4e3d2c1b0a99887766554
+run "$bin/ukeyctl" exec-check office /usr/bin/soffice --digest "$soffice"
+refused "$bin/ukeyctl" exec-check office /usr/bin/soffice --digest sha256:$(printf 'patched soffice' | sha256sum | cut -c1-64)
+refused "$bin/ukeyctl" exec-check office /usr/bin/nc --digest "$soffice"
 
-say "5. Untampered images, loaded out of order"
-rm -rf "$work/host" && scripts/demo-images.sh "$work/host" "$policy"
-note "The hypervisor starts 'office' before its base image was validated:"
-if "$ukeyctl" policy simulate "$policy" --root "$work/host" --order vmm,office,debian-base,dev; then
-    echo "UNEXPECTED: an out-of-order boot was trusted" >&2; exit 1
+say "6. Someone tampers with the management VM's disk; it restarts"
+printf 'backdoor' >> "$work/host/var/lib/libvirt/images/mgmt-vm.qcow2"
+note "appended 8 bytes to mgmt-vm.qcow2"
+refused "$bin/ukeyctl" measure mgmt-vm disk
+note "refused, and it stays untrusted for the rest of this boot:"
+"$bin/ukeyctl" chain | grep mgmt-vm
+
+say "7. Attestation: a verifier checks the registers without trusting this host"
+run "$bin/ukeyctl" quote --nonce "$(openssl rand -hex 16 | tee "$work/nonce")" --out "$work"
+run "$bin/ukeyctl" quote verify --quote "$work/quote.bin" --signature "$work/quote.sig" \
+    --cert "$work/attestation.pem" --nonce "$(cat "$work/nonce")" --root-ca "$work/root-ca.pem"
+openssl x509 -in "$work/attestation.pem" -pubkey -noout > "$work/ak.pem"
+run openssl dgst -sha256 -verify "$work/ak.pem" -signature "$work/quote.sig" "$work/quote.bin"
+run "$bin/ukeyctl" eventlog --out "$work/eventlog.bin"
+if command -v tpm2_eventlog > /dev/null; then
+    note "tpm2-tools replays the event log to the quoted registers:"
+    tpm2_eventlog "$work/eventlog.bin" 2> /dev/null | sed -n '/^pcrs:/,$p' | sed 's/^/  /'
 fi
-note "Its files are fine, but trust never flowed to it through its parent: parent-not-trusted,"
-note "and nothing can make it trusted again until the next boot."
 
 say "Done"
-echo "Three boots, one policy: trusted in order; a tampered image refused, with the VMs layered on"
-echo "it and the rest of the host unaffected; an out-of-order load refused though its bytes were right."
+echo "One boot of a KVM host over ukeyd's socket: ${green}every entity validated by its parent${off};"
+echo "user VMs started only by the users the policy names; executables checked against each VM's"
+echo "whitelist; a tampered disk ${red}refused${off}; and the result attested, checked with openssl and tpm2-tools."
+note "(The tamper-evident audit log, and its verification, come with the next stage.)"

@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+import UkeyClient
+import UkeyTesting
+import UkeyVarlink
+
+/// One bad client must never hurt the others: limits answer with an error and the service goes on.
+@Suite("ukeyd: robustness")
+struct DaemonRobustnessTests {
+    static func rss(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+    }
+
+    @Test("500 concurrent connections are all served")
+    func manyConnections() async throws {
+        let daemon = try TestDaemon()
+        let connections = try (0..<500).map { _ in try daemon.connect() }
+        for connection in connections { try connection.send(VarlinkCall(method: "org.varlink.service.GetInfo")) }
+        var answered = 0
+        for connection in connections where (try connection.receive()).parameters["product"] == "ukeyd" { answered += 1 }
+        #expect(answered == 500)
+    }
+
+    @Test("one connection too many is refused with an error; the others keep working")
+    func connectionLimit() throws {
+        let daemon = try TestDaemon(arguments: ["--max-connections", "20"])
+        let held = try (0..<20).map { _ in try daemon.connect() }
+        for connection in held { _ = try connection.call("org.varlink.service.GetInfo") }
+        let extra = try daemon.connect()
+        let refusal = try extra.receive()
+        #expect(refusal.error == "io.ukey.TooManyConnections")
+        _ = try held[7].call("org.varlink.service.GetInfo")
+        withExtendedLifetime(held) {}
+    }
+
+    @Test("a client that sends half a message and stalls is closed at the idle timeout; others are served meanwhile")
+    func stalledClient() throws {
+        let daemon = try TestDaemon(arguments: ["--idle-timeout", "1"])
+        let stalled = try daemon.connect(timeout: 10)
+        try stalled.sendRaw(Array("{\"method\":\"org.varlink.service.Get".utf8))
+        _ = try daemon.call("org.varlink.service.GetInfo")
+        #expect(throws: VarlinkConnection.Failure.self) { try stalled.receive() }
+    }
+
+    @Test("a client that disconnects mid-call does not disturb the daemon")
+    func disconnectMidCall() throws {
+        let f = try DaemonFixture()
+        for _ in 0..<20 {
+            let connection = try f.daemon.connect()
+            // A login takes scrypt time; hang up before the answer.
+            try connection.send(VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bob", "pin": "bob-pin-12"]))
+        }
+        let status = try f.daemon.call("io.ukey.Admin.Status")
+        #expect(status["initialized"] == true)
+        #expect(try f.daemon.call("io.ukey.Auth.Login", ["user": "bob", "pin": "bob-pin-12"])["session"] != nil)
+    }
+
+    @Test("oversize and garbage messages get an error and a closed connection; memory stays bounded")
+    func oversizeAndGarbage() throws {
+        let daemon = try TestDaemon()
+        let before = Self.rss(daemon.pid)
+        for _ in 0..<8 {
+            let big = try daemon.connect()
+            // 1 MiB and a bit, with no terminator.
+            try? big.sendRaw([UInt8](repeating: 0x20, count: (1 << 20) + 4096))
+            let reply = try big.receive()
+            #expect(reply.error == "io.ukey.ProtocolError")
+            #expect(reply.parameters["reason"]?.stringValue?.contains("limit") == true)
+        }
+        for garbage: [UInt8] in [[0xff, 0xfe, 0x00], Array("[1,2]\u{0}".utf8), Array("{\"method\":7}\u{0}".utf8), Array("not json\u{0}".utf8)] {
+            let connection = try daemon.connect()
+            try connection.sendRaw(garbage)
+            #expect(try connection.receive().error == "io.ukey.ProtocolError")
+            #expect(throws: VarlinkConnection.Failure.self) { try connection.receive() }
+        }
+        // Pipelined calls on one connection are answered in order.
+        let pipelined = try daemon.connect()
+        for index in 0..<50 {
+            try pipelined.send(VarlinkCall(method: index % 2 == 0 ? "org.varlink.service.GetInfo" : "io.ukey.Admin.Status"))
+        }
+        for index in 0..<50 {
+            let reply = try pipelined.receive()
+            #expect(index % 2 == 0 ? reply.parameters["product"] != nil : reply.parameters["initialized"] != nil)
+        }
+        let after = Self.rss(daemon.pid)
+        #expect(after - before < 64 * 1024, "RSS grew from \(before) kB to \(after) kB")
+        _ = try daemon.call("org.varlink.service.GetInfo")
+    }
+}
