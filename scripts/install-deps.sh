@@ -6,7 +6,8 @@ set -euo pipefail
 # libssl-dev: the openssl CLI and headers, for independent checks of signatures and certificates.
 # libtss2-dev, tpm2-tools, swtpm: the TPM backend, its independent checks, and the software TPM.
 # libpcsclite-dev: the smart-card backend.
-names=(openssl libssl-dev libtss2-dev libpcsclite-dev tpm2-tools swtpm swtpm-tools)
+# python3-pip: for the python varlink client; util-linux: setpriv, to run test clients as another uid.
+names=(openssl libssl-dev libtss2-dev libpcsclite-dev tpm2-tools swtpm swtpm-tools python3 python3-pip util-linux)
 
 missing=()
 for p in "${names[@]}"; do
@@ -21,6 +22,12 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The python varlink package: an independent client of ukeyd's socket API, for the tests.
+if ! python3 -c 'import varlink' 2>/dev/null; then
+    echo "==> installing the python varlink package (PyPI)"
+    python3 -m pip install --quiet --disable-pip-version-check varlink
 fi
 
 command -v swift >/dev/null || { echo "error: swift is not on PATH (Swift 6.3 is expected at /opt/swift)" >&2; exit 1; }

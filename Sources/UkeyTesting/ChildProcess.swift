@@ -28,9 +28,21 @@ public final class ChildProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    private var consumed = Data()
+
+    /// Blocks until the child has written a first full line to stdout (or closed it), so a test
+    /// can place its kill relative to the child's progress rather than to the clock.
+    public func waitForFirstLine() {
+        while !consumed.contains(UInt8(ascii: "\n")) {
+            let chunk = stdoutPipe.fileHandleForReading.availableData
+            if chunk.isEmpty { return }
+            consumed.append(chunk)
+        }
+    }
+
     /// Everything the child wrote to stdout (call after it has exited).
     public func collectStdout() -> String {
-        String(decoding: stdoutPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        String(decoding: consumed + stdoutPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     }
 }
 

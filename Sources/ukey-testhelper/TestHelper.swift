@@ -18,6 +18,8 @@ struct TestHelper {
                 try storeWriter(directory: arguments[2])
             case "verify-pin" where arguments.count == 5:
                 let token = try SoftToken.open(SoftToken.Configuration(stateDirectory: arguments[2]), bootID: "helper")
+                // Tell the test the check is about to start: the kill window is measured from here.
+                FileHandle.standardOutput.write(Data("checking\n".utf8))
                 let verdict = try await token.verifyPIN(user: arguments[3], pin: arguments[4])
                 print("\(verdict)")
                 exit(verdict == .accepted ? 0 : 1)

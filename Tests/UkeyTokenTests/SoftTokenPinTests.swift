@@ -118,7 +118,10 @@ struct SoftTokenPinTests {
                 continue
             }
             let child = try ChildProcess(helper, ["verify-pin", fixture.configuration.stateDirectory, "alice", "correct-1"])
-            try await Task.sleep(nanoseconds: UInt64.random(in: 0...300_000_000))
+            // From the moment the check starts: the derivation takes ~0.1 s or more, so most kills
+            // land between the decrement and the restore, some after it.
+            child.waitForFirstLine()
+            try await Task.sleep(nanoseconds: UInt64.random(in: 0...200_000_000))
             child.kill9()
             let after = try await fixture.reopen().pinStatus(user: "alice").triesLeft
             if child.exitedNormally {
