@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "ukey-bench",
             dependencies: [
-                "UkeyCore", "UkeyToken",
+                "UkeyCore", "UkeyToken", "UkeyClient", "UkeyVarlink",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
@@ -137,7 +137,7 @@ let package = Package(
         .testTarget(
             name: "UkeyDaemonTests",
             dependencies: [
-                "UkeyCore", "UkeyToken", "UkeyTesting", "UkeyClient", "UkeyVarlink",
+                "UkeyCore", "UkeyToken", "UkeyTesting", "UkeyClient", "UkeyVarlink", "UkeyDaemon",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ],

@@ -5,6 +5,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 swift build -c release --product ukey-bench
+swift build -c release --product ukeyd
+
+work=$(mktemp -d -t ukey-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+echo "==> a 1 GiB image, and the peer: openssl dgst -sha256 on it (cached, best of 2)"
+(yes "ukey bench image" || true) | head -c 1073741824 > "$work/image.qcow2"
+best=
+for _ in 1 2; do
+    start=$(date +%s.%N)
+    openssl dgst -sha256 "$work/image.qcow2" > /dev/null
+    t=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.6f", b - a }')
+    if [ -z "$best" ] || awk -v t="$t" -v b="$best" 'BEGIN { exit !(t < b) }'; then best=$t; fi
+done
 
 echo "==> peer: openssl speed -elapsed -seconds 3 ecdsap256"
 # "256 bits ecdsa (nistp256)   0.0000s   0.0001s  49000.1  15000.2": sign/s is the next-to-last field.
@@ -13,4 +26,6 @@ signs=$(openssl speed -elapsed -seconds 3 ecdsap256 2>/dev/null | awk '/ecdsa \(
 [ -n "$signs" ] || { echo "error: could not read openssl speed's ecdsap256 sign/s" >&2; exit 1; }
 
 mkdir -p bench-results
-OPENSSL_ECDSAP256_SIGNS=$signs .build/release/ukey-bench | tee bench-results/latest.txt
+OPENSSL_ECDSAP256_SIGNS=$signs OPENSSL_DGST_SECONDS=$best UKEY_BENCH_IMAGE="$work/image.qcow2" \
+    UKEYD_BINARY=.build/release/ukeyd UKEY_BENCH_POLICY=policies/demo.yaml \
+    .build/release/ukey-bench | tee bench-results/latest.txt

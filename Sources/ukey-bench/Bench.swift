@@ -1,7 +1,9 @@
 import Crypto
 import Foundation
 import UkeyCore
+import UkeyClient
 import UkeyToken
+import UkeyVarlink
 import X509
 
 /// `make bench`: ukey's rates against a peer measured in the same run, reported as ratios
@@ -59,6 +61,45 @@ struct Bench {
         row("quote: soft token ukey-v1, \(cores) callers", concurrent, concurrent / swtpmQuotesPerSecond)
         let best = max(oneCaller, concurrent) / swtpmQuotesPerSecond
         print("\ngoal: soft-token quotes at least 10x swtpm: \(best >= 10 ? "met" : "NOT met") (x\(String(format: "%.1f", best)))")
+
+        try await daemonBenchmarks()
+    }
+
+    /// ukeyd over its socket: the protocol floor (GetInfo), Measure, and hashing a large image.
+    static func daemonBenchmarks() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let binary = environment["UKEYD_BINARY"], let policyPath = environment["UKEY_BENCH_POLICY"] else {
+            throw BenchError("run through 'make bench': UKEYD_BINARY and UKEY_BENCH_POLICY are not set")
+        }
+        let policy = try String(contentsOfFile: policyPath, encoding: .utf8)
+        let kernel = policy.split(separator: "\n").first { $0.contains("digest: sha256:") }!.split(separator: " ").last!
+        let (socket, stop) = try DaemonBench.start(binary: binary, policy: policy)
+        defer { stop() }
+        print("\nukeyd over its Unix socket (varlink, pipelined 64 deep; runtime dir on tmpfs)\n")
+        let getInfo = VarlinkCall(method: "org.varlink.service.GetInfo")
+        let measure = VarlinkCall(
+            method: "io.ukey.Boot.Measure",
+            parameters: ["entity": "vmm", "component": "kernel", "digest": .string(String(kernel))]
+        )
+        for connections in [1, 16] {
+            let floor = try await DaemonBench.rate(socket: socket, connections: connections, seconds: Self.seconds, call: getInfo)
+            let measured = try await DaemonBench.rate(socket: socket, connections: connections, seconds: Self.seconds, call: measure)
+            row("GetInfo (no-op), \(connections) connection(s)", floor, nil)
+            row("Measure (digest), \(connections) connection(s)", measured, measured / floor)
+        }
+        let noop = try DaemonBench.latency(socket: socket, count: 2000, call: getInfo)
+        let measureLatency = try DaemonBench.latency(socket: socket, count: 2000, call: measure)
+        print(String(format: "  latency, one call at a time: GetInfo p50 %.0f us p99 %.0f us; Measure p50 %.0f us p99 %.0f us",
+                     noop.p50, noop.p99, measureLatency.p50, measureLatency.p99))
+
+        if let image = environment["UKEY_BENCH_IMAGE"], let opensslSeconds = environment["OPENSSL_DGST_SECONDS"].flatMap(Double.init) {
+            let ours = try DaemonBench.measurePath(socket: socket, path: image)
+            let size = Double((try FileManager.default.attributesOfItem(atPath: image)[.size] as? Int) ?? 0)
+            print("")
+            row("hash 1 GiB: openssl dgst -sha256 (MB/s)", size / opensslSeconds / 1e6, nil)
+            row("hash 1 GiB: Measure --path (MB/s)", size / ours / 1e6, opensslSeconds / ours)
+            print(String(format: "\ngoal: Measure --path within 10%% of openssl dgst: %@ (%.2fx its time)", ours <= opensslSeconds * 1.1 ? "met" : "NOT met", ours / opensslSeconds))
+        }
     }
 
     /// Calls `body` from `concurrency` tasks at once for `seconds`; returns calls per second.

@@ -22,8 +22,9 @@ final class SignalWaiter: @unchecked Sendable {
         }
     }
 
-    /// Returns when the first of the signals arrives.
+    /// Returns when the next of the signals arrives.
     func wait() async {
-        for await _ in stream { return }
+        var iterator = stream.makeAsyncIterator()
+        _ = await iterator.next()
     }
 }

@@ -13,58 +13,93 @@ struct Ukeyd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ukeyd",
         abstract: "The ukey daemon: boot-chain measurement, authentication, whitelisting, attestation over varlink.",
+        discussion: "Settings come from --config (default /etc/ukey/ukeyd.toml, if present); flags override it. SIGHUP re-reads it.",
         version: Dispatcher.version
     )
 
-    @Option(help: "The sealed state directory (0700).")
-    var stateDir = "/var/lib/ukey"
+    static let defaultConfig = "/etc/ukey/ukeyd.toml"
 
-    @Option(help: "The per-boot runtime directory (a tmpfs that a host reboot empties).")
-    var runtimeDir = "/run/ukey"
+    @Option(help: "The TOML config file (default \(defaultConfig), used if it exists).")
+    var config: String?
 
-    @Option(help: "The socket path.")
-    var socket = "/run/ukey/ukeyd.sock"
+    @Option(help: "The sealed state directory (0700). Default /var/lib/ukey.")
+    var stateDir: String?
 
-    @Option(help: "The socket's mode, octal.")
-    var socketMode = "0660"
+    @Option(help: "The per-boot runtime directory (a tmpfs that a host reboot empties). Default /run/ukey.")
+    var runtimeDir: String?
+
+    @Option(help: "The socket path. Default /run/ukey/ukeyd.sock.")
+    var socket: String?
+
+    @Option(help: "The socket's mode, octal. Default 0660.")
+    var socketMode: String?
 
     @Option(help: "The group that owns the socket.")
     var socketGroup: String?
 
-    @Option(help: "Members of this group get the admin role (uid 0 always has it).")
-    var adminGroup = "ukey-admin"
+    @Option(help: "Members of this group get the admin role (uid 0 always has it). Default ukey-admin.")
+    var adminGroup: String?
 
-    @Option(help: "Members of this group get the hypervisor role (uid 0 always has it).")
-    var hypervisorGroup = "libvirt-qemu"
+    @Option(help: "Members of this group get the hypervisor role (uid 0 always has it). Default libvirt-qemu.")
+    var hypervisorGroup: String?
 
-    @Option(help: "Seconds a connection may stay silent before it is closed.")
-    var idleTimeout = 60
+    @Option(help: "Seconds a connection may stay silent before it is closed. Default 60.")
+    var idleTimeout: Int?
 
-    @Option(help: "Connections served at once; more are refused with an error.")
-    var maxConnections = 1024
+    @Option(help: "Connections served at once; more are refused with an error. Default 1024.")
+    var maxConnections: Int?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
-    var logLevel = "info"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error. Default info.")
+    var logLevel: String?
+
+    /// The config file's settings with this command line's flags over them.
+    func settings() throws -> DaemonSettings {
+        var settings = DaemonSettings()
+        let path = config ?? Self.defaultConfig
+        if config != nil || FileManager.default.fileExists(atPath: path) {
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw ValidationError("cannot read the config file \(path)")
+            }
+            do {
+                try settings.apply(try ConfigFile(parsing: text))
+            } catch {
+                throw ValidationError("\(path): \(error)")
+            }
+        }
+        if let stateDir { settings.stateDirectory = stateDir }
+        if let runtimeDir { settings.runtimeDirectory = runtimeDir }
+        if let socket { settings.socket = socket }
+        if let socketMode { settings.socketMode = socketMode }
+        if let socketGroup { settings.socketGroup = socketGroup }
+        if let adminGroup { settings.adminGroup = adminGroup }
+        if let hypervisorGroup { settings.hypervisorGroup = hypervisorGroup }
+        if let idleTimeout { settings.idleTimeout = idleTimeout }
+        if let maxConnections { settings.maxConnections = maxConnections }
+        if let logLevel { settings.logLevel = logLevel }
+        return settings
+    }
 
     func run() async throws {
+        let settings = try settings()
         var logger = Logger(label: "ukeyd")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        guard let mode = mode_t(socketMode, radix: 8), mode & 0o7777 == mode else {
-            throw ValidationError("--socket-mode must be octal, such as 0660")
+        logger.logLevel = Logger.Level(rawValue: settings.logLevel) ?? .info
+        guard let mode = mode_t(settings.socketMode, radix: 8), mode & 0o7777 == mode else {
+            throw ValidationError("the socket mode must be octal, such as 0660")
         }
-        // Signals: SIGTERM and SIGINT stop the daemon after in-flight calls.
+        // Signals: SIGTERM and SIGINT stop the daemon after in-flight calls; SIGHUP reloads.
         let stop = SignalWaiter(signals: [SIGTERM, SIGINT])
+        let reload = SignalWaiter(signals: [SIGHUP])
 
         do {
-            try StatePermissions.ensureDirectory(stateDir)
+            try StatePermissions.ensureDirectory(settings.stateDirectory)
         } catch {
             logger.critical("\(error)")
             throw ExitCode(1)
         }
-        let provider = SoftTokenProvider(configuration: SoftToken.Configuration(stateDirectory: stateDir))
+        let provider = SoftTokenProvider(configuration: SoftToken.Configuration(stateDirectory: settings.stateDirectory))
         let core = DaemonCore(
             provider: provider,
-            paths: .init(stateDirectory: stateDir, runtimeDirectory: runtimeDir),
+            paths: .init(stateDirectory: settings.stateDirectory, runtimeDirectory: settings.runtimeDirectory),
             logger: logger
         )
         do {
@@ -75,19 +110,31 @@ struct Ukeyd: AsyncParsableCommand {
             throw ExitCode(1)
         }
 
-        var server = VarlinkServer.Configuration(socketPath: socket)
+        var server = VarlinkServer.Configuration(socketPath: settings.socket)
         server.socketMode = mode
-        server.socketGroup = socketGroup
-        server.idleTimeout = .seconds(Int64(idleTimeout))
-        server.maxConnections = maxConnections
+        server.socketGroup = settings.socketGroup
+        server.idleTimeout = .seconds(Int64(settings.idleTimeout))
+        server.maxConnections = settings.maxConnections
         server.activatedSocket = SystemdIntegration.activatedSocket()
-        let readyLogger = logger
         let listener = VarlinkServer(
             configuration: server,
             dispatcher: Dispatcher(core: core),
-            roles: RolePolicy(adminGroup: adminGroup, hypervisorGroup: hypervisorGroup),
+            roles: RolePolicy(adminGroup: settings.adminGroup, hypervisorGroup: settings.hypervisorGroup),
             logger: logger
         )
+        let readyLogger = logger
+        let reloader = Task {
+            while !Task.isCancelled {
+                await reload.wait()
+                do {
+                    let fresh = try self.settings()
+                    listener.update(.init(roles: RolePolicy(adminGroup: fresh.adminGroup, hypervisorGroup: fresh.hypervisorGroup), maxConnections: fresh.maxConnections))
+                } catch {
+                    readyLogger.error("reload refused, the old settings stay: \(error)")
+                }
+            }
+        }
+        defer { reloader.cancel() }
         try await listener.run(
             ready: {
                 SystemdIntegration.notify("READY=1")

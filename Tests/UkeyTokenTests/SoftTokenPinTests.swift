@@ -60,6 +60,26 @@ struct SoftTokenPinTests {
         #expect(try await token.verifyPIN(user: "mallory", pin: "whatever") == .unknownUser)
     }
 
+    @Test("concurrent checks of one user's PIN are serialized: a burst of right PINs never locks, wrong ones spend exactly the tries")
+    func concurrentChecks() async throws {
+        let fixture = try TokenFixture()
+        let token = try fixture.initialize()
+        try await token.addUser("alice", pin: "correct-1", roles: [])
+        let right = try await withThrowingTaskGroup(of: PinVerdict.self) { group in
+            for _ in 0..<10 { group.addTask { try await token.verifyPIN(user: "alice", pin: "correct-1") } }
+            return try await group.reduce(into: [PinVerdict]()) { $0.append($1) }
+        }
+        #expect(right == Array(repeating: .accepted, count: 10))
+        #expect(try await token.pinStatus(user: "alice") == (3, 3))
+        let wrong = try await withThrowingTaskGroup(of: PinVerdict.self) { group in
+            for _ in 0..<10 { group.addTask { try await token.verifyPIN(user: "alice", pin: "wrong-pin") } }
+            return try await group.reduce(into: [PinVerdict]()) { $0.append($1) }
+        }
+        #expect(wrong.filter { if case .rejected = $0 { true } else { false } }.count == 2)
+        #expect(wrong.filter { $0 == .locked }.count == 8)
+        #expect(try await token.pinStatus(user: "alice") == (0, 3))
+    }
+
     @Test("the SO PIN unblocks a locked PIN; a wrong SO PIN costs an SO try")
     func unblock() async throws {
         let fixture = try TokenFixture()

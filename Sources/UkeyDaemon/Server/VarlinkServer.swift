@@ -28,16 +28,32 @@ public struct VarlinkServer: Sendable {
         }
     }
 
+    /// What a reload (SIGHUP) may change for connections accepted after it.
+    public struct LiveSettings: Sendable {
+        public var roles: RolePolicy
+        public var maxConnections: Int
+        public init(roles: RolePolicy, maxConnections: Int) {
+            self.roles = roles
+            self.maxConnections = maxConnections
+        }
+    }
+
     let configuration: Configuration
     let dispatcher: Dispatcher
-    let roles: RolePolicy
+    let live: NIOLockedValueBox<LiveSettings>
     let logger: Logger
 
     public init(configuration: Configuration, dispatcher: Dispatcher, roles: RolePolicy, logger: Logger) {
         self.configuration = configuration
         self.dispatcher = dispatcher
-        self.roles = roles
+        self.live = NIOLockedValueBox(LiveSettings(roles: roles, maxConnections: configuration.maxConnections))
         self.logger = logger
+    }
+
+    /// Applies reloaded settings to connections accepted from now on.
+    public func update(_ settings: LiveSettings) {
+        live.withLockedValue { $0 = settings }
+        logger.notice("settings reloaded: admin group \(settings.roles.adminGroup ?? "-"), hypervisor group \(settings.roles.hypervisorGroup ?? "-"), max connections \(settings.maxConnections)")
     }
 
     typealias Connection = (PeerCredentials, NIOAsyncChannel<ByteBuffer, ByteBuffer>)
@@ -56,8 +72,9 @@ public struct VarlinkServer: Sendable {
             }
             try await server.executeThenClose { inbound in
                 for try await connection in inbound {
+                    let limit = live.withLockedValue { $0.maxConnections }
                     let admitted = active.withLockedValue { count in
-                        guard count < configuration.maxConnections else { return false }
+                        guard count < limit else { return false }
                         count += 1
                         return true
                     }
@@ -100,7 +117,7 @@ public struct VarlinkServer: Sendable {
             uid: credentials.uid,
             gid: credentials.gid,
             pid: credentials.pid,
-            roles: roles.roles(uid: credentials.uid, gid: credentials.gid)
+            roles: live.withLockedValue { $0.roles }.roles(uid: credentials.uid, gid: credentials.gid)
         )
         do {
             try await channel.executeThenClose { inbound, outbound in
@@ -108,8 +125,9 @@ public struct VarlinkServer: Sendable {
                     try await outbound.write(ByteBuffer(bytes: VarlinkFraming.frame(VarlinkCodec.encode(reply))))
                 }
                 guard admitted else {
-                    logger.warning("refused a connection from uid \(caller.uid): \(configuration.maxConnections) connections open")
-                    try await send(.failure(VarlinkError("io.ukey.TooManyConnections", ["limit": .int(configuration.maxConnections)])))
+                    let limit = live.withLockedValue { $0.maxConnections }
+                    logger.warning("refused a connection from uid \(caller.uid): \(limit) connections open")
+                    try await send(.failure(VarlinkError("io.ukey.TooManyConnections", ["limit": .int(limit)])))
                     return
                 }
                 var framing = VarlinkFraming(limit: configuration.messageLimit)

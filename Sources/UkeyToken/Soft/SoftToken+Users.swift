@@ -36,17 +36,76 @@ extension SoftToken: UsersRole {
     /// Checks a user's PIN. The retry counter is written down (durably) BEFORE the PIN is derived
     /// and compared, and restored only after a match: a crash or kill in between costs a try and
     /// never gives one back, so an attacker cannot get free guesses by killing the daemon.
-    public func verifyPIN(user: String, pin: String) throws(TokenError) -> PinVerdict {
-        try requireUnlocked()
-        guard var record = try userRecord(user) else {
-            // Spend the same derivation time as a real check, so timing does not tell users apart.
-            _ = try? PinRecord.derive(pin, salt: [UInt8](repeating: 0, count: 16), kdf: token.kdf)
-            return .unknownUser
+    ///
+    /// The derivation (scrypt, ~0.1 s and 32 MiB) runs off the actor, on one serial queue outside
+    /// Swift's cooperative pool: queued PIN checks wait for each other, never the token's other
+    /// operations (quotes, measurements, status).
+    public nonisolated func verifyPIN(user: String, pin: String) async throws(TokenError) -> PinVerdict {
+        // One check at a time per user, as on a card: concurrent attempts must not each spend a try
+        // before any restores, or a burst of right PINs would lock their owner.
+        await enterPINGate(user)
+        do {
+            let verdict = try await checkPIN(user: user, pin: pin)
+            await leavePINGate(user)
+            return verdict
+        } catch {
+            await leavePINGate(user)
+            throw error
         }
-        guard record.pin.triesLeft > 0 else { return .locked }
+    }
+
+    private nonisolated func checkPIN(user: String, pin: String) async throws(TokenError) -> PinVerdict {
+        switch try await beginPINCheck(user: user) {
+        case .verdict(let verdict):
+            return verdict
+        case .unknownUser(let kdf):
+            // Spend the same derivation time as a real check, so timing does not tell users apart.
+            _ = try await PinKDF.derive(pin, salt: [UInt8](repeating: 0, count: 16), kdf: kdf)
+            return .unknownUser
+        case .check(let record):
+            let matched = try await PinKDF.matches(pin, record)
+            return try await finishPINCheck(user: user, matched: matched)
+        }
+    }
+
+    func enterPINGate(_ user: String) async {
+        if pinGates[user] == nil {
+            pinGates[user] = []
+        } else {
+            await withCheckedContinuation { pinGates[user]!.append($0) }
+        }
+    }
+
+    func leavePINGate(_ user: String) {
+        guard var waiters = pinGates[user], !waiters.isEmpty else {
+            pinGates[user] = nil
+            return
+        }
+        let next = waiters.removeFirst()
+        pinGates[user] = waiters
+        next.resume()
+    }
+
+    enum PINCheckStart: Sendable {
+        case verdict(PinVerdict)
+        case unknownUser(PinRecord.KDF)
+        case check(PinRecord)
+    }
+
+    /// Step 1, on the actor: refuse a locked PIN, else spend a try durably.
+    func beginPINCheck(user: String) throws(TokenError) -> PINCheckStart {
+        try requireUnlocked()
+        guard var record = try userRecord(user) else { return .unknownUser(token.kdf) }
+        guard record.pin.triesLeft > 0 else { return .verdict(.locked) }
         record.pin.triesLeft -= 1
         try commit([SoftRecordName.user(user): try RecordCoding.encode(record)])
-        guard try record.pin.matches(pin) else {
+        return .check(record.pin)
+    }
+
+    /// Step 3, on the actor: a match gives every try back; a miss leaves the spent one spent.
+    func finishPINCheck(user: String, matched: Bool) throws(TokenError) -> PinVerdict {
+        guard var record = try userRecord(user) else { return .unknownUser }
+        guard matched else {
             return record.pin.triesLeft == 0 ? .locked : .rejected(retriesLeft: record.pin.triesLeft)
         }
         record.pin.triesLeft = record.pin.maxTries

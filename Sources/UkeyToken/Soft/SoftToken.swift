@@ -44,6 +44,8 @@ public actor SoftToken {
     var attestationPEM: String?
     /// Users' signing keys, decoded on first use; dropped whenever a user record changes.
     var userKeys: [String: P256.Signing.PrivateKey] = [:]
+    /// Users with a PIN check in progress, and the checks waiting behind it.
+    var pinGates: [String: [CheckedContinuation<Void, Never>]] = [:]
 
     /// Whether a soft token has been initialised in `stateDirectory`.
     public static func isInitialized(stateDirectory: String) -> Bool {

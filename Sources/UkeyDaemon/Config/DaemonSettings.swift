@@ -1,0 +1,87 @@
+/// ukeyd's settings, from `/etc/ukey/ukeyd.toml` (or `--config`), which command-line flags
+/// override. Unknown keys are errors: a typo must not quietly fall back to a default.
+///
+/// ```toml
+/// [daemon]
+/// state-dir = "/var/lib/ukey"
+/// runtime-dir = "/run/ukey"
+/// socket = "/run/ukey/ukeyd.sock"
+/// socket-mode = "0660"
+/// socket-group = "ukey"
+/// idle-timeout = 60          # seconds
+/// max-connections = 1024
+/// log-level = "info"
+///
+/// [roles]
+/// admin-group = "ukey-admin"
+/// hypervisor-group = "libvirt-qemu"
+///
+/// [token]
+/// registers = "soft"         # the only backend so far; "tpm" and "pcsc" come later
+/// keys = "soft"
+/// users = "soft"
+/// ```
+public struct DaemonSettings: Sendable, Hashable {
+    public var stateDirectory = "/var/lib/ukey"
+    public var runtimeDirectory = "/run/ukey"
+    public var socket = "/run/ukey/ukeyd.sock"
+    public var socketMode = "0660"
+    public var socketGroup: String?
+    public var idleTimeout = 60
+    public var maxConnections = 1024
+    public var logLevel = "info"
+    public var adminGroup = "ukey-admin"
+    public var hypervisorGroup = "libvirt-qemu"
+    public var backends = ["registers": "soft", "keys": "soft", "users": "soft"]
+
+    public init() {}
+
+    static let known: Set<String> = [
+        "daemon.state-dir", "daemon.runtime-dir", "daemon.socket", "daemon.socket-mode", "daemon.socket-group",
+        "daemon.idle-timeout", "daemon.max-connections", "daemon.log-level",
+        "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users",
+    ]
+
+    public struct Invalid: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// Applies a config file over the defaults.
+    public mutating func apply(_ file: ConfigFile) throws(Invalid) {
+        for key in file.values.keys.sorted() where !Self.known.contains(key) {
+            throw Invalid(description: "unknown setting '\(key)'; known: \(Self.known.sorted().joined(separator: ", "))")
+        }
+        func string(_ key: String) throws(Invalid) -> String? {
+            switch file[key] {
+            case nil: return nil
+            case .string(let value)?: return value
+            default: throw Invalid(description: "'\(key)' must be a string in double quotes")
+            }
+        }
+        func integer(_ key: String, _ range: ClosedRange<Int>) throws(Invalid) -> Int? {
+            switch file[key] {
+            case nil: return nil
+            case .integer(let value)? where range.contains(value): return value
+            default: throw Invalid(description: "'\(key)' must be a whole number in \(range.lowerBound)-\(range.upperBound)")
+            }
+        }
+        if let value = try string("daemon.state-dir") { stateDirectory = value }
+        if let value = try string("daemon.runtime-dir") { runtimeDirectory = value }
+        if let value = try string("daemon.socket") { socket = value }
+        if let value = try string("daemon.socket-mode") { socketMode = value }
+        if let value = try string("daemon.socket-group") { socketGroup = value }
+        if let value = try integer("daemon.idle-timeout", 1...86_400) { idleTimeout = value }
+        if let value = try integer("daemon.max-connections", 1...65_536) { maxConnections = value }
+        if let value = try string("daemon.log-level") { logLevel = value }
+        if let value = try string("roles.admin-group") { adminGroup = value }
+        if let value = try string("roles.hypervisor-group") { hypervisorGroup = value }
+        for role in ["registers", "keys", "users"] {
+            if let value = try string("token.\(role)") {
+                guard value == "soft" else {
+                    throw Invalid(description: "token.\(role) = \"\(value)\": only the soft backend exists in this version")
+                }
+                backends[role] = value
+            }
+        }
+    }
+}
