@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "ukey-bench",
             dependencies: [
-                "UkeyCore", "UkeyToken", "UkeyClient", "UkeyVarlink",
+                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ],

@@ -9,10 +9,10 @@ swift build -c release --product ukeyd
 
 work=$(mktemp -d -t ukey-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-echo "==> a 1 GiB image, and the peer: openssl dgst -sha256 on it (cached, best of 2)"
+echo "==> a 1 GiB image, and the peer: openssl dgst -sha256 on it (cached, best of 3)"
 (yes "ukey bench image" || true) | head -c 1073741824 > "$work/image.qcow2"
 best=
-for _ in 1 2; do
+for _ in 1 2 3; do
     start=$(date +%s.%N)
     openssl dgst -sha256 "$work/image.qcow2" > /dev/null
     t=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.6f", b - a }')

@@ -93,11 +93,14 @@ struct Bench {
                      noop.p50, noop.p99, measureLatency.p50, measureLatency.p99))
 
         if let image = environment["UKEY_BENCH_IMAGE"], let opensslSeconds = environment["OPENSSL_DGST_SECONDS"].flatMap(Double.init) {
-            let ours = try DaemonBench.measurePath(socket: socket, path: image)
+            // Best of 3, as the openssl figure is (the file is in the page cache for all of them).
+            let ours = try (0..<3).map { _ in try DaemonBench.measurePath(socket: socket, path: image) }.min()!
+            let inProcess = try (0..<3).map { _ in try DaemonBench.hashInProcess(path: image) }.min()!
             let size = Double((try FileManager.default.attributesOfItem(atPath: image)[.size] as? Int) ?? 0)
             print("")
             row("hash 1 GiB: openssl dgst -sha256 (MB/s)", size / opensslSeconds / 1e6, nil)
-            row("hash 1 GiB: Measure --path (MB/s)", size / ours / 1e6, opensslSeconds / ours)
+            row("hash 1 GiB: ukey FileDigester in process (MB/s)", size / inProcess / 1e6, opensslSeconds / inProcess)
+            row("hash 1 GiB: Measure --path via ukeyd (MB/s)", size / ours / 1e6, opensslSeconds / ours)
             print(String(format: "\ngoal: Measure --path within 10%% of openssl dgst: %@ (%.2fx its time)", ours <= opensslSeconds * 1.1 ? "met" : "NOT met", ours / opensslSeconds))
         }
     }

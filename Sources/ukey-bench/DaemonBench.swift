@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import UkeyClient
 import UkeyCore
+import UkeyPolicy
 import UkeyToken
 import UkeyVarlink
 
@@ -77,6 +78,15 @@ enum DaemonBench {
         }
         samples.sort()
         return (samples[count / 2], samples[count * 99 / 100])
+    }
+
+    /// Seconds to hash `path` with the digester ukeyd uses, without the socket.
+    static func hashInProcess(path: String) throws -> Double {
+        let clock = ContinuousClock()
+        let start = clock.now
+        _ = try FileDigester.digest(ofFileAt: path)
+        let elapsed = clock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 
     /// Seconds for ukeyd to hash `path` in a Measure call.
