@@ -61,6 +61,18 @@ enum PolicyFiles {
         }
     }
 
+    /// Parses a policy file and builds its expected set, printing every problem and exiting 1
+    /// when it is not fit to load.
+    static func loadForUse(_ path: String) throws -> (Policy, ExpectedSet) {
+        let policy = try load(path)
+        do {
+            return (policy, try policy.expectedSet())
+        } catch {
+            for diagnostic in error.diagnostics { print(diagnostic) }
+            throw ExitCode.checkFailed
+        }
+    }
+
     /// A component's file under `root` (`--root` lets a test or demo stand in for `/`).
     static func resolve(_ file: String, root: String?) -> String {
         guard let root, !root.isEmpty, root != "/" else { return file }

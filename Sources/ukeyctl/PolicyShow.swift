@@ -13,14 +13,7 @@ struct PolicyShow: ParsableCommand {
     var file: String
 
     func run() throws {
-        let policy = try PolicyFiles.load(file)
-        let expected: ExpectedSet
-        do {
-            expected = try policy.expectedSet()
-        } catch {
-            for diagnostic in error.diagnostics { print(diagnostic) }
-            throw ExitCode.checkFailed
-        }
+        let (policy, expected) = try PolicyFiles.loadForUse(file)
         print("policy \(file): version \(policy.version), mode \(policy.mode.rawValue)\n")
         print(ChainTree(expected: expected, chain: nil).render())
         if !policy.users.isEmpty {

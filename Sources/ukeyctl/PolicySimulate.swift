@@ -32,14 +32,7 @@ struct PolicySimulate: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        let policy = try PolicyFiles.load(file)
-        let expected: ExpectedSet
-        do {
-            expected = try policy.expectedSet()
-        } catch {
-            for diagnostic in error.diagnostics { print(diagnostic) }
-            throw ExitCode.checkFailed
-        }
+        let (policy, expected) = try PolicyFiles.loadForUse(file)
         let names = order.map { $0.split(separator: ",").map(String.init) } ?? expected.entities.map(\.name)
         var boot = MeasuredBoot(expected: expected, bootID: "simulation", banks: policy.algorithms)
         let files = Dictionary(
