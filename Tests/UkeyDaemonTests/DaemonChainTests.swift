@@ -115,6 +115,30 @@ struct DaemonChainTests {
         #expect(try f.measureByPath("office", session: alice).last?["reason"] == "authentication-required")
     }
 
+    @Test("a policy reload that moves an entity to another register keeps the event log true to the registers")
+    func reloadKeepsLogTrue() throws {
+        let f = try DaemonFixture()
+        try f.measureByPath("vmm")
+        try f.measureByPath("io-vm")
+        let moved = f.policyText
+            .replacingOccurrences(of: "version: 1", with: "version: 2")
+            .replacingOccurrences(of: "kind: service-vm\n    register: 9\n    components:\n      - name: firmware", with: "kind: service-vm\n    register: 15\n    components:\n      - name: firmware")
+        #expect(moved != f.policyText.replacingOccurrences(of: "version: 1", with: "version: 2"), "the edit must move io-vm")
+        try f.loadPolicy(moved)
+        f.daemon.kill9()
+        try f.daemon.start()  // the journal is replayed under the new policy
+        let quote = try f.daemon.call("io.ukey.Boot.Quote", ["nonce": "AQID", "registers": [8, 9, 15]])
+        let quoted = try UkeyQuote(parsing: Array(Data(base64Encoded: quote["quote"]!.stringValue!)!))
+        let log = try EventLog(parsing: Array(Data(base64Encoded: try f.daemon.call("io.ukey.Boot.EventLog")["data"]!.stringValue!)!))
+        let replayed = log.replay()
+        for register in quoted.registers {
+            #expect(replayed.banks[.sha256]!.values[register.index] == register.value, "register \(register.index)")
+        }
+        // io-vm's measurements stay in register 9, where they were extended.
+        #expect(quoted.registers.first { $0.index == 9 }?.value != [UInt8](repeating: 0, count: 32))
+        #expect(quoted.registers.first { $0.index == 15 }?.value == [UInt8](repeating: 0, count: 32))
+    }
+
     @Test("a daemon restart (even kill -9) keeps this boot's chain: no second chance to measure")
     func restartKeepsChain() throws {
         let f = try DaemonFixture()

@@ -44,17 +44,20 @@ struct DaemonRobustnessTests {
         #expect(throws: VarlinkConnection.Failure.self) { try stalled.receive() }
     }
 
-    @Test("a client that disconnects mid-call does not disturb the daemon")
+    @Test("clients that disconnect mid-call do not disturb the daemon or other users")
     func disconnectMidCall() throws {
         let f = try DaemonFixture()
-        for _ in 0..<20 {
+        for _ in 0..<8 {
             let connection = try f.daemon.connect()
-            // A login takes scrypt time; hang up before the answer.
+            // A login takes scrypt time; hang up before the answer. The attempt still counts (it
+            // was made), and later checks of bob's PIN queue behind it, as on a card.
             try connection.send(VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bob", "pin": "bob-pin-12"]))
         }
-        let status = try f.daemon.call("io.ukey.Admin.Status")
+        // Calls that need no PIN derivation are answered meanwhile.
+        let status = try f.daemon.connect(timeout: 30).call("io.ukey.Admin.Status")
         #expect(status["initialized"] == true)
-        #expect(try f.daemon.call("io.ukey.Auth.Login", ["user": "bob", "pin": "bob-pin-12"])["session"] != nil)
+        // Another user still logs in (after the queued derivations; generous for a loaded machine).
+        #expect(try f.daemon.connect(timeout: 180).call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"] != nil)
     }
 
     @Test("oversize and garbage messages get an error and a closed connection; memory stays bounded")

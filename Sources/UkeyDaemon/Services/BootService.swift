@@ -41,13 +41,14 @@ extension DaemonCore {
                     throw VarlinkError("io.ukey.Boot.UnknownEntity", ["entity": .string(entity)])
                 }
                 // Measure first, decide second: the record is durable before the answer.
+                let measurement = BootJournal.Measurement(entity: entity, component: component, digest: digest, register: outcome.register)
                 do {
-                    try journal.append(entity: entity, component: component, digest: digest)
+                    try journal.append(measurement)
                 } catch {
                     logger.error("cannot append to the boot journal: \(error)")
                     throw DaemonErrors.internalError()
                 }
-                measurements.append((entity, component, digest))
+                measurements.append(measurement)
                 let eventIndex = eventLog.appendMeasurement(register: outcome.register, digest: digest, description: "\(entity)/\(component)")
                 do {
                     try await token.extend(register: outcome.register, digest: digest)

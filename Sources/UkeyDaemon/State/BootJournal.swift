@@ -7,10 +7,19 @@ import UkeyCore
 /// ukeyd replays this journal; a new host boot (different kernel boot id) starts a new one.
 ///
 /// Format: JSON lines; the first is `{"hostBoot":…,"boot":…}`, then one `{"e":…,"c":…,"d":…}` per
-/// measurement, appended and fsynced before the measurement is answered.
+/// measurement (with the register it extended, which a later policy may no longer say), appended
+/// and fsynced before the measurement is answered.
 struct BootJournal {
     struct Header: Codable { var hostBoot: String; var boot: String }
-    struct Entry: Codable, Sendable { var e: String; var c: String; var d: String }
+    struct Entry: Codable, Sendable { var e: String; var c: String; var d: String; var r: Int }
+
+    /// One recorded measurement.
+    struct Measurement: Sendable {
+        var entity: String
+        var component: String
+        var digest: Digest
+        var register: Int
+    }
 
     static let maxEntries = 1_000_000
     let path: String
@@ -20,18 +29,19 @@ struct BootJournal {
     }
 
     /// The journal of this host boot, or nil when there is none (or it is from another boot).
-    func load(hostBoot: String) -> (boot: String, entries: [(entity: String, component: String, digest: Digest)])? {
+    func load(hostBoot: String) -> (boot: String, entries: [Measurement])? {
         guard let data = FileManager.default.contents(atPath: path), data.count < 256 << 20 else { return nil }
         let lines = data.split(separator: UInt8(ascii: "\n"))
         guard let first = lines.first, let header = try? JSONDecoder().decode(Header.self, from: Data(first)),
             header.hostBoot == hostBoot
         else { return nil }
-        var entries: [(String, String, Digest)] = []
+        var entries: [Measurement] = []
         for line in lines.dropFirst().prefix(Self.maxEntries) {
             // A line cut by a crash mid-append was never acknowledged: stop there.
-            guard let entry = try? JSONDecoder().decode(Entry.self, from: Data(line)), let digest = try? Digest(parsing: entry.d)
+            guard let entry = try? JSONDecoder().decode(Entry.self, from: Data(line)), let digest = try? Digest(parsing: entry.d),
+                (0..<ExpectedSet.registerCount).contains(entry.r)
             else { break }
-            entries.append((entry.e, entry.c, digest))
+            entries.append(Measurement(entity: entry.e, component: entry.c, digest: digest, register: entry.r))
         }
         return (header.boot, entries)
     }
@@ -47,8 +57,10 @@ struct BootJournal {
     }
 
     /// Appends one measurement durably.
-    func append(entity: String, component: String, digest: Digest) throws {
-        var line = try JSONEncoder().encode(Entry(e: entity, c: component, d: digest.description))
+    func append(_ measurement: Measurement) throws {
+        var line = try JSONEncoder().encode(
+            Entry(e: measurement.entity, c: measurement.component, d: measurement.digest.description, r: measurement.register)
+        )
         line.append(UInt8(ascii: "\n"))
         let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
         guard fd >= 0 else { throw JournalError("cannot open \(path): \(String(cString: strerror(errno)))") }

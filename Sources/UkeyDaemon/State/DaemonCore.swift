@@ -32,7 +32,7 @@ public actor DaemonCore {
     var bootID: String
     var chain: BootChain?
     var eventLog = EventLog(banks: [.sha256])
-    var measurements: [(entity: String, component: String, digest: Digest)] = []
+    var measurements: [BootJournal.Measurement] = []
     var sessions = SessionTable()
     var gate = SerialGate()
 
@@ -76,7 +76,7 @@ public actor DaemonCore {
         }
         // Soft registers live in memory: rebuild them from the journal. (A TPM's PCRs survive a
         // daemon restart by themselves; that backend will skip this.)
-        for m in measurements { try await token.extend(register: registerFor(m.entity), digest: m.digest) }
+        for m in measurements { try await token.extend(register: m.register, digest: m.digest) }
         rebuildChain()
     }
 
@@ -86,11 +86,6 @@ public actor DaemonCore {
     func requireToken() throws(VarlinkError) -> any TrustedRoot {
         guard let token else { throw DaemonErrors.notInitialized() }
         return token
-    }
-
-    /// The register an entity extends under the policy in force (8 when it is unknown to it).
-    func registerFor(_ entity: String) -> Int {
-        loaded?.expected.entity(named: entity)?.register ?? 8
     }
 
     /// Recomputes the chain of this boot from the measurements under the policy in force. The
@@ -104,8 +99,9 @@ public actor DaemonCore {
         var rebuilt = BootChain(expected: loaded.expected, bootID: bootID)
         var log = EventLog(banks: [.sha256], vendorInfo: "ukey boot \(bootID)")
         for m in measurements {
-            let register = loaded.expected.entity(named: m.entity)?.register ?? 8
-            log.appendMeasurement(register: register, digest: m.digest, description: "\(m.entity)/\(m.component)")
+            // The log says what was extended where; the chain judges it under the policy now in force
+            // (a measurement of an entity this policy does not know is logged but judges nothing).
+            log.appendMeasurement(register: m.register, digest: m.digest, description: "\(m.entity)/\(m.component)")
             _ = try? rebuilt.measure(entity: m.entity, component: m.component, digest: m.digest)
         }
         chain = rebuilt
