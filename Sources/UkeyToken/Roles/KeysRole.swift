@@ -26,9 +26,3 @@ public protocol KeysRole: Sendable {
     /// Random bytes from the token's generator.
     func random(count: Int) async throws(TokenError) -> [UInt8]
 }
-
-/// Where audit-checkpoint signatures are bound, so a checkpoint signature is never a valid
-/// signature over a quote or certificate.
-public enum AuditCheckpoint {
-    public static let signingDomain = Array("ukey-audit-checkpoint-v1\u{0}".utf8)
-}

@@ -1,0 +1,8 @@
+/// What the log needs from the token for checkpoints: the audit key's signature over a
+/// checkpoint message, and a durable place outside the log for the last checkpoint's position.
+public protocol AuditCheckpointing: Sendable {
+    /// Signs `message`; the token prefixes `AuditCheckpoint.signingDomain`.
+    func signCheckpoint(_ message: [UInt8]) async throws -> [UInt8]
+    /// Records the last durable checkpoint in the sealed store (monotonic).
+    func sealCheckpoint(_ checkpoint: SealedCheckpoint) async throws
+}

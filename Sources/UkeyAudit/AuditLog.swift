@@ -1,0 +1,421 @@
+import Foundation
+import Glibc
+import UkeyCore
+
+/// The append-only audit log at `STATE/audit.log` (DESIGN.md section 6).
+///
+/// Appends are group-committed: callers enqueue records (cheap, in order) and one writer thread
+/// numbers, chains, writes and fsyncs everything queued since its last pass, then wakes every
+/// caller whose record is now durable. A caller replies to its client only after `durable`, so
+/// an acknowledged call's record survives kill -9. Every `checkpointEvery` records or
+/// `checkpointInterval` seconds the writer adds a checkpoint signed by the audit key and seals
+/// its position, so records cut off the end are detected too.
+///
+/// If a write or fsync fails, the log stops taking records and every waiter gets the error:
+/// callers must then fail their call rather than act unrecorded.
+public final class AuditLog: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var path: String
+        public var checkpointEvery = 1000
+        public var checkpointInterval: TimeInterval = 60
+        public init(path: String) { self.path = path }
+    }
+
+    /// An enqueued record's place in the queue; `durable(_:)` waits for it.
+    public struct Ticket: Sendable, Hashable, Comparable {
+        let value: UInt64
+        public static func < (a: Ticket, b: Ticket) -> Bool { a.value < b.value }
+    }
+
+    /// How the log was found at open, for the daemon to report.
+    public struct Recovery: Sendable {
+        /// Records already in the file.
+        public let records: UInt64
+        /// Bytes of a record cut short by a crash, removed (it was never acknowledged).
+        public let droppedPartialBytes: Int
+    }
+
+    public let configuration: Configuration
+    public let recovery: Recovery
+    private let checkpointing: any AuditCheckpointing
+    private let problems: @Sendable (String) -> Void
+    private let fd: Int32
+    private let condition = NSCondition()
+
+    // Guarded by `condition`.
+    private var queue: [(entry: AuditEntry, time: Date)] = []
+    private var enqueued: UInt64 = 0
+    private var durableThrough: UInt64 = 0
+    private var waiters: [(ticket: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+    private var failure: AuditError?
+    private var closing = false
+    private var followers: [UInt64: AsyncStream<Void>.Continuation] = [:]
+    private var nextFollower: UInt64 = 0
+    private var lastDurableSeq: UInt64
+    private var writes = 0
+    private var stopped = false
+    private var closeWaiters: [CheckedContinuation<Void, Never>] = []
+
+    // Owned by the writer thread.
+    private var nextSeq: UInt64
+    private var head: String
+    private var fileSize: UInt64
+    private var sinceCheckpoint: Int
+    private var lastCheckpoint = Date()
+
+    /// Opens (or creates) the log, checks it against the sealed checkpoint and continues its chain.
+    public init(
+        configuration: Configuration,
+        sealed: SealedCheckpoint?,
+        checkpointing: any AuditCheckpointing,
+        problems: @escaping @Sendable (String) -> Void
+    ) throws(AuditError) {
+        self.configuration = configuration
+        self.checkpointing = checkpointing
+        self.problems = problems
+        let path = configuration.path
+        let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw AuditError(.io, "cannot open the audit log \(path): \(String(cString: strerror(errno)))") }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            Glibc.close(fd)
+            throw AuditError(.io, "cannot stat the audit log \(path)")
+        }
+        guard info.st_uid == geteuid(), info.st_mode & 0o077 == 0 else {
+            Glibc.close(fd)
+            throw AuditError(.integrity, "the audit log \(path) must be owned by uid \(geteuid()) with mode 0600 (found uid \(info.st_uid), mode \(String(info.st_mode & 0o7777, radix: 8)))")
+        }
+        if info.st_size == 0 && sealed == nil { Self.syncDirectory(of: path) }
+        let tail: Tail
+        do {
+            tail = try Self.readTail(fd: fd, size: UInt64(info.st_size), sealed: sealed, path: path)
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        if tail.validEnd < UInt64(info.st_size) {
+            // A record cut short by a crash was never acknowledged: drop it so the chain continues.
+            guard ftruncate(fd, off_t(tail.validEnd)) == 0, fsync(fd) == 0 else {
+                Glibc.close(fd)
+                throw AuditError(.io, "cannot remove the partial last record of \(path)")
+            }
+        }
+        self.fd = fd
+        self.nextSeq = tail.lastSeq + 1
+        self.lastDurableSeq = tail.lastSeq
+        self.head = tail.head
+        self.fileSize = tail.validEnd
+        self.sinceCheckpoint = tail.sinceCheckpoint
+        self.recovery = Recovery(records: tail.lastSeq, droppedPartialBytes: Int(UInt64(info.st_size) - tail.validEnd))
+        let thread = Thread { [self] in writerLoop() }
+        thread.name = "ukey-audit-writer"
+        thread.start()
+    }
+
+    deinit { Glibc.close(fd) }
+
+    // MARK: appending
+
+    /// Queues a record; cheap and ordered. Call `durable` before acknowledging the call.
+    public func enqueue(_ entry: AuditEntry) -> Ticket {
+        condition.lock()
+        defer { condition.unlock() }
+        queue.append((entry, Date()))
+        enqueued += 1
+        condition.signal()
+        return Ticket(value: enqueued)
+    }
+
+    /// Returns once the ticket's record is on disk; throws if the log failed.
+    public func durable(_ ticket: Ticket) async throws(AuditError) {
+        do {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                condition.lock()
+                if durableThrough >= ticket.value {
+                    condition.unlock()
+                    continuation.resume()
+                } else if let failure {
+                    condition.unlock()
+                    continuation.resume(throwing: failure)
+                } else {
+                    waiters.append((ticket.value, continuation))
+                    condition.unlock()
+                }
+            }
+        } catch {
+            throw (error as? AuditError) ?? AuditError(.io, "\(error)")
+        }
+    }
+
+    /// Enqueues and waits until durable.
+    public func append(_ entry: AuditEntry) async throws(AuditError) {
+        try await durable(enqueue(entry))
+    }
+
+    /// The last record on disk.
+    public var lastSeq: UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return lastDurableSeq
+    }
+
+    /// Write passes (each one write and one fsync) so far: fewer than records under load.
+    public var batches: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return writes
+    }
+
+    /// Wakes (coalesced) after each batch reaches the disk, until `cancel` or close.
+    public func follow() -> (updates: AsyncStream<Void>, cancel: @Sendable () -> Void) {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        condition.lock()
+        let id = nextFollower
+        nextFollower += 1
+        if closing { continuation.finish() } else { followers[id] = continuation }
+        condition.unlock()
+        return (stream, { [weak self] in
+            guard let self else { return }
+            condition.lock()
+            let removed = followers.removeValue(forKey: id)
+            condition.unlock()
+            removed?.finish()
+        })
+    }
+
+    /// Writes what is queued plus a final checkpoint, and stops the writer. Later appends fail.
+    /// Async, never blocking a thread: the final checkpoint needs the token, on the shared pool.
+    public func close() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            condition.lock()
+            closing = true
+            condition.signal()
+            if stopped {
+                condition.unlock()
+                continuation.resume()
+            } else {
+                closeWaiters.append(continuation)
+                condition.unlock()
+            }
+        }
+    }
+
+    // MARK: the writer thread
+
+    private func writerLoop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !closing && !(sinceCheckpoint > 0 && checkpointDueByTime) {
+                if sinceCheckpoint > 0 {
+                    _ = condition.wait(until: lastCheckpoint.addingTimeInterval(configuration.checkpointInterval))
+                } else {
+                    condition.wait()
+                }
+            }
+            let batch = queue
+            queue.removeAll(keepingCapacity: true)
+            let through = enqueued
+            let last = closing
+            condition.unlock()
+
+            let result = writeBatch(batch, finalCheckpoint: last)
+            condition.lock()
+            var ready: [CheckedContinuation<Void, any Error>] = []
+            var failed: [CheckedContinuation<Void, any Error>] = []
+            switch result {
+            case .success:
+                if !batch.isEmpty { writes += 1 }
+                durableThrough = through
+                lastDurableSeq = nextSeq - 1
+                waiters.removeAll { waiter in
+                    guard waiter.ticket <= through else { return false }
+                    ready.append(waiter.continuation)
+                    return true
+                }
+            case .failure(let error):
+                failure = error
+                failed = waiters.map(\.continuation)
+                waiters.removeAll()
+                closing = true
+            }
+            let wake = Array(followers.values)
+            let exit = closing && queue.isEmpty
+            if exit {
+                // Anyone who enqueued after the last pass gets the failure, never a silent drop.
+                failure = failure ?? AuditError(.io, "the audit log is closed")
+                failed += waiters.map(\.continuation)
+                waiters.removeAll()
+                followers.removeAll()
+                stopped = true
+            }
+            let closed = exit ? closeWaiters : []
+            if exit { closeWaiters.removeAll() }
+            condition.unlock()
+            ready.forEach { $0.resume() }
+            if case .failure(let error) = result {
+                problems("the audit log failed and takes no more records: \(error)")
+            }
+            failed.forEach { $0.resume(throwing: failure ?? AuditError(.io, "the audit log is closed")) }
+            for follower in wake {
+                follower.yield()
+                if exit { follower.finish() }
+            }
+            if exit {
+                closed.forEach { $0.resume() }
+                return
+            }
+        }
+    }
+
+    private var checkpointDueByTime: Bool {
+        Date().timeIntervalSince(lastCheckpoint) >= configuration.checkpointInterval
+    }
+
+    private func writeBatch(_ batch: [(entry: AuditEntry, time: Date)], finalCheckpoint: Bool) -> Result<Void, AuditError> {
+        var bytes: [UInt8] = []
+        for (entry, time) in batch {
+            let (line, hash) = AuditLine.encode(seq: nextSeq, time: time, entry: entry, prev: head)
+            bytes += line
+            bytes.append(0x0A)
+            nextSeq += 1
+            head = hash
+            sinceCheckpoint += 1
+        }
+        var sealed: SealedCheckpoint?
+        if sinceCheckpoint > 0 && (sinceCheckpoint >= configuration.checkpointEvery || checkpointDueByTime || finalCheckpoint) {
+            if let (line, hash) = signedCheckpoint() {
+                sealed = SealedCheckpoint(seq: nextSeq, offset: fileSize + UInt64(bytes.count), hash: hash)
+                bytes += line
+                bytes.append(0x0A)
+                nextSeq += 1
+                head = hash
+                sinceCheckpoint = 0
+            }
+            lastCheckpoint = Date()
+        }
+        guard !bytes.isEmpty else { return .success(()) }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                return .failure(AuditError(.io, "cannot write the audit log \(configuration.path): \(String(cString: strerror(errno)))"))
+            }
+            written += n
+        }
+        guard fdatasync(fd) == 0 else {
+            return .failure(AuditError(.io, "cannot sync the audit log \(configuration.path): \(String(cString: strerror(errno)))"))
+        }
+        fileSize += UInt64(bytes.count)
+        if let sealed { blocking { try await self.checkpointing.sealCheckpoint(sealed) } }
+        return .success(())
+    }
+
+    /// A checkpoint line over the current head, or nil (reported) if the token cannot sign now.
+    private func signedCheckpoint() -> (line: [UInt8], hash: String)? {
+        let seq = nextSeq, prev = head
+        let message = AuditLine.checkpointMessage(seq: seq, head: prev)
+        guard let signature = blocking({ try await self.checkpointing.signCheckpoint(message) }) else { return nil }
+        let entry = AuditEntry(type: "checkpoint", actor: nil, subject: ["upto": .int(Int(seq - 1)), "head": .string(prev)])
+        return AuditLine.encode(seq: seq, time: Date(), entry: entry, prev: prev, signature: signature)
+    }
+
+    /// Runs async token work from the writer thread (a plain thread, so blocking it is fine).
+    private func blocking<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) -> T? {
+        let done = DispatchSemaphore(value: 0)
+        let box = ResultBox<T>()
+        Task {
+            do { box.value = .success(try await work()) } catch { box.value = .failure(error) }
+            done.signal()
+        }
+        done.wait()
+        switch box.value {
+        case .success(let value)?: return value
+        case .failure(let error)?:
+            problems("audit checkpoint: \(error)")
+            return nil
+        case nil: return nil
+        }
+    }
+
+    // MARK: reading
+
+    /// Durable records with `seq >= since`, at most `limit`, as their lines.
+    public func records(since: UInt64, limit: Int) throws(AuditError) -> [(seq: UInt64, line: [UInt8])] {
+        let last = lastSeq
+        var reader = AuditFileReader(fd: fd, offset: 0)
+        var out: [(seq: UInt64, line: [UInt8])] = []
+        var seq: UInt64 = 0
+        while out.count < limit, seq < last, let item = try reader.next() {
+            guard case .line(let line) = item else { break }
+            seq += 1
+            if seq >= since { out.append((seq, line.bytes)) }
+        }
+        return out
+    }
+
+    // MARK: opening
+
+    struct Tail {
+        var lastSeq: UInt64
+        var head: String
+        var validEnd: UInt64
+        var sinceCheckpoint: Int
+    }
+
+    /// Reads from the sealed checkpoint (or the start) to the end, checking the chain, and finds
+    /// where the last complete record ends.
+    static func readTail(fd: Int32, size: UInt64, sealed: SealedCheckpoint?, path: String) throws(AuditError) -> Tail {
+        if let sealed, size < sealed.offset {
+            throw AuditError(.integrity, "integrity check failed: the audit log \(path) is \(size) bytes, but sealed checkpoint \(sealed.seq) lies at byte \(sealed.offset): records were cut off the end")
+        }
+        var reader = AuditFileReader(fd: fd, offset: sealed?.offset ?? 0)
+        var tail = Tail(lastSeq: 0, head: AuditLine.genesis, validEnd: sealed?.offset ?? 0, sinceCheckpoint: 0)
+        var first = true
+        scan: while let item = try reader.next() {
+            let line: AuditFileReader.Line
+            switch item {
+            case .line(let l): line = l
+            case .partial: break scan
+            case .oversized(let offset):
+                throw AuditError(.integrity, "integrity check failed: the audit log \(path) has garbage at byte \(offset)")
+            }
+            let parsed: AuditLine.Parsed
+            do {
+                parsed = try AuditLine.parse(line.bytes)
+            } catch {
+                throw AuditError(.integrity, "integrity check failed: the audit log \(path) has a bad record at byte \(line.offset): \(error)")
+            }
+            if first, let sealed {
+                guard parsed.seq == sealed.seq, parsed.hash == sealed.hash, parsed.selfConsistent else {
+                    throw AuditError(.integrity, "integrity check failed: the audit log \(path) does not hold sealed checkpoint \(sealed.seq) at byte \(sealed.offset)")
+                }
+            } else {
+                guard parsed.selfConsistent, parsed.seq == tail.lastSeq + 1, parsed.prev == tail.head else {
+                    throw AuditError(.integrity, "integrity check failed: the audit log \(path) breaks its chain at record \(tail.lastSeq + 1) (byte \(line.offset)); run `ukeyctl audit verify` for details")
+                }
+            }
+            first = false
+            tail.lastSeq = parsed.seq
+            tail.head = parsed.hash
+            tail.validEnd = line.offset + UInt64(line.bytes.count) + 1
+            tail.sinceCheckpoint = parsed.type == "checkpoint" ? 0 : tail.sinceCheckpoint + 1
+        }
+        if let sealed, first {
+            throw AuditError(.integrity, "integrity check failed: the audit log \(path) does not hold sealed checkpoint \(sealed.seq)")
+        }
+        return tail
+    }
+
+    static func syncDirectory(of path: String) {
+        let dir = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir >= 0 {
+            fsync(dir)
+            Glibc.close(dir)
+        }
+    }
+}
+
+private final class ResultBox<T: Sendable>: @unchecked Sendable {
+    var value: Result<T, any Error>?
+}
