@@ -98,6 +98,11 @@ public enum VarlinkCodec {
         return encodeObject(object)
     }
 
+    /// Parses a JSON object from untrusted bytes (an audit line, a message).
+    public static func parseObject(_ bytes: some Collection<UInt8>) throws(VarlinkError) -> [String: JSONValue] {
+        try decodeObject(bytes)
+    }
+
     static func decodeObject(_ bytes: some Collection<UInt8>) throws(VarlinkError) -> [String: JSONValue] {
         let data = Data(bytes)
         guard String(data: data, encoding: .utf8) != nil else { throw .protocolError("the message is not valid UTF-8") }

@@ -28,6 +28,9 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "The per-boot runtime directory (a tmpfs that a host reboot empties). Default /run/ukey.")
     var runtimeDir: String?
 
+    @Option(help: "The directory of signed policies; the newest is loaded at start and on SIGHUP. Default /etc/ukey/policies.")
+    var policyDir: String?
+
     @Option(help: "The socket path. Default /run/ukey/ukeyd.sock.")
     var socket: String?
 
@@ -68,6 +71,7 @@ struct Ukeyd: AsyncParsableCommand {
         }
         if let stateDir { settings.stateDirectory = stateDir }
         if let runtimeDir { settings.runtimeDirectory = runtimeDir }
+        if let policyDir { settings.policyDirectory = policyDir }
         if let socket { settings.socket = socket }
         if let socketMode { settings.socketMode = socketMode }
         if let socketGroup { settings.socketGroup = socketGroup }
@@ -99,8 +103,13 @@ struct Ukeyd: AsyncParsableCommand {
         let provider = SoftTokenProvider(configuration: SoftToken.Configuration(stateDirectory: settings.stateDirectory))
         let core = DaemonCore(
             provider: provider,
-            paths: .init(stateDirectory: settings.stateDirectory, runtimeDirectory: settings.runtimeDirectory),
-            logger: logger
+            paths: .init(
+                stateDirectory: settings.stateDirectory,
+                runtimeDirectory: settings.runtimeDirectory,
+                policyDirectory: FileManager.default.fileExists(atPath: settings.policyDirectory) ? settings.policyDirectory : nil
+            ),
+            logger: logger,
+            audit: settings.audit
         )
         do {
             try await core.start()
@@ -132,6 +141,7 @@ struct Ukeyd: AsyncParsableCommand {
                 } catch {
                     readyLogger.error("reload refused, the old settings stay: \(error)")
                 }
+                await core.reload()
             }
         }
         defer { reloader.cancel() }
@@ -142,5 +152,6 @@ struct Ukeyd: AsyncParsableCommand {
             },
             shutdown: { await stop.wait() }
         )
+        await core.stop()
     }
 }

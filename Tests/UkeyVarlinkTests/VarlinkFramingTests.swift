@@ -97,7 +97,7 @@ struct VarlinkFramingTests {
 
     @Test("every interface ukeyd serves has a description naming itself")
     func interfaces() {
-        #expect(VarlinkInterface.all.map(\.name) == ["org.varlink.service", "io.ukey.Boot", "io.ukey.Auth", "io.ukey.Runtime", "io.ukey.Token", "io.ukey.Admin"])
+        #expect(VarlinkInterface.all.map(\.name) == ["org.varlink.service", "io.ukey.Boot", "io.ukey.Auth", "io.ukey.Runtime", "io.ukey.Token", "io.ukey.Audit", "io.ukey.Admin"])
         for interface in VarlinkInterface.all {
             #expect(interface.description.contains("interface \(interface.name)\n"))
         }

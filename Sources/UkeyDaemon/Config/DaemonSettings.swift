@@ -11,6 +11,13 @@
 /// idle-timeout = 60          # seconds
 /// max-connections = 1024
 /// log-level = "info"
+/// policy-dir = "/etc/ukey/policies"   # signed policies; the newest is loaded at start and on SIGHUP
+///
+/// [audit]
+/// checkpoint-every = 1000    # records between signed checkpoints
+/// checkpoint-seconds = 60    # or this long, whichever comes first
+/// exec-allows = "none"       # which allowed executions are recorded: all, sampled, none (denials always are)
+/// exec-allow-sample = 100    # with "sampled": one in this many
 ///
 /// [roles]
 /// admin-group = "ukey-admin"
@@ -30,6 +37,8 @@ public struct DaemonSettings: Sendable, Hashable {
     public var idleTimeout = 60
     public var maxConnections = 1024
     public var logLevel = "info"
+    public var policyDirectory = "/etc/ukey/policies"
+    public var audit = AuditSettings()
     public var adminGroup = "ukey-admin"
     public var hypervisorGroup = "libvirt-qemu"
     public var backends = ["registers": "soft", "keys": "soft", "users": "soft"]
@@ -38,7 +47,8 @@ public struct DaemonSettings: Sendable, Hashable {
 
     static let known: Set<String> = [
         "daemon.state-dir", "daemon.runtime-dir", "daemon.socket", "daemon.socket-mode", "daemon.socket-group",
-        "daemon.idle-timeout", "daemon.max-connections", "daemon.log-level",
+        "daemon.idle-timeout", "daemon.max-connections", "daemon.log-level", "daemon.policy-dir",
+        "audit.checkpoint-every", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
         "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users",
     ]
 
@@ -73,6 +83,16 @@ public struct DaemonSettings: Sendable, Hashable {
         if let value = try integer("daemon.idle-timeout", 1...86_400) { idleTimeout = value }
         if let value = try integer("daemon.max-connections", 1...65_536) { maxConnections = value }
         if let value = try string("daemon.log-level") { logLevel = value }
+        if let value = try string("daemon.policy-dir") { policyDirectory = value }
+        if let value = try integer("audit.checkpoint-every", 1...1_000_000) { audit.checkpointEvery = value }
+        if let value = try integer("audit.checkpoint-seconds", 1...86_400) { audit.checkpointSeconds = value }
+        if let value = try integer("audit.exec-allow-sample", 1...1_000_000) { audit.execAllowSample = value }
+        if let value = try string("audit.exec-allows") {
+            guard let allows = AuditSettings.ExecAllows(rawValue: value) else {
+                throw Invalid(description: "'audit.exec-allows' must be one of all, sampled, none")
+            }
+            audit.execAllows = allows
+        }
         if let value = try string("roles.admin-group") { adminGroup = value }
         if let value = try string("roles.hypervisor-group") { hypervisorGroup = value }
         for role in ["registers", "keys", "users"] {

@@ -1,3 +1,4 @@
+import UkeyAudit
 import UkeyCore
 import UkeyPolicy
 import UkeyVarlink
@@ -25,8 +26,88 @@ public struct Dispatcher: Sendable {
         self.methods = Self.table()
     }
 
-    /// Answers one call. Never throws: every failure is an error reply.
-    public func handle(_ call: VarlinkCall, from caller: Caller) async -> VarlinkReply {
+    /// A call answered but not yet acknowledged: its audit records may still be on their way
+    /// to the disk.
+    public struct Handled: Sendable {
+        public let reply: VarlinkReply
+        let ticket: AuditLog.Ticket?
+        let log: AuditLog?
+    }
+
+    /// Answers one call and queues its audit records. Never throws: every failure is an error
+    /// reply. Send the reply only after `acknowledge`.
+    public func handle(_ call: VarlinkCall, from caller: Caller) async -> Handled {
+        let reply = await answer(call, from: caller)
+        let entries = AuditRules.entries(for: call, caller: caller, reply: reply, holder: core.audit)
+        guard !entries.isEmpty, let log = core.audit.log else { return Handled(reply: reply, ticket: nil, log: nil) }
+        var ticket: AuditLog.Ticket?
+        for entry in entries { ticket = log.enqueue(entry) }
+        return Handled(reply: reply, ticket: ticket, log: log)
+    }
+
+    /// The reply to send, once the call's audit records are durable. If the log cannot take
+    /// them, the client gets an error instead: nothing is acknowledged unrecorded.
+    public func acknowledge(_ handled: Handled) async -> VarlinkReply {
+        guard let ticket = handled.ticket, let log = handled.log else { return handled.reply }
+        do {
+            try await log.durable(ticket)
+            return handled.reply
+        } catch {
+            return .failure(VarlinkError("io.ukey.AuditUnavailable", ["reason": .string(error.description)]))
+        }
+    }
+
+    /// Handles and acknowledges in one step (tests, in-process callers).
+    public func call(_ call: VarlinkCall, from caller: Caller) async -> VarlinkReply {
+        await acknowledge(await handle(call, from: caller))
+    }
+
+    /// Calls that stream with `more: true`: `io.ukey.Audit.Query` follows new records.
+    public func canFollow(_ call: VarlinkCall) -> Bool {
+        call.method == "io.ukey.Audit.Query"
+    }
+
+    /// Streams records from `since` on, then new ones as they become durable, each reply with
+    /// `continues: true`, until the client goes or the daemon stops (a last reply without it).
+    public func follow(
+        _ call: VarlinkCall,
+        from caller: Caller,
+        stopping: @Sendable () -> Bool,
+        send: (VarlinkReply) async throws -> Void
+    ) async throws {
+        guard caller.roles.contains(.admin) else {
+            try await send(.failure(.permissionDenied()))
+            return
+        }
+        let p = Parameters(values: call.parameters)
+        var next: Int
+        let type: String?
+        do throws(VarlinkError) {
+            next = try p.optionalInt("since") ?? 1
+            type = try p.optionalString("type", maxLength: 64)
+        } catch {
+            try await send(.failure(error))
+            return
+        }
+        while !stopping() {
+            let page: [String: JSONValue]
+            do throws(VarlinkError) {
+                page = try AuditQuery.records(core.audit.log, since: UInt64(max(1, next)), limit: AuditQuery.maxLimit, type: type)
+            } catch {
+                try await send(.failure(error))
+                return
+            }
+            next = page["next"]?.intValue ?? next
+            if let records = page["records"]?.arrayValue, !records.isEmpty {
+                try await send(VarlinkReply(parameters: page, continues: true))
+            } else {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        try await send(VarlinkReply(parameters: ["records": [], "next": .int(next)]))
+    }
+
+    private func answer(_ call: VarlinkCall, from caller: Caller) async -> VarlinkReply {
         guard VarlinkInterface.all.contains(where: { $0.name == call.interface }) else {
             return .failure(.interfaceNotFound(call.interface))
         }
@@ -116,6 +197,16 @@ public struct Dispatcher: Sendable {
             return ["results": .array(results)]
         }
 
+        // io.ukey.Audit
+        add("io.ukey.Audit.Query", .admin) { core, p throws(VarlinkError) in
+            let since = try p.optionalInt("since") ?? 1
+            let limit = try p.optionalInt("limit") ?? 100
+            guard since >= 0 else { throw .invalidParameter("since") }
+            guard (1...AuditQuery.maxLimit).contains(limit) else { throw .invalidParameter("limit") }
+            return try AuditQuery.records(core.audit.log, since: UInt64(since), limit: limit, type: try p.optionalString("type", maxLength: 64))
+        }
+        add("io.ukey.Audit.Verify", .admin) { core, _ throws(VarlinkError) in try await core.verifyAudit() }
+
         // io.ukey.Token
         add("io.ukey.Token.Info", nil) { core, _ throws(VarlinkError) in try await core.tokenInfo() }
         add("io.ukey.Token.Certificate", nil) { core, p throws(VarlinkError) in
@@ -136,7 +227,9 @@ public struct Dispatcher: Sendable {
         }
         add("io.ukey.Admin.Status", .admin) { core, _ throws(VarlinkError) in await core.status() }
         add("io.ukey.Admin.LoadPolicy", .admin) { core, p throws(VarlinkError) in
-            let text = try p.string("policy", maxLength: PolicyParser.maxPolicyBytes)
+            guard let text = try p.optionalString("policy", maxLength: PolicyParser.maxPolicyBytes) else {
+                return try await core.reloadPolicyDirectory(recorded: true)
+            }
             return try await core.loadPolicy(text: Array(text.utf8), signature: try p.base64("signature", maxLength: 256))
         }
         add("io.ukey.Admin.AddUser", .admin) { core, p throws(VarlinkError) in

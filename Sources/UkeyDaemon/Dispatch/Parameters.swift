@@ -25,6 +25,15 @@ struct Parameters {
         return value
     }
 
+    func optionalInt(_ name: String) throws(VarlinkError) -> Int? {
+        switch values[name] {
+        case nil, .null?: return nil
+        case let value?:
+            guard let int = value.intValue else { throw .invalidParameter(name) }
+            return int
+        }
+    }
+
     func optionalInts(_ name: String) throws(VarlinkError) -> [Int]? {
         switch values[name] {
         case nil, .null?: return nil

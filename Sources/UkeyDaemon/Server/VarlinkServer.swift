@@ -41,6 +41,8 @@ public struct VarlinkServer: Sendable {
     let configuration: Configuration
     let dispatcher: Dispatcher
     let live: NIOLockedValueBox<LiveSettings>
+    /// Set at shutdown, so followers end their streams and the drain can finish.
+    let stopping = NIOLockedValueBox(false)
     let logger: Logger
 
     public init(configuration: Configuration, dispatcher: Dispatcher, roles: RolePolicy, logger: Logger) {
@@ -57,6 +59,14 @@ public struct VarlinkServer: Sendable {
     }
 
     typealias Connection = (PeerCredentials, NIOAsyncChannel<ByteBuffer, ByteBuffer>)
+    static let idleHandler = "ukey-idle"
+
+    /// What a connection's sender does next, in call order.
+    enum Outgoing: Sendable {
+        case reply(Dispatcher.Handled, oneway: Bool)
+        case refuse(VarlinkError)
+        case follow(VarlinkCall)
+    }
 
     /// Binds, calls `ready`, and serves until `shutdown` fires; then stops accepting, lets
     /// in-flight calls finish, and returns.
@@ -67,6 +77,7 @@ public struct VarlinkServer: Sendable {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
                 await shutdown()
+                stopping.withLockedValue { $0 = true }
                 logger.notice("shutting down: no new connections")
                 try? await server.channel.close()
             }
@@ -94,7 +105,7 @@ public struct VarlinkServer: Sendable {
             .serverChannelOption(.backlog, value: 256)
         let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { channel in
             PeerCredentials.of(channel).flatMapThrowing { credentials in
-                try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
+                try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle), name: Self.idleHandler)
                 try channel.pipeline.syncOperations.addHandler(CloseOnIdleHandler())
                 return (credentials, try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel))
             }
@@ -130,30 +141,55 @@ public struct VarlinkServer: Sendable {
                     try await send(.failure(VarlinkError("io.ukey.TooManyConnections", ["limit": .int(limit)])))
                     return
                 }
-                var framing = VarlinkFraming(limit: configuration.messageLimit)
-                for try await buffer in inbound {
-                    let messages: [[UInt8]]
-                    do throws(VarlinkError) {
-                        messages = try framing.feed(buffer.readableBytesView)
-                    } catch {
-                        logger.warning("closing a connection from uid \(caller.uid): \(error)")
-                        try await send(.failure(error))
-                        return
+                // Calls run in order as they arrive; replies leave in the same order, each once its
+                // audit records are durable. So pipelined calls share one fsync (group commit).
+                let (outgoing, queue) = AsyncStream<Outgoing>.makeStream()
+                try await withThrowingTaskGroup { group in
+                    group.addTask {
+                        for await item in outgoing {
+                            switch item {
+                            case .reply(let handled, let oneway):
+                                let reply = await dispatcher.acknowledge(handled)
+                                if !oneway { try await send(reply) }
+                            case .refuse(let error):
+                                try await send(.failure(error))
+                            case .follow(let call):
+                                // A follower is silent by design: the idle timeout no longer applies.
+                                try? await channel.channel.pipeline.removeHandler(name: Self.idleHandler).get()
+                                try await dispatcher.follow(call, from: caller, stopping: { stopping.withLockedValue { $0 } }, send: send)
+                            }
+                        }
                     }
-                    for message in messages {
-                        let call: VarlinkCall
+                    defer { queue.finish() }
+                    var framing = VarlinkFraming(limit: configuration.messageLimit)
+                    for try await buffer in inbound {
+                        let messages: [[UInt8]]
                         do throws(VarlinkError) {
-                            call = try VarlinkCodec.decodeCall(message)
+                            messages = try framing.feed(buffer.readableBytesView)
                         } catch {
                             logger.warning("closing a connection from uid \(caller.uid): \(error)")
-                            try await send(.failure(error))
+                            queue.yield(.refuse(error))
                             return
                         }
-                        let reply = await dispatcher.handle(call, from: caller)
-                        if reply.error == VarlinkError.permissionDenied().name {
-                            logger.notice("permission denied: uid \(caller.uid) pid \(caller.pid) called \(call.method)")
+                        for message in messages {
+                            let call: VarlinkCall
+                            do throws(VarlinkError) {
+                                call = try VarlinkCodec.decodeCall(message)
+                            } catch {
+                                logger.warning("closing a connection from uid \(caller.uid): \(error)")
+                                queue.yield(.refuse(error))
+                                return
+                            }
+                            if call.more && dispatcher.canFollow(call) {
+                                queue.yield(.follow(call))
+                                continue
+                            }
+                            let handled = await dispatcher.handle(call, from: caller)
+                            if handled.reply.error == VarlinkError.permissionDenied().name {
+                                logger.notice("permission denied: uid \(caller.uid) pid \(caller.pid) called \(call.method)")
+                            }
+                            queue.yield(.reply(handled, oneway: call.oneway))
                         }
-                        if !call.oneway { try await send(reply) }
                     }
                 }
             }

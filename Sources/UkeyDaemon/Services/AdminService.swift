@@ -21,11 +21,27 @@ extension DaemonCore {
         do {
             let created = try provider.initialize(soPIN: soPIN, policySigner: signer, bootID: bootID)
             token = created
+            // A new token has a new audit key: an earlier log is kept aside, and a new one begins.
+            if FileManager.default.fileExists(atPath: auditPath) {
+                let aside = auditPath + ".before-" + ISO8601DateFormatter().string(from: clock())
+                try? FileManager.default.moveItem(atPath: auditPath, toPath: aside)
+                logger.notice("the earlier audit log was moved to \(aside)")
+            }
+            do {
+                try await openAudit(created)
+            } catch {
+                logger.error("cannot open the audit log: \(error)")
+                throw DaemonErrors.internalError()
+            }
             let serial = await created.serial
             logger.notice("token initialised (\(created.backendName), serial \(serial))")
             return ["rootCertificate": .string(try IdentityCA.pem(await created.certificate(named: "root-ca")))]
-        } catch {
+        } catch let error as TokenError {
             throw DaemonErrors.from(error)
+        } catch let error as VarlinkError {
+            throw error
+        } catch {
+            throw DaemonErrors.internalError()
         }
     }
 
@@ -45,19 +61,30 @@ extension DaemonCore {
 
     func loadPolicy(text: [UInt8], signature: [UInt8]) async throws(VarlinkError) -> [String: JSONValue] {
         let token = try requireToken()
+        let candidate = try await verifyCandidate(text: text, signature: signature, token: token, source: "the call")
+        try await adopt(candidate, token: token)
+        return ["version": .int(candidate.version)]
+    }
+
+    /// Checks a policy against the enrolled signer, the linter and the version in force. A refusal
+    /// is logged here and returned as PolicyRejected with the reason; the old policy stays.
+    func verifyCandidate(text: [UInt8], signature: [UInt8], token: any TrustedRoot, source: String) async throws(VarlinkError) -> LoadedPolicy {
         let signer: Certificate
         do {
             signer = try await token.certificate(named: "policy-signer")
         } catch {
             throw DaemonErrors.from(error)
         }
-        let candidate: LoadedPolicy
         do {
-            candidate = try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: loaded?.version)
+            return try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: loaded?.version)
         } catch {
-            logger.warning("policy rejected, the old one stays in force: \(error)")
+            logger.warning("policy from \(source) rejected, the old one stays in force: \(error)")
             throw VarlinkError("io.ukey.Admin.PolicyRejected", ["reason": .string(error.description)])
         }
+    }
+
+    /// Makes a verified policy the one in force, durably.
+    func adopt(_ candidate: LoadedPolicy, token: any TrustedRoot) async throws(VarlinkError) {
         do {
             try await serialized { () async throws in
                 try await persistPolicy(candidate, token: token)
@@ -70,7 +97,6 @@ extension DaemonCore {
             throw DaemonErrors.internalError()
         }
         logger.notice("policy version \(candidate.version) loaded")
-        return ["version": .int(candidate.version)]
     }
 
     func addUser(_ user: String, pin: String, roles: [String]) async throws(VarlinkError) -> [String: JSONValue] {

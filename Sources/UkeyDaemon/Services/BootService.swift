@@ -73,6 +73,7 @@ extension DaemonCore {
                     "reason": reason.map(JSONValue.string) ?? .null,
                     "register": .int(outcome.register),
                     "eventIndex": .int(eventIndex),
+                    "digest": .string(digest.description),
                 ]
             }
         } catch let error as VarlinkError {

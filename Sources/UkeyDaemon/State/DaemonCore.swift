@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import UkeyAudit
 import UkeyCore
 import UkeyPolicy
 import UkeyStore
@@ -13,9 +14,12 @@ public actor DaemonCore {
     public struct Paths: Sendable {
         public var stateDirectory: String
         public var runtimeDirectory: String
-        public init(stateDirectory: String, runtimeDirectory: String) {
+        /// Signed policies dropped here are loaded at start and on reload.
+        public var policyDirectory: String?
+        public init(stateDirectory: String, runtimeDirectory: String, policyDirectory: String? = nil) {
             self.stateDirectory = stateDirectory
             self.runtimeDirectory = runtimeDirectory
+            self.policyDirectory = policyDirectory
         }
     }
 
@@ -25,6 +29,8 @@ public actor DaemonCore {
     let clock: @Sendable () -> Date
     let logger: Logger
     let journal: BootJournal
+    /// The audit log, open once the token is (its checkpoints need the audit key).
+    nonisolated let audit: AuditHolder
 
     var token: (any TrustedRoot)?
     var loaded: LoadedPolicy?
@@ -41,8 +47,10 @@ public actor DaemonCore {
         paths: Paths,
         hostBootID: String = HostBoot.currentID(),
         logger: Logger,
+        audit: AuditSettings = AuditSettings(),
         clock: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.audit = AuditHolder(settings: audit)
         self.provider = provider
         self.paths = paths
         self.hostBoot = hostBootID
@@ -70,7 +78,12 @@ public actor DaemonCore {
         }
         let token = try provider.open(bootID: bootID)
         self.token = token
+        try await openAudit(token)
         try await restorePolicy(token)
+        if paths.policyDirectory != nil {
+            // A bad policy in the directory is refused and recorded; the daemon starts on the old one.
+            _ = try? await reloadPolicyDirectory()
+        }
         if let raw = await token.daemonRecord("mode"), let mode = EnforcementMode(rawValue: String(decoding: raw, as: UTF8.self)) {
             modeOverride = mode
         }
@@ -78,6 +91,49 @@ public actor DaemonCore {
         // daemon restart by themselves; that backend will skip this.)
         for m in measurements { try await token.extend(register: m.register, digest: m.digest) }
         rebuildChain()
+    }
+
+    /// Records the daemon's stop and closes the audit log with a final checkpoint.
+    public func stop() async {
+        guard let log = audit.log else { return }
+        try? await log.append(AuditEntry(type: "daemon-stop", actor: .daemon))
+        await log.close()
+    }
+
+    var auditPath: String { paths.stateDirectory + "/audit.log" }
+
+    /// Opens the audit log, checked against the checkpoint sealed in the token, and records the start.
+    func openAudit(_ token: any TrustedRoot) async throws {
+        let sealed = try await TokenCheckpointing.sealed(in: token)
+        var configuration = AuditLog.Configuration(path: auditPath)
+        configuration.checkpointEvery = audit.settings.checkpointEvery
+        configuration.checkpointInterval = TimeInterval(audit.settings.checkpointSeconds)
+        let logger = self.logger
+        let log = try AuditLog(configuration: configuration, sealed: sealed, checkpointing: TokenCheckpointing(token: token)) {
+            logger.error("audit: \($0)")
+        }
+        if log.recovery.droppedPartialBytes > 0 {
+            logger.warning("audit log: dropped \(log.recovery.droppedPartialBytes) bytes of a record cut short by a crash (never acknowledged)")
+        }
+        audit.log = log
+        try await log.append(AuditEntry(type: "daemon-start", actor: .daemon, subject: ["version": .string(Dispatcher.version), "bootId": .string(bootID)]))
+        logger.info("audit log \(auditPath): \(log.recovery.records) records, continuing")
+    }
+
+    /// Records an event of the daemon's own (a reload on SIGHUP); durable before it returns.
+    func record(_ type: String, _ subject: [String: AuditValue]) async {
+        guard let log = audit.log else { return }
+        do {
+            try await log.append(AuditEntry(type: type, actor: .daemon, subject: subject))
+        } catch {
+            logger.error("audit: cannot record \(type): \(error)")
+        }
+    }
+
+    /// SIGHUP: take a newer policy from the policy directory, if there is one.
+    public func reload() async {
+        guard token != nil, paths.policyDirectory != nil else { return }
+        _ = try? await reloadPolicyDirectory()
     }
 
     /// The effective mode: an administrator's SetMode, else the policy's, else enforce.

@@ -23,7 +23,10 @@ extension VarlinkInterface {
             # Loads a policy: signature is base64 DER ECDSA over the exact policy bytes, as
             # openssl dgst -sha256 -sign writes it. Refused for a bad signature, a version
             # not above the loaded one, or lint problems; the old policy stays in force.
-            method LoadPolicy(policy: string, signature: string) -> (version: int)
+            # Loads a signed policy given in the call, or, without parameters, the
+            # highest-version signed policy of the policy directory (as SIGHUP does).
+            # Refused (PolicyRejected, with the reason) unless signed, lint-clean and newer.
+            method LoadPolicy(policy: ?string, signature: ?string) -> (version: int)
 
             method AddUser(user: string, pin: string, roles: ?[]string) -> (certificate: string)
 

@@ -34,7 +34,8 @@ extension VarlinkInterface {
               load: bool,
               reason: ?string,
               register: int,
-              eventIndex: int
+              eventIndex: int,
+              digest: string
             )
 
             # The chain of the current boot.

@@ -10,5 +10,5 @@ public struct VarlinkInterface: Sendable, Hashable {
     }
 
     /// The interfaces ukeyd serves, in the order GetInfo lists them.
-    public static let all: [VarlinkInterface] = [service, boot, auth, runtime, token, admin]
+    public static let all: [VarlinkInterface] = [service, boot, auth, runtime, token, audit, admin]
 }

@@ -1,0 +1,53 @@
+import Foundation
+import NIOConcurrencyHelpers
+import UkeyAudit
+import UkeyToken
+
+/// The daemon's audit log, reachable without a hop through the core actor: the dispatcher
+/// enqueues a record for every call it answers, on the connection's own task.
+final class AuditHolder: Sendable {
+    private let box = NIOLockedValueBox<AuditLog?>(nil)
+    private let allowCounter = NIOLockedValueBox(0)
+    let settings: AuditSettings
+
+    init(settings: AuditSettings) {
+        self.settings = settings
+    }
+
+    var log: AuditLog? {
+        get { box.withLockedValue { $0 } }
+        set { box.withLockedValue { $0 = newValue } }
+    }
+
+    /// Whether an allowed execution is recorded under the sampling setting.
+    func recordsAllowedExec() -> Bool {
+        switch settings.execAllows {
+        case .all: return true
+        case .none: return false
+        case .sampled:
+            return allowCounter.withLockedValue { count in
+                count += 1
+                return count % max(1, settings.execAllowSample) == 0
+            }
+        }
+    }
+}
+
+/// Checkpoints signed by the token's audit key; their position sealed in the token's store.
+struct TokenCheckpointing: AuditCheckpointing {
+    static let record = "audit"
+    let token: any TrustedRoot
+
+    func signCheckpoint(_ message: [UInt8]) async throws -> [UInt8] {
+        try await token.signAuditCheckpoint(message)
+    }
+
+    func sealCheckpoint(_ checkpoint: SealedCheckpoint) async throws {
+        try await token.setDaemonRecords([Self.record: Array(try JSONEncoder().encode(checkpoint))])
+    }
+
+    static func sealed(in token: any TrustedRoot) async throws -> SealedCheckpoint? {
+        guard let raw = await token.daemonRecord(record) else { return nil }
+        return try JSONDecoder().decode(SealedCheckpoint.self, from: Data(raw))
+    }
+}

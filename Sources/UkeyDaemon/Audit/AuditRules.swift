@@ -1,0 +1,111 @@
+import UkeyAudit
+import UkeyVarlink
+
+/// What each call leaves in the audit log (issue 5's list), built from the call, the caller and
+/// the reply, so every service is recorded in one place and none can forget to. Secrets (PINs,
+/// the SO PIN) are never copied from the parameters; reads (GetInfo, Chain, Quote, Status, the
+/// audit log itself) leave nothing.
+enum AuditRules {
+    static func entries(for call: VarlinkCall, caller: Caller, reply: VarlinkReply, holder: AuditHolder) -> [AuditEntry] {
+        let actor = AuditActor(uid: caller.uid, pid: caller.pid, role: caller.strongestRole)
+        let p = call.parameters, r = reply.parameters
+        func entry(_ type: String, _ subject: [String: AuditValue]) -> [AuditEntry] {
+            var subject = subject
+            if let error = reply.error {
+                subject["error"] = .string(error)
+                if let reason = r["reason"]?.stringValue { subject["reason"] = .string(reason) }
+            }
+            return [AuditEntry(type: type, actor: actor, subject: subject)]
+        }
+        if reply.error == VarlinkError.permissionDenied().name {
+            return [AuditEntry(type: "permission-denied", actor: actor, subject: ["method": .string(call.method)])]
+        }
+        switch call.method {
+        case "io.ukey.Boot.Measure":
+            var subject = strings(p, "entity", "component", "path")
+            subject.merge(strings(r, "digest", "verdict", "reason")) { a, _ in a }
+            if subject["digest"] == nil, let digest = p["digest"]?.stringValue { subject["digest"] = .string(digest) }
+            if let load = r["load"]?.boolValue { subject["load"] = .bool(load) }
+            return entry("measure", subject)
+        case "io.ukey.Boot.Reset":
+            return entry("reset", strings(r, "bootId"))
+        case "io.ukey.Auth.Login":
+            var subject = strings(p, "user")
+            subject["outcome"] = .string(loginOutcome(reply))
+            if let left = r["retriesLeft"]?.intValue { subject["retriesLeft"] = .int(left) }
+            return [AuditEntry(type: "login", actor: actor, subject: subject)]
+        case "io.ukey.Auth.Logout":
+            return entry("logout", [:])
+        case "io.ukey.Runtime.CheckExec":
+            return exec(p, reply.error == nil ? r : nil, actor: actor, holder: holder, error: reply.error)
+        case "io.ukey.Runtime.CheckExecBatch":
+            guard reply.error == nil, let items = p["items"]?.arrayValue, let results = r["results"]?.arrayValue else {
+                return entry("exec-batch", ["items": .int(p["items"]?.arrayValue?.count ?? 0)])
+            }
+            return zip(items, results).flatMap { item, result in
+                exec(item.objectValue ?? [:], result.objectValue, actor: actor, holder: holder, error: nil)
+            }
+        case "io.ukey.Token.Sign":
+            return entry("sign", strings(p, "key"))
+        case "io.ukey.Admin.Initialize":
+            return entry("initialize", [:])
+        case "io.ukey.Admin.AddUser":
+            var subject = strings(p, "user")
+            if let roles = p["roles"]?.arrayValue { subject["roles"] = .string(roles.compactMap(\.stringValue).joined(separator: ",")) }
+            return entry("user-add", subject)
+        case "io.ukey.Admin.IssueCertificate":
+            var subject = strings(p, "user")
+            subject["csr"] = .bool(p["csr"]?.stringValue != nil)
+            return entry("certificate-issue", subject)
+        case "io.ukey.Admin.UnblockPin":
+            return entry("unblock", strings(p, "user"))
+        case "io.ukey.Admin.SetMode":
+            return entry("mode", strings(p, "mode"))
+        case "io.ukey.Admin.LoadPolicy":
+            var subject: [String: AuditValue] = ["outcome": reply.error == nil ? "loaded" : "rejected"]
+            if let version = r["version"]?.intValue { subject["version"] = .int(version) }
+            subject["source"] = p["policy"] == nil ? "policy-dir" : "call"
+            return entry("policy-load", subject)
+        default:
+            return []
+        }
+    }
+
+    private static func exec(_ p: [String: JSONValue], _ r: [String: JSONValue]?, actor: AuditActor, holder: AuditHolder, error: String?) -> [AuditEntry] {
+        var subject = strings(p, "vm", "path", "digest")
+        if let error {
+            subject["error"] = .string(error)
+        } else if let r {
+            let decision = r["decision"]?.stringValue ?? "deny"
+            let wouldDeny = r["reason"]?.stringValue?.hasPrefix("audit-mode") == true
+            guard decision == "deny" || wouldDeny || holder.recordsAllowedExec() else { return [] }
+            subject.merge(strings(r, "decision", "reason", "rule")) { a, _ in a }
+        }
+        return [AuditEntry(type: "exec", actor: actor, subject: subject)]
+    }
+
+    private static func loginOutcome(_ reply: VarlinkReply) -> String {
+        switch reply.error {
+        case nil: "success"
+        case "io.ukey.Auth.BadPin"?: "bad-pin"
+        case "io.ukey.Auth.PinLocked"?: "locked"
+        case "io.ukey.Auth.UnknownUser"?: "unknown-user"
+        case let other?: other
+        }
+    }
+
+    private static func strings(_ values: [String: JSONValue], _ keys: String...) -> [String: AuditValue] {
+        var out: [String: AuditValue] = [:]
+        for key in keys { if let value = values[key]?.stringValue { out[key] = .string(value) } }
+        return out
+    }
+}
+
+extension Caller {
+    /// For the audit record: the strongest role the caller holds.
+    var strongestRole: String {
+        if roles.contains(.admin) { return "admin" }
+        if roles.contains(.hypervisor) { return "hypervisor" }
+        return "user"
+    }
+}

@@ -1,0 +1,15 @@
+/// How much the daemon records beyond what it always records (DESIGN.md section 6).
+public struct AuditSettings: Sendable, Hashable {
+    /// Which allowed executions are recorded; denials always are.
+    public enum ExecAllows: String, Sendable, Hashable, CaseIterable {
+        case all, sampled, none
+    }
+
+    public var execAllows: ExecAllows = .none
+    /// With `sampled`, one allowed execution in this many is recorded.
+    public var execAllowSample = 100
+    public var checkpointEvery = 1000
+    public var checkpointSeconds = 60
+
+    public init() {}
+}

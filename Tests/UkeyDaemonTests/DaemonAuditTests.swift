@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+import UkeyAudit
+import UkeyClient
+import UkeyTesting
+import UkeyVarlink
+
+@Suite("ukeyd audit trail", .serialized)
+struct DaemonAuditTests {
+    func records(_ daemon: TestDaemon, type: String? = nil) throws -> [[String: JSONValue]] {
+        var all: [[String: JSONValue]] = []
+        var since = 1
+        while true {
+            var parameters: [String: JSONValue] = ["since": .int(since), "limit": 1000]
+            if let type { parameters["type"] = .string(type) }
+            let page = try daemon.call("io.ukey.Audit.Query", parameters)
+            let records = page["records"]?.arrayValue?.compactMap(\.objectValue) ?? []
+            all += records
+            guard records.count == 1000, let next = page["next"]?.intValue else { return all }
+            since = next
+        }
+    }
+
+    @Test("calls leave the records the issue lists, durable, and the trail verifies; edits and truncation are caught")
+    func trail() throws {
+        let f = try DaemonFixture()
+        try f.bootHost()
+        _ = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])
+        #expect { try f.daemon.call("io.ukey.Auth.Login", ["user": "bob", "pin": "wrong-pin-9"]) } throws: { VarlinkError.named("io.ukey.Auth.BadPin")($0) }
+        _ = try f.daemon.call("io.ukey.Runtime.CheckExec", ["vm": "office", "path": "/usr/bin/nc", "digest": .string("sha256:" + String(repeating: "2", count: 64))])
+        _ = try f.daemon.call("io.ukey.Admin.SetMode", ["mode": "audit"])
+        #expect {
+            try f.loadPolicy(f.policyText.replacingOccurrences(of: "version: 1", with: "version: 2"), signature: try f.sign("something else"))
+        } throws: { VarlinkError.named("io.ukey.Admin.PolicyRejected")($0) }
+        let all = try records(f.daemon)
+        let types = all.map { $0["type"]?.stringValue ?? "" }
+        for expected in ["daemon-start", "initialize", "policy-load", "user-add", "measure", "login", "exec", "mode"] {
+            #expect(types.contains(expected), "no \(expected) record in \(types)")
+        }
+        #expect(all.map { $0["seq"]?.intValue ?? 0 } == Array(1...all.count))
+        let logins = try records(f.daemon, type: "login").map { $0["subject"]?["outcome"]?.stringValue }
+        #expect(logins == ["success", "bad-pin"])
+        let rejected = try records(f.daemon, type: "policy-load").last?["subject"]
+        #expect(rejected?["outcome"] == "rejected")
+        #expect(rejected?["reason"]?.stringValue?.contains("signature") == true)
+        let measure = try #require(try records(f.daemon, type: "measure").first)
+        #expect(measure["actor"]?["uid"]?.intValue == Int(getuid()))
+        #expect(measure["subject"]?["digest"]?.stringValue?.hasPrefix("sha256:") == true)
+        #expect(!String(decoding: try Data(contentsOf: URL(fileURLWithPath: f.daemon.stateDirectory + "/audit.log")), as: UTF8.self).contains("alice-pin-1"))
+        #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
+
+        // A clean stop ends with daemon-stop and a checkpoint; the log verifies after a restart.
+        f.daemon.stop()
+        let path = f.daemon.stateDirectory + "/audit.log"
+        var lines = try Data(contentsOf: URL(fileURLWithPath: path)).split(separator: 0x0A).map(Array.init)
+        #expect(lines.last.map { String(decoding: $0, as: UTF8.self).contains(#""type":"checkpoint""#) } == true)
+        try f.daemon.start()
+        let verified = try f.daemon.call("io.ukey.Audit.Verify")
+        #expect(verified["ok"] == true)
+        #expect(verified["unsignedTail"] == 1)  // the new daemon-start
+
+        // An edited record deep in the log: the daemon starts (it checks the tail) but Verify names it.
+        f.daemon.stop()
+        lines = try Data(contentsOf: URL(fileURLWithPath: path)).split(separator: 0x0A).map(Array.init)
+        lines[4][30] ^= 0x01
+        try Data(lines.joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: path))
+        try f.daemon.start()
+        let edited = try f.daemon.call("io.ukey.Audit.Verify")
+        #expect(edited["ok"] == false)
+        #expect(edited["firstBad"] == 5)
+
+        // Cut below the sealed checkpoint: the daemon refuses to start, saying so.
+        f.daemon.stop()
+        try Data(lines.prefix(3).joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: path))
+        #expect(throws: (any Error).self) { try f.daemon.start() }
+        #expect(f.daemon.log().contains("cut off the end") || f.daemon.log().contains("sealed checkpoint"))
+    }
+
+    @Test("kill -9 at 100 random points under load: every acknowledged record survives and the log verifies")
+    func killUnderLoad() throws {
+        let f = try DaemonFixture()
+        let path = f.daemon.stateDirectory + "/audit.log"
+        var acknowledged: Set<String> = []
+        var total = 0
+        for round in 0..<100 {
+            if round > 0 { try f.daemon.start() }
+            let connection = try f.daemon.connect()
+            let pid = f.daemon.pid
+            let delay = UInt32.random(in: 2_000...40_000)
+            let killer = Thread {
+                usleep(delay)
+                kill(pid, SIGKILL)
+            }
+            killer.start()
+            var n = 0
+            load: while true {
+                // Pipelined bursts: the replies of a burst share fsyncs.
+                var sent: [String] = []
+                for _ in 0..<16 {
+                    let execPath = "/load/\(round)/\(n)"
+                    n += 1
+                    do {
+                        try connection.send(VarlinkCall(method: "io.ukey.Runtime.CheckExec", parameters: ["vm": "office", "path": .string(execPath), "digest": .string("sha256:" + String(repeating: "3", count: 64))]))
+                    } catch { break }
+                    sent.append(execPath)
+                }
+                for execPath in sent {
+                    guard let reply = try? connection.receive() else { break load }
+                    #expect(reply.error == nil)
+                    acknowledged.insert(execPath)
+                    total += 1
+                }
+                if sent.count < 16 { break }
+            }
+            f.daemon.kill9()
+            while killer.isExecuting { usleep(1000) }
+        }
+        try f.daemon.start()
+        let verified = try f.daemon.call("io.ukey.Audit.Verify")
+        #expect(verified["ok"] == true, "\(verified)")
+        var recorded: Set<String> = []
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        for line in data.split(separator: 0x0A) {
+            if let object = try? VarlinkCodec.parseObject(Array(line)), let p = object["subject"]?["path"]?.stringValue { recorded.insert(p) }
+        }
+        let lost = acknowledged.subtracting(recorded)
+        #expect(lost.isEmpty, "\(lost.count) acknowledged records lost, e.g. \(lost.prefix(3))")
+        #expect(total > 100, "too little load to mean anything: \(total) acknowledged calls")
+    }
+
+    @Test("follow streams new records as they become durable")
+    func follow() throws {
+        let f = try DaemonFixture()
+        let follower = try f.daemon.connect()
+        let start = try f.daemon.call("io.ukey.Audit.Query", ["since": 1, "limit": 1000])["next"]!.intValue!
+        try follower.send(VarlinkCall(method: "io.ukey.Audit.Query", parameters: ["since": .int(start), "type": "mode"], more: true))
+        _ = try f.daemon.call("io.ukey.Admin.SetMode", ["mode": "audit"])
+        let reply = try follower.receive()
+        #expect(reply.continues)
+        #expect(reply.parameters["records"]?.arrayValue?.first?["subject"]?["mode"] == "audit")
+    }
+}
