@@ -92,8 +92,20 @@ if command -v tpm2_eventlog > /dev/null; then
     tpm2_eventlog "$work/eventlog.bin" 2> /dev/null | sed -n '/^pcrs:/,$p' | sed 's/^/  /'
 fi
 
+say "8. The audit trail: every decision, hash-chained and signed"
+run "$bin/ukeyctl" audit show --type exec
+run "$bin/ukeyctl" audit show --type login
+run "$bin/ukeyctl" audit verify
+run "$bin/ukeyctl" cert audit > "$work/audit.pem"
+note "ukeyd stops (a final signed checkpoint); an auditor checks the log offline, no daemon needed:"
+kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=
+run "$bin/ukeyctl" audit verify --log "$work/state/audit.log" --cert "$work/audit.pem"
+note "Someone with root edits one record (a denial becomes an allow):"
+sed '0,/"decision":"deny"/s//"decision":"allow"/' "$work/state/audit.log" > "$work/edited.log"
+refused "$bin/ukeyctl" audit verify --log "$work/edited.log" --cert "$work/audit.pem"
+
 say "Done"
 echo "One boot of a KVM host over ukeyd's socket: ${green}every entity validated by its parent${off};"
 echo "user VMs started only by the users the policy names; executables checked against each VM's"
-echo "whitelist; a tampered disk ${red}refused${off}; and the result attested, checked with openssl and tpm2-tools."
-note "(The tamper-evident audit log, and its verification, come with the next stage.)"
+echo "whitelist; a tampered disk ${red}refused${off}; the result attested, checked with openssl and tpm2-tools;"
+echo "and every decision in an audit log that ${green}verifies offline${off} and names the record someone edited."

@@ -140,3 +140,33 @@ struct DaemonAuditTests {
         #expect(reply.parameters["records"]?.arrayValue?.first?["subject"]?["mode"] == "audit")
     }
 }
+
+@Suite("ukeyctl audit verify, offline")
+struct AuditOfflineTests {
+    @Test("a copy of the log verifies with the audit certificate alone; an edited copy fails at the edited record")
+    func offline() throws {
+        let f = try DaemonFixture()
+        try f.bootHost()
+        let work = try TemporaryDirectory()
+        let pem = try #require(try f.daemon.call("io.ukey.Token.Certificate", ["name": "audit"])["pem"]?.stringValue)
+        try pem.write(toFile: work.file("audit.pem"), atomically: true, encoding: .utf8)
+        f.daemon.stop()
+        let ukeyctl = PackagePaths.builtProduct("ukeyctl")
+        let log = f.daemon.stateDirectory + "/audit.log"
+        let good = try ExternalTool.run(ukeyctl, ["audit", "verify", "--log", log, "--cert", work.file("audit.pem")])
+        #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
+        #expect(good.stdout.contains("verified"))
+
+        var lines = try Data(contentsOf: URL(fileURLWithPath: log)).split(separator: 0x0A).map(Array.init)
+        let index = try #require(lines.firstIndex { String(decoding: $0, as: UTF8.self).contains(#""type":"measure""#) })
+        lines[index] = Array(String(decoding: lines[index], as: UTF8.self).replacingOccurrences(of: "\"load\":true", with: "\"load\":false").utf8)
+        try Data(lines.joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: work.file("edited.log")))
+        let bad = try ExternalTool.run(ukeyctl, ["audit", "verify", "--log", work.file("edited.log"), "--cert", work.file("audit.pem")])
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("FAILED at record \(index + 1)"), "\(bad.stdout)")
+
+        // Another key's certificate does not verify the checkpoints.
+        let other = try ExternalTool.run(ukeyctl, ["audit", "verify", "--log", log, "--cert", f.daemon.stateDirectory + "/../nonexistent.pem"])
+        #expect(other.status == 2)
+    }
+}

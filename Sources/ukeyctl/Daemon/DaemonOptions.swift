@@ -55,6 +55,12 @@ struct DaemonOptions: ParsableArguments {
         return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
     }
 
+    static func compactJSON(_ value: JSONValue) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
+    }
+
     /// An error reply as a sentence.
     static func explain(_ error: VarlinkError) -> String {
         switch error.name {

@@ -1,0 +1,122 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import UkeyAudit
+import UkeyClient
+import UkeyVarlink
+import X509
+
+/// `ukeyctl audit show|verify`: read the audit log through ukeyd, or check a copy of it offline.
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Show the audit log, or verify it (offline with --log and --cert).",
+        subcommands: [AuditShow.self, AuditVerify.self]
+    )
+}
+
+struct AuditShow: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Print audit records; --follow keeps printing new ones.")
+    @OptionGroup var daemon: DaemonOptions
+    @Option(help: "Only records of this type (measure, login, exec, policy-load, mode, checkpoint, ...).") var type: String?
+    @Option(help: "Start at this record number.") var since = 1
+    @Option(help: "At most this many records (without --follow).") var limit = 1000
+    @Flag(help: "Keep printing records as they are written, until interrupted.") var follow = false
+
+    func run() throws {
+        var parameters: [String: JSONValue] = ["since": .int(since)]
+        if let type { parameters["type"] = .string(type) }
+        guard follow else {
+            parameters["limit"] = .int(min(max(limit, 1), 1000))
+            let reply = try daemon.call("io.ukey.Audit.Query", parameters)
+            for record in reply["records"]?.arrayValue ?? [] { print(line(record)) }
+            return
+        }
+        let connection: VarlinkConnection
+        do {
+            connection = try VarlinkConnection(path: daemon.socketPath, timeout: 0)
+            try connection.send(VarlinkCall(method: "io.ukey.Audit.Query", parameters: parameters, more: true))
+        } catch {
+            FileHandleOutput.standardError("ukeyctl: \(error)")
+            throw ExitCode.unreachable
+        }
+        while true {
+            let reply: VarlinkReply
+            do {
+                reply = try connection.receive()
+            } catch {
+                FileHandleOutput.standardError("ukeyctl: the stream ended: \(error)")
+                throw ExitCode.unreachable
+            }
+            if let error = reply.error {
+                FileHandleOutput.standardError("ukeyctl: \(DaemonOptions.explain(VarlinkError(error, reply.parameters)))")
+                throw ExitCode.checkFailed
+            }
+            for record in reply.parameters["records"]?.arrayValue ?? [] { print(line(record)) }
+            fflush(nil)  // all streams: a pipe to `grep` sees records as they come
+            if !reply.continues { return }
+        }
+    }
+
+    /// One record per line: `seq time type [role uid pid] key=value ...`, or its JSON with --json.
+    func line(_ record: JSONValue) -> String {
+        if daemon.json { return DaemonOptions.compactJSON(record) }
+        let subject = record["subject"]?.objectValue ?? [:]
+        let fields = subject.keys.sorted().map { "\($0)=\(subject[$0]!.text)" }.joined(separator: " ")
+        let actor = record["actor"].map { "[\($0["role"]?.text ?? "-") uid \($0["uid"]?.text ?? "-") pid \($0["pid"]?.text ?? "-")]" } ?? "[-]"
+        return "\(record["seq"]?.text ?? "?")\t\(record["time"]?.text ?? "")\t\(record["type"]?.text ?? "")\t\(actor) \(fields)"
+    }
+}
+
+struct AuditVerify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Verify the audit log: through ukeyd, or offline with --log FILE --cert AUDIT.pem (no daemon needed).",
+        discussion: """
+            Offline, every record's hash, number and link and every checkpoint's signature are checked; \
+            records cut off after the last checkpoint can only be detected by ukeyd, which keeps the \
+            last checkpoint's position sealed. Get AUDIT.pem with 'ukeyctl cert audit'. Exit 0 verified, 1 not.
+            """
+    )
+    @OptionGroup var daemon: DaemonOptions
+    @Option(help: "A copy of the audit log (STATE/audit.log).") var log: String?
+    @Option(help: "The audit key's certificate (PEM).") var cert: String?
+
+    func run() throws {
+        let reply: [String: JSONValue]
+        switch (log, cert) {
+        case (nil, nil):
+            reply = try daemon.call("io.ukey.Audit.Verify")
+        case (let log?, let cert?):
+            let pem = String(decoding: try PolicyFiles.read(cert), as: UTF8.self)
+            guard let certificate = try? Certificate(pemEncoded: pem), let key = P256.Signing.PublicKey(certificate.publicKey) else {
+                throw InputError("\(cert) is not a PEM certificate with a P-256 key")
+            }
+            let result: AuditVerification
+            do {
+                result = try AuditVerifier.verify(path: log, auditKey: key)
+            } catch {
+                throw InputError("\(error)")
+            }
+            reply = [
+                "ok": .bool(result.ok), "count": .int(result.count), "checkpoints": .int(result.checkpoints),
+                "unsignedTail": .int(result.unsignedTail),
+                "firstBad": result.firstBad.map { .int(Int($0)) } ?? .null, "reason": result.reason.map(JSONValue.string) ?? .null,
+            ]
+        default:
+            throw ValidationError("give both --log and --cert for an offline check, or neither to ask ukeyd")
+        }
+        let ok = reply["ok"] == true
+        if !daemon.printJSON(reply) {
+            let what = log ?? "the audit log"
+            if ok {
+                let tail = reply["unsignedTail"]?.intValue ?? 0
+                print("\(what): \(Style.green.apply("verified")): \(reply["count"]?.text ?? "0") records, \(reply["checkpoints"]?.text ?? "0") signed checkpoint(s)"
+                    + (tail > 0 ? ", \(tail) after the last checkpoint (chained, not yet signed)" : ""))
+            } else {
+                print("\(what): \(Style.red.apply("FAILED")) at record \(reply["firstBad"]?.text ?? "?"): \(reply["reason"]?.text ?? "")")
+            }
+        }
+        if !ok { throw ExitCode.checkFailed }
+    }
+}
