@@ -35,7 +35,7 @@ let package = Package(
         ),
         .target(
             name: "UkeyPolicy",
-            dependencies: ["UkeyCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["UkeyCore", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(

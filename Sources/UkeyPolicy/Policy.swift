@@ -60,6 +60,8 @@ public struct RuntimeRuleSet: Sendable {
     /// What an executable the list does not name gets.
     public var defaultDecision: ExecDecision
     public var allow: [AllowedExecutable]
+    /// A large list kept in a file beside the policy, pinned by digest.
+    public var allowList: AllowListReference?
     public var location: SourceLocation
     public var vmLocation: SourceLocation
 }

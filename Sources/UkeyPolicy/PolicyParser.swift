@@ -14,7 +14,8 @@ public enum PolicyParser {
     static let entityKeys = ["name", "parent", "register", "kind", "components"]
     static let componentKeys = ["name", "digest", "file"]
     static let userKeys = ["name", "roles", "vms"]
-    static let runtimeKeys = ["vm", "default", "allow"]
+    static let runtimeKeys = ["vm", "default", "allow", "allow-list"]
+    static let allowListKeys = ["file", "digest"]
     static let allowKeys = ["path", "digest"]
 
     /// Parses UTF-8 bytes; anything that is not UTF-8 is refused rather than repaired.
@@ -131,11 +132,21 @@ public enum PolicyParser {
         let vm = f["vm"].flatMap { r.name($0.value, "vm") }
         let decision = f["default"].map { r.oneOf($0.value, "default", ExecDecision.self) } ?? .deny
         let allow = f["allow"].map { r.sequence($0.value, "allow")?.compactMap { allowed($0, &r) } } ?? []
-        guard let vm, let decision, let allow, let vmNode = f["vm"] else { return nil }
+        var list: AllowListReference?? = .some(nil)
+        if let node = f["allow-list"]?.value {
+            list = r.mapping(node, "an allow-list", allowed: allowListKeys, required: ["file", "digest"]).flatMap { l -> AllowListReference? in
+                let file = l["file"].flatMap { r.string($0.value, "file") }
+                let digest = l["digest"].flatMap { r.digest($0.value, "digest") }
+                guard let file, let digest, !file.isEmpty else { return nil }
+                return AllowListReference(file: file, digest: digest, location: r.location(node))
+            }.map { .some($0) } ?? nil
+        }
+        guard let vm, let decision, let allow, let vmNode = f["vm"], let list else { return nil }
         return RuntimeRuleSet(
             vm: vm,
             defaultDecision: decision,
             allow: allow,
+            allowList: list,
             location: r.location(node),
             vmLocation: r.location(vmNode.value)
         )

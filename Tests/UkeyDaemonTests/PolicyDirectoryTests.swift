@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import UkeyCore
 import UkeyTesting
 import UkeyVarlink
 
@@ -56,5 +57,57 @@ struct PolicyDirectoryTests {
         #expect(try version() == 5)
         #expect(try lastPolicyRecord()?["outcome"] == "loaded")
         #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
+    }
+}
+
+@Suite("ukeyd allow-lists", .serialized)
+struct AllowListDaemonTests {
+    @Test("a policy's allow-list (sha256sum format, pinned by digest) feeds CheckExec, survives a restart without the original, and a list that does not match its digest is refused")
+    func allowList() throws {
+        let policies = try TemporaryDirectory("ukey-policies")
+        let f = try DaemonFixture(arguments: ["--policy-dir", policies.path])
+        let tool = String(repeating: "7", count: 64)
+        var list = "# office tools\n"
+        for n in 0..<2000 { list += String(format: "%064x", n) + "  /opt/tools/tool-\(n)\n" }
+        list += tool + "  /usr/bin/special tool\n"
+        try list.write(toFile: policies.file("office.list"), atomically: true, encoding: .utf8)
+        func policy(_ version: Int, listDigest: String) -> String {
+            f.policyText
+                .replacingOccurrences(of: "version: 1", with: "version: \(version)")
+                .replacingOccurrences(of: "  - vm: office\n    default: deny\n", with: "  - vm: office\n    default: deny\n    allow-list:\n      file: office.list\n      digest: \(listDigest)\n")
+        }
+        let digest = Digest.of(Array(list.utf8)).description
+        let text = policy(2, listDigest: digest)
+        try text.write(toFile: policies.file("host.yaml"), atomically: true, encoding: .utf8)
+        try Data(base64Encoded: try f.sign(text))!.write(to: URL(fileURLWithPath: policies.file("host.yaml.sig")))
+        #expect(try f.daemon.call("io.ukey.Admin.LoadPolicy")["version"] == 2)
+
+        try f.bootHost()
+        let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]!.stringValue!
+        try f.measureByPath("office", session: alice)
+        func check(_ path: String, _ digest: String) throws -> String? {
+            try f.daemon.call("io.ukey.Runtime.CheckExec", ["vm": "office", "path": .string(path), "digest": .string("sha256:" + digest)])["decision"]?.stringValue
+        }
+        #expect(try check("/usr/bin/special tool", tool) == "allow")
+        #expect(try check("/opt/tools/tool-1999", String(format: "%064x", 1999)) == "allow")
+        #expect(try check("/opt/tools/tool-1999", tool) == "deny")
+
+        // The original goes away; the daemon restarts from its own copy.
+        try FileManager.default.removeItem(atPath: policies.file("office.list"))
+        f.daemon.stop()
+        try f.daemon.start()
+        #expect(try f.daemon.call("io.ukey.Admin.Status")["policyVersion"] == 2)
+
+        // A list edited after signing: refused, and the old policy stays.
+        try (list + tool + "  /usr/bin/nc\n").write(toFile: policies.file("office.list"), atomically: true, encoding: .utf8)
+        let v3 = policy(3, listDigest: digest)
+        try v3.write(toFile: policies.file("host.yaml"), atomically: true, encoding: .utf8)
+        try Data(base64Encoded: try f.sign(v3))!.write(to: URL(fileURLWithPath: policies.file("host.yaml.sig")))
+        #expect {
+            try f.daemon.call("io.ukey.Admin.LoadPolicy")
+        } throws: { error in
+            (error as? VarlinkError)?.parameters["reason"]?.stringValue?.contains("policy pins") == true
+        }
+        #expect(try f.daemon.call("io.ukey.Admin.Status")["policyVersion"] == 2)
     }
 }

@@ -181,7 +181,7 @@ public struct Dispatcher: Sendable {
         // io.ukey.Runtime
         add("io.ukey.Runtime.CheckExec", .hypervisor) { core, p throws(VarlinkError) in
             guard let digest = try p.digest("digest") else { throw .invalidParameter("digest") }
-            return try await core.checkExec(vm: try p.string("vm", maxLength: 64), path: try p.string("path"), digest: digest)
+            return try core.checkExec(vm: try p.string("vm", maxLength: 64), path: try p.string("path"), digest: digest)
         }
         add("io.ukey.Runtime.CheckExecBatch", .hypervisor) { core, p throws(VarlinkError) in
             let items = try p.array("items")
@@ -192,7 +192,7 @@ public struct Dispatcher: Sendable {
                 guard let digest = try? fields.digest("digest"), let vm = try? fields.string("vm", maxLength: 64),
                     let path = try? fields.string("path")
                 else { throw .invalidParameter("items") }
-                results.append(.object(try await core.checkExec(vm: vm, path: path, digest: digest)))
+                results.append(.object(try core.checkExec(vm: vm, path: path, digest: digest)))
             }
             return ["results": .array(results)]
         }

@@ -75,9 +75,13 @@ extension DaemonCore {
         } catch {
             throw DaemonErrors.from(error)
         }
+        let store = allowLists
         do {
-            return try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: loaded?.version)
+            return try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: loaded?.version) { reference throws(LoadedPolicy.Rejection) in
+                try store.stage(reference)
+            }
         } catch {
+            store.discardStaged()
             logger.warning("policy from \(source) rejected, the old one stays in force: \(error)")
             throw VarlinkError("io.ukey.Admin.PolicyRejected", ["reason": .string(error.description)])
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import UkeyAudit
 import UkeyCore
 import UkeyPolicy
@@ -33,10 +34,13 @@ public actor DaemonCore {
     nonisolated let audit: AuditHolder
 
     var token: (any TrustedRoot)?
-    var loaded: LoadedPolicy?
-    var modeOverride: EnforcementMode?
+    var loaded: LoadedPolicy? { didSet { publishRuntime() } }
+    var modeOverride: EnforcementMode? { didSet { publishRuntime() } }
     var bootID: String
-    var chain: BootChain?
+    var chain: BootChain? { didSet { publishRuntime() } }
+    /// What `CheckExec` reads, without a hop through this actor: exec checks are the hot path and
+    /// must never wait behind a measurement or a reload (the whole view is swapped at once).
+    nonisolated let runtime = NIOLockedValueBox<RuntimeView?>(nil)
     var eventLog = EventLog(banks: [.sha256])
     var measurements: [BootJournal.Measurement] = []
     var sessions = SessionTable()
@@ -164,6 +168,16 @@ public actor DaemonCore {
         eventLog = log
     }
 
+    private func publishRuntime() {
+        guard let loaded else {
+            runtime.withLockedValue { $0 = nil }
+            return
+        }
+        let trusted = Set(loaded.whitelist.vmNames.filter { chain?.state(of: $0) == .trusted })
+        let view = RuntimeView(whitelist: loaded.whitelist, trusted: trusted, mode: mode)
+        runtime.withLockedValue { $0 = view }
+    }
+
     /// Runs `body` with no other gated operation interleaved.
     func serialized<T>(_ body: () async throws -> T) async rethrows -> T {
         if gate.enter() == nil {
@@ -192,14 +206,18 @@ public actor DaemonCore {
         }
         let signer = try await token.certificate(named: "policy-signer")
         do {
-            loaded = try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: nil)
+            let store = allowLists
+            loaded = try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: nil) { store.path(for: $0) }
         } catch {
             throw StoreError(.integrity, path: policyPath, "integrity check failed: the stored policy no longer verifies: \(error)")
         }
         logger.info("policy version \(record.version) in force")
     }
 
+    var allowLists: AllowListStore { AllowListStore(stateDirectory: paths.stateDirectory, base: paths.policyDirectory) }
+
     func persistPolicy(_ policy: LoadedPolicy, token: any TrustedRoot) async throws {
+        try allowLists.commit(policy.policy)
         try AtomicFile.write(policy.text, to: policyPath, mode: 0o600)
         try AtomicFile.write(policy.signature, to: policyPath + ".sig", mode: 0o600)
         let record = PolicyRecord(version: policy.version, sha256: Digest.of(policy.text).description)

@@ -8,7 +8,7 @@ import X509
 struct LoadedPolicy: Sendable {
     let policy: Policy
     let expected: ExpectedSet
-    let index: RuntimeIndex
+    let whitelist: Whitelist
     let text: [UInt8]
     let signature: [UInt8]
 
@@ -22,7 +22,14 @@ struct LoadedPolicy: Sendable {
 
     /// Checks everything DESIGN.md section 5 asks before a policy may replace the loaded one:
     /// signature by the enrolled signer over the exact bytes, lint-clean, version above `current`.
-    static func verify(text: [UInt8], signature: [UInt8], signer: Certificate, above current: Int?) throws(Rejection) -> LoadedPolicy {
+    /// `allowList` gives the file to read for a reference (a staged copy in the state directory).
+    static func verify(
+        text: [UInt8],
+        signature: [UInt8],
+        signer: Certificate,
+        above current: Int?,
+        allowList: (AllowListReference) throws(Rejection) -> String
+    ) throws(Rejection) -> LoadedPolicy {
         guard let key = P256.Signing.PublicKey(signer.publicKey) else {
             throw Rejection("the enrolled policy signer's key is not ECDSA P-256")
         }
@@ -42,7 +49,26 @@ struct LoadedPolicy: Sendable {
         if let current, policy.version <= current {
             throw Rejection("version \(policy.version) is not above the loaded version \(current) (no rollback)")
         }
-        return LoadedPolicy(policy: policy, expected: expected, index: RuntimeIndex(policy), text: text, signature: signature)
+        var whitelist = Whitelist(policy)
+        for rules in policy.runtime {
+            guard let reference = rules.allowList else { continue }
+            let file = try allowList(reference)
+            do {
+                let (digest, _) = try AllowListReader.read(path: file, algorithm: reference.digest.algorithm) { path, digest in
+                    whitelist.add(vm: rules.vm, path: path, digest: digest)
+                }
+                guard digest == reference.digest else {
+                    throw Rejection("the allow-list \(reference.file) of vm \(rules.vm) has digest \(digest), but the policy pins \(reference.digest)")
+                }
+            } catch let error as AllowListError {
+                throw Rejection("\(error)")
+            } catch let error as Rejection {
+                throw error
+            } catch {
+                throw Rejection("\(error)")
+            }
+        }
+        return LoadedPolicy(policy: policy, expected: expected, whitelist: whitelist, text: text, signature: signature)
     }
 
     /// The registers a quote covers by default: those the policy's entities extend.

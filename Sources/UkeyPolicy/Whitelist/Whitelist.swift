@@ -1,0 +1,105 @@
+import Crypto
+import UkeyCore
+
+/// The run-time whitelist of a policy, indexed at load so a check is two hash lookups, never a
+/// scan; built once per policy and swapped whole, so a check never sees half a reload.
+///
+/// Built for lists of millions of entries (DESIGN.md section 5, `allow-list`): a path is kept as
+/// the first 128 bits of its SHA-256 and a digest as its first 256 bits, inline, so an entry
+/// costs a few dozen bytes and no allocation. Truncated SHA-256 keys stay collision resistant
+/// (2^64 work for a path collision, which would still need the same file content to be allowed).
+public struct Whitelist: Sendable {
+    struct PathKey: Hashable, Sendable {
+        let a: UInt64, b: UInt64
+        init(_ path: String) {
+            let hash = SHA256.hash(data: Array(path.utf8))
+            (a, b) = hash.withUnsafeBytes { ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) }
+        }
+    }
+
+    struct DigestKey: Hashable, Sendable {
+        let a: UInt64, b: UInt64, c: UInt64, d: UInt64
+        let algorithm: UInt8
+        init(_ digest: UkeyCore.Digest) {
+            (a, b, c, d) = digest.bytes.withUnsafeBytes {
+                ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                 $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+            }
+            algorithm = UInt8(HashAlgorithm.allCases.firstIndex(of: digest.algorithm) ?? 0)
+        }
+    }
+
+    struct VMRules: Sendable {
+        var defaultDecision: ExecDecision
+        /// One allowed digest per path; a path allowed with several digests keeps the rest in `more`.
+        var allowed: [PathKey: DigestKey] = [:]
+        var more: [PathKey: [DigestKey]] = [:]
+        var count = 0
+
+        mutating func add(path: String, digest: UkeyCore.Digest) {
+            let key = PathKey(path), value = DigestKey(digest)
+            if let existing = allowed[key] {
+                guard existing != value, !(more[key]?.contains(value) ?? false) else { return }
+                more[key, default: []].append(value)
+            } else {
+                allowed[key] = value
+            }
+            count += 1
+        }
+    }
+
+    var vms: [String: VMRules] = [:]
+
+    /// The whitelist of the policy's inline `allow` entries; `allow-list` files are added with `add`.
+    public init(_ policy: Policy) {
+        for rules in policy.runtime {
+            var vm = VMRules(defaultDecision: rules.defaultDecision)
+            for entry in rules.allow { vm.add(path: entry.path, digest: entry.digest) }
+            vms[rules.vm] = vm
+        }
+    }
+
+    /// Adds an entry to a VM's rules (the VM must have a rule set in the policy).
+    public mutating func add(vm: String, path: String, digest: UkeyCore.Digest) {
+        vms[vm]?.add(path: path, digest: digest)
+    }
+
+    /// Allowed (path, digest) pairs per VM.
+    public var counts: [String: Int] { vms.mapValues(\.count) }
+
+    /// The VMs with rules.
+    public var vmNames: [String] { Array(vms.keys) }
+
+    /// A decision and why.
+    public struct Verdict: Sendable, Hashable {
+        public let decision: ExecDecision
+        public let rule: String?
+        public let reason: String?
+    }
+
+    /// The decision for one executable. `vmTrusted` is the VM's boot-chain state: run-time trust
+    /// rests on boot-time trust.
+    public func check(vm: String, path: String, digest: UkeyCore.Digest, vmTrusted: Bool, mode: EnforcementMode) -> Verdict {
+        let verdict: Verdict
+        if !vmTrusted {
+            verdict = Verdict(decision: .deny, rule: nil, reason: "vm-not-trusted")
+        } else if let rules = vms[vm] {
+            let key = PathKey(path)
+            if let first = rules.allowed[key] {
+                let wanted = DigestKey(digest)
+                verdict = first == wanted || rules.more[key]?.contains(wanted) == true
+                    ? Verdict(decision: .allow, rule: "\(vm):\(path)", reason: nil)
+                    : Verdict(decision: .deny, rule: "\(vm):\(path)", reason: "digest-mismatch")
+            } else {
+                verdict = Verdict(decision: rules.defaultDecision, rule: "\(vm):default", reason: rules.defaultDecision == .deny ? "not-whitelisted" : nil)
+            }
+        } else {
+            verdict = Verdict(decision: .deny, rule: nil, reason: "no-rules-for-vm")
+        }
+        // Audit mode records the verdict and lets everything run.
+        if mode == .audit && verdict.decision == .deny {
+            return Verdict(decision: .allow, rule: verdict.rule, reason: "audit-mode: would deny (\(verdict.reason ?? "denied"))")
+        }
+        return verdict
+    }
+}
