@@ -73,7 +73,7 @@ struct Bench {
         }
         let policy = try String(contentsOfFile: policyPath, encoding: .utf8)
         let kernel = policy.split(separator: "\n").first { $0.contains("digest: sha256:") }!.split(separator: " ").last!
-        let (socket, stop) = try DaemonBench.start(binary: binary, policy: policy)
+        let (socket, pid, signer, stop) = try DaemonBench.start(binary: binary, policy: policy)
         defer { stop() }
         print("\nukeyd over its Unix socket (varlink, pipelined 64 deep; runtime dir on tmpfs)\n")
         let getInfo = VarlinkCall(method: "org.varlink.service.GetInfo")
@@ -102,6 +102,57 @@ struct Bench {
             row("hash 1 GiB: ukey FileDigester in process (MB/s)", size / inProcess / 1e6, opensslSeconds / inProcess)
             row("hash 1 GiB: Measure --path via ukeyd (MB/s)", size / ours / 1e6, opensslSeconds / ours)
             print(String(format: "\ngoal: Measure --path within 10%% of openssl dgst: %@ (%.2fx its time)", ours <= opensslSeconds * 1.1 ? "met" : "NOT met", ours / opensslSeconds))
+        }
+        try await execBenchmarks(socket: socket, pid: pid, signer: signer, policy: policy)
+    }
+
+    /// Issue 5: the whitelist on the exec path, a million-entry policy, durable audit appends.
+    static func execBenchmarks(socket: String, pid: Int32, signer: P256.Signing.PrivateKey, policy: String) async throws {
+        try ExecBench.bootDemoHost(socket: socket, policyText: policy)
+        let soffice = "sha256:5f0c3c1e2c0a3b1f3e1c55f2b3e2c1f0a9d8c7b6a5f4e3d2c1b0a99887766554"
+        let check = VarlinkCall(method: "io.ukey.Runtime.CheckExec", parameters: ["vm": "office", "path": "/usr/bin/soffice", "digest": .string(soffice)])
+        let probe = try VarlinkConnection(path: socket).call("io.ukey.Runtime.CheckExec", check.parameters)
+        guard probe["decision"] == "allow" else { throw BenchError("the bench host did not boot: CheckExec says \(probe)") }
+        let getInfo = VarlinkCall(method: "org.varlink.service.GetInfo")
+        print("\nthe exec path: CheckExec (allowed, not audited by default) against the protocol floor\n")
+        var worst = 0.0
+        for connections in [1, 16] {
+            let floor = try await DaemonBench.rate(socket: socket, connections: connections, seconds: Self.seconds, call: getInfo)
+            let checks = try await DaemonBench.rate(socket: socket, connections: connections, seconds: Self.seconds, call: check)
+            row("GetInfo (no-op), \(connections) connection(s)", floor, nil)
+            row("CheckExec, \(connections) connection(s)", checks, checks / floor)
+            worst = max(worst, floor / checks)
+        }
+        let latency = try DaemonBench.latency(socket: socket, count: 2000, call: check)
+        print(String(format: "  latency, one call at a time: CheckExec p50 %.0f us p99 %.0f us", latency.p50, latency.p99))
+        print(String(format: "\ngoal: CheckExec costs at most 1.3x a no-op call: %@ (%.2fx)", worst <= 1.3 ? "met" : "NOT met", worst))
+
+        let (decisions, build) = ExecBench.inProcess(entries: 1_000_000)
+        print("")
+        row("whitelist of 1,000,000 in process (decisions)", decisions, decisions / 260_000)
+        print(String(format: "  (ratio to fapolicyd's ~260k decisions/s, the issue's anchor; index built in %.2f s)", build))
+
+        let work = NSTemporaryDirectory() + "ukey-bench-exec-\(getpid())"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let million = try ExecBench.millionEntryPolicy(demo: policy, entries: 1_000_000, directory: work)
+        let before = ExecBench.memory(pid: pid)
+        let admin = try VarlinkConnection(path: socket, timeout: 120)
+        let signature = try signer.signature(for: SHA256.hash(data: Array(million.utf8))).derRepresentation
+        let clock = ContinuousClock()
+        let start = clock.now
+        _ = try admin.call("io.ukey.Admin.LoadPolicy", ["policy": .string(million), "signature": .string(signature.base64EncodedString())])
+        let loadSeconds = ExecBench.seconds(clock.now - start)
+        let after = ExecBench.memory(pid: pid)
+        print(String(format: "  LoadPolicy with a 1,000,000-entry allow-list: %.2f s; ukeyd RSS %.0f MB -> %.0f MB (peak %.0f MB)", loadSeconds, before.rss, after.rss, after.peak))
+        print(String(format: "\ngoal: 1,000,000 entries load in under 2 s and 300 MB RSS: %@", loadSeconds < 2 && after.peak < 300 ? "met" : "NOT met"))
+
+        print("\ndurable audit appends (fdatasync), on \(NSTemporaryDirectory())\n")
+        let naive = ExecBench.naiveDurableAppends(directory: work, seconds: Self.seconds)
+        row("peer: write + fdatasync per record", naive, nil)
+        for writers in [1, 64] {
+            let appends = try await ExecBench.auditAppends(directory: work, writers: writers, seconds: Self.seconds)
+            row("AuditLog.append, \(writers) caller(s)", appends, appends / naive)
         }
     }
 

@@ -10,7 +10,7 @@ import UkeyVarlink
 enum DaemonBench {
     /// Starts ukeyd with its runtime directory on tmpfs (as /run is in production), provisions it
     /// with the demo policy, and returns the socket and a stop function.
-    static func start(binary: String, policy: String) throws -> (socket: String, stop: () -> Void) {
+    static func start(binary: String, policy: String) throws -> (socket: String, pid: Int32, signer: P256.Signing.PrivateKey, stop: () -> Void) {
         let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
         let root = "\(base)/ukey-bench-daemon-\(getpid())"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -31,7 +31,7 @@ enum DaemonBench {
         _ = try admin.call("io.ukey.Admin.Initialize", ["soPin": "bench-so-pin", "policySigner": .string(try IdentityCA.pem(certificate))])
         let signature = try signer.signature(for: SHA256.hash(data: Array(policy.utf8))).derRepresentation
         _ = try admin.call("io.ukey.Admin.LoadPolicy", ["policy": .string(policy), "signature": .string(signature.base64EncodedString())])
-        return (socket, {
+        return (socket, process.processIdentifier, signer, {
             kill(process.processIdentifier, SIGTERM)
             process.waitUntilExit()
             try? FileManager.default.removeItem(atPath: root)

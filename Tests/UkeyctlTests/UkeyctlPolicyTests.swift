@@ -143,3 +143,38 @@ struct UkeyctlPolicyTests {
         #expect(result.stdout.contains("alice  roles: office  may start: office"))
     }
 }
+
+@Suite("ukeyctl policy diff")
+struct UkeyctlPolicyDiffTests {
+    @Test("diff names every changed entity digest, user and whitelist entry, and says when nothing changed")
+    func diff() throws {
+        let directory = try TemporaryDirectory()
+        let old = try String(contentsOfFile: "\(UkeyctlPolicyTests.root)/policies/demo.yaml", encoding: .utf8)
+        let soffice = "sha256:5f0c3c1e2c0a3b1f3e1c55f2b3e2c1f0a9d8c7b6a5f4e3d2c1b0a99887766554"
+        let new = old
+            .replacingOccurrences(of: "version: 1", with: "version: 2")
+            .replacingOccurrences(of: soffice, with: "sha256:" + String(repeating: "e", count: 64))
+            .replacingOccurrences(of: "    vms: [dev, office]\n", with: "    vms: [dev]\n")
+        try old.write(toFile: directory.file("old.yaml"), atomically: true, encoding: .utf8)
+        try new.write(toFile: directory.file("new.yaml"), atomically: true, encoding: .utf8)
+        let result = try UkeyctlPolicyTests.ukeyctl("policy", "diff", directory.file("old.yaml"), directory.file("new.yaml"))
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("~ version 1 -> 2"))
+        #expect(lines.contains("+ whitelist office: allow /usr/bin/soffice sha256:" + String(repeating: "e", count: 64)))
+        #expect(lines.contains("- whitelist office: allow /usr/bin/soffice \(soffice)"))
+        #expect(lines.contains("- user bob may start office"))
+        #expect(lines.count == 4, "\(lines)")
+
+        let kernel = old.split(separator: "\n").first { $0.contains("digest: sha256:") }!.split(separator: " ").last!
+        let moved = old.replacingOccurrences(of: String(kernel), with: "sha256:" + String(repeating: "d", count: 64))
+        try moved.write(toFile: directory.file("moved.yaml"), atomically: true, encoding: .utf8)
+        let digestChange = try UkeyctlPolicyTests.ukeyctl("policy", "diff", directory.file("old.yaml"), directory.file("moved.yaml"))
+        #expect(digestChange.stdout.contains(": digest \(kernel) -> sha256:" + String(repeating: "d", count: 64)))
+        #expect(digestChange.stdout.contains("WARNING: version 1 is not above 1"))
+
+        let same = try UkeyctlPolicyTests.ukeyctl("policy", "diff", directory.file("old.yaml"), directory.file("old.yaml"))
+        #expect(same.stdout.contains("no changes"))
+        #expect(try UkeyctlPolicyTests.ukeyctl("policy", "diff", directory.file("old.yaml"), directory.file("missing.yaml")).status == 2)
+    }
+}

@@ -25,9 +25,21 @@ public enum AllowListReader {
     public static let maxLineBytes = 4096 + 67
     public static let maxEntries = 50_000_000
 
-    /// Calls `add` for every entry; returns the digest of the file's bytes and the entry count.
-    /// The caller compares the digest with the policy's before it trusts what it added.
+    /// Calls `add` for every entry with the path and the digest; returns the digest of the file's
+    /// bytes and the entry count. The caller compares the digest with the policy's before it
+    /// trusts what it added.
     public static func read(path: String, algorithm: HashAlgorithm, add: (String, Digest) -> Void) throws(AllowListError) -> (digest: Digest, entries: Int) {
+        try readRaw(path: path, algorithm: algorithm) { pathBytes, sha256 in
+            add(String(decoding: pathBytes, as: UTF8.self), try! Digest(algorithm: .sha256, bytes: Array(sha256)))
+        }
+    }
+
+    /// The same, handing out each entry's path bytes (UTF-8) and 32 digest bytes without copies.
+    public static func readRaw(
+        path: String,
+        algorithm: HashAlgorithm,
+        add: (_ path: UnsafeRawBufferPointer, _ sha256: UnsafeRawBufferPointer) -> Void
+    ) throws(AllowListError) -> (digest: Digest, entries: Int) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw AllowListError("cannot open the allow-list \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -69,7 +81,12 @@ public enum AllowListReader {
     }
 
     /// One line; false for a blank line or a comment.
-    static func parse(_ line: ArraySlice<UInt8>, path: String, line number: Int, add: (String, Digest) -> Void) throws(AllowListError) -> Bool {
+    static func parse(
+        _ line: ArraySlice<UInt8>,
+        path: String,
+        line number: Int,
+        add: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void
+    ) throws(AllowListError) -> Bool {
         var line = line
         if line.last == 0x0D { line = line.dropLast() }
         guard let first = line.first, first != UInt8(ascii: "#") else { return false }
@@ -80,23 +97,28 @@ public enum AllowListReader {
         }
         guard line.count > 66 else { throw fail("expected '<64 hex digits>  <absolute path>'") }
         let hexEnd = line.startIndex + 64
-        var bytes = [UInt8](repeating: 0, count: 32)
-        var i = 0
-        for index in stride(from: line.startIndex, to: hexEnd, by: 2) {
-            guard let high = nibble(line[index]), let low = nibble(line[index + 1]) else {
-                throw fail("the digest must be 64 lower-case hex digits")
+        var bytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        let valid = withUnsafeMutableBytes(of: &bytes) { out -> Bool in
+            var i = 0
+            for index in stride(from: line.startIndex, to: hexEnd, by: 2) {
+                guard let high = nibble(line[index]), let low = nibble(line[index + 1]) else { return false }
+                out[i] = high << 4 | low
+                i += 1
             }
-            bytes[i] = high << 4 | low
-            i += 1
+            return true
         }
+        guard valid else { throw fail("the digest must be 64 lower-case hex digits") }
         guard line[hexEnd] == UInt8(ascii: " "), line[hexEnd + 1] == UInt8(ascii: " ") || line[hexEnd + 1] == UInt8(ascii: "*") else {
             throw fail("expected two spaces (or ' *') between the digest and the path")
         }
         let file = line[(hexEnd + 2)...]
         guard file.first == UInt8(ascii: "/") else { throw fail("the path must be absolute") }
+        // Paths are bytes on Linux; one that is not UTF-8 can never match a call (JSON is UTF-8),
+        // so it is kept as it is rather than refused.
         guard !file.contains(0) else { throw fail("the path contains a NUL byte") }
-        guard let text = String(validating: file, as: UTF8.self) else { throw fail("the path is not valid UTF-8") }
-        add(text, try! Digest(algorithm: .sha256, bytes: bytes))
+        file.withUnsafeBytes { pathBytes in
+            withUnsafeBytes(of: &bytes) { add(pathBytes, $0) }
+        }
         return true
     }
 

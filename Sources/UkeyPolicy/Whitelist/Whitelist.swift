@@ -1,19 +1,28 @@
-import Crypto
 import UkeyCore
 
 /// The run-time whitelist of a policy, indexed at load so a check is two hash lookups, never a
 /// scan; built once per policy and swapped whole, so a check never sees half a reload.
 ///
 /// Built for lists of millions of entries (DESIGN.md section 5, `allow-list`): a path is kept as
-/// the first 128 bits of its SHA-256 and a digest as its first 256 bits, inline, so an entry
-/// costs a few dozen bytes and no allocation. Truncated SHA-256 keys stay collision resistant
-/// (2^64 work for a path collision, which would still need the same file content to be allowed).
+/// a 128-bit keyed hash (two SipHash-1-3 passes under this process's random seed) and a digest as
+/// its first 256 bits, inline, so an entry costs a few dozen bytes and no allocation. The key is
+/// secret and new in every process, so nobody can aim a path at a whitelisted one's slot (and a
+/// collision would still need the whitelisted file's exact digest to be allowed).
 public struct Whitelist: Sendable {
     struct PathKey: Hashable, Sendable {
         let a: UInt64, b: UInt64
+        init(bytes: UnsafeRawBufferPointer) {
+            var first = Hasher(), second = Hasher()
+            first.combine(UInt8(0xA5))
+            second.combine(UInt8(0x5A))
+            first.combine(bytes: bytes)
+            second.combine(bytes: bytes)
+            a = UInt64(bitPattern: Int64(first.finalize()))
+            b = UInt64(bitPattern: Int64(second.finalize()))
+        }
         init(_ path: String) {
-            let hash = SHA256.hash(data: Array(path.utf8))
-            (a, b) = hash.withUnsafeBytes { ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) }
+            var path = path
+            self = path.withUTF8 { PathKey(bytes: UnsafeRawBufferPointer($0)) }
         }
     }
 
@@ -21,11 +30,15 @@ public struct Whitelist: Sendable {
         let a: UInt64, b: UInt64, c: UInt64, d: UInt64
         let algorithm: UInt8
         init(_ digest: UkeyCore.Digest) {
-            (a, b, c, d) = digest.bytes.withUnsafeBytes {
-                ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-                 $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
-            }
-            algorithm = UInt8(HashAlgorithm.allCases.firstIndex(of: digest.algorithm) ?? 0)
+            self = digest.bytes.withUnsafeBytes { DigestKey(bytes: $0, algorithm: digest.algorithm) }
+        }
+        /// The first 32 bytes of `bytes` (a whole SHA-256; a prefix of a longer digest).
+        init(bytes: UnsafeRawBufferPointer, algorithm: HashAlgorithm) {
+            a = bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+            b = bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            c = bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+            d = bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+            self.algorithm = UInt8(HashAlgorithm.allCases.firstIndex(of: algorithm) ?? 0)
         }
     }
 
@@ -37,7 +50,10 @@ public struct Whitelist: Sendable {
         var count = 0
 
         mutating func add(path: String, digest: UkeyCore.Digest) {
-            let key = PathKey(path), value = DigestKey(digest)
+            add(PathKey(path), DigestKey(digest))
+        }
+
+        mutating func add(_ key: PathKey, _ value: DigestKey) {
             if let existing = allowed[key] {
                 guard existing != value, !(more[key]?.contains(value) ?? false) else { return }
                 more[key, default: []].append(value)
@@ -62,6 +78,18 @@ public struct Whitelist: Sendable {
     /// Adds an entry to a VM's rules (the VM must have a rule set in the policy).
     public mutating func add(vm: String, path: String, digest: UkeyCore.Digest) {
         vms[vm]?.add(path: path, digest: digest)
+    }
+
+    /// Adds an allow-list entry from raw bytes: the path's UTF-8 and a SHA-256 digest's 32 bytes
+    /// (the allow-list reader's fast path: no String, no array per entry).
+    public mutating func add(vm: String, pathBytes: UnsafeRawBufferPointer, sha256: UnsafeRawBufferPointer) {
+        vms[vm]?.add(PathKey(bytes: pathBytes), DigestKey(bytes: sha256, algorithm: .sha256))
+    }
+
+    /// Makes room for `count` more entries of a VM (a list's size is known before it is read).
+    public mutating func reserve(vm: String, count: Int) {
+        let current = vms[vm]?.allowed.count ?? 0
+        vms[vm]?.allowed.reserveCapacity(current + count)
     }
 
     /// Allowed (path, digest) pairs per VM.
