@@ -47,6 +47,13 @@ struct DaemonAccessTests {
         let statusAfter = try f.daemon.call("io.ukey.Admin.Status")
         #expect(statusAfter == statusBefore, "a denied call changed the daemon's state")
         #expect(f.daemon.log().contains("permission denied: uid 65534"))
+        // Each refusal is in the audit log with the caller's uid and the method it tried.
+        let refusals = try f.daemon.call("io.ukey.Audit.Query", ["type": "permission-denied", "limit": 1000])["records"]?.arrayValue ?? []
+        #expect(refusals.count == denied.count)
+        #expect(refusals.allSatisfy { $0["actor"]?["uid"] == 65534 && $0["actor"]?["role"] == "user" })
+        #expect(refusals.contains { $0["subject"]?["method"] == "io.ukey.Auth.Login" })
+        // And nobody may not read the audit log either.
+        #expect(try Self.asNobody(f.daemon, binary, ["audit", "show"]).status == 1)
         // And alice's PIN counter was not touched by the denied login.
         #expect(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"] != nil)
     }

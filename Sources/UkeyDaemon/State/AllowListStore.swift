@@ -22,10 +22,9 @@ struct AllowListStore {
 
     func stagedPath(for reference: AllowListReference) -> String { path(for: reference) + ".staged" }
 
-    /// Copies the referenced list beside the store and returns the copy's path; it becomes the
-    /// stored copy only with `commit`, after the policy (and so the copy's digest) verified.
-    func stage(_ reference: AllowListReference) throws(LoadedPolicy.Rejection) -> String {
-        let target = stagedPath(for: reference)
+    /// Where to read a referenced list and where to stage the copy that is read from it; the copy
+    /// becomes the stored one only with `commit`, after the policy (and so its digest) verified.
+    func stage(_ reference: AllowListReference) throws(LoadedPolicy.Rejection) -> (source: String, copy: String?) {
         let source: String
         if reference.file.hasPrefix("/") {
             source = reference.file
@@ -36,13 +35,10 @@ struct AllowListStore {
         }
         do {
             try StatePermissions.ensureDirectory(directory)
-            try? FileManager.default.removeItem(atPath: target)
-            try FileManager.default.copyItem(atPath: source, toPath: target)
-            chmod(target, 0o600)
-            return target
         } catch {
-            throw LoadedPolicy.Rejection("cannot copy the allow-list \(source): \(error.localizedDescription)")
+            throw LoadedPolicy.Rejection("cannot prepare \(directory): \(error)")
         }
+        return (source, stagedPath(for: reference))
     }
 
     /// Makes the staged copies of a verified policy the stored ones.

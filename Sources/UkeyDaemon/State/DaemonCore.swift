@@ -207,7 +207,7 @@ public actor DaemonCore {
         let signer = try await token.certificate(named: "policy-signer")
         do {
             let store = allowLists
-            loaded = try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: nil) { store.path(for: $0) }
+            loaded = try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: nil) { (store.path(for: $0), nil) }
         } catch {
             throw StoreError(.integrity, path: policyPath, "integrity check failed: the stored policy no longer verifies: \(error)")
         }

@@ -22,13 +22,13 @@ struct LoadedPolicy: Sendable {
 
     /// Checks everything DESIGN.md section 5 asks before a policy may replace the loaded one:
     /// signature by the enrolled signer over the exact bytes, lint-clean, version above `current`.
-    /// `allowList` gives the file to read for a reference (a staged copy in the state directory).
+    /// `allowList` says where to read a referenced list, and where to keep a copy of what was read.
     static func verify(
         text: [UInt8],
         signature: [UInt8],
         signer: Certificate,
         above current: Int?,
-        allowList: (AllowListReference) throws(Rejection) -> String
+        allowList: (AllowListReference) throws(Rejection) -> (source: String, copy: String?)
     ) throws(Rejection) -> LoadedPolicy {
         guard let key = P256.Signing.PublicKey(signer.publicKey) else {
             throw Rejection("the enrolled policy signer's key is not ECDSA P-256")
@@ -52,12 +52,12 @@ struct LoadedPolicy: Sendable {
         var whitelist = Whitelist(policy)
         for rules in policy.runtime {
             guard let reference = rules.allowList else { continue }
-            let file = try allowList(reference)
+            let (file, copy) = try allowList(reference)
             do {
                 // About 90 bytes a line in practice: reserving once spares the index its rehashes.
                 let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
                 whitelist.reserve(vm: rules.vm, count: size / 90)
-                let (digest, _) = try AllowListReader.readRaw(path: file, algorithm: reference.digest.algorithm) { path, sha256 in
+                let (digest, _) = try AllowListReader.readRaw(path: file, algorithm: reference.digest.algorithm, copyTo: copy) { path, sha256 in
                     whitelist.add(vm: rules.vm, pathBytes: path, sha256: sha256)
                 }
                 guard digest == reference.digest else {

@@ -35,14 +35,23 @@ public enum AllowListReader {
     }
 
     /// The same, handing out each entry's path bytes (UTF-8) and 32 digest bytes without copies.
+    /// With `copyTo`, the bytes read are also written (0600, fsynced) to that file: a daemon checks
+    /// and keeps the very bytes it read, in one pass.
     public static func readRaw(
         path: String,
         algorithm: HashAlgorithm,
+        copyTo: String? = nil,
         add: (_ path: UnsafeRawBufferPointer, _ sha256: UnsafeRawBufferPointer) -> Void
     ) throws(AllowListError) -> (digest: Digest, entries: Int) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw AllowListError("cannot open the allow-list \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        var copy: Int32 = -1
+        if let copyTo {
+            copy = open(copyTo, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            guard copy >= 0 else { throw AllowListError("cannot write \(copyTo): \(String(cString: strerror(errno)))") }
+        }
+        defer { if copy >= 0 { close(copy) } }
         var hasher = StreamingHasher(algorithm)
         var pending: [UInt8] = []
         var total: Int64 = 0
@@ -60,6 +69,15 @@ public enum AllowListReader {
             total += Int64(chunk.count)
             guard total <= maxBytes else { throw AllowListError("the allow-list \(path) is over \(maxBytes) bytes") }
             chunk.withUnsafeBytes { hasher.update($0) }
+            if copy >= 0 {
+                var written = 0
+                while written < chunk.count {
+                    let n = chunk.withUnsafeBytes { Glibc.write(copy, $0.baseAddress! + written, chunk.count - written) }
+                    guard n > 0 else { throw AllowListError("cannot write the copy of \(path): \(String(cString: strerror(errno)))") }
+                    written += n
+                }
+                if chunk.isEmpty && fsync(copy) != 0 { throw AllowListError("cannot sync the copy of \(path)") }
+            }
             let atEnd = chunk.isEmpty
             pending += chunk
             var start = 0
