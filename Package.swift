@@ -61,6 +61,9 @@ let package = Package(
             dependencies: ["UkeyCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
+        // tpm2-tss from Debian's libtss2-dev (esys, tctildr, rc, mu), and the TPM backend over it.
+        .systemLibrary(name: "CTSS2", pkgConfig: "tss2-esys", providers: [.apt(["libtss2-dev"])]),
+        .target(name: "UkeyTPM", dependencies: ["CTSS2", "UkeyCore"], swiftSettings: strict),
         // The varlink protocol: framing, messages, errors, interface descriptions. Bytes only.
         .target(name: "UkeyVarlink", swiftSettings: strict),
         // The daemon: socket server, peer credentials, roles, dispatcher, services. It depends on
@@ -152,6 +155,11 @@ let package = Package(
         .testTarget(
             name: "UkeyAuditTests",
             dependencies: ["UkeyAudit", "UkeyCore", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "UkeyTPMTests",
+            dependencies: ["UkeyTPM", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -170,3 +170,43 @@ struct AuditOfflineTests {
         #expect(other.status == 2)
     }
 }
+
+@Suite("ukeyd audit settings")
+struct AuditSettingsTests {
+    @Test("exec-allows: none records only denials, all records every decision, sampled one in N; batches are recorded per item")
+    func execAllows() throws {
+        let settings = [
+            ("exec-allows = \"none\"", 0),
+            ("exec-allows = \"all\"", 4),
+            ("exec-allows = \"sampled\"\nexec-allow-sample = 2", 2),
+        ]
+        for (setting, expectedAllows) in settings {
+            let config = try TemporaryDirectory()
+            try "[audit]\n\(setting)\n".write(toFile: config.file("ukeyd.toml"), atomically: true, encoding: .utf8)
+            let f = try DaemonFixture(arguments: ["--config", config.file("ukeyd.toml")])
+            try f.bootHost()
+            let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]!.stringValue!
+            try f.measureByPath("office", session: alice)
+            let soffice = "sha256:5f0c3c1e2c0a3b1f3e1c55f2b3e2c1f0a9d8c7b6a5f4e3d2c1b0a99887766554"
+            for _ in 0..<2 {
+                _ = try f.daemon.call("io.ukey.Runtime.CheckExec", ["vm": "office", "path": "/usr/bin/soffice", "digest": .string(soffice)])
+            }
+            _ = try f.daemon.call("io.ukey.Runtime.CheckExecBatch", ["items": [
+                ["vm": "office", "path": "/usr/bin/soffice", "digest": .string(soffice)],
+                ["vm": "office", "path": "/usr/bin/nc", "digest": .string(soffice)],
+                ["vm": "office", "path": "/usr/bin/soffice", "digest": .string(soffice)],
+            ]])
+            let records = try f.daemon.call("io.ukey.Audit.Query", ["type": "exec", "limit": 1000])["records"]?.arrayValue ?? []
+            let allows = records.filter { $0["subject"]?["decision"] == "allow" }.count
+            let denies = records.filter { $0["subject"]?["decision"] == "deny" }
+            #expect(allows == expectedAllows, "\(setting)")
+            #expect(denies.count == 1)
+            #expect(denies.first?["subject"]?["path"] == "/usr/bin/nc")
+            #expect(denies.first?["subject"]?["reason"] == "not-whitelisted")
+        }
+        // A bad value is refused at start, naming the key.
+        let config = try TemporaryDirectory()
+        try "[audit]\nexec-allows = \"some\"\n".write(toFile: config.file("ukeyd.toml"), atomically: true, encoding: .utf8)
+        #expect(throws: (any Error).self) { try TestDaemon(arguments: ["--config", config.file("ukeyd.toml")]) }
+    }
+}

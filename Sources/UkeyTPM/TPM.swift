@@ -1,0 +1,30 @@
+import CTSS2
+
+/// A TPM 2.0 through tpm2-tss: the only owner of its ESYS context, so commands never interleave.
+/// This is the first slice of the TPM backend (PCRs and randomness); quotes, the sealed store key
+/// and the Ukey roles on top of it come next.
+public actor TPM {
+    private let context: TPMContext
+    /// The TCTI it was opened with, e.g. `swtpm:path=/run/swtpm/sock` or `device:/dev/tpmrm0`.
+    public nonisolated let tcti: String
+
+    public init(tcti: String) throws(TPMError) {
+        self.context = try TPMContext(tcti: tcti)
+        self.tcti = tcti
+    }
+
+    public func extend(pcr: Int, sha256: [UInt8]) throws(TPMError) {
+        guard (0...23).contains(pcr) else { throw TPMError(local: "PCR \(pcr) does not exist (0-23)", "PCR_Extend") }
+        try context.extend(pcr: pcr, sha256: sha256)
+    }
+
+    public func read(pcr: Int) throws(TPMError) -> [UInt8] {
+        guard (0...23).contains(pcr) else { throw TPMError(local: "PCR \(pcr) does not exist (0-23)", "PCR_Read") }
+        return try context.read(pcr: pcr)
+    }
+
+    public func random(count: Int) throws(TPMError) -> [UInt8] {
+        guard (1...4096).contains(count) else { throw TPMError(local: "ask for 1-4096 bytes, not \(count)", "GetRandom") }
+        return try context.random(count: count)
+    }
+}

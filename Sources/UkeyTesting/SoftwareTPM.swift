@@ -1,0 +1,46 @@
+import Foundation
+
+/// A swtpm of the test's own on a Unix socket in a temporary directory: a fresh TPM (a fresh
+/// "machine") per instance, stopped by its PID. With CI=true a missing swtpm fails the test.
+public final class SoftwareTPM: @unchecked Sendable {
+    public static let tool = ExternalTool("swtpm")
+    public let directory: TemporaryDirectory
+    private let process: Process
+    public var socketPath: String { directory.file("swtpm.sock") }
+    /// The TCTI string tpm2-tss and tpm2-tools take.
+    public var tcti: String { "swtpm:path=\(socketPath)" }
+
+    public init() throws {
+        directory = try TemporaryDirectory("ukey-swtpm")
+        process = Process()
+        guard let tool = Self.tool.path else { throw ExternalTool.Missing(description: "swtpm is not installed but CI=true requires it") }
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = [
+            "socket", "--tpm2", "--tpmstate", "dir=\(directory.path)",
+            "--server", "type=unixio,path=\(directory.file("swtpm.sock"))",
+            "--ctrl", "type=unixio,path=\(directory.file("swtpm.sock.ctrl"))",
+            "--flags", "not-need-init,startup-clear",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<250 {
+            if FileManager.default.fileExists(atPath: directory.file("swtpm.sock.ctrl")) && FileManager.default.fileExists(atPath: directory.file("swtpm.sock")) { return }
+            guard process.isRunning else { break }
+            usleep(20_000)
+        }
+        stop()
+        throw TestDaemonError("swtpm did not come up in \(directory.path)")
+    }
+
+    /// SIGTERM; swtpm finishes only once its client has gone, so after 2 s it gets SIGKILL.
+    public func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        for _ in 0..<100 where process.isRunning { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
