@@ -5,13 +5,33 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 started_pids=()
+started_dirs=()
 cleanup() {
     for pid in "${started_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${started_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    for dir in "${started_dirs[@]}"; do rm -rf "$dir"; done
 }
 trap cleanup EXIT
 
-# Peers: the suites of this stage need only command-line tools (tpm2_eventlog, openssl), which
-# scripts/install-deps.sh installed. Daemon peers (swtpm, pcscd) are started here as they come.
+# Peers: command-line tools (tpm2-tools, openssl, python varlink) come from scripts/install-deps.sh.
+# A swtpm for the whole run, on a Unix socket in a temp dir; its TCTI goes to the suites in
+# UKEY_TEST_TCTI. (Tests that need a fresh TPM, a "new machine", start their own swtpm.)
+swtpm_dir=$(mktemp -d -t ukey-test-swtpm.XXXXXX)
+started_dirs=("$swtpm_dir")
+if command -v swtpm > /dev/null; then
+    swtpm socket --tpm2 --tpmstate dir="$swtpm_dir" \
+        --server type=unixio,path="$swtpm_dir/swtpm.sock" --ctrl type=unixio,path="$swtpm_dir/swtpm.sock.ctrl" \
+        --flags not-need-init,startup-clear > "$swtpm_dir/swtpm.log" 2>&1 &
+    started_pids+=($!)
+    for _ in $(seq 100); do [ -S "$swtpm_dir/swtpm.sock" ] && break; sleep 0.05; done
+    [ -S "$swtpm_dir/swtpm.sock" ] || { echo "error: swtpm did not come up; its log:" >&2; cat "$swtpm_dir/swtpm.log" >&2; exit 1; }
+    export UKEY_TEST_TCTI="swtpm:path=$swtpm_dir/swtpm.sock"
+    echo "==> swtpm (pid ${started_pids[-1]}) at $UKEY_TEST_TCTI"
+elif [ "${CI:-}" = "true" ]; then
+    echo "error: swtpm is missing and CI=true: the TPM suites cannot run" >&2
+    exit 1
+fi
+export TSS2_LOG=all+none
 
 echo "==> swift build --build-tests"
 swift build --build-tests

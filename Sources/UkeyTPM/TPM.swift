@@ -1,8 +1,8 @@
 import CTSS2
 
 /// A TPM 2.0 through tpm2-tss: the only owner of its ESYS context, so commands never interleave.
-/// This is the first slice of the TPM backend (PCRs and randomness); quotes, the sealed store key
-/// and the Ukey roles on top of it come next.
+/// This is the first slice of the TPM backend (PCRs, quotes, randomness); the sealed store key and
+/// the Ukey roles on top of it come next.
 public actor TPM {
     private let context: TPMContext
     /// The TCTI it was opened with, e.g. `swtpm:path=/run/swtpm/sock` or `device:/dev/tpmrm0`.
@@ -21,6 +21,12 @@ public actor TPM {
     public func read(pcr: Int) throws(TPMError) -> [UInt8] {
         guard (0...23).contains(pcr) else { throw TPMError(local: "PCR \(pcr) does not exist (0-23)", "PCR_Read") }
         return try context.read(pcr: pcr)
+    }
+
+    /// A TPM2_Quote of SHA-256 PCRs over `nonce` by the attestation key.
+    public func quote(nonce: [UInt8], pcrs: [Int]) throws(TPMError) -> TPMQuote {
+        guard !pcrs.isEmpty, pcrs.allSatisfy({ (0...23).contains($0) }) else { throw TPMError(local: "quote PCRs in 0-23", "Quote") }
+        return try context.quote(nonce: nonce, pcrs: pcrs)
     }
 
     public func random(count: Int) throws(TPMError) -> [UInt8] {

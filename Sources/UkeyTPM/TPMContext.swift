@@ -6,7 +6,7 @@ import CTSS2
 /// class's can.)
 final class TPMContext {
     private var tcti: OpaquePointer?
-    private var esys: OpaquePointer?
+    private(set) var esys: OpaquePointer?
     let tctiConfiguration: String
 
     init(tcti configuration: String) throws(TPMError) {
@@ -36,11 +36,7 @@ final class TPMContext {
 
     /// A SHA-256 PCR's value.
     func read(pcr: Int) throws(TPMError) -> [UInt8] {
-        var selection = TPML_PCR_SELECTION()
-        selection.count = 1
-        selection.pcrSelections.0.hash = UKEY_TPM2_ALG_SHA256
-        selection.pcrSelections.0.sizeofSelect = 3
-        withUnsafeMutableBytes(of: &selection.pcrSelections.0.pcrSelect) { $0[pcr / 8] = UInt8(1 << (pcr % 8)) }
+        var selection = Self.selection([pcr])
         var counter: UInt32 = 0
         var selected: UnsafeMutablePointer<TPML_PCR_SELECTION>?
         var values: UnsafeMutablePointer<TPML_DIGEST>?

@@ -45,3 +45,43 @@ struct TPMTests {
         }
     }
 }
+
+@Suite("TPM quotes, checked by tpm2_checkquote", .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)"))
+struct TPMQuoteTests {
+    static let checkquote = ExternalTool("tpm2_checkquote")
+
+    @Test("a TPM2_Quote by the attestation key verifies with tpm2_checkquote and our nonce, and fails with another")
+    func quote() async throws {
+        let swtpm = try SoftwareTPM()
+        defer { swtpm.stop() }
+        let nonce = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        func quoteOnce() async throws -> (TPMQuote, TPMQuote) {
+            let tpm = try TPM(tcti: swtpm.tcti)
+            try await tpm.extend(pcr: 16, sha256: Array(SHA256.hash(data: Array("vmm".utf8))))
+            let first = try await tpm.quote(nonce: nonce, pcrs: [16])
+            return (first, try await tpm.quote(nonce: nonce, pcrs: [16]))
+        }
+        let (quote, again) = try await quoteOnce()
+        #expect(quote.attestationKey == again.attestationKey, "the attestation key is derived from a fixed template: the same each time")
+        let work = try TemporaryDirectory()
+        let key = try P256.Signing.PublicKey(x963Representation: quote.attestationKey)
+        try key.pemRepresentation.write(toFile: work.file("ak.pem"), atomically: true, encoding: .utf8)
+        try Data(quote.attest).write(to: URL(fileURLWithPath: work.file("attest")))
+        try Data(quote.signature).write(to: URL(fileURLWithPath: work.file("sig")))
+        let hex = { (b: [UInt8]) in b.map { String(format: "%02x", $0) }.joined() }
+        let good = try Self.checkquote.run(["-u", work.file("ak.pem"), "-m", work.file("attest"), "-s", work.file("sig"), "-g", "sha256", "-q", hex(nonce)])
+        #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
+        let bad = try Self.checkquote.run(["-u", work.file("ak.pem"), "-m", work.file("attest"), "-s", work.file("sig"), "-g", "sha256", "-q", hex(nonce.reversed())])
+        #expect(bad.status != 0)
+    }
+}
+
+@Suite("The swtpm make test starts")
+struct SharedSoftwareTPMTests {
+    @Test("make test's swtpm answers at UKEY_TEST_TCTI (required under CI=true)", .enabled(if: ExternalTool.inCI || ProcessInfo.processInfo.environment["UKEY_TEST_TCTI"] != nil))
+    func shared() async throws {
+        let tcti = try #require(ProcessInfo.processInfo.environment["UKEY_TEST_TCTI"], "scripts/test.sh did not start swtpm")
+        let tpm = try TPM(tcti: tcti)
+        #expect(try await tpm.random(count: 32).count == 32)
+    }
+}
