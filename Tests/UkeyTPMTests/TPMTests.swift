@@ -85,3 +85,35 @@ struct SharedSoftwareTPMTests {
         #expect(try await tpm.random(count: 32).count == 32)
     }
 }
+
+@Suite("TPM sealing", .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)"))
+struct TPMSealTests {
+    @Test("a secret sealed to a TPM unseals on that TPM, and not on a fresh one (another machine); a damaged blob is a clear error")
+    func seal() async throws {
+        let secret = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let machine = try SoftwareTPM(), other = try SoftwareTPM()
+        defer {
+            machine.stop()
+            other.stop()
+        }
+        func roundTrip() async throws -> ([UInt8], [UInt8]) {
+            let tpm = try TPM(tcti: machine.tcti)
+            let blob = try await tpm.seal(secret)
+            return (blob, try await tpm.unseal(blob))
+        }
+        let (blob, unsealed) = try await roundTrip()
+        #expect(unsealed == secret)
+        #expect(!blob.contains(secret), "the blob must not carry the secret in the clear")
+        func elsewhere() async throws -> [UInt8] { try await TPM(tcti: other.tcti).unseal(blob) }
+        await #expect { try await elsewhere() } throws: { "\($0)".contains("was it sealed by this TPM?") }
+        func damaged() async throws -> [UInt8] { try await TPM(tcti: machine.tcti).unseal(Array(blob.dropLast(5))) }
+        await #expect { try await damaged() } throws: { "\($0)".contains("damaged") }
+    }
+}
+
+extension Array where Element == UInt8 {
+    func contains(_ other: [UInt8]) -> Bool {
+        guard other.count <= count else { return false }
+        return (0...(count - other.count)).contains { Array(self[$0..<($0 + other.count)]) == other }
+    }
+}

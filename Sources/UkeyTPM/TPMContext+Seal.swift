@@ -1,0 +1,97 @@
+import CTSS2
+
+extension TPMContext {
+    /// Seals up to 128 bytes to this TPM: a keyed-hash data object under the storage primary
+    /// (derived from a fixed template and the owner seed, so nothing else needs keeping). The blob
+    /// is the object's marshalled TPM2B_PUBLIC then TPM2B_PRIVATE; only the same TPM can load it.
+    func seal(_ secret: [UInt8]) throws(TPMError) -> [UInt8] {
+        guard (1...128).contains(secret.count) else { throw TPMError(local: "seal 1-128 bytes, not \(secret.count)", "Create") }
+        let parent = try createStoragePrimary()
+        defer { Esys_FlushContext(esys, parent) }
+        var sensitive = TPM2B_SENSITIVE_CREATE()
+        sensitive.sensitive.data.size = UInt16(secret.count)
+        withUnsafeMutableBytes(of: &sensitive.sensitive.data.buffer) { $0.copyBytes(from: secret) }
+        var template = TPM2B_PUBLIC()
+        template.publicArea.type = UKEY_TPM2_ALG_KEYEDHASH
+        template.publicArea.nameAlg = UKEY_TPM2_ALG_SHA256
+        template.publicArea.objectAttributes = UKEY_SEALED_OBJECT_ATTRIBUTES
+        template.publicArea.parameters.keyedHashDetail.scheme.scheme = UKEY_TPM2_ALG_NULL
+        var outside = TPM2B_DATA()
+        var creationPCRs = TPML_PCR_SELECTION()
+        var outPrivate: UnsafeMutablePointer<TPM2B_PRIVATE>?
+        var outPublic: UnsafeMutablePointer<TPM2B_PUBLIC>?
+        var creationData: UnsafeMutablePointer<TPM2B_CREATION_DATA>?
+        var creationHash: UnsafeMutablePointer<TPM2B_DIGEST>?
+        var ticket: UnsafeMutablePointer<TPMT_TK_CREATION>?
+        defer {
+            // The secret's copy in this struct is wiped; the TPM holds it now.
+            withUnsafeMutableBytes(of: &sensitive) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+            Esys_Free(outPrivate)
+            Esys_Free(outPublic)
+            Esys_Free(creationData)
+            Esys_Free(creationHash)
+            Esys_Free(ticket)
+        }
+        try check(Esys_Create(esys, parent, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &sensitive, &template, &outside, &creationPCRs, &outPrivate, &outPublic, &creationData, &creationHash, &ticket), "sealing to the TPM")
+        guard let outPrivate, let outPublic else { throw TPMError(local: "the TPM returned no sealed object", "Create") }
+        var buffer = [UInt8](repeating: 0, count: MemoryLayout<TPM2B_PUBLIC>.size + MemoryLayout<TPM2B_PRIVATE>.size)
+        var offset = 0
+        try check(Tss2_MU_TPM2B_PUBLIC_Marshal(outPublic, &buffer, buffer.count, &offset), "marshalling the sealed object")
+        try check(Tss2_MU_TPM2B_PRIVATE_Marshal(outPrivate, &buffer, buffer.count, &offset), "marshalling the sealed object")
+        return Array(buffer.prefix(offset))
+    }
+
+    /// Unseals a blob from `seal`. On another TPM (another machine, a cleared TPM) loading fails.
+    func unseal(_ blob: [UInt8]) throws(TPMError) -> [UInt8] {
+        var publicPart = TPM2B_PUBLIC()
+        var privatePart = TPM2B_PRIVATE()
+        var offset = 0
+        guard blob.count <= 4096,
+            Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, blob.count, &offset, &publicPart) == 0,
+            Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, blob.count, &offset, &privatePart) == 0,
+            offset == blob.count
+        else {
+            throw TPMError(local: "the sealed blob is damaged (it does not parse as a TPM object)", "Load")
+        }
+        let parent = try createStoragePrimary()
+        defer { Esys_FlushContext(esys, parent) }
+        var object: ESYS_TR = ESYS_TR(ESYS_TR_NONE)
+        try check(Esys_Load(esys, parent, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &privatePart, &publicPart, &object), "loading the sealed object (was it sealed by this TPM?)")
+        defer { Esys_FlushContext(esys, object) }
+        var data: UnsafeMutablePointer<TPM2B_SENSITIVE_DATA>?
+        try check(Esys_Unseal(esys, object, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &data), "unsealing")
+        guard let data else { throw TPMError(local: "the TPM returned nothing", "Unseal") }
+        defer {
+            withUnsafeMutableBytes(of: &data.pointee.buffer) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+            Esys_Free(data)
+        }
+        return withUnsafeBytes(of: data.pointee.buffer) { Array($0.prefix(Int(data.pointee.size))) }
+    }
+
+    private func createStoragePrimary() throws(TPMError) -> ESYS_TR {
+        var sensitive = TPM2B_SENSITIVE_CREATE()
+        var template = TPM2B_PUBLIC()
+        template.publicArea.type = UKEY_TPM2_ALG_ECC
+        template.publicArea.nameAlg = UKEY_TPM2_ALG_SHA256
+        template.publicArea.objectAttributes = UKEY_STORAGE_KEY_ATTRIBUTES
+        template.publicArea.parameters.eccDetail.symmetric.algorithm = UKEY_TPM2_ALG_AES
+        template.publicArea.parameters.eccDetail.symmetric.keyBits.aes = 128
+        template.publicArea.parameters.eccDetail.symmetric.mode.aes = UKEY_TPM2_ALG_CFB
+        template.publicArea.parameters.eccDetail.scheme.scheme = UKEY_TPM2_ALG_NULL
+        template.publicArea.parameters.eccDetail.curveID = UKEY_TPM2_ECC_NIST_P256
+        template.publicArea.parameters.eccDetail.kdf.scheme = UKEY_TPM2_ALG_NULL
+        var outside = TPM2B_DATA()
+        var creationPCRs = TPML_PCR_SELECTION()
+        var handle: ESYS_TR = ESYS_TR(ESYS_TR_NONE)
+        var outPublic: UnsafeMutablePointer<TPM2B_PUBLIC>?
+        var creationData: UnsafeMutablePointer<TPM2B_CREATION_DATA>?
+        var creationHash: UnsafeMutablePointer<TPM2B_DIGEST>?
+        var ticket: UnsafeMutablePointer<TPMT_TK_CREATION>?
+        try check(Esys_CreatePrimary(esys, ESYS_TR(ESYS_TR_RH_OWNER), ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &sensitive, &template, &outside, &creationPCRs, &handle, &outPublic, &creationData, &creationHash, &ticket), "creating the storage primary")
+        Esys_Free(outPublic)
+        Esys_Free(creationData)
+        Esys_Free(creationHash)
+        Esys_Free(ticket)
+        return handle
+    }
+}
