@@ -63,7 +63,11 @@ let package = Package(
         ),
         // tpm2-tss from Debian's libtss2-dev (esys, tctildr, rc, mu), and the TPM backend over it.
         .systemLibrary(name: "CTSS2", pkgConfig: "tss2-esys", providers: [.apt(["libtss2-dev"])]),
-        .target(name: "UkeyTPM", dependencies: ["CTSS2", "UkeyCore"], swiftSettings: strict),
+        .target(
+            name: "UkeyTPM",
+            dependencies: ["CTSS2", "UkeyCore", "UkeyStore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         // The varlink protocol: framing, messages, errors, interface descriptions. Bytes only.
         .target(name: "UkeyVarlink", swiftSettings: strict),
         // The daemon: socket server, peer credentials, roles, dispatcher, services. It depends on
@@ -159,7 +163,7 @@ let package = Package(
         ),
         .testTarget(
             name: "UkeyTPMTests",
-            dependencies: ["UkeyTPM", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UkeyTPM", "UkeyStore", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(

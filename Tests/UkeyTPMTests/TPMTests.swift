@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Testing
+import UkeyStore
 import UkeyTPM
 import UkeyTesting
 
@@ -115,5 +116,32 @@ extension Array where Element == UInt8 {
     func contains(_ other: [UInt8]) -> Bool {
         guard other.count <= count else { return false }
         return (0...(count - other.count)).contains { Array(self[$0..<($0 + other.count)]) == other }
+    }
+}
+
+@Suite("The sealed store with its key sealed to a TPM", .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)"))
+struct TPMStoreTests {
+    @Test("the store opens on the same TPM and, copied to another machine, fails with a clear integrity error")
+    func storeKeyOnTPM() throws {
+        let machine = try SoftwareTPM(), other = try SoftwareTPM()
+        defer {
+            machine.stop()
+            other.stop()
+        }
+        let state = try TemporaryDirectory()
+        let directory = state.file("state")
+        var store = try SealedStore.create(in: directory, protector: TPMStoreKeyProtector(tcti: machine.tcti), initial: ["greeting": Array("hello".utf8)])
+        try store.commit(["second": Array("record".utf8)])
+        let reopened = try SealedStore.open(in: directory, protector: TPMStoreKeyProtector(tcti: machine.tcti))
+        #expect(reopened["greeting"] == Array("hello".utf8))
+        #expect(reopened["second"] == Array("record".utf8))
+        #expect {
+            try SealedStore.open(in: directory, protector: TPMStoreKeyProtector(tcti: other.tcti))
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("integrity") && text.contains("does not unseal with tpm")
+        }
+        // A store sealed by the soft token's device key is not opened as a TPM one, or the other way round.
+        #expect { try SealedStore.open(in: directory, protector: DeviceKeyProtector(stateDirectory: directory)) } throws: { "\($0)".contains("sealed by 'tpm'") }
     }
 }
