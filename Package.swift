@@ -112,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "ukey-bench",
             dependencies: [
-                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyDaemon",
+                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyDaemon", "UkeyTPM",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ],

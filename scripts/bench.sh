@@ -8,7 +8,14 @@ swift build -c release --product ukey-bench
 swift build -c release --product ukeyd
 
 work=$(mktemp -d -t ukey-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+swtpm_pid=
+trap '[ -n "$swtpm_pid" ] && kill "$swtpm_pid" 2>/dev/null; rm -rf "$work"' EXIT
+echo "==> peer: swtpm on a Unix socket (its quote and extend rates are measured live)"
+swtpm socket --tpm2 --tpmstate dir="$work" --server type=unixio,path="$work/swtpm.sock" \
+    --ctrl type=unixio,path="$work/swtpm.sock.ctrl" --flags not-need-init,startup-clear > /dev/null 2>&1 &
+swtpm_pid=$!
+for _ in $(seq 100); do [ -S "$work/swtpm.sock" ] && break; sleep 0.05; done
+export UKEY_BENCH_TCTI="swtpm:path=$work/swtpm.sock" TSS2_LOG=all+none
 echo "==> a 1 GiB image, and the peer: openssl dgst -sha256 on it (cached, best of 3)"
 (yes "ukey bench image" || true) | head -c 1073741824 > "$work/image.qcow2"
 best=

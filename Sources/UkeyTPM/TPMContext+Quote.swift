@@ -12,12 +12,12 @@ public struct TPMQuote: Sendable, Hashable {
 extension TPMContext {
     /// Quotes SHA-256 PCRs with `nonce` as qualifying data, signed by the attestation key: an ECC
     /// P-256 restricted signing primary made from a fixed template under the owner hierarchy, so
-    /// the same TPM always derives the same key (no state to keep); flushed after use, since a TPM
-    /// without a resource manager has only three transient slots.
+    /// the same TPM always derives the same key (no state to keep). It is created on first use and
+    /// kept loaded (one of a bare TPM's three transient slots) until the context closes.
     func quote(nonce: [UInt8], pcrs: [Int]) throws(TPMError) -> TPMQuote {
         guard nonce.count <= 64 else { throw TPMError(local: "the nonce is at most 64 bytes", "Quote") }
-        let (handle, point) = try createAttestationKey()
-        defer { Esys_FlushContext(esys, handle) }
+        if attestationKey == nil { attestationKey = try createAttestationKey() }
+        let (handle, point) = attestationKey!
         var qualifying = TPM2B_DATA()
         qualifying.size = UInt16(nonce.count)
         withUnsafeMutableBytes(of: &qualifying.buffer) { $0.copyBytes(from: nonce) }

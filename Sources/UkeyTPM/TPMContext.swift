@@ -8,6 +8,8 @@ final class TPMContext {
     private var tcti: OpaquePointer?
     private(set) var esys: OpaquePointer?
     let tctiConfiguration: String
+    /// The attestation key while loaded: its handle and public point.
+    var attestationKey: (handle: ESYS_TR, point: [UInt8])?
 
     init(tcti configuration: String) throws(TPMError) {
         tctiConfiguration = configuration
@@ -20,6 +22,7 @@ final class TPMContext {
     }
 
     deinit {
+        if let attestationKey { Esys_FlushContext(esys, attestationKey.handle) }
         Esys_Finalize(&esys)
         Tss2_TctiLdr_Finalize(&tcti)
     }
