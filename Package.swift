@@ -65,7 +65,11 @@ let package = Package(
         .systemLibrary(name: "CTSS2", pkgConfig: "tss2-esys", providers: [.apt(["libtss2-dev"])]),
         .target(
             name: "UkeyTPM",
-            dependencies: ["CTSS2", "UkeyCore", "UkeyStore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "CTSS2", "UkeyCore", "UkeyStore", "UkeyToken",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
             swiftSettings: strict
         ),
         // The varlink protocol: framing, messages, errors, interface descriptions. Bytes only.
@@ -91,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "ukeyd",
             dependencies: [
-                "UkeyDaemon", "UkeyStore", "UkeyToken",
+                "UkeyDaemon", "UkeyStore", "UkeyToken", "UkeyTPM",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -31,5 +31,16 @@ static const TPMA_OBJECT UKEY_STORAGE_KEY_ATTRIBUTES = TPMA_OBJECT_FIXEDTPM | TP
 // A sealed data object: its data comes from us, it never leaves this TPM in the clear.
 static const TPMA_OBJECT UKEY_SEALED_OBJECT_ATTRIBUTES = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT
     | TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA;
+// An unrestricted signing key (the audit key): it signs digests ukeyd computes, which the
+// token's domain tag keeps from passing for anything else.
+static const TPMA_OBJECT UKEY_SIGNING_KEY_ATTRIBUTES = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT
+    | TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT;
+static const TPM2_ST UKEY_TPM2_ST_HASHCHECK = TPM2_ST_HASHCHECK;
+static const TPM2_HANDLE UKEY_TPM2_RH_NULL = TPM2_RH_NULL;
+static const TPM2_CAP UKEY_TPM2_CAP_HANDLES = TPM2_CAP_HANDLES;
+static const TPM2_HANDLE UKEY_TPM2_TRANSIENT_FIRST = TPM2_TRANSIENT_FIRST;
+// Response codes from the transport (the TCTI layer): the TPM itself is unreachable.
+static const TSS2_RC UKEY_TSS2_TCTI_RC_LAYER = TSS2_TCTI_RC_LAYER;
+static const TSS2_RC UKEY_TSS2_RC_LAYER_MASK = TSS2_RC_LAYER_MASK;
 
 #endif

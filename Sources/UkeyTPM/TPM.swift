@@ -1,45 +1,85 @@
 import CTSS2
 
-/// A TPM 2.0 through tpm2-tss: the only owner of its ESYS context, so commands never interleave.
-/// This is the first slice of the TPM backend (PCRs, quotes, sealing, randomness); the Ukey roles
-/// on top of it (registers, keys, the store key protector) and its daemon configuration come next.
+/// A TPM 2.0 through tpm2-tss: the only owner of the daemon's ESYS context, so commands never
+/// interleave. It runs on a thread of its own (`TPMExecutor`).
+///
+/// A TPM that goes away (swtpm stopped, a device error) fails the command in progress with a
+/// clear `TPMError`; the context is dropped and the next command connects again, so the TPM's
+/// return needs no restart of ukeyd.
 public actor TPM {
-    private let context: TPMContext
+    private var context: TPMContext?
+    private nonisolated let executor = TPMExecutor()
     /// The TCTI it was opened with, e.g. `swtpm:path=/run/swtpm/sock` or `device:/dev/tpmrm0`.
     public nonisolated let tcti: String
 
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    /// Connects now, so a TPM that is not there is reported at start.
     public init(tcti: String) throws(TPMError) {
         self.context = try TPMContext(tcti: tcti)
         self.tcti = tcti
     }
 
+    /// Runs one operation on the context, connecting first if the last one was lost.
+    private func withContext<T>(_ body: (TPMContext) throws(TPMError) -> T) throws(TPMError) -> T {
+        let current: TPMContext
+        if let context {
+            current = context
+        } else {
+            current = try TPMContext(tcti: tcti)
+            context = current
+        }
+        do {
+            return try body(current)
+        } catch {
+            // A transport or TSS failure leaves the context in an unknown state: start afresh.
+            if error.isTransport { context = nil }
+            throw error
+        }
+    }
+
     public func extend(pcr: Int, sha256: [UInt8]) throws(TPMError) {
         guard (0...23).contains(pcr) else { throw TPMError(local: "PCR \(pcr) does not exist (0-23)", "PCR_Extend") }
-        try context.extend(pcr: pcr, sha256: sha256)
+        try withContext { context throws(TPMError) in try context.extend(pcr: pcr, sha256: sha256) }
     }
 
     public func read(pcr: Int) throws(TPMError) -> [UInt8] {
         guard (0...23).contains(pcr) else { throw TPMError(local: "PCR \(pcr) does not exist (0-23)", "PCR_Read") }
-        return try context.read(pcr: pcr)
+        return try withContext { context throws(TPMError) in try context.read(pcr: pcr) }
     }
 
     /// A TPM2_Quote of SHA-256 PCRs over `nonce` by the attestation key.
     public func quote(nonce: [UInt8], pcrs: [Int]) throws(TPMError) -> TPMQuote {
         guard !pcrs.isEmpty, pcrs.allSatisfy({ (0...23).contains($0) }) else { throw TPMError(local: "quote PCRs in 0-23", "Quote") }
-        return try context.quote(nonce: nonce, pcrs: pcrs)
+        return try withContext { context throws(TPMError) in try context.quote(nonce: nonce, pcrs: pcrs) }
+    }
+
+    /// The attestation key's public point (uncompressed SEC1), derived by this TPM from a fixed template.
+    public func attestationKey() throws(TPMError) -> [UInt8] {
+        try withContext { context throws(TPMError) in try context.loadedAttestationKey().point }
+    }
+
+    /// Signs a SHA-256 digest with the TPM's audit key; returns the raw r || s and the key's point.
+    public func signWithAuditKey(sha256 digest: [UInt8]) throws(TPMError) -> (signature: [UInt8], publicKey: [UInt8]) {
+        try withContext { context throws(TPMError) in try context.signWithAuditKey(sha256: digest) }
+    }
+
+    /// The audit key's public point (uncompressed SEC1).
+    public func auditKey() throws(TPMError) -> [UInt8] {
+        try withContext { context throws(TPMError) in try context.auditKeyPoint() }
     }
 
     /// Seals a secret (the store key) to this TPM; `unseal` gives it back on this TPM only.
     public func seal(_ secret: [UInt8]) throws(TPMError) -> [UInt8] {
-        try context.seal(secret)
+        try withContext { context throws(TPMError) in try context.seal(secret) }
     }
 
     public func unseal(_ blob: [UInt8]) throws(TPMError) -> [UInt8] {
-        try context.unseal(blob)
+        try withContext { context throws(TPMError) in try context.unseal(blob) }
     }
 
     public func random(count: Int) throws(TPMError) -> [UInt8] {
         guard (1...4096).contains(count) else { throw TPMError(local: "ask for 1-4096 bytes, not \(count)", "GetRandom") }
-        return try context.random(count: count)
+        return try withContext { context throws(TPMError) in try context.random(count: count) }
     }
 }

@@ -16,8 +16,7 @@ extension TPMContext {
     /// kept loaded (one of a bare TPM's three transient slots) until the context closes.
     func quote(nonce: [UInt8], pcrs: [Int]) throws(TPMError) -> TPMQuote {
         guard nonce.count <= 64 else { throw TPMError(local: "the nonce is at most 64 bytes", "Quote") }
-        if attestationKey == nil { attestationKey = try createAttestationKey() }
-        let (handle, point) = attestationKey!
+        let (handle, point) = try loadedAttestationKey()
         var qualifying = TPM2B_DATA()
         qualifying.size = UInt16(nonce.count)
         withUnsafeMutableBytes(of: &qualifying.buffer) { $0.copyBytes(from: nonce) }
@@ -39,37 +38,12 @@ extension TPMContext {
         return TPMQuote(attest: attestBytes, signature: Array(buffer.prefix(offset)), attestationKey: point)
     }
 
-    private func createAttestationKey() throws(TPMError) -> (ESYS_TR, [UInt8]) {
-        var sensitive = TPM2B_SENSITIVE_CREATE()
-        var template = TPM2B_PUBLIC()
-        template.publicArea.type = UKEY_TPM2_ALG_ECC
-        template.publicArea.nameAlg = UKEY_TPM2_ALG_SHA256
-        template.publicArea.objectAttributes = UKEY_ATTESTATION_KEY_ATTRIBUTES
-        template.publicArea.parameters.eccDetail.symmetric.algorithm = UKEY_TPM2_ALG_NULL
-        template.publicArea.parameters.eccDetail.scheme.scheme = UKEY_TPM2_ALG_ECDSA
-        template.publicArea.parameters.eccDetail.scheme.details.ecdsa.hashAlg = UKEY_TPM2_ALG_SHA256
-        template.publicArea.parameters.eccDetail.curveID = UKEY_TPM2_ECC_NIST_P256
-        template.publicArea.parameters.eccDetail.kdf.scheme = UKEY_TPM2_ALG_NULL
-        var outside = TPM2B_DATA()
-        var creationPCRs = TPML_PCR_SELECTION()
-        var handle: ESYS_TR = ESYS_TR(ESYS_TR_NONE)
-        var outPublic: UnsafeMutablePointer<TPM2B_PUBLIC>?
-        var creationData: UnsafeMutablePointer<TPM2B_CREATION_DATA>?
-        var creationHash: UnsafeMutablePointer<TPM2B_DIGEST>?
-        var ticket: UnsafeMutablePointer<TPMT_TK_CREATION>?
-        try check(Esys_CreatePrimary(esys, ESYS_TR(ESYS_TR_RH_OWNER), ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &sensitive, &template, &outside, &creationPCRs, &handle, &outPublic, &creationData, &creationHash, &ticket), "creating the attestation key")
-        defer {
-            Esys_Free(outPublic)
-            Esys_Free(creationData)
-            Esys_Free(creationHash)
-            Esys_Free(ticket)
-        }
-        guard let outPublic else { throw TPMError(local: "the TPM returned no public key", "creating the attestation key") }
-        let ecc = outPublic.pointee.publicArea.unique.ecc
-        let x = withUnsafeBytes(of: ecc.x.buffer) { Array($0.prefix(Int(ecc.x.size))) }
-        let y = withUnsafeBytes(of: ecc.y.buffer) { Array($0.prefix(Int(ecc.y.size))) }
-        func padded(_ v: [UInt8]) -> [UInt8] { [UInt8](repeating: 0, count: max(0, 32 - v.count)) + v }
-        return (handle, [0x04] + padded(x) + padded(y))
+    /// The attestation key, created on first use and then kept loaded.
+    func loadedAttestationKey() throws(TPMError) -> (handle: ESYS_TR, point: [UInt8]) {
+        if let attestationKey { return attestationKey }
+        let created = try createPrimary(.attestation)
+        attestationKey = created
+        return created
     }
 
     static func selection(_ pcrs: [Int]) -> TPML_PCR_SELECTION {

@@ -69,29 +69,6 @@ extension TPMContext {
     }
 
     private func createStoragePrimary() throws(TPMError) -> ESYS_TR {
-        var sensitive = TPM2B_SENSITIVE_CREATE()
-        var template = TPM2B_PUBLIC()
-        template.publicArea.type = UKEY_TPM2_ALG_ECC
-        template.publicArea.nameAlg = UKEY_TPM2_ALG_SHA256
-        template.publicArea.objectAttributes = UKEY_STORAGE_KEY_ATTRIBUTES
-        template.publicArea.parameters.eccDetail.symmetric.algorithm = UKEY_TPM2_ALG_AES
-        template.publicArea.parameters.eccDetail.symmetric.keyBits.aes = 128
-        template.publicArea.parameters.eccDetail.symmetric.mode.aes = UKEY_TPM2_ALG_CFB
-        template.publicArea.parameters.eccDetail.scheme.scheme = UKEY_TPM2_ALG_NULL
-        template.publicArea.parameters.eccDetail.curveID = UKEY_TPM2_ECC_NIST_P256
-        template.publicArea.parameters.eccDetail.kdf.scheme = UKEY_TPM2_ALG_NULL
-        var outside = TPM2B_DATA()
-        var creationPCRs = TPML_PCR_SELECTION()
-        var handle: ESYS_TR = ESYS_TR(ESYS_TR_NONE)
-        var outPublic: UnsafeMutablePointer<TPM2B_PUBLIC>?
-        var creationData: UnsafeMutablePointer<TPM2B_CREATION_DATA>?
-        var creationHash: UnsafeMutablePointer<TPM2B_DIGEST>?
-        var ticket: UnsafeMutablePointer<TPMT_TK_CREATION>?
-        try check(Esys_CreatePrimary(esys, ESYS_TR(ESYS_TR_RH_OWNER), ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &sensitive, &template, &outside, &creationPCRs, &handle, &outPublic, &creationData, &creationHash, &ticket), "creating the storage primary")
-        Esys_Free(outPublic)
-        Esys_Free(creationData)
-        Esys_Free(creationHash)
-        Esys_Free(ticket)
-        return handle
+        try createPrimary(.storage).handle
     }
 }

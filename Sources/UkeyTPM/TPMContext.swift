@@ -19,6 +19,7 @@ final class TPMContext {
             Tss2_TctiLdr_Finalize(&tcti)
             throw TPMError(rc, "starting a session with the TPM at \(configuration)")
         }
+        flushLeftoverTransients()
     }
 
     deinit {

@@ -15,6 +15,12 @@ public struct TPMError: Error, Sendable, CustomStringConvertible {
         return [UKEY_TPM2_RC_RETRY, UKEY_TPM2_RC_YIELDED, UKEY_TPM2_RC_TESTING].contains(format1Free)
     }
 
+    /// The failure came from below the TPM (the transport, the TSS), not from the TPM's own
+    /// checks: the TPM may be gone, and the connection is not to be trusted any more.
+    public var isTransport: Bool {
+        code != 0 && code & UKEY_TSS2_RC_LAYER_MASK != 0
+    }
+
     init(_ code: TSS2_RC, _ operation: String) {
         self.code = code
         self.decoded = String(cString: Tss2_RC_Decode(code))

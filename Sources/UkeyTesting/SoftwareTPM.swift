@@ -3,9 +3,10 @@ import Foundation
 /// A swtpm of the test's own on a Unix socket in a temporary directory: a fresh TPM (a fresh
 /// "machine") per instance, stopped by its PID. With CI=true a missing swtpm fails the test.
 public final class SoftwareTPM: @unchecked Sendable {
+    // @unchecked: the process handle is only touched by the test that owns this object.
     public static let tool = ExternalTool("swtpm")
     public let directory: TemporaryDirectory
-    private let process: Process
+    private var process: Process
     public var socketPath: String { directory.file("swtpm.sock") }
     /// The TCTI string tpm2-tss and tpm2-tools take.
     public var tcti: String { "swtpm:path=\(socketPath)" }
@@ -13,25 +14,41 @@ public final class SoftwareTPM: @unchecked Sendable {
     public init() throws {
         directory = try TemporaryDirectory("ukey-swtpm")
         process = Process()
+        try launch()
+    }
+
+    private func launch() throws {
         guard let tool = Self.tool.path else { throw ExternalTool.Missing(description: "swtpm is not installed but CI=true requires it") }
+        try? FileManager.default.removeItem(atPath: socketPath)
+        try? FileManager.default.removeItem(atPath: socketPath + ".ctrl")
+        process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = [
             "socket", "--tpm2", "--tpmstate", "dir=\(directory.path)",
-            "--server", "type=unixio,path=\(directory.file("swtpm.sock"))",
-            "--ctrl", "type=unixio,path=\(directory.file("swtpm.sock.ctrl"))",
+            "--server", "type=unixio,path=\(socketPath)",
+            "--ctrl", "type=unixio,path=\(socketPath).ctrl",
             "--flags", "not-need-init,startup-clear",
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         for _ in 0..<250 {
-            if FileManager.default.fileExists(atPath: directory.file("swtpm.sock.ctrl")) && FileManager.default.fileExists(atPath: directory.file("swtpm.sock")) { return }
+            if FileManager.default.fileExists(atPath: socketPath + ".ctrl") && FileManager.default.fileExists(atPath: socketPath) { return }
             guard process.isRunning else { break }
             usleep(20_000)
         }
         stop()
         throw TestDaemonError("swtpm did not come up in \(directory.path)")
     }
+
+    /// The same TPM (its persistent state kept) powered up again: PCRs are back at zero, as after
+    /// a reboot of its machine.
+    public func restart() throws {
+        stop()
+        try launch()
+    }
+
+    public var isRunning: Bool { process.isRunning }
 
     /// SIGTERM; swtpm finishes only once its client has gone, so after 2 s it gets SIGKILL.
     public func stop() {

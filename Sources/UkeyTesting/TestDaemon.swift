@@ -2,6 +2,18 @@ import Foundation
 import UkeyClient
 import UkeyVarlink
 
+/// Which token backend a test daemon runs on. `UKEY_TEST_BACKEND=tpm` runs every daemon test on
+/// the tpm backend (registers and keys), each daemon with a swtpm of its own; `make test` runs
+/// the daemon suites both ways.
+public enum TestBackend: String, Sendable {
+    case soft
+    case tpm
+
+    public static var fromEnvironment: TestBackend {
+        ProcessInfo.processInfo.environment["UKEY_TEST_BACKEND"].flatMap(TestBackend.init(rawValue:)) ?? .soft
+    }
+}
+
 /// A real `ukeyd` on a temporary socket, with temporary state and runtime directories: tests talk
 /// to it over its socket exactly as the hypervisor does. Stopped by PID when the test ends.
 public final class TestDaemon: @unchecked Sendable {
@@ -13,10 +25,20 @@ public final class TestDaemon: @unchecked Sendable {
     public var logPath: String { directory.file("ukeyd.log") }
     let extraArguments: [String]
     private var process: Process?
+    /// The daemon's own swtpm, on the tpm backend.
+    public let tpm: SoftwareTPM?
+    public var backend: TestBackend { tpm == nil ? .soft : .tpm }
 
-    public init(arguments: [String] = []) throws {
+    public init(arguments: [String] = [], backend: TestBackend = .fromEnvironment) throws {
         directory = try TemporaryDirectory("ukeyd")
-        extraArguments = arguments
+        if backend == .tpm {
+            let tpm = try SoftwareTPM()
+            self.tpm = tpm
+            extraArguments = arguments + ["--registers", "tpm", "--keys", "tpm", "--tcti", tpm.tcti]
+        } else {
+            tpm = nil
+            extraArguments = arguments
+        }
         try start()
     }
 
@@ -82,7 +104,10 @@ public final class TestDaemon: @unchecked Sendable {
         (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        tpm?.stop()
+    }
 }
 
 public struct TestDaemonError: Error, CustomStringConvertible {
@@ -91,8 +116,8 @@ public struct TestDaemonError: Error, CustomStringConvertible {
 }
 
 /// Runs `body` with a fresh daemon, stopping it afterwards whatever happens.
-public func withTestDaemon<T>(arguments: [String] = [], _ body: (TestDaemon) async throws -> T) async throws -> T {
-    let daemon = try TestDaemon(arguments: arguments)
+public func withTestDaemon<T>(arguments: [String] = [], backend: TestBackend = .fromEnvironment, _ body: (TestDaemon) async throws -> T) async throws -> T {
+    let daemon = try TestDaemon(arguments: arguments, backend: backend)
     defer { daemon.stop() }
     return try await body(daemon)
 }

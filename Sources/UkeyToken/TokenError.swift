@@ -22,6 +22,9 @@ public struct TokenError: Error, Hashable, CustomStringConvertible, Sendable {
         /// The sealed store failed (integrity, permissions, I/O); `reason` carries its message.
         public static let store = Code("store")
         public static let crypto = Code("crypto")
+        /// The hardware behind a role (a TPM) cannot be reached or failed; `reason` says how.
+        /// Nothing was changed; the call may succeed once the hardware is back.
+        public static let unavailable = Code("unavailable")
     }
 
     public let code: Code

@@ -13,17 +13,18 @@ struct QuoteCommand: ParsableCommand {
     )
 }
 
-/// `ukeyctl quote verify`: checks a "ukey-v1" quote as a remote verifier would.
+/// `ukeyctl quote verify`: checks a quote ("ukey-v1", or "tpm2" from the tpm backend) as a
+/// remote verifier would.
 struct QuoteVerify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check a ukey-v1 quote's signature, nonce and (optionally) certificate chain.",
-        discussion: "Exit status 0 when the quote verifies, 1 with the reason when it does not, 2 for unreadable input."
+        abstract: "Check a quote's signature, nonce, (optionally) certificate chain and event log.",
+        discussion: "The format is told by the quote's first bytes: ukey-v1, or tpm2 (TPMS_ATTEST with a TPMT_SIGNATURE). Exit status 0 when the quote verifies, 1 with the reason when it does not, 2 for unreadable input."
     )
 
     @Option(help: "The quote bytes (binary file).")
     var quote: String
-    @Option(help: "The DER ECDSA signature (binary file).")
+    @Option(help: "The signature (binary file): DER ECDSA (ukey-v1) or TPMT_SIGNATURE (tpm2).")
     var signature: String
     @Option(help: "The attestation key's PEM certificate.")
     var cert: String
@@ -31,30 +32,58 @@ struct QuoteVerify: ParsableCommand {
     var nonce: String
     @Option(help: "The token's root CA (PEM): also check that it issued the attestation certificate.")
     var rootCA: String?
+    @Option(help: "The boot's TCG event log (binary): also check that it replays to the quoted registers.")
+    var eventLog: String?
 
     func run() throws {
         guard let nonceBytes = Hex.decode(nonce), !nonceBytes.isEmpty else {
             throw InputError("--nonce must be hex, e.g. 00112233")
         }
-        let verified: QuoteVerifier.Verified
+        let bytes = try PolicyFiles.read(quote)
+        let certificatePEM = String(decoding: try PolicyFiles.read(cert), as: UTF8.self)
+        let rootPEM = try rootCA.map { String(decoding: try PolicyFiles.read($0), as: UTF8.self) }
+        var log: EventLog?
+        var logBytes: [UInt8] = []
+        if let eventLog {
+            do {
+                logBytes = try PolicyFiles.read(eventLog)
+                log = try EventLog(parsing: logBytes)
+            } catch let error as UkeyCoreError {
+                throw InputError("\(eventLog): \(error.reason)")
+            }
+        }
+        let replayed = log.map { $0.replay().banks[.sha256]!.values }
+        let checks = ["signature", "nonce"] + (rootCA == nil ? [] : ["certificate chain"]) + (log == nil ? [] : ["event log"])
         do {
-            verified = try QuoteVerifier.verify(
-                quote: try PolicyFiles.read(quote),
-                signature: try PolicyFiles.read(signature),
-                certificatePEM: String(decoding: try PolicyFiles.read(cert), as: UTF8.self),
-                nonce: nonceBytes,
-                rootCAPEM: try rootCA.map { String(decoding: try PolicyFiles.read($0), as: UTF8.self) }
-            )
+            if QuoteVerifier.isTPM2(bytes) {
+                let q = try QuoteVerifier.verifyTPM2(
+                    attest: bytes, signature: try PolicyFiles.read(signature), certificatePEM: certificatePEM, nonce: nonceBytes,
+                    rootCAPEM: rootPEM, registerValues: replayed.map { values in Dictionary(uniqueKeysWithValues: values.enumerated().map { ($0.offset, $0.element) }) }
+                )
+                print("tpm2 quote verifies: \(checks.joined(separator: ", "))")
+                print("  TPM clock \(q.clock) ms, resets \(q.resetCount), restarts \(q.restartCount)")
+                print("  sha256 PCRs \(q.pcrs.map(String.init).joined(separator: ", ")): digest \(Hex.encode(q.pcrDigest))")
+                if let replayed { for pcr in q.pcrs { print("  sha256 register \(pcr): \(Hex.encode(replayed[pcr]))") } }
+                return
+            }
+            let q = try QuoteVerifier.verify(
+                quote: bytes, signature: try PolicyFiles.read(signature), certificatePEM: certificatePEM, nonce: nonceBytes, rootCAPEM: rootPEM
+            ).quote
+            if let replayed {
+                guard q.eventLog == Digest.of(logBytes) else { throw TokenError(.invalidArgument, "the quote binds another event log") }
+                for register in q.registers where replayed[register.index] != register.value {
+                    throw TokenError(.invalidArgument, "register \(register.index) is not the value the event log replays to")
+                }
+            }
+            print("quote verifies: \(checks.joined(separator: ", "))")
+            print("  boot \(q.bootID) (boot #\(q.bootCounter)) at \(Date(timeIntervalSince1970: TimeInterval(q.time)))")
+            for register in q.registers {
+                print("  \(q.bank.rawValue) register \(register.index): \(Hex.encode(register.value))")
+            }
+            print("  event log: \(q.eventLog)")
         } catch let error as TokenError {
             print("quote does NOT verify: \(error.reason)")
             throw ExitCode.checkFailed
         }
-        let q = verified.quote
-        print("quote verifies: signature, nonce\(rootCA == nil ? "" : ", certificate chain")")
-        print("  boot \(q.bootID) (boot #\(q.bootCounter)) at \(Date(timeIntervalSince1970: TimeInterval(q.time)))")
-        for register in q.registers {
-            print("  \(q.bank.rawValue) register \(register.index): \(Hex.encode(register.value))")
-        }
-        print("  event log: \(q.eventLog)")
     }
 }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import UkeyDaemon
 import UkeyStore
+import UkeyTPM
 import UkeyToken
 
 /// `ukeyd`: the trusted root of a KVM host, serving varlink on a Unix socket.
@@ -55,6 +56,15 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error. Default info.")
     var logLevel: String?
 
+    @Option(help: "The registers role's backend: soft or tpm. Default soft.")
+    var registers: String?
+
+    @Option(help: "The keys role's backend: soft or tpm. Default soft.")
+    var keys: String?
+
+    @Option(help: "The TPM's TCTI: device:/dev/tpmrm0 (default) or swtpm:path=SOCKET.")
+    var tcti: String?
+
     /// The config file's settings with this command line's flags over them.
     func settings() throws -> DaemonSettings {
         var settings = DaemonSettings()
@@ -80,6 +90,13 @@ struct Ukeyd: AsyncParsableCommand {
         if let idleTimeout { settings.idleTimeout = idleTimeout }
         if let maxConnections { settings.maxConnections = maxConnections }
         if let logLevel { settings.logLevel = logLevel }
+        do {
+            if let registers { try settings.setBackend("registers", registers) }
+            if let keys { try settings.setBackend("keys", keys) }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if let tcti { settings.tcti = tcti }
         return settings
     }
 
@@ -100,7 +117,14 @@ struct Ukeyd: AsyncParsableCommand {
             logger.critical("\(error)")
             throw ExitCode(1)
         }
-        let provider = SoftTokenProvider(configuration: SoftToken.Configuration(stateDirectory: settings.stateDirectory))
+        let provider: any TrustedRootProvider
+        if settings.usesTPM {
+            let roles = TPMBackedToken.Roles(registers: settings.backends["registers"] == "tpm", keys: settings.backends["keys"] == "tpm")
+            provider = TPMBackedTokenProvider(tcti: settings.tcti, roles: roles, stateDirectory: settings.stateDirectory)
+            logger.info("token: registers \(settings.backends["registers"]!), keys \(settings.backends["keys"]!), users soft; TPM at \(settings.tcti)")
+        } else {
+            provider = SoftTokenProvider(configuration: SoftToken.Configuration(stateDirectory: settings.stateDirectory))
+        }
         let core = DaemonCore(
             provider: provider,
             paths: .init(

@@ -58,7 +58,18 @@ struct ConfigTests {
         var settings = DaemonSettings()
         #expect { try settings.apply(try ConfigFile(parsing: "[daemon]\nidle-timout = 5\n")) } throws: { "\($0)".contains("unknown setting 'daemon.idle-timout'") }
         #expect { try settings.apply(try ConfigFile(parsing: "[daemon]\nmax-connections = 0\n")) } throws: { "\($0)".contains("'daemon.max-connections' must be a whole number in 1-65536") }
-        #expect { try settings.apply(try ConfigFile(parsing: "[token]\nkeys = \"tpm\"\n")) } throws: { "\($0)".contains("only the soft backend") }
+        #expect { try settings.apply(try ConfigFile(parsing: "[token]\nkeys = \"pcsc\"\n")) } throws: { "\($0)".contains("can be served by soft or tpm") }
+        #expect { try settings.apply(try ConfigFile(parsing: "[token]\nusers = \"tpm\"\n")) } throws: { "\($0)".contains("can be served by soft") }
+        #expect { try settings.apply(try ConfigFile(parsing: "[tpm]\ntcti = \"\"\n")) } throws: { "\($0)".contains("TCTI string") }
+    }
+
+    @Test("the tpm backend per role, and its TCTI")
+    func tpmSettings() throws {
+        var settings = DaemonSettings()
+        #expect(!settings.usesTPM && settings.tcti == "device:/dev/tpmrm0")
+        try settings.apply(try ConfigFile(parsing: "[token]\nregisters = \"tpm\"\nkeys = \"soft\"\n[tpm]\ntcti = \"swtpm:path=/run/swtpm.sock\"\n"))
+        #expect(settings.usesTPM && settings.backends == ["registers": "tpm", "keys": "soft", "users": "soft"])
+        #expect(settings.tcti == "swtpm:path=/run/swtpm.sock")
     }
 
     @Test("random text never crashes the reader")

@@ -94,7 +94,7 @@ struct DaemonAccessTests {
         let chain = out["chain"] as? [String: Any] ?? [:]
         #expect((chain["entities"] as? [[String: Any]])?.count == 8)
         let quote = out["quote"] as? [String: Any] ?? [:]
-        #expect(quote["format"] as? String == "ukey-v1" && (quote["certificate"] as? String)?.contains("BEGIN CERTIFICATE") == true)
+        #expect(quote["format"] as? String == (f.daemon.backend == .tpm ? "tpm2" : "ukey-v1") && (quote["certificate"] as? String)?.contains("BEGIN CERTIFICATE") == true)
         #expect((out["login"] as? [String: Any])?["roles"] as? [String] == ["developer"])
         let error = out["error"] as? [Any] ?? []
         #expect(error.first as? String == "io.ukey.Auth.BadPin")

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Testing
 import UkeyClient
 import UkeyCore
 import UkeyTesting
@@ -17,8 +18,8 @@ struct DaemonFixture {
     let images: TemporaryDirectory
     let policyText: String
 
-    init(arguments: [String] = [], load: Bool = true) throws {
-        daemon = try TestDaemon(arguments: arguments)
+    init(arguments: [String] = [], load: Bool = true, backend: TestBackend = .fromEnvironment) throws {
+        daemon = try TestDaemon(arguments: arguments, backend: backend)
         signer = P256.Signing.PrivateKey()
         images = try TemporaryDirectory("ukey-images")
         let result = try ExternalTool.run("/bin/bash", ["\(Self.root)/scripts/demo-images.sh", images.path, "\(Self.root)/policies/demo.yaml"])
@@ -64,6 +65,25 @@ struct DaemonFixture {
         let chain = try daemon.call("io.ukey.Boot.Chain")
         let node = chain["entities"]?.arrayValue?.first { $0["name"]?.stringValue == entity }
         return (node?["state"]?.stringValue ?? "?", node?["reason"]?.stringValue)
+    }
+
+    /// Verifies a Boot.Quote reply, of either format, and that it quotes `replayed` (the values the
+    /// event log replays to): a ukey-v1 quote carries the values, a tpm2 quote their digest.
+    func checkQuote(_ reply: [String: JSONValue], nonce: [UInt8], against replayed: [[UInt8]]) throws {
+        let quote = Array(Data(base64Encoded: reply["quote"]!.stringValue!)!)
+        let signature = Array(Data(base64Encoded: reply["signature"]!.stringValue!)!)
+        let certificate = reply["certificate"]!.stringValue!
+        if reply["format"] == "tpm2" {
+            _ = try QuoteVerifier.verifyTPM2(
+                attest: quote, signature: signature, certificatePEM: certificate, nonce: nonce,
+                registerValues: Dictionary(uniqueKeysWithValues: replayed.enumerated().map { ($0.offset, $0.element) })
+            )
+        } else {
+            let verified = try QuoteVerifier.verify(quote: quote, signature: signature, certificatePEM: certificate, nonce: nonce)
+            for register in verified.quote.registers {
+                #expect(replayed[register.index] == register.value, "register \(register.index)")
+            }
+        }
     }
 
     /// Boots the demo host in order: every service entity, then the base image.

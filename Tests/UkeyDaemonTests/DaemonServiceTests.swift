@@ -11,6 +11,7 @@ import UkeyVarlink
 struct DaemonServiceTests {
     static let openssl = ExternalTool("openssl")
     static let eventlog = ExternalTool("tpm2_eventlog")
+    static let checkquote = ExternalTool("tpm2_checkquote")
 
     @Test("the quote verifies with the openssl CLI; the event log replays to the quoted registers", .enabled(if: openssl.shouldRun && eventlog.shouldRun))
     func quote() throws {
@@ -18,28 +19,49 @@ struct DaemonServiceTests {
         try f.bootHost()
         let nonce: [UInt8] = Array("nonce-from-verifier".utf8)
         let reply = try f.daemon.call("io.ukey.Boot.Quote", ["nonce": .string(Data(nonce).base64EncodedString())])
-        #expect(reply["format"] == "ukey-v1")
+        let tpm2 = f.daemon.backend == .tpm
+        #expect(reply["format"] == (tpm2 ? "tpm2" : "ukey-v1"))
         let dir = try TemporaryDirectory()
         let quote = Array(Data(base64Encoded: reply["quote"]!.stringValue!)!)
+        let signature = Array(Data(base64Encoded: reply["signature"]!.stringValue!)!)
         try dir.write("quote.bin", quote)
-        try dir.write("quote.sig", Array(Data(base64Encoded: reply["signature"]!.stringValue!)!))
+        try dir.write("quote.sig", signature)
         try dir.write("ak.pem", Array(reply["certificate"]!.stringValue!.utf8))
         try dir.write("root.pem", Array(try f.daemon.call("io.ukey.Token.Certificate", ["name": "root-ca"])["pem"]!.stringValue!.utf8))
         #expect(try Self.openssl.run(["verify", "-CAfile", dir.file("root.pem"), dir.file("ak.pem")]).status == 0)
         #expect(try Self.openssl.run(["x509", "-in", dir.file("ak.pem"), "-pubkey", "-noout", "-out", dir.file("ak-pub.pem")]).status == 0)
-        let verified = try Self.openssl.run(["dgst", "-sha256", "-verify", dir.file("ak-pub.pem"), "-signature", dir.file("quote.sig"), dir.file("quote.bin")])
-        #expect(verified.stdout.contains("Verified OK"))
+        // The key alone, as the reply also gives it, is the certified one.
+        let publicKey = try String(contentsOfFile: dir.file("ak-pub.pem"), encoding: .utf8)
+        #expect(publicKey.filter { !$0.isWhitespace } == reply["attestationKey"]?.stringValue?.filter { !$0.isWhitespace })
+        if tpm2 {
+            let checked = try Self.checkquote.run(["-u", dir.file("ak-pub.pem"), "-m", dir.file("quote.bin"), "-s", dir.file("quote.sig"), "-g", "sha256", "-q", Hex.encode(nonce)])
+            #expect(checked.status == 0, "\(checked.stdout)\(checked.stderr)")
+        } else {
+            let verified = try Self.openssl.run(["dgst", "-sha256", "-verify", dir.file("ak-pub.pem"), "-signature", dir.file("quote.sig"), dir.file("quote.bin")])
+            #expect(verified.stdout.contains("Verified OK"))
+        }
 
-        // The quoted registers equal tpm2_eventlog's replay of the daemon's event log, and the
-        // quote binds that log by its digest.
-        let parsed = try UkeyQuote(parsing: quote)
-        #expect(parsed.nonce == nonce)
+        // The quoted registers equal tpm2_eventlog's replay of the daemon's event log (ukey-v1
+        // quotes carry the values and bind the log by digest; tpm2 quotes carry the values' digest).
         let log = Array(Data(base64Encoded: try f.daemon.call("io.ukey.Boot.EventLog")["data"]!.stringValue!)!)
-        #expect(parsed.eventLog == Digest.of(log))
+        let replayed = try EventLog(parsing: log).replay().banks[.sha256]!.values
+        let quoted: [(index: Int, value: [UInt8])]
+        if tpm2 {
+            let parsed = try QuoteVerifier.verifyTPM2(
+                attest: quote, signature: signature, certificatePEM: reply["certificate"]!.stringValue!, nonce: nonce,
+                registerValues: Dictionary(uniqueKeysWithValues: replayed.enumerated().map { ($0.offset, $0.element) })
+            )
+            quoted = parsed.pcrs.map { ($0, replayed[$0]) }
+        } else {
+            let parsed = try UkeyQuote(parsing: quote)
+            #expect(parsed.nonce == nonce)
+            #expect(parsed.eventLog == Digest.of(log))
+            quoted = parsed.registers
+        }
         try dir.write("log.bin", log)
         let replay = try Self.eventlog.run([dir.file("log.bin")])
         #expect(replay.status == 0)
-        for register in parsed.registers {
+        for register in quoted {
             let line = { (pad: String) in "\n    \(register.index)\(pad): 0x\(Hex.encode(register.value))" }
             if register.value == [UInt8](repeating: 0, count: 32) {
                 // No event touched it (no user VM started yet): tpm2_eventlog lists no value for it.
@@ -48,7 +70,7 @@ struct DaemonServiceTests {
                 #expect(replay.stdout.contains(line("  ")) || replay.stdout.contains(line(" ")), "register \(register.index)")
             }
         }
-        #expect(parsed.registers.map(\.index) == [8, 9, 10, 11, 12, 13])
+        #expect(quoted.map(\.index) == [8, 9, 10, 11, 12, 13])
     }
 
     @Test("three bad PINs lock a user; the lock survives a restart; the SO PIN unblocks")
@@ -121,7 +143,9 @@ struct DaemonServiceTests {
     func tokenService() throws {
         let f = try DaemonFixture()
         let info = try f.daemon.call("io.ukey.Token.Info")
-        #expect(info["backend"] == "soft" && info["roles"]?["keys"] == "soft")
+        let backend = f.daemon.backend.rawValue
+        #expect(info["backend"] == .string(backend) && info["roles"]?["keys"] == .string(backend) && info["roles"]?["registers"] == .string(backend))
+        #expect(info["roles"]?["users"] == "soft")
         #expect(Data(base64Encoded: try f.daemon.call("io.ukey.Token.Random", ["bytes": 1024])["data"]!.stringValue!)?.count == 1024)
         #expect { try f.daemon.call("io.ukey.Token.Random", ["bytes": 1025]) } throws: { VarlinkError.named("org.varlink.service.InvalidParameter")($0) }
         #expect { try f.daemon.call("io.ukey.Token.Certificate", ["name": "nobody"]) } throws: { VarlinkError.named("io.ukey.Token.UnknownCertificate")($0) }

@@ -24,9 +24,12 @@
 /// hypervisor-group = "libvirt-qemu"
 ///
 /// [token]
-/// registers = "soft"         # the only backend so far; "tpm" and "pcsc" come later
-/// keys = "soft"
+/// registers = "soft"         # "tpm": measurements extend real PCRs, quotes are TPM2_Quote
+/// keys = "soft"              # "tpm": the store key sealed to the TPM, audit key and randomness in it
 /// users = "soft"
+///
+/// [tpm]
+/// tcti = "device:/dev/tpmrm0"   # or "swtpm:path=/run/swtpm/sock"
 /// ```
 public struct DaemonSettings: Sendable, Hashable {
     public var stateDirectory = "/var/lib/ukey"
@@ -42,6 +45,11 @@ public struct DaemonSettings: Sendable, Hashable {
     public var adminGroup = "ukey-admin"
     public var hypervisorGroup = "libvirt-qemu"
     public var backends = ["registers": "soft", "keys": "soft", "users": "soft"]
+    /// The TPM's TCTI, for roles served by the TPM.
+    public var tcti = "device:/dev/tpmrm0"
+
+    /// Whether any role is served by the TPM.
+    public var usesTPM: Bool { backends.values.contains("tpm") }
 
     public init() {}
 
@@ -49,8 +57,20 @@ public struct DaemonSettings: Sendable, Hashable {
         "daemon.state-dir", "daemon.runtime-dir", "daemon.socket", "daemon.socket-mode", "daemon.socket-group",
         "daemon.idle-timeout", "daemon.max-connections", "daemon.log-level", "daemon.policy-dir",
         "audit.checkpoint-every", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
-        "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users",
+        "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "tpm.tcti",
     ]
+
+    /// The backends each role may have in this version.
+    static let roleBackends = ["registers": ["soft", "tpm"], "keys": ["soft", "tpm"], "users": ["soft"]]
+
+    /// Sets a role's backend, refusing one that cannot serve it.
+    public mutating func setBackend(_ role: String, _ value: String) throws(Invalid) {
+        guard let allowed = Self.roleBackends[role] else { throw Invalid(description: "no token role '\(role)' (registers, keys, users)") }
+        guard allowed.contains(value) else {
+            throw Invalid(description: "token.\(role) = \"\(value)\": this role can be served by \(allowed.joined(separator: " or "))")
+        }
+        backends[role] = value
+    }
 
     public struct Invalid: Error, CustomStringConvertible, Sendable {
         public let description: String
@@ -96,12 +116,11 @@ public struct DaemonSettings: Sendable, Hashable {
         if let value = try string("roles.admin-group") { adminGroup = value }
         if let value = try string("roles.hypervisor-group") { hypervisorGroup = value }
         for role in ["registers", "keys", "users"] {
-            if let value = try string("token.\(role)") {
-                guard value == "soft" else {
-                    throw Invalid(description: "token.\(role) = \"\(value)\": only the soft backend exists in this version")
-                }
-                backends[role] = value
-            }
+            if let value = try string("token.\(role)") { try setBackend(role, value) }
+        }
+        if let value = try string("tpm.tcti") {
+            guard !value.isEmpty, value.utf8.count <= 1024 else { throw Invalid(description: "'tpm.tcti' must be a TCTI string such as \"device:/dev/tpmrm0\"") }
+            tcti = value
         }
     }
 }

@@ -50,6 +50,7 @@ extension DaemonCore {
         return [
             "initialized": .bool(token != nil),
             "backend": .string(provider.backendName),
+            "roles": token.map { .object($0.roleBackends.mapValues(JSONValue.string)) } ?? .null,
             "policyVersion": loaded.map { .int($0.version) } ?? .null,
             "mode": .string(mode.rawValue),
             "bootId": .string(bootID),
@@ -76,10 +77,16 @@ extension DaemonCore {
             throw DaemonErrors.from(error)
         }
         let store = allowLists
-        do {
-            return try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: loaded?.version) { reference throws(LoadedPolicy.Rejection) in
+        do throws(LoadedPolicy.Rejection) {
+            let candidate = try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: loaded?.version) { reference throws(LoadedPolicy.Rejection) in
                 try store.stage(reference)
             }
+            // The registers backend may not extend every register (a TPM: 8-16 and 23 only).
+            if let entity = candidate.expected.entities.first(where: { !token.usableRegisters.contains($0.register) }) {
+                let usable = token.usableRegisters.sorted().map(String.init).joined(separator: ", ")
+                throw LoadedPolicy.Rejection("entity '\(entity.name)' uses register \(entity.register), which the \(token.roleBackends["registers"] ?? "") registers cannot extend (usable: \(usable))")
+            }
+            return candidate
         } catch {
             store.discardStaged()
             logger.warning("policy from \(source) rejected, the old one stays in force: \(error)")

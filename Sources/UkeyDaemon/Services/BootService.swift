@@ -32,30 +32,58 @@ extension DaemonCore {
         guard loaded != nil, chain != nil else { throw DaemonErrors.noPolicy() }
         do {
             return try await serialized { () async throws(VarlinkError) -> [String: JSONValue] in
-                let outcome: MeasurementOutcome
-                do {
-                    outcome = try chain!.measure(entity: entity, component: component, digest: digest)
-                } catch let error as UkeyCoreError where error.code == .unknownComponent {
-                    throw VarlinkError("io.ukey.Boot.UnknownComponent", ["entity": .string(entity), "component": .string(component)])
-                } catch {
+                guard entity != Entity.rootName, let known = loaded!.expected.entity(named: entity) else {
                     throw VarlinkError("io.ukey.Boot.UnknownEntity", ["entity": .string(entity)])
                 }
-                // Measure first, decide second: the record is durable before the answer.
-                let measurement = BootJournal.Measurement(entity: entity, component: component, digest: digest, register: outcome.register)
+                guard known.component(named: component) != nil else {
+                    throw VarlinkError("io.ukey.Boot.UnknownComponent", ["entity": .string(entity), "component": .string(component)])
+                }
+                if registersSuspect {
+                    // The TPM failed before: it may have restarted since, its PCRs reset. Measuring
+                    // on would make registers the event log cannot explain; refuse until the host
+                    // restarts (or the TPM turns out to have kept them).
+                    do {
+                        try await checkPersistentRegisters(token, completingCutExtend: false)
+                        registersSuspect = false
+                        logger.notice("the TPM is back and its PCRs still hold this boot's measurements")
+                    } catch let error as TokenError {
+                        throw DaemonErrors.from(error)
+                    } catch {
+                        throw VarlinkError("io.ukey.Token.Unavailable", ["reason": .string("\(error)")])
+                    }
+                }
+                // Write ahead: the journal holds the measurement before the register does, so a
+                // crash between the two leaves a journal that explains the registers or is one
+                // extend ahead of them, which the next start completes (`checkPersistentRegisters`).
+                let measurement = BootJournal.Measurement(entity: entity, component: component, digest: digest, register: known.register)
                 do {
                     try journal.append(measurement)
                 } catch {
                     logger.error("cannot append to the boot journal: \(error)")
                     throw DaemonErrors.internalError()
                 }
+                do throws(TokenError) {
+                    try await token.extend(register: known.register, digest: digest)
+                } catch {
+                    // The token could not (a TPM that went away): the measurement was not taken.
+                    // The hypervisor gets an error, so it loads nothing; it may measure again.
+                    logger.error("the token cannot extend register \(known.register): \(error)")
+                    if error.code == .unavailable && token.registersPersist { registersSuspect = true }
+                    do {
+                        try journal.appendVoid()
+                    } catch {
+                        logger.critical("cannot void the journal's last measurement: \(error)")
+                    }
+                    throw DaemonErrors.from(error)
+                }
+                let outcome: MeasurementOutcome
+                do {
+                    outcome = try chain!.measure(entity: entity, component: component, digest: digest)
+                } catch {
+                    throw VarlinkError("io.ukey.Boot.UnknownEntity", ["entity": .string(entity)])
+                }
                 measurements.append(measurement)
                 let eventIndex = eventLog.appendMeasurement(register: outcome.register, digest: digest, description: "\(entity)/\(component)")
-                do {
-                    try await token.extend(register: outcome.register, digest: digest)
-                } catch {
-                    logger.error("the token refused a register extend: \(error)")
-                    throw DaemonErrors.internalError()
-                }
                 var load = outcome.mayLoad(in: mode)
                 var reason = outcome.reason?.rawValue
                 if load, mode == .enforce, loaded!.expected.entity(named: entity)?.kind == .userVM {
@@ -120,6 +148,7 @@ extension DaemonCore {
                 "quote": .string(signed.quote.base64),
                 "signature": .string(signed.signature.base64),
                 "certificate": .string(signed.certificatePEM),
+                "attestationKey": .string(signed.attestationKeyPEM),
                 "format": .string(signed.format),
             ]
         } catch {
@@ -138,7 +167,14 @@ extension DaemonCore {
         let newBoot = UUID().uuidString.lowercased()
         do {
             try await serialized { () async throws in
-                try journal.start(hostBoot: hostBoot, boot: newBoot)
+                if token.registersPersist {
+                    // PCRs reset only with the host: the earlier measurements stay in the log.
+                    try journal.appendReset(boot: newBoot)
+                    earlier += measurements
+                } else {
+                    try journal.start(hostBoot: hostBoot, boot: newBoot)
+                    earlier = []
+                }
                 _ = try await token.reset(bootID: newBoot)
                 bootID = newBoot
                 measurements = []

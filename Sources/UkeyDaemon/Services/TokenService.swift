@@ -11,7 +11,7 @@ extension DaemonCore {
             "backend": .string(backend),
             "serial": .string(await token.serial),
             "algorithms": ["sha256", "ecdsa-p256-sha256"],
-            "roles": ["registers": .string(backend), "keys": .string(backend), "users": .string(backend)],
+            "roles": .object(token.roleBackends.mapValues(JSONValue.string)),
         ]
     }
 

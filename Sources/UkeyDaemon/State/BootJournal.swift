@@ -8,10 +8,23 @@ import UkeyCore
 ///
 /// Format: JSON lines; the first is `{"hostBoot":…,"boot":…}`, then one `{"e":…,"c":…,"d":…}` per
 /// measurement (with the register it extended, which a later policy may no longer say), appended
-/// and fsynced before the measurement is answered.
+/// and fsynced before the measurement is answered. With registers that cannot be reset (a TPM's
+/// PCRs) a `Boot.Reset` appends `{"reset":<new boot>}` instead of starting afresh: the earlier
+/// measurements are still in the PCRs, so they stay in the event log that explains them.
 struct BootJournal {
     struct Header: Codable { var hostBoot: String; var boot: String }
     struct Entry: Codable, Sendable { var e: String; var c: String; var d: String; var r: Int }
+    struct ResetMarker: Codable { var reset: String }
+    /// The measurement before it was not taken (the token refused the extend).
+    struct VoidMarker: Codable { var void: Bool }
+
+    /// This host boot's journal: the current boot session and its measurements, and those of
+    /// earlier sessions whose registers could not be reset.
+    struct Contents {
+        var boot: String
+        var earlier: [Measurement]
+        var entries: [Measurement]
+    }
 
     /// One recorded measurement.
     struct Measurement: Sendable {
@@ -29,21 +42,41 @@ struct BootJournal {
     }
 
     /// The journal of this host boot, or nil when there is none (or it is from another boot).
-    func load(hostBoot: String) -> (boot: String, entries: [Measurement])? {
+    func load(hostBoot: String) -> Contents? {
         guard let data = FileManager.default.contents(atPath: path), data.count < 256 << 20 else { return nil }
         let lines = data.split(separator: UInt8(ascii: "\n"))
         guard let first = lines.first, let header = try? JSONDecoder().decode(Header.self, from: Data(first)),
             header.hostBoot == hostBoot
         else { return nil }
-        var entries: [Measurement] = []
+        var contents = Contents(boot: header.boot, earlier: [], entries: [])
         for line in lines.dropFirst().prefix(Self.maxEntries) {
+            if let marker = try? JSONDecoder().decode(ResetMarker.self, from: Data(line)) {
+                contents.earlier += contents.entries
+                contents.entries = []
+                contents.boot = marker.reset
+                continue
+            }
+            if (try? JSONDecoder().decode(VoidMarker.self, from: Data(line))) != nil {
+                _ = contents.entries.popLast()
+                continue
+            }
             // A line cut by a crash mid-append was never acknowledged: stop there.
             guard let entry = try? JSONDecoder().decode(Entry.self, from: Data(line)), let digest = try? Digest(parsing: entry.d),
                 (0..<ExpectedSet.registerCount).contains(entry.r)
             else { break }
-            entries.append(Measurement(entity: entry.e, component: entry.c, digest: digest, register: entry.r))
+            contents.entries.append(Measurement(entity: entry.e, component: entry.c, digest: digest, register: entry.r))
         }
-        return (header.boot, entries)
+        return contents
+    }
+
+    /// Withdraws the last measurement: its extend failed, so it never happened.
+    func appendVoid() throws {
+        try appendLine(try JSONEncoder().encode(VoidMarker(void: true)))
+    }
+
+    /// Starts a new boot session in this journal, keeping the earlier measurements.
+    func appendReset(boot: String) throws {
+        try appendLine(try JSONEncoder().encode(ResetMarker(reset: boot)))
     }
 
     /// Starts a new journal for a new boot, replacing any old one.
@@ -58,9 +91,13 @@ struct BootJournal {
 
     /// Appends one measurement durably.
     func append(_ measurement: Measurement) throws {
-        var line = try JSONEncoder().encode(
+        try appendLine(try JSONEncoder().encode(
             Entry(e: measurement.entity, c: measurement.component, d: measurement.digest.description, r: measurement.register)
-        )
+        ))
+    }
+
+    private func appendLine(_ encoded: Data) throws {
+        var line = encoded
         line.append(UInt8(ascii: "\n"))
         let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
         guard fd >= 0 else { throw JournalError("cannot open \(path): \(String(cString: strerror(errno)))") }

@@ -43,6 +43,12 @@ public actor DaemonCore {
     nonisolated let runtime = NIOLockedValueBox<RuntimeView?>(nil)
     var eventLog = EventLog(banks: [.sha256])
     var measurements: [BootJournal.Measurement] = []
+    /// Measurements of earlier boot sessions of this host boot that are still in registers which
+    /// cannot be reset (a TPM's PCRs): in the event log, not in the chain.
+    var earlier: [BootJournal.Measurement] = []
+    /// Set when the registers' hardware failed an extend: before the next one, the PCRs are
+    /// checked against the journal again (the TPM may have restarted and lost them).
+    var registersSuspect = false
     var sessions = SessionTable()
     var gate = SerialGate()
 
@@ -72,6 +78,7 @@ public actor DaemonCore {
             bootID = previous.boot
             logger.info("continuing boot \(previous.boot) of this host boot with \(previous.entries.count) measurements")
             measurements = previous.entries
+            earlier = previous.earlier
         } else {
             try journal.start(hostBoot: hostBoot, boot: bootID)
             logger.info("new boot session \(bootID)")
@@ -91,10 +98,49 @@ public actor DaemonCore {
         if let raw = await token.daemonRecord("mode"), let mode = EnforcementMode(rawValue: String(decoding: raw, as: UTF8.self)) {
             modeOverride = mode
         }
-        // Soft registers live in memory: rebuild them from the journal. (A TPM's PCRs survive a
-        // daemon restart by themselves; that backend will skip this.)
-        for m in measurements { try await token.extend(register: m.register, digest: m.digest) }
+        if token.registersPersist {
+            // A TPM's PCRs survived the restart: check they are what this host boot measured.
+            try await checkPersistentRegisters(token)
+        } else {
+            // Soft registers live in memory: rebuild them from the journal.
+            for m in earlier + measurements { try await token.extend(register: m.register, digest: m.digest) }
+        }
         rebuildChain()
+    }
+
+    /// Registers that outlive ukeyd (PCRs) must hold exactly what the journal of this host boot
+    /// replays to, or the event log would not explain them and no quote could be trusted. A
+    /// mismatch stops the start: something else extends those PCRs, or the TPM restarted without
+    /// the host, or the journal in the runtime directory was lost.
+    func checkPersistentRegisters(_ token: any TrustedRoot, completingCutExtend: Bool = true) async throws {
+        let policyRegisters = loaded?.registers ?? []
+        if let unusable = policyRegisters.first(where: { !token.usableRegisters.contains($0) }) {
+            throw DaemonStartError("the policy in force uses register \(unusable), which the \(token.roleBackends["registers"] ?? "") registers cannot extend (usable: \(token.usableRegisters.sorted().map(String.init).joined(separator: ", "))); load a policy without it first")
+        }
+        let all = earlier + measurements
+        var replay = RegisterSet(algorithms: [.sha256])
+        for m in all { try replay.extend(m.register, with: m.digest) }
+        let registers = Set(policyRegisters).union(all.map(\.register))
+        for register in registers.sorted() {
+            let actual = try await token.read(register: register, bank: .sha256)
+            let expected = try replay.value(register, in: .sha256)
+            if actual == expected { continue }
+            // The journal is written ahead of the extend: after a crash between the two, the PCR
+            // is one measurement behind. That measurement was never answered; complete it.
+            if completingCutExtend, let last = all.last, last.register == register {
+                var before = RegisterSet(algorithms: [.sha256])
+                for m in all.dropLast() { try before.extend(m.register, with: m.digest) }
+                if try actual == before.value(register, in: .sha256) {
+                    try await token.extend(register: register, digest: last.digest)
+                    logger.notice("completed the extend of \(last.entity)/\(last.component) into PCR \(register), cut short by a stop")
+                    continue
+                }
+            }
+            throw DaemonStartError(
+                "PCR \(register) holds \(actual.hex) but the \(all.count) measurements ukey recorded this host boot replay to \(expected.hex): something else extends that PCR, or the TPM restarted without the host, or \(journal.path) was lost. ukeyd will not vouch for this boot: restart the host, or give ukey's entities PCRs nothing else uses"
+            )
+        }
+        logger.info("PCRs \(registers.sorted().map(String.init).joined(separator: ", ")) match the \(earlier.count + measurements.count) measurements of this host boot")
     }
 
     /// Records the daemon's stop and closes the audit log with a final checkpoint.
@@ -108,6 +154,9 @@ public actor DaemonCore {
 
     /// Opens the audit log, checked against the checkpoint sealed in the token, and records the start.
     func openAudit(_ token: any TrustedRoot) async throws {
+        // The certificates of the token's keys, fetched now: a key that lives in a TPM is
+        // certified once, so audit verification and attestation work while the TPM is away.
+        for key in [TokenKey.audit, .attestation] { _ = try await token.certificate(named: key.rawValue) }
         let sealed = try await TokenCheckpointing.sealed(in: token)
         var configuration = AuditLog.Configuration(path: auditPath)
         configuration.checkpointEvery = audit.settings.checkpointEvery
@@ -158,6 +207,10 @@ public actor DaemonCore {
         }
         var rebuilt = BootChain(expected: loaded.expected, bootID: bootID)
         var log = EventLog(banks: [.sha256], vendorInfo: "ukey boot \(bootID)")
+        for m in earlier {
+            // Still in the PCRs, so still in the log that explains them; judged by no chain.
+            log.appendMeasurement(register: m.register, digest: m.digest, description: "earlier session: \(m.entity)/\(m.component)")
+        }
         for m in measurements {
             // The log says what was extended where; the chain judges it under the policy now in force
             // (a measurement of an entity this policy does not know is logged but judges nothing).

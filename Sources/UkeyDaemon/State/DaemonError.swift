@@ -18,10 +18,17 @@ enum DaemonErrors {
         case .unknownUser: VarlinkError("io.ukey.Auth.UnknownUser")
         case .unknownCertificate: VarlinkError("io.ukey.Token.UnknownCertificate", ["name": .string(error.reason)])
         case .invalidPIN, .invalidName, .invalidArgument, .invalidCSR, .userExists: invalidArgument(error.reason)
+        case .unavailable: VarlinkError("io.ukey.Token.Unavailable", ["reason": .string(error.reason)])
         case .store, .crypto: internalError()
         default: internalError()
         }
     }
 
     static func internalError() -> VarlinkError { VarlinkError("io.ukey.InternalError") }
+}
+
+/// Why ukeyd refuses to start; the message tells the administrator what to do.
+struct DaemonStartError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -3,15 +3,51 @@ import Foundation
 import UkeyCore
 import X509
 
-/// Checks a "ukey-v1" quote as a remote verifier would: the signature with the attestation
-/// certificate's key, the nonce against the one sent, and optionally the certificate against the
-/// token's root CA.
+/// Checks a quote as a remote verifier would: the signature with the attestation certificate's
+/// key, the nonce against the one sent, and optionally the certificate against the token's root
+/// CA. "ukey-v1" quotes carry the register values; "tpm2" quotes (TPMS_ATTEST) carry their digest,
+/// which `verifyTPM2` compares with the values an event log replays to.
 public enum QuoteVerifier {
     public struct Verified: Sendable {
         public let quote: UkeyQuote
     }
 
-    /// Returns the parsed quote, or throws with the first reason it fails.
+    /// Whether `bytes` look like a TPM-generated TPMS_ATTEST rather than a ukey-v1 quote.
+    public static func isTPM2(_ bytes: [UInt8]) -> Bool {
+        bytes.starts(with: [0xff, 0x54, 0x43, 0x47])
+    }
+
+    /// A "tpm2" quote: the TPMT_SIGNATURE over the TPMS_ATTEST by the certified key, the nonce,
+    /// and, given the replayed register values, that the quoted PCR digest is theirs.
+    public static func verifyTPM2(
+        attest bytes: [UInt8],
+        signature: [UInt8],
+        certificatePEM: String,
+        nonce: [UInt8],
+        rootCAPEM: String? = nil,
+        registerValues: [Int: [UInt8]]? = nil,
+        now: Date = Date()
+    ) throws(TokenError) -> TPM2Quote {
+        let key = try attestationKey(certificatePEM, rootCAPEM: rootCAPEM, now: now)
+        let ecdsa = try TPM2Quote.ecdsaSignature(parsing: signature)
+        guard key.isValidSignature(ecdsa, for: SHA256.hash(data: bytes)) else {
+            throw TokenError(.invalidArgument, "the signature does not verify with the attestation key")
+        }
+        let quote = try TPM2Quote(parsing: bytes)
+        guard PinRecord.constantTimeEqual(quote.nonce, nonce) else {
+            throw TokenError(.invalidArgument, "the quote's nonce is not the one expected (a replayed quote?)")
+        }
+        if let registerValues {
+            let zero = [UInt8](repeating: 0, count: 32)
+            let expected = TPM2Quote.pcrDigest(of: quote.pcrs.map { ($0, registerValues[$0] ?? zero) })
+            guard expected == quote.pcrDigest else {
+                throw TokenError(.invalidArgument, "the quoted PCRs \(quote.pcrs.map(String.init).joined(separator: ",")) are not the values the event log replays to")
+            }
+        }
+        return quote
+    }
+
+    /// Returns the parsed "ukey-v1" quote, or throws with the first reason it fails.
     public static func verify(
         quote bytes: [UInt8],
         signature: [UInt8],
@@ -20,15 +56,7 @@ public enum QuoteVerifier {
         rootCAPEM: String? = nil,
         now: Date = Date()
     ) throws(TokenError) -> Verified {
-        let certificate: Certificate
-        do {
-            certificate = try Certificate(pemEncoded: certificatePEM)
-        } catch {
-            throw TokenError(.invalidArgument, "the attestation certificate is not PEM X.509: \(error)")
-        }
-        guard let key = P256.Signing.PublicKey(certificate.publicKey) else {
-            throw TokenError(.invalidArgument, "the attestation certificate's key is not ECDSA P-256")
-        }
+        let key = try attestationKey(certificatePEM, rootCAPEM: rootCAPEM, now: now)
         let ecdsa: P256.Signing.ECDSASignature
         do {
             ecdsa = try P256.Signing.ECDSASignature(derRepresentation: signature)
@@ -42,6 +70,20 @@ public enum QuoteVerifier {
         guard PinRecord.constantTimeEqual(quote.nonce, nonce) else {
             throw TokenError(.invalidArgument, "the quote's nonce is not the one expected (a replayed quote?)")
         }
+        return Verified(quote: quote)
+    }
+
+    /// The attestation certificate's P-256 key, its chain to the root CA checked when one is given.
+    static func attestationKey(_ certificatePEM: String, rootCAPEM: String?, now: Date) throws(TokenError) -> P256.Signing.PublicKey {
+        let certificate: Certificate
+        do {
+            certificate = try Certificate(pemEncoded: certificatePEM)
+        } catch {
+            throw TokenError(.invalidArgument, "the attestation certificate is not PEM X.509: \(error)")
+        }
+        guard let key = P256.Signing.PublicKey(certificate.publicKey) else {
+            throw TokenError(.invalidArgument, "the attestation certificate's key is not ECDSA P-256")
+        }
         if let rootCAPEM {
             let root: Certificate
             do {
@@ -53,6 +95,6 @@ public enum QuoteVerifier {
                 throw TokenError(.invalidArgument, "the attestation \(problem)")
             }
         }
-        return Verified(quote: quote)
+        return key
     }
 }

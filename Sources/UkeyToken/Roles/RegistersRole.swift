@@ -11,6 +11,11 @@ public protocol RegistersRole: Sendable {
     func reset(bootID: String) async throws(TokenError) -> UInt64
     /// Signs the selected registers with `nonce` and the digest of the event log that explains them.
     func quote(nonce: [UInt8], registers: [Int], eventLog: Digest) async throws(TokenError) -> SignedQuote
+    /// The registers a policy may use on this backend (a TPM's firmware PCRs are not ours).
+    var usableRegisters: Set<Int> { get }
+    /// Whether the registers keep their values when ukeyd restarts. A TPM's PCRs do (they reset
+    /// only with the host), so the daemon checks them against its journal instead of replaying it.
+    var registersPersist: Bool { get }
 }
 
 /// A quote as the API returns it (DESIGN.md section 4, `io.ukey.Boot.Quote`).
@@ -18,15 +23,18 @@ public struct SignedQuote: Sendable, Hashable {
     /// "ukey-v1" (docs/quote-format.md) or "tpm2" (TPMS_ATTEST).
     public let format: String
     public let quote: [UInt8]
-    /// DER ECDSA signature over SHA-256 of `quote`.
+    /// "ukey-v1": DER ECDSA signature over SHA-256 of `quote`; "tpm2": a marshalled TPMT_SIGNATURE.
     public let signature: [UInt8]
     /// PEM certificate of the attestation key, issued by the token's root CA.
     public let certificatePEM: String
+    /// The attestation key alone (PEM SubjectPublicKeyInfo), the form `tpm2_checkquote -u` takes.
+    public let attestationKeyPEM: String
 
-    public init(format: String, quote: [UInt8], signature: [UInt8], certificatePEM: String) {
+    public init(format: String, quote: [UInt8], signature: [UInt8], certificatePEM: String, attestationKeyPEM: String) {
         self.format = format
         self.quote = quote
         self.signature = signature
         self.certificatePEM = certificatePEM
+        self.attestationKeyPEM = attestationKeyPEM
     }
 }

@@ -4,8 +4,10 @@ import X509
 /// of its own (the loaded policy's version and digest, the mode) sealed with the token's state.
 /// The daemon depends on this protocol only; `ukeyd`'s main picks the concrete backend.
 public protocol TrustedRoot: RegistersRole, KeysRole, UsersRole {
-    /// "soft", "tpm" or "pcsc".
+    /// "soft", "tpm" or "pcsc": the backend that keeps the token's state.
     var backendName: String { get }
+    /// The backend serving each role: "registers", "keys", "users".
+    var roleBackends: [String: String] { get }
     var serial: String { get async }
     /// Boots since initialisation.
     var bootCounter: UInt64 { get async }

@@ -77,6 +77,35 @@ extension SoftToken: KeysRole {
         return certificate
     }
 
+    /// A certificate kept for a hardware key (see below), if one was issued.
+    public func storedCertificate(named name: String) -> Certificate? {
+        store[SoftRecordName.certificate(name)].flatMap { try? IdentityCA.certificate(der: $0) }
+    }
+
+    /// The root CA's certificate for a token key that lives outside the store (a TPM's attestation
+    /// or audit key), kept in the store as `name`: issued on first use, and again only if the
+    /// hardware's key changes (another TPM, a cleared one).
+    public func certificate(forHardwareKey name: String, publicKey: P256.Signing.PublicKey) throws(TokenError) -> Certificate {
+        let record = SoftRecordName.certificate(name)
+        if let der = store[record], let stored = try? IdentityCA.certificate(der: der),
+            P256.Signing.PublicKey(stored.publicKey)?.rawRepresentation == publicKey.rawRepresentation
+        {
+            return stored
+        }
+        let rootDER = store[SoftRecordName.certificate(TokenKey.rootCA.rawValue)] ?? []
+        let certificate = try IdentityCA.issue(
+            commonName: "ukey \(name) \(token.serial)",
+            subjectKey: Certificate.PublicKey(publicKey),
+            usage: .tokenKey,
+            caKey: privateKey(.rootCA),
+            caCertificate: IdentityCA.certificate(der: rootDER),
+            now: configuration.clock(),
+            validity: IdentityCA.defaultRootValidity
+        )
+        try commit([record: try IdentityCA.der(certificate)])
+        return certificate
+    }
+
     func issueIdentity(_ user: String, subjectKey: Certificate.PublicKey) throws(TokenError) -> Certificate {
         let rootDER = store[SoftRecordName.certificate(TokenKey.rootCA.rawValue)] ?? []
         return try IdentityCA.issue(

@@ -46,9 +46,15 @@ extension SoftToken: RegistersRole {
             format: UkeyQuote.format,
             quote: bytes,
             signature: Array(signature.derRepresentation),
-            certificatePEM: certificatePEM
+            certificatePEM: certificatePEM,
+            attestationKeyPEM: key.publicKey.pemRepresentation
         )
     }
+
+    /// Soft registers are plain memory: any of the 24 may be used.
+    public nonisolated var usableRegisters: Set<Int> { Set(0..<ExpectedSet.registerCount) }
+    /// Rebuilt from the boot journal when ukeyd restarts.
+    public nonisolated var registersPersist: Bool { false }
 
     /// The quote bytes over a consistent snapshot of the registers, with the key to sign them.
     func quoteMaterial(

@@ -2,6 +2,9 @@ import X509
 
 extension SoftToken: TrustedRoot {
     public nonisolated var backendName: String { Self.backendName }
+    public nonisolated var roleBackends: [String: String] {
+        ["registers": Self.backendName, "keys": configuration.protector.name == "tpm" ? "tpm" : Self.backendName, "users": Self.backendName]
+    }
 
     public func daemonRecord(_ name: String) -> [UInt8]? {
         store["daemon.\(name)"]

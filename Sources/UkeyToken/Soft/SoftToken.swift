@@ -25,9 +25,12 @@ public actor SoftToken {
         public var userCertificateValidity = IdentityCA.defaultUserValidity
         /// "Now", read in one place so tests can move time.
         public var clock: @Sendable () -> Date = { Date() }
+        /// What keeps the store key: `STATE/device.key` by default, a TPM with the tpm backend.
+        public var protector: any StoreKeyProtector
 
         public init(stateDirectory: String) {
             self.stateDirectory = stateDirectory
+            self.protector = DeviceKeyProtector(stateDirectory: stateDirectory)
         }
     }
 
@@ -101,7 +104,7 @@ public actor SoftToken {
         do {
             store = try SealedStore.create(
                 in: configuration.stateDirectory,
-                protector: DeviceKeyProtector(stateDirectory: configuration.stateDirectory),
+                protector: configuration.protector,
                 initial: records
             )
         } catch {
@@ -119,7 +122,7 @@ public actor SoftToken {
         do {
             store = try SealedStore.open(
                 in: configuration.stateDirectory,
-                protector: DeviceKeyProtector(stateDirectory: configuration.stateDirectory)
+                protector: configuration.protector
             )
         } catch {
             throw TokenError(error)

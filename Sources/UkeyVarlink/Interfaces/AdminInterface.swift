@@ -12,6 +12,8 @@ extension VarlinkInterface {
             method Status() -> (
               initialized: bool,
               backend: string,
+              # The backend serving each role, once initialised.
+              roles: ?(registers: string, keys: string, users: string),
               policyVersion: ?int,
               mode: string,
               bootId: string,

@@ -42,11 +42,15 @@ extension VarlinkInterface {
             method Chain() -> (bootId: string, mode: string, entities: []Entity)
 
             # A signed quote of the registers (all used ones when registers is absent).
-            # nonce, quote and signature are base64; certificate is PEM.
+            # nonce, quote and signature are base64; certificate (issued by the root CA) and
+            # attestationKey (the same key alone) are PEM. format "ukey-v1": quote is
+            # docs/quote-format.md, signature DER ECDSA. format "tpm2": quote is TPMS_ATTEST,
+            # signature a TPMT_SIGNATURE, as tpm2_checkquote -m/-s read them.
             method Quote(nonce: string, registers: ?[]int) -> (
               quote: string,
               signature: string,
               certificate: string,
+              attestationKey: string,
               format: string
             )
 

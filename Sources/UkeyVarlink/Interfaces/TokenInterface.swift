@@ -10,6 +10,11 @@ extension VarlinkInterface {
 
             method Info() -> (backend: string, serial: string, algorithms: []string, roles: Roles)
 
+            # The hardware behind a role (a TPM) cannot be reached or failed. Nothing changed;
+            # a measurement that failed so was not taken, and may be sent again. Any method that
+            # uses the role may return it.
+            error Unavailable (reason: string)
+
             # Signs a SHA-256 digest (base64) with a user's own key; needs that user's session.
             # The root CA, attestation and audit keys are restricted and never sign caller data.
             method Sign(key: string, digest: string, session: ?string) -> (signature: string, algorithm: string)

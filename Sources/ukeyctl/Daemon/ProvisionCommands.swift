@@ -33,9 +33,13 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let reply = try daemon.call("io.ukey.Admin.Status")
         if daemon.printJSON(reply) { return }
-        for key in ["initialized", "backend", "policyVersion", "mode", "bootId", "users", "entities", "measurements"] {
-            print("\(key.padding(toLength: 14, withPad: " ", startingAt: 0)) \(reply[key]?.text ?? "-")")
+        func line(_ key: String, _ value: String) { print("\(key.padding(toLength: 14, withPad: " ", startingAt: 0)) \(value)") }
+        for key in ["initialized", "backend"] { line(key, reply[key]?.text ?? "-") }
+        // Which backend serves each role: the registers may be a TPM's PCRs while users stay soft.
+        if let roles = reply["roles"]?.objectValue {
+            for role in ["registers", "keys", "users"] { line("  \(role)", roles[role]?.text ?? "-") }
         }
+        for key in ["policyVersion", "mode", "bootId", "users", "entities", "measurements"] { line(key, reply[key]?.text ?? "-") }
     }
 }
 

@@ -1,0 +1,93 @@
+import CTSS2
+
+/// The TPM's keys that ukey uses are primaries made from fixed templates under the owner
+/// hierarchy: the same TPM always derives the same key from the same template, so there is
+/// nothing to store and nothing to lose; another TPM derives another key.
+extension TPMContext {
+    enum Template {
+        /// ECDSA P-256, restricted: signs only what the TPM builds (quotes).
+        case attestation
+        /// ECDSA P-256, unrestricted: signs audit checkpoint digests.
+        case audit
+        /// ECC P-256 storage key (restricted decrypt, AES-128-CFB): the parent of sealed objects.
+        case storage
+
+        var publicArea: TPM2B_PUBLIC {
+            var template = TPM2B_PUBLIC()
+            template.publicArea.type = UKEY_TPM2_ALG_ECC
+            template.publicArea.nameAlg = UKEY_TPM2_ALG_SHA256
+            template.publicArea.parameters.eccDetail.curveID = UKEY_TPM2_ECC_NIST_P256
+            template.publicArea.parameters.eccDetail.kdf.scheme = UKEY_TPM2_ALG_NULL
+            switch self {
+            case .attestation, .audit:
+                template.publicArea.objectAttributes = self == .attestation ? UKEY_ATTESTATION_KEY_ATTRIBUTES : UKEY_SIGNING_KEY_ATTRIBUTES
+                template.publicArea.parameters.eccDetail.symmetric.algorithm = UKEY_TPM2_ALG_NULL
+                template.publicArea.parameters.eccDetail.scheme.scheme = UKEY_TPM2_ALG_ECDSA
+                template.publicArea.parameters.eccDetail.scheme.details.ecdsa.hashAlg = UKEY_TPM2_ALG_SHA256
+            case .storage:
+                template.publicArea.objectAttributes = UKEY_STORAGE_KEY_ATTRIBUTES
+                template.publicArea.parameters.eccDetail.symmetric.algorithm = UKEY_TPM2_ALG_AES
+                template.publicArea.parameters.eccDetail.symmetric.keyBits.aes = 128
+                template.publicArea.parameters.eccDetail.symmetric.mode.aes = UKEY_TPM2_ALG_CFB
+                template.publicArea.parameters.eccDetail.scheme.scheme = UKEY_TPM2_ALG_NULL
+            }
+            return template
+        }
+
+        var operation: String {
+            switch self {
+            case .attestation: "creating the attestation key"
+            case .audit: "creating the audit key"
+            case .storage: "creating the storage primary"
+            }
+        }
+    }
+
+    /// Creates (loads) a primary from `template`; the caller flushes the handle.
+    func createPrimary(_ template: Template) throws(TPMError) -> (handle: ESYS_TR, point: [UInt8]) {
+        var sensitive = TPM2B_SENSITIVE_CREATE()
+        var publicArea = template.publicArea
+        var outside = TPM2B_DATA()
+        var creationPCRs = TPML_PCR_SELECTION()
+        var handle: ESYS_TR = ESYS_TR(ESYS_TR_NONE)
+        var outPublic: UnsafeMutablePointer<TPM2B_PUBLIC>?
+        var creationData: UnsafeMutablePointer<TPM2B_CREATION_DATA>?
+        var creationHash: UnsafeMutablePointer<TPM2B_DIGEST>?
+        var ticket: UnsafeMutablePointer<TPMT_TK_CREATION>?
+        try check(Esys_CreatePrimary(esys, ESYS_TR(ESYS_TR_RH_OWNER), ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &sensitive, &publicArea, &outside, &creationPCRs, &handle, &outPublic, &creationData, &creationHash, &ticket), template.operation)
+        defer {
+            Esys_Free(outPublic)
+            Esys_Free(creationData)
+            Esys_Free(creationHash)
+            Esys_Free(ticket)
+        }
+        guard let outPublic else {
+            Esys_FlushContext(esys, handle)
+            throw TPMError(local: "the TPM returned no public key", template.operation)
+        }
+        let ecc = outPublic.pointee.publicArea.unique.ecc
+        let x = withUnsafeBytes(of: ecc.x.buffer) { Array($0.prefix(Int(ecc.x.size))) }
+        let y = withUnsafeBytes(of: ecc.y.buffer) { Array($0.prefix(Int(ecc.y.size))) }
+        func padded(_ v: [UInt8]) -> [UInt8] { [UInt8](repeating: 0, count: max(0, 32 - v.count)) + v }
+        return (handle, [0x04] + padded(x) + padded(y))
+    }
+
+    /// Flushes transient objects left loaded by an earlier ukeyd that died without flushing them:
+    /// a TPM without a resource manager (swtpm, /dev/tpm0) has only three slots. Behind the
+    /// kernel's resource manager (/dev/tpmrm0) a connection sees only its own objects, so this
+    /// touches nobody else's.
+    func flushLeftoverTransients() {
+        var more: TPMI_YES_NO = 0
+        var data: UnsafeMutablePointer<TPMS_CAPABILITY_DATA>?
+        guard Esys_GetCapability(esys, ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), UKEY_TPM2_CAP_HANDLES, UKEY_TPM2_TRANSIENT_FIRST, 16, &more, &data) == 0, let data else { return }
+        defer { Esys_Free(data) }
+        let list = data.pointee.data.handles
+        let handles = withUnsafeBytes(of: list.handle) { Array($0.bindMemory(to: TPM2_HANDLE.self).prefix(Int(list.count))) }
+        for tpmHandle in handles {
+            var object: ESYS_TR = ESYS_TR(ESYS_TR_NONE)
+            if Esys_TR_FromTPMPublic(esys, tpmHandle, ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &object) == 0 {
+                Esys_FlushContext(esys, object)
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import Crypto
+import UkeyCore
+
+/// A "tpm2" quote as ukeyd returns it: TPMS_ATTEST bytes of a TPM2_Quote and its TPMT_SIGNATURE
+/// (TCG TPM 2.0 Part 2, sections 10.12 and 11.3), parsed from untrusted bytes with every length
+/// checked. All integers are big-endian.
+public struct TPM2Quote: Sendable, Hashable {
+    public static let format = "tpm2"
+    /// TPM_GENERATED_VALUE: only the TPM itself writes structures that start so.
+    static let generated: UInt32 = 0xff54_4347
+    static let attestQuote: UInt16 = 0x8018
+    static let maxBytes = 2048
+
+    /// The qualifying data (ukey's nonce).
+    public let nonce: [UInt8]
+    /// TPMS_CLOCK_INFO: reset and restart counts tell a verifier whether the TPM rebooted.
+    public let clock: UInt64
+    public let resetCount: UInt32
+    public let restartCount: UInt32
+    /// SHA-256 PCR indices selected, ascending.
+    public let pcrs: [Int]
+    /// The digest of the selected PCRs' values, concatenated in ascending order.
+    public let pcrDigest: [UInt8]
+
+    public init(parsing bytes: [UInt8]) throws(TokenError) {
+        guard bytes.count <= Self.maxBytes else { throw TokenError(.invalidArgument, "a TPMS_ATTEST is at most \(Self.maxBytes) bytes") }
+        var reader = BigEndianReader(bytes, what: "TPMS_ATTEST")
+        guard try reader.u32("magic") == Self.generated else { throw TokenError(.invalidArgument, "not a TPM-generated structure (bad magic)") }
+        guard try reader.u16("type") == Self.attestQuote else { throw TokenError(.invalidArgument, "the TPMS_ATTEST is not a quote") }
+        _ = try reader.sized("qualifiedSigner", max: 68)
+        nonce = try reader.sized("extraData", max: 64)
+        clock = try reader.u64("clock")
+        resetCount = try reader.u32("resetCount")
+        restartCount = try reader.u32("restartCount")
+        _ = try reader.read(1, "safe")
+        _ = try reader.u64("firmwareVersion")
+        let selections = try reader.u32("pcrSelect count")
+        guard selections <= 16 else { throw TokenError(.invalidArgument, "the quote selects \(selections) banks") }
+        var pcrs: [Int] = []
+        for _ in 0..<selections {
+            let hash = try reader.u16("pcrSelect hash")
+            let size = Int(try reader.read(1, "sizeofSelect")[0])
+            guard size <= 4 else { throw TokenError(.invalidArgument, "a PCR selection of \(size) bytes") }
+            let mask = try reader.read(size, "pcrSelect")
+            guard hash == HashAlgorithm.sha256.tcgAlgorithmID else {
+                if mask.contains(where: { $0 != 0 }) { throw TokenError(.invalidArgument, "the quote selects PCRs of a bank other than SHA-256") }
+                continue
+            }
+            for (byte, bits) in mask.enumerated() {
+                for bit in 0..<8 where bits & (1 << bit) != 0 { pcrs.append(byte * 8 + bit) }
+            }
+        }
+        self.pcrs = pcrs.sorted()
+        pcrDigest = try reader.sized("pcrDigest", max: 64)
+        guard reader.isAtEnd else { throw TokenError(.invalidArgument, "the TPMS_ATTEST has \(reader.remaining) trailing bytes") }
+    }
+
+    /// The raw r || s of an ECDSA-SHA256 TPMT_SIGNATURE.
+    public static func ecdsaSignature(parsing bytes: [UInt8]) throws(TokenError) -> P256.Signing.ECDSASignature {
+        guard bytes.count <= 256 else { throw TokenError(.invalidArgument, "a TPMT_SIGNATURE is at most 256 bytes") }
+        var reader = BigEndianReader(bytes, what: "TPMT_SIGNATURE")
+        guard try reader.u16("sigAlg") == 0x0018, try reader.u16("hash") == HashAlgorithm.sha256.tcgAlgorithmID else {
+            throw TokenError(.invalidArgument, "the signature is not ECDSA with SHA-256")
+        }
+        let r = try reader.sized("signatureR", max: 32), s = try reader.sized("signatureS", max: 32)
+        guard reader.isAtEnd else { throw TokenError(.invalidArgument, "the TPMT_SIGNATURE has trailing bytes") }
+        func padded(_ v: [UInt8]) -> [UInt8] { [UInt8](repeating: 0, count: 32 - v.count) + v }
+        do {
+            return try P256.Signing.ECDSASignature(rawRepresentation: padded(r) + padded(s))
+        } catch {
+            throw TokenError(.invalidArgument, "the ECDSA signature is malformed")
+        }
+    }
+
+    /// The digest a TPM puts in `pcrDigest` for these SHA-256 values, ascending by index.
+    public static func pcrDigest(of values: [(index: Int, value: [UInt8])]) -> [UInt8] {
+        Array(SHA256.hash(data: values.sorted { $0.index < $1.index }.flatMap(\.value)))
+    }
+}
+
+/// A bounds-checked big-endian cursor over untrusted bytes (TPM structures).
+struct BigEndianReader {
+    let bytes: [UInt8]
+    private(set) var offset = 0
+    let what: String
+
+    init(_ bytes: [UInt8], what: String) {
+        self.bytes = bytes
+        self.what = what
+    }
+
+    var remaining: Int { bytes.count - offset }
+    var isAtEnd: Bool { offset == bytes.count }
+
+    mutating func read(_ count: Int, _ field: String) throws(TokenError) -> [UInt8] {
+        guard count >= 0, count <= remaining else {
+            throw TokenError(.invalidArgument, "\(what) is truncated at byte \(offset): \(field) needs \(count) bytes, \(remaining) left")
+        }
+        defer { offset += count }
+        return Array(bytes[offset..<offset + count])
+    }
+
+    mutating func u16(_ field: String) throws(TokenError) -> UInt16 {
+        try read(2, field).reduce(0) { $0 << 8 | UInt16($1) }
+    }
+
+    mutating func u32(_ field: String) throws(TokenError) -> UInt32 {
+        try read(4, field).reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    mutating func u64(_ field: String) throws(TokenError) -> UInt64 {
+        try read(8, field).reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    /// A TPM2B: a u16 size, then that many bytes (at most `max`).
+    mutating func sized(_ field: String, max: Int) throws(TokenError) -> [UInt8] {
+        let size = Int(try u16("\(field) size"))
+        guard size <= max else { throw TokenError(.invalidArgument, "\(what): \(field) of \(size) bytes (at most \(max))") }
+        return try read(size, field)
+    }
+}

@@ -1,0 +1,211 @@
+import Crypto
+import Foundation
+import Testing
+import UkeyClient
+import UkeyCore
+import UkeyTesting
+import UkeyToken
+import UkeyVarlink
+
+/// ukeyd on the tpm backend (registers and keys), each test with a swtpm of its own, checked by
+/// tpm2-tools. The daemon holds the TPM's one connection while it runs (swtpm serves one client
+/// at a time), so the tools look at the TPM once the daemon has stopped; PCRs outlive it.
+@Suite("ukeyd on the TPM", .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)"))
+struct DaemonTPMTests {
+    static let pcrread = ExternalTool("tpm2_pcrread")
+    static let pcrextend = ExternalTool("tpm2_pcrextend")
+    static let checkquote = ExternalTool("tpm2_checkquote")
+    static let eventlog = ExternalTool("tpm2_eventlog")
+    static let ukeyctl = PackagePaths.builtProduct("ukeyctl")
+
+    /// The SHA-256 values tpm2_pcrread prints for `pcrs`.
+    static func readPCRs(_ tcti: String, _ pcrs: [Int], output: String? = nil) throws -> [Int: String] {
+        let result = try pcrread.run(["-T", tcti, "sha256:" + pcrs.map(String.init).joined(separator: ",")] + (output.map { ["-o", $0] } ?? []))
+        guard result.status == 0 else { throw TestDaemonError("tpm2_pcrread: \(result.stderr)") }
+        var values: [Int: String] = [:]
+        for line in result.stdout.split(separator: "\n") {
+            let parts = line.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, let index = Int(parts[0]), parts[1].hasPrefix("0x") { values[index] = parts[1].dropFirst(2).lowercased() }
+        }
+        return values
+    }
+
+    @Test("measurements land in real PCRs: tpm2_pcrread equals the event log's replay, tpm2_eventlog agrees, tpm2_checkquote accepts the quote with our nonce and the read PCRs, and rejects another nonce; a reset keeps the earlier session in the log")
+    func bootChainOnPCRs() throws {
+        let f = try DaemonFixture(backend: .tpm)
+        let tcti = f.daemon.tpm!.tcti
+        let status = try f.daemon.call("io.ukey.Admin.Status")
+        #expect(status["backend"] == "tpm" && status["roles"]?["registers"] == "tpm" && status["roles"]?["keys"] == "tpm" && status["roles"]?["users"] == "soft")
+        let shown = try ExternalTool.run(Self.ukeyctl, ["status", "--socket", f.daemon.socketPath])
+        #expect(shown.stdout.contains("registers") && shown.stdout.contains("tpm"), "\(shown.stdout)")
+
+        try f.bootHost()
+        let firstBoot = try f.daemon.call("io.ukey.Boot.Chain")["bootId"]
+        let reset = try f.daemon.call("io.ukey.Boot.Reset")["bootId"]
+        #expect(reset != firstBoot)
+        let again = try f.measureByPath("vmm")
+        #expect(again.last?["verdict"] == "trusted")
+
+        let nonce = (0..<20).map { _ in UInt8.random(in: 0...255) }
+        let quote = try f.daemon.call("io.ukey.Boot.Quote", ["nonce": .string(Data(nonce).base64EncodedString())])
+        #expect(quote["format"] == "tpm2")
+        let logBytes = Array(Data(base64Encoded: try f.daemon.call("io.ukey.Boot.EventLog")["data"]!.stringValue!)!)
+        let log = try EventLog(parsing: logBytes)
+        let replayed = log.replay().banks[.sha256]!.values
+        // Both sessions are in the log: six entities, then vmm again.
+        let measuredComponents = try UkeyPolicyLookup(text: f.policyText)
+        let expectedEvents = ["vmm", "io-vm", "io-loader", "io-kernel", "mgmt-vm", "debian-base", "vmm"].reduce(0) { $0 + measuredComponents.components($1).count }
+        #expect(log.events.count == expectedEvents, "every measurement of both sessions")
+
+        let work = try TemporaryDirectory()
+        try work.write("quote.bin", Array(Data(base64Encoded: quote["quote"]!.stringValue!)!))
+        try work.write("quote.sig", Array(Data(base64Encoded: quote["signature"]!.stringValue!)!))
+        try work.write("ak.pem", Array(quote["attestationKey"]!.stringValue!.utf8))
+        try work.write("ak-cert.pem", Array(quote["certificate"]!.stringValue!.utf8))
+        try work.write("log.bin", logBytes)
+        f.daemon.stop()
+
+        let pcrs = [8, 9, 10, 11, 12, 13]
+        let values = try Self.readPCRs(tcti, pcrs, output: work.file("pcrs.bin"))
+        for pcr in pcrs {
+            #expect(values[pcr] == Hex.encode(replayed[pcr]), "PCR \(pcr): the TPM and the event log's replay")
+        }
+        #expect(values[8] != String(repeating: "0", count: 64) && values[11] == String(repeating: "0", count: 64))
+        let replay = try Self.eventlog.run([work.file("log.bin")])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        for pcr in pcrs where values[pcr] != String(repeating: "0", count: 64) {
+            #expect(replay.stdout.lowercased().contains("0x\(values[pcr]!)"), "tpm2_eventlog's replay of PCR \(pcr)")
+        }
+        let selection = "sha256:" + pcrs.map(String.init).joined(separator: ",")
+        let accepted = try Self.checkquote.run([
+            "-u", work.file("ak.pem"), "-m", work.file("quote.bin"), "-s", work.file("quote.sig"), "-g", "sha256",
+            "-q", Hex.encode(nonce), "-f", work.file("pcrs.bin"), "-l", selection,
+        ])
+        #expect(accepted.status == 0, "\(accepted.stdout)\(accepted.stderr)")
+        let replayedNonce = try Self.checkquote.run([
+            "-u", work.file("ak.pem"), "-m", work.file("quote.bin"), "-s", work.file("quote.sig"), "-g", "sha256", "-q", Hex.encode(nonce.reversed()),
+        ])
+        #expect(replayedNonce.status != 0)
+        // ukeyctl checks the same quote against the event log (and refuses another nonce).
+        let ours = try ExternalTool.run(Self.ukeyctl, ["quote", "verify", "--quote", work.file("quote.bin"), "--signature", work.file("quote.sig"), "--cert", work.file("ak-cert.pem"), "--nonce", Hex.encode(nonce), "--event-log", work.file("log.bin")])
+        #expect(ours.status == 0 && ours.stdout.contains("tpm2 quote verifies"), "\(ours.stdout)\(ours.stderr)")
+        let wrong = try ExternalTool.run(Self.ukeyctl, ["quote", "verify", "--quote", work.file("quote.bin"), "--signature", work.file("quote.sig"), "--cert", work.file("ak-cert.pem"), "--nonce", "00"])
+        #expect(wrong.status == 1)
+    }
+
+    @Test("a restart neither measures again nor forgets; an extend cut short is completed; a PCR extended behind ukeyd's back stops the start")
+    func restartChecksPCRs() throws {
+        let f = try DaemonFixture(backend: .tpm)
+        let tcti = f.daemon.tpm!.tcti
+        try f.measureByPath("vmm")
+        f.daemon.stop()
+        let before = try Self.readPCRs(tcti, [8])[8]!
+        try f.daemon.start()
+        #expect(try f.state("vmm").state == "trusted")
+        f.daemon.stop()
+        #expect(try Self.readPCRs(tcti, [8])[8] == before, "no second extend on restart")
+
+        // A crash after the journal took a measurement but before the TPM did: the start completes it.
+        let digest = Digest.of(Array("an io-vm firmware".utf8))
+        let line = #"{"e":"io-vm","c":"firmware","d":"\#(digest.description)","r":9}"# + "\n"
+        let journal = try FileHandle(forWritingTo: URL(fileURLWithPath: f.daemon.runtimeDirectory + "/boot.journal"))
+        try journal.seekToEnd()
+        try journal.write(contentsOf: Data(line.utf8))
+        try journal.close()
+        try f.daemon.start()
+        #expect(f.daemon.log().contains("completed the extend of io-vm/firmware into PCR 9"))
+        f.daemon.stop()
+        let nine = try Self.readPCRs(tcti, [9])[9]!
+        #expect(nine == Hex.encode(Array(SHA256.hash(data: [UInt8](repeating: 0, count: 32) + digest.bytes))))
+
+        // Someone else extends PCR 8: the journal no longer explains it, and ukeyd refuses to start.
+        let extended = try Self.pcrextend.run(["-T", tcti, "8:sha256=" + String(repeating: "ab", count: 32)])
+        #expect(extended.status == 0, "\(extended.stderr)")
+        #expect(throws: (any Error).self) { try f.daemon.start() }
+        #expect(f.daemon.log().contains("PCR 8 holds"), "the reason is in the log")
+    }
+
+    @Test("the store key is sealed to the TPM: the state directory on another TPM does not open, nor with keys = soft")
+    func storeSealedToTPM() throws {
+        let f = try DaemonFixture(backend: .tpm)
+        f.daemon.stop()
+        let other = try SoftwareTPM()
+        defer { other.stop() }
+        let run = try TemporaryDirectory("ukeyd-run")
+        func attempt(_ extra: [String]) throws -> ExternalTool.Result {
+            try ExternalTool.run(PackagePaths.builtProduct("ukeyd"), [
+                "--state-dir", f.daemon.stateDirectory, "--runtime-dir", run.path, "--socket", run.file("ukeyd.sock"),
+            ] + extra)
+        }
+        let elsewhere = try attempt(["--registers", "tpm", "--keys", "tpm", "--tcti", other.tcti])
+        #expect(elsewhere.status == 1)
+        #expect((elsewhere.stdout + elsewhere.stderr).contains("does not unseal with tpm"), "\(elsewhere.stderr)")
+        let soft = try attempt([])
+        #expect(soft.status == 1)
+        #expect((soft.stdout + soft.stderr).contains("sealed by 'tpm'"), "\(soft.stderr)")
+        try f.daemon.start()  // on its own TPM it opens
+        #expect(try f.daemon.call("io.ukey.Admin.Status")["initialized"] == true)
+    }
+
+    @Test("a policy naming a firmware PCR (0-7) or a locality PCR (17-22) is refused; the old one stays")
+    func firmwarePCRsRefused() throws {
+        let f = try DaemonFixture(backend: .tpm)
+        for register in [7, 17] {
+            let text = f.policyText.replacingOccurrences(of: "version: 1", with: "version: 2")
+                .replacingOccurrences(of: "kind: host\n    register: 8", with: "kind: host\n    register: \(register)")
+            #expect { try f.loadPolicy(text) } throws: { error in
+                guard let error = error as? VarlinkError, error.name == "io.ukey.Admin.PolicyRejected" else { return false }
+                // 0-7 the linter refuses for every backend; 17-22 the tpm registers cannot extend.
+                let reason = error.parameters["reason"]?.stringValue ?? ""
+                return register == 7 ? reason.contains("register 7 of 'vmm' is out of range") : reason.contains("uses register 17, which the tpm registers cannot extend")
+            }
+        }
+        #expect(try f.daemon.call("io.ukey.Admin.Status")["policyVersion"] == 1)
+    }
+
+    @Test("the TPM going away: measurements fail with Token.Unavailable and are not taken, the rest is served; a TPM that comes back reset is refused")
+    func tpmGoesAway() throws {
+        let f = try DaemonFixture(backend: .tpm)
+        try f.measureByPath("vmm")
+        f.daemon.tpm!.stop()
+        let isUnavailable = { (error: any Error) -> Bool in
+            (error as? VarlinkError)?.name == "io.ukey.Token.Unavailable"
+                && (error as? VarlinkError)?.parameters["reason"]?.stringValue?.contains("TPM") == true
+        }
+        #expect { try f.measureByPath("io-vm") } throws: { isUnavailable($0) }
+        #expect { try f.daemon.call("io.ukey.Boot.Quote", ["nonce": "AQID"]) } throws: { isUnavailable($0) }
+        // What needs no TPM goes on: the chain, logins, exec checks, the audit trail.
+        #expect(try f.state("vmm").state == "trusted" && f.state("io-vm").state == "pending", "the failed measurement was not taken")
+        #expect(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"] != nil)
+        _ = try f.daemon.call("io.ukey.Runtime.CheckExec", ["vm": "office", "path": "/usr/bin/nc", "digest": .string("sha256:" + String(repeating: "2", count: 64))])
+        #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
+        #expect(f.daemon.exitStatus == nil, "ukeyd is still running")
+
+        // The TPM restarts (its PCRs back at zero): measuring on would give registers the log
+        // cannot explain, so ukeyd refuses, saying why.
+        try f.daemon.tpm!.restart()
+        #expect { try f.measureByPath("io-vm") } throws: { error in
+            isUnavailable(error) && "\(error)".contains("PCR 8 holds")
+        }
+        #expect(f.daemon.exitStatus == nil)
+    }
+
+    @Test("keys on the TPM: random bytes from TPM2_GetRandom; audit checkpoints signed by the TPM's key verify through ukeyd after a restart and offline")
+    func keysOnTPM() throws {
+        let f = try DaemonFixture(backend: .tpm)
+        let random = Data(base64Encoded: try f.daemon.call("io.ukey.Token.Random", ["bytes": 64])["data"]!.stringValue!)!
+        #expect(random.count == 64 && random != Data(count: 64))
+        let work = try TemporaryDirectory()
+        let pem = try #require(try f.daemon.call("io.ukey.Token.Certificate", ["name": "audit"])["pem"]?.stringValue)
+        try pem.write(toFile: work.file("audit.pem"), atomically: true, encoding: .utf8)
+        #expect(pem.contains("BEGIN CERTIFICATE"))
+        f.daemon.stop()  // the final checkpoint, signed in the TPM
+        try f.daemon.start()
+        let verified = try f.daemon.call("io.ukey.Audit.Verify")
+        #expect(verified["ok"] == true && (verified["checkpoints"]?.intValue ?? 0) >= 1, "\(verified)")
+        #expect(try f.daemon.call("io.ukey.Token.Certificate", ["name": "audit"])["pem"]?.stringValue == pem, "the TPM derives the same audit key each time")
+        f.daemon.stop()
+        let offline = try ExternalTool.run(Self.ukeyctl, ["audit", "verify", "--log", f.daemon.stateDirectory + "/audit.log", "--cert", work.file("audit.pem")])
+        #expect(offline.status == 0, "\(offline.stdout)\(offline.stderr)")
+    }
+}
