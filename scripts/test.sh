@@ -35,5 +35,9 @@ export TSS2_LOG=all+none
 
 echo "==> swift build --build-tests"
 swift build --build-tests
-echo "==> swift test"
+echo "==> swift test (every suite; the daemon on the soft token)"
 swift test
+# The daemon suites again with the tpm backend: every test daemon gets a swtpm of its own and
+# keeps its registers in real PCRs, its store key sealed to that TPM.
+echo "==> swift test --filter UkeyDaemonTests, with UKEY_TEST_BACKEND=tpm"
+UKEY_TEST_BACKEND=tpm swift test --filter UkeyDaemonTests

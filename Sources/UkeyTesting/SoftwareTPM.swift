@@ -21,17 +21,21 @@ public final class SoftwareTPM: @unchecked Sendable {
         guard let tool = Self.tool.path else { throw ExternalTool.Missing(description: "swtpm is not installed but CI=true requires it") }
         try? FileManager.default.removeItem(atPath: socketPath)
         try? FileManager.default.removeItem(atPath: socketPath + ".ctrl")
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = [
+        let arguments = [
             "socket", "--tpm2", "--tpmstate", "dir=\(directory.path)",
             "--server", "type=unixio,path=\(socketPath)",
             "--ctrl", "type=unixio,path=\(socketPath).ctrl",
             "--flags", "not-need-init,startup-clear",
         ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        process = try spawnRetryingDescriptorRace {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: tool)
+            process.arguments = arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
         for _ in 0..<250 {
             if FileManager.default.fileExists(atPath: socketPath + ".ctrl") && FileManager.default.fileExists(atPath: socketPath) { return }
             guard process.isRunning else { break }

@@ -10,14 +10,14 @@ import UkeyVarlink
 enum DaemonBench {
     /// Starts ukeyd with its runtime directory on tmpfs (as /run is in production), provisions it
     /// with the demo policy, and returns the socket and a stop function.
-    static func start(binary: String, policy: String) throws -> (socket: String, pid: Int32, signer: P256.Signing.PrivateKey, stop: () -> Void) {
+    static func start(binary: String, policy: String, arguments: [String] = [], name: String = "soft") throws -> (socket: String, pid: Int32, signer: P256.Signing.PrivateKey, stop: () -> Void) {
         let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
-        let root = "\(base)/ukey-bench-daemon-\(getpid())"
+        let root = "\(base)/ukey-bench-daemon-\(name)-\(getpid())"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let socket = "\(root)/run/ukeyd.sock"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--state-dir", "\(root)/state", "--runtime-dir", "\(root)/run", "--socket", socket, "--log-level", "error"]
+        process.arguments = ["--state-dir", "\(root)/state", "--runtime-dir", "\(root)/run", "--socket", socket, "--log-level", "error"] + arguments
         try process.run()
         var up = false
         for _ in 0..<400 where !up {

@@ -47,6 +47,35 @@ struct TPMTests {
     }
 }
 
+@Suite("A TPM that goes away and comes back", .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)"))
+struct TPMReconnectTests {
+    @Test("the command in flight fails with a transport error; the next one connects again; the audit key is the same after the restart")
+    func reconnect() async throws {
+        let swtpm = try SoftwareTPM()
+        defer { swtpm.stop() }
+        let tpm = try TPM(tcti: swtpm.tcti)
+        let key = try await tpm.auditKey()
+        try await tpm.extend(pcr: 16, sha256: [UInt8](repeating: 7, count: 32))
+        try swtpm.restart()
+        var failures = 0
+        var value: [UInt8]?
+        for _ in 0..<3 where value == nil {
+            do {
+                value = try await tpm.read(pcr: 16)
+            } catch {
+                #expect(error.isTransport, "\(error)")
+                failures += 1
+            }
+        }
+        #expect(failures <= 1, "one failure at most: the broken connection is dropped and the next command reconnects")
+        #expect(value == [UInt8](repeating: 0, count: 32), "the restarted TPM's PCRs start again from zero")
+        #expect(try await tpm.auditKey() == key, "primaries from a fixed template are the same keys after a restart")
+        let signed = try await tpm.signWithAuditKey(sha256: Array(SHA256.hash(data: Array("checkpoint".utf8))))
+        let publicKey = try P256.Signing.PublicKey(x963Representation: signed.publicKey)
+        #expect(publicKey.isValidSignature(try P256.Signing.ECDSASignature(rawRepresentation: signed.signature), for: SHA256.hash(data: Array("checkpoint".utf8))))
+    }
+}
+
 @Suite("TPM quotes, checked by tpm2_checkquote", .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)"))
 struct TPMQuoteTests {
     static let checkquote = ExternalTool("tpm2_checkquote")

@@ -1,0 +1,66 @@
+import Crypto
+import Testing
+import UkeyCore
+import UkeyToken
+
+/// `TPM2Quote` parses untrusted TPMS_ATTEST and TPMT_SIGNATURE bytes (from a verifier's input).
+@Suite("tpm2 quote parsing")
+struct TPM2QuoteParserTests {
+    /// A TPMS_ATTEST as a TPM writes it for a quote of `pcrs` (big-endian throughout).
+    static func attest(nonce: [UInt8], pcrs: [Int], digest: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = [0xff, 0x54, 0x43, 0x47, 0x80, 0x18]
+        func u16(_ v: Int) { out += [UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+        u16(34); out += [0x00, 0x0b] + [UInt8](repeating: 0xaa, count: 32)  // qualifiedSigner
+        u16(nonce.count); out += nonce
+        out += [UInt8](repeating: 1, count: 8) + [0, 0, 0, 2] + [0, 0, 0, 3] + [1]  // clockInfo
+        out += [UInt8](repeating: 9, count: 8)  // firmwareVersion
+        out += [0, 0, 0, 1, 0x00, 0x0b, 3]
+        var mask: [UInt8] = [0, 0, 0]
+        for pcr in pcrs { mask[pcr / 8] |= 1 << (pcr % 8) }
+        out += mask
+        u16(digest.count); out += digest
+        return out
+    }
+
+    @Test("a well-formed quote parses: nonce, clock, PCR selection, digest")
+    func parses() throws {
+        let digest = TPM2Quote.pcrDigest(of: [(9, [UInt8](repeating: 2, count: 32)), (8, [UInt8](repeating: 1, count: 32))])
+        #expect(digest == Array(SHA256.hash(data: [UInt8](repeating: 1, count: 32) + [UInt8](repeating: 2, count: 32))), "ascending by index")
+        let quote = try TPM2Quote(parsing: Self.attest(nonce: [1, 2, 3], pcrs: [8, 9, 23], digest: digest))
+        #expect(quote.nonce == [1, 2, 3] && quote.pcrs == [8, 9, 23] && quote.pcrDigest == digest)
+        #expect(quote.resetCount == 2 && quote.restartCount == 3)
+        #expect(QuoteVerifier.isTPM2(Self.attest(nonce: [1], pcrs: [8], digest: digest)))
+        #expect(!QuoteVerifier.isTPM2(Array("UKEYQT01".utf8)))
+    }
+
+    @Test("every truncation, every trailing byte and random garbage are refused with a clear error, never a crash")
+    func fuzz() {
+        let good = Self.attest(nonce: Array(0..<20), pcrs: [8, 13], digest: [UInt8](repeating: 5, count: 32))
+        for length in 0..<good.count {
+            #expect(throws: TokenError.self) { try TPM2Quote(parsing: Array(good.prefix(length))) }
+        }
+        #expect(throws: TokenError.self) { try TPM2Quote(parsing: good + [0]) }
+        #expect(throws: TokenError.self) { try TPM2Quote(parsing: [UInt8](repeating: 0, count: 5000)) }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<5000 {
+            var bytes = good
+            for _ in 0..<Int.random(in: 1...6, using: &generator) {
+                bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+            }
+            _ = try? TPM2Quote(parsing: bytes)
+            _ = try? TPM2Quote.ecdsaSignature(parsing: Array(bytes.prefix(Int.random(in: 0...80, using: &generator))))
+        }
+        #expect(throws: TokenError.self) { try TPM2Quote.ecdsaSignature(parsing: [0x00, 0x18, 0x00, 0x0b, 0x00, 0x40]) }
+    }
+
+    @Test("a TPMT_SIGNATURE's r and s become an ECDSA signature that verifies; another algorithm is refused")
+    func signature() throws {
+        let key = P256.Signing.PrivateKey()
+        let message = Array("attest".utf8)
+        let raw = Array(try key.signature(for: SHA256.hash(data: message)).rawRepresentation)
+        let marshalled: [UInt8] = [0x00, 0x18, 0x00, 0x0b, 0x00, 0x20] + raw.prefix(32) + [0x00, 0x20] + raw.suffix(32)
+        let parsed = try TPM2Quote.ecdsaSignature(parsing: marshalled)
+        #expect(key.publicKey.isValidSignature(parsed, for: SHA256.hash(data: message)))
+        #expect(throws: TokenError.self) { try TPM2Quote.ecdsaSignature(parsing: [0x00, 0x14] + marshalled.dropFirst(2)) }
+    }
+}
