@@ -29,8 +29,13 @@ public final class VarlinkConnection {
     private var pending: [[UInt8]] = []
 
     /// Connects to `path`; `timeout` bounds every read.
+    ///
+    /// `fd` is stored only once the connection stands: a class whose stored properties are all
+    /// set runs its deinit even when its init then throws, and that deinit closes `fd`, so a
+    /// failure path that closed it too would close the descriptor twice, and the second close
+    /// could take another thread's newly opened file.
     public init(path: String, timeout: TimeInterval = 60) throws(Failure) {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .unreachable(String(cString: strerror(errno))) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -52,6 +57,7 @@ public final class VarlinkConnection {
         }
         var interval = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
+        self.fd = fd
     }
 
     deinit { close(fd) }

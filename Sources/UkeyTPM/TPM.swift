@@ -1,4 +1,5 @@
 import CTSS2
+import Glibc
 
 /// A TPM 2.0 through tpm2-tss: the only owner of the daemon's ESYS context, so commands never
 /// interleave. It runs on a thread of its own (`TPMExecutor`).
@@ -20,23 +21,32 @@ public actor TPM {
         self.tcti = tcti
     }
 
-    /// Runs one operation on the context, connecting first if the last one was lost.
+    /// Runs one operation on the context, connecting first if the last one was lost. A TPM that
+    /// asks to be asked again (RETRY, YIELDED, TESTING: the command did nothing) is, a few times.
     private func withContext<T>(_ body: (TPMContext) throws(TPMError) -> T) throws(TPMError) -> T {
-        let current: TPMContext
-        if let context {
-            current = context
-        } else {
-            current = try TPMContext(tcti: tcti)
-            context = current
-        }
-        do {
-            return try body(current)
-        } catch {
-            // A transport or TSS failure leaves the context in an unknown state: start afresh.
-            if error.isTransport { context = nil }
-            throw error
+        var attempt = 0
+        while true {
+            attempt += 1
+            let current: TPMContext
+            if let context {
+                current = context
+            } else {
+                current = try TPMContext(tcti: tcti)
+                context = current
+            }
+            do {
+                return try body(current)
+            } catch {
+                // A transport or TSS failure leaves the context in an unknown state: start afresh.
+                if error.isTransport { context = nil }
+                guard error.retryable, attempt < Self.attempts else { throw error }
+                usleep(UInt32(attempt) * 10_000)
+            }
         }
     }
+
+    /// Tries for a command the TPM asks to be retried.
+    static let attempts = 4
 
     public func extend(pcr: Int, sha256: [UInt8]) throws(TPMError) {
         guard (0...23).contains(pcr) else { throw TPMError(local: "PCR \(pcr) does not exist (0-23)", "PCR_Extend") }

@@ -4,19 +4,15 @@ import Foundation
 /// tests' way to stop a writer at a random point. Only this child is ever signalled, by its PID.
 public final class ChildProcess: @unchecked Sendable {
     // @unchecked: the Process and Pipe are touched only from the test that owns this object.
-    let process: Process
-    private let stdoutPipe: Pipe
+    let process = Process()
+    private let stdoutPipe = Pipe()
 
     public init(_ executable: String, _ arguments: [String]) throws {
-        (process, stdoutPipe) = try spawnRetryingDescriptorRace {
-            let process = Process(), pipe = Pipe()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            process.standardOutput = pipe
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            return (process, pipe)
-        }
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = stdoutPipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
     }
 
     public var pid: Int32 { process.processIdentifier }

@@ -40,18 +40,15 @@ public struct ExternalTool: Sendable {
     }
 
     public static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil, environment: [String: String]? = nil) throws -> Result {
-        let (process, out, err, input) = try spawnRetryingDescriptorRace {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            if let environment { process.environment = environment }
-            let out = Pipe(), err = Pipe(), input = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            process.standardInput = input
-            try process.run()
-            return (process, out, err, input)
-        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
         if let stdin { input.fileHandleForWriting.write(stdin) }
         try input.fileHandleForWriting.close()
         // Read both pipes before waiting, so a chatty child cannot fill a pipe and block.

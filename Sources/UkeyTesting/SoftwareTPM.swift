@@ -27,15 +27,12 @@ public final class SoftwareTPM: @unchecked Sendable {
             "--ctrl", "type=unixio,path=\(socketPath).ctrl",
             "--flags", "not-need-init,startup-clear",
         ]
-        process = try spawnRetryingDescriptorRace {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: tool)
-            process.arguments = arguments
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            return process
-        }
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
         for _ in 0..<250 {
             if FileManager.default.fileExists(atPath: socketPath + ".ctrl") && FileManager.default.fileExists(atPath: socketPath) { return }
             guard process.isRunning else { break }

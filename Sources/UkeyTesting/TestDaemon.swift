@@ -44,20 +44,17 @@ public final class TestDaemon: @unchecked Sendable {
 
     /// Starts (or restarts) the daemon and waits until its socket answers.
     public func start() throws {
-        let process = try spawnRetryingDescriptorRace {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: PackagePaths.builtProduct("ukeyd"))
-            process.arguments = [
-                "--state-dir", stateDirectory, "--runtime-dir", runtimeDirectory, "--socket", socketPath, "--log-level", "debug",
-            ] + extraArguments
-            if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
-            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-            try log.seekToEnd()
-            process.standardOutput = log
-            process.standardError = log
-            try process.run()
-            return process
-        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: PackagePaths.builtProduct("ukeyd"))
+        process.arguments = [
+            "--state-dir", stateDirectory, "--runtime-dir", runtimeDirectory, "--socket", socketPath, "--log-level", "debug",
+        ] + extraArguments
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        try log.seekToEnd()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
         self.process = process
         let deadline = Date() + 20
         while Date() < deadline {
