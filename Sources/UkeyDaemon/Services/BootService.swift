@@ -141,7 +141,8 @@ extension DaemonCore {
     func quote(nonce: [UInt8], registers: [Int]?) async throws(VarlinkError) -> [String: JSONValue] {
         let token = try requireToken()
         let selection = registers ?? loaded?.registers ?? [8]
-        let logDigest = UkeyCore.Digest.of(eventLog.serialized())
+        let logDigest = eventLogDigest ?? UkeyCore.Digest.of(eventLog.serialized())
+        eventLogDigest = logDigest
         do {
             let signed = try await token.quote(nonce: nonce, registers: selection, eventLog: logDigest)
             return [

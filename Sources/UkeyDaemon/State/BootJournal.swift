@@ -11,7 +11,7 @@ import UkeyCore
 /// and fsynced before the measurement is answered. With registers that cannot be reset (a TPM's
 /// PCRs) a `Boot.Reset` appends `{"reset":<new boot>}` instead of starting afresh: the earlier
 /// measurements are still in the PCRs, so they stay in the event log that explains them.
-struct BootJournal {
+final class BootJournal {
     struct Header: Codable { var hostBoot: String; var boot: String }
     struct Entry: Codable, Sendable { var e: String; var c: String; var d: String; var r: Int }
     struct ResetMarker: Codable { var reset: String }
@@ -36,6 +36,9 @@ struct BootJournal {
 
     static let maxEntries = 1_000_000
     let path: String
+    /// Kept open between appends (a measurement's append is on the boot path); reopened after
+    /// `start` replaces the file.
+    private var appendFD: Int32 = -1
 
     init(runtimeDirectory: String) {
         path = runtimeDirectory + "/boot.journal"
@@ -87,23 +90,55 @@ struct BootJournal {
             throw JournalError("cannot create \(temporary)")
         }
         guard rename(temporary, path) == 0 else { throw JournalError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        closeAppendFD()
     }
 
+    private func closeAppendFD() {
+        if appendFD >= 0 { close(appendFD) }
+        appendFD = -1
+    }
+
+    deinit { closeAppendFD() }
+
     /// Appends one measurement durably.
+    /// The line is written by hand rather than by JSONEncoder (which costs more than the write
+    /// on this path); `load` reads it with JSONDecoder like any other.
     func append(_ measurement: Measurement) throws {
-        try appendLine(try JSONEncoder().encode(
-            Entry(e: measurement.entity, c: measurement.component, d: measurement.digest.description, r: measurement.register)
-        ))
+        var line = Array(#"{"e":"#.utf8)
+        Self.appendJSONString(measurement.entity, to: &line)
+        line += Array(#","c":"#.utf8)
+        Self.appendJSONString(measurement.component, to: &line)
+        line += Array(#","d":""#.utf8) + Array(measurement.digest.description.utf8) + Array(#"","r":"#.utf8)
+        line += Array(String(measurement.register).utf8) + [UInt8(ascii: "}")]
+        try appendLine(Data(line))
+    }
+
+    /// A JSON string: quotes, backslashes and control characters escaped.
+    static func appendJSONString(_ text: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), byte]
+            case 0..<0x20: out += Array(String(format: "\\u%04x", byte).utf8)
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
     }
 
     private func appendLine(_ encoded: Data) throws {
         var line = encoded
         line.append(UInt8(ascii: "\n"))
-        let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
-        guard fd >= 0 else { throw JournalError("cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == line.count, fsync(fd) == 0 else { throw JournalError("cannot append to \(path): \(String(cString: strerror(errno)))") }
+        if appendFD < 0 {
+            appendFD = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+            guard appendFD >= 0 else { throw JournalError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        }
+        let written = line.withUnsafeBytes { write(appendFD, $0.baseAddress, $0.count) }
+        guard written == line.count, fsync(appendFD) == 0 else {
+            let reason = String(cString: strerror(errno))
+            closeAppendFD()
+            throw JournalError("cannot append to \(path): \(reason)")
+        }
     }
 
     struct JournalError: Error, CustomStringConvertible {

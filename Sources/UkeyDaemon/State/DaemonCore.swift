@@ -41,7 +41,10 @@ public actor DaemonCore {
     /// What `CheckExec` reads, without a hop through this actor: exec checks are the hot path and
     /// must never wait behind a measurement or a reload (the whole view is swapped at once).
     nonisolated let runtime = NIOLockedValueBox<RuntimeView?>(nil)
-    var eventLog = EventLog(banks: [.sha256])
+    var eventLog = EventLog(banks: [.sha256]) { didSet { eventLogDigest = nil } }
+    /// The digest of the serialized event log, kept until the log changes: a ukey-v1 quote
+    /// binds it, and serialising thousands of events for every quote would dominate the quote.
+    var eventLogDigest: UkeyCore.Digest?
     var measurements: [BootJournal.Measurement] = []
     /// Measurements of earlier boot sessions of this host boot that are still in registers which
     /// cannot be reset (a TPM's PCRs): in the event log, not in the chain.
