@@ -53,6 +53,19 @@ public actor TPM {
         try withContext { context throws(TPMError) in try context.extend(pcr: pcr, sha256: sha256) }
     }
 
+    /// Extends SHA-256 PCRs in order, stopping at the first failure: how many were done, and the
+    /// failure. One hop to the TPM's thread for the lot.
+    public func extend(_ batch: [(pcr: Int, sha256: [UInt8])]) -> (done: Int, failure: TPMError?) {
+        for (index, item) in batch.enumerated() {
+            do {
+                try extend(pcr: item.pcr, sha256: item.sha256)
+            } catch {
+                return (index, error)
+            }
+        }
+        return (batch.count, nil)
+    }
+
     public func read(pcr: Int) throws(TPMError) -> [UInt8] {
         guard (0...23).contains(pcr) else { throw TPMError(local: "PCR \(pcr) does not exist (0-23)", "PCR_Read") }
         return try withContext { context throws(TPMError) in try context.read(pcr: pcr) }

@@ -125,6 +125,33 @@ struct DaemonTPMTests {
         #expect(f.daemon.log().contains("PCR 8 holds"), "the reason is in the log")
     }
 
+    @Test("concurrent measurements from many connections, batched: the PCRs equal the event log's replay and the journal's, and every call was answered")
+    func concurrentMeasurements() throws {
+        let f = try DaemonFixture(backend: .tpm)
+        let tcti = f.daemon.tpm!.tcti
+        let kernel = try f.expected("vmm", "kernel"), qemu = try f.expected("vmm", "qemu")
+        let answered = LockedCounter()
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            guard let connection = try? f.daemon.connect() else { return }
+            for round in 0..<40 {
+                let (component, digest) = (worker + round) % 2 == 0 ? ("kernel", kernel) : ("qemu", qemu)
+                if let reply = try? connection.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": .string(component), "digest": .string(digest)]),
+                    reply["register"] == 8
+                {
+                    answered.add()
+                }
+            }
+        }
+        #expect(answered.value == 320)
+        let log = try EventLog(parsing: Array(Data(base64Encoded: try f.daemon.call("io.ukey.Boot.EventLog")["data"]!.stringValue!)!))
+        #expect(log.events.count == 320)
+        let replayed = log.replay().banks[.sha256]!.values
+        f.daemon.stop()
+        #expect(try Self.readPCRs(tcti, [8])[8] == Hex.encode(replayed[8]))
+        try f.daemon.start()  // the journal replays to the same PCR, or this start would refuse
+        #expect(try f.daemon.call("io.ukey.Admin.Status")["measurements"] == 320)
+    }
+
     @Test("the store key is sealed to the TPM: the state directory on another TPM does not open, nor with keys = soft")
     func storeSealedToTPM() throws {
         let f = try DaemonFixture(backend: .tpm)
@@ -208,4 +235,13 @@ struct DaemonTPMTests {
         let offline = try ExternalTool.run(Self.ukeyctl, ["audit", "verify", "--log", f.daemon.stateDirectory + "/audit.log", "--cert", work.file("audit.pem")])
         #expect(offline.status == 0, "\(offline.stdout)\(offline.stderr)")
     }
+}
+
+/// A counter several threads add to.
+final class LockedCounter: @unchecked Sendable {
+    // @unchecked: `count` is guarded by `lock`.
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
 }

@@ -15,8 +15,8 @@ final class BootJournal {
     struct Header: Codable { var hostBoot: String; var boot: String }
     struct Entry: Codable, Sendable { var e: String; var c: String; var d: String; var r: Int }
     struct ResetMarker: Codable { var reset: String }
-    /// The measurement before it was not taken (the token refused the extend).
-    struct VoidMarker: Codable { var void: Bool }
+    /// The last `void` measurements were not taken (the token refused the extends).
+    struct VoidMarker: Codable { var void: Int }
 
     /// This host boot's journal: the current boot session and its measurements, and those of
     /// earlier sessions whose registers could not be reset.
@@ -59,8 +59,8 @@ final class BootJournal {
                 contents.boot = marker.reset
                 continue
             }
-            if (try? JSONDecoder().decode(VoidMarker.self, from: Data(line))) != nil {
-                _ = contents.entries.popLast()
+            if let marker = try? JSONDecoder().decode(VoidMarker.self, from: Data(line)) {
+                contents.entries.removeLast(min(max(0, marker.void), contents.entries.count))
                 continue
             }
             // A line cut by a crash mid-append was never acknowledged: stop there.
@@ -72,9 +72,9 @@ final class BootJournal {
         return contents
     }
 
-    /// Withdraws the last measurement: its extend failed, so it never happened.
-    func appendVoid() throws {
-        try appendLine(try JSONEncoder().encode(VoidMarker(void: true)))
+    /// Withdraws the last `count` measurements: their extends failed, so they never happened.
+    func appendVoid(count: Int) throws {
+        try appendLine(try JSONEncoder().encode(VoidMarker(void: count)))
     }
 
     /// Starts a new boot session in this journal, keeping the earlier measurements.
@@ -103,14 +103,19 @@ final class BootJournal {
     /// Appends one measurement durably.
     /// The line is written by hand rather than by JSONEncoder (which costs more than the write
     /// on this path); `load` reads it with JSONDecoder like any other.
-    func append(_ measurement: Measurement) throws {
-        var line = Array(#"{"e":"#.utf8)
-        Self.appendJSONString(measurement.entity, to: &line)
-        line += Array(#","c":"#.utf8)
-        Self.appendJSONString(measurement.component, to: &line)
-        line += Array(#","d":""#.utf8) + Array(measurement.digest.description.utf8) + Array(#"","r":"#.utf8)
-        line += Array(String(measurement.register).utf8) + [UInt8(ascii: "}")]
-        try appendLine(Data(line))
+    /// Appends measurements durably: one write and one fsync for all of them.
+    func append(_ measurements: [Measurement]) throws {
+        var lines: [UInt8] = []
+        for (index, measurement) in measurements.enumerated() {
+            if index > 0 { lines.append(UInt8(ascii: "\n")) }
+            lines += Array(#"{"e":"#.utf8)
+            Self.appendJSONString(measurement.entity, to: &lines)
+            lines += Array(#","c":"#.utf8)
+            Self.appendJSONString(measurement.component, to: &lines)
+            lines += Array(#","d":""#.utf8) + Array(measurement.digest.description.utf8) + Array(#"","r":"#.utf8)
+            lines += Array(String(measurement.register).utf8) + [UInt8(ascii: "}")]
+        }
+        try appendLine(Data(lines))
     }
 
     /// A JSON string: quotes, backslashes and control characters escaped.

@@ -52,6 +52,9 @@ public actor DaemonCore {
     /// Set when the registers' hardware failed an extend: before the next one, the PCRs are
     /// checked against the journal again (the TPM may have restarted and lost them).
     var registersSuspect = false
+    /// Measurements queued for the next batch (`MeasurementBatch.swift`), and whether a drainer runs.
+    var pendingMeasurements: [PendingMeasurement] = []
+    var drainingMeasurements = false
     var sessions = SessionTable()
     var gate = SerialGate()
 

@@ -58,6 +58,20 @@ public struct TPMBackedToken: TrustedRoot {
         try await tpmCall { () async throws(TPMError) in try await tpm.extend(pcr: register, sha256: digest.measurement(for: .sha256)) }
     }
 
+    public func extend(_ batch: [(register: Int, digest: UkeyCore.Digest)]) async -> (done: Int, failure: TokenError?) {
+        guard roles.registers else { return await soft.extend(batch) }
+        // Registers ukey may not extend end the batch there, like a failed command.
+        let usable = batch.prefix { Self.usablePCRs.contains($0.register) }
+        let (done, failure) = await tpm.extend(usable.map { ($0.register, $0.digest.measurement(for: .sha256)) })
+        if let failure {
+            return (done, tokenError(failure))
+        }
+        if usable.count < batch.count {
+            return (done, TokenError(.invalidArgument, "PCR \(batch[usable.count].register) is not ukey's to extend (it may use 8-16 and 23)"))
+        }
+        return (done, nil)
+    }
+
     public func read(register: Int, bank: HashAlgorithm) async throws(TokenError) -> UkeyCore.Digest {
         guard roles.registers else { return try await soft.read(register: register, bank: bank) }
         guard bank == .sha256 else { throw TokenError(.invalidArgument, "ukey reads the TPM's SHA-256 bank only") }
@@ -178,9 +192,13 @@ public struct TPMBackedToken: TrustedRoot {
         do {
             return try await body()
         } catch {
-            if error.code == 0 { throw TokenError(.invalidArgument, error.description) }
-            throw TokenError(.unavailable, "the TPM (\(tpm.tcti)): \(error)")
+            throw tokenError(error)
         }
+    }
+
+    /// The TPM's failures as token errors that say it was the TPM; bad input stays bad input.
+    func tokenError(_ error: TPMError) -> TokenError {
+        error.code == 0 ? TokenError(.invalidArgument, error.description) : TokenError(.unavailable, "the TPM (\(tpm.tcti)): \(error)")
     }
 
     /// The root CA's certificate for a TPM key (PEM), and the key as a PEM public key.

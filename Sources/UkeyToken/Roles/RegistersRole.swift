@@ -5,6 +5,9 @@ import UkeyCore
 public protocol RegistersRole: Sendable {
     /// Extends `register` with a measurement, in every bank.
     func extend(register: Int, digest: Digest) async throws(TokenError)
+    /// Extends measurements in order, stopping at the first failure: how many were done, and why
+    /// it stopped. A backend whose commands cost a hop (a TPM's thread) does them in one.
+    func extend(_ batch: [(register: Int, digest: Digest)]) async -> (done: Int, failure: TokenError?)
     /// The current value of `register` in the `bank` bank.
     func read(register: Int, bank: HashAlgorithm) async throws(TokenError) -> Digest
     /// Zeroes every register for a new boot and returns the new boot counter.
@@ -16,6 +19,19 @@ public protocol RegistersRole: Sendable {
     /// Whether the registers keep their values when ukeyd restarts. A TPM's PCRs do (they reset
     /// only with the host), so the daemon checks them against its journal instead of replaying it.
     var registersPersist: Bool { get }
+}
+
+extension RegistersRole {
+    public func extend(_ batch: [(register: Int, digest: Digest)]) async -> (done: Int, failure: TokenError?) {
+        for (index, item) in batch.enumerated() {
+            do {
+                try await extend(register: item.register, digest: item.digest)
+            } catch {
+                return (index, error)
+            }
+        }
+        return (batch.count, nil)
+    }
 }
 
 /// A quote as the API returns it (DESIGN.md section 4, `io.ukey.Boot.Quote`).

@@ -1,0 +1,140 @@
+import Foundation
+import UkeyCore
+import UkeyToken
+import UkeyVarlink
+
+/// Measurements, group-committed: callers queue them, and one drainer takes everything queued
+/// as a batch, under the gate: the batch is written ahead to the journal with one fsync, extended
+/// in order with one call to the token (one hop to a TPM's thread, its commands back to back),
+/// and judged by the chain in the same order. While the TPM works on one batch the next one
+/// queues, so ukeyd's own work on a call overlaps the TPM's instead of adding to it.
+extension DaemonCore {
+    /// A measurement waiting for the next batch, with the caller to answer.
+    struct PendingMeasurement {
+        let entity: String
+        let component: String
+        let digest: UkeyCore.Digest
+        let session: String?
+        let reply: CheckedContinuation<Result<[String: JSONValue], VarlinkError>, Never>
+    }
+
+    /// The most measurements one batch takes; the rest wait for the next.
+    static let maxBatch = 256
+
+    func measure(entity: String, component: String, digest: UkeyCore.Digest, session: String?) async throws(VarlinkError) -> [String: JSONValue] {
+        _ = try requireToken()
+        guard loaded != nil, chain != nil else { throw DaemonErrors.noPolicy() }
+        let result = await withCheckedContinuation { continuation in
+            pendingMeasurements.append(PendingMeasurement(entity: entity, component: component, digest: digest, session: session, reply: continuation))
+            if !drainingMeasurements {
+                drainingMeasurements = true
+                Task { await drainMeasurements() }
+            }
+        }
+        return try result.get()
+    }
+
+    /// Takes queued measurements in batches until none is left.
+    func drainMeasurements() async {
+        while !pendingMeasurements.isEmpty {
+            let batch = Array(pendingMeasurements.prefix(Self.maxBatch))
+            pendingMeasurements.removeFirst(batch.count)
+            await serialized { await measureBatch(batch) }
+        }
+        drainingMeasurements = false
+    }
+
+    /// One batch, in order: check, write ahead, extend, judge, answer. Every caller is answered.
+    private func measureBatch(_ batch: [PendingMeasurement]) async {
+        func fail(_ items: some Sequence<PendingMeasurement>, _ error: VarlinkError) {
+            for item in items { item.reply.resume(returning: .failure(error)) }
+        }
+        guard let token, let loaded, chain != nil else {
+            return fail(batch, token == nil ? DaemonErrors.notInitialized() : DaemonErrors.noPolicy())
+        }
+        if registersSuspect {
+            // The TPM failed before: it may have restarted since, its PCRs reset. Measuring on
+            // would make registers the event log cannot explain; refuse until the host restarts
+            // (or the TPM turns out to have kept them).
+            do {
+                try await checkPersistentRegisters(token, completingCutExtend: false)
+                registersSuspect = false
+                logger.notice("the TPM is back and its PCRs still hold this boot's measurements")
+            } catch let error as TokenError {
+                return fail(batch, DaemonErrors.from(error))
+            } catch {
+                return fail(batch, VarlinkError("io.ukey.Token.Unavailable", ["reason": .string("\(error)")]))
+            }
+        }
+        // The policy may have changed since the call was queued: judge it by the one in force.
+        var accepted: [(item: PendingMeasurement, measurement: BootJournal.Measurement)] = []
+        for item in batch {
+            guard item.entity != Entity.rootName, let known = loaded.expected.entity(named: item.entity) else {
+                item.reply.resume(returning: .failure(VarlinkError("io.ukey.Boot.UnknownEntity", ["entity": .string(item.entity)])))
+                continue
+            }
+            guard known.component(named: item.component) != nil else {
+                item.reply.resume(returning: .failure(VarlinkError("io.ukey.Boot.UnknownComponent", ["entity": .string(item.entity), "component": .string(item.component)])))
+                continue
+            }
+            accepted.append((item, BootJournal.Measurement(entity: item.entity, component: item.component, digest: item.digest, register: known.register)))
+        }
+        if accepted.isEmpty { return }
+        // Write ahead: the journal holds the measurements before the registers do, so a crash
+        // between the two leaves a journal that explains the registers or is ahead of them by
+        // extends the next start completes (`checkPersistentRegisters`).
+        do {
+            try journal.append(accepted.map(\.measurement))
+        } catch {
+            logger.error("cannot append to the boot journal: \(error)")
+            return fail(accepted.map(\.item), DaemonErrors.internalError())
+        }
+        let (done, failure) = await token.extend(accepted.map { ($0.measurement.register, $0.measurement.digest) })
+        if let failure {
+            // The token could not (a TPM that went away): those measurements were not taken.
+            // Their callers get an error, so the hypervisor loads nothing; it may measure again.
+            logger.error("the token extended \(done) of \(accepted.count) measurements: \(failure)")
+            if failure.code == .unavailable && token.registersPersist { registersSuspect = true }
+            do {
+                try journal.appendVoid(count: accepted.count - done)
+            } catch {
+                logger.critical("cannot void the journal's last \(accepted.count - done) measurements: \(error)")
+            }
+            fail(accepted[done...].map(\.item), DaemonErrors.from(failure))
+        }
+        for (item, measurement) in accepted.prefix(done) {
+            item.reply.resume(returning: judge(item, measurement))
+        }
+    }
+
+    /// The chain's verdict on one extended measurement, recorded in the event log.
+    private func judge(_ item: PendingMeasurement, _ measurement: BootJournal.Measurement) -> Result<[String: JSONValue], VarlinkError> {
+        let outcome: MeasurementOutcome
+        do {
+            outcome = try chain!.measure(entity: item.entity, component: item.component, digest: item.digest)
+        } catch {
+            return .failure(VarlinkError("io.ukey.Boot.UnknownEntity", ["entity": .string(item.entity)]))
+        }
+        measurements.append(measurement)
+        let eventIndex = eventLog.appendMeasurement(register: outcome.register, digest: item.digest, description: "\(item.entity)/\(item.component)")
+        var load = outcome.mayLoad(in: mode)
+        var reason = outcome.reason?.rawValue
+        if load, mode == .enforce, loaded!.expected.entity(named: item.entity)?.kind == .userVM {
+            if let refusal = userVMRefusal(entity: item.entity, session: item.session) {
+                load = false
+                reason = refusal
+            }
+        }
+        if !outcome.match && reason == nil { reason = "digest-mismatch" }
+        logger.info("measure \(item.entity)/\(item.component) \(item.digest): \(outcome.state.rawValue) match=\(outcome.match) load=\(load)")
+        return .success([
+            "verdict": .string(outcome.state.rawValue),
+            "match": .bool(outcome.match),
+            "load": .bool(load),
+            "reason": reason.map(JSONValue.string) ?? .null,
+            "register": .int(outcome.register),
+            "eventIndex": .int(eventIndex),
+            "digest": .string(item.digest.description),
+        ])
+    }
+}
