@@ -129,9 +129,9 @@ struct Bench {
         let measureTime = raw.extends / best.measure, quoteTime = raw.quotes / best.quote
         print(String(format: "\ngoal: ukeyd adds at most 30%% over the bare TPM commands: %@ (Measure %.2fx, Quote %.2fx the bare time per call)",
                      max(measureTime, quoteTime) <= 1.3 ? "met" : "NOT met", measureTime, quoteTime))
-        print("  (measurements are serial: each one's write-ahead journal entry (fsync), extend and chain update")
-        print("   finish before the next starts, so ukeyd's work and swtpm's add up instead of overlapping, and")
-        print("   on 2 cores swtpm competes with ukeyd and the client for the CPU)")
+        print("  (measurements are ordered: a batch's write-ahead journal entries (one fsync), extends and chain")
+        print("   updates finish before the next batch starts; on 2 cores swtpm, ukeyd and the client share the")
+        print("   CPU, and swtpm's bare rate itself moves 3x between runs: read the ratio over several runs)")
     }
 
     /// ukeyd over its socket: the protocol floor (GetInfo), Measure, and hashing a large image.
