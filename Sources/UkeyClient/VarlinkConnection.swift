@@ -64,7 +64,14 @@ public final class VarlinkConnection {
 
     /// Calls a method and returns its reply parameters; an error reply throws `VarlinkError`.
     public func call(_ method: String, _ parameters: [String: JSONValue] = [:]) throws -> [String: JSONValue] {
-        try send(VarlinkCall(method: method, parameters: parameters))
+        do {
+            try send(VarlinkCall(method: method, parameters: parameters))
+        } catch .closed {
+            // A daemon that refuses a connection (too many open) says why and closes at once,
+            // often before the call is written; its reason is still waiting to be read.
+            if let reply = try? receive(), let error = reply.error { throw VarlinkError(error, reply.parameters) }
+            throw Failure.closed
+        }
         let reply = try receive()
         if let error = reply.error { throw VarlinkError(error, reply.parameters) }
         return reply.parameters
