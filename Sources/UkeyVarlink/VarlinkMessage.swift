@@ -104,20 +104,20 @@ public enum VarlinkCodec {
     }
 
     static func decodeObject(_ bytes: some Collection<UInt8>) throws(VarlinkError) -> [String: JSONValue] {
-        let data = Data(bytes)
-        guard String(data: data, encoding: .utf8) != nil else { throw .protocolError("the message is not valid UTF-8") }
+        let valid = bytes.withContiguousStorageIfAvailable { String(validating: $0, as: UTF8.self) != nil }
+            ?? (String(validating: Array(bytes), as: UTF8.self) != nil)
+        guard valid else { throw .protocolError("the message is not valid UTF-8") }
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: data)
+            value = try JSONReader.parse(bytes)
         } catch {
-            throw .protocolError("the message is not valid JSON")
+            throw .protocolError("the message is not valid JSON: \(error)")
         }
         guard case .object(let object) = value else { throw .protocolError("the message must be a JSON object") }
         return object
     }
 
     static func encodeObject(_ object: [String: JSONValue]) -> [UInt8] {
-        // Encoding a JSONValue cannot fail: every case maps to a JSON value.
-        Array((try? JSONEncoder().encode(JSONValue.object(object))) ?? Data("{}".utf8))
+        JSONWriter.write(.object(object))
     }
 }

@@ -33,6 +33,35 @@ struct DaemonChainTests {
         #expect(log["format"] == "tcg-pfp")
     }
 
+    @Test("pipelined measurements on one connection share batches yet are answered in order; a call after them sees them all")
+    func pipelinedMeasurements() throws {
+        let f = try DaemonFixture()
+        let kernel = try f.expected("vmm", "kernel"), qemu = try f.expected("vmm", "qemu")
+        let connection = try f.daemon.connect()
+        // 120 measurements written before any reply is read, one of them naming no entity,
+        // then a call that is not a measurement.
+        for index in 0..<120 {
+            let (entity, component, digest) = index == 57 ? ("nobody", "kernel", kernel) : ("vmm", index % 2 == 0 ? "kernel" : "qemu", index % 2 == 0 ? kernel : qemu)
+            try connection.send(VarlinkCall(method: "io.ukey.Boot.Measure", parameters: ["entity": .string(entity), "component": .string(component), "digest": .string(digest)]))
+        }
+        try connection.send(VarlinkCall(method: "io.ukey.Boot.EventLog"))
+        var indices: [Int] = []
+        for index in 0..<120 {
+            let reply = try connection.receive()
+            if index == 57 {
+                #expect(reply.error == "io.ukey.Boot.UnknownEntity")
+            } else {
+                #expect(reply.error == nil && reply.parameters["register"] == 8, "\(index): \(reply)")
+                indices.append(reply.parameters["eventIndex"]?.intValue ?? -1)
+            }
+        }
+        // Each answer is its own event, in the order the calls were written.
+        #expect(indices == Array(indices.first!..<(indices.first! + 119)))
+        let log = try connection.receive()
+        let events = try EventLog(parsing: Array(Data(base64Encoded: log.parameters["data"]!.stringValue!)!)).events
+        #expect(events.count == 119)
+    }
+
     @Test("a tampered image: untrusted with digest-mismatch, load false, descendants tainted")
     func tampered() throws {
         let f = try DaemonFixture()

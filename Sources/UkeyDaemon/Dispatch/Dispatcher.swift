@@ -8,11 +8,15 @@ import UkeyVarlink
 /// the token is initialised where the method needs it.
 public struct Dispatcher: Sendable {
     typealias Handler = @Sendable (DaemonCore, Parameters) async throws(VarlinkError) -> [String: JSONValue]
+    /// Queues the call's work and returns its ticket without waiting for the answer; nil when
+    /// this call cannot be queued so (the handler then answers it).
+    typealias Submitter = @Sendable (DaemonCore, Parameters) async throws(VarlinkError) -> MeasurementTicket?
 
     struct Method: Sendable {
         /// nil: anyone who can connect.
         let role: Role?
         let handler: Handler
+        let submit: Submitter?
     }
 
     let core: DaemonCore
@@ -37,7 +41,46 @@ public struct Dispatcher: Sendable {
     /// Answers one call and queues its audit records. Never throws: every failure is an error
     /// reply. Send the reply only after `acknowledge`.
     public func handle(_ call: VarlinkCall, from caller: Caller) async -> Handled {
-        let reply = await answer(call, from: caller)
+        recorded(call, from: caller, reply: await answer(call, from: caller))
+    }
+
+    /// A call begun: answered already, or a measurement queued for a batch, to be finished
+    /// (in call order) with `finish`.
+    enum Started: Sendable {
+        case handled(Handled)
+        case queued(MeasurementTicket)
+    }
+
+    /// Whether `start` may queue this call rather than answer it: the connection must then let
+    /// its queued calls settle before it starts any call that may not be queued.
+    func queues(_ call: VarlinkCall) -> Bool {
+        methods[call.method]?.submit != nil
+    }
+
+    /// Begins a call: a measurement by digest, from a caller allowed to measure, is queued for
+    /// the next batch; anything else is handled as `handle` does.
+    func start(_ call: VarlinkCall, from caller: Caller) async -> Started {
+        if let method = methods[call.method], let submit = method.submit, method.role.map(caller.roles.contains) ?? true {
+            do throws(VarlinkError) {
+                if let ticket = try await submit(core, Parameters(values: call.parameters)) { return .queued(ticket) }
+            } catch {
+                return .handled(recorded(call, from: caller, reply: .failure(error)))
+            }
+        }
+        return .handled(await handle(call, from: caller))
+    }
+
+    /// The queued call's reply, once its batch answered, with its audit records queued.
+    func finish(_ call: VarlinkCall, _ ticket: MeasurementTicket, from caller: Caller) async -> Handled {
+        let reply: VarlinkReply = switch await ticket.outcome() {
+        case .success(let parameters): VarlinkReply(parameters: parameters)
+        case .failure(let error): .failure(error)
+        }
+        return recorded(call, from: caller, reply: reply)
+    }
+
+    /// The reply with its audit records queued.
+    private func recorded(_ call: VarlinkCall, from caller: Caller, reply: VarlinkReply) -> Handled {
         let entries = AuditRules.entries(for: call, caller: caller, reply: reply, holder: core.audit)
         guard !entries.isEmpty, let log = core.audit.log else { return Handled(reply: reply, ticket: nil, log: nil) }
         var ticket: AuditLog.Ticket?
@@ -124,8 +167,8 @@ public struct Dispatcher: Sendable {
 
     static func table() -> [String: Method] {
         var t: [String: Method] = [:]
-        func add(_ name: String, _ role: Role?, _ handler: @escaping Handler) {
-            t[name] = Method(role: role, handler: handler)
+        func add(_ name: String, _ role: Role?, submit: Submitter? = nil, _ handler: @escaping Handler) {
+            t[name] = Method(role: role, handler: handler, submit: submit)
         }
 
         // org.varlink.service: introspection, for generic clients.
@@ -142,7 +185,15 @@ public struct Dispatcher: Sendable {
         }
 
         // io.ukey.Boot
-        add("io.ukey.Boot.Measure", .hypervisor) { core, p throws(VarlinkError) in
+        // By digest, a measurement is queued: pipelined measurements from one connection then
+        // share a batch (one journal fsync, one hop to the TPM) instead of waiting for each other.
+        let submitMeasurement: Submitter = { core, p throws(VarlinkError) in
+            let entity = try p.string("entity", maxLength: 64), component = try p.string("component", maxLength: 64)
+            let session = try p.optionalString("session", maxLength: 256)
+            guard let digest = try p.digest("digest") else { return nil }
+            return try await core.submitMeasurement(entity: entity, component: component, digest: digest, session: session)
+        }
+        add("io.ukey.Boot.Measure", .hypervisor, submit: submitMeasurement) { core, p throws(VarlinkError) in
             let entity = try p.string("entity", maxLength: 64), component = try p.string("component", maxLength: 64)
             let session = try p.optionalString("session", maxLength: 256)
             if let digest = try p.digest("digest") {

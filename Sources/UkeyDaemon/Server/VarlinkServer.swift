@@ -64,6 +64,7 @@ public struct VarlinkServer: Sendable {
     /// What a connection's sender does next, in call order.
     enum Outgoing: Sendable {
         case reply(Dispatcher.Handled, oneway: Bool)
+        case queued(VarlinkCall, MeasurementTicket)
         case refuse(VarlinkError)
         case follow(VarlinkCall)
     }
@@ -151,6 +152,9 @@ public struct VarlinkServer: Sendable {
                             case .reply(let handled, let oneway):
                                 let reply = await dispatcher.acknowledge(handled)
                                 if !oneway { try await send(reply) }
+                            case .queued(let call, let ticket):
+                                let reply = await dispatcher.acknowledge(await dispatcher.finish(call, ticket, from: caller))
+                                if !call.oneway { try await send(reply) }
                             case .refuse(let error):
                                 try await send(.failure(error))
                             case .follow(let call):
@@ -162,6 +166,9 @@ public struct VarlinkServer: Sendable {
                     }
                     defer { queue.finish() }
                     var framing = VarlinkFraming(limit: configuration.messageLimit)
+                    // The last measurement queued and not yet answered: a call that is not queued
+                    // waits for it, so it sees the effect of every call before it on this connection.
+                    var lastQueued: MeasurementTicket?
                     for try await buffer in inbound {
                         let messages: [[UInt8]]
                         do throws(VarlinkError) {
@@ -180,15 +187,24 @@ public struct VarlinkServer: Sendable {
                                 queue.yield(.refuse(error))
                                 return
                             }
+                            if let last = lastQueued, !dispatcher.queues(call) {
+                                _ = await last.outcome()
+                                lastQueued = nil
+                            }
                             if call.more && dispatcher.canFollow(call) {
                                 queue.yield(.follow(call))
                                 continue
                             }
-                            let handled = await dispatcher.handle(call, from: caller)
-                            if handled.reply.error == VarlinkError.permissionDenied().name {
-                                logger.notice("permission denied: uid \(caller.uid) pid \(caller.pid) called \(call.method)")
+                            switch await dispatcher.start(call, from: caller) {
+                            case .queued(let ticket):
+                                lastQueued = ticket
+                                queue.yield(.queued(call, ticket))
+                            case .handled(let handled):
+                                if handled.reply.error == VarlinkError.permissionDenied().name {
+                                    logger.notice("permission denied: uid \(caller.uid) pid \(caller.pid) called \(call.method)")
+                                }
+                                queue.yield(.reply(handled, oneway: call.oneway))
                             }
-                            queue.yield(.reply(handled, oneway: call.oneway))
                         }
                     }
                 }

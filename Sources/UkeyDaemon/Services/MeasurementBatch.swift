@@ -15,23 +15,28 @@ extension DaemonCore {
         let component: String
         let digest: UkeyCore.Digest
         let session: String?
-        let reply: CheckedContinuation<Result<[String: JSONValue], VarlinkError>, Never>
+        let reply: MeasurementTicket
     }
 
     /// The most measurements one batch takes; the rest wait for the next.
     static let maxBatch = 256
 
     func measure(entity: String, component: String, digest: UkeyCore.Digest, session: String?) async throws(VarlinkError) -> [String: JSONValue] {
+        try await submitMeasurement(entity: entity, component: component, digest: digest, session: session).outcome().get()
+    }
+
+    /// Queues a measurement for the next batch and returns at once; the ticket gets the answer.
+    /// What can be refused now (no token, no policy) is refused here.
+    func submitMeasurement(entity: String, component: String, digest: UkeyCore.Digest, session: String?) throws(VarlinkError) -> MeasurementTicket {
         _ = try requireToken()
         guard loaded != nil, chain != nil else { throw DaemonErrors.noPolicy() }
-        let result = await withCheckedContinuation { continuation in
-            pendingMeasurements.append(PendingMeasurement(entity: entity, component: component, digest: digest, session: session, reply: continuation))
-            if !drainingMeasurements {
-                drainingMeasurements = true
-                Task { await drainMeasurements() }
-            }
+        let ticket = MeasurementTicket()
+        pendingMeasurements.append(PendingMeasurement(entity: entity, component: component, digest: digest, session: session, reply: ticket))
+        if !drainingMeasurements {
+            drainingMeasurements = true
+            Task { await drainMeasurements() }
         }
-        return try result.get()
+        return ticket
     }
 
     /// Takes queued measurements in batches until none is left.
@@ -47,7 +52,7 @@ extension DaemonCore {
     /// One batch, in order: check, write ahead, extend, judge, answer. Every caller is answered.
     private func measureBatch(_ batch: [PendingMeasurement]) async {
         func fail(_ items: some Sequence<PendingMeasurement>, _ error: VarlinkError) {
-            for item in items { item.reply.resume(returning: .failure(error)) }
+            for item in items { item.reply.answer(.failure(error)) }
         }
         guard let token, let loaded, chain != nil else {
             return fail(batch, token == nil ? DaemonErrors.notInitialized() : DaemonErrors.noPolicy())
@@ -70,11 +75,11 @@ extension DaemonCore {
         var accepted: [(item: PendingMeasurement, measurement: BootJournal.Measurement)] = []
         for item in batch {
             guard item.entity != Entity.rootName, let known = loaded.expected.entity(named: item.entity) else {
-                item.reply.resume(returning: .failure(VarlinkError("io.ukey.Boot.UnknownEntity", ["entity": .string(item.entity)])))
+                item.reply.answer(.failure(VarlinkError("io.ukey.Boot.UnknownEntity", ["entity": .string(item.entity)])))
                 continue
             }
             guard known.component(named: item.component) != nil else {
-                item.reply.resume(returning: .failure(VarlinkError("io.ukey.Boot.UnknownComponent", ["entity": .string(item.entity), "component": .string(item.component)])))
+                item.reply.answer(.failure(VarlinkError("io.ukey.Boot.UnknownComponent", ["entity": .string(item.entity), "component": .string(item.component)])))
                 continue
             }
             accepted.append((item, BootJournal.Measurement(entity: item.entity, component: item.component, digest: item.digest, register: known.register)))
@@ -103,7 +108,7 @@ extension DaemonCore {
             fail(accepted[done...].map(\.item), DaemonErrors.from(failure))
         }
         for (item, measurement) in accepted.prefix(done) {
-            item.reply.resume(returning: judge(item, measurement))
+            item.reply.answer(judge(item, measurement))
         }
     }
 
