@@ -129,9 +129,10 @@ struct Bench {
         let measureTime = raw.extends / best.measure, quoteTime = raw.quotes / best.quote
         print(String(format: "\ngoal: ukeyd adds at most 30%% over the bare TPM commands: %@ (Measure %.2fx, Quote %.2fx the bare time per call)",
                      max(measureTime, quoteTime) <= 1.3 ? "met" : "NOT met", measureTime, quoteTime))
-        print("  (measurements are ordered: a batch's write-ahead journal entries (one fsync), extends and chain")
-        print("   updates finish before the next batch starts; on 2 cores swtpm, ukeyd and the client share the")
-        print("   CPU, and swtpm's bare rate itself moves 3x between runs: read the ratio over several runs)")
+        print("  (a connection queues its measurements without waiting for each answer; ukeyd takes the queue in")
+        print("   batches: one write-ahead fsync and one hop to the TPM's thread per batch, and it handles the next")
+        print("   calls while the TPM extends; on 2 cores swtpm, ukeyd and the client share the CPU, and swtpm's")
+        print("   bare rate itself moves 2x between runs: read the ratio over several runs)")
     }
 
     /// ukeyd over its socket: the protocol floor (GetInfo), Measure, and hashing a large image.

@@ -72,13 +72,17 @@ enum AuditRules {
     }
 
     private static func exec(_ p: [String: JSONValue], _ r: [String: JSONValue]?, actor: AuditActor, holder: AuditHolder, error: String?) -> [AuditEntry] {
+        // Decided before the record is built: an allowed exec that is not recorded (the default)
+        // is the exec path's common case and should cost nothing here.
+        if error == nil, let r {
+            let decision = r["decision"]?.stringValue ?? "deny"
+            let wouldDeny = r["reason"]?.stringValue?.hasPrefix("audit-mode") == true
+            guard decision == "deny" || wouldDeny || holder.recordsAllowedExec() else { return [] }
+        }
         var subject = strings(p, "vm", "path", "digest")
         if let error {
             subject["error"] = .string(error)
         } else if let r {
-            let decision = r["decision"]?.stringValue ?? "deny"
-            let wouldDeny = r["reason"]?.stringValue?.hasPrefix("audit-mode") == true
-            guard decision == "deny" || wouldDeny || holder.recordsAllowedExec() else { return [] }
             subject.merge(strings(r, "decision", "reason", "rule")) { a, _ in a }
         }
         return [AuditEntry(type: "exec", actor: actor, subject: subject)]

@@ -21,7 +21,9 @@ extension VarlinkInterface {
             # Measures one component (hypervisor role). Give its digest, or a path for ukeyd
             # to hash; with neither, ukeyd hashes the file the policy names. verdict is the
             # entity's state after this measurement (pending, trusted, untrusted); load is
-            # whether the hypervisor may load the component.
+            # whether the hypervisor may load the component. Measurements pipelined on one
+            # connection are taken in the order written (sharing a batch) and answered in that
+            # order; a call after them on the connection sees their effect.
             method Measure(
               entity: string,
               component: string,
