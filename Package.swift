@@ -69,6 +69,7 @@ let package = Package(
                 "CTSS2", "UkeyCore", "UkeyStore", "UkeyToken",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: strict
         ),
@@ -154,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "UkeyDaemonTests",
             dependencies: [
-                "UkeyCore", "UkeyToken", "UkeyTesting", "UkeyClient", "UkeyVarlink", "UkeyDaemon", "UkeyAudit",
+                "UkeyCore", "UkeyToken", "UkeyTesting", "UkeyClient", "UkeyVarlink", "UkeyDaemon", "UkeyAudit", "UkeyTPM",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ],

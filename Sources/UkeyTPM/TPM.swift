@@ -45,6 +45,15 @@ public actor TPM {
         }
     }
 
+    /// Runs `body` on the TPM's own thread between its other commands, and waits: for a caller
+    /// that cannot await (see `TPMExecutor.sync`). Never call it from the TPM's thread.
+    public nonisolated func blocking<T: Sendable>(_ body: @Sendable (isolated TPM) throws(TPMError) -> T) throws(TPMError) -> T {
+        let result: Result<T, TPMError> = executor.sync {
+            self.assumeIsolated { tpm in Result { () throws(TPMError) in try body(tpm) } }
+        }
+        return try result.get()
+    }
+
     /// Tries for a command the TPM asks to be retried.
     static let attempts = 4
 
@@ -84,12 +93,22 @@ public actor TPM {
 
     /// Signs a SHA-256 digest with the TPM's audit key; returns the raw r || s and the key's point.
     public func signWithAuditKey(sha256 digest: [UInt8]) throws(TPMError) -> (signature: [UInt8], publicKey: [UInt8]) {
-        try withContext { context throws(TPMError) in try context.signWithAuditKey(sha256: digest) }
+        try withContext { context throws(TPMError) in try context.sign(with: .audit, sha256: digest) }
     }
 
     /// The audit key's public point (uncompressed SEC1).
     public func auditKey() throws(TPMError) -> [UInt8] {
-        try withContext { context throws(TPMError) in try context.auditKeyPoint() }
+        try withContext { context throws(TPMError) in try context.signingKeyPoint(.audit) }
+    }
+
+    /// Signs a SHA-256 digest with the TPM's root CA key; returns the raw r || s and the key's point.
+    public func signWithCertificateAuthorityKey(sha256 digest: [UInt8]) throws(TPMError) -> (signature: [UInt8], publicKey: [UInt8]) {
+        try withContext { context throws(TPMError) in try context.sign(with: .certificateAuthority, sha256: digest) }
+    }
+
+    /// The root CA key's public point (uncompressed SEC1).
+    public func certificateAuthorityKey() throws(TPMError) -> [UInt8] {
+        try withContext { context throws(TPMError) in try context.signingKeyPoint(.certificateAuthority) }
     }
 
     /// Seals a secret (the store key) to this TPM; `unseal` gives it back on this TPM only.

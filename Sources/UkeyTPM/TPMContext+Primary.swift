@@ -9,6 +9,10 @@ extension TPMContext {
         case attestation
         /// ECDSA P-256, unrestricted: signs audit checkpoint digests.
         case audit
+        /// ECDSA P-256, unrestricted: the root CA's key, which signs certificates (keys = tpm).
+        /// Its template differs from the audit key's only in `unique`, which is enough for the
+        /// TPM to derive another key.
+        case certificateAuthority
         /// ECC P-256 storage key (restricted decrypt, AES-128-CFB): the parent of sealed objects.
         case storage
 
@@ -19,11 +23,16 @@ extension TPMContext {
             template.publicArea.parameters.eccDetail.curveID = UKEY_TPM2_ECC_NIST_P256
             template.publicArea.parameters.eccDetail.kdf.scheme = UKEY_TPM2_ALG_NULL
             switch self {
-            case .attestation, .audit:
+            case .attestation, .audit, .certificateAuthority:
                 template.publicArea.objectAttributes = self == .attestation ? UKEY_ATTESTATION_KEY_ATTRIBUTES : UKEY_SIGNING_KEY_ATTRIBUTES
                 template.publicArea.parameters.eccDetail.symmetric.algorithm = UKEY_TPM2_ALG_NULL
                 template.publicArea.parameters.eccDetail.scheme.scheme = UKEY_TPM2_ALG_ECDSA
                 template.publicArea.parameters.eccDetail.scheme.details.ecdsa.hashAlg = UKEY_TPM2_ALG_SHA256
+                if self == .certificateAuthority {
+                    let label = Array("ukey root CA".utf8)
+                    template.publicArea.unique.ecc.x.size = UInt16(label.count)
+                    withUnsafeMutableBytes(of: &template.publicArea.unique.ecc.x.buffer) { $0.copyBytes(from: label) }
+                }
             case .storage:
                 template.publicArea.objectAttributes = UKEY_STORAGE_KEY_ATTRIBUTES
                 template.publicArea.parameters.eccDetail.symmetric.algorithm = UKEY_TPM2_ALG_AES
@@ -34,13 +43,18 @@ extension TPMContext {
             return template
         }
 
-        var operation: String {
+        var operation: String { "creating the \(keyName)" }
+
+        var keyName: String {
             switch self {
-            case .attestation: "creating the attestation key"
-            case .audit: "creating the audit key"
-            case .storage: "creating the storage primary"
+            case .attestation: "attestation key"
+            case .audit: "audit key"
+            case .certificateAuthority: "root CA key"
+            case .storage: "storage primary"
             }
         }
+
+        var isUnrestrictedSigningKey: Bool { self == .audit || self == .certificateAuthority }
     }
 
     /// Creates (loads) a primary from `template`; the caller flushes the handle.

@@ -15,4 +15,17 @@ final class TPMExecutor: SerialExecutor {
     func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
+
+    /// Lets `assumeIsolated` accept code that runs on the queue outside a job (see `sync`).
+    func checkIsolated() {
+        dispatchPrecondition(condition: .onQueue(queue))
+    }
+
+    /// Runs `body` on the queue, between the actor's jobs, and waits for it: for callers that
+    /// must be synchronous (swift-certificates' signing, the sealed store's key protector). It
+    /// must not be called from the queue itself.
+    func sync<T>(_ body: () -> T) -> T {
+        dispatchPrecondition(condition: .notOnQueue(queue))
+        return queue.sync(execute: body)
+    }
 }

@@ -99,7 +99,7 @@ struct AuditLogTests {
         configuration.checkpointInterval = 0.2
         let log = try AuditLog(configuration: configuration, sealed: nil, checkpointing: signer, problems: { _ in })
         try await log.append(entry(1))
-        for _ in 0..<100 where signer.sealed == nil { try await Task.sleep(for: .milliseconds(50)) }
+        for _ in 0..<400 where signer.sealed == nil { try await Task.sleep(for: .milliseconds(50)) }
         #expect(signer.sealed?.seq == 2)
         await log.close()
     }

@@ -4,8 +4,10 @@ import Testing
 import UkeyClient
 import UkeyCore
 import UkeyTesting
+import UkeyTPM
 import UkeyToken
 import UkeyVarlink
+import X509
 
 /// ukeyd on the tpm backend (registers and keys), each test with a swtpm of its own, checked by
 /// tpm2-tools. The daemon holds the TPM's one connection while it runs (swtpm serves one client
@@ -234,6 +236,36 @@ struct DaemonTPMTests {
         f.daemon.stop()
         let offline = try ExternalTool.run(Self.ukeyctl, ["audit", "verify", "--log", f.daemon.stateDirectory + "/audit.log", "--cert", work.file("audit.pem")])
         #expect(offline.status == 0, "\(offline.stdout)\(offline.stderr)")
+    }
+
+    @Test("the root CA key lives in the TPM: the root certificate names the TPM's key, and users' certificates it signs (before and after a restart) verify with openssl")
+    func rootCAInTPM() async throws {
+        let f = try DaemonFixture(backend: .tpm)
+        let work = try TemporaryDirectory()
+        func save(_ name: String) throws -> String {
+            let pem = try #require(try f.daemon.call("io.ukey.Token.Certificate", ["name": .string(name)])["pem"]?.stringValue)
+            try pem.write(toFile: work.file("\(name).pem"), atomically: true, encoding: .utf8)
+            return pem
+        }
+        func opensslVerifies(_ name: String) throws -> Bool {
+            let result = try ExternalTool("openssl").run(["verify", "-check_ss_sig", "-CAfile", work.file("root-ca.pem"), work.file("\(name).pem")])
+            return result.status == 0 && result.stdout.contains("OK")
+        }
+        let root = try Certificate(pemEncoded: try save("root-ca"))
+        _ = try save("alice")  // issued while the fixture provisioned the token
+        #expect(try opensslVerifies("root-ca"))
+        #expect(try opensslVerifies("alice"))
+        // A user added to a running daemon: signed through the daemon's one TPM connection.
+        f.daemon.stop()
+        try f.daemon.start()
+        try f.daemon.call("io.ukey.Admin.AddUser", ["user": "carol", "pin": "carol-pin-1", "roles": ["office"]])
+        _ = try save("carol")
+        #expect(try opensslVerifies("carol"))
+        // The TPM derives the same key from the root CA template: the root certificate's.
+        let tcti = f.daemon.tpm!.tcti
+        f.daemon.stop()
+        let point = try await TPM(tcti: tcti).certificateAuthorityKey()
+        #expect(P256.Signing.PublicKey(root.publicKey)?.x963Representation == Data(point))
     }
 }
 

@@ -29,7 +29,7 @@ struct PolicyDirectoryTests {
         try drop(2, badSignature: true)
         kill(f.daemon.pid, SIGHUP)
         var record: [String: JSONValue]?
-        for _ in 0..<100 {
+        for _ in 0..<400 {
             record = try lastPolicyRecord()
             if record?["outcome"] == "rejected" { break }
             usleep(50_000)

@@ -2,9 +2,9 @@ import UkeyStore
 import UkeyToken
 import X509
 
-/// Opens the tpm backend: the soft token's store (its key sealed to the TPM when the keys role is
-/// the TPM's), then the one TPM connection the daemon keeps. The store's protector connects on its
-/// own and is done before that: swtpm serves one client at a time.
+/// Opens the tpm backend: connects to the TPM (the one connection the daemon keeps), then the
+/// soft token's store, whose key is sealed to the TPM when the keys role is the TPM's; a token
+/// initialised with keys = tpm also has its root CA key in the TPM.
 public struct TPMBackedTokenProvider: TrustedRootProvider {
     public let tcti: String
     public let roles: TPMBackedToken.Roles
@@ -13,9 +13,7 @@ public struct TPMBackedTokenProvider: TrustedRootProvider {
     public init(tcti: String, roles: TPMBackedToken.Roles, stateDirectory: String) {
         self.tcti = tcti
         self.roles = roles
-        var configuration = SoftToken.Configuration(stateDirectory: stateDirectory)
-        if roles.keys { configuration.protector = TPMStoreKeyProtector(tcti: tcti) }
-        self.configuration = configuration
+        self.configuration = SoftToken.Configuration(stateDirectory: stateDirectory)
     }
 
     public var backendName: String { "tpm" }
@@ -25,13 +23,26 @@ public struct TPMBackedTokenProvider: TrustedRootProvider {
     }
 
     public func initialize(soPIN: String, policySigner: Certificate, bootID: String) throws(TokenError) -> any TrustedRoot {
-        let soft = try SoftToken.initialize(configuration, soPIN: soPIN, policySigner: policySigner, bootID: bootID)
-        return TPMBackedToken(soft: soft, tpm: try connect(), roles: roles)
+        let tpm = try connect()
+        let soft = try SoftToken.initialize(try configuration(on: tpm), soPIN: soPIN, policySigner: policySigner, bootID: bootID)
+        return TPMBackedToken(soft: soft, tpm: tpm, roles: roles)
     }
 
     public func open(bootID: String) throws(TokenError) -> any TrustedRoot {
-        let soft = try SoftToken.open(configuration, bootID: bootID)
-        return TPMBackedToken(soft: soft, tpm: try connect(), roles: roles)
+        let tpm = try connect()
+        let soft = try SoftToken.open(try configuration(on: tpm), bootID: bootID)
+        return TPMBackedToken(soft: soft, tpm: tpm, roles: roles)
+    }
+
+    /// The soft token's configuration with the keys role on `tpm`: the store key sealed to it
+    /// and the root CA's key in it.
+    private func configuration(on tpm: TPM) throws(TokenError) -> SoftToken.Configuration {
+        var configuration = configuration
+        if roles.keys {
+            configuration.protector = TPMStoreKeyProtector(tpm: tpm)
+            configuration.certificateAuthorityKey = Certificate.PrivateKey(try TPMCertificateAuthorityKey(tpm: tpm))
+        }
+        return configuration
     }
 
     private func connect() throws(TokenError) -> TPM {

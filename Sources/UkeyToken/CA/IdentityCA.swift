@@ -19,12 +19,22 @@ public enum IdentityCA {
         now: Date,
         validity: TimeInterval = defaultRootValidity
     ) throws(TokenError) -> Certificate {
+        try makeRoot(key: Certificate.PrivateKey(key), commonName: commonName, now: now, validity: validity)
+    }
+
+    /// A self-signed root CA certificate for `key`, which may live outside the process (a TPM's).
+    public static func makeRoot(
+        key: Certificate.PrivateKey,
+        commonName: String,
+        now: Date,
+        validity: TimeInterval = defaultRootValidity
+    ) throws(TokenError) -> Certificate {
         do {
             let name = try DistinguishedName {
                 OrganizationName("ukey")
                 CommonName(commonName)
             }
-            let publicKey = Certificate.PublicKey(key.publicKey)
+            let publicKey = key.publicKey
             return try Certificate(
                 version: .v3,
                 serialNumber: randomSerial(),
@@ -39,8 +49,10 @@ public enum IdentityCA {
                     Critical(KeyUsage(keyCertSign: true, cRLSign: true))
                     SubjectKeyIdentifier(hash: publicKey)
                 },
-                issuerPrivateKey: Certificate.PrivateKey(key)
+                issuerPrivateKey: key
             )
+        } catch let error as TokenError {
+            throw error
         } catch {
             throw TokenError(.crypto, "cannot create the root CA certificate: \(error)")
         }
@@ -59,7 +71,7 @@ public enum IdentityCA {
         commonName: String,
         subjectKey: Certificate.PublicKey,
         usage: LeafUsage,
-        caKey: P256.Signing.PrivateKey,
+        caKey: Certificate.PrivateKey,
         caCertificate: Certificate,
         now: Date,
         validity: TimeInterval = defaultUserValidity
@@ -68,6 +80,9 @@ public enum IdentityCA {
             let subject = try DistinguishedName {
                 OrganizationName("ukey")
                 CommonName(commonName)
+            }
+            guard caKey.publicKey == caCertificate.publicKey else {
+                throw TokenError(.crypto, "the root CA key is not the one the root certificate names (the state directory belongs to another TPM?)")
             }
             let caKeyID = try caCertificate.extensions.subjectKeyIdentifier?.keyIdentifier
             return try Certificate(
@@ -88,7 +103,7 @@ public enum IdentityCA {
                     SubjectKeyIdentifier(hash: subjectKey)
                     AuthorityKeyIdentifier(keyIdentifier: caKeyID)
                 },
-                issuerPrivateKey: Certificate.PrivateKey(caKey)
+                issuerPrivateKey: caKey
             )
         } catch let error as TokenError {
             throw error

@@ -97,7 +97,7 @@ extension SoftToken: KeysRole {
             commonName: "ukey \(name) \(token.serial)",
             subjectKey: Certificate.PublicKey(publicKey),
             usage: .tokenKey,
-            caKey: privateKey(.rootCA),
+            caKey: certificateAuthorityKey(),
             caCertificate: IdentityCA.certificate(der: rootDER),
             now: configuration.clock(),
             validity: IdentityCA.defaultRootValidity
@@ -112,7 +112,7 @@ extension SoftToken: KeysRole {
             commonName: user,
             subjectKey: subjectKey,
             usage: .userIdentity,
-            caKey: privateKey(.rootCA),
+            caKey: certificateAuthorityKey(),
             caCertificate: IdentityCA.certificate(der: rootDER),
             now: configuration.clock(),
             validity: configuration.userCertificateValidity

@@ -27,6 +27,9 @@ public actor SoftToken {
         public var clock: @Sendable () -> Date = { Date() }
         /// What keeps the store key: `STATE/device.key` by default, a TPM with the tpm backend.
         public var protector: any StoreKeyProtector
+        /// The root CA's key when it lives outside the store (in a TPM, with keys = tpm): a token
+        /// initialised with it keeps no root CA key of its own and issues every certificate with it.
+        public var certificateAuthorityKey: Certificate.PrivateKey?
 
         public init(stateDirectory: String) {
             self.stateDirectory = stateDirectory
@@ -69,10 +72,16 @@ public actor SoftToken {
         }
         let now = configuration.clock()
         let serial = Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255) })
-        let rootKey = P256.Signing.PrivateKey()
-        let root = try IdentityCA.makeRoot(key: rootKey, commonName: "ukey root CA \(serial)", now: now)
         var records: [String: [UInt8]] = [:]
-        records[SoftRecordName.key(.rootCA)] = Array(rootKey.rawRepresentation)
+        let rootKey: Certificate.PrivateKey
+        if let external = configuration.certificateAuthorityKey {
+            rootKey = external
+        } else {
+            let softKey = P256.Signing.PrivateKey()
+            records[SoftRecordName.key(.rootCA)] = Array(softKey.rawRepresentation)
+            rootKey = Certificate.PrivateKey(softKey)
+        }
+        let root = try IdentityCA.makeRoot(key: rootKey, commonName: "ukey root CA \(serial)", now: now)
         records[SoftRecordName.certificate(TokenKey.rootCA.rawValue)] = try IdentityCA.der(root)
         for key in [TokenKey.attestation, .audit] {
             let privateKey = P256.Signing.PrivateKey()
@@ -151,6 +160,16 @@ public actor SoftToken {
             throw TokenError(error)
         }
         if changes.keys.contains(where: { $0.hasPrefix("user.") }) { userKeys = [:] }
+    }
+
+    /// The key that signs certificates: the store's own root CA key, or the TPM's for a token
+    /// initialised with one.
+    func certificateAuthorityKey() throws(TokenError) -> Certificate.PrivateKey {
+        if store[SoftRecordName.key(.rootCA)] != nil { return Certificate.PrivateKey(try privateKey(.rootCA)) }
+        guard let external = configuration.certificateAuthorityKey else {
+            throw TokenError(.store, "the root CA key lives in a TPM (keys = \"tpm\"), and this configuration has none")
+        }
+        return external
     }
 
     func privateKey(_ key: TokenKey) throws(TokenError) -> P256.Signing.PrivateKey {

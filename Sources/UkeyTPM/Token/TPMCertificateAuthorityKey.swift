@@ -1,0 +1,65 @@
+import Crypto
+import Foundation
+import SwiftASN1
+import UkeyToken
+import X509
+
+/// The root CA's key held by the TPM (keys = tpm), in the shape swift-certificates signs with:
+/// it hashes the to-be-signed bytes, and the TPM signs the digest with its root CA key.
+///
+/// swift-certificates asks for the signature synchronously, from inside the soft token's actor,
+/// whose operations must not suspend; so the signature is made through `TPM.blocking`, on the
+/// TPM's own thread between its other commands. Certificates are issued rarely (initialisation,
+/// a new user, a new token key), so the wait is acceptable where a measurement's would not be.
+struct TPMCertificateAuthorityKey: CustomPrivateKey {
+    let tpm: TPM
+    let publicKey: Certificate.PublicKey
+
+    /// Reads the key's public half from the TPM (deriving it from its template).
+    init(tpm: TPM) throws(TokenError) {
+        let point: [UInt8]
+        do {
+            point = try tpm.blocking { tpm throws(TPMError) in try tpm.certificateAuthorityKey() }
+        } catch {
+            throw TokenError(.unavailable, "cannot read the root CA key from the TPM: \(error)")
+        }
+        do {
+            self.publicKey = Certificate.PublicKey(try P256.Signing.PublicKey(x963Representation: point))
+        } catch {
+            throw TokenError(.crypto, "the TPM's root CA key is not a P-256 point: \(error)")
+        }
+        self.tpm = tpm
+    }
+
+    var defaultSignatureAlgorithm: Certificate.SignatureAlgorithm { .ecdsaWithSHA256 }
+    var supportedSignatureAlgorithms: [Certificate.SignatureAlgorithm] { [.ecdsaWithSHA256] }
+
+    func signSynchronously(bytes: some DataProtocol, signatureAlgorithm: Certificate.SignatureAlgorithm) throws -> Certificate.Signature {
+        guard signatureAlgorithm == .ecdsaWithSHA256 else {
+            throw TokenError(.crypto, "the TPM's root CA key signs with ECDSA and SHA-256 only, not \(signatureAlgorithm)")
+        }
+        let digest = Array(SHA256.hash(data: bytes))
+        let signed: (signature: [UInt8], publicKey: [UInt8])
+        do {
+            signed = try tpm.blocking { tpm throws(TPMError) in try tpm.signWithCertificateAuthorityKey(sha256: digest) }
+        } catch {
+            throw TokenError(.unavailable, "the TPM could not sign a certificate: \(error)")
+        }
+        // The key the TPM derived now must be the one this CA's certificate names.
+        guard let point = try? P256.Signing.PublicKey(x963Representation: signed.publicKey), Certificate.PublicKey(point) == publicKey else {
+            throw TokenError(.crypto, "the TPM's root CA key changed (another TPM, or a cleared one)")
+        }
+        let ecdsa = try P256.Signing.ECDSASignature(rawRepresentation: signed.signature)
+        return try Certificate.Signature(signatureAlgorithm: .ecdsaWithSHA256, signatureBytes: ASN1BitString(bytes: ArraySlice(ecdsa.derRepresentation)))
+    }
+
+    // The key never leaves the TPM: there is nothing to write out.
+    static let defaultPEMDiscriminator = "UKEY TPM ROOT CA KEY"
+
+    func serialize(into coder: inout DER.Serializer) throws {
+        throw TokenError(.invalidArgument, "the root CA key lives in the TPM and cannot be exported")
+    }
+
+    static func == (lhs: Self, rhs: Self) -> Bool { lhs.publicKey == rhs.publicKey }
+    func hash(into hasher: inout Hasher) { hasher.combine(publicKey) }
+}
