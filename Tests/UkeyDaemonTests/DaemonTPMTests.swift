@@ -208,6 +208,10 @@ struct DaemonTPMTests {
         #expect(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"] != nil)
         _ = try f.daemon.call("io.ukey.Runtime.CheckExec", ["vm": "office", "path": "/usr/bin/nc", "digest": .string("sha256:" + String(repeating: "2", count: 64))])
         #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
+        // A new user's certificate needs the root CA's key, which is in the TPM: refused, and
+        // nothing is stored.
+        #expect { try f.daemon.call("io.ukey.Admin.AddUser", ["user": "dave", "pin": "dave-pin-12", "roles": ["office"]]) } throws: { isUnavailable($0) }
+        #expect(throws: VarlinkError.self) { try f.daemon.call("io.ukey.Token.Certificate", ["name": "dave"]) }
         #expect(f.daemon.exitStatus == nil, "ukeyd is still running")
 
         // The TPM restarts (its PCRs back at zero): measuring on would give registers the log
