@@ -45,6 +45,8 @@ struct DaemonChainTests {
             try connection.send(VarlinkCall(method: "io.ukey.Boot.Measure", parameters: ["entity": .string(entity), "component": .string(component), "digest": .string(digest)]))
         }
         try connection.send(VarlinkCall(method: "io.ukey.Boot.EventLog"))
+        // A recorded call after them (a denial): its audit record must follow theirs.
+        try connection.send(VarlinkCall(method: "io.ukey.Runtime.CheckExec", parameters: ["vm": "office", "path": "/usr/bin/nc", "digest": .string("sha256:" + String(repeating: "2", count: 64))]))
         var indices: [Int] = []
         for index in 0..<120 {
             let reply = try connection.receive()
@@ -60,6 +62,14 @@ struct DaemonChainTests {
         let log = try connection.receive()
         let events = try EventLog(parsing: Array(Data(base64Encoded: log.parameters["data"]!.stringValue!)!)).events
         #expect(events.count == 119)
+        #expect(try connection.receive().parameters["decision"] == "deny")
+        // The audit log has this connection's calls in the order it made them.
+        let records = try f.daemon.call("io.ukey.Audit.Query", ["since": 1, "limit": 1000])["records"]?.arrayValue ?? []
+        let measures = records.filter { $0["type"] == "measure" }.compactMap { $0["seq"]?.intValue }
+        let exec = records.first { $0["type"] == "exec" }?["seq"]?.intValue
+        #expect(measures.count == 120)
+        #expect(exec != nil && measures.allSatisfy { $0 < exec! })
+        #expect(records.filter { $0["type"] == "measure" }[57]["subject"]?["error"] == "io.ukey.Boot.UnknownEntity")
     }
 
     @Test("a tampered image: untrusted with digest-mismatch, load false, descendants tainted")

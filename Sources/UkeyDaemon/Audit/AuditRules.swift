@@ -6,6 +6,16 @@ import UkeyVarlink
 /// the SO PIN) are never copied from the parameters; reads (GetInfo, Chain, Quote, Status, the
 /// audit log itself) leave nothing.
 enum AuditRules {
+    /// Queues the call's records (if it leaves any): the last one's ticket, which the reply
+    /// waits on, and the log it is in.
+    static func record(_ call: VarlinkCall, caller: Caller, reply: VarlinkReply, holder: AuditHolder) -> (AuditLog.Ticket?, AuditLog?) {
+        let entries = entries(for: call, caller: caller, reply: reply, holder: holder)
+        guard !entries.isEmpty, let log = holder.log else { return (nil, nil) }
+        var ticket: AuditLog.Ticket?
+        for entry in entries { ticket = log.enqueue(entry) }
+        return (ticket, log)
+    }
+
     static func entries(for call: VarlinkCall, caller: Caller, reply: VarlinkReply, holder: AuditHolder) -> [AuditEntry] {
         let actor = AuditActor(uid: caller.uid, pid: caller.pid, role: caller.strongestRole)
         let p = call.parameters, r = reply.parameters

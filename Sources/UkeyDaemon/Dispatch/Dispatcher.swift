@@ -10,7 +10,7 @@ public struct Dispatcher: Sendable {
     typealias Handler = @Sendable (DaemonCore, Parameters) async throws(VarlinkError) -> [String: JSONValue]
     /// Queues the call's work and returns its ticket without waiting for the answer; nil when
     /// this call cannot be queued so (the handler then answers it).
-    typealias Submitter = @Sendable (DaemonCore, Parameters) async throws(VarlinkError) -> MeasurementTicket?
+    typealias Submitter = @Sendable (DaemonCore, Parameters, MeasurementTicket.Origin) async throws(VarlinkError) -> MeasurementTicket?
 
     struct Method: Sendable {
         /// nil: anyone who can connect.
@@ -62,7 +62,8 @@ public struct Dispatcher: Sendable {
     func start(_ call: VarlinkCall, from caller: Caller) async -> Started {
         if let method = methods[call.method], let submit = method.submit, method.role.map(caller.roles.contains) ?? true {
             do throws(VarlinkError) {
-                if let ticket = try await submit(core, Parameters(values: call.parameters)) { return .queued(ticket) }
+                let origin = MeasurementTicket.Origin(call: call, caller: caller)
+                if let ticket = try await submit(core, Parameters(values: call.parameters), origin) { return .queued(ticket) }
             } catch {
                 return .handled(recorded(call, from: caller, reply: .failure(error)))
             }
@@ -70,21 +71,19 @@ public struct Dispatcher: Sendable {
         return .handled(await handle(call, from: caller))
     }
 
-    /// The queued call's reply, once its batch answered, with its audit records queued.
-    func finish(_ call: VarlinkCall, _ ticket: MeasurementTicket, from caller: Caller) async -> Handled {
-        let reply: VarlinkReply = switch await ticket.outcome() {
+    /// The queued call's reply, once its batch answered it and queued its audit records.
+    func finish(_ ticket: MeasurementTicket) async -> Handled {
+        let answer = await ticket.answer()
+        let reply: VarlinkReply = switch answer.result {
         case .success(let parameters): VarlinkReply(parameters: parameters)
         case .failure(let error): .failure(error)
         }
-        return recorded(call, from: caller, reply: reply)
+        return Handled(reply: reply, ticket: answer.audit, log: answer.log)
     }
 
     /// The reply with its audit records queued.
     private func recorded(_ call: VarlinkCall, from caller: Caller, reply: VarlinkReply) -> Handled {
-        let entries = AuditRules.entries(for: call, caller: caller, reply: reply, holder: core.audit)
-        guard !entries.isEmpty, let log = core.audit.log else { return Handled(reply: reply, ticket: nil, log: nil) }
-        var ticket: AuditLog.Ticket?
-        for entry in entries { ticket = log.enqueue(entry) }
+        let (ticket, log) = AuditRules.record(call, caller: caller, reply: reply, holder: core.audit)
         return Handled(reply: reply, ticket: ticket, log: log)
     }
 
@@ -187,11 +186,11 @@ public struct Dispatcher: Sendable {
         // io.ukey.Boot
         // By digest, a measurement is queued: pipelined measurements from one connection then
         // share a batch (one journal fsync, one hop to the TPM) instead of waiting for each other.
-        let submitMeasurement: Submitter = { core, p throws(VarlinkError) in
+        let submitMeasurement: Submitter = { core, p, origin throws(VarlinkError) in
             let entity = try p.string("entity", maxLength: 64), component = try p.string("component", maxLength: 64)
             let session = try p.optionalString("session", maxLength: 256)
             guard let digest = try p.digest("digest") else { return nil }
-            return try await core.submitMeasurement(entity: entity, component: component, digest: digest, session: session)
+            return try await core.submitMeasurement(entity: entity, component: component, digest: digest, session: session, origin: origin)
         }
         add("io.ukey.Boot.Measure", .hypervisor, submit: submitMeasurement) { core, p throws(VarlinkError) in
             let entity = try p.string("entity", maxLength: 64), component = try p.string("component", maxLength: 64)

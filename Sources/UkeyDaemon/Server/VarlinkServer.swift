@@ -153,7 +153,7 @@ public struct VarlinkServer: Sendable {
                                 let reply = await dispatcher.acknowledge(handled)
                                 if !oneway { try await send(reply) }
                             case .queued(let call, let ticket):
-                                let reply = await dispatcher.acknowledge(await dispatcher.finish(call, ticket, from: caller))
+                                let reply = await dispatcher.acknowledge(await dispatcher.finish(ticket))
                                 if !call.oneway { try await send(reply) }
                             case .refuse(let error):
                                 try await send(.failure(error))
@@ -167,7 +167,8 @@ public struct VarlinkServer: Sendable {
                     defer { queue.finish() }
                     var framing = VarlinkFraming(limit: configuration.messageLimit)
                     // The last measurement queued and not yet answered: a call that is not queued
-                    // waits for it, so it sees the effect of every call before it on this connection.
+                    // waits for it, so it sees the effect of every call before it on this connection
+                    // and its audit records follow theirs.
                     var lastQueued: MeasurementTicket?
                     for try await buffer in inbound {
                         let messages: [[UInt8]]
@@ -188,7 +189,7 @@ public struct VarlinkServer: Sendable {
                                 return
                             }
                             if let last = lastQueued, !dispatcher.queues(call) {
-                                _ = await last.outcome()
+                                _ = await last.answer()
                                 lastQueued = nil
                             }
                             if call.more && dispatcher.canFollow(call) {

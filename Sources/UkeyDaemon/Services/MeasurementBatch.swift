@@ -22,15 +22,17 @@ extension DaemonCore {
     static let maxBatch = 256
 
     func measure(entity: String, component: String, digest: UkeyCore.Digest, session: String?) async throws(VarlinkError) -> [String: JSONValue] {
-        try await submitMeasurement(entity: entity, component: component, digest: digest, session: session).outcome().get()
+        try await submitMeasurement(entity: entity, component: component, digest: digest, session: session, origin: nil).answer().result.get()
     }
 
-    /// Queues a measurement for the next batch and returns at once; the ticket gets the answer.
-    /// What can be refused now (no token, no policy) is refused here.
-    func submitMeasurement(entity: String, component: String, digest: UkeyCore.Digest, session: String?) throws(VarlinkError) -> MeasurementTicket {
+    /// Queues a measurement for the next batch and returns at once; the ticket gets the answer
+    /// and, for a call from the socket (`origin`), its audit records, queued as the batch answers
+    /// it: so the audit log has a connection's calls in the order they were made. What can be
+    /// refused now (no token, no policy) is refused here.
+    func submitMeasurement(entity: String, component: String, digest: UkeyCore.Digest, session: String?, origin: MeasurementTicket.Origin?) throws(VarlinkError) -> MeasurementTicket {
         _ = try requireToken()
         guard loaded != nil, chain != nil else { throw DaemonErrors.noPolicy() }
-        let ticket = MeasurementTicket()
+        let ticket = MeasurementTicket(origin: origin)
         pendingMeasurements.append(PendingMeasurement(entity: entity, component: component, digest: digest, session: session, reply: ticket))
         if !drainingMeasurements {
             drainingMeasurements = true
@@ -52,7 +54,7 @@ extension DaemonCore {
     /// One batch, in order: check, write ahead, extend, judge, answer. Every caller is answered.
     private func measureBatch(_ batch: [PendingMeasurement]) async {
         func fail(_ items: some Sequence<PendingMeasurement>, _ error: VarlinkError) {
-            for item in items { item.reply.answer(.failure(error)) }
+            for item in items { answer(item, .failure(error)) }
         }
         guard let token, let loaded, chain != nil else {
             return fail(batch, token == nil ? DaemonErrors.notInitialized() : DaemonErrors.noPolicy())
@@ -72,44 +74,71 @@ extension DaemonCore {
             }
         }
         // The policy may have changed since the call was queued: judge it by the one in force.
+        // Refusals are answered in their turn below, so answers (and audit records) keep the
+        // order the measurements were made in.
+        var refusals: [Int: VarlinkError] = [:]
         var accepted: [(item: PendingMeasurement, measurement: BootJournal.Measurement)] = []
-        for item in batch {
+        for (index, item) in batch.enumerated() {
             guard item.entity != Entity.rootName, let known = loaded.expected.entity(named: item.entity) else {
-                item.reply.answer(.failure(VarlinkError("io.ukey.Boot.UnknownEntity", ["entity": .string(item.entity)])))
+                refusals[index] = VarlinkError("io.ukey.Boot.UnknownEntity", ["entity": .string(item.entity)])
                 continue
             }
             guard known.component(named: item.component) != nil else {
-                item.reply.answer(.failure(VarlinkError("io.ukey.Boot.UnknownComponent", ["entity": .string(item.entity), "component": .string(item.component)])))
+                refusals[index] = VarlinkError("io.ukey.Boot.UnknownComponent", ["entity": .string(item.entity), "component": .string(item.component)])
                 continue
             }
             accepted.append((item, BootJournal.Measurement(entity: item.entity, component: item.component, digest: item.digest, register: known.register)))
         }
-        if accepted.isEmpty { return }
-        // Write ahead: the journal holds the measurements before the registers do, so a crash
-        // between the two leaves a journal that explains the registers or is ahead of them by
-        // extends the next start completes (`checkPersistentRegisters`).
-        do {
-            try journal.append(accepted.map(\.measurement))
-        } catch {
-            logger.error("cannot append to the boot journal: \(error)")
-            return fail(accepted.map(\.item), DaemonErrors.internalError())
-        }
-        let (done, failure) = await token.extend(accepted.map { ($0.measurement.register, $0.measurement.digest) })
-        if let failure {
-            // The token could not (a TPM that went away): those measurements were not taken.
-            // Their callers get an error, so the hypervisor loads nothing; it may measure again.
-            logger.error("the token extended \(done) of \(accepted.count) measurements: \(failure)")
-            if failure.code == .unavailable && token.registersPersist { registersSuspect = true }
+        var done = 0
+        var failure: VarlinkError?
+        if !accepted.isEmpty {
+            // Write ahead: the journal holds the measurements before the registers do, so a crash
+            // between the two leaves a journal that explains the registers or is ahead of them by
+            // extends the next start completes (`checkPersistentRegisters`).
             do {
-                try journal.appendVoid(count: accepted.count - done)
+                try journal.append(accepted.map(\.measurement))
+                let extended = await token.extend(accepted.map { ($0.measurement.register, $0.measurement.digest) })
+                done = extended.done
+                if let error = extended.failure {
+                    // The token could not (a TPM that went away): those measurements were not taken.
+                    // Their callers get an error, so the hypervisor loads nothing; it may measure again.
+                    logger.error("the token extended \(done) of \(accepted.count) measurements: \(error)")
+                    if error.code == .unavailable && token.registersPersist { registersSuspect = true }
+                    failure = DaemonErrors.from(error)
+                    do {
+                        try journal.appendVoid(count: accepted.count - done)
+                    } catch {
+                        logger.critical("cannot void the journal's last \(accepted.count - done) measurements: \(error)")
+                    }
+                }
             } catch {
-                logger.critical("cannot void the journal's last \(accepted.count - done) measurements: \(error)")
+                logger.error("cannot append to the boot journal: \(error)")
+                failure = DaemonErrors.internalError()
             }
-            fail(accepted[done...].map(\.item), DaemonErrors.from(failure))
         }
-        for (item, measurement) in accepted.prefix(done) {
-            item.reply.answer(judge(item, measurement))
+        var next = 0
+        for (index, item) in batch.enumerated() {
+            if let refusal = refusals[index] {
+                answer(item, .failure(refusal))
+                continue
+            }
+            let measurement = accepted[next].measurement
+            answer(item, next < done ? judge(item, measurement) : .failure(failure ?? DaemonErrors.internalError()))
+            next += 1
         }
+    }
+
+    /// Answers one measurement, queuing its audit records first when it came over the socket.
+    private func answer(_ item: PendingMeasurement, _ result: Result<[String: JSONValue], VarlinkError>) {
+        guard let origin = item.reply.origin else {
+            return item.reply.fulfil(.init(result: result, audit: nil, log: nil))
+        }
+        let reply: VarlinkReply = switch result {
+        case .success(let parameters): VarlinkReply(parameters: parameters)
+        case .failure(let error): .failure(error)
+        }
+        let (ticket, log) = AuditRules.record(origin.call, caller: origin.caller, reply: reply, holder: audit)
+        item.reply.fulfil(.init(result: result, audit: ticket, log: log))
     }
 
     /// The chain's verdict on one extended measurement, recorded in the event log.

@@ -1,39 +1,58 @@
 import Synchronization
+import UkeyAudit
 import UkeyVarlink
 
 /// The answer to one queued measurement, which the batch that takes it fills in.
 ///
 /// A connection hands its measurements to the queue without waiting for each answer (its
 /// sender waits, in call order), so pipelined measurements from one connection share a batch,
-/// and its calls that are not measurements wait with `settled` for the ones before them.
+/// and its calls that are not measurements wait with `answer()` for the ones before them.
 /// Waiting on an answer that is already there does not suspend.
 final class MeasurementTicket: Sendable {
-    typealias Outcome = Result<[String: JSONValue], VarlinkError>
+    struct Answer: Sendable {
+        let result: Result<[String: JSONValue], VarlinkError>
+        /// The measurement's audit records, queued by the batch in measurement order, when the
+        /// call came over the socket (`Dispatcher.start`); nil for in-process callers.
+        let audit: AuditLog.Ticket?
+        let log: AuditLog?
+    }
+
+    /// Who asked, for the audit record the batch writes when it answers.
+    struct Origin: Sendable {
+        let call: VarlinkCall
+        let caller: Caller
+    }
+
+    let origin: Origin?
 
     private enum State {
-        case waiting([CheckedContinuation<Outcome, Never>])
-        case answered(Outcome)
+        case waiting([CheckedContinuation<Answer, Never>])
+        case answered(Answer)
     }
 
     private let state = Mutex(State.waiting([]))
 
-    /// Called once, by the batch; later calls are ignored.
-    func answer(_ outcome: Outcome) {
-        let waiters: [CheckedContinuation<Outcome, Never>] = state.withLock { state in
-            guard case .waiting(let waiters) = state else { return [] }
-            state = .answered(outcome)
-            return waiters
-        }
-        for waiter in waiters { waiter.resume(returning: outcome) }
+    init(origin: Origin?) {
+        self.origin = origin
     }
 
-    /// The answer, once the measurement's batch is done.
-    func outcome() async -> Outcome {
-        if case .answered(let outcome) = state.withLock({ $0 }) { return outcome }
+    /// Called once, by the batch; later calls are ignored.
+    func fulfil(_ answer: Answer) {
+        let waiters: [CheckedContinuation<Answer, Never>] = state.withLock { state in
+            guard case .waiting(let waiters) = state else { return [] }
+            state = .answered(answer)
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(returning: answer) }
+    }
+
+    /// The answer, once the measurement's batch is done (its audit records are queued by then).
+    func answer() async -> Answer {
+        if case .answered(let answer) = state.withLock({ $0 }) { return answer }
         return await withCheckedContinuation { continuation in
-            let ready: Outcome? = state.withLock { state in
+            let ready: Answer? = state.withLock { state in
                 switch state {
-                case .answered(let outcome): return outcome
+                case .answered(let answer): return answer
                 case .waiting(let waiters):
                     state = .waiting(waiters + [continuation])
                     return nil
