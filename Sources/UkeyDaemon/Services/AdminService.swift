@@ -62,13 +62,31 @@ extension DaemonCore {
 
     func loadPolicy(text: [UInt8], signature: [UInt8]) async throws(VarlinkError) -> [String: JSONValue] {
         let token = try requireToken()
-        let candidate = try await verifyCandidate(text: text, signature: signature, token: token, source: "the call")
-        try await adopt(candidate, token: token)
+        let candidate = try await verifyAndAdopt(text: text, signature: signature, token: token, source: "the call")
         return ["version": .int(candidate.version)]
+    }
+
+    /// Checks a policy and makes it the one in force, in one serialized section: the version it
+    /// must exceed is read in the same section that adopts and persists it, so two loads sent at
+    /// once (v3 and v2) cannot both pass the check against v1 and leave v2 in force.
+    func verifyAndAdopt(text: [UInt8], signature: [UInt8], token: any TrustedRoot, source: String) async throws(VarlinkError) -> LoadedPolicy {
+        let outcome: Result<LoadedPolicy, VarlinkError> = await serialized { () async -> Result<LoadedPolicy, VarlinkError> in
+            do throws(VarlinkError) {
+                let candidate = try await verifyCandidate(text: text, signature: signature, token: token, source: source)
+                try await install(candidate, token: token)
+                return .success(candidate)
+            } catch {
+                return .failure(error)
+            }
+        }
+        let candidate = try outcome.get()
+        logger.notice("policy version \(candidate.version) loaded")
+        return candidate
     }
 
     /// Checks a policy against the enrolled signer, the linter and the version in force. A refusal
     /// is logged here and returned as PolicyRejected with the reason; the old policy stays.
+    /// Called only inside `serialized`, with `install` after it.
     func verifyCandidate(text: [UInt8], signature: [UInt8], token: any TrustedRoot, source: String) async throws(VarlinkError) -> LoadedPolicy {
         let signer: Certificate
         do {
@@ -94,20 +112,19 @@ extension DaemonCore {
         }
     }
 
-    /// Makes a verified policy the one in force, durably.
-    func adopt(_ candidate: LoadedPolicy, token: any TrustedRoot) async throws(VarlinkError) {
+    /// Makes a verified policy the one in force, durably. Runs inside `serialized`, right after
+    /// `verifyCandidate` checked it against the policy in force.
+    private func install(_ candidate: LoadedPolicy, token: any TrustedRoot) async throws(VarlinkError) {
         do {
-            try await serialized { () async throws in
-                try await persistPolicy(candidate, token: token)
-                loaded = candidate
-                modeOverride = nil
-                rebuildChain()
-            }
+            try await persistPolicy(candidate, token: token)
         } catch {
+            allowLists.discardStaged()
             logger.error("cannot store the policy: \(error)")
             throw DaemonErrors.internalError()
         }
-        logger.notice("policy version \(candidate.version) loaded")
+        loaded = candidate
+        modeOverride = nil
+        rebuildChain()
     }
 
     func addUser(_ user: String, pin: String, roles: [String]) async throws(VarlinkError) -> [String: JSONValue] {

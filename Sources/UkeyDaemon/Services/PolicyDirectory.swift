@@ -64,8 +64,7 @@ extension DaemonCore {
                 logger.warning("policy \(newest.file) rejected, the old one stays in force: no signature file \(newest.file).sig")
                 throw VarlinkError("io.ukey.Admin.PolicyRejected", ["reason": .string("no signature file \(newest.file).sig")])
             }
-            let candidate = try await verifyCandidate(text: newest.text, signature: signature, token: token, source: newest.file)
-            try await adopt(candidate, token: token)
+            let candidate = try await verifyAndAdopt(text: newest.text, signature: signature, token: token, source: newest.file)
             if !recorded { await record("policy-load", ["outcome": "loaded", "version": .int(candidate.version), "source": .string(newest.file)]) }
             return ["version": .int(candidate.version)]
         } catch {
