@@ -53,6 +53,9 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "Connections served at once; more are refused with an error. Default 1024.")
     var maxConnections: Int?
 
+    @Option(help: "Measurements one host boot may record; past it they are refused, never forgotten. Default 1000000.")
+    var maxMeasurements: Int?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error. Default info.")
     var logLevel: String?
 
@@ -89,6 +92,10 @@ struct Ukeyd: AsyncParsableCommand {
         if let hypervisorGroup { settings.hypervisorGroup = hypervisorGroup }
         if let idleTimeout { settings.idleTimeout = idleTimeout }
         if let maxConnections { settings.maxConnections = maxConnections }
+        if let maxMeasurements {
+            guard (1...100_000_000).contains(maxMeasurements) else { throw ValidationError("--max-measurements must be 1-100000000") }
+            settings.maxMeasurements = maxMeasurements
+        }
         if let logLevel { settings.logLevel = logLevel }
         do {
             if let registers { try settings.setBackend("registers", registers) }
@@ -133,7 +140,8 @@ struct Ukeyd: AsyncParsableCommand {
                 policyDirectory: FileManager.default.fileExists(atPath: settings.policyDirectory) ? settings.policyDirectory : nil
             ),
             logger: logger,
-            audit: settings.audit
+            audit: settings.audit,
+            maxMeasurements: settings.maxMeasurements
         )
         do {
             try await core.start()

@@ -13,6 +13,9 @@
 /// log-level = "info"
 /// policy-dir = "/etc/ukey/policies"   # signed policies; the newest is loaded at start and on SIGHUP
 ///
+/// [boot]
+/// max-measurements = 1000000   # per host boot; past it measurements are refused, never forgotten
+///
 /// [audit]
 /// checkpoint-every = 1000    # records between signed checkpoints
 /// checkpoint-seconds = 60    # or this long, whichever comes first
@@ -41,6 +44,7 @@ public struct DaemonSettings: Sendable, Hashable {
     public var maxConnections = 1024
     public var logLevel = "info"
     public var policyDirectory = "/etc/ukey/policies"
+    public var maxMeasurements = DaemonCore.defaultMaxMeasurements
     public var audit = AuditSettings()
     public var adminGroup = "ukey-admin"
     public var hypervisorGroup = "libvirt-qemu"
@@ -56,7 +60,7 @@ public struct DaemonSettings: Sendable, Hashable {
     static let known: Set<String> = [
         "daemon.state-dir", "daemon.runtime-dir", "daemon.socket", "daemon.socket-mode", "daemon.socket-group",
         "daemon.idle-timeout", "daemon.max-connections", "daemon.log-level", "daemon.policy-dir",
-        "audit.checkpoint-every", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
+        "boot.max-measurements", "audit.checkpoint-every", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
         "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "tpm.tcti",
     ]
 
@@ -104,6 +108,7 @@ public struct DaemonSettings: Sendable, Hashable {
         if let value = try integer("daemon.max-connections", 1...65_536) { maxConnections = value }
         if let value = try string("daemon.log-level") { logLevel = value }
         if let value = try string("daemon.policy-dir") { policyDirectory = value }
+        if let value = try integer("boot.max-measurements", 1...100_000_000) { maxMeasurements = value }
         if let value = try integer("audit.checkpoint-every", 1...1_000_000) { audit.checkpointEvery = value }
         if let value = try integer("audit.checkpoint-seconds", 1...86_400) { audit.checkpointSeconds = value }
         if let value = try integer("audit.exec-allow-sample", 1...1_000_000) { audit.execAllowSample = value }

@@ -87,6 +87,14 @@ extension DaemonCore {
                 refusals[index] = VarlinkError("io.ukey.Boot.UnknownComponent", ["entity": .string(item.entity), "component": .string(item.component)])
                 continue
             }
+            // The journal never drops a measurement to make room: past its limit, refuse.
+            guard earlier.count + measurements.count + accepted.count < journal.limit else {
+                refusals[index] = VarlinkError("io.ukey.Boot.JournalFull", [
+                    "limit": .int(journal.limit),
+                    "reason": .string("this host boot has recorded \(journal.limit) measurements, the journal's limit ([boot] max-measurements): nothing more can be measured, and nothing measured is forgotten. Restart the host (or, with soft registers, Boot.Reset) to begin a new boot"),
+                ])
+                continue
+            }
             accepted.append((item, BootJournal.Measurement(entity: item.entity, component: item.component, digest: item.digest, register: known.register)))
         }
         var done = 0

@@ -34,25 +34,52 @@ final class BootJournal {
         var register: Int
     }
 
-    static let maxEntries = 1_000_000
+    /// The most measurements one host boot's journal holds, by default. Past it ukeyd refuses
+    /// further measurements (`io.ukey.Boot.JournalFull`): it never forgets one to make room.
+    static let maxEntries = DaemonCore.defaultMaxMeasurements
+    /// The longest line `append` writes: entity and component names are at most 64 characters,
+    /// each escaped to at most 6 bytes, plus a digest and a register.
+    static let maxLineBytes = 1024
     let path: String
+    /// The measurements this journal may hold (settings: `[boot] max-measurements`).
+    let limit: Int
+    /// A journal larger than its limit allows was not written by this ukeyd: it is refused whole.
+    var maxBytes: Int { (limit + 64) * Self.maxLineBytes }
     /// Kept open between appends (a measurement's append is on the boot path); reopened after
     /// `start` replaces the file.
     private var appendFD: Int32 = -1
 
-    init(runtimeDirectory: String) {
+    init(runtimeDirectory: String, limit: Int = maxEntries) {
         path = runtimeDirectory + "/boot.journal"
+        self.limit = limit
     }
 
-    /// The journal of this host boot, or nil when there is none (or it is from another boot).
-    func load(hostBoot: String) -> Contents? {
-        guard let data = FileManager.default.contents(atPath: path), data.count < 256 << 20 else { return nil }
-        let lines = data.split(separator: UInt8(ascii: "\n"))
-        guard let first = lines.first, let header = try? JSONDecoder().decode(Header.self, from: Data(first)),
-            header.hostBoot == hostBoot
-        else { return nil }
+    /// The journal of this host boot, or nil when there is none or it is from another host boot.
+    /// Throws when it cannot be read whole: a measurement forgotten would let an entity that was
+    /// found tampered pass for trusted after a restart, so ukeyd does not start on it.
+    func load(hostBoot: String) throws(JournalError) -> Contents? {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT { return nil }
+            throw JournalError("cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        guard Int(info.st_size) <= maxBytes else {
+            throw JournalError("\(path) is \(info.st_size) bytes, more than a journal of \(limit) measurements can be; ukeyd will not start on a journal it cannot read whole (restart the host to begin a new boot)")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw JournalError("cannot read \(path)")
+        }
+        // Every complete line ends in a newline; only the last may lack it (cut by a crash
+        // mid-append, so never acknowledged).
+        var lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        if lines.last?.isEmpty == true { lines.removeLast() } else if !lines.isEmpty { lines.removeLast() }
+        guard let first = lines.first else { return nil }
+        guard let header = try? JSONDecoder().decode(Header.self, from: Data(first)) else {
+            throw JournalError("\(path): its first line is not a journal header; ukeyd will not start on a journal it cannot read (restart the host to begin a new boot)")
+        }
+        guard header.hostBoot == hostBoot else { return nil }
         var contents = Contents(boot: header.boot, earlier: [], entries: [])
-        for line in lines.dropFirst().prefix(Self.maxEntries) {
+        for (number, line) in lines.enumerated().dropFirst() {
             if let marker = try? JSONDecoder().decode(ResetMarker.self, from: Data(line)) {
                 contents.earlier += contents.entries
                 contents.entries = []
@@ -63,11 +90,15 @@ final class BootJournal {
                 contents.entries.removeLast(min(max(0, marker.void), contents.entries.count))
                 continue
             }
-            // A line cut by a crash mid-append was never acknowledged: stop there.
             guard let entry = try? JSONDecoder().decode(Entry.self, from: Data(line)), let digest = try? Digest(parsing: entry.d),
                 (0..<ExpectedSet.registerCount).contains(entry.r)
-            else { break }
+            else {
+                throw JournalError("\(path) line \(number + 1) is not a measurement; ukeyd will not start on a journal it cannot read whole (restart the host to begin a new boot)")
+            }
             contents.entries.append(Measurement(entity: entry.e, component: entry.c, digest: digest, register: entry.r))
+            guard contents.earlier.count + contents.entries.count <= limit else {
+                throw JournalError("\(path) holds more than \(limit) measurements ([boot] max-measurements); ukeyd will not start on a journal it cannot read whole: raise the limit or restart the host")
+            }
         }
         return contents
     }

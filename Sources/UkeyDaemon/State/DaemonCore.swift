@@ -45,6 +45,8 @@ public actor DaemonCore {
     /// The digest of the serialized event log, kept until the log changes: a ukey-v1 quote
     /// binds it, and serialising thousands of events for every quote would dominate the quote.
     var eventLogDigest: UkeyCore.Digest?
+    /// The token-keys sub-CA's certificate (PEM), sent with every quote: it never changes.
+    var tokenKeysCAPEM: String?
     var measurements: [BootJournal.Measurement] = []
     /// Measurements of earlier boot sessions of this host boot that are still in registers which
     /// cannot be reset (a TPM's PCRs): in the event log, not in the chain.
@@ -58,12 +60,16 @@ public actor DaemonCore {
     var sessions = SessionTable()
     var gate = SerialGate()
 
+    /// The measurements one host boot may record (`[boot] max-measurements`).
+    public static let defaultMaxMeasurements = 1_000_000
+
     public init(
         provider: any TrustedRootProvider,
         paths: Paths,
         hostBootID: String = HostBoot.currentID(),
         logger: Logger,
         audit: AuditSettings = AuditSettings(),
+        maxMeasurements: Int = DaemonCore.defaultMaxMeasurements,
         clock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.audit = AuditHolder(settings: audit)
@@ -72,7 +78,7 @@ public actor DaemonCore {
         self.hostBoot = hostBootID
         self.logger = logger
         self.clock = clock
-        self.journal = BootJournal(runtimeDirectory: paths.runtimeDirectory)
+        self.journal = BootJournal(runtimeDirectory: paths.runtimeDirectory, limit: maxMeasurements)
         self.bootID = UUID().uuidString.lowercased()
     }
 
@@ -80,7 +86,7 @@ public actor DaemonCore {
     /// boot's measurements. Fails closed: a store or policy that does not verify stops the start.
     public func start() async throws {
         try StatePermissions.ensureRuntimeDirectory(paths.runtimeDirectory)
-        if let previous = journal.load(hostBoot: hostBoot) {
+        if let previous = try journal.load(hostBoot: hostBoot) {
             bootID = previous.boot
             logger.info("continuing boot \(previous.boot) of this host boot with \(previous.entries.count) measurements")
             measurements = previous.entries

@@ -44,7 +44,8 @@ extension VarlinkInterface {
             method Chain() -> (bootId: string, mode: string, entities: []Entity)
 
             # A signed quote of the registers (all used ones when registers is absent).
-            # nonce, quote and signature are base64; certificate (issued by the root CA) and
+            # nonce, quote and signature are base64; certificate (the attestation key's, issued by
+            # the token-keys sub-CA), chain (that sub-CA's, issued by the root CA) and
             # attestationKey (the same key alone) are PEM. format "ukey-v1": quote is
             # docs/quote-format.md, signature DER ECDSA. format "tpm2": quote is TPMS_ATTEST,
             # signature a TPMT_SIGNATURE, as tpm2_checkquote -m/-s read them.
@@ -52,6 +53,7 @@ extension VarlinkInterface {
               quote: string,
               signature: string,
               certificate: string,
+              chain: string,
               attestationKey: string,
               format: string
             )
@@ -66,6 +68,9 @@ extension VarlinkInterface {
             error UnknownComponent (entity: string, component: string)
             error NoPolicy ()
             error CannotHash (path: string, reason: string)
+            # This host boot recorded as many measurements as the journal may hold: nothing is
+            # forgotten to make room, so nothing more is measured until a new boot.
+            error JournalFull (limit: int, reason: string)
 
             """
     )
