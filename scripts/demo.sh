@@ -84,6 +84,9 @@ say "7. Attestation: a verifier checks the registers without trusting this host"
 run "$bin/ukeyctl" quote --nonce "$(openssl rand -hex 16 | tee "$work/nonce")" --out "$work"
 run "$bin/ukeyctl" quote verify --quote "$work/quote.bin" --signature "$work/quote.sig" \
     --cert "$work/attestation.pem" --nonce "$(cat "$work/nonce")" --root-ca "$work/root-ca.pem"
+note "openssl agrees the key is the token's attestation key (token-keys policy, along the path):"
+run openssl verify -x509_strict -CAfile "$work/root-ca.pem" -untrusted "$work/attestation.pem" \
+    -policy 2.25.10392339744558737358530141729444115455.2.1 -explicit_policy "$work/attestation.pem"
 openssl x509 -in "$work/attestation.pem" -pubkey -noout > "$work/ak.pem"
 run openssl dgst -sha256 -verify "$work/ak.pem" -signature "$work/quote.sig" "$work/quote.bin"
 run "$bin/ukeyctl" eventlog --out "$work/eventlog.bin"

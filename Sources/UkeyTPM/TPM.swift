@@ -101,14 +101,14 @@ public actor TPM {
         try withContext { context throws(TPMError) in try context.signingKeyPoint(.audit) }
     }
 
-    /// Signs a SHA-256 digest with the TPM's root CA key; returns the raw r || s and the key's point.
-    public func signWithCertificateAuthorityKey(sha256 digest: [UInt8]) throws(TPMError) -> (signature: [UInt8], publicKey: [UInt8]) {
-        try withContext { context throws(TPMError) in try context.sign(with: .certificateAuthority, sha256: digest) }
+    /// Signs a SHA-256 digest with one of the TPM's CA keys; returns the raw r || s and the key's point.
+    public func signWithCertificateAuthorityKey(_ authority: CertificateAuthorityKey, sha256 digest: [UInt8]) throws(TPMError) -> (signature: [UInt8], publicKey: [UInt8]) {
+        try withContext { context throws(TPMError) in try context.sign(with: .certificateAuthority(authority), sha256: digest) }
     }
 
-    /// The root CA key's public point (uncompressed SEC1).
-    public func certificateAuthorityKey() throws(TPMError) -> [UInt8] {
-        try withContext { context throws(TPMError) in try context.signingKeyPoint(.certificateAuthority) }
+    /// A CA key's public point (uncompressed SEC1).
+    public func certificateAuthorityKey(_ authority: CertificateAuthorityKey) throws(TPMError) -> [UInt8] {
+        try withContext { context throws(TPMError) in try context.signingKeyPoint(.certificateAuthority(authority)) }
     }
 
     /// Seals a secret (the store key) to this TPM; `unseal` gives it back on this TPM only.

@@ -3,16 +3,24 @@ import CTSS2
 /// The TPM's keys that ukey uses are primaries made from fixed templates under the owner
 /// hierarchy: the same TPM always derives the same key from the same template, so there is
 /// nothing to store and nothing to lose; another TPM derives another key.
+/// The certificate authorities whose keys the TPM holds with keys = tpm: the root and its two
+/// sub-CAs (see `IdentityCA`). Each label is its template's `unique`, so each is its own key.
+public enum CertificateAuthorityKey: String, Sendable, CaseIterable {
+    case root = "ukey root CA"
+    case tokenKeys = "ukey token-keys CA"
+    case users = "ukey user CA"
+}
+
 extension TPMContext {
-    enum Template {
+    enum Template: Equatable {
         /// ECDSA P-256, restricted: signs only what the TPM builds (quotes).
         case attestation
         /// ECDSA P-256, unrestricted: signs audit checkpoint digests.
         case audit
-        /// ECDSA P-256, unrestricted: the root CA's key, which signs certificates (keys = tpm).
-        /// Its template differs from the audit key's only in `unique`, which is enough for the
-        /// TPM to derive another key.
-        case certificateAuthority
+        /// ECDSA P-256, unrestricted: a CA's key, which signs certificates (keys = tpm). Its
+        /// template differs from the audit key's only in `unique` (the CA's label), which is
+        /// enough for the TPM to derive another key.
+        case certificateAuthority(CertificateAuthorityKey)
         /// ECC P-256 storage key (restricted decrypt, AES-128-CFB): the parent of sealed objects.
         case storage
 
@@ -28,8 +36,8 @@ extension TPMContext {
                 template.publicArea.parameters.eccDetail.symmetric.algorithm = UKEY_TPM2_ALG_NULL
                 template.publicArea.parameters.eccDetail.scheme.scheme = UKEY_TPM2_ALG_ECDSA
                 template.publicArea.parameters.eccDetail.scheme.details.ecdsa.hashAlg = UKEY_TPM2_ALG_SHA256
-                if self == .certificateAuthority {
-                    let label = Array("ukey root CA".utf8)
+                if case .certificateAuthority(let authority) = self {
+                    let label = Array(authority.rawValue.utf8)
                     template.publicArea.unique.ecc.x.size = UInt16(label.count)
                     withUnsafeMutableBytes(of: &template.publicArea.unique.ecc.x.buffer) { $0.copyBytes(from: label) }
                 }
@@ -49,12 +57,17 @@ extension TPMContext {
             switch self {
             case .attestation: "attestation key"
             case .audit: "audit key"
-            case .certificateAuthority: "root CA key"
+            case .certificateAuthority(let authority): "\(authority.rawValue) key"
             case .storage: "storage primary"
             }
         }
 
-        var isUnrestrictedSigningKey: Bool { self == .audit || self == .certificateAuthority }
+        var isUnrestrictedSigningKey: Bool {
+            switch self {
+            case .audit, .certificateAuthority: true
+            case .attestation, .storage: false
+            }
+        }
     }
 
     /// Creates (loads) a primary from `template`; the caller flushes the handle.

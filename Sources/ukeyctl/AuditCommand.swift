@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import UkeyAudit
 import UkeyClient
+import UkeyToken
 import UkeyVarlink
 import X509
 
@@ -80,7 +81,8 @@ struct AuditVerify: ParsableCommand {
     )
     @OptionGroup var daemon: DaemonOptions
     @Option(help: "A copy of the audit log (STATE/audit.log).") var log: String?
-    @Option(help: "The audit key's certificate (PEM).") var cert: String?
+    @Option(help: "The audit key's certificate (PEM), followed by its issuer (the token-keys sub-CA) to check the chain.") var cert: String?
+    @Option(help: "The token's root CA (PEM): also check that the audit certificate chains to it.") var rootCA: String?
 
     func run() throws {
         let reply: [String: JSONValue]
@@ -89,8 +91,20 @@ struct AuditVerify: ParsableCommand {
             reply = try daemon.call("io.ukey.Audit.Verify")
         case (let log?, let cert?):
             let pem = String(decoding: try PolicyFiles.read(cert), as: UTF8.self)
-            guard let certificate = try? Certificate(pemEncoded: pem), let key = P256.Signing.PublicKey(certificate.publicKey) else {
-                throw InputError("\(cert) is not a PEM certificate with a P-256 key")
+            let rootPEM = try rootCA.map { String(decoding: try PolicyFiles.read($0), as: UTF8.self) }
+            do {
+                _ = try CertificateBundle.parse(pem, what: "certificate in \(cert)")
+                _ = try rootPEM.map { pem throws(TokenError) in try CertificateBundle.parse(pem, what: "root CA") }
+            } catch {
+                throw InputError(error.reason)
+            }
+            let key: P256.Signing.PublicKey
+            do {
+                key = try CertificateBundle.key(pem, for: .audit, rootCAPEM: rootPEM)
+            } catch {
+                // A certificate that is not the token's audit key's cannot vouch for the log.
+                print("\(log): NOT verified: \(error.reason)")
+                throw ExitCode.checkFailed
             }
             let result: AuditVerification
             do {

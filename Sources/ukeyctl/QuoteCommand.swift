@@ -26,7 +26,7 @@ struct QuoteVerify: ParsableCommand {
     var quote: String
     @Option(help: "The signature (binary file): DER ECDSA (ukey-v1) or TPMT_SIGNATURE (tpm2).")
     var signature: String
-    @Option(help: "The attestation key's PEM certificate.")
+    @Option(help: "The attestation key's PEM certificate, followed by its issuer (the token-keys sub-CA) to check the chain.")
     var cert: String
     @Option(help: "The nonce sent with the quote request, in hex.")
     var nonce: String

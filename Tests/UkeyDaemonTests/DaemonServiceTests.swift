@@ -27,8 +27,15 @@ struct DaemonServiceTests {
         try dir.write("quote.bin", quote)
         try dir.write("quote.sig", signature)
         try dir.write("ak.pem", Array(reply["certificate"]!.stringValue!.utf8))
+        try dir.write("chain.pem", Array(reply["chain"]!.stringValue!.utf8))
         try dir.write("root.pem", Array(try f.daemon.call("io.ukey.Token.Certificate", ["name": "root-ca"])["pem"]!.stringValue!.utf8))
-        #expect(try Self.openssl.run(["verify", "-CAfile", dir.file("root.pem"), dir.file("ak.pem")]).status == 0)
+        // The docs' recipe: the attestation key is the token's, under the token-keys policy.
+        let chained = try Self.openssl.run([
+            "verify", "-x509_strict", "-CAfile", dir.file("root.pem"), "-untrusted", dir.file("chain.pem"),
+            "-policy", CertificatePolicy.tokenKeys.oid, "-explicit_policy", dir.file("ak.pem"),
+        ])
+        #expect(chained.status == 0, "\(chained.stdout)\(chained.stderr)")
+        #expect(try Self.openssl.run(["verify", "-CAfile", dir.file("root.pem"), "-untrusted", dir.file("chain.pem"), "-policy", CertificatePolicy.users.oid, "-explicit_policy", dir.file("ak.pem")]).status != 0)
         #expect(try Self.openssl.run(["x509", "-in", dir.file("ak.pem"), "-pubkey", "-noout", "-out", dir.file("ak-pub.pem")]).status == 0)
         // The key alone, as the reply also gives it, is the certified one.
         let publicKey = try String(contentsOfFile: dir.file("ak-pub.pem"), encoding: .utf8)
@@ -160,6 +167,12 @@ struct DaemonServiceTests {
         }
         let signed = try f.daemon.call("io.ukey.Token.Sign", ["key": "bob", "digest": .string(digest), "session": bob])
         #expect(signed["algorithm"] == "ecdsa-p256-sha256")
+        #expect(signed["context"] == .string(Data(SigningContext.tokenSign).base64EncodedString()))
+        for restricted in ["token-keys-ca", "user-ca"] {
+            #expect { try f.daemon.call("io.ukey.Token.Sign", ["key": .string(restricted), "digest": .string(digest), "session": bob]) } throws: {
+                VarlinkError.named("io.ukey.Token.RestrictedKey")($0)
+            }
+        }
         #expect { try f.daemon.call("io.ukey.Admin.Initialize", ["soPin": "another-so-pin", "policySigner": "x"]) } throws: { VarlinkError.named("io.ukey.Admin.AlreadyInitialized")($0) }
     }
 

@@ -242,7 +242,7 @@ struct DaemonTPMTests {
         #expect(offline.status == 0, "\(offline.stdout)\(offline.stderr)")
     }
 
-    @Test("the root CA key lives in the TPM: the root certificate names the TPM's key, and users' certificates it signs (before and after a restart) verify with openssl")
+    @Test("the CA keys live in the TPM: the root and sub-CA certificates name the TPM's keys, and users' certificates (before and after a restart) verify with openssl under the users policy")
     func rootCAInTPM() async throws {
         let f = try DaemonFixture(backend: .tpm)
         let work = try TemporaryDirectory()
@@ -252,10 +252,15 @@ struct DaemonTPMTests {
             return pem
         }
         func opensslVerifies(_ name: String) throws -> Bool {
-            let result = try ExternalTool("openssl").run(["verify", "-check_ss_sig", "-CAfile", work.file("root-ca.pem"), work.file("\(name).pem")])
+            let result = try ExternalTool("openssl").run([
+                "verify", "-check_ss_sig", "-CAfile", work.file("root-ca.pem"), "-untrusted", work.file("user-ca.pem"),
+                "-policy", CertificatePolicy.users.oid, "-explicit_policy", work.file("\(name).pem"),
+            ])
             return result.status == 0 && result.stdout.contains("OK")
         }
         let root = try Certificate(pemEncoded: try save("root-ca"))
+        let tokenKeysCA = try Certificate(pemEncoded: try save("token-keys-ca"))
+        let userCA = try Certificate(pemEncoded: try save("user-ca"))
         _ = try save("alice")  // issued while the fixture provisioned the token
         #expect(try opensslVerifies("root-ca"))
         #expect(try opensslVerifies("alice"))
@@ -268,8 +273,11 @@ struct DaemonTPMTests {
         // The TPM derives the same key from the root CA template: the root certificate's.
         let tcti = f.daemon.tpm!.tcti
         f.daemon.stop()
-        let point = try await TPM(tcti: tcti).certificateAuthorityKey()
-        #expect(P256.Signing.PublicKey(root.publicKey)?.x963Representation == Data(point))
+        let tpm = try TPM(tcti: tcti)
+        for (authority, certificate) in [(CertificateAuthorityKey.root, root), (.tokenKeys, tokenKeysCA), (.users, userCA)] {
+            let point = try await tpm.certificateAuthorityKey(authority)
+            #expect(P256.Signing.PublicKey(certificate.publicKey)?.x963Representation == Data(point), "\(authority.rawValue)")
+        }
     }
 }
 

@@ -47,17 +47,30 @@ struct SoftTokenCryptoTests {
         _ = try await token.addUserReturningCertificate("alice", pin: "correct-1", roles: ["office"])
         let dir = fixture.parent
         try dir.write("root.pem", Array(try IdentityCA.pem(await token.certificate(named: "root-ca")).utf8))
-        for name in ["alice", "attestation", "audit"] {
+        try dir.write("sub-cas.pem", Array((try IdentityCA.pem(await token.certificate(named: "token-keys-ca")) + IdentityCA.pem(await token.certificate(named: "user-ca"))).utf8))
+        // Each certificate verifies under its own policy, and only under it: openssl follows the
+        // policy along the path (root -> sub-CA -> leaf), so no user passes for a token key.
+        for (name, policy) in [("alice", CertificatePolicy.users), ("attestation", .tokenKeys), ("audit", .tokenKeys)] {
             try dir.write("\(name).pem", Array(try IdentityCA.pem(await token.certificate(named: name)).utf8))
-            let result = try OpenSSL.run(["verify", "-CAfile", dir.file("root.pem"), dir.file("\(name).pem")])
+            let result = try OpenSSL.run(["verify", "-x509_strict", "-CAfile", dir.file("root.pem"), "-untrusted", dir.file("sub-cas.pem"), "-policy", policy.oid, "-explicit_policy", dir.file("\(name).pem")])
             #expect(result.status == 0 && result.stdout.contains(": OK"), "\(name): \(result.stdout)\(result.stderr)")
+            let other: CertificatePolicy = policy == .users ? .tokenKeys : .users
+            let wrong = try OpenSSL.run(["verify", "-CAfile", dir.file("root.pem"), "-untrusted", dir.file("sub-cas.pem"), "-policy", other.oid, "-explicit_policy", dir.file("\(name).pem")])
+            #expect(wrong.status != 0, "\(name) must not verify under the \(other.rawValue) policy")
+            // Without the sub-CA, nothing chains to the root.
+            #expect(try OpenSSL.run(["verify", "-CAfile", dir.file("root.pem"), dir.file("\(name).pem")]).status != 0)
         }
+        // The extended key usages name each key's one job.
+        let attestationText = try OpenSSL.run(["x509", "-in", dir.file("attestation.pem"), "-noout", "-ext", "extendedKeyUsage"]).stdout
+        #expect(attestationText.contains(KeyPurpose.attestation.extendedKeyUsageOID) && !attestationText.contains(KeyPurpose.audit.extendedKeyUsageOID))
+        let auditText = try OpenSSL.run(["x509", "-in", dir.file("audit.pem"), "-noout", "-ext", "extendedKeyUsage"]).stdout
+        #expect(auditText.contains(KeyPurpose.audit.extendedKeyUsageOID))
         // A user identity certificate: CN = the user, digitalSignature, clientAuth; usable for TLS clients.
         let text = try OpenSSL.run(["x509", "-in", dir.file("alice.pem"), "-noout", "-text"]).stdout
         #expect(text.contains("Subject: O = ukey, CN = alice"))
         #expect(text.contains("Digital Signature") && text.contains("TLS Web Client Authentication"))
         #expect(text.contains("CA:FALSE"))
-        let purpose = try OpenSSL.run(["verify", "-CAfile", dir.file("root.pem"), "-purpose", "sslclient", dir.file("alice.pem")])
+        let purpose = try OpenSSL.run(["verify", "-CAfile", dir.file("root.pem"), "-untrusted", dir.file("sub-cas.pem"), "-purpose", "sslclient", dir.file("alice.pem")])
         #expect(purpose.status == 0)
         let rootText = try OpenSSL.run(["x509", "-in", dir.file("root.pem"), "-noout", "-text"]).stdout
         #expect(rootText.contains("CA:TRUE") && rootText.contains("Certificate Sign"))
@@ -65,11 +78,11 @@ struct SoftTokenCryptoTests {
         // Another token's root does not vouch for this token's users.
         let other = try TokenFixture().initialize()
         try dir.write("other-root.pem", Array(try IdentityCA.pem(await other.certificate(named: "root-ca")).utf8))
-        let foreign = try OpenSSL.run(["verify", "-CAfile", dir.file("other-root.pem"), dir.file("alice.pem")])
+        let foreign = try OpenSSL.run(["verify", "-CAfile", dir.file("other-root.pem"), "-untrusted", dir.file("sub-cas.pem"), dir.file("alice.pem")])
         #expect(foreign.status != 0)
         // Serials are unique.
-        let serials = try await ["alice", "attestation", "audit", "root-ca"].asyncMap { try await token.certificate(named: $0).serialNumber }
-        #expect(Set(serials).count == 4)
+        let serials = try await ["alice", "attestation", "audit", "root-ca", "token-keys-ca", "user-ca"].asyncMap { try await token.certificate(named: $0).serialNumber }
+        #expect(Set(serials).count == 6)
     }
 
     @Test("a CSR made by openssl is signed for the user's name, and openssl verifies the result")
@@ -84,7 +97,8 @@ struct SoftTokenCryptoTests {
         let certificate = try await token.issueCertificate(user: "bob", csrPEM: csr)
         try dir.write("bob.pem", Array(try IdentityCA.pem(certificate).utf8))
         try dir.write("root.pem", Array(try IdentityCA.pem(await token.certificate(named: "root-ca")).utf8))
-        #expect(try OpenSSL.run(["verify", "-CAfile", dir.file("root.pem"), dir.file("bob.pem")]).status == 0)
+        try dir.write("user-ca.pem", Array(try IdentityCA.pem(await token.certificate(named: "user-ca")).utf8))
+        #expect(try OpenSSL.run(["verify", "-CAfile", dir.file("root.pem"), "-untrusted", dir.file("user-ca.pem"), "-policy", CertificatePolicy.users.oid, "-explicit_policy", dir.file("bob.pem")]).status == 0)
         // The CA writes the user's name, not what the CSR asked for; the key is the card's.
         let text = try OpenSSL.run(["x509", "-in", dir.file("bob.pem"), "-noout", "-subject"]).stdout
         #expect(text.contains("CN = bob") && !text.contains("someone-else"))
@@ -99,7 +113,7 @@ struct SoftTokenCryptoTests {
         await #expect(throws: TokenError(.invalidCSR, "")) { try await token.issueCertificate(user: "bob", csrPEM: "not a csr") }
     }
 
-    @Test("a user's signature over a digest verifies with openssl and the user's certificate")
+    @Test("a user's signature is over the Token.Sign context and the digest, and verifies with openssl and the user's certificate")
     func userSignatureWithOpenSSL() async throws {
         let fixture = try TokenFixture()
         let token = try fixture.initialize()
@@ -109,11 +123,15 @@ struct SoftTokenCryptoTests {
         let signature = try await token.sign(asUser: "alice", digest: digest)
         let dir = fixture.parent
         try dir.write("msg", message)
+        try dir.write("signed", SigningContext.tokenSign + digest)
         try dir.write("sig.der", signature)
         try dir.write("alice.pem", Array(try IdentityCA.pem(await token.certificate(named: "alice")).utf8))
         try OpenSSL.extractPublicKey(certificate: dir.file("alice.pem"), to: dir.file("alice-pub.pem"))
-        let result = try OpenSSL.run(["dgst", "-sha256", "-verify", dir.file("alice-pub.pem"), "-signature", dir.file("sig.der"), dir.file("msg")])
+        let result = try OpenSSL.run(["dgst", "-sha256", "-verify", dir.file("alice-pub.pem"), "-signature", dir.file("sig.der"), dir.file("signed")])
         #expect(result.status == 0 && result.stdout.contains("Verified OK"))
+        // Never over the caller's data alone: the context keeps it from passing for a quote's.
+        let bare = try OpenSSL.run(["dgst", "-sha256", "-verify", dir.file("alice-pub.pem"), "-signature", dir.file("sig.der"), dir.file("msg")])
+        #expect(bare.status == 1)
         await #expect(throws: TokenError(.invalidArgument, "")) { try await token.sign(asUser: "alice", digest: [1, 2, 3]) }
         await #expect(throws: TokenError(.unknownUser, "")) { try await token.sign(asUser: "nobody", digest: digest) }
     }

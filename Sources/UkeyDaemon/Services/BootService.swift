@@ -61,10 +61,14 @@ extension DaemonCore {
         eventLogDigest = logDigest
         do {
             let signed = try await token.quote(nonce: nonce, registers: selection, eventLog: logDigest)
+            if tokenKeysCAPEM == nil {
+                tokenKeysCAPEM = try IdentityCA.pem(await token.certificate(named: TokenKey.tokenKeysCA.rawValue))
+            }
             return [
                 "quote": .string(signed.quote.base64),
                 "signature": .string(signed.signature.base64),
                 "certificate": .string(signed.certificatePEM),
+                "chain": .string(tokenKeysCAPEM ?? ""),
                 "attestationKey": .string(signed.attestationKeyPEM),
                 "format": .string(signed.format),
             ]

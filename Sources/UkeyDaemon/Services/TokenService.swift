@@ -1,4 +1,5 @@
 import Foundation
+import UkeyCore
 import UkeyToken
 import UkeyVarlink
 
@@ -46,7 +47,7 @@ extension DaemonCore {
         guard digest.count == 32 else { throw .invalidParameter("digest") }
         do {
             let signature = try await token.sign(asUser: key, digest: digest)
-            return ["signature": .string(signature.base64), "algorithm": "ecdsa-p256-sha256"]
+            return ["signature": .string(signature.base64), "algorithm": "ecdsa-p256-sha256", "context": .string(SigningContext.tokenSign.base64)]
         } catch {
             throw DaemonErrors.from(error)
         }

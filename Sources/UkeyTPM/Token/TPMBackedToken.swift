@@ -210,7 +210,7 @@ public struct TPMBackedToken: TrustedRoot {
         } catch {
             throw TokenError(.unavailable, "the TPM's \(name) key is not a P-256 point")
         }
-        let certificate = try await soft.certificate(forHardwareKey: name, publicKey: key)
+        let certificate = try await soft.certificate(forHardwareKey: name, purpose: name == "tpm-audit" ? .audit : .attestation, publicKey: key)
         let entry = (try IdentityCA.pem(certificate), key.pemRepresentation)
         certificates.store(name, point: point, entry)
         return entry

@@ -4,7 +4,7 @@ import X509
 
 /// Opens the tpm backend: connects to the TPM (the one connection the daemon keeps), then the
 /// soft token's store, whose key is sealed to the TPM when the keys role is the TPM's; a token
-/// initialised with keys = tpm also has its root CA key in the TPM.
+/// initialised with keys = tpm also has its CA keys (root and sub-CAs) in the TPM.
 public struct TPMBackedTokenProvider: TrustedRootProvider {
     public let tcti: String
     public let roles: TPMBackedToken.Roles
@@ -35,12 +35,14 @@ public struct TPMBackedTokenProvider: TrustedRootProvider {
     }
 
     /// The soft token's configuration with the keys role on `tpm`: the store key sealed to it
-    /// and the root CA's key in it.
+    /// and the CAs' keys in it.
     private func configuration(on tpm: TPM) throws(TokenError) -> SoftToken.Configuration {
         var configuration = configuration
         if roles.keys {
             configuration.protector = TPMStoreKeyProtector(tpm: tpm)
-            configuration.certificateAuthorityKey = Certificate.PrivateKey(try TPMCertificateAuthorityKey(tpm: tpm))
+            for (authority, name) in [(CertificateAuthorityKey.root, TokenKey.rootCA), (.tokenKeys, .tokenKeysCA), (.users, .userCA)] {
+                configuration.certificateAuthorityKeys[name] = Certificate.PrivateKey(try TPMCertificateAuthorityKey(tpm: tpm, authority: authority))
+            }
         }
         return configuration
     }

@@ -4,8 +4,8 @@ import SwiftASN1
 import UkeyToken
 import X509
 
-/// The root CA's key held by the TPM (keys = tpm), in the shape swift-certificates signs with:
-/// it hashes the to-be-signed bytes, and the TPM signs the digest with its root CA key.
+/// A CA's key held by the TPM (keys = tpm: the root CA and its two sub-CAs), in the shape
+/// swift-certificates signs with: it hashes the to-be-signed bytes, and the TPM signs the digest.
 ///
 /// swift-certificates asks for the signature synchronously, from inside the soft token's actor,
 /// whose operations must not suspend; so the signature is made through `TPM.blocking`, on the
@@ -13,22 +13,24 @@ import X509
 /// a new user, a new token key), so the wait is acceptable where a measurement's would not be.
 struct TPMCertificateAuthorityKey: CustomPrivateKey {
     let tpm: TPM
+    let authority: CertificateAuthorityKey
     let publicKey: Certificate.PublicKey
 
     /// Reads the key's public half from the TPM (deriving it from its template).
-    init(tpm: TPM) throws(TokenError) {
+    init(tpm: TPM, authority: CertificateAuthorityKey) throws(TokenError) {
         let point: [UInt8]
         do {
-            point = try tpm.blocking { tpm throws(TPMError) in try tpm.certificateAuthorityKey() }
+            point = try tpm.blocking { tpm throws(TPMError) in try tpm.certificateAuthorityKey(authority) }
         } catch {
-            throw TokenError(.unavailable, "cannot read the root CA key from the TPM: \(error)")
+            throw TokenError(.unavailable, "cannot read the \(authority.rawValue) key from the TPM: \(error)")
         }
         do {
             self.publicKey = Certificate.PublicKey(try P256.Signing.PublicKey(x963Representation: point))
         } catch {
-            throw TokenError(.crypto, "the TPM's root CA key is not a P-256 point: \(error)")
+            throw TokenError(.crypto, "the TPM's \(authority.rawValue) key is not a P-256 point: \(error)")
         }
         self.tpm = tpm
+        self.authority = authority
     }
 
     var defaultSignatureAlgorithm: Certificate.SignatureAlgorithm { .ecdsaWithSHA256 }
@@ -36,28 +38,28 @@ struct TPMCertificateAuthorityKey: CustomPrivateKey {
 
     func signSynchronously(bytes: some DataProtocol, signatureAlgorithm: Certificate.SignatureAlgorithm) throws -> Certificate.Signature {
         guard signatureAlgorithm == .ecdsaWithSHA256 else {
-            throw TokenError(.crypto, "the TPM's root CA key signs with ECDSA and SHA-256 only, not \(signatureAlgorithm)")
+            throw TokenError(.crypto, "the TPM's CA keys sign with ECDSA and SHA-256 only, not \(signatureAlgorithm)")
         }
         let digest = Array(SHA256.hash(data: bytes))
         let signed: (signature: [UInt8], publicKey: [UInt8])
         do {
-            signed = try tpm.blocking { tpm throws(TPMError) in try tpm.signWithCertificateAuthorityKey(sha256: digest) }
+            signed = try tpm.blocking { [authority] tpm throws(TPMError) in try tpm.signWithCertificateAuthorityKey(authority, sha256: digest) }
         } catch {
             throw TokenError(.unavailable, "the TPM could not sign a certificate: \(error)")
         }
         // The key the TPM derived now must be the one this CA's certificate names.
         guard let point = try? P256.Signing.PublicKey(x963Representation: signed.publicKey), Certificate.PublicKey(point) == publicKey else {
-            throw TokenError(.crypto, "the TPM's root CA key changed (another TPM, or a cleared one)")
+            throw TokenError(.crypto, "the TPM's \(authority.rawValue) key changed (another TPM, or a cleared one)")
         }
         let ecdsa = try P256.Signing.ECDSASignature(rawRepresentation: signed.signature)
         return try Certificate.Signature(signatureAlgorithm: .ecdsaWithSHA256, signatureBytes: ASN1BitString(bytes: ArraySlice(ecdsa.derRepresentation)))
     }
 
     // The key never leaves the TPM: there is nothing to write out.
-    static let defaultPEMDiscriminator = "UKEY TPM ROOT CA KEY"
+    static let defaultPEMDiscriminator = "UKEY TPM CA KEY"
 
     func serialize(into coder: inout DER.Serializer) throws {
-        throw TokenError(.invalidArgument, "the root CA key lives in the TPM and cannot be exported")
+        throw TokenError(.invalidArgument, "the \(authority.rawValue) key lives in the TPM and cannot be exported")
     }
 
     static func == (lhs: Self, rhs: Self) -> Bool { lhs.publicKey == rhs.publicKey }

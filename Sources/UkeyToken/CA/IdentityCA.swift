@@ -3,9 +3,15 @@ import Foundation
 import SwiftASN1
 import X509
 
-/// The token's certificate authority: a self-signed root (RFC 5280) that issues user identity
-/// certificates (clientAuth), certificates for the token's own keys, and certificates for CSRs of
-/// users whose keys live on a smart card. Pure functions: keys, names and the time come in.
+/// The token's certificate authority (RFC 5280), in two levels:
+///
+///     root CA (self-signed, path length 1)
+///     +-- token-keys CA (policy token-keys) -> attestation key (EKU attestation), audit key (EKU audit)
+///     +-- user CA (policy users)            -> users' identity keys (EKU clientAuth), soft or CSR
+///
+/// A sub-CA issues only its own kind, and every certificate names its purpose (`KeyPurpose`), so
+/// no user's certificate can pass for an attestation or audit key's. Pure functions: keys, names
+/// and the time come in.
 public enum IdentityCA {
     public static let defaultRootValidity: TimeInterval = 20 * 365 * 86_400
     public static let defaultUserValidity: TimeInterval = 365 * 86_400
@@ -45,7 +51,7 @@ public enum IdentityCA {
                 subject: name,
                 signatureAlgorithm: .ecdsaWithSHA256,
                 extensions: try Certificate.Extensions {
-                    Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                    Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 1))
                     Critical(KeyUsage(keyCertSign: true, cRLSign: true))
                     SubjectKeyIdentifier(hash: publicKey)
                 },
@@ -58,52 +64,82 @@ public enum IdentityCA {
         }
     }
 
-    /// What a leaf certificate is for.
-    public enum LeafUsage: Sendable {
-        /// A person's identity: digitalSignature + clientAuth.
-        case userIdentity
-        /// One of the token's own signing keys (attestation, audit): digitalSignature only.
-        case tokenKey
+    /// A sub-CA certificate for `subjectKey`, issued by the root, for one certificate policy.
+    public static func makeSubordinate(
+        _ policy: CertificatePolicy,
+        commonName: String,
+        subjectKey: Certificate.PublicKey,
+        rootKey: Certificate.PrivateKey,
+        rootCertificate: Certificate,
+        now: Date
+    ) throws(TokenError) -> Certificate {
+        try certify(
+            commonName: commonName, subjectKey: subjectKey, issuerKey: rootKey, issuer: rootCertificate, now: now,
+            validity: defaultRootValidity
+        ) {
+            Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+            Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+            CertificatePoliciesExtension.extensionValue([policy])
+        }
     }
 
-    /// A leaf certificate for `subjectKey`, issued by the root.
+    /// A leaf certificate for `subjectKey` with one purpose, issued by that purpose's sub-CA.
     public static func issue(
         commonName: String,
         subjectKey: Certificate.PublicKey,
-        usage: LeafUsage,
+        purpose: KeyPurpose,
         caKey: Certificate.PrivateKey,
         caCertificate: Certificate,
         now: Date,
         validity: TimeInterval = defaultUserValidity
+    ) throws(TokenError) -> Certificate {
+        guard CertificatePoliciesExtension.certificate(caCertificate, states: purpose.policy) else {
+            throw TokenError(.crypto, "the CA '\(caCertificate.subject)' does not issue \(purpose.rawValue) certificates")
+        }
+        return try certify(
+            commonName: commonName, subjectKey: subjectKey, issuerKey: caKey, issuer: caCertificate, now: now, validity: validity
+        ) {
+            Critical(BasicConstraints.notCertificateAuthority)
+            Critical(KeyUsage(digitalSignature: true))
+            purpose.extendedKeyUsageExtension()
+            CertificatePoliciesExtension.extensionValue([purpose.policy])
+        }
+    }
+
+    /// A certificate signed by `issuer`'s key, with the extensions `body` gives after the key
+    /// identifiers' own.
+    private static func certify(
+        commonName: String,
+        subjectKey: Certificate.PublicKey,
+        issuerKey: Certificate.PrivateKey,
+        issuer: Certificate,
+        now: Date,
+        validity: TimeInterval,
+        @ExtensionsBuilder _ body: () throws -> Result<Certificate.Extensions, any Error>
     ) throws(TokenError) -> Certificate {
         do {
             let subject = try DistinguishedName {
                 OrganizationName("ukey")
                 CommonName(commonName)
             }
-            guard caKey.publicKey == caCertificate.publicKey else {
-                throw TokenError(.crypto, "the root CA key is not the one the root certificate names (the state directory belongs to another TPM?)")
+            guard issuerKey.publicKey == issuer.publicKey else {
+                throw TokenError(.crypto, "the CA key is not the one its certificate names (the state directory belongs to another TPM?)")
             }
-            let caKeyID = try caCertificate.extensions.subjectKeyIdentifier?.keyIdentifier
+            let issuerKeyID = try issuer.extensions.subjectKeyIdentifier?.keyIdentifier
+            var extensions = try Certificate.Extensions(builder: body)
+            try extensions.append(SubjectKeyIdentifier(hash: subjectKey).makeCertificateExtension())
+            try extensions.append(AuthorityKeyIdentifier(keyIdentifier: issuerKeyID).makeCertificateExtension())
             return try Certificate(
                 version: .v3,
                 serialNumber: randomSerial(),
                 publicKey: subjectKey,
                 notValidBefore: now - backdating,
-                notValidAfter: min(now + validity, caCertificate.notValidAfter),
-                issuer: caCertificate.subject,
+                notValidAfter: min(now + validity, issuer.notValidAfter),
+                issuer: issuer.subject,
                 subject: subject,
                 signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: try Certificate.Extensions {
-                    Critical(BasicConstraints.notCertificateAuthority)
-                    Critical(KeyUsage(digitalSignature: true))
-                    if usage == .userIdentity {
-                        try ExtendedKeyUsage([.clientAuth])
-                    }
-                    SubjectKeyIdentifier(hash: subjectKey)
-                    AuthorityKeyIdentifier(keyIdentifier: caKeyID)
-                },
-                issuerPrivateKey: caKey
+                extensions: extensions,
+                issuerPrivateKey: issuerKey
             )
         } catch let error as TokenError {
             throw error
@@ -136,10 +172,11 @@ public enum IdentityCA {
         return Certificate.SerialNumber(bytes: bytes)
     }
 
-    /// PEM text of a certificate.
+    /// PEM text of a certificate, ending in a newline as openssl writes it, so that certificates
+    /// concatenate into a bundle (a key's certificate, then its issuer's).
     public static func pem(_ certificate: Certificate) throws(TokenError) -> String {
         do {
-            return try certificate.serializeAsPEM().pemString
+            return try certificate.serializeAsPEM().pemString + "\n"
         } catch {
             throw TokenError(.crypto, "cannot encode a certificate: \(error)")
         }
@@ -161,6 +198,37 @@ public enum IdentityCA {
         } catch {
             throw TokenError(.crypto, "a stored certificate does not parse: \(error)")
         }
+    }
+
+    /// Why `leaf` is not a certificate for `purpose` under `root`, or nil when it is: it names the
+    /// purpose (extended key usage and certificate policy), and one of `intermediates` is the
+    /// root's sub-CA for that policy and issued it. The same checks as `openssl verify -CAfile
+    /// ROOT -untrusted CHAIN -policy OID -explicit_policy -x509_strict`, plus the key usage.
+    public static func problem(
+        with leaf: Certificate,
+        as purpose: KeyPurpose,
+        intermediates: [Certificate],
+        root: Certificate,
+        at now: Date
+    ) -> String? {
+        let policy = purpose.policy
+        guard purpose.isStated(by: leaf) else {
+            return "certificate '\(leaf.subject)' is not a \(purpose.rawValue) key's: it lacks the extended key usage \(purpose.extendedKeyUsageOID)"
+        }
+        guard CertificatePoliciesExtension.certificate(leaf, states: policy) else {
+            return "certificate '\(leaf.subject)' is not under the \(policy.rawValue) policy \(policy.oid)"
+        }
+        guard let ca = intermediates.first(where: { $0.subject == leaf.issuer }) else {
+            return "certificate '\(leaf.subject)' needs its issuer '\(leaf.issuer)' (the token's \(purpose.policy.caName)) in the chain"
+        }
+        guard CertificatePoliciesExtension.certificate(ca, states: policy),
+            (try? ca.extensions.basicConstraints) == .isCertificateAuthority(maxPathLength: 0)
+        else {
+            return "'\(ca.subject)' is not the token's \(purpose.policy.caName): it may not issue \(purpose.rawValue) certificates"
+        }
+        if let problem = verify(leaf, issuedBy: ca, at: now) { return problem }
+        if let problem = verify(ca, issuedBy: root, at: now) { return "sub-CA \(problem)" }
+        return nil
     }
 
     /// Whether `certificate` was issued by `issuer` (signature and names) and is valid at `now`.

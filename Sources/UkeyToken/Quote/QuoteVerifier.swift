@@ -73,28 +73,12 @@ public enum QuoteVerifier {
         return Verified(quote: quote)
     }
 
-    /// The attestation certificate's P-256 key, its chain to the root CA checked when one is given.
+    /// The attestation certificate's P-256 key. `certificatePEM` is the attestation key's
+    /// certificate, optionally followed by its issuer (the token-keys sub-CA), as `io.ukey.Boot.Quote`'s
+    /// `certificate` and `chain` give them. The certificate must say it is an attestation key's
+    /// (`KeyPurpose.attestation`) even when no root is given; with the token's root CA, its chain is
+    /// checked as well.
     static func attestationKey(_ certificatePEM: String, rootCAPEM: String?, now: Date) throws(TokenError) -> P256.Signing.PublicKey {
-        let certificate: Certificate
-        do {
-            certificate = try Certificate(pemEncoded: certificatePEM)
-        } catch {
-            throw TokenError(.invalidArgument, "the attestation certificate is not PEM X.509: \(error)")
-        }
-        guard let key = P256.Signing.PublicKey(certificate.publicKey) else {
-            throw TokenError(.invalidArgument, "the attestation certificate's key is not ECDSA P-256")
-        }
-        if let rootCAPEM {
-            let root: Certificate
-            do {
-                root = try Certificate(pemEncoded: rootCAPEM)
-            } catch {
-                throw TokenError(.invalidArgument, "the root CA is not PEM X.509: \(error)")
-            }
-            if let problem = IdentityCA.verify(certificate, issuedBy: root, at: now) {
-                throw TokenError(.invalidArgument, "the attestation \(problem)")
-            }
-        }
-        return key
+        try CertificateBundle.key(certificatePEM, for: .attestation, rootCAPEM: rootCAPEM, now: now)
     }
 }

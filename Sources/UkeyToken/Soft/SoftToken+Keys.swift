@@ -22,13 +22,14 @@ extension SoftToken: KeysRole {
     }
 
     /// Signs outside the actor, like quotes: the actor only hands out the user's key.
+    /// The key signs `SigningContext.tokenSignMessage(digest:)`, never the caller's digest alone.
     public nonisolated func sign(asUser user: String, digest: [UInt8]) async throws(TokenError) -> [UInt8] {
         guard digest.count == SHA256.byteCount else {
             throw TokenError(.invalidArgument, "the digest to sign must be a SHA-256 hash (32 bytes), got \(digest.count)")
         }
         let key = try await userKey(user)
         do {
-            return Array(try key.signature(for: PrehashedSHA256(bytes: digest)).derRepresentation)
+            return Array(try key.signature(for: SigningContext.tokenSignMessage(digest: digest)).derRepresentation)
         } catch {
             throw TokenError(.crypto, "signing failed: \(error)")
         }
@@ -85,20 +86,20 @@ extension SoftToken: KeysRole {
     /// The root CA's certificate for a token key that lives outside the store (a TPM's attestation
     /// or audit key), kept in the store as `name`: issued on first use, and again only if the
     /// hardware's key changes (another TPM, a cleared one).
-    public func certificate(forHardwareKey name: String, publicKey: P256.Signing.PublicKey) throws(TokenError) -> Certificate {
+    public func certificate(forHardwareKey name: String, purpose: KeyPurpose, publicKey: P256.Signing.PublicKey) throws(TokenError) -> Certificate {
         let record = SoftRecordName.certificate(name)
         if let der = store[record], let stored = try? IdentityCA.certificate(der: der),
             P256.Signing.PublicKey(stored.publicKey)?.rawRepresentation == publicKey.rawRepresentation
         {
             return stored
         }
-        let rootDER = store[SoftRecordName.certificate(TokenKey.rootCA.rawValue)] ?? []
+        let ca = try subordinateCA(.tokenKeys)
         let certificate = try IdentityCA.issue(
             commonName: "ukey \(name) \(token.serial)",
             subjectKey: Certificate.PublicKey(publicKey),
-            usage: .tokenKey,
-            caKey: certificateAuthorityKey(),
-            caCertificate: IdentityCA.certificate(der: rootDER),
+            purpose: purpose,
+            caKey: ca.key,
+            caCertificate: ca.certificate,
             now: configuration.clock(),
             validity: IdentityCA.defaultRootValidity
         )
@@ -107,13 +108,13 @@ extension SoftToken: KeysRole {
     }
 
     func issueIdentity(_ user: String, subjectKey: Certificate.PublicKey) throws(TokenError) -> Certificate {
-        let rootDER = store[SoftRecordName.certificate(TokenKey.rootCA.rawValue)] ?? []
+        let ca = try subordinateCA(.users)
         return try IdentityCA.issue(
             commonName: user,
             subjectKey: subjectKey,
-            usage: .userIdentity,
-            caKey: certificateAuthorityKey(),
-            caCertificate: IdentityCA.certificate(der: rootDER),
+            purpose: .userIdentity,
+            caKey: ca.key,
+            caCertificate: ca.certificate,
             now: configuration.clock(),
             validity: configuration.userCertificateValidity
         )
@@ -128,16 +129,3 @@ extension SoftToken: KeysRole {
     }
 }
 
-/// A SHA-256 digest computed elsewhere (the caller of `Token.Sign` sends the hash, not the data),
-/// so that swift-crypto signs it as is instead of hashing it again.
-struct PrehashedSHA256: Crypto.Digest {
-    let bytes: [UInt8]
-    static var byteCount: Int { SHA256.byteCount }
-
-    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try bytes.withUnsafeBytes(body)
-    }
-
-    func makeIterator() -> IndexingIterator<[UInt8]> { bytes.makeIterator() }
-    var description: String { "SHA256 digest: \(Hex.encode(bytes))" }
-}

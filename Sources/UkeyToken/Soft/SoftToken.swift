@@ -27,9 +27,9 @@ public actor SoftToken {
         public var clock: @Sendable () -> Date = { Date() }
         /// What keeps the store key: `STATE/device.key` by default, a TPM with the tpm backend.
         public var protector: any StoreKeyProtector
-        /// The root CA's key when it lives outside the store (in a TPM, with keys = tpm): a token
-        /// initialised with it keeps no root CA key of its own and issues every certificate with it.
-        public var certificateAuthorityKey: Certificate.PrivateKey?
+        /// The CAs' keys (`rootCA`, `tokenKeysCA`, `userCA`) when they live outside the store (in
+        /// a TPM, with keys = tpm): a token initialised with them keeps no CA key of its own.
+        public var certificateAuthorityKeys: [TokenKey: Certificate.PrivateKey] = [:]
 
         public init(stateDirectory: String) {
             self.stateDirectory = stateDirectory
@@ -74,7 +74,7 @@ public actor SoftToken {
         let serial = Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255) })
         var records: [String: [UInt8]] = [:]
         let rootKey: Certificate.PrivateKey
-        if let external = configuration.certificateAuthorityKey {
+        if let external = configuration.certificateAuthorityKeys[.rootCA] {
             rootKey = external
         } else {
             let softKey = P256.Signing.PrivateKey()
@@ -83,14 +83,38 @@ public actor SoftToken {
         }
         let root = try IdentityCA.makeRoot(key: rootKey, commonName: "ukey root CA \(serial)", now: now)
         records[SoftRecordName.certificate(TokenKey.rootCA.rawValue)] = try IdentityCA.der(root)
-        for key in [TokenKey.attestation, .audit] {
+        // The sub-CAs' keys are the store's, or the TPM's with keys = tpm; the root CA's key signs
+        // nothing after this but their certificates.
+        var subordinates: [CertificatePolicy: (key: Certificate.PrivateKey, certificate: Certificate)] = [:]
+        for (policy, name) in [(CertificatePolicy.tokenKeys, TokenKey.tokenKeysCA), (.users, .userCA)] {
+            let key: Certificate.PrivateKey
+            if let external = configuration.certificateAuthorityKeys[name] {
+                key = external
+            } else {
+                let softKey = P256.Signing.PrivateKey()
+                records[SoftRecordName.key(name)] = Array(softKey.rawRepresentation)
+                key = Certificate.PrivateKey(softKey)
+            }
+            let certificate = try IdentityCA.makeSubordinate(
+                policy,
+                commonName: "ukey \(policy.rawValue) CA \(serial)",
+                subjectKey: key.publicKey,
+                rootKey: rootKey,
+                rootCertificate: root,
+                now: now
+            )
+            subordinates[policy] = (key, certificate)
+            records[SoftRecordName.certificate(name.rawValue)] = try IdentityCA.der(certificate)
+        }
+        let tokenKeysCA = subordinates[.tokenKeys]!
+        for (key, purpose) in [(TokenKey.attestation, KeyPurpose.attestation), (.audit, .audit)] {
             let privateKey = P256.Signing.PrivateKey()
             let certificate = try IdentityCA.issue(
                 commonName: "ukey \(key.rawValue) \(serial)",
                 subjectKey: Certificate.PublicKey(privateKey.publicKey),
-                usage: .tokenKey,
-                caKey: rootKey,
-                caCertificate: root,
+                purpose: purpose,
+                caKey: tokenKeysCA.key,
+                caCertificate: tokenKeysCA.certificate,
                 now: now,
                 validity: IdentityCA.defaultRootValidity
             )
@@ -137,6 +161,9 @@ public actor SoftToken {
             throw TokenError(error)
         }
         let token = try RecordCoding.decode(TokenRecord.self, store[SoftRecordName.token], name: SoftRecordName.token)
+        for ca in [TokenKey.tokenKeysCA, .userCA] where store[SoftRecordName.certificate(ca.rawValue)] == nil {
+            throw TokenError(.store, "the token in \(configuration.stateDirectory) was initialised by an earlier ukey, without the \(ca.rawValue) sub-CA that certifies its keys; its root CA cannot keep attestation and user keys apart, so initialise a new token (ukeyctl init) and enrol it")
+        }
         return SoftToken(configuration: configuration, store: store, token: token, bootID: bootID)
     }
 
@@ -162,14 +189,18 @@ public actor SoftToken {
         if changes.keys.contains(where: { $0.hasPrefix("user.") }) { userKeys = [:] }
     }
 
-    /// The key that signs certificates: the store's own root CA key, or the TPM's for a token
-    /// initialised with one.
-    func certificateAuthorityKey() throws(TokenError) -> Certificate.PrivateKey {
-        if store[SoftRecordName.key(.rootCA)] != nil { return Certificate.PrivateKey(try privateKey(.rootCA)) }
-        guard let external = configuration.certificateAuthorityKey else {
-            throw TokenError(.store, "the root CA key lives in a TPM (keys = \"tpm\"), and this configuration has none")
+    /// The sub-CA that issues certificates under `policy`: its key and its certificate.
+    func subordinateCA(_ policy: CertificatePolicy) throws(TokenError) -> (key: Certificate.PrivateKey, certificate: Certificate) {
+        let name: TokenKey = policy == .tokenKeys ? .tokenKeysCA : .userCA
+        guard let der = store[SoftRecordName.certificate(name.rawValue)] else {
+            throw TokenError(.store, "the sealed store lacks the \(name.rawValue) certificate")
         }
-        return external
+        let certificate = try IdentityCA.certificate(der: der)
+        if store[SoftRecordName.key(name)] != nil { return (Certificate.PrivateKey(try privateKey(name)), certificate) }
+        guard let external = configuration.certificateAuthorityKeys[name] else {
+            throw TokenError(.store, "the \(name.rawValue) key lives in a TPM (keys = \"tpm\"), and this configuration has none")
+        }
+        return (external, certificate)
     }
 
     func privateKey(_ key: TokenKey) throws(TokenError) -> P256.Signing.PrivateKey {

@@ -68,7 +68,7 @@ struct QuoteGet: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "get", abstract: "Ask ukeyd for a signed quote of the registers.")
     @OptionGroup var daemon: DaemonOptions
     @Option(help: "The nonce, hex.") var nonce: String
-    @Option(help: "Write quote.bin, quote.sig and attestation.pem here.") var out: String?
+    @Option(help: "Write quote.bin, quote.sig and attestation.pem (the key's certificate, then its sub-CA's) here.") var out: String?
 
     func run() throws {
         guard let bytes = Hex.decode(nonce), !bytes.isEmpty else { throw InputError("--nonce must be hex") }
@@ -79,7 +79,10 @@ struct QuoteGet: ParsableCommand {
             else { throw InputError("ukeyd sent a quote that is not base64") }
             try PolicyFiles.write(Array(quote), to: out + "/quote.bin")
             try PolicyFiles.write(Array(signature), to: out + "/quote.sig")
-            try PolicyFiles.write(Array((reply["certificate"]?.stringValue ?? "").utf8), to: out + "/attestation.pem")
+            // The attestation key's certificate followed by its issuer, the token-keys sub-CA: the
+            // bundle `quote verify --cert` and `openssl verify -untrusted` read.
+            let bundle = (reply["certificate"]?.stringValue ?? "") + (reply["chain"]?.stringValue ?? "")
+            try PolicyFiles.write(Array(bundle.utf8), to: out + "/attestation.pem")
         }
         if daemon.printJSON(reply) { return }
         print("quote (\(reply["format"]?.text ?? "?")) signed by the attestation key" + (out.map { "; written to \($0)" } ?? ""))

@@ -1,0 +1,58 @@
+import Crypto
+import Foundation
+import SwiftASN1
+import X509
+
+/// A key's certificate followed by the certificates that issued it, as PEM text: the form in
+/// which ukey hands out and reads the certificates of its attestation and audit keys.
+public enum CertificateBundle {
+    /// At most this many certificates in a bundle: a leaf, its sub-CA and room for a root.
+    static let maxCertificates = 4
+
+    /// The certificates of a PEM bundle, in order.
+    public static func parse(_ pem: String, what: String) throws(TokenError) -> [Certificate] {
+        let documents: [PEMDocument]
+        do {
+            documents = try PEMDocument.parseMultiple(pemString: pem)
+        } catch {
+            throw TokenError(.invalidArgument, "the \(what) is not PEM: \(error)")
+        }
+        guard !documents.isEmpty else { throw TokenError(.invalidArgument, "the \(what) holds no certificate") }
+        guard documents.count <= maxCertificates else {
+            throw TokenError(.invalidArgument, "the \(what) holds \(documents.count) PEM blocks; at most \(maxCertificates) are read")
+        }
+        var certificates: [Certificate] = []
+        for document in documents {
+            guard document.discriminator == "CERTIFICATE" else {
+                throw TokenError(.invalidArgument, "the \(what) holds a '\(document.discriminator)', not a CERTIFICATE")
+            }
+            do {
+                certificates.append(try Certificate(derEncoded: document.derBytes))
+            } catch {
+                throw TokenError(.invalidArgument, "the \(what) is not an X.509 certificate: \(error)")
+            }
+        }
+        return certificates
+    }
+
+    /// The P-256 key of the bundle's first certificate, once that certificate is shown to be a key
+    /// for `purpose`: by its own extensions always, and by its chain to `rootCAPEM` when given.
+    public static func key(_ bundlePEM: String, for purpose: KeyPurpose, rootCAPEM: String?, now: Date = Date()) throws(TokenError) -> P256.Signing.PublicKey {
+        let what = "\(purpose.rawValue) certificate"
+        let bundle = try parse(bundlePEM, what: what)
+        let leaf = bundle[0]
+        guard let key = P256.Signing.PublicKey(leaf.publicKey) else {
+            throw TokenError(.invalidArgument, "the \(what)'s key is not ECDSA P-256")
+        }
+        guard purpose.isStated(by: leaf) else {
+            throw TokenError(.invalidArgument, "the certificate '\(leaf.subject)' is not an \(purpose.rawValue) key's: it lacks the extended key usage \(purpose.extendedKeyUsageOID) (a user's certificate is never accepted here)")
+        }
+        if let rootCAPEM {
+            let roots = try parse(rootCAPEM, what: "root CA")
+            if let problem = IdentityCA.problem(with: leaf, as: purpose, intermediates: Array(bundle.dropFirst()), root: roots[0], at: now) {
+                throw TokenError(.invalidArgument, "the \(what) does not chain to the token's root for its purpose: \(problem)")
+            }
+        }
+        return key
+    }
+}
