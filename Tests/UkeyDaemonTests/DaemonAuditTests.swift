@@ -1,8 +1,10 @@
+import Crypto
 import Foundation
 import Testing
 import UkeyAudit
 import UkeyClient
 import UkeyTesting
+import UkeyToken
 import UkeyVarlink
 
 @Suite("ukeyd audit trail", .serialized)
@@ -143,13 +145,19 @@ struct DaemonAuditTests {
 
 @Suite("ukeyctl audit verify, offline")
 struct AuditOfflineTests {
-    @Test("a copy of the log verifies with the audit certificate alone; an edited copy fails at the edited record")
-    func offline() throws {
+    @Test("a copy of the log verifies with the audit certificate alone, or with its chain to the root; an edited copy fails at the edited record; a user's certificate or another token's audit certificate does not verify it")
+    func offline() async throws {
         let f = try DaemonFixture()
         try f.bootHost()
         let work = try TemporaryDirectory()
-        let pem = try #require(try f.daemon.call("io.ukey.Token.Certificate", ["name": "audit"])["pem"]?.stringValue)
+        func certificate(_ name: String) throws -> String {
+            try #require(try f.daemon.call("io.ukey.Token.Certificate", ["name": .string(name)])["pem"]?.stringValue)
+        }
+        let pem = try certificate("audit")
         try pem.write(toFile: work.file("audit.pem"), atomically: true, encoding: .utf8)
+        try (pem + certificate("token-keys-ca")).write(toFile: work.file("audit-chain.pem"), atomically: true, encoding: .utf8)
+        try certificate("root-ca").write(toFile: work.file("root-ca.pem"), atomically: true, encoding: .utf8)
+        try (certificate("alice") + certificate("user-ca")).write(toFile: work.file("alice.pem"), atomically: true, encoding: .utf8)
         f.daemon.stop()
         let ukeyctl = PackagePaths.builtProduct("ukeyctl")
         let log = f.daemon.stateDirectory + "/audit.log"
@@ -165,9 +173,27 @@ struct AuditOfflineTests {
         #expect(bad.status == 1)
         #expect(bad.stdout.contains("FAILED at record \(index + 1)"), "\(bad.stdout)")
 
-        // Another key's certificate does not verify the checkpoints.
-        let other = try ExternalTool.run(ukeyctl, ["audit", "verify", "--log", log, "--cert", f.daemon.stateDirectory + "/../nonexistent.pem"])
-        #expect(other.status == 2)
+        // With the token's root, the audit certificate's path and policy are checked too.
+        let chained = try ExternalTool.run(ukeyctl, ["audit", "verify", "--log", log, "--cert", work.file("audit-chain.pem"), "--root-ca", work.file("root-ca.pem")])
+        #expect(chained.status == 0, "\(chained.stdout)\(chained.stderr)")
+        let unchained = try ExternalTool.run(ukeyctl, ["audit", "verify", "--log", log, "--cert", work.file("audit.pem"), "--root-ca", work.file("root-ca.pem")])
+        #expect(unchained.status == 1 && unchained.stdout.contains("in the chain"), "\(unchained.stdout)")
+        // A user's certificate of the same token is never taken for the audit key's.
+        let user = try ExternalTool.run(ukeyctl, ["audit", "verify", "--log", log, "--cert", work.file("alice.pem"), "--root-ca", work.file("root-ca.pem")])
+        #expect(user.status == 1 && user.stdout.contains("not an audit key's"), "\(user.stdout)")
+        // Another token's real audit certificate does not verify the checkpoints.
+        var configuration = SoftToken.Configuration(stateDirectory: work.file("other-token"))
+        configuration.kdf = .fastForTests
+        let signer = try IdentityCA.makeRoot(key: P256.Signing.PrivateKey(), commonName: "other signer", now: Date())
+        let otherToken = try SoftToken.initialize(configuration, soPIN: "so-secret-42", policySigner: signer, bootID: "b")
+        let otherAudit = try IdentityCA.pem(await otherToken.certificate(named: "audit"))
+        try otherAudit.write(toFile: work.file("other-audit.pem"), atomically: true, encoding: .utf8)
+        let other = try ExternalTool.run(ukeyctl, ["audit", "verify", "--log", log, "--cert", work.file("other-audit.pem")])
+        #expect(other.status == 1, "\(other.stdout)\(other.stderr)")
+        #expect(other.stdout.contains("FAILED") && other.stdout.contains("signature"), "\(other.stdout)")
+        // A file that is no certificate is a usage error.
+        let missing = try ExternalTool.run(ukeyctl, ["audit", "verify", "--log", log, "--cert", work.file("nonexistent.pem")])
+        #expect(missing.status == 2)
     }
 }
 
