@@ -144,10 +144,15 @@ public struct VarlinkServer: Sendable {
                 }
                 // Calls run in order as they arrive; replies leave in the same order, each once its
                 // audit records are durable. So pipelined calls share one fsync (group commit).
+                // At most `ReplySlots.perConnection` calls are in flight: a client that does not
+                // read its replies stops being read from.
                 let (outgoing, queue) = AsyncStream<Outgoing>.makeStream()
+                let slots = ReplySlots()
                 try await withThrowingTaskGroup { group in
                     group.addTask {
+                        defer { slots.close() }
                         for await item in outgoing {
+                            defer { slots.release() }
                             switch item {
                             case .reply(let handled, let oneway):
                                 let reply = await dispatcher.acknowledge(handled)
@@ -180,6 +185,7 @@ public struct VarlinkServer: Sendable {
                             return
                         }
                         for message in messages {
+                            guard await slots.acquire() else { return }
                             let call: VarlinkCall
                             do throws(VarlinkError) {
                                 call = try VarlinkCodec.decodeCall(message)
