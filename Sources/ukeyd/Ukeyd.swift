@@ -53,6 +53,9 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "Connections served at once; more are refused with an error. Default 1024.")
     var maxConnections: Int?
 
+    @Option(help: "Connections one uid without the admin or hypervisor role may hold. Default 32.")
+    var maxConnectionsPerUid: Int?
+
     @Option(help: "Measurements one host boot may record; past it they are refused, never forgotten. Default 1000000.")
     var maxMeasurements: Int?
 
@@ -92,6 +95,10 @@ struct Ukeyd: AsyncParsableCommand {
         if let hypervisorGroup { settings.hypervisorGroup = hypervisorGroup }
         if let idleTimeout { settings.idleTimeout = idleTimeout }
         if let maxConnections { settings.maxConnections = maxConnections }
+        if let maxConnectionsPerUid {
+            guard (1...65_536).contains(maxConnectionsPerUid) else { throw ValidationError("--max-connections-per-uid must be 1-65536") }
+            settings.maxConnectionsPerUID = maxConnectionsPerUid
+        }
         if let maxMeasurements {
             guard (1...100_000_000).contains(maxMeasurements) else { throw ValidationError("--max-measurements must be 1-100000000") }
             settings.maxMeasurements = maxMeasurements
@@ -156,6 +163,7 @@ struct Ukeyd: AsyncParsableCommand {
         server.socketGroup = settings.socketGroup
         server.idleTimeout = .seconds(Int64(settings.idleTimeout))
         server.maxConnections = settings.maxConnections
+        server.maxConnectionsPerUID = settings.maxConnectionsPerUID
         server.activatedSocket = SystemdIntegration.activatedSocket()
         let listener = VarlinkServer(
             configuration: server,
@@ -169,7 +177,7 @@ struct Ukeyd: AsyncParsableCommand {
                 await reload.wait()
                 do {
                     let fresh = try self.settings()
-                    listener.update(.init(roles: RolePolicy(adminGroup: fresh.adminGroup, hypervisorGroup: fresh.hypervisorGroup), maxConnections: fresh.maxConnections))
+                    listener.update(.init(roles: RolePolicy(adminGroup: fresh.adminGroup, hypervisorGroup: fresh.hypervisorGroup), maxConnections: fresh.maxConnections, maxConnectionsPerUID: fresh.maxConnectionsPerUID))
                 } catch {
                     readyLogger.error("reload refused, the old settings stay: \(error)")
                 }

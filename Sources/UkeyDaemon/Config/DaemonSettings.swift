@@ -10,6 +10,7 @@
 /// socket-group = "ukey"
 /// idle-timeout = 60          # seconds
 /// max-connections = 1024
+/// max-connections-per-uid = 32   # for a uid without the admin or hypervisor role
 /// log-level = "info"
 /// policy-dir = "/etc/ukey/policies"   # signed policies; the newest is loaded at start and on SIGHUP
 ///
@@ -42,6 +43,7 @@ public struct DaemonSettings: Sendable, Hashable {
     public var socketGroup: String?
     public var idleTimeout = 60
     public var maxConnections = 1024
+    public var maxConnectionsPerUID = 32
     public var logLevel = "info"
     public var policyDirectory = "/etc/ukey/policies"
     public var maxMeasurements = DaemonCore.defaultMaxMeasurements
@@ -59,7 +61,7 @@ public struct DaemonSettings: Sendable, Hashable {
 
     static let known: Set<String> = [
         "daemon.state-dir", "daemon.runtime-dir", "daemon.socket", "daemon.socket-mode", "daemon.socket-group",
-        "daemon.idle-timeout", "daemon.max-connections", "daemon.log-level", "daemon.policy-dir",
+        "daemon.idle-timeout", "daemon.max-connections", "daemon.max-connections-per-uid", "daemon.log-level", "daemon.policy-dir",
         "boot.max-measurements", "audit.checkpoint-every", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
         "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "tpm.tcti",
     ]
@@ -106,6 +108,7 @@ public struct DaemonSettings: Sendable, Hashable {
         if let value = try string("daemon.socket-group") { socketGroup = value }
         if let value = try integer("daemon.idle-timeout", 1...86_400) { idleTimeout = value }
         if let value = try integer("daemon.max-connections", 1...65_536) { maxConnections = value }
+        if let value = try integer("daemon.max-connections-per-uid", 1...65_536) { maxConnectionsPerUID = value }
         if let value = try string("daemon.log-level") { logLevel = value }
         if let value = try string("daemon.policy-dir") { policyDirectory = value }
         if let value = try integer("boot.max-measurements", 1...100_000_000) { maxMeasurements = value }

@@ -104,9 +104,12 @@ public struct Dispatcher: Sendable {
         await acknowledge(await handle(call, from: caller))
     }
 
-    /// Calls that stream with `more: true`: `io.ukey.Audit.Query` follows new records.
-    public func canFollow(_ call: VarlinkCall) -> Bool {
-        call.method == "io.ukey.Audit.Query"
+    /// Calls that stream with `more: true`: `io.ukey.Audit.Query` follows new records, for a
+    /// caller who holds its role. Checked before the connection gives up its idle timeout, so a
+    /// peer without the role cannot hold a connection open by asking to follow.
+    public func canFollow(_ call: VarlinkCall, from caller: Caller) -> Bool {
+        guard call.method == "io.ukey.Audit.Query", let method = methods[call.method] else { return false }
+        return method.role.map(caller.roles.contains) ?? true
     }
 
     /// Streams records from `since` on, then new ones as they become durable, each reply with

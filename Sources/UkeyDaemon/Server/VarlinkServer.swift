@@ -18,6 +18,8 @@ public struct VarlinkServer: Sendable {
         /// The group that owns the socket (so its members may connect).
         public var socketGroup: String?
         public var maxConnections = 1024
+        /// Connections one uid without the admin or hypervisor role may hold at once.
+        public var maxConnectionsPerUID = 32
         public var idleTimeout: TimeAmount = .seconds(60)
         public var messageLimit = VarlinkFraming.defaultLimit
         /// A socket handed over by systemd (LISTEN_FDS), used instead of binding `socketPath`.
@@ -32,9 +34,15 @@ public struct VarlinkServer: Sendable {
     public struct LiveSettings: Sendable {
         public var roles: RolePolicy
         public var maxConnections: Int
-        public init(roles: RolePolicy, maxConnections: Int) {
+        public var maxConnectionsPerUID: Int
+        public init(roles: RolePolicy, maxConnections: Int, maxConnectionsPerUID: Int = 32) {
             self.roles = roles
             self.maxConnections = maxConnections
+            self.maxConnectionsPerUID = maxConnectionsPerUID
+        }
+
+        var limits: ConnectionAdmission.Limits {
+            .init(maxConnections: maxConnections, maxPerUnprivilegedUID: maxConnectionsPerUID)
         }
     }
 
@@ -48,14 +56,14 @@ public struct VarlinkServer: Sendable {
     public init(configuration: Configuration, dispatcher: Dispatcher, roles: RolePolicy, logger: Logger) {
         self.configuration = configuration
         self.dispatcher = dispatcher
-        self.live = NIOLockedValueBox(LiveSettings(roles: roles, maxConnections: configuration.maxConnections))
+        self.live = NIOLockedValueBox(LiveSettings(roles: roles, maxConnections: configuration.maxConnections, maxConnectionsPerUID: configuration.maxConnectionsPerUID))
         self.logger = logger
     }
 
     /// Applies reloaded settings to connections accepted from now on.
     public func update(_ settings: LiveSettings) {
         live.withLockedValue { $0 = settings }
-        logger.notice("settings reloaded: admin group \(settings.roles.adminGroup ?? "-"), hypervisor group \(settings.roles.hypervisorGroup ?? "-"), max connections \(settings.maxConnections)")
+        logger.notice("settings reloaded: admin group \(settings.roles.adminGroup ?? "-"), hypervisor group \(settings.roles.hypervisorGroup ?? "-"), max connections \(settings.maxConnections), per unprivileged uid \(settings.maxConnectionsPerUID)")
     }
 
     typealias Connection = (PeerCredentials, NIOAsyncChannel<ByteBuffer, ByteBuffer>)
@@ -73,7 +81,7 @@ public struct VarlinkServer: Sendable {
     /// in-flight calls finish, and returns.
     public func run(ready: @Sendable () -> Void, shutdown: @escaping @Sendable () async -> Void) async throws {
         let server = try await bind()
-        let active = NIOLockedValueBox(0)
+        let admission = NIOLockedValueBox(ConnectionAdmission())
         ready()
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
@@ -84,15 +92,17 @@ public struct VarlinkServer: Sendable {
             }
             try await server.executeThenClose { inbound in
                 for try await connection in inbound {
-                    let limit = live.withLockedValue { $0.maxConnections }
-                    let admitted = active.withLockedValue { count in
-                        guard count < limit else { return false }
-                        count += 1
-                        return true
-                    }
+                    let (credentials, _) = connection
+                    let settings = live.withLockedValue { $0 }
+                    let caller = Caller(
+                        uid: credentials.uid, gid: credentials.gid, pid: credentials.pid,
+                        roles: settings.roles.roles(uid: credentials.uid, gid: credentials.gid)
+                    )
+                    let privileged = !caller.roles.isDisjoint(with: [.admin, .hypervisor])
+                    let refusal = admission.withLockedValue { $0.admit(uid: caller.uid, privileged: privileged, limits: settings.limits) }
                     group.addTask {
-                        defer { if admitted { active.withLockedValue { $0 -= 1 } } }
-                        await serve(connection, admitted: admitted)
+                        defer { if refusal == nil { admission.withLockedValue { $0.leave(uid: caller.uid, privileged: privileged) } } }
+                        await serve(connection, caller: caller, refusal: refusal)
                     }
                 }
             }
@@ -123,23 +133,17 @@ public struct VarlinkServer: Sendable {
     }
 
     /// One connection: frame, decode, dispatch, reply, in order, until the peer goes or breaks the protocol.
-    private func serve(_ connection: Connection, admitted: Bool) async {
-        let (credentials, channel) = connection
-        let caller = Caller(
-            uid: credentials.uid,
-            gid: credentials.gid,
-            pid: credentials.pid,
-            roles: live.withLockedValue { $0.roles }.roles(uid: credentials.uid, gid: credentials.gid)
-        )
+    private func serve(_ connection: Connection, caller: Caller, refusal: ConnectionAdmission.Refusal?) async {
+        let channel = connection.1
         do {
             try await channel.executeThenClose { inbound, outbound in
                 func send(_ reply: VarlinkReply) async throws {
                     try await outbound.write(ByteBuffer(bytes: VarlinkFraming.frame(VarlinkCodec.encode(reply))))
                 }
-                guard admitted else {
+                if let refusal {
                     let limit = live.withLockedValue { $0.maxConnections }
-                    logger.warning("refused a connection from uid \(caller.uid): \(limit) connections open")
-                    try await send(.failure(VarlinkError("io.ukey.TooManyConnections", ["limit": .int(limit)])))
+                    logger.warning("refused a connection from uid \(caller.uid): \(refusal.reason)")
+                    try await send(.failure(VarlinkError("io.ukey.TooManyConnections", ["limit": .int(limit), "reason": .string(refusal.reason)])))
                     return
                 }
                 // Calls run in order as they arrive; replies leave in the same order, each once its
@@ -198,7 +202,9 @@ public struct VarlinkServer: Sendable {
                                 _ = await last.answer()
                                 lastQueued = nil
                             }
-                            if call.more && dispatcher.canFollow(call) {
+                            // Only a caller allowed to follow loses the idle timeout; anyone else's
+                            // call is answered (refused, and recorded) like any other.
+                            if call.more && dispatcher.canFollow(call, from: caller) {
                                 queue.yield(.follow(call))
                                 continue
                             }
