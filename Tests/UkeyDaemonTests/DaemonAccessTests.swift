@@ -14,6 +14,31 @@ struct DaemonAccessTests {
         try setpriv.run(["--reuid=65534", "--regid=65534", "--clear-groups", binary] + arguments + ["--socket", daemon.socketPath])
     }
 
+    /// The review's finding: roles came from the group database, not from the peer's groups at
+    /// connect time. A process that dropped a group still got its role, and one that holds a
+    /// group only at run time (a uid with no passwd entry at all here) did not.
+    @Test("roles come from the groups the peer holds when it connects (SO_PEERGROUPS), not from the group database", .enabled(if: setpriv.shouldRun))
+    func rolesFromPeerGroups() throws {
+        let f = try DaemonFixture(arguments: ["--socket-group", "nogroup", "--socket-mode", "0660", "--admin-group", "staff"])
+        chmod(f.daemon.directory.path, 0o711)
+        chmod(f.daemon.runtimeDirectory, 0o711)
+        let binary = f.daemon.directory.file("ukeyctl")
+        try FileManager.default.copyItem(atPath: PackagePaths.builtProduct("ukeyctl"), toPath: binary)
+        chmod(binary, 0o755)
+        let staff = try #require(getgrnam("staff")?.pointee.gr_gid)
+        func status(groups: [String]) throws -> ExternalTool.Result {
+            // uid 54321 has no passwd entry; its primary group (nogroup) lets it reach the socket.
+            try Self.setpriv.run(["--reuid=54321", "--regid=65534"] + groups + [binary, "status", "--json", "--socket", f.daemon.socketPath])
+        }
+        let holding = try status(groups: ["--groups=\(staff)"])
+        #expect(holding.status == 0 && holding.stdout.contains("\"initialized\""), "\(holding.stdout)\(holding.stderr)")
+        let dropped = try status(groups: ["--clear-groups"])
+        #expect(dropped.status == 1 && dropped.stdout.contains("PermissionDenied"), "\(dropped.stdout)\(dropped.stderr)")
+        // Many supplementary groups, staff among them, are all seen.
+        let many = try status(groups: ["--groups=" + ([staff] + (2000..<2100).map(UInt32.init)).map(String.init).joined(separator: ",")])
+        #expect(many.status == 0, "\(many.stdout)\(many.stderr)")
+    }
+
     @Test("nobody gets PermissionDenied for hypervisor and admin calls, and they are never executed", .enabled(if: setpriv.shouldRun))
     func permissionMatrix() throws {
         let f = try DaemonFixture(arguments: ["--socket-group", "nogroup", "--socket-mode", "0660"])

@@ -27,7 +27,8 @@ public struct Caller: Sendable, Hashable {
     }
 }
 
-/// Maps credentials to roles using the configured groups.
+/// Maps credentials to roles using the configured groups and the groups the peer held when it
+/// connected (SO_PEERGROUPS), not what the group database says of its user.
 public struct RolePolicy: Sendable {
     public var adminGroup: String?
     public var hypervisorGroup: String?
@@ -37,29 +38,32 @@ public struct RolePolicy: Sendable {
         self.hypervisorGroup = hypervisorGroup
     }
 
-    public func roles(uid: UInt32, gid: UInt32) -> Set<Role> {
-        var roles: Set<Role> = [.user]
+    /// Roles of a peer with `uid`, primary group `gid` and supplementary `groups`.
+    public func roles(uid: UInt32, gid: UInt32, groups: [UInt32]) -> Set<Role> {
         if uid == 0 { return [.admin, .hypervisor, .user] }
-        let groups = Self.groups(uid: uid, primary: gid)
-        if let adminGroup, let id = Self.groupID(adminGroup), groups.contains(id) { roles.insert(.admin) }
-        if let hypervisorGroup, let id = Self.groupID(hypervisorGroup), groups.contains(id) { roles.insert(.hypervisor) }
+        var roles: Set<Role> = [.user]
+        let held = Set(groups).union([gid])
+        if let adminGroup, let id = Self.groupID(adminGroup), held.contains(id) { roles.insert(.admin) }
+        if let hypervisorGroup, let id = Self.groupID(hypervisorGroup), held.contains(id) { roles.insert(.hypervisor) }
         return roles
     }
 
-    static func groupID(_ name: String) -> gid_t? {
-        guard let entry = getgrnam(name) else { return nil }
-        return entry.pointee.gr_gid
-    }
-
-    /// The user's primary and supplementary groups, from the group database.
-    static func groups(uid: UInt32, primary: UInt32) -> Set<gid_t> {
-        guard let passwd = getpwuid(uid) else { return [primary] }
-        var count: Int32 = 64
-        var list = [gid_t](repeating: 0, count: Int(count))
-        if getgrouplist(passwd.pointee.pw_name, primary, &list, &count) == -1 {
-            list = [gid_t](repeating: 0, count: Int(count))
-            _ = getgrouplist(passwd.pointee.pw_name, primary, &list, &count)
+    /// A group's id by name, with the reentrant lookup: connections are served on many threads,
+    /// and `getgrnam`'s static buffer may be overwritten by another thread's call.
+    public static func groupID(_ name: String) -> gid_t? {
+        var entry = group()
+        var result: UnsafeMutablePointer<group>?
+        var size = 1024
+        while size <= 1 << 20 {
+            var buffer = [CChar](repeating: 0, count: size)
+            let status = getgrnam_r(name, &entry, &buffer, buffer.count, &result)
+            if status == ERANGE {
+                size *= 4
+                continue
+            }
+            guard status == 0, result != nil else { return nil }
+            return entry.gr_gid
         }
-        return Set(list.prefix(Int(max(0, count)))).union([primary])
+        return nil
     }
 }

@@ -20,8 +20,8 @@ enum SocketPath {
 
     static func secure(_ path: String, mode: mode_t, group: String?) throws {
         if let group {
-            guard let entry = getgrnam(group) else { throw Failure(description: "socket group '\(group)' does not exist") }
-            guard chown(path, uid_t.max, entry.pointee.gr_gid) == 0 else {
+            guard let gid = RolePolicy.groupID(group) else { throw Failure(description: "socket group '\(group)' does not exist") }
+            guard chown(path, uid_t.max, gid) == 0 else {
                 throw Failure(description: "cannot give \(path) to group \(group): \(String(cString: strerror(errno)))")
             }
         }

@@ -96,7 +96,7 @@ public struct VarlinkServer: Sendable {
                     let settings = live.withLockedValue { $0 }
                     let caller = Caller(
                         uid: credentials.uid, gid: credentials.gid, pid: credentials.pid,
-                        roles: settings.roles.roles(uid: credentials.uid, gid: credentials.gid)
+                        roles: settings.roles.roles(uid: credentials.uid, gid: credentials.gid, groups: credentials.groups)
                     )
                     let privileged = !caller.roles.isDisjoint(with: [.admin, .hypervisor])
                     let refusal = admission.withLockedValue { $0.admit(uid: caller.uid, privileged: privileged, limits: settings.limits) }
