@@ -21,6 +21,7 @@ public struct Dispatcher: Sendable {
 
     let core: DaemonCore
     let methods: [String: Method]
+    let logins = LoginLimiter()
     static let vendor = "ukey"
     static let product = "ukeyd"
     public static let version = "0.1.0"
@@ -160,6 +161,14 @@ public struct Dispatcher: Sendable {
         if let role = method.role, !caller.roles.contains(role) {
             return .failure(.permissionDenied())
         }
+        if call.method == "io.ukey.Auth.Login" {
+            guard logins.enter(caller) else {
+                return .failure(VarlinkError("io.ukey.Auth.Busy", [
+                    "reason": .string("this process already has \(LoginLimiter.perPeer) logins waiting for their PIN checks; wait for their answers"),
+                ]))
+            }
+        }
+        defer { if call.method == "io.ukey.Auth.Login" { logins.leave(caller) } }
         do {
             return VarlinkReply(parameters: try await method.handler(core, Parameters(values: call.parameters)))
         } catch {

@@ -7,28 +7,34 @@ import Synchronization
 /// the reader then stops taking bytes from the socket, NIO stops reading (the inbound stream's
 /// backpressure), the kernel's buffer fills and the client's writes block. So such a client
 /// costs ukeyd a bounded amount of memory, however much it sends.
+///
+/// At shutdown the connection drains: no new call is started, and once the calls in flight are
+/// answered (at once, for an idle connection) `onIdle` closes it.
 final class ReplySlots: Sendable {
     /// Enough for a hypervisor that pipelines a batch of measurements; with 1 KiB replies
     /// (`Token.Random`), about 100 KiB held for a client that does not read.
     static let perConnection = 64
 
     private struct State {
+        let capacity: Int
         var free: Int
         var waiter: CheckedContinuation<Bool, Never>?
         var closed = false
+        var onIdle: (@Sendable () -> Void)?
+        var idle: Bool { free == capacity }
     }
 
     private let state: Mutex<State>
 
     init(_ count: Int = perConnection) {
-        state = Mutex(State(free: count))
+        state = Mutex(State(capacity: count, free: count))
     }
 
-    /// Waits for a free slot; false when the connection closed (or the task was cancelled) first.
-    /// One reader per connection, so one waiter at most.
+    /// Waits for a free slot; false when the connection closed or drains (or the task was
+    /// cancelled) first. One reader per connection, so one waiter at most.
     func acquire() async -> Bool {
         let ready = state.withLock { state -> Bool? in
-            if state.closed { return false }
+            if state.closed || state.onIdle != nil { return false }
             if state.free > 0 {
                 state.free -= 1
                 return true
@@ -39,7 +45,7 @@ final class ReplySlots: Sendable {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state -> Bool? in
-                    if state.closed || Task.isCancelled { return false }
+                    if state.closed || state.onIdle != nil || Task.isCancelled { return false }
                     if state.free > 0 {
                         state.free -= 1
                         return true
@@ -56,15 +62,27 @@ final class ReplySlots: Sendable {
 
     /// A reply was written (or dropped): its slot is free again.
     func release() {
-        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+        let (waiter, idle) = state.withLock { state -> (CheckedContinuation<Bool, Never>?, (@Sendable () -> Void)?) in
             if let waiter = state.waiter {
                 state.waiter = nil
-                return waiter
+                return (waiter, nil)
             }
-            state.free += 1
-            return nil
+            state.free = min(state.capacity, state.free + 1)
+            return (nil, state.idle ? state.onIdle : nil)
         }
         waiter?.resume(returning: true)
+        idle?()
+    }
+
+    /// Starts no new call from now on, and runs `onIdle` once no call is in flight: now, if none is.
+    func drain(onIdle: @escaping @Sendable () -> Void) {
+        let (waiter, runNow) = state.withLock { state -> (CheckedContinuation<Bool, Never>?, Bool) in
+            state.onIdle = onIdle
+            defer { state.waiter = nil }
+            return (state.waiter, state.idle)
+        }
+        waiter?.resume(returning: false)
+        if runNow { onIdle() }
     }
 
     /// The connection is over: a waiting reader gives up.

@@ -51,6 +51,9 @@ public struct VarlinkServer: Sendable {
     let live: NIOLockedValueBox<LiveSettings>
     /// Set at shutdown, so followers end their streams and the drain can finish.
     let stopping = NIOLockedValueBox(false)
+    let connections = OpenConnections()
+    /// How long a stop waits for calls in flight before it closes what is left.
+    static let drainDeadline: TimeAmount = .milliseconds(1500)
     let logger: Logger
 
     public init(configuration: Configuration, dispatcher: Dispatcher, roles: RolePolicy, logger: Logger) {
@@ -66,7 +69,8 @@ public struct VarlinkServer: Sendable {
         logger.notice("settings reloaded: admin group \(settings.roles.adminGroup ?? "-"), hypervisor group \(settings.roles.hypervisorGroup ?? "-"), max connections \(settings.maxConnections), per unprivileged uid \(settings.maxConnectionsPerUID)")
     }
 
-    typealias Connection = (PeerCredentials, NIOAsyncChannel<ByteBuffer, ByteBuffer>)
+    /// An accepted connection, not yet wrapped for async use: see `bind`.
+    typealias Connection = (PeerCredentials, any Channel)
     static let idleHandler = "ukey-idle"
 
     /// What a connection's sender does next, in call order.
@@ -78,17 +82,29 @@ public struct VarlinkServer: Sendable {
     }
 
     /// Binds, calls `ready`, and serves until `shutdown` fires; then stops accepting, lets
-    /// in-flight calls finish, and returns.
+    /// in-flight calls finish, closes idle connections and follow streams at once, and returns.
+    /// A connection still busy after `drainDeadline` (a client that does not read) is closed.
     public func run(ready: @Sendable () -> Void, shutdown: @escaping @Sendable () async -> Void) async throws {
         let server = try await bind()
         let admission = NIOLockedValueBox(ConnectionAdmission())
         ready()
+        let deadline = NIOLockedValueBox<Task<Void, Never>?>(nil)
+        defer { deadline.withLockedValue { $0?.cancel() } }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
                 await shutdown()
                 stopping.withLockedValue { $0 = true }
-                logger.notice("shutting down: no new connections")
+                logger.notice("shutting down: no new connections; \(connections.count) open connection(s) drain")
                 try? await server.channel.close()
+                connections.drainAll()
+                let connections = connections, logger = logger
+                deadline.withLockedValue {
+                    $0 = Task {
+                        guard (try? await Task.sleep(for: .nanoseconds(Self.drainDeadline.nanoseconds))) != nil else { return }
+                        logger.warning("closing \(connections.count) connection(s) still busy at the stop's deadline")
+                        connections.closeAll()
+                    }
+                }
             }
             try await server.executeThenClose { inbound in
                 for try await connection in inbound {
@@ -112,13 +128,19 @@ public struct VarlinkServer: Sendable {
 
     private func bind() async throws -> NIOAsyncChannel<Connection, Never> {
         let idle = configuration.idleTimeout
+        // A child is wrapped in its NIOAsyncChannel by the task that serves it, not here: an
+        // accepted child still queued when the server closes is dropped unserved, and a dropped
+        // NIOAsyncChannel traps ("Deinited NIOAsyncWriter without calling finish()", a known race
+        // of NIO's async server API). Children start with autoRead off, so nothing is read, and
+        // nothing lost, before the wrapper's handlers are in place.
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.autoRead, value: false)
         let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { channel in
             PeerCredentials.of(channel).flatMapThrowing { credentials in
                 try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle), name: Self.idleHandler)
                 try channel.pipeline.syncOperations.addHandler(CloseOnIdleHandler())
-                return (credentials, try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel))
+                return (credentials, channel)
             }
         }
         if let fd = configuration.activatedSocket {
@@ -134,7 +156,20 @@ public struct VarlinkServer: Sendable {
 
     /// One connection: frame, decode, dispatch, reply, in order, until the peer goes or breaks the protocol.
     private func serve(_ connection: Connection, caller: Caller, refusal: ConnectionAdmission.Refusal?) async {
-        let channel = connection.1
+        let raw = connection.1
+        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        do {
+            channel = try await raw.eventLoop.submit {
+                let wrapped = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: raw)
+                // Nothing may throw after the wrapper exists: it must reach executeThenClose.
+                try? raw.syncOptions?.setOption(.autoRead, value: true)
+                return wrapped
+            }.get()
+        } catch {
+            logger.debug("connection from uid \(caller.uid) closed before it was served: \(error)")
+            raw.close(promise: nil)
+            return
+        }
         do {
             try await channel.executeThenClose { inbound, outbound in
                 func send(_ reply: VarlinkReply) async throws {
@@ -152,6 +187,8 @@ public struct VarlinkServer: Sendable {
                 // read its replies stops being read from.
                 let (outgoing, queue) = AsyncStream<Outgoing>.makeStream()
                 let slots = ReplySlots()
+                let registration = connections.add(channel.channel, slots: slots)
+                defer { connections.remove(registration) }
                 try await withThrowingTaskGroup { group in
                     group.addTask {
                         defer { slots.close() }
@@ -190,6 +227,9 @@ public struct VarlinkServer: Sendable {
                         }
                         for message in messages {
                             guard await slots.acquire() else { return }
+                            // A client that left has no use for the calls it queued: drop them
+                            // (a flood of logins must not hold up the others, or the stop).
+                            guard channel.channel.isActive else { return }
                             let call: VarlinkCall
                             do throws(VarlinkError) {
                                 call = try VarlinkCodec.decodeCall(message)

@@ -21,6 +21,9 @@ extension VarlinkInterface {
             # No tries remain; an administrator unblocks it with the SO PIN.
             error PinLocked ()
             error UnknownUser ()
+            # The calling process already has as many logins waiting as it may (PIN checks run one
+            # at a time, so one peer must not make every other user wait).
+            error Busy (reason: string)
 
             """
     )
