@@ -7,7 +7,9 @@ import UkeyCore
 
 /// Hashes a file in fixed-size chunks, so that measuring a multi-gigabyte disk image costs one
 /// buffer of memory. Regular files and block devices (VM disks on LVM) are accepted; a directory,
-/// FIFO or socket is refused, since reading one would block or mean nothing.
+/// FIFO or socket is refused, since reading one would block or mean nothing. The file is opened
+/// without blocking (O_NONBLOCK: opening a FIFO would wait for a writer) and without becoming a
+/// controlling terminal.
 public enum FileDigester {
     public static let chunkSize = 1 << 20
 
@@ -15,12 +17,24 @@ public enum FileDigester {
         public let path: String
         public let reason: String
         public var description: String { "\(path): \(reason)" }
+        public init(path: String, reason: String) {
+            self.path = path
+            self.reason = reason
+        }
     }
 
-    public static func digest(ofFileAt path: String, using algorithm: HashAlgorithm = .sha256) throws(Failure) -> Digest {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    /// The flags every measured file is opened with; `O_NOFOLLOW` is added for callers' paths.
+    public static let openFlags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY
+
+    public static func digest(ofFileAt path: String, using algorithm: HashAlgorithm = .sha256, deadline: ContinuousClock.Instant? = nil) throws(Failure) -> Digest {
+        let fd = open(path, openFlags)
         guard fd >= 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
+        return try digest(ofDescriptor: fd, path: path, using: algorithm, deadline: deadline)
+    }
+
+    /// Hashes an open file (which the caller closes), giving up at `deadline`.
+    public static func digest(ofDescriptor fd: Int32, path: String, using algorithm: HashAlgorithm = .sha256, deadline: ContinuousClock.Instant? = nil) throws(Failure) -> Digest {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
         let type = info.st_mode & S_IFMT
@@ -38,6 +52,9 @@ public enum FileDigester {
             }
             if count == 0 { break }
             hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            if let deadline, ContinuousClock.now > deadline {
+                throw Failure(path: path, reason: "hashing took longer than allowed; the file was not measured")
+            }
         }
         return hasher.finalize()
     }

@@ -139,6 +139,8 @@ struct Ukeyd: AsyncParsableCommand {
         } else {
             provider = SoftTokenProvider(configuration: SoftToken.Configuration(stateDirectory: settings.stateDirectory))
         }
+        // Root needs no supplementary groups, and a caller's file must be judged by its rights alone.
+        PeerFileHasher.dropSupplementaryGroups()
         let core = DaemonCore(
             provider: provider,
             paths: .init(

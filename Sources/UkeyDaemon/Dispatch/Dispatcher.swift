@@ -170,7 +170,7 @@ public struct Dispatcher: Sendable {
         }
         defer { if call.method == "io.ukey.Auth.Login" { logins.leave(caller) } }
         do {
-            return VarlinkReply(parameters: try await method.handler(core, Parameters(values: call.parameters)))
+            return VarlinkReply(parameters: try await method.handler(core, Parameters(values: call.parameters, caller: caller)))
         } catch {
             return .failure(error)
         }
@@ -210,18 +210,24 @@ public struct Dispatcher: Sendable {
             if let digest = try p.digest("digest") {
                 return try await core.measure(entity: entity, component: component, digest: digest, session: session)
             }
-            let path: String, algorithm: HashAlgorithm
-            if let given = try p.optionalString("path") {
+            // Hashed outside the core actor and off the cooperative pool, within a deadline: a
+            // large image must not hold up other calls, nor a FIFO hang them. A caller's path is
+            // opened with the caller's own rights; the policy's file hint with the daemon's.
+            let given = try p.optionalString("path")
+            let (path, algorithm): (String, HashAlgorithm)
+            if let given {
                 (path, algorithm) = (given, await core.expectedAlgorithm(entity: entity, component: component))
             } else {
                 (path, algorithm) = try await core.fileHint(entity: entity, component: component)
             }
-            // Hashed here, outside the core actor: a large image must not hold up other calls.
+            guard let caller = p.caller else { throw .invalidParameter("path") }
             let digest: Digest
-            do {
-                digest = try FileDigester.digest(ofFileAt: path, using: algorithm)
+            do throws(FileDigester.Failure) {
+                digest = given != nil
+                    ? try await PeerFileHasher.digest(ofCallerPath: path, uid: caller.uid, gid: caller.gid, using: algorithm)
+                    : try await PeerFileHasher.digest(ofPolicyFile: path, using: algorithm)
             } catch {
-                throw VarlinkError("io.ukey.Boot.CannotHash", ["path": .string(path), "reason": .string("\(error)")])
+                throw VarlinkError("io.ukey.Boot.CannotHash", ["path": .string(error.path), "reason": .string(error.reason)])
             }
             return try await core.measure(entity: entity, component: component, digest: digest, session: session)
         }

@@ -6,6 +6,13 @@ import UkeyVarlink
 /// `org.varlink.service.InvalidParameter` naming the parameter.
 struct Parameters {
     let values: [String: JSONValue]
+    /// Who called: for the few methods that act with the caller's own rights (Measure by path).
+    var caller: Caller?
+
+    init(values: [String: JSONValue], caller: Caller? = nil) {
+        self.values = values
+        self.caller = caller
+    }
 
     func string(_ name: String, maxLength: Int = 4096) throws(VarlinkError) -> String {
         guard let value = try optionalString(name, maxLength: maxLength) else { throw .invalidParameter(name) }
