@@ -1,4 +1,7 @@
 import Crypto
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The sealed state store: named records, encrypted and authenticated together (AES-256-GCM) under
 /// a random store key that a `StoreKeyProtector` keeps, written as one file with `AtomicFile`.
@@ -25,9 +28,12 @@ public struct SealedStore: Sendable {
     private let wrappedKey: [UInt8]
     private let storeKey: SymmetricKey
 
-    /// Whether a store exists in `directory`.
+    /// Whether a store exists in `directory`: anything at its path counts, readable or not. A
+    /// store that is there but cannot be read (oversized, unreadable, not a file) must stop the
+    /// daemon when it opens it, never pass for "not initialised", or `Initialize` would replace it.
     public static func exists(in directory: String) -> Bool {
-        (try? AtomicFile.read("\(directory)/\(fileName)", limit: maxFileBytes)) != nil
+        var info = stat()
+        return lstat("\(directory)/\(fileName)", &info) == 0 || errno != ENOENT
     }
 
     /// Creates a new store holding `initial`, in one durable write (so a crash leaves either no

@@ -42,3 +42,27 @@ struct DaemonLifecycleTests {
         }
     }
 }
+
+/// The review's finding: an oversized or unreadable `store.sealed` started the daemon as "not
+/// initialised", and `Initialize` would then have overwritten it.
+@Suite("ukeyd: a store it cannot read stops the start")
+struct UnreadableStoreTests {
+    @Test("an oversized store, or something else in its place, stops ukeyd with the reason; nothing is overwritten")
+    func unreadableStoreFailsClosed() throws {
+        let daemon = try TestDaemon()
+        daemon.stop()
+        let path = daemon.stateDirectory + "/store.sealed"
+        let oversized = Data(count: 16 << 20 + 1)
+        #expect(FileManager.default.createFile(atPath: path, contents: oversized, attributes: [.posixPermissions: 0o600]))
+        #expect(throws: TestDaemonError.self) { try daemon.start() }
+        #expect(daemon.exitStatus == 1)
+        #expect(daemon.log().contains("store.sealed"), "\(daemon.log().suffix(500))")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == oversized, "the store was left as it was")
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        #expect(throws: TestDaemonError.self) { try daemon.start() }
+        #expect(daemon.exitStatus == 1)
+        var isDirectory: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue)
+    }
+}
