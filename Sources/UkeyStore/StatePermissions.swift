@@ -27,9 +27,10 @@ public enum StatePermissions {
     }
 
     /// The runtime directory holds the socket, so the socket's group must be able to traverse it
-    /// (0750 or 0711); it must still be ours, and writable by no one else.
+    /// (0710 with the socket group, as ukeyd makes it, or 0750, 0711); it must still be ours, and
+    /// writable by no one else.
     public static func ensureRuntimeDirectory(_ directory: String) throws(StoreError) {
-        if mkdir(directory, 0o750) != 0 && errno != EEXIST {
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw StoreError(.io, path: directory, "cannot create the runtime directory: \(errnoText())")
         }
         var info = stat()

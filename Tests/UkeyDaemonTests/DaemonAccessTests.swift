@@ -14,6 +14,29 @@ struct DaemonAccessTests {
         try setpriv.run(["--reuid=65534", "--regid=65534", "--clear-groups", binary] + arguments + ["--socket", daemon.socketPath])
     }
 
+    /// The review's finding: the shipped units made /run/ukey root:root 0750, so non-root members
+    /// of group ukey could not reach the socket.
+    @Test("the runtime directory is root:GROUP 0710 as the units ship it: a real non-root member reaches the socket, a non-member does not", .enabled(if: setpriv.shouldRun))
+    func runtimeDirectoryForTheSocketGroup() throws {
+        let service = try String(contentsOfFile: "\(DaemonFixture.root)/systemd/ukeyd.service", encoding: .utf8)
+        let socketUnit = try String(contentsOfFile: "\(DaemonFixture.root)/systemd/ukeyd.socket", encoding: .utf8)
+        #expect(service.contains("RuntimeDirectoryMode=0710") && service.contains("--socket-group ukey"))
+        #expect(socketUnit.contains("DirectoryMode=0710") && socketUnit.contains("SocketGroup=ukey"))
+        // The same set-up with a group this machine has: nogroup, whose real member is nobody.
+        let f = try DaemonFixture(arguments: ["--socket-group", "nogroup"])
+        chmod(f.daemon.directory.path, 0o711)  // stands for /run
+        var info = stat()
+        #expect(lstat(f.daemon.runtimeDirectory, &info) == 0)
+        #expect(info.st_uid == 0 && info.st_gid == 65534 && info.st_mode & 0o7777 == 0o710, "mode \(String(info.st_mode & 0o7777, radix: 8)), gid \(info.st_gid)")
+        let binary = f.daemon.directory.file("ukeyctl")
+        try FileManager.default.copyItem(atPath: PackagePaths.builtProduct("ukeyctl"), toPath: binary)
+        chmod(binary, 0o755)
+        let member = try Self.setpriv.run(["--reuid=65534", "--regid=65534", "--init-groups", binary, "chain", "--json", "--socket", f.daemon.socketPath])
+        #expect(member.status == 0, "\(member.stdout)\(member.stderr)")
+        let stranger = try Self.setpriv.run(["--reuid=54321", "--regid=54321", "--clear-groups", binary, "chain", "--json", "--socket", f.daemon.socketPath])
+        #expect(stranger.status != 0 && (stranger.stdout + stranger.stderr).contains("Permission denied"), "\(stranger.stdout)\(stranger.stderr)")
+    }
+
     /// The review's finding: roles came from the group database, not from the peer's groups at
     /// connect time. A process that dropped a group still got its role, and one that holds a
     /// group only at run time (a uid with no passwd entry at all here) did not.

@@ -143,6 +143,9 @@ public struct VarlinkServer: Sendable {
                 return (credentials, channel)
             }
         }
+        if let note = try SocketPath.shareDirectory(of: configuration.socketPath, group: configuration.socketGroup) {
+            logger.notice("\(note)")
+        }
         if let fd = configuration.activatedSocket {
             logger.info("using the socket passed by systemd (fd \(fd))")
             return try await bootstrap.bind(fd, childChannelInitializer: initializer)
