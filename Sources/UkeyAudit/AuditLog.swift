@@ -38,6 +38,8 @@ public final class AuditLog: @unchecked Sendable {
     public let configuration: Configuration
     public let recovery: Recovery
     private let checkpointing: any AuditCheckpointing
+    /// Sealed after every batch, before any of its records is acknowledged.
+    private let tailSeal: AuditTailSeal?
     private let problems: @Sendable (String) -> Void
     private let fd: Int32
     private let condition = NSCondition()
@@ -63,15 +65,20 @@ public final class AuditLog: @unchecked Sendable {
     private var sinceCheckpoint: Int
     private var lastCheckpoint = Date()
 
-    /// Opens (or creates) the log, checks it against the sealed checkpoint and continues its chain.
+    /// Opens (or creates) the log, checks it against the sealed checkpoint and the tail seal, and
+    /// continues its chain. `tailSealRequired`: the seal's key was in use before, so the seal file
+    /// must hold a valid seal (an empty one was removed); otherwise a first seal is written.
     public init(
         configuration: Configuration,
         sealed: SealedCheckpoint?,
         checkpointing: any AuditCheckpointing,
+        tailSeal: AuditTailSeal? = nil,
+        tailSealRequired: Bool = false,
         problems: @escaping @Sendable (String) -> Void
     ) throws(AuditError) {
         self.configuration = configuration
         self.checkpointing = checkpointing
+        self.tailSeal = tailSeal
         self.problems = problems
         let path = configuration.path
         let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
@@ -87,8 +94,16 @@ public final class AuditLog: @unchecked Sendable {
         }
         if info.st_size == 0 && sealed == nil { Self.syncDirectory(of: path) }
         let tail: Tail
-        do {
-            tail = try Self.readTail(fd: fd, size: UInt64(info.st_size), sealed: sealed, path: path)
+        var acknowledged: AuditTailSeal.State?
+        do throws(AuditError) {
+            // Without a key from before, whatever the seal file holds is not ours to trust or
+            // refuse: it is overwritten by the first seal below.
+            acknowledged = tailSealRequired ? try tailSeal?.read() : nil
+            if acknowledged == nil && tailSealRequired, let tailSeal {
+                throw AuditError(.integrity, "integrity check failed: \(tailSeal.path) is empty or missing, though the log's tail was sealed before: the acknowledged end of the log cannot be checked")
+            }
+            tail = try Self.readTail(fd: fd, size: UInt64(info.st_size), sealed: sealed, path: path, watching: acknowledged?.seq)
+            if let acknowledged { try Self.check(tail, reaches: acknowledged, path: path) }
         } catch {
             Glibc.close(fd)
             throw error
@@ -98,6 +113,15 @@ public final class AuditLog: @unchecked Sendable {
             guard ftruncate(fd, off_t(tail.validEnd)) == 0, fsync(fd) == 0 else {
                 Glibc.close(fd)
                 throw AuditError(.io, "cannot remove the partial last record of \(path)")
+            }
+        }
+        if let tailSeal, acknowledged == nil {
+            // The first seal, at once: a key with no seal behind it would read as a removed seal.
+            do throws(AuditError) {
+                try tailSeal.write(.init(seq: tail.lastSeq, end: tail.validEnd, head: tail.head))
+            } catch {
+                Glibc.close(fd)
+                throw error
             }
         }
         self.fd = fd
@@ -307,6 +331,13 @@ public final class AuditLog: @unchecked Sendable {
             return .failure(AuditError(.io, "cannot sync the audit log \(configuration.path): \(String(cString: strerror(errno)))"))
         }
         fileSize += UInt64(bytes.count)
+        if let tailSeal {
+            do throws(AuditError) {
+                try tailSeal.write(.init(seq: nextSeq - 1, end: fileSize, head: head))
+            } catch {
+                return .failure(error)
+            }
+        }
         if let sealed { blocking { try await self.checkpointing.sealCheckpoint(sealed) } }
         return .success(())
     }
@@ -361,11 +392,25 @@ public final class AuditLog: @unchecked Sendable {
         var head: String
         var validEnd: UInt64
         var sinceCheckpoint: Int
+        /// The hash of the record `readTail` was asked to watch, if the log holds it past the
+        /// sealed checkpoint.
+        var watchedHash: String?
+    }
+
+    /// The log must hold the last acknowledged record, as it was acknowledged.
+    static func check(_ tail: Tail, reaches acknowledged: AuditTailSeal.State, path: String) throws(AuditError) {
+        guard tail.lastSeq >= acknowledged.seq else {
+            let missing = tail.lastSeq + 1 == acknowledged.seq ? "record \(acknowledged.seq) is" : "records \(tail.lastSeq + 1)-\(acknowledged.seq) are"
+            throw AuditError(.integrity, "integrity check failed: \(missing) missing from the audit log \(path): it ends at record \(tail.lastSeq), but record \(acknowledged.seq) was acknowledged (sealed in \(AuditTailSeal.fileName)); the end of the log was cut")
+        }
+        if let hash = tail.watchedHash, hash != acknowledged.head {
+            throw AuditError(.integrity, "integrity check failed: record \(acknowledged.seq) of the audit log \(path) is not the record that was acknowledged (its hash differs from the seal's)")
+        }
     }
 
     /// Reads from the sealed checkpoint (or the start) to the end, checking the chain, and finds
     /// where the last complete record ends.
-    static func readTail(fd: Int32, size: UInt64, sealed: SealedCheckpoint?, path: String) throws(AuditError) -> Tail {
+    static func readTail(fd: Int32, size: UInt64, sealed: SealedCheckpoint?, path: String, watching: UInt64? = nil) throws(AuditError) -> Tail {
         if let sealed, size < sealed.offset {
             throw AuditError(.integrity, "integrity check failed: the audit log \(path) is \(size) bytes, but sealed checkpoint \(sealed.seq) lies at byte \(sealed.offset): records were cut off the end")
         }
@@ -398,6 +443,7 @@ public final class AuditLog: @unchecked Sendable {
             first = false
             tail.lastSeq = parsed.seq
             tail.head = parsed.hash
+            if parsed.seq == watching { tail.watchedHash = parsed.hash }
             tail.validEnd = line.offset + UInt64(line.bytes.count) + 1
             tail.sinceCheckpoint = parsed.type == "checkpoint" ? 0 : tail.sinceCheckpoint + 1
         }

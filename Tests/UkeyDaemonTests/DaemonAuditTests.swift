@@ -130,6 +130,30 @@ struct DaemonAuditTests {
         #expect(total > 100, "too little load to mean anything: \(total) acknowledged calls")
     }
 
+    /// The review's finding: after a kill -9, two acknowledged exec denials deleted from the end
+    /// of the log went unnoticed (they came after the last sealed checkpoint).
+    @Test("acknowledged records cut from the end after a kill -9 stop the start, naming them; put back, the log opens")
+    func cutTailAfterCrash() throws {
+        let f = try DaemonFixture()
+        for tool in ["nc", "socat"] {
+            let reply = try f.daemon.call("io.ukey.Runtime.CheckExec", ["vm": "office", "path": .string("/usr/bin/\(tool)"), "digest": .string("sha256:" + String(repeating: "3", count: 64))])
+            #expect(reply["decision"] == "deny")
+        }
+        f.daemon.kill9()
+        let path = f.daemon.stateDirectory + "/audit.log"
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        var lines = original.split(separator: 0x0A).map { Array($0) }
+        #expect(String(decoding: lines.last!, as: UTF8.self).contains("/usr/bin/socat"))
+        let total = lines.count
+        lines.removeLast(2)
+        try Data(lines.joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: path))
+        #expect(throws: TestDaemonError.self) { try f.daemon.start() }
+        #expect(f.daemon.log().contains("records \(total - 1)-\(total) are missing"), "\(f.daemon.log().suffix(800))")
+        try original.write(to: URL(fileURLWithPath: path))
+        try f.daemon.start()
+        #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
+    }
+
     @Test("follow streams new records as they become durable")
     func follow() throws {
         let f = try DaemonFixture()

@@ -46,6 +46,21 @@ struct TokenCheckpointing: AuditCheckpointing {
         try await token.setDaemonRecords([Self.record: Array(try JSONEncoder().encode(checkpoint))])
     }
 
+    static let tailKeyRecord = "audit-tail-key"
+
+    /// The key of the log's tail seal (`AuditTailSeal`) and whether the store has it. A new key
+    /// is stored (`storeTailSealKey`) only after the first seal made with it is on disk, so a crash
+    /// in between leaves no stored key without a seal.
+    static func tailSealKey(in token: any TrustedRoot) async -> (key: [UInt8], existed: Bool) {
+        if let key = await token.daemonRecord(tailKeyRecord), key.count == 32 { return (key, true) }
+        var generator = SystemRandomNumberGenerator()
+        return ((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }, false)
+    }
+
+    static func storeTailSealKey(_ key: [UInt8], in token: any TrustedRoot) async throws {
+        try await token.setDaemonRecords([tailKeyRecord: key])
+    }
+
     static func sealed(in token: any TrustedRoot) async throws -> SealedCheckpoint? {
         guard let raw = await token.daemonRecord(record) else { return nil }
         return try JSONDecoder().decode(SealedCheckpoint.self, from: Data(raw))

@@ -174,9 +174,15 @@ public actor DaemonCore {
         configuration.checkpointEvery = audit.settings.checkpointEvery
         configuration.checkpointInterval = TimeInterval(audit.settings.checkpointSeconds)
         let logger = self.logger
-        let log = try AuditLog(configuration: configuration, sealed: sealed, checkpointing: TokenCheckpointing(token: token)) {
+        let (tailKey, tailSealed) = await TokenCheckpointing.tailSealKey(in: token)
+        let tailSeal = try AuditTailSeal(directory: paths.stateDirectory, key: tailKey)
+        let log = try AuditLog(
+            configuration: configuration, sealed: sealed, checkpointing: TokenCheckpointing(token: token),
+            tailSeal: tailSeal, tailSealRequired: tailSealed
+        ) {
             logger.error("audit: \($0)")
         }
+        if !tailSealed { try await TokenCheckpointing.storeTailSealKey(tailKey, in: token) }
         if log.recovery.droppedPartialBytes > 0 {
             logger.warning("audit log: dropped \(log.recovery.droppedPartialBytes) bytes of a record cut short by a crash (never acknowledged)")
         }
