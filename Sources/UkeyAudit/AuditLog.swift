@@ -52,6 +52,7 @@ public final class AuditLog: @unchecked Sendable {
     private var failure: AuditError?
     private var closing = false
     private var followers: [UInt64: AsyncStream<Void>.Continuation] = [:]
+    private var updateWaiters: [UInt64: (after: UInt64, continuation: CheckedContinuation<Void, Never>)] = [:]
     private var nextFollower: UInt64 = 0
     private var lastDurableSeq: UInt64
     private var writes = 0
@@ -207,6 +208,30 @@ public final class AuditLog: @unchecked Sendable {
         })
     }
 
+    /// Returns once a record after `seq` is durable, the log stops, or the task is cancelled: a
+    /// follower sleeps here instead of polling the file.
+    public func waitForRecords(after seq: UInt64) async {
+        let id = condition.withLock { () -> UInt64 in
+            nextFollower += 1
+            return nextFollower
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                condition.lock()
+                if lastDurableSeq > seq || stopped || Task.isCancelled {
+                    condition.unlock()
+                    continuation.resume()
+                } else {
+                    updateWaiters[id] = (seq, continuation)
+                    condition.unlock()
+                }
+            }
+        } onCancel: {
+            let waiter = condition.withLock { updateWaiters.removeValue(forKey: id) }
+            waiter?.continuation.resume()
+        }
+    }
+
     /// Writes what is queued plus a final checkpoint, and stops the writer. Later appends fail.
     /// Async, never blocking a thread: the final checkpoint needs the token, on the shared pool.
     public func close() async {
@@ -263,6 +288,11 @@ public final class AuditLog: @unchecked Sendable {
                 closing = true
             }
             let wake = Array(followers.values)
+            var updated: [CheckedContinuation<Void, Never>] = []
+            for (id, waiter) in updateWaiters where waiter.after < lastDurableSeq {
+                updated.append(waiter.continuation)
+                updateWaiters[id] = nil
+            }
             let exit = closing && queue.isEmpty
             if exit {
                 // Anyone who enqueued after the last pass gets the failure, never a silent drop.
@@ -270,12 +300,15 @@ public final class AuditLog: @unchecked Sendable {
                 failed += waiters.map(\.continuation)
                 waiters.removeAll()
                 followers.removeAll()
+                updated += updateWaiters.values.map(\.continuation)
+                updateWaiters.removeAll()
                 stopped = true
             }
             let closed = exit ? closeWaiters : []
             if exit { closeWaiters.removeAll() }
             condition.unlock()
             ready.forEach { $0.resume() }
+            updated.forEach { $0.resume() }
             if case .failure(let error) = result {
                 problems("the audit log failed and takes no more records: \(error)")
             }
@@ -371,18 +404,33 @@ public final class AuditLog: @unchecked Sendable {
 
     // MARK: reading
 
+    /// Where a reader of the log stands: the next record's `seq` and the byte it starts at. A
+    /// follower keeps one, so each look at the log reads only what was added since.
+    public struct Cursor: Sendable, Hashable {
+        public internal(set) var seq: UInt64
+        var offset: UInt64
+        /// The start of the log.
+        public static let start = Cursor(seq: 1, offset: 0)
+    }
+
     /// Durable records with `seq >= since`, at most `limit`, as their lines.
     public func records(since: UInt64, limit: Int) throws(AuditError) -> [(seq: UInt64, line: [UInt8])] {
+        try records(from: .start, since: since, limit: limit).records
+    }
+
+    /// Durable records with `seq >= since`, at most `limit`, read from `cursor` on (which must be
+    /// at or before `since`), and the cursor after the last record read.
+    public func records(from cursor: Cursor, since: UInt64, limit: Int) throws(AuditError) -> (records: [(seq: UInt64, line: [UInt8])], cursor: Cursor) {
         let last = lastSeq
-        var reader = AuditFileReader(fd: fd, offset: 0)
+        var reader = AuditFileReader(fd: fd, offset: cursor.offset)
         var out: [(seq: UInt64, line: [UInt8])] = []
-        var seq: UInt64 = 0
-        while out.count < limit, seq < last, let item = try reader.next() {
+        var position = cursor
+        while out.count < limit, position.seq <= last, let item = try reader.next() {
             guard case .line(let line) = item else { break }
-            seq += 1
-            if seq >= since { out.append((seq, line.bytes)) }
+            if position.seq >= since { out.append((position.seq, line.bytes)) }
+            position = Cursor(seq: position.seq + 1, offset: line.offset + UInt64(line.bytes.count) + 1)
         }
-        return out
+        return (out, position)
     }
 
     // MARK: opening

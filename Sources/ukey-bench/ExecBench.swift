@@ -100,8 +100,11 @@ enum ExecBench {
             }
             func sealCheckpoint(_ checkpoint: SealedCheckpoint) async throws {}
         }
-        let path = directory + "/audit-\(writers).log"
-        let log = try AuditLog(configuration: .init(path: path), sealed: nil, checkpointing: Signer(key: signer), problems: { _ in })
+        let logDirectory = directory + "/audit-\(writers)"
+        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // As ukeyd runs it: the tail sealed (write + fdatasync) after every batch.
+        let seal = try AuditTailSeal(directory: logDirectory, key: Array(repeating: 1, count: 32))
+        let log = try AuditLog(configuration: .init(path: logDirectory + "/audit.log"), sealed: nil, checkpointing: Signer(key: signer), tailSeal: seal, problems: { _ in })
         let clock = ContinuousClock()
         let start = clock.now
         let total = try await withThrowingTaskGroup(of: Int.self) { group in

@@ -118,7 +118,7 @@ public struct Dispatcher: Sendable {
     public func follow(
         _ call: VarlinkCall,
         from caller: Caller,
-        stopping: @Sendable () -> Bool,
+        stopping: @escaping @Sendable () -> Bool,
         send: (VarlinkReply) async throws -> Void
     ) async throws {
         guard caller.roles.contains(.admin) else {
@@ -135,10 +135,17 @@ public struct Dispatcher: Sendable {
             try await send(.failure(error))
             return
         }
+        guard let log = core.audit.log else {
+            try await send(.failure(DaemonErrors.notInitialized()))
+            return
+        }
+        // Each look reads from where the last one stopped; between looks the follower sleeps
+        // until the writer makes a record durable (or the daemon stops).
+        var cursor = AuditLog.Cursor.start
         while !stopping() {
             let page: [String: JSONValue]
             do throws(VarlinkError) {
-                page = try AuditQuery.records(core.audit.log, since: UInt64(max(1, next)), limit: AuditQuery.maxLimit, type: type)
+                page = try AuditQuery.records(log, from: &cursor, since: UInt64(max(1, next)), limit: AuditQuery.maxLimit, type: type)
             } catch {
                 try await send(.failure(error))
                 return
@@ -146,8 +153,16 @@ public struct Dispatcher: Sendable {
             next = page["next"]?.intValue ?? next
             if let records = page["records"]?.arrayValue, !records.isEmpty {
                 try await send(VarlinkReply(parameters: page, continues: true))
-            } else {
-                try await Task.sleep(for: .milliseconds(200))
+                continue
+            }
+            let seen = UInt64(max(0, next - 1))
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await log.waitForRecords(after: seen) }
+                group.addTask {
+                    while !stopping() && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
+                }
+                await group.next()
+                group.cancelAll()
             }
         }
         try await send(VarlinkReply(parameters: ["records": [], "next": .int(next)]))

@@ -11,13 +11,20 @@ enum AuditQuery {
     /// Records from `since` on (optionally of one type), at most `limit`, as JSON objects, and
     /// the `seq` to ask for next.
     static func records(_ log: AuditLog?, since: UInt64, limit: Int, type: String?) throws(VarlinkError) -> [String: JSONValue] {
+        var cursor = AuditLog.Cursor.start
+        return try records(log, from: &cursor, since: since, limit: limit, type: type)
+    }
+
+    /// As above, reading from `cursor` on and moving it past what was read: a follower's next
+    /// look reads only what was added since.
+    static func records(_ log: AuditLog?, from cursor: inout AuditLog.Cursor, since: UInt64, limit: Int, type: String?) throws(VarlinkError) -> [String: JSONValue] {
         guard let log else { throw DaemonErrors.notInitialized() }
         var out: [JSONValue] = []
         var next = max(1, since)
         while out.count < limit {
             let page: [(seq: UInt64, line: [UInt8])]
             do {
-                page = try log.records(since: next, limit: maxLimit)
+                (page, cursor) = try log.records(from: cursor.seq <= next ? cursor : .start, since: next, limit: maxLimit)
             } catch {
                 throw VarlinkError("io.ukey.AuditUnavailable", ["reason": .string(error.description)])
             }
