@@ -96,8 +96,55 @@ struct ConnectionSlotTests {
             let closedAfter = entry["closedAfter"] as? Double
             #expect(closedAfter != nil && closedAfter! < 10, "\(entry)")
         }
-        // Each refused follow was audited like any other refused call.
+        // Each refused follow was audited like any other refused call: the first per uid at once,
+        // the rest counted into one record when the daemon stops.
+        f.daemon.stop()
+        try f.daemon.start()
         let refusals = try f.daemon.call("io.ukey.Audit.Query", ["type": "permission-denied", "limit": 100])["records"]?.arrayValue ?? []
-        #expect(refusals.filter { $0["subject"]?["method"] == "io.ukey.Audit.Query" }.count == 4, "\(refusals)")
+        let follows = refusals.filter { $0["subject"]?["method"] == "io.ukey.Audit.Query" }
+        let total = follows.reduce(0) { $0 + ($1["subject"]?["repeated"]?.intValue ?? 1) }
+        #expect(total == 4, "\(follows)")
+    }
+}
+
+/// The review's finding: 191,916 denied `Admin.Status` calls from a user-role peer in 150 s grew
+/// audit.log to 60 MB.
+@Suite("ukeyd: repeated denials are counted, not written one by one")
+struct DenialFloodTests {
+    static let flood = #"""
+        import socket, sys
+        path, count = sys.argv[1], int(sys.argv[2])
+        s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect(path)
+        s.sendall(b'{"method":"io.ukey.Admin.Status"}\0' * count)
+        data = b""
+        while data.count(b"\0") < count:
+            chunk = s.recv(1 << 20)
+            if not chunk: break
+            data += chunk
+        print(data.count(b"PermissionDenied"))
+        """#
+
+    @Test("5,000 denied calls from one peer add two records, and the second counts the rest", .enabled(if: ConnectionSlotTests.setpriv.shouldRun))
+    func floodIsAggregated() throws {
+        let f = try DaemonFixture(arguments: ["--socket-group", "nogroup"])
+        chmod(f.daemon.directory.path, 0o711)
+        let script = f.daemon.directory.file("flood.py")
+        try Self.flood.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o644)
+        let path = f.daemon.stateDirectory + "/audit.log"
+        let before = try Data(contentsOf: URL(fileURLWithPath: path)).count
+        let result = try ConnectionSlotTests.setpriv.run(["--reuid=65534", "--regid=65534", "--clear-groups", ConnectionSlotTests.systemPython, script, f.daemon.socketPath, "5000"])
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "5000", "\(result.stdout)\(result.stderr)")
+        let grown = try Data(contentsOf: URL(fileURLWithPath: path)).count - before
+        #expect(grown < 4096, "the log grew by \(grown) bytes for 5,000 denials")
+        // At the stop the interval's count is written: 1 + repeated = every denial.
+        f.daemon.stop()
+        try f.daemon.start()
+        let records = try f.daemon.call("io.ukey.Audit.Query", ["type": "permission-denied", "limit": 100])["records"]?.arrayValue ?? []
+        let status = records.filter { $0["subject"]?["method"] == "io.ukey.Admin.Status" && $0["actor"]?["uid"] == 65534 }
+        let counted = status.reduce(0) { $0 + ($1["subject"]?["repeated"]?.intValue ?? 1) }
+        #expect(counted == 5000, "\(status)")
+        #expect(status.count <= 3, "\(status.count) records")
+        #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
     }
 }

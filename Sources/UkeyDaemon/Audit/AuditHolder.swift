@@ -9,6 +9,8 @@ final class AuditHolder: Sendable {
     private let box = NIOLockedValueBox<AuditLog?>(nil)
     private let allowCounter = NIOLockedValueBox(0)
     let settings: AuditSettings
+    /// Repeated permission denials, counted per peer and method (see `DenialAggregator`).
+    let denials = DenialAggregator()
 
     init(settings: AuditSettings) {
         self.settings = settings

@@ -28,7 +28,10 @@ enum AuditRules {
             return [AuditEntry(type: type, actor: actor, subject: subject)]
         }
         if reply.error == VarlinkError.permissionDenied().name {
-            return [AuditEntry(type: "permission-denied", actor: actor, subject: ["method": .string(call.method)])]
+            // The first refusal per peer and method in an interval now; the rest as one count.
+            let (recordNow, ended) = holder.denials.admit(uid: caller.uid, method: call.method, actor: actor)
+            let current = recordNow ? [AuditEntry(type: "permission-denied", actor: actor, subject: ["method": .string(call.method)])] : []
+            return (ended.map { [$0] } ?? []) + current
         }
         switch call.method {
         case "io.ukey.Boot.Measure":

@@ -58,6 +58,7 @@ public actor DaemonCore {
     var pendingMeasurements: [PendingMeasurement] = []
     var drainingMeasurements = false
     var sessions = SessionTable()
+    var denialFlusher: Task<Void, Never>?
     var gate = SerialGate()
 
     /// The measurements one host boot may record (`[boot] max-measurements`).
@@ -157,9 +158,24 @@ public actor DaemonCore {
 
     /// Records the daemon's stop and closes the audit log with a final checkpoint.
     public func stop() async {
+        denialFlusher?.cancel()
         guard let log = audit.log else { return }
+        for entry in audit.denials.flush(all: true) { _ = log.enqueue(entry) }
         try? await log.append(AuditEntry(type: "daemon-stop", actor: .daemon))
         await log.close()
+    }
+
+    /// Writes the counts of permission-denial intervals that are over, every interval.
+    func startDenialFlusher() {
+        denialFlusher?.cancel()
+        let audit = self.audit
+        denialFlusher = Task.detached {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(DenialAggregator.interval / 2))
+                guard let log = audit.log else { continue }
+                for entry in audit.denials.flush() { _ = log.enqueue(entry) }
+            }
+        }
     }
 
     var auditPath: String { paths.stateDirectory + "/audit.log" }
@@ -187,6 +203,7 @@ public actor DaemonCore {
             logger.warning("audit log: dropped \(log.recovery.droppedPartialBytes) bytes of a record cut short by a crash (never acknowledged)")
         }
         audit.log = log
+        startDenialFlusher()
         try await log.append(AuditEntry(type: "daemon-start", actor: .daemon, subject: ["version": .string(Dispatcher.version), "bootId": .string(bootID)]))
         logger.info("audit log \(auditPath): \(log.recovery.records) records, continuing")
     }
