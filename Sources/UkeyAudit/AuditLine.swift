@@ -83,6 +83,8 @@ public enum AuditLine {
         public let upto: UInt64?
         public let head: String?
         public let signature: [UInt8]?
+        /// A `rotated` record's archive: the file its chain continues from.
+        public var previous: String? = nil
     }
 
     /// Parses one line (without its newline). Untrusted: bounded, and anything that is not a
@@ -127,7 +129,20 @@ public enum AuditLine {
             }
             (upto, head, signature) = (u, h, Array(s))
         }
-        return Parsed(seq: seq, type: type, prev: prev, hash: hash, selfConsistent: computed == hash, upto: upto, head: head, signature: signature)
+        var previous: String?
+        if type == "rotated" {
+            let subject = object["subject"] as? [String: Any]
+            guard let u = (subject?["upto"] as? NSNumber).flatMap({ UInt64(exactly: $0.doubleValue) }),
+                let h = subject?["head"] as? String, isHex64(h),
+                let file = subject?["previous"] as? String, AuditRotation.isArchiveName(file)
+            else {
+                throw AuditError(.integrity, "the rotated record lacks upto, head or a previous archive's name")
+            }
+            (upto, head, previous) = (u, h, file)
+        }
+        var parsed = Parsed(seq: seq, type: type, prev: prev, hash: hash, selfConsistent: computed == hash, upto: upto, head: head, signature: signature)
+        parsed.previous = previous
+        return parsed
     }
 
     static func isHex64(_ s: String) -> Bool {

@@ -18,6 +18,8 @@ public final class AuditLog: @unchecked Sendable {
         public var path: String
         public var checkpointEvery = 1000
         public var checkpointInterval: TimeInterval = 60
+        /// Past this size the log is rotated (`AuditRotation`); nil: never.
+        public var maxBytes: UInt64?
         public init(path: String) { self.path = path }
     }
 
@@ -41,8 +43,14 @@ public final class AuditLog: @unchecked Sendable {
     /// Sealed after every batch, before any of its records is acknowledged.
     private let tailSeal: AuditTailSeal?
     private let problems: @Sendable (String) -> Void
-    private let fd: Int32
     private let condition = NSCondition()
+    /// The current file. Written by the writer thread alone; swapped, under `condition`, only by
+    /// a rotation. Readers take a duplicate under `condition`, so a swap never pulls a
+    /// descriptor from under them.
+    private var fd: Int32
+    /// Which file `fd` is (1, 2, ... as rotations happen), and the seq of its first record.
+    private var fileGeneration: UInt64 = 1
+    private var fileFirstSeq: UInt64 = 1
 
     // Guarded by `condition`.
     private var queue: [(entry: AuditEntry, time: Date)] = []
@@ -82,6 +90,7 @@ public final class AuditLog: @unchecked Sendable {
         self.tailSeal = tailSeal
         self.problems = problems
         let path = configuration.path
+        AuditRotation.finishInterrupted(path: path)
         let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw AuditError(.io, "cannot open the audit log \(path): \(String(cString: strerror(errno)))") }
         var info = stat()
@@ -96,6 +105,7 @@ public final class AuditLog: @unchecked Sendable {
         if info.st_size == 0 && sealed == nil { Self.syncDirectory(of: path) }
         let tail: Tail
         var acknowledged: AuditTailSeal.State?
+        var firstSeq: UInt64 = 1
         do throws(AuditError) {
             // Without a key from before, whatever the seal file holds is not ours to trust or
             // refuse: it is overwritten by the first seal below.
@@ -103,8 +113,16 @@ public final class AuditLog: @unchecked Sendable {
             if acknowledged == nil && tailSealRequired, let tailSeal {
                 throw AuditError(.integrity, "integrity check failed: \(tailSeal.path) is empty or missing, though the log's tail was sealed before: the acknowledged end of the log cannot be checked")
             }
-            tail = try Self.readTail(fd: fd, size: UInt64(info.st_size), sealed: sealed, path: path, watching: acknowledged?.seq)
-            if let acknowledged { try Self.check(tail, reaches: acknowledged, path: path) }
+            // A file that a rotation began continues the one before it (`AuditRotation`).
+            let start = try AuditRotation.start(of: fd, path: path)
+            if let start {
+                firstSeq = start.seq + 1
+                // What the daemon sealed may lie in the file before this one: check it there.
+                try AuditRotation.checkPrevious(start, path: path, sealed: sealed, acknowledged: acknowledged)
+            }
+            let sealedHere = sealed.flatMap { $0.seq >= firstSeq ? $0 : nil }
+            tail = try Self.readTail(fd: fd, size: UInt64(info.st_size), sealed: sealedHere, path: path, watching: acknowledged?.seq, base: start)
+            if let acknowledged, acknowledged.seq >= firstSeq { try Self.check(tail, reaches: acknowledged, path: path) }
         } catch {
             Glibc.close(fd)
             throw error
@@ -126,6 +144,7 @@ public final class AuditLog: @unchecked Sendable {
             }
         }
         self.fd = fd
+        self.fileFirstSeq = firstSeq
         self.nextSeq = tail.lastSeq + 1
         self.lastDurableSeq = tail.lastSeq
         self.head = tail.head
@@ -372,6 +391,87 @@ public final class AuditLog: @unchecked Sendable {
             }
         }
         if let sealed { blocking { try await self.checkpointing.sealCheckpoint(sealed) } }
+        if let maxBytes = configuration.maxBytes, fileSize >= maxBytes { return rotate() }
+        return .success(())
+    }
+
+    /// Writes `lines` to the current file and syncs it.
+    private func append(_ bytes: [UInt8], to fd: Int32, path: String) -> AuditError? {
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return AuditError(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
+            written += n
+        }
+        guard fdatasync(fd) == 0 else { return AuditError(.io, "cannot sync \(path): \(String(cString: strerror(errno)))") }
+        return nil
+    }
+
+    /// Closes the current file with a signed checkpoint, archives it as
+    /// `audit-<first>-<last>.log`, and continues in a new `audit.log` whose first record
+    /// (`rotated`) names the archive and chains to its last record, followed by a checkpoint.
+    /// The new file is complete before either rename, so a crash leaves the old file current,
+    /// or both files in place (`AuditRotation.finishInterrupted` completes the second rename).
+    /// If the token cannot sign now, the rotation waits for a later batch.
+    private func rotate() -> Result<Void, AuditError> {
+        let path = configuration.path
+        guard let (closing, closingHash) = signedCheckpoint() else { return .success(()) }
+        if let error = append(closing + [0x0A], to: fd, path: path) { return .failure(error) }
+        let closingOffset = fileSize
+        fileSize += UInt64(closing.count + 1)
+        nextSeq += 1
+        head = closingHash
+        sinceCheckpoint = 0
+        blocking { try await self.checkpointing.sealCheckpoint(SealedCheckpoint(seq: self.nextSeq - 1, offset: closingOffset, hash: closingHash)) }
+
+        let archive = AuditRotation.archiveName(first: fileFirstSeq, last: nextSeq - 1)
+        let rotated = AuditEntry(type: "rotated", actor: nil, subject: ["previous": .string(archive), "upto": .int(Int(nextSeq - 1)), "head": .string(head)])
+        let (rotatedLine, rotatedHash) = AuditLine.encode(seq: nextSeq, time: Date(), entry: rotated, prev: head)
+        let newFirst = nextSeq, savedHead = head
+        nextSeq += 1
+        head = rotatedHash
+        guard let (checkpoint, checkpointHash) = signedCheckpoint() else {
+            nextSeq = newFirst
+            head = savedHead
+            return .success(())
+        }
+        let nextPath = path + AuditRotation.nextSuffix
+        unlink(nextPath)
+        let newFD = open(nextPath, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard newFD >= 0 else { return .failure(AuditError(.io, "cannot create \(nextPath): \(String(cString: strerror(errno)))")) }
+        let bytes = rotatedLine + [0x0A] + checkpoint + [0x0A]
+        if let error = append(bytes, to: newFD, path: nextPath) {
+            Glibc.close(newFD)
+            return .failure(error)
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        guard rename(path, directory + "/" + archive) == 0, rename(nextPath, path) == 0 else {
+            Glibc.close(newFD)
+            return .failure(AuditError(.io, "cannot rotate the audit log \(path): \(String(cString: strerror(errno)))"))
+        }
+        Self.syncDirectory(of: path)
+        let old = condition.withLock { () -> Int32 in
+            let old = fd
+            fd = newFD
+            fileGeneration += 1
+            fileFirstSeq = newFirst
+            return old
+        }
+        Glibc.close(old)
+        nextSeq += 1
+        head = checkpointHash
+        let checkpointOffset = UInt64(rotatedLine.count + 1)
+        fileSize = UInt64(bytes.count)
+        blocking { try await self.checkpointing.sealCheckpoint(SealedCheckpoint(seq: self.nextSeq - 1, offset: checkpointOffset, hash: checkpointHash)) }
+        if let tailSeal {
+            do throws(AuditError) {
+                try tailSeal.write(.init(seq: nextSeq - 1, end: fileSize, head: head))
+            } catch {
+                return .failure(error)
+            }
+        }
+        lastCheckpoint = Date()
         return .success(())
     }
 
@@ -409,7 +509,9 @@ public final class AuditLog: @unchecked Sendable {
     public struct Cursor: Sendable, Hashable {
         public internal(set) var seq: UInt64
         var offset: UInt64
-        /// The start of the log.
+        /// The file the offset is in; 0: none yet (start at the current file's first record).
+        var file: UInt64 = 0
+        /// The start of the log (of its current file, after a rotation).
         public static let start = Cursor(seq: 1, offset: 0)
     }
 
@@ -421,14 +523,18 @@ public final class AuditLog: @unchecked Sendable {
     /// Durable records with `seq >= since`, at most `limit`, read from `cursor` on (which must be
     /// at or before `since`), and the cursor after the last record read.
     public func records(from cursor: Cursor, since: UInt64, limit: Int) throws(AuditError) -> (records: [(seq: UInt64, line: [UInt8])], cursor: Cursor) {
-        let last = lastSeq
-        var reader = AuditFileReader(fd: fd, offset: cursor.offset)
+        let (last, fd, generation, firstSeq) = condition.withLock { (lastDurableSeq, dup(self.fd), fileGeneration, fileFirstSeq) }
+        guard fd >= 0 else { throw AuditError(.io, "cannot read the audit log: \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(fd) }
+        // A cursor into a file rotated away (or none yet) starts at the current file's first record.
+        let position0 = cursor.file == generation ? cursor : Cursor(seq: firstSeq, offset: 0, file: generation)
+        var reader = AuditFileReader(fd: fd, offset: position0.offset)
         var out: [(seq: UInt64, line: [UInt8])] = []
-        var position = cursor
+        var position = position0
         while out.count < limit, position.seq <= last, let item = try reader.next() {
             guard case .line(let line) = item else { break }
             if position.seq >= since { out.append((position.seq, line.bytes)) }
-            position = Cursor(seq: position.seq + 1, offset: line.offset + UInt64(line.bytes.count) + 1)
+            position = Cursor(seq: position.seq + 1, offset: line.offset + UInt64(line.bytes.count) + 1, file: generation)
         }
         return (out, position)
     }
@@ -458,12 +564,12 @@ public final class AuditLog: @unchecked Sendable {
 
     /// Reads from the sealed checkpoint (or the start) to the end, checking the chain, and finds
     /// where the last complete record ends.
-    static func readTail(fd: Int32, size: UInt64, sealed: SealedCheckpoint?, path: String, watching: UInt64? = nil) throws(AuditError) -> Tail {
+    static func readTail(fd: Int32, size: UInt64, sealed: SealedCheckpoint?, path: String, watching: UInt64? = nil, base: AuditRotation.Start? = nil) throws(AuditError) -> Tail {
         if let sealed, size < sealed.offset {
             throw AuditError(.integrity, "integrity check failed: the audit log \(path) is \(size) bytes, but sealed checkpoint \(sealed.seq) lies at byte \(sealed.offset): records were cut off the end")
         }
         var reader = AuditFileReader(fd: fd, offset: sealed?.offset ?? 0)
-        var tail = Tail(lastSeq: 0, head: AuditLine.genesis, validEnd: sealed?.offset ?? 0, sinceCheckpoint: 0)
+        var tail = Tail(lastSeq: base?.seq ?? 0, head: base?.head ?? AuditLine.genesis, validEnd: sealed?.offset ?? 0, sinceCheckpoint: 0)
         var first = true
         scan: while let item = try reader.next() {
             let line: AuditFileReader.Line

@@ -14,6 +14,10 @@ public struct AuditVerification: Sendable, Hashable {
     /// The 1-based position (the `seq` that belongs there) of the first record that fails.
     public var firstBad: UInt64?
     public var reason: String?
+    /// For a file that continues an archive (after a rotation): the archive's name; its records
+    /// start at `firstSeq`.
+    public var continues: String?
+    public var firstSeq: UInt64 = 1
 }
 
 /// A checkpoint whose position the sealed store remembers, so cutting records off the end of
@@ -29,6 +33,18 @@ public struct SealedCheckpoint: Codable, Sendable, Hashable {
         self.seq = seq
         self.offset = offset
         self.hash = hash
+    }
+}
+
+extension AuditVerifier {
+    /// The seq of a log file's first record (1, or where a file after a rotation continues).
+    public static func firstSeq(_ path: String) -> UInt64? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var reader = AuditFileReader(fd: fd, offset: 0)
+        guard case .line(let line)? = try? reader.next(), let parsed = try? AuditLine.parse(line.bytes) else { return nil }
+        return parsed.seq
     }
 }
 
@@ -51,8 +67,9 @@ public enum AuditVerifier {
             result.reason = reason
             return result
         }
+        var base: UInt64 = 0
         while let item = try reader.next() {
-            let position = UInt64(result.count + 1)
+            var position = base + UInt64(result.count + 1)
             let line: AuditFileReader.Line
             switch item {
             case .line(let l): line = l
@@ -67,6 +84,14 @@ public enum AuditVerifier {
             }
             guard parsed.selfConsistent else {
                 return fail(position, "record \(position) was altered: its bytes do not match its hash")
+            }
+            if result.count == 0, parsed.type == "rotated", let upto = parsed.upto, parsed.seq == upto + 1, parsed.head == parsed.prev {
+                // A file after a rotation: its chain continues the named archive's last record.
+                base = upto
+                position = parsed.seq
+                prev = parsed.prev
+                result.continues = parsed.previous
+                result.firstSeq = parsed.seq
             }
             guard parsed.seq == position else {
                 return fail(position, "record \(position) is missing or out of order: found seq \(parsed.seq) in its place")
@@ -102,8 +127,8 @@ public enum AuditVerifier {
             prev = parsed.hash
             result.count += 1
         }
-        if let sealed, !sealedSeen {
-            return fail(UInt64(result.count + 1), "records were cut off the end: the log ends at record \(result.count), but checkpoint \(sealed.seq) was written and sealed")
+        if let sealed, !sealedSeen, sealed.seq > base {
+            return fail(base + UInt64(result.count + 1), "records were cut off the end: the log ends at record \(base + UInt64(result.count)), but checkpoint \(sealed.seq) was written and sealed")
         }
         return result
     }

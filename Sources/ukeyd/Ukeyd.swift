@@ -59,6 +59,9 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "Measurements one host boot may record; past it they are refused, never forgotten. Default 1000000.")
     var maxMeasurements: Int?
 
+    @Option(help: "Bytes past which the audit log is archived and a new file continues it; 0 never. Default 67108864.")
+    var auditMaxSize: Int?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error. Default info.")
     var logLevel: String?
 
@@ -95,6 +98,12 @@ struct Ukeyd: AsyncParsableCommand {
         if let hypervisorGroup { settings.hypervisorGroup = hypervisorGroup }
         if let idleTimeout { settings.idleTimeout = idleTimeout }
         if let maxConnections { settings.maxConnections = maxConnections }
+        if let auditMaxSize {
+            guard auditMaxSize == 0 || auditMaxSize >= AuditSettings.minMaxSize else {
+                throw ValidationError("--audit-max-size must be 0 or at least \(AuditSettings.minMaxSize)")
+            }
+            settings.audit.maxSize = auditMaxSize
+        }
         if let maxConnectionsPerUid {
             guard (1...65_536).contains(maxConnectionsPerUid) else { throw ValidationError("--max-connections-per-uid must be 1-65536") }
             settings.maxConnectionsPerUID = maxConnectionsPerUid

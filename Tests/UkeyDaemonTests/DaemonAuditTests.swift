@@ -189,6 +189,32 @@ struct DaemonAuditTests {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    @Test("past [audit] max-size the log is archived and continued: the daemon verifies and restarts, and each file verifies offline")
+    func rotation() throws {
+        let f = try DaemonFixture(arguments: ["--audit-max-size", "65536"])
+        let items: [JSONValue] = (0..<300).map { n in
+            ["vm": "office", "path": .string("/usr/bin/unknown-\(n)"), "digest": .string("sha256:" + String(repeating: "5", count: 64))]
+        }
+        for _ in 0..<3 { _ = try f.daemon.call("io.ukey.Runtime.CheckExecBatch", ["items": .array(items)]) }
+        let state = f.daemon.stateDirectory
+        let archives = try FileManager.default.contentsOfDirectory(atPath: state).filter { $0.hasPrefix("audit-") }.sorted()
+        #expect(archives.count >= 2, "\(archives)")
+        #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
+        let pem = try #require(try f.daemon.call("io.ukey.Token.Certificate", ["name": "audit"])["pem"]?.stringValue)
+        let work = try TemporaryDirectory()
+        try pem.write(toFile: work.file("audit.pem"), atomically: true, encoding: .utf8)
+        f.daemon.stop()
+        for file in archives + ["audit.log"] {
+            let result = try ExternalTool.run(PackagePaths.builtProduct("ukeyctl"), ["audit", "verify", "--log", state + "/" + file, "--cert", work.file("audit.pem")])
+            #expect(result.status == 0, "\(file): \(result.stdout)\(result.stderr)")
+        }
+        try f.daemon.start()
+        #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
+        // Queries read the current file, which begins by naming the newest archive.
+        let first = try f.daemon.call("io.ukey.Audit.Query", ["since": 1, "limit": 1])["records"]?.arrayValue?.first
+        #expect(first?["type"] == "rotated" && first?["subject"]?["previous"] == .string(archives.last ?? ""), "\(String(describing: first))")
+    }
+
     @Test("follow streams new records as they become durable")
     func follow() throws {
         let f = try DaemonFixture()

@@ -56,8 +56,10 @@ struct DaemonRobustnessTests {
         // Calls that need no PIN derivation are answered meanwhile.
         let status = try f.daemon.connect(timeout: 30).call("io.ukey.Admin.Status")
         #expect(status["initialized"] == true)
-        // Another user still logs in (after the queued derivations; generous for a loaded machine).
-        #expect(try f.daemon.connect(timeout: 180).call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"] != nil)
+        // Another user still logs in, from another process (this one may have only 2 logins
+        // waiting; the abandoned ones may still be running).
+        let alice = try ExternalTool.run(PackagePaths.builtProduct("ukeyctl"), ["login", "alice", "--pin", "alice-pin-1", "--socket", f.daemon.socketPath])
+        #expect(alice.status == 0 && !alice.stdout.isEmpty, "\(alice.stdout)\(alice.stderr)")
     }
 
     @Test("oversize and garbage messages get an error and a closed connection; memory stays bounded")

@@ -10,6 +10,11 @@ public struct AuditSettings: Sendable, Hashable {
     public var execAllowSample = 100
     public var checkpointEvery = 1000
     public var checkpointSeconds = 60
+    /// Past this many bytes the log is rotated (archived, and a new file continues its chain);
+    /// 0: never.
+    public var maxSize = 64 << 20
+    /// The smallest `max-size` accepted (a rotation costs two signatures and some fsyncs).
+    public static let minMaxSize = 64 << 10
 
     public init() {}
 }

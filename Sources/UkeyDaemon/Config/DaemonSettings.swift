@@ -20,6 +20,7 @@
 /// [audit]
 /// checkpoint-every = 1000    # records between signed checkpoints
 /// checkpoint-seconds = 60    # or this long, whichever comes first
+/// max-size = 67108864        # bytes; past it the log is archived and a new file continues it (0: never)
 /// exec-allows = "none"       # which allowed executions are recorded: all, sampled, none (denials always are)
 /// exec-allow-sample = 100    # with "sampled": one in this many
 ///
@@ -62,7 +63,7 @@ public struct DaemonSettings: Sendable, Hashable {
     static let known: Set<String> = [
         "daemon.state-dir", "daemon.runtime-dir", "daemon.socket", "daemon.socket-mode", "daemon.socket-group",
         "daemon.idle-timeout", "daemon.max-connections", "daemon.max-connections-per-uid", "daemon.log-level", "daemon.policy-dir",
-        "boot.max-measurements", "audit.checkpoint-every", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
+        "boot.max-measurements", "audit.checkpoint-every", "audit.max-size", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
         "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "tpm.tcti",
     ]
 
@@ -114,6 +115,12 @@ public struct DaemonSettings: Sendable, Hashable {
         if let value = try integer("boot.max-measurements", 1...100_000_000) { maxMeasurements = value }
         if let value = try integer("audit.checkpoint-every", 1...1_000_000) { audit.checkpointEvery = value }
         if let value = try integer("audit.checkpoint-seconds", 1...86_400) { audit.checkpointSeconds = value }
+        if let value = try integer("audit.max-size", 0...(1 << 40)) {
+            guard value == 0 || value >= AuditSettings.minMaxSize else {
+                throw Invalid(description: "'audit.max-size' must be 0 (never rotate) or at least \(AuditSettings.minMaxSize) bytes")
+            }
+            audit.maxSize = value
+        }
         if let value = try integer("audit.exec-allow-sample", 1...1_000_000) { audit.execAllowSample = value }
         if let value = try string("audit.exec-allows") {
             guard let allows = AuditSettings.ExecAllows(rawValue: value) else {

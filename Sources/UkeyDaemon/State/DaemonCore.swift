@@ -189,6 +189,7 @@ public actor DaemonCore {
         var configuration = AuditLog.Configuration(path: auditPath)
         configuration.checkpointEvery = audit.settings.checkpointEvery
         configuration.checkpointInterval = TimeInterval(audit.settings.checkpointSeconds)
+        configuration.maxBytes = audit.settings.maxSize > 0 ? UInt64(audit.settings.maxSize) : nil
         let logger = self.logger
         let (tailKey, tailSealed) = await TokenCheckpointing.tailSealKey(in: token)
         let tailSeal = try AuditTailSeal(directory: paths.stateDirectory, key: tailKey)
