@@ -43,4 +43,13 @@ static const TPM2_HANDLE UKEY_TPM2_TRANSIENT_FIRST = TPM2_TRANSIENT_FIRST;
 static const TSS2_RC UKEY_TSS2_TCTI_RC_LAYER = TSS2_TCTI_RC_LAYER;
 static const TSS2_RC UKEY_TSS2_RC_LAYER_MASK = TSS2_RC_LAYER_MASK;
 
+// ukey's monotonic counter: an NV index of type counter, read and incremented with its own
+// (empty) auth value, defined under the owner hierarchy.
+static const TPMA_NV UKEY_NV_COUNTER_ATTRIBUTES = (TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT)
+    | TPMA_NV_AUTHWRITE | TPMA_NV_AUTHREAD | TPMA_NV_NO_DA;
+static const TPM2_HANDLE UKEY_TPM2_HR_NV_INDEX = TPM2_HR_NV_INDEX;
+static const TSS2_RC UKEY_TPM2_RC_NV_DEFINED = TPM2_RC_NV_DEFINED;
+static const TSS2_RC UKEY_TPM2_RC_NV_UNINITIALIZED = TPM2_RC_NV_UNINITIALIZED;
+static const TSS2_RC UKEY_TPM2_RC_HANDLE = TPM2_RC_HANDLE;
+
 #endif

@@ -27,6 +27,12 @@ public struct SealedStore: Sendable {
     private let protectorName: String
     private let wrappedKey: [UInt8]
     private let storeKey: SymmetricKey
+    /// The protector's monotonic counter, and the value this store was last written at.
+    private let counter: (any MonotonicCounter)?
+
+    /// The record (inside the authenticated body) holding the counter value the store was
+    /// written at.
+    static let counterRecord = "store.counter"
 
     /// Whether a store exists in `directory`: anything at its path counts, readable or not. A
     /// store that is there but cannot be read (oversized, unreadable, not a file) must stop the
@@ -54,7 +60,8 @@ public struct SealedStore: Sendable {
             records: [:],
             protectorName: protector.name,
             wrappedKey: try protector.wrap(key),
-            storeKey: key
+            storeKey: key,
+            counter: protector.counter
         )
         try store.commit(initial.mapValues { Optional($0) })
         return store
@@ -86,14 +93,36 @@ public struct SealedStore: Sendable {
             )
         }
         let records = try StoreFileFormat.openBody(bytes, header: header, key: key, path: path)
+        if let counter = protector.counter { try checkCounter(records, counter, path: path) }
         return SealedStore(
             directory: directory,
             generation: header.generation,
             records: records,
             protectorName: header.protectorName,
             wrappedKey: header.wrappedKey,
-            storeKey: key
+            storeKey: key,
+            counter: protector.counter
         )
+    }
+
+    /// A store bound to a monotonic counter was written at the counter's value, or one above it
+    /// (the store is written first and the counter moved after, so a crash in between leaves the
+    /// store one ahead: the counter catches up now). Behind the counter, it is an older copy.
+    private static func checkCounter(_ records: [String: [UInt8]], _ counter: any MonotonicCounter, path: String) throws(StoreError) {
+        guard let raw = records[counterRecord], raw.count == 8 else {
+            throw StoreError(.integrity, path: path, "integrity check failed: the store does not record the monotonic counter it is bound to")
+        }
+        let written = raw.reduce(0) { $0 << 8 | UInt64($1) }
+        let current = try counter.value()
+        if written == current { return }
+        if written == current + 1 {
+            _ = try counter.increment()
+            return
+        }
+        if written < current {
+            throw StoreError(.rollback, path: path, "rollback: this store was written at counter \(written), but the TPM's monotonic counter is at \(current): an older copy of the state directory was put back. ukeyd will not open it; restore the newest state directory")
+        }
+        throw StoreError(.integrity, path: path, "integrity check failed: the store claims counter \(written), ahead of the TPM's \(current)")
     }
 
     private init(
@@ -102,7 +131,8 @@ public struct SealedStore: Sendable {
         records: [String: [UInt8]],
         protectorName: String,
         wrappedKey: [UInt8],
-        storeKey: SymmetricKey
+        storeKey: SymmetricKey,
+        counter: (any MonotonicCounter)?
     ) {
         self.directory = directory
         self.generation = generation
@@ -110,6 +140,7 @@ public struct SealedStore: Sendable {
         self.protectorName = protectorName
         self.wrappedKey = wrappedKey
         self.storeKey = storeKey
+        self.counter = counter
     }
 
     public subscript(name: String) -> [UInt8]? { records[name] }
@@ -124,6 +155,13 @@ public struct SealedStore: Sendable {
             }
             next[name] = value
         }
+        // Bound to a counter: written at the counter's next value, which is then made current.
+        var advance = false
+        if let counter {
+            let target = try counter.value() + 1
+            next[Self.counterRecord] = (0..<8).map { UInt8(truncatingIfNeeded: target >> (56 - 8 * $0)) }
+            advance = true
+        }
         let nextGeneration = generation + 1
         let bytes = try StoreFileFormat.seal(
             records: next,
@@ -136,5 +174,6 @@ public struct SealedStore: Sendable {
         try AtomicFile.write(bytes, to: path, mode: 0o600)
         records = next
         generation = nextGeneration
+        if advance, let counter { _ = try counter.increment() }
     }
 }

@@ -19,6 +19,10 @@ public struct StoreError: Error, Hashable, CustomStringConvertible, Sendable {
         public static let alreadyExists = Code("already-exists")
         /// The operating system refused an operation.
         public static let io = Code("io")
+        /// The hardware the store is bound to (a TPM's counter) cannot be reached now.
+        public static let unavailable = Code("unavailable")
+        /// The store is behind its monotonic counter: an older copy was put back.
+        public static let rollback = Code("rollback")
         /// A record is too large or badly named.
         public static let invalidRecord = Code("invalid-record")
     }

@@ -11,4 +11,6 @@ public protocol StoreKeyProtector: Sendable {
     /// Recovers the store key from its blob. A blob that does not authenticate is `.unwrapFailed`;
     /// a damaged protector file (say, `device.key`) is `.integrity` naming that file.
     func unwrap(_ blob: [UInt8]) throws(StoreError) -> SymmetricKey
+    /// The monotonic counter the store binds itself to, if the protector has one (the TPM's).
+    var counter: (any MonotonicCounter)? { get }
 }

@@ -111,6 +111,17 @@ public actor TPM {
         try withContext { context throws(TPMError) in try context.signingKeyPoint(.certificateAuthority(authority)) }
     }
 
+    /// ukey's monotonic counter (an NV counter index), defined on first use.
+    public func counterValue() throws(TPMError) -> UInt64 {
+        try withContext { context throws(TPMError) in try context.counterValue() }
+    }
+
+    /// Adds one to ukey's counter; returns the new value.
+    @discardableResult
+    public func incrementCounter() throws(TPMError) -> UInt64 {
+        try withContext { context throws(TPMError) in try context.incrementCounter() }
+    }
+
     /// Seals a secret (the store key) to this TPM; `unseal` gives it back on this TPM only.
     public func seal(_ secret: [UInt8]) throws(TPMError) -> [UInt8] {
         try withContext { context throws(TPMError) in try context.seal(secret) }

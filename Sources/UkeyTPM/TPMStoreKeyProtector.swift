@@ -22,6 +22,12 @@ public struct TPMStoreKeyProtector: StoreKeyProtector {
         self.tpm = tpm
     }
 
+    /// The TPM's NV counter, with the daemon's TPM connection: the store is bound to it, so an
+    /// older copy of the state directory does not open (`SealedStore`).
+    public var counter: (any MonotonicCounter)? {
+        tpm.map { TPMCounter(tpm: $0) }
+    }
+
     public func wrap(_ storeKey: SymmetricKey) throws(StoreError) -> [UInt8] {
         let raw = storeKey.withUnsafeBytes { Array($0) }
         do {
@@ -59,5 +65,26 @@ public struct TPMStoreKeyProtector: StoreKeyProtector {
             throw StoreError(.unwrapFailed, path: "TPM \(tcti)", "the unsealed store key has \(raw.count) bytes, not 32")
         }
         return SymmetricKey(data: raw)
+    }
+}
+
+/// ukey's NV counter in the TPM, as the store's monotonic counter.
+struct TPMCounter: MonotonicCounter {
+    let tpm: TPM
+
+    func value() throws(StoreError) -> UInt64 {
+        do {
+            return try tpm.blocking { tpm throws(TPMError) in try tpm.counterValue() }
+        } catch {
+            throw StoreError(.unavailable, path: "TPM \(tpm.tcti)", "cannot read the TPM's monotonic counter: \(error)")
+        }
+    }
+
+    func increment() throws(StoreError) -> UInt64 {
+        do {
+            return try tpm.blocking { tpm throws(TPMError) in try tpm.incrementCounter() }
+        } catch {
+            throw StoreError(.unavailable, path: "TPM \(tpm.tcti)", "cannot advance the TPM's monotonic counter: \(error)")
+        }
     }
 }

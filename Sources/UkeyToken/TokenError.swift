@@ -40,7 +40,7 @@ public struct TokenError: Error, Hashable, CustomStringConvertible, Sendable {
     }
 
     init(_ error: StoreError, file: String = #fileID, line: Int = #line) {
-        self.init(.store, error.description, file: file, line: line)
+        self.init(error.code == .unavailable ? .unavailable : .store, error.description, file: file, line: line)
     }
 
     public var description: String { reason }

@@ -192,7 +192,7 @@ struct DaemonTPMTests {
         #expect(try f.daemon.call("io.ukey.Admin.Status")["policyVersion"] == 1)
     }
 
-    @Test("the TPM going away: measurements fail with Token.Unavailable and are not taken, the rest is served; a TPM that comes back reset is refused")
+    @Test("the TPM going away: measurements and logins fail with Token.Unavailable and are not taken, the rest is served; a TPM that comes back reset is refused")
     func tpmGoesAway() throws {
         let f = try DaemonFixture(backend: .tpm)
         try f.measureByPath("vmm")
@@ -203,9 +203,11 @@ struct DaemonTPMTests {
         }
         #expect { try f.measureByPath("io-vm") } throws: { isUnavailable($0) }
         #expect { try f.daemon.call("io.ukey.Boot.Quote", ["nonce": "AQID"]) } throws: { isUnavailable($0) }
-        // What needs no TPM goes on: the chain, logins, exec checks, the audit trail.
+        // What needs no TPM goes on: the chain, exec checks, the audit trail.
         #expect(try f.state("vmm").state == "trusted" && f.state("io-vm").state == "pending", "the failed measurement was not taken")
-        #expect(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"] != nil)
+        // A login moves the PIN retry counter, which the store keeps bound to the TPM's NV
+        // counter: without the TPM it fails closed, saying so.
+        #expect { try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"]) } throws: { isUnavailable($0) }
         _ = try f.daemon.call("io.ukey.Runtime.CheckExec", ["vm": "office", "path": "/usr/bin/nc", "digest": .string("sha256:" + String(repeating: "2", count: 64))])
         #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
         // A new user's certificate needs the root CA's key, which is in the TPM: refused, and
@@ -240,6 +242,28 @@ struct DaemonTPMTests {
         f.daemon.stop()
         let offline = try ExternalTool.run(Self.ukeyctl, ["audit", "verify", "--log", f.daemon.stateDirectory + "/audit.log", "--cert", work.file("audit.pem")])
         #expect(offline.status == 0, "\(offline.stdout)\(offline.stderr)")
+    }
+
+    /// The review's finding: restoring an older copy of the state directory restored PIN retry
+    /// counters and let the audit log be cut to match, and no NV counter existed.
+    @Test("the store is bound to the TPM's NV counter: an older copy of the state directory put back does not open ('rollback'); tpm2-tools sees the counter")
+    func rollbackRefused() throws {
+        let f = try DaemonFixture(backend: .tpm)
+        let state = f.daemon.stateDirectory, backup = f.daemon.directory.file("state-backup")
+        f.daemon.stop()
+        #expect(try ExternalTool.run("/bin/cp", ["-a", state, backup]).status == 0)
+        try f.daemon.start()
+        // A wrong PIN: the retry counter goes down, in the store (a change an attacker would undo).
+        #expect(throws: VarlinkError.self) { try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "wrong-pin-0"]) }
+        f.daemon.stop()
+        try FileManager.default.removeItem(atPath: state)
+        #expect(try ExternalTool.run("/bin/cp", ["-a", backup, state]).status == 0)
+        #expect(throws: TestDaemonError.self) { try f.daemon.start() }
+        #expect(f.daemon.log().contains("rollback"), "\(f.daemon.log().suffix(600))")
+        // The counter is an NV index of type counter, as tpm2-tools reads it.
+        let tcti = f.daemon.tpm!.tcti
+        let nv = try ExternalTool("tpm2_nvreadpublic").run(["-T", tcti, "0x1554b01"])
+        #expect(nv.status == 0 && nv.stdout.contains("nt=0x1") && nv.stdout.contains("size: 8"), "\(nv.stdout)\(nv.stderr)")
     }
 
     @Test("the CA keys live in the TPM: the root and sub-CA certificates name the TPM's keys, and users' certificates (before and after a restart) verify with openssl under the users policy")
