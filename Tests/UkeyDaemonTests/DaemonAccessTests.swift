@@ -24,13 +24,10 @@ struct DaemonAccessTests {
         #expect(socketUnit.contains("DirectoryMode=0710") && socketUnit.contains("SocketGroup=ukey"))
         // The same set-up with a group this machine has: nogroup, whose real member is nobody.
         let f = try DaemonFixture(arguments: ["--socket-group", "nogroup"])
-        chmod(f.daemon.directory.path, 0o711)  // stands for /run
+        let binary = try f.openToOtherUsers(keepRuntimeDirectory: true)
         var info = stat()
         #expect(lstat(f.daemon.runtimeDirectory, &info) == 0)
         #expect(info.st_uid == 0 && info.st_gid == 65534 && info.st_mode & 0o7777 == 0o710, "mode \(String(info.st_mode & 0o7777, radix: 8)), gid \(info.st_gid)")
-        let binary = f.daemon.directory.file("ukeyctl")
-        try FileManager.default.copyItem(atPath: PackagePaths.builtProduct("ukeyctl"), toPath: binary)
-        chmod(binary, 0o755)
         let member = try Self.setpriv.run(["--reuid=65534", "--regid=65534", "--init-groups", binary, "chain", "--json", "--socket", f.daemon.socketPath])
         #expect(member.status == 0, "\(member.stdout)\(member.stderr)")
         let stranger = try Self.setpriv.run(["--reuid=54321", "--regid=54321", "--clear-groups", binary, "chain", "--json", "--socket", f.daemon.socketPath])
@@ -43,11 +40,7 @@ struct DaemonAccessTests {
     @Test("roles come from the groups the peer holds when it connects (SO_PEERGROUPS), not from the group database", .enabled(if: setpriv.shouldRun))
     func rolesFromPeerGroups() throws {
         let f = try DaemonFixture(arguments: ["--socket-group", "nogroup", "--socket-mode", "0660", "--admin-group", "staff"])
-        chmod(f.daemon.directory.path, 0o711)
-        chmod(f.daemon.runtimeDirectory, 0o711)
-        let binary = f.daemon.directory.file("ukeyctl")
-        try FileManager.default.copyItem(atPath: PackagePaths.builtProduct("ukeyctl"), toPath: binary)
-        chmod(binary, 0o755)
+        let binary = try f.openToOtherUsers()
         let staff = try #require(getgrnam("staff")?.pointee.gr_gid)
         func status(groups: [String]) throws -> ExternalTool.Result {
             // uid 54321 has no passwd entry; its primary group (nogroup) lets it reach the socket.
@@ -66,11 +59,7 @@ struct DaemonAccessTests {
     func permissionMatrix() throws {
         let f = try DaemonFixture(arguments: ["--socket-group", "nogroup", "--socket-mode", "0660"])
         // nobody must be able to reach the socket: traverse the directories, and run ukeyctl.
-        chmod(f.daemon.directory.path, 0o711)
-        chmod(f.daemon.runtimeDirectory, 0o711)
-        let binary = f.daemon.directory.file("ukeyctl")
-        try FileManager.default.copyItem(atPath: PackagePaths.builtProduct("ukeyctl"), toPath: binary)
-        chmod(binary, 0o755)
+        let binary = try f.openToOtherUsers()
         let statusBefore = try f.daemon.call("io.ukey.Admin.Status")
 
         // The user role: reading the chain and the token's public facts.

@@ -34,6 +34,21 @@ struct DaemonFixture {
         try daemon.call("io.ukey.Admin.AddUser", ["user": "bob", "pin": "bob-pin-12", "roles": ["developer"]])
     }
 
+    /// Lets other uids reach this daemon as real peers would: its directory (standing for /run)
+    /// and, unless `keepRuntimeDirectory`, its runtime directory become traversable, and they get
+    /// a copy of ukeyctl they may run (the build directory need not be theirs to read). Returns
+    /// the copy's path.
+    func openToOtherUsers(keepRuntimeDirectory: Bool = false) throws -> String {
+        chmod(daemon.directory.path, 0o711)
+        if !keepRuntimeDirectory { chmod(daemon.runtimeDirectory, 0o711) }
+        let binary = daemon.directory.file("ukeyctl")
+        if !FileManager.default.fileExists(atPath: binary) {
+            try FileManager.default.copyItem(atPath: PackagePaths.builtProduct("ukeyctl"), toPath: binary)
+        }
+        chmod(binary, 0o755)
+        return binary
+    }
+
     func sign(_ text: String) throws -> String {
         Data(try signer.signature(for: SHA256.hash(data: Array(text.utf8))).derRepresentation).base64EncodedString()
     }

@@ -32,11 +32,7 @@ struct MeasurePathTests {
     @Test("a non-root hypervisor peer's path is opened with its own rights: no root-only file, no probing of unreadable directories, no symlink; what it can read is measured", .enabled(if: setpriv.shouldRun))
     func pathOpenedWithCallersRights() throws {
         let f = try DaemonFixture(arguments: ["--socket-group", "nogroup", "--socket-mode", "0660", "--hypervisor-group", "staff"])
-        chmod(f.daemon.directory.path, 0o711)
-        chmod(f.daemon.runtimeDirectory, 0o711)
-        let binary = f.daemon.directory.file("ukeyctl")
-        try FileManager.default.copyItem(atPath: PackagePaths.builtProduct("ukeyctl"), toPath: binary)
-        chmod(binary, 0o755)
+        let binary = try f.openToOtherUsers()
         // The vmm kernel image, three ways: readable by all, root's alone, and behind a 0700 directory.
         let kernel = try #require(try UkeyPolicyLookup(text: f.policyText).components("vmm").first { $0.0 == "kernel" }?.1)
         let open = f.daemon.directory.file("open"), closed = f.daemon.directory.file("closed")
