@@ -16,7 +16,7 @@ struct UkeyCtl: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             InitCommand.self, StatusCommand.self, PolicyCommand.self, UserCommand.self, LoginCommand.self,
-            MeasureCommand.self, ChainCommand.self, QuoteCommand.self, EventLogCommand.self, CertCommand.self,
+            MeasureCommand.self, MeasureHostCommand.self, ChainCommand.self, QuoteCommand.self, EventLogCommand.self, CertCommand.self,
             ExecCheckCommand.self, ModeCommand.self, ResetCommand.self, AuditCommand.self, KeygenCommand.self,
         ]
     )

@@ -48,6 +48,7 @@ extension DaemonCore {
                     "reason": status.reason.map { .string($0.rawValue) } ?? .null,
                     "register": .int(entity.register),
                     "measured": .object(status.measured.mapValues { .string($0.description) }),
+                    "components": .array(entity.components.map { .string($0.name) }),
                 ])
             }
         }

@@ -15,7 +15,9 @@ extension VarlinkInterface {
               state: string,
               reason: ?string,
               register: int,
-              measured: [string]string
+              measured: [string]string,
+              # The components the policy expects, in its order: what a measurer asks about.
+              components: []string
             )
 
             # Measures one component (hypervisor role). Give its digest, or a path for ukeyd
