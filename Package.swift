@@ -90,6 +90,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The hypervisor side, pure: a libvirt domain (or qemu command line) mapped to what ukeyd
+        // is asked, and the qcow2 backing chain read from the images' headers.
+        .target(name: "UkeyHypervisor", dependencies: [], swiftSettings: strict),
         // A blocking varlink client for ukeyctl and the tests.
         .target(name: "UkeyClient", dependencies: ["UkeyVarlink"], swiftSettings: strict),
         // The daemon's composition root: picks the token backend.
@@ -171,6 +174,7 @@ let package = Package(
             dependencies: ["UkeyTPM", "UkeyStore", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
+        .testTarget(name: "UkeyHypervisorTests", dependencies: ["UkeyHypervisor", "UkeyTesting"], swiftSettings: strict),
         .testTarget(
             name: "UkeyctlTests",
             dependencies: ["UkeyPolicy", "UkeyCore", "UkeyToken", "UkeyTesting"],

@@ -7,7 +7,9 @@ set -euo pipefail
 # libtss2-dev, tpm2-tools, swtpm: the TPM backend, its independent checks, and the software TPM.
 # libpcsclite-dev: the smart-card backend.
 # python3-pip: for the python varlink client; util-linux: setpriv, to run test clients as another uid.
-names=(openssl libssl-dev libtss2-dev libpcsclite-dev tpm2-tools swtpm swtpm-tools python3 python3-pip util-linux)
+# qemu-utils: qemu-img, the independent judge of the qcow2 backing chains the libvirt hook reads;
+# libxml2: what Foundation's XML parser (the domain XML) runs on.
+names=(openssl libssl-dev libtss2-dev libpcsclite-dev tpm2-tools swtpm swtpm-tools python3 python3-pip util-linux qemu-utils libxml2)
 
 missing=()
 for p in "${names[@]}"; do

@@ -1,0 +1,81 @@
+import Foundation
+
+/// The one mapping from a libvirt domain to what ukeyd is asked, in order (the hook asks, and
+/// `ukeyctl policy enroll-domain` writes the policy for it):
+///
+/// | what | entity | component |
+/// | --- | --- | --- |
+/// | each image a disk is layered on, deepest first | the image's file name without its extension (`debian-base.qcow2` -> `debian-base`), its parent the next image down (the deepest: the VM's parent in the policy) | `image` |
+/// | `<loader>` | the VM | `loader` |
+/// | `<nvram template=...>` | the VM | `nvram-template` |
+/// | `<kernel>`, `<initrd>` | the VM | `kernel`, `initrd` |
+/// | `<cmdline>` | the VM | `cmdline` (SHA-256 of its UTF-8 bytes, exactly as written) |
+/// | each disk's own image (the overlay, for a layered disk) | the VM | `disk-<target>` (`disk-vda`) |
+///
+/// The VM is the `<ukey:entity>` metadata's name, else the domain's name. Parents are measured
+/// before their children, as the chain rule asks.
+public struct DomainMapping: Sendable, Equatable {
+    public enum Source: Sendable, Equatable {
+        case file(String)
+        /// Text whose UTF-8 bytes are measured (the kernel command line).
+        case text(String)
+    }
+
+    public struct Step: Sendable, Equatable {
+        public var entity: String
+        public var component: String
+        public var source: Source
+        /// For an image entity: the entity below it in its chain (nil for the deepest).
+        public var imageParent: String?
+    }
+
+    public var vm: String
+    public var session: String?
+    public var steps: [Step]
+
+    /// Maps `domain`, reading each disk's backing chain with `chain` (the qcow2 headers).
+    public init(_ domain: DomainXML, chain: (String) throws(HypervisorError) -> [String] = BackingChain.of) throws(HypervisorError) {
+        vm = domain.entity ?? domain.name
+        guard Self.isEntityName(vm) else { throw HypervisorError("'\(vm)' cannot be a policy entity name (letters, digits, '-', '_', '.', at most 64)") }
+        session = domain.session
+        var images: [Step] = []
+        var own: [Step] = []
+        if let loader = domain.loader { own.append(Step(entity: vm, component: "loader", source: .file(loader))) }
+        if let template = domain.nvramTemplate { own.append(Step(entity: vm, component: "nvram-template", source: .file(template))) }
+        if let kernel = domain.kernel { own.append(Step(entity: vm, component: "kernel", source: .file(kernel))) }
+        if let initrd = domain.initrd { own.append(Step(entity: vm, component: "initrd", source: .file(initrd))) }
+        if let cmdline = domain.cmdline { own.append(Step(entity: vm, component: "cmdline", source: .text(cmdline))) }
+        for (index, disk) in domain.disks.enumerated() {
+            guard let source = disk.source else { continue }  // an empty CD-ROM drive: nothing is loaded
+            guard disk.type == "file" || disk.type == "block" else {
+                throw HypervisorError("disk \(disk.target ?? "#\(index + 1)") is of type '\(disk.type)', which ukey cannot measure; use a file or block disk")
+            }
+            let target = disk.target ?? "\(index + 1)"
+            own.append(Step(entity: vm, component: "disk-\(target)", source: .file(source)))
+            guard disk.type == "file" else { continue }
+            let layers = try chain(source)
+            // Below the disk's own image, deepest first: each layer an entity of its own.
+            let below = Array(layers.dropFirst().reversed())
+            var parent: String?
+            for layer in below {
+                let entity = Self.entityName(forImage: layer)
+                let step = Step(entity: entity, component: "image", source: .file(layer), imageParent: parent)
+                if !images.contains(step) { images.append(step) }
+                parent = entity
+            }
+        }
+        steps = images + own
+    }
+
+    /// `/var/lib/libvirt/images/debian-base.qcow2` -> `debian-base`.
+    public static func entityName(forImage path: String) -> String {
+        let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+        return String(stem.map { allowed.contains($0) ? $0 : "-" }.prefix(64))
+    }
+
+    static func isEntityName(_ name: String) -> Bool {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+        return (1...64).contains(name.count) && name.allSatisfy { allowed.contains($0) }
+    }
+}

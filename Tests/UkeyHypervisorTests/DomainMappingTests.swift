@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+import UkeyHypervisor
+
+/// A libvirt domain, as the hook reads it, mapped to the questions it asks ukeyd.
+@Suite("libvirt domain XML and its mapping to entities and components")
+struct DomainMappingTests {
+    static let xml = """
+        <domain type='kvm'>
+          <name>office-1</name>
+          <metadata>
+            <ukey:entity xmlns:ukey="https://ukey.dev/libvirt/1">office</ukey:entity>
+            <ukey:session xmlns:ukey="https://ukey.dev/libvirt/1">s-123</ukey:session>
+          </metadata>
+          <os>
+            <type arch='x86_64' machine='pc'>hvm</type>
+            <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>
+            <nvram template='/usr/share/OVMF/OVMF_VARS.fd'>/var/lib/libvirt/qemu/nvram/office_VARS.fd</nvram>
+            <kernel>/var/lib/ukey/guest/vmlinuz</kernel>
+            <initrd>/var/lib/ukey/guest/initrd.img</initrd>
+            <cmdline>console=ttyS0 quiet</cmdline>
+          </os>
+          <devices>
+            <disk type='file' device='disk'>
+              <driver name='qemu' type='qcow2'/>
+              <source file='/var/lib/libvirt/images/office.qcow2'/>
+              <target dev='vda' bus='virtio'/>
+            </disk>
+            <disk type='file' device='cdrom'>
+              <target dev='sda' bus='sata'/>
+            </disk>
+          </devices>
+        </domain>
+        """
+
+    @Test("every field the hook needs is read, and ukey's metadata by its namespace")
+    func parses() throws {
+        let domain = try DomainXML(parsing: Array(Self.xml.utf8))
+        #expect(domain.name == "office-1" && domain.entity == "office" && domain.session == "s-123")
+        #expect(domain.kernel == "/var/lib/ukey/guest/vmlinuz" && domain.initrd == "/var/lib/ukey/guest/initrd.img")
+        #expect(domain.cmdline == "console=ttyS0 quiet")
+        #expect(domain.loader == "/usr/share/OVMF/OVMF_CODE.fd" && domain.nvramTemplate == "/usr/share/OVMF/OVMF_VARS.fd")
+        #expect(domain.disks.count == 2 && domain.disks[0].source == "/var/lib/libvirt/images/office.qcow2" && domain.disks[0].target == "vda")
+        // Another namespace's <entity> is not ukey's.
+        let foreign = Self.xml.replacingOccurrences(of: "https://ukey.dev/libvirt/1\">office", with: "https://example.invalid/1\">office")
+        #expect(try DomainXML(parsing: Array(foreign.utf8)).entity == nil)
+    }
+
+    @Test("bases first, deepest first, each its own entity; then the VM's loader, firmware, kernel, initrd, cmdline and disks")
+    func mapsInChainOrder() throws {
+        let domain = try DomainXML(parsing: Array(Self.xml.utf8))
+        let chains = ["/var/lib/libvirt/images/office.qcow2": ["/var/lib/libvirt/images/office.qcow2", "/var/lib/libvirt/images/office-layer.qcow2", "/var/lib/libvirt/images/debian-base.qcow2"]]
+        let mapping = try DomainMapping(domain) { (path: String) throws(HypervisorError) -> [String] in chains[path] ?? [path] }
+        #expect(mapping.vm == "office" && mapping.session == "s-123")
+        let steps = mapping.steps.map { "\($0.entity)/\($0.component)" }
+        #expect(steps == [
+            "debian-base/image", "office-layer/image",
+            "office/loader", "office/nvram-template", "office/kernel", "office/initrd", "office/cmdline", "office/disk-vda",
+        ])
+        #expect(mapping.steps[1].imageParent == "debian-base" && mapping.steps[0].imageParent == nil)
+        #expect(mapping.steps[6].source == .text("console=ttyS0 quiet"))
+    }
+
+    @Test("malformed XML, a DOCTYPE, an oversized document, no name, an unmeasurable disk and a bad entity name are refused with a reason")
+    func refusals() throws {
+        let cases: [(String, String)] = [
+            ("<domain><name>x</name>", "malformed"),
+            ("<!DOCTYPE d [<!ENTITY e 'x'>]><domain><name>&e;</name></domain>", "DOCTYPE"),
+            ("<domain><os/></domain>", "no <name>"),
+            ("<network><name>x</name></network>", "not a libvirt <domain>"),
+            ("", "empty"),
+        ]
+        for (text, reason) in cases {
+            #expect { try DomainXML(parsing: Array(text.utf8)) } throws: { "\($0)".contains(reason) }
+        }
+        let big = "<domain><name>x</name><description>" + String(repeating: "a", count: DomainXML.maxBytes) + "</description></domain>"
+        #expect { try DomainXML(parsing: Array(big.utf8)) } throws: { "\($0)".contains("at most") }
+        let network = try DomainXML(parsing: Array("<domain><name>x</name><devices><disk type='network' device='disk'><source protocol='rbd' name='pool/img'/><target dev='vda'/></disk></devices></domain>".utf8))
+        #expect { try DomainMapping(network) } throws: { "\($0)".contains("type 'network'") }
+        let badName = try DomainXML(parsing: Array("<domain><name>a b/c</name></domain>".utf8))
+        #expect { try DomainMapping(badName) } throws: { "\($0)".contains("cannot be a policy entity name") }
+        // Random bytes never crash the reader.
+        var generator = SystemRandomNumberGenerator()
+        let base = Array(Self.xml.utf8)
+        for _ in 0..<2_000 {
+            var bytes = base
+            for _ in 0..<Int.random(in: 1...8, using: &generator) {
+                bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+            }
+            _ = try? DomainXML(parsing: bytes)
+        }
+    }
+}
