@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "ukeyctl", targets: ["ukeyctl"]),
         .executable(name: "ukeyd", targets: ["ukeyd"]),
+        .executable(name: "ukey-libvirt-hook", targets: ["ukey-libvirt-hook"]),
         .library(name: "UkeyCore", targets: ["UkeyCore"]),
         .library(name: "UkeyPolicy", targets: ["UkeyPolicy"]),
     ],
@@ -113,6 +114,15 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // libvirt's qemu hook: a guest starts only when ukeyd vouches for everything it loads.
+        .executableTarget(
+            name: "ukey-libvirt-hook",
+            dependencies: [
+                "UkeyHypervisor", "UkeyClient", "UkeyVarlink", "UkeyDaemon",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

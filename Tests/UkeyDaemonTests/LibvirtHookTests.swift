@@ -1,0 +1,167 @@
+import Crypto
+import Foundation
+import Testing
+import UkeyClient
+import UkeyTesting
+import UkeyVarlink
+
+/// The libvirt hook as libvirt runs it (`50-ukey DOMAIN prepare begin -`, the domain XML on stdin)
+/// against a real ukeyd, on a guest made of real files: a kernel, an initrd, and a qcow2 overlay
+/// on a qcow2 base image made by qemu-img. (Starting the guest under libvirt and QEMU is the next
+/// step of this work; here the hook's decision and its message are what is checked.)
+@Suite("ukey-libvirt-hook: a guest starts only when ukeyd vouches for all it loads", .enabled(if: ExternalTool("qemu-img").shouldRun, "\(ExternalTool("qemu-img").skipReason)"))
+struct LibvirtHookTests {
+    static let hook = PackagePaths.builtProduct("ukey-libvirt-hook")
+
+    struct Guest {
+        let dir: TemporaryDirectory
+        var kernel: String { dir.file("vmlinuz") }
+        var initrd: String { dir.file("initrd.img") }
+        var base: String { dir.file("debian-base.qcow2") }
+        var overlay: String { dir.file("office.qcow2") }
+        static let cmdline = "console=ttyS0 quiet"
+
+        init() throws {
+            dir = try TemporaryDirectory("ukey-guest")
+            try dir.write("vmlinuz", Array("a guest kernel".utf8))
+            try dir.write("initrd.img", Array("a guest initrd".utf8))
+            let qemuImg = ExternalTool("qemu-img")
+            #expect(try qemuImg.run(["create", "-q", "-f", "qcow2", base, "1M"]).status == 0)
+            #expect(try qemuImg.run(["create", "-q", "-f", "qcow2", "-b", "debian-base.qcow2", "-F", "qcow2", overlay]).status == 0)
+        }
+
+        func xml(session: String?, extra: String = "") -> String {
+            """
+            <domain type='kvm'>
+              <name>office-1</name>
+              <metadata>
+                <ukey:entity xmlns:ukey="https://ukey.dev/libvirt/1">office</ukey:entity>
+                \(session.map { "<ukey:session xmlns:ukey=\"https://ukey.dev/libvirt/1\">\($0)</ukey:session>" } ?? "")
+              </metadata>
+              <os>
+                <type arch='x86_64' machine='pc'>hvm</type>
+                <kernel>\(kernel)</kernel>
+                <initrd>\(initrd)</initrd>
+                <cmdline>\(Self.cmdline)</cmdline>
+              </os>
+              <devices>
+                <disk type='file' device='disk'>
+                  <driver name='qemu' type='qcow2'/>
+                  <source file='\(overlay)'/>
+                  <target dev='vda' bus='virtio'/>
+                </disk>\(extra)
+              </devices>
+            </domain>
+            """
+        }
+
+        static func digest(_ bytes: [UInt8]) -> String {
+            "sha256:" + SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        }
+
+        func digest(_ path: String) throws -> String { Self.digest(Array(try Data(contentsOf: URL(fileURLWithPath: path)))) }
+
+        /// The policy, enrolled from the guest's files as they are now.
+        func policy(vmm: String) throws -> String {
+            """
+            version: 2
+            mode: enforce
+            entities:
+              - name: vmm
+                parent: root
+                kind: host
+                register: 8
+                components:
+                  - name: kernel
+                    digest: \(vmm)
+              - name: debian-base
+                parent: vmm
+                kind: base-image
+                register: 10
+                components:
+                  - name: image
+                    digest: \(try digest(base))
+              - name: office
+                parent: debian-base
+                kind: user-vm
+                register: 11
+                components:
+                  - name: kernel
+                    digest: \(try digest(kernel))
+                  - name: initrd
+                    digest: \(try digest(initrd))
+                  - name: cmdline
+                    digest: \(Self.digest(Array(Self.cmdline.utf8)))
+                  - name: disk-vda
+                    digest: \(try digest(overlay))
+            users:
+              - name: alice
+                roles: [office]
+                vms: [office]
+            """
+        }
+    }
+
+    static func runHook(_ f: DaemonFixture, xml: String) throws -> ExternalTool.Result {
+        try ExternalTool.run(hook, ["office-1", "prepare", "begin", "-"], stdin: Data(xml.utf8), environment: ["UKEY_SOCKET": f.daemon.socketPath, "UKEY_CONFIG": "/nonexistent"])
+    }
+
+    /// A new boot, with the host's stack measured and trusted, as the host unit leaves it.
+    static func newBoot(_ f: DaemonFixture, vmm: String) throws {
+        _ = try f.daemon.call("io.ukey.Boot.Reset")
+        #expect(try f.daemon.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "kernel", "digest": .string(vmm)])["load"] == true)
+    }
+
+    @Test("trusted guest: let through; tampered kernel, tampered base image under an unchanged overlay, no logged-in user, malformed XML and ukeyd down: refused with one line naming what and why; each refusal audited")
+    func decisions() throws {
+        let f = try DaemonFixture()
+        let guest = try Guest()
+        let vmm = Guest.digest(Array("the host kernel".utf8))
+        try f.loadPolicy(try guest.policy(vmm: vmm))
+        let session = try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]?.stringValue)
+
+        try Self.newBoot(f, vmm: vmm)
+        let trusted = try Self.runHook(f, xml: guest.xml(session: session))
+        #expect(trusted.status == 0, "\(trusted.stderr)")
+        #expect(try f.state("office").state == "trusted" && f.state("debian-base").state == "trusted")
+
+        // One byte of the kernel changes.
+        let kernel = try Data(contentsOf: URL(fileURLWithPath: guest.kernel))
+        try (kernel + Data([0x21])).write(to: URL(fileURLWithPath: guest.kernel))
+        try Self.newBoot(f, vmm: vmm)
+        let badKernel = try Self.runHook(f, xml: guest.xml(session: session))
+        #expect(badKernel.status == 1 && badKernel.stderr == "ukey: refusing to start office-1: office/kernel is untrusted (digest-mismatch)\n", "\(badKernel.stderr)")
+        try kernel.write(to: URL(fileURLWithPath: guest.kernel))
+
+        // The base image changes under an overlay that does not.
+        let base = try Data(contentsOf: URL(fileURLWithPath: guest.base))
+        try (base + Data([0x00])).write(to: URL(fileURLWithPath: guest.base))
+        try Self.newBoot(f, vmm: vmm)
+        let badBase = try Self.runHook(f, xml: guest.xml(session: session))
+        #expect(badBase.status == 1 && badBase.stderr.contains("debian-base/image is untrusted (digest-mismatch)"), "\(badBase.stderr)")
+        try base.write(to: URL(fileURLWithPath: guest.base))
+
+        // A user VM without a logged-in user.
+        try Self.newBoot(f, vmm: vmm)
+        let anonymous = try Self.runHook(f, xml: guest.xml(session: nil))
+        #expect(anonymous.status == 1 && anonymous.stderr.contains("authentication-required"), "\(anonymous.stderr)")
+
+        // XML that is not a domain, and a disk ukey cannot measure.
+        let malformed = try Self.runHook(f, xml: "<domain><name>office-1</name>")
+        #expect(malformed.status == 1 && malformed.stderr.contains("malformed"), "\(malformed.stderr)")
+        let network = try Self.runHook(f, xml: guest.xml(session: session, extra: "<disk type='network' device='disk'><source protocol='rbd' name='pool/x'/><target dev='vdb'/></disk>"))
+        #expect(network.status == 1 && network.stderr.contains("type 'network'"), "\(network.stderr)")
+
+        // Each refusal by ukeyd is in the audit log.
+        let measures = try f.daemon.call("io.ukey.Audit.Query", ["type": "measure", "limit": 1000])["records"]?.arrayValue ?? []
+        #expect(measures.contains { $0["subject"]?["entity"] == "office" && $0["subject"]?["component"] == "kernel" && $0["subject"]?["load"] == false })
+        #expect(measures.contains { $0["subject"]?["entity"] == "debian-base" && $0["subject"]?["load"] == false })
+        #expect(measures.contains { $0["subject"]?["reason"] == "authentication-required" })
+
+        // Other operations pass; ukeyd down: refused, fail closed.
+        #expect(try ExternalTool.run(Self.hook, ["office-1", "release", "end", "-"], stdin: Data(), environment: ["UKEY_SOCKET": f.daemon.socketPath]).status == 0)
+        f.daemon.stop()
+        let down = try Self.runHook(f, xml: guest.xml(session: session))
+        #expect(down.status == 1 && down.stderr.contains("ukeyd cannot be reached"), "\(down.stderr)")
+    }
+}
