@@ -14,9 +14,10 @@ import Glibc
 ///
 /// On `prepare begin` it asks ukeyd to measure everything the domain loads, parents before
 /// children (`DomainMapping`), and refuses the start when any reply says `load: false`, when
-/// ukeyd cannot be reached or refuses to answer, or when the XML cannot be read. It never calls
-/// back into libvirt (libvirt's hooks may not: it would deadlock), and each call to ukeyd is
-/// bounded in time. Every other operation is let through.
+/// ukeyd cannot be reached or refuses to answer, or when the XML cannot be read. On `release end`
+/// it tells ukeyd the guest stopped (`Boot.Release`). It never calls back into libvirt (libvirt's
+/// hooks may not: it would deadlock), and each call to ukeyd is bounded in time. Every other
+/// operation is let through.
 @main
 struct LibvirtHook {
     /// How long one answer from ukeyd may take (a large image is hashed within it).
@@ -27,8 +28,9 @@ struct LibvirtHook {
         guard arguments.count >= 2 else {
             refuse("usage: ukey-libvirt-hook DOMAIN OPERATION SUB-OPERATION EXTRA (libvirt's qemu hook), with the domain XML on stdin")
         }
-        guard arguments[1] == "prepare", arguments.count < 3 || arguments[2] == "begin" else { exit(0) }
         let domainName = arguments[0]
+        if arguments[1] == "release", arguments.count < 3 || arguments[2] == "end" { release(domainName) }
+        guard arguments[1] == "prepare", arguments.count < 3 || arguments[2] == "begin" else { exit(0) }
         let xml = readStandardInput(limit: DomainXML.maxBytes)
         let mapping: DomainMapping
         do {
@@ -63,6 +65,28 @@ struct LibvirtHook {
                 let reason = reply["reason"]?.stringValue ?? "not trusted"
                 refuse("ukey: refusing to start \(domainName): \(step.entity)/\(step.component) is \(reply["verdict"]?.stringValue ?? "?") (\(reason))")
             }
+        }
+        exit(0)
+    }
+
+    /// The guest stopped: ukeyd measures it afresh on its next start (a tainted one stays tainted).
+    /// libvirt does not act on this exit status; a failure is said on standard error.
+    static func release(_ domainName: String) -> Never {
+        let vm: String
+        do {
+            let domain = try DomainXML(parsing: readStandardInput(limit: DomainXML.maxBytes))
+            vm = domain.entity ?? domain.name
+        } catch {
+            FileHandle.standardError.write(Data("ukey: cannot release \(domainName): \(error)\n".utf8))
+            exit(0)
+        }
+        do {
+            let reply = try VarlinkConnection(path: socketPath(), timeout: 30).call("io.ukey.Boot.Release", ["entity": .string(vm)])
+            if reply["state"]?.stringValue == "untrusted" {
+                FileHandle.standardError.write(Data("ukey: \(vm) stays untrusted for this boot (\(reply["reason"]?.stringValue ?? "?"))\n".utf8))
+            }
+        } catch {
+            FileHandle.standardError.write(Data("ukey: cannot release \(vm): \(error)\n".utf8))
         }
         exit(0)
     }

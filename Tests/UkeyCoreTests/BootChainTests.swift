@@ -175,3 +175,46 @@ struct BootChainTests {
         #expect(after.match && !after.mayLoad(in: .enforce))
     }
 }
+
+@Suite("Boot chain: a VM that stops and starts again")
+struct BootChainReleaseTests {
+    static func digest(_ text: String) -> Digest { Digest.of(Array(text.utf8)) }
+
+    static func chain() throws -> BootChain {
+        let expected = try ExpectedSet(entities: [
+            Entity(name: "vmm", parent: "root", kind: .host, register: 8, components: [Component(name: "kernel", expected: digest("vmm"))]),
+            Entity(name: "base", parent: "vmm", kind: .baseImage, register: 10, components: [Component(name: "image", expected: digest("base"))]),
+            Entity(name: "office", parent: "base", kind: .userVM, register: 11, components: [Component(name: "disk", expected: digest("office"))]),
+            Entity(name: "office-kernel", parent: "office", kind: .kernel, register: 12, components: [Component(name: "kernel", expected: digest("ok"))]),
+        ])
+        var chain = BootChain(expected: expected, bootID: "b")
+        _ = try chain.measure(entity: "vmm", component: "kernel", digest: digest("vmm"))
+        _ = try chain.measure(entity: "base", component: "image", digest: digest("base"))
+        _ = try chain.measure(entity: "office", component: "disk", digest: digest("office"))
+        _ = try chain.measure(entity: "office-kernel", component: "kernel", digest: digest("ok"))
+        return chain
+    }
+
+    @Test("released: the VM and what it loaded are pending, its parent is not; measured again it is trusted again")
+    func releaseTrusted() throws {
+        var chain = try Self.chain()
+        #expect(try chain.release(entity: "office") == .released(["office", "office-kernel"]))
+        #expect(chain.state(of: "office") == .pending && chain.state(of: "office-kernel") == .pending && chain.state(of: "base") == .trusted)
+        #expect(chain.status(of: "office")?.measured.isEmpty == true)
+        _ = try chain.measure(entity: "office", component: "disk", digest: Self.digest("office"))
+        #expect(chain.state(of: "office") == .trusted)
+    }
+
+    @Test("an untrusted VM stays untrusted through a release; a release never makes anything trusted")
+    func releaseUntrusted() throws {
+        var chain = try Self.chain()
+        _ = try chain.measure(entity: "office", component: "disk", digest: Self.digest("tampered"))
+        #expect(chain.state(of: "office") == .untrusted && chain.state(of: "office-kernel") == .untrusted)
+        #expect(try chain.release(entity: "office") == .stillUntrusted(.digestMismatch))
+        #expect(chain.state(of: "office") == .untrusted)
+        _ = try chain.measure(entity: "office", component: "disk", digest: Self.digest("office"))
+        #expect(chain.state(of: "office") == .untrusted)
+        #expect(throws: UkeyCoreError.self) { try chain.release(entity: "root") }
+        #expect(throws: UkeyCoreError.self) { try chain.release(entity: "nobody") }
+    }
+}

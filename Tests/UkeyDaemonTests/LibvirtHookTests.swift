@@ -159,9 +159,53 @@ struct LibvirtHookTests {
         #expect(measures.contains { $0["subject"]?["reason"] == "authentication-required" })
 
         // Other operations pass; ukeyd down: refused, fail closed.
-        #expect(try ExternalTool.run(Self.hook, ["office-1", "release", "end", "-"], stdin: Data(), environment: ["UKEY_SOCKET": f.daemon.socketPath]).status == 0)
+        #expect(try ExternalTool.run(Self.hook, ["office-1", "started", "begin", "-"], stdin: Data(), environment: ["UKEY_SOCKET": f.daemon.socketPath]).status == 0)
         f.daemon.stop()
         let down = try Self.runHook(f, xml: guest.xml(session: session))
         #expect(down.status == 1 && down.stderr.contains("ukeyd cannot be reached"), "\(down.stderr)")
+    }
+
+    static func release(_ f: DaemonFixture, xml: String) throws -> ExternalTool.Result {
+        try ExternalTool.run(hook, ["office-1", "release", "end", "-"], stdin: Data(xml.utf8), environment: ["UKEY_SOCKET": f.daemon.socketPath, "UKEY_CONFIG": "/nonexistent"])
+    }
+
+    /// The rule for a VM that stops and starts again within one boot (README's chain table).
+    @Test("a stopped VM is released and measured afresh on its next start; a tainted one stays refused for the boot, released or not, also across a kill -9; its shared base stays trusted")
+    func stopAndStartAgain() throws {
+        let f = try DaemonFixture()
+        let guest = try Guest()
+        let vmm = Guest.digest(Array("the host kernel".utf8))
+        try f.loadPolicy(try guest.policy(vmm: vmm))
+        var session = try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]?.stringValue)
+        try Self.newBoot(f, vmm: vmm)
+        #expect(try Self.runHook(f, xml: guest.xml(session: session)).status == 0)
+        // Stopped: pending again, its base untouched; started again: measured afresh, trusted.
+        #expect(try Self.release(f, xml: guest.xml(session: session)).status == 0)
+        #expect(try f.state("office").state == "pending" && f.state("debian-base").state == "trusted")
+        f.daemon.kill9()
+        try f.daemon.start()
+        #expect(try f.state("office").state == "pending", "the release was replayed from the journal")
+        // Sessions do not outlive ukeyd: the user logs in again.
+        session = try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]?.stringValue)
+        let again = try Self.runHook(f, xml: guest.xml(session: session))
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try f.state("office").state == "trusted")
+        // Started with a tampered kernel: refused. Stopped, the kernel put back, started again:
+        // still refused, for the rest of this boot.
+        let kernel = try Data(contentsOf: URL(fileURLWithPath: guest.kernel))
+        #expect(try Self.release(f, xml: guest.xml(session: session)).status == 0)
+        try (kernel + Data([0x21])).write(to: URL(fileURLWithPath: guest.kernel))
+        #expect(try Self.runHook(f, xml: guest.xml(session: session)).status == 1)
+        try kernel.write(to: URL(fileURLWithPath: guest.kernel))
+        let stillTainted = try Self.release(f, xml: guest.xml(session: session))
+        #expect(stillTainted.status == 0 && stillTainted.stderr.contains("stays untrusted for this boot (digest-mismatch)"), "\(stillTainted.stderr)")
+        let refused = try Self.runHook(f, xml: guest.xml(session: session))
+        #expect(refused.status == 1 && refused.stderr.contains("office/kernel is untrusted (digest-mismatch)"), "\(refused.stderr)")
+        f.daemon.kill9()
+        try f.daemon.start()
+        #expect(try f.state("office").state == "untrusted")
+        // Releases are audited.
+        let releases = try f.daemon.call("io.ukey.Audit.Query", ["type": "release", "limit": 100])["records"]?.arrayValue ?? []
+        #expect(releases.count == 3 && releases.last?["subject"]?["state"] == "untrusted", "\(releases)")
     }
 }

@@ -11,6 +11,9 @@
 /// - a mismatch makes it untrusted (`digest-mismatch`) and every descendant untrusted
 ///   (`ancestor-untrusted`), even ones already trusted;
 /// - nothing becomes trusted again within a boot; only `reset` starts a new boot;
+/// - a VM that stops is released: if it (and what it loaded) was not found untrusted, it is pending
+///   again and is measured afresh on its next start; an untrusted one stays untrusted, released or
+///   not, until the next boot, so stopping a tampered VM never clears its taint;
 /// - every measurement is recorded whatever the verdict: the first effect is always the extend.
 public struct BootChain: Sendable {
     public let expected: ExpectedSet
@@ -92,6 +95,32 @@ public struct BootChain: Sendable {
             register: entity.register,
             effects: effects
         )
+    }
+
+    /// What a release did.
+    public enum Release: Sendable, Equatable {
+        /// The entity and its descendants that were not untrusted are pending again.
+        case released([String])
+        /// The entity is untrusted; it stays so for the rest of the boot.
+        case stillUntrusted(UntrustedReason?)
+    }
+
+    /// A VM stopped (`io.ukey.Boot.Release`): it and every descendant that is not untrusted go back
+    /// to pending, their measurements forgotten by the chain (not by the registers or the event log:
+    /// what was extended stays extended). Its parent is untouched, so a shared base image stays
+    /// trusted for the other VMs. An untrusted entity stays untrusted.
+    public mutating func release(entity name: String) throws(UkeyCoreError) -> Release {
+        guard name != Entity.rootName else {
+            throw UkeyCoreError(.rootNotMeasurable, "'root' is the trusted root itself and is never released")
+        }
+        guard let status = statuses[name] else { throw UkeyCoreError(.unknownEntity, "no entity '\(name)' in the policy") }
+        guard status.state != .untrusted else { return .stillUntrusted(status.reason) }
+        var released: [String] = []
+        for target in [name] + expected.descendants(of: name) where statuses[target]?.state != .untrusted {
+            statuses[target] = EntityStatus()
+            released.append(target)
+        }
+        return .released(released)
     }
 
     /// Starts a new boot: every entity back to pending, with a new boot id.

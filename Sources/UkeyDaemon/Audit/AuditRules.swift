@@ -42,6 +42,11 @@ enum AuditRules {
             return entry("measure", subject)
         case "io.ukey.Boot.Reset":
             return entry("reset", strings(r, "bootId"))
+        case "io.ukey.Boot.Release":
+            var subject = strings(p, "entity")
+            subject.merge(strings(r, "state")) { a, _ in a }
+            if let released = r["released"]?.arrayValue { subject["released"] = .string(released.compactMap(\.stringValue).joined(separator: ",")) }
+            return entry("release", subject)
         case "io.ukey.Auth.Login":
             var subject = strings(p, "user")
             subject["outcome"] = .string(loginOutcome(reply))

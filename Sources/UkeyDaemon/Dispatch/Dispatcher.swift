@@ -252,6 +252,9 @@ public struct Dispatcher: Sendable {
         }
         add("io.ukey.Boot.EventLog", nil) { core, _ throws(VarlinkError) in try await core.eventLogData() }
         add("io.ukey.Boot.Reset", .admin) { core, _ throws(VarlinkError) in try await core.resetBoot() }
+        add("io.ukey.Boot.Release", .hypervisor) { core, p throws(VarlinkError) in
+            try await core.release(entity: try p.string("entity", maxLength: 64))
+        }
 
         // io.ukey.Auth
         add("io.ukey.Auth.Login", .hypervisor) { core, p throws(VarlinkError) in

@@ -84,6 +84,44 @@ extension DaemonCore {
         return ["format": "tcg-pfp", "data": .string(eventLog.serialized().base64)]
     }
 
+    /// A VM stopped: it (and what it loaded) is measured afresh on its next start, unless it was
+    /// found untrusted in this boot, which a stop does not undo. Written to the journal first, so
+    /// a restarted ukeyd replays it in its place among the measurements.
+    func release(entity: String) async throws(VarlinkError) -> [String: JSONValue] {
+        _ = try requireToken()
+        guard loaded != nil, chain != nil else { throw DaemonErrors.noPolicy() }
+        guard entity != Entity.rootName, loaded?.expected.entity(named: entity) != nil else {
+            throw VarlinkError("io.ukey.Boot.UnknownEntity", ["entity": .string(entity)])
+        }
+        let outcome: Result<BootChain.Release, VarlinkError> = await serialized { () async -> Result<BootChain.Release, VarlinkError> in
+            guard var updated = chain else { return .failure(DaemonErrors.noPolicy()) }
+            let result: BootChain.Release
+            do {
+                result = try updated.release(entity: entity)
+            } catch {
+                return .failure(VarlinkError("io.ukey.Boot.UnknownEntity", ["entity": .string(entity)]))
+            }
+            if case .released = result {
+                do {
+                    try journal.appendRelease(entity: entity)
+                } catch {
+                    logger.error("cannot record the release of \(entity): \(error)")
+                    return .failure(DaemonErrors.internalError())
+                }
+                releases.append((measurements.count, entity))
+                chain = updated
+            }
+            return .success(result)
+        }
+        switch try outcome.get() {
+        case .released(let entities):
+            logger.notice("released \(entities.joined(separator: ", ")): measured afresh on the next start")
+            return ["released": .array(entities.map { .string($0) }), "state": "pending"]
+        case .stillUntrusted(let reason):
+            return ["released": [], "state": "untrusted", "reason": reason.map { .string($0.rawValue) } ?? .null]
+        }
+    }
+
     func resetBoot() async throws(VarlinkError) -> [String: JSONValue] {
         let token = try requireToken()
         let newBoot = UUID().uuidString.lowercased()
@@ -100,6 +138,7 @@ extension DaemonCore {
                 _ = try await token.reset(bootID: newBoot)
                 bootID = newBoot
                 measurements = []
+                releases = []
                 rebuildChain()
             }
         } catch {

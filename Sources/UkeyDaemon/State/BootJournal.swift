@@ -17,6 +17,8 @@ final class BootJournal {
     struct ResetMarker: Codable { var reset: String }
     /// The last `void` measurements were not taken (the token refused the extends).
     struct VoidMarker: Codable { var void: Int }
+    /// An entity was released (its VM stopped) after the measurements before this line.
+    struct ReleaseMarker: Codable { var release: String }
 
     /// This host boot's journal: the current boot session and its measurements, and those of
     /// earlier sessions whose registers could not be reset.
@@ -24,6 +26,8 @@ final class BootJournal {
         var boot: String
         var earlier: [Measurement]
         var entries: [Measurement]
+        /// Releases in this boot session: the entity, and how many of `entries` came before it.
+        var releases: [(after: Int, entity: String)] = []
     }
 
     /// One recorded measurement.
@@ -83,7 +87,12 @@ final class BootJournal {
             if let marker = try? JSONDecoder().decode(ResetMarker.self, from: Data(line)) {
                 contents.earlier += contents.entries
                 contents.entries = []
+                contents.releases = []
                 contents.boot = marker.reset
+                continue
+            }
+            if let marker = try? JSONDecoder().decode(ReleaseMarker.self, from: Data(line)) {
+                contents.releases.append((contents.entries.count, marker.release))
                 continue
             }
             if let marker = try? JSONDecoder().decode(VoidMarker.self, from: Data(line)) {
@@ -106,6 +115,11 @@ final class BootJournal {
     /// Withdraws the last `count` measurements: their extends failed, so they never happened.
     func appendVoid(count: Int) throws {
         try appendLine(try JSONEncoder().encode(VoidMarker(void: count)))
+    }
+
+    /// Records a release durably, before the chain forgets the entity's measurements.
+    func appendRelease(entity: String) throws {
+        try appendLine(try JSONEncoder().encode(ReleaseMarker(release: entity)))
     }
 
     /// Starts a new boot session in this journal, keeping the earlier measurements.

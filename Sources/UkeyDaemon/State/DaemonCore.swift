@@ -51,6 +51,8 @@ public actor DaemonCore {
     /// Measurements of earlier boot sessions of this host boot that are still in registers which
     /// cannot be reset (a TPM's PCRs): in the event log, not in the chain.
     var earlier: [BootJournal.Measurement] = []
+    /// Releases in this boot session, each after so many of `measurements` (replayed in order).
+    var releases: [(after: Int, entity: String)] = []
     /// Set when the registers' hardware failed an extend: before the next one, the PCRs are
     /// checked against the journal again (the TPM may have restarted and lost them).
     var registersSuspect = false
@@ -92,6 +94,7 @@ public actor DaemonCore {
             logger.info("continuing boot \(previous.boot) of this host boot with \(previous.entries.count) measurements")
             measurements = previous.entries
             earlier = previous.earlier
+            releases = previous.releases
         } else {
             try journal.start(hostBoot: hostBoot, boot: bootID)
             logger.info("new boot session \(bootID)")
@@ -247,12 +250,18 @@ public actor DaemonCore {
             // Still in the PCRs, so still in the log that explains them; judged by no chain.
             log.appendMeasurement(register: m.register, digest: m.digest, description: "earlier session: \(m.entity)/\(m.component)")
         }
-        for m in measurements {
+        var pendingReleases = releases[...]
+        for (index, m) in measurements.enumerated() {
+            while let release = pendingReleases.first, release.after <= index {
+                _ = try? rebuilt.release(entity: release.entity)
+                pendingReleases = pendingReleases.dropFirst()
+            }
             // The log says what was extended where; the chain judges it under the policy now in force
             // (a measurement of an entity this policy does not know is logged but judges nothing).
             log.appendMeasurement(register: m.register, digest: m.digest, description: "\(m.entity)/\(m.component)")
             _ = try? rebuilt.measure(entity: m.entity, component: m.component, digest: m.digest)
         }
+        for release in pendingReleases { _ = try? rebuilt.release(entity: release.entity) }
         chain = rebuilt
         eventLog = log
     }

@@ -70,6 +70,11 @@ extension VarlinkInterface {
             error UnknownComponent (entity: string, component: string)
             error NoPolicy ()
             error CannotHash (path: string, reason: string)
+            # A VM stopped (hypervisor role; the libvirt hook on release end). The entity and what
+            # it loaded go back to pending and are measured afresh on the next start; one found
+            # untrusted in this boot stays untrusted (state "untrusted", released empty).
+            method Release(entity: string) -> (released: []string, state: string, reason: ?string)
+
             # This host boot recorded as many measurements as the journal may hold: nothing is
             # forgotten to make room, so nothing more is measured until a new boot.
             error JournalFull (limit: int, reason: string)
