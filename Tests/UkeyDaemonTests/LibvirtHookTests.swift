@@ -208,4 +208,48 @@ struct LibvirtHookTests {
         let releases = try f.daemon.call("io.ukey.Audit.Query", ["type": "release", "limit": 100])["records"]?.arrayValue ?? []
         #expect(releases.count == 3 && releases.last?["subject"]?["state"] == "untrusted", "\(releases)")
     }
+
+    /// The operator's path: enrol a known-good domain in one command, sign, load; the hook then
+    /// asks exactly what was enrolled (one mapping for both).
+    @Test("ukeyctl policy enroll-domain writes the entities the hook asks about: with them loaded, the guest starts; a clash is refused")
+    func enrollDomain() throws {
+        let f = try DaemonFixture()
+        let guest = try Guest()
+        let vmm = Guest.digest(Array("the host kernel".utf8))
+        let base = """
+            version: 2
+            mode: enforce
+            entities:
+              - name: vmm
+                parent: root
+                kind: host
+                components:
+                  - name: kernel
+                    digest: \(vmm)
+
+            users:
+              - name: alice
+                roles: [office]
+                vms: [office]
+            """
+        try guest.dir.write("policy.yaml", Array(base.utf8))
+        let session = try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]?.stringValue)
+        try guest.dir.write("office.xml", Array(guest.xml(session: session).utf8))
+        let ukeyctl = PackagePaths.builtProduct("ukeyctl")
+        let printed = try ExternalTool.run(ukeyctl, ["policy", "enroll-domain", guest.dir.file("office.xml"), "--user-vm"])
+        #expect(printed.status == 0 && printed.stdout.contains("- name: debian-base") && printed.stdout.contains("- name: office") && printed.stdout.contains("kind: user-vm"), "\(printed.stdout)\(printed.stderr)")
+        #expect(printed.stderr.contains("<ukey:entity xmlns:ukey=\"https://ukey.dev/libvirt/1\">office</ukey:entity>"))
+        let merged = try ExternalTool.run(ukeyctl, ["policy", "enroll-domain", guest.dir.file("office.xml"), "--user-vm", "-o", guest.dir.file("policy.yaml")])
+        #expect(merged.status == 0, "\(merged.stderr)")
+        let policy = try String(contentsOfFile: guest.dir.file("policy.yaml"), encoding: .utf8)
+        try f.loadPolicy(policy)
+        try Self.newBoot(f, vmm: vmm)
+        let started = try Self.runHook(f, xml: guest.xml(session: session))
+        #expect(started.status == 0, "\(started.stderr)")
+        #expect(try f.state("office").state == "trusted")
+        // Enrolling it twice is refused, and the file is left as it was.
+        let again = try ExternalTool.run(ukeyctl, ["policy", "enroll-domain", guest.dir.file("office.xml"), "-o", guest.dir.file("policy.yaml")])
+        #expect(again.status == 2 && again.stderr.contains("already has an entity 'debian-base'"), "\(again.stderr)")
+        #expect(try String(contentsOfFile: guest.dir.file("policy.yaml"), encoding: .utf8) == policy)
+    }
 }
