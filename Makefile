@@ -2,11 +2,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build demo test bench clean
+.PHONY: help deps build demo test e2e bench clean
 
 help:
 	@echo "make demo   install what is missing, build, and walk the demo host's boot chain"
-	@echo "make test   install what is missing, start the peers the suites need, run swift test"
+	@echo "make test   install what is missing, start the peers the suites need, run swift test and the e2e"
+	@echo "make e2e    a real guest under libvirt and QEMU starts only when ukeyd vouches for it (root)"
 	@echo "make bench  benchmarks against peers measured in the same run (release build)"
 
 deps:
@@ -20,6 +21,9 @@ demo: build
 
 test: deps
 	@scripts/test.sh
+
+e2e: build
+	@scripts/e2e.sh
 
 bench: deps
 	@scripts/bench.sh

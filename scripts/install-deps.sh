@@ -9,7 +9,10 @@ set -euo pipefail
 # python3-pip: for the python varlink client; util-linux: setpriv, to run test clients as another uid.
 # qemu-utils: qemu-img, the independent judge of the qcow2 backing chains the libvirt hook reads;
 # libxml2: what Foundation's XML parser (the domain XML) runs on.
-names=(openssl libssl-dev libtss2-dev libpcsclite-dev tpm2-tools swtpm swtpm-tools python3 python3-pip util-linux qemu-utils libxml2)
+# qemu-system-x86, libvirt-daemon-system, libvirt-clients, busybox-static: the end-to-end test's
+# real hypervisor (libvirt 9.0 and QEMU) and its tiny guest's userland.
+names=(openssl libssl-dev libtss2-dev libpcsclite-dev tpm2-tools swtpm swtpm-tools python3 python3-pip util-linux qemu-utils libxml2
+    qemu-system-x86 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients busybox-static)
 
 missing=()
 for p in "${names[@]}"; do

@@ -41,3 +41,10 @@ swift test
 # keeps its registers in real PCRs, its store key sealed to that TPM.
 echo "==> swift test --filter UkeyDaemonTests, with UKEY_TEST_BACKEND=tpm"
 UKEY_TEST_BACKEND=tpm swift test --filter UkeyDaemonTests
+# A real guest under libvirt and QEMU, gated by ukey's hook (root: libvirt's system instance).
+echo "==> scripts/e2e.sh: a real guest under libvirt and QEMU starts only when ukeyd vouches for it"
+if [ "$(id -u)" -eq 0 ] || [ "${CI:-}" = "true" ]; then
+    scripts/e2e.sh
+else
+    echo "e2e skipped: it needs root (libvirt's system instance); run 'sudo make e2e'"
+fi

@@ -24,7 +24,9 @@ public struct DomainXML: Sendable, Equatable {
     public var name: String = ""
     /// `<ukey:entity>`: the policy entity this domain is; nil means the domain's name.
     public var entity: String?
-    /// `<ukey:session>`: a logged-in user's session, for a user VM.
+    /// A logged-in user's session, for a user VM: the `session` attribute of `<ukey:entity>`.
+    /// (An attribute, not an element of its own: libvirt keeps one metadata element per
+    /// namespace, and drops the rest.) A `<ukey:session>` element is read too.
     public var session: String?
     public var kernel: String?
     public var initrd: String?
@@ -77,6 +79,7 @@ public struct DomainXML: Sendable, Equatable {
             }
             switch path {
             case ["domain"]: sawDomain = true
+            case ["domain", "metadata", "ukey:entity"]: if let session = attributes["session"] { domain.session = session }
             case ["domain", "os", "nvram"]: domain.nvramTemplate = attributes["template"]
             case ["domain", "devices", "disk"]:
                 disk = Disk(type: attributes["type"] ?? "file", device: attributes["device"] ?? "disk", source: nil, target: nil)

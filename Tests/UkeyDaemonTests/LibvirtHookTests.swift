@@ -35,8 +35,7 @@ struct LibvirtHookTests {
             <domain type='kvm'>
               <name>office-1</name>
               <metadata>
-                <ukey:entity xmlns:ukey="https://ukey.dev/libvirt/1">office</ukey:entity>
-                \(session.map { "<ukey:session xmlns:ukey=\"https://ukey.dev/libvirt/1\">\($0)</ukey:session>" } ?? "")
+                <ukey:entity xmlns:ukey="https://ukey.dev/libvirt/1"\(session.map { " session=\"\($0)\"" } ?? "")>office</ukey:entity>
               </metadata>
               <os>
                 <type arch='x86_64' machine='pc'>hvm</type>

@@ -9,8 +9,7 @@ struct DomainMappingTests {
         <domain type='kvm'>
           <name>office-1</name>
           <metadata>
-            <ukey:entity xmlns:ukey="https://ukey.dev/libvirt/1">office</ukey:entity>
-            <ukey:session xmlns:ukey="https://ukey.dev/libvirt/1">s-123</ukey:session>
+            <ukey:entity xmlns:ukey="https://ukey.dev/libvirt/1" session="s-123">office</ukey:entity>
           </metadata>
           <os>
             <type arch='x86_64' machine='pc'>hvm</type>
@@ -42,8 +41,9 @@ struct DomainMappingTests {
         #expect(domain.loader == "/usr/share/OVMF/OVMF_CODE.fd" && domain.nvramTemplate == "/usr/share/OVMF/OVMF_VARS.fd")
         #expect(domain.disks.count == 2 && domain.disks[0].source == "/var/lib/libvirt/images/office.qcow2" && domain.disks[0].target == "vda")
         // Another namespace's <entity> is not ukey's.
-        let foreign = Self.xml.replacingOccurrences(of: "https://ukey.dev/libvirt/1\">office", with: "https://example.invalid/1\">office")
+        let foreign = Self.xml.replacingOccurrences(of: "https://ukey.dev/libvirt/1", with: "https://example.invalid/1")
         #expect(try DomainXML(parsing: Array(foreign.utf8)).entity == nil)
+        #expect(try DomainXML(parsing: Array(foreign.utf8)).session == nil)
     }
 
     @Test("bases first, deepest first, each its own entity; then the VM's loader, firmware, kernel, initrd, cmdline and disks")
