@@ -33,13 +33,31 @@ public final class SoftwareTPM: @unchecked Sendable {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
+        // Ready when its socket accepts a connection (the file appears at bind, before listen).
         for _ in 0..<250 {
-            if FileManager.default.fileExists(atPath: socketPath + ".ctrl") && FileManager.default.fileExists(atPath: socketPath) { return }
+            if FileManager.default.fileExists(atPath: socketPath + ".ctrl") && Self.accepts(socketPath) { return }
             guard process.isRunning else { break }
             usleep(20_000)
         }
         stop()
         throw TestDaemonError("swtpm did not come up in \(directory.path)")
+    }
+
+    /// Whether a Unix socket at `path` accepts a connection now (closed again at once).
+    static func accepts(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
     }
 
     /// The same TPM (its persistent state kept) powered up again: PCRs are back at zero, as after
