@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "ukeyctl", targets: ["ukeyctl"]),
         .executable(name: "ukeyd", targets: ["ukeyd"]),
         .executable(name: "ukey-libvirt-hook", targets: ["ukey-libvirt-hook"]),
+        .executable(name: "ukey-qemu", targets: ["ukey-qemu"]),
         .library(name: "UkeyCore", targets: ["UkeyCore"]),
         .library(name: "UkeyPolicy", targets: ["UkeyPolicy"]),
     ],
@@ -117,15 +118,20 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The gate the enforcement points share: a guest's files measured through ukeyd.
+        .target(
+            name: "UkeyGuestGate",
+            dependencies: ["UkeyHypervisor", "UkeyClient", "UkeyVarlink", "UkeyDaemon", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         // libvirt's qemu hook: a guest starts only when ukeyd vouches for everything it loads.
         .executableTarget(
             name: "ukey-libvirt-hook",
-            dependencies: [
-                "UkeyHypervisor", "UkeyClient", "UkeyVarlink", "UkeyDaemon",
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
+            dependencies: ["UkeyHypervisor", "UkeyGuestGate", "UkeyClient", "UkeyVarlink"],
             swiftSettings: strict
         ),
+        // The same gate for hosts without libvirt: measures, then execs the real qemu.
+        .executableTarget(name: "ukey-qemu", dependencies: ["UkeyHypervisor", "UkeyGuestGate"], swiftSettings: strict),
         // `make bench`: rates against peers measured in the same run.
         .executableTarget(
             name: "ukey-bench",

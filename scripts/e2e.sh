@@ -238,8 +238,48 @@ else
     bad "the audit log lacks a refusal"
 fi
 
+echo "==> the same gate without libvirt: ukey-qemu, then the real qemu with the same arguments"
+qemu_args=(-machine accel=tcg -m 256 -kernel "$images/vmlinuz" -initrd "$images/initrd.gz" -append "console=ttyS0 panic=-1 quiet"
+    -drive "file=$images/office.qcow2,format=qcow2,if=virtio" -display none -no-reboot -serial "file:$work/qemu-console.log")
+run_ukey_qemu() {  # $1: the session
+    rm -f "$work/qemu-console.log"
+    UKEY_ENTITY=office UKEY_SESSION="$1" timeout 120 "$bin/ukey-qemu" "${qemu_args[@]}" > /dev/null 2> "$work/ukey-qemu.err"
+}
+qemu_refused() {  # $1: what, $2: the session, $3: the text the refusal must hold
+    if run_ukey_qemu "$2"; then
+        bad "ukey-qemu, $1: qemu ran"
+    elif ! grep -q "$3" "$work/ukey-qemu.err"; then
+        bad "ukey-qemu, $1: the refusal lacks '$3': $(tr '\n' ' ' < "$work/ukey-qemu.err")"
+    elif [ -e "$work/qemu-console.log" ]; then
+        bad "ukey-qemu, $1: refused, but qemu ran"
+    else
+        ok "ukey-qemu, $1: refused ($(head -1 "$work/ukey-qemu.err"))"
+    fi
+}
+new_boot() {
+    ukeyctl reset > /dev/null
+    ukeyctl measure vmm kernel --digest "sha256:$host_kernel" > /dev/null
+}
+new_boot
+if run_ukey_qemu "$session" && grep -aq UKEY-GUEST-BOOTED "$work/qemu-console.log"; then
+    ok "ukey-qemu, trusted guest: qemu runs it and it prints its marker"
+else
+    bad "ukey-qemu, trusted guest did not boot: $(tr '\n' ' ' < "$work/ukey-qemu.err")"
+fi
+printf '\x00' >> "$images/vmlinuz"
+new_boot
+qemu_refused "a changed kernel byte" "$session" "office/kernel is untrusted (digest-mismatch)"
+cp "$work/vmlinuz.good" "$images/vmlinuz"
+printf '\x00' >> "$images/debian-base.qcow2"
+new_boot
+qemu_refused "a changed base image under an unchanged overlay" "$session" "debian-base/image is untrusted (digest-mismatch)"
+cp "$work/base.good" "$images/debian-base.qcow2"
+new_boot
+qemu_refused "a user VM with no logged-in user" "" "authentication-required"
+
 kill "$(cat "$work/ukeyd.pid")" && wait "$(cat "$work/ukeyd.pid")" 2> /dev/null || true
 refused "ukeyd down" "ukeyd cannot be reached"
+qemu_refused "ukeyd down" "$session" "ukeyd cannot be reached"
 
 [ "$failed" -eq 0 ] || { echo "  (session: $session)"; echo "$audit" | tail -5; }
 echo "e2e: $passed passed, $failed failed"

@@ -19,6 +19,13 @@ public struct DomainXML: Sendable, Equatable {
         public var source: String?
         /// The guest's name for it (vda, sdb): names its component.
         public var target: String?
+
+        public init(type: String = "file", device: String = "disk", source: String?, target: String?) {
+            self.type = type
+            self.device = device
+            self.source = source
+            self.target = target
+        }
     }
 
     public var name: String = ""
@@ -55,6 +62,19 @@ public struct DomainXML: Sendable, Equatable {
         self = reader.domain
         guard reader.sawDomain else { throw HypervisorError("the XML is not a libvirt <domain>") }
         guard !name.isEmpty else { throw HypervisorError("the domain XML has no <name>") }
+    }
+
+    /// A guest described directly (`ukey-qemu` builds one from a qemu command line).
+    public init(name: String, entity: String? = nil, session: String? = nil, kernel: String? = nil, initrd: String? = nil,
+                cmdline: String? = nil, loader: String? = nil, disks: [Disk] = []) {
+        self.name = name
+        self.entity = entity
+        self.session = session
+        self.kernel = kernel
+        self.initrd = initrd
+        self.cmdline = cmdline
+        self.loader = loader
+        self.disks = disks
     }
 
     private init() {}

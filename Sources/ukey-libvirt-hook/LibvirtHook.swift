@@ -1,7 +1,6 @@
-import Crypto
 import Foundation
 import UkeyClient
-import UkeyDaemon
+import UkeyGuestGate
 import UkeyHypervisor
 import UkeyVarlink
 #if canImport(Glibc)
@@ -20,9 +19,6 @@ import Glibc
 /// operation is let through.
 @main
 struct LibvirtHook {
-    /// How long one answer from ukeyd may take (a large image is hashed within it).
-    static let callTimeout: TimeInterval = 300
-
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard arguments.count >= 2 else {
@@ -38,34 +34,7 @@ struct LibvirtHook {
         } catch {
             refuse("ukey: refusing to start \(domainName): \(error)")
         }
-        let socket = socketPath()
-        let connection: VarlinkConnection
-        do {
-            connection = try VarlinkConnection(path: socket, timeout: callTimeout)
-        } catch {
-            refuse("ukey: refusing to start \(domainName): ukeyd cannot be reached at \(socket) (\(error)); nothing vouches for this guest")
-        }
-        for step in mapping.steps {
-            var parameters: [String: JSONValue] = ["entity": .string(step.entity), "component": .string(step.component)]
-            switch step.source {
-            case .file(let path): parameters["path"] = .string(path)
-            case .text(let text): parameters["digest"] = .string("sha256:" + SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined())
-            }
-            if step.entity == mapping.vm, let session = mapping.session { parameters["session"] = .string(session) }
-            let reply: [String: JSONValue]
-            do {
-                reply = try connection.call("io.ukey.Boot.Measure", parameters)
-            } catch let error as VarlinkError {
-                let reason = error.parameters["reason"]?.stringValue.map { ": \($0)" } ?? ""
-                refuse("ukey: refusing to start \(domainName): \(step.entity)/\(step.component): \(error.name)\(reason)")
-            } catch {
-                refuse("ukey: refusing to start \(domainName): ukeyd did not answer for \(step.entity)/\(step.component) (\(error))")
-            }
-            guard reply["load"]?.boolValue == true else {
-                let reason = reply["reason"]?.stringValue ?? "not trusted"
-                refuse("ukey: refusing to start \(domainName): \(step.entity)/\(step.component) is \(reply["verdict"]?.stringValue ?? "?") (\(reason))")
-            }
-        }
+        if let refusal = GuestGate.refusal(for: mapping, guest: domainName) { refuse(refusal) }
         exit(0)
     }
 
@@ -81,7 +50,7 @@ struct LibvirtHook {
             exit(0)
         }
         do {
-            let reply = try VarlinkConnection(path: socketPath(), timeout: 30).call("io.ukey.Boot.Release", ["entity": .string(vm)])
+            let reply = try VarlinkConnection(path: GuestGate.socketPath(), timeout: 30).call("io.ukey.Boot.Release", ["entity": .string(vm)])
             if reply["state"]?.stringValue == "untrusted" {
                 FileHandle.standardError.write(Data("ukey: \(vm) stays untrusted for this boot (\(reply["reason"]?.stringValue ?? "?"))\n".utf8))
             }
@@ -109,18 +78,5 @@ struct LibvirtHook {
             if bytes.count > limit { refuse("ukey: the domain XML on stdin is longer than \(limit) bytes") }
         }
         return bytes
-    }
-
-    /// As ukeyctl finds it: $UKEY_SOCKET, else the `[daemon] socket` of /etc/ukey/ukeyd.toml, else
-    /// /run/ukey/ukeyd.sock.
-    static func socketPath() -> String {
-        if let socket = ProcessInfo.processInfo.environment["UKEY_SOCKET"], !socket.isEmpty { return socket }
-        let config = ProcessInfo.processInfo.environment["UKEY_CONFIG"] ?? "/etc/ukey/ukeyd.toml"
-        if let text = try? String(contentsOfFile: config, encoding: .utf8), let file = try? ConfigFile(parsing: text),
-            case .string(let socket)? = file["daemon.socket"]
-        {
-            return socket
-        }
-        return "/run/ukey/ukeyd.sock"
     }
 }

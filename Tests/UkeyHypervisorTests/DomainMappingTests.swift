@@ -91,3 +91,31 @@ struct DomainMappingTests {
         }
     }
 }
+
+@Suite("qemu command lines: what ukey-qemu measures")
+struct QemuCommandLineTests {
+    @Test("kernel, initrd, append, bios, drives (escaped commas), blockdev: the same steps a domain gives")
+    func parses() throws {
+        let guest = try QemuCommandLine.guest([
+            "-machine", "accel=tcg", "-name", "guest=office,debug-threads=on", "-kernel", "/k", "-initrd", "/i",
+            "-append", "console=ttyS0 quiet", "-bios", "/fw.bin",
+            "-drive", "file=/img/a,,b.qcow2,format=qcow2,if=virtio", "-drive", "file=/img/c.qcow2,if=virtio",
+            "-blockdev", #"{"driver":"file","filename":"/img/d.raw","node-name":"d"}"#,
+        ], entity: nil, session: "s1")
+        #expect(guest.name == "office" && guest.kernel == "/k" && guest.initrd == "/i" && guest.cmdline == "console=ttyS0 quiet" && guest.loader == "/fw.bin")
+        #expect(guest.disks.map(\.source) == ["/img/a,b.qcow2", "/img/c.qcow2", "/img/d.raw"])
+        #expect(guest.disks.map(\.target) == ["vda", "vdb", "blockdev0"])
+        let mapping = try DomainMapping(guest) { (path: String) throws(HypervisorError) -> [String] in [path] }
+        #expect(mapping.steps.map(\.component) == ["loader", "kernel", "initrd", "cmdline", "disk-vda", "disk-vdb", "disk-blockdev0"])
+        #expect(mapping.session == "s1")
+    }
+
+    @Test("options that load files ukey does not measure are refused, and a guest needs a name")
+    func refusals() throws {
+        for arguments in [["-name", "x", "-fw_cfg", "name=opt/x,file=/etc/shadow"], ["-name", "x", "-device", "virtio-net,romfile=/x.rom"], ["-name", "x", "-readconfig", "/q.cfg"]] {
+            #expect(throws: HypervisorError.self) { try QemuCommandLine.guest(arguments, entity: nil, session: nil) }
+        }
+        #expect { try QemuCommandLine.guest(["-kernel", "/k"], entity: nil, session: nil) } throws: { "\($0)".contains("needs a name") }
+        #expect { try QemuCommandLine.guest(["-name"], entity: nil, session: nil) } throws: { "\($0)".contains("needs a value") }
+    }
+}
