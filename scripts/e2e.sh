@@ -129,7 +129,10 @@ start_ukeyd
 "$bin/ukeyctl" keygen --out "$work/signer" > /dev/null
 ukeyctl init --so-pin so-secret-42 --policy-signer "$work/signer.pem" > /dev/null
 ukeyctl user add alice --pin alice-pin-1 --roles office > /dev/null
-host_kernel=$(printf 'the host kernel' | sha256sum | cut -d' ' -f1)
+# The host's own stack (the VMM entity) as ukey-measure-host.service measures it: here one file
+# standing for the host kernel, hashed by ukeyd from the policy's file hint.
+printf 'the host kernel' > "$work/host-vmlinuz"
+host_kernel=$(sha256sum "$work/host-vmlinuz" | cut -d' ' -f1)
 cat > "$work/host.yaml" << EOF
 version: 1
 mode: enforce
@@ -139,6 +142,7 @@ entities:
     kind: host
     components:
       - name: kernel
+        file: $work/host-vmlinuz
         digest: sha256:$host_kernel
 
 users:
@@ -150,7 +154,6 @@ domain_xml "" > "$work/office.xml"
 ukeyctl policy enroll-domain "$work/office.xml" --user-vm -o "$work/host.yaml" 2> /dev/null
 ukeyctl policy sign "$work/host.yaml" --key "$work/signer.key.pem" > /dev/null
 ukeyctl policy load "$work/host.yaml" > /dev/null
-ukeyctl measure vmm kernel --digest "sha256:$host_kernel" > /dev/null
 session=$(ukeyctl login alice --pin alice-pin-1)
 
 echo "==> libvirt, without systemd, with ukey's hook installed first"
@@ -162,6 +165,17 @@ cat > "$hook" << EOF
 UKEY_SOCKET=$socket exec $root/$bin/ukey-libvirt-hook "\$@"
 EOF
 chmod 755 "$hook"
+# ukey-measure-host.service's command is libvirtd's precondition: on a tampered host libvirtd
+# does not start.
+printf '\x00' >> "$work/host-vmlinuz"
+if ukeyctl measure-host > /dev/null 2> "$work/measure-host.err"; then
+    bad "a tampered host: measure-host let libvirtd start"
+else
+    ok "a tampered host: measure-host refuses, so libvirtd does not start ($(head -1 "$work/measure-host.err"))"
+fi
+printf 'the host kernel' > "$work/host-vmlinuz"
+ukeyctl reset > /dev/null
+ukeyctl measure-host > /dev/null || { echo "e2e: measure-host refused the intact host" >&2; exit 1; }
 virtlogd -d --pid-file "$work/virtlogd.pid"
 libvirtd -d --pid-file "$work/libvirtd.pid"
 for _ in $(seq 100); do virsh -q -c qemu:///system version > /dev/null 2>&1 && break; sleep 0.1; done
@@ -214,19 +228,19 @@ stop_guest
 cp "$images/vmlinuz" "$work/vmlinuz.good"
 printf '\x00' >> "$images/vmlinuz"
 ukeyctl reset > /dev/null
-ukeyctl measure vmm kernel --digest "sha256:$host_kernel" > /dev/null
+ukeyctl measure-host > /dev/null
 refused "a changed kernel byte" "office/kernel is untrusted (digest-mismatch)"
 cp "$work/vmlinuz.good" "$images/vmlinuz"
 
 cp "$images/debian-base.qcow2" "$work/base.good"
 printf '\x00' >> "$images/debian-base.qcow2"
 ukeyctl reset > /dev/null
-ukeyctl measure vmm kernel --digest "sha256:$host_kernel" > /dev/null
+ukeyctl measure-host > /dev/null
 refused "a changed base image under an unchanged overlay" "debian-base/image is untrusted (digest-mismatch)"
 cp "$work/base.good" "$images/debian-base.qcow2"
 
 ukeyctl reset > /dev/null
-ukeyctl measure vmm kernel --digest "sha256:$host_kernel" > /dev/null
+ukeyctl measure-host > /dev/null
 session_for_start=""
 refused "a user VM with no logged-in user" "authentication-required"
 session_for_start=$session
@@ -258,7 +272,7 @@ qemu_refused() {  # $1: what, $2: the session, $3: the text the refusal must hol
 }
 new_boot() {
     ukeyctl reset > /dev/null
-    ukeyctl measure vmm kernel --digest "sha256:$host_kernel" > /dev/null
+    ukeyctl measure-host > /dev/null
 }
 new_boot
 if run_ukey_qemu "$session" && grep -aq UKEY-GUEST-BOOTED "$work/qemu-console.log"; then
