@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 swift build -c release --product ukey-bench
 swift build -c release --product ukeyd
+swift build -c release --product ukeyctl
+swift build -c release --product ukey-libvirt-hook
 
 work=$(mktemp -d -t ukey-bench.XXXXXX)
 swtpm_pid=
@@ -36,3 +38,6 @@ mkdir -p bench-results
 OPENSSL_ECDSAP256_SIGNS=$signs OPENSSL_DGST_SECONDS=$best UKEY_BENCH_IMAGE="$work/image.qcow2" \
     UKEYD_BINARY=.build/release/ukeyd UKEY_BENCH_POLICY=policies/demo.yaml \
     .build/release/ukey-bench | tee bench-results/latest.txt
+
+# What the libvirt hook adds to a guest's start, against openssl on the same files.
+scripts/bench-hook.sh | tee -a bench-results/latest.txt

@@ -107,8 +107,18 @@ note "Someone with root edits one record (a denial becomes an allow):"
 sed '0,/"decision":"deny"/s//"decision":"allow"/' "$work/state/audit.log" > "$work/edited.log"
 refused "$bin/ukeyctl" audit verify --log "$work/edited.log" --cert "$work/audit.pem"
 
+say "9. A real guest: libvirt and QEMU start it only when ukeyd vouches for all it loads"
+if [ "$(id -u)" -eq 0 ] && command -v libvirtd > /dev/null && ! pgrep -x libvirtd > /dev/null; then
+    note "A Debian kernel and a busybox initramfs under real libvirt 9.0 and QEMU, gated by ukey's hook"
+    note "(and again through ukey-qemu, the same gate without libvirt):"
+    scripts/e2e.sh | sed 's/^/  /'
+else
+    note "(skipped: it needs root, libvirt installed, and no libvirtd already running; see 'make e2e')"
+fi
+
 say "Done"
 echo "One boot of a KVM host over ukeyd's socket: ${green}every entity validated by its parent${off};"
 echo "user VMs started only by the users the policy names; executables checked against each VM's"
 echo "whitelist; a tampered disk ${red}refused${off}; the result attested, checked with openssl and tpm2-tools;"
-echo "and every decision in an audit log that ${green}verifies offline${off} and names the record someone edited."
+echo "every decision in an audit log that ${green}verifies offline${off} and names the record someone edited;"
+echo "and a real guest that libvirt and QEMU start ${green}only when its whole chain is trusted${off}."
