@@ -8,6 +8,7 @@ swift build -c release --product ukey-bench
 swift build -c release --product ukeyd
 swift build -c release --product ukeyctl
 swift build -c release --product ukey-libvirt-hook
+swift build -c release --product ukey-qemu
 
 work=$(mktemp -d -t ukey-bench.XXXXXX)
 swtpm_pid=
@@ -41,3 +42,10 @@ OPENSSL_ECDSAP256_SIGNS=$signs OPENSSL_DGST_SECONDS=$best UKEY_BENCH_IMAGE="$wor
 
 # What the libvirt hook adds to a guest's start, against openssl on the same files.
 scripts/bench-hook.sh | tee -a bench-results/latest.txt
+
+# The whole end-to-end boot under libvirt and QEMU (root, libvirt installed, none running).
+if [ "$(id -u)" -eq 0 ] && command -v libvirtd > /dev/null && ! pgrep -x libvirtd > /dev/null; then
+    echo
+    echo "the end-to-end guest (scripts/e2e.sh): virsh create to the guest's marker, ukey's hook included"
+    UKEY_BIN=.build/release scripts/e2e.sh | grep -E "trusted guest boots|QEMU with" | sed 's/^ */  /' | tee -a bench-results/latest.txt
+fi

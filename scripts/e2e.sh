@@ -28,6 +28,7 @@ work=$(mktemp -d -t ukey-e2e.XXXXXX)
 images=/var/lib/libvirt/images/ukey-e2e.$$
 hook=/etc/libvirt/hooks/qemu.d/50-ukey
 domain=ukey-e2e-$$
+accel=tcg
 pids=()
 passed=0
 failed=0
@@ -80,7 +81,7 @@ chmod 644 "$images"/*
 
 domain_xml() {  # $1: the session, or empty for none
     cat << EOF
-<domain type='qemu'>
+<domain type='$([ "$accel" = kvm ] && echo kvm || echo qemu)'>
   <name>$domain</name>
   <metadata>
     <ukey:entity xmlns:ukey="https://ukey.dev/libvirt/1"$([ -n "$1" ] && echo " session=\"$1\"")>office</ukey:entity>
@@ -180,8 +181,17 @@ virtlogd -d --pid-file "$work/virtlogd.pid"
 libvirtd -d --pid-file "$work/libvirtd.pid"
 for _ in $(seq 100); do virsh -q -c qemu:///system version > /dev/null 2>&1 && break; sleep 0.1; done
 virsh -q -c qemu:///system version > /dev/null || { echo "e2e: libvirtd did not come up" >&2; tail -5 /var/log/libvirt/libvirtd.log >&2; exit 1; }
+# KVM when a short probe boot of the same guest works; TCG otherwise (here /dev/kvm is a
+# paravirtualised device that does not run stock guest kernels).
 accel=tcg
-echo "  (QEMU with TCG: this machine's /dev/kvm does not run stock guest kernels)"
+if [ -c /dev/kvm ] && timeout 30 qemu-system-x86_64 -machine accel=kvm -m 256 -kernel "$images/vmlinuz" -initrd "$images/initrd.gz" \
+    -append "console=ttyS0 panic=-1 quiet" -display none -no-reboot -serial "file:$work/probe.log" > /dev/null 2>&1 \
+    && grep -aq UKEY-GUEST-BOOTED "$work/probe.log"; then
+    accel=kvm
+    echo "  (QEMU with KVM: a probe boot worked)"
+else
+    echo "  (QEMU with TCG: a KVM probe boot did not work on this machine)"
+fi
 
 qemu_running() { pgrep -f "guest=$domain" > /dev/null; }
 start() {  # $1: the session; prints virsh's error to $work/virsh.err
@@ -253,7 +263,7 @@ else
 fi
 
 echo "==> the same gate without libvirt: ukey-qemu, then the real qemu with the same arguments"
-qemu_args=(-machine accel=tcg -m 256 -kernel "$images/vmlinuz" -initrd "$images/initrd.gz" -append "console=ttyS0 panic=-1 quiet"
+qemu_args=(-machine accel=$accel -m 256 -kernel "$images/vmlinuz" -initrd "$images/initrd.gz" -append "console=ttyS0 panic=-1 quiet"
     -drive "file=$images/office.qcow2,format=qcow2,if=virtio" -display none -no-reboot -serial "file:$work/qemu-console.log")
 run_ukey_qemu() {  # $1: the session
     rm -f "$work/qemu-console.log"
