@@ -90,6 +90,12 @@ public final class TestDaemon: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// The signal that ended the daemon, or nil if it is running or exited by itself.
+    public var terminatingSignal: Int32? {
+        guard let process, !process.isRunning, process.terminationReason == .uncaughtSignal else { return nil }
+        return process.terminationStatus
+    }
+
     public func connect(timeout: TimeInterval = 30) throws -> VarlinkConnection {
         try VarlinkConnection(path: socketPath, timeout: timeout)
     }

@@ -116,6 +116,8 @@ struct DaemonAuditTests {
             }
             f.daemon.kill9()
             while killer.isExecuting { usleep(1000) }
+            // It died of our SIGKILL, never of a crash of its own under load.
+            #expect(f.daemon.terminatingSignal == SIGKILL, "round \(round): ukeyd ended with status \(f.daemon.exitStatus.map(String.init) ?? "?"), not SIGKILL")
         }
         try f.daemon.start()
         let verified = try f.daemon.call("io.ukey.Audit.Verify")

@@ -11,7 +11,7 @@ struct DaemonChainTests {
     @Test("before initialisation every service call is NotInitialized; introspection and Status work")
     func notInitialized() throws {
         let daemon = try TestDaemon()
-        #expect(throws: VarlinkError.self, performing: { try daemon.call("io.ukey.Boot.Chain") })
+        #expect { try daemon.call("io.ukey.Boot.Chain") } throws: { VarlinkError.named("io.ukey.Admin.NotInitialized")($0) }
         #expect {
             try daemon.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "kernel", "digest": .string("sha256:" + String(repeating: "0", count: 64))])
         } throws: { VarlinkError.named("io.ukey.Admin.NotInitialized")($0) }
@@ -188,8 +188,15 @@ struct DaemonChainTests {
         #expect(after["bootId"] == before["bootId"])
         #expect(try f.state("io-vm").reason == "parent-not-trusted")
         #expect(try f.state("vmm").state == "trusted")
-        // The registers were rebuilt too: a quote still verifies against the replayed log.
+        // The registers were rebuilt too: a quote after the restart verifies against the replayed
+        // log, and the quoted registers are the ones from before (registers reset to zero, or
+        // rebuilt wrongly, would not be).
         let log = try EventLog(parsing: Array(Data(base64Encoded: try f.daemon.call("io.ukey.Boot.EventLog")["data"]!.stringValue!)!))
         #expect(log.events.count == 6)
+        let replayed = log.replay().banks[.sha256]!.values
+        #expect(replayed[8] != [UInt8](repeating: 0, count: 32))
+        let nonce = Array("after-restart".utf8)
+        let quote = try f.daemon.call("io.ukey.Boot.Quote", ["nonce": .string(Data(nonce).base64EncodedString()), "registers": [8, 9]])
+        try f.checkQuote(quote, nonce: nonce, against: replayed)
     }
 }

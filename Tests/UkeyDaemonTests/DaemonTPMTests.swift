@@ -230,6 +230,11 @@ struct DaemonTPMTests {
         let f = try DaemonFixture(backend: .tpm)
         let random = Data(base64Encoded: try f.daemon.call("io.ukey.Token.Random", ["bytes": 64])["data"]!.stringValue!)!
         #expect(random.count == 64 && random != Data(count: 64))
+        // They come from the TPM: with the TPM stopped there are none (software randomness would
+        // still answer).
+        f.daemon.tpm!.stop()
+        #expect { try f.daemon.call("io.ukey.Token.Random", ["bytes": 64]) } throws: { (($0 as? VarlinkError)?.name ?? "") == "io.ukey.Token.Unavailable" }
+        try f.daemon.tpm!.restart()
         let work = try TemporaryDirectory()
         let pem = try #require(try f.daemon.call("io.ukey.Token.Certificate", ["name": "audit"])["pem"]?.stringValue)
         try pem.write(toFile: work.file("audit.pem"), atomically: true, encoding: .utf8)
