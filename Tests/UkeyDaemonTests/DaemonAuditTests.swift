@@ -320,6 +320,8 @@ struct AuditSettingsTests {
         // A bad value is refused at start, naming the key.
         let config = try TemporaryDirectory()
         try "[audit]\nexec-allows = \"some\"\n".write(toFile: config.file("ukeyd.toml"), atomically: true, encoding: .utf8)
-        #expect(throws: (any Error).self) { try TestDaemon(arguments: ["--config", config.file("ukeyd.toml")]) }
+        #expect { try TestDaemon(arguments: ["--config", config.file("ukeyd.toml")]) } throws: { error in
+            "\(error)".contains("'audit.exec-allows' must be one of all, sampled, none")
+        }
     }
 }

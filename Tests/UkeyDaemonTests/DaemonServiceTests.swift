@@ -146,6 +146,23 @@ struct DaemonServiceTests {
         #expect(f.daemon.log().contains("integrity check failed: the policy file is not the one that was loaded"))
     }
 
+    /// policies/demo.yaml's digests are a golden file: an independent tool must agree with them.
+    @Test("every digest the shipped demo policy carries is its file's SHA-256 as sha256sum computes it")
+    func demoDigestsMatchSha256sum() throws {
+        let f = try DaemonFixture(load: false)
+        let policy = try UkeyPolicyLookup(text: f.policyText)
+        var checked = 0
+        for (entity, components) in policy.files {
+            for (component, file) in components {
+                let result = try ExternalTool.run("/usr/bin/sha256sum", [file])
+                let hex = String(result.stdout.prefix(64))
+                #expect(result.status == 0 && "sha256:" + hex == policy.digest(entity, component), "\(entity)/\(component): sha256sum says \(hex)")
+                checked += 1
+            }
+        }
+        #expect(checked >= 12, "only \(checked) components checked")
+    }
+
     @Test("Token: info, certificates, random, user signing needs the user's session, restricted keys refuse")
     func tokenService() throws {
         let f = try DaemonFixture()

@@ -29,6 +29,7 @@ struct ReplyBackpressureTests {
         let f = try DaemonFixture()
         let daemon = f.daemon
         let baseline = DaemonRobustnessTests.rss(daemon.pid)
+        #expect(baseline > 0, "VmRSS must be read from /proc")
         let call = VarlinkFraming.frame(VarlinkCodec.encode(VarlinkCall(method: "org.varlink.service.GetInfo")))
         let chunk = [UInt8](repeating: 0, count: 0).reserved(call.count * Self.chunkCalls) { buffer in
             for _ in 0..<Self.chunkCalls { buffer += call }

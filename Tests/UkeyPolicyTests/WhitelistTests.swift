@@ -79,12 +79,12 @@ struct WhitelistTests {
             String(repeating: "ab", count: 32) + "  relative/path\n": "absolute",
             String(repeating: "ab", count: 32) + " /one/space\n": "two spaces",
             "\\" + String(repeating: "ab", count: 32) + "  /esc\\naped\n": "escaped",
-            String(repeating: "ab", count: 32) + "  /" + String(repeating: "x", count: 5000) + "\n": "",
+            String(repeating: "ab", count: 32) + "  /" + String(repeating: "x", count: 5000) + "\n": "the line is longer than",
         ]
         for (text, expected) in cases {
             try Data(text.utf8).write(to: URL(fileURLWithPath: dir.file("list")))
             #expect { _ = try AllowListReader.read(path: dir.file("list"), algorithm: .sha256) { _, _ in } } throws: {
-                expected.isEmpty || "\($0)".contains(expected)
+                "\($0)".contains(expected)
             }
         }
         for _ in 0..<300 {
