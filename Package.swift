@@ -168,7 +168,7 @@ let package = Package(
         .testTarget(name: "UkeyPolicyTests", dependencies: ["UkeyPolicy", "UkeyCore", "UkeyTesting"], swiftSettings: strict),
         .testTarget(
             name: "UkeyVarlinkTests",
-            dependencies: ["UkeyVarlink"],
+            dependencies: ["UkeyVarlink", "UkeyTesting"],
             swiftSettings: strict
         ),
         .testTarget(

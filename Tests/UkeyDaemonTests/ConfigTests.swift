@@ -72,15 +72,68 @@ struct ConfigTests {
         #expect(settings.tcti == "swtpm:path=/run/swtpm.sock")
     }
 
-    @Test("random text never crashes the reader")
+    @Test("random configs written as TOML read back to the same values; random text is read or refused with a line inside the file")
     func fuzz() {
-        var generator = SystemRandomNumberGenerator()
-        let alphabet = Array("[]=\"#\\, \n\tabc123_-.truefalse")
-        for _ in 0..<3000 {
-            let text = String((0..<Int.random(in: 0...200, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
-            if let file = try? ConfigFile(parsing: text) {
+        var generator = SeededRandom.forTest()
+        let characters = Array("abc XYZ09_-.#=[],\"\\\té€😀")
+        func randomString() -> String { String((0..<Int.random(in: 0...12, using: &generator)).map { _ in characters.randomElement(using: &generator)! }) }
+        func quoted(_ string: String) -> String {
+            "\"" + string.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\t", with: "\\t") + "\""
+        }
+        func randomKey() -> String { String((0..<Int.random(in: 1...8, using: &generator)).map { _ in Array("abz09_-").randomElement(using: &generator)! }) }
+        func space() -> String { ["", " ", "\t", "  "].randomElement(using: &generator)! }
+
+        for _ in 0..<1500 {
+            // Property 1: what a writer of valid TOML produces reads back to exactly its values.
+            var expected: [String: ConfigFile.Value] = [:]
+            var text = ""
+            for sectionIndex in 0..<Int.random(in: 0...3, using: &generator) {
+                let section = "s\(sectionIndex)" + randomKey()
+                text += "\(space())[\(section)]\(space())\(Bool.random(using: &generator) ? "# \(randomString())" : "")\n"
+                for _ in 0..<Int.random(in: 0...4, using: &generator) {
+                    let key = randomKey()
+                    guard expected["\(section).\(key)"] == nil else { continue }
+                    let value: ConfigFile.Value
+                    let written: String
+                    switch Int.random(in: 0..<4, using: &generator) {
+                    case 0:
+                        let string = randomString()
+                        (value, written) = (.string(string), quoted(string))
+                    case 1:
+                        let number = Int.random(in: -999_999_999...999_999_999, using: &generator)
+                        (value, written) = (.integer(number), String(number))
+                    case 2:
+                        let flag = Bool.random(using: &generator)
+                        (value, written) = (.boolean(flag), String(flag))
+                    default:
+                        let strings = (0..<Int.random(in: 0...3, using: &generator)).map { _ in randomString() }
+                        (value, written) = (.strings(strings), "[" + strings.map(quoted).joined(separator: ",\(space())") + "]")
+                    }
+                    expected["\(section).\(key)"] = value
+                    text += "\(space())\(key)\(space())=\(space())\(written)\(space())\(Bool.random(using: &generator) ? "# \(randomString())" : "")\n"
+                }
+            }
+            do {
+                #expect(try ConfigFile(parsing: text).values == expected, "\(text); \(generator)")
+            } catch {
+                Issue.record("a valid config was refused: \(error)\n\(text)\n\(generator)")
+            }
+
+            // Property 2: arbitrary text is read, or refused naming a line of the text.
+            var mutated = Array(text)
+            let alphabet = Array("[]=\"#\\, \n\tabc123_-.truefalse")
+            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                let position = Int.random(in: 0...mutated.count, using: &generator)
+                if position < mutated.count, Bool.random(using: &generator) { mutated.remove(at: position) } else { mutated.insert(alphabet.randomElement(using: &generator)!, at: position) }
+            }
+            let garbled = String(mutated)
+            do {
+                let file = try ConfigFile(parsing: garbled)
                 var settings = DaemonSettings()
                 _ = try? settings.apply(file)
+            } catch {
+                let lines = garbled.split(separator: "\n", omittingEmptySubsequences: false).count
+                #expect((1...lines).contains(error.line) && !error.message.isEmpty, "\(error) for \(garbled); \(generator)")
             }
         }
     }

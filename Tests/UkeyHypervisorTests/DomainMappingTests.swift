@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import UkeyTesting
 import UkeyHypervisor
 
 /// A libvirt domain, as the hook reads it, mapped to the questions it asks ukeyd.
@@ -79,16 +80,26 @@ struct DomainMappingTests {
         #expect { try DomainMapping(network) } throws: { "\($0)".contains("type 'network'") }
         let badName = try DomainXML(parsing: Array("<domain><name>a b/c</name></domain>".utf8))
         #expect { try DomainMapping(badName) } throws: { "\($0)".contains("cannot be a policy entity name") }
-        // Random bytes never crash the reader.
-        var generator = SystemRandomNumberGenerator()
+        // Random corruption never crashes the reader; what it takes is read the same each time
+        // and maps or is refused with a HypervisorError, never another failure.
+        var generator = SeededRandom.forTest()
         let base = Array(Self.xml.utf8)
+        var read = 0
         for _ in 0..<2_000 {
             var bytes = base
             for _ in 0..<Int.random(in: 1...8, using: &generator) {
                 bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
             }
-            _ = try? DomainXML(parsing: bytes)
+            do {
+                let domain = try DomainXML(parsing: bytes)
+                read += 1
+                #expect(try DomainXML(parsing: bytes) == domain, "\(generator)")
+                do { _ = try DomainMapping(domain) } catch { #expect(!error.description.isEmpty, "\(generator)") }
+            } catch {
+                #expect(!error.description.isEmpty, "\(generator)")
+            }
         }
+        #expect(read > 0, "\(generator)")
     }
 }
 

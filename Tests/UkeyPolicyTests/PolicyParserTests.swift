@@ -210,22 +210,64 @@ struct PolicyParserTests {
         #expect(throws: PolicyError.self) { try PolicyParser.parse("version: 1\u{0}\nentities: []", file: "x") }
     }
 
-    @Test("every truncated prefix and random corruption of a policy is handled without a crash")
+    @Test("every truncated prefix and random corruption of a policy is read as a part of the whole, or refused at a line of the file")
     func truncationAndCorruption() throws {
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: PackagePaths.root() + "/policies/demo.yaml")))
-        var accepted = 0
-        for length in stride(from: 0, to: bytes.count, by: 3) {
-            if let policy = try? PolicyParser.parse(bytes: Array(bytes[..<length]), file: "cut") {
-                _ = PolicyLinter.lint(policy)
-                accepted += 1
+        let whole = try PolicyParser.parse(bytes: bytes, file: "demo")
+        let wholeEntities = Dictionary(uniqueKeysWithValues: whole.entities.map { ($0.name, $0) })
+
+        /// A refusal names the file it was given and a line inside it, with a message.
+        func checkRefusal(_ error: PolicyError, file: String, of input: [UInt8], _ context: String) {
+            let lines = input.split(separator: 0x0A, omittingEmptySubsequences: false).count
+            #expect(!error.diagnostics.isEmpty, "\(context)")
+            for diagnostic in error.diagnostics {
+                #expect(diagnostic.location.file == file && (1...lines + 1).contains(diagnostic.location.line) && !diagnostic.message.isEmpty, "\(diagnostic); \(context)")
             }
         }
-        #expect(accepted < bytes.count / 3)
-        var rng = SystemRandomNumberGenerator()
+
+        func fingerprint(_ policy: Policy) -> [String] {
+            policy.entities.map { entity in
+                "\(entity.name) \(entity.parent) \(entity.kind) \(entity.effectiveRegister) " + entity.components.map { "\($0.name)=\($0.digest.map { "\($0)" } ?? "-")" }.joined(separator: ",")
+            } + policy.users.map { "\($0.name) \($0.roles)" } + policy.runtime.map { "\($0.vm) \($0.defaultDecision) \($0.allow.map(\.path))" }
+        }
+
+        var accepted = 0, refused = 0
+        for length in stride(from: 0, to: bytes.count, by: 3) {
+            let prefix = Array(bytes[..<length])
+            do {
+                let policy = try PolicyParser.parse(bytes: prefix, file: "cut")
+                _ = PolicyLinter.lint(policy)
+                accepted += 1
+                // A prefix can only say less than the whole: each entity it declares is the whole's,
+                // with the same parent and kind, and with no component the whole lacks.
+                for entity in policy.entities {
+                    let full = wholeEntities[entity.name]
+                    #expect(full?.parent == entity.parent && full?.kind == entity.kind, "prefix of \(length) bytes declares \(entity.name) otherwise")
+                    let fullComponents = Set(full?.components.map { "\($0.name) \($0.digest.map { "\($0)" } ?? "")" } ?? [])
+                    for component in entity.components where component.digest != nil {
+                        #expect(fullComponents.contains("\(component.name) \(component.digest!)"), "prefix of \(length) bytes invents \(entity.name)/\(component.name)")
+                    }
+                }
+            } catch {
+                refused += 1
+                checkRefusal(error, file: "cut", of: prefix, "prefix of \(length) bytes")
+            }
+        }
+        #expect(refused > 0 && accepted > 0)
+
+        var rng = SeededRandom.forTest()
         for _ in 0..<300 {
             var mutated = bytes
             for _ in 0..<4 { mutated[Int.random(in: 0..<mutated.count, using: &rng)] = UInt8.random(in: 0...127, using: &rng) }
-            if let policy = try? PolicyParser.parse(bytes: mutated, file: "fuzz") { _ = PolicyLinter.lint(policy) }
+            do {
+                let first = try PolicyParser.parse(bytes: mutated, file: "fuzz")
+                _ = PolicyLinter.lint(first)
+                // Reading is deterministic: the same bytes give the same declarations.
+                let again = try PolicyParser.parse(bytes: mutated, file: "fuzz")
+                #expect(fingerprint(first) == fingerprint(again), "\(rng)")
+            } catch {
+                checkRefusal(error, file: "fuzz", of: mutated, "\(rng)")
+            }
         }
     }
 

@@ -87,11 +87,20 @@ struct WhitelistTests {
                 "\($0)".contains(expected)
             }
         }
+        var generator = SeededRandom.forTest()
         for _ in 0..<300 {
             var bytes = Array(good.utf8) + Array(good.utf8)
-            for _ in 0..<6 { bytes[Int.random(in: 0..<bytes.count)] = UInt8.random(in: 0...255) }
+            for _ in 0..<6 { bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator) }
             try Data(bytes).write(to: URL(fileURLWithPath: dir.file("list")))
-            _ = try? AllowListReader.read(path: dir.file("list"), algorithm: .sha256) { _, _ in }
+            // Each entry read is a line of the file as it is, digest and path: nothing is invented.
+            var entries: [String] = []
+            do {
+                _ = try AllowListReader.read(path: dir.file("list"), algorithm: .sha256) { path, digest in entries.append("\(digest.hex)  \(path)") }
+                let lines = Set(String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init))
+                #expect(entries.allSatisfy { lines.contains($0) }, "\(entries); \(generator)")
+            } catch {
+                #expect("\(error)".contains(dir.file("list") + ":"), "\(error); \(generator)")
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 import Crypto
 import Testing
+import UkeyTesting
 import UkeyCore
 import UkeyToken
 
@@ -41,14 +42,26 @@ struct TPM2QuoteParserTests {
         }
         #expect(throws: TokenError.self) { try TPM2Quote(parsing: good + [0]) }
         #expect(throws: TokenError.self) { try TPM2Quote(parsing: [UInt8](repeating: 0, count: 5000)) }
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededRandom.forTest()
         for _ in 0..<5000 {
             var bytes = good
             for _ in 0..<Int.random(in: 1...6, using: &generator) {
                 bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
             }
-            _ = try? TPM2Quote(parsing: bytes)
+            // A quote is only taken with its magic and type intact, and then selects real PCRs in order.
+            if let quote = try? TPM2Quote(parsing: bytes) {
+                #expect(Array(bytes.prefix(6)) == Array(good.prefix(6)), "\(generator)")
+                #expect(quote.pcrs == quote.pcrs.sorted() && Set(quote.pcrs).count == quote.pcrs.count && quote.pcrs.allSatisfy { (0..<32).contains($0) }, "\(generator)")
+            }
             _ = try? TPM2Quote.ecdsaSignature(parsing: Array(bytes.prefix(Int.random(in: 0...80, using: &generator))))
+        }
+        // Any nonce, selection and digest a TPM writes is read back exactly.
+        for _ in 0..<2000 {
+            let nonce = (0..<Int.random(in: 0...64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let pcrs = (0..<24).filter { _ in Bool.random(using: &generator) }
+            let digest = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let quote = try? TPM2Quote(parsing: Self.attest(nonce: nonce, pcrs: pcrs, digest: digest))
+            #expect(quote?.nonce == nonce && quote?.pcrs == pcrs && quote?.pcrDigest == digest, "\(generator)")
         }
         #expect(throws: TokenError.self) { try TPM2Quote.ecdsaSignature(parsing: [0x00, 0x18, 0x00, 0x0b, 0x00, 0x40]) }
     }

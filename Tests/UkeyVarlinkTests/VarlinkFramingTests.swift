@@ -1,4 +1,5 @@
 import Testing
+import UkeyTesting
 import UkeyVarlink
 
 @Suite("Varlink framing and messages")
@@ -44,6 +45,8 @@ struct VarlinkFramingTests {
         #expect(throws: VarlinkError.self) { try framing.feed([UInt8](repeating: 0x41, count: 101)) }
         var exact = VarlinkFraming(limit: 100)
         #expect(throws: Never.self) { try exact.feed([UInt8](repeating: 0x41, count: 100) + [0]) }
+        var terminated = VarlinkFraming(limit: 100)
+        #expect(throws: VarlinkError.self) { try terminated.feed([UInt8](repeating: 0x41, count: 101) + [0]) }
         var split = VarlinkFraming(limit: 100)
         #expect(throws: VarlinkError.self) {
             for _ in 0..<20 { _ = try split.feed([UInt8](repeating: 0x41, count: 10)) }
@@ -81,18 +84,62 @@ struct VarlinkFramingTests {
         #expect(VarlinkCall(method: "io.ukey.Boot.Measure").methodName == "Measure")
     }
 
-    @Test("random bytes through the framer and decoder never crash")
-    func fuzz() {
-        var generator = SystemRandomNumberGenerator()
+    @Test("random bytes: the framer splits as a plain split on NUL does, fed whole or in pieces; the decoder refuses with a ProtocolError or reads a call that round-trips")
+    func fuzz() throws {
+        var generator = SeededRandom.forTest()
+        let alphabet = Array("{}\"method:0\u{0}".utf8)
+        var refusedForSize = 0
         for _ in 0..<2000 {
-            var framing = VarlinkFraming(limit: 512)
-            let bytes = (0..<Int.random(in: 0...600, using: &generator)).map { _ in
-                Bool.random(using: &generator) ? UInt8.random(in: 0...255, using: &generator) : Array("{}\"method:0\u{0}".utf8).randomElement(using: &generator)!
+            // One stream in four has no terminator at all, so that long messages reach the limit;
+            // one in four is messages within a few bytes of the limit, where an off-by-one would hide.
+            let bytes: [UInt8]
+            switch Int.random(in: 0..<4, using: &generator) {
+            case 0:
+                bytes = (0..<Int.random(in: 0...600, using: &generator)).map { _ in UInt8.random(in: 1...255, using: &generator) }
+            case 1:
+                bytes = (0..<Int.random(in: 1...3, using: &generator)).flatMap { _ in
+                    [UInt8](repeating: 0x41, count: Int.random(in: 508...516, using: &generator)) + (Bool.random(using: &generator) ? [0] : [])
+                }
+            default:
+                bytes = (0..<Int.random(in: 0...600, using: &generator)).map { _ in
+                    Bool.random(using: &generator) ? UInt8.random(in: 0...255, using: &generator) : alphabet.randomElement(using: &generator)!
+                }
             }
-            if let messages = try? framing.feed(bytes) {
-                for message in messages { _ = try? VarlinkCodec.decodeCall(message) }
+            // The reference: every NUL ends a message; any message (or the unterminated rest) over the limit is refused.
+            let pieces = bytes.split(separator: 0, omittingEmptySubsequences: false).map(Array.init)
+            let expected = Array(pieces.dropLast())
+            let expectRefusal = pieces.contains { $0.count > 512 }
+
+            var whole = VarlinkFraming(limit: 512)
+            var inPieces = VarlinkFraming(limit: 512)
+            let oneRead = try? whole.feed(bytes)
+            var manyReads: [[UInt8]]? = []
+            var rest = bytes[...]
+            while !rest.isEmpty, manyReads != nil {
+                let chunk = rest.prefix(Int.random(in: 1...64, using: &generator))
+                rest = rest.dropFirst(chunk.count)
+                if let messages = try? inPieces.feed(chunk) { manyReads! += messages } else { manyReads = nil }
+            }
+            if expectRefusal {
+                refusedForSize += 1
+                #expect(oneRead == nil && manyReads == nil, "a message over the limit was taken; \(generator)")
+                continue
+            }
+            #expect(oneRead == expected && manyReads == expected, "\(generator)")
+            #expect(whole.pendingCount == pieces.last!.count, "\(generator)")
+            for message in expected {
+                do {
+                    let call = try VarlinkCodec.decodeCall(message)
+                    #expect(try VarlinkCodec.decodeCall(VarlinkCodec.encode(call)) == call, "\(generator)")
+                } catch {
+                    #expect(error.name == "io.ukey.ProtocolError", "\(error); \(generator)")
+                }
             }
         }
+        // Both outcomes must occur, or the loop checks less than it says.
+        #expect(refusedForSize > 0, "\(generator)")
+        let directed = (0..<200).map { _ in VarlinkCall(method: "a.B\(Int.random(in: 0...9, using: &generator))", parameters: ["k": .int(Int.random(in: -9...9, using: &generator))], more: Bool.random(using: &generator)) }
+        for call in directed { #expect(try VarlinkCodec.decodeCall(VarlinkCodec.encode(call)) == call, "\(generator)") }
     }
 
     @Test("every interface ukeyd serves has a description naming itself")
