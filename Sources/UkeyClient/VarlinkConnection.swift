@@ -25,6 +25,9 @@ public final class VarlinkConnection {
     }
 
     private let fd: Int32
+    /// Closes the descriptor: `close(2)`, or a test's counting stand-in (each descriptor must be
+    /// closed exactly once, and a race window cannot show that, a count can).
+    private let closeDescriptor: (Int32) -> Void
     private var framing = VarlinkFraming(limit: 64 << 20)
     private var pending: [[UInt8]] = []
 
@@ -34,14 +37,19 @@ public final class VarlinkConnection {
     /// set runs its deinit even when its init then throws, and that deinit closes `fd`, so a
     /// failure path that closed it too would close the descriptor twice, and the second close
     /// could take another thread's newly opened file.
-    public init(path: String, timeout: TimeInterval = 60) throws(Failure) {
+    public convenience init(path: String, timeout: TimeInterval = 60) throws(Failure) {
+        try self.init(path: path, timeout: timeout, closeDescriptor: { _ = close($0) })
+    }
+
+    package init(path: String, timeout: TimeInterval = 60, closeDescriptor: @escaping (Int32) -> Void) throws(Failure) {
+        self.closeDescriptor = closeDescriptor
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .unreachable(String(cString: strerror(errno))) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            close(fd)
+            closeDescriptor(fd)
             throw .unreachable("socket path is too long: \(path)")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -52,7 +60,7 @@ public final class VarlinkConnection {
         }
         guard status == 0 else {
             let why = String(cString: strerror(errno))
-            close(fd)
+            closeDescriptor(fd)
             throw .unreachable("\(path): \(why)")
         }
         var interval = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
@@ -60,7 +68,7 @@ public final class VarlinkConnection {
         self.fd = fd
     }
 
-    deinit { close(fd) }
+    deinit { closeDescriptor(fd) }
 
     /// Calls a method and returns its reply parameters; an error reply throws `VarlinkError`.
     public func call(_ method: String, _ parameters: [String: JSONValue] = [:]) throws -> [String: JSONValue] {

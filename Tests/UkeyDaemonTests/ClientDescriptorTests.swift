@@ -3,50 +3,70 @@ import Testing
 import UkeyClient
 import UkeyTesting
 
-/// A client that fails to connect must close its socket once. Closing it twice closes whatever
+/// A client must close each socket it opens exactly once. Closing one twice closes whatever
 /// another thread opened in between under the same number: in the test process that once made a
-/// sealed store "vanish" and a spawn fail with EBADF.
+/// sealed store "vanish" and a spawn fail with EBADF. The connection's close is injected here and
+/// counted, so a second close is seen every time, not only when it lands in a race window.
 @Suite("ukey client: descriptors")
 struct ClientDescriptorTests {
-    final class Probe: @unchecked Sendable {
-        // @unchecked: `stop` and `stolen` are guarded by `lock`.
+    /// Records every descriptor closed, then closes it for real.
+    final class CloseLedger: @unchecked Sendable {
+        // @unchecked: `closed` is guarded by `lock`.
         private let lock = NSLock()
-        private var stopFlag = false
-        private var stolenCount = 0
-        var stopped: Bool { lock.withLock { stopFlag } }
-        var stolen: Int { lock.withLock { stolenCount } }
-        func stop() { lock.withLock { stopFlag = true } }
-        func steal() { lock.withLock { stolenCount += 1 } }
+        private var closedDescriptors: [Int32] = []
+        var closed: [Int32] { lock.withLock { closedDescriptors } }
+        func close(_ fd: Int32) {
+            lock.withLock { closedDescriptors.append(fd) }
+            _ = Glibc.close(fd)
+        }
     }
 
-    @Test("failed connections never close a descriptor another thread holds")
+    @Test("a failed connect closes its socket exactly once, on every failure path")
     func failedConnectsCloseOnce() throws {
         let directory = try TemporaryDirectory()
-        var info = stat()
-        #expect(stat("/dev/null", &info) == 0)
-        let nullDevice = info.st_rdev
-        let probe = Probe()
-        let finished = DispatchSemaphore(value: 0)
-        let holder = Thread {
-            // Opens /dev/null again and again and checks the descriptor is still /dev/null while held.
-            while !probe.stopped {
-                let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { continue }
-                var info = stat()
-                for _ in 0..<20 where fstat(fd, &info) != 0 || info.st_rdev != nullDevice {
-                    probe.steal()
-                    break
-                }
-                close(fd)
+        let ledger = CloseLedger()
+        for round in 1...2_000 {
+            #expect(throws: VarlinkConnection.Failure.self) {
+                try VarlinkConnection(path: directory.file("nobody-listens.sock"), closeDescriptor: ledger.close)
             }
-            finished.signal()
+            #expect(ledger.closed.count == round, "round \(round) closed \(ledger.closed.count - round + 1) descriptors")
+            if ledger.closed.count != round { break }
         }
-        holder.start()
-        for _ in 0..<20_000 {
-            _ = try? VarlinkConnection(path: directory.file("nobody-listens.sock"))
+        let long = "/" + String(repeating: "x", count: 200)
+        let before = ledger.closed.count
+        #expect(throws: VarlinkConnection.Failure.self) { try VarlinkConnection(path: long, closeDescriptor: ledger.close) }
+        #expect(ledger.closed.count == before + 1, "a path that is too long closed \(ledger.closed.count - before) descriptors")
+    }
+
+    @Test("a connection that stood closes its socket once, when it goes, and not before")
+    func standingConnectionClosesOnce() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("listening.sock")
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(listener >= 0)
+        defer { _ = Glibc.close(listener) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
         }
-        probe.stop()
-        finished.wait()
-        #expect(probe.stolen == 0, "a failed connect closed \(probe.stolen) descriptors it did not own")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0 && listen(listener, 8) == 0)
+
+        let ledger = CloseLedger()
+        for _ in 0..<50 {
+            do {
+                let connection = try VarlinkConnection(path: path, closeDescriptor: ledger.close)
+                let whileOpen = ledger.closed.count
+                withExtendedLifetime(connection) {
+                    #expect(ledger.closed.count == whileOpen, "the standing connection's socket was closed while in use")
+                }
+            }
+            let accepted = accept(listener, nil, nil)
+            if accepted >= 0 { _ = Glibc.close(accepted) }
+        }
+        #expect(ledger.closed.count == 50, "50 connections closed \(ledger.closed.count) descriptors")
     }
 }

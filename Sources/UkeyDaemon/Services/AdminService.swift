@@ -57,6 +57,7 @@ extension DaemonCore {
             "users": .int(users),
             "entities": .int(loaded?.expected.entities.count ?? 0),
             "measurements": .int(measurements.count),
+            "measurementBatches": .int(measurementBatches),
         ]
     }
 

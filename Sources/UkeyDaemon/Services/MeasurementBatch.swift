@@ -46,6 +46,7 @@ extension DaemonCore {
         while !pendingMeasurements.isEmpty {
             let batch = Array(pendingMeasurements.prefix(Self.maxBatch))
             pendingMeasurements.removeFirst(batch.count)
+            measurementBatches += 1
             await serialized { await measureBatch(batch) }
         }
         drainingMeasurements = false

@@ -59,6 +59,8 @@ public actor DaemonCore {
     /// Measurements queued for the next batch (`MeasurementBatch.swift`), and whether a drainer runs.
     var pendingMeasurements: [PendingMeasurement] = []
     var drainingMeasurements = false
+    /// Batches committed since start (reported by Status, so group commit can be seen working).
+    var measurementBatches = 0
     var sessions = SessionTable()
     var denialFlusher: Task<Void, Never>?
     var gate = SerialGate()

@@ -19,7 +19,10 @@ extension VarlinkInterface {
               bootId: string,
               users: int,
               entities: int,
-              measurements: int
+              measurements: int,
+              # How many group commits (one journal write and fsync each) the measurements
+              # since ukeyd started took: fewer than the measurements when calls come together.
+              measurementBatches: int
             )
 
             # Loads a policy: signature is base64 DER ECDSA over the exact policy bytes, as

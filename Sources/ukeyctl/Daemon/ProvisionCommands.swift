@@ -39,7 +39,7 @@ struct StatusCommand: ParsableCommand {
         if let roles = reply["roles"]?.objectValue {
             for role in ["registers", "keys", "users"] { line("  \(role)", roles[role]?.text ?? "-") }
         }
-        for key in ["policyVersion", "mode", "bootId", "users", "entities", "measurements"] { line(key, reply[key]?.text ?? "-") }
+        for key in ["policyVersion", "mode", "bootId", "users", "entities", "measurements", "measurementBatches"] { line(key, reply[key]?.text ?? "-") }
     }
 }
 
