@@ -122,39 +122,82 @@ struct SoftTokenPinTests {
         _ = try await token.quote(nonce: [1, 2, 3], registers: [8], eventLog: .of([]))
     }
 
-    @Test("kill -9 in the middle of a PIN check costs a try and never gives one back")
+    @Test("kill -9 in the middle of a PIN check costs a try and never gives one back: 40 kills that land mid-check")
     func killDuringCheck() async throws {
         // The production KDF, so the check takes long enough to be interrupted.
         let fixture = try TokenFixture(kdf: .standard)
         _ = try fixture.initialize()
         try await fixture.reopen().addUser("alice", pin: "correct-1", roles: [])
         let helper = PackagePaths.builtProduct("ukey-testhelper")
-        var decrementsByKill = 0, completed = 0, unblocks = 0
-        for _ in 0..<40 {
+        var generator = SeededRandom.forTest()
+
+        // How long one whole check takes here, from the helper's "checking" line to its exit:
+        // the kills are aimed inside that window.
+        let probe = try ChildProcess(helper, ["verify-pin", fixture.configuration.stateDirectory, "alice", "correct-1"])
+        probe.waitForFirstLine()
+        let started = DispatchTime.now()
+        #expect(probe.wait() == 0)
+        let checkNanoseconds = max(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds, 20_000_000)
+
+        // A kill lands mid-check when the decrement is on disk and the restore is not: the
+        // counter is one lower after the kill. Kills before the decrement leave it unchanged;
+        // a check that finished restores it. No outcome may ever give a try back.
+        var midCheck = 0, beforeDecrement = 0, finished = 0, rounds = 0
+        while midCheck < 40 && rounds < 120 {
+            rounds += 1
             let before = try await fixture.reopen().pinStatus(user: "alice").triesLeft
             if before == 0 {
                 #expect(try await fixture.reopen().unblockPIN(user: "alice", soPIN: TokenFixture.soPIN, newPIN: "correct-1") == .accepted)
-                unblocks += 1
                 continue
             }
             let child = try ChildProcess(helper, ["verify-pin", fixture.configuration.stateDirectory, "alice", "correct-1"])
-            // From the moment the check starts: the derivation takes ~0.1 s or more, so most kills
-            // land between the decrement and the restore, some after it.
             child.waitForFirstLine()
-            try await Task.sleep(nanoseconds: UInt64.random(in: 0...200_000_000))
+            try await Task.sleep(nanoseconds: UInt64.random(in: 0...(checkNanoseconds * 9 / 10), using: &generator))
             child.kill9()
             let after = try await fixture.reopen().pinStatus(user: "alice").triesLeft
             if child.exitedNormally {
-                // The check completed: the right PIN restored the counter.
-                #expect(after == 3)
-                completed += 1
+                #expect(after == 3, "a completed check with the right PIN restores the counter; \(generator)")
+                finished += 1
+            } else if after == before - 1 {
+                midCheck += 1
             } else {
-                // Killed: the counter is where it was (killed before the decrement) or one lower.
-                #expect(after == before || after == before - 1, "before \(before), after \(after)")
-                if after == before - 1 { decrementsByKill += 1 }
+                #expect(after == before, "killed with \(before) tries left, \(after) after; \(generator)")
+                beforeDecrement += 1
             }
         }
-        #expect(decrementsByKill >= 3, "some kills must land between the decrement and the restore")
-        #expect(completed + decrementsByKill + unblocks <= 40)
+        print("killDuringCheck: \(midCheck) kills mid-check, \(beforeDecrement) before the decrement, \(finished) checks finished, in \(rounds) rounds (a check takes \(checkNanoseconds / 1_000_000) ms)")
+        #expect(midCheck == 40, "only \(midCheck) of \(rounds) kills landed between the decrement and the restore; \(generator)")
+        // The token still works: the right PIN is accepted and the counter is full again.
+        #expect(try await fixture.reopen().unblockPIN(user: "alice", soPIN: TokenFixture.soPIN, newPIN: "correct-1") == .accepted)
+        #expect(try await fixture.reopen().verifyPIN(user: "alice", pin: "correct-1") == .accepted)
+    }
+
+    @Test("an unknown user takes as long to refuse as a wrong PIN (median times within a third of each other)")
+    func unknownUserTiming() async throws {
+        // The production KDF: the derivation is what both paths must spend.
+        let fixture = try TokenFixture(kdf: .standard)
+        _ = try fixture.initialize()
+        let token = try fixture.reopen()
+        try await token.addUser("alice", pin: "correct-1", roles: [])
+        func seconds(_ body: () async throws -> PinVerdict) async throws -> (Double, PinVerdict) {
+            let start = DispatchTime.now()
+            let verdict = try await body()
+            return (Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9, verdict)
+        }
+        var unknown: [Double] = [], wrong: [Double] = []
+        // Interleaved, so a slow phase of the machine falls on both alike.
+        for round in 0..<10 {
+            let (u, unknownVerdict) = try await seconds { try await token.verifyPIN(user: "mallory-\(round)", pin: "wrong-pin") }
+            #expect(unknownVerdict == .unknownUser)
+            let (w, wrongVerdict) = try await seconds { try await token.verifyPIN(user: "alice", pin: "wrong-pin") }
+            #expect(wrongVerdict == .rejected(retriesLeft: 2))
+            unknown.append(u)
+            wrong.append(w)
+            // Reset the counter (untimed), so every timed wrong PIN is a full check, not a lockout.
+            #expect(try await token.verifyPIN(user: "alice", pin: "correct-1") == .accepted)
+        }
+        let ratio = unknown.sorted()[5] / wrong.sorted()[5]
+        print("unknownUserTiming: median unknown user \(Int(unknown.sorted()[5] * 1000)) ms, wrong PIN \(Int(wrong.sorted()[5] * 1000)) ms, ratio \(ratio)")
+        #expect((0.75...1.33).contains(ratio), "an unknown user is refused in \(ratio)x a wrong PIN's time")
     }
 }
