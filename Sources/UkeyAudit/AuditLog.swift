@@ -20,6 +20,8 @@ public final class AuditLog: @unchecked Sendable {
         public var checkpointInterval: TimeInterval = 60
         /// Past this size the log is rotated (`AuditRotation`); nil: never.
         public var maxBytes: UInt64?
+        /// How records reach the disk (tests inject failures here).
+        public var fileIO = AuditFileIO.system
         public init(path: String) { self.path = path }
     }
 
@@ -372,14 +374,14 @@ public final class AuditLog: @unchecked Sendable {
         guard !bytes.isEmpty else { return .success(()) }
         var written = 0
         while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
+            let n = bytes.withUnsafeBytes { configuration.fileIO.write(fd, $0.baseAddress! + written, bytes.count - written) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else {
                 return .failure(AuditError(.io, "cannot write the audit log \(configuration.path): \(String(cString: strerror(errno)))"))
             }
             written += n
         }
-        guard fdatasync(fd) == 0 else {
+        guard configuration.fileIO.sync(fd) == 0 else {
             return .failure(AuditError(.io, "cannot sync the audit log \(configuration.path): \(String(cString: strerror(errno)))"))
         }
         fileSize += UInt64(bytes.count)
@@ -399,12 +401,12 @@ public final class AuditLog: @unchecked Sendable {
     private func append(_ bytes: [UInt8], to fd: Int32, path: String) -> AuditError? {
         var written = 0
         while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
+            let n = bytes.withUnsafeBytes { configuration.fileIO.write(fd, $0.baseAddress! + written, bytes.count - written) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { return AuditError(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
             written += n
         }
-        guard fdatasync(fd) == 0 else { return AuditError(.io, "cannot sync \(path): \(String(cString: strerror(errno)))") }
+        guard configuration.fileIO.sync(fd) == 0 else { return AuditError(.io, "cannot sync \(path): \(String(cString: strerror(errno)))") }
         return nil
     }
 

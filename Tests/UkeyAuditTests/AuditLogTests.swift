@@ -104,13 +104,86 @@ struct AuditLogTests {
         await log.close()
     }
 
-    @Test("after the log fails, appends fail instead of being dropped")
-    func failureIsReported() async throws {
+    @Test("a closed log refuses appends")
+    func closedRefuses() async throws {
         let dir = try TemporaryDirectory()
         let signer = TestCheckpointing()
         let log = try AuditLog.make(in: dir, signer)
         try await log.append(entry(1))
         await log.close()
-        await #expect(throws: AuditError.self) { try await log.append(entry(2)) }
+        await #expect { try await log.append(entry(2)) } throws: { "\($0)".contains("closed") }
+    }
+
+    /// The disk as the log sees it: real writes and syncs until told to fail.
+    final class FailingDisk: @unchecked Sendable {
+        // @unchecked: the switches are guarded by `lock`.
+        private let lock = NSLock()
+        private var writeFailure: Int32?, syncFailure: Int32?, partialWrite = false
+        func failWrites(_ code: Int32, afterHalf: Bool = false) { lock.withLock { (writeFailure, partialWrite) = (code, afterHalf) } }
+        func failSyncs(_ code: Int32) { lock.withLock { syncFailure = code } }
+        func heal() { lock.withLock { (writeFailure, syncFailure, partialWrite) = (nil, nil, false) } }
+
+        var io: AuditFileIO {
+            AuditFileIO(
+                write: { fd, bytes, count in
+                    let (failure, partial) = self.lock.withLock { (self.writeFailure, self.partialWrite) }
+                    guard let failure else { return Glibc.write(fd, bytes, count) }
+                    if partial, count > 1 {
+                        // Half the batch reaches the file, then the disk is full: a torn record.
+                        self.lock.withLock { self.partialWrite = false }
+                        return Glibc.write(fd, bytes, count / 2)
+                    }
+                    errno = failure
+                    return -1
+                },
+                sync: { fd in
+                    guard let failure = self.lock.withLock({ self.syncFailure }) else { return fdatasync(fd) }
+                    errno = failure
+                    return -1
+                })
+        }
+    }
+
+    static func log(in dir: TemporaryDirectory, _ signer: TestCheckpointing, disk: FailingDisk) throws -> AuditLog {
+        var configuration = AuditLog.Configuration(path: dir.path + "/audit.log")
+        configuration.checkpointEvery = 1000
+        configuration.checkpointInterval = 1e9
+        configuration.fileIO = disk.io
+        return try AuditLog(configuration: configuration, sealed: nil, checkpointing: signer, problems: { _ in })
+    }
+
+    @Test(
+        "a write that fails (disk full, torn half-way) or a sync that fails: the append throws with the cause, the log takes nothing more, and what was acknowledged verifies after reopening",
+        arguments: [("write", false, "cannot write the audit log", "No space left on device"), ("write", true, "cannot write the audit log", "No space left on device"), ("sync", false, "cannot sync the audit log", "Input/output error")]
+    )
+    func diskFailures(failing: String, torn: Bool, reason: String, cause: String) async throws {
+        let dir = try TemporaryDirectory()
+        let signer = TestCheckpointing()
+        let disk = FailingDisk()
+        let log = try Self.log(in: dir, signer, disk: disk)
+        for n in 1...5 { try await log.append(entry(n)) }
+        if failing == "write" { disk.failWrites(ENOSPC, afterHalf: torn) } else { disk.failSyncs(EIO) }
+        await #expect { try await log.append(entry(6)) } throws: { error in
+            "\(error)".contains(reason) && "\(error)".contains(cause)
+        }
+        // The log has stopped: even with the disk well again it acknowledges nothing more.
+        disk.heal()
+        await #expect(throws: AuditError.self) { try await log.append(entry(7)) }
+        await log.close()
+
+        // Reopened on a good disk: the five acknowledged records are there and the chain verifies;
+        // a torn record is dropped, not taken.
+        let reopened = try AuditLog.make(in: dir, signer)
+        #expect(reopened.recovery.droppedPartialBytes > 0 || !torn)
+        #expect(reopened.lastSeq >= 5)
+        try await reopened.append(entry(8))
+        await reopened.close()
+        let result = try AuditVerifier.verify(path: dir.path + "/audit.log", auditKey: signer.key.publicKey, sealed: nil)
+        #expect(result.ok, "\(result.reason ?? "")")
+        let paths = try lines(dir.path + "/audit.log").compactMap { line in
+            ((try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any]).flatMap { ($0["subject"] as? [String: Any])?["path"] as? String }
+        }
+        #expect(Array(paths.prefix(5)) == (1...5).map { "/usr/bin/tool-\($0)" }, "\(paths)")
+        #expect(paths.contains("/usr/bin/tool-8") && !paths.contains("/usr/bin/tool-7"), "\(paths)")
     }
 }

@@ -23,6 +23,72 @@ struct DaemonAuditTests {
         }
     }
 
+    /// Mounting a tmpfs needs root: `make test` runs as root here and in CI (where a refusal fails the test).
+    static var canMount: Bool { geteuid() == 0 || ExternalTool.inCI }
+
+    @Test(
+        "a full disk under the audit log: the call is answered io.ukey.AuditUnavailable, not acknowledged, the log takes nothing more; with space back, a restart keeps every acknowledged record and verifies",
+        .enabled(if: canMount, "mounting a small tmpfs needs root (make test runs as root)")
+    )
+    func fullDisk() throws {
+        let f = try DaemonFixture()
+        // The state directory moves onto a 24 MiB tmpfs of its own, so it can be filled.
+        f.daemon.stop()
+        let state = f.daemon.stateDirectory, aside = f.daemon.directory.file("state-aside")
+        #expect(rename(state, aside) == 0 && mkdir(state, 0o700) == 0)
+        let mount = try ExternalTool("mount").run(["-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", state])
+        try #require(mount.status == 0, "mount: \(mount.stderr)")
+        defer {
+            f.daemon.stop()
+            _ = try? ExternalTool("umount").run([state])
+        }
+        #expect(try ExternalTool("cp").run(["-a", aside + "/.", state]).status == 0)
+        try f.daemon.start()
+        let deny = "sha256:" + String(repeating: "2", count: 64)
+        func checkExec(_ n: Int) throws -> VarlinkReply {
+            let connection = try f.daemon.connect()
+            try connection.send(VarlinkCall(method: "io.ukey.Runtime.CheckExec", parameters: ["vm": "office", "path": .string("/usr/bin/full-\(n)"), "digest": .string(deny)]))
+            return try connection.receive()
+        }
+        #expect(try checkExec(0).parameters["decision"] == "deny")
+
+        // Fill the filesystem.
+        let filler = open(state + "/filler", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        try #require(filler >= 0)
+        let chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while chunk.withUnsafeBytes({ write(filler, $0.baseAddress!, $0.count) }) > 0 {}
+        #expect(errno == ENOSPC)
+        close(filler)
+
+        // Records may still fit in the log's last page; each call is acknowledged only if recorded.
+        var acknowledged = [0], refusal: VarlinkReply?
+        for n in 1...2000 where refusal == nil {
+            let reply = try checkExec(n)
+            if reply.error == nil {
+                #expect(reply.parameters["decision"] == "deny")
+                acknowledged.append(n)
+            } else {
+                refusal = reply
+            }
+        }
+        let refused = try #require(refusal, "2000 records were acknowledged on a full disk")
+        print("fullDisk: \(acknowledged.count - 1) calls acknowledged on the full disk before the first AuditUnavailable")
+        #expect(refused.error == "io.ukey.AuditUnavailable", "\(refused)")
+        #expect(refused.parameters["reason"]?.stringValue?.contains("No space left on device") == true, "\(refused)")
+        // The log has stopped: nothing more is acknowledged, even a call that changes nothing.
+        #expect(try checkExec(5000).error == "io.ukey.AuditUnavailable")
+
+        // Space back, ukeyd restarted: every acknowledged record is there and the log verifies.
+        f.daemon.stop()
+        #expect(unlink(state + "/filler") == 0)
+        try f.daemon.start()
+        #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
+        let recorded = Set(try records(f.daemon, type: "exec").compactMap { $0["subject"]?["path"]?.stringValue })
+        let missing = acknowledged.filter { !recorded.contains("/usr/bin/full-\($0)") }
+        #expect(missing.isEmpty, "acknowledged but not in the log: \(missing)")
+        #expect(!recorded.contains("/usr/bin/full-5000"))
+    }
+
     @Test("calls leave the records the issue lists, durable, and the trail verifies; edits and truncation are caught")
     func trail() throws {
         let f = try DaemonFixture()
