@@ -69,6 +69,21 @@ public final class SoftwareTPM: @unchecked Sendable {
 
     public var isRunning: Bool { process.isRunning }
 
+    /// Freezes swtpm (SIGSTOP): commands sent to it now wait for an answer that does not come.
+    public func pause() {
+        kill(process.processIdentifier, SIGSTOP)
+    }
+
+    /// The TPM dies at once (SIGKILL, even while paused: a command in flight is never answered)
+    /// and comes back with its persistent state, PCRs at zero.
+    public func crashAndRestart() throws {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try launch()
+    }
+
     /// SIGTERM; swtpm finishes only once its client has gone, so after 2 s it gets SIGKILL.
     public func stop() {
         guard process.isRunning else { return }

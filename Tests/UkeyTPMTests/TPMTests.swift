@@ -67,12 +67,39 @@ struct TPMReconnectTests {
                 failures += 1
             }
         }
+        // No command was in flight at the restart, so the first may find the old connection
+        // dead (one failure) or not yet noticed; `commandInFlight` pins down the exact case.
         #expect(failures <= 1, "one failure at most: the broken connection is dropped and the next command reconnects")
         #expect(value == [UInt8](repeating: 0, count: 32), "the restarted TPM's PCRs start again from zero")
         #expect(try await tpm.auditKey() == key, "primaries from a fixed template are the same keys after a restart")
         let signed = try await tpm.signWithAuditKey(sha256: Array(SHA256.hash(data: Array("checkpoint".utf8))))
         let publicKey = try P256.Signing.PublicKey(x963Representation: signed.publicKey)
         #expect(publicKey.isValidSignature(try P256.Signing.ECDSASignature(rawRepresentation: signed.signature), for: SHA256.hash(data: Array("checkpoint".utf8))))
+    }
+}
+
+extension TPMReconnectTests {
+    @Test("the TPM dies while a command waits for its answer: that very command fails with a transport error, and the next one reconnects and succeeds")
+    func commandInFlight() async throws {
+        let swtpm = try SoftwareTPM()
+        defer { swtpm.stop() }
+        let tpm = try TPM(tcti: swtpm.tcti)
+        try await tpm.extend(pcr: 16, sha256: [UInt8](repeating: 7, count: 32))
+        let extended = try await tpm.read(pcr: 16)
+        #expect(extended != [UInt8](repeating: 0, count: 32))
+        // Frozen, swtpm takes the command but never answers; then it dies and comes back.
+        swtpm.pause()
+        let inFlight = Task { try await tpm.read(pcr: 16) }
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        try swtpm.crashAndRestart()
+        switch await inFlight.result {
+        case .success(let value):
+            Issue.record("the command in flight was answered (\(value)) by a TPM that died before answering it")
+        case .failure(let error):
+            #expect((error as? TPMError)?.isTransport == true, "\(error)")
+        }
+        // The very next command succeeds, on a new connection, against the restarted TPM.
+        #expect(try await tpm.read(pcr: 16) == [UInt8](repeating: 0, count: 32))
     }
 }
 
