@@ -33,18 +33,44 @@ elif [ "${CI:-}" = "true" ]; then
 fi
 export TSS2_LOG=all+none
 
+# Every run's output is kept, so the end of the run can list what was skipped and why.
+test_log_dir=$(mktemp -d -t ukey-test-log.XXXXXX)
+started_dirs+=("$test_log_dir")
+skipped_elsewhere=()
+run_logged() {
+    local name=$1; shift
+    "$@" 2>&1 | tee "$test_log_dir/$name.log"
+    return "${PIPESTATUS[0]}"
+}
+# Said at the end of every run, passed or failed: the tests that did not run, and why
+# (swift-testing's "skipped" lines, without colour). Under CI=true a missing peer fails instead,
+# so the list must be empty there.
+report_skipped() {
+    local list
+    list=$(cat "$test_log_dir"/*.log 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' | grep -E '^[^ ]+ (Suite|Test) .* skipped' | sed -E 's/^[^ ]+ /  /' | sort -u || true)
+    for line in "${skipped_elsewhere[@]}"; do list+=$'\n'"  $line"; done
+    list=$(printf '%s\n' "$list" | sed '/^$/d')
+    if [ -z "$list" ]; then
+        echo "==> skipped tests: none"
+    else
+        echo "==> skipped tests ($(printf '%s\n' "$list" | wc -l)), and why:"
+        printf '%s\n' "$list"
+    fi
+}
+trap 'report_skipped; cleanup' EXIT
+
 echo "==> swift build --build-tests"
 swift build --build-tests
 echo "==> swift test (every suite; the daemon on the soft token)"
-swift test
+run_logged soft swift test
 # The daemon suites again with the tpm backend: every test daemon gets a swtpm of its own and
 # keeps its registers in real PCRs, its store key sealed to that TPM.
 echo "==> swift test --filter UkeyDaemonTests, with UKEY_TEST_BACKEND=tpm"
-UKEY_TEST_BACKEND=tpm swift test --filter UkeyDaemonTests
+UKEY_TEST_BACKEND=tpm run_logged tpm swift test --filter UkeyDaemonTests
 # A real guest under libvirt and QEMU, gated by ukey's hook (root: libvirt's system instance).
 echo "==> scripts/e2e.sh: a real guest under libvirt and QEMU starts only when ukeyd vouches for it"
 if [ "$(id -u)" -eq 0 ] || [ "${CI:-}" = "true" ]; then
     scripts/e2e.sh
 else
-    echo "e2e skipped: it needs root (libvirt's system instance); run 'sudo make e2e'"
+    skipped_elsewhere+=("scripts/e2e.sh skipped: it needs root (libvirt's system instance); run 'sudo make e2e'")
 fi

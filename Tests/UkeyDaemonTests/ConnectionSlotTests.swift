@@ -75,7 +75,7 @@ struct ConnectionSlotTests {
         }
     }
 
-    @Test("follow is refused before the idle timeout is lifted; one uid holds at most its share; the last slot stays root's", .enabled(if: setpriv.shouldRun && python.shouldRun))
+    @Test("follow is refused before the idle timeout is lifted; one uid holds at most its share; the last slot stays root's", .enabled(if: setpriv.shouldRun && python.shouldRun, Comment(rawValue: setpriv.skipReason + "; " + python.skipReason)))
     func slotsForPrivilegedPeers() throws {
         let f = try DaemonFixture(arguments: [
             "--max-connections", "5", "--max-connections-per-uid", "3", "--idle-timeout", "4", "--socket-group", "nogroup", "--socket-mode", "0660",
@@ -135,7 +135,7 @@ struct DenialFloodTests {
         print(data.count(b"PermissionDenied"))
         """#
 
-    @Test("5,000 denied calls from one peer add two records, and the second counts the rest", .enabled(if: ConnectionSlotTests.setpriv.shouldRun))
+    @Test("5,000 denied calls from one peer add two records, and the second counts the rest", .enabled(if: ConnectionSlotTests.setpriv.shouldRun, Comment(rawValue: ConnectionSlotTests.setpriv.skipReason)))
     func floodIsAggregated() throws {
         let f = try DaemonFixture(arguments: ["--socket-group", "nogroup"])
         chmod(f.daemon.directory.path, 0o711)

@@ -16,7 +16,7 @@ struct DaemonAccessTests {
 
     /// The review's finding: the shipped units made /run/ukey root:root 0750, so non-root members
     /// of group ukey could not reach the socket.
-    @Test("the runtime directory is root:GROUP 0710 as the units ship it: a real non-root member reaches the socket, a non-member does not", .enabled(if: setpriv.shouldRun))
+    @Test("the runtime directory is root:GROUP 0710 as the units ship it: a real non-root member reaches the socket, a non-member does not", .enabled(if: setpriv.shouldRun, Comment(rawValue: setpriv.skipReason)))
     func runtimeDirectoryForTheSocketGroup() throws {
         let service = try String(contentsOfFile: "\(DaemonFixture.root)/systemd/ukeyd.service", encoding: .utf8)
         let socketUnit = try String(contentsOfFile: "\(DaemonFixture.root)/systemd/ukeyd.socket", encoding: .utf8)
@@ -37,7 +37,7 @@ struct DaemonAccessTests {
     /// The review's finding: roles came from the group database, not from the peer's groups at
     /// connect time. A process that dropped a group still got its role, and one that holds a
     /// group only at run time (a uid with no passwd entry at all here) did not.
-    @Test("roles come from the groups the peer holds when it connects (SO_PEERGROUPS), not from the group database", .enabled(if: setpriv.shouldRun))
+    @Test("roles come from the groups the peer holds when it connects (SO_PEERGROUPS), not from the group database", .enabled(if: setpriv.shouldRun, Comment(rawValue: setpriv.skipReason)))
     func rolesFromPeerGroups() throws {
         let f = try DaemonFixture(arguments: ["--socket-group", "nogroup", "--socket-mode", "0660", "--admin-group", "staff"])
         let binary = try f.openToOtherUsers()
@@ -55,7 +55,7 @@ struct DaemonAccessTests {
         #expect(many.status == 0, "\(many.stdout)\(many.stderr)")
     }
 
-    @Test("nobody gets PermissionDenied for hypervisor and admin calls, and they are never executed", .enabled(if: setpriv.shouldRun))
+    @Test("nobody gets PermissionDenied for hypervisor and admin calls, and they are never executed", .enabled(if: setpriv.shouldRun, Comment(rawValue: setpriv.skipReason)))
     func permissionMatrix() throws {
         let f = try DaemonFixture(arguments: ["--socket-group", "nogroup", "--socket-mode", "0660"])
         // nobody must be able to reach the socket: traverse the directories, and run ukeyctl.
@@ -95,7 +95,7 @@ struct DaemonAccessTests {
         #expect(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"] != nil)
     }
 
-    @Test("the python varlink package introspects every interface and calls Measure, Chain, Quote, Login", .enabled(if: python.shouldRun))
+    @Test("the python varlink package introspects every interface and calls Measure, Chain, Quote, Login", .enabled(if: python.shouldRun, Comment(rawValue: python.skipReason)))
     func pythonClient() throws {
         let f = try DaemonFixture()
         let script = """

@@ -13,7 +13,7 @@ struct DaemonServiceTests {
     static let eventlog = ExternalTool("tpm2_eventlog")
     static let checkquote = ExternalTool("tpm2_checkquote")
 
-    @Test("the quote verifies with the openssl CLI; the event log replays to the quoted registers", .enabled(if: openssl.shouldRun && eventlog.shouldRun))
+    @Test("the quote verifies with the openssl CLI; the event log replays to the quoted registers", .enabled(if: openssl.shouldRun && eventlog.shouldRun, Comment(rawValue: openssl.skipReason + "; " + eventlog.skipReason)))
     func quote() throws {
         let f = try DaemonFixture()
         try f.bootHost()

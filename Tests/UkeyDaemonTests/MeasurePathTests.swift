@@ -29,7 +29,7 @@ struct MeasurePathTests {
         #expect(try f.state("vmm").state == "pending", "nothing was measured")
     }
 
-    @Test("a non-root hypervisor peer's path is opened with its own rights: no root-only file, no probing of unreadable directories, no symlink; what it can read is measured", .enabled(if: setpriv.shouldRun))
+    @Test("a non-root hypervisor peer's path is opened with its own rights: no root-only file, no probing of unreadable directories, no symlink; what it can read is measured", .enabled(if: setpriv.shouldRun, Comment(rawValue: setpriv.skipReason)))
     func pathOpenedWithCallersRights() throws {
         let f = try DaemonFixture(arguments: ["--socket-group", "nogroup", "--socket-mode", "0660", "--hypervisor-group", "staff"])
         let binary = try f.openToOtherUsers()

@@ -4,11 +4,11 @@ import UkeyHypervisor
 import UkeyTesting
 
 /// The chain of images a disk is layered on, read from the qcow2 headers, against qemu-img's own.
-@Suite("qcow2 backing chains, checked against qemu-img", .enabled(if: ExternalTool("qemu-img").shouldRun, "\(ExternalTool("qemu-img").skipReason)"))
+@Suite("qcow2 backing chains, checked against qemu-img; qcow2 headers")
 struct BackingChainTests {
     static let qemuImg = ExternalTool("qemu-img")
 
-    @Test("a three-layer chain (relative and absolute backing names) is the chain qemu-img reports")
+    @Test("a three-layer chain (relative and absolute backing names) is the chain qemu-img reports", .enabled(if: ExternalTool("qemu-img").shouldRun, "\(ExternalTool("qemu-img").skipReason)"))
     func chainMatchesQemuImg() throws {
         let dir = try TemporaryDirectory()
         #expect(try Self.qemuImg.run(["create", "-q", "-f", "qcow2", dir.file("debian-base.qcow2"), "1M"]).status == 0)
@@ -25,7 +25,7 @@ struct BackingChainTests {
         #expect(try BackingChain.of(dir.file("plain.img")) == [dir.file("plain.img")])
     }
 
-    @Test("a chain that loops back is refused, naming the image")
+    @Test("a chain that loops back is refused, naming the image", .enabled(if: ExternalTool("qemu-img").shouldRun, "\(ExternalTool("qemu-img").skipReason)"))
     func loopIsRefused() throws {
         let dir = try TemporaryDirectory()
         #expect(try Self.qemuImg.run(["create", "-q", "-f", "qcow2", dir.file("a.qcow2"), "1M"]).status == 0)

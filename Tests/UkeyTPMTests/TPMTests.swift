@@ -135,7 +135,7 @@ struct TPMQuoteTests {
 
 @Suite("The swtpm make test starts")
 struct SharedSoftwareTPMTests {
-    @Test("make test's swtpm answers at UKEY_TEST_TCTI (required under CI=true)", .enabled(if: ExternalTool.inCI || ProcessInfo.processInfo.environment["UKEY_TEST_TCTI"] != nil))
+    @Test("make test's swtpm answers at UKEY_TEST_TCTI (required under CI=true)", .enabled(if: ExternalTool.inCI || ProcessInfo.processInfo.environment["UKEY_TEST_TCTI"] != nil, "UKEY_TEST_TCTI is not set: make test starts a swtpm and sets it"))
     func shared() async throws {
         let tcti = try #require(ProcessInfo.processInfo.environment["UKEY_TEST_TCTI"], "scripts/test.sh did not start swtpm")
         let tpm = try TPM(tcti: tcti)

@@ -7,9 +7,9 @@ import UkeyToken
 import X509
 
 /// Every signature and certificate the token makes, checked by the openssl CLI.
-@Suite("Soft token: quotes, certificates and signatures checked by openssl", .enabled(if: OpenSSL.tool.shouldRun, "\(OpenSSL.tool.skipReason)"))
+@Suite("Soft token: quotes, certificates and signatures (checked by openssl), registers, the device key")
 struct SoftTokenCryptoTests {
-    @Test("openssl accepts the quote signature, and rejects a tampered quote")
+    @Test("openssl accepts the quote signature, and rejects a tampered quote", .enabled(if: OpenSSL.tool.shouldRun, "\(OpenSSL.tool.skipReason)"))
     func quoteWithOpenSSL() async throws {
         let fixture = try TokenFixture()
         let token = try fixture.initialize()
@@ -40,7 +40,7 @@ struct SoftTokenCryptoTests {
         #expect(parsed.registers[0].value == (try await token.read(register: 8, bank: .sha256)).bytes)
     }
 
-    @Test("openssl verifies every certificate the CA issues, and rejects them against another root")
+    @Test("openssl verifies every certificate the CA issues, and rejects them against another root", .enabled(if: OpenSSL.tool.shouldRun, "\(OpenSSL.tool.skipReason)"))
     func certificatesWithOpenSSL() async throws {
         let fixture = try TokenFixture()
         let token = try fixture.initialize()
@@ -85,7 +85,7 @@ struct SoftTokenCryptoTests {
         #expect(Set(serials).count == 6)
     }
 
-    @Test("a CSR made by openssl is signed for the user's name, and openssl verifies the result")
+    @Test("a CSR made by openssl is signed for the user's name, and openssl verifies the result", .enabled(if: OpenSSL.tool.shouldRun, "\(OpenSSL.tool.skipReason)"))
     func csrWithOpenSSL() async throws {
         let fixture = try TokenFixture()
         let token = try fixture.initialize()
@@ -113,7 +113,7 @@ struct SoftTokenCryptoTests {
         await #expect(throws: TokenError(.invalidCSR, "")) { try await token.issueCertificate(user: "bob", csrPEM: "not a csr") }
     }
 
-    @Test("a user's signature is over the Token.Sign context and the digest, and verifies with openssl and the user's certificate")
+    @Test("a user's signature is over the Token.Sign context and the digest, and verifies with openssl and the user's certificate", .enabled(if: OpenSSL.tool.shouldRun, "\(OpenSSL.tool.skipReason)"))
     func userSignatureWithOpenSSL() async throws {
         let fixture = try TokenFixture()
         let token = try fixture.initialize()

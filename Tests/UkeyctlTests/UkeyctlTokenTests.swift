@@ -5,7 +5,7 @@ import UkeyCore
 import UkeyTesting
 import UkeyToken
 
-@Suite("ukeyctl quote verify and keygen", .enabled(if: ExternalTool("openssl").shouldRun, "\(ExternalTool("openssl").skipReason)"))
+@Suite("ukeyctl quote verify and keygen")
 struct UkeyctlTokenTests {
     static func ukeyctl(_ arguments: [String]) throws -> ExternalTool.Result {
         try ExternalTool.run(PackagePaths.builtProduct("ukeyctl"), arguments)
@@ -69,7 +69,7 @@ struct UkeyctlTokenTests {
     /// The review's attack: a user of the token signs a hand-built quote with an invented register
     /// through Token.Sign (her own key, her own session) and presents her certificate as the
     /// attestation key's. Both defences must hold on their own.
-    @Test("a quote signed through a user's key is refused: her certificate is no attestation key's, and her signature is never over bare quote bytes")
+    @Test("a quote signed through a user's key is refused: her certificate is no attestation key's, and her signature is never over bare quote bytes", .enabled(if: ExternalTool("openssl").shouldRun, "\(ExternalTool("openssl").skipReason)"))
     func userKeyCannotForgeQuote() async throws {
         let dir = try TemporaryDirectory()
         var configuration = SoftToken.Configuration(stateDirectory: dir.file("state"))
@@ -111,7 +111,7 @@ struct UkeyctlTokenTests {
         #expect(asUser.status == 0, "\(asUser.stdout)\(asUser.stderr)")
     }
 
-    @Test("keygen writes a 0600 key and a certificate that openssl signs and verifies policies with")
+    @Test("keygen writes a 0600 key and a certificate that openssl signs and verifies policies with", .enabled(if: ExternalTool("openssl").shouldRun, "\(ExternalTool("openssl").skipReason)"))
     func keygen() throws {
         let dir = try TemporaryDirectory()
         let result = try Self.ukeyctl(["keygen", "--out", dir.file("signer")])
