@@ -172,7 +172,7 @@ struct SoftTokenPinTests {
         #expect(try await fixture.reopen().verifyPIN(user: "alice", pin: "correct-1") == .accepted)
     }
 
-    @Test("an unknown user takes as long to refuse as a wrong PIN (median times within a third of each other)")
+    @Test("an unknown user takes as long to refuse as a wrong PIN (the median of paired ratios within 0.5-2)")
     func unknownUserTiming() async throws {
         // The production KDF: the derivation is what both paths must spend.
         let fixture = try TokenFixture(kdf: .standard)
@@ -196,8 +196,13 @@ struct SoftTokenPinTests {
             // Reset the counter (untimed), so every timed wrong PIN is a full check, not a lockout.
             #expect(try await token.verifyPIN(user: "alice", pin: "correct-1") == .accepted)
         }
-        let ratio = unknown.sorted()[5] / wrong.sorted()[5]
-        print("unknownUserTiming: median unknown user \(Int(unknown.sorted()[5] * 1000)) ms, wrong PIN \(Int(wrong.sorted()[5] * 1000)) ms, ratio \(ratio)")
-        #expect((0.75...1.33).contains(ratio), "an unknown user is refused in \(ratio)x a wrong PIN's time")
+        // Each unknown-user refusal against the wrong PIN timed right after it: the machine's slow
+        // phases (the other suites run in parallel) fall on both of a pair. The band is wide
+        // because a loaded machine stretches single checks; without the dummy derivation the ratio
+        // is about 0.0001.
+        let pairs = zip(unknown, wrong).map { $0 / $1 }.sorted()
+        let ratio = (pairs[4] + pairs[5]) / 2
+        print("unknownUserTiming: median unknown user \(Int(unknown.sorted()[5] * 1000)) ms, wrong PIN \(Int(wrong.sorted()[5] * 1000)) ms, median pair ratio \(ratio)")
+        #expect((0.5...2.0).contains(ratio), "an unknown user is refused in \(ratio)x a wrong PIN's time (pairs: \(pairs))")
     }
 }
