@@ -30,9 +30,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
+        // The one strict JSON reader and writer, and the one bounds-checked byte reader: below the
+        // protocol, the audit log, the boot journal and every binary parser.
+        .target(name: "UkeyCodec", swiftSettings: strict),
         .target(
             name: "UkeyCore",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UkeyCodec", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(
@@ -49,7 +52,7 @@ let package = Package(
         .target(
             name: "UkeyToken",
             dependencies: [
-                "UkeyCore", "UkeyStore",
+                "UkeyCore", "UkeyStore", "UkeyCodec",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -60,7 +63,7 @@ let package = Package(
         // The tamper-evident audit log: hash-chained records, signed checkpoints, group commit.
         .target(
             name: "UkeyAudit",
-            dependencies: ["UkeyCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UkeyCore", "UkeyCodec", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // tpm2-tss from Debian's libtss2-dev (esys, tctildr, rc, mu), and the TPM backend over it.
@@ -76,13 +79,13 @@ let package = Package(
             swiftSettings: strict
         ),
         // The varlink protocol: framing, messages, errors, interface descriptions. Bytes only.
-        .target(name: "UkeyVarlink", swiftSettings: strict),
+        .target(name: "UkeyVarlink", dependencies: ["UkeyCodec"], swiftSettings: strict),
         // The daemon: socket server, peer credentials, roles, dispatcher, services. It depends on
         // the token protocols only; ukeyd's main picks the backend.
         .target(
             name: "UkeyDaemon",
             dependencies: [
-                "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyVarlink", "UkeyAudit",
+                "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyVarlink", "UkeyAudit", "UkeyCodec",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -111,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "ukeyctl",
             dependencies: [
-                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyHypervisor",
+                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyHypervisor", "UkeyCodec",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -30,20 +30,22 @@ note "Every entity that boots is measured before its parent loads it, and truste
 note "digest matches the signed policy AND its parent was already trusted (the paper's Theorem 1)."
 
 say "1. Start ukeyd on the software token"
-"$bin/ukeyd" --state-dir "$work/state" --runtime-dir "$work/run" --socket "$UKEY_SOCKET" --log-level warning \
+# --allow-demo-keys: the demo signs its policy with keys/demo/, whose private key is public.
+"$bin/ukeyd" --state-dir "$work/state" --runtime-dir "$work/run" --socket "$UKEY_SOCKET" --log-level warning --allow-demo-keys \
     2> "$work/ukeyd.log" &
 daemon_pid=$!
 for _ in $(seq 100); do [ -S "$UKEY_SOCKET" ] && break; sleep 0.05; done
 echo "ukeyd (pid $daemon_pid) serving varlink on $UKEY_SOCKET"
 
-say "2. Provision: a policy signer, the token, the demo policy, two users"
-run "$bin/ukeyctl" keygen --out "$work/signer"
-run "$bin/ukeyctl" init --so-pin demo-so-pin-1 --policy-signer "$work/signer.pem" > "$work/root-ca.pem"
+say "2. Provision: the demo's policy signer, the token, the demo policy, two users"
+note "keys/demo/ is a signer for demos and tests only: ukeyd refuses it without --allow-demo-keys."
+demo_signer=keys/demo/policy-signer.TEST-ONLY
+run "$bin/ukeyctl" init --so-pin demo-so-pin-1 --policy-signer "$demo_signer.pem" > "$work/root-ca.pem"
 note "root CA: $(openssl x509 -in "$work/root-ca.pem" -noout -subject)"
 scripts/demo-images.sh "$work/host" policies/demo.yaml
 # The policy's file hints point where this demo keeps its stand-in images.
 sed "s|file: /|file: $work/host/|" policies/demo.yaml > "$work/demo.yaml"
-run "$bin/ukeyctl" policy sign "$work/demo.yaml" --key "$work/signer.key.pem"
+run "$bin/ukeyctl" policy sign "$work/demo.yaml" --key "$demo_signer.key.pem"
 run "$bin/ukeyctl" policy load "$work/demo.yaml"
 run "$bin/ukeyctl" user add alice --pin alice-pin-1 --roles office > /dev/null
 run "$bin/ukeyctl" user add bob --pin bob-pin-12 --roles developer > /dev/null

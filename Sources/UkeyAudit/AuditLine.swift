@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import UkeyCodec
 import UkeyCore
 
 /// One audit record as bytes: a JSON object on one line whose last member is `hash`, the SHA-256
@@ -36,28 +37,28 @@ public enum AuditLine {
         out.append(contentsOf: #"{"seq":"#.utf8)
         out.append(contentsOf: String(seq).utf8)
         out.append(contentsOf: #","time":"#.utf8)
-        JSONText.writeString(Timestamp.format(time), to: &out)
+        JSONWriter.writeString(Timestamp.format(time), into: &out)
         out.append(contentsOf: #","type":"#.utf8)
-        JSONText.writeString(entry.type, to: &out)
+        JSONWriter.writeString(entry.type, into: &out)
         if let actor = entry.actor {
             out.append(contentsOf: #","actor":{"uid":\#(actor.uid),"pid":\#(actor.pid),"role":"#.utf8)
-            JSONText.writeString(actor.role, to: &out)
+            JSONWriter.writeString(actor.role, into: &out)
             out.append(UInt8(ascii: "}"))
         }
         out.append(contentsOf: #","subject":{"#.utf8)
         for (i, key) in entry.subject.keys.sorted().enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            JSONText.writeString(key, to: &out)
+            JSONWriter.writeString(key, into: &out)
             out.append(UInt8(ascii: ":"))
             bounded(entry.subject[key]!).write(to: &out)
         }
         out.append(UInt8(ascii: "}"))
         if let signature {
             out.append(contentsOf: #","sig":"#.utf8)
-            JSONText.writeString(Data(signature).base64EncodedString(), to: &out)
+            JSONWriter.writeString(Data(signature).base64EncodedString(), into: &out)
         }
         out.append(contentsOf: #","prev":"#.utf8)
-        JSONText.writeString(prev, to: &out)
+        JSONWriter.writeString(prev, into: &out)
         let hash = Hex.encode(Array(SHA256.hash(data: out)))
         out.append(contentsOf: hashMarker)
         out.append(contentsOf: hash.utf8)
@@ -98,32 +99,37 @@ public enum AuditLine {
             throw AuditError(.integrity, "the line does not end with its \"hash\" member")
         }
         let body = bytes[..<(bytes.count - suffixLength)]
-        let object: [String: Any]
+        // The one strict reader: a duplicate key, a lone surrogate or trailing bytes are as much an
+        // integrity error as a wrong hash, since two readers could see two different records.
+        let object: [String: JSONValue]
         do {
-            guard let parsed = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
+            guard let parsed = try JSONReader.parse(bytes).objectValue else {
                 throw AuditError(.integrity, "the line is not a JSON object")
             }
             object = parsed
         } catch let error as AuditError {
             throw error
         } catch {
-            throw AuditError(.integrity, "the line is not valid JSON")
+            throw AuditError(.integrity, "the line is not valid JSON: \(error)")
         }
-        guard let seqNumber = object["seq"] as? NSNumber, let seq = UInt64(exactly: seqNumber.doubleValue), seq > 0,
-            let type = object["type"] as? String, object["time"] is String,
-            let prev = object["prev"] as? String, isHex64(prev),
-            let hash = object["hash"] as? String, isHex64(hash),
-            object["subject"] is [String: Any]
+        func unsigned(_ value: JSONValue?) -> UInt64? {
+            if case .int(let number)? = value, number >= 0 { return UInt64(number) }
+            return nil
+        }
+        guard let seq = unsigned(object["seq"]), seq > 0,
+            let type = object["type"]?.stringValue, object["time"]?.stringValue != nil,
+            let prev = object["prev"]?.stringValue, isHex64(prev),
+            let hash = object["hash"]?.stringValue, isHex64(hash),
+            let subject = object["subject"]?.objectValue
         else {
             throw AuditError(.integrity, "the record lacks one of seq, time, type, subject, prev, hash, or one has the wrong type")
         }
         let computed = Hex.encode(Array(SHA256.hash(data: Array(body))))
         var upto: UInt64?, head: String?, signature: [UInt8]?
         if type == "checkpoint" {
-            let subject = object["subject"] as? [String: Any]
-            guard let u = (subject?["upto"] as? NSNumber).flatMap({ UInt64(exactly: $0.doubleValue) }),
-                let h = subject?["head"] as? String,
-                let s = (object["sig"] as? String).flatMap({ Data(base64Encoded: $0) })
+            guard let u = unsigned(subject["upto"]),
+                let h = subject["head"]?.stringValue,
+                let s = object["sig"]?.stringValue.flatMap({ Data(base64Encoded: $0) })
             else {
                 throw AuditError(.integrity, "the checkpoint lacks upto, head or a base64 sig")
             }
@@ -131,10 +137,9 @@ public enum AuditLine {
         }
         var previous: String?
         if type == "rotated" {
-            let subject = object["subject"] as? [String: Any]
-            guard let u = (subject?["upto"] as? NSNumber).flatMap({ UInt64(exactly: $0.doubleValue) }),
-                let h = subject?["head"] as? String, isHex64(h),
-                let file = subject?["previous"] as? String, AuditRotation.isArchiveName(file)
+            guard let u = unsigned(subject["upto"]),
+                let h = subject["head"]?.stringValue, isHex64(h),
+                let file = subject["previous"]?.stringValue, AuditRotation.isArchiveName(file)
             else {
                 throw AuditError(.integrity, "the rotated record lacks upto, head or a previous archive's name")
             }

@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import UkeyCore
 
-/// The append-only audit log at `STATE/audit.log` (DESIGN.md section 6).
+/// The append-only audit log at `STATE/audit.log` (architecture.md section 6).
 ///
 /// Appends are group-committed: callers enqueue records (cheap, in order) and one writer thread
 /// numbers, chains, writes and fsyncs everything queued since its last pass, then wakes every

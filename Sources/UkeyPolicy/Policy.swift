@@ -1,6 +1,6 @@
 import UkeyCore
 
-/// A security policy as written (DESIGN.md section 5): the expected measurements, the users, and
+/// A security policy as written (architecture.md section 5): the expected measurements, the users, and
 /// the per-VM run-time whitelists, each with the place it was declared, so every later check can
 /// point at a line.
 public struct Policy: Sendable {

@@ -23,7 +23,8 @@ public final class TestDaemon: @unchecked Sendable {
     public var runtimeDirectory: String { directory.file("run") }
     public var socketPath: String { directory.file("run/ukeyd.sock") }
     public var logPath: String { directory.file("ukeyd.log") }
-    let extraArguments: [String]
+    /// What `start` passes after the directories (a test may change them before a restart).
+    public var extraArguments: [String]
     private var process: Process?
     /// The daemon's own swtpm, on the tpm backend.
     public let tpm: SoftwareTPM?

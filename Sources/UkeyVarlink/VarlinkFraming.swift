@@ -1,7 +1,7 @@
 /// Splits a byte stream into NUL-terminated varlink messages, with a size limit. Sans-IO: feed it
 /// whatever a read returned (one byte, or many messages at once); it returns complete messages.
 public struct VarlinkFraming: Sendable {
-    /// Default limit for one message (DESIGN.md section 4): 1 MiB.
+    /// Default limit for one message (architecture.md section 4): 1 MiB.
     public static let defaultLimit = 1 << 20
 
     public let limit: Int

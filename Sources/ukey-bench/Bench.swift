@@ -14,7 +14,7 @@ import X509
 ///   (`-elapsed`: wall-clock time, as ukey's figures are; by default openssl speed divides by its
 ///   user CPU time, which on a virtual machine that loses time to its host overstates it ~2x);
 /// - soft-token quotes/s against swtpm's TPM2_Quote rate, measured live through tpm2-tss when
-///   scripts/bench.sh started a swtpm (else BACKENDS.md's ~2.3k/s).
+///   scripts/bench.sh started a swtpm (else ~2.3k/s, the rate measured that way on this machine kind).
 @main
 struct Bench {
     static let seconds = 3.0
@@ -69,7 +69,7 @@ struct Bench {
         }
         print("")
         // The peer, live when scripts/bench.sh started a swtpm: TPM2_Quote and PCR_Extend through
-        // tpm2-tss on its Unix socket. Otherwise the figure BACKENDS.md measured the same way.
+        // tpm2-tss on its Unix socket. Otherwise a figure measured the same way on this machine kind.
         var swtpmQuotes = swtpmQuotesPerSecond
         var rawTPM: (extends: Double, quotes: Double)?
         if let tcti = ProcessInfo.processInfo.environment["UKEY_BENCH_TCTI"] {
@@ -79,7 +79,7 @@ struct Bench {
             row("PCR_Extend: swtpm via tpm2-tss, live", rawTPM!.extends, nil)
             row("quote: swtpm TPM2_Quote via tpm2-tss, live", swtpmQuotes, nil)
         } else {
-            row("quote: swtpm TPM2_Quote (BACKENDS.md)", swtpmQuotes, nil)
+            row("quote: swtpm TPM2_Quote (a recorded figure, not live)", swtpmQuotes, nil)
         }
         row("quote: soft token ukey-v1, 1 caller", oneCaller, oneCaller / swtpmQuotes)
         row("quote: soft token ukey-v1, \(cores) callers", concurrent, concurrent / swtpmQuotes)

@@ -74,6 +74,9 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "The TPM's TCTI: device:/dev/tpmrm0 (default) or swtpm:path=SOCKET.")
     var tcti: String?
 
+    @Flag(help: "Trust the demo policy signer of keys/demo/, whose private key is public: for make demo and the tests only, never in production.")
+    var allowDemoKeys = false
+
     /// The config file's settings with this command line's flags over them.
     func settings() throws -> DaemonSettings {
         var settings = DaemonSettings()
@@ -159,7 +162,8 @@ struct Ukeyd: AsyncParsableCommand {
             ),
             logger: logger,
             audit: settings.audit,
-            maxMeasurements: settings.maxMeasurements
+            maxMeasurements: settings.maxMeasurements,
+            allowDemoKeys: allowDemoKeys
         )
         do {
             try await core.start()

@@ -103,6 +103,18 @@ struct AuditTamperTests {
         return text + Array(#","hash":"\#(hash)"}"#.utf8)
     }
 
+    @Test("a record with a key given twice is an integrity error, even with a self-consistent hash: two readers could see two records")
+    func duplicateKeyIsRefused() async throws {
+        let (_, _, original) = try await Self.sample()
+        let line = try #require(original.first { String(decoding: $0, as: UTF8.self).contains(#""type":"exec""#) })
+        // Insert `"type":"measure",` after the opening brace and recompute the hash over the body.
+        let body = Array(line.dropLast(AuditLine.genesis.count + #","hash":""}"#.count))
+        let duplicated = [UInt8(ascii: "{")] + Array(#""type":"measure","#.utf8) + body.dropFirst()
+        let forged = duplicated + Array(#","hash":""#.utf8) + Array(Hex.encode(Array(SHA256.hash(data: duplicated))).utf8) + Array(#""}"#.utf8)
+        #expect(throws: Never.self) { try AuditLine.parse(line) }
+        #expect { try AuditLine.parse(forged) } throws: { "\($0)".contains("given twice") }
+    }
+
     @Test("the line parser survives random and mutated input")
     func fuzz() async throws {
         let (_, _, original) = try await Self.sample()

@@ -1,7 +1,7 @@
 import Testing
 import UkeyCore
 
-@Suite("Boot chain rules (paper section 3.1, DESIGN.md section 1)")
+@Suite("Boot chain rules (paper section 3.1, architecture.md section 1)")
 struct BootChainTests {
     @Test("trusted only when every component matched, each while the parent was trusted")
     func trustedNeedsEveryComponent() throws {

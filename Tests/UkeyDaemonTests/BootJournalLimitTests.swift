@@ -60,6 +60,26 @@ struct BootJournalLimitTests {
         #expect(try f.state("io-vm").state == "untrusted")
     }
 
+    @Test("a journal line with a key given twice (two readers could take two registers) stops the start like any unreadable line")
+    func duplicateKeyIsUnreadable() throws {
+        let f = try DaemonFixture()
+        try f.measureByPath("vmm")
+        f.daemon.stop()
+        let path = f.daemon.runtimeDirectory + "/boot.journal"
+        let original = try String(contentsOfFile: path, encoding: .utf8)
+        var lines = original.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // The second measurement with its register given twice: 8, then 9.
+        #expect(lines[2].hasSuffix(",\"r\":8}"), "\(lines[2])")
+        lines[2] = String(lines[2].dropLast()) + ",\"r\":9}"
+        try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: TestDaemonError.self) { try f.daemon.start() }
+        #expect(f.daemon.log().contains("boot.journal line 3 is not a measurement"))
+        // Restored, it starts: the refusal lost nothing.
+        try original.write(toFile: path, atomically: true, encoding: .utf8)
+        try f.daemon.start()
+        #expect(try f.state("vmm").state == "trusted")
+    }
+
     @Test("a line cut short by a crash mid-append (no newline) was never acknowledged and is dropped")
     func cutLastLineIsDropped() throws {
         let f = try DaemonFixture()

@@ -8,8 +8,9 @@ import UkeyToken
 import UkeyVarlink
 import X509
 
-/// A daemon provisioned as `make demo` does: token initialised, the demo policy signed and
-/// loaded, users alice and bob, and the demo host's images on disk.
+/// A daemon provisioned as `make demo` does: token initialised with the demo policy signer of
+/// `keys/demo/` (so it runs with `--allow-demo-keys`), the demo policy signed and loaded, users
+/// alice and bob, and the demo host's images on disk.
 struct DaemonFixture {
     static let soPIN = "so-secret-42"
     static let root = PackagePaths.root()
@@ -19,19 +20,29 @@ struct DaemonFixture {
     let policyText: String
 
     init(arguments: [String] = [], load: Bool = true, backend: TestBackend = .fromEnvironment) throws {
-        daemon = try TestDaemon(arguments: arguments, backend: backend)
-        signer = P256.Signing.PrivateKey()
+        daemon = try TestDaemon(arguments: arguments + ["--allow-demo-keys"], backend: backend)
+        signer = try Self.demoSigner()
         images = try TemporaryDirectory("ukey-images")
         let result = try ExternalTool.run("/bin/bash", ["\(Self.root)/scripts/demo-images.sh", images.path, "\(Self.root)/policies/demo.yaml"])
         guard result.status == 0 else { throw TestDaemonError(result.stderr) }
         // The demo policy, its file hints pointed at the images directory.
         let original = try String(contentsOfFile: "\(Self.root)/policies/demo.yaml", encoding: .utf8)
         policyText = original.replacingOccurrences(of: "file: /", with: "file: \(images.path)/")
-        let certificate = try IdentityCA.makeRoot(key: signer, commonName: "test policy signer", now: Date())
-        try daemon.call("io.ukey.Admin.Initialize", ["soPin": .string(Self.soPIN), "policySigner": .string(try IdentityCA.pem(certificate))])
+        try daemon.call("io.ukey.Admin.Initialize", ["soPin": .string(Self.soPIN), "policySigner": .string(try Self.demoSignerCertificatePEM())])
         if load { try loadPolicy(policyText) }
         try daemon.call("io.ukey.Admin.AddUser", ["user": "alice", "pin": "alice-pin-1", "roles": ["office"]])
         try daemon.call("io.ukey.Admin.AddUser", ["user": "bob", "pin": "bob-pin-12", "roles": ["developer"]])
+    }
+
+    static let demoSignerPath = "\(root)/keys/demo/policy-signer.TEST-ONLY"
+
+    /// The demo policy signer's private key (public on purpose: tests and demos only).
+    static func demoSigner() throws -> P256.Signing.PrivateKey {
+        try P256.Signing.PrivateKey(pemRepresentation: PEMText.firstBlock(of: String(contentsOfFile: demoSignerPath + ".key.pem", encoding: .utf8)))
+    }
+
+    static func demoSignerCertificatePEM() throws -> String {
+        try String(contentsOfFile: demoSignerPath + ".pem", encoding: .utf8)
     }
 
     /// Lets other uids reach this daemon as real peers would: its directory (standing for /run)

@@ -5,7 +5,7 @@
 /// machine is sans-IO: `measure` returns the verdict and the effects (register extend, event,
 /// state changes) and the caller carries them out; nothing here touches a file, a clock or a TPM.
 ///
-/// Rules (DESIGN.md section 1):
+/// Rules (architecture.md section 1):
 /// - `root` is trusted unconditionally and cannot be measured;
 /// - measuring an entity whose parent is not trusted makes it untrusted (`parent-not-trusted`);
 /// - a mismatch makes it untrusted (`digest-mismatch`) and every descendant untrusted

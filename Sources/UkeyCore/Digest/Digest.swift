@@ -1,5 +1,5 @@
 /// A measurement: an algorithm and the digest bytes, written `"<alg>:<lowercase hex>"` on the wire
-/// and in policies (DESIGN.md section 4).
+/// and in policies (architecture.md section 4).
 ///
 /// Parsing is strict on purpose: upper-case hex, a wrong length or an unknown algorithm is refused
 /// rather than normalised, so that two spellings of one digest can never compare differently in a

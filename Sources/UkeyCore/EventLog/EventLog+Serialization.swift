@@ -1,3 +1,4 @@
+import UkeyCodec
 /// The binary form of the crypto-agile log (TCG PC Client PFP, sections 10.2.1 and 10.4.5.1).
 extension EventLog {
     /// `"Spec ID Event03\0"`, the signature of the header event (PFP 10.4.5.1).
@@ -60,7 +61,7 @@ extension EventLog {
         guard bytes.count <= Limits.maxLogBytes else {
             throw UkeyCoreError(.malformedEventLog, "event log is \(bytes.count) bytes; the limit is \(Limits.maxLogBytes)")
         }
-        var reader = ByteReader(bytes, what: "event log")
+        var reader = EventLogReader(bytes, what: "event log", endianness: .little) { UkeyCoreError(.malformedEventLog, $0) }
         guard !reader.isAtEnd else { throw UkeyCoreError(.malformedEventLog, "event log is empty") }
 
         let headerRegister = try reader.u32("header register index")
@@ -71,7 +72,7 @@ extension EventLog {
         _ = try reader.read(20, "header SHA-1 digest")
         let specSize = try reader.u32("header event size")
         guard specSize <= 4096 else { throw reader.fail("Spec ID event of \(specSize) bytes is too large") }
-        var spec = ByteReader(try reader.read(Int(specSize), "Spec ID event"), what: "Spec ID event")
+        var spec = EventLogReader(try reader.read(Int(specSize), "Spec ID event"), what: "Spec ID event", endianness: .little) { UkeyCoreError(.malformedEventLog, $0) }
         guard try spec.read(16, "signature") == Self.specIDSignature else {
             throw UkeyCoreError(.malformedEventLog, "the header is not a 'Spec ID Event03' (not a crypto-agile log)")
         }
@@ -136,3 +137,6 @@ extension EventLog {
         self.init(algorithms: algorithms, vendorInfo: vendorInfo, events: events)
     }
 }
+
+/// The event log is little-endian throughout (TCG PC Client Platform Firmware Profile).
+typealias EventLogReader = ByteReader<UkeyCoreError>

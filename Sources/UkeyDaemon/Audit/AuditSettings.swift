@@ -1,4 +1,4 @@
-/// How much the daemon records beyond what it always records (DESIGN.md section 6).
+/// How much the daemon records beyond what it always records (architecture.md section 6).
 public struct AuditSettings: Sendable, Hashable {
     /// Which allowed executions are recorded; denials always are.
     public enum ExecAllows: String, Sendable, Hashable, CaseIterable {

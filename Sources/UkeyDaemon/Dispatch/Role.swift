@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// Who may call what (DESIGN.md section 4), decided from the peer's credentials (SO_PEERCRED).
+/// Who may call what (architecture.md section 4), decided from the peer's credentials (SO_PEERCRED).
 public enum Role: String, Sendable, Hashable, CaseIterable {
     /// Provisioning: uid 0 or a member of the admin group.
     case admin

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import UkeyCodec
 import UkeyCore
 import UkeyToken
 import UkeyVarlink
@@ -11,12 +12,15 @@ extension DaemonCore {
         guard token == nil, !provider.isInitialized() else { throw VarlinkError("io.ukey.Admin.AlreadyInitialized") }
         let signer: Certificate
         do {
-            signer = try Certificate(pemEncoded: policySignerPEM)
+            signer = try Certificate(pemEncoded: PEMText.firstBlock(of: policySignerPEM))
         } catch {
             throw DaemonErrors.invalidArgument("policySigner is not a PEM X.509 certificate")
         }
         guard P256.Signing.PublicKey(signer.publicKey) != nil else {
             throw DaemonErrors.invalidArgument("the policy signer's key must be ECDSA P-256")
+        }
+        guard allowDemoKeys || !DemoKeys.isDemoPolicySigner(signer) else {
+            throw DaemonErrors.invalidArgument(DemoKeys.refusal)
         }
         do {
             let created = try provider.initialize(soPIN: soPIN, policySigner: signer, bootID: bootID)
@@ -94,6 +98,10 @@ extension DaemonCore {
             signer = try await token.certificate(named: "policy-signer")
         } catch {
             throw DaemonErrors.from(error)
+        }
+        guard allowDemoKeys || !DemoKeys.isDemoPolicySigner(signer) else {
+            logger.warning("policy from \(source) rejected: \(DemoKeys.refusal)")
+            throw VarlinkError("io.ukey.Admin.PolicyRejected", ["reason": .string(DemoKeys.refusal)])
         }
         let store = allowLists
         do throws(LoadedPolicy.Rejection) {

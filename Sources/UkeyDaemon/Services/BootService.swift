@@ -5,7 +5,7 @@ import UkeyPolicy
 import UkeyToken
 import UkeyVarlink
 
-/// `io.ukey.Boot`: measure, then decide (DESIGN.md section 1).
+/// `io.ukey.Boot`: measure, then decide (architecture.md section 1).
 extension DaemonCore {
     /// The file the policy names for a component, when the hypervisor sends neither digest nor path.
     func fileHint(entity: String, component: String) throws(VarlinkError) -> (path: String, algorithm: HashAlgorithm) {

@@ -1,4 +1,5 @@
 import Foundation
+import UkeyCodec
 import UkeyCore
 
 /// The measurements of the current host boot, kept in the runtime directory (`/run/ukey`, a tmpfs
@@ -6,19 +7,63 @@ import UkeyCore
 /// alone must not reset them, or an attacker who crashes the daemon could measure again. On start
 /// ukeyd replays this journal; a new host boot (different kernel boot id) starts a new one.
 ///
-/// Format: JSON lines; the first is `{"hostBoot":…,"boot":…}`, then one `{"e":…,"c":…,"d":…}` per
+/// Format: JSON lines (see `Line`); the first is `{"boot":…,"hostBoot":…}`, then one `{"c":…,"d":…,"e":…,"r":…}` per
 /// measurement (with the register it extended, which a later policy may no longer say), appended
 /// and fsynced before the measurement is answered. With registers that cannot be reset (a TPM's
 /// PCRs) a `Boot.Reset` appends `{"reset":<new boot>}` instead of starting afresh: the earlier
 /// measurements are still in the PCRs, so they stay in the event log that explains them.
 final class BootJournal {
-    struct Header: Codable { var hostBoot: String; var boot: String }
-    struct Entry: Codable, Sendable { var e: String; var c: String; var d: String; var r: Int }
-    struct ResetMarker: Codable { var reset: String }
-    /// The last `void` measurements were not taken (the token refused the extends).
-    struct VoidMarker: Codable { var void: Int }
-    /// An entity was released (its VM stopped) after the measurements before this line.
-    struct ReleaseMarker: Codable { var release: String }
+    /// One line of the journal, as read by the one strict JSON reader (a duplicate key or any
+    /// member the line's kind does not have is a line that cannot be read, so ukeyd stops):
+    /// the header `{"boot","hostBoot"}`; a measurement `{"c","d","e","r"}`; a reset
+    /// `{"reset"}` (a new boot session); a release `{"release"}` (an entity's VM stopped after
+    /// the measurements before it); a void `{"void"}` (the last n measurements were not taken:
+    /// the token refused their extends).
+    enum Line: Equatable {
+        case header(hostBoot: String, boot: String)
+        case measurement(entity: String, component: String, digest: String, register: Int)
+        case reset(boot: String)
+        case release(entity: String)
+        case void(count: Int)
+
+        init?(_ bytes: some Collection<UInt8>) {
+            guard let object = try? JSONReader.parse(bytes).objectValue else { return nil }
+            func string(_ key: String) -> String? { object[key]?.stringValue }
+            func integer(_ key: String) -> Int? { if case .int(let value)? = object[key] { value } else { nil } }
+            switch Set(object.keys) {
+            case ["hostBoot", "boot"]:
+                guard let hostBoot = string("hostBoot"), let boot = string("boot") else { return nil }
+                self = .header(hostBoot: hostBoot, boot: boot)
+            case ["e", "c", "d", "r"]:
+                guard let entity = string("e"), let component = string("c"), let digest = string("d"), let register = integer("r") else { return nil }
+                self = .measurement(entity: entity, component: component, digest: digest, register: register)
+            case ["reset"]:
+                guard let boot = string("reset") else { return nil }
+                self = .reset(boot: boot)
+            case ["release"]:
+                guard let entity = string("release") else { return nil }
+                self = .release(entity: entity)
+            case ["void"]:
+                guard let count = integer("void") else { return nil }
+                self = .void(count: count)
+            default:
+                return nil
+            }
+        }
+
+        /// The line's bytes (without the newline), written with the one JSON writer.
+        var bytes: [UInt8] {
+            let value: JSONValue = switch self {
+            case .header(let hostBoot, let boot): ["hostBoot": .string(hostBoot), "boot": .string(boot)]
+            case .measurement(let entity, let component, let digest, let register):
+                ["e": .string(entity), "c": .string(component), "d": .string(digest), "r": .int(register)]
+            case .reset(let boot): ["reset": .string(boot)]
+            case .release(let entity): ["release": .string(entity)]
+            case .void(let count): ["void": .int(count)]
+            }
+            return JSONWriter.write(value)
+        }
+    }
 
     /// This host boot's journal: the current boot session and its measurements, and those of
     /// earlier sessions whose registers could not be reset.
@@ -78,35 +123,31 @@ final class BootJournal {
         var lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         if lines.last?.isEmpty == true { lines.removeLast() } else if !lines.isEmpty { lines.removeLast() }
         guard let first = lines.first else { return nil }
-        guard let header = try? JSONDecoder().decode(Header.self, from: Data(first)) else {
+        guard case .header(let journalHostBoot, let boot)? = Line(first) else {
             throw JournalError("\(path): its first line is not a journal header; ukeyd will not start on a journal it cannot read (restart the host to begin a new boot)")
         }
-        guard header.hostBoot == hostBoot else { return nil }
-        var contents = Contents(boot: header.boot, earlier: [], entries: [])
-        for (number, line) in lines.enumerated().dropFirst() {
-            if let marker = try? JSONDecoder().decode(ResetMarker.self, from: Data(line)) {
+        guard journalHostBoot == hostBoot else { return nil }
+        var contents = Contents(boot: boot, earlier: [], entries: [])
+        for (number, raw) in lines.enumerated().dropFirst() {
+            let unreadable = JournalError("\(path) line \(number + 1) is not a measurement; ukeyd will not start on a journal it cannot read whole (restart the host to begin a new boot)")
+            switch Line(raw) {
+            case .reset(let boot)?:
                 contents.earlier += contents.entries
                 contents.entries = []
                 contents.releases = []
-                contents.boot = marker.reset
-                continue
-            }
-            if let marker = try? JSONDecoder().decode(ReleaseMarker.self, from: Data(line)) {
-                contents.releases.append((contents.entries.count, marker.release))
-                continue
-            }
-            if let marker = try? JSONDecoder().decode(VoidMarker.self, from: Data(line)) {
-                contents.entries.removeLast(min(max(0, marker.void), contents.entries.count))
-                continue
-            }
-            guard let entry = try? JSONDecoder().decode(Entry.self, from: Data(line)), let digest = try? Digest(parsing: entry.d),
-                (0..<ExpectedSet.registerCount).contains(entry.r)
-            else {
-                throw JournalError("\(path) line \(number + 1) is not a measurement; ukeyd will not start on a journal it cannot read whole (restart the host to begin a new boot)")
-            }
-            contents.entries.append(Measurement(entity: entry.e, component: entry.c, digest: digest, register: entry.r))
-            guard contents.earlier.count + contents.entries.count <= limit else {
-                throw JournalError("\(path) holds more than \(limit) measurements ([boot] max-measurements); ukeyd will not start on a journal it cannot read whole: raise the limit or restart the host")
+                contents.boot = boot
+            case .release(let entity)?:
+                contents.releases.append((contents.entries.count, entity))
+            case .void(let count)?:
+                contents.entries.removeLast(min(max(0, count), contents.entries.count))
+            case .measurement(let entity, let component, let text, let register)?:
+                guard let digest = try? Digest(parsing: text), (0..<ExpectedSet.registerCount).contains(register) else { throw unreadable }
+                contents.entries.append(Measurement(entity: entity, component: component, digest: digest, register: register))
+                guard contents.earlier.count + contents.entries.count <= limit else {
+                    throw JournalError("\(path) holds more than \(limit) measurements ([boot] max-measurements); ukeyd will not start on a journal it cannot read whole: raise the limit or restart the host")
+                }
+            case .header?, nil:
+                throw unreadable
             }
         }
         return contents
@@ -114,22 +155,22 @@ final class BootJournal {
 
     /// Withdraws the last `count` measurements: their extends failed, so they never happened.
     func appendVoid(count: Int) throws {
-        try appendLine(try JSONEncoder().encode(VoidMarker(void: count)))
+        try appendLine(Line.void(count: count).bytes)
     }
 
     /// Records a release durably, before the chain forgets the entity's measurements.
     func appendRelease(entity: String) throws {
-        try appendLine(try JSONEncoder().encode(ReleaseMarker(release: entity)))
+        try appendLine(Line.release(entity: entity).bytes)
     }
 
     /// Starts a new boot session in this journal, keeping the earlier measurements.
     func appendReset(boot: String) throws {
-        try appendLine(try JSONEncoder().encode(ResetMarker(reset: boot)))
+        try appendLine(Line.reset(boot: boot).bytes)
     }
 
     /// Starts a new journal for a new boot, replacing any old one.
     func start(hostBoot: String, boot: String) throws {
-        let header = try JSONEncoder().encode(Header(hostBoot: hostBoot, boot: boot)) + Data("\n".utf8)
+        let header = Data(Line.header(hostBoot: hostBoot, boot: boot).bytes + [UInt8(ascii: "\n")])
         let temporary = path + ".tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: header, attributes: [.posixPermissions: 0o600]) else {
             throw JournalError("cannot create \(temporary)")
@@ -145,38 +186,17 @@ final class BootJournal {
 
     deinit { closeAppendFD() }
 
-    /// Appends one measurement durably.
-    /// The line is written by hand rather than by JSONEncoder (which costs more than the write
-    /// on this path); `load` reads it with JSONDecoder like any other.
     /// Appends measurements durably: one write and one fsync for all of them.
     func append(_ measurements: [Measurement]) throws {
         var lines: [UInt8] = []
         for (index, measurement) in measurements.enumerated() {
             if index > 0 { lines.append(UInt8(ascii: "\n")) }
-            lines += Array(#"{"e":"#.utf8)
-            Self.appendJSONString(measurement.entity, to: &lines)
-            lines += Array(#","c":"#.utf8)
-            Self.appendJSONString(measurement.component, to: &lines)
-            lines += Array(#","d":""#.utf8) + Array(measurement.digest.description.utf8) + Array(#"","r":"#.utf8)
-            lines += Array(String(measurement.register).utf8) + [UInt8(ascii: "}")]
+            lines += Line.measurement(entity: measurement.entity, component: measurement.component, digest: measurement.digest.description, register: measurement.register).bytes
         }
-        try appendLine(Data(lines))
+        try appendLine(lines)
     }
 
-    /// A JSON string: quotes, backslashes and control characters escaped.
-    static func appendJSONString(_ text: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), byte]
-            case 0..<0x20: out += Array(String(format: "\\u%04x", byte).utf8)
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
-
-    private func appendLine(_ encoded: Data) throws {
+    private func appendLine(_ encoded: [UInt8]) throws {
         var line = encoded
         line.append(UInt8(ascii: "\n"))
         if appendFD < 0 {

@@ -28,6 +28,8 @@ public actor DaemonCore {
     let paths: Paths
     let hostBoot: String
     let clock: @Sendable () -> Date
+    /// Whether the demo policy signer may be trusted (`--allow-demo-keys`; see `DemoKeys`).
+    let allowDemoKeys: Bool
     let logger: Logger
     let journal: BootJournal
     /// The audit log, open once the token is (its checkpoints need the audit key).
@@ -75,8 +77,10 @@ public actor DaemonCore {
         logger: Logger,
         audit: AuditSettings = AuditSettings(),
         maxMeasurements: Int = DaemonCore.defaultMaxMeasurements,
+        allowDemoKeys: Bool = false,
         clock: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.allowDemoKeys = allowDemoKeys
         self.audit = AuditHolder(settings: audit)
         self.provider = provider
         self.paths = paths
@@ -106,6 +110,9 @@ public actor DaemonCore {
             return
         }
         let token = try provider.open(bootID: bootID)
+        if !allowDemoKeys, DemoKeys.isDemoPolicySigner(try await token.certificate(named: "policy-signer")) {
+            throw StoreError(.integrity, path: paths.stateDirectory, DemoKeys.refusal)
+        }
         self.token = token
         try await openAudit(token)
         try await restorePolicy(token)

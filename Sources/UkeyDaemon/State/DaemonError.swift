@@ -1,7 +1,7 @@
 import UkeyToken
 import UkeyVarlink
 
-/// Maps failures below the socket to the stable varlink error names of DESIGN.md section 4.
+/// Maps failures below the socket to the stable varlink error names of architecture.md section 4.
 /// Anything not named here becomes a generic internal error; its detail goes to the log only.
 enum DaemonErrors {
     static func notInitialized() -> VarlinkError { VarlinkError("io.ukey.Admin.NotInitialized") }

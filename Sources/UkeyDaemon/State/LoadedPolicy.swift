@@ -20,7 +20,7 @@ struct LoadedPolicy: Sendable {
         init(_ description: String) { self.description = description }
     }
 
-    /// Checks everything DESIGN.md section 5 asks before a policy may replace the loaded one:
+    /// Checks everything architecture.md section 5 asks before a policy may replace the loaded one:
     /// signature by the enrolled signer over the exact bytes, lint-clean, version above `current`.
     /// `allowList` says where to read a referenced list, and where to keep a copy of what was read.
     static func verify(

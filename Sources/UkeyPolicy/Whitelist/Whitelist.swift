@@ -3,7 +3,7 @@ import UkeyCore
 /// The run-time whitelist of a policy, indexed at load so a check is two hash lookups, never a
 /// scan; built once per policy and swapped whole, so a check never sees half a reload.
 ///
-/// Built for lists of millions of entries (DESIGN.md section 5, `allow-list`): a path is kept as
+/// Built for lists of millions of entries (architecture.md section 5, `allow-list`): a path is kept as
 /// a 128-bit keyed hash (two SipHash-1-3 passes under this process's random seed) and a digest as
 /// its first 256 bits, inline, so an entry costs a few dozen bytes and no allocation. The key is
 /// secret and new in every process, so nobody can aim a path at a whitelisted one's slot (and a

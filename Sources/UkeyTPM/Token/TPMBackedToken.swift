@@ -4,7 +4,7 @@ import UkeyCore
 import UkeyToken
 import X509
 
-/// The tpm backend (DESIGN.md section 3): the roles the configuration gives the TPM are served by
+/// The tpm backend (architecture.md section 3): the roles the configuration gives the TPM are served by
 /// it, the rest by the soft token, whose sealed store keeps the records (users, PINs, policy).
 ///
 /// - registers on the TPM: measurements extend real SHA-256 PCRs (8-16 and 23; 0-7 are the

@@ -1,3 +1,4 @@
+import UkeyCodec
 import Crypto
 import UkeyCore
 
@@ -24,7 +25,7 @@ public struct TPM2Quote: Sendable, Hashable {
 
     public init(parsing bytes: [UInt8]) throws(TokenError) {
         guard bytes.count <= Self.maxBytes else { throw TokenError(.invalidArgument, "a TPMS_ATTEST is at most \(Self.maxBytes) bytes") }
-        var reader = BigEndianReader(bytes, what: "TPMS_ATTEST")
+        var reader = BigEndianReader(bytes, what: "TPMS_ATTEST", endianness: .big) { TokenError(.invalidArgument, $0) }
         guard try reader.u32("magic") == Self.generated else { throw TokenError(.invalidArgument, "not a TPM-generated structure (bad magic)") }
         guard try reader.u16("type") == Self.attestQuote else { throw TokenError(.invalidArgument, "the TPMS_ATTEST is not a quote") }
         _ = try reader.sized("qualifiedSigner", max: 68)
@@ -58,7 +59,7 @@ public struct TPM2Quote: Sendable, Hashable {
     /// The raw r || s of an ECDSA-SHA256 TPMT_SIGNATURE.
     public static func ecdsaSignature(parsing bytes: [UInt8]) throws(TokenError) -> P256.Signing.ECDSASignature {
         guard bytes.count <= 256 else { throw TokenError(.invalidArgument, "a TPMT_SIGNATURE is at most 256 bytes") }
-        var reader = BigEndianReader(bytes, what: "TPMT_SIGNATURE")
+        var reader = BigEndianReader(bytes, what: "TPMT_SIGNATURE", endianness: .big) { TokenError(.invalidArgument, $0) }
         guard try reader.u16("sigAlg") == 0x0018, try reader.u16("hash") == HashAlgorithm.sha256.tcgAlgorithmID else {
             throw TokenError(.invalidArgument, "the signature is not ECDSA with SHA-256")
         }
@@ -78,44 +79,5 @@ public struct TPM2Quote: Sendable, Hashable {
     }
 }
 
-/// A bounds-checked big-endian cursor over untrusted bytes (TPM structures).
-struct BigEndianReader {
-    let bytes: [UInt8]
-    private(set) var offset = 0
-    let what: String
-
-    init(_ bytes: [UInt8], what: String) {
-        self.bytes = bytes
-        self.what = what
-    }
-
-    var remaining: Int { bytes.count - offset }
-    var isAtEnd: Bool { offset == bytes.count }
-
-    mutating func read(_ count: Int, _ field: String) throws(TokenError) -> [UInt8] {
-        guard count >= 0, count <= remaining else {
-            throw TokenError(.invalidArgument, "\(what) is truncated at byte \(offset): \(field) needs \(count) bytes, \(remaining) left")
-        }
-        defer { offset += count }
-        return Array(bytes[offset..<offset + count])
-    }
-
-    mutating func u16(_ field: String) throws(TokenError) -> UInt16 {
-        try read(2, field).reduce(0) { $0 << 8 | UInt16($1) }
-    }
-
-    mutating func u32(_ field: String) throws(TokenError) -> UInt32 {
-        try read(4, field).reduce(0) { $0 << 8 | UInt32($1) }
-    }
-
-    mutating func u64(_ field: String) throws(TokenError) -> UInt64 {
-        try read(8, field).reduce(0) { $0 << 8 | UInt64($1) }
-    }
-
-    /// A TPM2B: a u16 size, then that many bytes (at most `max`).
-    mutating func sized(_ field: String, max: Int) throws(TokenError) -> [UInt8] {
-        let size = Int(try u16("\(field) size"))
-        guard size <= max else { throw TokenError(.invalidArgument, "\(what): \(field) of \(size) bytes (at most \(max))") }
-        return try read(size, field)
-    }
-}
+/// TPM structures are big-endian (TPM 2.0 Part 1, "Marshaling").
+typealias BigEndianReader = ByteReader<TokenError>

@@ -89,21 +89,10 @@ public struct UkeyQuote: Sendable, Hashable {
 
     /// Parses untrusted quote bytes; every length is checked.
     public init(parsing bytes: [UInt8]) throws(TokenError) {
-        var offset = 0
-        func take(_ count: Int, _ field: String) throws(TokenError) -> [UInt8] {
-            guard count >= 0, offset + count <= bytes.count else {
-                throw TokenError(.invalidArgument, "quote is truncated in \(field) at byte \(offset)")
-            }
-            defer { offset += count }
-            return Array(bytes[offset..<offset + count])
-        }
-        func u16(_ field: String) throws(TokenError) -> Int {
-            let b = try take(2, field)
-            return Int(b[0]) << 8 | Int(b[1])
-        }
-        func u64(_ field: String) throws(TokenError) -> UInt64 {
-            try take(8, field).reduce(0) { $0 << 8 | UInt64($1) }
-        }
+        var reader = BigEndianReader(bytes, what: "quote", endianness: .big) { TokenError(.invalidArgument, $0) }
+        func take(_ count: Int, _ field: String) throws(TokenError) -> [UInt8] { try reader.read(count, field) }
+        func u16(_ field: String) throws(TokenError) -> Int { Int(try reader.u16(field)) }
+        func u64(_ field: String) throws(TokenError) -> UInt64 { try reader.u64(field) }
         func algorithm(_ field: String) throws(TokenError) -> HashAlgorithm {
             let id = try u16(field)
             guard let algorithm = HashAlgorithm(tcgAlgorithmID: UInt16(id)) else {
@@ -143,6 +132,6 @@ public struct UkeyQuote: Sendable, Hashable {
         } catch {
             throw TokenError(.invalidArgument, "quote event-log digest is malformed")
         }
-        guard offset == bytes.count else { throw TokenError(.invalidArgument, "quote has \(bytes.count - offset) trailing bytes") }
+        guard reader.isAtEnd else { throw TokenError(.invalidArgument, "quote has \(reader.remaining) trailing bytes") }
     }
 }

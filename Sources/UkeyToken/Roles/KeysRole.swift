@@ -19,7 +19,7 @@ public enum TokenKey: String, CaseIterable, Sendable, Codable {
     case userCA = "user-ca"
 }
 
-/// The key role of a trusted root (DESIGN.md section 3).
+/// The key role of a trusted root (architecture.md section 3).
 public protocol KeysRole: Sendable {
     /// A certificate by name: `root-ca`, `token-keys-ca`, `user-ca`, `attestation`, `audit`,
     /// `policy-signer`, or a user's.

@@ -1,6 +1,6 @@
 import UkeyCore
 
-/// The measurement-register role of a trusted root (DESIGN.md section 3): registers with extend
+/// The measurement-register role of a trusted root (architecture.md section 3): registers with extend
 /// semantics for the current boot, and quotes of them signed by the attestation key.
 public protocol RegistersRole: Sendable {
     /// Extends `register` with a measurement, in every bank.
@@ -34,7 +34,7 @@ extension RegistersRole {
     }
 }
 
-/// A quote as the API returns it (DESIGN.md section 4, `io.ukey.Boot.Quote`).
+/// A quote as the API returns it (architecture.md section 4, `io.ukey.Boot.Quote`).
 public struct SignedQuote: Sendable, Hashable {
     /// "ukey-v1" (docs/quote-format.md) or "tpm2" (TPMS_ATTEST).
     public let format: String

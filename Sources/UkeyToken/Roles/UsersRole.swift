@@ -1,4 +1,4 @@
-/// The outcome of a PIN check. A wrong PIN is a value, not an error (STYLE.md: a denial is a value).
+/// The outcome of a PIN check. A wrong PIN is a value, not an error (a denial is a value, so callers must handle it).
 public enum PinVerdict: Sendable, Hashable {
     case accepted
     /// Wrong PIN; this many tries remain before the PIN locks.
@@ -9,7 +9,7 @@ public enum PinVerdict: Sendable, Hashable {
     case unknownUser
 }
 
-/// The user role of a trusted root (DESIGN.md section 3): PINs with a persistent retry counter
+/// The user role of a trusted root (architecture.md section 3): PINs with a persistent retry counter
 /// that is decremented before the check, lockout, and unblock with the SO PIN (PIV's PUK).
 public protocol UsersRole: Sendable {
     func addUser(_ name: String, pin: String, roles: [String]) async throws(TokenError)

@@ -5,7 +5,7 @@ import UkeyStore
 import X509
 
 /// The soft Ukey: all three roles (registers, keys, users) in software, with its state in a
-/// sealed store whose key is wrapped by `STATE/device.key` (DESIGN.md section 3).
+/// sealed store whose key is wrapped by `STATE/device.key` (architecture.md section 3).
 ///
 /// It protects against theft or offline modification of the store alone, not against root on a
 /// running host; the tpm backend seals the store key to a TPM for that.

@@ -1,3 +1,4 @@
+import UkeyCodec
 import ArgumentParser
 import Crypto
 import Foundation
@@ -122,7 +123,7 @@ struct PolicySign: ParsableCommand {
         let pem = String(decoding: try PolicyFiles.read(key), as: UTF8.self)
         let signer: P256.Signing.PrivateKey
         do {
-            signer = try P256.Signing.PrivateKey(pemRepresentation: pem)
+            signer = try P256.Signing.PrivateKey(pemRepresentation: PEMText.firstBlock(of: pem))
         } catch {
             throw InputError("\(key) is not a PEM P-256 private key")
         }

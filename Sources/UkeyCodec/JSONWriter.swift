@@ -3,7 +3,7 @@
 ///
 /// Written by hand, like `JSONReader`, because every reply goes through it; JSONEncoder cost
 /// more than the rest of a reply's work. Strings are written as they are but for `"`, `\` and
-/// control characters; a number that JSON cannot hold (NaN, infinity) is written as null.
+/// control characters (and DEL, so a log line shows no invisible byte); a number that JSON cannot hold (NaN, infinity) is written as null.
 public enum JSONWriter {
     public static func write(_ value: JSONValue) -> [UInt8] {
         var output: [UInt8] = []
@@ -41,6 +41,12 @@ public enum JSONWriter {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
+    /// Writes one JSON string: the protocol's replies, the audit log's lines and the boot
+    /// journal all escape with this, so there is one rule for what a string becomes.
+    public static func writeString(_ text: String, into output: inout [UInt8]) {
+        write(text, into: &output)
+    }
+
     private static func write(_ text: String, into output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         for byte in text.utf8 {
@@ -50,7 +56,7 @@ public enum JSONWriter {
             case 0x0A: output.append(contentsOf: [0x5C, UInt8(ascii: "n")])
             case 0x0D: output.append(contentsOf: [0x5C, UInt8(ascii: "r")])
             case 0x09: output.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0..<0x20:
+            case 0..<0x20, 0x7F:
                 output.append(contentsOf: "\\u00".utf8)
                 output.append(hexDigits[Int(byte >> 4)])
                 output.append(hexDigits[Int(byte & 0xF)])
