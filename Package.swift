@@ -45,7 +45,7 @@ let package = Package(
         ),
         .target(
             name: "UkeyStore",
-            dependencies: ["UkeyCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UkeyCore", "UkeyCodec", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // The token roles as protocols, and the soft token (which keeps its state in UkeyStore).

@@ -1,4 +1,5 @@
 import Crypto
+import UkeyCodec
 
 /// The bytes of `store.sealed` (all integers big-endian):
 ///
@@ -57,21 +58,21 @@ enum StoreFileFormat {
     }
 
     static func parseHeader(_ bytes: [UInt8], path: String) throws(StoreError) -> Header {
-        var cursor = Cursor(bytes: bytes, path: path)
-        guard try cursor.take(8) == magic else {
+        var reader = makeReader(bytes, "the sealed store", path: path)
+        guard try reader.read(8, "magic") == magic else {
             throw StoreError(.integrity, path: path, "integrity check failed: not a ukey sealed store (bad magic)")
         }
-        let nameLength = Int(try cursor.u8())
-        guard let name = String(validating: try cursor.take(nameLength), as: UTF8.self) else {
+        let nameLength = Int(try reader.u8("protector name length"))
+        guard let name = String(validating: try reader.read(nameLength, "protector name"), as: UTF8.self) else {
             throw StoreError(.integrity, path: path, "integrity check failed: the protector name is not text")
         }
-        let keyLength = Int(try cursor.u16())
-        let wrapped = try cursor.take(keyLength)
-        let generation = try cursor.u64()
-        guard cursor.remaining >= 12 + 16 else {
+        let keyLength = Int(try reader.u16("wrapped key length"))
+        let wrapped = try reader.read(keyLength, "wrapped key")
+        let generation = try reader.u64("generation")
+        guard reader.remaining >= 12 + 16 else {
             throw StoreError(.integrity, path: path, "integrity check failed: the sealed body is truncated")
         }
-        return Header(protectorName: name, wrappedKey: wrapped, generation: generation, bodyOffset: cursor.offset)
+        return Header(protectorName: name, wrappedKey: wrapped, generation: generation, bodyOffset: reader.offset)
     }
 
     static func openBody(_ bytes: [UInt8], header: Header, key: SymmetricKey, path: String) throws(StoreError) -> [String: [UInt8]] {
@@ -86,52 +87,40 @@ enum StoreFileFormat {
                 "integrity check failed: the sealed records do not authenticate (the file was modified or truncated)"
             )
         }
-        defer { for index in plaintext.indices { plaintext[index] = 0 } }
-        // Authenticated, so malformed content means a bug in a writer, not an attacker; still checked.
-        var cursor = Cursor(bytes: plaintext, path: path)
-        let count = try cursor.u32()
-        var records: [String: [UInt8]] = [:]
-        for _ in 0..<count {
-            let nameLength = Int(try cursor.u16())
-            guard let name = String(validating: try cursor.take(nameLength), as: UTF8.self) else {
-                throw StoreError(.integrity, path: path, "integrity check failed: a record name is not text")
+        // The records are read in a scope of their own, so the reader (which shares the plaintext's
+        // storage) is gone before the plaintext is zeroed in place rather than copied on write.
+        let records: Result<[String: [UInt8]], StoreError> = {
+            // Authenticated, so malformed content means a bug in a writer, not an attacker; still checked.
+            var reader = makeReader(plaintext, "the sealed records", path: path)
+            do throws(StoreError) {
+                let count = try reader.u32("record count")
+                var records: [String: [UInt8]] = [:]
+                for _ in 0..<count {
+                    let nameLength = Int(try reader.u16("record name length"))
+                    guard let name = String(validating: try reader.read(nameLength, "record name"), as: UTF8.self) else {
+                        throw StoreError(.integrity, path: path, "integrity check failed: a record name is not text")
+                    }
+                    let valueLength = Int(try reader.u32("record length"))
+                    records[name] = try reader.read(valueLength, "record")
+                }
+                guard reader.isAtEnd else {
+                    throw StoreError(.integrity, path: path, "integrity check failed: trailing bytes after the records")
+                }
+                return .success(records)
+            } catch {
+                return .failure(error)
             }
-            let valueLength = Int(try cursor.u32())
-            records[name] = try cursor.take(valueLength)
-        }
-        guard cursor.remaining == 0 else {
-            throw StoreError(.integrity, path: path, "integrity check failed: trailing bytes after the records")
-        }
-        return records
+        }()
+        for index in plaintext.indices { plaintext[index] = 0 }
+        return try records.get()
+    }
+
+    /// Running out of bytes is an integrity failure, said with the field that did not fit.
+    static func makeReader(_ bytes: [UInt8], _ what: String, path: String) -> ByteReader<StoreError> {
+        ByteReader(bytes, what: what, endianness: .big) { StoreError(.integrity, path: path, "integrity check failed: \($0)") }
     }
 
     static func bigEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
         withUnsafeBytes(of: value.bigEndian) { Array($0) }
-    }
-
-    /// A bounds-checked big-endian reader; running out of bytes is an integrity failure.
-    struct Cursor {
-        let bytes: [UInt8]
-        let path: String
-        var offset = 0
-        var remaining: Int { bytes.count - offset }
-
-        init(bytes: [UInt8], path: String) {
-            self.bytes = bytes
-            self.path = path
-        }
-
-        mutating func take(_ count: Int) throws(StoreError) -> [UInt8] {
-            guard count >= 0, count <= remaining else {
-                throw StoreError(.integrity, path: path, "integrity check failed: the file is truncated at byte \(offset)")
-            }
-            defer { offset += count }
-            return Array(bytes[offset..<offset + count])
-        }
-
-        mutating func u8() throws(StoreError) -> UInt8 { try take(1)[0] }
-        mutating func u16() throws(StoreError) -> UInt16 { try take(2).reduce(0) { $0 << 8 | UInt16($1) } }
-        mutating func u32() throws(StoreError) -> UInt32 { try take(4).reduce(0) { $0 << 8 | UInt32($1) } }
-        mutating func u64() throws(StoreError) -> UInt64 { try take(8).reduce(0) { $0 << 8 | UInt64($1) } }
     }
 }
