@@ -1,6 +1,7 @@
 // swift-tools-version: 6.2
-// The module graph is the architecture (DESIGN.md section 2): UkeyCore knows no I/O and imports
-// nothing of ours; the executables are the only composition roots.
+// The module graph is the architecture (docs/architecture.md section 2): UkeyCore knows no I/O and
+// imports nothing of ours but the codec; the executables are the only composition roots.
+import Foundation
 import PackageDescription
 
 /// Every target of ours builds in Swift 6 mode with all warnings as errors.
@@ -148,10 +149,21 @@ let package = Package(
         // A child process for the crash tests (kill -9 loops); not installed.
         .executableTarget(
             name: "ukey-testhelper",
-            dependencies: ["UkeyStore", "UkeyToken", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UkeyStore", "UkeyToken", "UkeyFuzzTargets", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // The test kit: real peers (external tools), temporary directories; later the test daemon.
+        // Every parser of untrusted bytes with the property its fuzzer checks (make fuzz), and the
+        // seeds of its corpus; the regression suite runs them over Tests/Fuzz/Corpus.
+        .target(
+            name: "UkeyFuzzTargets",
+            dependencies: [
+                "UkeyCodec", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyAudit", "UkeyVarlink", "UkeyDaemon",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "UkeyFuzzTests", dependencies: ["UkeyFuzzTargets", "UkeyTesting"], swiftSettings: strict),
         .target(name: "UkeyTesting", dependencies: ["UkeyCore", "UkeyClient", "UkeyVarlink"], swiftSettings: strict),
         .testTarget(name: "UkeyCoreTests", dependencies: ["UkeyCore", "UkeyTesting"], swiftSettings: strict),
         .testTarget(
@@ -171,7 +183,7 @@ let package = Package(
         .testTarget(name: "UkeyPolicyTests", dependencies: ["UkeyPolicy", "UkeyCore", "UkeyTesting"], swiftSettings: strict),
         .testTarget(
             name: "UkeyVarlinkTests",
-            dependencies: ["UkeyVarlink", "UkeyTesting"],
+            dependencies: ["UkeyVarlink", "UkeyTesting", "UkeyFuzzTargets"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -201,3 +213,10 @@ let package = Package(
         ),
     ]
 )
+
+// `make fuzz` builds the libFuzzer driver with UKEY_FUZZ=1 (and -sanitize=fuzzer,address): it has
+// no main of its own, so it is not part of an ordinary build.
+if ProcessInfo.processInfo.environment["UKEY_FUZZ"] != nil {
+    package.targets.append(.executableTarget(name: "ukey-fuzz", dependencies: ["UkeyFuzzTargets"], swiftSettings: strict))
+    package.products.append(.executable(name: "ukey-fuzz", targets: ["ukey-fuzz"]))
+}

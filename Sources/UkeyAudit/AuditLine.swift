@@ -31,7 +31,7 @@ public enum AuditLine {
     }
 
     /// The record's line, without the newline, and its hash (hex).
-    static func encode(seq: UInt64, time: Date, entry: AuditEntry, prev: String, signature: [UInt8]? = nil) -> (line: [UInt8], hash: String) {
+    package static func encode(seq: UInt64, time: Date, entry: AuditEntry, prev: String, signature: [UInt8]? = nil) -> (line: [UInt8], hash: String) {
         var out: [UInt8] = []
         out.reserveCapacity(384)
         out.append(contentsOf: #"{"seq":"#.utf8)

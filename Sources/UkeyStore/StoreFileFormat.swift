@@ -14,18 +14,18 @@ import UkeyCodec
 /// The body's associated data is everything before it, so every byte of the file is
 /// authenticated. The body's plaintext is the records: u32 count, then per record (sorted by
 /// name) u16 name length, name, u32 value length, value.
-enum StoreFileFormat {
+package enum StoreFileFormat {
     static let magic = Array("UKEYSTR1".utf8)
 
-    struct Header {
+    package struct Header {
         let protectorName: String
         let wrappedKey: [UInt8]
         let generation: UInt64
         /// Offset of the body; the bytes before it are the body's associated data.
-        let bodyOffset: Int
+        package let bodyOffset: Int
     }
 
-    static func seal(
+    package static func seal(
         records: [String: [UInt8]],
         generation: UInt64,
         protectorName: String,
@@ -57,7 +57,7 @@ enum StoreFileFormat {
         }
     }
 
-    static func parseHeader(_ bytes: [UInt8], path: String) throws(StoreError) -> Header {
+    package static func parseHeader(_ bytes: [UInt8], path: String) throws(StoreError) -> Header {
         var reader = makeReader(bytes, "the sealed store", path: path)
         guard try reader.read(8, "magic") == magic else {
             throw StoreError(.integrity, path: path, "integrity check failed: not a ukey sealed store (bad magic)")
@@ -75,7 +75,7 @@ enum StoreFileFormat {
         return Header(protectorName: name, wrappedKey: wrapped, generation: generation, bodyOffset: reader.offset)
     }
 
-    static func openBody(_ bytes: [UInt8], header: Header, key: SymmetricKey, path: String) throws(StoreError) -> [String: [UInt8]] {
+    package static func openBody(_ bytes: [UInt8], header: Header, key: SymmetricKey, path: String) throws(StoreError) -> [String: [UInt8]] {
         var plaintext: [UInt8]
         do {
             let box = try AES.GCM.SealedBox(combined: bytes[header.bodyOffset...])

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import UkeyFuzzTargets
 import UkeyStore
 import UkeyToken
 
@@ -8,6 +9,7 @@ import UkeyToken
 ///
 ///   ukey-testhelper store-writer DIR          commit forever; print each committed generation
 ///   ukey-testhelper verify-pin DIR USER PIN   one PIN check; exit 0 accepted, 1 otherwise
+///   ukey-testhelper fuzz-seeds DIR            each fuzz target's seeds, for Tests/Fuzz/Corpus
 @main
 struct TestHelper {
     static func main() async {
@@ -16,6 +18,15 @@ struct TestHelper {
             switch arguments.dropFirst().first {
             case "store-writer" where arguments.count == 3:
                 try storeWriter(directory: arguments[2])
+            case "fuzz-seeds" where arguments.count == 3:
+                // Writes each fuzz target's seeds to DIR/<target>/seed-<n> (run from the repo root).
+                for target in FuzzTarget.all {
+                    let directory = arguments[2] + "/" + target.name
+                    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                    for (index, seed) in target.seeds().enumerated() {
+                        try Data(seed).write(to: URL(fileURLWithPath: "\(directory)/seed-\(index)"))
+                    }
+                }
             case "verify-pin" where arguments.count == 5:
                 let token = try SoftToken.open(SoftToken.Configuration(stateDirectory: arguments[2]), bootID: "helper")
                 // Tell the test the check is about to start: the kill window is measured from here.
@@ -24,7 +35,7 @@ struct TestHelper {
                 print("\(verdict)")
                 exit(verdict == .accepted ? 0 : 1)
             default:
-                FileHandle.standardError.write(Data("usage: ukey-testhelper store-writer DIR | verify-pin DIR USER PIN\n".utf8))
+                FileHandle.standardError.write(Data("usage: ukey-testhelper store-writer DIR | verify-pin DIR USER PIN | fuzz-seeds DIR\n".utf8))
                 exit(2)
             }
         } catch {

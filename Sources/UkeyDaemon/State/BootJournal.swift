@@ -12,21 +12,21 @@ import UkeyCore
 /// and fsynced before the measurement is answered. With registers that cannot be reset (a TPM's
 /// PCRs) a `Boot.Reset` appends `{"reset":<new boot>}` instead of starting afresh: the earlier
 /// measurements are still in the PCRs, so they stay in the event log that explains them.
-final class BootJournal {
+package final class BootJournal {
     /// One line of the journal, as read by the one strict JSON reader (a duplicate key or any
     /// member the line's kind does not have is a line that cannot be read, so ukeyd stops):
     /// the header `{"boot","hostBoot"}`; a measurement `{"c","d","e","r"}`; a reset
     /// `{"reset"}` (a new boot session); a release `{"release"}` (an entity's VM stopped after
     /// the measurements before it); a void `{"void"}` (the last n measurements were not taken:
     /// the token refused their extends).
-    enum Line: Equatable {
+    package enum Line: Equatable {
         case header(hostBoot: String, boot: String)
         case measurement(entity: String, component: String, digest: String, register: Int)
         case reset(boot: String)
         case release(entity: String)
         case void(count: Int)
 
-        init?(_ bytes: some Collection<UInt8>) {
+        package init?(_ bytes: some Collection<UInt8>) {
             guard let object = try? JSONReader.parse(bytes).objectValue else { return nil }
             func string(_ key: String) -> String? { object[key]?.stringValue }
             func integer(_ key: String) -> Int? { if case .int(let value)? = object[key] { value } else { nil } }
@@ -52,7 +52,7 @@ final class BootJournal {
         }
 
         /// The line's bytes (without the newline), written with the one JSON writer.
-        var bytes: [UInt8] {
+        package var bytes: [UInt8] {
             let value: JSONValue = switch self {
             case .header(let hostBoot, let boot): ["hostBoot": .string(hostBoot), "boot": .string(boot)]
             case .measurement(let entity, let component, let digest, let register):

@@ -1,0 +1,34 @@
+import Foundation
+import UkeyCore
+import UkeyPolicy
+
+extension FuzzTarget {
+    /// An allow-list file (`sha256sum` format). The reader takes a path, so each input is written
+    /// to a file of this process's own in /dev/shm first.
+    static let allowList = FuzzTarget(
+        name: "allow-list",
+        property: "each entry read is a line of the file as written (digest, two spaces, path); a refusal names the file",
+        check: { bytes throws(FuzzFailure) in
+            let path = "/dev/shm/ukey-fuzz-allow-list-\(getpid())"
+            guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw FuzzFailure("cannot write \(path)") }
+            defer { unlink(path) }
+            var entries: [(String, Digest)] = []
+            do throws(AllowListError) {
+                _ = try AllowListReader.read(path: path, algorithm: .sha256) { entries.append(($0, $1)) }
+            } catch {
+                try require("\(error)".contains(path), "a refusal that does not name the file: \(error)")
+                return
+            }
+            let lines = Set(String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) })
+            for (entryPath, digest) in entries where !entryPath.contains("\\") && !entryPath.contains("\n") {
+                try require(lines.contains("\(digest.hex)  \(entryPath)") || lines.contains("\(digest.hex) *\(entryPath)"), "entry \(digest.hex) \(entryPath) is no line of the file")
+            }
+        },
+        seeds: {
+            [
+                Array(("# made by sha256sum\n\n" + String(repeating: "ab", count: 32) + "  /usr/bin/ok\n" + String(repeating: "01", count: 32) + "  /usr/lib/x y\n").utf8),
+                Array(("\\" + String(repeating: "cd", count: 32) + "  /esc\\naped\n").utf8),
+            ]
+        }
+    )
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `make fuzz`: libFuzzer on every parser of untrusted bytes (Sources/UkeyFuzzTargets), each for
+# FUZZ_SECONDS (default 60), from its committed corpus (Tests/Fuzz/Corpus/<target>/). Inputs the
+# fuzzer finds are kept in .build-fuzz/corpus/<target>/ (not committed); an input that breaks a
+# property is written to .build-fuzz/artifacts/ and the run fails. Usage: scripts/fuzz.sh [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${FUZZ_SECONDS:-60}
+jobs=${FUZZ_JOBS:-1}
+build=.build-fuzz
+echo "==> building the fuzz driver (-sanitize=fuzzer,address; its own build directory)"
+UKEY_FUZZ=1 swift build --build-path "$build" --product ukey-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library 2>&1 | grep -v "Cannot export local symbol" || true
+driver="$build/debug/ukey-fuzz"
+[ -x "$driver" ] || { echo "error: the fuzz driver did not build" >&2; exit 1; }
+
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=($(ls Tests/Fuzz/Corpus))
+fi
+mkdir -p "$build/artifacts" "$build/logs"
+summary=()
+failed=0
+for target in "${targets[@]}"; do
+    mkdir -p "$build/corpus/$target"
+    log="$build/logs/$target.log"
+    echo "==> $target: ${seconds}s"
+    status=0
+    UKEY_FUZZ_TARGET=$target "$driver" "$build/corpus/$target" "Tests/Fuzz/Corpus/$target" \
+        -max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=4096 -max_len=8192 \
+        -artifact_prefix="$build/artifacts/$target-" -jobs="$jobs" -workers="$jobs" > "$log" 2>&1 || status=$?
+    # With -jobs the workers log to fuzz-N.log; read whichever holds the stats.
+    stats=$(cat "$log" fuzz-*.log 2>/dev/null | grep -E "stat::number_of_executed_units|^#[0-9]+.*DONE|cov:" | tail -3 || true)
+    execs=$(printf '%s\n' "$stats" | sed -n 's/.*stat::number_of_executed_units: *\([0-9]*\).*/\1/p' | tail -1)
+    edges=$(grep -oE "cov: [0-9]+" "$log" | tail -1 | cut -d' ' -f2)
+    rm -f fuzz-*.log
+    if [ "$status" -ne 0 ]; then
+        failed=1
+        summary+=("$target: FAILED after ${execs:-?} executions, ${edges:-?} edges; see $log and $build/artifacts/")
+        grep -E "ukey-fuzz|ERROR|SUMMARY" "$log" | head -5 || true
+    else
+        summary+=("$target: ${execs:-?} executions, ${edges:-?} edges, no property broken")
+    fi
+done
+echo "==> fuzzing summary"
+printf '  %s\n' "${summary[@]}"
+exit "$failed"
