@@ -7,10 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
+# FUZZ_RUNS: stop each target after this many executions instead (FUZZ_SECONDS still bounds it).
+runs=${FUZZ_RUNS:--1}
 jobs=${FUZZ_JOBS:-1}
 build=.build-fuzz
 echo "==> building the fuzz driver (-sanitize=fuzzer,address; its own build directory)"
-UKEY_FUZZ=1 swift build --build-path "$build" --product ukey-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library 2>&1 | grep -v "Cannot export local symbol" || true
+if [ -z "${FUZZ_SKIP_BUILD:-}" ]; then
+    UKEY_FUZZ=1 swift build --build-path "$build" --product ukey-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library 2>&1 | grep -v "Cannot export local symbol" || true
+fi
 driver="$build/debug/ukey-fuzz"
 [ -x "$driver" ] || { echo "error: the fuzz driver did not build" >&2; exit 1; }
 
@@ -27,7 +31,7 @@ for target in "${targets[@]}"; do
     echo "==> $target: ${seconds}s"
     status=0
     UKEY_FUZZ_TARGET=$target "$driver" "$build/corpus/$target" "Tests/Fuzz/Corpus/$target" \
-        -max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=4096 -max_len=8192 \
+        -max_total_time="$seconds" -runs="$runs" -print_final_stats=1 -timeout=10 -rss_limit_mb=4096 -max_len=8192 \
         -artifact_prefix="$build/artifacts/$target-" -jobs="$jobs" -workers="$jobs" > "$log" 2>&1 || status=$?
     # With -jobs the workers log to fuzz-N.log; read whichever holds the stats.
     stats=$(cat "$log" fuzz-*.log 2>/dev/null | grep -E "stat::number_of_executed_units|^#[0-9]+.*DONE|cov:" | tail -3 || true)

@@ -22,6 +22,9 @@ public final class AuditLog: @unchecked Sendable {
         public var maxBytes: UInt64?
         /// How records reach the disk (tests inject failures here).
         public var fileIO = AuditFileIO.system
+        /// Called on the writer's thread with each batch of lines once they are durable, in log
+        /// order: off-host forwarding (`AuditForwarder`). It must not block: it hands the lines on.
+        public var durable: (@Sendable ([[UInt8]]) -> Void)?
         public init(path: String) { self.path = path }
     }
 
@@ -351,8 +354,10 @@ public final class AuditLog: @unchecked Sendable {
 
     private func writeBatch(_ batch: [(entry: AuditEntry, time: Date)], finalCheckpoint: Bool) -> Result<Void, AuditError> {
         var bytes: [UInt8] = []
+        var lines: [[UInt8]] = []
         for (entry, time) in batch {
             let (line, hash) = AuditLine.encode(seq: nextSeq, time: time, entry: entry, prev: head)
+            if configuration.durable != nil { lines.append(line) }
             bytes += line
             bytes.append(0x0A)
             nextSeq += 1
@@ -363,6 +368,7 @@ public final class AuditLog: @unchecked Sendable {
         if sinceCheckpoint > 0 && (sinceCheckpoint >= configuration.checkpointEvery || checkpointDueByTime || finalCheckpoint) {
             if let (line, hash) = signedCheckpoint() {
                 sealed = SealedCheckpoint(seq: nextSeq, offset: fileSize + UInt64(bytes.count), hash: hash)
+                if configuration.durable != nil { lines.append(line) }
                 bytes += line
                 bytes.append(0x0A)
                 nextSeq += 1
@@ -385,6 +391,7 @@ public final class AuditLog: @unchecked Sendable {
             return .failure(AuditError(.io, "cannot sync the audit log \(configuration.path): \(String(cString: strerror(errno)))"))
         }
         fileSize += UInt64(bytes.count)
+        configuration.durable?(lines)
         if let tailSeal {
             do throws(AuditError) {
                 try tailSeal.write(.init(seq: nextSeq - 1, end: fileSize, head: head))
@@ -420,6 +427,7 @@ public final class AuditLog: @unchecked Sendable {
         let path = configuration.path
         guard let (closing, closingHash) = signedCheckpoint() else { return .success(()) }
         if let error = append(closing + [0x0A], to: fd, path: path) { return .failure(error) }
+        configuration.durable?([closing])
         let closingOffset = fileSize
         fileSize += UInt64(closing.count + 1)
         nextSeq += 1
@@ -453,6 +461,7 @@ public final class AuditLog: @unchecked Sendable {
             return .failure(AuditError(.io, "cannot rotate the audit log \(path): \(String(cString: strerror(errno)))"))
         }
         Self.syncDirectory(of: path)
+        configuration.durable?([rotatedLine, checkpoint])
         let old = condition.withLock { () -> Int32 in
             let old = fd
             fd = newFD

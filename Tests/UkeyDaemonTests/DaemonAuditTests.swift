@@ -391,3 +391,119 @@ struct AuditSettingsTests {
         }
     }
 }
+
+/// A collector of our own for forwarded audit records: a Unix datagram socket, read on its own
+/// thread as records arrive (a datagram socket's queue is short, so an unread one would stall the
+/// sender).
+final class DatagramCollector: @unchecked Sendable {
+    // @unchecked: `received` is guarded by `lock`; `fd` is set once.
+    private let fd: Int32
+    private let lock = NSLock()
+    private var received: [[UInt8]] = []
+    private let done = DispatchSemaphore(value: 0)
+
+    init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard fd >= 0, bound == 0 else { throw TestDaemonError("cannot bind \(path)") }
+        var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 1 << 17)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n > 0 {
+                    lock.withLock { received.append(Array(buffer[..<n])) }
+                } else if n < 0, errno == EAGAIN || errno == EINTR {
+                    if lock.withLock({ stopping }) { break }
+                } else {
+                    break
+                }
+            }
+            done.signal()
+        }.start()
+    }
+
+    private var stopping = false
+
+    /// Everything received, once nothing more has come for a while.
+    func finish() -> [[UInt8]] {
+        var count = -1
+        while true {
+            usleep(300_000)
+            let now = lock.withLock { received.count }
+            if now == count { break }
+            count = now
+        }
+        lock.withLock { stopping = true }
+        done.wait()
+        close(fd)
+        return lock.withLock { received }
+    }
+}
+
+@Suite("ukeyd audit forwarding", .serialized)
+struct AuditForwardingTests {
+    @Test(
+        "[audit] forward: a real collector on a temp socket gets every record of the local log, in order, as the journal's native protocol (UKEY_SEQ, UKEY_HASH) or RFC 5424 syslog",
+        arguments: ["journal", "syslog"]
+    )
+    func forwarding(destination: String) throws {
+        let dir = try TemporaryDirectory("ukey-collector")
+        let collector = try DatagramCollector(path: dir.file("collector.sock"))
+        try "[audit]\nforward = \"\(destination)\"\nforward-socket = \"\(dir.file("collector.sock"))\"\n".write(toFile: dir.file("ukeyd.toml"), atomically: true, encoding: .utf8)
+        let f = try DaemonFixture(arguments: ["--config", dir.file("ukeyd.toml")])
+        try f.bootHost()
+        _ = try? f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "wrong-pin-9"])
+        _ = try f.daemon.call("io.ukey.Runtime.CheckExec", ["vm": "office", "path": "/usr/bin/nc", "digest": .string("sha256:" + String(repeating: "2", count: 64))])
+        f.daemon.stop()
+        let datagrams = collector.finish()
+        let local = try Data(contentsOf: URL(fileURLWithPath: f.daemon.stateDirectory + "/audit.log")).split(separator: 0x0A).map { Array($0) }
+        #expect(local.count >= 15, "the calls above leave at least 15 records")
+
+        var messages: [[UInt8]] = []
+        for datagram in datagrams {
+            let text = String(decoding: datagram, as: UTF8.self)
+            switch destination {
+            case "journal":
+                // Native protocol: KEY=VALUE lines, MESSAGE last here.
+                let fields = Dictionary(text.split(separator: "\n").map { line -> (String, String) in
+                    let parts = line.split(separator: "=", maxSplits: 1)
+                    return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+                }, uniquingKeysWith: { first, _ in first })
+                let message = fields["MESSAGE"] ?? ""
+                messages.append(Array(message.utf8))
+                let record = try JSONReader.parse(Array(message.utf8))
+                #expect(fields["UKEY_SEQ"] == record["seq"]?.intValue.map(String.init), "\(text)")
+                #expect(fields["UKEY_HASH"] == record["hash"]?.stringValue, "\(text)")
+                #expect(fields["SYSLOG_IDENTIFIER"] == "ukeyd")
+            default:
+                // <PRI>VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG
+                let parts = text.split(separator: " ", maxSplits: 7, omittingEmptySubsequences: false)
+                #expect(parts.count == 8 && parts[0] == "<86>1" && parts[3] == "ukeyd" && parts[5] == "audit" && parts[6] == "-", "\(text.prefix(120))")
+                messages.append(parts.count == 8 ? Array(parts[7].utf8) : [])
+            }
+        }
+        // Record for record: the collector holds exactly the local log's lines, in its order.
+        #expect(messages.count == local.count, "\(messages.count) forwarded, \(local.count) in the log")
+        #expect(messages == local)
+    }
+
+    @Test("a collector that is not there costs the local log nothing: every call is answered and recorded")
+    func collectorAway() throws {
+        let dir = try TemporaryDirectory("ukey-collector")
+        try "[audit]\nforward = \"journal\"\nforward-socket = \"\(dir.file("nobody.sock"))\"\n".write(toFile: dir.file("ukeyd.toml"), atomically: true, encoding: .utf8)
+        let f = try DaemonFixture(arguments: ["--config", dir.file("ukeyd.toml")])
+        try f.bootHost()
+        #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
+        #expect(f.daemon.log().contains("cannot forward audit records to \(dir.file("nobody.sock"))"))
+        #expect(try f.daemon.call("io.ukey.Admin.Status")["initialized"] == true)
+    }
+}

@@ -7,6 +7,7 @@ import UkeyToken
 /// enqueues a record for every call it answers, on the connection's own task.
 final class AuditHolder: Sendable {
     private let box = NIOLockedValueBox<AuditLog?>(nil)
+    private let forwarderBox = NIOLockedValueBox<AuditForwarder?>(nil)
     private let allowCounter = NIOLockedValueBox(0)
     let settings: AuditSettings
     /// Repeated permission denials, counted per peer and method (see `DenialAggregator`).
@@ -19,6 +20,13 @@ final class AuditHolder: Sendable {
     var log: AuditLog? {
         get { box.withLockedValue { $0 } }
         set { box.withLockedValue { $0 = newValue } }
+    }
+
+    /// The off-host copy, when `[audit] forward` asks for one (one per daemon, kept across a
+    /// re-opened log).
+    var forwarder: AuditForwarder? {
+        get { forwarderBox.withLockedValue { $0 } }
+        set { forwarderBox.withLockedValue { $0 = newValue } }
     }
 
     /// Whether an allowed execution is recorded under the sampling setting.

@@ -13,6 +13,10 @@ public struct AuditSettings: Sendable, Hashable {
     /// Past this many bytes the log is rotated (archived, and a new file continues its chain);
     /// 0: never.
     public var maxSize = 64 << 20
+    /// Where a copy of every record goes off the host (`forward`), if anywhere; `forward-socket`
+    /// names the collector's socket when it is not the destination's usual one.
+    public var forward: String?
+    public var forwardSocket: String?
     /// The smallest `max-size` accepted (a rotation costs two signatures and some fsyncs).
     public static let minMaxSize = 64 << 10
 

@@ -23,6 +23,8 @@
 /// max-size = 67108864        # bytes; past it the log is archived and a new file continues it (0: never)
 /// exec-allows = "none"       # which allowed executions are recorded: all, sampled, none (denials always are)
 /// exec-allow-sample = 100    # with "sampled": one in this many
+/// forward = "none"           # a copy of each record to "journal" (systemd's) or "syslog" (/dev/log)
+/// forward-socket = "..."     # the collector's socket, if not the destination's usual one
 ///
 /// [roles]
 /// admin-group = "ukey-admin"
@@ -64,6 +66,7 @@ public struct DaemonSettings: Sendable, Hashable {
         "daemon.state-dir", "daemon.runtime-dir", "daemon.socket", "daemon.socket-mode", "daemon.socket-group",
         "daemon.idle-timeout", "daemon.max-connections", "daemon.max-connections-per-uid", "daemon.log-level", "daemon.policy-dir",
         "boot.max-measurements", "audit.checkpoint-every", "audit.max-size", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
+        "audit.forward", "audit.forward-socket",
         "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "tpm.tcti",
     ]
 
@@ -127,6 +130,18 @@ public struct DaemonSettings: Sendable, Hashable {
                 throw Invalid(description: "'audit.exec-allows' must be one of all, sampled, none")
             }
             audit.execAllows = allows
+        }
+        if let value = try string("audit.forward") {
+            guard value == "none" || AuditForwarder.Destination(rawValue: value) != nil else {
+                throw Invalid(description: "'audit.forward' must be one of none, journal, syslog")
+            }
+            audit.forward = value == "none" ? nil : value
+        }
+        if let value = try string("audit.forward-socket") {
+            guard value.hasPrefix("/"), value.utf8.count < 108 else {
+                throw Invalid(description: "'audit.forward-socket' must be an absolute path of a Unix socket (under 108 bytes)")
+            }
+            audit.forwardSocket = value
         }
         if let value = try string("roles.admin-group") { adminGroup = value }
         if let value = try string("roles.hypervisor-group") { hypervisorGroup = value }

@@ -150,19 +150,33 @@ extension DaemonCore {
         item.reply.fulfil(.init(result: result, audit: ticket, log: log))
     }
 
-    /// The chain's verdict on one extended measurement, recorded in the event log.
+    /// The chain's verdict on one extended measurement, and its effect carried out: the event the
+    /// chain names goes to the event log. The batch extended the register before the chain was
+    /// asked (write-ahead, in one hop to the token), so the chain's extend must be that one; if
+    /// it is not, the answer is an error rather than an event log that does not explain a register.
     private func judge(_ item: PendingMeasurement, _ measurement: BootJournal.Measurement) -> Result<[String: JSONValue], VarlinkError> {
+        guard let loaded else { return .failure(DaemonErrors.noPolicy()) }
         let outcome: MeasurementOutcome
         do {
-            outcome = try chain!.measure(entity: item.entity, component: item.component, digest: item.digest)
+            // Mutated in place (optional chaining), not copied: the chain's state is large.
+            guard let measured = try chain?.measure(entity: item.entity, component: item.component, digest: item.digest) else {
+                return .failure(DaemonErrors.noPolicy())
+            }
+            outcome = measured
         } catch {
             return .failure(VarlinkError("io.ukey.Boot.UnknownEntity", ["entity": .string(item.entity)]))
         }
         measurements.append(measurement)
-        let eventIndex = eventLog.appendMeasurement(register: outcome.register, digest: item.digest, description: "\(item.entity)/\(item.component)")
+        guard case .extend(let register, let digest, let eventData)? = outcome.effects.first,
+            register == measurement.register, digest == measurement.digest
+        else {
+            logger.critical("the chain's extend for \(item.entity)/\(item.component) is not the one the batch made")
+            return .failure(DaemonErrors.internalError())
+        }
+        let eventIndex = eventLog.appendMeasurement(register: register, digest: digest, description: eventData)
         var load = outcome.mayLoad(in: mode)
         var reason = outcome.reason?.rawValue
-        if load, mode == .enforce, loaded!.expected.entity(named: item.entity)?.kind == .userVM {
+        if load, mode == .enforce, loaded.expected.entity(named: item.entity)?.kind == .userVM {
             if let refusal = userVMRefusal(entity: item.entity, session: item.session) {
                 load = false
                 reason = refusal

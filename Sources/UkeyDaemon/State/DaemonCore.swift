@@ -175,6 +175,7 @@ public actor DaemonCore {
         for entry in audit.denials.flush(all: true) { _ = log.enqueue(entry) }
         try? await log.append(AuditEntry(type: "daemon-stop", actor: .daemon))
         await log.close()
+        audit.forwarder?.stop()
     }
 
     /// Writes the counts of permission-denial intervals that are over, every interval.
@@ -203,6 +204,12 @@ public actor DaemonCore {
         configuration.checkpointInterval = TimeInterval(audit.settings.checkpointSeconds)
         configuration.maxBytes = audit.settings.maxSize > 0 ? UInt64(audit.settings.maxSize) : nil
         let logger = self.logger
+        if let destination = audit.settings.forward.flatMap(AuditForwarder.Destination.init(rawValue:)) {
+            let forwarder = audit.forwarder ?? AuditForwarder(destination: destination, socketPath: audit.settings.forwardSocket) { logger.warning("audit: \($0)") }
+            audit.forwarder = forwarder
+            configuration.durable = { forwarder.forward($0) }
+            logger.info("audit records are also forwarded to \(destination.rawValue) at \(forwarder.socketPath)")
+        }
         let (tailKey, tailSealed) = await TokenCheckpointing.tailSealKey(in: token)
         let tailSeal = try AuditTailSeal(directory: paths.stateDirectory, key: tailKey)
         let log = try AuditLog(

@@ -11,8 +11,10 @@ import X509
 ///   firmware's, 17-22 need a locality ukeyd does not have) and quotes are TPM2_Quote by the
 ///   TPM's attestation key, certified by the token's root CA.
 /// - keys on the TPM: the store key is sealed to the TPM (see `TPMStoreKeyProtector`), audit
-///   checkpoints are signed by a TPM-resident key, random bytes come from TPM2_GetRandom. The
-///   root CA stays in the sealed store: swift-certificates signs only with keys it holds.
+///   checkpoints are signed by a TPM-resident key, random bytes come from TPM2_GetRandom, and the
+///   three CA keys (root, token-keys, users) are TPM primaries derived from fixed templates,
+///   which sign certificates through `TPMCertificateAuthorityKey`; the store keeps no CA key.
+///   Users' own keys stay in the sealed store.
 public struct TPMBackedToken: TrustedRoot {
     public struct Roles: Sendable, Hashable {
         public var registers: Bool

@@ -10,8 +10,11 @@ import X509
 /// It protects against theft or offline modification of the store alone, not against root on a
 /// running host; the tpm backend seals the store key to a TPM for that.
 ///
-/// An actor: every operation runs to completion without suspending, so a multi-step operation
-/// (decrement the PIN counter, derive, compare, restore) can never interleave with another.
+/// An actor whose isolated operations do not suspend, so each state change (a commit of the
+/// store) is one step that nothing interleaves with. The slow work runs outside it: a PIN's
+/// derivation on its own serial queue between two isolated steps (spend a try durably; then
+/// restore or not), with a per-user gate so two checks of one user cannot overlap, and quote
+/// signatures off the actor so concurrent callers use every core.
 public actor SoftToken {
     public struct Configuration: Sendable {
         public var stateDirectory: String
