@@ -36,6 +36,7 @@ public enum PolicyParser {
         guard !text.utf8.contains(0) else {
             throw PolicyError([diagnostic(file, "policy contains a NUL byte")])
         }
+        if let problem = lineBreakProblem(text, file: file) { throw PolicyError([problem]) }
         let root: Node
         // The parser stays alive while the nodes are read: it owns the anchors, which nodes refer
         // to weakly, and `YAMLNodeReader` refuses any node that has one.
@@ -160,6 +161,33 @@ public enum PolicyParser {
         let digest = f["digest"].flatMap { r.digest($0.value, "digest") }
         guard let path, let digest else { return nil }
         return AllowedExecutable(path: path, digest: digest, location: r.location(f["path"]?.value ?? node))
+    }
+
+    /// YAML also breaks lines at a lone CR and at NEL, LS and PS, where an editor, `grep -n` and a
+    /// reviewer do not: a policy with them would be read with other line numbers (and other
+    /// lines) than the ones its reviewer saw. Found by fuzzing (a diagnostic at line 150 of a
+    /// 46-line file). Lines end in LF or CRLF, nothing else.
+    static func lineBreakProblem(_ text: String, file: String) -> PolicyDiagnostic? {
+        var line = 1
+        var previousWasCR = false
+        for scalar in text.unicodeScalars {
+            if previousWasCR && scalar != "\n" {
+                return PolicyDiagnostic(SourceLocation(file: file, line: line, column: 1), "a carriage return that does not end a line (CRLF): a policy's lines end in LF or CRLF")
+            }
+            switch scalar {
+            case "\n": line += 1
+            case "\u{85}", "\u{2028}", "\u{2029}":
+                return PolicyDiagnostic(
+                    SourceLocation(file: file, line: line, column: 1),
+                    "U+\(String(scalar.value, radix: 16, uppercase: true)) breaks lines in YAML but not in editors; a policy's lines end in LF or CRLF")
+            default: break
+            }
+            previousWasCR = scalar == "\r"
+        }
+        if previousWasCR {
+            return PolicyDiagnostic(SourceLocation(file: file, line: line, column: 1), "a carriage return that does not end a line (CRLF): a policy's lines end in LF or CRLF")
+        }
+        return nil
     }
 
     private static func diagnostic(_ file: String, _ message: String) -> PolicyDiagnostic {

@@ -210,6 +210,19 @@ struct PolicyParserTests {
         #expect(throws: PolicyError.self) { try PolicyParser.parse("version: 1\u{0}\nentities: []", file: "x") }
     }
 
+    @Test("lines end in LF or CRLF: a lone CR or a Unicode line separator (which YAML breaks at and editors do not) is refused at its line")
+    func lineBreaks() throws {
+        let policy = Self.policy(entities: "  - name: guest\n    parent: root\n    kind: user-vm\n    components: [{name: d, digest: \(Self.digestA)}]\n")
+        #expect(throws: Never.self) { try PolicyParser.parse(policy.replacingOccurrences(of: "\n", with: "\r\n"), file: "crlf.yaml") }
+        for separator in ["\r", "\u{85}", "\u{2028}", "\u{2029}"] {
+            let text = policy.replacingOccurrences(of: "mode: enforce\n", with: "mode: enforce\(separator)# c\n")
+            #expect { try PolicyParser.parse(text, file: "p.yaml") } throws: { error in
+                let diagnostic = (error as? PolicyError)?.diagnostics.first
+                return diagnostic?.location.line == 2 && diagnostic?.message.contains("LF or CRLF") == true
+            }
+        }
+    }
+
     @Test("every truncated prefix and random corruption of a policy is read as a part of the whole, or refused at a line of the file")
     func truncationAndCorruption() throws {
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: PackagePaths.root() + "/policies/demo.yaml")))
