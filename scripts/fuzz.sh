@@ -32,14 +32,18 @@ for target in "${targets[@]}"; do
     log="$build/logs/$target.log"
     echo "==> $target: ${seconds}s"
     status=0
-    UKEY_FUZZ_TARGET=$target "$driver" "$build/corpus/$target" "Tests/Fuzz/Corpus/$target" \
+    jobs_flags=()
+    [ "$jobs" -gt 1 ] && jobs_flags=(-jobs="$jobs" -workers="$jobs")
+    # Each target runs in a directory of its own, where libFuzzer's workers write fuzz-N.log,
+    # so runs of several targets at once do not mix their logs.
+    rundir="$PWD/$build/run/$target"
+    rm -rf "$rundir" && mkdir -p "$rundir"
+    (cd "$rundir" && UKEY_FUZZ_TARGET=$target "$OLDPWD/$driver" "$OLDPWD/$build/corpus/$target" "$OLDPWD/Tests/Fuzz/Corpus/$target" \
         -max_total_time="$seconds" -runs="$runs" -print_final_stats=1 -timeout=10 -rss_limit_mb=4096 -max_len=8192 \
-        -artifact_prefix="$build/artifacts/$target-" -jobs="$jobs" -workers="$jobs" > "$log" 2>&1 || status=$?
-    # With -jobs the workers log to fuzz-N.log; read whichever holds the stats.
-    stats=$(cat "$log" fuzz-*.log 2>/dev/null | grep -E "stat::number_of_executed_units|^#[0-9]+.*DONE|cov:" | tail -3 || true)
-    execs=$(printf '%s\n' "$stats" | sed -n 's/.*stat::number_of_executed_units: *\([0-9]*\).*/\1/p' | tail -1)
+        -artifact_prefix="$OLDPWD/$build/artifacts/$target-" "${jobs_flags[@]}") > "$log" 2>&1 || status=$?
+    cat "$rundir"/fuzz-*.log >> "$log" 2>/dev/null || true
+    execs=$(grep -oE "stat::number_of_executed_units: *[0-9]+" "$log" | grep -oE "[0-9]+$" | awk '{ total += $1 } END { print total }')
     edges=$(grep -oE "cov: [0-9]+" "$log" | tail -1 | cut -d' ' -f2)
-    rm -f fuzz-*.log
     if [ "$status" -ne 0 ]; then
         failed=1
         summary+=("$target: FAILED after ${execs:-?} executions, ${edges:-?} edges; see $log and $build/artifacts/")

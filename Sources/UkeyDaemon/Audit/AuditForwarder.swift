@@ -33,8 +33,20 @@ final class AuditForwarder: @unchecked Sendable {
     private var dropped = 0
     private var stopping = false
     private var thread: Thread?
-    private let hostname = ProcessInfo.processInfo.hostName
+    /// The kernel's host name, as RFC 5424's HOSTNAME (no resolver lookup: this runs at start).
+    private let hostname: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "-" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty || name.contains(" ") ? "-" : name
+    }()
     private let pid = getpid()
+    /// Used on the sending thread only.
+    private let formatter: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
 
     init(destination: Destination, socketPath: String?, report: @escaping @Sendable (String) -> Void) {
         self.destination = destination
@@ -121,7 +133,7 @@ final class AuditForwarder: @unchecked Sendable {
             return out
         case .syslog:
             // RFC 5424: <authpriv.info>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG
-            let header = "<86>1 \(Self.timestamp()) \(hostname.isEmpty ? "-" : hostname) ukeyd \(pid) audit - "
+            let header = "<86>1 \(formatter.string(from: Date())) \(hostname) ukeyd \(pid) audit - "
             return Array(header.utf8) + line
         }
     }
@@ -132,12 +144,6 @@ final class AuditForwarder: @unchecked Sendable {
         let seq = text.dropFirst(#"{"seq":"#.count).prefix { $0.isNumber }
         let hash = text.hasSuffix("\"}") ? String(text.dropLast(2).suffix(64)) : ""
         return (String(seq), hash)
-    }
-
-    static func timestamp() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date())
     }
 
     private static func connect(_ path: String) -> Int32 {
