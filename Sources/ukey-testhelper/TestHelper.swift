@@ -9,6 +9,7 @@ import UkeyToken
 ///
 ///   ukey-testhelper store-writer DIR          commit forever; print each committed generation
 ///   ukey-testhelper verify-pin DIR USER PIN   one PIN check; exit 0 accepted, 1 otherwise
+///   ukey-testhelper pin-timing DIR USER:PIN N times N pairs: unknown user, then USER's wrong PIN
 ///   ukey-testhelper fuzz-seeds DIR            each fuzz target's seeds, for Tests/Fuzz/Corpus
 @main
 struct TestHelper {
@@ -27,6 +28,23 @@ struct TestHelper {
                         try Data(seed).write(to: URL(fileURLWithPath: "\(directory)/seed-\(index)"))
                     }
                 }
+            case "pin-timing" where arguments.count == 5:
+                // Times ROUNDS pairs: an unknown user's refusal, then USER's wrong PIN (the counter
+                // reset untimed with PIN after each); prints "pair <unknown ns> <wrong ns>". In a
+                // process of its own, so the test's other suites do not queue PIN derivations
+                // ahead of these on the shared derivation queue.
+                let token = try SoftToken.open(SoftToken.Configuration(stateDirectory: arguments[2]), bootID: "helper")
+                guard let rounds = Int(arguments[4]) else { exit(2) }
+                let (user, pin) = (arguments[3].split(separator: ":").map(String.init)[0], arguments[3].split(separator: ":").map(String.init)[1])
+                for round in 0..<rounds {
+                    let start = DispatchTime.now()
+                    guard try await token.verifyPIN(user: "nobody-\(round)", pin: "wrong-pin-0") == .unknownUser else { exit(1) }
+                    let middle = DispatchTime.now()
+                    guard case .rejected = try await token.verifyPIN(user: user, pin: "wrong-pin-0") else { exit(1) }
+                    let end = DispatchTime.now()
+                    guard try await token.verifyPIN(user: user, pin: pin) == .accepted else { exit(1) }
+                    print("pair \(middle.uptimeNanoseconds - start.uptimeNanoseconds) \(end.uptimeNanoseconds - middle.uptimeNanoseconds)")
+                }
             case "verify-pin" where arguments.count == 5:
                 let token = try SoftToken.open(SoftToken.Configuration(stateDirectory: arguments[2]), bootID: "helper")
                 // Tell the test the check is about to start: the kill window is measured from here.
@@ -35,7 +53,7 @@ struct TestHelper {
                 print("\(verdict)")
                 exit(verdict == .accepted ? 0 : 1)
             default:
-                FileHandle.standardError.write(Data("usage: ukey-testhelper store-writer DIR | verify-pin DIR USER PIN | fuzz-seeds DIR\n".utf8))
+                FileHandle.standardError.write(Data("usage: ukey-testhelper store-writer DIR | verify-pin DIR USER PIN | pin-timing DIR USER:PIN N | fuzz-seeds DIR\n".utf8))
                 exit(2)
             }
         } catch {
