@@ -64,6 +64,11 @@ struct TPM2QuoteParserTests {
             #expect(quote?.nonce == nonce && quote?.pcrs == pcrs && quote?.pcrDigest == digest, "\(generator)")
         }
         #expect(throws: TokenError.self) { try TPM2Quote.ecdsaSignature(parsing: [0x00, 0x18, 0x00, 0x0b, 0x00, 0x40]) }
+        // The SHA-256 bank selected twice (fuzzing's finding): refused, not read as repeated PCRs.
+        var twice = Self.attest(nonce: [1], pcrs: [8], digest: [UInt8](repeating: 5, count: 32))
+        let selection = twice.firstRange(of: [0, 0, 0, 1, 0x00, 0x0b, 3])!
+        twice.replaceSubrange(selection, with: [0, 0, 0, 2, 0x00, 0x0b, 3, 0, 1, 0, 0x00, 0x0b, 3])
+        #expect { try TPM2Quote(parsing: twice) } throws: { "\($0)".contains("SHA-256 bank twice") }
     }
 
     @Test("a TPMT_SIGNATURE's r and s become an ECDSA signature that verifies; another algorithm is refused")

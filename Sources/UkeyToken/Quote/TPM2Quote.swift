@@ -38,6 +38,7 @@ public struct TPM2Quote: Sendable, Hashable {
         let selections = try reader.u32("pcrSelect count")
         guard selections <= 16 else { throw TokenError(.invalidArgument, "the quote selects \(selections) banks") }
         var pcrs: [Int] = []
+        var sha256Selected = false
         for _ in 0..<selections {
             let hash = try reader.u16("pcrSelect hash")
             let size = Int(try reader.read(1, "sizeofSelect")[0])
@@ -47,6 +48,11 @@ public struct TPM2Quote: Sendable, Hashable {
                 if mask.contains(where: { $0 != 0 }) { throw TokenError(.invalidArgument, "the quote selects PCRs of a bank other than SHA-256") }
                 continue
             }
+            // A TPM lists each bank once. Found by fuzzing: the SHA-256 bank given several times
+            // was read as one selection with PCRs repeated, which no TPM quotes and no verifier
+            // should take.
+            guard !sha256Selected else { throw TokenError(.invalidArgument, "the quote selects the SHA-256 bank twice") }
+            sha256Selected = true
             for (byte, bits) in mask.enumerated() {
                 for bit in 0..<8 where bits & (1 << bit) != 0 { pcrs.append(byte * 8 + bit) }
             }
