@@ -155,7 +155,10 @@ struct SoftTokenPinTests {
             try await Task.sleep(nanoseconds: UInt64.random(in: 0...(checkNanoseconds * 9 / 10), using: &generator))
             child.kill9()
             let after = try await fixture.reopen().pinStatus(user: "alice").triesLeft
-            if child.exitedNormally {
+            if child.exitedNormally || (after == 3 && before < 3) {
+                // The check completed (the right PIN restores the counter), and the kill, if it
+                // landed at all, came after the restore and before the exit: a legitimate restore,
+                // not a try given back (CI saw this once in 60 rounds).
                 #expect(after == 3, "a completed check with the right PIN restores the counter; \(generator)")
                 finished += 1
             } else if after == before - 1 {
