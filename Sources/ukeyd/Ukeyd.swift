@@ -15,7 +15,7 @@ struct Ukeyd: AsyncParsableCommand {
         commandName: "ukeyd",
         abstract: "The ukey daemon: boot-chain measurement, authentication, whitelisting, attestation over varlink.",
         discussion: "Settings come from --config (default /etc/ukey/ukeyd.toml, if present); flags override it. SIGHUP re-reads it.",
-        version: Dispatcher.version
+        version: DaemonVersion.version
     )
 
     static let defaultConfig = "/etc/ukey/ukeyd.toml"
@@ -153,7 +153,7 @@ struct Ukeyd: AsyncParsableCommand {
         }
         // Root needs no supplementary groups, and a caller's file must be judged by its rights alone.
         PeerFileHasher.dropSupplementaryGroups()
-        let core = DaemonCore(
+        let core = await DaemonServices(
             provider: provider,
             paths: .init(
                 stateDirectory: settings.stateDirectory,
@@ -182,7 +182,7 @@ struct Ukeyd: AsyncParsableCommand {
         server.activatedSocket = SystemdIntegration.activatedSocket()
         let listener = VarlinkServer(
             configuration: server,
-            dispatcher: Dispatcher(core: core),
+            dispatcher: Dispatcher(services: core),
             roles: RolePolicy(adminGroup: settings.adminGroup, hypervisorGroup: settings.hypervisorGroup),
             logger: logger
         )
@@ -203,7 +203,7 @@ struct Ukeyd: AsyncParsableCommand {
         try await listener.run(
             ready: {
                 SystemdIntegration.notify("READY=1")
-                readyLogger.notice("ukeyd \(Dispatcher.version) ready")
+                readyLogger.notice("ukeyd \(DaemonVersion.version) ready")
             },
             shutdown: { await stop.wait() }
         )

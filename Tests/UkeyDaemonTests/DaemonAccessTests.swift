@@ -95,6 +95,51 @@ struct DaemonAccessTests {
         #expect(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"] != nil)
     }
 
+    /// Issue 13: a follow stream goes through the dispatcher's one path, so a caller without the
+    /// role is refused and the refusal is recorded like any other call's (and the stream never
+    /// starts: the connection keeps its idle timeout).
+    @Test("following the audit log without the admin role is refused, and the refusal is in the audit log", .enabled(if: setpriv.shouldRun, Comment(rawValue: setpriv.skipReason)))
+    func followRefusalIsAudited() throws {
+        let f = try DaemonFixture(arguments: ["--socket-group", "nogroup", "--socket-mode", "0660"])
+        let binary = try f.openToOtherUsers()
+        let result = try Self.asNobody(f.daemon, binary, ["audit", "show", "--follow", "--json"])
+        #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
+        #expect((result.stdout + result.stderr).lowercased().contains("permission denied"), "\(result.stdout)\(result.stderr)")
+        #expect(!result.stdout.contains("\"seq\""), "a refused follower was sent records")
+        let refusals = try f.daemon.call("io.ukey.Audit.Query", ["type": "permission-denied", "limit": 1000])["records"]?.arrayValue ?? []
+        #expect(refusals.count == 1)
+        #expect(refusals.first?["subject"]?["method"] == "io.ukey.Audit.Query")
+        #expect(refusals.first?["actor"]?["uid"] == 65534 && refusals.first?["actor"]?["role"] == "user")
+    }
+
+    /// The method table and the IDL agree: every method an interface's description names is served
+    /// (a method missing from the table would be MethodNotFound), and nothing else is.
+    @Test("every method the IDL describes is routed, and a name it does not describe is MethodNotFound")
+    func idlAndRoutesAgree() throws {
+        let f = try DaemonFixture()
+        func raw(_ method: String, _ parameters: [String: JSONValue]) throws -> VarlinkReply {
+            let connection = try f.daemon.connect()
+            try connection.send(VarlinkCall(method: method, parameters: parameters))
+            return try connection.receive()
+        }
+        var methods: [String] = []
+        for interface in VarlinkInterface.all {
+            for line in interface.description.split(separator: "\n") {
+                let text = line.trimmingCharacters(in: .whitespaces)
+                guard text.hasPrefix("method "), let open = text.firstIndex(of: "(") else { continue }
+                methods.append(interface.name + "." + text.dropFirst("method ".count)[..<open].trimmingCharacters(in: .whitespaces))
+            }
+        }
+        #expect(methods.count >= 25, "\(methods)")
+        for method in methods {
+            // A parameter of the wrong type: every routed method refuses it before it does anything
+            // (or, taking no parameters, ignores it); only an unrouted one says MethodNotFound.
+            let reply = try raw(method, ["entity": .int(0), "user": .int(0), "name": .int(0), "interface": .int(0), "bytes": "x", "nonce": .int(0), "soPin": .int(0), "mode": .int(0), "items": .int(0), "session": .int(0), "since": "x", "policy": .int(0)])
+            #expect(reply.error != "org.varlink.service.MethodNotFound", "\(method) is in the IDL but not routed")
+        }
+        #expect(try raw("io.ukey.Admin.Undescribed", [:]).error == "org.varlink.service.MethodNotFound")
+    }
+
     @Test("the python varlink package introspects every interface and calls Measure, Chain, Quote, Login", .enabled(if: python.shouldRun, Comment(rawValue: python.skipReason)))
     func pythonClient() throws {
         let f = try DaemonFixture()

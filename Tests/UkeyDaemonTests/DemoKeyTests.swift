@@ -46,7 +46,7 @@ struct DemoKeyTests {
         let certificate = try Certificate(pemEncoded: PEMText.firstBlock(of: try DaemonFixture.demoSignerCertificatePEM()))
         #expect(P256.Signing.PublicKey(certificate.publicKey)?.x963Representation == key.publicKey.x963Representation)
         let fingerprint = Hex.encode(Array(SHA256.hash(data: key.publicKey.x963Representation)))
-        let source = try String(contentsOfFile: DaemonFixture.root + "/Sources/UkeyDaemon/State/DemoKeys.swift", encoding: .utf8)
+        let source = try String(contentsOfFile: DaemonFixture.root + "/Sources/UkeyDaemon/Services/Admin/DemoKeys.swift", encoding: .utf8)
         #expect(source.contains("\"\(fingerprint)\""), "DemoKeys.policySignerFingerprint is not the key in keys/demo/")
         #expect("\(certificate.subject)".contains("TEST ONLY"))
         // Both files open with a header that says so, before the PEM block (RFC 7468 lets text

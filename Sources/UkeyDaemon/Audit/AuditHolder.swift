@@ -3,12 +3,14 @@ import NIOConcurrencyHelpers
 import UkeyAudit
 import UkeyToken
 
-/// The daemon's audit log, reachable without a hop through the core actor: the dispatcher
+/// The daemon's audit log, reachable without a hop through the daemon's actor: the dispatcher
 /// enqueues a record for every call it answers, on the connection's own task.
 final class AuditHolder: Sendable {
     private let box = NIOLockedValueBox<AuditLog?>(nil)
     private let forwarderBox = NIOLockedValueBox<AuditForwarder?>(nil)
     private let allowCounter = NIOLockedValueBox(0)
+    /// Writes the counts of permission-denial intervals that are over (`startDenialFlusher`).
+    let denialFlusher = NIOLockedValueBox<Task<Void, Never>?>(nil)
     let settings: AuditSettings
     /// Repeated permission denials, counted per peer and method (see `DenialAggregator`).
     let denials = DenialAggregator()

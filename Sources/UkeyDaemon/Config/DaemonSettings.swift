@@ -49,7 +49,7 @@ public struct DaemonSettings: Sendable, Hashable {
     public var maxConnectionsPerUID = 32
     public var logLevel = "info"
     public var policyDirectory = "/etc/ukey/policies"
-    public var maxMeasurements = DaemonCore.defaultMaxMeasurements
+    public var maxMeasurements = DaemonServices.defaultMaxMeasurements
     public var audit = AuditSettings()
     public var adminGroup = "ukey-admin"
     public var hypervisorGroup = "libvirt-qemu"

@@ -1,34 +1,32 @@
 import UkeyAudit
-import UkeyCore
-import UkeyPolicy
 import UkeyVarlink
 
-/// Routes a call to its service after the checks every call gets, in this order: the interface
-/// and method exist; the caller holds the method's role (else PermissionDenied, and nothing runs);
-/// the token is initialised where the method needs it.
+/// Routes a call to its method after the checks every call gets, in this order: the interface
+/// and method exist; the caller holds the method's role (else PermissionDenied, and nothing runs).
+/// Then the wire layer reads the typed request, the method answers, the wire layer writes the
+/// reply, and `AuditRules` records the call. Unary calls, queued measurements and follow streams
+/// all take this path: one lookup, one role check, one audit.
 public struct Dispatcher: Sendable {
-    typealias Handler = @Sendable (DaemonCore, Parameters) async throws(VarlinkError) -> [String: JSONValue]
-    /// Queues the call's work and returns its ticket without waiting for the answer; nil when
-    /// this call cannot be queued so (the handler then answers it).
-    typealias Submitter = @Sendable (DaemonCore, Parameters, MeasurementTicket.Origin) async throws(VarlinkError) -> MeasurementTicket?
+    /// A method with its wire conversions applied: what the dispatcher runs.
+    struct Route: Sendable {
+        typealias Answer = @Sendable (Parameters, CallContext) async throws(ServiceError) -> [String: JSONValue]
+        typealias Submit = @Sendable (Parameters, CallContext, MeasurementTicket.Origin) async throws(ServiceError) -> MeasurementTicket?
+        typealias Stream = @Sendable (Parameters, CallContext, _ stopping: @escaping @Sendable () -> Bool, _ send: (VarlinkReply) async throws -> Void) async throws -> Void
 
-    struct Method: Sendable {
-        /// nil: anyone who can connect.
         let role: Role?
-        let handler: Handler
-        let submit: Submitter?
+        let answer: Answer
+        /// Queues the call's work instead of answering it (`QueuedMethod`).
+        let submit: Submit?
+        /// Answers a call made with `more: true` by streaming (`StreamingMethod`).
+        let stream: Stream?
     }
 
-    let core: DaemonCore
-    let methods: [String: Method]
-    let logins = LoginLimiter()
-    static let vendor = "ukey"
-    static let product = "ukeyd"
-    public static let version = "0.1.0"
+    let services: DaemonServices
+    let routes: [String: Route]
 
-    public init(core: DaemonCore) {
-        self.core = core
-        self.methods = Self.table()
+    public init(services: DaemonServices) {
+        self.services = services
+        self.routes = Dictionary(uniqueKeysWithValues: MethodTable.all.map { ($0.name, Self.route($0)) })
     }
 
     /// A call answered but not yet acknowledged: its audit records may still be on their way
@@ -42,7 +40,18 @@ public struct Dispatcher: Sendable {
     /// Answers one call and queues its audit records. Never throws: every failure is an error
     /// reply. Send the reply only after `acknowledge`.
     public func handle(_ call: VarlinkCall, from caller: Caller) async -> Handled {
-        recorded(call, from: caller, reply: await answer(call, from: caller))
+        let reply: VarlinkReply
+        switch admit(call, from: caller) {
+        case .failure(let refusal):
+            reply = .failure(refusal.varlink)
+        case .success(let route):
+            do throws(ServiceError) {
+                reply = VarlinkReply(parameters: try await route.answer(Parameters(call.parameters), context(caller)))
+            } catch {
+                reply = .failure(error.varlink)
+            }
+        }
+        return recorded(call, from: caller, reply: reply)
     }
 
     /// A call begun: answered already, or a measurement queued for a batch, to be finished
@@ -55,18 +64,21 @@ public struct Dispatcher: Sendable {
     /// Whether `start` may queue this call rather than answer it: the connection must then let
     /// its queued calls settle before it starts any call that may not be queued.
     func queues(_ call: VarlinkCall) -> Bool {
-        methods[call.method]?.submit != nil
+        routes[call.method]?.submit != nil
     }
 
-    /// Begins a call: a measurement by digest, from a caller allowed to measure, is queued for
-    /// the next batch; anything else is handled as `handle` does.
+    /// Begins a call: one a method may queue (a measurement by digest), from a caller allowed to
+    /// make it, is queued for the next batch; anything else is handled as `handle` does.
     func start(_ call: VarlinkCall, from caller: Caller) async -> Started {
-        if let method = methods[call.method], let submit = method.submit, method.role.map(caller.roles.contains) ?? true {
-            do throws(VarlinkError) {
-                let origin = MeasurementTicket.Origin(call: call, caller: caller)
-                if let ticket = try await submit(core, Parameters(values: call.parameters), origin) { return .queued(ticket) }
+        if case .success(let route) = admit(call, from: caller), let submit = route.submit {
+            let holder = services.audit
+            let origin = MeasurementTicket.Origin { result in
+                AuditRules.record(call, caller: caller, reply: Self.reply(result), holder: holder)
+            }
+            do throws(ServiceError) {
+                if let ticket = try await submit(Parameters(call.parameters), context(caller), origin) { return .queued(ticket) }
             } catch {
-                return .handled(recorded(call, from: caller, reply: .failure(error)))
+                return .handled(recorded(call, from: caller, reply: .failure(error.varlink)))
             }
         }
         return .handled(await handle(call, from: caller))
@@ -75,17 +87,7 @@ public struct Dispatcher: Sendable {
     /// The queued call's reply, once its batch answered it and queued its audit records.
     func finish(_ ticket: MeasurementTicket) async -> Handled {
         let answer = await ticket.answer()
-        let reply: VarlinkReply = switch answer.result {
-        case .success(let parameters): VarlinkReply(parameters: parameters)
-        case .failure(let error): .failure(error)
-        }
-        return Handled(reply: reply, ticket: answer.audit, log: answer.log)
-    }
-
-    /// The reply with its audit records queued.
-    private func recorded(_ call: VarlinkCall, from caller: Caller, reply: VarlinkReply) -> Handled {
-        let (ticket, log) = AuditRules.record(call, caller: caller, reply: reply, holder: core.audit)
-        return Handled(reply: reply, ticket: ticket, log: log)
+        return Handled(reply: Self.reply(answer.result), ticket: answer.audit, log: answer.log)
     }
 
     /// The reply to send, once the call's audit records are durable. If the log cannot take
@@ -96,7 +98,7 @@ public struct Dispatcher: Sendable {
             try await log.durable(ticket)
             return handled.reply
         } catch {
-            return .failure(VarlinkError("io.ukey.AuditUnavailable", ["reason": .string(error.description)]))
+            return .failure(ServiceError.auditUnavailable(reason: error.description).varlink)
         }
     }
 
@@ -105,236 +107,90 @@ public struct Dispatcher: Sendable {
         await acknowledge(await handle(call, from: caller))
     }
 
-    /// Calls that stream with `more: true`: `io.ukey.Audit.Query` follows new records, for a
-    /// caller who holds its role. Checked before the connection gives up its idle timeout, so a
-    /// peer without the role cannot hold a connection open by asking to follow.
+    /// Whether this call streams (`more: true` to a `StreamingMethod`) for this caller. Checked
+    /// before the connection gives up its idle timeout, so a peer the method refuses cannot hold
+    /// a connection open by asking to follow; its call is refused (and recorded) by `start`.
     public func canFollow(_ call: VarlinkCall, from caller: Caller) -> Bool {
-        guard call.method == "io.ukey.Audit.Query", let method = methods[call.method] else { return false }
-        return method.role.map(caller.roles.contains) ?? true
+        guard call.more, case .success(let route) = admit(call, from: caller) else { return false }
+        return route.stream != nil
     }
 
-    /// Streams records from `since` on, then new ones as they become durable, each reply with
-    /// `continues: true`, until the client goes or the daemon stops (a last reply without it).
+    /// Streams a `more: true` call: after the same admission and with the same audit rules as
+    /// every call, each reply acknowledged before it is sent, until the client goes or the daemon
+    /// stops. A call that does not stream is answered once, as `handle` does.
     public func follow(
         _ call: VarlinkCall,
         from caller: Caller,
         stopping: @escaping @Sendable () -> Bool,
         send: (VarlinkReply) async throws -> Void
     ) async throws {
-        guard caller.roles.contains(.admin) else {
-            try await send(.failure(.permissionDenied()))
-            return
+        guard case .success(let route) = admit(call, from: caller), let stream = route.stream else {
+            return try await send(await acknowledge(await handle(call, from: caller)))
         }
-        let p = Parameters(values: call.parameters)
-        var next: Int
-        let type: String?
-        do throws(VarlinkError) {
-            next = try p.optionalInt("since") ?? 1
-            type = try p.optionalString("type", maxLength: 64)
-        } catch {
-            try await send(.failure(error))
-            return
+        try await stream(Parameters(call.parameters), context(caller), stopping) { reply in
+            try await send(await acknowledge(recorded(call, from: caller, reply: reply)))
         }
-        guard let log = core.audit.log else {
-            try await send(.failure(DaemonErrors.notInitialized()))
-            return
-        }
-        // Each look reads from where the last one stopped; between looks the follower sleeps
-        // until the writer makes a record durable (or the daemon stops).
-        var cursor = AuditLog.Cursor.start
-        while !stopping() {
-            let page: [String: JSONValue]
-            do throws(VarlinkError) {
-                page = try AuditQuery.records(log, from: &cursor, since: UInt64(max(1, next)), limit: AuditQuery.maxLimit, type: type)
-            } catch {
-                try await send(.failure(error))
-                return
-            }
-            next = page["next"]?.intValue ?? next
-            if let records = page["records"]?.arrayValue, !records.isEmpty {
-                try await send(VarlinkReply(parameters: page, continues: true))
-                continue
-            }
-            let seen = UInt64(max(0, next - 1))
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await log.waitForRecords(after: seen) }
-                group.addTask {
-                    while !stopping() && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
-                }
-                await group.next()
-                group.cancelAll()
-            }
-        }
-        try await send(VarlinkReply(parameters: ["records": [], "next": .int(next)]))
     }
 
-    private func answer(_ call: VarlinkCall, from caller: Caller) async -> VarlinkReply {
+    /// The checks before any method runs.
+    private func admit(_ call: VarlinkCall, from caller: Caller) -> Result<Route, ServiceError> {
         guard VarlinkInterface.all.contains(where: { $0.name == call.interface }) else {
             return .failure(.interfaceNotFound(call.interface))
         }
-        guard let method = methods[call.method] else { return .failure(.methodNotFound(call.methodName)) }
-        if let role = method.role, !caller.roles.contains(role) {
-            return .failure(.permissionDenied())
-        }
-        if call.method == "io.ukey.Auth.Login" {
-            guard logins.enter(caller) else {
-                return .failure(VarlinkError("io.ukey.Auth.Busy", [
-                    "reason": .string("this process already has \(LoginLimiter.perPeer) logins waiting for their PIN checks; wait for their answers"),
-                ]))
-            }
-        }
-        defer { if call.method == "io.ukey.Auth.Login" { logins.leave(caller) } }
-        do {
-            return VarlinkReply(parameters: try await method.handler(core, Parameters(values: call.parameters, caller: caller)))
-        } catch {
-            return .failure(error)
+        guard let route = routes[call.method] else { return .failure(.methodNotFound(call.methodName)) }
+        if let role = route.role, !caller.roles.contains(role) { return .failure(.permissionDenied) }
+        return .success(route)
+    }
+
+    private func context(_ caller: Caller) -> CallContext {
+        CallContext(services: services, caller: caller)
+    }
+
+    /// The reply with its audit records queued.
+    private func recorded(_ call: VarlinkCall, from caller: Caller, reply: VarlinkReply) -> Handled {
+        let (ticket, log) = AuditRules.record(call, caller: caller, reply: reply, holder: services.audit)
+        return Handled(reply: reply, ticket: ticket, log: log)
+    }
+
+    private static func reply<R: WireReply>(_ result: Result<R, ServiceError>) -> VarlinkReply {
+        switch result {
+        case .success(let reply): VarlinkReply(parameters: reply.wire)
+        case .failure(let error): .failure(error.varlink)
         }
     }
 
-    static func table() -> [String: Method] {
-        var t: [String: Method] = [:]
-        func add(_ name: String, _ role: Role?, submit: Submitter? = nil, _ handler: @escaping Handler) {
-            t[name] = Method(role: role, handler: handler, submit: submit)
-        }
+    // MARK: routes from typed methods
 
-        // org.varlink.service: introspection, for generic clients.
-        add("org.varlink.service.GetInfo", nil) { _, _ throws(VarlinkError) in
-            [
-                "vendor": .string(vendor), "product": .string(product), "version": .string(version),
-                "url": "https://ukey.invalid/", "interfaces": .array(VarlinkInterface.all.map { .string($0.name) }),
-            ]
+    static func route<M: ServiceMethod>(_ method: M.Type) -> Route {
+        let answer: Route.Answer = { (parameters: Parameters, call: CallContext) async throws(ServiceError) -> [String: JSONValue] in
+            try await M.answer(try M.Request(wire: parameters), in: call).wire
         }
-        add("org.varlink.service.GetInterfaceDescription", nil) { _, p throws(VarlinkError) in
-            let name = try p.string("interface", maxLength: 256)
-            guard let interface = VarlinkInterface.all.first(where: { $0.name == name }) else { throw .interfaceNotFound(name) }
-            return ["description": .string(interface.description)]
-        }
+        var submit: Route.Submit?
+        if let queued = method as? any QueuedMethod.Type { submit = submitter(queued) }
+        var stream: Route.Stream?
+        if let streaming = method as? any StreamingMethod.Type { stream = streamer(streaming) }
+        return Route(role: M.role, answer: answer, submit: submit, stream: stream)
+    }
 
-        // io.ukey.Boot
-        // By digest, a measurement is queued: pipelined measurements from one connection then
-        // share a batch (one journal fsync, one hop to the TPM) instead of waiting for each other.
-        let submitMeasurement: Submitter = { core, p, origin throws(VarlinkError) in
-            let entity = try p.string("entity", maxLength: 64), component = try p.string("component", maxLength: 64)
-            let session = try p.optionalString("session", maxLength: 256)
-            guard let digest = try p.digest("digest") else { return nil }
-            return try await core.submitMeasurement(entity: entity, component: component, digest: digest, session: session, origin: origin)
+    private static func submitter<M: QueuedMethod>(_ method: M.Type) -> Route.Submit {
+        { (parameters: Parameters, call: CallContext, origin: MeasurementTicket.Origin) async throws(ServiceError) -> MeasurementTicket? in
+            try await M.submit(try M.Request(wire: parameters), in: call, origin: origin)
         }
-        add("io.ukey.Boot.Measure", .hypervisor, submit: submitMeasurement) { core, p throws(VarlinkError) in
-            let entity = try p.string("entity", maxLength: 64), component = try p.string("component", maxLength: 64)
-            let session = try p.optionalString("session", maxLength: 256)
-            if let digest = try p.digest("digest") {
-                return try await core.measure(entity: entity, component: component, digest: digest, session: session)
-            }
-            // Hashed outside the core actor and off the cooperative pool, within a deadline: a
-            // large image must not hold up other calls, nor a FIFO hang them. A caller's path is
-            // opened with the caller's own rights; the policy's file hint with the daemon's.
-            let given = try p.optionalString("path")
-            let (path, algorithm): (String, HashAlgorithm)
-            if let given {
-                (path, algorithm) = (given, await core.expectedAlgorithm(entity: entity, component: component))
-            } else {
-                (path, algorithm) = try await core.fileHint(entity: entity, component: component)
-            }
-            guard let caller = p.caller else { throw .invalidParameter("path") }
-            let digest: Digest
-            do throws(FileDigester.Failure) {
-                digest = given != nil
-                    ? try await PeerFileHasher.digest(ofCallerPath: path, uid: caller.uid, gid: caller.gid, using: algorithm)
-                    : try await PeerFileHasher.digest(ofPolicyFile: path, using: algorithm)
+    }
+
+    private static func streamer<M: StreamingMethod>(_ method: M.Type) -> Route.Stream {
+        { parameters, call, stopping, send in
+            let request: M.Request
+            do throws(ServiceError) {
+                request = try M.Request(wire: parameters)
             } catch {
-                throw VarlinkError("io.ukey.Boot.CannotHash", ["path": .string(error.path), "reason": .string(error.reason)])
+                return try await send(.failure(error.varlink))
             }
-            return try await core.measure(entity: entity, component: component, digest: digest, session: session)
-        }
-        add("io.ukey.Boot.Chain", nil) { core, _ throws(VarlinkError) in try await core.chainDescription() }
-        add("io.ukey.Boot.Quote", nil) { core, p throws(VarlinkError) in
-            try await core.quote(nonce: try p.base64("nonce", maxLength: 64), registers: try p.optionalInts("registers"))
-        }
-        add("io.ukey.Boot.EventLog", nil) { core, _ throws(VarlinkError) in try await core.eventLogData() }
-        add("io.ukey.Boot.Reset", .admin) { core, _ throws(VarlinkError) in try await core.resetBoot() }
-        add("io.ukey.Boot.Release", .hypervisor) { core, p throws(VarlinkError) in
-            try await core.release(entity: try p.string("entity", maxLength: 64))
-        }
-
-        // io.ukey.Auth
-        add("io.ukey.Auth.Login", .hypervisor) { core, p throws(VarlinkError) in
-            try await core.login(user: try p.string("user", maxLength: 64), pin: try p.string("pin", maxLength: 64))
-        }
-        add("io.ukey.Auth.Logout", .hypervisor) { core, p throws(VarlinkError) in
-            await core.logout(session: try p.string("session", maxLength: 256))
-        }
-
-        // io.ukey.Runtime
-        add("io.ukey.Runtime.CheckExec", .hypervisor) { core, p throws(VarlinkError) in
-            guard let digest = try p.digest("digest") else { throw .invalidParameter("digest") }
-            return try core.checkExec(vm: try p.string("vm", maxLength: 64), path: try p.string("path"), digest: digest)
-        }
-        add("io.ukey.Runtime.CheckExecBatch", .hypervisor) { core, p throws(VarlinkError) in
-            let items = try p.array("items")
-            guard items.count <= 10_000 else { throw .invalidParameter("items") }
-            var results: [JSONValue] = []
-            for item in items {
-                let fields = Parameters(values: item.objectValue ?? [:])
-                guard let digest = try? fields.digest("digest"), let vm = try? fields.string("vm", maxLength: 64),
-                    let path = try? fields.string("path")
-                else { throw .invalidParameter("items") }
-                results.append(.object(try core.checkExec(vm: vm, path: path, digest: digest)))
+            try await M.stream(request, in: call, stopping: stopping) { result, continues in
+                var reply = reply(result)
+                reply.continues = continues
+                try await send(reply)
             }
-            return ["results": .array(results)]
         }
-
-        // io.ukey.Audit
-        add("io.ukey.Audit.Query", .admin) { core, p throws(VarlinkError) in
-            let since = try p.optionalInt("since") ?? 1
-            let limit = try p.optionalInt("limit") ?? 100
-            guard since >= 0 else { throw .invalidParameter("since") }
-            guard (1...AuditQuery.maxLimit).contains(limit) else { throw .invalidParameter("limit") }
-            return try AuditQuery.records(core.audit.log, since: UInt64(since), limit: limit, type: try p.optionalString("type", maxLength: 64))
-        }
-        add("io.ukey.Audit.Verify", .admin) { core, _ throws(VarlinkError) in try await core.verifyAudit() }
-
-        // io.ukey.Token
-        add("io.ukey.Token.Info", nil) { core, _ throws(VarlinkError) in try await core.tokenInfo() }
-        add("io.ukey.Token.Certificate", nil) { core, p throws(VarlinkError) in
-            try await core.certificate(name: try p.string("name", maxLength: 64))
-        }
-        add("io.ukey.Token.Random", nil) { core, p throws(VarlinkError) in try await core.random(count: try p.int("bytes")) }
-        add("io.ukey.Token.Sign", .user) { core, p throws(VarlinkError) in
-            try await core.sign(
-                key: try p.string("key", maxLength: 64),
-                digest: try p.base64("digest", maxLength: 64),
-                session: try p.optionalString("session", maxLength: 256)
-            )
-        }
-
-        // io.ukey.Admin
-        add("io.ukey.Admin.Initialize", .admin) { core, p throws(VarlinkError) in
-            try await core.initialize(soPIN: try p.string("soPin", maxLength: 64), policySignerPEM: try p.string("policySigner", maxLength: 64 << 10))
-        }
-        add("io.ukey.Admin.Status", .admin) { core, _ throws(VarlinkError) in await core.status() }
-        add("io.ukey.Admin.LoadPolicy", .admin) { core, p throws(VarlinkError) in
-            guard let text = try p.optionalString("policy", maxLength: PolicyParser.maxPolicyBytes) else {
-                return try await core.reloadPolicyDirectory(recorded: true)
-            }
-            return try await core.loadPolicy(text: Array(text.utf8), signature: try p.base64("signature", maxLength: 256))
-        }
-        add("io.ukey.Admin.AddUser", .admin) { core, p throws(VarlinkError) in
-            try await core.addUser(try p.string("user", maxLength: 64), pin: try p.string("pin", maxLength: 64), roles: try p.optionalStrings("roles") ?? [])
-        }
-        add("io.ukey.Admin.IssueCertificate", .admin) { core, p throws(VarlinkError) in
-            try await core.issueCertificate(user: try p.string("user", maxLength: 64), csr: try p.optionalString("csr", maxLength: 64 << 10))
-        }
-        add("io.ukey.Admin.UnblockPin", .admin) { core, p throws(VarlinkError) in
-            try await core.unblockPIN(
-                user: try p.string("user", maxLength: 64),
-                soPIN: try p.string("soPin", maxLength: 64),
-                newPIN: try p.string("newPin", maxLength: 64)
-            )
-        }
-        add("io.ukey.Admin.SetMode", .admin) { core, p throws(VarlinkError) in
-            guard let mode = EnforcementMode(rawValue: try p.string("mode", maxLength: 16)) else { throw .invalidParameter("mode") }
-            return try await core.setMode(mode)
-        }
-        return t
     }
 }

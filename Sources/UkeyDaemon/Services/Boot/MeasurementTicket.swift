@@ -1,6 +1,5 @@
 import Synchronization
 import UkeyAudit
-import UkeyVarlink
 
 /// The answer to one queued measurement, which the batch that takes it fills in.
 ///
@@ -10,17 +9,17 @@ import UkeyVarlink
 /// Waiting on an answer that is already there does not suspend.
 final class MeasurementTicket: Sendable {
     struct Answer: Sendable {
-        let result: Result<[String: JSONValue], VarlinkError>
+        let result: Result<Boot.Measure.Reply, ServiceError>
         /// The measurement's audit records, queued by the batch in measurement order, when the
         /// call came over the socket (`Dispatcher.start`); nil for in-process callers.
         let audit: AuditLog.Ticket?
         let log: AuditLog?
     }
 
-    /// Who asked, for the audit record the batch writes when it answers.
+    /// Who asked: records the call's audit entries when the batch answers it, so they are
+    /// queued in the order the measurements were made.
     struct Origin: Sendable {
-        let call: VarlinkCall
-        let caller: Caller
+        let record: @Sendable (Result<Boot.Measure.Reply, ServiceError>) -> (AuditLog.Ticket?, AuditLog?)
     }
 
     let origin: Origin?
@@ -36,8 +35,11 @@ final class MeasurementTicket: Sendable {
         self.origin = origin
     }
 
-    /// Called once, by the batch; later calls are ignored.
-    func fulfil(_ answer: Answer) {
+    /// Called once, by the batch, with the verdict; its audit records are queued first. Later
+    /// calls are ignored.
+    func fulfil(_ result: Result<Boot.Measure.Reply, ServiceError>) {
+        let (ticket, log) = origin?.record(result) ?? (nil, nil)
+        let answer = Answer(result: result, audit: ticket, log: log)
         let waiters: [CheckedContinuation<Answer, Never>] = state.withLock { state in
             guard case .waiting(let waiters) = state else { return [] }
             state = .answered(answer)

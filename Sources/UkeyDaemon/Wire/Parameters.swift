@@ -2,24 +2,21 @@ import Foundation
 import UkeyCore
 import UkeyVarlink
 
-/// Typed access to a call's parameters; anything missing or of the wrong type is
-/// `org.varlink.service.InvalidParameter` naming the parameter.
+/// A call's parameters as the wire layer reads them into typed requests; anything missing, of
+/// the wrong type or too long is `invalidParameter` naming the parameter.
 struct Parameters {
     let values: [String: JSONValue]
-    /// Who called: for the few methods that act with the caller's own rights (Measure by path).
-    var caller: Caller?
 
-    init(values: [String: JSONValue], caller: Caller? = nil) {
+    init(_ values: [String: JSONValue]) {
         self.values = values
-        self.caller = caller
     }
 
-    func string(_ name: String, maxLength: Int = 4096) throws(VarlinkError) -> String {
+    func string(_ name: String, maxLength: Int = 4096) throws(ServiceError) -> String {
         guard let value = try optionalString(name, maxLength: maxLength) else { throw .invalidParameter(name) }
         return value
     }
 
-    func optionalString(_ name: String, maxLength: Int = 4096) throws(VarlinkError) -> String? {
+    func optionalString(_ name: String, maxLength: Int = 4096) throws(ServiceError) -> String? {
         switch values[name] {
         case nil, .null?: return nil
         case .string(let value)? where value.utf8.count <= maxLength: return value
@@ -27,12 +24,12 @@ struct Parameters {
         }
     }
 
-    func int(_ name: String) throws(VarlinkError) -> Int {
+    func int(_ name: String) throws(ServiceError) -> Int {
         guard let value = values[name]?.intValue else { throw .invalidParameter(name) }
         return value
     }
 
-    func optionalInt(_ name: String) throws(VarlinkError) -> Int? {
+    func optionalInt(_ name: String) throws(ServiceError) -> Int? {
         switch values[name] {
         case nil, .null?: return nil
         case let value?:
@@ -41,13 +38,24 @@ struct Parameters {
         }
     }
 
-    func optionalInts(_ name: String) throws(VarlinkError) -> [Int]? {
+    func optionalInts(_ name: String) throws(ServiceError) -> [Int]? {
+        try optionalArray(name) { $0.intValue }
+    }
+
+    func optionalStrings(_ name: String) throws(ServiceError) -> [String]? {
+        try optionalArray(name) { $0.stringValue }
+    }
+
+    /// An optional array whose every element `element` reads; any element it cannot read makes
+    /// the whole parameter invalid.
+    private func optionalArray<T>(_ name: String, _ element: (JSONValue) -> T?) throws(ServiceError) -> [T]? {
         switch values[name] {
         case nil, .null?: return nil
         case .array(let items)?:
-            var out: [Int] = []
+            var out: [T] = []
+            out.reserveCapacity(items.count)
             for item in items {
-                guard let value = item.intValue else { throw .invalidParameter(name) }
+                guard let value = element(item) else { throw .invalidParameter(name) }
                 out.append(value)
             }
             return out
@@ -55,26 +63,12 @@ struct Parameters {
         }
     }
 
-    func optionalStrings(_ name: String) throws(VarlinkError) -> [String]? {
-        switch values[name] {
-        case nil, .null?: return nil
-        case .array(let items)?:
-            var out: [String] = []
-            for item in items {
-                guard let value = item.stringValue else { throw .invalidParameter(name) }
-                out.append(value)
-            }
-            return out
-        default: throw .invalidParameter(name)
-        }
-    }
-
-    func base64(_ name: String, maxLength: Int = 1 << 20) throws(VarlinkError) -> [UInt8] {
+    func base64(_ name: String, maxLength: Int = 1 << 20) throws(ServiceError) -> [UInt8] {
         guard let data = Data(base64Encoded: try string(name, maxLength: maxLength * 2)) else { throw .invalidParameter(name) }
         return Array(data)
     }
 
-    func digest(_ name: String) throws(VarlinkError) -> Digest? {
+    func digest(_ name: String) throws(ServiceError) -> Digest? {
         guard let text = try optionalString(name, maxLength: 200) else { return nil }
         do {
             return try Digest(parsing: text)
@@ -83,7 +77,7 @@ struct Parameters {
         }
     }
 
-    func array(_ name: String) throws(VarlinkError) -> [JSONValue] {
+    func array(_ name: String) throws(ServiceError) -> [JSONValue] {
         guard let items = values[name]?.arrayValue else { throw .invalidParameter(name) }
         return items
     }

@@ -85,7 +85,7 @@ package final class BootJournal {
 
     /// The most measurements one host boot's journal holds, by default. Past it ukeyd refuses
     /// further measurements (`io.ukey.Boot.JournalFull`): it never forgets one to make room.
-    static let maxEntries = DaemonCore.defaultMaxMeasurements
+    static let maxEntries = DaemonServices.defaultMaxMeasurements
     /// The longest line `append` writes: entity and component names are at most 64 characters,
     /// each escaped to at most 6 bytes, plus a digest and a register.
     static let maxLineBytes = 1024

@@ -1,0 +1,247 @@
+import UkeyCore
+import UkeyPolicy
+import UkeyToken
+
+/// `io.ukey.Boot`: measure, then decide (architecture.md section 1).
+enum Boot {
+    /// Measures one component: by digest (queued for the next batch), by a path the caller
+    /// may read, or by the file the policy names.
+    enum Measure: QueuedMethod {
+        static let name = "io.ukey.Boot.Measure"
+        static let role: Role? = .hypervisor
+
+        struct Request: Sendable {
+            let entity: String
+            let component: String
+            let digest: Digest?
+            let path: String?
+            let session: String?
+        }
+
+        struct Reply: Sendable {
+            let verdict: String
+            let match: Bool
+            let load: Bool
+            let reason: String?
+            let register: Int
+            let eventIndex: Int
+            let digest: Digest
+        }
+
+        static func submit(_ request: Request, in call: CallContext, origin: MeasurementTicket.Origin) async throws(ServiceError) -> MeasurementTicket? {
+            guard let digest = request.digest else { return nil }
+            return try await call.services.boot.submit(request, digest: digest, origin: origin)
+        }
+
+        static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
+            let boot = call.services.boot
+            if let digest = request.digest { return try await boot.measure(request, digest: digest) }
+            // Hashed off the daemon's actor and the cooperative pool, within a deadline: a large
+            // image must not hold up other calls, nor a FIFO hang them. A caller's path is opened
+            // with the caller's own rights; the policy's file hint with the daemon's.
+            let policy = call.services.policy
+            let (path, algorithm): (String, HashAlgorithm)
+            if let given = request.path {
+                (path, algorithm) = (given, await policy.expectedAlgorithm(entity: request.entity, component: request.component))
+            } else {
+                (path, algorithm) = try await policy.fileHint(entity: request.entity, component: request.component)
+            }
+            let digest: Digest
+            do throws(FileDigester.Failure) {
+                digest = request.path != nil
+                    ? try await PeerFileHasher.digest(ofCallerPath: path, uid: call.caller.uid, gid: call.caller.gid, using: algorithm)
+                    : try await PeerFileHasher.digest(ofPolicyFile: path, using: algorithm)
+            } catch {
+                throw .cannotHash(path: error.path, reason: error.reason)
+            }
+            return try await boot.measure(request, digest: digest)
+        }
+    }
+
+    /// The chain of the current boot.
+    enum Chain: ServiceMethod {
+        static let name = "io.ukey.Boot.Chain"
+        static let role: Role? = nil
+
+        struct Entity: Sendable {
+            let name: String
+            let parent: String
+            let kind: String
+            let state: String
+            let reason: String?
+            let register: Int
+            let measured: [String: Digest]
+            let components: [String]
+        }
+
+        struct Reply: Sendable {
+            let bootID: String
+            let mode: String
+            let entities: [Entity]
+        }
+
+        static func answer(_ request: NoParameters, in call: CallContext) async throws(ServiceError) -> Reply {
+            _ = try call.services.tokens.require()
+            return await call.services.boot.chainReply()
+        }
+    }
+
+    /// A signed quote of the registers, with the certificates that vouch for its key.
+    enum Quote: ServiceMethod {
+        static let name = "io.ukey.Boot.Quote"
+        static let role: Role? = nil
+
+        struct Request: Sendable {
+            let nonce: [UInt8]
+            let registers: [Int]?
+        }
+
+        struct Reply: Sendable {
+            let quote: [UInt8]
+            let signature: [UInt8]
+            let certificate: String
+            let chain: String
+            let attestationKey: String
+            let format: String
+        }
+
+        static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
+            let tokens = call.services.tokens
+            let token = try tokens.require()
+            let (selection, logDigest) = await call.services.boot.quoteInputs(registers: request.registers)
+            do {
+                let signed = try await token.quote(nonce: request.nonce, registers: selection, eventLog: logDigest)
+                let chain = try await tokens.tokenKeysCAPEM(of: token)
+                return Reply(
+                    quote: signed.quote, signature: signed.signature, certificate: signed.certificatePEM,
+                    chain: chain, attestationKey: signed.attestationKeyPEM, format: signed.format
+                )
+            } catch let error as TokenError {
+                if error.code == .invalidArgument { throw .invalidParameter(error.reason.contains("nonce") ? "nonce" : "registers") }
+                throw ServiceError(error)
+            } catch {
+                throw .internalError
+            }
+        }
+    }
+
+    /// The TCG PC Client crypto-agile event log of this boot.
+    enum EventLog: ServiceMethod {
+        static let name = "io.ukey.Boot.EventLog"
+        static let role: Role? = nil
+
+        struct Reply: Sendable {
+            let format = "tcg-pfp"
+            let data: [UInt8]
+        }
+
+        static func answer(_ request: NoParameters, in call: CallContext) async throws(ServiceError) -> Reply {
+            _ = try call.services.tokens.require()
+            return Reply(data: await call.services.boot.eventLog.serialized())
+        }
+    }
+
+    /// A new boot session (admin): registers zeroed, chain reset.
+    enum Reset: ServiceMethod {
+        static let name = "io.ukey.Boot.Reset"
+        static let role: Role? = .admin
+
+        struct Reply: Sendable {
+            let bootID: String
+        }
+
+        static func answer(_ request: NoParameters, in call: CallContext) async throws(ServiceError) -> Reply {
+            let token = try call.services.tokens.require()
+            let boot = call.services.boot
+            let newBoot: String
+            do {
+                newBoot = try await boot.gate.serialized { try await boot.reset(token: token) }
+            } catch {
+                boot.logger.error("reset failed: \(error)")
+                throw .internalError
+            }
+            boot.logger.notice("boot reset by an administrator: new boot \(newBoot)")
+            return Reply(bootID: newBoot)
+        }
+    }
+
+    /// A VM stopped (the libvirt hook on release): it and what it loaded are measured afresh on
+    /// its next start, unless it was found untrusted in this boot, which a stop does not undo.
+    enum Release: ServiceMethod {
+        static let name = "io.ukey.Boot.Release"
+        static let role: Role? = .hypervisor
+
+        struct Request: Sendable {
+            let entity: String
+        }
+
+        struct Reply: Sendable {
+            let released: [String]
+            let state: String
+            let reason: String?
+        }
+
+        static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
+            _ = try call.services.tokens.require()
+            let boot = call.services.boot
+            guard let loaded = await call.services.policy.loaded, await boot.chain != nil else { throw .noPolicy }
+            guard request.entity != Entity.rootName, loaded.expected.entity(named: request.entity) != nil else {
+                throw .unknownEntity(request.entity)
+            }
+            let outcome = await boot.gate.serialized { () -> Result<BootChain.Release, ServiceError> in
+                do throws(ServiceError) {
+                    return .success(try await boot.release(entity: request.entity))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            switch try outcome.get() {
+            case .released(let entities):
+                boot.logger.notice("released \(entities.joined(separator: ", ")): measured afresh on the next start")
+                return Reply(released: entities, state: "pending", reason: nil)
+            case .stillUntrusted(let reason):
+                return Reply(released: [], state: "untrusted", reason: reason?.rawValue)
+            }
+        }
+    }
+}
+
+extension BootService {
+    /// The chain as `Boot.Chain` answers it: every entity of the policy in force, in its order.
+    func chainReply() -> Boot.Chain.Reply {
+        var entities: [Boot.Chain.Entity] = []
+        if let loaded = policy.loaded, let chain {
+            for entity in loaded.expected.entities {
+                let status = chain.status(of: entity.name) ?? EntityStatus()
+                entities.append(Boot.Chain.Entity(
+                    name: entity.name, parent: entity.parent, kind: entity.kind.rawValue,
+                    state: status.state.rawValue, reason: status.reason?.rawValue, register: entity.register,
+                    measured: status.measured, components: entity.components.map(\.name)
+                ))
+            }
+        }
+        return Boot.Chain.Reply(bootID: bootID, mode: policy.mode.rawValue, entities: entities)
+    }
+
+    /// The registers a quote covers (all the policy uses when none are named) and the digest of
+    /// the event log it binds.
+    func quoteInputs(registers: [Int]?) -> (registers: [Int], eventLog: Digest) {
+        (registers ?? policy.loaded?.registers ?? [8], eventLogDigestNow())
+    }
+}
+
+extension PolicyService {
+    /// The file the policy names for a component, when the hypervisor sends neither digest nor path.
+    func fileHint(entity: String, component: String) throws(ServiceError) -> (path: String, algorithm: HashAlgorithm) {
+        guard let loaded else { throw .noPolicy }
+        guard let expected = loaded.expected.entity(named: entity) else { throw .unknownEntity(entity) }
+        guard let known = expected.component(named: component) else { throw .unknownComponent(entity: entity, component: component) }
+        guard let file = loaded.file(entity: entity, component: known.name) else { throw .invalidParameter("path") }
+        return (file, known.expected.algorithm)
+    }
+
+    /// The algorithm the policy expects for a component (sha256 when unknown).
+    func expectedAlgorithm(entity: String, component: String) -> HashAlgorithm {
+        loaded?.expected.entity(named: entity)?.component(named: component)?.expected.algorithm ?? .sha256
+    }
+}

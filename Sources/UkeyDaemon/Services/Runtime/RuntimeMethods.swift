@@ -1,0 +1,61 @@
+import UkeyCore
+import UkeyPolicy
+
+/// The policy's whitelist with this boot's trusted VMs and the mode: one immutable value,
+/// replaced whole whenever any of them changes.
+struct RuntimeView: Sendable {
+    let whitelist: Whitelist
+    /// VMs with run-time rules that are trusted in the current boot chain.
+    let trusted: Set<String>
+    let mode: EnforcementMode
+
+    func check(_ request: Runtime.CheckExec.Request) -> Runtime.CheckExec.Reply {
+        let verdict = whitelist.check(vm: request.vm, path: request.path, digest: request.digest, vmTrusted: trusted.contains(request.vm), mode: mode)
+        return Runtime.CheckExec.Reply(decision: verdict.decision.rawValue, rule: verdict.rule, reason: verdict.reason)
+    }
+}
+
+/// `io.ukey.Runtime`: the application whitelist, on top of boot-time trust. Answered on the
+/// caller's connection from the published `RuntimeView`, never on the daemon's actor.
+enum Runtime {
+    enum CheckExec: ServiceMethod {
+        static let name = "io.ukey.Runtime.CheckExec"
+        static let role: Role? = .hypervisor
+
+        struct Request: Sendable {
+            let vm: String
+            let path: String
+            let digest: Digest
+        }
+
+        struct Reply: Sendable {
+            let decision: String
+            let rule: String?
+            let reason: String?
+        }
+
+        static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
+            guard let view = call.services.boot.runtime.withLockedValue({ $0 }) else { throw .noPolicy }
+            return view.check(request)
+        }
+    }
+
+    enum CheckExecBatch: ServiceMethod {
+        static let name = "io.ukey.Runtime.CheckExecBatch"
+        static let role: Role? = .hypervisor
+        static let maxItems = 10_000
+
+        struct Request: Sendable {
+            let items: [CheckExec.Request]
+        }
+
+        struct Reply: Sendable {
+            let results: [CheckExec.Reply]
+        }
+
+        static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
+            guard let view = call.services.boot.runtime.withLockedValue({ $0 }) else { throw .noPolicy }
+            return Reply(results: request.items.map(view.check))
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import UkeyVarlink
+
+// io.ukey.Runtime on the wire (the IDL: `VarlinkInterface.runtime`).
+
+extension Runtime.CheckExec.Request: WireRequest {
+    init(wire p: Parameters) throws(ServiceError) {
+        guard let digest = try p.digest("digest") else { throw .invalidParameter("digest") }
+        self.digest = digest
+        vm = try p.string("vm", maxLength: 64)
+        path = try p.string("path")
+    }
+}
+
+extension Runtime.CheckExec.Reply: WireReply {
+    var wire: [String: JSONValue] {
+        ["decision": .string(decision), "rule": rule.wire, "reason": reason.wire]
+    }
+}
+
+extension Runtime.CheckExecBatch.Request: WireRequest {
+    /// Any item that is not a valid CheckExec request makes the whole batch `items` invalid.
+    init(wire p: Parameters) throws(ServiceError) {
+        let items = try p.array("items")
+        guard items.count <= Runtime.CheckExecBatch.maxItems else { throw .invalidParameter("items") }
+        var requests: [Runtime.CheckExec.Request] = []
+        requests.reserveCapacity(items.count)
+        for item in items {
+            guard let fields = item.objectValue, let request = try? Runtime.CheckExec.Request(wire: Parameters(fields)) else {
+                throw .invalidParameter("items")
+            }
+            requests.append(request)
+        }
+        self.items = requests
+    }
+}
+
+extension Runtime.CheckExecBatch.Reply: WireReply {
+    var wire: [String: JSONValue] { ["results": .array(results.map { .object($0.wire) })] }
+}
