@@ -80,6 +80,16 @@ struct DaemonServiceTests {
         #expect(quoted.map(\.index) == [8, 9, 10, 11, 12, 13])
     }
 
+    @Test("io.ukey.Admin.Version names ukeyd, the version GetInfo gives and the token's backend")
+    func version() throws {
+        let f = try DaemonFixture()
+        let version = try f.daemon.call("io.ukey.Admin.Version")
+        let info = try f.daemon.call("org.varlink.service.GetInfo")
+        let status = try f.daemon.call("io.ukey.Admin.Status")
+        #expect(version["product"] == "ukeyd" && version["version"] == info["version"] && version["version"] != nil)
+        #expect(version["backend"] == status["backend"] && status["backend"] != nil, "\(version)")
+    }
+
     @Test("three bad PINs lock a user; the lock survives a restart; the SO PIN unblocks")
     func lockoutAndUnblock() throws {
         let f = try DaemonFixture()

@@ -9,6 +9,6 @@ enum MethodTable {
         Audit.Query.self, Audit.Verify.self,
         Token.Info.self, Token.Certificate.self, Token.Random.self, Token.Sign.self,
         Admin.Initialize.self, Admin.Status.self, Admin.LoadPolicy.self, Admin.AddUser.self,
-        Admin.IssueCertificate.self, Admin.UnblockPin.self, Admin.SetMode.self,
+        Admin.IssueCertificate.self, Admin.UnblockPin.self, Admin.SetMode.self, Admin.Version.self,
     ]
 }

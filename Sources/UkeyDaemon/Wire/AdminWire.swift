@@ -82,3 +82,7 @@ extension Admin.SetMode.Request: WireRequest {
 extension Admin.SetMode.Reply: WireReply {
     var wire: [String: JSONValue] { ["mode": .string(mode.rawValue)] }
 }
+
+extension Admin.Version.Reply: WireReply {
+    var wire: [String: JSONValue] { ["product": .string(product), "version": .string(version), "backend": .string(backend)] }
+}

@@ -43,6 +43,9 @@ extension VarlinkInterface {
 
             method SetMode(mode: string) -> (mode: string)
 
+            # Which ukeyd answers, and the backend that keeps the token's state.
+            method Version() -> (product: string, version: string, backend: string)
+
             error NotInitialized ()
             error AlreadyInitialized ()
             error PolicyRejected (reason: string)
