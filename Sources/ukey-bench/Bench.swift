@@ -46,7 +46,7 @@ struct Bench {
         var configuration = SoftToken.Configuration(stateDirectory: directory)
         configuration.kdf = .fastForTests
         let signer = try IdentityCA.makeRoot(key: P256.Signing.PrivateKey(), commonName: "bench", now: Date())
-        let token = try SoftToken.initialize(configuration, soPIN: "bench-so-pin", policySigner: signer, bootID: "bench")
+        let token = try await SoftToken.initialize(configuration, soPIN: "bench-so-pin", policySigner: signer, bootID: "bench")
         try await token.addUser("bench", pin: "bench-pin", roles: [])
         for register in 8...13 { try await token.extend(register: register, digest: .of([UInt8(register)])) }
 

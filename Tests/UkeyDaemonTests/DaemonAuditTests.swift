@@ -338,7 +338,7 @@ struct AuditOfflineTests {
         var configuration = SoftToken.Configuration(stateDirectory: work.file("other-token"))
         configuration.kdf = .fastForTests
         let signer = try IdentityCA.makeRoot(key: P256.Signing.PrivateKey(), commonName: "other signer", now: Date())
-        let otherToken = try SoftToken.initialize(configuration, soPIN: "so-secret-42", policySigner: signer, bootID: "b")
+        let otherToken = try await SoftToken.initialize(configuration, soPIN: "so-secret-42", policySigner: signer, bootID: "b")
         let otherAudit = try IdentityCA.pem(await otherToken.certificate(named: "audit"))
         try otherAudit.write(toFile: work.file("other-audit.pem"), atomically: true, encoding: .utf8)
         let other = try ExternalTool.run(ukeyctl, ["audit", "verify", "--log", log, "--cert", work.file("other-audit.pem")])

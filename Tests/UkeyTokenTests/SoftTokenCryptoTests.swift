@@ -12,7 +12,7 @@ struct SoftTokenCryptoTests {
     @Test("openssl accepts the quote signature, and rejects a tampered quote", .enabled(if: OpenSSL.tool.shouldRun, "\(OpenSSL.tool.skipReason)"))
     func quoteWithOpenSSL() async throws {
         let fixture = try TokenFixture()
-        let token = try fixture.initialize()
+        let token = try await fixture.initialize()
         try await token.extend(register: 8, digest: .of(Array("vmm/kernel".utf8)))
         try await token.extend(register: 11, digest: .of(Array("office/overlay".utf8)))
         let nonce = Array("fresh-nonce-0001".utf8)
@@ -43,7 +43,7 @@ struct SoftTokenCryptoTests {
     @Test("openssl verifies every certificate the CA issues, and rejects them against another root", .enabled(if: OpenSSL.tool.shouldRun, "\(OpenSSL.tool.skipReason)"))
     func certificatesWithOpenSSL() async throws {
         let fixture = try TokenFixture()
-        let token = try fixture.initialize()
+        let token = try await fixture.initialize()
         _ = try await token.addUserReturningCertificate("alice", pin: "correct-1", roles: ["office"])
         let dir = fixture.parent
         try dir.write("root.pem", Array(try IdentityCA.pem(await token.certificate(named: "root-ca")).utf8))
@@ -76,7 +76,7 @@ struct SoftTokenCryptoTests {
         #expect(rootText.contains("CA:TRUE") && rootText.contains("Certificate Sign"))
 
         // Another token's root does not vouch for this token's users.
-        let other = try TokenFixture().initialize()
+        let other = try await TokenFixture().initialize()
         try dir.write("other-root.pem", Array(try IdentityCA.pem(await other.certificate(named: "root-ca")).utf8))
         let foreign = try OpenSSL.run(["verify", "-CAfile", dir.file("other-root.pem"), "-untrusted", dir.file("sub-cas.pem"), dir.file("alice.pem")])
         #expect(foreign.status != 0)
@@ -88,7 +88,7 @@ struct SoftTokenCryptoTests {
     @Test("a CSR made by openssl is signed for the user's name, and openssl verifies the result", .enabled(if: OpenSSL.tool.shouldRun, "\(OpenSSL.tool.skipReason)"))
     func csrWithOpenSSL() async throws {
         let fixture = try TokenFixture()
-        let token = try fixture.initialize()
+        let token = try await fixture.initialize()
         try await token.addUser("bob", pin: "correct-1", roles: [])
         let dir = fixture.parent
         #expect(try OpenSSL.run(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", dir.file("card.key")]).status == 0)
@@ -116,7 +116,7 @@ struct SoftTokenCryptoTests {
     @Test("a user's signature is over the Token.Sign context and the digest, and verifies with openssl and the user's certificate", .enabled(if: OpenSSL.tool.shouldRun, "\(OpenSSL.tool.skipReason)"))
     func userSignatureWithOpenSSL() async throws {
         let fixture = try TokenFixture()
-        let token = try fixture.initialize()
+        let token = try await fixture.initialize()
         try await token.addUser("alice", pin: "correct-1", roles: [])
         let message = Array("contract v2".utf8)
         let digest = Array(SHA256.hash(data: message))
@@ -139,7 +139,7 @@ struct SoftTokenCryptoTests {
     @Test("audit checkpoints are signed under their own domain, not as bare data")
     func auditDomainSeparation() async throws {
         let fixture = try TokenFixture()
-        let token = try fixture.initialize()
+        let token = try await fixture.initialize()
         let checkpoint = Array("seq=100 hash=abc".utf8)
         let signature = try await token.signAuditCheckpoint(checkpoint)
         let key = try #require(P256.Signing.PublicKey(try await token.certificate(named: "audit").publicKey))
@@ -151,7 +151,7 @@ struct SoftTokenCryptoTests {
     @Test("registers: extend, read, reset advances a durable boot counter; random bytes are bounded")
     func registersAndRandom() async throws {
         let fixture = try TokenFixture()
-        var token = try fixture.initialize()
+        var token = try await fixture.initialize()
         let digest = Digest.of(Array("x".utf8))
         try await token.extend(register: 9, digest: digest)
         let expected = HashAlgorithm.sha256.hash([UInt8](repeating: 0, count: 32) + digest.bytes)
@@ -168,9 +168,9 @@ struct SoftTokenCryptoTests {
     }
 
     @Test("a token whose device key was swapped or damaged does not open")
-    func tamperedDeviceKey() throws {
+    func tamperedDeviceKey() async throws {
         let fixture = try TokenFixture()
-        _ = try fixture.initialize()
+        _ = try await fixture.initialize()
         let path = fixture.configuration.stateDirectory + "/device.key"
         var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
         bytes[20] ^= 0x40
@@ -181,6 +181,43 @@ struct SoftTokenCryptoTests {
             (error as? TokenError)?.code == .store && "\(error)".contains("device.key") && "\(error)".contains("integrity")
         }
     }
+
+    /// A certificate is signed between two isolated steps of the token (a TPM's CA key signs
+    /// asynchronously), so two adds of one name can both pass the first step; the second step
+    /// must let one win and tell the other the user exists, never overwrite the winner.
+    @Test("adds of one name at once: one user is created, the others are told it exists, the winner's certificate and PIN stand")
+    func concurrentAddsOfOneName() async throws {
+        let fixture = try TokenFixture()
+        let token = try await fixture.initialize()
+        for round in 0..<12 {
+            let name = "carol\(round)"
+            let results = await withTaskGroup(of: (String, Result<X509.Certificate, TokenError>).self) { group in
+                for attempt in 0..<3 {
+                    let pin = "carol-pin-\(attempt)"
+                    group.addTask {
+                        do throws(TokenError) {
+                            return (pin, .success(try await token.addUserReturningCertificate(name, pin: pin, roles: [])))
+                        } catch {
+                            return (pin, .failure(error))
+                        }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            var winners: [(pin: String, certificate: X509.Certificate)] = []
+            for (pin, result) in results {
+                switch result {
+                case .success(let certificate): winners.append((pin, certificate))
+                case .failure(let error): #expect(error.code == .userExists, "\(error)")
+                }
+            }
+            try #require(winners.count == 1, "round \(round): \(winners.count) adds of '\(name)' succeeded")
+            let (pin, certificate) = winners[0]
+            #expect(try await token.certificate(named: name) == certificate, "round \(round): the stored certificate is not the winner's")
+            #expect(try await token.verifyPIN(user: name, pin: pin) == .accepted)
+        }
+    }
+
 }
 
 extension Sequence {
@@ -189,4 +226,5 @@ extension Sequence {
         for element in self { out.append(try await transform(element)) }
         return out
     }
+
 }

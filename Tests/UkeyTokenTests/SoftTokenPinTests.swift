@@ -6,11 +6,11 @@ import UkeyToken
 @Suite("Soft token: PINs, lockout, unblock")
 struct SoftTokenPinTests {
     @Test("a token is initialised once; opening an uninitialised one says so")
-    func initialization() throws {
+    func initialization() async throws {
         let fixture = try TokenFixture()
         #expect(throws: TokenError(.notInitialized, "")) { try fixture.reopen() }
-        _ = try fixture.initialize()
-        #expect(throws: TokenError(.alreadyInitialized, "")) { try fixture.initialize() }
+        _ = try await fixture.initialize()
+        await #expect(throws: TokenError(.alreadyInitialized, "")) { try await fixture.initialize() }
         _ = try fixture.reopen()
     }
 
@@ -18,12 +18,12 @@ struct SoftTokenPinTests {
     func pinRules() async throws {
         let fixture = try TokenFixture()
         let signer = try IdentityCA.makeRoot(key: fixture.signerKey, commonName: "s", now: Date())
-        #expect {
-            try SoftToken.initialize(fixture.configuration, soPIN: "short", policySigner: signer, bootID: "b")
+        await #expect {
+            try await SoftToken.initialize(fixture.configuration, soPIN: "short", policySigner: signer, bootID: "b")
         } throws: { error in
             "\(error)" == "the SO PIN must be 8-64 characters long, got 5"
         }
-        let token = try fixture.initialize()
+        let token = try await fixture.initialize()
         for (pin, message) in [
             ("12345", "the PIN must be 6-64 characters long, got 5"),
             ("123456\u{7}", "the PIN may contain only printable ASCII characters (no control characters or accents)"),
@@ -43,7 +43,7 @@ struct SoftTokenPinTests {
     @Test("three wrong PINs lock; the lock persists across restart; a right PIN restores the counter")
     func lockout() async throws {
         let fixture = try TokenFixture()
-        var token = try fixture.initialize()
+        var token = try await fixture.initialize()
         try await token.addUser("alice", pin: "correct-1", roles: ["office"])
         #expect(try await token.verifyPIN(user: "alice", pin: "wrong-1") == .rejected(retriesLeft: 2))
         #expect(try await token.verifyPIN(user: "alice", pin: "correct-1") == .accepted)
@@ -63,7 +63,7 @@ struct SoftTokenPinTests {
     @Test("concurrent checks of one user's PIN are serialized: a burst of right PINs never locks, wrong ones spend exactly the tries")
     func concurrentChecks() async throws {
         let fixture = try TokenFixture()
-        let token = try fixture.initialize()
+        let token = try await fixture.initialize()
         try await token.addUser("alice", pin: "correct-1", roles: [])
         let right = try await withThrowingTaskGroup(of: PinVerdict.self) { group in
             for _ in 0..<10 { group.addTask { try await token.verifyPIN(user: "alice", pin: "correct-1") } }
@@ -83,7 +83,7 @@ struct SoftTokenPinTests {
     @Test("the SO PIN unblocks a locked PIN; a wrong SO PIN costs an SO try")
     func unblock() async throws {
         let fixture = try TokenFixture()
-        let token = try fixture.initialize()
+        let token = try await fixture.initialize()
         try await token.addUser("alice", pin: "correct-1", roles: [])
         for _ in 0..<3 { _ = try await token.verifyPIN(user: "alice", pin: "nope-nope") }
         #expect(try await token.verifyPIN(user: "alice", pin: "correct-1") == .locked)
@@ -106,7 +106,7 @@ struct SoftTokenPinTests {
     @Test("ten wrong SO PINs lock the token for good, across restarts")
     func soLockout() async throws {
         let fixture = try TokenFixture()
-        var token = try fixture.initialize()
+        var token = try await fixture.initialize()
         try await token.addUser("alice", pin: "correct-1", roles: [])
         for expected in stride(from: 9, through: 1, by: -1) {
             #expect(try await token.unblockPIN(user: "alice", soPIN: "wrong-so-pin", newPIN: "fresh-pin") == .rejected(retriesLeft: expected))
@@ -126,7 +126,7 @@ struct SoftTokenPinTests {
     func killDuringCheck() async throws {
         // The production KDF, so the check takes long enough to be interrupted.
         let fixture = try TokenFixture(kdf: .standard)
-        _ = try fixture.initialize()
+        _ = try await fixture.initialize()
         try await fixture.reopen().addUser("alice", pin: "correct-1", roles: [])
         let helper = PackagePaths.builtProduct("ukey-testhelper")
         var generator = SeededRandom.forTest()
@@ -179,7 +179,7 @@ struct SoftTokenPinTests {
     func unknownUserTiming() async throws {
         // The production KDF: the derivation is what both paths must spend.
         let fixture = try TokenFixture(kdf: .standard)
-        _ = try fixture.initialize()
+        _ = try await fixture.initialize()
         try await fixture.reopen().addUser("alice", pin: "correct-1", roles: [])
         // Timed in a child process: in this one, the other suites' PIN checks share the
         // derivation queue and would stand in line ahead of one path or the other (CI saw 2.3x).

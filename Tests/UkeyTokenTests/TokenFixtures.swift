@@ -21,9 +21,9 @@ struct TokenFixture {
         signerKey = P256.Signing.PrivateKey()
     }
 
-    func initialize() throws -> SoftToken {
+    func initialize() async throws -> SoftToken {
         let signer = try IdentityCA.makeRoot(key: signerKey, commonName: "test policy signer", now: Date())
-        return try SoftToken.initialize(configuration, soPIN: Self.soPIN, policySigner: signer, bootID: "boot-1")
+        return try await SoftToken.initialize(configuration, soPIN: Self.soPIN, policySigner: signer, bootID: "boot-1")
     }
 
     func reopen() throws -> SoftToken {

@@ -24,7 +24,7 @@ struct UkeyctlTokenTests {
         var configuration = SoftToken.Configuration(stateDirectory: dir.file("state"))
         configuration.kdf = .fastForTests
         let signer = try IdentityCA.makeRoot(key: P256.Signing.PrivateKey(), commonName: "signer", now: Date())
-        let token = try SoftToken.initialize(configuration, soPIN: "so-secret-42", policySigner: signer, bootID: "boot-7")
+        let token = try await SoftToken.initialize(configuration, soPIN: "so-secret-42", policySigner: signer, bootID: "boot-7")
         try await token.extend(register: 8, digest: .of([1]))
         let signed = try await token.quote(nonce: [0xca, 0xfe, 0xba, 0xbe], registers: [8], eventLog: .of([2]))
         try dir.write("q.bin", signed.quote)
@@ -53,7 +53,7 @@ struct UkeyctlTokenTests {
         let other = try TemporaryDirectory()
         var otherConfiguration = SoftToken.Configuration(stateDirectory: other.file("state"))
         otherConfiguration.kdf = .fastForTests
-        let otherToken = try SoftToken.initialize(otherConfiguration, soPIN: "so-secret-42", policySigner: signer, bootID: "b")
+        let otherToken = try await SoftToken.initialize(otherConfiguration, soPIN: "so-secret-42", policySigner: signer, bootID: "b")
         try dir.write("other-root.pem", Array(try IdentityCA.pem(await otherToken.certificate(named: "root-ca")).utf8))
         let foreign = try Self.ukeyctl(base + ["--nonce", "cafebabe", "--root-ca", dir.file("other-root.pem")])
         #expect(foreign.status == 1 && foreign.stdout.contains("does not chain to the token's root"), "\(foreign.stdout)")
@@ -75,7 +75,7 @@ struct UkeyctlTokenTests {
         var configuration = SoftToken.Configuration(stateDirectory: dir.file("state"))
         configuration.kdf = .fastForTests
         let signer = try IdentityCA.makeRoot(key: P256.Signing.PrivateKey(), commonName: "signer", now: Date())
-        let token = try SoftToken.initialize(configuration, soPIN: "so-secret-42", policySigner: signer, bootID: "boot-7")
+        let token = try await SoftToken.initialize(configuration, soPIN: "so-secret-42", policySigner: signer, bootID: "boot-7")
         try await token.addUser("alice", pin: "alice-pin-1", roles: [])
         let forged = UkeyQuote(
             nonce: [0xca, 0xfe], bootID: "boot-7", bootCounter: 1, time: 1_700_000_000, bank: .sha256,

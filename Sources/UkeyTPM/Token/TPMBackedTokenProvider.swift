@@ -22,9 +22,9 @@ public struct TPMBackedTokenProvider: TrustedRootProvider {
         SoftToken.isInitialized(stateDirectory: configuration.stateDirectory)
     }
 
-    public func initialize(soPIN: String, policySigner: Certificate, bootID: String) throws(TokenError) -> any TrustedRoot {
+    public func initialize(soPIN: String, policySigner: Certificate, bootID: String) async throws(TokenError) -> any TrustedRoot {
         let tpm = try connect()
-        let soft = try SoftToken.initialize(try configuration(on: tpm), soPIN: soPIN, policySigner: policySigner, bootID: bootID)
+        let soft = try await SoftToken.initialize(try configuration(on: tpm), soPIN: soPIN, policySigner: policySigner, bootID: bootID)
         return TPMBackedToken(soft: soft, tpm: tpm, roles: roles)
     }
 

@@ -7,10 +7,11 @@ import X509
 /// A CA's key held by the TPM (keys = tpm: the root CA and its two sub-CAs), in the shape
 /// swift-certificates signs with: it hashes the to-be-signed bytes, and the TPM signs the digest.
 ///
-/// swift-certificates asks for the signature synchronously, from inside the soft token's actor,
-/// whose operations must not suspend; so the signature is made through `TPM.blocking`, on the
-/// TPM's own thread between its other commands. Certificates are issued rarely (initialisation,
-/// a new user, a new token key), so the wait is acceptable where a measurement's would not be.
+/// Certificates are signed through swift-certificates' asynchronous path
+/// (`issuerAsyncPrivateKey`): the signature is awaited from the TPM's actor, between its other
+/// commands on its own thread, and no thread of Swift's pool waits for the TPM meanwhile. The
+/// soft token signs certificates between two isolated steps for this (see `SoftToken`). The
+/// synchronous path is refused, so nothing can block a pool thread on the TPM by mistake.
 struct TPMCertificateAuthorityKey: CustomPrivateKey {
     let tpm: TPM
     let authority: CertificateAuthorityKey
@@ -37,13 +38,17 @@ struct TPMCertificateAuthorityKey: CustomPrivateKey {
     var supportedSignatureAlgorithms: [Certificate.SignatureAlgorithm] { [.ecdsaWithSHA256] }
 
     func signSynchronously(bytes: some DataProtocol, signatureAlgorithm: Certificate.SignatureAlgorithm) throws -> Certificate.Signature {
+        throw TokenError(.crypto, "the TPM's \(authority.rawValue) key signs asynchronously only (issuerAsyncPrivateKey)")
+    }
+
+    func signAsynchronously(bytes: some DataProtocol & Sendable, signatureAlgorithm: Certificate.SignatureAlgorithm) async throws -> Certificate.Signature {
         guard signatureAlgorithm == .ecdsaWithSHA256 else {
             throw TokenError(.crypto, "the TPM's CA keys sign with ECDSA and SHA-256 only, not \(signatureAlgorithm)")
         }
         let digest = Array(SHA256.hash(data: bytes))
         let signed: (signature: [UInt8], publicKey: [UInt8])
         do {
-            signed = try tpm.blocking { [authority] tpm throws(TPMError) in try tpm.signWithCertificateAuthorityKey(authority, sha256: digest) }
+            signed = try await tpm.signWithCertificateAuthorityKey(authority, sha256: digest)
         } catch {
             throw TokenError(.unavailable, "the TPM could not sign a certificate: \(error)")
         }

@@ -18,47 +18,43 @@ public enum IdentityCA {
     /// Certificates start a little in the past, so a verifier whose clock lags still accepts them.
     static let backdating: TimeInterval = 300
 
-    /// A self-signed root CA certificate for `key`.
+    /// A self-signed root CA certificate for an in-process `key` (a policy signer's, a test's).
     public static func makeRoot(
         key: P256.Signing.PrivateKey,
         commonName: String,
         now: Date,
         validity: TimeInterval = defaultRootValidity
     ) throws(TokenError) -> Certificate {
-        try makeRoot(key: Certificate.PrivateKey(key), commonName: commonName, now: now, validity: validity)
+        try rootDraft(publicKey: Certificate.PublicKey(key.publicKey), commonName: commonName, now: now, validity: validity)
+            .signed(by: Certificate.PrivateKey(key))
     }
 
-    /// A self-signed root CA certificate for `key`, which may live outside the process (a TPM's).
+    /// A self-signed root CA certificate for `key`, which may live outside the process (a TPM's,
+    /// which signs without holding a thread while the TPM works).
     public static func makeRoot(
         key: Certificate.PrivateKey,
         commonName: String,
         now: Date,
         validity: TimeInterval = defaultRootValidity
-    ) throws(TokenError) -> Certificate {
+    ) async throws(TokenError) -> Certificate {
+        try await rootDraft(publicKey: key.publicKey, commonName: commonName, now: now, validity: validity).signed(byAsync: key)
+    }
+
+    private static func rootDraft(publicKey: Certificate.PublicKey, commonName: String, now: Date, validity: TimeInterval) throws(TokenError) -> CertificateDraft {
         do {
             let name = try DistinguishedName {
                 OrganizationName("ukey")
                 CommonName(commonName)
             }
-            let publicKey = key.publicKey
-            return try Certificate(
-                version: .v3,
-                serialNumber: randomSerial(),
-                publicKey: publicKey,
-                notValidBefore: now - backdating,
-                notValidAfter: now + validity,
-                issuer: name,
-                subject: name,
-                signatureAlgorithm: .ecdsaWithSHA256,
+            return CertificateDraft(
+                commonName: commonName, publicKey: publicKey, notValidBefore: now - backdating, notValidAfter: now + validity,
+                issuer: name, subject: name,
                 extensions: try Certificate.Extensions {
                     Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 1))
                     Critical(KeyUsage(keyCertSign: true, cRLSign: true))
                     SubjectKeyIdentifier(hash: publicKey)
-                },
-                issuerPrivateKey: key
+                }
             )
-        } catch let error as TokenError {
-            throw error
         } catch {
             throw TokenError(.crypto, "cannot create the root CA certificate: \(error)")
         }
@@ -72,8 +68,8 @@ public enum IdentityCA {
         rootKey: Certificate.PrivateKey,
         rootCertificate: Certificate,
         now: Date
-    ) throws(TokenError) -> Certificate {
-        try certify(
+    ) async throws(TokenError) -> Certificate {
+        try await certify(
             commonName: commonName, subjectKey: subjectKey, issuerKey: rootKey, issuer: rootCertificate, now: now,
             validity: defaultRootValidity
         ) {
@@ -92,11 +88,11 @@ public enum IdentityCA {
         caCertificate: Certificate,
         now: Date,
         validity: TimeInterval = defaultUserValidity
-    ) throws(TokenError) -> Certificate {
+    ) async throws(TokenError) -> Certificate {
         guard CertificatePoliciesExtension.certificate(caCertificate, states: purpose.policy) else {
             throw TokenError(.crypto, "the CA '\(caCertificate.subject)' does not issue \(purpose.rawValue) certificates")
         }
-        return try certify(
+        return try await certify(
             commonName: commonName, subjectKey: subjectKey, issuerKey: caKey, issuer: caCertificate, now: now, validity: validity
         ) {
             Critical(BasicConstraints.notCertificateAuthority)
@@ -116,35 +112,68 @@ public enum IdentityCA {
         now: Date,
         validity: TimeInterval,
         @ExtensionsBuilder _ body: () throws -> Result<Certificate.Extensions, any Error>
-    ) throws(TokenError) -> Certificate {
+    ) async throws(TokenError) -> Certificate {
+        guard issuerKey.publicKey == issuer.publicKey else {
+            throw TokenError(.crypto, "the CA key is not the one its certificate names (the state directory belongs to another TPM?)")
+        }
+        let draft: CertificateDraft
         do {
             let subject = try DistinguishedName {
                 OrganizationName("ukey")
                 CommonName(commonName)
             }
-            guard issuerKey.publicKey == issuer.publicKey else {
-                throw TokenError(.crypto, "the CA key is not the one its certificate names (the state directory belongs to another TPM?)")
-            }
             let issuerKeyID = try issuer.extensions.subjectKeyIdentifier?.keyIdentifier
             var extensions = try Certificate.Extensions(builder: body)
             try extensions.append(SubjectKeyIdentifier(hash: subjectKey).makeCertificateExtension())
             try extensions.append(AuthorityKeyIdentifier(keyIdentifier: issuerKeyID).makeCertificateExtension())
-            return try Certificate(
-                version: .v3,
-                serialNumber: randomSerial(),
-                publicKey: subjectKey,
-                notValidBefore: now - backdating,
-                notValidAfter: min(now + validity, issuer.notValidAfter),
-                issuer: issuer.subject,
-                subject: subject,
-                signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: extensions,
-                issuerPrivateKey: issuerKey
+            draft = CertificateDraft(
+                commonName: commonName, publicKey: subjectKey, notValidBefore: now - backdating,
+                notValidAfter: min(now + validity, issuer.notValidAfter), issuer: issuer.subject, subject: subject, extensions: extensions
             )
-        } catch let error as TokenError {
-            throw error
         } catch {
             throw TokenError(.crypto, "cannot issue a certificate for '\(commonName)': \(error)")
+        }
+        return try await draft.signed(byAsync: issuerKey)
+    }
+
+    /// What a certificate will say, before a key signs it.
+    private struct CertificateDraft {
+        let commonName: String
+        let publicKey: Certificate.PublicKey
+        let notValidBefore: Date
+        let notValidAfter: Date
+        let issuer: DistinguishedName
+        let subject: DistinguishedName
+        let extensions: Certificate.Extensions
+
+        func signed(by key: Certificate.PrivateKey) throws(TokenError) -> Certificate {
+            do {
+                return try Certificate(
+                    version: .v3, serialNumber: randomSerial(), publicKey: publicKey, notValidBefore: notValidBefore,
+                    notValidAfter: notValidAfter, issuer: issuer, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
+                    extensions: extensions, issuerPrivateKey: key
+                )
+            } catch {
+                throw Self.failure(error, commonName)
+            }
+        }
+
+        /// Signed through the key's asynchronous path: a TPM's key is awaited on the TPM's own
+        /// executor, not waited for on a thread of Swift's pool.
+        func signed(byAsync key: Certificate.PrivateKey) async throws(TokenError) -> Certificate {
+            do {
+                return try await Certificate(
+                    version: .v3, serialNumber: randomSerial(), publicKey: publicKey, notValidBefore: notValidBefore,
+                    notValidAfter: notValidAfter, issuer: issuer, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
+                    extensions: extensions, issuerAsyncPrivateKey: key
+                )
+            } catch {
+                throw Self.failure(error, commonName)
+            }
+        }
+
+        private static func failure(_ error: any Error, _ commonName: String) -> TokenError {
+            error as? TokenError ?? TokenError(.crypto, "cannot issue a certificate for '\(commonName)': \(error)")
         }
     }
 

@@ -27,6 +27,6 @@ public protocol TrustedRoot: RegistersRole, KeysRole, UsersRole {
 public protocol TrustedRootProvider: Sendable {
     var backendName: String { get }
     func isInitialized() -> Bool
-    func initialize(soPIN: String, policySigner: Certificate, bootID: String) throws(TokenError) -> any TrustedRoot
+    func initialize(soPIN: String, policySigner: Certificate, bootID: String) async throws(TokenError) -> any TrustedRoot
     func open(bootID: String) throws(TokenError) -> any TrustedRoot
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Crypto
 import UkeyCore
 import X509
@@ -59,23 +60,38 @@ extension SoftToken: KeysRole {
     }
 
     /// Issues a new identity certificate for an existing user's key (soft) or for a CSR's key
-    /// (a user whose key lives on a smart card), replacing the stored one.
-    public func issueCertificate(user: String, csrPEM: String?) throws(TokenError) -> Certificate {
+    /// (a user whose key lives on a smart card), replacing the stored one. Signed between two
+    /// isolated steps; the second refuses if the user's record changed meanwhile.
+    public nonisolated func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> Certificate {
+        let (before, subjectKey, issuer) = try await prepareReissue(user: user, csrPEM: csrPEM)
+        let certificate = try await issuer.issueIdentity(user, subjectKey: subjectKey)
+        try await commitReissue(user: user, before: before, certificate: certificate, keepsKey: csrPEM == nil)
+        return certificate
+    }
+
+    private func prepareReissue(user: String, csrPEM: String?) throws(TokenError) -> ([UInt8], Certificate.PublicKey, IdentityIssuer) {
         try requireUnlocked()
-        guard var record = try userRecord(user) else { throw TokenError(.unknownUser, "no user '\(user)'") }
+        guard let raw = store[SoftRecordName.user(user)], let record = try userRecord(user) else {
+            throw TokenError(.unknownUser, "no user '\(user)'")
+        }
         let subjectKey: Certificate.PublicKey
         if let csrPEM {
             subjectKey = try IdentityCA.publicKey(fromCSR: csrPEM)
-            record.key = nil
         } else if let raw = record.key, let key = try? P256.Signing.PrivateKey(rawRepresentation: raw) {
             subjectKey = Certificate.PublicKey(key.publicKey)
         } else {
             throw TokenError(.invalidArgument, "user '\(user)' has no key in this token; give a CSR")
         }
-        let certificate = try issueIdentity(user, subjectKey: subjectKey)
+        return (raw, subjectKey, try identityIssuer())
+    }
+
+    private func commitReissue(user: String, before: [UInt8], certificate: Certificate, keepsKey: Bool) throws(TokenError) {
+        guard store[SoftRecordName.user(user)] == before, var record = try userRecord(user) else {
+            throw TokenError(.invalidArgument, "user '\(user)' changed while the certificate was being issued; issue it again")
+        }
+        if !keepsKey { record.key = nil }
         record.certificate = try IdentityCA.der(certificate)
         try commit([SoftRecordName.user(user): try RecordCoding.encode(record)])
-        return certificate
     }
 
     /// A certificate kept for a hardware key (see below), if one was issued.
@@ -86,38 +102,44 @@ extension SoftToken: KeysRole {
     /// The root CA's certificate for a token key that lives outside the store (a TPM's attestation
     /// or audit key), kept in the store as `name`: issued on first use, and again only if the
     /// hardware's key changes (another TPM, a cleared one).
-    public func certificate(forHardwareKey name: String, purpose: KeyPurpose, publicKey: P256.Signing.PublicKey) throws(TokenError) -> Certificate {
-        let record = SoftRecordName.certificate(name)
-        if let der = store[record], let stored = try? IdentityCA.certificate(der: der),
-            P256.Signing.PublicKey(stored.publicKey)?.rawRepresentation == publicKey.rawRepresentation
-        {
-            return stored
-        }
-        let ca = try subordinateCA(.tokenKeys)
-        let certificate = try IdentityCA.issue(
-            commonName: "ukey \(name) \(token.serial)",
+    public nonisolated func certificate(forHardwareKey name: String, purpose: KeyPurpose, publicKey: P256.Signing.PublicKey) async throws(TokenError) -> Certificate {
+        if let stored = await storedCertificate(named: name, for: publicKey) { return stored }
+        let (ca, serial, now) = try await hardwareKeyIssuer()
+        let certificate = try await IdentityCA.issue(
+            commonName: "ukey \(name) \(serial)",
             subjectKey: Certificate.PublicKey(publicKey),
             purpose: purpose,
             caKey: ca.key,
             caCertificate: ca.certificate,
-            now: configuration.clock(),
+            now: now,
             validity: IdentityCA.defaultRootValidity
         )
-        try commit([record: try IdentityCA.der(certificate)])
+        return try await keepHardwareCertificate(certificate, named: name, for: publicKey)
+    }
+
+    private func storedCertificate(named name: String, for publicKey: P256.Signing.PublicKey) -> Certificate? {
+        guard let der = store[SoftRecordName.certificate(name)], let stored = try? IdentityCA.certificate(der: der),
+            P256.Signing.PublicKey(stored.publicKey)?.rawRepresentation == publicKey.rawRepresentation
+        else { return nil }
+        return stored
+    }
+
+    private func hardwareKeyIssuer() throws(TokenError) -> (ca: (key: Certificate.PrivateKey, certificate: Certificate), serial: String, now: Date) {
+        (try subordinateCA(.tokenKeys), token.serial, configuration.clock())
+    }
+
+    /// Stores a new hardware key's certificate, unless one for the same key was stored while it
+    /// was being signed (that one is kept: the first is the one verifiers may have seen).
+    private func keepHardwareCertificate(_ certificate: Certificate, named name: String, for publicKey: P256.Signing.PublicKey) throws(TokenError) -> Certificate {
+        if let stored = storedCertificate(named: name, for: publicKey) { return stored }
+        try commit([SoftRecordName.certificate(name): try IdentityCA.der(certificate)])
         return certificate
     }
 
-    func issueIdentity(_ user: String, subjectKey: Certificate.PublicKey) throws(TokenError) -> Certificate {
-        let ca = try subordinateCA(.users)
-        return try IdentityCA.issue(
-            commonName: user,
-            subjectKey: subjectKey,
-            purpose: .userIdentity,
-            caKey: ca.key,
-            caCertificate: ca.certificate,
-            now: configuration.clock(),
-            validity: configuration.userCertificateValidity
-        )
+    /// What issues users' identity certificates, taken from the store in an isolated step and
+    /// used outside it.
+    func identityIssuer() throws(TokenError) -> IdentityIssuer {
+        IdentityIssuer(ca: try subordinateCA(.users), now: configuration.clock(), validity: configuration.userCertificateValidity)
     }
 
     func sign(_ message: [UInt8], with key: P256.Signing.PrivateKey) throws(TokenError) -> [UInt8] {
@@ -129,3 +151,23 @@ extension SoftToken: KeysRole {
     }
 }
 
+
+/// The user CA's key and certificate with the time and validity to issue at: enough to sign an
+/// identity certificate off the token's actor.
+struct IdentityIssuer: Sendable {
+    let ca: (key: Certificate.PrivateKey, certificate: Certificate)
+    let now: Date
+    let validity: TimeInterval
+
+    func issueIdentity(_ user: String, subjectKey: Certificate.PublicKey) async throws(TokenError) -> Certificate {
+        try await IdentityCA.issue(
+            commonName: user,
+            subjectKey: subjectKey,
+            purpose: .userIdentity,
+            caKey: ca.key,
+            caCertificate: ca.certificate,
+            now: now,
+            validity: validity
+        )
+    }
+}

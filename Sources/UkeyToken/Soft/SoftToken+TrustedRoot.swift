@@ -28,8 +28,8 @@ public struct SoftTokenProvider: TrustedRootProvider {
         SoftToken.isInitialized(stateDirectory: configuration.stateDirectory)
     }
 
-    public func initialize(soPIN: String, policySigner: Certificate, bootID: String) throws(TokenError) -> any TrustedRoot {
-        try SoftToken.initialize(configuration, soPIN: soPIN, policySigner: policySigner, bootID: bootID)
+    public func initialize(soPIN: String, policySigner: Certificate, bootID: String) async throws(TokenError) -> any TrustedRoot {
+        try await SoftToken.initialize(configuration, soPIN: soPIN, policySigner: policySigner, bootID: bootID)
     }
 
     public func open(bootID: String) throws(TokenError) -> any TrustedRoot {

@@ -6,12 +6,23 @@ extension SoftToken: UsersRole {
     /// User names appear in certificates, audit records and on the wire: a conservative charset.
     static let nameCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
-    public func addUser(_ name: String, pin: String, roles: [String]) throws(TokenError) {
-        _ = try addUserReturningCertificate(name, pin: pin, roles: roles)
+    public func addUser(_ name: String, pin: String, roles: [String]) async throws(TokenError) {
+        _ = try await addUserReturningCertificate(name, pin: pin, roles: roles)
     }
 
-    /// Creates a user with a new P-256 key and an identity certificate from the root CA.
-    public func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) throws(TokenError) -> Certificate {
+    /// Creates a user with a new P-256 key and an identity certificate from the user CA. The
+    /// certificate is signed between two isolated steps; the second refuses if the name was
+    /// taken meanwhile (two adds of one name: one wins, the other is told the user exists).
+    public nonisolated func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> Certificate {
+        let (record, key, issuer) = try await prepareUser(name, pin: pin, roles: roles)
+        let certificate = try await issuer.issueIdentity(name, subjectKey: Certificate.PublicKey(key.publicKey))
+        var complete = record
+        complete.certificate = try IdentityCA.der(certificate)
+        try await commitNewUser(complete)
+        return certificate
+    }
+
+    private func prepareUser(_ name: String, pin: String, roles: [String]) throws(TokenError) -> (UserRecord, P256.Signing.PrivateKey, IdentityIssuer) {
         try requireUnlocked()
         guard (1...64).contains(name.count), name.allSatisfy({ Self.nameCharacters.contains($0) }),
             !TokenKey.allCases.map(\.rawValue).contains(name), name != SoftRecordName.policySigner
@@ -21,16 +32,20 @@ extension SoftToken: UsersRole {
         try PinRules.userPIN.check(pin, what: "the PIN")
         guard try userRecord(name) == nil else { throw TokenError(.userExists, "user '\(name)' already exists") }
         let key = P256.Signing.PrivateKey()
-        let certificate = try issueIdentity(name, subjectKey: Certificate.PublicKey(key.publicKey))
         let record = UserRecord(
             name: name,
             roles: roles,
             pin: try PinRecord(pin: pin, maxTries: token.pinMaxTries, kdf: token.kdf),
             key: Array(key.rawRepresentation),
-            certificate: try IdentityCA.der(certificate)
+            certificate: []
         )
-        try commit([SoftRecordName.user(name): try RecordCoding.encode(record)])
-        return certificate
+        return (record, key, try identityIssuer())
+    }
+
+    private func commitNewUser(_ record: UserRecord) throws(TokenError) {
+        try requireUnlocked()
+        guard try userRecord(record.name) == nil else { throw TokenError(.userExists, "user '\(record.name)' already exists") }
+        try commit([SoftRecordName.user(record.name): try RecordCoding.encode(record)])
     }
 
     /// Checks a user's PIN. The retry counter is written down (durably) BEFORE the PIN is derived

@@ -13,8 +13,10 @@ import X509
 /// An actor whose isolated operations do not suspend, so each state change (a commit of the
 /// store) is one step that nothing interleaves with. The slow work runs outside it: a PIN's
 /// derivation on its own serial queue between two isolated steps (spend a try durably; then
-/// restore or not), with a per-user gate so two checks of one user cannot overlap, and quote
-/// signatures off the actor so concurrent callers use every core.
+/// restore or not), with a per-user gate so two checks of one user cannot overlap; quote
+/// signatures off the actor so concurrent callers use every core; and a certificate's signature
+/// between two isolated steps (prepare; then commit, after checking that what was prepared from
+/// still stands), because a CA key in a TPM signs asynchronously.
 public actor SoftToken {
     public struct Configuration: Sendable {
         public var stateDirectory: String
@@ -68,7 +70,7 @@ public actor SoftToken {
         soPIN: String,
         policySigner: Certificate,
         bootID: String
-    ) throws(TokenError) -> SoftToken {
+    ) async throws(TokenError) -> SoftToken {
         try PinRules.soPIN.check(soPIN, what: "the SO PIN")
         guard !isInitialized(stateDirectory: configuration.stateDirectory) else {
             throw TokenError(.alreadyInitialized, "a token is already initialised in \(configuration.stateDirectory)")
@@ -84,7 +86,7 @@ public actor SoftToken {
             records[SoftRecordName.key(.rootCA)] = Array(softKey.rawRepresentation)
             rootKey = Certificate.PrivateKey(softKey)
         }
-        let root = try IdentityCA.makeRoot(key: rootKey, commonName: "ukey root CA \(serial)", now: now)
+        let root = try await IdentityCA.makeRoot(key: rootKey, commonName: "ukey root CA \(serial)", now: now)
         records[SoftRecordName.certificate(TokenKey.rootCA.rawValue)] = try IdentityCA.der(root)
         // The sub-CAs' keys are the store's, or the TPM's with keys = tpm; the root CA's key signs
         // nothing after this but their certificates.
@@ -98,7 +100,7 @@ public actor SoftToken {
                 records[SoftRecordName.key(name)] = Array(softKey.rawRepresentation)
                 key = Certificate.PrivateKey(softKey)
             }
-            let certificate = try IdentityCA.makeSubordinate(
+            let certificate = try await IdentityCA.makeSubordinate(
                 policy,
                 commonName: "ukey \(policy.rawValue) CA \(serial)",
                 subjectKey: key.publicKey,
@@ -112,7 +114,7 @@ public actor SoftToken {
         let tokenKeysCA = subordinates[.tokenKeys]!
         for (key, purpose) in [(TokenKey.attestation, KeyPurpose.attestation), (.audit, .audit)] {
             let privateKey = P256.Signing.PrivateKey()
-            let certificate = try IdentityCA.issue(
+            let certificate = try await IdentityCA.issue(
                 commonName: "ukey \(key.rawValue) \(serial)",
                 subjectKey: Certificate.PublicKey(privateKey.publicKey),
                 purpose: purpose,

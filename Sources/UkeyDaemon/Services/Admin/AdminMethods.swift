@@ -40,7 +40,7 @@ enum Admin {
             let bootID = await services.boot.bootID
             let created: any TrustedRoot
             do {
-                created = try tokens.provider.initialize(soPIN: request.soPIN, policySigner: signer, bootID: bootID)
+                created = try await tokens.provider.initialize(soPIN: request.soPIN, policySigner: signer, bootID: bootID)
             } catch {
                 throw ServiceError(error)
             }
