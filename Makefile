@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build demo test e2e bench fuzz clean
+.PHONY: help deps build demo test e2e bench bench-compare fuzz clean
 
 help:
 	@echo "make demo   install what is missing, build, and walk the demo host's boot chain"
 	@echo "make test   install what is missing, start the peers the suites need, run swift test and the e2e"
 	@echo "make e2e    a real guest under libvirt and QEMU starts only when ukeyd vouches for it (root)"
 	@echo "make bench  benchmarks against peers measured in the same run (release build)"
+	@echo "make bench-compare BASE=REV  this ukeyd against the one built from REV (GetInfo, CheckExec, Measure)"
 	@echo "make fuzz   coverage-guided fuzzing of every parser, FUZZ_SECONDS each (default 60)"
 
 deps:
@@ -28,6 +29,9 @@ e2e: build
 
 bench: deps
 	@scripts/bench.sh
+
+bench-compare: deps
+	@BASE=$(BASE) scripts/bench-compare.sh
 
 fuzz: deps
 	@scripts/fuzz.sh $(FUZZ_TARGETS)

@@ -10,6 +10,10 @@ seconds=${FUZZ_SECONDS:-60}
 # FUZZ_RUNS: stop each target after this many executions instead (FUZZ_SECONDS still bounds it).
 runs=${FUZZ_RUNS:--1}
 jobs=${FUZZ_JOBS:-1}
+# FUZZ_MAX_LEN: the longest input tried (default 8192). Shorter inputs run several times faster on
+# the parsers whose cost grows with the input (policy YAML, varlink JSON): a long campaign may
+# run those with 1024 after a first pass at full length.
+max_len=${FUZZ_MAX_LEN:-8192}
 build=.build-fuzz
 echo "==> building the fuzz driver (release, -sanitize=fuzzer,address; its own build directory)"
 if [ -z "${FUZZ_SKIP_BUILD:-}" ]; then
@@ -39,7 +43,7 @@ for target in "${targets[@]}"; do
     rundir="$PWD/$build/run/$target"
     rm -rf "$rundir" && mkdir -p "$rundir"
     (cd "$rundir" && UKEY_FUZZ_TARGET=$target "$OLDPWD/$driver" "$OLDPWD/$build/corpus/$target" "$OLDPWD/Tests/Fuzz/Corpus/$target" \
-        -max_total_time="$seconds" -runs="$runs" -print_final_stats=1 -timeout=10 -rss_limit_mb=4096 -max_len=8192 \
+        -max_total_time="$seconds" -runs="$runs" -print_final_stats=1 -timeout=10 -rss_limit_mb=4096 -max_len="$max_len" \
         -artifact_prefix="$OLDPWD/$build/artifacts/$target-" "${jobs_flags[@]}") > "$log" 2>&1 || status=$?
     cat "$rundir"/fuzz-*.log >> "$log" 2>/dev/null || true
     execs=$(grep -oE "stat::number_of_executed_units: *[0-9]+" "$log" | grep -oE "[0-9]+$" | awk '{ total += $1 } END { print total }')

@@ -35,6 +35,15 @@ struct Bench {
             try await tpmDaemonBenchmarks(tcti: tcti, raw: try await rawTPMRates(tcti: tcti, nonce: Array("0123456789abcdef".utf8)), softMeasures: [:])
             return
         }
+        if ProcessInfo.processInfo.environment["UKEY_BENCH_ONLY"] == "compare" {
+            // This build's ukeyd against a baseline build's (scripts/bench-compare.sh).
+            let environment = ProcessInfo.processInfo.environment
+            guard let current = environment["UKEYD_BINARY"], let baseline = environment["UKEYD_BASELINE_BINARY"], let policy = environment["UKEY_BENCH_POLICY"] else {
+                throw BenchError("UKEY_BENCH_ONLY=compare needs UKEYD_BINARY, UKEYD_BASELINE_BINARY and UKEY_BENCH_POLICY (scripts/bench-compare.sh sets them)")
+            }
+            try await BuildComparison.run(current: current, baseline: baseline, policy: try String(contentsOfFile: policy, encoding: .utf8))
+            return
+        }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ukey-bench-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         if ProcessInfo.processInfo.environment["UKEY_BENCH_ONLY"] == "audit" {
@@ -187,11 +196,15 @@ struct Bench {
         return softMeasures
     }
 
+    /// An exec the demo policy allows in the `office` VM once the demo host is booted.
+    static let officeCheck = VarlinkCall(method: "io.ukey.Runtime.CheckExec", parameters: [
+        "vm": "office", "path": "/usr/bin/soffice", "digest": "sha256:5f0c3c1e2c0a3b1f3e1c55f2b3e2c1f0a9d8c7b6a5f4e3d2c1b0a99887766554",
+    ])
+
     /// Issue 5: the whitelist on the exec path, a million-entry policy, durable audit appends.
     static func execBenchmarks(socket: String, pid: Int32, signer: P256.Signing.PrivateKey, policy: String) async throws {
         try ExecBench.bootDemoHost(socket: socket, policyText: policy)
-        let soffice = "sha256:5f0c3c1e2c0a3b1f3e1c55f2b3e2c1f0a9d8c7b6a5f4e3d2c1b0a99887766554"
-        let check = VarlinkCall(method: "io.ukey.Runtime.CheckExec", parameters: ["vm": "office", "path": "/usr/bin/soffice", "digest": .string(soffice)])
+        let check = officeCheck
         let probe = try VarlinkConnection(path: socket).call("io.ukey.Runtime.CheckExec", check.parameters)
         guard probe["decision"] == "allow" else { throw BenchError("the bench host did not boot: CheckExec says \(probe)") }
         let getInfo = VarlinkCall(method: "org.varlink.service.GetInfo")

@@ -40,8 +40,12 @@ public struct Dispatcher: Sendable {
     /// Answers one call and queues its audit records. Never throws: every failure is an error
     /// reply. Send the reply only after `acknowledge`.
     public func handle(_ call: VarlinkCall, from caller: Caller) async -> Handled {
+        await handle(call, from: caller, admitted: admit(call, from: caller))
+    }
+
+    private func handle(_ call: VarlinkCall, from caller: Caller, admitted: Result<Route, ServiceError>) async -> Handled {
         let reply: VarlinkReply
-        switch admit(call, from: caller) {
+        switch admitted {
         case .failure(let refusal):
             reply = .failure(refusal.varlink)
         case .success(let route):
@@ -70,7 +74,8 @@ public struct Dispatcher: Sendable {
     /// Begins a call: one a method may queue (a measurement by digest), from a caller allowed to
     /// make it, is queued for the next batch; anything else is handled as `handle` does.
     func start(_ call: VarlinkCall, from caller: Caller) async -> Started {
-        if case .success(let route) = admit(call, from: caller), let submit = route.submit {
+        let admitted = admit(call, from: caller)
+        if case .success(let route) = admitted, let submit = route.submit {
             let holder = services.audit
             let origin = MeasurementTicket.Origin { result in
                 AuditRules.record(call, caller: caller, reply: Self.reply(result), holder: holder)
@@ -81,7 +86,7 @@ public struct Dispatcher: Sendable {
                 return .handled(recorded(call, from: caller, reply: .failure(error.varlink)))
             }
         }
-        return .handled(await handle(call, from: caller))
+        return .handled(await handle(call, from: caller, admitted: admitted))
     }
 
     /// The queued call's reply, once its batch answered it and queued its audit records.
@@ -134,10 +139,13 @@ public struct Dispatcher: Sendable {
 
     /// The checks before any method runs.
     private func admit(_ call: VarlinkCall, from caller: Caller) -> Result<Route, ServiceError> {
-        guard VarlinkInterface.all.contains(where: { $0.name == call.interface }) else {
-            return .failure(.interfaceNotFound(call.interface))
+        guard let route = routes[call.method] else {
+            // Unknown: say whether the interface is, so a client learns which name was wrong.
+            guard VarlinkInterface.all.contains(where: { $0.name == call.interface }) else {
+                return .failure(.interfaceNotFound(call.interface))
+            }
+            return .failure(.methodNotFound(call.methodName))
         }
-        guard let route = routes[call.method] else { return .failure(.methodNotFound(call.methodName)) }
         if let role = route.role, !caller.roles.contains(role) { return .failure(.permissionDenied) }
         return .success(route)
     }

@@ -1,5 +1,5 @@
 /// Every method ukeyd serves. A method not listed here is `MethodNotFound`, whatever the IDL says
-/// (`MethodTableTests` checks the two agree).
+/// (`DaemonAccessTests.idlAndRoutesAgree` checks the two agree).
 enum MethodTable {
     static let all: [any ServiceMethod.Type] = [
         VarlinkService.GetInfo.self, VarlinkService.GetInterfaceDescription.self,
