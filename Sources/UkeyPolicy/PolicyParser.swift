@@ -37,12 +37,15 @@ public enum PolicyParser {
             throw PolicyError([diagnostic(file, "policy contains a NUL byte")])
         }
         if let problem = lineBreakProblem(text, file: file) { throw PolicyError([problem]) }
+        if let problem = YAMLShapeCheck.check(text, file: file) { throw PolicyError([problem]) }
         let root: Node
         // The parser stays alive while the nodes are read: it owns the anchors, which nodes refer
         // to weakly, and `YAMLNodeReader` refuses any node that has one.
         let parser: Parser
         do {
-            parser = try Parser(yaml: text)
+            // No implicit types: every value is read as text and checked by `YAMLNodeReader`, so
+            // the default resolver's regular expressions would only slow the composer down.
+            parser = try Parser(yaml: text, resolver: .basic)
             guard let composed = try parser.singleRoot() else {
                 throw PolicyError([diagnostic(file, "policy is empty")])
             }

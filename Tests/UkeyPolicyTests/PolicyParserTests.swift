@@ -295,4 +295,54 @@ struct PolicyParserTests {
         #expect(policy.runtime[0].defaultDecision == .deny)
         #expect(try policy.expectedSet().entity(named: "guest")?.register == 11)
     }
+    @Test(
+        "YAML that is expensive to compose is refused from libyaml's events, before Yams builds a tree, in less time than a real policy takes to read",
+        arguments: [
+            ("slow-nested-explicit-keys.yaml", "keys must be plain words, not lists"),
+            ("alias-key-expansion.yaml", "anchors and aliases (& and *) are not allowed"),
+        ]
+    )
+    func expensiveShapes(input: String, expected: String) throws {
+        let corpus = PackagePaths.root() + "/Tests/Fuzz/Corpus/policy/"
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: corpus + input)))
+        let demo = Array(try Data(contentsOf: URL(fileURLWithPath: PackagePaths.root() + "/policies/demo.yaml")))
+        let clock = ContinuousClock()
+        // The best of five of each: the bound is a ratio to reading the demo policy on the same
+        // machine in the same run. Before the check, the first input took 15 s and the second
+        // more than a minute, against milliseconds for the demo.
+        var refuse = Duration.seconds(3600), read = Duration.seconds(3600)
+        for _ in 0..<5 {
+            refuse = min(refuse, clock.measure {
+                #expect { try PolicyParser.parse(bytes: bytes, file: "p.yaml") } throws: { error in
+                    (error as? PolicyError)?.diagnostics.count == 1 && (error as? PolicyError)?.diagnostics[0].message.contains(expected) == true
+                }
+            })
+            read = min(read, clock.measure { _ = try? PolicyParser.parse(bytes: demo, file: "demo.yaml") })
+        }
+        #expect(refuse < read * 4, "refusing \(input) took \(refuse), reading the demo policy \(read)")
+    }
+
+    @Test(
+        "keys are scalars, nesting is bounded, and nothing is anchored: each refused at its place",
+        arguments: [
+            ("version: 1\n[a, b]: c\nentities: []\n", "2:1: keys must be plain words, not lists"),
+            ("version: 1\nentities: [{{a: b}: c}]\n", "2:13: keys must be plain words, not mappings"),
+            ("version: 1\n? - x\n: y\nentities: []\n", "2:3: keys must be plain words, not lists"),
+            ("version: 1\nentities: []\nusers: *u\n", "3:8: anchors and aliases"),
+            ("version: 1\nentities: &e []\n", "2:11: anchors and aliases"),
+            ("version: 1\nentities: " + String(repeating: "[", count: 16) + String(repeating: "]", count: 16) + "\n",
+             "2:26: nested more than 16 deep"),
+        ]
+    )
+    func refusedShapes(text: String, expected: String) {
+        let found = Self.problems(text)
+        #expect(found == [expected] || (found.count == 1 && found[0].hasPrefix(expected)), "got \(found)")
+    }
+
+    @Test("explicit scalar keys and fifteen levels of nesting are still YAML a policy may use")
+    func allowedShapes() {
+        #expect(Self.problems("? version\n: 1\nentities: []\n") == [])
+        let deep = "version: 1\nentities: []\nusers: " + String(repeating: "[", count: 14) + String(repeating: "]", count: 14) + "\n"
+        #expect(!Self.problems(deep).contains { $0.contains("nested") })
+    }
 }
