@@ -71,6 +71,12 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "The keys role's backend: soft or tpm. Default soft.")
     var keys: String?
 
+    @Option(help: "The users role's backend: soft. Default soft.")
+    var users: String?
+
+    @Option(help: "What protects the sealed store's key: device-key or tpm. Default: where the keys are.")
+    var store: String?
+
     @Option(help: "The TPM's TCTI: device:/dev/tpmrm0 (default) or swtpm:path=SOCKET.")
     var tcti: String?
 
@@ -119,6 +125,8 @@ struct Ukeyd: AsyncParsableCommand {
         do {
             if let registers { try settings.setBackend("registers", registers) }
             if let keys { try settings.setBackend("keys", keys) }
+            if let users { try settings.setBackend("users", users) }
+            if let store { try settings.setBackend("store", store) }
         } catch {
             throw ValidationError("\(error)")
         }
@@ -143,14 +151,13 @@ struct Ukeyd: AsyncParsableCommand {
             logger.critical("\(error)")
             throw ExitCode(1)
         }
-        let provider: any TrustedRootProvider
-        if settings.usesTPM {
-            let roles = TPMBackedToken.Roles(registers: settings.backends["registers"] == "tpm", keys: settings.backends["keys"] == "tpm")
-            provider = TPMBackedTokenProvider(tcti: settings.tcti, roles: roles, stateDirectory: settings.stateDirectory)
-            logger.info("token: registers \(settings.backends["registers"]!), keys \(settings.backends["keys"]!), users soft; TPM at \(settings.tcti)")
-        } else {
-            provider = SoftTokenProvider(configuration: SoftToken.Configuration(stateDirectory: settings.stateDirectory))
+        if let refusal = settings.token.refusal {
+            logger.critical("cannot start: \(refusal)")
+            throw ExitCode(1)
         }
+        let provider = TrustedRootBuilder(composition: settings.token, stateDirectory: settings.stateDirectory, tcti: settings.tcti)
+        let roles = settings.token.roleNames.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        logger.info("token: \(roles)\(settings.token.usesTPM ? "; TPM at \(settings.tcti)" : "")")
         // Root needs no supplementary groups, and a caller's file must be judged by its rights alone.
         PeerFileHasher.dropSupplementaryGroups()
         let core = await DaemonServices(

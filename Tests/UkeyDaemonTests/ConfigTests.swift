@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import UkeyClient
 import UkeyDaemon
+import UkeyToken
 import UkeyTesting
 import UkeyVarlink
 
@@ -66,10 +67,27 @@ struct ConfigTests {
     @Test("the tpm backend per role, and its TCTI")
     func tpmSettings() throws {
         var settings = DaemonSettings()
-        #expect(!settings.usesTPM && settings.tcti == "device:/dev/tpmrm0")
+        #expect(!settings.token.usesTPM && settings.tcti == "device:/dev/tpmrm0" && settings.token == .soft)
         try settings.apply(try ConfigFile(parsing: "[token]\nregisters = \"tpm\"\nkeys = \"soft\"\n[tpm]\ntcti = \"swtpm:path=/run/swtpm.sock\"\n"))
-        #expect(settings.usesTPM && settings.backends == ["registers": "tpm", "keys": "soft", "users": "soft"])
+        #expect(settings.token.usesTPM && settings.token == TokenComposition(registers: .tpm, keys: .soft, users: .soft, store: .deviceKey))
         #expect(settings.tcti == "swtpm:path=/run/swtpm.sock")
+    }
+
+    @Test("the store follows the keys unless named; a mix that protects nothing is refused before anything opens")
+    func composition() throws {
+        var settings = DaemonSettings()
+        try settings.apply(try ConfigFile(parsing: "[token]\nkeys = \"tpm\"\n"))
+        #expect(settings.token == TokenComposition(registers: .soft, keys: .tpm, users: .soft, store: .tpm) && settings.token.refusal == nil)
+        #expect(settings.token.roleNames == ["registers": "soft", "keys": "tpm", "users": "soft", "store": "tpm"])
+
+        var named = DaemonSettings()
+        try named.apply(try ConfigFile(parsing: "[token]\nstore = \"tpm\"\nkeys = \"soft\"\n"))
+        #expect(named.token == TokenComposition(registers: .soft, keys: .soft, users: .soft, store: .tpm) && named.token.refusal == nil)
+
+        var weak = DaemonSettings()
+        try weak.apply(try ConfigFile(parsing: "[token]\nkeys = \"tpm\"\nstore = \"device-key\"\n"))
+        #expect(weak.token.refusal?.contains("use store = \"tpm\"") == true)
+        #expect { try weak.apply(try ConfigFile(parsing: "[token]\nstore = \"usb\"\n")) } throws: { "\($0)".contains("can be served by device-key or tpm") }
     }
 
     @Test("random configs written as TOML read back to the same values; random text is read or refused with a line inside the file")

@@ -47,6 +47,17 @@ struct DaemonLifecycleTests {
 /// initialised", and `Initialize` would then have overwritten it.
 @Suite("ukeyd: a store it cannot read stops the start")
 struct UnreadableStoreTests {
+    @Test("a token composition that protects nothing (keys in the TPM, the store opened by a file beside it) stops the start, saying why, before any TPM is opened")
+    func senselessCompositionRefused() throws {
+        let daemon = try TestDaemon(backend: .soft)
+        daemon.stop()
+        daemon.extraArguments += ["--keys", "tpm", "--store", "device-key", "--tcti", "swtpm:path=/nonexistent/swtpm.sock"]
+        #expect(throws: TestDaemonError.self) { try daemon.start() }
+        #expect(daemon.exitStatus == 1)
+        #expect(daemon.log().contains("token.keys = \"tpm\" with token.store = \"device-key\""), "\(daemon.log().suffix(500))")
+        #expect(!daemon.log().contains("cannot reach the TPM"), "refused before connecting")
+    }
+
     @Test("an oversized store, or something else in its place, stops ukeyd with the reason; nothing is overwritten")
     func unreadableStoreFailsClosed() throws {
         let daemon = try TestDaemon()

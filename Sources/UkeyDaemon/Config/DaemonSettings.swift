@@ -1,3 +1,5 @@
+import UkeyToken
+
 /// ukeyd's settings, from `/etc/ukey/ukeyd.toml` (or `--config`), which command-line flags
 /// override. Unknown keys are errors: a typo must not quietly fall back to a default.
 ///
@@ -34,6 +36,8 @@
 /// registers = "soft"         # "tpm": measurements extend real PCRs, quotes are TPM2_Quote
 /// keys = "soft"              # "tpm": the store key sealed to the TPM, audit key and randomness in it
 /// users = "soft"
+/// store = "device-key"       # what unwraps the sealed store: "device-key" (a file beside it) or "tpm";
+///                            # default: "tpm" when keys = "tpm", else "device-key"
 ///
 /// [tpm]
 /// tcti = "device:/dev/tpmrm0"   # or "swtpm:path=/run/swtpm/sock"
@@ -53,12 +57,12 @@ public struct DaemonSettings: Sendable, Hashable {
     public var audit = AuditSettings()
     public var adminGroup = "ukey-admin"
     public var hypervisorGroup = "libvirt-qemu"
-    public var backends = ["registers": "soft", "keys": "soft", "users": "soft"]
+    /// Which backend serves each role of the trusted root.
+    public var token = TokenComposition.soft
+    /// Whether `token.store` was named (else it follows `token.keys`).
+    private var storeNamed = false
     /// The TPM's TCTI, for roles served by the TPM.
     public var tcti = "device:/dev/tpmrm0"
-
-    /// Whether any role is served by the TPM.
-    public var usesTPM: Bool { backends.values.contains("tpm") }
 
     public init() {}
 
@@ -67,19 +71,33 @@ public struct DaemonSettings: Sendable, Hashable {
         "daemon.idle-timeout", "daemon.max-connections", "daemon.max-connections-per-uid", "daemon.log-level", "daemon.policy-dir",
         "boot.max-measurements", "audit.checkpoint-every", "audit.max-size", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
         "audit.forward", "audit.forward-socket",
-        "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "tpm.tcti",
+        "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "token.store", "tpm.tcti",
     ]
 
-    /// The backends each role may have in this version.
-    static let roleBackends = ["registers": ["soft", "tpm"], "keys": ["soft", "tpm"], "users": ["soft"]]
-
-    /// Sets a role's backend, refusing one that cannot serve it.
+    /// Sets a role's backend ("registers", "keys", "users" or "store"), refusing one that cannot
+    /// serve it. The store follows the keys unless it was named.
     public mutating func setBackend(_ role: String, _ value: String) throws(Invalid) {
-        guard let allowed = Self.roleBackends[role] else { throw Invalid(description: "no token role '\(role)' (registers, keys, users)") }
-        guard allowed.contains(value) else {
-            throw Invalid(description: "token.\(role) = \"\(value)\": this role can be served by \(allowed.joined(separator: " or "))")
+        switch role {
+        case "registers": token.registers = try Self.choice(role, value)
+        case "keys":
+            token.keys = try Self.choice(role, value)
+            if !storeNamed { token.store = TokenComposition.defaultStore(for: token.keys) }
+        case "users": token.users = try Self.choice(role, value)
+        case "store":
+            token.store = try Self.choice(role, value)
+            storeNamed = true
+        default: throw Invalid(description: "no token role '\(role)' (registers, keys, users, store)")
         }
-        backends[role] = value
+    }
+
+    private static func choice<Backend: RawRepresentable & CaseIterable>(_ role: String, _ value: String) throws(Invalid) -> Backend
+    where Backend.RawValue == String {
+        guard let backend = Backend(rawValue: value) else {
+            let names = Backend.allCases.map(\.rawValue)
+            let allowed = names.count == 1 ? names[0] : names.dropLast().joined(separator: ", ") + " or " + (names.last ?? "")
+            throw Invalid(description: "token.\(role) = \"\(value)\": this role can be served by \(allowed)")
+        }
+        return backend
     }
 
     public struct Invalid: Error, CustomStringConvertible, Sendable {
@@ -145,7 +163,7 @@ public struct DaemonSettings: Sendable, Hashable {
         }
         if let value = try string("roles.admin-group") { adminGroup = value }
         if let value = try string("roles.hypervisor-group") { hypervisorGroup = value }
-        for role in ["registers", "keys", "users"] {
+        for role in ["registers", "keys", "users", "store"] {
             if let value = try string("token.\(role)") { try setBackend(role, value) }
         }
         if let value = try string("tpm.tcti") {

@@ -1,4 +1,5 @@
 import UkeyCore
+import X509
 
 /// The measurement-register role of a trusted root (architecture.md section 3): registers with extend
 /// semantics for the current boot, and quotes of them signed by the attestation key.
@@ -14,6 +15,8 @@ public protocol RegistersRole: Sendable {
     func reset(bootID: String) async throws(TokenError) -> UInt64
     /// Signs the selected registers with `nonce` and the digest of the event log that explains them.
     func quote(nonce: [UInt8], registers: [Int], eventLog: Digest) async throws(TokenError) -> SignedQuote
+    /// The root CA's certificate of the key that signs this role's quotes.
+    func attestationCertificate() async throws(TokenError) -> Certificate
     /// The registers a policy may use on this backend (a TPM's firmware PCRs are not ours).
     var usableRegisters: Set<Int> { get }
     /// Whether the registers keep their values when ukeyd restarts. A TPM's PCRs do (they reset

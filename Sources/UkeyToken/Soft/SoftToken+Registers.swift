@@ -1,5 +1,6 @@
 import Crypto
 import UkeyCore
+import X509
 
 extension SoftToken: RegistersRole {
     public func extend(register: Int, digest: UkeyCore.Digest) throws(TokenError) {
@@ -49,6 +50,10 @@ extension SoftToken: RegistersRole {
             certificatePEM: certificatePEM,
             attestationKeyPEM: key.publicKey.pemRepresentation
         )
+    }
+
+    public func attestationCertificate() throws(TokenError) -> Certificate {
+        try certificate(named: TokenKey.attestation.rawValue)
     }
 
     /// Soft registers are plain memory: any of the 24 may be used.

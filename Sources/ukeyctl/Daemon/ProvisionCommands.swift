@@ -38,7 +38,7 @@ struct StatusCommand: ParsableCommand {
         for key in ["initialized", "backend"] { line(key, reply[key]?.text ?? "-") }
         // Which backend serves each role: the registers may be a TPM's PCRs while users stay soft.
         if let roles = reply["roles"]?.objectValue {
-            for role in ["registers", "keys", "users"] { line("  \(role)", roles[role]?.text ?? "-") }
+            for role in ["registers", "keys", "users", "store"] { line("  \(role)", roles[role]?.text ?? "-") }
         }
         for key in ["policyVersion", "mode", "bootId", "users", "entities", "measurements", "measurementBatches"] { line(key, reply[key]?.text ?? "-") }
     }

@@ -2,12 +2,10 @@ import X509
 
 /// Everything ukeyd needs of a trusted root: the three roles, plus provisioning and a few records
 /// of its own (the loaded policy's version and digest, the mode) sealed with the token's state.
-/// The daemon depends on this protocol only; `ukeyd`'s main picks the concrete backend.
+/// The daemon depends on this protocol only; `ukeyd`'s builder composes the concrete roles.
 public protocol TrustedRoot: RegistersRole, KeysRole, UsersRole {
-    /// "soft", "tpm" or "pcsc": the backend that keeps the token's state.
-    var backendName: String { get }
-    /// The backend serving each role: "registers", "keys", "users".
-    var roleBackends: [String: String] { get }
+    /// Which backend serves each role.
+    var composition: TokenComposition { get }
     var serial: String { get async }
     /// Boots since initialisation.
     var bootCounter: UInt64 { get async }
@@ -23,10 +21,21 @@ public protocol TrustedRoot: RegistersRole, KeysRole, UsersRole {
     func setDaemonRecords(_ records: [String: [UInt8]?]) async throws(TokenError)
 }
 
-/// Creates or opens a backend's token; given to the daemon by `ukeyd`'s main.
+extension TrustedRoot {
+    /// "soft", or the hardware the token uses.
+    public var backendName: String { composition.summary }
+    /// The backend serving each role: "registers", "keys", "users", "store".
+    public var roleBackends: [String: String] { composition.roleNames }
+}
+
+/// Creates or opens the trusted root; given to the daemon by `ukeyd`'s builder.
 public protocol TrustedRootProvider: Sendable {
-    var backendName: String { get }
+    var composition: TokenComposition { get }
     func isInitialized() -> Bool
     func initialize(soPIN: String, policySigner: Certificate, bootID: String) async throws(TokenError) -> any TrustedRoot
     func open(bootID: String) throws(TokenError) -> any TrustedRoot
+}
+
+extension TrustedRootProvider {
+    public var backendName: String { composition.summary }
 }

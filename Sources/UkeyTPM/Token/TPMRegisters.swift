@@ -1,0 +1,75 @@
+import UkeyCore
+import UkeyToken
+import X509
+
+/// The registers role on a TPM: measurements extend real SHA-256 PCRs (8-16 and 23; 0-7 are the
+/// firmware's, 17-22 need a locality ukeyd does not have) and quotes are TPM2_Quote by the TPM's
+/// attestation key, certified by the token's root CA.
+public struct TPMRegisters: RegistersRole, TPMServedRole {
+    /// The PCRs a policy may name on the TPM: the OS range 8-15, debug 16 and application 23.
+    public static let usablePCRs: Set<Int> = Set(8...16).union([23])
+
+    let records: SoftToken
+    let tpm: TPM
+    let certificates = CertificateCache()
+
+    public init(records: SoftToken, tpm: TPM) {
+        self.records = records
+        self.tpm = tpm
+    }
+
+    public var usableRegisters: Set<Int> { Self.usablePCRs }
+    /// PCRs reset only with the host: the daemon checks them against its journal.
+    public var registersPersist: Bool { true }
+
+    public func extend(register: Int, digest: Digest) async throws(TokenError) {
+        guard Self.usablePCRs.contains(register) else {
+            throw TokenError(.invalidArgument, "PCR \(register) is not ukey's to extend (it may use 8-16 and 23)")
+        }
+        try await tpmCall { () async throws(TPMError) in try await tpm.extend(pcr: register, sha256: digest.measurement(for: .sha256)) }
+    }
+
+    public func extend(_ batch: [(register: Int, digest: Digest)]) async -> (done: Int, failure: TokenError?) {
+        // Registers ukey may not extend end the batch there, like a failed command.
+        let usable = batch.prefix { Self.usablePCRs.contains($0.register) }
+        let (done, failure) = await tpm.extend(usable.map { ($0.register, $0.digest.measurement(for: .sha256)) })
+        if let failure {
+            return (done, tokenError(failure))
+        }
+        if usable.count < batch.count {
+            return (done, TokenError(.invalidArgument, "PCR \(batch[usable.count].register) is not ukey's to extend (it may use 8-16 and 23)"))
+        }
+        return (done, nil)
+    }
+
+    public func read(register: Int, bank: HashAlgorithm) async throws(TokenError) -> Digest {
+        guard bank == .sha256 else { throw TokenError(.invalidArgument, "ukey reads the TPM's SHA-256 bank only") }
+        guard (0...23).contains(register) else { throw TokenError(.invalidArgument, "PCR \(register) does not exist (0-23)") }
+        let bytes = try await tpmCall { () async throws(TPMError) in try await tpm.read(pcr: register) }
+        do {
+            return try Digest(algorithm: .sha256, bytes: bytes)
+        } catch {
+            throw TokenError(.unavailable, "the TPM returned a malformed PCR value")
+        }
+    }
+
+    /// A new boot session. PCRs reset only when the host (and so the TPM) restarts: the boot
+    /// counter and boot id move on, and the daemon keeps the earlier measurements in the event
+    /// log, which therefore still replays to the PCRs.
+    public func reset(bootID: String) async throws(TokenError) -> UInt64 {
+        try await records.reset(bootID: bootID)
+    }
+
+    /// A TPM2_Quote ("tpm2" format): TPMS_ATTEST, the TPMT_SIGNATURE, the AK's certificate from
+    /// the root CA and the AK as a PEM public key. The event log is bound by replay, not by digest.
+    public func quote(nonce: [UInt8], registers: [Int], eventLog: Digest) async throws(TokenError) -> SignedQuote {
+        try UkeyQuote.validate(nonce: nonce, bootID: "tpm", registers: registers)
+        let quote = try await tpmCall { () async throws(TPMError) in try await tpm.quote(nonce: nonce, pcrs: registers) }
+        let (certificate, keyPEM) = try await hardwareCertificate("tpm-attestation", point: quote.attestationKey)
+        return SignedQuote(format: "tpm2", quote: quote.attest, signature: quote.signature, certificatePEM: certificate, attestationKeyPEM: keyPEM)
+    }
+
+    public func attestationCertificate() async throws(TokenError) -> Certificate {
+        try await hardwareCertificate("tpm-attestation", tokenKey: .attestation) { () async throws(TPMError) in try await tpm.attestationKey() }
+    }
+}

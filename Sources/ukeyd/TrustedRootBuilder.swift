@@ -1,0 +1,84 @@
+import UkeyStore
+import UkeyTPM
+import UkeyToken
+import X509
+
+/// The one place that turns a `TokenComposition` into concrete roles. Each role's backend is an
+/// exhaustive switch here: a new backend adds a case to the enum and one line per role it can
+/// serve, and nothing else in the daemon changes.
+struct TrustedRootBuilder: TrustedRootProvider {
+    let composition: TokenComposition
+    let stateDirectory: String
+    /// The TPM's TCTI, for roles the TPM serves.
+    let tcti: String
+
+    func isInitialized() -> Bool {
+        SoftToken.isInitialized(stateDirectory: stateDirectory)
+    }
+
+    func initialize(soPIN: String, policySigner: Certificate, bootID: String) async throws(TokenError) -> any TrustedRoot {
+        let peers = try connect()
+        let records = try await SoftToken.initialize(try configuration(peers), soPIN: soPIN, policySigner: policySigner, bootID: bootID)
+        return try compose(records, peers)
+    }
+
+    func open(bootID: String) throws(TokenError) -> any TrustedRoot {
+        let peers = try connect()
+        return try compose(try SoftToken.open(try configuration(peers), bootID: bootID), peers)
+    }
+
+    /// The hardware the composition needs, connected once and shared by every role it serves.
+    private struct Peers {
+        var tpm: TPM?
+
+        func requireTPM() throws(TokenError) -> TPM {
+            guard let tpm else { throw TokenError(.unavailable, "the composition needs a TPM and none was connected") }
+            return tpm
+        }
+    }
+
+    private func connect() throws(TokenError) -> Peers {
+        if let refusal = composition.refusal { throw TokenError(.invalidArgument, refusal) }
+        var peers = Peers()
+        if composition.usesTPM {
+            do {
+                peers.tpm = try TPM(tcti: tcti)
+            } catch {
+                throw TokenError(.unavailable, "cannot reach the TPM at \(tcti): \(error)")
+            }
+        }
+        return peers
+    }
+
+    /// The sealed store's protector and where the CA keys live.
+    private func configuration(_ peers: Peers) throws(TokenError) -> SoftToken.Configuration {
+        var configuration = SoftToken.Configuration(stateDirectory: stateDirectory)
+        switch composition.store {
+        case .deviceKey: break
+        case .tpm: configuration.protector = TPMStoreKeyProtector(tpm: try peers.requireTPM())
+        }
+        switch composition.keys {
+        case .soft: break
+        case .tpm: configuration.certificateAuthorityKeys = try TPMKeys.certificateAuthorityKeys(on: try peers.requireTPM())
+        }
+        return configuration
+    }
+
+    private func compose(_ records: SoftToken, _ peers: Peers) throws(TokenError) -> ComposedTrustedRoot {
+        let registers: any RegistersRole =
+            switch composition.registers {
+            case .soft: records
+            case .tpm: TPMRegisters(records: records, tpm: try peers.requireTPM())
+            }
+        let keys: any KeysRole =
+            switch composition.keys {
+            case .soft: records
+            case .tpm: TPMKeys(records: records, tpm: try peers.requireTPM())
+            }
+        let users: any UsersRole =
+            switch composition.users {
+            case .soft: records
+            }
+        return ComposedTrustedRoot(composition: composition, records: records, registers: registers, keys: keys, users: users)
+    }
+}
