@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "ukeyd", targets: ["ukeyd"]),
         .executable(name: "ukey-libvirt-hook", targets: ["ukey-libvirt-hook"]),
         .executable(name: "ukey-qemu", targets: ["ukey-qemu"]),
+        .executable(name: "ukey-vcard", targets: ["ukey-vcard"]),
         .library(name: "UkeyCore", targets: ["UkeyCore"]),
         .library(name: "UkeyPolicy", targets: ["UkeyPolicy"]),
     ],
@@ -77,6 +78,20 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
+            swiftSettings: strict
+        ),
+        // The system's libcrypto (libssl-dev), for what swift-crypto lacks: PIV's 3DES management key.
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // The Ukey as a PIV card: APDUs, the card's state machine and sealed state, and the card's
+        // end of pcscd's vpcd driver. Used by ukey-vcard; no PC/SC client code.
+        .target(
+            name: "UkeyVirtualCard",
+            dependencies: ["CLibCrypto", "UkeyStore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "ukey-vcard",
+            dependencies: ["UkeyVirtualCard", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
         // The varlink protocol: framing, messages, errors, interface descriptions. Bytes only.
@@ -203,6 +218,11 @@ let package = Package(
         .testTarget(
             name: "UkeyTPMTests",
             dependencies: ["UkeyTPM", "UkeyStore", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "UkeyVirtualCardTests",
+            dependencies: ["UkeyVirtualCard", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates")],
             swiftSettings: strict
         ),
         .testTarget(name: "UkeyHypervisorTests", dependencies: ["UkeyHypervisor", "UkeyTesting"], swiftSettings: strict),

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The PC/SC peers the card suites need: pcscd with vsmartcard's vpcd reader, and ukey-vcard as the
+# card in it, both in a network namespace of their own (vpcd listens on every interface, so
+# whoever reaches its port becomes the card: in the namespace nothing outside can). Clients reach
+# pcscd through its Unix socket as usual. Stopped by PID, never by name.
+#   scripts/pcsc-peer.sh start DIR   # writes DIR/pcscd.pid, DIR/vcard.pid, DIR/ns.pid; waits for the card
+#   scripts/pcsc-peer.sh stop DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command=${1:?start or stop}
+dir=${2:?a directory for the peers\' files}
+vcard=${UKEY_VCARD:-$PWD/.build/debug/ukey-vcard}
+
+stop() {
+    for name in vcard pcscd ns; do
+        if [ -f "$dir/$name.pid" ]; then
+            pid=$(cat "$dir/$name.pid")
+            kill "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -9 "$pid" 2>/dev/null || true
+            rm -f "$dir/$name.pid"
+        fi
+    done
+}
+
+case "$command" in
+start)
+    mkdir -p "$dir/readers" "$dir/card"
+    chmod 700 "$dir/card"
+    if [ -S /run/pcscd/pcscd.comm ]; then
+        # One pcscd per machine (its socket path is fixed): refuse to start over a live one, and
+        # clear the socket a dead one left behind.
+        if opensc-tool -l >/dev/null 2>&1; then
+            echo "error: a pcscd is already running on this machine; stop it first (its socket is /run/pcscd/pcscd.comm)" >&2
+            exit 1
+        fi
+        rm -f /run/pcscd/pcscd.comm
+    fi
+    cat > "$dir/readers/vpcd" <<CONF
+FRIENDLYNAME "Virtual PCD"
+DEVICENAME   /dev/null:0x8C7B
+LIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so
+CHANNELID    0x8C7B
+CONF
+    unshare --net bash -c '
+        ip link set lo up
+        pcscd --foreground -c "$1/readers" > "$1/pcscd.log" 2>&1 &
+        echo $! > "$1/pcscd.pid"
+        "$2" --state "$1/card" ${UKEY_VCARD_TRACE:+--trace} > "$1/vcard.log" 2>&1 &
+        echo $! > "$1/vcard.pid"
+        wait
+    ' pcsc-peer "$dir" "$vcard" &
+    echo $! > "$dir/ns.pid"
+    # pcscd polls the reader every ~0.45 s: wait for the card rather than sleeping.
+    for _ in $(seq 100); do
+        if opensc-tool -l 2>/dev/null | grep -q "Virtual PCD 00 00.*Yes\|Virtual PCD 00 00" && opensc-tool -r 0 -a >/dev/null 2>&1; then
+            echo "pcscd (pid $(cat "$dir/pcscd.pid")) and ukey-vcard (pid $(cat "$dir/vcard.pid")) are up in their namespace"
+            exit 0
+        fi
+        sleep 0.1
+    done
+    echo "error: the virtual card did not appear in pcscd within 10 s; see $dir/pcscd.log and $dir/vcard.log" >&2
+    stop
+    exit 1
+    ;;
+stop)
+    stop
+    ;;
+*)
+    echo "usage: $0 start|stop DIR" >&2
+    exit 2
+    ;;
+esac
