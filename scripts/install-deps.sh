@@ -11,9 +11,12 @@ set -euo pipefail
 # libxml2: what Foundation's XML parser (the domain XML) runs on.
 # qemu-system-x86, libvirt-daemon-system, libvirt-clients, busybox-static: the end-to-end test's
 # real hypervisor (libvirt 9.0 and QEMU) and its tiny guest's userland.
+# pcscd, vsmartcard-vpcd, opensc, yubico-piv-tool, iproute2: the smart-card peers (pcscd with the
+# virtual reader ukey-vcard plugs into, and the independent PIV clients that check it).
 # systemd: systemd-socket-activate, which hands ukeyd its socket as systemd would (LISTEN_FDS).
 names=(openssl libssl-dev libtss2-dev libpcsclite-dev tpm2-tools swtpm swtpm-tools python3 python3-pip util-linux qemu-utils libxml2
-    qemu-system-x86 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients busybox-static systemd)
+    qemu-system-x86 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients busybox-static systemd
+    pcscd vsmartcard-vpcd opensc yubico-piv-tool iproute2)
 
 missing=()
 for p in "${names[@]}"; do

@@ -61,6 +61,20 @@ trap 'report_skipped; cleanup' EXIT
 
 echo "==> swift build --build-tests"
 swift build --build-tests
+# pcscd with the virtual reader, and ukey-vcard as the card in it, in a network namespace of
+# their own (scripts/pcsc-peer.sh): the card suites find them through UKEY_TEST_PCSC_DIR.
+pcsc_dir=$(mktemp -d -t ukey-test-pcsc.XXXXXX)
+started_dirs+=("$pcsc_dir")
+if [ "$(id -u)" -eq 0 ] && command -v pcscd > /dev/null && [ -f /usr/lib/pcsc/drivers/serial/libifdvpcd.so ]; then
+    scripts/pcsc-peer.sh start "$pcsc_dir"
+    trap 'scripts/pcsc-peer.sh stop "$pcsc_dir"; report_skipped; cleanup' EXIT
+    export UKEY_TEST_PCSC_DIR="$pcsc_dir"
+elif [ "${CI:-}" = "true" ]; then
+    echo "error: pcscd, vpcd or root is missing and CI=true: the card suites cannot run" >&2
+    exit 1
+else
+    skipped_elsewhere+=("the card suites: pcscd and vpcd need root and the packages make test installs")
+fi
 echo "==> swift test (every suite; the daemon on the soft token)"
 run_logged soft swift test
 # The daemon suites again with the tpm backend: every test daemon gets a swtpm of its own and
