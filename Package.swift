@@ -173,7 +173,7 @@ let package = Package(
         .target(
             name: "UkeyFuzzTargets",
             dependencies: [
-                "UkeyCodec", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyAudit", "UkeyVarlink", "UkeyDaemon",
+                "UkeyCodec", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyAudit", "UkeyVarlink", "UkeyDaemon", "UkeyVirtualCard",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict

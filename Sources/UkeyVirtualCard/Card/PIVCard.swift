@@ -12,8 +12,8 @@ public final class PIVCard {
     public private(set) var state: PIVCardState
     let persist: Persist
 
-    var pinVerified = false
-    var managementAuthenticated = false
+    package var pinVerified = false
+    package var managementAuthenticated = false
     /// The witness of a mutual authentication in progress, or the challenge of a single one.
     var pendingWitness: [UInt8]?
     var pendingChallenge: [UInt8]?
