@@ -82,11 +82,14 @@ let package = Package(
         ),
         // The system's libcrypto (libssl-dev), for what swift-crypto lacks: PIV's 3DES management key.
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        // The Ukey as a PIV card: APDUs, the card's state machine and sealed state, and the card's
-        // end of pcscd's vpcd driver. Used by ukey-vcard; no PC/SC client code.
+        // PIV's wire, shared by the card and its clients: APDUs, BER-TLV, slots, the management
+        // key's block cipher.
+        .target(name: "UkeyPIV", dependencies: ["CLibCrypto"], swiftSettings: strict),
+        // The Ukey as a PIV card: the card's state machine and sealed state, and the card's end of
+        // pcscd's vpcd driver. Used by ukey-vcard; no PC/SC client code.
         .target(
             name: "UkeyVirtualCard",
-            dependencies: ["CLibCrypto", "UkeyStore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UkeyPIV", "UkeyStore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -173,7 +176,7 @@ let package = Package(
         .target(
             name: "UkeyFuzzTargets",
             dependencies: [
-                "UkeyCodec", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyAudit", "UkeyVarlink", "UkeyDaemon", "UkeyVirtualCard",
+                "UkeyCodec", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyAudit", "UkeyVarlink", "UkeyDaemon", "UkeyPIV", "UkeyVirtualCard",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
@@ -222,7 +225,7 @@ let package = Package(
         ),
         .testTarget(
             name: "UkeyVirtualCardTests",
-            dependencies: ["UkeyVirtualCard", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates")],
+            dependencies: ["UkeyPIV", "UkeyVirtualCard", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates")],
             swiftSettings: strict
         ),
         .testTarget(name: "UkeyHypervisorTests", dependencies: ["UkeyHypervisor", "UkeyTesting"], swiftSettings: strict),

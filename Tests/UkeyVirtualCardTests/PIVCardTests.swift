@@ -1,3 +1,4 @@
+import UkeyPIV
 import Crypto
 import Foundation
 import Testing

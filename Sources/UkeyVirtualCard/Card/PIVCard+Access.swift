@@ -1,3 +1,4 @@
+import UkeyPIV
 import Crypto
 
 /// PIN, PUK and management key: VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER, the 9B

@@ -1,3 +1,4 @@
+import UkeyPIV
 import Crypto
 
 /// The asymmetric slots and the data objects: GENERATE ASYMMETRIC KEY PAIR, GENERAL AUTHENTICATE

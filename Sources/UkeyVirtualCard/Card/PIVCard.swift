@@ -1,3 +1,5 @@
+import UkeyPIV
+
 /// The Ukey as a PIV card (the subset of NIST SP 800-73-4 that OpenSC and yubico-piv-tool use):
 /// one card, answering one APDU at a time, the way a reader delivers them.
 ///

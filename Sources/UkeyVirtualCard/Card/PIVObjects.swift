@@ -1,3 +1,5 @@
+import UkeyPIV
+
 /// The PIV application's identifiers and the data objects the card builds itself.
 enum PIVObjects {
     /// The PIV application: NIST's RID and the PIX of PIV version 1.0.

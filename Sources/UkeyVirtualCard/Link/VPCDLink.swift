@@ -1,3 +1,4 @@
+import UkeyPIV
 import Foundation
 
 #if canImport(Glibc)

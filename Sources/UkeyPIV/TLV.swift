@@ -58,7 +58,7 @@ public enum TLV {
         return out + length(value.count) + value
     }
 
-    static func length(_ count: Int) -> [UInt8] {
+    public static func length(_ count: Int) -> [UInt8] {
         switch count {
         case ..<0x80: [UInt8(count)]
         case ..<0x100: [0x81, UInt8(count)]
@@ -71,5 +71,5 @@ public enum TLV {
 
 extension Array where Element == TLV.Element {
     /// The value of the first element with `tag`.
-    func value(_ tag: Int) -> [UInt8]? { first { $0.tag == tag }?.value }
+    public func value(_ tag: Int) -> [UInt8]? { first { $0.tag == tag }?.value }
 }

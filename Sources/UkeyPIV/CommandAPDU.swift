@@ -27,6 +27,15 @@ public struct CommandAPDU: Sendable, Hashable {
         public let description: String
     }
 
+    /// The command as a short APDU (what vpcd and most readers carry); data longer than 255
+    /// bytes must be chained (`PIVClient` does).
+    public var shortEncoding: [UInt8] {
+        var bytes = [cla, ins, p1, p2]
+        if !data.isEmpty { bytes += [UInt8(data.count & 0xFF)] + data }
+        if let le { bytes.append(le >= 256 ? 0 : UInt8(le)) }
+        return bytes
+    }
+
     /// Parses the four cases of ISO 7816-4 5.1, short and extended; anything else is refused.
     public init(parsing bytes: [UInt8]) throws(Malformed) {
         guard bytes.count >= 4 else { throw Malformed(description: "an APDU has at least 4 bytes, got \(bytes.count)") }

@@ -19,7 +19,7 @@ public enum ManagementKeyAlgorithm: UInt8, Codable, Sendable, CaseIterable {
 
     public var blockLength: Int { self == .tripleDES ? 8 : 16 }
 
-    var name: String {
+    public var name: String {
         switch self {
         case .tripleDES: "3DES"
         case .aes128: "AES-128"
@@ -33,9 +33,9 @@ public struct ManagementKeyCipherError: Error, CustomStringConvertible, Sendable
     public let description: String
 }
 
-enum ManagementKeyCipher {
+public enum ManagementKeyCipher {
     /// Encrypts one block with `key` (ECB, no padding).
-    static func encrypt(_ block: [UInt8], key: [UInt8], algorithm: ManagementKeyAlgorithm) throws(ManagementKeyCipherError) -> [UInt8] {
+    public static func encrypt(_ block: [UInt8], key: [UInt8], algorithm: ManagementKeyAlgorithm) throws(ManagementKeyCipherError) -> [UInt8] {
         guard key.count == algorithm.keyLength, block.count == algorithm.blockLength else {
             throw ManagementKeyCipherError(description: "\(algorithm.name) takes a \(algorithm.keyLength)-byte key and a \(algorithm.blockLength)-byte block")
         }
