@@ -97,6 +97,17 @@ let package = Package(
             dependencies: ["UkeyVirtualCard", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
+        // pcsc-lite (libpcsclite-dev), and the PIV client over it: real cards and ukey-vcard alike.
+        .systemLibrary(name: "CPCSC", providers: [.apt(["libpcsclite-dev"])]),
+        .target(
+            name: "UkeyPCSC",
+            dependencies: [
+                "CPCSC", "UkeyPIV", "UkeyToken", "UkeyStore", "UkeyCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: strict
+        ),
         // The varlink protocol: framing, messages, errors, interface descriptions. Bytes only.
         .target(name: "UkeyVarlink", dependencies: ["UkeyCodec"], swiftSettings: strict),
         // The daemon: socket server, peer credentials, roles, dispatcher, services. It depends on
@@ -225,7 +236,7 @@ let package = Package(
         ),
         .testTarget(
             name: "UkeyVirtualCardTests",
-            dependencies: ["UkeyPIV", "UkeyVirtualCard", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates")],
+            dependencies: ["UkeyPIV", "UkeyVirtualCard", "UkeyPCSC", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates")],
             swiftSettings: strict
         ),
         .testTarget(name: "UkeyHypervisorTests", dependencies: ["UkeyHypervisor", "UkeyTesting"], swiftSettings: strict),

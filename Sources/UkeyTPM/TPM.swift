@@ -1,15 +1,16 @@
 import CTSS2
 import Glibc
+import UkeyToken
 
 /// A TPM 2.0 through tpm2-tss: the only owner of the daemon's ESYS context, so commands never
-/// interleave. It runs on a thread of its own (`TPMExecutor`).
+/// interleave. It runs on a thread of its own (`QueueExecutor`).
 ///
 /// A TPM that goes away (swtpm stopped, a device error) fails the command in progress with a
 /// clear `TPMError`; the context is dropped and the next command connects again, so the TPM's
 /// return needs no restart of ukeyd.
 public actor TPM {
     private var context: TPMContext?
-    private nonisolated let executor = TPMExecutor()
+    private nonisolated let executor = QueueExecutor(label: "ukey.tpm")
     /// The TCTI it was opened with, e.g. `swtpm:path=/run/swtpm/sock` or `device:/dev/tpmrm0`.
     public nonisolated let tcti: String
 
@@ -46,7 +47,7 @@ public actor TPM {
     }
 
     /// Runs `body` on the TPM's own thread between its other commands, and waits: for a caller
-    /// that cannot await (see `TPMExecutor.sync`). Never call it from the TPM's thread.
+    /// that cannot await (see `QueueExecutor.sync`). Never call it from the TPM's thread.
     public nonisolated func blocking<T: Sendable>(_ body: @Sendable (isolated TPM) throws(TPMError) -> T) throws(TPMError) -> T {
         let result: Result<T, TPMError> = executor.sync {
             self.assumeIsolated { tpm in Result { () throws(TPMError) in try body(tpm) } }

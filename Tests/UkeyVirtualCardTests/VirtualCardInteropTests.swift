@@ -3,9 +3,14 @@ import Foundation
 import Testing
 import UkeyTesting
 
+/// Every suite that uses the one virtual card in pcscd: nested here so they run one test at a time.
+@Suite("the virtual card in pcscd", .serialized, .enabled(if: VirtualCardPeer.shouldRun, Comment(rawValue: VirtualCardPeer.skipReason)))
+struct CardPeerTests {}
+
 /// ukey-vcard in pcscd, judged by clients that share no code with it: OpenSC (opensc-tool,
-/// pkcs11-tool with opensc-pkcs11.so), yubico-piv-tool and openssl. One card, so one test at a time.
-@Suite("ukey-vcard: independent PC/SC clients accept it", .serialized, .enabled(if: VirtualCardPeer.shouldRun, Comment(rawValue: VirtualCardPeer.skipReason)))
+/// pkcs11-tool with opensc-pkcs11.so), yubico-piv-tool and openssl.
+extension CardPeerTests {
+@Suite("ukey-vcard: independent PC/SC clients accept it")
 struct VirtualCardInteropTests {
     static let pkcs11Module = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
     let opensc = ExternalTool("opensc-tool")
@@ -77,4 +82,5 @@ struct VirtualCardInteropTests {
         #expect(try ok(yubico, ["-r", "Virtual PCD", "-a", "verify-pin", "-P", "246810"]).contains("Successfully verified"))
         #expect(try ok(yubico, ["-r", "Virtual PCD", "-a", "status"]).contains("PIN tries left:\t3"))
     }
+}
 }
