@@ -169,7 +169,7 @@ let package = Package(
         .executableTarget(
             name: "ukey-bench",
             dependencies: [
-                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyDaemon", "UkeyTPM",
+                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyDaemon", "UkeyTPM", "UkeyPCSC", "UkeyPIV",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ],

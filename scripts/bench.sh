@@ -9,10 +9,12 @@ swift build -c release --product ukeyd
 swift build -c release --product ukeyctl
 swift build -c release --product ukey-libvirt-hook
 swift build -c release --product ukey-qemu
+swift build -c release --product ukey-vcard
 
 work=$(mktemp -d -t ukey-bench.XXXXXX)
 swtpm_pid=
-trap '[ -n "$swtpm_pid" ] && kill "$swtpm_pid" 2>/dev/null; rm -rf "$work"' EXIT
+pcsc_started=
+trap '[ -n "$swtpm_pid" ] && kill "$swtpm_pid" 2>/dev/null; [ -n "$pcsc_started" ] && scripts/pcsc-peer.sh stop "$work/pcsc"; rm -rf "$work"' EXIT
 echo "==> peer: swtpm on a Unix socket (its quote and extend rates are measured live)"
 swtpm socket --tpm2 --tpmstate dir="$work" --server type=unixio,path="$work/swtpm.sock" \
     --ctrl type=unixio,path="$work/swtpm.sock.ctrl" --flags not-need-init,startup-clear > /dev/null 2>&1 &
@@ -34,6 +36,12 @@ echo "==> peer: openssl speed -elapsed -seconds 3 ecdsap256"
 # -elapsed: wall-clock rates, as ours are (by default openssl speed divides by user CPU time).
 signs=$(openssl speed -elapsed -seconds 3 ecdsap256 2>/dev/null | awk '/ecdsa \(nistp256\)/ { print $(NF-1) }')
 [ -n "$signs" ] || { echo "error: could not read openssl speed's ecdsap256 sign/s" >&2; exit 1; }
+
+# The card path: pcscd and ukey-vcard in their namespace (root; scripts/pcsc-peer.sh).
+if [ "$(id -u)" -eq 0 ] && command -v pcscd > /dev/null; then
+    echo "==> peer: pcscd with ukey-vcard, and opensc-tool"
+    UKEY_VCARD=.build/release/ukey-vcard scripts/pcsc-peer.sh start "$work/pcsc" && pcsc_started=1 && export UKEY_BENCH_PCSC=1
+fi
 
 mkdir -p bench-results
 OPENSSL_ECDSAP256_SIGNS=$signs OPENSSL_DGST_SECONDS=$best UKEY_BENCH_IMAGE="$work/image.qcow2" \

@@ -46,6 +46,10 @@ struct Bench {
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ukey-bench-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
+        if ProcessInfo.processInfo.environment["UKEY_BENCH_ONLY"] == "card" {
+            try await cardBenchmarks(softSign: try await softSignRate(directory: directory))
+            return
+        }
         if ProcessInfo.processInfo.environment["UKEY_BENCH_ONLY"] == "audit" {
             // Just the durable audit appends (for iterating on them).
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -95,10 +99,25 @@ struct Bench {
         let best = max(oneCaller, concurrent) / swtpmQuotes
         print("\ngoal: soft-token quotes at least 10x swtpm: \(best >= 10 ? "met" : "NOT met") (x\(String(format: "%.1f", best)))")
 
+        if ProcessInfo.processInfo.environment["UKEY_BENCH_PCSC"] != nil {
+            try await cardBenchmarks(softSign: userSign)
+        }
+
         let softMeasures = try await daemonBenchmarks()
         if let tcti = ProcessInfo.processInfo.environment["UKEY_BENCH_TCTI"], let rawTPM {
             try await tpmDaemonBenchmarks(tcti: tcti, raw: rawTPM, softMeasures: softMeasures)
         }
+    }
+
+    /// The soft token's Token.Sign rate alone (for UKEY_BENCH_ONLY=card).
+    static func softSignRate(directory: String) async throws -> Double {
+        var configuration = SoftToken.Configuration(stateDirectory: directory)
+        configuration.kdf = .fastForTests
+        let signer = try IdentityCA.makeRoot(key: P256.Signing.PrivateKey(), commonName: "bench", now: Date())
+        let token = try await SoftToken.initialize(configuration, soPIN: "bench-so-pin", policySigner: signer, bootID: "bench")
+        try await token.addUser("bench", pin: "bench-pin", roles: [])
+        let digest = Array(SHA256.hash(data: Array("bench".utf8)))
+        return try await rate { _ = try await token.sign(asUser: "bench", digest: digest) }
     }
 
     /// The bare TPM command rates, one command at a time through tpm2-tss (PCR 16, so the PCRs
