@@ -105,6 +105,7 @@ let package = Package(
                 "CPCSC", "UkeyPIV", "UkeyToken", "UkeyStore", "UkeyCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: strict
         ),
@@ -134,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "ukeyd",
             dependencies: [
-                "UkeyDaemon", "UkeyStore", "UkeyToken", "UkeyTPM",
+                "UkeyDaemon", "UkeyStore", "UkeyToken", "UkeyTPM", "UkeyPCSC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -144,7 +145,7 @@ let package = Package(
         .executableTarget(
             name: "ukeyctl",
             dependencies: [
-                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyHypervisor", "UkeyCodec",
+                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyHypervisor", "UkeyCodec", "UkeyPCSC", "UkeyPIV",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

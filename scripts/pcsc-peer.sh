@@ -4,6 +4,7 @@
 # whoever reaches its port becomes the card: in the namespace nothing outside can). Clients reach
 # pcscd through its Unix socket as usual. Stopped by PID, never by name.
 #   scripts/pcsc-peer.sh start DIR   # writes DIR/pcscd.pid, DIR/vcard.pid, DIR/ns.pid; waits for the card
+#   scripts/pcsc-peer.sh fresh-card DIR   # a factory-new card in the running pcscd
 #   scripts/pcsc-peer.sh stop DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,6 +62,21 @@ CONF
     done
     echo "error: the virtual card did not appear in pcscd within 10 s; see $dir/pcscd.log and $dir/vcard.log" >&2
     stop
+    exit 1
+    ;;
+fresh-card)
+    # Pull the card, wipe it, insert a new one into pcscd's namespace.
+    if [ -f "$dir/vcard.pid" ]; then
+        pid=$(cat "$dir/vcard.pid")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -rf "$dir/card" && mkdir -p "$dir/card" && chmod 700 "$dir/card"
+    for _ in $(seq 100); do opensc-tool -r 0 -a >/dev/null 2>&1 || break; sleep 0.1; done
+    nsenter --net="/proc/$(cat "$dir/pcscd.pid")/ns/net" -- "$vcard" --state "$dir/card" > "$dir/vcard.log" 2>&1 &
+    echo $! > "$dir/vcard.pid"
+    for _ in $(seq 100); do opensc-tool -r 0 -a >/dev/null 2>&1 && exit 0; sleep 0.1; done
+    echo "error: the fresh card did not appear in pcscd" >&2
     exit 1
     ;;
 stop)

@@ -81,6 +81,15 @@ run_logged soft swift test
 # keeps its registers in real PCRs, its store key sealed to that TPM.
 echo "==> swift test --filter UkeyDaemonTests, with UKEY_TEST_BACKEND=tpm"
 UKEY_TEST_BACKEND=tpm run_logged tpm swift test --filter UkeyDaemonTests
+# The daemon suites a third time with the keys and the store on the virtual card: a fresh card,
+# enrolled by ukeyctl (keys made on the card, each certificate signed by the card itself).
+if [ -n "${UKEY_TEST_PCSC_DIR:-}" ]; then
+    echo "==> ukeyctl card enroll, then swift test --filter UkeyDaemonTests, with UKEY_TEST_BACKEND=pcsc"
+    scripts/pcsc-peer.sh fresh-card "$UKEY_TEST_PCSC_DIR"
+    .build/debug/ukeyctl card enroll --reader "Virtual PCD"
+    (umask 077 && printf '123456\n' > "$UKEY_TEST_PCSC_DIR/card.pin")
+    UKEY_TEST_BACKEND=pcsc run_logged pcsc swift test --filter UkeyDaemonTests
+fi
 # A real guest under libvirt and QEMU, gated by ukey's hook (root: libvirt's system instance).
 echo "==> scripts/e2e.sh: a real guest under libvirt and QEMU starts only when ukeyd vouches for it"
 if [ "$(id -u)" -eq 0 ] || [ "${CI:-}" = "true" ]; then

@@ -21,12 +21,27 @@ public struct PIVClient: Sendable {
     static let aid: [UInt8] = [0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00]
 
     /// Runs `body` in a transaction, after SELECT of the PIV application.
-    func session<T: Sendable>(_ body: @Sendable (isolated SmartCard) throws(CardError) -> T) async throws(CardError) -> T {
+    public func session<T: Sendable>(_ body: @Sendable (isolated SmartCard) throws(CardError) -> T) async throws(CardError) -> T {
         try await card.transaction { card throws(CardError) -> T in
-            let (_, status) = try card.send(CommandAPDU(cla: 0, ins: 0xA4, p1: 0x04, p2: 0x00, data: Self.aid, le: 256))
-            guard status == 0x9000 else { throw CardError(.refused(status), "the card in \(card.readerName ?? "the reader") has no PIV application (SELECT: \(hex(status)))") }
+            try Self.select(card)
             return try body(card)
         }
+    }
+
+    /// The same for a caller that cannot await (the sealed store's key protector, a provider's
+    /// `open`): it waits on the card's own thread.
+    public func blockingSession<T: Sendable>(_ body: @Sendable (isolated SmartCard) throws(CardError) -> T) throws(CardError) -> T {
+        try card.blocking { card throws(CardError) -> T in
+            try card.transaction { card throws(CardError) -> T in
+                try Self.select(card)
+                return try body(card)
+            }
+        }
+    }
+
+    static func select(_ card: isolated SmartCard) throws(CardError) {
+        let (_, status) = try card.send(CommandAPDU(cla: 0, ins: 0xA4, p1: 0x04, p2: 0x00, data: Self.aid, le: 256))
+        guard status == 0x9000 else { throw CardError(.refused(status), "the card in \(card.readerName ?? "the reader") has no PIV application (SELECT: \(hex(status)))") }
     }
 
     // MARK: PIN and PUK
@@ -88,17 +103,31 @@ public struct PIVClient: Sendable {
     private func authenticated(slot: PIVSlot, pin: String?, request: [UInt8], _ what: String) async throws(CardError) -> [UInt8] {
         let pinBytes = try pin.map { (p: String) throws(CardError) -> [UInt8] in try Self.padded(p) }
         return try await session { card throws(CardError) -> [UInt8] in
-            if let pinBytes {
-                let result = try Self.pinResult(card.send(CommandAPDU(cla: 0, ins: 0x20, p1: 0, p2: 0x80, data: pinBytes)).status, "VERIFY")
-                guard result == .accepted else { throw CardError(.refused(0x6982), "\(what): the card's PIN was refused (\(result))") }
-            }
-            let (data, status) = try card.send(CommandAPDU(cla: 0, ins: 0x87, p1: 0x11, p2: slot.rawValue, data: request, le: 256))
-            guard status == 0x9000 else { throw CardError(.refused(status), "\(what): the card answered \(hex(status))") }
-            guard let outer = try? TLV.parse(data), outer.first?.tag == 0x7C, let value = (try? TLV.parse(outer[0].value))?.value(0x82) else {
-                throw CardError(.malformed, "\(what): the card's answer is not a 7C template with 82")
-            }
-            return value
+            try Self.generalAuthenticate(card, slot: slot, pin: pinBytes, request: request, what)
         }
+    }
+
+    /// ECDH as `agree`, for a caller that cannot await.
+    public func agreeBlocking(with point: [UInt8], slot: PIVSlot, pin: String?) throws(CardError) -> [UInt8] {
+        let request = TLV.encode(0x7C, TLV.encode(0x82, []) + TLV.encode(0x85, point))
+        let pinBytes = try pin.map { (p: String) throws(CardError) -> [UInt8] in try Self.padded(p) }
+        return try blockingSession { card throws(CardError) -> [UInt8] in
+            try Self.generalAuthenticate(card, slot: slot, pin: pinBytes, request: request, "key agreement with \(slot)")
+        }
+    }
+
+    /// GENERAL AUTHENTICATE with a slot's key, after VERIFY with the PIN if one is given.
+    static func generalAuthenticate(_ card: isolated SmartCard, slot: PIVSlot, pin pinBytes: [UInt8]?, request: [UInt8], _ what: String) throws(CardError) -> [UInt8] {
+        if let pinBytes {
+            let result = try Self.pinResult(card.send(CommandAPDU(cla: 0, ins: 0x20, p1: 0, p2: 0x80, data: pinBytes)).status, "VERIFY")
+            guard result == .accepted else { throw CardError(.refused(0x6982), "\(what): the card's PIN was refused (\(result))") }
+        }
+        let (data, status) = try card.send(CommandAPDU(cla: 0, ins: 0x87, p1: 0x11, p2: slot.rawValue, data: request, le: 256))
+        guard status == 0x9000 else { throw CardError(.refused(status), "\(what): the card answered \(hex(status))") }
+        guard let outer = try? TLV.parse(data), outer.first?.tag == 0x7C, let value = (try? TLV.parse(outer[0].value))?.value(0x82) else {
+            throw CardError(.malformed, "\(what): the card's answer is not a 7C template with 82")
+        }
+        return value
     }
 
     /// GENERATE ASYMMETRIC KEY PAIR (P-256) in `slot`, authenticated by the management key.
@@ -116,16 +145,23 @@ public struct PIVClient: Sendable {
 
     /// The certificate in a slot (DER), or nil if the slot has none.
     public func certificate(slot: PIVSlot) async throws(CardError) -> [UInt8]? {
+        try await session { card throws(CardError) -> [UInt8]? in try Self.certificate(card, slot: slot) }
+    }
+
+    /// The certificate in a slot, for a caller that cannot await.
+    public func certificateBlocking(slot: PIVSlot) throws(CardError) -> [UInt8]? {
+        try blockingSession { card throws(CardError) -> [UInt8]? in try Self.certificate(card, slot: slot) }
+    }
+
+    static func certificate(_ card: isolated SmartCard, slot: PIVSlot) throws(CardError) -> [UInt8]? {
         let object = slot.certificateObject
-        return try await session { card throws(CardError) -> [UInt8]? in
-            let (data, status) = try card.send(CommandAPDU(cla: 0, ins: 0xCB, p1: 0x3F, p2: 0xFF, data: [0x5C, 0x03] + Self.tagBytes(object), le: 256))
-            if status == 0x6A82 { return nil }
-            guard status == 0x9000 else { throw CardError(.refused(status), "reading the certificate of \(slot): \(hex(status))") }
-            guard let outer = try? TLV.parse(data), outer.first?.tag == 0x53, let certificate = (try? TLV.parse(outer[0].value))?.value(0x70) else {
-                throw CardError(.malformed, "the certificate object of \(slot) is not a 53 { 70 ... } container")
-            }
-            return certificate
+        let (data, status) = try card.send(CommandAPDU(cla: 0, ins: 0xCB, p1: 0x3F, p2: 0xFF, data: [0x5C, 0x03] + Self.tagBytes(object), le: 256))
+        if status == 0x6A82 { return nil }
+        guard status == 0x9000 else { throw CardError(.refused(status), "reading the certificate of \(slot): \(hex(status))") }
+        guard let outer = try? TLV.parse(data), outer.first?.tag == 0x53, let certificate = (try? TLV.parse(outer[0].value))?.value(0x70) else {
+            throw CardError(.malformed, "the certificate object of \(slot) is not a 53 { 70 ... } container")
         }
+        return certificate
     }
 
     /// Writes a slot's certificate (DER), authenticated by the management key.

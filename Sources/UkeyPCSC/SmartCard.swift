@@ -125,20 +125,20 @@ public actor SmartCard {
         guard !candidates.isEmpty else {
             throw CardError(.unavailable, readerMatch.map { "no reader whose name contains '\($0)' (readers: \(readers.joined(separator: ", ")))" } ?? "no smart-card reader")
         }
-        var last = CardError(.unavailable, "no card in \(candidates.joined(separator: ", "))")
+        var reasons: [String] = []
         for name in candidates {
             var card: SCARDHANDLE = 0
             var active: DWORD = 0
             let status = SCardConnect(context, name, DWORD(SCARD_SHARE_SHARED), DWORD(SCARD_PROTOCOL_T1), &card, &active)
             guard status == PCSCCode.success.rawValue else {
-                last = CardError.pcsc(status, "reader '\(name)'")
+                reasons.append("\(name): \(PCSCCode(rawValue: status).map { "\($0)" } ?? String(status, radix: 16))")
                 continue
             }
             handle = card
             readerName = name
             return
         }
-        throw last
+        throw CardError(.unavailable, "no card to use (\(reasons.joined(separator: "; ")))")
     }
 
     private func disconnect() {

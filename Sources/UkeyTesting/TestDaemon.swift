@@ -3,11 +3,22 @@ import UkeyClient
 import UkeyVarlink
 
 /// Which token backend a test daemon runs on. `UKEY_TEST_BACKEND=tpm` runs every daemon test on
-/// the tpm backend (registers and keys), each daemon with a swtpm of its own; `make test` runs
-/// the daemon suites both ways.
+/// the tpm backend (registers and keys), each daemon with a swtpm of its own;
+/// `UKEY_TEST_BACKEND=pcsc` on the card (keys and store) that make test enrols in its pcscd.
+/// `make test` runs the daemon suites all three ways.
 public enum TestBackend: String, Sendable {
     case soft
     case tpm
+    case pcsc
+
+    /// The backend serving each role, as `Token.Info` reports it.
+    public var roleNames: [String: String] {
+        switch self {
+        case .soft: ["registers": "soft", "keys": "soft", "users": "soft", "store": "device-key"]
+        case .tpm: ["registers": "tpm", "keys": "tpm", "users": "soft", "store": "tpm"]
+        case .pcsc: ["registers": "soft", "keys": "pcsc", "users": "soft", "store": "pcsc"]
+        }
+    }
 
     public static var fromEnvironment: TestBackend {
         ProcessInfo.processInfo.environment["UKEY_TEST_BACKEND"].flatMap(TestBackend.init(rawValue:)) ?? .soft
@@ -28,15 +39,22 @@ public final class TestDaemon: @unchecked Sendable {
     private var process: Process?
     /// The daemon's own swtpm, on the tpm backend.
     public let tpm: SoftwareTPM?
-    public var backend: TestBackend { tpm == nil ? .soft : .tpm }
+    public let backend: TestBackend
 
     public init(arguments: [String] = [], backend: TestBackend = .fromEnvironment) throws {
         directory = try TemporaryDirectory("ukeyd")
-        if backend == .tpm {
+        self.backend = backend
+        switch backend {
+        case .tpm:
             let tpm = try SoftwareTPM()
             self.tpm = tpm
             extraArguments = arguments + ["--registers", "tpm", "--keys", "tpm", "--tcti", tpm.tcti]
-        } else {
+        case .pcsc:
+            // The card make test enrolled (ukeyctl card enroll) with its PIN in card.pin.
+            tpm = nil
+            let peer = try VirtualCardPeer.requireDirectory()
+            extraArguments = arguments + ["--keys", "pcsc", "--store", "pcsc", "--pcsc-reader", "Virtual PCD", "--pcsc-pin-file", "\(peer)/card.pin"]
+        case .soft:
             tpm = nil
             extraArguments = arguments
         }

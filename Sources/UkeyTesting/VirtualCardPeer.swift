@@ -13,6 +13,7 @@ public enum VirtualCardPeer {
 
     public struct Unavailable: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     public static func requireDirectory() throws -> String {

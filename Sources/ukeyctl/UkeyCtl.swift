@@ -17,16 +17,20 @@ struct UkeyCtl: ParsableCommand {
         subcommands: [
             InitCommand.self, StatusCommand.self, PolicyCommand.self, UserCommand.self, LoginCommand.self,
             MeasureCommand.self, MeasureHostCommand.self, ChainCommand.self, QuoteCommand.self, EventLogCommand.self, CertCommand.self,
-            ExecCheckCommand.self, ModeCommand.self, ResetCommand.self, AuditCommand.self, KeygenCommand.self,
+            ExecCheckCommand.self, ModeCommand.self, ResetCommand.self, AuditCommand.self, KeygenCommand.self, CardCommand.self,
         ]
     )
 
     /// Maps argument-parser's usage errors to exit 2, which scripts (and the libvirt hook) read as
     /// "called wrongly", distinct from 1, "the check said no".
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
         } catch let error as InputError {
             FileHandleOutput.standardError("ukeyctl: \(error)")
             Glibc.exit(ExitCode.usage.rawValue)

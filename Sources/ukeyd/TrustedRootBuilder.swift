@@ -1,3 +1,5 @@
+import Foundation
+import UkeyPCSC
 import UkeyStore
 import UkeyTPM
 import UkeyToken
@@ -11,6 +13,10 @@ struct TrustedRootBuilder: TrustedRootProvider {
     let stateDirectory: String
     /// The TPM's TCTI, for roles the TPM serves.
     let tcti: String
+    /// The card reader (a substring of its name) and the file with the card's PIN, for roles a
+    /// card serves.
+    let pcscReader: String?
+    let pcscPINFile: String
 
     func isInitialized() -> Bool {
         SoftToken.isInitialized(stateDirectory: stateDirectory)
@@ -30,10 +36,16 @@ struct TrustedRootBuilder: TrustedRootProvider {
     /// The hardware the composition needs, connected once and shared by every role it serves.
     private struct Peers {
         var tpm: TPM?
+        var card: CardBinding?
 
         func requireTPM() throws(TokenError) -> TPM {
             guard let tpm else { throw TokenError(.unavailable, "the composition needs a TPM and none was connected") }
             return tpm
+        }
+
+        func requireCard() throws(TokenError) -> CardBinding {
+            guard let card else { throw TokenError(.unavailable, "the composition needs a card and none was opened") }
+            return card
         }
     }
 
@@ -47,6 +59,14 @@ struct TrustedRootBuilder: TrustedRootProvider {
                 throw TokenError(.unavailable, "cannot reach the TPM at \(tcti): \(error)")
             }
         }
+        if composition.usesCard {
+            do {
+                peers.card = try CardBinding(reader: pcscReader, pin: try CardPINFile.read(pcscPINFile))
+            } catch {
+                let roles = composition.roleNames.filter { $0.value == "pcsc" }.keys.sorted().joined(separator: ", ")
+                throw TokenError(error.code, "the token's \(roles) are on a card, and it cannot be used: \(error.reason)\(composition.store == .pcsc ? "; the sealed store opens only with that card" : "")")
+            }
+        }
         return peers
     }
 
@@ -56,10 +76,12 @@ struct TrustedRootBuilder: TrustedRootProvider {
         switch composition.store {
         case .deviceKey: break
         case .tpm: configuration.protector = TPMStoreKeyProtector(tpm: try peers.requireTPM())
+        case .pcsc: configuration.protector = CardStoreKeyProtector(binding: try peers.requireCard())
         }
         switch composition.keys {
         case .soft: break
         case .tpm: configuration.certificateAuthorityKeys = try TPMKeys.certificateAuthorityKeys(on: try peers.requireTPM())
+        case .pcsc: break  // the CA keys stay in the store, which the card unwraps
         }
         return configuration
     }
@@ -67,17 +89,20 @@ struct TrustedRootBuilder: TrustedRootProvider {
     private func compose(_ records: SoftToken, _ peers: Peers) throws(TokenError) -> ComposedTrustedRoot {
         let registers: any RegistersRole =
             switch composition.registers {
-            case .soft: records
+            // Soft registers quote with the keys role's attestation key: the card's when it has them.
+            case .soft: composition.keys == .pcsc ? CardSignedRegisters(records: records, binding: try peers.requireCard()) : records
             case .tpm: TPMRegisters(records: records, tpm: try peers.requireTPM())
             }
         let keys: any KeysRole =
             switch composition.keys {
             case .soft: records
             case .tpm: TPMKeys(records: records, tpm: try peers.requireTPM())
+            case .pcsc: CardKeys(records: records, binding: try peers.requireCard())
             }
         let users: any UsersRole =
             switch composition.users {
             case .soft: records
+            case .pcsc: CardUsers(records: records, binding: try peers.requireCard())
             }
         return ComposedTrustedRoot(composition: composition, records: records, registers: registers, keys: keys, users: users)
     }

@@ -68,14 +68,20 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "The registers role's backend: soft or tpm. Default soft.")
     var registers: String?
 
-    @Option(help: "The keys role's backend: soft or tpm. Default soft.")
+    @Option(help: "The keys role's backend: soft, tpm or pcsc. Default soft.")
     var keys: String?
 
-    @Option(help: "The users role's backend: soft. Default soft.")
+    @Option(help: "The users role's backend: soft or pcsc. Default soft.")
     var users: String?
 
-    @Option(help: "What protects the sealed store's key: device-key or tpm. Default: where the keys are.")
+    @Option(help: "What protects the sealed store's key: device-key, tpm or pcsc. Default: where the keys are.")
     var store: String?
+
+    @Option(help: "Part of the card reader's name, for roles on a card. Default: the first reader.")
+    var pcscReader: String?
+
+    @Option(help: "The file with the card's PIN (0600). Default /etc/ukey/card.pin.")
+    var pcscPinFile: String?
 
     @Option(help: "The TPM's TCTI: device:/dev/tpmrm0 (default) or swtpm:path=SOCKET.")
     var tcti: String?
@@ -131,6 +137,8 @@ struct Ukeyd: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         if let tcti { settings.tcti = tcti }
+        if let pcscReader { settings.pcscReader = pcscReader }
+        if let pcscPinFile { settings.pcscPINFile = pcscPinFile }
         return settings
     }
 
@@ -155,9 +163,11 @@ struct Ukeyd: AsyncParsableCommand {
             logger.critical("cannot start: \(refusal)")
             throw ExitCode(1)
         }
-        let provider = TrustedRootBuilder(composition: settings.token, stateDirectory: settings.stateDirectory, tcti: settings.tcti)
+        let provider = TrustedRootBuilder(
+            composition: settings.token, stateDirectory: settings.stateDirectory, tcti: settings.tcti,
+            pcscReader: settings.pcscReader, pcscPINFile: settings.pcscPINFile)
         let roles = settings.token.roleNames.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-        logger.info("token: \(roles)\(settings.token.usesTPM ? "; TPM at \(settings.tcti)" : "")")
+        logger.info("token: \(roles)\(settings.token.usesTPM ? "; TPM at \(settings.tcti)" : "")\(settings.token.usesCard ? "; card in \(settings.pcscReader ?? "the first reader")" : "")")
         // Root needs no supplementary groups, and a caller's file must be judged by its rights alone.
         PeerFileHasher.dropSupplementaryGroups()
         let core = await DaemonServices(

@@ -59,7 +59,7 @@ struct ConfigTests {
         var settings = DaemonSettings()
         #expect { try settings.apply(try ConfigFile(parsing: "[daemon]\nidle-timout = 5\n")) } throws: { "\($0)".contains("unknown setting 'daemon.idle-timout'") }
         #expect { try settings.apply(try ConfigFile(parsing: "[daemon]\nmax-connections = 0\n")) } throws: { "\($0)".contains("'daemon.max-connections' must be a whole number in 1-65536") }
-        #expect { try settings.apply(try ConfigFile(parsing: "[token]\nkeys = \"pcsc\"\n")) } throws: { "\($0)".contains("can be served by soft or tpm") }
+        #expect { try settings.apply(try ConfigFile(parsing: "[token]\nkeys = \"usb\"\n")) } throws: { "\($0)".contains("can be served by soft, tpm or pcsc") }
         #expect { try settings.apply(try ConfigFile(parsing: "[token]\nusers = \"tpm\"\n")) } throws: { "\($0)".contains("can be served by soft") }
         #expect { try settings.apply(try ConfigFile(parsing: "[tpm]\ntcti = \"\"\n")) } throws: { "\($0)".contains("TCTI string") }
     }
@@ -87,7 +87,7 @@ struct ConfigTests {
         var weak = DaemonSettings()
         try weak.apply(try ConfigFile(parsing: "[token]\nkeys = \"tpm\"\nstore = \"device-key\"\n"))
         #expect(weak.token.refusal?.contains("use store = \"tpm\"") == true)
-        #expect { try weak.apply(try ConfigFile(parsing: "[token]\nstore = \"usb\"\n")) } throws: { "\($0)".contains("can be served by device-key or tpm") }
+        #expect { try weak.apply(try ConfigFile(parsing: "[token]\nstore = \"usb\"\n")) } throws: { "\($0)".contains("can be served by device-key, tpm or pcsc") }
     }
 
     @Test("random configs written as TOML read back to the same values; random text is read or refused with a line inside the file")

@@ -41,6 +41,10 @@ import UkeyToken
 ///
 /// [tpm]
 /// tcti = "device:/dev/tpmrm0"   # or "swtpm:path=/run/swtpm/sock"
+///
+/// [pcsc]
+/// reader = "Yubico"             # part of the reader's name; default the first reader
+/// pin-file = "/etc/ukey/card.pin"   # the card's PIN, for ukeyd's signatures and its store (0600)
 /// ```
 public struct DaemonSettings: Sendable, Hashable {
     public var stateDirectory = "/var/lib/ukey"
@@ -63,6 +67,11 @@ public struct DaemonSettings: Sendable, Hashable {
     private var storeNamed = false
     /// The TPM's TCTI, for roles served by the TPM.
     public var tcti = "device:/dev/tpmrm0"
+    /// A substring of the card reader's name, for roles served by a card; nil: the first reader.
+    public var pcscReader: String?
+    /// The file holding the card's PIN, which ukeyd uses to sign with the card and to unwrap its
+    /// store (0600, owned by root).
+    public var pcscPINFile = "/etc/ukey/card.pin"
 
     public init() {}
 
@@ -71,7 +80,7 @@ public struct DaemonSettings: Sendable, Hashable {
         "daemon.idle-timeout", "daemon.max-connections", "daemon.max-connections-per-uid", "daemon.log-level", "daemon.policy-dir",
         "boot.max-measurements", "audit.checkpoint-every", "audit.max-size", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
         "audit.forward", "audit.forward-socket",
-        "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "token.store", "tpm.tcti",
+        "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "token.store", "tpm.tcti", "pcsc.reader", "pcsc.pin-file",
     ]
 
     /// Sets a role's backend ("registers", "keys", "users" or "store"), refusing one that cannot
@@ -165,6 +174,14 @@ public struct DaemonSettings: Sendable, Hashable {
         if let value = try string("roles.hypervisor-group") { hypervisorGroup = value }
         for role in ["registers", "keys", "users", "store"] {
             if let value = try string("token.\(role)") { try setBackend(role, value) }
+        }
+        if let value = try string("pcsc.reader") {
+            guard !value.isEmpty, value.utf8.count <= 256 else { throw Invalid(description: "'pcsc.reader' must be part of a reader's name, such as \"Yubico\"") }
+            pcscReader = value
+        }
+        if let value = try string("pcsc.pin-file") {
+            guard value.hasPrefix("/") else { throw Invalid(description: "'pcsc.pin-file' must be an absolute path") }
+            pcscPINFile = value
         }
         if let value = try string("tpm.tcti") {
             guard !value.isEmpty, value.utf8.count <= 1024 else { throw Invalid(description: "'tpm.tcti' must be a TCTI string such as \"device:/dev/tpmrm0\"") }

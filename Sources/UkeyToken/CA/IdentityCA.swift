@@ -40,6 +40,30 @@ public enum IdentityCA {
         try await rootDraft(publicKey: key.publicKey, commonName: commonName, now: now, validity: validity).signed(byAsync: key)
     }
 
+    /// A self-signed leaf certificate for a key held elsewhere (a card's, at enrolment): the
+    /// signature proves the card holds the key; the root CA certifies it later.
+    public static func selfSigned(key: Certificate.PrivateKey, commonName: String, now: Date, validity: TimeInterval = defaultRootValidity) async throws(TokenError) -> Certificate {
+        let draft: CertificateDraft
+        do {
+            let name = try DistinguishedName {
+                OrganizationName("ukey")
+                CommonName(commonName)
+            }
+            draft = CertificateDraft(
+                commonName: commonName, publicKey: key.publicKey, notValidBefore: now - backdating, notValidAfter: now + validity,
+                issuer: name, subject: name,
+                extensions: try Certificate.Extensions {
+                    Critical(BasicConstraints.notCertificateAuthority)
+                    Critical(KeyUsage(digitalSignature: true, keyAgreement: true))
+                    SubjectKeyIdentifier(hash: key.publicKey)
+                }
+            )
+        } catch {
+            throw TokenError(.crypto, "cannot create a self-signed certificate for \(commonName): \(error)")
+        }
+        return try await draft.signed(byAsync: key)
+    }
+
     private static func rootDraft(publicKey: Certificate.PublicKey, commonName: String, now: Date, validity: TimeInterval) throws(TokenError) -> CertificateDraft {
         do {
             let name = try DistinguishedName {

@@ -9,11 +9,16 @@ public struct TokenComposition: Sendable, Hashable {
     /// The token's restricted keys (CAs, audit), random numbers and users' signing keys.
     public enum Keys: String, CaseIterable, Sendable {
         case soft, tpm
+        /// A PIV card (or YubiKey) through pcsc-lite: audit checkpoints and quotes signed by its
+        /// 9c key, random bytes from it.
+        case pcsc
     }
 
     /// Users' PINs and their retry counters.
     public enum Users: String, CaseIterable, Sendable {
         case soft
+        /// The card's own PIN and PUK, with the card's retry counters.
+        case pcsc
     }
 
     /// What unwraps the sealed store's key when ukeyd starts.
@@ -23,6 +28,8 @@ public struct TokenComposition: Sendable, Hashable {
         case deviceKey = "device-key"
         /// Sealed to the TPM: the store opens on this host's TPM only.
         case tpm
+        /// Wrapped to the card's key-management key (9d): the store opens only with the card in.
+        case pcsc
     }
 
     public var registers: Registers
@@ -45,6 +52,7 @@ public struct TokenComposition: Sendable, Hashable {
         switch keys {
         case .soft: .deviceKey
         case .tpm: .tpm
+        case .pcsc: .pcsc
         }
     }
 
@@ -55,8 +63,14 @@ public struct TokenComposition: Sendable, Hashable {
             // would open it for anyone who copies the state directory, whatever guards the CAs.
             return "token.keys = \"\(keys.rawValue)\" with token.store = \"device-key\": the sealed store (users' keys and PINs) would open with a file beside it, so the \(keys.rawValue) keys would protect nothing an attacker needs; use store = \"\(keys.rawValue)\""
         }
+        if users == .pcsc && keys != .pcsc {
+            // Login then checks the card's PIN, which guards nothing ukeyd signs with.
+            return "token.users = \"pcsc\" needs token.keys = \"pcsc\": the card's PIN would guard none of the token's keys"
+        }
         return nil
     }
+
+    public var usesCard: Bool { keys == .pcsc || users == .pcsc || store == .pcsc }
 
     public var usesTPM: Bool { registers == .tpm || keys == .tpm || store == .tpm }
 
@@ -65,8 +79,9 @@ public struct TokenComposition: Sendable, Hashable {
         ["registers": registers.rawValue, "keys": keys.rawValue, "users": users.rawValue, "store": store.rawValue]
     }
 
-    /// The hardware the token uses ("tpm"), or "soft" when it uses none.
+    /// The hardware the token uses ("tpm", "pcsc", "tpm+pcsc"), or "soft" when it uses none.
     public var summary: String {
-        usesTPM ? "tpm" : "soft"
+        let hardware = (usesTPM ? ["tpm"] : []) + (usesCard ? ["pcsc"] : [])
+        return hardware.isEmpty ? "soft" : hardware.joined(separator: "+")
     }
 }

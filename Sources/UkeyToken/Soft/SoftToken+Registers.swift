@@ -67,6 +67,16 @@ extension SoftToken: RegistersRole {
         registers selection: [Int],
         eventLog: UkeyCore.Digest
     ) throws(TokenError) -> (bytes: [UInt8], key: P256.Signing.PrivateKey, certificatePEM: String) {
+        let bytes = try quoteBody(nonce: nonce, registers: selection, eventLog: eventLog)
+        if attestationPEM == nil {
+            attestationPEM = try IdentityCA.pem(certificate(named: TokenKey.attestation.rawValue))
+        }
+        return (bytes, try privateKey(.attestation), attestationPEM!)
+    }
+
+    /// A `ukey-v1` quote's bytes over a consistent snapshot of these registers, for a key held
+    /// elsewhere (a card's) to sign.
+    public func quoteBody(nonce: [UInt8], registers selection: [Int], eventLog: UkeyCore.Digest) throws(TokenError) -> [UInt8] {
         try UkeyQuote.validate(nonce: nonce, bootID: bootID, registers: selection)
         let bank = HashAlgorithm.sha256
         let values = selection.sorted().map { index in (index: index, value: registers.banks[bank]!.values[index]) }
@@ -79,9 +89,6 @@ extension SoftToken: RegistersRole {
             registers: values,
             eventLog: eventLog
         )
-        if attestationPEM == nil {
-            attestationPEM = try IdentityCA.pem(certificate(named: TokenKey.attestation.rawValue))
-        }
-        return (quote.encoded(), try privateKey(.attestation), attestationPEM!)
+        return quote.encoded()
     }
 }

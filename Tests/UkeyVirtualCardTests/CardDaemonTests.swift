@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+import UkeyClient
+import UkeyPCSC
+import UkeyPIV
+import UkeyTesting
+import UkeyVarlink
+
+extension CardPeerTests {
+    /// ukeyd with its keys, users and store on the card (keys = users = store = "pcsc"), the card
+    /// enrolled by ukeyctl as an operator would.
+    @Suite("ukeyd on the card: keys, users and store")
+    struct CardDaemonTests {
+        static let ukeyctl = PackagePaths.builtProduct("ukeyctl")
+        static let signer = PackagePaths.root() + "/keys/demo/policy-signer.TEST-ONLY.pem"
+
+        /// A fresh card, enrolled; its PIN in a 0600 file; a ukeyd on it, initialised, with alice.
+        static func start() throws -> (daemon: TestDaemon, pinFile: String) {
+            try VirtualCardPeer.insertCard(fresh: true)
+            let enrolled = try ExternalTool.run(ukeyctl, ["card", "enroll", "--reader", "Virtual PCD"])
+            guard enrolled.status == 0 else { throw VirtualCardPeer.Unavailable(description: "ukeyctl card enroll: \(enrolled.stderr)") }
+            let pinFile = try VirtualCardPeer.requireDirectory() + "/daemon-card.pin"
+            try? FileManager.default.removeItem(atPath: pinFile)
+            #expect(FileManager.default.createFile(atPath: pinFile, contents: Data("123456\n".utf8), attributes: [.posixPermissions: 0o600]))
+            let daemon = try TestDaemon(
+                arguments: ["--keys", "pcsc", "--users", "pcsc", "--store", "pcsc", "--pcsc-reader", "Virtual PCD", "--pcsc-pin-file", pinFile, "--allow-demo-keys"],
+                backend: .soft)
+            try daemon.call("io.ukey.Admin.Initialize", ["soPin": "so-secret-42", "policySigner": .string(try String(contentsOfFile: signer, encoding: .utf8))])
+            try daemon.call("io.ukey.Admin.AddUser", ["user": "alice", "pin": "123456", "roles": ["office"]])
+            return (daemon, pinFile)
+        }
+
+        static func refusal(_ name: String) -> @Sendable (any Error) -> Bool {
+            { error in (error as? VarlinkError)?.name == name }
+        }
+
+        @Test("Login goes through the card's PIN: wrong counts down on the card (yubico-piv-tool sees it), right opens a session, an unknown user is refused")
+        func login() throws {
+            let (daemon, _) = try Self.start()
+            defer { daemon.stop() }
+            #expect {
+                try daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "000000"])
+            } throws: { error in
+                (error as? VarlinkError)?.name == "io.ukey.Auth.BadPin" && (error as? VarlinkError)?.parameters["retriesLeft"] == .int(2)
+            }
+            #expect(try daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "123456"])["session"]?.stringValue != nil)
+            // The counter is the card's: yubico-piv-tool sees what Login did.
+            _ = try? daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "000001"])
+            let status = try ExternalTool("yubico-piv-tool").run(["-r", "Virtual PCD", "-a", "status"])
+            #expect(status.stdout.contains("PIN tries left:\t2"), "\(status.stdout)")
+            #expect(throws: (any Error).self) { try daemon.call("io.ukey.Auth.Login", ["user": "mallory", "pin": "123456"]) }
+        }
+
+        @Test("quotes and audit checkpoints are signed by the card's 9c key: openssl verifies the quote against the certificate, which chains to the root CA; ukeyctl verifies the audit log offline")
+        func signaturesByTheCard() throws {
+            let (daemon, _) = try Self.start()
+            let work = try TemporaryDirectory("card-quote")
+            let reply = try daemon.call("io.ukey.Boot.Quote", ["nonce": .string(Data("a verifier's nonce".utf8).base64EncodedString())])
+            #expect(reply["format"] == "ukey-v1")
+            let quoteText = try #require(reply["quote"]?.stringValue)
+            let signatureText = try #require(reply["signature"]?.stringValue)
+            try work.write("quote.bin", Array(try #require(Data(base64Encoded: quoteText))))
+            try work.write("quote.sig", Array(try #require(Data(base64Encoded: signatureText))))
+            try work.write("att.pem", Array(try #require(reply["certificate"]?.stringValue).utf8))
+            let openssl = ExternalTool("openssl")
+            let key = try openssl.run(["x509", "-in", work.file("att.pem"), "-pubkey", "-noout"])
+            try work.write("att.pub", Array(key.stdout.utf8))
+            #expect(try openssl.run(["dgst", "-sha256", "-verify", work.file("att.pub"), "-signature", work.file("quote.sig"), work.file("quote.bin")]).stdout.contains("Verified OK"))
+
+            // The certified key is the card's own 9c key (its self-signed enrolment certificate).
+            let client = PIVClient(card: SmartCard(reader: "Virtual PCD"))
+            let cardCertificate = try #require(try client.certificateBlocking(slot: .signature))
+            try work.write("card9c.der", cardCertificate)
+            let cardKey = try openssl.run(["x509", "-inform", "DER", "-in", work.file("card9c.der"), "-pubkey", "-noout"])
+            #expect(cardKey.stdout == key.stdout && !key.stdout.isEmpty)
+
+            let chain = try #require(try daemon.call("io.ukey.Token.Certificate", ["name": "token-keys-ca"])["pem"]?.stringValue)
+            let root = try #require(try daemon.call("io.ukey.Token.Certificate", ["name": "root-ca"])["pem"]?.stringValue)
+            try work.write("chain.pem", Array(chain.utf8))
+            try work.write("root.pem", Array(root.utf8))
+            let verified = try openssl.run(["verify", "-CAfile", work.file("root.pem"), "-untrusted", work.file("chain.pem"), work.file("att.pem")])
+            #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
+
+            let audit = try #require(try daemon.call("io.ukey.Token.Certificate", ["name": "audit"])["pem"]?.stringValue)
+            try work.write("audit.pem", Array((audit + chain).utf8))
+            daemon.stop()
+            let offline = try ExternalTool.run(Self.ukeyctl, ["audit", "verify", "--log", daemon.stateDirectory + "/audit.log", "--cert", work.file("audit.pem"), "--root-ca", work.file("root.pem")])
+            #expect(offline.status == 0 && offline.stdout.contains("verified"), "\(offline.stdout) \(offline.stderr)")
+        }
+
+        @Test("the card pulled mid-run: Token.Unavailable, not a crash; back in, it works again; ukeyd will not start without it, nor with another card, and says why")
+        func pulledAndOtherCard() throws {
+            let (daemon, _) = try Self.start()
+            try VirtualCardPeer.removeCard()
+            #expect { try daemon.call("io.ukey.Token.Random", ["bytes": 16]) } throws: { Self.refusal("io.ukey.Token.Unavailable")($0) }
+            #expect {
+                try daemon.call("io.ukey.Boot.Quote", ["nonce": .string(Data("n0nce-n0nce-n0nce".utf8).base64EncodedString())])
+            } throws: { Self.refusal("io.ukey.Token.Unavailable")($0) }
+            #expect(try daemon.call("org.varlink.service.GetInfo")["vendor"] != nil, "the daemon stays up")
+            try VirtualCardPeer.insertCard()
+            #expect(try daemon.call("io.ukey.Token.Random", ["bytes": 16])["data"] != nil)
+
+            daemon.stop()
+            try VirtualCardPeer.removeCard()
+            #expect(throws: TestDaemonError.self) { try daemon.start() }
+            #expect(daemon.exitStatus == 1)
+            #expect(daemon.log().contains("the sealed store opens only with that card"), "\(daemon.log().suffix(400))")
+            try VirtualCardPeer.insertCard()
+            try daemon.start()
+            #expect(try daemon.call("io.ukey.Token.Random", ["bytes": 16])["data"] != nil)
+            daemon.stop()
+
+            // Another card (fresh, enrolled anew): its 9d key cannot unwrap this store.
+            try VirtualCardPeer.insertCard(fresh: true)
+            #expect(try ExternalTool.run(Self.ukeyctl, ["card", "enroll", "--reader", "Virtual PCD"]).status == 0)
+            #expect(throws: TestDaemonError.self) { try daemon.start() }
+            #expect(daemon.log().contains("does not unseal with pcsc (card)"), "\(daemon.log().suffix(400))")
+        }
+    }
+}
