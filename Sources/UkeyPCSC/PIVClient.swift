@@ -192,11 +192,18 @@ public struct PIVClient: Sendable {
 
     /// GET SERIAL (Yubico's INS F8; ukey-vcard answers it too), or nil for a card without it.
     public func serial() async throws(CardError) -> UInt32? {
-        try await session { card throws(CardError) -> UInt32? in
-            let (data, status) = try card.send(CommandAPDU(cla: 0, ins: 0xF8, p1: 0, p2: 0, le: 256))
-            guard status == 0x9000, data.count == 4 else { return nil }
-            return data.reduce(0) { $0 << 8 | UInt32($1) }
-        }
+        try await session { card throws(CardError) -> UInt32? in try Self.serial(card) }
+    }
+
+    /// The serial, for a caller that cannot await.
+    public func serialBlocking() throws(CardError) -> UInt32? {
+        try blockingSession { card throws(CardError) -> UInt32? in try Self.serial(card) }
+    }
+
+    static func serial(_ card: isolated SmartCard) throws(CardError) -> UInt32? {
+        let (data, status) = try card.send(CommandAPDU(cla: 0, ins: 0xF8, p1: 0, p2: 0, le: 256))
+        guard status == 0x9000, data.count == 4 else { return nil }
+        return data.reduce(0) { $0 << 8 | UInt32($1) }
     }
 
     /// The card authenticates us: its challenge, our encryption of it with the management key.

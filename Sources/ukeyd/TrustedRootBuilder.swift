@@ -73,6 +73,7 @@ struct TrustedRootBuilder: TrustedRootProvider {
     /// The sealed store's protector and where the CA keys live.
     private func configuration(_ peers: Peers) throws(TokenError) -> SoftToken.Configuration {
         var configuration = SoftToken.Configuration(stateDirectory: stateDirectory)
+        configuration.hardwareBinding = peers.card?.identity
         switch composition.store {
         case .deviceKey: break
         case .tpm: configuration.protector = TPMStoreKeyProtector(tpm: try peers.requireTPM())

@@ -116,5 +116,30 @@ extension CardPeerTests {
             #expect(throws: TestDaemonError.self) { try daemon.start() }
             #expect(daemon.log().contains("does not unseal with pcsc (card)"), "\(daemon.log().suffix(400))")
         }
+
+        @Test("with the store sealed to a TPM instead, another card is still refused, by its serial and keys, and the message names both")
+        func otherCardByIdentity() throws {
+            try VirtualCardPeer.insertCard(fresh: true)
+            #expect(try ExternalTool.run(Self.ukeyctl, ["card", "enroll", "--reader", "Virtual PCD"]).status == 0)
+            let pinFile = try VirtualCardPeer.requireDirectory() + "/daemon-card.pin"
+            try? FileManager.default.removeItem(atPath: pinFile)
+            #expect(FileManager.default.createFile(atPath: pinFile, contents: Data("123456".utf8), attributes: [.posixPermissions: 0o600]))
+            let tpm = try SoftwareTPM()
+            let daemon = try TestDaemon(
+                arguments: ["--keys", "pcsc", "--store", "tpm", "--tcti", tpm.tcti, "--pcsc-reader", "Virtual PCD", "--pcsc-pin-file", pinFile, "--allow-demo-keys"],
+                backend: .soft)
+            try daemon.call("io.ukey.Admin.Initialize", ["soPin": "so-secret-42", "policySigner": .string(try String(contentsOfFile: Self.signer, encoding: .utf8))])
+            #expect(try daemon.call("io.ukey.Token.Info")["roles"]?["store"] == "tpm")
+            daemon.stop()
+            try VirtualCardPeer.insertCard(fresh: true)
+            #expect(try ExternalTool.run(Self.ukeyctl, ["card", "enroll", "--reader", "Virtual PCD"]).status == 0)
+            #expect(throws: TestDaemonError.self) { try daemon.start() }
+            #expect(daemon.log().contains("is not the one this token was initialised with"), "\(daemon.log().suffix(400))")
+
+            // A PIN file others can read is refused before the card is used.
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: pinFile)
+            #expect(throws: TestDaemonError.self) { try daemon.start() }
+            #expect(daemon.log().contains("it must be 0600"), "\(daemon.log().suffix(400))")
+        }
     }
 }

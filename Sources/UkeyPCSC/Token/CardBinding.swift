@@ -11,6 +11,8 @@ public final class CardBinding: Sendable {
     let pin: String
     /// The card's public keys by slot, read from its certificate objects when ukeyd opened it.
     public let publicKeys: [PIVSlot: P256.Signing.PublicKey]
+    /// Who the card is: its serial and its keys, bound into the store at initialisation.
+    public let identity: HardwareBinding
     private let certificates = Mutex<[String: Certificate]>([:])
 
     /// Opens the card in `reader`: its 9a, 9c and 9d certificates (written by `ukeyctl card
@@ -35,6 +37,15 @@ public final class CardBinding: Sendable {
             keys[slot] = key
         }
         publicKeys = keys
+        let serial: UInt32?
+        do {
+            serial = try client.serialBlocking()
+        } catch {
+            throw Self.tokenError(error)
+        }
+        let points = [PIVSlot.authentication, .signature, .keyManagement].flatMap { keys[$0].map { Array($0.x963Representation) } ?? [] }
+        let fingerprint = SHA256.hash(data: points).prefix(8).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        identity = HardwareBinding(name: "card", identity: "serial \(serial.map(String.init) ?? "unknown"), keys \(fingerprint)")
     }
 
     /// The key of a slot; every slot the roles use was read at open.

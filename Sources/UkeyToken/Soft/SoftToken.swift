@@ -35,6 +35,9 @@ public actor SoftToken {
         /// The CAs' keys (`rootCA`, `tokenKeysCA`, `userCA`) when they live outside the store (in
         /// a TPM, with keys = tpm): a token initialised with them keeps no CA key of its own.
         public var certificateAuthorityKeys: [TokenKey: Certificate.PrivateKey] = [:]
+        /// Hardware the token is bound to (a card's serial and keys): written at initialisation,
+        /// and required to be the same at every open, so another card is refused, not adopted.
+        public var hardwareBinding: HardwareBinding?
 
         public init(stateDirectory: String) {
             self.stateDirectory = stateDirectory
@@ -138,6 +141,9 @@ public actor SoftToken {
             kdf: configuration.kdf
         )
         records[SoftRecordName.token] = try RecordCoding.encode(token)
+        if let binding = configuration.hardwareBinding {
+            records[SoftRecordName.binding(binding.name)] = Array(binding.identity.utf8)
+        }
         let store: SealedStore
         do {
             store = try SealedStore.create(
@@ -166,6 +172,14 @@ public actor SoftToken {
             throw TokenError(error)
         }
         let token = try RecordCoding.decode(TokenRecord.self, store[SoftRecordName.token], name: SoftRecordName.token)
+        if let binding = configuration.hardwareBinding {
+            guard let bound = store[SoftRecordName.binding(binding.name)].map({ String(decoding: $0, as: UTF8.self) }) else {
+                throw TokenError(.unavailable, "the token in \(configuration.stateDirectory) was not initialised with a \(binding.name); initialise a new one to use it")
+            }
+            guard bound == binding.identity else {
+                throw TokenError(.unavailable, "the \(binding.name) present (\(binding.identity)) is not the one this token was initialised with (\(bound)); insert that one")
+            }
+        }
         for ca in [TokenKey.tokenKeysCA, .userCA] where store[SoftRecordName.certificate(ca.rawValue)] == nil {
             throw TokenError(.store, "the token in \(configuration.stateDirectory) was initialised by an earlier ukey, without the \(ca.rawValue) sub-CA that certifies its keys; its root CA cannot keep attestation and user keys apart, so initialise a new token (ukeyctl init) and enrol it")
         }

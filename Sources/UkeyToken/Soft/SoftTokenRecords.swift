@@ -8,6 +8,7 @@ enum SoftRecordName {
     static func certificate(_ name: String) -> String { "cert.\(name)" }
     static func user(_ name: String) -> String { "user.\(name)" }
     static let policySigner = "policy-signer"
+    static func binding(_ name: String) -> String { "binding.\(name)" }
 }
 
 /// Token-wide settings and counters.
