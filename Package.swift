@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "ukey-libvirt-hook", targets: ["ukey-libvirt-hook"]),
         .executable(name: "ukey-qemu", targets: ["ukey-qemu"]),
         .executable(name: "ukey-vcard", targets: ["ukey-vcard"]),
+        .executable(name: "ukey-guard", targets: ["ukey-guard"]),
         .library(name: "UkeyCore", targets: ["UkeyCore"]),
         .library(name: "UkeyPolicy", targets: ["UkeyPolicy"]),
     ],
@@ -107,6 +108,19 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
+            swiftSettings: strict
+        ),
+        // The kernel's fanotify (glibc headers), and the exec guard over it: execs held until
+        // ukeyd's whitelist answers.
+        .systemLibrary(name: "CFanotify"),
+        .target(
+            name: "UkeyGuard",
+            dependencies: ["CFanotify", "UkeyClient", "UkeyVarlink", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "ukey-guard",
+            dependencies: ["UkeyGuard", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
         // The varlink protocol: framing, messages, errors, interface descriptions. Bytes only.

@@ -70,9 +70,12 @@ fresh-card)
         pid=$(cat "$dir/vcard.pid")
         kill "$pid" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
     fi
     rm -rf "$dir/card" && mkdir -p "$dir/card" && chmod 700 "$dir/card"
-    for _ in $(seq 100); do opensc-tool -r 0 -a >/dev/null 2>&1 || break; sleep 0.1; done
+    gone=
+    for _ in $(seq 100); do opensc-tool -r 0 -a >/dev/null 2>&1 || { gone=1; break; }; sleep 0.1; done
+    [ -n "$gone" ] || { echo "error: the old card is still in the reader" >&2; exit 1; }
     nsenter --net="/proc/$(cat "$dir/pcscd.pid")/ns/net" -- "$vcard" --state "$dir/card" > "$dir/vcard.log" 2>&1 &
     echo $! > "$dir/vcard.pid"
     for _ in $(seq 100); do opensc-tool -r 0 -a >/dev/null 2>&1 && exit 0; sleep 0.1; done

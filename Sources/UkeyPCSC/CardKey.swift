@@ -5,7 +5,8 @@ import UkeyPIV
 import X509
 
 /// A key in a card's slot, in the shape swift-certificates signs with: it hashes the bytes, and
-/// the card signs the digest after its PIN. Asynchronous only: the card answers on its own thread.
+/// the card signs the digest after its PIN. For the tools (`ukeyctl card`), not the daemon: the
+/// synchronous path (swift-certificates' CSR builder has no other) waits for the card.
 public struct CardKey: CustomPrivateKey {
     let client: PIVClient
     let slot: PIVSlot
@@ -23,7 +24,9 @@ public struct CardKey: CustomPrivateKey {
     public var supportedSignatureAlgorithms: [Certificate.SignatureAlgorithm] { [.ecdsaWithSHA256] }
 
     public func signSynchronously(bytes: some DataProtocol, signatureAlgorithm: Certificate.SignatureAlgorithm) throws -> Certificate.Signature {
-        throw CardError(.refused(0x6A81), "a card key signs asynchronously only")
+        guard signatureAlgorithm == .ecdsaWithSHA256 else { throw CardError(.refused(0x6A80), "a card key signs ECDSA with SHA-256 only") }
+        let der = try client.signBlocking(Array(SHA256.hash(data: bytes)), slot: slot, pin: pin)
+        return try Certificate.Signature(signatureAlgorithm: .ecdsaWithSHA256, signatureBytes: ASN1BitString(bytes: ArraySlice(der)))
     }
 
     public func signAsynchronously(bytes: some DataProtocol & Sendable, signatureAlgorithm: Certificate.SignatureAlgorithm) async throws -> Certificate.Signature {

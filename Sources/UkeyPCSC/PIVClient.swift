@@ -107,6 +107,27 @@ public struct PIVClient: Sendable {
         }
     }
 
+    /// A signature as `sign`, for a caller that cannot await (swift-certificates' CSR builder).
+    public func signBlocking(_ hash: [UInt8], slot: PIVSlot, pin: String?) throws(CardError) -> [UInt8] {
+        let request = TLV.encode(0x7C, TLV.encode(0x82, []) + TLV.encode(0x81, hash))
+        let pinBytes = try pin.map { (p: String) throws(CardError) -> [UInt8] in try Self.padded(p) }
+        return try blockingSession { card throws(CardError) -> [UInt8] in
+            try Self.generalAuthenticate(card, slot: slot, pin: pinBytes, request: request, "signing with \(slot)")
+        }
+    }
+
+    /// Replaces the card management key (Yubico's SET MANAGEMENT KEY, which ukey-vcard also
+    /// implements), authenticated by the current one.
+    public func setManagementKey(_ new: ManagementKey, current: ManagementKey) async throws(CardError) {
+        guard new.bytes.count == new.algorithm.keyLength else { throw CardError(.refused(0x6A80), "a \(new.algorithm.name) key is \(new.algorithm.keyLength) bytes") }
+        try await session { card throws(CardError) in
+            try Self.authenticate(card, current)
+            let data = [new.algorithm.rawValue, 0x9B, UInt8(new.bytes.count)] + new.bytes
+            let (_, status) = try card.send(CommandAPDU(cla: 0, ins: 0xFF, p1: 0xFF, p2: 0xFF, data: data))
+            guard status == 0x9000 else { throw CardError(.refused(status), "the card refused the new management key (\(hex(status)))") }
+        }
+    }
+
     /// ECDH as `agree`, for a caller that cannot await.
     public func agreeBlocking(with point: [UInt8], slot: PIVSlot, pin: String?) throws(CardError) -> [UInt8] {
         let request = TLV.encode(0x7C, TLV.encode(0x82, []) + TLV.encode(0x85, point))

@@ -2,7 +2,9 @@ import Crypto
 import Foundation
 import UkeyPCSC
 import UkeyPIV
+import UkeyClient
 import UkeyToken
+import UkeyVarlink
 
 /// The card path (issue: the PC/SC backend), when scripts/bench.sh started pcscd with ukey-vcard:
 /// APDU round trips through pcscd by ukey's client against OpenSC's opensc-tool sending the same
@@ -24,6 +26,46 @@ extension Bench {
         row("ECDSA sign: soft token Token.Sign path", softSign, nil)
         row("ECDSA sign: card 9c, VERIFY + sign", cardSign, cardSign / softSign)
         print(String(format: "  a card signature costs %.2f ms, %.0fx the soft token's", 1000 / cardSign, softSign / cardSign))
+        try cardDaemonLatencies()
+    }
+
+    /// Login and Quote through ukeyd, one call at a time, with the keys, users and store on the
+    /// card against the soft token, both daemons running the same policy in the same run.
+    static func cardDaemonLatencies() throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let binary = environment["UKEYD_BINARY"], let policyPath = environment["UKEY_BENCH_POLICY"] else { return }
+        let policy = try String(contentsOfFile: policyPath, encoding: .utf8)
+        let ukeyctl = URL(fileURLWithPath: binary).deletingLastPathComponent().appendingPathComponent("ukeyctl").path
+        let enroll = Process()
+        enroll.executableURL = URL(fileURLWithPath: ukeyctl)
+        enroll.arguments = ["card", "enroll", "--reader", "Virtual PCD"]
+        enroll.standardOutput = FileHandle.nullDevice
+        try enroll.run()
+        enroll.waitUntilExit()
+        guard enroll.terminationStatus == 0 else { throw BenchError("ukeyctl card enroll failed") }
+        let pinFile = FileManager.default.temporaryDirectory.appendingPathComponent("ukey-bench-card-\(getpid()).pin").path
+        guard FileManager.default.createFile(atPath: pinFile, contents: Data("123456".utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw BenchError("cannot write \(pinFile)")
+        }
+        defer { try? FileManager.default.removeItem(atPath: pinFile) }
+        let card = try DaemonBench.start(
+            binary: binary, policy: policy,
+            arguments: ["--keys", "pcsc", "--users", "pcsc", "--store", "pcsc", "--pcsc-reader", "Virtual PCD", "--pcsc-pin-file", pinFile], name: "card")
+        defer { card.stop() }
+        let soft = try DaemonBench.start(binary: binary, policy: policy, name: "soft-card-peer")
+        defer { soft.stop() }
+        for socket in [card.socket, soft.socket] {
+            _ = try VarlinkConnection(path: socket).call("io.ukey.Admin.AddUser", ["user": "bench", "pin": "123456", "roles": []])
+        }
+        let login = VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bench", "pin": "123456"])
+        let quote = VarlinkCall(method: "io.ukey.Boot.Quote", parameters: ["nonce": .string(Data("0123456789abcdef".utf8).base64EncodedString())])
+        print("\nthrough ukeyd, one call at a time (p50 / p99): keys, users and store on the card, against the soft token")
+        for (name, call, count) in [("Auth.Login", login, 100), ("Boot.Quote", quote, 300)] {
+            let onCard = try DaemonBench.latency(socket: card.socket, count: count, call: call)
+            let onSoft = try DaemonBench.latency(socket: soft.socket, count: count, call: call)
+            print("  \(name): " + String(format: "card %.2f / %.2f ms, soft %.2f / %.2f ms (card/soft at p50: x%.2f)",
+                         onCard.p50 / 1000, onCard.p99 / 1000, onSoft.p50 / 1000, onSoft.p99 / 1000, onCard.p50 / onSoft.p50))
+        }
     }
 
     /// opensc-tool sending `count` SELECTs in one run: its APDU rate, process start included

@@ -33,6 +33,15 @@ struct UkeyVCard: ParsableCommand {
     var once = false
 
     func run() throws {
+        // A parent's blocked and ignored signals are inherited (Foundation's Process spawns from threads that
+        // block them): unblock the ones that stop a card, so SIGTERM always does.
+        var stopping = sigset_t()
+        sigemptyset(&stopping)
+        for stop in [SIGTERM, SIGINT, SIGHUP] {
+            sigaddset(&stopping, stop)
+            signal(stop, SIG_DFL)  // and an ignored one (SIG_IGN is inherited too)
+        }
+        pthread_sigmask(SIG_UNBLOCK, &stopping, nil)
         let (file, saved) = try PIVStateFile.openOrCreate(directory: state)
         let card = PIVCard(state: saved, persist: file.save)
         var announced = false

@@ -11,7 +11,7 @@ struct CardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "card",
         abstract: "Provision and inspect the PIV card (a YubiKey, a PIV smart card, or ukey-vcard) ukeyd's pcsc roles use.",
-        subcommands: [CardEnroll.self, CardStatus.self]
+        subcommands: [CardEnroll.self, CardCertify.self, CardSetManagementKey.self, CardStatus.self]
     )
 }
 
@@ -41,14 +41,10 @@ struct CardEnroll: AsyncParsableCommand {
 
     @OptionGroup var card: CardOptions
 
-    @Option(help: "The card management key, in hex (3DES: 48 digits; AES-128/192/256: 32/48/64 digits). Default: the factory key.")
-    var managementKey: String?
-
-    @Option(help: "The management key's algorithm: 3des, aes128, aes192, aes256.")
-    var managementAlgorithm = "3des"
+    @OptionGroup var management: ManagementKeyOptions
 
     func run() async throws {
-        let key = try parsedManagementKey()
+        let key = try management.key()
         let client = card.client
         let serial = try await client.serial()
         for (slot, name) in [(PIVSlot.authentication, "authentication"), (.signature, "signature"), (.keyManagement, "key management")] {
@@ -63,18 +59,111 @@ struct CardEnroll: AsyncParsableCommand {
         print("card \(serial.map(String.init) ?? "(no serial)") enrolled; start ukeyd with [token] keys = \"pcsc\" and the card's PIN in [pcsc] pin-file")
     }
 
-    func parsedManagementKey() throws -> ManagementKey {
+}
+
+/// The card management key (9B), which authorises key generation and certificate writes.
+struct ManagementKeyOptions: ParsableArguments {
+    @Option(help: "The card management key, in hex (3DES: 48 digits; AES-128/192/256: 32/48/64 digits). Default: the factory key.")
+    var managementKey: String?
+
+    @Option(help: "The management key's algorithm: 3des, aes128, aes192, aes256.")
+    var managementAlgorithm = "3des"
+
+    func key() throws -> ManagementKey {
         guard let hex = managementKey else { return .factoryDefault }
+        return try Self.parse(hex, algorithm: managementAlgorithm, option: "--management-key")
+    }
+
+    static func parse(_ hex: String, algorithm name: String, option: String) throws -> ManagementKey {
         let algorithms: [String: ManagementKeyAlgorithm] = ["3des": .tripleDES, "aes128": .aes128, "aes192": .aes192, "aes256": .aes256]
-        guard let algorithm = algorithms[managementAlgorithm] else { throw InputError("--management-algorithm must be one of 3des, aes128, aes192, aes256") }
-        let bytes = stride(from: 0, to: hex.count, by: 2).compactMap { offset -> UInt8? in
-            let start = hex.index(hex.startIndex, offsetBy: offset)
-            return UInt8(hex[start..<hex.index(start, offsetBy: min(2, hex.count - offset))], radix: 16)
+        guard let algorithm = algorithms[name] else { throw InputError("the algorithm must be one of 3des, aes128, aes192, aes256, not '\(name)'") }
+        let digits = Array(hex.utf8)
+        guard digits.count == algorithm.keyLength * 2, digits.allSatisfy({ UInt8(ascii: "0")...UInt8(ascii: "9") ~= $0 || UInt8(ascii: "a")...UInt8(ascii: "f") ~= ($0 | 0x20) }) else {
+            throw InputError("\(option) must be \(algorithm.keyLength * 2) hex digits for \(name)")
         }
-        guard hex.count % 2 == 0, bytes.count * 2 == hex.count, bytes.count == algorithm.keyLength else {
-            throw InputError("--management-key must be \(algorithm.keyLength * 2) hex digits for \(managementAlgorithm)")
-        }
+        let bytes = stride(from: 0, to: digits.count, by: 2).compactMap { UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16) }
         return ManagementKey(algorithm: algorithm, bytes: bytes)
+    }
+}
+
+/// `ukeyctl card set-management-key`: replaces the factory management key.
+struct CardSetManagementKey: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set-management-key",
+        abstract: "Replace the card management key (authenticated by the current one, --management-key).")
+
+    @OptionGroup var card: CardOptions
+    @OptionGroup var management: ManagementKeyOptions
+
+    @Option(help: "The new key, in hex; omit it to have one drawn at random and printed once.")
+    var new: String?
+
+    @Option(help: "The new key's algorithm: 3des, aes128, aes192, aes256.")
+    var newAlgorithm = "aes128"
+
+    func run() async throws {
+        let current = try management.key()
+        let key: ManagementKey
+        if let new {
+            key = try ManagementKeyOptions.parse(new, algorithm: newAlgorithm, option: "--new")
+        } else {
+            guard let length = ["3des": 24, "aes128": 16, "aes192": 24, "aes256": 32][newAlgorithm] else {
+                throw InputError("--new-algorithm must be one of 3des, aes128, aes192, aes256")
+            }
+            var generator = SystemRandomNumberGenerator()
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            key = try ManagementKeyOptions.parse(bytes.map { String(format: "%02x", $0) }.joined(), algorithm: newAlgorithm, option: "--new")
+            print("new management key (\(newAlgorithm)): \(bytes.map { String(format: "%02x", $0) }.joined())  -- keep it offline")
+        }
+        try await card.client.setManagementKey(key, current: current)
+        print("the card's management key is replaced")
+    }
+}
+
+/// `ukeyctl card certify`: the token's CAs certify the card's keys, from requests the card signs.
+struct CardCertify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "certify",
+        abstract: "Have ukeyd's user CA certify the card's 9a key for a user (from a CSR the card signs), and write that certificate and the token's certificate of the card's 9c key onto the card.",
+        discussion: "Run it after ukeyd is initialised on the card (keys = \"pcsc\") and the user added."
+    )
+
+    @OptionGroup var card: CardOptions
+    @OptionGroup var management: ManagementKeyOptions
+    @OptionGroup var daemon: DaemonOptions
+
+    @Option(help: "The user whose identity key is the card's 9a key.")
+    var user: String
+
+    func run() async throws {
+        let key = try management.key()
+        let client = card.client
+        guard let enrolled = try await client.certificate(slot: .authentication), let selfSigned = try? Certificate(derEncoded: enrolled),
+            let publicKey = P256.Signing.PublicKey(selfSigned.publicKey)
+        else { throw InputError("the card's slot 9a holds no P-256 certificate: run 'ukeyctl card enroll' first") }
+        // Proof of possession: the request is signed by the card's own 9a key.
+        let signer = Certificate.PrivateKey(CardKey(client: client, slot: .authentication, pin: card.pin, publicKey: publicKey))
+        let request = try CertificateSigningRequest(
+            version: .v1, subject: try DistinguishedName { CommonName(user) }, privateKey: signer,
+            attributes: CertificateSigningRequest.Attributes(), signatureAlgorithm: .ecdsaWithSHA256)
+        let csr = try request.serializeAsPEM().pemString
+        let issued = try daemon.call("io.ukey.Admin.IssueCertificate", ["user": .string(user), "csr": .string(csr)])
+        guard let pem = issued["certificate"]?.stringValue, let certificate = try? Certificate(pemEncoded: pem) else {
+            throw InputError("ukeyd returned no certificate")
+        }
+        try await client.putCertificate(try IdentityCA.der(certificate), slot: .authentication, managementKey: key)
+        print("slot 9a: \(certificate.subject), issued by \(certificate.issuer)")
+
+        let attestation = try daemon.call("io.ukey.Token.Certificate", ["name": "attestation"])
+        if let text = attestation["pem"]?.stringValue, let certified = try? Certificate(pemEncoded: text),
+            let signature = try await client.certificate(slot: .signature).flatMap({ try? Certificate(derEncoded: $0) }),
+            certified.publicKey == signature.publicKey
+        {
+            try await client.putCertificate(try IdentityCA.der(certified), slot: .signature, managementKey: key)
+            print("slot 9c: \(certified.subject), issued by \(certified.issuer)")
+        } else {
+            print("slot 9c: left as enrolled (ukeyd's attestation key is not this card's 9c key)")
+        }
     }
 }
 

@@ -141,5 +141,54 @@ extension CardPeerTests {
             #expect(throws: TestDaemonError.self) { try daemon.start() }
             #expect(daemon.log().contains("it must be 0600"), "\(daemon.log().suffix(400))")
         }
+
+        @Test("ukeyctl card certify: the user CA certifies the card's 9a key from a CSR the card signed, the token-keys CA's certificate of 9c goes onto the card; openssl verifies both chains and a pkcs11-tool signature; ukeyd still starts on the card")
+        func certify() throws {
+            let (daemon, _) = try Self.start()
+            let certified = try ExternalTool.run(Self.ukeyctl, ["card", "certify", "--user", "alice", "--reader", "Virtual PCD", "--socket", daemon.socketPath])
+            #expect(certified.status == 0, "\(certified.stdout) \(certified.stderr)")
+            #expect(certified.stdout.contains("slot 9a: CN=alice") && certified.stdout.contains("slot 9c: "), "\(certified.stdout)")
+            let work = try TemporaryDirectory("card-certify")
+            func pem(_ name: String) throws -> String { try #require(try daemon.call("io.ukey.Token.Certificate", ["name": .string(name)])["pem"]?.stringValue) }
+            try work.write("root.pem", Array(try pem("root-ca").utf8))
+            try work.write("user-ca.pem", Array(try pem("user-ca").utf8))
+            try work.write("token-keys-ca.pem", Array(try pem("token-keys-ca").utf8))
+            let client = PIVClient(card: SmartCard(reader: "Virtual PCD"))
+            try work.write("9a.der", try #require(try client.certificateBlocking(slot: .authentication)))
+            try work.write("9c.der", try #require(try client.certificateBlocking(slot: .signature)))
+            let openssl = ExternalTool("openssl")
+            for (slot, ca) in [("9a", "user-ca.pem"), ("9c", "token-keys-ca.pem")] {
+                _ = try openssl.run(["x509", "-inform", "DER", "-in", work.file("\(slot).der"), "-out", work.file("\(slot).pem")])
+                let verified = try openssl.run(["verify", "-CAfile", work.file("root.pem"), "-untrusted", work.file(ca), work.file("\(slot).pem")])
+                #expect(verified.status == 0, "slot \(slot): \(verified.stdout) \(verified.stderr)")
+            }
+            // The user's certificate is the one ukeyd answers for alice, and the card's key signs for it.
+            let alice = try pem("alice")
+            try work.write("alice.pem", Array(alice.utf8))
+            let fromCard = try openssl.run(["x509", "-in", work.file("9a.pem"), "-noout", "-fingerprint"]).stdout
+            #expect(fromCard == (try openssl.run(["x509", "-in", work.file("alice.pem"), "-noout", "-fingerprint"]).stdout))
+            try Data("signed by alice's card".utf8).write(to: URL(fileURLWithPath: work.file("data")))
+            let signed = try ExternalTool("pkcs11-tool").run(["--module", VirtualCardInteropTests.pkcs11Module, "--login", "--pin", "123456", "--sign", "-m", "ECDSA-SHA256",
+                                                                "--id", "01", "-i", work.file("data"), "-o", work.file("sig"), "--signature-format", "openssl"])
+            #expect(signed.status == 0, "\(signed.stderr)")
+            _ = try openssl.run(["x509", "-in", work.file("9a.pem"), "-pubkey", "-noout", "-out", work.file("9a.pub")])
+            #expect(try openssl.run(["dgst", "-sha256", "-verify", work.file("9a.pub"), "-signature", work.file("sig"), work.file("data")]).stdout.contains("Verified OK"))
+            daemon.stop()
+            try daemon.start()
+            #expect(try daemon.call("io.ukey.Token.Random", ["bytes": 8])["data"] != nil)
+            daemon.stop()
+        }
+
+        @Test("ukeyctl card set-management-key: after it, the factory key no longer generates keys and the new one does")
+        func managementKey() throws {
+            try VirtualCardPeer.insertCard(fresh: true)
+            let key = "00112233445566778899aabbccddeeff"
+            let set = try ExternalTool.run(Self.ukeyctl, ["card", "set-management-key", "--reader", "Virtual PCD", "--new", key, "--new-algorithm", "aes128"])
+            #expect(set.status == 0, "\(set.stderr)")
+            #expect(try ExternalTool.run(Self.ukeyctl, ["card", "enroll", "--reader", "Virtual PCD"]).status != 0)
+            let enrolled = try ExternalTool.run(Self.ukeyctl, ["card", "enroll", "--reader", "Virtual PCD", "--management-key", key, "--management-algorithm", "aes128"])
+            #expect(enrolled.status == 0, "\(enrolled.stderr)")
+            #expect(try ExternalTool.run(Self.ukeyctl, ["card", "set-management-key", "--reader", "Virtual PCD", "--new", "zz"]).status == 2, "a malformed key is a usage error")
+        }
     }
 }

@@ -35,5 +35,7 @@ extension Runtime.CheckExecBatch.Request: WireRequest {
 }
 
 extension Runtime.CheckExecBatch.Reply: WireReply {
-    var wire: [String: JSONValue] { ["results": .array(results.map { .object($0.wire) })] }
+    var wire: [String: JSONValue] {
+        ["results": .array(results.map { .object($0.wire) }), "generation": .int(Int(generation)), "onTimeout": .string(onTimeout)]
+    }
 }

@@ -17,8 +17,11 @@ extension VarlinkInterface {
               reason: ?string
             )
 
-            # The same for many files at once; results are in the order of items.
-            method CheckExecBatch(items: []ExecItem) -> (results: []ExecResult)
+            # The same for many files at once; results are in the order of items. generation
+            # moves whenever the policy, the trusted VMs or the mode changes (an exec guard
+            # drops its cache then; an empty batch asks for it alone); onTimeout is what a
+            # guard answers when it cannot ask in time: deny when enforcing, allow in audit.
+            method CheckExecBatch(items: []ExecItem) -> (results: []ExecResult, generation: int, onTimeout: string)
 
             """
     )

@@ -24,6 +24,10 @@ final class BootService {
     /// What `CheckExec` reads, without a hop through this actor: exec checks are the hot path and
     /// must never wait behind a measurement or a reload (the whole view is swapped at once).
     nonisolated let runtime = NIOLockedValueBox<RuntimeView?>(nil)
+    /// What run-time decisions depend on when last published, and its generation: the number
+    /// exec guards key their caches by, so it moves only when a decision could change.
+    private var runtimeBasis: RuntimeView.Basis?
+    private var runtimeGeneration: UInt64 = 0
     var eventLog = EventLog(banks: [.sha256]) { didSet { eventLogDigest = nil } }
     /// The digest of the serialized event log, kept until the log changes: a ukey-v1 quote
     /// binds it, and serialising thousands of events for every quote would dominate the quote.
@@ -146,7 +150,12 @@ final class BootService {
             return
         }
         let trusted = Set(loaded.whitelist.vmNames.filter { chain?.state(of: $0) == .trusted })
-        let view = RuntimeView(whitelist: loaded.whitelist, trusted: trusted, mode: policy.mode)
+        let basis = RuntimeView.Basis(policySignature: loaded.signature, trusted: trusted, mode: policy.mode)
+        if basis != runtimeBasis {
+            runtimeBasis = basis
+            runtimeGeneration += 1
+        }
+        let view = RuntimeView(whitelist: loaded.whitelist, trusted: trusted, mode: policy.mode, generation: runtimeGeneration)
         runtime.withLockedValue { $0 = view }
     }
 

@@ -8,6 +8,18 @@ struct RuntimeView: Sendable {
     /// VMs with run-time rules that are trusted in the current boot chain.
     let trusted: Set<String>
     let mode: EnforcementMode
+    /// Moves whenever the policy, the trusted VMs or the mode changes (`Basis`).
+    let generation: UInt64
+
+    /// What a decision depends on besides the file.
+    struct Basis: Equatable {
+        let policySignature: [UInt8]
+        let trusted: Set<String>
+        let mode: EnforcementMode
+    }
+
+    /// What a guard answers when it cannot ask in time: deny when enforcing, allow when auditing.
+    var onTimeout: String { mode == .enforce ? "deny" : "allow" }
 
     func check(_ request: Runtime.CheckExec.Request) -> Runtime.CheckExec.Reply {
         let verdict = whitelist.check(vm: request.vm, path: request.path, digest: request.digest, vmTrusted: trusted.contains(request.vm), mode: mode)
@@ -51,11 +63,14 @@ enum Runtime {
 
         struct Reply: Sendable {
             let results: [CheckExec.Reply]
+            /// The decision state's generation: a guard drops its cache when it moves.
+            let generation: UInt64
+            let onTimeout: String
         }
 
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
             guard let view = call.services.boot.runtime.withLockedValue({ $0 }) else { throw .noPolicy }
-            return Reply(results: request.items.map(view.check))
+            return Reply(results: request.items.map(view.check), generation: view.generation, onTimeout: view.onTimeout)
         }
     }
 }

@@ -1,0 +1,91 @@
+import CFanotify
+import Glibc
+
+/// A fanotify group of class FAN_CLASS_CONTENT that receives FAN_OPEN_EXEC_PERM events: the
+/// kernel holds each exec until the group answers it (FAN_ALLOW or FAN_DENY). If the process
+/// holding the group dies, the kernel allows everything again.
+public final class FanotifyGroup {
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// One held exec: the file opened for the guard (read it, never by path), and who execs it.
+    public struct Event: Sendable {
+        public let fd: Int32
+        public let pid: Int32
+    }
+
+    public let descriptor: Int32
+    /// Whether answers carry FAN_AUDIT (the kernel's audit log records them), where supported.
+    public let audits: Bool
+
+    public init() throws(Failure) {
+        let flags = UInt32(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_UNLIMITED_QUEUE)
+        // O_LARGEFILE is implied on 64-bit kernels, the only ones ukey builds for.
+        let eventFlags = UInt32(O_RDONLY | O_CLOEXEC)
+        var fd = fanotify_init(flags | UInt32(FAN_ENABLE_AUDIT), eventFlags)
+        var audits = true
+        if fd < 0 && (errno == EINVAL || errno == EPERM) {
+            // A kernel without audit support (or without permission to use it): plain answers.
+            fd = fanotify_init(flags, eventFlags)
+            audits = false
+        }
+        guard fd >= 0 else {
+            throw Failure(description: "fanotify_init: \(String(cString: strerror(errno))) (ukey-guard needs CAP_SYS_ADMIN and a kernel with fanotify permission events)")
+        }
+        descriptor = fd
+        self.audits = audits
+    }
+
+    deinit { close(descriptor) }
+
+    /// Holds every exec on the mount that holds `path`.
+    public func guardMount(_ path: String) throws(Failure) {
+        let flags = UInt32(FAN_MARK_ADD | FAN_MARK_MOUNT)
+        guard fanotify_mark(descriptor, flags, UInt64(FAN_OPEN_EXEC_PERM), AT_FDCWD, path) == 0 else {
+            throw Failure(description: "fanotify_mark \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Waits up to `timeout` milliseconds for held execs; an empty answer means none came.
+    public func events(timeout: Int32) throws(Failure) -> [Event] {
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&poller, 1, timeout)
+        if ready < 0 {
+            if errno == EINTR { return [] }
+            throw Failure(description: "poll: \(String(cString: strerror(errno)))")
+        }
+        guard ready > 0 else { return [] }
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        if count < 0 {
+            if errno == EINTR || errno == EAGAIN { return [] }
+            throw Failure(description: "reading fanotify events: \(String(cString: strerror(errno)))")
+        }
+        var events: [Event] = []
+        var offset = 0
+        let headerSize = MemoryLayout<fanotify_event_metadata>.size
+        while offset + headerSize <= count {
+            let metadata = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: fanotify_event_metadata.self) }
+            guard metadata.vers == FANOTIFY_METADATA_VERSION, metadata.event_len >= headerSize else {
+                throw Failure(description: "fanotify sent metadata version \(metadata.vers); ukey-guard reads version \(FANOTIFY_METADATA_VERSION)")
+            }
+            if metadata.fd >= 0 {
+                if metadata.mask & UInt64(FAN_OPEN_EXEC_PERM) != 0 {
+                    events.append(Event(fd: metadata.fd, pid: metadata.pid))
+                } else {
+                    close(metadata.fd)
+                }
+            }
+            offset += Int(metadata.event_len)
+        }
+        return events
+    }
+
+    /// Answers a held exec and closes its file.
+    public func answer(_ event: Event, allow: Bool) {
+        var response = fanotify_response(fd: event.fd, response: UInt32(allow ? FAN_ALLOW : FAN_DENY) | (audits ? UInt32(FAN_AUDIT) : 0))
+        _ = withUnsafeBytes(of: &response) { write(descriptor, $0.baseAddress, $0.count) }
+        close(event.fd)
+    }
+}

@@ -1,0 +1,150 @@
+import Crypto
+import Foundation
+import Testing
+import UkeyTesting
+import UkeyVarlink
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// ukey-guard on the host, against a real ukeyd: fanotify holds every exec on a tmpfs of the
+/// test's own (never the host's root: the test runner's own execs must not depend on it), and the
+/// kernel refuses what ukeyd's whitelist for `vmm` does not allow. Root only (fanotify), as in CI.
+@Suite("ukey-guard: the kernel enforces ukeyd's whitelist on the host", .serialized, .enabled(if: ExternalTool.inCI || getuid() == 0, "fanotify and mounts need root"))
+struct ExecGuardTests {
+    /// A tmpfs mounted for the test, unmounted at the end.
+    final class Scratch {
+        let directory: TemporaryDirectory
+        /// As the kernel names it (no doubled slash), since the whitelist matches paths exactly.
+        var path: String { URL(fileURLWithPath: directory.file("mnt")).standardizedFileURL.path }
+
+        init() throws {
+            directory = try TemporaryDirectory("ukey-guard")
+            try FileManager.default.createDirectory(atPath: directory.file("mnt"), withIntermediateDirectories: false)
+            let mounted = try ExternalTool.run("/bin/mount", ["-t", "tmpfs", "-o", "size=32m,mode=0755", "tmpfs", directory.file("mnt")])
+            guard mounted.status == 0 else { throw TestDaemonError("mount tmpfs: \(mounted.stderr)") }
+        }
+
+        deinit { _ = try? ExternalTool.run("/bin/umount", ["-l", directory.file("mnt")]) }
+
+        /// Copies a system program here (executable), optionally changing one byte near its end.
+        func program(_ name: String, from source: String, flip: Bool = false) throws -> (path: String, digest: String) {
+            var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: source)))
+            if flip { bytes[bytes.count - 16] ^= 0x01 }
+            let path = "\(self.path)/\(name)"
+            #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: 0o755]))
+            return (path, "sha256:" + SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined())
+        }
+    }
+
+    /// posix_spawn's answer: the errno of a refused exec, or 0 and the exit status.
+    static func spawn(_ path: String) -> (error: Int32, status: Int32) {
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
+        defer { argv.forEach { free($0) } }
+        let result = posix_spawn(&pid, path, nil, nil, argv, environ)
+        guard result == 0 else { return (result, -1) }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return (0, (status >> 8) & 0xFF)
+    }
+
+    /// The demo policy with run-time rules for the host's own entity.
+    static func policy(_ base: String, version: Int, allow: [(path: String, digest: String)]) -> String {
+        let rules = allow.map { "      - path: \($0.path)\n        digest: \($0.digest)\n" }.joined()
+        return base.replacingOccurrences(of: "version: 1\n", with: "version: \(version)\n")
+            + "  - vm: vmm\n    default: deny\n" + (rules.isEmpty ? "" : "    allow:\n" + rules)
+    }
+
+    final class Guard {
+        let process = Process()
+        let errors = Pipe()
+
+        init(socket: String, mount: String, deadline: String = "1") throws {
+            process.executableURL = URL(fileURLWithPath: PackagePaths.builtProduct("ukey-guard"))
+            process.arguments = ["--socket", socket, "--vm", "vmm", "--mount", mount, "--deadline", deadline]
+            let ready = Pipe()
+            process.standardOutput = ready
+            process.standardError = errors
+            try process.run()
+            let line = ready.fileHandleForReading.availableData
+            guard String(decoding: line, as: UTF8.self).hasPrefix("ready") else {
+                throw TestDaemonError("ukey-guard did not start: \(String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self))")
+            }
+        }
+
+        /// Stops the guard; returns what it said on standard error.
+        @discardableResult
+        func stop() -> String {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        }
+    }
+
+    @Test("an allowed program runs; one changed byte and an unlisted one get EPERM; a file changed after its allowed exec is hashed again and refused; a policy reload drops the cache; each decision is in ukeyd's audit log with the VM")
+    func enforcement() throws {
+        let f = try DaemonFixture(load: false)
+        let scratch = try Scratch()
+        let allowed = try scratch.program("allowed", from: "/usr/bin/true")
+        let changed = try scratch.program("changed", from: "/usr/bin/true", flip: true)
+        let unlisted = try scratch.program("unlisted", from: "/usr/bin/false")
+        let mutable = try scratch.program("mutable", from: "/usr/bin/true")
+        let cached = try scratch.program("cached", from: "/usr/bin/true")
+        // "changed" is listed under the true digest: its content differs by one byte.
+        try f.loadPolicy(Self.policy(f.policyText, version: 1, allow: [allowed, (changed.path, allowed.digest), mutable, cached]))
+        try f.bootHost()
+        let guarding = try Guard(socket: f.daemon.socketPath, mount: scratch.path)
+        defer { guarding.stop() }
+
+        #expect(Self.spawn(allowed.path) == (0, 0))
+        #expect(Self.spawn(changed.path).error == EPERM)
+        #expect(Self.spawn(unlisted.path).error == EPERM)
+        #expect(Self.spawn(mutable.path) == (0, 0))
+        #expect(Self.spawn(cached.path) == (0, 0))
+
+        // Changed after it was allowed: new size and times, hashed again, refused.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: mutable.path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([0]))
+        try handle.close()
+        #expect(Self.spawn(mutable.path).error == EPERM)
+
+        // A reload that no longer lists "cached": its allowed decision must not outlive it.
+        try f.loadPolicy(Self.policy(f.policyText, version: 2, allow: [allowed]))
+        var refused = false
+        for _ in 0..<50 where !refused {
+            refused = Self.spawn(cached.path).error == EPERM
+            if !refused { usleep(100_000) }
+        }
+        #expect(refused, "the cached allow survived a policy reload")
+        #expect(Self.spawn(allowed.path) == (0, 0))
+
+        let audit = try String(contentsOfFile: f.daemon.stateDirectory + "/audit.log", encoding: .utf8)
+        let denials = audit.split(separator: "\n").filter { $0.contains(#""type":"exec""#) && $0.contains(#""vm":"vmm""#) && $0.contains(#""decision":"deny""#) }
+        for path in [changed.path, unlisted.path, mutable.path, cached.path] {
+            #expect(denials.contains { $0.contains(path) }, "no denial of \(path) in the audit log")
+        }
+    }
+
+    @Test("with ukeyd gone, the guard answers by on-timeout (deny while enforcing) and the exec returns instead of hanging")
+    func daemonGone() throws {
+        let f = try DaemonFixture(load: false)
+        let scratch = try Scratch()
+        let allowed = try scratch.program("allowed", from: "/usr/bin/true")
+        let late = try scratch.program("late", from: "/usr/bin/true")
+        try f.loadPolicy(Self.policy(f.policyText, version: 1, allow: [allowed, late]))
+        try f.bootHost()
+        let guarding = try Guard(socket: f.daemon.socketPath, mount: scratch.path, deadline: "0.5")
+        defer { guarding.stop() }
+        #expect(Self.spawn(allowed.path) == (0, 0))
+        usleep(1_500_000)  // the guard has learnt on-timeout from a reply
+        f.daemon.kill9()
+        let started = Date()
+        #expect(Self.spawn(late.path).error == EPERM, "not yet decided, and ukeyd cannot say: denied")
+        // The bound is the test's own guard against a hang (twenty times the deadline), not a speed claim.
+        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(Self.spawn(allowed.path) == (0, 0), "what was decided before stays decided")
+    }
+}
