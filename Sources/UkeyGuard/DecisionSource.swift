@@ -32,6 +32,12 @@ public final class DaemonDecisions: DecisionSource {
         public let description: String
     }
 
+    /// Tells ukeyd the guard started or is stopping (`io.ukey.Runtime.GuardEvent`), for its audit log.
+    public func report(_ event: String, vm: String, mounts: [String], deadline: TimeInterval) throws {
+        let connection = try VarlinkConnection(path: socket, timeout: deadline)
+        _ = try connection.call("io.ukey.Runtime.GuardEvent", ["vm": .string(vm), "event": .string(event), "mounts": .array(mounts.map { .string($0) })])
+    }
+
     public func decide(vm: String, files: [(path: String, sha256: [UInt8])], deadline: TimeInterval) throws -> Decisions {
         let items: [JSONValue] = files.map { file in
             .object(["vm": .string(vm), "path": .string(file.path), "digest": .string("sha256:" + file.sha256.map { String(format: "%02x", $0) }.joined())])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Glibc
 import UkeyGuard
 
 /// `ukey-guard`: the run-time whitelist enforced by the kernel. Every exec on the guarded mounts
@@ -33,10 +34,27 @@ struct UkeyGuardCommand: ParsableCommand {
         for mount in mounts.isEmpty ? ["/"] : mounts { try group.guardMount(mount) }
         var settings = ExecGuard.Settings(vm: vm)
         settings.deadline = deadline
-        let guardLoop = ExecGuard(group: group, source: DaemonDecisions(socket: socket), settings: settings)
+        let source = DaemonDecisions(socket: socket)
+        let guardLoop = ExecGuard(group: group, source: source, settings: settings)
+        let guarded = mounts.isEmpty ? ["/"] : mounts
         let say: (String) -> Void = { FileHandle.standardError.write(Data("ukey-guard: \($0)\n".utf8)) }
-        say("guarding \((mounts.isEmpty ? ["/"] : mounts).joined(separator: ", ")) for \(vm); decisions from \(socket)")
+        // SIGTERM and SIGINT are taken synchronously between events: the stop is audited, and
+        // no exec is left held.
+        var stopping = sigset_t()
+        sigemptyset(&stopping)
+        sigaddset(&stopping, SIGTERM)
+        sigaddset(&stopping, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &stopping, nil)
+        do {
+            try source.report("start", vm: vm, mounts: guarded, deadline: deadline)
+        } catch {
+            say("ukeyd did not record the start (\(error)); guarding anyway")
+        }
+        say("guarding \(guarded.joined(separator: ", ")) for \(vm); decisions from \(socket)")
         FileHandle.standardOutput.write(Data("ready\n".utf8))
-        try guardLoop.run(log: say, keepGoing: { true })
+        var now = timespec(tv_sec: 0, tv_nsec: 0)
+        try guardLoop.run(log: say, keepGoing: { sigtimedwait(&stopping, nil, &now) < 0 })
+        try? source.report("stop", vm: vm, mounts: guarded, deadline: deadline)
+        say("stopped after \(guardLoop.counters.allowed) allowed, \(guardLoop.counters.denied) denied, \(guardLoop.counters.hashed) hashed")
     }
 }

@@ -77,13 +77,15 @@ struct ExecGuardTests {
         /// Stops the guard; returns what it said on standard error.
         @discardableResult
         func stop() -> String {
-            kill(process.processIdentifier, SIGKILL)
+            kill(process.processIdentifier, SIGTERM)
+            for _ in 0..<100 where process.isRunning { usleep(50_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
             return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         }
     }
 
-    @Test("an allowed program runs; one changed byte and an unlisted one get EPERM; a file changed after its allowed exec is hashed again and refused; a policy reload drops the cache; each decision is in ukeyd's audit log with the VM")
+    @Test("an allowed program runs; one changed byte and an unlisted one get EPERM; a file changed after its allowed exec is hashed again and refused; a policy reload drops the cache; each decision, and the guard's start and stop, is in ukeyd's audit log with the VM")
     func enforcement() throws {
         let f = try DaemonFixture(load: false)
         let scratch = try Scratch()
@@ -121,7 +123,12 @@ struct ExecGuardTests {
         #expect(refused, "the cached allow survived a policy reload")
         #expect(Self.spawn(allowed.path) == (0, 0))
 
+        #expect(guarding.stop().contains("stopped after"))
         let audit = try String(contentsOfFile: f.daemon.stateDirectory + "/audit.log", encoding: .utf8)
+        for event in ["start", "stop"] {
+            #expect(audit.split(separator: "\n").contains { $0.contains(#""type":"guard""#) && $0.contains("\"event\":\"\(event)\"") && $0.contains(#""vm":"vmm""#) },
+                    "the guard's \(event) is not in the audit log")
+        }
         let denials = audit.split(separator: "\n").filter { $0.contains(#""type":"exec""#) && $0.contains(#""vm":"vmm""#) && $0.contains(#""decision":"deny""#) }
         for path in [changed.path, unlisted.path, mutable.path, cached.path] {
             #expect(denials.contains { $0.contains(path) }, "no denial of \(path) in the audit log")

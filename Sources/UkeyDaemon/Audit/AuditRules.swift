@@ -54,6 +54,10 @@ enum AuditRules {
             return [AuditEntry(type: "login", actor: actor, subject: subject)]
         case "io.ukey.Auth.Logout":
             return entry("logout", [:])
+        case "io.ukey.Runtime.GuardEvent":
+            var subject = strings(p, "vm", "event")
+            subject["mounts"] = .string((p["mounts"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ","))
+            return entry("guard", subject)
         case "io.ukey.Runtime.CheckExec":
             return exec(p, reply.error == nil ? r : nil, actor: actor, holder: holder, error: reply.error)
         case "io.ukey.Runtime.CheckExecBatch":

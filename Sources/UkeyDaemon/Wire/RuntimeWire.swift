@@ -39,3 +39,21 @@ extension Runtime.CheckExecBatch.Reply: WireReply {
         ["results": .array(results.map { .object($0.wire) }), "generation": .int(Int(generation)), "onTimeout": .string(onTimeout)]
     }
 }
+
+extension Runtime.GuardEvent.Request: WireRequest {
+    init(wire p: Parameters) throws(ServiceError) {
+        vm = try p.string("vm", maxLength: 64)
+        guard let event = Runtime.GuardEvent.Event(rawValue: try p.string("event", maxLength: 16)) else { throw .invalidParameter("event") }
+        self.event = event
+        let mounts = try p.array("mounts")
+        guard mounts.count <= 64 else { throw .invalidParameter("mounts") }
+        self.mounts = try mounts.map { (item: JSONValue) throws(ServiceError) -> String in
+            guard let mount = item.stringValue, mount.hasPrefix("/"), mount.utf8.count <= 4096 else { throw .invalidParameter("mounts") }
+            return mount
+        }
+    }
+}
+
+extension Runtime.GuardEvent.Reply: WireReply {
+    var wire: [String: JSONValue] { ["generation": .int(Int(generation))] }
+}

@@ -23,6 +23,10 @@ extension VarlinkInterface {
             # guard answers when it cannot ask in time: deny when enforcing, allow in audit.
             method CheckExecBatch(items: []ExecItem) -> (results: []ExecResult, generation: int, onTimeout: string)
 
+            # An exec guard (ukey-guard) says it started or is stopping (event: start or stop),
+            # for the audit log: while no guard runs, the kernel lets every exec through.
+            method GuardEvent(vm: string, event: string, mounts: []string) -> (generation: int)
+
             """
     )
 }

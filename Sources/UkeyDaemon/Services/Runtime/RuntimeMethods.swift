@@ -73,4 +73,29 @@ enum Runtime {
             return Reply(results: request.items.map(view.check), generation: view.generation, onTimeout: view.onTimeout)
         }
     }
+
+    /// An exec guard says it started or is stopping, so the audit log shows when enforcement was
+    /// on: while no guard runs, the kernel lets every exec through.
+    enum GuardEvent: ServiceMethod {
+        static let name = "io.ukey.Runtime.GuardEvent"
+        static let role: Role? = .hypervisor
+
+        enum Event: String, Sendable {
+            case start, stop
+        }
+
+        struct Request: Sendable {
+            let vm: String
+            let event: Event
+            let mounts: [String]
+        }
+
+        struct Reply: Sendable {
+            let generation: UInt64
+        }
+
+        static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
+            Reply(generation: call.services.boot.runtime.withLockedValue { $0?.generation } ?? 0)
+        }
+    }
 }
