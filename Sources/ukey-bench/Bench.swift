@@ -46,6 +46,11 @@ struct Bench {
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ukey-bench-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
+        if ProcessInfo.processInfo.environment["UKEY_BENCH_ONLY"] == "guard" {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try guardBenchmark(work: directory)
+            return
+        }
         if ProcessInfo.processInfo.environment["UKEY_BENCH_ONLY"] == "card" {
             try await cardBenchmarks(softSign: try await softSignRate(directory: directory))
             return
@@ -104,9 +109,21 @@ struct Bench {
         }
 
         let softMeasures = try await daemonBenchmarks()
+        if ProcessInfo.processInfo.environment["UKEY_BENCH_GUARD"] != nil {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try guardBenchmark(work: directory)
+        }
         if let tcti = ProcessInfo.processInfo.environment["UKEY_BENCH_TCTI"], let rawTPM {
             try await tpmDaemonBenchmarks(tcti: tcti, raw: rawTPM, softMeasures: softMeasures)
         }
+    }
+
+    /// ukey-guard against fapolicyd (scripts/bench.sh sets UKEY_BENCH_GUARD as root with fapolicyd).
+    static func guardBenchmark(work: String) throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let ukeyd = environment["UKEYD_BINARY"] else { throw BenchError("the guard bench needs UKEYD_BINARY") }
+        let guardBinary = URL(fileURLWithPath: ukeyd).deletingLastPathComponent().appendingPathComponent("ukey-guard").path
+        try GuardBench.run(ukeyd: ukeyd, guardBinary: guardBinary, work: work)
     }
 
     /// The soft token's Token.Sign rate alone (for UKEY_BENCH_ONLY=card).

@@ -1,0 +1,240 @@
+import Crypto
+import Foundation
+import UkeyClient
+import UkeyCore
+import UkeyVarlink
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// ukey-guard against fapolicyd on this host, in one run (issue 15): the same whitelist of
+/// 1,000,000 entries plus the test programs, for each tool in its own format; N execs of one
+/// program (warm: cached after the first) and one exec each of many copies (cold: each file's
+/// first exec), three ways: no enforcement, fapolicyd enforcing, ukey-guard enforcing. Only one
+/// tool enforces at a time, both on a tmpfs of the bench's own (fapolicyd's rules deny only there);
+/// each is stopped by its PID, and /etc/fapolicyd is put back as it was.
+enum GuardBench {
+    static let warmExecs = 3000
+    static let coldFiles = 300
+    static let entries = 1_000_000
+
+    struct Timing {
+        var warm: Double  // seconds for warmExecs
+        var cold: Double  // seconds for coldFiles
+    }
+
+    static func run(ukeyd: String, guardBinary: String, work: String) throws {
+        let mount = work + "/mnt"
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        guard shell("/bin/mount", ["-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs", mount]) == 0 else { throw BenchError("cannot mount a tmpfs for the guard bench") }
+        defer { _ = shell("/bin/umount", ["-l", mount]) }
+
+        let program = Array(try Data(contentsOf: URL(fileURLWithPath: "/usr/bin/true")))
+        let digest = Hex.encode(SHA256.hash(data: program))
+        var files = [mount + "/prog"] + (0..<coldFiles).map { "\(mount)/cold-\($0)" }
+        for file in files { _ = FileManager.default.createFile(atPath: file, contents: Data(program), attributes: [.posixPermissions: 0o755]) }
+        var untrusted = program
+        untrusted[untrusted.count - 16] ^= 1
+        _ = FileManager.default.createFile(atPath: mount + "/untrusted", contents: Data(untrusted), attributes: [.posixPermissions: 0o755])
+
+        // The same million entries in both formats, and the test programs.
+        var trust = "", allow = ""
+        trust.reserveCapacity(entries * 110)
+        allow.reserveCapacity(entries * 110)
+        for n in 0..<entries {
+            let fake = Hex.encode(SHA256.hash(data: Array("file \(n)".utf8)))
+            let path = "/usr/lib/pkg-\(n % 5000)/lib\(n).so.1"
+            trust += "\(path) \(4096 + n % 100_000) \(fake)\n"
+            allow += "\(fake)  \(path)\n"
+        }
+        for file in files {
+            trust += "\(file) \(program.count) \(digest)\n"
+            allow += "\(digest)  \(file)\n"
+        }
+        files.removeFirst()  // the cold ones
+        let allowPath = work + "/guard-bench.list"
+        try Data(allow.utf8).write(to: URL(fileURLWithPath: allowPath))
+
+        print("\nexec guard against fapolicyd: \(entries + coldFiles + 1) trusted entries each, \(warmExecs) warm execs of one program, one exec each of \(coldFiles) copies")
+        let bare = measure(files)
+
+        let fapolicyd = try FapolicydRun(trust: trust, directory: mount + "/", work: work)
+        let denied = spawn(mount + "/untrusted")
+        guard denied == EPERM else { fapolicyd.stop(); throw BenchError("fapolicyd did not refuse an untrusted program (spawn: \(denied)): not enforcing") }
+        let underFapolicyd = measure(files)
+        let fapolicydRSS = ExecBench.memory(pid: fapolicyd.pid).rss
+        fapolicyd.stop()
+
+        let policy = """
+            version: 1
+            mode: enforce
+            entities:
+              - name: vmm
+                parent: root
+                kind: host
+                components:
+                  - name: marker
+                    digest: sha256:\(digest)
+            runtime:
+              - vm: vmm
+                default: deny
+                allow-list:
+                  file: \(allowPath)
+                  digest: sha256:\(Hex.encode(SHA256.hash(data: Array(allow.utf8))))
+
+            """
+        let daemon = try DaemonBench.start(binary: ukeyd, policy: policy, name: "guard")
+        defer { daemon.stop() }
+        _ = try VarlinkConnection(path: daemon.socket).call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "marker", "digest": .string("sha256:" + digest)])
+        let guarding = try GuardProcess(binary: guardBinary, socket: daemon.socket, mount: mount)
+        let refused = spawn(mount + "/untrusted")
+        guard refused == EPERM else { guarding.stop(); throw BenchError("ukey-guard did not refuse an untrusted program (spawn: \(refused))") }
+        let underGuard = measure(files)
+        let guardRSS = ExecBench.memory(pid: guarding.pid).rss
+        let ukeydRSS = ExecBench.memory(pid: daemon.pid).rss
+        guarding.stop()
+
+        func perExec(_ t: Double, _ base: Double, _ count: Int) -> Double { max(0, t - base) / Double(count) * 1e6 }
+        let fWarm = perExec(underFapolicyd.warm, bare.warm, warmExecs), gWarm = perExec(underGuard.warm, bare.warm, warmExecs)
+        let fCold = perExec(underFapolicyd.cold, bare.cold, coldFiles), gCold = perExec(underGuard.cold, bare.cold, coldFiles)
+        print(String(format: "  bare exec (posix_spawn + wait of /usr/bin/true): warm %.0f us, cold %.0f us", bare.warm / Double(warmExecs) * 1e6, bare.cold / Double(coldFiles) * 1e6))
+        print(String(format: "  added per exec, warm: fapolicyd %.1f us, ukey-guard %.1f us (x%.2f of fapolicyd's)", fWarm, gWarm, gWarm / max(fWarm, 0.001)))
+        print(String(format: "  added per exec, cold: fapolicyd %.1f us, ukey-guard %.1f us (x%.2f of fapolicyd's)", fCold, gCold, gCold / max(fCold, 0.001)))
+        print(String(format: "  resident memory: fapolicyd %.0f MB; ukey-guard %.0f MB + ukeyd %.0f MB (the whitelist lives in ukeyd)", fapolicydRSS, guardRSS, ukeydRSS))
+        print("goal: warm at most 0.5x fapolicyd's: \(gWarm <= fWarm * 0.5 ? "met" : "NOT met"); cold within 1.2x: \(gCold <= fCold * 1.2 ? "met" : "NOT met")")
+    }
+
+    /// The warm loop (one file, many execs) and the cold loop (many files, one exec each).
+    static func measure(_ cold: [String]) -> Timing {
+        let clock = ContinuousClock()
+        let warmFile = URL(fileURLWithPath: cold[0]).deletingLastPathComponent().path + "/prog"
+        _ = spawn(warmFile)
+        var start = clock.now
+        for _ in 0..<warmExecs { _ = spawn(warmFile) }
+        let warm = ExecBench.seconds(clock.now - start)
+        start = clock.now
+        for file in cold { _ = spawn(file) }
+        return Timing(warm: warm, cold: ExecBench.seconds(clock.now - start))
+    }
+
+    /// posix_spawn and wait: 0, or the errno of a refused exec.
+    static func spawn(_ path: String) -> Int32 {
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
+        defer { argv.forEach { free($0) } }
+        let result = posix_spawn(&pid, path, nil, nil, argv, environ)
+        guard result == 0 else { return result }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return 0
+    }
+
+    static func shell(_ tool: String, _ arguments: [String]) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+/// fapolicyd with the bench's configuration: trust from a file only, SHA-256 integrity, and
+/// rules that deny untrusted execs in the bench's directory alone. /etc/fapolicyd is saved first
+/// and restored by `stop`.
+final class FapolicydRun {
+    let process = Process()
+    let saved: String
+    var pid: Int32 { process.processIdentifier }
+
+    init(trust: String, directory: String, work: String) throws {
+        saved = work + "/fapolicyd.saved"
+        try? FileManager.default.removeItem(atPath: saved)
+        try FileManager.default.copyItem(atPath: "/etc/fapolicyd", toPath: saved)
+        let conf = """
+            permissive = 0
+            nice_val = 14
+            q_size = 640
+            uid = fapolicyd
+            gid = fapolicyd
+            do_stat_report = 0
+            detailed_report = 0
+            db_max_size = 512
+            subj_cache_size = 1549
+            obj_cache_size = 8191
+            watch_fs = tmpfs
+            trust = file
+            integrity = sha256
+            syslog_format = rule,dec,perm,auid,pid,exe,:,path,ftype,trust
+            rpm_sha256_only = 0
+            allow_filesystem_mark = 0
+
+            """
+        let rules = "allow perm=execute all : trust=1\ndeny perm=execute all : dir=\(directory)\nallow perm=any all : all\n"
+        try conf.write(toFile: "/etc/fapolicyd/fapolicyd.conf", atomically: true, encoding: .utf8)
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: "/etc/fapolicyd/rules.d")) ?? [] {
+            try FileManager.default.removeItem(atPath: "/etc/fapolicyd/rules.d/" + file)
+        }
+        try rules.write(toFile: "/etc/fapolicyd/rules.d/10-ukey-bench.rules", atomically: true, encoding: .utf8)
+        try rules.write(toFile: "/etc/fapolicyd/compiled.rules", atomically: true, encoding: .utf8)
+        try "".write(toFile: "/etc/fapolicyd/fapolicyd.trust", atomically: true, encoding: .utf8)
+        try trust.write(toFile: "/etc/fapolicyd/trust.d/ukey-bench", atomically: true, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: "/var/lib/fapolicyd/data.mdb")
+        try? FileManager.default.removeItem(atPath: "/var/lib/fapolicyd/lock.mdb")
+        let log = work + "/fapolicyd.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/fapolicyd")
+        process.arguments = ["--debug-deny"]
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        // Ready when it says it listens (loading a million trust entries takes a while).
+        for _ in 0..<1200 {
+            if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("Starting to listen for events") { return }
+            guard process.isRunning else { break }
+            usleep(100_000)
+        }
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        stop()
+        throw BenchError("fapolicyd did not start listening: \(text.suffix(600))")
+    }
+
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGTERM)
+            for _ in 0..<100 where process.isRunning { usleep(100_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+        guard FileManager.default.fileExists(atPath: saved) else { return }
+        try? FileManager.default.removeItem(atPath: "/etc/fapolicyd")
+        try? FileManager.default.moveItem(atPath: saved, toPath: "/etc/fapolicyd")
+    }
+}
+
+/// ukey-guard on one mount, stopped by its PID.
+final class GuardProcess {
+    let process = Process()
+    var pid: Int32 { process.processIdentifier }
+
+    init(binary: String, socket: String, mount: String) throws {
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["--socket", socket, "--vm", "vmm", "--mount", mount]
+        let ready = Pipe()
+        process.standardOutput = ready
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        guard String(decoding: ready.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("ready") else { throw BenchError("ukey-guard did not start") }
+    }
+
+    func stop() {
+        kill(process.processIdentifier, SIGTERM)
+        for _ in 0..<100 where process.isRunning { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+}
