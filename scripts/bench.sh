@@ -10,6 +10,7 @@ swift build -c release --product ukeyctl
 swift build -c release --product ukey-libvirt-hook
 swift build -c release --product ukey-qemu
 swift build -c release --product ukey-vcard
+swift build -c release --product ukey-guard
 
 work=$(mktemp -d -t ukey-bench.XXXXXX)
 swtpm_pid=
@@ -41,6 +42,16 @@ signs=$(openssl speed -elapsed -seconds 3 ecdsap256 2>/dev/null | awk '/ecdsa \(
 if [ "$(id -u)" -eq 0 ] && command -v pcscd > /dev/null; then
     echo "==> peer: pcscd with ukey-vcard, and opensc-tool"
     UKEY_VCARD=.build/release/ukey-vcard scripts/pcsc-peer.sh start "$work/pcsc" && pcsc_started=1 && export UKEY_BENCH_PCSC=1
+fi
+
+# The exec guard against fapolicyd (root: fanotify, mounts, fapolicyd's own configuration, which
+# the bench saves and restores). fapolicyd is installed here when missing, not by make test.
+if [ "$(id -u)" -eq 0 ]; then
+    if ! command -v fapolicyd > /dev/null; then
+        echo "==> installing fapolicyd (the peer of ukey-guard)"
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends fapolicyd > /dev/null
+    fi
+    export UKEY_BENCH_GUARD=1
 fi
 
 mkdir -p bench-results
