@@ -48,7 +48,7 @@ public final class DaemonDecisions: DecisionSource {
                 connectionDeadline = deadline
             }
             guard let connection else { throw Failure(description: "no connection") }
-            let reply = try connection.call("io.ukey.Runtime.CheckExecBatch", ["items": .array(items)])
+            let reply = try connection.call("io.ukey.Runtime.CheckExecBatch", ["items": .array(items), "vm": .string(vm)])
             guard case .array(let results)? = reply["results"], results.count == files.count,
                 let generation = reply["generation"]?.intValue, let onTimeout = reply["onTimeout"]?.stringValue
             else { throw Failure(description: "ukeyd's CheckExecBatch reply is not what ukey-guard expects") }

@@ -62,6 +62,9 @@ public struct RuntimeRuleSet: Sendable {
     public var allow: [AllowedExecutable]
     /// A large list kept in a file beside the policy, pinned by digest.
     public var allowList: AllowListReference?
+    /// What an exec guard answers when it cannot ask ukeyd in time; nil: by the mode (deny when
+    /// enforcing, allow in audit mode).
+    public var onTimeout: ExecDecision? = nil
     public var location: SourceLocation
     public var vmLocation: SourceLocation
 }

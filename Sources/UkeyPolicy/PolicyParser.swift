@@ -14,7 +14,7 @@ public enum PolicyParser {
     static let entityKeys = ["name", "parent", "register", "kind", "components"]
     static let componentKeys = ["name", "digest", "file"]
     static let userKeys = ["name", "roles", "vms"]
-    static let runtimeKeys = ["vm", "default", "allow", "allow-list"]
+    static let runtimeKeys = ["vm", "default", "allow", "allow-list", "on-timeout"]
     static let allowListKeys = ["file", "digest"]
     static let allowKeys = ["path", "digest"]
 
@@ -135,6 +135,7 @@ public enum PolicyParser {
         guard let f = r.mapping(node, "a runtime rule set", allowed: runtimeKeys, required: ["vm"]) else { return nil }
         let vm = f["vm"].flatMap { r.name($0.value, "vm") }
         let decision = f["default"].map { r.oneOf($0.value, "default", ExecDecision.self) } ?? .deny
+        let onTimeout = f["on-timeout"].map { r.oneOf($0.value, "on-timeout", ExecDecision.self) }
         let allow = f["allow"].map { r.sequence($0.value, "allow")?.compactMap { allowed($0, &r) } } ?? []
         var list: AllowListReference?? = .some(nil)
         if let node = f["allow-list"]?.value {
@@ -146,11 +147,13 @@ public enum PolicyParser {
             }.map { .some($0) } ?? nil
         }
         guard let vm, let decision, let allow, let vmNode = f["vm"], let list else { return nil }
+        if let onTimeout, onTimeout == nil { return nil }
         return RuntimeRuleSet(
             vm: vm,
             defaultDecision: decision,
             allow: allow,
             allowList: list,
+            onTimeout: onTimeout ?? nil,
             location: r.location(node),
             vmLocation: r.location(vmNode.value)
         )

@@ -51,10 +51,10 @@ struct ExecGuardTests {
     }
 
     /// The demo policy with run-time rules for the host's own entity.
-    static func policy(_ base: String, version: Int, allow: [(path: String, digest: String)]) -> String {
+    static func policy(_ base: String, version: Int, allow: [(path: String, digest: String)], onTimeout: String? = nil) -> String {
         let rules = allow.map { "      - path: \($0.path)\n        digest: \($0.digest)\n" }.joined()
         return base.replacingOccurrences(of: "version: 1\n", with: "version: \(version)\n")
-            + "  - vm: vmm\n    default: deny\n" + (rules.isEmpty ? "" : "    allow:\n" + rules)
+            + "  - vm: vmm\n    default: deny\n" + (onTimeout.map { "    on-timeout: \($0)\n" } ?? "") + (rules.isEmpty ? "" : "    allow:\n" + rules)
     }
 
     final class Guard {
@@ -135,13 +135,15 @@ struct ExecGuardTests {
         }
     }
 
-    @Test("with ukeyd gone, the guard answers by on-timeout (deny while enforcing) and the exec returns instead of hanging")
-    func daemonGone() throws {
+    @Test(
+        "with ukeyd gone, the guard answers by the policy's on-timeout (by default deny while enforcing; allow where the rule set says so) and the exec returns instead of hanging",
+        arguments: [nil, "allow"])
+    func daemonGone(onTimeout: String?) throws {
         let f = try DaemonFixture(load: false)
         let scratch = try Scratch()
         let allowed = try scratch.program("allowed", from: "/usr/bin/true")
         let late = try scratch.program("late", from: "/usr/bin/true")
-        try f.loadPolicy(Self.policy(f.policyText, version: 1, allow: [allowed, late]))
+        try f.loadPolicy(Self.policy(f.policyText, version: 1, allow: [allowed, late], onTimeout: onTimeout))
         try f.bootHost()
         let guarding = try Guard(socket: f.daemon.socketPath, mount: scratch.path, deadline: "0.5")
         defer { guarding.stop() }
@@ -149,7 +151,12 @@ struct ExecGuardTests {
         usleep(1_500_000)  // the guard has learnt on-timeout from a reply
         f.daemon.kill9()
         let started = Date()
-        #expect(Self.spawn(late.path).error == EPERM, "not yet decided, and ukeyd cannot say: denied")
+        let answer = Self.spawn(late.path)
+        if onTimeout == "allow" {
+            #expect(answer == (0, 0), "not yet decided, ukeyd cannot say, and the policy says allow")
+        } else {
+            #expect(answer.error == EPERM, "not yet decided, and ukeyd cannot say: denied")
+        }
         // The bound is the test's own guard against a hang (twenty times the deadline), not a speed claim.
         #expect(Date().timeIntervalSince(started) < 10)
         #expect(Self.spawn(allowed.path) == (0, 0), "what was decided before stays decided")

@@ -197,6 +197,7 @@ struct PolicyParserTests {
             ("", "policy is empty"),
             ("version: 1\nentities:\n  - name: a/b\n", "3:11: entity name 'a/b' must be"),
             ("version: 1\nentities: []\nruntime:\n  - vm: x\n    allow:\n      - path: usr/bin/a\n", "6:15: path must be an absolute path"),
+            ("version: 1\nentities: []\nruntime:\n  - vm: x\n    on-timeout: maybe\n", "5:17: on-timeout must be"),
         ]
     )
     func shapeErrors(text: String, expected: String) {

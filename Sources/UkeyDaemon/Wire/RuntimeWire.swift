@@ -31,6 +31,7 @@ extension Runtime.CheckExecBatch.Request: WireRequest {
             requests.append(request)
         }
         self.items = requests
+        vm = try p.optionalString("vm", maxLength: 64)
     }
 }
 

@@ -65,6 +65,8 @@ public struct Whitelist: Sendable {
     }
 
     var vms: [String: VMRules] = [:]
+    /// Each VM's on-timeout, where its rule set names one.
+    var onTimeouts: [String: ExecDecision] = [:]
 
     /// The whitelist of the policy's inline `allow` entries; `allow-list` files are added with `add`.
     public init(_ policy: Policy) {
@@ -72,7 +74,14 @@ public struct Whitelist: Sendable {
             var vm = VMRules(defaultDecision: rules.defaultDecision)
             for entry in rules.allow { vm.add(path: entry.path, digest: entry.digest) }
             vms[rules.vm] = vm
+            if let onTimeout = rules.onTimeout { onTimeouts[rules.vm] = onTimeout }
         }
+    }
+
+    /// What an exec guard of `vm` answers when it cannot ask in time: the rule set's on-timeout,
+    /// else deny when enforcing and allow in audit mode.
+    public func onTimeout(vm: String?, mode: EnforcementMode) -> ExecDecision {
+        vm.flatMap { onTimeouts[$0] } ?? (mode == .enforce ? .deny : .allow)
     }
 
     /// Adds an entry to a VM's rules (the VM must have a rule set in the policy).

@@ -20,8 +20,9 @@ extension VarlinkInterface {
             # The same for many files at once; results are in the order of items. generation
             # moves whenever the policy, the trusted VMs or the mode changes (an exec guard
             # drops its cache then; an empty batch asks for it alone); onTimeout is what a
-            # guard answers when it cannot ask in time: deny when enforcing, allow in audit.
-            method CheckExecBatch(items: []ExecItem) -> (results: []ExecResult, generation: int, onTimeout: string)
+            # guard of vm (else of the first item's VM) answers when it cannot ask in time: the
+            # policy's on-timeout for that VM, else deny when enforcing and allow in audit mode.
+            method CheckExecBatch(items: []ExecItem, vm: ?string) -> (results: []ExecResult, generation: int, onTimeout: string)
 
             # An exec guard (ukey-guard) says it started or is stopping (event: start or stop),
             # for the audit log: while no guard runs, the kernel lets every exec through.

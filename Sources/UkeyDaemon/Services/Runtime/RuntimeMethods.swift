@@ -18,8 +18,8 @@ struct RuntimeView: Sendable {
         let mode: EnforcementMode
     }
 
-    /// What a guard answers when it cannot ask in time: deny when enforcing, allow when auditing.
-    var onTimeout: String { mode == .enforce ? "deny" : "allow" }
+    /// What a guard of `vm` answers when it cannot ask in time (the policy's on-timeout).
+    func onTimeout(vm: String?) -> String { whitelist.onTimeout(vm: vm, mode: mode).rawValue }
 
     func check(_ request: Runtime.CheckExec.Request) -> Runtime.CheckExec.Reply {
         let verdict = whitelist.check(vm: request.vm, path: request.path, digest: request.digest, vmTrusted: trusted.contains(request.vm), mode: mode)
@@ -59,6 +59,8 @@ enum Runtime {
 
         struct Request: Sendable {
             let items: [CheckExec.Request]
+            /// The guard's VM, for its on-timeout (an empty batch names no item).
+            let vm: String?
         }
 
         struct Reply: Sendable {
@@ -70,7 +72,8 @@ enum Runtime {
 
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
             guard let view = call.services.boot.runtime.withLockedValue({ $0 }) else { throw .noPolicy }
-            return Reply(results: request.items.map(view.check), generation: view.generation, onTimeout: view.onTimeout)
+            let vm = request.vm ?? request.items.first?.vm
+            return Reply(results: request.items.map(view.check), generation: view.generation, onTimeout: view.onTimeout(vm: vm))
         }
     }
 
