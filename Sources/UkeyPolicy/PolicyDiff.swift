@@ -88,11 +88,16 @@ public struct PolicyDiff: Sendable {
         for rules in new {
             let name = "whitelist \(rules.vm)"
             guard let was = before[rules.vm] else {
-                changes.append(.added("\(name) (default \(rules.defaultDecision.rawValue), \(rules.allow.count) entries\(rules.allowList.map { " + allow-list \($0.file)" } ?? ""))"))
+                changes.append(.added("\(name) (default \(rules.defaultDecision.rawValue), \(rules.allow.count) entries\(rules.allowList.map { " + allow-list \($0.file)" } ?? "")\(rules.onTimeout.map { ", on-timeout \($0.rawValue)" } ?? ""))"))
                 continue
             }
             if was.defaultDecision != rules.defaultDecision {
                 changes.append(.changed("\(name): default \(was.defaultDecision.rawValue) -> \(rules.defaultDecision.rawValue)"))
+            }
+            if was.onTimeout != rules.onTimeout {
+                // What a guard does when ukeyd cannot answer: a reviewer must see it change.
+                let describe = { (d: ExecDecision?) in d?.rawValue ?? "by the mode" }
+                changes.append(.changed("\(name): on-timeout \(describe(was.onTimeout)) -> \(describe(rules.onTimeout))"))
             }
             let entriesBefore = Set(was.allow.map { "\($0.path) \($0.digest)" }), entriesAfter = Set(rules.allow.map { "\($0.path) \($0.digest)" })
             for entry in entriesAfter.subtracting(entriesBefore).sorted() { changes.append(.added("\(name): allow \(entry)")) }

@@ -146,7 +146,7 @@ struct UkeyctlPolicyTests {
 
 @Suite("ukeyctl policy diff")
 struct UkeyctlPolicyDiffTests {
-    @Test("diff names every changed entity digest, user and whitelist entry, and says when nothing changed")
+    @Test("diff names every changed entity digest, user, whitelist entry and on-timeout, and says when nothing changed")
     func diff() throws {
         let directory = try TemporaryDirectory()
         let old = try String(contentsOfFile: "\(UkeyctlPolicyTests.root)/policies/demo.yaml", encoding: .utf8)
@@ -155,6 +155,7 @@ struct UkeyctlPolicyDiffTests {
             .replacingOccurrences(of: "version: 1", with: "version: 2")
             .replacingOccurrences(of: soffice, with: "sha256:" + String(repeating: "e", count: 64))
             .replacingOccurrences(of: "    vms: [dev, office]\n", with: "    vms: [dev]\n")
+            .replacingOccurrences(of: "  - vm: dev\n    default: deny\n", with: "  - vm: dev\n    default: deny\n    on-timeout: allow\n")
         try old.write(toFile: directory.file("old.yaml"), atomically: true, encoding: .utf8)
         try new.write(toFile: directory.file("new.yaml"), atomically: true, encoding: .utf8)
         let result = try UkeyctlPolicyTests.ukeyctl("policy", "diff", directory.file("old.yaml"), directory.file("new.yaml"))
@@ -164,7 +165,8 @@ struct UkeyctlPolicyDiffTests {
         #expect(lines.contains("+ whitelist office: allow /usr/bin/soffice sha256:" + String(repeating: "e", count: 64)))
         #expect(lines.contains("- whitelist office: allow /usr/bin/soffice \(soffice)"))
         #expect(lines.contains("- user bob may start office"))
-        #expect(lines.count == 4, "\(lines)")
+        #expect(lines.contains("~ whitelist dev: on-timeout by the mode -> allow"))
+        #expect(lines.count == 5, "\(lines)")
 
         let kernel = old.split(separator: "\n").first { $0.contains("digest: sha256:") }!.split(separator: " ").last!
         let moved = old.replacingOccurrences(of: String(kernel), with: "sha256:" + String(repeating: "d", count: 64))
