@@ -251,7 +251,7 @@ let package = Package(
         ),
         .testTarget(
             name: "UkeyVirtualCardTests",
-            dependencies: ["UkeyPIV", "UkeyVirtualCard", "UkeyPCSC", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates")],
+            dependencies: ["UkeyPIV", "UkeyVirtualCard", "UkeyPCSC", "UkeyCore", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates")],
             swiftSettings: strict
         ),
         .testTarget(name: "UkeyHypervisorTests", dependencies: ["UkeyHypervisor", "UkeyTesting"], swiftSettings: strict),

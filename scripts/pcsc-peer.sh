@@ -4,7 +4,8 @@
 # whoever reaches its port becomes the card: in the namespace nothing outside can). Clients reach
 # pcscd through its Unix socket as usual. Stopped by PID, never by name.
 #   scripts/pcsc-peer.sh start DIR   # writes DIR/pcscd.pid, DIR/vcard.pid, DIR/ns.pid; waits for the card
-#   scripts/pcsc-peer.sh fresh-card DIR   # a factory-new card in the running pcscd
+#   scripts/pcsc-peer.sh fresh-card DIR [SLOT]   # a factory-new card in the running pcscd: in its
+#       first reader ("Virtual PCD 00 00"), or with SLOT 1 in its second ("Virtual PCD 00 01")
 #   scripts/pcsc-peer.sh stop DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,7 @@ dir=${2:?a directory for the peers\' files}
 vcard=${UKEY_VCARD:-$PWD/.build/debug/ukey-vcard}
 
 stop() {
-    for name in vcard pcscd ns; do
+    for name in vcard vcard1 pcscd ns; do
         if [ -f "$dir/$name.pid" ]; then
             pid=$(cat "$dir/$name.pid")
             kill "$pid" 2>/dev/null || true
@@ -65,20 +66,23 @@ CONF
     exit 1
     ;;
 fresh-card)
-    # Pull the card, wipe it, insert a new one into pcscd's namespace.
-    if [ -f "$dir/vcard.pid" ]; then
-        pid=$(cat "$dir/vcard.pid")
+    # Pull the card, wipe it, insert a new one into pcscd's namespace. vpcd has two slots: port
+    # 35963 is its first reader, 35964 its second.
+    slot=${3:-0}
+    case "$slot" in 0) suffix= ;; 1) suffix=1 ;; *) echo "error: vpcd has slots 0 and 1, not '$slot'" >&2; exit 2 ;; esac
+    if [ -f "$dir/vcard$suffix.pid" ]; then
+        pid=$(cat "$dir/vcard$suffix.pid")
         kill "$pid" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
     fi
-    rm -rf "$dir/card" && mkdir -p "$dir/card" && chmod 700 "$dir/card"
+    rm -rf "$dir/card$suffix" && mkdir -p "$dir/card$suffix" && chmod 700 "$dir/card$suffix"
     gone=
-    for _ in $(seq 100); do opensc-tool -r 0 -a >/dev/null 2>&1 || { gone=1; break; }; sleep 0.1; done
+    for _ in $(seq 100); do opensc-tool -r "$slot" -a >/dev/null 2>&1 || { gone=1; break; }; sleep 0.1; done
     [ -n "$gone" ] || { echo "error: the old card is still in the reader" >&2; exit 1; }
-    nsenter --net="/proc/$(cat "$dir/pcscd.pid")/ns/net" -- "$vcard" --state "$dir/card" > "$dir/vcard.log" 2>&1 &
-    echo $! > "$dir/vcard.pid"
-    for _ in $(seq 100); do opensc-tool -r 0 -a >/dev/null 2>&1 && exit 0; sleep 0.1; done
+    nsenter --net="/proc/$(cat "$dir/pcscd.pid")/ns/net" -- "$vcard" --state "$dir/card$suffix" --port $((35963 + slot)) > "$dir/vcard$suffix.log" 2>&1 &
+    echo $! > "$dir/vcard$suffix.pid"
+    for _ in $(seq 100); do opensc-tool -r "$slot" -a >/dev/null 2>&1 && exit 0; sleep 0.1; done
     echo "error: the fresh card did not appear in pcscd" >&2
     exit 1
     ;;

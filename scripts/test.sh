@@ -83,12 +83,20 @@ echo "==> swift test --filter UkeyDaemonTests, with UKEY_TEST_BACKEND=tpm"
 UKEY_TEST_BACKEND=tpm run_logged tpm swift test --filter UkeyDaemonTests
 # The daemon suites a third time with the keys and the store on the virtual card: a fresh card,
 # enrolled by ukeyctl (keys made on the card, each certificate signed by the card itself).
+# Users are on cards too (users = "pcsc"): alice's card, which also holds ukeyd's keys, and bob's,
+# one in each of vpcd's readers; each card's PUK is the suites' SO PIN (DaemonFixture.soPIN) and
+# each test daemon first resets the PINs with it. The cards' PINs are shared state, so these run
+# one test at a time.
 if [ -n "${UKEY_TEST_PCSC_DIR:-}" ]; then
-    echo "==> ukeyctl card enroll, then swift test --filter UkeyDaemonTests, with UKEY_TEST_BACKEND=pcsc"
-    scripts/pcsc-peer.sh fresh-card "$UKEY_TEST_PCSC_DIR"
-    .build/debug/ukeyctl card enroll --reader "Virtual PCD"
-    (umask 077 && printf '123456\n' > "$UKEY_TEST_PCSC_DIR/card.pin")
-    UKEY_TEST_BACKEND=pcsc run_logged pcsc swift test --filter UkeyDaemonTests
+    echo "==> ukeyctl card enroll --user, then swift test --no-parallel --filter UkeyDaemonTests, with UKEY_TEST_BACKEND=pcsc"
+    for slot in 0 1; do
+        user=$([ "$slot" = 0 ] && echo alice || echo bob)
+        scripts/pcsc-peer.sh fresh-card "$UKEY_TEST_PCSC_DIR" "$slot"
+        .build/debug/ukeyctl card enroll --reader "Virtual PCD 00 0$slot" --user "$user"
+        yubico-piv-tool -r "Virtual PCD 00 0$slot" -a change-puk -P 12345678 -N so-pin42
+    done
+    (umask 077 && printf 'alice-p1\n' > "$UKEY_TEST_PCSC_DIR/card.pin")
+    UKEY_TEST_BACKEND=pcsc run_logged pcsc swift test --no-parallel --filter UkeyDaemonTests
 fi
 # A real guest under libvirt and QEMU, gated by ukey's hook (root: libvirt's system instance).
 echo "==> scripts/e2e.sh: a real guest under libvirt and QEMU starts only when ukeyd vouches for it"

@@ -147,7 +147,21 @@ public actor SmartCard {
         readerName = nil
     }
 
+    /// The names of the readers pcscd knows, with or without a card: for finding a card by
+    /// what it holds (a user's card by its serial) rather than by where it is.
+    public static func readerNames() throws(CardError) -> [String] {
+        var context: SCARDCONTEXT = 0
+        let status = SCardEstablishContext(DWORD(SCARD_SCOPE_SYSTEM), nil, nil, &context)
+        guard status == PCSCCode.success.rawValue else { throw CardError.pcsc(status, "connecting to pcscd") }
+        defer { SCardReleaseContext(context) }
+        return try names(in: context)
+    }
+
     private func listReaders() throws(CardError) -> [String] {
+        try Self.names(in: context)
+    }
+
+    private static func names(in context: SCARDCONTEXT) throws(CardError) -> [String] {
         var size: DWORD = 0
         var status = SCardListReaders(context, nil, nil, &size)
         if status == PCSCCode.noReadersAvailable.rawValue { return [] }

@@ -16,7 +16,7 @@ public enum TestBackend: String, Sendable {
         switch self {
         case .soft: ["registers": "soft", "keys": "soft", "users": "soft", "store": "device-key"]
         case .tpm: ["registers": "tpm", "keys": "tpm", "users": "soft", "store": "tpm"]
-        case .pcsc: ["registers": "soft", "keys": "pcsc", "users": "soft", "store": "pcsc"]
+        case .pcsc: ["registers": "soft", "keys": "pcsc", "users": "pcsc", "store": "pcsc"]
         }
     }
 
@@ -50,10 +50,14 @@ public final class TestDaemon: @unchecked Sendable {
             self.tpm = tpm
             extraArguments = arguments + ["--registers", "tpm", "--keys", "tpm", "--tcti", tpm.tcti]
         case .pcsc:
-            // The card make test enrolled (ukeyctl card enroll) with its PIN in card.pin.
+            // The cards make test enrolled (ukeyctl card enroll --user): alice's, which also holds
+            // ukeyd's keys (its PIN in card.pin), and bob's, each in a reader of vpcd.
             tpm = nil
             let peer = try VirtualCardPeer.requireDirectory()
-            extraArguments = arguments + ["--keys", "pcsc", "--store", "pcsc", "--pcsc-reader", "Virtual PCD", "--pcsc-pin-file", "\(peer)/card.pin"]
+            extraArguments = arguments + [
+                "--keys", "pcsc", "--users", "pcsc", "--store", "pcsc",
+                "--pcsc-reader", VirtualCardPeer.userReaders["alice"]!, "--pcsc-pin-file", "\(peer)/card.pin",
+            ]
         case .soft:
             tpm = nil
             extraArguments = arguments

@@ -21,6 +21,17 @@ public enum VirtualCardPeer {
         return directory
     }
 
+    /// The readers of the users' own cards in the daemon suites on the card (`make test` enrols
+    /// them): alice's card is also the one that holds ukeyd's keys.
+    public static let userReaders = ["alice": "Virtual PCD 00 00", "bob": "Virtual PCD 00 01"]
+
+    /// Gives a card's PIN `pin` again, with all its tries, by its PUK (yubico-piv-tool, as an
+    /// administrator would): each daemon test starts from cards in a known state.
+    public static func resetPIN(reader: String, puk: String, pin: String) throws {
+        let result = try ExternalTool("yubico-piv-tool").run(["-r", reader, "-a", "unblock-pin", "-P", puk, "-N", pin])
+        guard result.status == 0 else { throw Unavailable(description: "yubico-piv-tool could not reset the PIN of the card in \(reader): \(result.stderr)") }
+    }
+
     /// Pulls the card: stops ukey-vcard by its PID and waits until pcscd sees the reader empty.
     public static func removeCard() throws {
         let directory = try requireDirectory()

@@ -43,6 +43,9 @@ struct CardEnroll: AsyncParsableCommand {
 
     @OptionGroup var management: ManagementKeyOptions
 
+    @Option(help: "The user whose own card this is (users = \"pcsc\"): the 9a certificate names them, and ukeyd's AddUser finds the card by that name.")
+    var user: String?
+
     func run() async throws {
         let key = try management.key()
         let client = card.client
@@ -51,12 +54,16 @@ struct CardEnroll: AsyncParsableCommand {
             let publicKey = try await client.generate(slot: slot, managementKey: key)
             let certificate = try await IdentityCA.selfSigned(
                 key: Certificate.PrivateKey(CardKey(client: client, slot: slot, pin: card.pin, publicKey: publicKey)),
-                commonName: "ukey card \(serial.map(String.init) ?? "") \(String(slot.rawValue, radix: 16))", now: Date())
+                commonName: slot == .authentication && user != nil ? user! : "ukey card \(serial.map(String.init) ?? "") \(String(slot.rawValue, radix: 16))", now: Date())
             try await client.putCertificate(try IdentityCA.der(certificate), slot: slot, managementKey: key)
             let fingerprint = SHA256.hash(data: publicKey.x963Representation).prefix(8).map { String(format: "%02x", $0) }.joined()
             print("slot \(String(slot.rawValue, radix: 16)) (\(name)): new P-256 key \(fingerprint)…, self-signed certificate written")
         }
-        print("card \(serial.map(String.init) ?? "(no serial)") enrolled; start ukeyd with [token] keys = \"pcsc\" and the card's PIN in [pcsc] pin-file")
+        if let user {
+            print("card \(serial.map(String.init) ?? "(no serial)") enrolled as \(user)'s card; with [token] users = \"pcsc\", 'ukeyctl user add \(user)' with this card's PIN binds it")
+        } else {
+            print("card \(serial.map(String.init) ?? "(no serial)") enrolled; start ukeyd with [token] keys = \"pcsc\" and the card's PIN in [pcsc] pin-file")
+        }
     }
 
 }

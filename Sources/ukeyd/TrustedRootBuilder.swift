@@ -88,6 +88,8 @@ struct TrustedRootBuilder: TrustedRootProvider {
     }
 
     private func compose(_ records: SoftToken, _ peers: Peers) throws(TokenError) -> ComposedTrustedRoot {
+        // Users' own cards, shared by the users role (login) and the keys role (a user's signature).
+        let userCards = UserCards()
         let registers: any RegistersRole =
             switch composition.registers {
             // Soft registers quote with the keys role's attestation key: the card's when it has them.
@@ -98,12 +100,12 @@ struct TrustedRootBuilder: TrustedRootProvider {
             switch composition.keys {
             case .soft: records
             case .tpm: TPMKeys(records: records, tpm: try peers.requireTPM())
-            case .pcsc: CardKeys(records: records, binding: try peers.requireCard())
+            case .pcsc: CardKeys(records: records, binding: try peers.requireCard(), userCards: userCards)
             }
         let users: any UsersRole =
             switch composition.users {
             case .soft: records
-            case .pcsc: CardUsers(records: records, binding: try peers.requireCard())
+            case .pcsc: CardUsers(records: records, binding: try peers.requireCard(), cards: userCards)
             }
         return ComposedTrustedRoot(composition: composition, records: records, registers: registers, keys: keys, users: users)
     }

@@ -70,7 +70,7 @@ struct DaemonAccessTests {
         // Hypervisor and admin calls: denied, exit 1, and nothing happened.
         let denied: [[String]] = [
             ["measure", "vmm", "kernel", "--digest", "sha256:" + String(repeating: "0", count: 64)],
-            ["login", "alice", "--pin", "alice-pin-1"],
+            ["login", "alice", "--pin", "alice-p1"],
             ["reset"],
             ["status"],
             ["user", "add", "eve", "--pin", "eve-pin-1"],
@@ -92,7 +92,7 @@ struct DaemonAccessTests {
         // And nobody may not read the audit log either.
         #expect(try Self.asNobody(f.daemon, binary, ["audit", "show"]).status == 1)
         // And alice's PIN counter was not touched by the denied login.
-        #expect(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"] != nil)
+        #expect(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"] != nil)
     }
 
     /// Issue 13: a follow stream goes through the dispatcher's one path, so a caller without the
@@ -158,9 +158,9 @@ struct DaemonAccessTests {
                     out["chain"] = boot.Chain()
                     out["quote"] = boot.Quote(nonce=base64.b64encode(b"python-nonce").decode())
                 with client.open("io.ukey.Auth") as auth:
-                    out["login"] = auth.Login(user="bob", pin="bob-pin-12")
+                    out["login"] = auth.Login(user="bob", pin="bob-pin2")
                     try:
-                        auth.Login(user="bob", pin="wrong-pin")
+                        auth.Login(user="bob", pin="wrong-px")
                     except varlink.VarlinkError as error:
                         out["error"] = [error.error(), error.parameters()]
             print(json.dumps(out))

@@ -93,8 +93,8 @@ struct DaemonAuditTests {
     func trail() throws {
         let f = try DaemonFixture()
         try f.bootHost()
-        _ = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])
-        #expect { try f.daemon.call("io.ukey.Auth.Login", ["user": "bob", "pin": "wrong-pin-9"]) } throws: { VarlinkError.named("io.ukey.Auth.BadPin")($0) }
+        _ = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])
+        #expect { try f.daemon.call("io.ukey.Auth.Login", ["user": "bob", "pin": "wrong-p9"]) } throws: { VarlinkError.named("io.ukey.Auth.BadPin")($0) }
         _ = try f.daemon.call("io.ukey.Runtime.CheckExec", ["vm": "office", "path": "/usr/bin/nc", "digest": .string("sha256:" + String(repeating: "2", count: 64))])
         _ = try f.daemon.call("io.ukey.Admin.SetMode", ["mode": "audit"])
         #expect {
@@ -114,7 +114,7 @@ struct DaemonAuditTests {
         let measure = try #require(try records(f.daemon, type: "measure").first)
         #expect(measure["actor"]?["uid"]?.intValue == Int(getuid()))
         #expect(measure["subject"]?["digest"]?.stringValue?.hasPrefix("sha256:") == true)
-        #expect(!String(decoding: try Data(contentsOf: URL(fileURLWithPath: f.daemon.stateDirectory + "/audit.log")), as: UTF8.self).contains("alice-pin-1"))
+        #expect(!String(decoding: try Data(contentsOf: URL(fileURLWithPath: f.daemon.stateDirectory + "/audit.log")), as: UTF8.self).contains("alice-p1"))
         #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
 
         // A clean stop ends with daemon-stop and a checkpoint; the log verifies after a restart.
@@ -364,7 +364,7 @@ struct AuditSettingsTests {
             try "[audit]\n\(setting)\n".write(toFile: config.file("ukeyd.toml"), atomically: true, encoding: .utf8)
             let f = try DaemonFixture(arguments: ["--config", config.file("ukeyd.toml")])
             try f.bootHost()
-            let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]!.stringValue!
+            let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]!.stringValue!
             try f.measureByPath("office", session: alice)
             let soffice = "sha256:5f0c3c1e2c0a3b1f3e1c55f2b3e2c1f0a9d8c7b6a5f4e3d2c1b0a99887766554"
             for _ in 0..<2 {
@@ -461,7 +461,7 @@ struct AuditForwardingTests {
         try "[audit]\nforward = \"\(destination)\"\nforward-socket = \"\(dir.file("collector.sock"))\"\n".write(toFile: dir.file("ukeyd.toml"), atomically: true, encoding: .utf8)
         let f = try DaemonFixture(arguments: ["--config", dir.file("ukeyd.toml")])
         try f.bootHost()
-        _ = try? f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "wrong-pin-9"])
+        _ = try? f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "wrong-p9"])
         _ = try f.daemon.call("io.ukey.Runtime.CheckExec", ["vm": "office", "path": "/usr/bin/nc", "digest": .string("sha256:" + String(repeating: "2", count: 64))])
         f.daemon.stop()
         let datagrams = collector.finish()

@@ -153,7 +153,7 @@ struct DaemonChainTests {
         let refused = try f.measureByPath("office").last!
         #expect(refused["verdict"] == "trusted" && refused["match"] == true && refused["load"] == false)
         #expect(refused["reason"] == "authentication-required")
-        let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]!.stringValue!
+        let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]!.stringValue!
         #expect(try f.measureByPath("office", session: alice).last?["load"] == true)
         let notHers = try f.measureByPath("dev", session: alice).last!
         #expect(notHers["load"] == false && notHers["reason"] == "user-not-allowed")

@@ -12,14 +12,20 @@ import X509
 /// `keys/demo/` (so it runs with `--allow-demo-keys`), the demo policy signed and loaded, users
 /// alice and bob, and the demo host's images on disk.
 struct DaemonFixture {
-    static let soPIN = "so-secret-42"
+    static let soPIN = "so-pin42"
     static let root = PackagePaths.root()
     let daemon: TestDaemon
     let signer: P256.Signing.PrivateKey
     let images: TemporaryDirectory
     let policyText: String
 
+    static let pins = ["alice": "alice-p1", "bob": "bob-pin2"]
+
     init(arguments: [String] = [], load: Bool = true, backend: TestBackend = .fromEnvironment) throws {
+        if backend == .pcsc {
+            // Users' PINs are their cards' (PUK: the SO PIN): a test that changed one must not leak into the next.
+            for (user, reader) in VirtualCardPeer.userReaders { try VirtualCardPeer.resetPIN(reader: reader, puk: Self.soPIN, pin: Self.pins[user]!) }
+        }
         daemon = try TestDaemon(arguments: arguments + ["--allow-demo-keys"], backend: backend)
         signer = try Self.demoSigner()
         images = try TemporaryDirectory("ukey-images")
@@ -30,8 +36,8 @@ struct DaemonFixture {
         policyText = original.replacingOccurrences(of: "file: /", with: "file: \(images.path)/")
         try daemon.call("io.ukey.Admin.Initialize", ["soPin": .string(Self.soPIN), "policySigner": .string(try Self.demoSignerCertificatePEM())])
         if load { try loadPolicy(policyText) }
-        try daemon.call("io.ukey.Admin.AddUser", ["user": "alice", "pin": "alice-pin-1", "roles": ["office"]])
-        try daemon.call("io.ukey.Admin.AddUser", ["user": "bob", "pin": "bob-pin-12", "roles": ["developer"]])
+        try daemon.call("io.ukey.Admin.AddUser", ["user": "alice", "pin": "alice-p1", "roles": ["office"]])
+        try daemon.call("io.ukey.Admin.AddUser", ["user": "bob", "pin": "bob-pin2", "roles": ["developer"]])
     }
 
     static let demoSignerPath = "\(root)/keys/demo/policy-signer.TEST-ONLY"

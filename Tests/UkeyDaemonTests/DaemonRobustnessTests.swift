@@ -58,14 +58,14 @@ struct DaemonRobustnessTests {
             let connection = try f.daemon.connect()
             // A login takes scrypt time; hang up before the answer. The attempt still counts (it
             // was made), and later checks of bob's PIN queue behind it, as on a card.
-            try connection.send(VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bob", "pin": "bob-pin-12"]))
+            try connection.send(VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bob", "pin": "bob-pin2"]))
         }
         // Calls that need no PIN derivation are answered meanwhile.
         let status = try f.daemon.connect(timeout: 30).call("io.ukey.Admin.Status")
         #expect(status["initialized"] == true)
         // Another user still logs in, from another process (this one may have only 2 logins
         // waiting; the abandoned ones may still be running).
-        let alice = try ExternalTool.run(PackagePaths.builtProduct("ukeyctl"), ["login", "alice", "--pin", "alice-pin-1", "--socket", f.daemon.socketPath])
+        let alice = try ExternalTool.run(PackagePaths.builtProduct("ukeyctl"), ["login", "alice", "--pin", "alice-p1", "--socket", f.daemon.socketPath])
         #expect(alice.status == 0 && !alice.stdout.isEmpty, "\(alice.stdout)\(alice.stderr)")
     }
 

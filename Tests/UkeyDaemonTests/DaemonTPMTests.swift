@@ -207,7 +207,7 @@ struct DaemonTPMTests {
         #expect(try f.state("vmm").state == "trusted" && f.state("io-vm").state == "pending", "the failed measurement was not taken")
         // A login moves the PIN retry counter, which the store keeps bound to the TPM's NV
         // counter: without the TPM it fails closed, saying so.
-        #expect { try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"]) } throws: { isUnavailable($0) }
+        #expect { try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"]) } throws: { isUnavailable($0) }
         _ = try f.daemon.call("io.ukey.Runtime.CheckExec", ["vm": "office", "path": "/usr/bin/nc", "digest": .string("sha256:" + String(repeating: "2", count: 64))])
         #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
         // A new user's certificate needs the root CA's key, which is in the TPM: refused, and

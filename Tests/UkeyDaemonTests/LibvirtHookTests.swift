@@ -117,7 +117,7 @@ struct LibvirtHookTests {
         let guest = try Guest()
         let vmm = Guest.digest(Array("the host kernel".utf8))
         try f.loadPolicy(try guest.policy(vmm: vmm))
-        let session = try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]?.stringValue)
+        let session = try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]?.stringValue)
 
         try Self.newBoot(f, vmm: vmm)
         let trusted = try Self.runHook(f, xml: guest.xml(session: session))
@@ -175,7 +175,7 @@ struct LibvirtHookTests {
         let guest = try Guest()
         let vmm = Guest.digest(Array("the host kernel".utf8))
         try f.loadPolicy(try guest.policy(vmm: vmm))
-        var session = try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]?.stringValue)
+        var session = try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]?.stringValue)
         try Self.newBoot(f, vmm: vmm)
         #expect(try Self.runHook(f, xml: guest.xml(session: session)).status == 0)
         // Stopped: pending again, its base untouched; started again: measured afresh, trusted.
@@ -185,7 +185,7 @@ struct LibvirtHookTests {
         try f.daemon.start()
         #expect(try f.state("office").state == "pending", "the release was replayed from the journal")
         // Sessions do not outlive ukeyd: the user logs in again.
-        session = try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]?.stringValue)
+        session = try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]?.stringValue)
         let again = try Self.runHook(f, xml: guest.xml(session: session))
         #expect(again.status == 0, "\(again.stderr)")
         #expect(try f.state("office").state == "trusted")
@@ -232,7 +232,7 @@ struct LibvirtHookTests {
                 vms: [office]
             """
         try guest.dir.write("policy.yaml", Array(base.utf8))
-        let session = try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]?.stringValue)
+        let session = try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]?.stringValue)
         try guest.dir.write("office.xml", Array(guest.xml(session: session).utf8))
         let ukeyctl = PackagePaths.builtProduct("ukeyctl")
         let printed = try ExternalTool.run(ukeyctl, ["policy", "enroll-domain", guest.dir.file("office.xml"), "--user-vm"])

@@ -83,7 +83,7 @@ struct AllowListDaemonTests {
         #expect(try f.daemon.call("io.ukey.Admin.LoadPolicy")["version"] == 2)
 
         try f.bootHost()
-        let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]!.stringValue!
+        let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]!.stringValue!
         try f.measureByPath("office", session: alice)
         func check(_ path: String, _ digest: String) throws -> String? {
             try f.daemon.call("io.ukey.Runtime.CheckExec", ["vm": "office", "path": .string(path), "digest": .string("sha256:" + digest)])["decision"]?.stringValue

@@ -23,7 +23,7 @@ struct ShutdownTests {
         // Clients that queue logins and hang up.
         for _ in 0..<5 {
             let gone = try f.daemon.connect()
-            for _ in 0..<2 { try gone.send(VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bob", "pin": "bob-pin-12"])) }
+            for _ in 0..<2 { try gone.send(VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bob", "pin": "bob-pin2"])) }
         }
         let started = Date()
         f.daemon.stop()
@@ -62,9 +62,9 @@ struct ShutdownTests {
         let f = try DaemonFixture()
         // Ten logins from this process, each on its own connection, sent before any answer.
         let flood = try (0..<10).map { _ in try f.daemon.connect(timeout: 60) }
-        for connection in flood { try connection.send(VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bob", "pin": "bob-pin-12"])) }
+        for connection in flood { try connection.send(VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bob", "pin": "bob-pin2"])) }
         // alice logs in from another process (ukeyctl) while the flood is pending.
-        let alice = try ExternalTool.run(PackagePaths.builtProduct("ukeyctl"), ["login", "alice", "--pin", "alice-pin-1", "--socket", f.daemon.socketPath])
+        let alice = try ExternalTool.run(PackagePaths.builtProduct("ukeyctl"), ["login", "alice", "--pin", "alice-p1", "--socket", f.daemon.socketPath])
         #expect(alice.status == 0, "\(alice.stdout)\(alice.stderr)")
         var busy = 0, sessions = 0
         for connection in flood {

@@ -1,10 +1,13 @@
+import Crypto
 import Foundation
 import Testing
 import UkeyClient
+import UkeyCore
 import UkeyPCSC
 import UkeyPIV
 import UkeyTesting
 import UkeyVarlink
+import X509
 
 extension CardPeerTests {
     /// ukeyd with its keys, users and store on the card (keys = users = store = "pcsc"), the card
@@ -17,7 +20,7 @@ extension CardPeerTests {
         /// A fresh card, enrolled; its PIN in a 0600 file; a ukeyd on it, initialised, with alice.
         static func start() throws -> (daemon: TestDaemon, pinFile: String) {
             try VirtualCardPeer.insertCard(fresh: true)
-            let enrolled = try ExternalTool.run(ukeyctl, ["card", "enroll", "--reader", "Virtual PCD"])
+            let enrolled = try ExternalTool.run(ukeyctl, ["card", "enroll", "--reader", "Virtual PCD", "--user", "alice"])
             guard enrolled.status == 0 else { throw VirtualCardPeer.Unavailable(description: "ukeyctl card enroll: \(enrolled.stderr)") }
             let pinFile = try VirtualCardPeer.requireDirectory() + "/daemon-card.pin"
             try? FileManager.default.removeItem(atPath: pinFile)
@@ -49,6 +52,31 @@ extension CardPeerTests {
             let status = try ExternalTool("yubico-piv-tool").run(["-r", "Virtual PCD", "-a", "status"])
             #expect(status.stdout.contains("PIN tries left:\t2"), "\(status.stdout)")
             #expect(throws: (any Error).self) { try daemon.call("io.ukey.Auth.Login", ["user": "mallory", "pin": "123456"]) }
+        }
+
+        @Test("Login proves the card, not only the PIN: a card whose 9a key is not the one the user CA certified is refused with the right PIN; a user without a card of their own cannot be added")
+        func loginProvesTheKey() throws {
+            let (daemon, _) = try Self.start()
+            defer { daemon.stop() }
+            let session = try daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "123456"])
+            let certificate = try #require(session["certificate"]?.stringValue)
+            #expect(certificate.contains("BEGIN CERTIFICATE"))
+            // Token.Sign as alice: her card's 9a key signs (ukeyd has no copy of it); the signature
+            // verifies with the certificate Login returned.
+            let digest = Array(SHA256.hash(data: Array("a contract".utf8)))
+            let signed = try daemon.call("io.ukey.Token.Sign", ["key": "alice", "digest": .string(Data(digest).base64EncodedString()), "session": session["session"]!])
+            let der = try #require(signed["signature"]?.stringValue.flatMap { Data(base64Encoded: $0) })
+            let key = try #require(P256.Signing.PublicKey(try Certificate(pemEncoded: certificate).publicKey))
+            #expect(key.isValidSignature(try P256.Signing.ECDSASignature(derRepresentation: der), for: SHA256.hash(data: SigningContext.tokenSignMessage(digest: digest))))
+            // No card names carol in its 9a certificate: she cannot be added.
+            #expect { try daemon.call("io.ukey.Admin.AddUser", ["user": "carol", "pin": "123456", "roles": ["office"]]) } throws: { error in
+                (error as? VarlinkError)?.parameters["reason"]?.stringValue?.contains("enrol the user's card first") == true
+            }
+            // New keys on the same card, same PIN, same name: not the card alice was certified with.
+            #expect(try ExternalTool.run(Self.ukeyctl, ["card", "enroll", "--reader", "Virtual PCD", "--user", "alice"]).status == 0)
+            #expect { try daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "123456"]) } throws: { error in
+                (error as? VarlinkError)?.parameters["reason"]?.stringValue?.contains("not the one certified for alice") == true
+            }
         }
 
         @Test("quotes and audit checkpoints are signed by the card's 9c key: openssl verifies the quote against the certificate, which chains to the root CA; ukeyctl verifies the audit log offline")

@@ -92,7 +92,7 @@ public struct ComposedTrustedRoot: TrustedRoot {
     public var serial: String { get async { await records.serial } }
     public var bootCounter: UInt64 { get async { await records.bootCounter } }
     public func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> Certificate {
-        try await records.addUserReturningCertificate(name, pin: pin, roles: roles)
+        try await usersRole.addUserReturningCertificate(name, pin: pin, roles: roles)
     }
     public func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> Certificate {
         try await records.issueCertificate(user: user, csrPEM: csrPEM)

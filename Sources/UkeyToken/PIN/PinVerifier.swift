@@ -41,6 +41,20 @@ public struct PinRecord: Sendable, Hashable, Codable {
         self.maxTries = maxTries
     }
 
+    /// The record of a user whose PIN is on their own card (users = "pcsc"): the card counts the
+    /// tries, so the store keeps no verifier at all, and a soft check of it is always refused.
+    public static func heldByCard(kdf: KDF) -> PinRecord {
+        PinRecord(salt: [], kdf: kdf, verifier: [], triesLeft: 0, maxTries: 0)
+    }
+
+    private init(salt: [UInt8], kdf: KDF, verifier: [UInt8], triesLeft: Int, maxTries: Int) {
+        self.salt = salt
+        self.kdf = kdf
+        self.verifier = verifier
+        self.triesLeft = triesLeft
+        self.maxTries = maxTries
+    }
+
     /// Whether `pin` matches, compared in constant time. Does not touch the counter.
     public func matches(_ pin: String) throws(TokenError) -> Bool {
         Self.constantTimeEqual(try Self.derive(pin, salt: salt, kdf: kdf), verifier)

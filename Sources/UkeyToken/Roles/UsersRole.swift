@@ -1,3 +1,5 @@
+import X509
+
 /// The outcome of a PIN check. A wrong PIN is a value, not an error (a denial is a value, so callers must handle it).
 public enum PinVerdict: Sendable, Hashable {
     case accepted
@@ -13,6 +15,8 @@ public enum PinVerdict: Sendable, Hashable {
 /// that is decremented before the check, lockout, and unblock with the SO PIN (PIV's PUK).
 public protocol UsersRole: Sendable {
     func addUser(_ name: String, pin: String, roles: [String]) async throws(TokenError)
+    /// Adds a user and returns the user CA's certificate of their identity key.
+    func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> Certificate
     func verifyPIN(user: String, pin: String) async throws(TokenError) -> PinVerdict
     /// Unblocks (or resets) a user's PIN with the SO PIN; the SO PIN's own counter applies.
     func unblockPIN(user: String, soPIN: String, newPIN: String) async throws(TokenError) -> PinVerdict

@@ -23,14 +23,8 @@ extension SoftToken: UsersRole {
     }
 
     private func prepareUser(_ name: String, pin: String, roles: [String]) throws(TokenError) -> (UserRecord, P256.Signing.PrivateKey, IdentityIssuer) {
-        try requireUnlocked()
-        guard (1...64).contains(name.count), name.allSatisfy({ Self.nameCharacters.contains($0) }),
-            !TokenKey.allCases.map(\.rawValue).contains(name), name != SoftRecordName.policySigner
-        else {
-            throw TokenError(.invalidName, "user name '\(name)' must be 1-64 letters, digits, '.', '_' or '-', and not a token key's name")
-        }
+        try checkNewUser(name)
         try PinRules.userPIN.check(pin, what: "the PIN")
-        guard try userRecord(name) == nil else { throw TokenError(.userExists, "user '\(name)' already exists") }
         let key = P256.Signing.PrivateKey()
         let record = UserRecord(
             name: name,
@@ -42,7 +36,18 @@ extension SoftToken: UsersRole {
         return (record, key, try identityIssuer())
     }
 
-    private func commitNewUser(_ record: UserRecord) throws(TokenError) {
+    /// A new user's name is valid and free, and the token is not locked.
+    func checkNewUser(_ name: String) throws(TokenError) {
+        try requireUnlocked()
+        guard (1...64).contains(name.count), name.allSatisfy({ Self.nameCharacters.contains($0) }),
+            !TokenKey.allCases.map(\.rawValue).contains(name), name != SoftRecordName.policySigner
+        else {
+            throw TokenError(.invalidName, "user name '\(name)' must be 1-64 letters, digits, '.', '_' or '-', and not a token key's name")
+        }
+        guard try userRecord(name) == nil else { throw TokenError(.userExists, "user '\(name)' already exists") }
+    }
+
+    func commitNewUser(_ record: UserRecord) throws(TokenError) {
         try requireUnlocked()
         guard try userRecord(record.name) == nil else { throw TokenError(.userExists, "user '\(record.name)' already exists") }
         try commit([SoftRecordName.user(record.name): try RecordCoding.encode(record)])

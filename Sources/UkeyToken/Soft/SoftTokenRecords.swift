@@ -30,6 +30,9 @@ struct UserRecord: Codable, Sendable {
     var key: [UInt8]?
     /// DER identity certificate issued by the root CA.
     var certificate: [UInt8]
+    /// The serial of the user's own card (users = "pcsc"), whose 9a key the certificate names
+    /// and whose PIN is the user's; nil for a user whose PIN the store checks.
+    var card: UInt32?
 }
 
 enum RecordCoding {
