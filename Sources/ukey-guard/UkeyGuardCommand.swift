@@ -16,11 +16,14 @@ struct UkeyGuardCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "ukeyd's socket.")
-    var socket = "/run/ukey/ukeyd.sock"
+    @Option(help: "ukeyd's socket (on the host). Default /run/ukey/ukeyd.sock.")
+    var socket: String?
 
-    @Option(help: "The entity whose whitelist applies: on the host, the VMM's entity.")
-    var vm = "vmm"
+    @Option(help: "The VM's guard port (in a guest), such as /dev/virtio-ports/io.ukey.guard.0: ukeyd knows the VM from it.")
+    var port: String?
+
+    @Option(help: "On the host, the entity whose whitelist applies. Default vmm. Refused with --port: a guest's VM is its channel's.")
+    var vm: String?
 
     @Option(name: .customLong("mount"), help: "A mount to guard (repeat); default /.")
     var mounts: [String] = []
@@ -30,10 +33,20 @@ struct UkeyGuardCommand: ParsableCommand {
 
     func run() throws {
         guard deadline > 0, deadline <= 60 else { throw ValidationError("--deadline must be in (0, 60] seconds") }
+        if port != nil {
+            guard vm == nil else { throw ValidationError("--vm cannot be given with --port: in a guest the VM is the one the channel belongs to, and ukeyd knows it from the channel") }
+            guard socket == nil else { throw ValidationError("give --socket (on the host) or --port (in a guest), not both") }
+        }
+        let vm = vm ?? "vmm"
+        let socket = socket ?? "/run/ukey/ukeyd.sock"
         let group = try FanotifyGroup()
         for mount in mounts.isEmpty ? ["/"] : mounts { try group.guardMount(mount) }
-        var settings = ExecGuard.Settings(vm: vm)
+        var settings = ExecGuard.Settings(vm: port == nil ? vm : "this guest")
         settings.deadline = deadline
+        if let port {
+            try guardGuest(group: group, settings: settings, port: port)
+            return
+        }
         let source = DaemonDecisions(socket: socket)
         let guardLoop = ExecGuard(group: group, source: source, settings: settings)
         let guarded = mounts.isEmpty ? ["/"] : mounts
@@ -55,6 +68,24 @@ struct UkeyGuardCommand: ParsableCommand {
         var now = timespec(tv_sec: 0, tv_nsec: 0)
         try guardLoop.run(log: say, keepGoing: { sigtimedwait(&stopping, nil, &now) < 0 })
         try? source.report("stop", vm: vm, mounts: guarded, deadline: deadline)
+        say("stopped after \(guardLoop.counters.allowed) allowed, \(guardLoop.counters.denied) denied, \(guardLoop.counters.hashed) hashed")
+    }
+
+    /// In a guest: decisions over the VM's port. The guest cannot call GuardEvent; ukeyd records
+    /// the channel opening and closing on its side.
+    func guardGuest(group: FanotifyGroup, settings: ExecGuard.Settings, port: String) throws {
+        let source = try PortDecisions(path: port)
+        let guardLoop = ExecGuard(group: group, source: source, settings: settings)
+        let say: (String) -> Void = { FileHandle.standardError.write(Data("ukey-guard: \($0)\n".utf8)) }
+        var stopping = sigset_t()
+        sigemptyset(&stopping)
+        sigaddset(&stopping, SIGTERM)
+        sigaddset(&stopping, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &stopping, nil)
+        say("guarding \((mounts.isEmpty ? ["/"] : mounts).joined(separator: ", ")) in this guest; decisions from \(port)")
+        FileHandle.standardOutput.write(Data("ready\n".utf8))
+        var now = timespec(tv_sec: 0, tv_nsec: 0)
+        try guardLoop.run(log: say, keepGoing: { sigtimedwait(&stopping, nil, &now) < 0 })
         say("stopped after \(guardLoop.counters.allowed) allowed, \(guardLoop.counters.denied) denied, \(guardLoop.counters.hashed) hashed")
     }
 }

@@ -29,6 +29,9 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "The per-boot runtime directory (a tmpfs that a host reboot empties). Default /run/ukey.")
     var runtimeDir: String?
 
+    @Option(help: "Where VMs' guard channels are bound, one <vm>.sock each. Default: guard/ in the runtime directory.")
+    var guestSocketDir: String?
+
     @Option(help: "The directory of signed policies; the newest is loaded at start and on SIGHUP. Default /etc/ukey/policies.")
     var policyDir: String?
 
@@ -105,6 +108,10 @@ struct Ukeyd: AsyncParsableCommand {
         }
         if let stateDir { settings.stateDirectory = stateDir }
         if let runtimeDir { settings.runtimeDirectory = runtimeDir }
+        if let guestSocketDir {
+            guard guestSocketDir.hasPrefix("/"), guestSocketDir.utf8.count < 90 else { throw ValidationError("--guest-socket-dir must be an absolute path under 90 bytes") }
+            settings.guestSocketDirectory = guestSocketDir
+        }
         if let policyDir { settings.policyDirectory = policyDir }
         if let socket { settings.socket = socket }
         if let socketMode { settings.socketMode = socketMode }
@@ -197,9 +204,10 @@ struct Ukeyd: AsyncParsableCommand {
         server.maxConnections = settings.maxConnections
         server.maxConnectionsPerUID = settings.maxConnectionsPerUID
         server.activatedSocket = SystemdIntegration.activatedSocket()
+        let dispatcher = Dispatcher(services: core)
         let listener = VarlinkServer(
             configuration: server,
-            dispatcher: Dispatcher(services: core),
+            dispatcher: dispatcher,
             roles: RolePolicy(adminGroup: settings.adminGroup, hypervisorGroup: settings.hypervisorGroup),
             logger: logger
         )
@@ -217,6 +225,15 @@ struct Ukeyd: AsyncParsableCommand {
             }
         }
         defer { reloader.cancel() }
+        // Each VM's guard channel, served as that VM's connection.
+        do {
+            try GuestChannels.prepare(settings.guestSockets, hypervisorGroup: settings.hypervisorGroup)
+        } catch {
+            logger.critical("cannot make the guard channels' directory \(settings.guestSockets): \(error)")
+            throw ExitCode(1)
+        }
+        let guests = Task { await GuestChannels(directory: settings.guestSockets, dispatcher: dispatcher, logger: logger).run() }
+        defer { guests.cancel() }
         try await listener.run(
             ready: {
                 SystemdIntegration.notify("READY=1")

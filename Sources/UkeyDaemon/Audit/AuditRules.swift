@@ -130,6 +130,7 @@ enum AuditRules {
 extension Caller {
     /// For the audit record: the strongest role the caller holds.
     var strongestRole: String {
+        if guest != nil { return "guest" }
         if roles.contains(.admin) { return "admin" }
         if roles.contains(.hypervisor) { return "hypervisor" }
         return "user"

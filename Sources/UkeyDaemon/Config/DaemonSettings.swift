@@ -28,6 +28,10 @@ import UkeyToken
 /// forward = "none"           # a copy of each record to "journal" (systemd's) or "syslog" (/dev/log)
 /// forward-socket = "..."     # the collector's socket, if not the destination's usual one
 ///
+/// [guard]
+/// guest-sockets = "/run/ukey/guard"   # where each VM's guard channel is bound, as <vm>.sock
+///                                     # (default: guard/ in the runtime directory)
+///
 /// [roles]
 /// admin-group = "ukey-admin"
 /// hypervisor-group = "libvirt-qemu"
@@ -49,6 +53,9 @@ import UkeyToken
 public struct DaemonSettings: Sendable, Hashable {
     public var stateDirectory = "/var/lib/ukey"
     public var runtimeDirectory = "/run/ukey"
+    /// Where VMs' guard channels are bound (`GuestChannels`); nil: `guard` in the runtime directory.
+    public var guestSocketDirectory: String?
+    public var guestSockets: String { guestSocketDirectory ?? runtimeDirectory + "/guard" }
     public var socket = "/run/ukey/ukeyd.sock"
     public var socketMode = "0660"
     public var socketGroup: String?
@@ -81,6 +88,7 @@ public struct DaemonSettings: Sendable, Hashable {
         "boot.max-measurements", "audit.checkpoint-every", "audit.max-size", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
         "audit.forward", "audit.forward-socket",
         "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "token.store", "tpm.tcti", "pcsc.reader", "pcsc.pin-file",
+        "guard.guest-sockets",
     ]
 
     /// Sets a role's backend ("registers", "keys", "users" or "store"), refusing one that cannot
@@ -134,6 +142,12 @@ public struct DaemonSettings: Sendable, Hashable {
         }
         if let value = try string("daemon.state-dir") { stateDirectory = value }
         if let value = try string("daemon.runtime-dir") { runtimeDirectory = value }
+        if let value = try string("guard.guest-sockets") {
+            guard value.hasPrefix("/"), value.utf8.count < 90 else {
+                throw Invalid(description: "'guard.guest-sockets' must be an absolute path short enough for a socket in it (under 90 bytes)")
+            }
+            guestSocketDirectory = value
+        }
         if let value = try string("daemon.socket") { socket = value }
         if let value = try string("daemon.socket-mode") { socketMode = value }
         if let value = try string("daemon.socket-group") { socketGroup = value }

@@ -89,6 +89,12 @@ public struct Dispatcher: Sendable {
         return .handled(await handle(call, from: caller, admitted: admitted))
     }
 
+    /// Refuses a call before any method sees it (a guest asking beyond what its channel may):
+    /// PermissionDenied, recorded as every refusal is.
+    func refuse(_ call: VarlinkCall, from caller: Caller) -> Handled {
+        recorded(call, from: caller, reply: .failure(VarlinkError.permissionDenied()))
+    }
+
     /// The queued call's reply, once its batch answered it and queued its audit records.
     func finish(_ ticket: MeasurementTicket) async -> Handled {
         let answer = await ticket.answer()

@@ -18,12 +18,16 @@ public struct Caller: Sendable, Hashable {
     public let gid: UInt32
     public let pid: Int32
     public let roles: Set<Role>
+    /// The VM whose guard channel the call came in on (`GuestChannels`): its calls are about
+    /// that VM only, whatever they say.
+    public let guest: String?
 
-    public init(uid: UInt32, gid: UInt32, pid: Int32, roles: Set<Role>) {
+    public init(uid: UInt32, gid: UInt32, pid: Int32, roles: Set<Role>, guest: String? = nil) {
         self.uid = uid
         self.gid = gid
         self.pid = pid
         self.roles = roles
+        self.guest = guest
     }
 }
 

@@ -32,12 +32,15 @@ extension Runtime.CheckExecBatch.Request: WireRequest {
         }
         self.items = requests
         vm = try p.optionalString("vm", maxLength: 64)
+        tag = try p.optionalString("tag", maxLength: 64)
     }
 }
 
 extension Runtime.CheckExecBatch.Reply: WireReply {
     var wire: [String: JSONValue] {
-        ["results": .array(results.map { .object($0.wire) }), "generation": .int(Int(generation)), "onTimeout": .string(onTimeout)]
+        var wire: [String: JSONValue] = ["results": .array(results.map { .object($0.wire) }), "generation": .int(Int(generation)), "onTimeout": .string(onTimeout)]
+        if let tag { wire["tag"] = .string(tag) }
+        return wire
     }
 }
 

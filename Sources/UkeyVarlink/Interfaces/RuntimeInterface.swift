@@ -22,7 +22,11 @@ extension VarlinkInterface {
             # drops its cache then; an empty batch asks for it alone); onTimeout is what a
             # guard of vm (else of the first item's VM) answers when it cannot ask in time: the
             # policy's on-timeout for that VM, else deny when enforcing and allow in audit mode.
-            method CheckExecBatch(items: []ExecItem, vm: ?string) -> (results: []ExecResult, generation: int, onTimeout: string)
+            # tag (at most 64 characters) comes back as given: a guard on a virtio-serial port,
+            # where a late reply to an abandoned call can still arrive, matches replies by it.
+            # On a VM's guard channel the VM is the channel's: vm may be left out, and naming
+            # another VM is PermissionDenied.
+            method CheckExecBatch(items: []ExecItem, vm: ?string, tag: ?string) -> (results: []ExecResult, generation: int, onTimeout: string, tag: ?string)
 
             # An exec guard (ukey-guard) says it started or is stopping (event: start or stop),
             # for the audit log: while no guard runs, the kernel lets every exec through.

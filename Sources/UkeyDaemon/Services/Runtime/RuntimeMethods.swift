@@ -61,6 +61,8 @@ enum Runtime {
             let items: [CheckExec.Request]
             /// The guard's VM, for its on-timeout (an empty batch names no item).
             let vm: String?
+            /// Echoed in the reply, so a guard on a port can tell its reply from a late one.
+            let tag: String?
         }
 
         struct Reply: Sendable {
@@ -68,12 +70,13 @@ enum Runtime {
             /// The decision state's generation: a guard drops its cache when it moves.
             let generation: UInt64
             let onTimeout: String
+            let tag: String?
         }
 
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
             guard let view = call.services.boot.runtime.withLockedValue({ $0 }) else { throw .noPolicy }
             let vm = request.vm ?? request.items.first?.vm
-            return Reply(results: request.items.map(view.check), generation: view.generation, onTimeout: view.onTimeout(vm: vm))
+            return Reply(results: request.items.map(view.check), generation: view.generation, onTimeout: view.onTimeout(vm: vm), tag: request.tag)
         }
     }
 

@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import UkeyVarlink
+
+/// ukeyd's end of each VM's guard channel: a virtio-serial port whose host side QEMU (or libvirt
+/// for it) binds as a Unix socket in `directory`, named `<vm>.sock` after the VM's entity
+/// (`<channel type='unix'><source mode='bind' path='/run/ukey/guard/office.sock'/><target
+/// type='virtio' name='io.ukey.guard.0'/></channel>`). QEMU listens, so ukeyd connects: it looks
+/// at the directory every `scanInterval` and connects to each socket it is not yet serving.
+///
+/// The VM is known from the socket alone, never from what the guest writes: `GuestCallGate`
+/// lets through only CheckExec and CheckExecBatch, each about that VM. Calls are answered one at
+/// a time, in order; a message that does not parse is answered with an error and the stream
+/// goes on (a guard that died mid-write leaves half a message, and the next NUL ends it).
+public struct GuestChannels: Sendable {
+    public let directory: String
+    let dispatcher: Dispatcher
+    let logger: Logger
+    static let scanInterval: Duration = .seconds(1)
+    /// A batch of `CheckExecBatch.maxItems` paths fits; a guest sending more is cut off.
+    static let messageLimit = 8 << 20
+
+    public init(directory: String, dispatcher: Dispatcher, logger: Logger) {
+        self.directory = directory
+        self.dispatcher = dispatcher
+        self.logger = logger
+    }
+
+    /// Serves every channel until cancelled.
+    public func run() async {
+        let serving = NIOLockedValueBox<Set<String>>([])
+        let unreachable = NIOLockedValueBox<Set<String>>([])
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled {
+                for vm in socketNames() where serving.withLockedValue({ $0.insert(vm).inserted }) {
+                    group.addTask {
+                        defer { serving.withLockedValue { _ = $0.remove(vm) } }
+                        do {
+                            try await serve(vm: vm)
+                            unreachable.withLockedValue { _ = $0.remove(vm) }
+                        } catch {
+                            // A socket left by a VM that stopped: said once, tried again each scan.
+                            if unreachable.withLockedValue({ $0.insert(vm).inserted }) {
+                                logger.info("guard channel of \(vm): \(error)")
+                            }
+                        }
+                    }
+                }
+                guard (try? await Task.sleep(for: Self.scanInterval)) != nil else { break }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// The VMs whose channel socket is in the directory: `<entity>.sock`, entity names only.
+    func socketNames() -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        return names.compactMap { name in
+            guard name.hasSuffix(".sock") else { return nil }
+            let vm = String(name.dropLast(5))
+            guard (1...64).contains(vm.utf8.count), vm.utf8.allSatisfy({ Self.nameBytes.contains($0) }) else { return nil }
+            var info = stat()
+            guard lstat("\(directory)/\(name)", &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else { return nil }
+            return vm
+        }
+    }
+
+    static let nameBytes = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-".utf8)
+
+    private func serve(vm: String) async throws {
+        let path = "\(directory)/\(vm).sock"
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(unixDomainSocketPath: path) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let credentials = try? await PeerCredentials.of(channel.channel).get()
+        // Role hypervisor: CheckExec's; the gate, not the role, limits what the guest may ask.
+        let caller = Caller(uid: credentials?.uid ?? .max, gid: credentials?.gid ?? .max, pid: credentials?.pid ?? 0, roles: [.hypervisor], guest: vm)
+        logger.notice("guard channel of \(vm) open (\(path))")
+        defer { logger.notice("guard channel of \(vm) closed") }
+        try await withTaskCancellationHandler {
+            try await channel.executeThenClose { inbound, outbound in
+                func send(_ reply: VarlinkReply) async throws {
+                    try await outbound.write(ByteBuffer(bytes: VarlinkFraming.frame(VarlinkCodec.encode(reply))))
+                }
+                var framing = VarlinkFraming(limit: Self.messageLimit)
+                for try await buffer in inbound {
+                    let messages: [[UInt8]]
+                    do throws(VarlinkError) {
+                        messages = try framing.feed(buffer.readableBytesView)
+                    } catch {
+                        logger.warning("guard channel of \(vm): \(error)")
+                        framing = VarlinkFraming(limit: Self.messageLimit)
+                        try await send(.failure(error))
+                        continue
+                    }
+                    for message in messages {
+                        let call: VarlinkCall
+                        do throws(VarlinkError) {
+                            call = try VarlinkCodec.decodeCall(message)
+                        } catch {
+                            try await send(.failure(error))
+                            continue
+                        }
+                        let handled: Dispatcher.Handled
+                        switch GuestCallGate.admit(call, vm: vm) {
+                        case .refuse(let reason):
+                            logger.notice("guard channel of \(vm): refused \(call.method): \(reason)")
+                            handled = dispatcher.refuse(call, from: caller)
+                        case .forward(let bound):
+                            switch await dispatcher.start(bound, from: caller) {
+                            case .handled(let answered): handled = answered
+                            case .queued(let ticket): handled = await dispatcher.finish(ticket)
+                            }
+                        }
+                        let reply = await dispatcher.acknowledge(handled)
+                        if !call.oneway { try await send(reply) }
+                    }
+                }
+            }
+        } onCancel: {
+            channel.channel.close(promise: nil)
+        }
+    }
+
+    /// Makes the directory QEMU binds the sockets in: root's, group the hypervisor group (QEMU
+    /// runs in it), 0750 or 0770 for that group to create sockets; never writable by others.
+    public static func prepare(_ directory: String, hypervisorGroup: String?) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        if let hypervisorGroup, let gid = RolePolicy.groupID(hypervisorGroup) {
+            chown(directory, 0, gid)
+            chmod(directory, 0o770)
+        } else {
+            chmod(directory, 0o750)
+        }
+    }
+}
