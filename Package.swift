@@ -86,6 +86,7 @@ let package = Package(
         // PIV's wire, shared by the card and its clients: APDUs, BER-TLV, slots, the management
         // key's block cipher.
         .target(name: "UkeyPIV", dependencies: ["CLibCrypto"], swiftSettings: strict),
+        .target(name: "UkeySM", dependencies: ["CLibCrypto"], swiftSettings: strict),
         // The Ukey as a PIV card: the card's state machine and sealed state, and the card's end of
         // pcscd's vpcd driver. Used by ukey-vcard; no PC/SC client code.
         .target(
@@ -254,6 +255,7 @@ let package = Package(
             dependencies: ["UkeyPIV", "UkeyVirtualCard", "UkeyPCSC", "UkeyCore", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates")],
             swiftSettings: strict
         ),
+        .testTarget(name: "UkeySMTests", dependencies: ["UkeySM", "UkeyTesting"], swiftSettings: strict),
         .testTarget(name: "UkeyHypervisorTests", dependencies: ["UkeyHypervisor", "UkeyTesting"], swiftSettings: strict),
         .testTarget(
             name: "UkeyctlTests",

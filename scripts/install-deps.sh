@@ -40,3 +40,8 @@ if ! python3 -c 'import varlink' 2>/dev/null; then
 fi
 
 command -v swift >/dev/null || { echo "error: swift is not on PATH (Swift 6.3 is expected at /opt/swift)" >&2; exit 1; }
+# gmssl: a pure-Python SM2/SM3 that shares no code with OpenSSL, to cross-check ukey's GM/T algorithms.
+if ! python3 -c 'import gmssl' 2>/dev/null; then
+    echo "==> installing the python gmssl package (PyPI)"
+    python3 -m pip install --quiet --disable-pip-version-check gmssl
+fi
