@@ -7,7 +7,11 @@
 #   - a changed kernel byte, a changed base image under an unchanged overlay, a user VM with no
 #     logged-in user, and ukeyd down are each refused by `virsh create` with the hook's reason,
 #     and QEMU never runs for them;
-#   - each refusal is in ukeyd's audit log.
+#   - each refusal is in ukeyd's audit log;
+#   - inside the trusted guest, ukey-guard (over the VM's virtio-serial guard channel, which
+#     ukeyd serves as that VM's) lets the program on the VM's list run, and the kernel refuses
+#     one with a changed byte and one not on the list with EPERM; the host's audit log has each
+#     decision with the VM's name.
 # Needs root (libvirt's system instance). Everything it starts it stops by PID; the hook it
 # installs it removes. Under CI=true a missing peer is a failure, never a skip.
 set -euo pipefail
@@ -26,6 +30,8 @@ fi
 bin=${UKEY_BIN:-.build/debug}
 work=$(mktemp -d -t ukey-e2e.XXXXXX)
 images=/var/lib/libvirt/images/ukey-e2e.$$
+# The VMs' guard channels: a directory QEMU (or libvirt for it) can reach, outside the 0700 work dir.
+guard_dir=/run/ukey-e2e.$$/guard
 hook=/etc/libvirt/hooks/qemu.d/50-ukey
 domain=ukey-e2e-$$
 accel=tcg
@@ -40,7 +46,7 @@ cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2> /dev/null || true; done
     rm -f "$hook"
-    rm -rf "$work" "$images"
+    rm -rf "$work" "$images" "$(dirname "$guard_dir")"
 }
 trap cleanup EXIT
 
@@ -62,18 +68,75 @@ if [ ! -s "$cache/$kernel_pkg.vmlinuz" ]; then
     dpkg -x "$work"/"$kernel_pkg"_*.deb "$work/kernel"
     cp "$work"/kernel/boot/vmlinuz-* "$cache/$kernel_pkg.vmlinuz"
 fi
+# The virtio modules the guest needs for its guard port (the cloud kernel builds them as modules).
+guest_modules="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console"
+if [ ! -s "$cache/$kernel_pkg.modules/virtio_console.ko" ]; then
+    [ -d "$work/kernel" ] || { (cd "$work" && apt-get download -q "$kernel_pkg" > /dev/null 2>&1); dpkg -x "$work"/"$kernel_pkg"_*.deb "$work/kernel"; }
+    mkdir -p "$cache/$kernel_pkg.modules"
+    for module in $guest_modules; do
+        find "$work/kernel/lib/modules" -name "$module.ko" -exec cp {} "$cache/$kernel_pkg.modules/" \;
+    done
+fi
 cp "$cache/$kernel_pkg.vmlinuz" "$images/vmlinuz"
-mkdir -p "$work/initramfs/bin"
+mkdir -p "$work/initramfs/bin" "$work/initramfs/modules" "$work/initramfs/progs" "$work/initramfs/guard"
 cp "$(command -v busybox)" "$work/initramfs/bin/busybox"
+cp "$cache/$kernel_pkg.modules"/*.ko "$work/initramfs/modules/"
+# ukey-guard and the shared libraries it needs, at the paths it was linked against.
+strip -o "$work/initramfs/guard/ukey-guard" "$bin/ukey-guard"
+for library in $(ldd "$bin/ukey-guard" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }'); do
+    mkdir -p "$work/initramfs$(dirname "$library")"
+    cp -L "$library" "$work/initramfs$library"
+done
+# Three programs for the guard: busybox as the policy lists it; with one byte changed; and a
+# copy the policy does not list (one byte longer).
+cp "$(command -v busybox)" "$work/initramfs/progs/busybox-allowed"
+cp "$(command -v busybox)" "$work/initramfs/progs/busybox-changed"
+size=$(stat -c %s "$work/initramfs/progs/busybox-changed")
+printf '\x5a' | dd of="$work/initramfs/progs/busybox-changed" bs=1 seek=$((size - 16)) conv=notrunc status=none
+cp "$(command -v busybox)" "$work/initramfs/progs/busybox-unlisted"
+printf '\x00' >> "$work/initramfs/progs/busybox-unlisted"
 cat > "$work/initramfs/init" << 'EOF'
 #!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc 2> /dev/null
+/bin/busybox mount -t sysfs sysfs /sys 2> /dev/null
+/bin/busybox mount -t devtmpfs devtmpfs /dev 2> /dev/null
+for module in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console; do
+    /bin/busybox insmod /modules/$module.ko 2> /dev/null
+done
+# What udev does for virtio-serial ports: /dev/virtio-ports/<name>.
+/bin/busybox mkdir -p /dev/virtio-ports
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    for port in /sys/class/virtio-ports/*; do
+        [ -e "$port/name" ] && /bin/busybox ln -sf "/dev/${port##*/}" "/dev/virtio-ports/$(/bin/busybox cat "$port/name")"
+    done
+    [ -e /dev/virtio-ports/io.ukey.guard.0 ] && break
+    /bin/busybox sleep 0.2
+done
+if [ -e /dev/virtio-ports/io.ukey.guard.0 ]; then
+    /bin/busybox mkdir -p /guarded /tmp
+    /bin/busybox mount -t tmpfs -o size=16m tmpfs /guarded
+    /bin/busybox cp /progs/* /guarded/
+    /bin/busybox chmod 755 /guarded/*
+    /guard/ukey-guard --port /dev/virtio-ports/io.ukey.guard.0 --mount /guarded > /tmp/guard.out 2> /dev/console &
+    guard=$!
+    for _ in $(/bin/busybox seq 100); do /bin/busybox grep -q ready /tmp/guard.out 2> /dev/null && break; /bin/busybox sleep 0.1; done
+    for program in allowed changed unlisted; do
+        if /guarded/busybox-$program true 2> /tmp/exec.err; then
+            echo "UKEY-EXEC $program ran"
+        else
+            echo "UKEY-EXEC $program refused: $(/bin/busybox cat /tmp/exec.err)"
+        fi
+    done
+    /bin/busybox kill $guard
+else
+    echo "UKEY-EXEC no guard channel"
+fi
 echo "UKEY-GUEST-BOOTED"
 /bin/busybox poweroff -f
 EOF
 chmod 755 "$work/initramfs/init"
-mkdir -p "$work/initramfs/proc"
-(cd "$work/initramfs" && find . | busybox cpio -o -H newc 2> /dev/null | gzip -9 > "$images/initrd.gz")
+mkdir -p "$work/initramfs/proc" "$work/initramfs/sys" "$work/initramfs/dev"
+(cd "$work/initramfs" && find . | busybox cpio -o -H newc 2> /dev/null | gzip -1 > "$images/initrd.gz")
 qemu-img create -q -f qcow2 "$images/debian-base.qcow2" 16M
 qemu-img create -q -f qcow2 -b debian-base.qcow2 -F qcow2 "$images/office.qcow2"
 chmod 755 "$images"
@@ -86,7 +149,7 @@ domain_xml() {  # $1: the session, or empty for none
   <metadata>
     <ukey:entity xmlns:ukey="https://ukey.dev/libvirt/1"$([ -n "$1" ] && echo " session=\"$1\"")>office</ukey:entity>
   </metadata>
-  <memory unit='MiB'>256</memory>
+  <memory unit='MiB'>768</memory>
   <vcpu>1</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
@@ -107,6 +170,10 @@ domain_xml() {  # $1: the session, or empty for none
       <source path='$images/console.log'/>
       <target port='0'/>
     </serial>
+    <channel type='unix'>
+      <source mode='bind' path='$guard_dir/office.sock'/>
+      <target type='virtio' name='io.ukey.guard.0'/>
+    </channel>
   </devices>
 </domain>
 EOF
@@ -116,8 +183,12 @@ echo "==> ukeyd on the soft token, provisioned; the guest enrolled with ukeyctl 
 socket="$work/run/ukeyd.sock"
 export UKEY_SOCKET="$socket"
 ukeyctl() { "$bin/ukeyctl" "$@"; }
+# Every exec decision is recorded (by default only denials are), so the log shows the allowed one.
+printf '[audit]\nexec-allows = "all"\n' > "$work/ukeyd.toml"
+mkdir -p "$(dirname "$guard_dir")" && chmod 755 "$(dirname "$guard_dir")"
 start_ukeyd() {
-    "$bin/ukeyd" --state-dir "$work/state" --runtime-dir "$work/run" --socket "$socket" --policy-dir "$work/none" \
+    "$bin/ukeyd" --config "$work/ukeyd.toml" --state-dir "$work/state" --runtime-dir "$work/run" --socket "$socket" --policy-dir "$work/none" \
+        --guest-socket-dir "$guard_dir" \
         > "$work/ukeyd.log" 2>&1 &
     echo $! > "$work/ukeyd.pid"
     pids+=("$(cat "$work/ukeyd.pid")")
@@ -150,6 +221,15 @@ users:
   - name: alice
     roles: [office]
     vms: [office]
+
+runtime:
+  - vm: office
+    default: deny
+    allow:
+      - path: /guarded/busybox-allowed
+        digest: sha256:$(sha256sum "$work/initramfs/progs/busybox-allowed" | cut -d' ' -f1)
+      - path: /guarded/busybox-changed
+        digest: sha256:$(sha256sum "$work/initramfs/progs/busybox-allowed" | cut -d' ' -f1)
 EOF
 domain_xml "" > "$work/office.xml"
 ukeyctl policy enroll-domain "$work/office.xml" --user-vm -o "$work/host.yaml" 2> /dev/null
@@ -184,7 +264,7 @@ virsh -q -c qemu:///system version > /dev/null || { echo "e2e: libvirtd did not 
 # KVM when a short probe boot of the same guest works; TCG otherwise (here /dev/kvm is a
 # paravirtualised device that does not run stock guest kernels).
 accel=tcg
-if [ -c /dev/kvm ] && timeout 30 qemu-system-x86_64 -machine accel=kvm -m 256 -kernel "$images/vmlinuz" -initrd "$images/initrd.gz" \
+if [ -c /dev/kvm ] && timeout 30 qemu-system-x86_64 -machine accel=kvm -m 768 -kernel "$images/vmlinuz" -initrd "$images/initrd.gz" \
     -append "console=ttyS0 panic=-1 quiet" -display none -no-reboot -serial "file:$work/probe.log" > /dev/null 2>&1 \
     && grep -aq UKEY-GUEST-BOOTED "$work/probe.log"; then
     accel=kvm
@@ -234,6 +314,27 @@ else
     bad "trusted guest did not boot: $(tr '\n' ' ' < "$work/virsh.err")"
 fi
 stop_guest
+# Inside that guest: ukey-guard over the VM's channel.
+console=$(tr -d '\r' < "$images/console.log" 2> /dev/null || true)
+if grep -q "UKEY-EXEC allowed ran" <<< "$console"; then
+    ok "in the guest, the program on office's list runs under ukey-guard"
+else
+    bad "in the guest, the listed program did not run: $(grep -a "UKEY-EXEC\|ukey-guard" <<< "$console" | tr '\n' ' ')"
+fi
+for program in changed unlisted; do
+    if grep -q "UKEY-EXEC $program refused: .*Operation not permitted" <<< "$console"; then
+        ok "in the guest, the kernel refuses the $program program with EPERM"
+    else
+        bad "in the guest, the $program program was not refused with EPERM: $(grep -a "UKEY-EXEC\|ukey-guard" <<< "$console" | tr '\n' ' ')"
+    fi
+done
+execs=$(ukeyctl audit show --type exec 2> /dev/null || true)
+if grep -q "path=/guarded/busybox-allowed.*vm=office" <<< "$execs" \
+    && grep -q "path=/guarded/busybox-changed.*vm=office" <<< "$execs" && grep -q "path=/guarded/busybox-unlisted.*vm=office" <<< "$execs"; then
+    ok "the host's audit log has the guest's three decisions with the VM's name"
+else
+    bad "the audit log lacks a guest decision: $(tr '\n' ' ' <<< "$execs" | cut -c1-600)"
+fi
 
 cp "$images/vmlinuz" "$work/vmlinuz.good"
 printf '\x00' >> "$images/vmlinuz"
@@ -263,7 +364,7 @@ else
 fi
 
 echo "==> the same gate without libvirt: ukey-qemu, then the real qemu with the same arguments"
-qemu_args=(-machine accel=$accel -m 256 -kernel "$images/vmlinuz" -initrd "$images/initrd.gz" -append "console=ttyS0 panic=-1 quiet"
+qemu_args=(-machine accel=$accel -m 768 -kernel "$images/vmlinuz" -initrd "$images/initrd.gz" -append "console=ttyS0 panic=-1 quiet"
     -drive "file=$images/office.qcow2,format=qcow2,if=virtio" -display none -no-reboot -serial "file:$work/qemu-console.log")
 run_ukey_qemu() {  # $1: the session
     rm -f "$work/qemu-console.log"
