@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "UkeyCodec", swiftSettings: strict),
         .target(
             name: "UkeyCore",
-            dependencies: ["UkeyCodec", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UkeyCodec", "UkeySM", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(
@@ -234,7 +234,7 @@ let package = Package(
         .testTarget(
             name: "UkeyDaemonTests",
             dependencies: [
-                "UkeyCore", "UkeyToken", "UkeyTesting", "UkeyClient", "UkeyVarlink", "UkeyDaemon", "UkeyAudit", "UkeyTPM",
+                "UkeyCore", "UkeyToken", "UkeyTesting", "UkeyClient", "UkeyVarlink", "UkeyDaemon", "UkeyAudit", "UkeyTPM", "UkeySM",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ],

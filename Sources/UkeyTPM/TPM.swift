@@ -76,6 +76,12 @@ public actor TPM {
         return (batch.count, nil)
     }
 
+    /// The PCR banks the TPM has allocated (TPM2_GetCapability, TPM_CAP_PCRS): TPM_ALG_IDs of the
+    /// banks with at least one PCR selected. swtpm's libtpms has no SM3 bank; some TPMs do.
+    public func allocatedBanks() throws(TPMError) -> [UInt16] {
+        try withContext { context throws(TPMError) in try context.allocatedBanks() }
+    }
+
     public func read(pcr: Int) throws(TPMError) -> [UInt8] {
         guard (0...23).contains(pcr) else { throw TPMError(local: "PCR \(pcr) does not exist (0-23)", "PCR_Read") }
         return try withContext { context throws(TPMError) in try context.read(pcr: pcr) }

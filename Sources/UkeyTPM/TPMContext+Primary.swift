@@ -99,6 +99,21 @@ extension TPMContext {
         return (handle, [0x04] + padded(x) + padded(y))
     }
 
+    /// The allocated PCR banks, as TPM_ALG_IDs.
+    func allocatedBanks() throws(TPMError) -> [UInt16] {
+        var more: TPMI_YES_NO = 0
+        var data: UnsafeMutablePointer<TPMS_CAPABILITY_DATA>?
+        let rc = Esys_GetCapability(esys, ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), UKEY_TPM2_CAP_PCRS, 0, 16, &more, &data)
+        guard rc == 0, let data else { throw TPMError(rc, "GetCapability(PCRS)") }
+        defer { Esys_Free(data) }
+        let list = data.pointee.data.assignedPCR
+        let selections = withUnsafeBytes(of: list.pcrSelections) { Array($0.bindMemory(to: TPMS_PCR_SELECTION.self).prefix(Int(min(list.count, 16)))) }
+        return selections.compactMap { selection in
+            let bits = withUnsafeBytes(of: selection.pcrSelect) { Array($0.prefix(Int(min(selection.sizeofSelect, 4)))) }
+            return bits.contains { $0 != 0 } ? selection.hash : nil
+        }
+    }
+
     /// Flushes transient objects left loaded by an earlier ukeyd that died without flushing them:
     /// a TPM without a resource manager (swtpm, /dev/tpm0) has only three slots. Behind the
     /// kernel's resource manager (/dev/tpmrm0) a connection sees only its own objects, so this

@@ -1,4 +1,5 @@
 import Foundation
+import UkeyCore
 import UkeyPCSC
 import UkeyStore
 import UkeyTPM
@@ -17,6 +18,8 @@ struct TrustedRootBuilder: TrustedRootProvider {
     /// card serves.
     let pcscReader: String?
     let pcscPINFile: String
+    /// The soft registers' banks.
+    var banks: Set<HashAlgorithm> = [.sha256]
 
     func isInitialized() -> Bool {
         SoftToken.isInitialized(stateDirectory: stateDirectory)
@@ -73,6 +76,7 @@ struct TrustedRootBuilder: TrustedRootProvider {
     /// The sealed store's protector and where the CA keys live.
     private func configuration(_ peers: Peers) throws(TokenError) -> SoftToken.Configuration {
         var configuration = SoftToken.Configuration(stateDirectory: stateDirectory)
+        configuration.banks = banks
         configuration.hardwareBinding = peers.card?.identity
         switch composition.store {
         case .deviceKey: break

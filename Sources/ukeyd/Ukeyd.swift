@@ -29,6 +29,9 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "The per-boot runtime directory (a tmpfs that a host reboot empties). Default /run/ukey.")
     var runtimeDir: String?
 
+    @Option(help: "The soft registers' banks, comma-separated (sha256 always; add sm3 for a policy with SM3 digests).")
+    var banks: String?
+
     @Option(help: "Where VMs' guard channels are bound, one <vm>.sock each. Default: guard/ in the runtime directory.")
     var guestSocketDir: String?
 
@@ -108,6 +111,7 @@ struct Ukeyd: AsyncParsableCommand {
         }
         if let stateDir { settings.stateDirectory = stateDir }
         if let runtimeDir { settings.runtimeDirectory = runtimeDir }
+        if let banks { settings.banks = try DaemonSettings.banks(banks.split(separator: ",").map(String.init)) }
         if let guestSocketDir {
             guard guestSocketDir.hasPrefix("/"), guestSocketDir.utf8.count < 90 else { throw ValidationError("--guest-socket-dir must be an absolute path under 90 bytes") }
             settings.guestSocketDirectory = guestSocketDir
@@ -172,7 +176,7 @@ struct Ukeyd: AsyncParsableCommand {
         }
         let provider = TrustedRootBuilder(
             composition: settings.token, stateDirectory: settings.stateDirectory, tcti: settings.tcti,
-            pcscReader: settings.pcscReader, pcscPINFile: settings.pcscPINFile)
+            pcscReader: settings.pcscReader, pcscPINFile: settings.pcscPINFile, banks: settings.banks)
         let roles = settings.token.roleNames.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         logger.info("token: \(roles)\(settings.token.usesTPM ? "; TPM at \(settings.tcti)" : "")\(settings.token.usesCard ? "; card in \(settings.pcscReader ?? "the first reader")" : "")")
         // Root needs no supplementary groups, and a caller's file must be judged by its rights alone.

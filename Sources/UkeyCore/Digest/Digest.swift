@@ -20,7 +20,7 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
         self.bytes = bytes
     }
 
-    /// Parses `"sha256:<64 lowercase hex>"` (or sha384 / sha512).
+    /// Parses `"sha256:<64 lowercase hex>"` (or sha384, sha512, sm3).
     public init(parsing text: String) throws(UkeyCoreError) {
         guard text.utf8.count <= 7 + 128 + 1 else {
             throw UkeyCoreError(.invalidDigest, "digest is too long (\(text.utf8.count) bytes)")

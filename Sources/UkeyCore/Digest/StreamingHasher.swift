@@ -1,4 +1,5 @@
 import Crypto
+import UkeySM
 
 /// Hashes a stream of chunks, so that a multi-gigabyte image is measured without being read whole.
 public struct StreamingHasher: Sendable {
@@ -6,6 +7,7 @@ public struct StreamingHasher: Sendable {
         case sha256(SHA256)
         case sha384(SHA384)
         case sha512(SHA512)
+        case sm3(SM3)
     }
 
     private var state: State
@@ -17,6 +19,7 @@ public struct StreamingHasher: Sendable {
         case .sha256: state = .sha256(SHA256())
         case .sha384: state = .sha384(SHA384())
         case .sha512: state = .sha512(SHA512())
+        case .sm3: state = .sm3(SM3())
         }
     }
 
@@ -31,6 +34,11 @@ public struct StreamingHasher: Sendable {
         case .sha512(var h):
             h.update(bufferPointer: chunk)
             state = .sha512(h)
+        case .sm3(var h):
+            // Released from the enum first, so the context is uniquely held and not copied.
+            state = .sha256(SHA256())
+            h.update(bufferPointer: chunk)
+            state = .sm3(h)
         }
     }
 
@@ -39,6 +47,7 @@ public struct StreamingHasher: Sendable {
         case .sha256(let h): Digest(unchecked: .sha256, Array(h.finalize()))
         case .sha384(let h): Digest(unchecked: .sha384, Array(h.finalize()))
         case .sha512(let h): Digest(unchecked: .sha512, Array(h.finalize()))
+        case .sm3(let h): Digest(unchecked: .sm3, h.finalize())
         }
     }
 }

@@ -1,3 +1,4 @@
+import UkeyCore
 import UkeyToken
 
 /// ukeyd's settings, from `/etc/ukey/ukeyd.toml` (or `--config`), which command-line flags
@@ -40,6 +41,8 @@ import UkeyToken
 /// registers = "soft"         # "tpm": measurements extend real PCRs, quotes are TPM2_Quote
 /// keys = "soft"              # "tpm": the store key sealed to the TPM, audit key and randomness in it
 /// users = "soft"
+/// banks = ["sha256", "sm3"]  # the soft registers' banks (default ["sha256"]); a policy with sm3
+///                            # digests needs "sm3" here
 /// store = "device-key"       # what unwraps the sealed store: "device-key" (a file beside it) or "tpm";
 ///                            # default: "tpm" when keys = "tpm", else "device-key"
 ///
@@ -72,6 +75,8 @@ public struct DaemonSettings: Sendable, Hashable {
     public var token = TokenComposition.soft
     /// Whether `token.store` was named (else it follows `token.keys`).
     private var storeNamed = false
+    /// The soft registers' banks (SHA-256 always among them).
+    public var banks: Set<HashAlgorithm> = [.sha256]
     /// The TPM's TCTI, for roles served by the TPM.
     public var tcti = "device:/dev/tpmrm0"
     /// A substring of the card reader's name, for roles served by a card; nil: the first reader.
@@ -87,7 +92,7 @@ public struct DaemonSettings: Sendable, Hashable {
         "daemon.idle-timeout", "daemon.max-connections", "daemon.max-connections-per-uid", "daemon.log-level", "daemon.policy-dir",
         "boot.max-measurements", "audit.checkpoint-every", "audit.max-size", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
         "audit.forward", "audit.forward-socket",
-        "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "token.store", "tpm.tcti", "pcsc.reader", "pcsc.pin-file",
+        "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "token.store", "tpm.tcti", "pcsc.reader", "pcsc.pin-file", "token.banks",
         "guard.guest-sockets",
     ]
 
@@ -121,6 +126,19 @@ public struct DaemonSettings: Sendable, Hashable {
         public let description: String
     }
 
+    /// Bank names as hash algorithms; SHA-256 is always a bank.
+    public static func banks(_ names: [String]) throws(Invalid) -> Set<HashAlgorithm> {
+        var banks: Set<HashAlgorithm> = [.sha256]
+        for name in names {
+            let trimmed = name.trimmingCharacters(in: .whitespaces)
+            guard let algorithm = HashAlgorithm(rawValue: trimmed) else {
+                throw Invalid(description: "'token.banks': '\(trimmed)' is not one of \(HashAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            banks.insert(algorithm)
+        }
+        return banks
+    }
+
     /// Applies a config file over the defaults.
     public mutating func apply(_ file: ConfigFile) throws(Invalid) {
         for key in file.values.keys.sorted() where !Self.known.contains(key) {
@@ -142,6 +160,12 @@ public struct DaemonSettings: Sendable, Hashable {
         }
         if let value = try string("daemon.state-dir") { stateDirectory = value }
         if let value = try string("daemon.runtime-dir") { runtimeDirectory = value }
+        switch file["token.banks"] {
+        case nil: break
+        case .strings(let names)?: banks = try Self.banks(names)
+        case .string(let text)?: banks = try Self.banks(text.split(separator: ",").map(String.init))
+        default: throw Invalid(description: "'token.banks' must be a list of hash algorithms, such as [\"sha256\", \"sm3\"]")
+        }
         if let value = try string("guard.guest-sockets") {
             guard value.hasPrefix("/"), value.utf8.count < 90 else {
                 throw Invalid(description: "'guard.guest-sockets' must be an absolute path short enough for a socket in it (under 90 bytes)")

@@ -28,6 +28,8 @@ public struct CardSignedRegisters: RegistersRole {
     }
     public var usableRegisters: Set<Int> { records.usableRegisters }
     public var registersPersist: Bool { records.registersPersist }
+    public var banks: [HashAlgorithm] { records.banks }
+    public func missingBank(_ algorithm: HashAlgorithm) async -> String { await records.missingBank(algorithm) }
 
     public func quote(nonce: [UInt8], registers: [Int], eventLog: UkeyCore.Digest) async throws(TokenError) -> SignedQuote {
         let body = try await records.quoteBody(nonce: nonce, registers: registers, eventLog: eventLog)

@@ -21,6 +21,19 @@ public struct TPMRegisters: RegistersRole, TPMServedRole {
     public var usableRegisters: Set<Int> { Self.usablePCRs }
     /// PCRs reset only with the host: the daemon checks them against its journal.
     public var registersPersist: Bool { true }
+    /// ukey extends the SHA-256 PCRs.
+    public var banks: [HashAlgorithm] { [.sha256] }
+
+    /// Says which banks this TPM has (TPM2_GetCapability), not what TPMs usually have.
+    public func missingBank(_ algorithm: HashAlgorithm) async -> String {
+        let names: [UInt16: String] = [0x0004: "sha1", 0x000B: "sha256", 0x000C: "sha384", 0x000D: "sha512", 0x0012: "sm3_256"]
+        guard let allocated = try? await tpm.allocatedBanks() else { return "the TPM did not say which PCR banks it has" }
+        let list = allocated.map { names[$0] ?? String(format: "0x%04x", $0) }.joined(separator: ", ")
+        if allocated.contains(algorithm.tcgAlgorithmID) {
+            return "this TPM has an \(algorithm.rawValue) PCR bank (its banks: \(list)), but ukey extends only its SHA-256 PCRs"
+        }
+        return "this TPM has no \(algorithm.rawValue) PCR bank (TPM2_GetCapability lists \(list))\(algorithm == .sm3 ? "; swtpm's libtpms is built without SM3" : "")"
+    }
 
     public func extend(register: Int, digest: Digest) async throws(TokenError) {
         guard Self.usablePCRs.contains(register) else {

@@ -50,6 +50,8 @@ public struct ComposedTrustedRoot: TrustedRoot {
     }
     public var usableRegisters: Set<Int> { registersRole.usableRegisters }
     public var registersPersist: Bool { registersRole.registersPersist }
+    public var banks: [HashAlgorithm] { registersRole.banks }
+    public func missingBank(_ algorithm: HashAlgorithm) async -> String { await registersRole.missingBank(algorithm) }
 
     // MARK: keys
 

@@ -19,6 +19,11 @@ public protocol RegistersRole: Sendable {
     func attestationCertificate() async throws(TokenError) -> Certificate
     /// The registers a policy may use on this backend (a TPM's firmware PCRs are not ours).
     var usableRegisters: Set<Int> { get }
+    /// The banks every measurement extends, and the event log lists, smallest first.
+    var banks: [HashAlgorithm] { get }
+    /// Why a policy whose digests use `algorithm` cannot be served when `banks` lacks it: which
+    /// banks this backend has and how to get the one missing.
+    func missingBank(_ algorithm: HashAlgorithm) async -> String
     /// Whether the registers keep their values when ukeyd restarts. A TPM's PCRs do (they reset
     /// only with the host), so the daemon checks them against its journal instead of replaying it.
     var registersPersist: Bool { get }

@@ -60,6 +60,11 @@ extension SoftToken: RegistersRole {
     public nonisolated var usableRegisters: Set<Int> { Set(0..<ExpectedSet.registerCount) }
     /// Rebuilt from the boot journal when ukeyd restarts.
     public nonisolated var registersPersist: Bool { false }
+    /// The configured banks (`[token] banks`), SHA-256 always among them.
+    public nonisolated var banks: [HashAlgorithm] { Array(configuration.banks.union([.sha256])).sorted() }
+    public nonisolated func missingBank(_ algorithm: HashAlgorithm) async -> String {
+        "the soft registers have the banks \(banks.map(\.rawValue).joined(separator: ", ")); add \"\(algorithm.rawValue)\" to [token] banks (or --banks) and restart ukeyd"
+    }
 
     /// The quote bytes over a consistent snapshot of the registers, with the key to sign them.
     func quoteMaterial(

@@ -122,7 +122,8 @@ final class BootService {
             return
         }
         var rebuilt = BootChain(expected: loaded.expected, bootID: bootID)
-        var log = EventLog(banks: [.sha256], vendorInfo: "ukey boot \(bootID)")
+        // The registers' banks: SHA-256, and SM3 where [token] banks adds it.
+        var log = EventLog(banks: tokens.current?.banks ?? [.sha256], vendorInfo: "ukey boot \(bootID)")
         for m in record.earlier {
             // Still in the PCRs, so still in the log that explains them; judged by no chain.
             log.appendMeasurement(register: m.register, digest: m.digest, description: "earlier session: \(m.entity)/\(m.component)")

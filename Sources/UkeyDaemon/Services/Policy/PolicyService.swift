@@ -84,6 +84,11 @@ final class PolicyService {
                 let usable = token.usableRegisters.sorted().map(String.init).joined(separator: ", ")
                 throw LoadedPolicy.Rejection("entity '\(entity.name)' uses register \(entity.register), which the \(token.roleBackends["registers"] ?? "") registers cannot extend (usable: \(usable))")
             }
+            // SM3 digests are for sites that need SM3 registers: refused where there is no SM3 bank,
+            // rather than folded into the SHA-256 bank.
+            if candidate.policy.algorithms.contains(.sm3), !token.banks.contains(.sm3) {
+                throw LoadedPolicy.Rejection("the policy's digests use sm3, which needs an sm3 register bank: \(await token.missingBank(.sm3))")
+            }
             return candidate
         } catch {
             store.discardStaged()
