@@ -203,7 +203,7 @@ let package = Package(
         .target(
             name: "UkeyFuzzTargets",
             dependencies: [
-                "UkeyCodec", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyAudit", "UkeyVarlink", "UkeyDaemon", "UkeyPIV", "UkeyVirtualCard",
+                "UkeyCodec", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyAudit", "UkeyVarlink", "UkeyDaemon", "UkeyPIV", "UkeyVirtualCard", "UkeySM",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
