@@ -22,6 +22,21 @@ public enum SM2 {
         0x81, 0x1C, 0xCF, 0x55, 0x01, 0x82, 0x2D, 0x03, 0x42, 0x00, 0x04,
     ]
 
+    /// Reads a key with one of OpenSSL's d2i functions, bounded, and keeps it only if it is SM2.
+    static func decode(_ der: [UInt8], maxBytes: Int, what: String, _ d2i: (UnsafeMutablePointer<UnsafePointer<UInt8>?>, Int) -> OpaquePointer?) throws(SMError) -> OpaquePointer {
+        guard !der.isEmpty, der.count <= maxBytes else { throw SMError(.malformed, "an SM2 \(what) is 1-\(maxBytes) bytes of DER") }
+        let key: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+            var cursor = buffer.baseAddress
+            return d2i(&cursor, buffer.count)
+        }
+        guard let key else { throw SMError(.malformed, "not a DER \(what)") }
+        guard EVP_PKEY_is_a(key, "SM2") == 1 else {
+            EVP_PKEY_free(key)
+            throw SMError(.malformed, "the \(what) is not an SM2 key")
+        }
+        return key
+    }
+
     static func pem(_ der: [UInt8], label: String) -> String {
         let base64 = Data(der).base64EncodedString(options: [.lineLength64Characters, .endLineWithLineFeed])
         return "-----BEGIN \(label)-----\n\(base64)\n-----END \(label)-----\n"
@@ -55,18 +70,7 @@ public final class SM2PrivateKey: @unchecked Sendable {
 
     /// A PKCS#8 DER key (`openssl genpkey -algorithm SM2 -outform DER`).
     public init(derRepresentation der: [UInt8]) throws(SMError) {
-        guard !der.isEmpty, der.count <= 4096 else { throw SMError(.malformed, "an SM2 private key is 1-4096 bytes of DER") }
-        var cursor: UnsafePointer<UInt8>? = nil
-        let key: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
-            cursor = buffer.baseAddress
-            return d2i_AutoPrivateKey(nil, &cursor, buffer.count)
-        }
-        guard let key else { throw SMError(.malformed, "not a DER private key") }
-        guard EVP_PKEY_is_a(key, "SM2") == 1 else {
-            EVP_PKEY_free(key)
-            throw SMError(.malformed, "the private key is not an SM2 key")
-        }
-        self.key = key
+        key = try SM2.decode(der, maxBytes: 4096, what: "private key") { d2i_AutoPrivateKey(nil, $0, $1) }
     }
 
     /// A PEM `PRIVATE KEY` (PKCS#8), as `openssl genpkey -algorithm SM2` writes it.
@@ -120,18 +124,7 @@ public final class SM2PublicKey: @unchecked Sendable, Equatable {
 
     /// A DER SubjectPublicKeyInfo on the SM2 curve.
     public init(derRepresentation der: [UInt8]) throws(SMError) {
-        guard !der.isEmpty, der.count <= 1024 else { throw SMError(.malformed, "an SM2 public key is 1-1024 bytes of DER") }
-        var cursor: UnsafePointer<UInt8>? = nil
-        let key: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
-            cursor = buffer.baseAddress
-            return d2i_PUBKEY(nil, &cursor, buffer.count)
-        }
-        guard let key else { throw SMError(.malformed, "not a DER public key") }
-        guard EVP_PKEY_is_a(key, "SM2") == 1 else {
-            EVP_PKEY_free(key)
-            throw SMError(.malformed, "the public key is not on the SM2 curve")
-        }
-        self.key = key
+        key = try SM2.decode(der, maxBytes: 1024, what: "public key") { d2i_PUBKEY(nil, $0, $1) }
     }
 
     public convenience init(pemRepresentation text: String) throws(SMError) {

@@ -43,11 +43,10 @@ struct UkeyGuardCommand: ParsableCommand {
         for mount in mounts.isEmpty ? ["/"] : mounts { try group.guardMount(mount) }
         var settings = ExecGuard.Settings(vm: port == nil ? vm : "this guest")
         settings.deadline = deadline
-        if let port {
-            try guardGuest(group: group, settings: settings, port: port)
-            return
-        }
-        let source = DaemonDecisions(socket: socket)
+        // On the host, ukeyd's socket, and the start and stop are reported for its audit log; in a
+        // guest, the VM's port, where only CheckExec may be asked (ukeyd logs the channel instead).
+        let host = port == nil ? DaemonDecisions(socket: socket) : nil
+        let source: DecisionSource = try host ?? PortDecisions(path: port!)
         let guardLoop = ExecGuard(group: group, source: source, settings: settings)
         let guarded = mounts.isEmpty ? ["/"] : mounts
         let say: (String) -> Void = { FileHandle.standardError.write(Data("ukey-guard: \($0)\n".utf8)) }
@@ -59,33 +58,15 @@ struct UkeyGuardCommand: ParsableCommand {
         sigaddset(&stopping, SIGINT)
         pthread_sigmask(SIG_BLOCK, &stopping, nil)
         do {
-            try source.report("start", vm: vm, mounts: guarded, deadline: deadline)
+            try host?.report("start", vm: vm, mounts: guarded, deadline: deadline)
         } catch {
             say("ukeyd did not record the start (\(error)); guarding anyway")
         }
-        say("guarding \(guarded.joined(separator: ", ")) for \(vm); decisions from \(socket)")
+        say("guarding \(guarded.joined(separator: ", ")) \(port == nil ? "for \(vm); decisions from \(socket)" : "in this guest; decisions from \(port!)")")
         FileHandle.standardOutput.write(Data("ready\n".utf8))
         var now = timespec(tv_sec: 0, tv_nsec: 0)
         try guardLoop.run(log: say, keepGoing: { sigtimedwait(&stopping, nil, &now) < 0 })
-        try? source.report("stop", vm: vm, mounts: guarded, deadline: deadline)
-        say("stopped after \(guardLoop.counters.allowed) allowed, \(guardLoop.counters.denied) denied, \(guardLoop.counters.hashed) hashed")
-    }
-
-    /// In a guest: decisions over the VM's port. The guest cannot call GuardEvent; ukeyd records
-    /// the channel opening and closing on its side.
-    func guardGuest(group: FanotifyGroup, settings: ExecGuard.Settings, port: String) throws {
-        let source = try PortDecisions(path: port)
-        let guardLoop = ExecGuard(group: group, source: source, settings: settings)
-        let say: (String) -> Void = { FileHandle.standardError.write(Data("ukey-guard: \($0)\n".utf8)) }
-        var stopping = sigset_t()
-        sigemptyset(&stopping)
-        sigaddset(&stopping, SIGTERM)
-        sigaddset(&stopping, SIGINT)
-        pthread_sigmask(SIG_BLOCK, &stopping, nil)
-        say("guarding \((mounts.isEmpty ? ["/"] : mounts).joined(separator: ", ")) in this guest; decisions from \(port)")
-        FileHandle.standardOutput.write(Data("ready\n".utf8))
-        var now = timespec(tv_sec: 0, tv_nsec: 0)
-        try guardLoop.run(log: say, keepGoing: { sigtimedwait(&stopping, nil, &now) < 0 })
+        try? host?.report("stop", vm: vm, mounts: guarded, deadline: deadline)
         say("stopped after \(guardLoop.counters.allowed) allowed, \(guardLoop.counters.denied) denied, \(guardLoop.counters.hashed) hashed")
     }
 }
