@@ -38,7 +38,7 @@ extension Bench {
         let ukeyctl = URL(fileURLWithPath: binary).deletingLastPathComponent().appendingPathComponent("ukeyctl").path
         let enroll = Process()
         enroll.executableURL = URL(fileURLWithPath: ukeyctl)
-        enroll.arguments = ["card", "enroll", "--reader", "Virtual PCD"]
+        enroll.arguments = ["card", "enroll", "--reader", "Virtual PCD", "--user", "bench"]
         enroll.standardOutput = FileHandle.nullDevice
         try enroll.run()
         enroll.waitUntilExit()
