@@ -37,6 +37,11 @@ public struct DomainMapping: Sendable, Equatable {
     public init(_ domain: DomainXML, chain: (String) throws(HypervisorError) -> [String] = BackingChain.of) throws(HypervisorError) {
         vm = domain.entity ?? domain.name
         guard Self.isEntityName(vm) else { throw HypervisorError("'\(vm)' cannot be a policy entity name (letters, digits, '-', '_', '.', at most 64)") }
+        // ukeyd answers a guard channel for the VM its socket is named after: a domain whose
+        // channel has another VM's name would get that VM's answers. Fail closed.
+        for path in domain.guardChannels where !path.hasSuffix("/\(vm).sock") {
+            throw HypervisorError("its \(DomainXML.guardChannelName) channel is bound at '\(path)', which is not this VM's: ukeyd serves <guard directory>/\(vm).sock as \(vm)'s channel")
+        }
         session = domain.session
         var images: [Step] = []
         var own: [Step] = []

@@ -41,6 +41,10 @@ public struct DomainXML: Sendable, Equatable {
     public var loader: String?
     public var nvramTemplate: String?
     public var disks: [Disk] = []
+    /// Where each of the domain's ukey guard channels (a virtio channel named `io.ukey.guard.0`)
+    /// is bound on the host: the socket ukeyd serves as this VM's.
+    public var guardChannels: [String] = []
+    public static let guardChannelName = "io.ukey.guard.0"
 
     public init(parsing bytes: [UInt8]) throws(HypervisorError) {
         guard !bytes.isEmpty else { throw HypervisorError("the domain XML is empty") }
@@ -87,6 +91,8 @@ public struct DomainXML: Sendable, Equatable {
         private var path: [String] = []
         private var text = ""
         private var disk: Disk?
+        /// The channel being read: its unix source path and its virtio target name.
+        private var channel: (path: String?, target: String?)?
 
         func parser(_ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
             let name = namespaceURI == DomainXML.namespace ? "ukey:" + element : element
@@ -107,6 +113,9 @@ public struct DomainXML: Sendable, Equatable {
                 disk?.source = attributes["file"] ?? attributes["dev"]
                 if let other = attributes["name"] ?? attributes["pool"], disk?.source == nil { disk?.source = "network:" + other }
             case ["domain", "devices", "disk", "target"]: disk?.target = attributes["dev"]
+            case ["domain", "devices", "channel"]: channel = (nil, nil)
+            case ["domain", "devices", "channel", "source"]: channel?.path = attributes["path"]
+            case ["domain", "devices", "channel", "target"]: channel?.target = attributes["type"] == "virtio" ? attributes["name"] : nil
             default: break
             }
         }
@@ -132,6 +141,9 @@ public struct DomainXML: Sendable, Equatable {
             case ["domain", "devices", "disk"]:
                 if let disk { domain.disks.append(disk) }
                 disk = nil
+            case ["domain", "devices", "channel"]:
+                if let channel, channel.target == DomainXML.guardChannelName { domain.guardChannels.append(channel.path ?? "") }
+                channel = nil
             default: break
             }
             path.removeLast()

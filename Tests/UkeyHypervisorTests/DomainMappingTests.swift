@@ -47,6 +47,26 @@ struct DomainMappingTests {
         #expect(try DomainXML(parsing: Array(foreign.utf8)).session == nil)
     }
 
+    @Test("a guard channel bound at the VM's own socket name is read and allowed; one at another VM's name, or with no path, refuses the start; other channels are not guard channels")
+    func guardChannels() throws {
+        func domain(_ channels: String) -> [UInt8] {
+            Array(Self.xml.replacingOccurrences(of: "</devices>", with: channels + "</devices>").utf8)
+        }
+        func channel(_ path: String?, name: String = "io.ukey.guard.0", type: String = "virtio") -> String {
+            "<channel type='unix'>" + (path.map { "<source mode='bind' path='\($0)'/>" } ?? "") + "<target type='\(type)' name='\(name)'/></channel>"
+        }
+        let own = try DomainXML(parsing: domain(channel("/run/ukey/guard/office.sock") + channel("/run/agent.sock", name: "org.qemu.guest_agent.0")))
+        #expect(own.guardChannels == ["/run/ukey/guard/office.sock"])
+        #expect(throws: Never.self) { try DomainMapping(own, chain: { _ in [] }) }
+        for bad in [channel("/run/ukey/guard/dev.sock"), channel("/run/ukey/guard/xoffice.sock"), channel(nil)] {
+            #expect { try DomainMapping(try DomainXML(parsing: domain(bad)), chain: { _ in [] }) } throws: { error in
+                "\(error)".contains("which is not this VM's")
+            }
+        }
+        // A guest-agent channel, or a non-virtio target of that name, is not a guard channel.
+        #expect(try DomainXML(parsing: domain(channel("/run/ukey/guard/dev.sock", type: "guestfwd"))).guardChannels.isEmpty)
+    }
+
     @Test("bases first, deepest first, each its own entity; then the VM's loader, firmware, kernel, initrd, cmdline and disks")
     func mapsInChainOrder() throws {
         let domain = try DomainXML(parsing: Array(Self.xml.utf8))
