@@ -19,7 +19,7 @@ struct PolicyEnroll: ParsableCommand {
     @Option(help: "A directory that stands in for '/' when resolving component files.")
     var root: String?
 
-    @Option(help: "The digest algorithm: sha256, sha384 or sha512.")
+    @Option(help: "The digest algorithm: sha256, sha384, sha512 or sm3.")
     var algorithm: HashAlgorithm = .sha256
 
     func run() throws {
