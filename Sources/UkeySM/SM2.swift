@@ -70,7 +70,19 @@ public final class SM2PrivateKey: @unchecked Sendable {
 
     /// A PKCS#8 DER key (`openssl genpkey -algorithm SM2 -outform DER`).
     public init(derRepresentation der: [UInt8]) throws(SMError) {
-        key = try SM2.decode(der, maxBytes: 4096, what: "private key") { d2i_AutoPrivateKey(nil, $0, $1) }
+        let loaded = try SM2.decode(der, maxBytes: 4096, what: "private key") { d2i_AutoPrivateKey(nil, $0, $1) }
+        // A key file may carry a public point that is not its scalar's (OpenSSL takes it as given):
+        // it would sign with one key and name another. EVP_PKEY_check proves they belong together
+        // and the scalar is in range. (The fuzzer's first finding.)
+        let context = EVP_PKEY_CTX_new(loaded, nil)
+        let holds = context.map { EVP_PKEY_check($0) == 1 } ?? false
+        EVP_PKEY_CTX_free(context)
+        guard holds else {
+            EVP_PKEY_free(loaded)
+            ERR_clear_error()
+            throw SMError(.malformed, "the private key does not hold together: its public point is not its scalar's, or the scalar is out of range")
+        }
+        key = loaded
     }
 
     /// A PEM `PRIVATE KEY` (PKCS#8), as `openssl genpkey -algorithm SM2` writes it.

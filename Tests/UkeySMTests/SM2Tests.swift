@@ -40,6 +40,13 @@ struct SM2Tests {
         }
         let p256 = try ExternalTool("openssl").run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"])
         #expect(throws: SMError(.malformed, "the private key is not an SM2 key")) { try SM2PrivateKey(pemRepresentation: p256.stdout) }
+        // A PKCS#8 key whose public point was changed (the fuzzer's first finding): refused, not a
+        // key that signs with one scalar and names another point.
+        var mismatched = try SM2PrivateKey().derRepresentation
+        mismatched[mismatched.count - 1] ^= 0x01
+        #expect { try SM2PrivateKey(derRepresentation: mismatched) } throws: { error in
+            "\(error)".contains("does not hold together") || "\(error)".contains("not a DER private key")
+        }
         let key = try SM2PrivateKey()
         let publicKey = try key.publicKey
         for bad in [[], [0x30, 0x00], [UInt8](repeating: 0xFF, count: 72), [UInt8](repeating: 0x30, count: 129)] as [[UInt8]] {
