@@ -34,8 +34,9 @@ let package = Package(
     ],
     targets: [
         // The one strict JSON reader and writer, and the one bounds-checked byte reader: below the
-        // protocol, the audit log, the boot journal and every binary parser.
-        .target(name: "UkeyCodec", swiftSettings: strict),
+        // protocol, the audit log, the boot journal and every binary parser. Also the byte forms
+        // both ends of a socket share (hex, exec fingerprints).
+        .target(name: "UkeyCodec", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .target(
             name: "UkeyCore",
             dependencies: ["UkeyCodec", "UkeySM", .product(name: "Crypto", package: "swift-crypto")],
@@ -194,7 +195,7 @@ let package = Package(
         // A child process for the crash tests (kill -9 loops); not installed.
         .executableTarget(
             name: "ukey-testhelper",
-            dependencies: ["UkeyStore", "UkeyToken", "UkeyFuzzTargets", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UkeyStore", "UkeyToken", "UkeyFuzzTargets", "UkeySM", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // The test kit: real peers (external tools), temporary directories; later the test daemon.
@@ -236,6 +237,7 @@ let package = Package(
             dependencies: [
                 "UkeyCore", "UkeyToken", "UkeyTesting", "UkeyClient", "UkeyVarlink", "UkeyDaemon", "UkeyAudit", "UkeyTPM", "UkeySM",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: strict

@@ -30,6 +30,9 @@ public final class VarlinkConnection {
     private let closeDescriptor: (Int32) -> Void
     private var framing = VarlinkFraming(limit: 64 << 20)
     private var pending: [[UInt8]] = []
+    /// Where replies are read to: allocated once (a guard asks on every cold exec, and a fresh
+    /// zeroed 64 KiB per read cost more than the call).
+    private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 8)
 
     /// Connects to `path`; `timeout` bounds every read.
     ///
@@ -63,12 +66,24 @@ public final class VarlinkConnection {
             closeDescriptor(fd)
             throw .unreachable("\(path): \(why)")
         }
-        var interval = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
+        Self.setReceiveTimeout(fd, timeout)
         self.fd = fd
     }
 
-    deinit { closeDescriptor(fd) }
+    /// Bounds every read from now on by `timeout` seconds (at least a millisecond).
+    public func setReceiveTimeout(_ timeout: TimeInterval) {
+        Self.setReceiveTimeout(fd, max(timeout, 0.001))
+    }
+
+    private static func setReceiveTimeout(_ fd: Int32, _ timeout: TimeInterval) {
+        var interval = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit {
+        closeDescriptor(fd)
+        readBuffer.deallocate()
+    }
 
     /// Calls a method and returns its reply parameters; an error reply throws `VarlinkError`.
     public func call(_ method: String, _ parameters: [String: JSONValue] = [:]) throws -> [String: JSONValue] {
@@ -104,13 +119,12 @@ public final class VarlinkConnection {
     /// The next reply.
     public func receive() throws(Failure) -> VarlinkReply {
         while pending.isEmpty {
-            var buffer = [UInt8](repeating: 0, count: 65_536)
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let n = read(fd, readBuffer.baseAddress, readBuffer.count)
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { throw .timedOut }
             guard n > 0 else { throw .closed }
             do {
-                pending += try framing.feed(buffer[0..<n])
+                pending += try framing.feed(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]))
             } catch {
                 throw .malformed("\(error)")
             }

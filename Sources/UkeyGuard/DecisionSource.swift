@@ -10,19 +10,26 @@ public struct Decisions: Sendable {
     public let onTimeout: Bool
 }
 
-/// Where decisions come from: ukeyd (over its Unix socket on the host).
+/// Where decisions come from: ukeyd (over its Unix socket on the host, or a guest's port).
 public protocol DecisionSource: AnyObject {
     /// Asks about `files` (path and SHA-256) within `deadline` seconds, or throws.
     func decide(vm: String, files: [(path: String, sha256: [UInt8])], deadline: TimeInterval) throws -> Decisions
 }
 
-/// ukeyd's `io.ukey.Runtime.CheckExecBatch`, on one connection kept open and made again after
-/// a failure. Every read is bounded by the deadline, so a ukeyd that is gone or stuck costs at
-/// most that long.
-public final class DaemonDecisions: DecisionSource {
+/// A source that can hand over the VM's allowed set (`LocalAllowSet`), so a listed file runs
+/// without a call.
+public protocol AllowSetSource: DecisionSource {
+    /// Fetches the whole set, or nil when the daemon says it is not available now; run on a
+    /// thread of its own, over a connection of its own, so the guard never waits for it.
+    var allowSetFetcher: @Sendable (_ vm: String, _ deadline: TimeInterval) throws -> LocalAllowSet? { get }
+}
+
+/// ukeyd's `io.ukey.Runtime` methods, on one connection kept open and made again after a
+/// failure. Every read is bounded by the deadline it is given, so a ukeyd that is gone or stuck
+/// costs at most that long.
+public final class DaemonDecisions: AllowSetSource {
     let socket: String
     private var connection: VarlinkConnection?
-    private var connectionDeadline: TimeInterval = 0
 
     public init(socket: String) {
         self.socket = socket
@@ -40,22 +47,59 @@ public final class DaemonDecisions: DecisionSource {
 
     public func decide(vm: String, files: [(path: String, sha256: [UInt8])], deadline: TimeInterval) throws -> Decisions {
         let items: [JSONValue] = files.map { file in
-            .object(["vm": .string(vm), "path": .string(file.path), "digest": .string("sha256:" + file.sha256.map { String(format: "%02x", $0) }.joined())])
+            .object(["vm": .string(vm), "path": .string(file.path), "digest": .string("sha256:" + Hex.encode(file.sha256))])
         }
-        do {
-            if connection == nil || connectionDeadline != deadline {
-                connection = try VarlinkConnection(path: socket, timeout: deadline)
-                connectionDeadline = deadline
+        let reply = try exchange(deadline: deadline) { connection in
+            try connection.call("io.ukey.Runtime.CheckExecBatch", ["items": .array(items), "vm": .string(vm)])
+        }
+        guard case .array(let results)? = reply["results"], results.count == files.count,
+            let generation = reply["generation"]?.intValue, let onTimeout = reply["onTimeout"]?.stringValue
+        else { throw Failure(description: "ukeyd's CheckExecBatch reply is not what ukey-guard expects") }
+        return Decisions(
+            allowed: results.map { $0.objectValue?["decision"]?.stringValue == "allow" },
+            generation: UInt64(max(0, generation)),
+            onTimeout: onTimeout == "allow")
+    }
+
+    public var allowSetFetcher: @Sendable (String, TimeInterval) throws -> LocalAllowSet? {
+        { [socket] vm, deadline in try DaemonDecisions(socket: socket).fetchAllowSet(vm: vm, deadline: deadline) }
+    }
+
+    public func fetchAllowSet(vm: String, deadline: TimeInterval) throws -> LocalAllowSet? {
+        var fingerprints: [ExecFingerprint] = []
+        var generation: UInt64?
+        while true {
+            let reply = try exchange(deadline: deadline) { connection in
+                try connection.call("io.ukey.Runtime.AllowedFingerprints", ["vm": .string(vm), "offset": .int(fingerprints.count)])
             }
-            guard let connection else { throw Failure(description: "no connection") }
-            let reply = try connection.call("io.ukey.Runtime.CheckExecBatch", ["items": .array(items), "vm": .string(vm)])
-            guard case .array(let results)? = reply["results"], results.count == files.count,
-                let generation = reply["generation"]?.intValue, let onTimeout = reply["onTimeout"]?.stringValue
-            else { throw Failure(description: "ukeyd's CheckExecBatch reply is not what ukey-guard expects") }
-            return Decisions(
-                allowed: results.map { $0.objectValue?["decision"]?.stringValue == "allow" },
-                generation: UInt64(max(0, generation)),
-                onTimeout: onTimeout == "allow")
+            guard let available = reply["available"]?.boolValue, let total = reply["total"]?.intValue,
+                let page = reply["generation"]?.intValue, let text = reply["fingerprints"]?.stringValue,
+                let bytes = Data(base64Encoded: text), bytes.count % ExecFingerprint.size == 0
+            else { throw Failure(description: "ukeyd's AllowedFingerprints reply is not what ukey-guard expects") }
+            guard available else { return nil }
+            // The set moved under us (a reload between pages): start again.
+            if let generation, generation != UInt64(page) { return try fetchAllowSet(vm: vm, deadline: deadline) }
+            generation = UInt64(page)
+            if fingerprints.isEmpty { fingerprints.reserveCapacity(total) }
+            bytes.withUnsafeBytes { raw in
+                for offset in stride(from: 0, to: raw.count, by: ExecFingerprint.size) {
+                    fingerprints.append(ExecFingerprint(bytes: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + ExecFingerprint.size])))
+                }
+            }
+            if fingerprints.count >= total || bytes.isEmpty { break }
+        }
+        return LocalAllowSet(vm: vm, generation: generation ?? 0, fingerprints: fingerprints)
+    }
+
+    /// Runs `body` on the connection (made first if there is none), each read bounded by
+    /// `deadline` when one is given; any failure drops the connection, so a reply left unread
+    /// can never be taken for the next call's.
+    private func exchange<T>(deadline: TimeInterval?, _ body: (VarlinkConnection) throws -> T) throws -> T {
+        do {
+            let connection = try connection ?? VarlinkConnection(path: socket, timeout: deadline ?? 2)
+            self.connection = connection
+            if let deadline { connection.setReceiveTimeout(deadline) }
+            return try body(connection)
         } catch {
             connection = nil
             throw error

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// The exec guard: answers every exec the kernel holds on the guarded mounts, from a cache of
 /// decisions keyed by the file's identity and the decision state's generation, asking the
@@ -15,6 +16,8 @@ public final class ExecGuard {
         public var deadline: TimeInterval = 2
         /// Entries kept in the cache; past it the cache starts again empty.
         public var cacheLimit = 65_536
+        /// Whether to fetch and use the VM's allow set, where the source has one.
+        public var holdsAllowSet = true
 
         public init(vm: String) {
             self.vm = vm
@@ -24,6 +27,7 @@ public final class ExecGuard {
     let group: FanotifyGroup
     let source: DecisionSource
     let settings: Settings
+    let hasher = DescriptorHasher()
     /// Decisions by file identity, valid for `generation` only.
     private var cache: [FileIdentity: Bool] = [:]
     public private(set) var generation: UInt64?
@@ -38,6 +42,23 @@ public final class ExecGuard {
         public var denied = 0
         public var hashed = 0
         public var timedOut = 0
+        /// Allowed from the VM's allow set, without a call.
+        public var allowedLocally = 0
+    }
+
+    /// The VM's allow set, fetched in the background (`AllowSetSource`).
+    final class AllowSetSlot: Sendable {
+        let set = Mutex<LocalAllowSet?>(nil)
+        /// The generation last fetched for (with or without a set), and whether a fetch runs.
+        let state = Mutex<(fetched: UInt64?, running: Bool)>((nil, false))
+    }
+
+    private let allowSet = AllowSetSlot()
+
+    /// The allow set, when it is the current generation's.
+    public var currentAllowSet: LocalAllowSet? {
+        guard let generation, let set = allowSet.set.withLock({ $0 }), set.generation == generation else { return nil }
+        return set
     }
 
     public init(group: FanotifyGroup, source: DecisionSource, settings: Settings) {
@@ -61,8 +82,16 @@ public final class ExecGuard {
         }
     }
 
+    /// A held exec the cache could not answer.
+    private struct Pending {
+        let event: FanotifyGroup.Event
+        let identity: FileIdentity
+        let path: String
+        let sha256: [UInt8]
+    }
+
     func serve(_ events: [FanotifyGroup.Event], log: (String) -> Void) {
-        var pending: [(event: FanotifyGroup.Event, identity: FileIdentity, path: String, sha256: [UInt8])] = []
+        var pending: [Pending] = []
         for event in events {
             guard let identity = FileIdentity(descriptor: event.fd) else {
                 answer(event, allow: false)  // not a regular file: nothing a whitelist can vouch for
@@ -76,33 +105,77 @@ public final class ExecGuard {
                 answer(event, allow: cached)
                 continue
             }
-            guard let sha256 = DescriptorHasher.sha256(event.fd) else {
+            guard let sha256 = hasher.sha256(event.fd) else {
                 answer(event, allow: false)
                 continue
             }
             counters.hashed += 1
-            pending.append((event, identity, Self.path(of: event.fd), sha256))
+            pending.append(Pending(event: event, identity: identity, path: Self.path(of: event.fd), sha256: sha256))
         }
         guard !pending.isEmpty else { return }
-        do {
-            let decisions = try source.decide(vm: settings.vm, files: pending.map { ($0.path, $0.sha256) }, deadline: settings.deadline)
-            adopt(generation: decisions.generation, onTimeout: decisions.onTimeout, log: log)
-            if cache.count + pending.count > settings.cacheLimit { cache = [:] }
-            for (item, allowed) in zip(pending, decisions.allowed) {
-                cache[item.identity] = allowed
-                answer(item.event, allow: allowed)
+        // A file in the VM's allow set runs without a call; only the rest are asked about (and a
+        // refusal is always ukeyd's, so it is recorded).
+        var undecided: [Pending] = []
+        let set = currentAllowSet
+        for item in pending {
+            if let set, set.allows(path: item.path, sha256: item.sha256) {
+                counters.allowedLocally += 1
+                store(item, allow: true)
+            } else {
+                undecided.append(item)
             }
-        } catch {
-            counters.timedOut += pending.count
-            log("no decision in time (\(error)); answering \(pending.count) exec(s) by on-timeout: \(onTimeout ? "allow" : "deny")")
-            for item in pending { answer(item.event, allow: onTimeout) }
         }
+        guard !undecided.isEmpty else { return }
+        do {
+            let decisions = try source.decide(vm: settings.vm, files: undecided.map { ($0.path, $0.sha256) }, deadline: settings.deadline)
+            adopt(generation: decisions.generation, onTimeout: decisions.onTimeout, log: log)
+            for (item, allowed) in zip(undecided, decisions.allowed) { store(item, allow: allowed) }
+        } catch {
+            counters.timedOut += undecided.count
+            log("no decision in time (\(error)); answering \(undecided.count) exec(s) by on-timeout: \(onTimeout ? "allow" : "deny")")
+            for item in undecided { answer(item.event, allow: onTimeout) }
+        }
+    }
+
+    /// Fetches the allow set of the current generation in the background, unless it was
+    /// fetched for this generation already or a fetch runs; a failed fetch is tried again at the
+    /// next refresh.
+    private func requestAllowSet() {
+        guard settings.holdsAllowSet, let fetcher = (source as? AllowSetSource)?.allowSetFetcher, let generation else { return }
+        let start = allowSet.state.withLock { state -> Bool in
+            guard state.fetched != generation, !state.running else { return false }
+            state.running = true
+            return true
+        }
+        guard start else { return }
+        let slot = allowSet, vm = settings.vm, deadline = max(settings.deadline, 10)
+        // Its own line on stderr, as the command's log writes: this thread cannot use the loop's.
+        let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("ukey-guard: \($0)\n".utf8)) }
+        Thread.detachNewThread {
+            var fetched: UInt64?
+            do {
+                let set = try fetcher(vm, deadline)
+                slot.set.withLock { $0 = set }
+                fetched = set?.generation ?? generation
+                if let set { log("allow set of generation \(set.generation): \(set.count) entries") }
+            } catch {
+                log("could not fetch the allow set (\(error)); asking about every file until it comes")
+            }
+            slot.state.withLock { $0 = (fetched, false) }
+        }
+    }
+
+    private func store(_ item: Pending, allow: Bool) {
+        if cache.count >= settings.cacheLimit { cache = [:] }
+        cache[item.identity] = allow
+        answer(item.event, allow: allow)
     }
 
     /// Asks with an empty batch: the generation alone.
     func refreshGeneration(log: (String) -> Void) {
         guard let decisions = try? source.decide(vm: settings.vm, files: [], deadline: settings.deadline) else { return }
         adopt(generation: decisions.generation, onTimeout: decisions.onTimeout, log: log)
+        requestAllowSet()
     }
 
     private func adopt(generation new: UInt64, onTimeout: Bool, log: (String) -> Void) {
@@ -121,10 +194,11 @@ public final class ExecGuard {
 
     /// The path the kernel gives for the event's descriptor.
     static func path(of descriptor: Int32) -> String {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = readlink("/proc/self/fd/\(descriptor)", &buffer, buffer.count - 1)
-        guard count > 0 else { return "/" }
-        return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Int(PATH_MAX) + 1) { buffer in
+            let count = buffer.withMemoryRebound(to: CChar.self) { readlink("/proc/self/fd/\(descriptor)", $0.baseAddress!, $0.count - 1) }
+            guard count > 0 else { return "/" }
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<count]), as: UTF8.self)
+        }
     }
 
     /// The files mapped into this process (its executable, its libraries), by device and inode.

@@ -18,6 +18,8 @@ public final class FanotifyGroup {
     public let descriptor: Int32
     /// Whether answers carry FAN_AUDIT (the kernel's audit log records them), where supported.
     public let audits: Bool
+    /// Where events are read to: allocated once, since an exec waits while the guard reads.
+    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
 
     public init() throws(Failure) {
         let flags = UInt32(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_UNLIMITED_QUEUE)
@@ -37,7 +39,10 @@ public final class FanotifyGroup {
         self.audits = audits
     }
 
-    deinit { close(descriptor) }
+    deinit {
+        close(descriptor)
+        buffer.deallocate()
+    }
 
     /// Holds every exec on the mount that holds `path`.
     public func guardMount(_ path: String) throws(Failure) {
@@ -56,8 +61,7 @@ public final class FanotifyGroup {
             throw Failure(description: "poll: \(String(cString: strerror(errno)))")
         }
         guard ready > 0 else { return [] }
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        let count = read(descriptor, buffer.baseAddress, buffer.count)
         if count < 0 {
             if errno == EINTR || errno == EAGAIN { return [] }
             throw Failure(description: "reading fanotify events: \(String(cString: strerror(errno)))")
@@ -66,7 +70,7 @@ public final class FanotifyGroup {
         var offset = 0
         let headerSize = MemoryLayout<fanotify_event_metadata>.size
         while offset + headerSize <= count {
-            let metadata = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: fanotify_event_metadata.self) }
+            let metadata = buffer.loadUnaligned(fromByteOffset: offset, as: fanotify_event_metadata.self)
             guard metadata.vers == FANOTIFY_METADATA_VERSION, metadata.event_len >= headerSize else {
                 throw Failure(description: "fanotify sent metadata version \(metadata.vers); ukey-guard reads version \(FANOTIFY_METADATA_VERSION)")
             }

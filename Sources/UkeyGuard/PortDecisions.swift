@@ -33,7 +33,7 @@ public final class PortDecisions: DecisionSource {
         calls += 1
         let tag = String(nonce, radix: 16) + "-" + String(calls)
         let items: [JSONValue] = files.map { file in
-            .object(["path": .string(file.path), "digest": .string("sha256:" + file.sha256.map { String(format: "%02x", $0) }.joined())])
+            .object(["path": .string(file.path), "digest": .string("sha256:" + Hex.encode(file.sha256))])
         }
         let until = Date() + deadline
         try write(VarlinkFraming.frame(VarlinkCodec.encode(VarlinkCall(method: "io.ukey.Runtime.CheckExecBatch", parameters: ["items": .array(items), "tag": .string(tag)]))), until: until)

@@ -14,8 +14,9 @@ import Glibc
 /// million here (measured: 100,000 entries 68 s, 200,000 entries 368 s, growing faster than the
 /// count; a million did not finish in 5 minutes), and a smaller database only favours it; N execs of one
 /// program (warm: cached after the first) and one exec each of many copies (cold: each file's
-/// first exec), three ways: no enforcement, fapolicyd enforcing, ukey-guard enforcing. Only one
-/// tool enforces at a time, both on a tmpfs of the bench's own (fapolicyd's rules deny only there);
+/// first exec), four ways: no enforcement, fapolicyd enforcing, ukey-guard enforcing with its
+/// VM's allow set (the default), and ukey-guard asking ukeyd about every file (`--no-allow-set`,
+/// what a guest's guard does over its port). Only one tool enforces at a time, both on a tmpfs of the bench's own (fapolicyd's rules deny only there);
 /// each is stopped by its PID, and /etc/fapolicyd is put back as it was.
 enum GuardBench {
     static let warmExecs = 3000
@@ -39,7 +40,9 @@ enum GuardBench {
 
         let program = Array(try Data(contentsOf: URL(fileURLWithPath: "/usr/bin/true")))
         let digest = Hex.encode(SHA256.hash(data: program))
-        var files = [mount + "/prog"] + (0..<coldFiles * rounds * 3).map { "\(mount)/cold-\($0)" }
+        // Fresh cold files for every round of each of the four ways (bare, fapolicyd, ukey-guard
+        // with its allow set, ukey-guard asking ukeyd about every file).
+        var files = [mount + "/prog"] + (0..<coldFiles * rounds * 4).map { "\(mount)/cold-\($0)" }
         for file in files {
             guard FileManager.default.createFile(atPath: file, contents: Data(program), attributes: [.posixPermissions: 0o755]) else { throw BenchError("cannot write \(file)") }
         }
@@ -107,21 +110,29 @@ enum GuardBench {
         let daemon = try DaemonBench.start(binary: ukeyd, policy: policy, name: "guard")
         defer { daemon.stop() }
         _ = try VarlinkConnection(path: daemon.socket).call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "marker", "digest": .string("sha256:" + digest)])
-        let guarding = try GuardProcess(binary: guardBinary, socket: daemon.socket, mount: mount)
+        // The default: the guard holds the VM's allow set (measured once it has fetched it).
+        let guarding = try GuardProcess(binary: guardBinary, socket: daemon.socket, mount: mount, work: work, allowSet: true)
         let refused = spawn(mount + "/untrusted")
         guard refused == EPERM else { guarding.stop(); throw BenchError("ukey-guard did not refuse an untrusted program (spawn: \(refused))") }
         let underGuard = measured()
         let guardRSS = ExecBench.memory(pid: guarding.pid).rss
         let ukeydRSS = ExecBench.memory(pid: daemon.pid).rss
         guarding.stop()
+        // --no-allow-set: one call to ukeyd per cold exec, as a guest's guard makes over its port.
+        let asking = try GuardProcess(binary: guardBinary, socket: daemon.socket, mount: mount, work: work, allowSet: false)
+        let underAsking = measured()
+        let askingRSS = ExecBench.memory(pid: asking.pid).rss
+        asking.stop()
 
         func perExec(_ t: Double, _ base: Double, _ count: Int) -> Double { max(0, t - base) / Double(count) * 1e6 }
         let fWarm = perExec(underFapolicyd.warm, bare.warm, warmExecs), gWarm = perExec(underGuard.warm, bare.warm, warmExecs)
         let fCold = perExec(underFapolicyd.cold, bare.cold, coldFiles), gCold = perExec(underGuard.cold, bare.cold, coldFiles)
+        let aWarm = perExec(underAsking.warm, bare.warm, warmExecs), aCold = perExec(underAsking.cold, bare.cold, coldFiles)
         print(String(format: "  bare exec (posix_spawn + wait of /usr/bin/true): warm %.0f us, cold %.0f us", bare.warm / Double(warmExecs) * 1e6, bare.cold / Double(coldFiles) * 1e6))
         print(String(format: "  added per exec, warm: fapolicyd %.1f us, ukey-guard %.1f us (x%.2f of fapolicyd's)", fWarm, gWarm, gWarm / max(fWarm, 0.001)))
         print(String(format: "  added per exec, cold: fapolicyd %.1f us, ukey-guard %.1f us (x%.2f of fapolicyd's)", fCold, gCold, gCold / max(fCold, 0.001)))
-        print(String(format: "  resident memory: fapolicyd %.0f MB; ukey-guard %.0f MB + ukeyd %.0f MB (the whitelist lives in ukeyd)", fapolicydRSS, guardRSS, ukeydRSS))
+        print(String(format: "  ukey-guard --no-allow-set (a call to ukeyd per cold exec, as in a guest): warm %.1f us, cold %.1f us (x%.2f of fapolicyd's)", aWarm, aCold, aCold / max(fCold, 0.001)))
+        print(String(format: "  resident memory: fapolicyd %.0f MB; ukey-guard %.0f MB with the allow set (%.0f MB without) + ukeyd %.0f MB", fapolicydRSS, guardRSS, askingRSS, ukeydRSS))
         print("goal: warm at most 0.5x fapolicyd's: \(gWarm <= fWarm * 0.5 ? "met" : "NOT met"); cold within 1.2x: \(gCold <= fCold * 1.2 ? "met" : "NOT met")")
     }
 
@@ -258,14 +269,25 @@ final class GuardProcess {
     let process = Process()
     var pid: Int32 { process.processIdentifier }
 
-    init(binary: String, socket: String, mount: String) throws {
+    /// Starts the guard; with `allowSet`, returns once it says it holds the VM's allow set.
+    init(binary: String, socket: String, mount: String, work: String, allowSet: Bool) throws {
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--socket", socket, "--vm", "vmm", "--mount", mount]
+        process.arguments = ["--socket", socket, "--vm", "vmm", "--mount", mount] + (allowSet ? [] : ["--no-allow-set"])
         let ready = Pipe()
+        let log = work + "/ukey-guard.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.standardOutput = ready
-        process.standardError = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         try process.run()
         guard String(decoding: ready.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("ready") else { throw BenchError("ukey-guard did not start") }
+        guard allowSet else { return }
+        for _ in 0..<600 {
+            let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if said.contains("allow set of generation") { return }
+            usleep(100_000)
+        }
+        stop()
+        throw BenchError("ukey-guard did not fetch its allow set in 60 s: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 
     func stop() {

@@ -31,6 +31,9 @@ struct UkeyGuardCommand: ParsableCommand {
     @Option(help: "Seconds to wait for a decision before answering by the policy's on-timeout.")
     var deadline: Double = 2
 
+    @Flag(help: "On the host, ask ukeyd about every file instead of holding the VM's allow set (16 bytes an entry) and allowing a listed file without a call.")
+    var noAllowSet = false
+
     func run() throws {
         guard deadline > 0, deadline <= 60 else { throw ValidationError("--deadline must be in (0, 60] seconds") }
         if port != nil {
@@ -43,6 +46,7 @@ struct UkeyGuardCommand: ParsableCommand {
         for mount in mounts.isEmpty ? ["/"] : mounts { try group.guardMount(mount) }
         var settings = ExecGuard.Settings(vm: port == nil ? vm : "this guest")
         settings.deadline = deadline
+        settings.holdsAllowSet = !noAllowSet
         // On the host, ukeyd's socket, and the start and stop are reported for its audit log; in a
         // guest, the VM's port, where only CheckExec may be asked (ukeyd logs the channel instead).
         let host = port == nil ? DaemonDecisions(socket: socket) : nil
@@ -67,6 +71,6 @@ struct UkeyGuardCommand: ParsableCommand {
         var now = timespec(tv_sec: 0, tv_nsec: 0)
         try guardLoop.run(log: say, keepGoing: { sigtimedwait(&stopping, nil, &now) < 0 })
         try? host?.report("stop", vm: vm, mounts: guarded, deadline: deadline)
-        say("stopped after \(guardLoop.counters.allowed) allowed, \(guardLoop.counters.denied) denied, \(guardLoop.counters.hashed) hashed")
+        say("stopped after \(guardLoop.counters.allowed) allowed (\(guardLoop.counters.allowedLocally) from the allow set), \(guardLoop.counters.denied) denied, \(guardLoop.counters.hashed) hashed")
     }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import UkeyFuzzTargets
+import UkeySM
 import UkeyStore
 import UkeyToken
 
@@ -11,6 +12,10 @@ import UkeyToken
 ///   ukey-testhelper verify-pin DIR USER PIN   one PIN check; exit 0 accepted, 1 otherwise
 ///   ukey-testhelper pin-timing DIR USER:PIN N times N pairs: unknown user, then USER's wrong PIN
 ///   ukey-testhelper fuzz-seeds DIR            each fuzz target's seeds, for Tests/Fuzz/Corpus
+///   ukey-testhelper sm-operations N           N mixed SM2/SM3 operations after a warm-up; print
+///                                             the resident KiB before and after them (a leak check
+///                                             in a process of its own: the test runner's RSS moves
+///                                             with every test running beside it)
 @main
 struct TestHelper {
     static func main() async {
@@ -52,14 +57,45 @@ struct TestHelper {
                 let verdict = try await token.verifyPIN(user: arguments[3], pin: arguments[4])
                 print("\(verdict)")
                 exit(verdict == .accepted ? 0 : 1)
+            case "sm-operations" where arguments.count == 3:
+                guard let count = Int(arguments[2]) else { exit(2) }
+                try smOperations(count)
             default:
-                FileHandle.standardError.write(Data("usage: ukey-testhelper store-writer DIR | verify-pin DIR USER PIN | pin-timing DIR USER:PIN N | fuzz-seeds DIR\n".utf8))
+                FileHandle.standardError.write(Data("usage: ukey-testhelper store-writer DIR | verify-pin DIR USER PIN | pin-timing DIR USER:PIN N | fuzz-seeds DIR | sm-operations N\n".utf8))
                 exit(2)
             }
         } catch {
             FileHandle.standardError.write(Data("ukey-testhelper: \(error)\n".utf8))
             exit(3)
         }
+    }
+
+    static func smOperations(_ count: Int) throws {
+        let message = Array("the message".utf8)
+        let key = try SM2PrivateKey()
+        let publicKey = try key.publicKey
+        let pem = key.pemRepresentation
+        let signature = try key.signature(for: message)
+        func round(_ count: Int) throws {
+            for index in 0..<count {
+                switch index % 5 {
+                case 0: _ = SM3.hash(message)
+                case 1: _ = try SM2PrivateKey(pemRepresentation: pem)
+                case 2: _ = try key.signature(for: message)
+                case 3: _ = publicKey.isValidSignature(signature, for: message)
+                default: _ = try? SM2PublicKey(derRepresentation: [0x30, 0x03, 0x02, 0x01, 0x01])
+                }
+            }
+        }
+        func resident() -> Int {
+            let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+        }
+        try round(10_000)
+        let before = resident()
+        try round(count)
+        print("\(before) \(resident())")
     }
 
     /// Each commit writes a counter and a random blob with its hash, so a reader can tell a

@@ -74,6 +74,28 @@ struct ExecGuardTests {
             }
         }
 
+        /// Waits until the guard has fetched its VM's allow set (it says so on standard error).
+        func waitForAllowSet() throws {
+            var said = ""
+            let fd = errors.fileHandleForReading.fileDescriptor
+            for _ in 0..<300 {  // 30 s at most: a bound against a hang, not a speed claim
+                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if poll(&poller, 1, 100) > 0 {
+                    var buffer = [UInt8](repeating: 0, count: 4096)
+                    let count = read(fd, &buffer, buffer.count)
+                    if count > 0 { said += String(decoding: buffer[0..<count], as: UTF8.self) }
+                }
+                if said.contains("allow set of generation") { return }
+            }
+            throw TestDaemonError("ukey-guard did not fetch its allow set: \(said)")
+        }
+
+        /// How many execs the guard said it allowed from the allow set, in its last line.
+        static func allowedFromSet(_ said: String) -> Int? {
+            guard let match = said.firstMatch(of: /\((\d+) from the allow set\)/) else { return nil }
+            return Int(match.1)
+        }
+
         /// Stops the guard; returns what it said on standard error.
         @discardableResult
         func stop() -> String {
@@ -136,29 +158,62 @@ struct ExecGuardTests {
     }
 
     @Test(
-        "with ukeyd gone, the guard answers by the policy's on-timeout (by default deny while enforcing; allow where the rule set says so) and the exec returns instead of hanging",
+        "with ukeyd gone, the guard answers a file it cannot decide by the policy's on-timeout (by default deny while enforcing; allow where the rule set says so) and the exec returns instead of hanging; a listed file is still allowed from the VM's allow set",
         arguments: [nil, "allow"])
     func daemonGone(onTimeout: String?) throws {
         let f = try DaemonFixture(load: false)
         let scratch = try Scratch()
         let allowed = try scratch.program("allowed", from: "/usr/bin/true")
-        let late = try scratch.program("late", from: "/usr/bin/true")
-        try f.loadPolicy(Self.policy(f.policyText, version: 1, allow: [allowed, late], onTimeout: onTimeout))
+        let listed = try scratch.program("listed", from: "/usr/bin/true")
+        let late = try scratch.program("late", from: "/usr/bin/false")
+        try f.loadPolicy(Self.policy(f.policyText, version: 1, allow: [allowed, listed], onTimeout: onTimeout))
         try f.bootHost()
         let guarding = try Guard(socket: f.daemon.socketPath, mount: scratch.path, deadline: "0.5")
         defer { guarding.stop() }
         #expect(Self.spawn(allowed.path) == (0, 0))
-        usleep(1_500_000)  // the guard has learnt on-timeout from a reply
+        try guarding.waitForAllowSet()
         f.daemon.kill9()
         let started = Date()
         let answer = Self.spawn(late.path)
         if onTimeout == "allow" {
-            #expect(answer == (0, 0), "not yet decided, ukeyd cannot say, and the policy says allow")
+            #expect(answer == (0, 1), "not listed, ukeyd cannot say, and the policy says allow: /usr/bin/false ran")
         } else {
-            #expect(answer.error == EPERM, "not yet decided, and ukeyd cannot say: denied")
+            #expect(answer.error == EPERM, "not listed, and ukeyd cannot say: denied")
         }
         // The bound is the test's own guard against a hang (twenty times the deadline), not a speed claim.
         #expect(Date().timeIntervalSince(started) < 10)
         #expect(Self.spawn(allowed.path) == (0, 0), "what was decided before stays decided")
+        #expect(Self.spawn(listed.path) == (0, 0), "never run before, but in the allow set ukeyd published: allowed without a call")
+        #expect((Guard.allowedFromSet(guarding.stop()) ?? 0) >= 1, "the listed file was allowed from the set")
+    }
+
+    @Test("the guard allows from the VM's allow set only what ukeyd listed: a listed file runs without a call, a changed copy at a listed path and an unlisted file are asked about and refused (and recorded), and after a reload that drops a file the old set no longer allows it")
+    func allowSet() throws {
+        let f = try DaemonFixture(load: false)
+        let scratch = try Scratch()
+        let first = try scratch.program("first", from: "/usr/bin/true")
+        let second = try scratch.program("second", from: "/usr/bin/true")
+        let changed = try scratch.program("changed", from: "/usr/bin/true", flip: true)
+        let unlisted = try scratch.program("unlisted", from: "/usr/bin/true")
+        try f.loadPolicy(Self.policy(f.policyText, version: 1, allow: [first, second, (changed.path, first.digest)]))
+        try f.bootHost()
+        let guarding = try Guard(socket: f.daemon.socketPath, mount: scratch.path)
+        defer { guarding.stop() }
+        try guarding.waitForAllowSet()
+        #expect(Self.spawn(first.path) == (0, 0))
+        #expect(Self.spawn(changed.path).error == EPERM)
+        #expect(Self.spawn(unlisted.path).error == EPERM)
+
+        // A reload that drops "second" before it ever ran: the set of the old generation must not allow it.
+        try f.loadPolicy(Self.policy(f.policyText, version: 2, allow: [first]))
+        usleep(1_500_000)  // the guard learns the new generation within a second
+        #expect(Self.spawn(second.path).error == EPERM)
+        let said = guarding.stop()
+        #expect(Guard.allowedFromSet(said) == 1, "the first exec came from the set, nothing else did: \(said)")
+        let audit = try String(contentsOfFile: f.daemon.stateDirectory + "/audit.log", encoding: .utf8)
+        let denials = audit.split(separator: "\n").filter { $0.contains(#""type":"exec""#) && $0.contains(#""decision":"deny""#) }
+        for path in [changed.path, unlisted.path, second.path] {
+            #expect(denials.contains { $0.contains(path) }, "no denial of \(path) in the audit log")
+        }
     }
 }

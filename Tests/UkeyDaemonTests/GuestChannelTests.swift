@@ -111,7 +111,7 @@ struct GuestChannelTests {
         for (method, parameters) in [
             ("io.ukey.Boot.Measure", ["entity": "office", "component": "kernel", "digest": .string("sha256:" + String(repeating: "0", count: 64))]),
             ("io.ukey.Boot.Reset", [:]), ("io.ukey.Boot.Chain", [:]), ("io.ukey.Admin.Status", [:]), ("io.ukey.Runtime.GuardEvent", ["vm": "office", "event": "stop", "mounts": []]),
-            ("org.varlink.service.GetInfo", [:]), ("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"]),
+            ("org.varlink.service.GetInfo", [:]), ("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"]), ("io.ukey.Runtime.AllowedFingerprints", ["vm": "office"]),
         ] as [(String, [String: JSONValue])] {
             #expect(try office.call(method, parameters).error == "org.varlink.service.PermissionDenied", "\(method)")
         }

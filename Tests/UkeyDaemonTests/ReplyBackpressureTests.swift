@@ -24,13 +24,22 @@ struct ReplyBackpressureTests {
     /// buffers are well under a megabyte each; an unbounded daemon holds ~140 MB per client.
     static let allowedGrowthKB = 64 * 1024
 
-    @Test("ten clients flood pipelined calls and never read: ukeyd's RSS stays bounded, others are served, and it frees what the clients held when they go")
-    func floodersAreBounded() throws {
+    /// GetInfo is answered by the connection's task; an empty CheckExecBatch on the event loop,
+    /// by the immediate lane, which must stop answering once the client stops reading.
+    static let floods: [VarlinkCall] = [
+        VarlinkCall(method: "org.varlink.service.GetInfo"),
+        VarlinkCall(method: "io.ukey.Runtime.CheckExecBatch", parameters: ["items": [], "vm": "vmm"]),
+    ]
+
+    @Test("ten clients flood pipelined calls and never read: ukeyd's RSS stays bounded, others are served, and it frees what the clients held when they go", arguments: floods)
+    func floodersAreBounded(flood: VarlinkCall) throws {
         let f = try DaemonFixture()
         let daemon = f.daemon
+        // The flood's call is answered, as it will be when nobody reads.
+        #expect(try daemon.call(flood.method, flood.parameters)["results"] != nil || flood.method.hasSuffix("GetInfo"))
         let baseline = DaemonRobustnessTests.rss(daemon.pid)
         #expect(baseline > 0, "VmRSS must be read from /proc")
-        let call = VarlinkFraming.frame(VarlinkCodec.encode(VarlinkCall(method: "org.varlink.service.GetInfo")))
+        let call = VarlinkFraming.frame(VarlinkCodec.encode(flood))
         let chunk = [UInt8](repeating: 0, count: 0).reserved(call.count * Self.chunkCalls) { buffer in
             for _ in 0..<Self.chunkCalls { buffer += call }
         }

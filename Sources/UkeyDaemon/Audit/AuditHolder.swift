@@ -31,6 +31,10 @@ final class AuditHolder: Sendable {
         set { forwarderBox.withLockedValue { $0 = newValue } }
     }
 
+    /// Whether any allowed execution may be recorded (then a check must take the path that
+    /// records, and may not be answered early without consulting the sampler).
+    var mayRecordAllowedExec: Bool { settings.execAllows != .none }
+
     /// Whether an allowed execution is recorded under the sampling setting.
     func recordsAllowedExec() -> Bool {
         switch settings.execAllows {

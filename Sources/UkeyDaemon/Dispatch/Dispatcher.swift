@@ -12,6 +12,7 @@ public struct Dispatcher: Sendable {
         typealias Answer = @Sendable (Parameters, CallContext) async throws(ServiceError) -> [String: JSONValue]
         typealias Submit = @Sendable (Parameters, CallContext, MeasurementTicket.Origin) async throws(ServiceError) -> MeasurementTicket?
         typealias Stream = @Sendable (Parameters, CallContext, _ stopping: @escaping @Sendable () -> Bool, _ send: (VarlinkReply) async throws -> Void) async throws -> Void
+        typealias Immediate = @Sendable (Parameters, CallContext) throws(ServiceError) -> [String: JSONValue]
 
         let role: Role?
         let answer: Answer
@@ -19,6 +20,8 @@ public struct Dispatcher: Sendable {
         let submit: Submit?
         /// Answers a call made with `more: true` by streaming (`StreamingMethod`).
         let stream: Stream?
+        /// Answers without waiting (`ImmediateMethod`).
+        let immediate: Immediate?
     }
 
     let services: DaemonServices
@@ -87,6 +90,24 @@ public struct Dispatcher: Sendable {
             }
         }
         return .handled(await handle(call, from: caller, admitted: admitted))
+    }
+
+    /// The reply to a call that can be answered right here, on the calling thread, and leaves no
+    /// audit record (an allowed exec, as the default audit settings have it); nil for any other
+    /// call, which then takes the usual path. Nothing is recorded or changed here: a call this
+    /// declines is answered afresh by `start`.
+    func answerImmediately(_ call: VarlinkCall, from caller: Caller) -> VarlinkReply? {
+        // Where allowed execs may be recorded, asking whether this one is would move the sampler,
+        // and the call declined here would be asked again: such a daemon answers on the usual path.
+        guard !call.more, !services.audit.mayRecordAllowedExec, case .success(let route) = admit(call, from: caller), let immediate = route.immediate else { return nil }
+        let reply: VarlinkReply
+        do throws(ServiceError) {
+            reply = VarlinkReply(parameters: try immediate(Parameters(call.parameters), context(caller)))
+        } catch {
+            return nil
+        }
+        guard AuditRules.entries(for: call, caller: caller, reply: reply, holder: services.audit).isEmpty else { return nil }
+        return reply
     }
 
     /// Refuses a call before any method sees it (a guest asking beyond what its channel may):
@@ -183,7 +204,15 @@ public struct Dispatcher: Sendable {
         if let queued = method as? any QueuedMethod.Type { submit = submitter(queued) }
         var stream: Route.Stream?
         if let streaming = method as? any StreamingMethod.Type { stream = streamer(streaming) }
-        return Route(role: M.role, answer: answer, submit: submit, stream: stream)
+        var immediate: Route.Immediate?
+        if let now = method as? any ImmediateMethod.Type { immediate = answerer(now) }
+        return Route(role: M.role, answer: answer, submit: submit, stream: stream, immediate: immediate)
+    }
+
+    private static func answerer<M: ImmediateMethod>(_ method: M.Type) -> Route.Immediate {
+        { (parameters: Parameters, call: CallContext) throws(ServiceError) -> [String: JSONValue] in
+            try M.answerNow(try M.Request(wire: parameters), in: call).wire
+        }
     }
 
     private static func submitter<M: QueuedMethod>(_ method: M.Type) -> Route.Submit {

@@ -79,6 +79,9 @@ public struct VarlinkServer: Sendable {
         case queued(VarlinkCall, MeasurementTicket)
         case refuse(VarlinkError)
         case follow(VarlinkCall)
+        /// The reader has read this many reads whole, with no partial message left: once the
+        /// replies before this are written, the immediate lane may answer again.
+        case settled(UInt64)
     }
 
     /// Binds, calls `ready`, and serves until `shutdown` fires; then stops accepting, lets
@@ -140,6 +143,7 @@ public struct VarlinkServer: Sendable {
             PeerCredentials.of(channel).flatMapThrowing { credentials in
                 try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle), name: Self.idleHandler)
                 try channel.pipeline.syncOperations.addHandler(CloseOnIdleHandler())
+                try channel.pipeline.syncOperations.addHandler(ImmediateLane(), name: ImmediateLane.name)
                 return (credentials, channel)
             }
         }
@@ -161,12 +165,20 @@ public struct VarlinkServer: Sendable {
     private func serve(_ connection: Connection, caller: Caller, refusal: ConnectionAdmission.Refusal?) async {
         let raw = connection.1
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        let lane: NIOLoopBound<ImmediateLane>
+        let dispatcher = dispatcher, stopping = stopping
         do {
-            channel = try await raw.eventLoop.submit {
+            (channel, lane) = try await raw.eventLoop.submit {
+                let lane = try raw.pipeline.syncOperations.handler(type: ImmediateLane.self)
                 let wrapped = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: raw)
                 // Nothing may throw after the wrapper exists: it must reach executeThenClose.
+                if refusal == nil {
+                    lane.open { call in
+                        stopping.withLockedValue { $0 } ? nil : dispatcher.answerImmediately(call, from: caller)
+                    }
+                }
                 try? raw.syncOptions?.setOption(.autoRead, value: true)
-                return wrapped
+                return (wrapped, NIOLoopBound(lane, eventLoop: raw.eventLoop))
             }.get()
         } catch {
             logger.debug("connection from uid \(caller.uid) closed before it was served: \(error)")
@@ -196,6 +208,11 @@ public struct VarlinkServer: Sendable {
                     group.addTask {
                         defer { slots.close() }
                         for await item in outgoing {
+                            if case .settled(let count) = item {
+                                // After this task's writes on the same loop: the lane cannot overtake them.
+                                raw.eventLoop.execute { lane.value.settled(count) }
+                                continue
+                            }
                             defer { slots.release() }
                             switch item {
                             case .reply(let handled, let oneway):
@@ -210,6 +227,8 @@ public struct VarlinkServer: Sendable {
                                 // A follower is silent by design: the idle timeout no longer applies.
                                 try? await channel.channel.pipeline.removeHandler(name: Self.idleHandler).get()
                                 try await dispatcher.follow(call, from: caller, stopping: { stopping.withLockedValue { $0 } }, send: send)
+                            case .settled:
+                                break
                             }
                         }
                     }
@@ -219,7 +238,10 @@ public struct VarlinkServer: Sendable {
                     // waits for it, so it sees the effect of every call before it on this connection
                     // and its audit records follow theirs.
                     var lastQueued: MeasurementTicket?
+                    var reads: UInt64 = 0
                     for try await buffer in inbound {
+                        reads += 1
+                        defer { if framing.pendingCount == 0 { queue.yield(.settled(reads)) } }
                         let messages: [[UInt8]]
                         do throws(VarlinkError) {
                             messages = try framing.feed(buffer.readableBytesView)

@@ -5,7 +5,7 @@ enum MethodTable {
         VarlinkService.GetInfo.self, VarlinkService.GetInterfaceDescription.self,
         Boot.Measure.self, Boot.Chain.self, Boot.Quote.self, Boot.EventLog.self, Boot.Reset.self, Boot.Release.self,
         Auth.Login.self, Auth.Logout.self,
-        Runtime.CheckExec.self, Runtime.CheckExecBatch.self, Runtime.GuardEvent.self,
+        Runtime.CheckExec.self, Runtime.CheckExecBatch.self, Runtime.AllowedFingerprints.self, Runtime.GuardEvent.self,
         Audit.Query.self, Audit.Verify.self,
         Token.Info.self, Token.Certificate.self, Token.Random.self, Token.Sign.self,
         Admin.Initialize.self, Admin.Status.self, Admin.LoadPolicy.self, Admin.AddUser.self,

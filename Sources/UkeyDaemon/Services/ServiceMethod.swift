@@ -20,6 +20,19 @@ protocol QueuedMethod: ServiceMethod {
     static func submit(_ request: Request, in call: CallContext, origin: MeasurementTicket.Origin) async throws(ServiceError) -> MeasurementTicket?
 }
 
+/// A method answered at once from state already in memory, without waiting on anything: the
+/// server may answer it on the connection's event loop (`ImmediateLane`), so the exec path's
+/// question costs no hop between threads. `answer` must give the same reply.
+protocol ImmediateMethod: ServiceMethod {
+    static func answerNow(_ request: Request, in call: CallContext) throws(ServiceError) -> Reply
+}
+
+extension ImmediateMethod {
+    static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
+        try answerNow(request, in: call)
+    }
+}
+
 /// A method that streams when called with `more: true` (`Audit.Query` following new records).
 protocol StreamingMethod: ServiceMethod {
     /// Sends replies, each but the last with `continues`, until the client goes or `stopping`.

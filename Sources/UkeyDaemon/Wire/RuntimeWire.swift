@@ -1,3 +1,4 @@
+import Foundation
 import UkeyVarlink
 
 // io.ukey.Runtime on the wire (the IDL: `VarlinkInterface.runtime`).
@@ -41,6 +42,28 @@ extension Runtime.CheckExecBatch.Reply: WireReply {
         var wire: [String: JSONValue] = ["results": .array(results.map { .object($0.wire) }), "generation": .int(Int(generation)), "onTimeout": .string(onTimeout)]
         if let tag { wire["tag"] = .string(tag) }
         return wire
+    }
+}
+
+extension Runtime.AllowedFingerprints.Request: WireRequest {
+    init(wire p: Parameters) throws(ServiceError) {
+        vm = try p.string("vm", maxLength: 64)
+        offset = try p.optionalInt("offset") ?? 0
+        limit = try p.optionalInt("limit") ?? Runtime.AllowedFingerprints.maxPage
+        guard offset >= 0 else { throw .invalidParameter("offset") }
+        guard (1...Runtime.AllowedFingerprints.maxPage).contains(limit) else { throw .invalidParameter("limit") }
+    }
+}
+
+extension Runtime.AllowedFingerprints.Reply: WireReply {
+    var wire: [String: JSONValue] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(fingerprints.count * ExecFingerprint.size)
+        for fingerprint in fingerprints { fingerprint.append(to: &bytes) }
+        return [
+            "available": .bool(available), "total": .int(total), "generation": .int(Int(generation)),
+            "fingerprints": .string(Data(bytes).base64EncodedString()),
+        ]
     }
 }
 

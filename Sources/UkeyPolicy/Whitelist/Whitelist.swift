@@ -40,6 +40,7 @@ public struct Whitelist: Sendable {
             d = bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
             self.algorithm = UInt8(HashAlgorithm.allCases.firstIndex(of: algorithm) ?? 0)
         }
+
     }
 
     struct VMRules: Sendable {
@@ -48,12 +49,16 @@ public struct Whitelist: Sendable {
         var allowed: [PathKey: DigestKey] = [:]
         var more: [PathKey: [DigestKey]] = [:]
         var count = 0
+        /// The SHA-256 entries' `ExecFingerprint`s, in the order they were added, for the VM's
+        /// guards (entries with another digest are only ever asked about).
+        var fingerprints: [ExecFingerprint] = []
 
-        mutating func add(path: String, digest: UkeyCore.Digest) {
-            add(PathKey(path), DigestKey(digest))
+        mutating func add(vm: String, path: String, digest: UkeyCore.Digest) {
+            let fingerprint = digest.algorithm == .sha256 ? ExecFingerprint(vm: vm, path: path, sha256: digest.bytes) : nil
+            add(PathKey(path), DigestKey(digest), fingerprint: fingerprint)
         }
 
-        mutating func add(_ key: PathKey, _ value: DigestKey) {
+        mutating func add(_ key: PathKey, _ value: DigestKey, fingerprint: @autoclosure () -> ExecFingerprint?) {
             if let existing = allowed[key] {
                 guard existing != value, !(more[key]?.contains(value) ?? false) else { return }
                 more[key, default: []].append(value)
@@ -61,6 +66,7 @@ public struct Whitelist: Sendable {
                 allowed[key] = value
             }
             count += 1
+            if let fingerprint = fingerprint() { fingerprints.append(fingerprint) }
         }
     }
 
@@ -72,7 +78,7 @@ public struct Whitelist: Sendable {
     public init(_ policy: Policy) {
         for rules in policy.runtime {
             var vm = VMRules(defaultDecision: rules.defaultDecision)
-            for entry in rules.allow { vm.add(path: entry.path, digest: entry.digest) }
+            for entry in rules.allow { vm.add(vm: rules.vm, path: entry.path, digest: entry.digest) }
             vms[rules.vm] = vm
             if let onTimeout = rules.onTimeout { onTimeouts[rules.vm] = onTimeout }
         }
@@ -86,23 +92,29 @@ public struct Whitelist: Sendable {
 
     /// Adds an entry to a VM's rules (the VM must have a rule set in the policy).
     public mutating func add(vm: String, path: String, digest: UkeyCore.Digest) {
-        vms[vm]?.add(path: path, digest: digest)
+        vms[vm]?.add(vm: vm, path: path, digest: digest)
     }
 
     /// Adds an allow-list entry from raw bytes: the path's UTF-8 and a SHA-256 digest's 32 bytes
     /// (the allow-list reader's fast path: no String, no array per entry).
     public mutating func add(vm: String, pathBytes: UnsafeRawBufferPointer, sha256: UnsafeRawBufferPointer) {
-        vms[vm]?.add(PathKey(bytes: pathBytes), DigestKey(bytes: sha256, algorithm: .sha256))
+        vms[vm]?.add(PathKey(bytes: pathBytes), DigestKey(bytes: sha256, algorithm: .sha256), fingerprint: ExecFingerprint(vm: vm, path: pathBytes, sha256: sha256))
     }
 
     /// Makes room for `count` more entries of a VM (a list's size is known before it is read).
     public mutating func reserve(vm: String, count: Int) {
         let current = vms[vm]?.allowed.count ?? 0
         vms[vm]?.allowed.reserveCapacity(current + count)
+        vms[vm]?.fingerprints.reserveCapacity(current + count)
     }
 
     /// Allowed (path, digest) pairs per VM.
     public var counts: [String: Int] { vms.mapValues(\.count) }
+
+    /// The fingerprints of a VM's allowed SHA-256 entries, unordered; nil for a VM without rules.
+    public func fingerprints(vm: String) -> [ExecFingerprint]? {
+        vms[vm]?.fingerprints
+    }
 
     /// The VMs with rules.
     public var vmNames: [String] { Array(vms.keys) }

@@ -28,6 +28,16 @@ extension VarlinkInterface {
             # another VM is PermissionDenied.
             method CheckExecBatch(items: []ExecItem, vm: ?string, tag: ?string) -> (results: []ExecResult, generation: int, onTimeout: string, tag: ?string)
 
+            # The fingerprints of vm's allowed SHA-256 entries, for its exec guard: each the
+            # first 16 bytes of SHA-256("ukey-exec-fingerprint-v1" NUL vm NUL path NUL digest),
+            # where digest is the file's 32-byte SHA-256; fingerprints is their concatenation in
+            # base64, at most 32768 (limit, the default) from offset, of total, in no order.
+            # available is false, and the set empty, unless vm is trusted in this boot, the mode
+            # enforces and allowed execs are not recorded: then a guard asks CheckExecBatch
+            # about every file. A guard allows a file whose fingerprint is in the set and asks
+            # about any other; it drops the set when generation moves. Records nothing.
+            method AllowedFingerprints(vm: string, offset: ?int, limit: ?int) -> (available: bool, total: int, fingerprints: string, generation: int)
+
             # An exec guard (ukey-guard) says it started or is stopping (event: start or stop),
             # for the audit log: while no guard runs, the kernel lets every exec through.
             method GuardEvent(vm: string, event: string, mounts: []string) -> (generation: int)

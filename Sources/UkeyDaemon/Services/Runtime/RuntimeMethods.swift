@@ -30,7 +30,7 @@ struct RuntimeView: Sendable {
 /// `io.ukey.Runtime`: the application whitelist, on top of boot-time trust. Answered on the
 /// caller's connection from the published `RuntimeView`, never on the daemon's actor.
 enum Runtime {
-    enum CheckExec: ServiceMethod {
+    enum CheckExec: ImmediateMethod {
         static let name = "io.ukey.Runtime.CheckExec"
         static let role: Role? = .hypervisor
 
@@ -46,13 +46,13 @@ enum Runtime {
             let reason: String?
         }
 
-        static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
+        static func answerNow(_ request: Request, in call: CallContext) throws(ServiceError) -> Reply {
             guard let view = call.services.boot.runtime.withLockedValue({ $0 }) else { throw .noPolicy }
             return view.check(request)
         }
     }
 
-    enum CheckExecBatch: ServiceMethod {
+    enum CheckExecBatch: ImmediateMethod {
         static let name = "io.ukey.Runtime.CheckExecBatch"
         static let role: Role? = .hypervisor
         static let maxItems = 10_000
@@ -73,10 +73,48 @@ enum Runtime {
             let tag: String?
         }
 
-        static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
+        static func answerNow(_ request: Request, in call: CallContext) throws(ServiceError) -> Reply {
             guard let view = call.services.boot.runtime.withLockedValue({ $0 }) else { throw .noPolicy }
             let vm = request.vm ?? request.items.first?.vm
             return Reply(results: request.items.map(view.check), generation: view.generation, onTimeout: view.onTimeout(vm: vm), tag: request.tag)
+        }
+    }
+
+    /// The fingerprints of a VM's allowed SHA-256 entries (`ExecFingerprint`), a page at a
+    /// time, for its exec guard: a file whose fingerprint is in the set may run without a call,
+    /// so a cold exec costs a hash and no round trip. Anything else the guard asks about with
+    /// CheckExecBatch, which decides and records. Available only while the set is all there is
+    /// to an allow: the VM is trusted, the mode enforces, and allowed execs are not recorded;
+    /// otherwise `available` is false and the guard asks about every file. Records nothing.
+    enum AllowedFingerprints: ServiceMethod {
+        static let name = "io.ukey.Runtime.AllowedFingerprints"
+        static let role: Role? = .hypervisor
+        /// 512 KiB of fingerprints a reply (about 700 KB of base64).
+        static let maxPage = 32_768
+
+        struct Request: Sendable {
+            let vm: String
+            let offset: Int
+            let limit: Int
+        }
+
+        struct Reply: Sendable {
+            let available: Bool
+            let total: Int
+            let fingerprints: [ExecFingerprint]
+            let generation: UInt64
+        }
+
+        static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
+            guard let view = call.services.boot.runtime.withLockedValue({ $0 }) else { throw .noPolicy }
+            guard view.trusted.contains(request.vm), view.mode == .enforce, !call.services.audit.mayRecordAllowedExec,
+                let all = view.whitelist.fingerprints(vm: request.vm)
+            else {
+                return Reply(available: false, total: 0, fingerprints: [], generation: view.generation)
+            }
+            let start = min(request.offset, all.count)
+            let page = Array(all[start..<min(all.count, start + request.limit)])
+            return Reply(available: true, total: all.count, fingerprints: page, generation: view.generation)
         }
     }
 
