@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "UkeyToken",
             dependencies: [
-                "UkeyCore", "UkeyStore", "UkeyCodec",
+                "UkeyCore", "UkeyStore", "UkeyCodec", "UkeySM",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -87,7 +87,7 @@ let package = Package(
         // PIV's wire, shared by the card and its clients: APDUs, BER-TLV, slots, the management
         // key's block cipher.
         .target(name: "UkeyPIV", dependencies: ["CLibCrypto"], swiftSettings: strict),
-        .target(name: "UkeySM", dependencies: ["CLibCrypto"], swiftSettings: strict),
+        .target(name: "UkeySM", dependencies: ["CLibCrypto", .product(name: "SwiftASN1", package: "swift-asn1")], swiftSettings: strict),
         // The Ukey as a PIV card: the card's state machine and sealed state, and the card's end of
         // pcscd's vpcd driver. Used by ukey-vcard; no PC/SC client code.
         .target(
@@ -161,7 +161,7 @@ let package = Package(
         .executableTarget(
             name: "ukeyctl",
             dependencies: [
-                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyHypervisor", "UkeyCodec", "UkeyPCSC", "UkeyPIV",
+                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyHypervisor", "UkeyCodec", "UkeyPCSC", "UkeyPIV", "UkeySM",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

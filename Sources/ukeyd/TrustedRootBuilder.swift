@@ -25,7 +25,7 @@ struct TrustedRootBuilder: TrustedRootProvider {
         SoftToken.isInitialized(stateDirectory: stateDirectory)
     }
 
-    func initialize(soPIN: String, policySigner: Certificate, bootID: String) async throws(TokenError) -> any TrustedRoot {
+    func initialize(soPIN: String, policySigner: PolicySigner, bootID: String) async throws(TokenError) -> any TrustedRoot {
         let peers = try connect()
         let records = try await SoftToken.initialize(try configuration(peers), soPIN: soPIN, policySigner: policySigner, bootID: bootID)
         return try compose(records, peers)

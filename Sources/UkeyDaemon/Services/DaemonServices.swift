@@ -70,7 +70,7 @@ public final class DaemonServices: Sendable {
             return
         }
         let token = try tokens.provider.open(bootID: await boot.bootID)
-        if !tokens.allowDemoKeys, DemoKeys.isDemoPolicySigner(try await token.certificate(named: "policy-signer")) {
+        if !tokens.allowDemoKeys, DemoKeys.isDemoPolicySigner(try await token.policySigner()) {
             throw StoreError(.integrity, path: paths.stateDirectory, DemoKeys.refusal)
         }
         tokens.current = token

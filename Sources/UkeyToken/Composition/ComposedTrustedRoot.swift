@@ -55,6 +55,11 @@ public struct ComposedTrustedRoot: TrustedRoot {
 
     // MARK: keys
 
+    /// Every backend keeps the policy signer with the token's records.
+    public func policySigner() async throws(TokenError) -> PolicySigner {
+        try await records.policySigner()
+    }
+
     /// The attestation certificate is the registers' (their quotes are what it certifies); every
     /// other certificate is the keys role's.
     public func certificate(named name: String) async throws(TokenError) -> Certificate {

@@ -10,6 +10,8 @@ public protocol TrustedRoot: RegistersRole, KeysRole, UsersRole {
     /// Boots since initialisation.
     var bootCounter: UInt64 { get async }
 
+    /// The enrolled policy signer (its key P-256 or SM2).
+    func policySigner() async throws(TokenError) -> PolicySigner
     func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> Certificate
     func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> Certificate
     func userNames() async -> [String]
@@ -32,7 +34,7 @@ extension TrustedRoot {
 public protocol TrustedRootProvider: Sendable {
     var composition: TokenComposition { get }
     func isInitialized() -> Bool
-    func initialize(soPIN: String, policySigner: Certificate, bootID: String) async throws(TokenError) -> any TrustedRoot
+    func initialize(soPIN: String, policySigner: PolicySigner, bootID: String) async throws(TokenError) -> any TrustedRoot
     func open(bootID: String) throws(TokenError) -> any TrustedRoot
 }
 

@@ -4,7 +4,18 @@ import UkeyCore
 import X509
 
 extension SoftToken: KeysRole {
+    /// The enrolled policy signer, P-256 or SM2.
+    public func policySigner() throws(TokenError) -> PolicySigner {
+        guard let der = store[SoftRecordName.certificate(SoftRecordName.policySigner)] else {
+            throw TokenError(.unknownCertificate, "the token has no policy signer")
+        }
+        return try PolicySigner(derEncoded: der)
+    }
+
     public func certificate(named name: String) throws(TokenError) -> Certificate {
+        if name == SoftRecordName.policySigner, case .sm2 = try policySigner() {
+            throw TokenError(.unknownCertificate, "the policy signer is an SM2 certificate, which is not an X.509 certificate of this kind: read it as the policy signer")
+        }
         let builtIn = TokenKey.allCases.map(\.rawValue) + [SoftRecordName.policySigner]
         if builtIn.contains(name) {
             guard let der = store[SoftRecordName.certificate(name)] else {

@@ -74,6 +74,16 @@ public actor SoftToken {
         policySigner: Certificate,
         bootID: String
     ) async throws(TokenError) -> SoftToken {
+        try await initialize(configuration, soPIN: soPIN, policySigner: PolicySigner.p256(policySigner), bootID: bootID)
+    }
+
+    /// The same, with the policy signer's key P-256 or SM2.
+    public static func initialize(
+        _ configuration: Configuration,
+        soPIN: String,
+        policySigner: PolicySigner,
+        bootID: String
+    ) async throws(TokenError) -> SoftToken {
         try PinRules.soPIN.check(soPIN, what: "the SO PIN")
         guard !isInitialized(stateDirectory: configuration.stateDirectory) else {
             throw TokenError(.alreadyInitialized, "a token is already initialised in \(configuration.stateDirectory)")
@@ -129,7 +139,7 @@ public actor SoftToken {
             records[SoftRecordName.key(key)] = Array(privateKey.rawRepresentation)
             records[SoftRecordName.certificate(key.rawValue)] = try IdentityCA.der(certificate)
         }
-        records[SoftRecordName.certificate(SoftRecordName.policySigner)] = try IdentityCA.der(policySigner)
+        records[SoftRecordName.certificate(SoftRecordName.policySigner)] = policySigner.derRepresentation
         records[SoftRecordName.soPIN] = try RecordCoding.encode(
             try PinRecord(pin: soPIN, maxTries: configuration.soMaxTries, kdf: configuration.kdf)
         )

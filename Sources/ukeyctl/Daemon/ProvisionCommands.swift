@@ -2,6 +2,7 @@ import UkeyCodec
 import ArgumentParser
 import Crypto
 import Foundation
+import UkeySM
 import UkeyCore
 import UkeyVarlink
 
@@ -114,22 +115,25 @@ struct CertCommand: ParsableCommand {
 struct PolicySign: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sign",
-        abstract: "Sign a policy with the policy-signer key: writes FILE.sig (DER ECDSA, as 'openssl dgst -sha256 -sign' does)."
+        abstract: "Sign a policy with the policy-signer key: writes FILE.sig (DER ECDSA, as 'openssl dgst -sha256 -sign' does; or DER SM2 with SM3 and the ID 1234567812345678, as 'openssl dgst -sm3 -sign KEY -sigopt distid:1234567812345678' does, for an SM2 key)."
     )
     @Argument var file: String
     @Option(help: "The signer's PEM private key.") var key: String
 
     func run() throws {
         let pem = String(decoding: try PolicyFiles.read(key), as: UTF8.self)
-        let signer: P256.Signing.PrivateKey
-        do {
-            signer = try P256.Signing.PrivateKey(pemRepresentation: PEMText.firstBlock(of: pem))
-        } catch {
-            throw InputError("\(key) is not a PEM P-256 private key")
-        }
         let text = try PolicyFiles.read(file)
-        let signature = try signer.signature(for: SHA256.hash(data: text))
-        try PolicyFiles.write(Array(signature.derRepresentation), to: file + ".sig", mode: 0o644)
+        let signature: [UInt8]
+        // SM2 first: swift-crypto's P-256 reader takes an SM2 key's scalar as a P-256 one (it
+        // does not check the curve), and would sign with the wrong algorithm.
+        if let signer = try? SM2PrivateKey(pemRepresentation: pem) {
+            signature = try signer.signature(for: text)
+        } else if let signer = try? P256.Signing.PrivateKey(pemRepresentation: PEMText.firstBlock(of: pem)) {
+            signature = Array(try signer.signature(for: SHA256.hash(data: text)).derRepresentation)
+        } else {
+            throw InputError("\(key) is not a PEM P-256 or SM2 private key")
+        }
+        try PolicyFiles.write(signature, to: file + ".sig", mode: 0o644)
         print("wrote \(file).sig")
     }
 }

@@ -25,14 +25,11 @@ enum Admin {
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
             let services = call.services, tokens = services.tokens, logger = services.logger
             guard tokens.current == nil, !tokens.provider.isInitialized() else { throw .alreadyInitialized }
-            let signer: X509.Certificate
+            let signer: PolicySigner
             do {
-                signer = try X509.Certificate(pemEncoded: PEMText.firstBlock(of: request.policySignerPEM))
+                signer = try PolicySigner(pemEncoded: request.policySignerPEM)
             } catch {
-                throw .invalidArgument(reason: "policySigner is not a PEM X.509 certificate")
-            }
-            guard P256.Signing.PublicKey(signer.publicKey) != nil else {
-                throw .invalidArgument(reason: "the policy signer's key must be ECDSA P-256")
+                throw .invalidArgument(reason: "policySigner: \(error.description) (a PEM certificate whose key is ECDSA P-256, or SM2 signed SM2-with-SM3)")
             }
             guard tokens.allowDemoKeys || !DemoKeys.isDemoPolicySigner(signer) else {
                 throw .invalidArgument(reason: DemoKeys.refusal)

@@ -1,5 +1,6 @@
 import Crypto
 import UkeyCore
+import UkeyToken
 import X509
 
 /// The demo's policy signer (`keys/demo/`): its private key is in the repository for anyone to
@@ -10,8 +11,8 @@ enum DemoKeys {
     /// SHA-256 of the demo signer's public key (X9.63 form), `keys/demo/policy-signer.TEST-ONLY.pem`.
     static let policySignerFingerprint = "318298c8454f84aa52ad16e80f0027e85e1f99f172f9b96d2d5b8ea7a287a6f0"
 
-    static func isDemoPolicySigner(_ certificate: Certificate) -> Bool {
-        guard let key = P256.Signing.PublicKey(certificate.publicKey) else { return false }
+    static func isDemoPolicySigner(_ signer: PolicySigner) -> Bool {
+        guard case .p256(let certificate) = signer, let key = P256.Signing.PublicKey(certificate.publicKey) else { return false }
         return Hex.encode(Array(SHA256.hash(data: key.x963Representation))) == policySignerFingerprint
     }
 

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import UkeyCore
 import UkeyPolicy
+import UkeyToken
 import X509
 
 /// A policy in force: parsed, linted, signature-checked, with its expected set and whitelist index.
@@ -26,17 +27,17 @@ struct LoadedPolicy: Sendable {
     static func verify(
         text: [UInt8],
         signature: [UInt8],
-        signer: Certificate,
+        signer: PolicySigner,
         above current: Int?,
         allowList: (AllowListReference) throws(Rejection) -> (source: String, copy: String?)
     ) throws(Rejection) -> LoadedPolicy {
-        guard let key = P256.Signing.PublicKey(signer.publicKey) else {
-            throw Rejection("the enrolled policy signer's key is not ECDSA P-256")
-        }
-        guard let ecdsa = try? P256.Signing.ECDSASignature(derRepresentation: signature),
-            key.isValidSignature(ecdsa, for: SHA256.hash(data: text))
-        else {
-            throw Rejection("the signature does not verify with the enrolled policy signer's key")
+        guard signer.isValidSignature(signature, for: text) else {
+            switch signer {
+            case .p256:
+                throw Rejection("the signature does not verify with the enrolled policy signer's key (ECDSA P-256 over SHA-256)")
+            case .sm2:
+                throw Rejection("the signature does not verify with the enrolled policy signer's key (SM2 with SM3 and the ID 1234567812345678: sign with 'openssl dgst -sm3 -sign KEY -sigopt distid:1234567812345678')")
+            }
         }
         let policy: Policy
         let expected: ExpectedSet

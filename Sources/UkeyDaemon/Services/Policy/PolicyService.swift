@@ -50,7 +50,7 @@ final class PolicyService {
         guard Digest.of(text).description == record.sha256 else {
             throw StoreError(.integrity, path: policyPath, "integrity check failed: the policy file is not the one that was loaded (its digest differs from the sealed record)")
         }
-        let signer = try await token.certificate(named: "policy-signer")
+        let signer = try await token.policySigner()
         do {
             let store = allowLists
             loaded = try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: nil) { (store.path(for: $0), nil) }
@@ -64,9 +64,9 @@ final class PolicyService {
     /// is logged here and is `policyRejected` with the reason; the old policy stays. Called only
     /// inside the gate, with `install` after it, so the version it must exceed cannot change between.
     func verifyCandidate(text: [UInt8], signature: [UInt8], token: any TrustedRoot, source: String, allowDemoKeys: Bool) async throws(ServiceError) -> LoadedPolicy {
-        let signer: Certificate
+        let signer: PolicySigner
         do {
-            signer = try await token.certificate(named: "policy-signer")
+            signer = try await token.policySigner()
         } catch {
             throw ServiceError(error)
         }
