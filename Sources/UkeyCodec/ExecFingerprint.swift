@@ -14,18 +14,28 @@ public struct ExecFingerprint: Hashable, Comparable, Sendable {
     public let low: UInt64
     public static let size = 16
 
-    public init(vm: String, path: UnsafeRawBufferPointer, sha256: UnsafeRawBufferPointer) {
-        var hasher = SHA256()
-        hasher.update(data: Array("ukey-exec-fingerprint-v1\u{0}".utf8))
-        hasher.update(data: Array(vm.utf8) + [0])
-        hasher.update(bufferPointer: path)
-        hasher.update(data: [0])
-        hasher.update(bufferPointer: sha256)
-        let digest = hasher.finalize()
-        (high, low) = digest.withUnsafeBytes { raw in
-            (UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-             UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+    /// The hash state after the domain tag and a VM's name: made once per VM, copied per entry
+    /// (a million entries are fingerprinted at every policy load).
+    public struct Prefix: Sendable {
+        let state: SHA256
+
+        public init(vm: String) {
+            var state = SHA256()
+            state.update(data: Array("ukey-exec-fingerprint-v1\u{0}".utf8) + Array(vm.utf8) + [0])
+            self.state = state
         }
+
+        public func fingerprint(path: UnsafeRawBufferPointer, sha256: UnsafeRawBufferPointer) -> ExecFingerprint {
+            var hasher = state
+            hasher.update(bufferPointer: path)
+            withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
+            hasher.update(bufferPointer: sha256)
+            return hasher.finalize().withUnsafeBytes { ExecFingerprint(bytes: $0) }
+        }
+    }
+
+    public init(vm: String, path: UnsafeRawBufferPointer, sha256: UnsafeRawBufferPointer) {
+        self = Prefix(vm: vm).fingerprint(path: path, sha256: sha256)
     }
 
     public init(vm: String, path: String, sha256: [UInt8]) {

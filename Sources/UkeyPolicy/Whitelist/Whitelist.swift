@@ -52,10 +52,26 @@ public struct Whitelist: Sendable {
         /// The SHA-256 entries' `ExecFingerprint`s, in the order they were added, for the VM's
         /// guards (entries with another digest are only ever asked about).
         var fingerprints: [ExecFingerprint] = []
+        let fingerprint: ExecFingerprint.Prefix
 
-        mutating func add(vm: String, path: String, digest: UkeyCore.Digest) {
-            let fingerprint = digest.algorithm == .sha256 ? ExecFingerprint(vm: vm, path: path, sha256: digest.bytes) : nil
+        init(vm: String, defaultDecision: ExecDecision) {
+            self.defaultDecision = defaultDecision
+            fingerprint = ExecFingerprint.Prefix(vm: vm)
+        }
+
+        mutating func add(path: String, digest: UkeyCore.Digest) {
+            var path = path
+            let prefix = fingerprint
+            let fingerprint = digest.algorithm == .sha256
+                ? path.withUTF8 { pathBytes in digest.bytes.withUnsafeBytes { prefix.fingerprint(path: UnsafeRawBufferPointer(pathBytes), sha256: $0) } }
+                : nil
             add(PathKey(path), DigestKey(digest), fingerprint: fingerprint)
+        }
+
+        /// An allow-list entry from raw bytes (the reader's fast path).
+        mutating func add(pathBytes: UnsafeRawBufferPointer, sha256: UnsafeRawBufferPointer) {
+            let prefix = fingerprint
+            add(PathKey(bytes: pathBytes), DigestKey(bytes: sha256, algorithm: .sha256), fingerprint: prefix.fingerprint(path: pathBytes, sha256: sha256))
         }
 
         mutating func add(_ key: PathKey, _ value: DigestKey, fingerprint: @autoclosure () -> ExecFingerprint?) {
@@ -77,8 +93,8 @@ public struct Whitelist: Sendable {
     /// The whitelist of the policy's inline `allow` entries; `allow-list` files are added with `add`.
     public init(_ policy: Policy) {
         for rules in policy.runtime {
-            var vm = VMRules(defaultDecision: rules.defaultDecision)
-            for entry in rules.allow { vm.add(vm: rules.vm, path: entry.path, digest: entry.digest) }
+            var vm = VMRules(vm: rules.vm, defaultDecision: rules.defaultDecision)
+            for entry in rules.allow { vm.add(path: entry.path, digest: entry.digest) }
             vms[rules.vm] = vm
             if let onTimeout = rules.onTimeout { onTimeouts[rules.vm] = onTimeout }
         }
@@ -92,13 +108,13 @@ public struct Whitelist: Sendable {
 
     /// Adds an entry to a VM's rules (the VM must have a rule set in the policy).
     public mutating func add(vm: String, path: String, digest: UkeyCore.Digest) {
-        vms[vm]?.add(vm: vm, path: path, digest: digest)
+        vms[vm]?.add(path: path, digest: digest)
     }
 
     /// Adds an allow-list entry from raw bytes: the path's UTF-8 and a SHA-256 digest's 32 bytes
     /// (the allow-list reader's fast path: no String, no array per entry).
     public mutating func add(vm: String, pathBytes: UnsafeRawBufferPointer, sha256: UnsafeRawBufferPointer) {
-        vms[vm]?.add(PathKey(bytes: pathBytes), DigestKey(bytes: sha256, algorithm: .sha256), fingerprint: ExecFingerprint(vm: vm, path: pathBytes, sha256: sha256))
+        vms[vm]?.add(pathBytes: pathBytes, sha256: sha256)
     }
 
     /// Makes room for `count` more entries of a VM (a list's size is known before it is read).
