@@ -18,9 +18,9 @@ public struct CardKeys: KeysRole {
         self.userCards = userCards
     }
 
-    public func certificate(named name: String) async throws(TokenError) -> Certificate {
+    public func certificate(named name: String) async throws(TokenError) -> TokenCertificate {
         guard name == TokenKey.audit.rawValue else { return try await records.certificate(named: name) }
-        return try await binding.certificate("card-audit", slot: .signature, purpose: .audit, records: records)
+        return .x509(try await binding.certificate("card-audit", slot: .signature, purpose: .audit, records: records))
     }
 
     public func signAuditCheckpoint(_ checkpoint: [UInt8]) async throws(TokenError) -> [UInt8] {

@@ -37,11 +37,11 @@ public struct CardSignedRegisters: RegistersRole {
         let certificate = try await attestationCertificate()
         return SignedQuote(
             format: UkeyQuote.format, quote: body, signature: signature,
-            certificatePEM: try IdentityCA.pem(certificate), attestationKeyPEM: try binding.publicKey(.signature).pemRepresentation
+            certificatePEM: try certificate.pemRepresentation, attestationKeyPEM: try binding.publicKey(.signature).pemRepresentation
         )
     }
 
-    public func attestationCertificate() async throws(TokenError) -> Certificate {
-        try await binding.certificate("card-attestation", slot: .signature, purpose: .attestation, records: records)
+    public func attestationCertificate() async throws(TokenError) -> TokenCertificate {
+        .x509(try await binding.certificate("card-attestation", slot: .signature, purpose: .attestation, records: records))
     }
 }

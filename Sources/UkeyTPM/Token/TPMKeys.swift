@@ -26,9 +26,9 @@ public struct TPMKeys: KeysRole, TPMServedRole {
         return keys
     }
 
-    public func certificate(named name: String) async throws(TokenError) -> Certificate {
+    public func certificate(named name: String) async throws(TokenError) -> TokenCertificate {
         guard name == TokenKey.audit.rawValue else { return try await records.certificate(named: name) }
-        return try await hardwareCertificate("tpm-audit", tokenKey: .audit) { () async throws(TPMError) in try await tpm.auditKey() }
+        return .x509(try await hardwareCertificate("tpm-audit", tokenKey: .audit) { () async throws(TPMError) in try await tpm.auditKey() })
     }
 
     public func signAuditCheckpoint(_ checkpoint: [UInt8]) async throws(TokenError) -> [UInt8] {

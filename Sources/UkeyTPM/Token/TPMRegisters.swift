@@ -82,7 +82,7 @@ public struct TPMRegisters: RegistersRole, TPMServedRole {
         return SignedQuote(format: "tpm2", quote: quote.attest, signature: quote.signature, certificatePEM: certificate, attestationKeyPEM: keyPEM)
     }
 
-    public func attestationCertificate() async throws(TokenError) -> Certificate {
-        try await hardwareCertificate("tpm-attestation", tokenKey: .attestation) { () async throws(TPMError) in try await tpm.attestationKey() }
+    public func attestationCertificate() async throws(TokenError) -> TokenCertificate {
+        .x509(try await hardwareCertificate("tpm-attestation", tokenKey: .attestation) { () async throws(TPMError) in try await tpm.attestationKey() })
     }
 }

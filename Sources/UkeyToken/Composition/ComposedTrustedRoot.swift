@@ -45,7 +45,7 @@ public struct ComposedTrustedRoot: TrustedRoot {
     public func quote(nonce: [UInt8], registers: [Int], eventLog: Digest) async throws(TokenError) -> SignedQuote {
         try await registersRole.quote(nonce: nonce, registers: registers, eventLog: eventLog)
     }
-    public func attestationCertificate() async throws(TokenError) -> Certificate {
+    public func attestationCertificate() async throws(TokenError) -> TokenCertificate {
         try await registersRole.attestationCertificate()
     }
     public var usableRegisters: Set<Int> { registersRole.usableRegisters }
@@ -62,7 +62,7 @@ public struct ComposedTrustedRoot: TrustedRoot {
 
     /// The attestation certificate is the registers' (their quotes are what it certifies); every
     /// other certificate is the keys role's.
-    public func certificate(named name: String) async throws(TokenError) -> Certificate {
+    public func certificate(named name: String) async throws(TokenError) -> TokenCertificate {
         if name == TokenKey.attestation.rawValue { return try await registersRole.attestationCertificate() }
         return try await keysRole.certificate(named: name)
     }

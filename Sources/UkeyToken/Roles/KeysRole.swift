@@ -23,7 +23,7 @@ public enum TokenKey: String, CaseIterable, Sendable, Codable {
 public protocol KeysRole: Sendable {
     /// A certificate by name: `root-ca`, `token-keys-ca`, `user-ca`, `attestation`, `audit`,
     /// `policy-signer`, or a user's.
-    func certificate(named name: String) async throws(TokenError) -> Certificate
+    func certificate(named name: String) async throws(TokenError) -> TokenCertificate
     /// Signs an audit checkpoint with the audit key. The token prefixes a domain tag
     /// (`AuditCheckpoint.signingDomain`) so the signature can never pass for anything else.
     func signAuditCheckpoint(_ checkpoint: [UInt8]) async throws(TokenError) -> [UInt8]

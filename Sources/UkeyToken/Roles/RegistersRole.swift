@@ -16,7 +16,7 @@ public protocol RegistersRole: Sendable {
     /// Signs the selected registers with `nonce` and the digest of the event log that explains them.
     func quote(nonce: [UInt8], registers: [Int], eventLog: Digest) async throws(TokenError) -> SignedQuote
     /// The root CA's certificate of the key that signs this role's quotes.
-    func attestationCertificate() async throws(TokenError) -> Certificate
+    func attestationCertificate() async throws(TokenError) -> TokenCertificate
     /// The registers a policy may use on this backend (a TPM's firmware PCRs are not ours).
     var usableRegisters: Set<Int> { get }
     /// The banks every measurement extends, and the event log lists, smallest first.

@@ -12,21 +12,24 @@ extension SoftToken: KeysRole {
         return try PolicySigner(derEncoded: der)
     }
 
-    public func certificate(named name: String) throws(TokenError) -> Certificate {
-        if name == SoftRecordName.policySigner, case .sm2 = try policySigner() {
-            throw TokenError(.unknownCertificate, "the policy signer is an SM2 certificate, which is not an X.509 certificate of this kind: read it as the policy signer")
+    public func certificate(named name: String) throws(TokenError) -> TokenCertificate {
+        if name == SoftRecordName.policySigner {
+            switch try policySigner() {
+            case .p256(let certificate): return .x509(certificate)
+            case .sm2(let certificate): return .sm2(certificate)
+            }
         }
         let builtIn = TokenKey.allCases.map(\.rawValue) + [SoftRecordName.policySigner]
         if builtIn.contains(name) {
             guard let der = store[SoftRecordName.certificate(name)] else {
                 throw TokenError(.unknownCertificate, "the token has no '\(name)' certificate")
             }
-            return try IdentityCA.certificate(der: der)
+            return .x509(try IdentityCA.certificate(der: der))
         }
         guard let user = try userRecord(name) else {
             throw TokenError(.unknownCertificate, "no certificate named '\(name)': not a token key and not a user")
         }
-        return try IdentityCA.certificate(der: user.certificate)
+        return .x509(try IdentityCA.certificate(der: user.certificate))
     }
 
     public func signAuditCheckpoint(_ checkpoint: [UInt8]) throws(TokenError) -> [UInt8] {

@@ -52,7 +52,7 @@ extension SoftToken: RegistersRole {
         )
     }
 
-    public func attestationCertificate() throws(TokenError) -> Certificate {
+    public func attestationCertificate() throws(TokenError) -> TokenCertificate {
         try certificate(named: TokenKey.attestation.rawValue)
     }
 
@@ -74,7 +74,7 @@ extension SoftToken: RegistersRole {
     ) throws(TokenError) -> (bytes: [UInt8], key: P256.Signing.PrivateKey, certificatePEM: String) {
         let bytes = try quoteBody(nonce: nonce, registers: selection, eventLog: eventLog)
         if attestationPEM == nil {
-            attestationPEM = try IdentityCA.pem(certificate(named: TokenKey.attestation.rawValue))
+            attestationPEM = try certificate(named: TokenKey.attestation.rawValue).pemRepresentation
         }
         return (bytes, try privateKey(.attestation), attestationPEM!)
     }

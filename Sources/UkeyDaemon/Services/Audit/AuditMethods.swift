@@ -110,7 +110,7 @@ enum Audit {
             let key: P256.Signing.PublicKey
             let sealed: SealedCheckpoint?
             do {
-                guard let k = P256.Signing.PublicKey(try await token.certificate(named: "audit").publicKey) else {
+                guard let k = try await token.certificate(named: "audit").p256PublicKey else {
                     throw ServiceError.internalError
                 }
                 key = k

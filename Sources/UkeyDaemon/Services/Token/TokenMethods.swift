@@ -35,8 +35,6 @@ enum Token {
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
             let token = try call.services.tokens.require()
             do {
-                // The policy signer may be an SM2 certificate, which only its own type writes.
-                if request.name == "policy-signer" { return Reply(pem: try await token.policySigner().pemRepresentation) }
                 return Reply(pem: try IdentityCA.pem(await token.certificate(named: request.name)))
             } catch {
                 throw .unknownCertificate(request.name)
