@@ -23,7 +23,7 @@ enum GuardBench {
     static let coldFiles = 300
     /// Rounds of each measurement; the best is kept (the machines are noisy, and a tool can only
     /// add time, so the fastest round is the one least disturbed).
-    static let rounds = 3
+    static let rounds = 7
     static let entries = 1_000_000
     static let fapolicydEntries = 100_000
 
@@ -40,10 +40,18 @@ enum GuardBench {
 
         let program = Array(try Data(contentsOf: URL(fileURLWithPath: "/usr/bin/true")))
         let digest = Hex.encode(SHA256.hash(data: program))
-        // Fresh cold files for every round of each of the four ways (bare, fapolicyd, ukey-guard
-        // with its allow set, ukey-guard asking ukeyd about every file).
-        var files = [mount + "/prog"] + (0..<coldFiles * rounds * 4).map { "\(mount)/cold-\($0)" }
-        for file in files {
+        // Fresh cold files for every round of each of the three tools (fapolicyd, ukey-guard with
+        // its allow set, ukey-guard asking ukeyd about every file), on the tmpfs both tools watch;
+        // and as many on a ramfs, which neither watches (fapolicyd watches tmpfs; ukey-guard marks
+        // the tmpfs alone) and which execs as fast as a tmpfs (a disk filesystem here took 50%
+        // longer): the bare execs each round is paired with.
+        var files = [mount + "/prog"] + (0..<coldFiles * rounds * 3).map { "\(mount)/cold-\($0)" }
+        let bareDirectory = work + "/bare"
+        try FileManager.default.createDirectory(atPath: bareDirectory, withIntermediateDirectories: true)
+        guard shell("/bin/mount", ["-t", "ramfs", "-o", "mode=0755", "ramfs", bareDirectory]) == 0 else { throw BenchError("cannot mount a ramfs for the guard bench") }
+        defer { _ = shell("/bin/umount", ["-l", bareDirectory]) }
+        let bareFiles = [bareDirectory + "/prog"] + (0..<coldFiles * rounds * 3).map { "\(bareDirectory)/cold-\($0)" }
+        for file in files + bareFiles {
             guard FileManager.default.createFile(atPath: file, contents: Data(program), attributes: [.posixPermissions: 0o755]) else { throw BenchError("cannot write \(file)") }
         }
         var untrusted = program
@@ -67,25 +75,32 @@ enum GuardBench {
         files.removeFirst()
         // Cold files: a fresh set for every round of every way, so each exec is a file's first.
         var coldSets = stride(from: 0, to: files.count, by: coldFiles).map { Array(files[$0..<$0 + coldFiles]) }
-        func measured() -> Timing {
-            var best = Timing(warm: .infinity, cold: .infinity)
+        var bareSets = stride(from: 1, to: bareFiles.count, by: coldFiles).map { Array(bareFiles[$0..<$0 + coldFiles]) }
+        var bares: [Timing] = []
+        /// Each round runs the loops under the tool, then at once the same loops bare: the added
+        /// time is the median of the rounds' differences (seconds per exec), so a slow moment of
+        /// the shared host weighs on both sides of a pair rather than on one tool's figure.
+        func added() -> Timing {
+            var warm: [Double] = [], cold: [Double] = []
             for _ in 0..<rounds {
-                let timing = measure(coldSets.removeFirst())
-                best = Timing(warm: min(best.warm, timing.warm), cold: min(best.cold, timing.cold))
+                let tool = measure(coldSets.removeFirst())
+                let bare = measure(bareSets.removeFirst())
+                bares.append(bare)
+                warm.append((tool.warm - bare.warm) / Double(warmExecs))
+                cold.append((tool.cold - bare.cold) / Double(coldFiles))
             }
-            return best
+            return Timing(warm: median(warm), cold: median(cold))
         }
         let allowPath = work + "/guard-bench.list"
         try Data(allow.utf8).write(to: URL(fileURLWithPath: allowPath))
 
-        print("\nexec guard against fapolicyd: \(entries + files.count + 1) trusted entries for ukey-guard, \(fapolicydEntries + files.count + 1) for fapolicyd (its file backend cannot load a million here), \(warmExecs) warm execs of one program, one exec each of \(coldFiles) copies; best of \(rounds) rounds")
-        let bare = measured()
+        print("\nexec guard against fapolicyd: \(entries + files.count + 1) trusted entries for ukey-guard, \(fapolicydEntries + files.count + 1) for fapolicyd (its file backend cannot load a million here), \(warmExecs) warm execs of one program, one exec each of \(coldFiles) copies; each tool's added time the median of \(rounds) rounds, each round paired with a bare one")
 
         let fapolicyd = try FapolicydRun(trust: trust, directory: mount + "/", work: work)
         let denied = spawn(mount + "/untrusted")
         guard denied == EPERM else { fapolicyd.stop(); throw BenchError("fapolicyd did not refuse an untrusted program (spawn: \(denied)): not enforcing") }
         if fapolicyd.asRoot { print("  (fapolicyd runs as root: on this machine it cannot drop to its own user)") }
-        let underFapolicyd = measured()
+        let underFapolicyd = added()
         let fapolicydRSS = ExecBench.memory(pid: fapolicyd.pid).rss
         fapolicyd.stop()
 
@@ -114,26 +129,32 @@ enum GuardBench {
         let guarding = try GuardProcess(binary: guardBinary, socket: daemon.socket, mount: mount, work: work, allowSet: true)
         let refused = spawn(mount + "/untrusted")
         guard refused == EPERM else { guarding.stop(); throw BenchError("ukey-guard did not refuse an untrusted program (spawn: \(refused))") }
-        let underGuard = measured()
+        let underGuard = added()
         let guardRSS = ExecBench.memory(pid: guarding.pid).rss
         let ukeydRSS = ExecBench.memory(pid: daemon.pid).rss
         guarding.stop()
         // --no-allow-set: one call to ukeyd per cold exec, as a guest's guard makes over its port.
         let asking = try GuardProcess(binary: guardBinary, socket: daemon.socket, mount: mount, work: work, allowSet: false)
-        let underAsking = measured()
+        let underAsking = added()
         let askingRSS = ExecBench.memory(pid: asking.pid).rss
         asking.stop()
 
-        func perExec(_ t: Double, _ base: Double, _ count: Int) -> Double { max(0, t - base) / Double(count) * 1e6 }
-        let fWarm = perExec(underFapolicyd.warm, bare.warm, warmExecs), gWarm = perExec(underGuard.warm, bare.warm, warmExecs)
-        let fCold = perExec(underFapolicyd.cold, bare.cold, coldFiles), gCold = perExec(underGuard.cold, bare.cold, coldFiles)
-        let aWarm = perExec(underAsking.warm, bare.warm, warmExecs), aCold = perExec(underAsking.cold, bare.cold, coldFiles)
-        print(String(format: "  bare exec (posix_spawn + wait of /usr/bin/true): warm %.0f us, cold %.0f us", bare.warm / Double(warmExecs) * 1e6, bare.cold / Double(coldFiles) * 1e6))
+        func us(_ seconds: Double) -> Double { max(0, seconds) * 1e6 }
+        let fWarm = us(underFapolicyd.warm), gWarm = us(underGuard.warm), aWarm = us(underAsking.warm)
+        let fCold = us(underFapolicyd.cold), gCold = us(underGuard.cold), aCold = us(underAsking.cold)
+        let bareWarm = median(bares.map(\.warm)) / Double(warmExecs), bareCold = median(bares.map(\.cold)) / Double(coldFiles)
+        print(String(format: "  bare exec (posix_spawn + wait of /usr/bin/true, unwatched): warm %.0f us, cold %.0f us (medians)", bareWarm * 1e6, bareCold * 1e6))
         print(String(format: "  added per exec, warm: fapolicyd %.1f us, ukey-guard %.1f us (x%.2f of fapolicyd's)", fWarm, gWarm, gWarm / max(fWarm, 0.001)))
         print(String(format: "  added per exec, cold: fapolicyd %.1f us, ukey-guard %.1f us (x%.2f of fapolicyd's)", fCold, gCold, gCold / max(fCold, 0.001)))
         print(String(format: "  ukey-guard --no-allow-set (a call to ukeyd per cold exec, as in a guest): warm %.1f us, cold %.1f us (x%.2f of fapolicyd's)", aWarm, aCold, aCold / max(fCold, 0.001)))
         print(String(format: "  resident memory: fapolicyd %.0f MB; ukey-guard %.0f MB with the allow set (%.0f MB without) + ukeyd %.0f MB", fapolicydRSS, guardRSS, askingRSS, ukeydRSS))
         print("goal: warm at most 0.5x fapolicyd's: \(gWarm <= fWarm * 0.5 ? "met" : "NOT met"); cold within 1.2x: \(gCold <= fCold * 1.2 ? "met" : "NOT met")")
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     /// The warm loop (one file, many execs) and the cold loop (many files, one exec each).
