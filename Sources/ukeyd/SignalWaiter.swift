@@ -22,9 +22,10 @@ final class SignalWaiter: @unchecked Sendable {
         }
     }
 
-    /// Returns when the next of the signals arrives.
-    func wait() async {
+    /// Returns true when the next of the signals arrives; false when the waiting task is
+    /// cancelled (the stream ends then), so a caller never takes a cancellation for a signal.
+    func wait() async -> Bool {
         var iterator = stream.makeAsyncIterator()
-        _ = await iterator.next()
+        return await iterator.next() != nil && !Task.isCancelled
     }
 }

@@ -217,8 +217,7 @@ struct Ukeyd: AsyncParsableCommand {
         )
         let readyLogger = logger
         let reloader = Task {
-            while !Task.isCancelled {
-                await reload.wait()
+            while await reload.wait() {
                 do {
                     let fresh = try self.settings()
                     listener.update(.init(roles: RolePolicy(adminGroup: fresh.adminGroup, hypervisorGroup: fresh.hypervisorGroup), maxConnections: fresh.maxConnections, maxConnectionsPerUID: fresh.maxConnectionsPerUID))
@@ -243,8 +242,16 @@ struct Ukeyd: AsyncParsableCommand {
                 SystemdIntegration.notify("READY=1")
                 readyLogger.notice("ukeyd \(DaemonVersion.version) ready")
             },
-            shutdown: { await stop.wait() }
+            shutdown: { _ = await stop.wait() }
         )
+        // Nothing of ours may run once the stop is under way: the process exits after this, and
+        // a reload or a guest's call that reached the token then raced the C libraries' own
+        // teardown (a card's pcsc-lite crashed ukeyd with SIGSEGV in exit). Each task is ended
+        // and awaited, a reload in progress finishing first.
+        reloader.cancel()
+        guests.cancel()
+        await reloader.value
+        await guests.value
         await core.stop()
     }
 }

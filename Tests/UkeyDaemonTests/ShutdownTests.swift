@@ -57,6 +57,20 @@ struct ShutdownTests {
         withExtendedLifetime(idle) {}
     }
 
+    /// Found by a card run that crashed in exit with SIGSEGV: cancelling the SIGHUP task at the
+    /// stop made its wait return as if the signal had come, so every stop ran a reload, which
+    /// reached the card while pcsc-lite was being torn down.
+    @Test("SIGTERM ends ukeyd with nothing of its own after the stop: no reload, exit 0")
+    func nothingRunsAfterTheStop() throws {
+        let f = try DaemonFixture()
+        #expect(try f.daemon.call("io.ukey.Admin.Status")["initialized"] == true)
+        f.daemon.stop()
+        #expect(f.daemon.exitStatus == 0, "\(f.daemon.log().suffix(3000))")
+        let lines = f.daemon.log().split(separator: "\n")
+        let stopped = try #require(lines.lastIndex { $0.hasSuffix("[UkeyDaemon] stopped") }, "ukeyd did not say it stopped:\n\(lines.suffix(10).joined(separator: "\n"))")
+        #expect(lines[(stopped + 1)...].isEmpty, "ukeyd went on after its stop:\n\(lines[(stopped + 1)...].joined(separator: "\n"))")
+    }
+
     @Test("one process may have 2 logins waiting; more are refused with Auth.Busy at once, and another user's login is answered meanwhile")
     func loginFloodIsBounded() throws {
         let f = try DaemonFixture()
