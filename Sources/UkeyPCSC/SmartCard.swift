@@ -29,6 +29,11 @@ public actor SmartCard {
     }
 
     deinit {
+        // After the process's PC/SC use ended, pcscd lets go of what the process held when it
+        // exits; a call here could meet pcsc-lite torn down.
+        let (handle, context) = (handle, context)
+        guard handle != 0 || context != 0, PCSCLifetime.shared.enter() else { return }
+        defer { PCSCLifetime.shared.leave() }
         if handle != 0 { SCardDisconnect(handle, DWORD(SCARD_LEAVE_CARD)) }
         if context != 0 { SCardReleaseContext(context) }
     }
@@ -45,6 +50,8 @@ public actor SmartCard {
     /// Runs `body` in a PC/SC transaction: no other client's APDU falls between its APDUs. A card
     /// gone mid-way ends it with `.unavailable`; the next call connects again.
     public func transaction<T: Sendable>(_ body: @Sendable (isolated SmartCard) throws(CardError) -> T) throws(CardError) -> T {
+        guard PCSCLifetime.shared.enter() else { throw CardError(.unavailable, "the card is closed: ukeyd is stopping") }
+        defer { PCSCLifetime.shared.leave() }
         try connect()
         var status = SCardBeginTransaction(handle)
         if status == PCSCCode.resetCard.rawValue || status == PCSCCode.removedCard.rawValue || status == PCSCCode.invalidHandle.rawValue {
@@ -150,6 +157,8 @@ public actor SmartCard {
     /// The names of the readers pcscd knows, with or without a card: for finding a card by
     /// what it holds (a user's card by its serial) rather than by where it is.
     public static func readerNames() throws(CardError) -> [String] {
+        guard PCSCLifetime.shared.enter() else { throw CardError(.unavailable, "the cards are closed: ukeyd is stopping") }
+        defer { PCSCLifetime.shared.leave() }
         var context: SCARDCONTEXT = 0
         let status = SCardEstablishContext(DWORD(SCARD_SCOPE_SYSTEM), nil, nil, &context)
         guard status == PCSCCode.success.rawValue else { throw CardError.pcsc(status, "connecting to pcscd") }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import UkeyDaemon
+import UkeyPCSC
 import UkeyStore
 import UkeyTPM
 import UkeyToken
@@ -253,5 +254,8 @@ struct Ukeyd: AsyncParsableCommand {
         await reloader.value
         await guests.value
         await core.stop()
+        // The last: no card call may be under way or start while exit tears pcsc-lite down.
+        let stuck = PCSCLifetime.shared.end()
+        if stuck > 0 { logger.warning("\(stuck) card call(s) still under way at exit") }
     }
 }
