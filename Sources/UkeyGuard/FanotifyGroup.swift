@@ -52,21 +52,47 @@ public final class FanotifyGroup {
         }
     }
 
-    /// Waits up to `timeout` milliseconds for held execs; an empty answer means none came.
-    public func events(timeout: Int32) throws(Failure) -> [Event] {
-        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        let ready = poll(&poller, 1, timeout)
+    /// What a wait ended with.
+    public enum Wake: Sendable {
+        /// Held execs were read into the caller's array.
+        case events
+        /// The stop descriptor became readable.
+        case stop
+        /// Nothing came within the timeout (or a signal interrupted the wait).
+        case timeout
+    }
+
+    /// Waits up to `timeout` milliseconds for held execs or for `stop` (a signalfd) to become
+    /// readable; held execs are read into `events`, which keeps its storage from call to call.
+    /// One `poll` and one `read` a wake-up: an exec waits while this runs.
+    public func wait(timeout: Int32, stop: Int32, into events: inout [Event]) throws(Failure) -> Wake {
+        events.removeAll(keepingCapacity: true)
+        var pollers = (
+            pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: stop, events: Int16(POLLIN), revents: 0)
+        )
+        let ready = withUnsafeMutableBytes(of: &pollers) { raw in
+            poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, timeout)
+        }
         if ready < 0 {
-            if errno == EINTR { return [] }
+            if errno == EINTR { return .timeout }
             throw Failure(description: "poll: \(String(cString: strerror(errno)))")
         }
-        guard ready > 0 else { return [] }
-        let count = read(descriptor, buffer.baseAddress, buffer.count)
+        // Held execs first: a stop answers what is already held before it ends.
+        if pollers.0.revents & Int16(POLLIN) != 0 {
+            try read(into: &events)
+            return .events
+        }
+        if pollers.1.revents != 0 { return .stop }
+        return .timeout
+    }
+
+    private func read(into events: inout [Event]) throws(Failure) {
+        let count = Glibc.read(descriptor, buffer.baseAddress, buffer.count)
         if count < 0 {
-            if errno == EINTR || errno == EAGAIN { return [] }
+            if errno == EINTR || errno == EAGAIN { return }
             throw Failure(description: "reading fanotify events: \(String(cString: strerror(errno)))")
         }
-        var events: [Event] = []
         var offset = 0
         let headerSize = MemoryLayout<fanotify_event_metadata>.size
         while offset + headerSize <= count {
@@ -83,7 +109,6 @@ public final class FanotifyGroup {
             }
             offset += Int(metadata.event_len)
         }
-        return events
     }
 
     /// Answers a held exec and closes its file.

@@ -40,6 +40,8 @@ struct UkeyGuardCommand: ParsableCommand {
             guard vm == nil else { throw ValidationError("--vm cannot be given with --port: in a guest the VM is the one the channel belongs to, and ukeyd knows it from the channel") }
             guard socket == nil else { throw ValidationError("give --socket (on the host) or --port (in a guest), not both") }
         }
+        // SIGTERM and SIGINT end the loop between events: blocked first, before any thread starts.
+        let stop = try StopSignals.descriptor()
         let vm = vm ?? "vmm"
         let socket = socket ?? "/run/ukey/ukeyd.sock"
         let group = try FanotifyGroup()
@@ -54,13 +56,6 @@ struct UkeyGuardCommand: ParsableCommand {
         let guardLoop = ExecGuard(group: group, source: source, settings: settings)
         let guarded = mounts.isEmpty ? ["/"] : mounts
         let say: (String) -> Void = { FileHandle.standardError.write(Data("ukey-guard: \($0)\n".utf8)) }
-        // SIGTERM and SIGINT are taken synchronously between events: the stop is audited, and
-        // no exec is left held.
-        var stopping = sigset_t()
-        sigemptyset(&stopping)
-        sigaddset(&stopping, SIGTERM)
-        sigaddset(&stopping, SIGINT)
-        pthread_sigmask(SIG_BLOCK, &stopping, nil)
         do {
             try host?.report("start", vm: vm, mounts: guarded, deadline: deadline)
         } catch {
@@ -68,8 +63,7 @@ struct UkeyGuardCommand: ParsableCommand {
         }
         say("guarding \(guarded.joined(separator: ", ")) \(port == nil ? "for \(vm); decisions from \(socket)" : "in this guest; decisions from \(port!)")")
         FileHandle.standardOutput.write(Data("ready\n".utf8))
-        var now = timespec(tv_sec: 0, tv_nsec: 0)
-        try guardLoop.run(log: say, keepGoing: { sigtimedwait(&stopping, nil, &now) < 0 })
+        try guardLoop.run(log: say, stop: stop)
         try? host?.report("stop", vm: vm, mounts: guarded, deadline: deadline)
         say("stopped after \(guardLoop.counters.allowed) allowed (\(guardLoop.counters.allowedLocally) from the allow set), \(guardLoop.counters.denied) denied, \(guardLoop.counters.hashed) hashed")
     }
