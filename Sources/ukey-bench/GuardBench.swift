@@ -12,24 +12,34 @@ import Glibc
 /// entries plus the test programs for ukey-guard, in its allow-list format; fapolicyd gets the
 /// first 100,000 of them in its trust-file format, because its file backend cannot load a
 /// million here (measured: 100,000 entries 68 s, 200,000 entries 368 s, growing faster than the
-/// count; a million did not finish in 5 minutes), and a smaller database only favours it; N execs of one
-/// program (warm: cached after the first) and one exec each of many copies (cold: each file's
-/// first exec), four ways: no enforcement, fapolicyd enforcing, ukey-guard enforcing with its
-/// VM's allow set (the default), and ukey-guard asking ukeyd about every file (`--no-allow-set`,
-/// what a guest's guard does over its port). Only one tool enforces at a time, both on a tmpfs of the bench's own (fapolicyd's rules deny only there);
-/// each is stopped by its PID, and /etc/fapolicyd is put back as it was.
+/// count; a million did not finish in 5 minutes), and a smaller database only favours it.
+/// Execs of one program (warm: cached after the first) and one exec each of many copies (cold:
+/// each file's first exec), four ways: no enforcement, fapolicyd enforcing, ukey-guard enforcing
+/// with its VM's allow set (the default), and ukey-guard asking ukeyd about every file
+/// (`--no-allow-set`, what a guest's guard does over its port). Only one tool enforces at a
+/// time, both on a tmpfs of the bench's own (fapolicyd's rules deny only there); each is stopped
+/// by its PID, and /etc/fapolicyd is put back as it was.
+///
+/// The shared host's load swings an exec's time by more than a tool adds, so each tool's figure
+/// comes from blocks of execs on the watched tmpfs and on a ramfs no tool watches, run back to
+/// back while the tool runs: both sides of a pair see the same moment of the host.
 enum GuardBench {
-    static let warmExecs = 3000
-    static let coldFiles = 300
-    /// Rounds of each measurement; the best is kept (the machines are noisy, and a tool can only
-    /// add time, so the fastest round is the one least disturbed).
-    static let rounds = 7
+    /// Warm: this many pairs of blocks, each pair `warmBlock` execs of one program on the watched
+    /// tmpfs and as many of its copy on the unwatched ramfs, back to back.
+    static let warmPairs = 80
+    static let warmBlock = 100
+    /// Cold: pairs of blocks of `coldBlock` fresh files each, one exec a file.
+    static let coldPairs = 60
+    static let coldBlock = 10
+    static var coldFiles: Int { coldPairs * coldBlock }
+    /// The calibration (no tool) and the three tools each take a fresh set of cold files.
+    static let ways = 4
     static let entries = 1_000_000
     static let fapolicydEntries = 100_000
 
     struct Timing {
-        var warm: Double  // seconds for warmExecs
-        var cold: Double  // seconds for coldFiles
+        var warm: Double  // seconds added per exec
+        var cold: Double  // seconds added per exec
     }
 
     static func run(ukeyd: String, guardBinary: String, work: String) throws {
@@ -45,12 +55,12 @@ enum GuardBench {
         // and as many on a ramfs, which neither watches (fapolicyd watches tmpfs; ukey-guard marks
         // the tmpfs alone) and which execs as fast as a tmpfs (a disk filesystem here took 50%
         // longer): the bare execs each round is paired with.
-        var files = [mount + "/prog"] + (0..<coldFiles * rounds * 3).map { "\(mount)/cold-\($0)" }
+        var files = [mount + "/prog"] + (0..<coldFiles * ways).map { "\(mount)/cold-\($0)" }
         let bareDirectory = work + "/bare"
         try FileManager.default.createDirectory(atPath: bareDirectory, withIntermediateDirectories: true)
         guard shell("/bin/mount", ["-t", "ramfs", "-o", "mode=0755", "ramfs", bareDirectory]) == 0 else { throw BenchError("cannot mount a ramfs for the guard bench") }
         defer { _ = shell("/bin/umount", ["-l", bareDirectory]) }
-        let bareFiles = [bareDirectory + "/prog"] + (0..<coldFiles * rounds * 3).map { "\(bareDirectory)/cold-\($0)" }
+        let bareFiles = [bareDirectory + "/prog"] + (0..<coldFiles * ways).map { "\(bareDirectory)/cold-\($0)" }
         for file in files + bareFiles {
             guard FileManager.default.createFile(atPath: file, contents: Data(program), attributes: [.posixPermissions: 0o755]) else { throw BenchError("cannot write \(file)") }
         }
@@ -73,28 +83,48 @@ enum GuardBench {
             allow += "\(digest)  \(file)\n"
         }
         files.removeFirst()
-        // Cold files: a fresh set for every round of every way, so each exec is a file's first.
+        // Cold files: a fresh set for each way, so each exec is a file's first.
         var coldSets = stride(from: 0, to: files.count, by: coldFiles).map { Array(files[$0..<$0 + coldFiles]) }
         var bareSets = stride(from: 1, to: bareFiles.count, by: coldFiles).map { Array(bareFiles[$0..<$0 + coldFiles]) }
-        var bares: [Timing] = []
-        /// Each round runs the loops under the tool, then at once the same loops bare: the added
-        /// time is the median of the rounds' differences (seconds per exec), so a slow moment of
-        /// the shared host weighs on both sides of a pair rather than on one tool's figure.
-        func added() -> Timing {
-            var warm: [Double] = [], cold: [Double] = []
-            for _ in 0..<rounds {
-                let tool = measure(coldSets.removeFirst())
-                let bare = measure(bareSets.removeFirst())
-                bares.append(bare)
-                warm.append((tool.warm - bare.warm) / Double(warmExecs))
-                cold.append((tool.cold - bare.cold) / Double(coldFiles))
+        let watchedProgram = mount + "/prog", bareProgram = bareDirectory + "/prog"
+        /// The time per exec on the watched tmpfs over the unwatched ramfs: the median over pairs
+        /// of blocks run back to back (which goes first alternates), so a slow moment of the
+        /// shared host weighs on both sides of a pair. Minus the same difference with no tool
+        /// running (`calibration`), this is what a tool adds.
+        func difference() -> (warm: Double, cold: Double, bareWarm: Double) {
+            var warm: [Double] = [], cold: [Double] = [], bare: [Double] = []
+            _ = spawn(watchedProgram)
+            _ = spawn(bareProgram)
+            for pair in 0..<warmPairs {
+                let (watched, unwatched) = timedPair(first: pair % 2 == 0) {
+                    for _ in 0..<warmBlock { _ = spawn(watchedProgram) }
+                } _: {
+                    for _ in 0..<warmBlock { _ = spawn(bareProgram) }
+                }
+                warm.append((watched - unwatched) / Double(warmBlock))
+                bare.append(unwatched / Double(warmBlock))
             }
-            return Timing(warm: median(warm), cold: median(cold))
+            let coldWatched = coldSets.removeFirst(), coldBare = bareSets.removeFirst()
+            for pair in 0..<coldPairs {
+                let range = pair * coldBlock..<(pair + 1) * coldBlock
+                let (watched, unwatched) = timedPair(first: pair % 2 == 0) {
+                    for file in coldWatched[range] { _ = spawn(file) }
+                } _: {
+                    for file in coldBare[range] { _ = spawn(file) }
+                }
+                cold.append((watched - unwatched) / Double(coldBlock))
+            }
+            return (median(warm), median(cold), median(bare))
+        }
+        let calibration = difference()
+        func added() -> Timing {
+            let measured = difference()
+            return Timing(warm: measured.warm - calibration.warm, cold: measured.cold - calibration.cold)
         }
         let allowPath = work + "/guard-bench.list"
         try Data(allow.utf8).write(to: URL(fileURLWithPath: allowPath))
 
-        print("\nexec guard against fapolicyd: \(entries + files.count + 1) trusted entries for ukey-guard, \(fapolicydEntries + files.count + 1) for fapolicyd (its file backend cannot load a million here), \(warmExecs) warm execs of one program, one exec each of \(coldFiles) copies; each tool's added time the median of \(rounds) rounds, each round paired with a bare one")
+        print("\nexec guard against fapolicyd: \(entries + files.count + 1) trusted entries for ukey-guard, \(fapolicydEntries + files.count + 1) for fapolicyd (its file backend cannot load a million here); warm: \(warmPairs) pairs of \(warmBlock) execs of one program, on the watched tmpfs and on an unwatched ramfs back to back; cold: \(coldPairs) pairs of \(coldBlock) fresh files; a tool's added time is the median pair's difference less the same difference with no tool")
 
         let fapolicyd = try FapolicydRun(trust: trust, directory: mount + "/", work: work)
         let denied = spawn(mount + "/untrusted")
@@ -142,8 +172,7 @@ enum GuardBench {
         func us(_ seconds: Double) -> Double { max(0, seconds) * 1e6 }
         let fWarm = us(underFapolicyd.warm), gWarm = us(underGuard.warm), aWarm = us(underAsking.warm)
         let fCold = us(underFapolicyd.cold), gCold = us(underGuard.cold), aCold = us(underAsking.cold)
-        let bareWarm = median(bares.map(\.warm)) / Double(warmExecs), bareCold = median(bares.map(\.cold)) / Double(coldFiles)
-        print(String(format: "  bare exec (posix_spawn + wait of /usr/bin/true, unwatched): warm %.0f us, cold %.0f us (medians)", bareWarm * 1e6, bareCold * 1e6))
+        print(String(format: "  bare exec (posix_spawn + wait of /usr/bin/true, unwatched): %.0f us; with no tool running, the watched tmpfs over the ramfs: warm %+.1f us, cold %+.1f us (taken off each tool's figure)", calibration.bareWarm * 1e6, calibration.warm * 1e6, calibration.cold * 1e6))
         print(String(format: "  added per exec, warm: fapolicyd %.1f us, ukey-guard %.1f us (x%.2f of fapolicyd's)", fWarm, gWarm, gWarm / max(fWarm, 0.001)))
         print(String(format: "  added per exec, cold: fapolicyd %.1f us, ukey-guard %.1f us (x%.2f of fapolicyd's)", fCold, gCold, gCold / max(fCold, 0.001)))
         print(String(format: "  ukey-guard --no-allow-set (a call to ukeyd per cold exec, as in a guest): warm %.1f us, cold %.1f us (x%.2f of fapolicyd's)", aWarm, aCold, aCold / max(fCold, 0.001)))
@@ -157,17 +186,20 @@ enum GuardBench {
         return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
-    /// The warm loop (one file, many execs) and the cold loop (many files, one exec each).
-    static func measure(_ cold: [String]) -> Timing {
+    /// Times two blocks back to back, `watched` first or second: (watched, unwatched) seconds.
+    static func timedPair(first watchedFirst: Bool, _ watched: () -> Void, _ unwatched: () -> Void) -> (Double, Double) {
         let clock = ContinuousClock()
-        let warmFile = URL(fileURLWithPath: cold[0]).deletingLastPathComponent().path + "/prog"
-        _ = spawn(warmFile)
-        var start = clock.now
-        for _ in 0..<warmExecs { _ = spawn(warmFile) }
-        let warm = ExecBench.seconds(clock.now - start)
-        start = clock.now
-        for file in cold { _ = spawn(file) }
-        return Timing(warm: warm, cold: ExecBench.seconds(clock.now - start))
+        func timed(_ body: () -> Void) -> Double {
+            let start = clock.now
+            body()
+            return ExecBench.seconds(clock.now - start)
+        }
+        if watchedFirst {
+            let w = timed(watched)
+            return (w, timed(unwatched))
+        }
+        let u = timed(unwatched)
+        return (timed(watched), u)
     }
 
     /// posix_spawn and wait: 0, or the errno of a refused exec.
