@@ -220,7 +220,7 @@ let package = Package(
         .testTarget(
             name: "UkeyTokenTests",
             dependencies: [
-                "UkeyToken", "UkeyStore", "UkeyCore", "UkeyTesting",
+                "UkeyToken", "UkeyStore", "UkeyCore", "UkeySM", "UkeyTesting",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

@@ -20,6 +20,8 @@ public struct SM2Certificate: Sendable, Equatable {
     static let commonNameOID: ASN1ObjectIdentifier = [2, 5, 4, 3]
     static let basicConstraintsOID: ASN1ObjectIdentifier = [2, 5, 29, 19]
     static let keyUsageOID: ASN1ObjectIdentifier = [2, 5, 29, 15]
+    static let basicConstraintsBytes = SM2CertificateExtension.oid(basicConstraintsOID)
+    static let keyUsageBytes = SM2CertificateExtension.oid(keyUsageOID)
     public static let maxSize = 16 * 1024
 
     public let derRepresentation: [UInt8]
@@ -35,6 +37,10 @@ public struct SM2Certificate: Sendable, Equatable {
     public let notAfter: Date
     public let publicKey: SM2PublicKey
     public let isCertificateAuthority: Bool
+    /// basicConstraints' pathLenConstraint, for a CA that states one.
+    public let maxPathLength: Int?
+    /// Every extension, in the certificate's order (basicConstraints and keyUsage among them).
+    public let extensions: [SM2CertificateExtension]
     /// The DER SM2 signature.
     public let signature: [UInt8]
 
@@ -71,6 +77,8 @@ public struct SM2Certificate: Sendable, Equatable {
             notAfter = fields.notAfter
             publicKey = fields.key
             isCertificateAuthority = fields.isCA
+            maxPathLength = fields.maxPathLength
+            extensions = fields.extensions
         } catch let error as SMError {
             throw error
         } catch {
@@ -87,6 +95,11 @@ public struct SM2Certificate: Sendable, Equatable {
     /// Whether `issuer`'s key signed this certificate, with `id`.
     public func isSigned(by issuer: SM2PublicKey, id: [UInt8] = SM2.defaultID) -> Bool {
         issuer.isValidSignature(signature, for: tbsCertificate, id: id)
+    }
+
+    /// The extension with this OID (its DER), if the certificate has it.
+    public func extensionValue(oid: [UInt8]) -> SM2CertificateExtension? {
+        extensions.first { $0.oid == oid }
     }
 
     /// Whether `date` is within the validity period.
@@ -115,6 +128,8 @@ public struct SM2Certificate: Sendable, Equatable {
         var notBefore = Date.distantPast, notAfter = Date.distantPast
         var key: SM2PublicKey
         var isCA = false
+        var maxPathLength: Int?
+        var extensions: [SM2CertificateExtension] = []
 
         init(_ nodes: inout ASN1NodeCollection.Iterator) throws {
             guard let version = nodes.next(), version.identifier == ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific) else {
@@ -139,7 +154,7 @@ public struct SM2Certificate: Sendable, Equatable {
                 guard extensions.identifier == ASN1Identifier(tagWithNumber: 3, tagClass: .contextSpecific) else {
                     throw SMError(.malformed, "unexpected field \(extensions.identifier) in the TBSCertificate")
                 }
-                isCA = try DER.explicitlyTagged(extensions, tagNumber: 3, tagClass: .contextSpecific) { try Self.readExtensions($0) }
+                (isCA, maxPathLength, self.extensions) = try DER.explicitlyTagged(extensions, tagNumber: 3, tagClass: .contextSpecific) { try Self.readExtensions($0) }
             }
             guard nodes.next() == nil else { throw SMError(.malformed, "fields after the extensions") }
         }
@@ -198,15 +213,21 @@ public struct SM2Certificate: Sendable, Equatable {
             return date
         }
 
-        /// Reads the extensions; returns basicConstraints' cA. A critical extension other than
-        /// basicConstraints and keyUsage is refused, as X.509 requires.
-        static func readExtensions(_ node: ASN1Node) throws -> Bool {
+        /// Reads the extensions: basicConstraints' cA and pathLenConstraint, and every extension
+        /// as it is. An extension twice, or a critical one other than basicConstraints and
+        /// keyUsage, is refused, as X.509 requires.
+        static func readExtensions(_ node: ASN1Node) throws -> (Bool, Int?, [SM2CertificateExtension]) {
             var isCA = false
+            var maxPathLength: Int?
+            var found: [SM2CertificateExtension] = []
             try DER.sequence(node, identifier: .sequence) { extensions in
                 while let item = extensions.next() {
                     try DER.sequence(item, identifier: .sequence) { parts in
                         guard let idNode = parts.next(), var valueNode = parts.next() else { throw SMError(.malformed, "an extension is an id and a value") }
-                        let id = try ASN1ObjectIdentifier(derEncoded: idNode)
+                        guard idNode.identifier == .objectIdentifier, case .primitive = idNode.content else {
+                            throw SMError(.malformed, "an extension's id is not an OBJECT IDENTIFIER")
+                        }
+                        let id = Array(idNode.encodedBytes)
                         var critical = false
                         if valueNode.identifier == .boolean {
                             critical = try Bool(derEncoded: valueNode)
@@ -214,19 +235,32 @@ public struct SM2Certificate: Sendable, Equatable {
                             valueNode = next
                         }
                         guard parts.next() == nil else { throw SMError(.malformed, "fields after an extension's value") }
-                        let value = try ASN1OctetString(derEncoded: valueNode)
-                        if id == SM2Certificate.basicConstraintsOID {
-                            let inner = try DER.parse(Array(value.bytes))
+                        let value = Array(try ASN1OctetString(derEncoded: valueNode).bytes)
+                        guard !found.contains(where: { $0.oid == id }) else { throw SMError(.malformed, "an extension appears twice") }
+                        if id == SM2Certificate.basicConstraintsBytes {
+                            let inner = try DER.parse(value)
                             try DER.sequence(inner, identifier: .sequence) { fields in
-                                if let first = fields.next(), first.identifier == .boolean { isCA = try Bool(derEncoded: first) }
+                                var next = fields.next()
+                                if let first = next, first.identifier == .boolean {
+                                    isCA = try Bool(derEncoded: first)
+                                    next = fields.next()
+                                }
+                                if let length = next {
+                                    let number = try Int(derEncoded: length)
+                                    guard isCA, number >= 0 else { throw SMError(.malformed, "a path length on a certificate that is not a CA, or a negative one") }
+                                    maxPathLength = number
+                                }
+                                guard fields.next() == nil else { throw SMError(.malformed, "fields after basicConstraints' path length") }
                             }
-                        } else if critical && id != SM2Certificate.keyUsageOID {
-                            throw SMError(.malformed, "an unknown critical extension \(id)")
+                        } else if critical && id != SM2Certificate.keyUsageBytes {
+                            let dotted = (try? ASN1ObjectIdentifier(derEncoded: idNode)).map { "\($0)" } ?? "of \(id.count) bytes"
+                            throw SMError(.malformed, "an unknown critical extension \(dotted)")
                         }
+                        found.append(SM2CertificateExtension(oid: id, critical: critical, value: value))
                     }
                 }
             }
-            return isCA
+            return (isCA, maxPathLength, found)
         }
     }
 
@@ -240,8 +274,13 @@ public struct SM2Certificate: Sendable, Equatable {
         serialNumber: [UInt8]? = nil,
         notBefore: Date, notAfter: Date,
         isCertificateAuthority: Bool,
+        maxPathLength: Int? = nil,
+        extensions extra: [SM2CertificateExtension] = [],
         id: [UInt8] = SM2.defaultID
     ) throws(SMError) -> SM2Certificate {
+        guard maxPathLength == nil || (isCertificateAuthority && maxPathLength! >= 0) else {
+            throw SMError(.malformed, "a path length is for a CA, and not negative")
+        }
         do {
             var serial = serialNumber ?? (0..<16).map { _ in UInt8.random(in: 0...255) }
             serial[0] &= 0x7f  // positive
@@ -261,13 +300,23 @@ public struct SM2Certificate: Sendable, Equatable {
                 try fields.appendConstructedNode(identifier: ASN1Identifier(tagWithNumber: 3, tagClass: .contextSpecific)) { tagged in
                     try tagged.appendConstructedNode(identifier: .sequence) { extensions in
                         var constraints = DER.Serializer()
-                        try constraints.appendConstructedNode(identifier: .sequence) { if isCertificateAuthority { try $0.serialize(true) } }
+                        try constraints.appendConstructedNode(identifier: .sequence) { fields in
+                            if isCertificateAuthority { try fields.serialize(true) }
+                            if let maxPathLength { try fields.serialize(maxPathLength) }
+                        }
                         try Self.writeExtension(basicConstraintsOID, critical: true, value: constraints.serializedBytes, into: &extensions)
                         // keyCertSign and cRLSign (bits 5, 6) for a CA; digitalSignature (bit 0) otherwise.
                         let usage = isCertificateAuthority ? ASN1BitString(bytes: [0x06], paddingBits: 1) : ASN1BitString(bytes: [0x80], paddingBits: 7)
                         var usageBytes = DER.Serializer()
                         try usageBytes.serialize(usage)
                         try Self.writeExtension(keyUsageOID, critical: true, value: usageBytes.serializedBytes, into: &extensions)
+                        for item in extra {
+                            try extensions.appendConstructedNode(identifier: .sequence) { node in
+                                try node.serialize(ASN1Any(derEncoded: try DER.parse(item.oid)))
+                                if item.critical { try node.serialize(true) }
+                                try node.serialize(ASN1OctetString(contentBytes: ArraySlice(item.value)))
+                            }
+                        }
                     }
                 }
             }

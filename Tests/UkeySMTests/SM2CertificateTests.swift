@@ -128,4 +128,39 @@ struct SM2CertificateTests {
         let refused = #expect(throws: SMError.self) { try SM2Certificate(derRepresentation: Array(try Data(contentsOf: URL(fileURLWithPath: directory.file("critical.der"))))) }
         #expect(refused?.description.contains("critical") == true, "\(String(describing: refused))")
     }
+
+    @Test("extensions: a caller's are written after basicConstraints and keyUsage and read back as they were, a CA's path length is kept (openssl prints it), and an extension twice is refused")
+    func extensions() throws {
+        let key = try SM2PrivateKey()
+        let mine = SM2CertificateExtension(oid: SM2CertificateExtension.oid([1, 2, 3, 4, 5]), critical: false, value: [0x0c, 0x04] + Array("ukey".utf8))
+        let ca = try SM2Certificate.issue(
+            subject: "path zero", subjectKey: key.publicKey, issuer: "path zero", issuerKey: key,
+            notBefore: Self.now, notAfter: Self.now + 60, isCertificateAuthority: true, maxPathLength: 0, extensions: [mine])
+        let read = try SM2Certificate(derRepresentation: ca.derRepresentation)
+        #expect(read.maxPathLength == 0 && read.isCertificateAuthority)
+        #expect(read.extensions.count == 3)
+        #expect(read.extensions.last == mine)
+        #expect(read.extensionValue(oid: SM2CertificateExtension.oid([1, 2, 3, 4, 5])) == mine)
+        #expect(read.extensionValue(oid: SM2CertificateExtension.oid([1, 2, 3, 4, 6])) == nil)
+        let leaf = try SM2Certificate.selfSigned(key: key, commonName: "leaf", notBefore: Self.now, notAfter: Self.now + 60, isCertificateAuthority: false)
+        #expect(leaf.maxPathLength == nil)
+
+        let directory = try TemporaryDirectory("sm2-ext")
+        try ca.pemRepresentation.write(toFile: directory.file("ca.pem"), atomically: true, encoding: .utf8)
+        let text = try Self.openssl(["x509", "-in", directory.file("ca.pem"), "-noout", "-text"])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("CA:TRUE, pathlen:0"), "\(text.stdout)")
+        #expect(text.stdout.contains("1.2.3.4.5") && text.stdout.contains("ukey"), "\(text.stdout)")
+
+        // basicConstraints again, after the writer's own: the reader (which issue ends with) refuses it.
+        let twice = SM2CertificateExtension(oid: SM2CertificateExtension.oid([2, 5, 29, 19]), critical: false, value: [0x30, 0x00])
+        let error = #expect(throws: SMError.self) {
+            try SM2Certificate.issue(subject: "x", subjectKey: key.publicKey, issuer: "x", issuerKey: key, notBefore: Self.now, notAfter: Self.now + 60, isCertificateAuthority: false, extensions: [twice])
+        }
+        #expect(error?.description.contains("twice") == true, "\(String(describing: error))")
+        // A path length is for a CA.
+        #expect(throws: SMError.self) {
+            try SM2Certificate.issue(subject: "x", subjectKey: key.publicKey, issuer: "x", issuerKey: key, notBefore: Self.now, notAfter: Self.now + 60, isCertificateAuthority: false, maxPathLength: 0)
+        }
+    }
 }
