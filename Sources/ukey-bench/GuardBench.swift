@@ -26,11 +26,11 @@ import Glibc
 enum GuardBench {
     /// Warm: this many pairs of blocks, each pair `warmBlock` execs of one program on the watched
     /// tmpfs and as many of its copy on the unwatched ramfs, back to back.
-    static let warmPairs = 80
-    static let warmBlock = 100
+    static let warmPairs = 400
+    static let warmBlock = 20
     /// Cold: pairs of blocks of `coldBlock` fresh files each, one exec a file.
-    static let coldPairs = 60
-    static let coldBlock = 10
+    static let coldPairs = 120
+    static let coldBlock = 5
     static var coldFiles: Int { coldPairs * coldBlock }
     /// The calibration (no tool) and the three tools each take a fresh set of cold files.
     static let ways = 4
@@ -91,8 +91,12 @@ enum GuardBench {
         /// of blocks run back to back (which goes first alternates), so a slow moment of the
         /// shared host weighs on both sides of a pair. Minus the same difference with no tool
         /// running (`calibration`), this is what a tool adds.
-        func difference() -> (warm: Double, cold: Double, bareWarm: Double) {
+        func difference() -> (warm: Double, cold: Double, bareWarm: Double, warmSpread: (Double, Double)) {
             var warm: [Double] = [], cold: [Double] = [], bare: [Double] = []
+            // The exec loop stays on one CPU (the tool's processes go where the scheduler puts
+            // them): a loop that moves between CPUs from one block to the next adds its own noise.
+            let pinned = pinToFirstCPU()
+            defer { restoreAffinity(pinned) }
             _ = spawn(watchedProgram)
             _ = spawn(bareProgram)
             for pair in 0..<warmPairs {
@@ -114,11 +118,14 @@ enum GuardBench {
                 }
                 cold.append((watched - unwatched) / Double(coldBlock))
             }
-            return (median(warm), median(cold), median(bare))
+            let sorted = warm.sorted()
+            return (median(warm), median(cold), median(bare), (sorted[sorted.count / 4], sorted[sorted.count * 3 / 4]))
         }
         let calibration = difference()
-        func added() -> Timing {
+        var spreads: [String] = []
+        func added(_ name: String) -> Timing {
             let measured = difference()
+            spreads.append(String(format: "%@ %+.1f to %+.1f us", name, measured.warmSpread.0 * 1e6, measured.warmSpread.1 * 1e6))
             return Timing(warm: measured.warm - calibration.warm, cold: measured.cold - calibration.cold)
         }
         let allowPath = work + "/guard-bench.list"
@@ -130,7 +137,7 @@ enum GuardBench {
         let denied = spawn(mount + "/untrusted")
         guard denied == EPERM else { fapolicyd.stop(); throw BenchError("fapolicyd did not refuse an untrusted program (spawn: \(denied)): not enforcing") }
         if fapolicyd.asRoot { print("  (fapolicyd runs as root: on this machine it cannot drop to its own user)") }
-        let underFapolicyd = added()
+        let underFapolicyd = added("fapolicyd")
         let fapolicydRSS = ExecBench.memory(pid: fapolicyd.pid).rss
         fapolicyd.stop()
 
@@ -159,13 +166,13 @@ enum GuardBench {
         let guarding = try GuardProcess(binary: guardBinary, socket: daemon.socket, mount: mount, work: work, allowSet: true)
         let refused = spawn(mount + "/untrusted")
         guard refused == EPERM else { guarding.stop(); throw BenchError("ukey-guard did not refuse an untrusted program (spawn: \(refused))") }
-        let underGuard = added()
+        let underGuard = added("ukey-guard")
         let guardRSS = ExecBench.memory(pid: guarding.pid).rss
         let ukeydRSS = ExecBench.memory(pid: daemon.pid).rss
         guarding.stop()
         // --no-allow-set: one call to ukeyd per cold exec, as a guest's guard makes over its port.
         let asking = try GuardProcess(binary: guardBinary, socket: daemon.socket, mount: mount, work: work, allowSet: false)
-        let underAsking = added()
+        let underAsking = added("ukey-guard --no-allow-set")
         let askingRSS = ExecBench.memory(pid: asking.pid).rss
         asking.stop()
 
@@ -177,6 +184,7 @@ enum GuardBench {
         print(String(format: "  added per exec, cold: fapolicyd %.1f us, ukey-guard %.1f us (x%.2f of fapolicyd's)", fCold, gCold, gCold / max(fCold, 0.001)))
         print(String(format: "  ukey-guard --no-allow-set (a call to ukeyd per cold exec, as in a guest): warm %.1f us, cold %.1f us (x%.2f of fapolicyd's)", aWarm, aCold, aCold / max(fCold, 0.001)))
         print(String(format: "  resident memory: fapolicyd %.0f MB; ukey-guard %.0f MB with the allow set (%.0f MB without) + ukeyd %.0f MB", fapolicydRSS, guardRSS, askingRSS, ukeydRSS))
+        print(String(format: "  warm, the middle half of the pairs' differences (before the calibration's %+.1f us): ", calibration.warm * 1e6) + (["no tool " + String(format: "%+.1f to %+.1f us", calibration.warmSpread.0 * 1e6, calibration.warmSpread.1 * 1e6)] + spreads).joined(separator: "; "))
         print("goal: warm at most 0.5x fapolicyd's: \(gWarm <= fWarm * 0.5 ? "met" : "NOT met"); cold within 1.2x: \(gCold <= fCold * 1.2 ? "met" : "NOT met")")
     }
 
@@ -184,6 +192,35 @@ enum GuardBench {
         let sorted = values.sorted()
         guard !sorted.isEmpty else { return 0 }
         return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    /// sched_getaffinity and sched_setaffinity, which Swift's Glibc module leaves out (they are
+    /// GNU extensions): looked up once, called through their C signature.
+    typealias AffinityCall = @convention(c) (pid_t, Int, UnsafeMutableRawPointer) -> Int32
+    static let affinity: (get: AffinityCall, set: AffinityCall)? = {
+        guard let get = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sched_getaffinity"),
+            let set = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sched_setaffinity")
+        else { return nil }
+        return (unsafeBitCast(get, to: AffinityCall.self), unsafeBitCast(set, to: AffinityCall.self))
+    }()
+
+    /// Pins the calling thread (the exec loop; children it spawns inherit it) to the first CPU it
+    /// may use, and returns the affinity it had (nil if it could not).
+    static func pinToFirstCPU() -> [UInt8]? {
+        guard let affinity else { return nil }
+        var before = [UInt8](repeating: 0, count: 128)
+        guard before.withUnsafeMutableBytes({ affinity.get(0, $0.count, $0.baseAddress!) }) == 0,
+            let index = before.firstIndex(where: { $0 != 0 })
+        else { return nil }
+        var first = [UInt8](repeating: 0, count: before.count)
+        first[index] = before[index] & (~before[index] &+ 1)  // its lowest set bit
+        _ = first.withUnsafeMutableBytes { affinity.set(0, $0.count, $0.baseAddress!) }
+        return before
+    }
+
+    static func restoreAffinity(_ mask: [UInt8]?) {
+        guard let affinity, var mask else { return }
+        _ = mask.withUnsafeMutableBytes { affinity.set(0, $0.count, $0.baseAddress!) }
     }
 
     /// Times two blocks back to back, `watched` first or second: (watched, unwatched) seconds.
