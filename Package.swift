@@ -261,7 +261,7 @@ let package = Package(
         .testTarget(name: "UkeyHypervisorTests", dependencies: ["UkeyHypervisor", "UkeyTesting"], swiftSettings: strict),
         .testTarget(
             name: "UkeyctlTests",
-            dependencies: ["UkeyPolicy", "UkeyCore", "UkeyToken", "UkeyTesting"],
+            dependencies: ["UkeyPolicy", "UkeyCore", "UkeyToken", "UkeyAudit", "UkeySM", "UkeyTesting"],
             swiftSettings: strict
         ),
     ]

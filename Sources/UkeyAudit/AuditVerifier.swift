@@ -55,6 +55,19 @@ public enum AuditVerifier {
     ///   - auditKey: the audit key's public key; nil checks the chain only (checkpoints unsigned-checked).
     ///   - sealed: the sealed store's last checkpoint, if the verifier has it (the daemon does).
     public static func verify(path: String, auditKey: P256.Signing.PublicKey?, sealed: SealedCheckpoint? = nil) throws(AuditError) -> AuditVerification {
+        let check = auditKey.map { key in
+            { @Sendable (signature: [UInt8], message: [UInt8]) -> Bool in
+                guard let ecdsa = try? P256.Signing.ECDSASignature(derRepresentation: signature) else { return false }
+                return key.isValidSignature(ecdsa, for: SHA256.hash(data: message))
+            }
+        }
+        return try verify(path: path, checkpointSignature: check, sealed: sealed)
+    }
+
+    /// The same with the audit key's check given as a function of (signature, signed message):
+    /// a P-256 key's ECDSA over SHA-256, or an SM2 key's SM2-with-SM3 with its ID.
+    public static func verify(path: String, checkpointSignature: (@Sendable (_ signature: [UInt8], _ message: [UInt8]) -> Bool)?, sealed: SealedCheckpoint? = nil) throws(AuditError) -> AuditVerification {
+        let auditKey = checkpointSignature
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw AuditError(.io, "cannot open the audit log \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -107,9 +120,7 @@ public enum AuditVerifier {
                 }
                 if let auditKey {
                     let message = AuditCheckpoint.signingDomain + AuditLine.checkpointMessage(seq: position, head: parsed.prev)
-                    guard let ecdsa = try? P256.Signing.ECDSASignature(derRepresentation: signature),
-                        auditKey.isValidSignature(ecdsa, for: SHA256.hash(data: message))
-                    else {
+                    guard auditKey(signature, message) else {
                         return fail(position, "checkpoint \(position) has a signature the audit key did not make (forged)")
                     }
                 }

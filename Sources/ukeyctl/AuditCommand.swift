@@ -83,6 +83,7 @@ struct AuditVerify: ParsableCommand {
     @Option(help: "A copy of the audit log (STATE/audit.log).") var log: String?
     @Option(help: "The audit key's certificate (PEM), followed by its issuer (the token-keys sub-CA) to check the chain.") var cert: String?
     @Option(help: "The token's root CA (PEM): also check that the audit certificate chains to it.") var rootCA: String?
+    @Option(help: "The SM2 distinguishing ID the token signed with. Default: GM/T 0009's 1234567812345678.") var sm2Id: String = SM2Identifier.defaultText
 
     func run() throws {
         let reply: [String: JSONValue]
@@ -93,14 +94,20 @@ struct AuditVerify: ParsableCommand {
             let pem = String(decoding: try PolicyFiles.read(cert), as: UTF8.self)
             let rootPEM = try rootCA.map { String(decoding: try PolicyFiles.read($0), as: UTF8.self) }
             do {
-                _ = try CertificateBundle.parse(pem, what: "certificate in \(cert)")
-                _ = try rootPEM.map { pem throws(TokenError) in try CertificateBundle.parse(pem, what: "root CA") }
+                try CertificateBundle.validate(pem, what: "certificate in \(cert)")
+                try rootPEM.map { pem throws(TokenError) in try CertificateBundle.validate(pem, what: "root CA") }
             } catch {
                 throw InputError(error.reason)
             }
-            let key: P256.Signing.PublicKey
+            let sm2ID: [UInt8]
             do {
-                key = try CertificateBundle.key(pem, for: .audit, rootCAPEM: rootPEM)
+                sm2ID = try SM2Identifier.bytes(sm2Id)
+            } catch {
+                throw InputError(error.reason)
+            }
+            let key: VerificationKey
+            do {
+                key = try CertificateBundle.verificationKey(pem, for: .audit, rootCAPEM: rootPEM, sm2ID: sm2ID)
             } catch {
                 // A certificate that is not the token's audit key's cannot vouch for the log.
                 print("\(log): NOT verified: \(error.reason)")
@@ -108,7 +115,7 @@ struct AuditVerify: ParsableCommand {
             }
             let result: AuditVerification
             do {
-                result = try AuditVerifier.verify(path: log, auditKey: key)
+                result = try AuditVerifier.verify(path: log, checkpointSignature: { key.isValidSignature($0, for: $1) })
             } catch {
                 throw InputError("\(error)")
             }

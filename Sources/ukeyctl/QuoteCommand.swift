@@ -24,7 +24,7 @@ struct QuoteVerify: ParsableCommand {
 
     @Option(help: "The quote bytes (binary file).")
     var quote: String
-    @Option(help: "The signature (binary file): DER ECDSA (ukey-v1) or TPMT_SIGNATURE (tpm2).")
+    @Option(help: "The signature (binary file): DER ECDSA or SM2 (ukey-v1, as the certificate's key) or TPMT_SIGNATURE (tpm2).")
     var signature: String
     @Option(help: "The attestation key's PEM certificate, followed by its issuer (the token-keys sub-CA) to check the chain.")
     var cert: String
@@ -34,10 +34,18 @@ struct QuoteVerify: ParsableCommand {
     var rootCA: String?
     @Option(help: "The boot's TCG event log (binary): also check that it replays to the quoted registers.")
     var eventLog: String?
+    @Option(help: "The SM2 distinguishing ID the token signed with. Default: GM/T 0009's 1234567812345678.")
+    var sm2Id: String = SM2Identifier.defaultText
 
     func run() throws {
         guard let nonceBytes = Hex.decode(nonce), !nonceBytes.isEmpty else {
             throw InputError("--nonce must be hex, e.g. 00112233")
+        }
+        let sm2ID: [UInt8]
+        do {
+            sm2ID = try SM2Identifier.bytes(sm2Id)
+        } catch {
+            throw InputError(error.reason)
         }
         let bytes = try PolicyFiles.read(quote)
         let certificatePEM = String(decoding: try PolicyFiles.read(cert), as: UTF8.self)
@@ -66,9 +74,11 @@ struct QuoteVerify: ParsableCommand {
                 if let replayed { for pcr in q.pcrs { print("  sha256 register \(pcr): \(Hex.encode(replayed[pcr]))") } }
                 return
             }
-            let q = try QuoteVerifier.verify(
-                quote: bytes, signature: try PolicyFiles.read(signature), certificatePEM: certificatePEM, nonce: nonceBytes, rootCAPEM: rootPEM
-            ).quote
+            let verified = try QuoteVerifier.verify(
+                quote: bytes, signature: try PolicyFiles.read(signature), certificatePEM: certificatePEM, nonce: nonceBytes, rootCAPEM: rootPEM,
+                sm2ID: sm2ID
+            )
+            let q = verified.quote
             if let replayed {
                 guard q.eventLog == Digest.of(logBytes) else { throw TokenError(.invalidArgument, "the quote binds another event log") }
                 for register in q.registers where replayed[register.index] != register.value {
@@ -76,6 +86,7 @@ struct QuoteVerify: ParsableCommand {
                 }
             }
             print("quote verifies: \(checks.joined(separator: ", "))")
+            print("  signed \(verified.algorithm) by the attestation key")
             print("  boot \(q.bootID) (boot #\(q.bootCounter)) at \(Date(timeIntervalSince1970: TimeInterval(q.time)))")
             for register in q.registers {
                 print("  \(q.bank.rawValue) register \(register.index): \(Hex.encode(register.value))")

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import SwiftASN1
+import UkeySM
 import X509
 
 /// A key's certificate followed by the certificates that issued it, as PEM text: the form in
@@ -54,5 +55,72 @@ public enum CertificateBundle {
             }
         }
         return key
+    }
+    /// The key of the bundle's first certificate, P-256 (X.509) or SM2 (`SM2Certificate`), once
+    /// that certificate is shown to be a key for `purpose`, with the same checks as `key`; SM2
+    /// signatures (the chain's, and then the key's own) are checked with `sm2ID`.
+    public static func verificationKey(_ bundlePEM: String, for purpose: KeyPurpose, rootCAPEM: String?, now: Date = Date(), sm2ID: [UInt8] = SM2.defaultID) throws(TokenError) -> VerificationKey {
+        guard let first = try? PEMDocument.parseMultiple(pemString: bundlePEM).first, isSM2(first.derBytes) else {
+            return .p256(try key(bundlePEM, for: purpose, rootCAPEM: rootCAPEM, now: now))
+        }
+        let what = "\(purpose.rawValue) certificate"
+        let bundle = try sm2Certificates(bundlePEM, what: what)
+        let leaf = bundle[0]
+        guard purpose.isStated(by: leaf) else {
+            throw TokenError(.invalidArgument, "the SM2 certificate '\(leaf.subjectCommonName ?? "?")' is not an \(purpose.rawValue) key's: it lacks the extended key usage \(purpose.extendedKeyUsageOID) (a user's certificate is never accepted here)")
+        }
+        if let rootCAPEM {
+            let roots = try sm2Certificates(rootCAPEM, what: "root CA")
+            if let problem = SM2IdentityCA.problem(with: leaf, as: purpose, intermediates: Array(bundle.dropFirst()), root: roots[0], at: now, id: sm2ID) {
+                throw TokenError(.invalidArgument, "the \(what) does not chain to the token's root for its purpose: \(problem)")
+            }
+        }
+        return .sm2(leaf.publicKey, id: sm2ID)
+    }
+
+    /// Checks that `pem` is a bundle ukey reads: X.509 certificates, or SM2 ones.
+    public static func validate(_ pem: String, what: String) throws(TokenError) {
+        if let first = try? PEMDocument.parseMultiple(pemString: pem).first, isSM2(first.derBytes) {
+            _ = try sm2Certificates(pem, what: what)
+        } else {
+            _ = try parse(pem, what: what)
+        }
+    }
+
+    /// Whether a certificate's signature algorithm (the outer one) is SM2-with-SM3.
+    static func isSM2(_ der: [UInt8]) -> Bool {
+        guard let root = try? DER.parse(der), case .constructed(let nodes) = root.content else { return false }
+        var parts = nodes.makeIterator()
+        _ = parts.next()
+        guard let algorithm = parts.next(), case .constructed(let fields) = algorithm.content,
+            let oid = fields.first(where: { _ in true })
+        else { return false }
+        return (try? ASN1ObjectIdentifier(derEncoded: oid)) == SM2Certificate.signatureAlgorithm
+    }
+
+    /// The SM2 certificates of a PEM bundle, in order.
+    static func sm2Certificates(_ pem: String, what: String) throws(TokenError) -> [SM2Certificate] {
+        let documents: [PEMDocument]
+        do {
+            documents = try PEMDocument.parseMultiple(pemString: pem)
+        } catch {
+            throw TokenError(.invalidArgument, "the \(what) is not PEM: \(error)")
+        }
+        guard !documents.isEmpty else { throw TokenError(.invalidArgument, "the \(what) holds no certificate") }
+        guard documents.count <= maxCertificates else {
+            throw TokenError(.invalidArgument, "the \(what) holds \(documents.count) PEM blocks; at most \(maxCertificates) are read")
+        }
+        var certificates: [SM2Certificate] = []
+        for document in documents {
+            guard document.discriminator == "CERTIFICATE" else {
+                throw TokenError(.invalidArgument, "the \(what) holds a '\(document.discriminator)', not a CERTIFICATE")
+            }
+            do {
+                certificates.append(try SM2Certificate(derRepresentation: document.derBytes))
+            } catch {
+                throw TokenError(.invalidArgument, "the \(what) mixes SM2 and other certificates, or is not an SM2 certificate: \(error)")
+            }
+        }
+        return certificates
     }
 }

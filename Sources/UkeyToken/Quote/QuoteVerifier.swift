@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import UkeyCore
+import UkeySM
 import X509
 
 /// Checks a quote as a remote verifier would: the signature with the attestation certificate's
@@ -10,6 +11,8 @@ import X509
 public enum QuoteVerifier {
     public struct Verified: Sendable {
         public let quote: UkeyQuote
+        /// How it was signed, as the attestation certificate's key says ("ecdsa-p256-sha256", "sm2-sm3").
+        public let algorithm: String
     }
 
     /// Whether `bytes` look like a TPM-generated TPMS_ATTEST rather than a ukey-v1 quote.
@@ -54,23 +57,19 @@ public enum QuoteVerifier {
         certificatePEM: String,
         nonce: [UInt8],
         rootCAPEM: String? = nil,
-        now: Date = Date()
+        now: Date = Date(),
+        sm2ID: [UInt8] = SM2.defaultID
     ) throws(TokenError) -> Verified {
-        let key = try attestationKey(certificatePEM, rootCAPEM: rootCAPEM, now: now)
-        let ecdsa: P256.Signing.ECDSASignature
-        do {
-            ecdsa = try P256.Signing.ECDSASignature(derRepresentation: signature)
-        } catch {
-            throw TokenError(.invalidArgument, "the signature is not a DER ECDSA signature")
-        }
-        guard key.isValidSignature(ecdsa, for: SHA256.hash(data: bytes)) else {
-            throw TokenError(.invalidArgument, "the signature does not verify with the attestation key")
+        // P-256 or SM2, as the attestation certificate says: never the quote's own choice.
+        let key = try CertificateBundle.verificationKey(certificatePEM, for: .attestation, rootCAPEM: rootCAPEM, now: now, sm2ID: sm2ID)
+        guard key.isValidSignature(signature, for: bytes) else {
+            throw TokenError(.invalidArgument, "the signature does not verify with the attestation key (\(key.algorithm))")
         }
         let quote = try UkeyQuote(parsing: bytes)
         guard PinRecord.constantTimeEqual(quote.nonce, nonce) else {
             throw TokenError(.invalidArgument, "the quote's nonce is not the one expected (a replayed quote?)")
         }
-        return Verified(quote: quote)
+        return Verified(quote: quote, algorithm: key.algorithm)
     }
 
     /// The attestation certificate's P-256 key. `certificatePEM` is the attestation key's
