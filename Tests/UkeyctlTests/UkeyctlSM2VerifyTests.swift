@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 import UkeyAudit
@@ -76,6 +77,12 @@ struct UkeyctlSM2VerifyTests {
         try dir.write("stranger.pem", Array(stranger.pemRepresentation.utf8))
         let foreign = try Self.ukeyctl(base + ["--cert", dir.file("ak.pem"), "--root-ca", dir.file("stranger.pem")])
         #expect(foreign.status == 1 && foreign.stdout.contains("does not chain"), "\(foreign.stdout)")
+
+        // An SM2 attestation certificate followed by an X.509 certificate: refused, not half-read.
+        let x509 = try IdentityCA.pem(try IdentityCA.makeRoot(key: P256.Signing.PrivateKey(), commonName: "p256", now: token.now))
+        try dir.write("mixed.pem", Array((token.attestation.pemRepresentation + x509).utf8))
+        let mixed = try Self.ukeyctl(base + ["--cert", dir.file("mixed.pem")])
+        #expect(mixed.status == 1 && mixed.stdout.contains("mixes SM2 and other certificates"), "\(mixed.stdout)\(mixed.stderr)")
 
         // openssl: the attestation key from the certificate, SM3 with the ID over the quote's bytes.
         let key = try ExternalTool("openssl").run(["x509", "-in", dir.file("ak.pem"), "-noout", "-pubkey", "-out", dir.file("ak.pub")])

@@ -12,6 +12,19 @@ public enum CertificateBundle {
 
     /// The certificates of a PEM bundle, in order.
     public static func parse(_ pem: String, what: String) throws(TokenError) -> [Certificate] {
+        var certificates: [Certificate] = []
+        for der in try documents(pem, what: what) {
+            do {
+                certificates.append(try Certificate(derEncoded: der))
+            } catch {
+                throw TokenError(.invalidArgument, "the \(what) is not an X.509 certificate: \(error)")
+            }
+        }
+        return certificates
+    }
+
+    /// The DER of each CERTIFICATE block of a PEM bundle, at most `maxCertificates`.
+    static func documents(_ pem: String, what: String) throws(TokenError) -> [[UInt8]] {
         let documents: [PEMDocument]
         do {
             documents = try PEMDocument.parseMultiple(pemString: pem)
@@ -22,18 +35,14 @@ public enum CertificateBundle {
         guard documents.count <= maxCertificates else {
             throw TokenError(.invalidArgument, "the \(what) holds \(documents.count) PEM blocks; at most \(maxCertificates) are read")
         }
-        var certificates: [Certificate] = []
+        var ders: [[UInt8]] = []
         for document in documents {
             guard document.discriminator == "CERTIFICATE" else {
                 throw TokenError(.invalidArgument, "the \(what) holds a '\(document.discriminator)', not a CERTIFICATE")
             }
-            do {
-                certificates.append(try Certificate(derEncoded: document.derBytes))
-            } catch {
-                throw TokenError(.invalidArgument, "the \(what) is not an X.509 certificate: \(error)")
-            }
+            ders.append(document.derBytes)
         }
-        return certificates
+        return ders
     }
 
     /// The P-256 key of the bundle's first certificate, once that certificate is shown to be a key
@@ -100,23 +109,10 @@ public enum CertificateBundle {
 
     /// The SM2 certificates of a PEM bundle, in order.
     static func sm2Certificates(_ pem: String, what: String) throws(TokenError) -> [SM2Certificate] {
-        let documents: [PEMDocument]
-        do {
-            documents = try PEMDocument.parseMultiple(pemString: pem)
-        } catch {
-            throw TokenError(.invalidArgument, "the \(what) is not PEM: \(error)")
-        }
-        guard !documents.isEmpty else { throw TokenError(.invalidArgument, "the \(what) holds no certificate") }
-        guard documents.count <= maxCertificates else {
-            throw TokenError(.invalidArgument, "the \(what) holds \(documents.count) PEM blocks; at most \(maxCertificates) are read")
-        }
         var certificates: [SM2Certificate] = []
-        for document in documents {
-            guard document.discriminator == "CERTIFICATE" else {
-                throw TokenError(.invalidArgument, "the \(what) holds a '\(document.discriminator)', not a CERTIFICATE")
-            }
+        for der in try documents(pem, what: what) {
             do {
-                certificates.append(try SM2Certificate(derRepresentation: document.derBytes))
+                certificates.append(try SM2Certificate(derRepresentation: der))
             } catch {
                 throw TokenError(.invalidArgument, "the \(what) mixes SM2 and other certificates, or is not an SM2 certificate: \(error)")
             }
