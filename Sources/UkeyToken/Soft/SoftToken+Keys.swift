@@ -1,6 +1,7 @@
 import Foundation
 import Crypto
 import UkeyCore
+import UkeySM
 import X509
 
 extension SoftToken: KeysRole {
@@ -24,6 +25,13 @@ extension SoftToken: KeysRole {
             guard let der = store[SoftRecordName.certificate(name)] else {
                 throw TokenError(.unknownCertificate, "the token has no '\(name)' certificate")
             }
+            if case .sm2 = try algorithm {
+                do {
+                    return .sm2(try SM2Certificate(derRepresentation: der))
+                } catch {
+                    throw TokenError(.store, "the '\(name)' certificate in the sealed store is not an SM2 certificate: \(error)")
+                }
+            }
             return .x509(try IdentityCA.certificate(der: der))
         }
         guard let user = try userRecord(name) else {
@@ -33,7 +41,7 @@ extension SoftToken: KeysRole {
     }
 
     public func signAuditCheckpoint(_ checkpoint: [UInt8]) throws(TokenError) -> [UInt8] {
-        try sign(AuditCheckpoint.signingDomain + checkpoint, with: privateKey(.audit))
+        try signingKey(.audit).signature(for: AuditCheckpoint.signingDomain + checkpoint)
     }
 
     /// Signs outside the actor, like quotes: the actor only hands out the user's key.
@@ -154,14 +162,6 @@ extension SoftToken: KeysRole {
     /// used outside it.
     func identityIssuer() throws(TokenError) -> IdentityIssuer {
         IdentityIssuer(ca: try subordinateCA(.users), now: configuration.clock(), validity: configuration.userCertificateValidity)
-    }
-
-    func sign(_ message: [UInt8], with key: P256.Signing.PrivateKey) throws(TokenError) -> [UInt8] {
-        do {
-            return Array(try key.signature(for: SHA256.hash(data: message)).derRepresentation)
-        } catch {
-            throw TokenError(.crypto, "signing failed: \(error)")
-        }
     }
 }
 

@@ -37,18 +37,12 @@ extension SoftToken: RegistersRole {
     /// check or a measurement.
     public nonisolated func quote(nonce: [UInt8], registers selection: [Int], eventLog: UkeyCore.Digest) async throws(TokenError) -> SignedQuote {
         let (bytes, key, certificatePEM) = try await quoteMaterial(nonce: nonce, registers: selection, eventLog: eventLog)
-        let signature: P256.Signing.ECDSASignature
-        do {
-            signature = try key.signature(for: SHA256.hash(data: bytes))
-        } catch {
-            throw TokenError(.crypto, "the attestation key cannot sign: \(error)")
-        }
         return SignedQuote(
             format: UkeyQuote.format,
             quote: bytes,
-            signature: Array(signature.derRepresentation),
+            signature: try key.signature(for: bytes),
             certificatePEM: certificatePEM,
-            attestationKeyPEM: key.publicKey.pemRepresentation
+            attestationKeyPEM: try key.publicKeyPEM
         )
     }
 
@@ -71,12 +65,12 @@ extension SoftToken: RegistersRole {
         nonce: [UInt8],
         registers selection: [Int],
         eventLog: UkeyCore.Digest
-    ) throws(TokenError) -> (bytes: [UInt8], key: P256.Signing.PrivateKey, certificatePEM: String) {
+    ) throws(TokenError) -> (bytes: [UInt8], key: TokenSigningKey, certificatePEM: String) {
         let bytes = try quoteBody(nonce: nonce, registers: selection, eventLog: eventLog)
         if attestationPEM == nil {
             attestationPEM = try certificate(named: TokenKey.attestation.rawValue).pemRepresentation
         }
-        return (bytes, try privateKey(.attestation), attestationPEM!)
+        return (bytes, try signingKey(.attestation), attestationPEM!)
     }
 
     /// A `ukey-v1` quote's bytes over a consistent snapshot of these registers, for a key held

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import UkeyCore
+import UkeySM
 import UkeyStore
 import X509
 
@@ -38,6 +39,9 @@ public actor SoftToken {
         /// Hardware the token is bound to (a card's serial and keys): written at initialisation,
         /// and required to be the same at every open, so another card is refused, not adopted.
         public var hardwareBinding: HardwareBinding?
+        /// The algorithm of the token's own keys, at initialisation (an opened token uses the one
+        /// it was initialised with). With SM2, its CAs, attestation and audit keys are SM2.
+        public var algorithm = TokenAlgorithm.p256
 
         public init(stateDirectory: String) {
             self.stateDirectory = stateDirectory
@@ -55,6 +59,7 @@ public actor SoftToken {
     /// The restricted keys and the attestation certificate, decoded once: they never change after
     /// initialisation, and quotes sit on the attestation hot path.
     var keyCache: [TokenKey: P256.Signing.PrivateKey] = [:]
+    var signingKeys: [TokenKey: TokenSigningKey] = [:]
     var attestationPEM: String?
     /// Users' signing keys, decoded on first use; dropped whenever a user record changes.
     var userKeys: [String: P256.Signing.PrivateKey] = [:]
@@ -91,6 +96,46 @@ public actor SoftToken {
         let now = configuration.clock()
         let serial = Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255) })
         var records: [String: [UInt8]] = [:]
+        if case .sm2(let id) = configuration.algorithm {
+            guard configuration.certificateAuthorityKeys.isEmpty, configuration.hardwareBinding == nil else {
+                throw TokenError(.invalidArgument, "an SM2 token keeps its keys in its own store: a TPM's or a card's keys are P-256")
+            }
+            try makeSM2Keys(into: &records, serial: serial, now: now, id: id)
+        } else {
+            try await makeP256Keys(into: &records, configuration: configuration, serial: serial, now: now)
+        }
+        records[SoftRecordName.certificate(SoftRecordName.policySigner)] = policySigner.derRepresentation
+        records[SoftRecordName.soPIN] = try RecordCoding.encode(
+            try PinRecord(pin: soPIN, maxTries: configuration.soMaxTries, kdf: configuration.kdf)
+        )
+        var token = TokenRecord(
+            serial: serial,
+            createdAt: now,
+            bootCounter: 1,
+            pinMaxTries: configuration.pinMaxTries,
+            kdf: configuration.kdf
+        )
+        (token.algorithm, token.sm2ID) = configuration.algorithm.recordValue
+        records[SoftRecordName.token] = try RecordCoding.encode(token)
+        if let binding = configuration.hardwareBinding {
+            records[SoftRecordName.binding(binding.name)] = Array(binding.identity.utf8)
+        }
+        let store: SealedStore
+        do {
+            store = try SealedStore.create(
+                in: configuration.stateDirectory,
+                protector: configuration.protector,
+                initial: records
+            )
+        } catch {
+            throw TokenError(error)
+        }
+        return SoftToken(configuration: configuration, store: store, token: token, bootID: bootID)
+    }
+
+    /// The P-256 hierarchy: root CA, the two sub-CAs (their keys the store's, or a TPM's), and the
+    /// attestation and audit keys, each with its certificate.
+    private static func makeP256Keys(into records: inout [String: [UInt8]], configuration: Configuration, serial: String, now: Date) async throws(TokenError) {
         let rootKey: Certificate.PrivateKey
         if let external = configuration.certificateAuthorityKeys[.rootCA] {
             rootKey = external
@@ -139,32 +184,47 @@ public actor SoftToken {
             records[SoftRecordName.key(key)] = Array(privateKey.rawRepresentation)
             records[SoftRecordName.certificate(key.rawValue)] = try IdentityCA.der(certificate)
         }
-        records[SoftRecordName.certificate(SoftRecordName.policySigner)] = policySigner.derRepresentation
-        records[SoftRecordName.soPIN] = try RecordCoding.encode(
-            try PinRecord(pin: soPIN, maxTries: configuration.soMaxTries, kdf: configuration.kdf)
-        )
-        let token = TokenRecord(
-            serial: serial,
-            createdAt: now,
-            bootCounter: 1,
-            pinMaxTries: configuration.pinMaxTries,
-            kdf: configuration.kdf
-        )
-        records[SoftRecordName.token] = try RecordCoding.encode(token)
-        if let binding = configuration.hardwareBinding {
-            records[SoftRecordName.binding(binding.name)] = Array(binding.identity.utf8)
+    }
+
+    /// The SM2 hierarchy (`SM2IdentityCA`): every key SM2, kept as PKCS#8 in the store, every
+    /// certificate signed SM2-with-SM3 with the token's ID.
+    private static func makeSM2Keys(into records: inout [String: [UInt8]], serial: String, now: Date, id: [UInt8]) throws(TokenError) {
+        func newKey(_ name: TokenKey) throws(TokenError) -> SM2PrivateKey {
+            do {
+                let key = try SM2PrivateKey()
+                records[SoftRecordName.key(name)] = key.derRepresentation
+                return key
+            } catch {
+                throw TokenError(.crypto, "cannot make the SM2 \(name.rawValue) key: \(error)")
+            }
         }
-        let store: SealedStore
-        do {
-            store = try SealedStore.create(
-                in: configuration.stateDirectory,
-                protector: configuration.protector,
-                initial: records
-            )
-        } catch {
-            throw TokenError(error)
+        func publicKey(_ key: SM2PrivateKey) throws(TokenError) -> SM2PublicKey {
+            do {
+                return try key.publicKey
+            } catch {
+                throw TokenError(.crypto, "an SM2 key without its public key: \(error)")
+            }
         }
-        return SoftToken(configuration: configuration, store: store, token: token, bootID: bootID)
+        let rootKey = try newKey(.rootCA)
+        let root = try SM2IdentityCA.makeRoot(key: rootKey, commonName: "ukey root CA \(serial)", now: now, id: id)
+        records[SoftRecordName.certificate(TokenKey.rootCA.rawValue)] = root.derRepresentation
+        var tokenKeysCA: (key: SM2PrivateKey, certificate: SM2Certificate)?
+        for (policy, name) in [(CertificatePolicy.tokenKeys, TokenKey.tokenKeysCA), (.users, .userCA)] {
+            let key = try newKey(name)
+            let certificate = try SM2IdentityCA.makeSubordinate(
+                policy, commonName: "ukey \(policy.rawValue) CA \(serial)", subjectKey: try publicKey(key),
+                rootKey: rootKey, rootCertificate: root, now: now, id: id)
+            records[SoftRecordName.certificate(name.rawValue)] = certificate.derRepresentation
+            if policy == .tokenKeys { tokenKeysCA = (key, certificate) }
+        }
+        for (name, purpose) in [(TokenKey.attestation, KeyPurpose.attestation), (.audit, .audit)] {
+            let key = try newKey(name)
+            let certificate = try SM2IdentityCA.issue(
+                commonName: "ukey \(name.rawValue) \(serial)", subjectKey: try publicKey(key), purpose: purpose,
+                caKey: tokenKeysCA!.key, caCertificate: tokenKeysCA!.certificate, now: now, id: id,
+                validity: IdentityCA.defaultRootValidity)
+            records[SoftRecordName.certificate(name.rawValue)] = certificate.derRepresentation
+        }
     }
 
     /// Opens an initialised token, failing closed on any integrity or permission problem.
@@ -218,8 +278,16 @@ public actor SoftToken {
         if changes.keys.contains(where: { $0.hasPrefix("user.") }) { userKeys = [:] }
     }
 
+    /// The algorithm of the token's own keys, as it was initialised.
+    var algorithm: TokenAlgorithm {
+        get throws(TokenError) { try TokenAlgorithm(recordName: token.algorithm, id: token.sm2ID) }
+    }
+
     /// The sub-CA that issues certificates under `policy`: its key and its certificate.
     func subordinateCA(_ policy: CertificatePolicy) throws(TokenError) -> (key: Certificate.PrivateKey, certificate: Certificate) {
+        guard try algorithm == .p256 else {
+            throw TokenError(.invalidArgument, "this token's keys are SM2, and issuing users' or hardware keys' certificates under its SM2 sub-CAs is not built yet: initialise a P-256 token for users")
+        }
         let name: TokenKey = policy == .tokenKeys ? .tokenKeysCA : .userCA
         guard let der = store[SoftRecordName.certificate(name.rawValue)] else {
             throw TokenError(.store, "the sealed store lacks the \(name.rawValue) certificate")
@@ -230,6 +298,27 @@ public actor SoftToken {
             throw TokenError(.store, "the \(name.rawValue) key lives in a TPM (keys = \"tpm\"), and this configuration has none")
         }
         return (external, certificate)
+    }
+
+    /// The attestation or audit key, in the token's algorithm.
+    func signingKey(_ key: TokenKey) throws(TokenError) -> TokenSigningKey {
+        if let cached = signingKeys[key] { return cached }
+        let signing: TokenSigningKey
+        switch try algorithm {
+        case .p256:
+            signing = .p256(try privateKey(key))
+        case .sm2(let id):
+            guard let der = store[SoftRecordName.key(key)] else {
+                throw TokenError(.store, "the sealed store lacks the \(key.rawValue) key")
+            }
+            do {
+                signing = .sm2(try SM2PrivateKey(derRepresentation: der), id: id)
+            } catch {
+                throw TokenError(.store, "the SM2 \(key.rawValue) key in the sealed store is malformed")
+            }
+        }
+        signingKeys[key] = signing
+        return signing
     }
 
     func privateKey(_ key: TokenKey) throws(TokenError) -> P256.Signing.PrivateKey {

@@ -19,6 +19,10 @@ struct TokenRecord: Codable, Sendable {
     var bootCounter: UInt64
     var pinMaxTries: Int
     var kdf: PinRecord.KDF
+    /// The algorithm of the token's own keys: nil (P-256, and every record written before SM2)
+    /// or "sm2", with the SM2 distinguishing ID.
+    var algorithm: String? = nil
+    var sm2ID: String? = nil
 }
 
 /// A user: PIN verifier, roles, own signing key and identity certificate.
