@@ -40,6 +40,7 @@ struct DaemonServiceTests {
         // The key alone, as the reply also gives it, is the certified one.
         let publicKey = try String(contentsOfFile: dir.file("ak-pub.pem"), encoding: .utf8)
         #expect(publicKey.filter { !$0.isWhitespace } == reply["attestationKey"]?.stringValue?.filter { !$0.isWhitespace })
+        #expect(reply["algorithm"] == "ecdsa-p256-sha256", "every backend's attestation key is P-256 here")
         if tpm2 {
             let checked = try Self.checkquote.run(["-u", dir.file("ak-pub.pem"), "-m", dir.file("quote.bin"), "-s", dir.file("quote.sig"), "-g", "sha256", "-q", Hex.encode(nonce)])
             #expect(checked.status == 0, "\(checked.stdout)\(checked.stderr)")

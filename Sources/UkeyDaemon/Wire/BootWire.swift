@@ -51,6 +51,7 @@ extension Boot.Quote.Reply: WireReply {
         [
             "quote": .string(quote.base64), "signature": .string(signature.base64), "certificate": .string(certificate),
             "chain": .string(chain), "attestationKey": .string(attestationKey), "format": .string(format),
+            "algorithm": .string(algorithm),
         ]
     }
 }

@@ -53,12 +53,17 @@ public struct SignedQuote: Sendable, Hashable {
     public let certificatePEM: String
     /// The attestation key alone (PEM SubjectPublicKeyInfo), the form `tpm2_checkquote -u` takes.
     public let attestationKeyPEM: String
+    /// How it is signed, as `VerificationKey` names it: "ecdsa-p256-sha256" (a TPM's, a card's,
+    /// a P-256 soft token's) or "sm2-sm3". Said for the reader; a verifier takes the algorithm
+    /// from the certificate, never from here.
+    public let algorithm: String
 
-    public init(format: String, quote: [UInt8], signature: [UInt8], certificatePEM: String, attestationKeyPEM: String) {
+    public init(format: String, quote: [UInt8], signature: [UInt8], certificatePEM: String, attestationKeyPEM: String, algorithm: String = "ecdsa-p256-sha256") {
         self.format = format
         self.quote = quote
         self.signature = signature
         self.certificatePEM = certificatePEM
         self.attestationKeyPEM = attestationKeyPEM
+        self.algorithm = algorithm
     }
 }

@@ -42,7 +42,8 @@ extension SoftToken: RegistersRole {
             quote: bytes,
             signature: try key.signature(for: bytes),
             certificatePEM: certificatePEM,
-            attestationKeyPEM: try key.publicKeyPEM
+            attestationKeyPEM: try key.publicKeyPEM,
+            algorithm: key.algorithm
         )
     }
 

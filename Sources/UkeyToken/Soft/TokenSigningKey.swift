@@ -25,6 +25,14 @@ enum TokenSigningKey: Sendable {
         }
     }
 
+    /// The algorithm's name, as `VerificationKey.algorithm` gives it.
+    var algorithm: String {
+        switch self {
+        case .p256: "ecdsa-p256-sha256"
+        case .sm2: "sm2-sm3"
+        }
+    }
+
     /// The public key, PEM SubjectPublicKeyInfo.
     var publicKeyPEM: String {
         get throws(TokenError) {

@@ -49,15 +49,18 @@ extension VarlinkInterface {
             # nonce, quote and signature are base64; certificate (the attestation key's, issued by
             # the token-keys sub-CA), chain (that sub-CA's, issued by the root CA) and
             # attestationKey (the same key alone) are PEM. format "ukey-v1": quote is
-            # docs/quote-format.md, signature DER ECDSA. format "tpm2": quote is TPMS_ATTEST,
-            # signature a TPMT_SIGNATURE, as tpm2_checkquote -m/-s read them.
+            # docs/quote-format.md, signature DER (ECDSA or SM2). format "tpm2": quote is TPMS_ATTEST,
+            # signature a TPMT_SIGNATURE, as tpm2_checkquote -m/-s read them. algorithm
+            # "ecdsa-p256-sha256" or "sm2-sm3" says how it is signed; a verifier takes the
+            # algorithm from the certificate, not from here.
             method Quote(nonce: string, registers: ?[]int) -> (
               quote: string,
               signature: string,
               certificate: string,
               chain: string,
               attestationKey: string,
-              format: string
+              format: string,
+              algorithm: string
             )
 
             # The TCG PC Client crypto-agile event log of this boot, base64.

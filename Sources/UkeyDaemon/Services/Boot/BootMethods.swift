@@ -103,6 +103,7 @@ enum Boot {
             let chain: String
             let attestationKey: String
             let format: String
+            let algorithm: String
         }
 
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
@@ -114,7 +115,7 @@ enum Boot {
                 let chain = try await tokens.tokenKeysCAPEM(of: token)
                 return Reply(
                     quote: signed.quote, signature: signed.signature, certificate: signed.certificatePEM,
-                    chain: chain, attestationKey: signed.attestationKeyPEM, format: signed.format
+                    chain: chain, attestationKey: signed.attestationKeyPEM, format: signed.format, algorithm: signed.algorithm
                 )
             } catch let error as TokenError {
                 if error.code == .invalidArgument { throw .invalidParameter(error.reason.contains("nonce") ? "nonce" : "registers") }
