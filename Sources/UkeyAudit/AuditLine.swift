@@ -12,8 +12,9 @@ import UkeyCore
 /// {"seq":7,"time":"2026-11-27T01:02:03.456Z","type":"measure","actor":{"uid":0,"pid":812,"role":"hypervisor"},
 ///  "subject":{"component":"kernel","digest":"sha256:...","entity":"kvm-host"},"prev":"<hex>","hash":"<hex>"}
 /// ```
-/// A checkpoint record has `type` "checkpoint", subject `upto` (seq - 1) and `head` (= prev), and
-/// `sig`: the audit key's ECDSA P-256 signature (base64 DER) over
+/// A checkpoint record has `type` "checkpoint", subject `upto` (seq - 1), `head` (= prev) and
+/// `alg` (the signature's algorithm: "ecdsa-p256-sha256" or "sm2-sm3"; absent in logs written
+/// before it, which are P-256), and `sig`: the audit key's signature (base64 DER) over
 /// `AuditCheckpoint.signingDomain + "ukey-audit-v1 checkpoint seq=<seq> head=<prev>"`.
 public enum AuditLine {
     public static let genesis = String(repeating: "0", count: 64)
@@ -84,6 +85,8 @@ public enum AuditLine {
         public let upto: UInt64?
         public let head: String?
         public let signature: [UInt8]?
+        /// A checkpoint's stated signature algorithm, if it states one.
+        public var algorithm: String? = nil
         /// A `rotated` record's archive: the file its chain continues from.
         public var previous: String? = nil
     }
@@ -125,7 +128,7 @@ public enum AuditLine {
             throw AuditError(.integrity, "the record lacks one of seq, time, type, subject, prev, hash, or one has the wrong type")
         }
         let computed = Hex.encode(Array(SHA256.hash(data: Array(body))))
-        var upto: UInt64?, head: String?, signature: [UInt8]?
+        var upto: UInt64?, head: String?, signature: [UInt8]?, algorithm: String?
         if type == "checkpoint" {
             guard let u = unsigned(subject["upto"]),
                 let h = subject["head"]?.stringValue,
@@ -134,6 +137,12 @@ public enum AuditLine {
                 throw AuditError(.integrity, "the checkpoint lacks upto, head or a base64 sig")
             }
             (upto, head, signature) = (u, h, Array(s))
+            if let stated = subject["alg"] {
+                guard let name = stated.stringValue, (1...32).contains(name.utf8.count) else {
+                    throw AuditError(.integrity, "the checkpoint's alg is not a short string")
+                }
+                algorithm = name
+            }
         }
         var previous: String?
         if type == "rotated" {
@@ -147,6 +156,7 @@ public enum AuditLine {
         }
         var parsed = Parsed(seq: seq, type: type, prev: prev, hash: hash, selfConsistent: computed == hash, upto: upto, head: head, signature: signature)
         parsed.previous = previous
+        parsed.algorithm = algorithm
         return parsed
     }
 

@@ -491,7 +491,9 @@ public final class AuditLog: @unchecked Sendable {
         let seq = nextSeq, prev = head
         let message = AuditLine.checkpointMessage(seq: seq, head: prev)
         guard let signature = blocking({ try await self.checkpointing.signCheckpoint(message) }) else { return nil }
-        let entry = AuditEntry(type: "checkpoint", actor: nil, subject: ["upto": .int(Int(seq - 1)), "head": .string(prev)])
+        let entry = AuditEntry(type: "checkpoint", actor: nil, subject: [
+            "upto": .int(Int(seq - 1)), "head": .string(prev), "alg": .string(checkpointing.signatureAlgorithm),
+        ])
         return AuditLine.encode(seq: seq, time: Date(), entry: entry, prev: prev, signature: signature)
     }
 

@@ -55,19 +55,13 @@ public enum AuditVerifier {
     ///   - auditKey: the audit key's public key; nil checks the chain only (checkpoints unsigned-checked).
     ///   - sealed: the sealed store's last checkpoint, if the verifier has it (the daemon does).
     public static func verify(path: String, auditKey: P256.Signing.PublicKey?, sealed: SealedCheckpoint? = nil) throws(AuditError) -> AuditVerification {
-        let check = auditKey.map { key in
-            { @Sendable (signature: [UInt8], message: [UInt8]) -> Bool in
-                guard let ecdsa = try? P256.Signing.ECDSASignature(derRepresentation: signature) else { return false }
-                return key.isValidSignature(ecdsa, for: SHA256.hash(data: message))
-            }
-        }
-        return try verify(path: path, checkpointSignature: check, sealed: sealed)
+        try verify(path: path, checkpointKey: auditKey.map(CheckpointKey.init(p256:)), sealed: sealed)
     }
 
-    /// The same with the audit key's check given as a function of (signature, signed message):
-    /// a P-256 key's ECDSA over SHA-256, or an SM2 key's SM2-with-SM3 with its ID.
-    public static func verify(path: String, checkpointSignature: (@Sendable (_ signature: [UInt8], _ message: [UInt8]) -> Bool)?, sealed: SealedCheckpoint? = nil) throws(AuditError) -> AuditVerification {
-        let auditKey = checkpointSignature
+    /// The same with the audit key as a `CheckpointKey`: its algorithm (which each checkpoint's
+    /// `alg` must name) and its check of (signature, signed message).
+    public static func verify(path: String, checkpointKey: CheckpointKey?, sealed: SealedCheckpoint? = nil) throws(AuditError) -> AuditVerification {
+        let auditKey = checkpointKey
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw AuditError(.io, "cannot open the audit log \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -119,8 +113,14 @@ public enum AuditVerifier {
                     return fail(position, "checkpoint \(position) does not cover the records before it")
                 }
                 if let auditKey {
+                    // The record's alg is the writer's word only: it must agree with the key the
+                    // certificate gives, and an absent one means a log from before SM2 (P-256).
+                    let stated = parsed.algorithm ?? CheckpointKey.p256Algorithm
+                    guard stated == auditKey.algorithm else {
+                        return fail(position, "checkpoint \(position) says it is signed \(stated), but the audit key is \(auditKey.algorithm)")
+                    }
                     let message = AuditCheckpoint.signingDomain + AuditLine.checkpointMessage(seq: position, head: parsed.prev)
-                    guard auditKey(signature, message) else {
+                    guard auditKey.isValid(signature, message) else {
                         return fail(position, "checkpoint \(position) has a signature the audit key did not make (forged)")
                     }
                 }

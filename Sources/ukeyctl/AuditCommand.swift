@@ -115,7 +115,7 @@ struct AuditVerify: ParsableCommand {
             }
             let result: AuditVerification
             do {
-                result = try AuditVerifier.verify(path: log, checkpointSignature: { key.isValidSignature($0, for: $1) })
+                result = try AuditVerifier.verify(path: log, checkpointKey: CheckpointKey(algorithm: key.algorithm) { key.isValidSignature($0, for: $1) })
             } catch {
                 throw InputError("\(error)")
             }

@@ -20,6 +20,9 @@ struct TrustedRootBuilder: TrustedRootProvider {
     let pcscPINFile: String
     /// The soft registers' banks.
     var banks: Set<HashAlgorithm> = [.sha256]
+    /// The key algorithm the settings name (used at Initialize; an opened token must match it),
+    /// nil when they name none.
+    var algorithm: TokenAlgorithm? = nil
 
     func isInitialized() -> Bool {
         SoftToken.isInitialized(stateDirectory: stateDirectory)
@@ -33,7 +36,22 @@ struct TrustedRootBuilder: TrustedRootProvider {
 
     func open(bootID: String) throws(TokenError) -> any TrustedRoot {
         let peers = try connect()
-        return try compose(try SoftToken.open(try configuration(peers), bootID: bootID), peers)
+        let records = try SoftToken.open(try configuration(peers), bootID: bootID)
+        // The algorithm is the token's, fixed at Initialize: a setting that names another is a
+        // mistake to report, not a change to make quietly.
+        if let algorithm, algorithm != records.keyAlgorithm {
+            throw TokenError(
+                .invalidArgument,
+                "the token in \(stateDirectory) was initialised with \(Self.describe(records.keyAlgorithm)) keys, but the settings name \(Self.describe(algorithm)): the algorithm is chosen at Initialize; fix token.algorithm / token.sm2-id, or initialise a new token")
+        }
+        return try compose(records, peers)
+    }
+
+    private static func describe(_ algorithm: TokenAlgorithm) -> String {
+        switch algorithm {
+        case .p256: "P-256"
+        case .sm2(let id): "SM2 (ID \(String(decoding: id, as: UTF8.self)))"
+        }
     }
 
     /// The hardware the composition needs, connected once and shared by every role it serves.
@@ -77,6 +95,7 @@ struct TrustedRootBuilder: TrustedRootProvider {
     private func configuration(_ peers: Peers) throws(TokenError) -> SoftToken.Configuration {
         var configuration = SoftToken.Configuration(stateDirectory: stateDirectory)
         configuration.banks = banks
+        configuration.algorithm = algorithm ?? .p256
         configuration.hardwareBinding = peers.card?.identity
         switch composition.store {
         case .deviceKey: break

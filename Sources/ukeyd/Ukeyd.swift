@@ -33,6 +33,12 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "The soft registers' banks, comma-separated (sha256 always; add sm3 for a policy with SM3 digests).")
     var banks: String?
 
+    @Option(help: "The token's key algorithm at Initialize: p256 (default) or sm2 (SM2-with-SM3, every role soft).")
+    var algorithm: String?
+
+    @Option(help: "The SM2 distinguishing ID every SM2 signature carries. Default 1234567812345678.")
+    var sm2Id: String?
+
     @Option(help: "Where VMs' guard channels are bound, one <vm>.sock each. Default: guard/ in the runtime directory.")
     var guestSocketDir: String?
 
@@ -113,6 +119,9 @@ struct Ukeyd: AsyncParsableCommand {
         if let stateDir { settings.stateDirectory = stateDir }
         if let runtimeDir { settings.runtimeDirectory = runtimeDir }
         if let banks { settings.banks = try DaemonSettings.banks(banks.split(separator: ",").map(String.init)) }
+        if algorithm != nil || sm2Id != nil {
+            settings.algorithm = try DaemonSettings.algorithm(algorithm ?? "sm2", sm2ID: sm2Id)
+        }
         if let guestSocketDir {
             guard guestSocketDir.hasPrefix("/"), guestSocketDir.utf8.count < 90 else { throw ValidationError("--guest-socket-dir must be an absolute path under 90 bytes") }
             settings.guestSocketDirectory = guestSocketDir
@@ -171,13 +180,13 @@ struct Ukeyd: AsyncParsableCommand {
             logger.critical("\(error)")
             throw ExitCode(1)
         }
-        if let refusal = settings.token.refusal {
+        if let refusal = settings.token.refusal ?? settings.algorithmRefusal {
             logger.critical("cannot start: \(refusal)")
             throw ExitCode(1)
         }
         let provider = TrustedRootBuilder(
             composition: settings.token, stateDirectory: settings.stateDirectory, tcti: settings.tcti,
-            pcscReader: settings.pcscReader, pcscPINFile: settings.pcscPINFile, banks: settings.banks)
+            pcscReader: settings.pcscReader, pcscPINFile: settings.pcscPINFile, banks: settings.banks, algorithm: settings.algorithm)
         let roles = settings.token.roleNames.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         logger.info("token: \(roles)\(settings.token.usesTPM ? "; TPM at \(settings.tcti)" : "")\(settings.token.usesCard ? "; card in \(settings.pcscReader ?? "the first reader")" : "")")
         // Root needs no supplementary groups, and a caller's file must be judged by its rights alone.

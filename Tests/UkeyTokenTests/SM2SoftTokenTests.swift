@@ -81,14 +81,65 @@ struct SM2SoftTokenTests {
         #expect(error?.reason.contains("signature") == true, "\(String(describing: error))")
     }
 
-    @Test("what an SM2 token cannot do yet is refused with the reason: users' certificates, and CA keys held by a TPM or a card")
-    func refusals() async throws {
+    @Test("its users have SM2 keys: the user CA's SM2 certificate chains as a user's only, the PIN opens it, Token.Sign's signature verifies (VerificationKey, openssl dgst -sm3 with the ID), a reissue keeps the key, a reopened token signs with it")
+    func users() async throws {
         let fixture = try TokenFixture()
         let token = try await Self.token(.sm2Default, in: fixture)
-        let user = await #expect(throws: TokenError.self) { try await token.addUserReturningCertificate("alice", pin: "alice-p1", roles: ["user"]) }
-        #expect(user?.reason.contains("SM2") == true, "\(String(describing: user))")
-        #expect(await token.userNames().isEmpty, "a refused user was kept")
+        let issued = try await token.addUserReturningCertificate("alice", pin: "alice-p1", roles: ["user"])
+        guard case .sm2(let certificate) = issued else {
+            Issue.record("alice's certificate is not SM2: \(issued)")
+            return
+        }
+        #expect(certificate.subjectCommonName == "alice")
+        #expect(try await token.certificate(named: "alice") == issued)
+        let root = try await Self.pem(token, "root-ca")
+        let bundle = try await issued.pemRepresentation + Self.pem(token, "user-ca")
+        let key = try CertificateBundle.verificationKey(bundle, for: .userIdentity, rootCAPEM: root)
+        #expect(key.algorithm == "sm2-sm3")
+        #expect(throws: TokenError.self) { try CertificateBundle.verificationKey(bundle, for: .attestation, rootCAPEM: root) }
+        #expect(try await token.verifyPIN(user: "alice", pin: "alice-p1") == .accepted)
+        #expect(try await token.verifyPIN(user: "alice", pin: "wrong-p1") == .rejected(retriesLeft: 2))
 
+        let digest = SM3.hash(Array("a document".utf8))
+        let signature = try await token.sign(asUser: "alice", digest: digest)
+        let message = SigningContext.tokenSignMessage(digest: digest)
+        #expect(key.isValidSignature(signature, for: message))
+        #expect(!key.isValidSignature(signature, for: digest), "a user's signature must not verify without its context")
+        let dir = try TemporaryDirectory("sm2-user")
+        try dir.write("m.bin", message)
+        try dir.write("m.sig", signature)
+        try dir.write("alice.pub", Array(key.pemRepresentation.utf8))
+        let openssl = try OpenSSL.run(["dgst", "-sm3", "-verify", dir.file("alice.pub"), "-sigopt", "distid:1234567812345678", "-signature", dir.file("m.sig"), dir.file("m.bin")])
+        #expect(openssl.stdout.contains("Verified OK"), "\(openssl.stdout)\(openssl.stderr)")
+
+        // A reissue certifies the same key again; a CSR (a card's P-256 key) is refused, and so is a
+        // card user: the SM2 user CA certifies only the SM2 keys it makes.
+        let again = try await token.issueCertificate(user: "alice", csrPEM: nil)
+        guard case .sm2(let reissued) = again else {
+            Issue.record("the reissued certificate is not SM2")
+            return
+        }
+        #expect(reissued.publicKey.derRepresentation == certificate.publicKey.derRepresentation)
+        #expect(reissued.serialNumber != certificate.serialNumber)
+        let csrKey = P256.Signing.PrivateKey()
+        let csr = try CertificateSigningRequest(
+            version: .v1, subject: try DistinguishedName { CommonName("alice") }, privateKey: Certificate.PrivateKey(csrKey),
+            attributes: CertificateSigningRequest.Attributes(), signatureAlgorithm: .ecdsaWithSHA256)
+        let csrRefused = await #expect(throws: TokenError.self) { try await token.issueCertificate(user: "alice", csrPEM: try csr.serializeAsPEM().pemString) }
+        #expect(csrRefused?.reason.contains("SM2") == true, "\(String(describing: csrRefused))")
+        let cardRefused = await #expect(throws: TokenError.self) {
+            try await token.addCardUser("bob", roles: ["user"], card: 7, publicKey: P256.Signing.PrivateKey().publicKey)
+        }
+        #expect(cardRefused?.reason.contains("P-256") == true, "\(String(describing: cardRefused))")
+        #expect(await token.userNames() == ["alice"], "a refused user was kept")
+
+        let reopened = try fixture.reopen()
+        let later = try await reopened.sign(asUser: "alice", digest: digest)
+        #expect(key.isValidSignature(later, for: message), "the reopened token signs with another key")
+    }
+
+    @Test("CA keys held by a TPM or a card are refused for an SM2 token, with the reason, and nothing is left behind")
+    func refusals() async throws {
         let other = try TokenFixture()
         var configuration = other.configuration
         configuration.algorithm = .sm2Default

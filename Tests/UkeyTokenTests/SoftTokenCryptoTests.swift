@@ -191,7 +191,7 @@ struct SoftTokenCryptoTests {
         let token = try await fixture.initialize()
         for round in 0..<12 {
             let name = "carol\(round)"
-            let results = await withTaskGroup(of: (String, Result<X509.Certificate, TokenError>).self) { group in
+            let results = await withTaskGroup(of: (String, Result<TokenCertificate, TokenError>).self) { group in
                 for attempt in 0..<3 {
                     let pin = "carol-pin-\(attempt)"
                     group.addTask {
@@ -204,7 +204,7 @@ struct SoftTokenCryptoTests {
                 }
                 return await group.reduce(into: []) { $0.append($1) }
             }
-            var winners: [(pin: String, certificate: X509.Certificate)] = []
+            var winners: [(pin: String, certificate: TokenCertificate)] = []
             for (pin, result) in results {
                 switch result {
                 case .success(let certificate): winners.append((pin, certificate))
@@ -213,7 +213,7 @@ struct SoftTokenCryptoTests {
             }
             try #require(winners.count == 1, "round \(round): \(winners.count) adds of '\(name)' succeeded")
             let (pin, certificate) = winners[0]
-            #expect(try await token.certificate(named: name) == .x509(certificate), "round \(round): the stored certificate is not the winner's")
+            #expect(try await token.certificate(named: name) == certificate, "round \(round): the stored certificate is not the winner's")
             #expect(try await token.verifyPIN(user: name, pin: pin) == .accepted)
         }
     }

@@ -94,7 +94,12 @@ struct UkeyctlSM2VerifyTests {
     /// Signs checkpoints with the SM2 audit key, as an SM2 token does for the daemon.
     final class SM2Checkpointing: AuditCheckpointing, @unchecked Sendable {
         let key: SM2PrivateKey
-        init(key: SM2PrivateKey) { self.key = key }
+        /// What the checkpoints state; a test makes it lie.
+        let signatureAlgorithm: String
+        init(key: SM2PrivateKey, stating algorithm: String = "sm2-sm3") {
+            self.key = key
+            signatureAlgorithm = algorithm
+        }
         func signCheckpoint(_ message: [UInt8]) async throws -> [UInt8] {
             try key.signature(for: AuditCheckpoint.signingDomain + message, id: SM2.defaultID)
         }
@@ -120,8 +125,10 @@ struct UkeyctlSM2VerifyTests {
 
         let good = try Self.ukeyctl(base + ["--cert", dir.file("audit.pem")])
         #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
-        let checkpoints = try String(contentsOfFile: dir.file("audit.log"), encoding: .utf8).components(separatedBy: "\"type\":\"checkpoint\"").count - 1
+        let written = try String(contentsOfFile: dir.file("audit.log"), encoding: .utf8)
+        let checkpoints = written.components(separatedBy: "\"type\":\"checkpoint\"").count - 1
         #expect(checkpoints >= 3, "the log holds \(checkpoints) checkpoints")
+        #expect(written.components(separatedBy: "\"alg\":\"sm2-sm3\"").count - 1 == checkpoints, "each checkpoint states its algorithm")
         let attestation = try Self.ukeyctl(base + ["--cert", dir.file("ak.pem")])
         #expect(attestation.status == 1 && attestation.stdout.contains("NOT verified"), "\(attestation.stdout)\(attestation.stderr)")
         let otherID = try Self.ukeyctl(base + ["--cert", dir.file("audit.pem"), "--sm2-id", "another-id"])
@@ -144,5 +151,20 @@ struct UkeyctlSM2VerifyTests {
         let forged = try Self.ukeyctl(["audit", "verify", "--log", dir.file("forged.log"), "--cert", dir.file("audit.pem")])
         #expect(forged.status == 1, "\(forged.stdout)\(forged.stderr)")
         #expect(forged.stdout.contains("forged") || forged.stdout.contains("did not make"), "\(forged.stdout)")
+
+        // Checkpoints with good SM2 signatures that state another algorithm: the certificate's
+        // algorithm decides, and the disagreement is reported.
+        let lyingLog = try TemporaryDirectory()
+        var lyingConfiguration = AuditLog.Configuration(path: lyingLog.file("audit.log"))
+        lyingConfiguration.checkpointEvery = 3
+        lyingConfiguration.checkpointInterval = 1e9
+        let liar = try AuditLog(configuration: lyingConfiguration, sealed: nil, checkpointing: SM2Checkpointing(key: token.auditKey, stating: "ecdsa-p256-sha256"), problems: { _ in })
+        for n in 0..<4 {
+            try await liar.append(AuditEntry(type: "exec", actor: AuditActor(uid: 0, pid: 42, role: "hypervisor"), subject: ["path": .string("/usr/bin/tool-\(n)"), "decision": "deny"]))
+        }
+        await liar.close()
+        let lying = try Self.ukeyctl(["audit", "verify", "--log", lyingLog.file("audit.log"), "--cert", dir.file("audit.pem"), "--root-ca", dir.file("root.pem")])
+        #expect(lying.status == 1, "\(lying.stdout)\(lying.stderr)")
+        #expect(lying.stdout.contains("says it is signed ecdsa-p256-sha256, but the audit key is sm2-sm3"), "\(lying.stdout)")
     }
 }

@@ -54,6 +54,8 @@ struct TokenCheckpointing: AuditCheckpointing {
     static let record = "audit"
     let token: any TrustedRoot
 
+    var signatureAlgorithm: String { token.keyAlgorithm.signatureAlgorithm }
+
     func signCheckpoint(_ message: [UInt8]) async throws -> [UInt8] {
         try await token.signAuditCheckpoint(message)
     }

@@ -43,6 +43,9 @@ import UkeyToken
 /// users = "soft"
 /// banks = ["sha256", "sm3"]  # the soft registers' banks (default ["sha256"]); a policy with sm3
 ///                            # digests needs "sm3" here
+/// algorithm = "p256"         # the token's and its users' keys, chosen at Initialize: "p256", or
+///                            # "sm2" (SM2-with-SM3; every role soft)
+/// sm2-id = "1234567812345678"   # the SM2 distinguishing ID every signature carries (default GM/T's)
 /// store = "device-key"       # what unwraps the sealed store: "device-key" (a file beside it) or "tpm";
 ///                            # default: "tpm" when keys = "tpm", else "device-key"
 ///
@@ -77,6 +80,9 @@ public struct DaemonSettings: Sendable, Hashable {
     private var storeNamed = false
     /// The soft registers' banks (SHA-256 always among them).
     public var banks: Set<HashAlgorithm> = [.sha256]
+    /// The algorithm of the token's keys, used at Initialize; nil when not named (then P-256,
+    /// and an opened token keeps whatever it was initialised with).
+    public var algorithm: TokenAlgorithm?
     /// The TPM's TCTI, for roles served by the TPM.
     public var tcti = "device:/dev/tpmrm0"
     /// A substring of the card reader's name, for roles served by a card; nil: the first reader.
@@ -93,7 +99,7 @@ public struct DaemonSettings: Sendable, Hashable {
         "boot.max-measurements", "audit.checkpoint-every", "audit.max-size", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
         "audit.forward", "audit.forward-socket",
         "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "token.store", "tpm.tcti", "pcsc.reader", "pcsc.pin-file", "token.banks",
-        "guard.guest-sockets",
+        "token.algorithm", "token.sm2-id", "guard.guest-sockets",
     ]
 
     /// Sets a role's backend ("registers", "keys", "users" or "store"), refusing one that cannot
@@ -139,6 +145,33 @@ public struct DaemonSettings: Sendable, Hashable {
         return banks
     }
 
+    /// The token's algorithm from its name and, for SM2, the distinguishing ID (default GM/T's).
+    public static func algorithm(_ name: String, sm2ID: String?) throws(Invalid) -> TokenAlgorithm {
+        switch name {
+        case "p256":
+            guard sm2ID == nil else { throw Invalid(description: "'token.sm2-id' is for algorithm = \"sm2\", not p256") }
+            return .p256
+        case "sm2":
+            do {
+                return .sm2(id: try SM2Identifier.bytes(sm2ID ?? SM2Identifier.defaultText))
+            } catch {
+                throw Invalid(description: "'token.sm2-id': \(error.reason)")
+            }
+        default:
+            throw Invalid(description: "'token.algorithm' must be \"p256\" or \"sm2\", not \"\(name)\"")
+        }
+    }
+
+    /// Why the token's algorithm cannot serve this composition, or nil: an SM2 token's keys, users
+    /// and store are its own (a TPM's and a card's keys are P-256).
+    public var algorithmRefusal: String? {
+        guard case .sm2? = algorithm else { return nil }
+        guard token.registers == .soft, token.keys == .soft, token.users == .soft, token.store == .deviceKey else {
+            return "token.algorithm = \"sm2\" needs every role soft (registers, keys, users, store device-key): a TPM's and a card's keys are P-256"
+        }
+        return nil
+    }
+
     /// Applies a config file over the defaults.
     public mutating func apply(_ file: ConfigFile) throws(Invalid) {
         for key in file.values.keys.sorted() where !Self.known.contains(key) {
@@ -165,6 +198,11 @@ public struct DaemonSettings: Sendable, Hashable {
         case .strings(let names)?: banks = try Self.banks(names)
         case .string(let text)?: banks = try Self.banks(text.split(separator: ",").map(String.init))
         default: throw Invalid(description: "'token.banks' must be a list of hash algorithms, such as [\"sha256\", \"sm3\"]")
+        }
+        if let name = try string("token.algorithm") {
+            algorithm = try Self.algorithm(name, sm2ID: try string("token.sm2-id"))
+        } else if try string("token.sm2-id") != nil {
+            throw Invalid(description: "'token.sm2-id' needs algorithm = \"sm2\" beside it")
         }
         if let value = try string("guard.guest-sockets") {
             guard value.hasPrefix("/"), value.utf8.count < 90 else {

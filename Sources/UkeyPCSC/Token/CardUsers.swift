@@ -28,7 +28,7 @@ public struct CardUsers: UsersRole {
         _ = try await addUserReturningCertificate(name, pin: pin, roles: roles)
     }
 
-    public func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> Certificate {
+    public func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> TokenCertificate {
         let card: (serial: UInt32, publicKey: P256.Signing.PublicKey, reader: String)
         do {
             card = try await cards.find(user: name)

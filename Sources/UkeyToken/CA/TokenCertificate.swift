@@ -39,6 +39,15 @@ public enum TokenCertificate: Sendable, Equatable {
         x509.flatMap { P256.Signing.PublicKey($0.publicKey) }
     }
 
+    /// The key that checks what this certificate's holder signs: P-256, or SM2 with `sm2ID` (the
+    /// token's); nil for a key of another kind.
+    public func verificationKey(sm2ID: [UInt8]) -> VerificationKey? {
+        switch self {
+        case .x509: p256PublicKey.map { .p256($0) }
+        case .sm2(let certificate): .sm2(certificate.publicKey, id: sm2ID)
+        }
+    }
+
     /// The serial number's bytes.
     public var serialNumberBytes: [UInt8] {
         switch self {

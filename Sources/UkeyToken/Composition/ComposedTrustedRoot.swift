@@ -97,11 +97,12 @@ public struct ComposedTrustedRoot: TrustedRoot {
     // MARK: records
 
     public var serial: String { get async { await records.serial } }
+    public var keyAlgorithm: TokenAlgorithm { records.keyAlgorithm }
     public var bootCounter: UInt64 { get async { await records.bootCounter } }
-    public func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> Certificate {
+    public func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> TokenCertificate {
         try await usersRole.addUserReturningCertificate(name, pin: pin, roles: roles)
     }
-    public func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> Certificate {
+    public func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> TokenCertificate {
         try await records.issueCertificate(user: user, csrPEM: csrPEM)
     }
     public func userNames() async -> [String] { await records.userNames() }

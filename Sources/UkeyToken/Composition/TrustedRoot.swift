@@ -7,13 +7,16 @@ public protocol TrustedRoot: RegistersRole, KeysRole, UsersRole {
     /// Which backend serves each role.
     var composition: TokenComposition { get }
     var serial: String { get async }
+    /// The algorithm of the token's keys and its users' keys (SM2 only for a token whose keys are
+    /// all in its own store).
+    var keyAlgorithm: TokenAlgorithm { get }
     /// Boots since initialisation.
     var bootCounter: UInt64 { get async }
 
     /// The enrolled policy signer (its key P-256 or SM2).
     func policySigner() async throws(TokenError) -> PolicySigner
-    func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> Certificate
-    func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> Certificate
+    func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> TokenCertificate
+    func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> TokenCertificate
     func userNames() async -> [String]
     func roles(of user: String) async throws(TokenError) -> [String]
 

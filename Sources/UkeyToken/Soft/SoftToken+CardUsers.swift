@@ -6,11 +6,11 @@ import X509
 /// 9a key; the card keeps the PIN, its counter and the key.
 extension SoftToken {
     /// Adds a user whose card (`serial`) holds `publicKey` in 9a; the user CA certifies that key.
-    public nonisolated func addCardUser(_ name: String, roles: [String], card serial: UInt32, publicKey: P256.Signing.PublicKey) async throws(TokenError) -> Certificate {
+    public nonisolated func addCardUser(_ name: String, roles: [String], card serial: UInt32, publicKey: P256.Signing.PublicKey) async throws(TokenError) -> TokenCertificate {
         let (record, issuer) = try await prepareCardUser(name, roles: roles, card: serial)
-        let certificate = try await issuer.issueIdentity(name, subjectKey: Certificate.PublicKey(publicKey))
+        let certificate = try await issuer.issueIdentity(name, subjectKey: .x509(Certificate.PublicKey(publicKey)))
         var complete = record
-        complete.certificate = try IdentityCA.der(certificate)
+        complete.certificate = try certificate.derRepresentation
         try await commitNewUser(complete)
         return certificate
     }

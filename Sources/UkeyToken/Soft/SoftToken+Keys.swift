@@ -37,6 +37,13 @@ extension SoftToken: KeysRole {
         guard let user = try userRecord(name) else {
             throw TokenError(.unknownCertificate, "no certificate named '\(name)': not a token key and not a user")
         }
+        if case .sm2 = try algorithm {
+            do {
+                return .sm2(try SM2Certificate(derRepresentation: user.certificate))
+            } catch {
+                throw TokenError(.store, "user '\(name)''s certificate in the sealed store is not an SM2 certificate: \(error)")
+            }
+        }
         return .x509(try IdentityCA.certificate(der: user.certificate))
     }
 
@@ -45,32 +52,26 @@ extension SoftToken: KeysRole {
     }
 
     /// Signs outside the actor, like quotes: the actor only hands out the user's key.
-    /// The key signs `SigningContext.tokenSignMessage(digest:)`, never the caller's digest alone.
+    /// The key signs `SigningContext.tokenSignMessage(digest:)`, never the caller's digest alone:
+    /// ECDSA over its SHA-256 (P-256), or SM2-with-SM3 with the token's ID (SM2).
     public nonisolated func sign(asUser user: String, digest: [UInt8]) async throws(TokenError) -> [UInt8] {
         guard digest.count == SHA256.byteCount else {
-            throw TokenError(.invalidArgument, "the digest to sign must be a SHA-256 hash (32 bytes), got \(digest.count)")
+            throw TokenError(.invalidArgument, "the digest to sign must be a 32-byte hash (SHA-256 or SM3), got \(digest.count)")
         }
-        let key = try await userKey(user)
-        do {
-            return Array(try key.signature(for: SigningContext.tokenSignMessage(digest: digest)).derRepresentation)
-        } catch {
-            throw TokenError(.crypto, "signing failed: \(error)")
-        }
+        return try await userKey(user).signature(for: SigningContext.tokenSignMessage(digest: digest))
     }
 
-    func userKey(_ user: String) throws(TokenError) -> P256.Signing.PrivateKey {
+    func userKey(_ user: String) throws(TokenError) -> TokenSigningKey {
         if let cached = userKeys[user] { return cached }
         guard let record = try userRecord(user) else { throw TokenError(.unknownUser, "no user '\(user)'") }
-        guard let raw = record.key else {
+        guard let stored = record.key else {
             throw TokenError(.invalidArgument, "user '\(user)' has no key in this token (it lives on their smart card)")
         }
-        do {
-            let key = try P256.Signing.PrivateKey(rawRepresentation: raw)
-            userKeys[user] = key
-            return key
-        } catch {
+        guard let key = TokenSigningKey(stored: stored, algorithm: try algorithm) else {
             throw TokenError(.store, "user '\(user)''s key in the sealed store is malformed")
         }
+        userKeys[user] = key
+        return key
     }
 
     public func random(count: Int) throws(TokenError) -> [UInt8] {
@@ -82,37 +83,42 @@ extension SoftToken: KeysRole {
     }
 
     /// Issues a new identity certificate for an existing user's key (soft) or for a CSR's key
-    /// (a user whose key lives on a smart card), replacing the stored one. Signed between two
-    /// isolated steps; the second refuses if the user's record changed meanwhile.
-    public nonisolated func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> Certificate {
+    /// (a user whose key lives on a smart card; P-256 tokens only), replacing the stored one.
+    /// Signed between two isolated steps; the second refuses if the user's record changed meanwhile.
+    public nonisolated func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> TokenCertificate {
         let (before, subjectKey, issuer) = try await prepareReissue(user: user, csrPEM: csrPEM)
         let certificate = try await issuer.issueIdentity(user, subjectKey: subjectKey)
         try await commitReissue(user: user, before: before, certificate: certificate, keepsKey: csrPEM == nil)
         return certificate
     }
 
-    private func prepareReissue(user: String, csrPEM: String?) throws(TokenError) -> ([UInt8], Certificate.PublicKey, IdentityIssuer) {
+    private func prepareReissue(user: String, csrPEM: String?) throws(TokenError) -> ([UInt8], IdentitySubjectKey, IdentityIssuer) {
         try requireUnlocked()
-        guard let raw = store[SoftRecordName.user(user)], let record = try userRecord(user) else {
+        guard let raw = store[SoftRecordName.user(user)], try userRecord(user) != nil else {
             throw TokenError(.unknownUser, "no user '\(user)'")
         }
-        let subjectKey: Certificate.PublicKey
+        let subjectKey: IdentitySubjectKey
         if let csrPEM {
-            subjectKey = try IdentityCA.publicKey(fromCSR: csrPEM)
-        } else if let raw = record.key, let key = try? P256.Signing.PrivateKey(rawRepresentation: raw) {
-            subjectKey = Certificate.PublicKey(key.publicKey)
+            if case .sm2 = try algorithm {
+                throw TokenError(
+                    .invalidCSR,
+                    "this token's keys are SM2: its user CA certifies the SM2 keys it makes for its users, and takes no CSR (a card's key is P-256: use a P-256 token for users with cards)")
+            }
+            subjectKey = .x509(try IdentityCA.publicKey(fromCSR: csrPEM))
+        } else if (try userRecord(user))?.key != nil {
+            subjectKey = try userKey(user).subjectKey
         } else {
             throw TokenError(.invalidArgument, "user '\(user)' has no key in this token; give a CSR")
         }
         return (raw, subjectKey, try identityIssuer())
     }
 
-    private func commitReissue(user: String, before: [UInt8], certificate: Certificate, keepsKey: Bool) throws(TokenError) {
+    private func commitReissue(user: String, before: [UInt8], certificate: TokenCertificate, keepsKey: Bool) throws(TokenError) {
         guard store[SoftRecordName.user(user)] == before, var record = try userRecord(user) else {
             throw TokenError(.invalidArgument, "user '\(user)' changed while the certificate was being issued; issue it again")
         }
         if !keepsKey { record.key = nil }
-        record.certificate = try IdentityCA.der(certificate)
+        record.certificate = try certificate.derRepresentation
         try commit([SoftRecordName.user(user): try RecordCoding.encode(record)])
     }
 
@@ -159,29 +165,18 @@ extension SoftToken: KeysRole {
     }
 
     /// What issues users' identity certificates, taken from the store in an isolated step and
-    /// used outside it.
+    /// used outside it: the user CA in the token's algorithm.
     func identityIssuer() throws(TokenError) -> IdentityIssuer {
-        IdentityIssuer(ca: try subordinateCA(.users), now: configuration.clock(), validity: configuration.userCertificateValidity)
-    }
-}
-
-
-/// The user CA's key and certificate with the time and validity to issue at: enough to sign an
-/// identity certificate off the token's actor.
-struct IdentityIssuer: Sendable {
-    let ca: (key: Certificate.PrivateKey, certificate: Certificate)
-    let now: Date
-    let validity: TimeInterval
-
-    func issueIdentity(_ user: String, subjectKey: Certificate.PublicKey) async throws(TokenError) -> Certificate {
-        try await IdentityCA.issue(
-            commonName: user,
-            subjectKey: subjectKey,
-            purpose: .userIdentity,
-            caKey: ca.key,
-            caCertificate: ca.certificate,
-            now: now,
-            validity: validity
-        )
+        let now = configuration.clock(), validity = configuration.userCertificateValidity
+        guard case .sm2(let id) = try algorithm else {
+            let ca = try subordinateCA(.users)
+            return .x509(key: ca.key, certificate: ca.certificate, now: now, validity: validity)
+        }
+        guard let key = store[SoftRecordName.key(.userCA)].flatMap({ try? SM2PrivateKey(derRepresentation: $0) }),
+            let certificate = store[SoftRecordName.certificate(TokenKey.userCA.rawValue)].flatMap({ try? SM2Certificate(derRepresentation: $0) })
+        else {
+            throw TokenError(.store, "the sealed store lacks the SM2 user CA's key or certificate, or one is malformed")
+        }
+        return .sm2(key: key, certificate: certificate, id: id, now: now, validity: validity)
     }
 }

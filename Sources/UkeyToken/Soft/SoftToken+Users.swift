@@ -10,27 +10,28 @@ extension SoftToken: UsersRole {
         _ = try await addUserReturningCertificate(name, pin: pin, roles: roles)
     }
 
-    /// Creates a user with a new P-256 key and an identity certificate from the user CA. The
-    /// certificate is signed between two isolated steps; the second refuses if the name was
-    /// taken meanwhile (two adds of one name: one wins, the other is told the user exists).
-    public nonisolated func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> Certificate {
+    /// Creates a user with a new key in the token's algorithm (P-256, or SM2 with the token's ID)
+    /// and an identity certificate from the user CA. The certificate is signed between two
+    /// isolated steps; the second refuses if the name was taken meanwhile (two adds of one name:
+    /// one wins, the other is told the user exists).
+    public nonisolated func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> TokenCertificate {
         let (record, key, issuer) = try await prepareUser(name, pin: pin, roles: roles)
-        let certificate = try await issuer.issueIdentity(name, subjectKey: Certificate.PublicKey(key.publicKey))
+        let certificate = try await issuer.issueIdentity(name, subjectKey: try key.subjectKey)
         var complete = record
-        complete.certificate = try IdentityCA.der(certificate)
+        complete.certificate = try certificate.derRepresentation
         try await commitNewUser(complete)
         return certificate
     }
 
-    private func prepareUser(_ name: String, pin: String, roles: [String]) throws(TokenError) -> (UserRecord, P256.Signing.PrivateKey, IdentityIssuer) {
+    private func prepareUser(_ name: String, pin: String, roles: [String]) throws(TokenError) -> (UserRecord, TokenSigningKey, IdentityIssuer) {
         try checkNewUser(name)
         try PinRules.userPIN.check(pin, what: "the PIN")
-        let key = P256.Signing.PrivateKey()
+        let (key, stored) = try TokenSigningKey.generate(try algorithm)
         let record = UserRecord(
             name: name,
             roles: roles,
             pin: try PinRecord(pin: pin, maxTries: token.pinMaxTries, kdf: token.kdf),
-            key: Array(key.rawRepresentation),
+            key: stored,
             certificate: []
         )
         return (record, key, try identityIssuer())

@@ -52,6 +52,9 @@ public actor SoftToken {
     public static let backendName = "soft"
 
     let configuration: Configuration
+    /// The algorithm of the token's keys and its users' keys, as it was initialised (an unknown
+    /// one in the record is refused at open).
+    public nonisolated let keyAlgorithm: TokenAlgorithm
     var store: SealedStore
     var token: TokenRecord
     var registers: RegisterSet
@@ -62,7 +65,7 @@ public actor SoftToken {
     var signingKeys: [TokenKey: TokenSigningKey] = [:]
     var attestationPEM: String?
     /// Users' signing keys, decoded on first use; dropped whenever a user record changes.
-    var userKeys: [String: P256.Signing.PrivateKey] = [:]
+    var userKeys: [String: TokenSigningKey] = [:]
     /// Users with a PIN check in progress, and the checks waiting behind it.
     var pinGates: [String: [CheckedContinuation<Void, Never>]] = [:]
 
@@ -130,7 +133,7 @@ public actor SoftToken {
         } catch {
             throw TokenError(error)
         }
-        return SoftToken(configuration: configuration, store: store, token: token, bootID: bootID)
+        return SoftToken(configuration: configuration, store: store, token: token, algorithm: configuration.algorithm, bootID: bootID)
     }
 
     /// The P-256 hierarchy: root CA, the two sub-CAs (their keys the store's, or a TPM's), and the
@@ -253,11 +256,13 @@ public actor SoftToken {
         for ca in [TokenKey.tokenKeysCA, .userCA] where store[SoftRecordName.certificate(ca.rawValue)] == nil {
             throw TokenError(.store, "the token in \(configuration.stateDirectory) was initialised by an earlier ukey, without the \(ca.rawValue) sub-CA that certifies its keys; its root CA cannot keep attestation and user keys apart, so initialise a new token (ukeyctl init) and enrol it")
         }
-        return SoftToken(configuration: configuration, store: store, token: token, bootID: bootID)
+        let algorithm = try TokenAlgorithm(recordName: token.algorithm, id: token.sm2ID)
+        return SoftToken(configuration: configuration, store: store, token: token, algorithm: algorithm, bootID: bootID)
     }
 
-    private init(configuration: Configuration, store: SealedStore, token: TokenRecord, bootID: String) {
+    private init(configuration: Configuration, store: SealedStore, token: TokenRecord, algorithm: TokenAlgorithm, bootID: String) {
         self.configuration = configuration
+        self.keyAlgorithm = algorithm
         self.store = store
         self.token = token
         self.registers = RegisterSet(algorithms: configuration.banks)
@@ -280,13 +285,13 @@ public actor SoftToken {
 
     /// The algorithm of the token's own keys, as it was initialised.
     var algorithm: TokenAlgorithm {
-        get throws(TokenError) { try TokenAlgorithm(recordName: token.algorithm, id: token.sm2ID) }
+        get throws(TokenError) { keyAlgorithm }
     }
 
     /// The sub-CA that issues certificates under `policy`: its key and its certificate.
     func subordinateCA(_ policy: CertificatePolicy) throws(TokenError) -> (key: Certificate.PrivateKey, certificate: Certificate) {
         guard try algorithm == .p256 else {
-            throw TokenError(.invalidArgument, "this token's keys are SM2, and issuing users' or hardware keys' certificates under its SM2 sub-CAs is not built yet: initialise a P-256 token for users")
+            throw TokenError(.invalidArgument, "this token's keys are SM2, and its SM2 sub-CAs certify only the SM2 keys it makes itself, not a TPM's or a card's P-256 keys")
         }
         let name: TokenKey = policy == .tokenKeys ? .tokenKeysCA : .userCA
         guard let der = store[SoftRecordName.certificate(name.rawValue)] else {

@@ -107,10 +107,11 @@ enum Audit {
 
         static func answer(_ request: NoParameters, in call: CallContext) async throws(ServiceError) -> Reply {
             let token = try call.services.tokens.require()
-            let key: P256.Signing.PublicKey
+            let key: VerificationKey
             let sealed: SealedCheckpoint?
             do {
-                guard let k = try await token.certificate(named: "audit").p256PublicKey else {
+                let certificate = try await token.certificate(named: TokenKey.audit.rawValue)
+                guard let k = certificate.verificationKey(sm2ID: token.keyAlgorithm.sm2ID ?? []) else {
                     throw ServiceError.internalError
                 }
                 key = k
@@ -118,8 +119,9 @@ enum Audit {
             } catch {
                 throw .internalError
             }
+            let checkpointKey = CheckpointKey(algorithm: key.algorithm) { key.isValidSignature($0, for: $1) }
             do {
-                return try AuditVerifier.verify(path: call.services.auditPath, auditKey: key, sealed: sealed)
+                return try AuditVerifier.verify(path: call.services.auditPath, checkpointKey: checkpointKey, sealed: sealed)
             } catch {
                 throw .auditUnavailable(reason: error.description)
             }

@@ -10,13 +10,15 @@ enum Token {
         struct Reply: Sendable {
             let backend: String
             let serial: String
-            let algorithms = ["sha256", "ecdsa-p256-sha256"]
+            /// The register banks' digests and the keys' signatures.
+            let algorithms: [String]
             let roles: [String: String]
         }
 
         static func answer(_ request: NoParameters, in call: CallContext) async throws(ServiceError) -> Reply {
             let token = try call.services.tokens.require()
-            return Reply(backend: token.backendName, serial: await token.serial, roles: token.roleBackends)
+            let algorithms = token.banks.map(\.rawValue) + [token.keyAlgorithm.signatureAlgorithm]
+            return Reply(backend: token.backendName, serial: await token.serial, algorithms: algorithms, roles: token.roleBackends)
         }
     }
 
@@ -79,7 +81,8 @@ enum Token {
 
         struct Reply: Sendable {
             let signature: [UInt8]
-            let algorithm = "ecdsa-p256-sha256"
+            /// "ecdsa-p256-sha256", or "sm2-sm3" (with the token's SM2 ID) on an SM2 token.
+            let algorithm: String
             let context = SigningContext.tokenSign
         }
 
@@ -93,7 +96,8 @@ enum Token {
             }
             guard request.digest.count == 32 else { throw .invalidParameter("digest") }
             do {
-                return Reply(signature: try await token.sign(asUser: request.key, digest: request.digest))
+                let signature = try await token.sign(asUser: request.key, digest: request.digest)
+                return Reply(signature: signature, algorithm: token.keyAlgorithm.signatureAlgorithm)
             } catch {
                 throw ServiceError(error)
             }
