@@ -81,6 +81,11 @@ run_logged soft swift test
 # keeps its registers in real PCRs, its store key sealed to that TPM.
 echo "==> swift test --filter UkeyDaemonTests, with UKEY_TEST_BACKEND=tpm"
 UKEY_TEST_BACKEND=tpm run_logged tpm swift test --filter UkeyDaemonTests
+# The daemon suites again on a soft token initialised with SM2 keys (SM2-with-SM3, the GM/T
+# default ID) and an SM3 register bank, the fixture's policy expecting SM3 digests: quotes,
+# checkpoints and users' signatures are SM2, checked by ukeyctl and openssl dgst -sm3.
+echo "==> swift test --filter UkeyDaemonTests, with UKEY_TEST_BACKEND=sm2"
+UKEY_TEST_BACKEND=sm2 run_logged sm2 swift test --filter UkeyDaemonTests
 # The daemon suites a third time with the keys and the store on the virtual card: a fresh card,
 # enrolled by ukeyctl (keys made on the card, each certificate signed by the card itself).
 # Users are on cards too (users = "pcsc"): alice's card, which also holds ukeyd's keys, and bob's,

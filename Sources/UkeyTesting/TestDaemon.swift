@@ -4,21 +4,30 @@ import UkeyVarlink
 
 /// Which token backend a test daemon runs on. `UKEY_TEST_BACKEND=tpm` runs every daemon test on
 /// the tpm backend (registers and keys), each daemon with a swtpm of its own;
-/// `UKEY_TEST_BACKEND=pcsc` on the card (keys and store) that make test enrols in its pcscd.
-/// `make test` runs the daemon suites all three ways.
+/// `UKEY_TEST_BACKEND=pcsc` on the card (keys and store) that make test enrols in its pcscd;
+/// `UKEY_TEST_BACKEND=sm2` on the soft token initialised with SM2 keys (`--algorithm sm2`, the
+/// default ID), with an SM3 register bank, where the fixture's policy expects SM3 digests.
+/// `make test` runs the daemon suites all four ways.
 public enum TestBackend: String, Sendable {
     case soft
     case tpm
     case pcsc
+    case sm2
 
     /// The backend serving each role, as `Token.Info` reports it.
     public var roleNames: [String: String] {
         switch self {
-        case .soft: ["registers": "soft", "keys": "soft", "users": "soft", "store": "device-key"]
+        case .soft, .sm2: ["registers": "soft", "keys": "soft", "users": "soft", "store": "device-key"]
         case .tpm: ["registers": "tpm", "keys": "tpm", "users": "soft", "store": "tpm"]
         case .pcsc: ["registers": "soft", "keys": "pcsc", "users": "pcsc", "store": "pcsc"]
         }
     }
+
+    /// The backend's name as `Token.Info` reports it (an SM2 token is a soft one).
+    public var infoName: String { self == .sm2 ? "soft" : rawValue }
+
+    /// What the token's keys sign with, as replies name it.
+    public var signatureAlgorithm: String { self == .sm2 ? "sm2-sm3" : "ecdsa-p256-sha256" }
 
     public static var fromEnvironment: TestBackend {
         ProcessInfo.processInfo.environment["UKEY_TEST_BACKEND"].flatMap(TestBackend.init(rawValue:)) ?? .soft
@@ -61,6 +70,9 @@ public final class TestDaemon: @unchecked Sendable {
         case .soft:
             tpm = nil
             extraArguments = arguments
+        case .sm2:
+            tpm = nil
+            extraArguments = arguments + ["--algorithm", "sm2", "--banks", "sha256,sm3"]
         }
         try start()
     }

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import UkeyClient
 import UkeyCore
+import UkeySM
 import UkeyTesting
 import UkeyToken
 import UkeyVarlink
@@ -33,11 +34,26 @@ struct DaemonFixture {
         guard result.status == 0 else { throw TestDaemonError(result.stderr) }
         // The demo policy, its file hints pointed at the images directory.
         let original = try String(contentsOfFile: "\(Self.root)/policies/demo.yaml", encoding: .utf8)
-        policyText = original.replacingOccurrences(of: "file: /", with: "file: \(images.path)/")
+        let pointed = original.replacingOccurrences(of: "file: /", with: "file: \(images.path)/")
+        policyText = backend == .sm2 ? try Self.withSM3Digests(pointed) : pointed
         try daemon.call("io.ukey.Admin.Initialize", ["soPin": .string(Self.soPIN), "policySigner": .string(try Self.demoSignerCertificatePEM())])
         if load { try loadPolicy(policyText) }
         try daemon.call("io.ukey.Admin.AddUser", ["user": "alice", "pin": "alice-p1", "roles": ["office"]])
         try daemon.call("io.ukey.Admin.AddUser", ["user": "bob", "pin": "bob-pin2", "roles": ["developer"]])
+    }
+
+    /// The policy with each component that names a file expected as that file's SM3 digest, as
+    /// a site using SM3 writes it (the SM2 backend's suites run on this).
+    static func withSM3Digests(_ text: String) throws -> String {
+        let lookup = try UkeyPolicyLookup(text: text)
+        var result = text
+        for (entity, components) in lookup.files {
+            for (component, file) in components {
+                let digest = SM3.hash(Array(try Data(contentsOf: URL(fileURLWithPath: file))))
+                result = result.replacingOccurrences(of: lookup.digest(entity, component), with: "sm3:" + Hex.encode(digest))
+            }
+        }
+        return result
     }
 
     static let demoSignerPath = "\(root)/keys/demo/policy-signer.TEST-ONLY"

@@ -8,6 +8,8 @@ extension VarlinkInterface {
             # Which backend serves each role (soft, tpm, pcsc).
             type Roles (registers: string, keys: string, users: string)
 
+            # algorithms: the register banks (sha256, sm3, ...) and what the token's keys sign
+            # with (ecdsa-p256-sha256, or sm2-sm3 for a token initialised with SM2 keys).
             method Info() -> (backend: string, serial: string, algorithms: []string, roles: Roles)
 
             # The hardware behind a role (a TPM) cannot be reached or failed. Nothing changed;
@@ -15,9 +17,10 @@ extension VarlinkInterface {
             # uses the role may return it.
             error Unavailable (reason: string)
 
-            # Signs a SHA-256 digest (base64) with a user's own key; needs that user's session.
-            # The key signs context + digest (ECDSA P-256 over SHA-256 of those bytes), never the
-            # digest alone; context (base64) is "ukey-token-sign-v1" and a NUL byte, so that no
+            # Signs a 32-byte digest (base64; SHA-256 or SM3) with a user's own key; needs that
+            # user's session. The key signs context + digest, never the digest alone: ECDSA P-256
+            # over SHA-256 of those bytes (algorithm ecdsa-p256-sha256), or on an SM2 token SM2 with
+            # SM3 and the token's SM2 ID (algorithm sm2-sm3); context (base64) is "ukey-token-sign-v1" and a NUL byte, so that no
             # signature made here is ever one over a quote or an audit checkpoint.
             # The root CA, sub-CA, attestation and audit keys are restricted and never sign caller data.
             method Sign(key: string, digest: string, session: ?string) -> (signature: string, algorithm: string, context: string)
