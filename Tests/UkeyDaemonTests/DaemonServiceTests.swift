@@ -92,6 +92,38 @@ struct DaemonServiceTests {
             }
         }
         #expect(quoted.map(\.index) == [8, 9, 10, 11, 12, 13])
+
+        // The SM3 bank, where the registers have one: its quote (signed like any other) carries
+        // the SM3 registers, which equal tpm2_eventlog's replay of the log's SM3 digests. Where
+        // there is none, or for an unknown bank, the call is refused naming the parameter.
+        let sm3Nonce = Array("sm3-nonce".utf8)
+        let sm3Call: [String: JSONValue] = ["nonce": .string(Data(sm3Nonce).base64EncodedString()), "bank": "sm3"]
+        if f.daemon.backend == .sm2 {
+            let sm3Reply = try f.daemon.call("io.ukey.Boot.Quote", sm3Call)
+            let sm3Quote = Array(Data(base64Encoded: sm3Reply["quote"]!.stringValue!)!)
+            try dir.write("sm3-quote.bin", sm3Quote)
+            try dir.write("sm3-quote.sig", Array(Data(base64Encoded: sm3Reply["signature"]!.stringValue!)!))
+            let checked = try ExternalTool.run(PackagePaths.builtProduct("ukeyctl"), [
+                "quote", "verify", "--quote", dir.file("sm3-quote.bin"), "--signature", dir.file("sm3-quote.sig"), "--nonce", Hex.encode(sm3Nonce),
+                "--cert", dir.file("ak-chain.pem"), "--root-ca", dir.file("root.pem"),
+            ])
+            #expect(checked.status == 0 && checked.stdout.contains("sm3 register 8:"), "\(checked.stdout)\(checked.stderr)")
+            let parsed = try UkeyQuote(parsing: sm3Quote)
+            #expect(parsed.bank == .sm3)
+            let sm3Replayed = TPM2EventLogReplay.registers(replay.stdout)["sm3_256"] ?? [:]
+            let touched = parsed.registers.filter { $0.value != [UInt8](repeating: 0, count: 32) }
+            #expect(touched.count >= 5, "\(parsed.registers)")
+            for register in touched {
+                #expect(sm3Replayed[register.index] == Hex.encode(register.value), "sm3 register \(register.index): quoted \(Hex.encode(register.value)), tpm2_eventlog \(String(describing: sm3Replayed[register.index]))")
+            }
+        } else {
+            #expect { try f.daemon.call("io.ukey.Boot.Quote", sm3Call) } throws: { error in
+                (error as? VarlinkError)?.name == "org.varlink.service.InvalidParameter" && (error as? VarlinkError)?.parameters["parameter"] == "bank"
+            }
+        }
+        #expect { try f.daemon.call("io.ukey.Boot.Quote", ["nonce": .string(Data(sm3Nonce).base64EncodedString()), "bank": "md5"]) } throws: { error in
+            (error as? VarlinkError)?.parameters["parameter"] == "bank"
+        }
     }
 
     @Test("io.ukey.Admin.Version names ukeyd, the version GetInfo gives and the token's backend")

@@ -43,6 +43,12 @@ extension Boot.Quote.Request: WireRequest {
     init(wire p: Parameters) throws(ServiceError) {
         nonce = try p.base64("nonce", maxLength: 64)
         registers = try p.optionalInts("registers")
+        if let name = try p.optionalString("bank", maxLength: 16) {
+            guard let algorithm = HashAlgorithm(rawValue: name) else { throw .invalidParameter("bank") }
+            bank = algorithm
+        } else {
+            bank = .sha256
+        }
     }
 }
 

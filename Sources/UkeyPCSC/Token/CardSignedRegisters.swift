@@ -31,8 +31,8 @@ public struct CardSignedRegisters: RegistersRole {
     public var banks: [HashAlgorithm] { records.banks }
     public func missingBank(_ algorithm: HashAlgorithm) async -> String { await records.missingBank(algorithm) }
 
-    public func quote(nonce: [UInt8], registers: [Int], eventLog: UkeyCore.Digest) async throws(TokenError) -> SignedQuote {
-        let body = try await records.quoteBody(nonce: nonce, registers: registers, eventLog: eventLog)
+    public func quote(nonce: [UInt8], registers: [Int], eventLog: UkeyCore.Digest, bank: HashAlgorithm) async throws(TokenError) -> SignedQuote {
+        let body = try await records.quoteBody(nonce: nonce, registers: registers, eventLog: eventLog, bank: bank)
         let signature = try await binding.signWithCard(Array(SHA256.hash(data: body)))
         let certificate = try await attestationCertificate()
         return SignedQuote(

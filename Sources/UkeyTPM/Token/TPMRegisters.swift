@@ -75,8 +75,11 @@ public struct TPMRegisters: RegistersRole, TPMServedRole {
 
     /// A TPM2_Quote ("tpm2" format): TPMS_ATTEST, the TPMT_SIGNATURE, the AK's certificate from
     /// the root CA and the AK as a PEM public key. The event log is bound by replay, not by digest.
-    public func quote(nonce: [UInt8], registers: [Int], eventLog: Digest) async throws(TokenError) -> SignedQuote {
+    public func quote(nonce: [UInt8], registers: [Int], eventLog: Digest, bank: HashAlgorithm) async throws(TokenError) -> SignedQuote {
         try UkeyQuote.validate(nonce: nonce, bootID: "tpm", registers: registers)
+        guard bank == .sha256 else {
+            throw TokenError(.invalidArgument, "no \(bank.rawValue) bank to quote: ukey extends and quotes the TPM's SHA-256 PCRs")
+        }
         let quote = try await tpmCall { () async throws(TPMError) in try await tpm.quote(nonce: nonce, pcrs: registers) }
         let (certificate, keyPEM) = try await hardwareCertificate("tpm-attestation", point: quote.attestationKey)
         return SignedQuote(format: "tpm2", quote: quote.attest, signature: quote.signature, certificatePEM: certificate, attestationKeyPEM: keyPEM)

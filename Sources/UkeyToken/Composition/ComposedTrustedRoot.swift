@@ -42,8 +42,8 @@ public struct ComposedTrustedRoot: TrustedRoot {
     public func reset(bootID: String) async throws(TokenError) -> UInt64 {
         try await registersRole.reset(bootID: bootID)
     }
-    public func quote(nonce: [UInt8], registers: [Int], eventLog: Digest) async throws(TokenError) -> SignedQuote {
-        try await registersRole.quote(nonce: nonce, registers: registers, eventLog: eventLog)
+    public func quote(nonce: [UInt8], registers: [Int], eventLog: Digest, bank: HashAlgorithm) async throws(TokenError) -> SignedQuote {
+        try await registersRole.quote(nonce: nonce, registers: registers, eventLog: eventLog, bank: bank)
     }
     public func attestationCertificate() async throws(TokenError) -> TokenCertificate {
         try await registersRole.attestationCertificate()

@@ -13,8 +13,9 @@ public protocol RegistersRole: Sendable {
     func read(register: Int, bank: HashAlgorithm) async throws(TokenError) -> Digest
     /// Zeroes every register for a new boot and returns the new boot counter.
     func reset(bootID: String) async throws(TokenError) -> UInt64
-    /// Signs the selected registers with `nonce` and the digest of the event log that explains them.
-    func quote(nonce: [UInt8], registers: [Int], eventLog: Digest) async throws(TokenError) -> SignedQuote
+    /// Signs the selected registers of `bank` with `nonce` and the digest of the event log that
+    /// explains them. A bank the backend cannot quote is refused (`invalidArgument`, naming it).
+    func quote(nonce: [UInt8], registers: [Int], eventLog: Digest, bank: HashAlgorithm) async throws(TokenError) -> SignedQuote
     /// The root CA's certificate of the key that signs this role's quotes.
     func attestationCertificate() async throws(TokenError) -> TokenCertificate
     /// The registers a policy may use on this backend (a TPM's firmware PCRs are not ours).
@@ -27,6 +28,13 @@ public protocol RegistersRole: Sendable {
     /// Whether the registers keep their values when ukeyd restarts. A TPM's PCRs do (they reset
     /// only with the host), so the daemon checks them against its journal instead of replaying it.
     var registersPersist: Bool { get }
+}
+
+extension RegistersRole {
+    /// A quote of the SHA-256 bank, which every backend has.
+    public func quote(nonce: [UInt8], registers: [Int], eventLog: Digest) async throws(TokenError) -> SignedQuote {
+        try await quote(nonce: nonce, registers: registers, eventLog: eventLog, bank: .sha256)
+    }
 }
 
 extension RegistersRole {

@@ -30,13 +30,13 @@ extension SoftToken: RegistersRole {
         return next.bootCounter
     }
 
-    /// A "ukey-v1" quote of the SHA-256 bank, signed by the attestation key.
+    /// A "ukey-v1" quote of one bank (any configured one), signed by the attestation key.
     ///
     /// The actor only snapshots the registers and builds the bytes; the signature (the costly
     /// part) is computed outside it, so concurrent quotes use every core and never hold up a PIN
     /// check or a measurement.
-    public nonisolated func quote(nonce: [UInt8], registers selection: [Int], eventLog: UkeyCore.Digest) async throws(TokenError) -> SignedQuote {
-        let (bytes, key, certificatePEM) = try await quoteMaterial(nonce: nonce, registers: selection, eventLog: eventLog)
+    public nonisolated func quote(nonce: [UInt8], registers selection: [Int], eventLog: UkeyCore.Digest, bank: HashAlgorithm) async throws(TokenError) -> SignedQuote {
+        let (bytes, key, certificatePEM) = try await quoteMaterial(nonce: nonce, registers: selection, eventLog: eventLog, bank: bank)
         return SignedQuote(
             format: UkeyQuote.format,
             quote: bytes,
@@ -65,9 +65,10 @@ extension SoftToken: RegistersRole {
     func quoteMaterial(
         nonce: [UInt8],
         registers selection: [Int],
-        eventLog: UkeyCore.Digest
+        eventLog: UkeyCore.Digest,
+        bank: HashAlgorithm
     ) throws(TokenError) -> (bytes: [UInt8], key: TokenSigningKey, certificatePEM: String) {
-        let bytes = try quoteBody(nonce: nonce, registers: selection, eventLog: eventLog)
+        let bytes = try quoteBody(nonce: nonce, registers: selection, eventLog: eventLog, bank: bank)
         if attestationPEM == nil {
             attestationPEM = try certificate(named: TokenKey.attestation.rawValue).pemRepresentation
         }
@@ -76,17 +77,19 @@ extension SoftToken: RegistersRole {
 
     /// A `ukey-v1` quote's bytes over a consistent snapshot of these registers, for a key held
     /// elsewhere (a card's) to sign.
-    public func quoteBody(nonce: [UInt8], registers selection: [Int], eventLog: UkeyCore.Digest) throws(TokenError) -> [UInt8] {
+    public func quoteBody(nonce: [UInt8], registers selection: [Int], eventLog: UkeyCore.Digest, bank: HashAlgorithm = .sha256) throws(TokenError) -> [UInt8] {
         try UkeyQuote.validate(nonce: nonce, bootID: bootID, registers: selection)
-        let bank = HashAlgorithm.sha256
-        let values = selection.sorted().map { index in (index: index, value: registers.banks[bank]!.values[index]) }
+        guard let values = registers.banks[bank]?.values else {
+            throw TokenError(.invalidArgument, "no \(bank.rawValue) bank to quote: the soft registers have \(banks.map(\.rawValue).joined(separator: ", "))")
+        }
+        let quoted = selection.sorted().map { index in (index: index, value: values[index]) }
         let quote = UkeyQuote(
             nonce: nonce,
             bootID: bootID,
             bootCounter: token.bootCounter,
             time: UInt64(max(0, configuration.clock().timeIntervalSince1970)),
             bank: bank,
-            registers: values,
+            registers: quoted,
             eventLog: eventLog
         )
         return quote.encoded()

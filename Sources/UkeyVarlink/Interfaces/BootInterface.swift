@@ -52,8 +52,10 @@ extension VarlinkInterface {
             # docs/quote-format.md, signature DER (ECDSA or SM2). format "tpm2": quote is TPMS_ATTEST,
             # signature a TPMT_SIGNATURE, as tpm2_checkquote -m/-s read them. algorithm
             # "ecdsa-p256-sha256" or "sm2-sm3" says how it is signed; a verifier takes the
-            # algorithm from the certificate, not from here.
-            method Quote(nonce: string, registers: ?[]int) -> (
+            # algorithm from the certificate, not from here. bank: the register bank quoted,
+            # sha256 (the default) or another the registers have (sm3 with an SM3 bank; a TPM
+            # quotes sha256 only); another is an InvalidParameter "bank".
+            method Quote(nonce: string, registers: ?[]int, bank: ?string) -> (
               quote: string,
               signature: string,
               certificate: string,

@@ -63,16 +63,19 @@ struct ChainCommand: ParsableCommand {
     }
 }
 
-/// `ukeyctl quote --nonce HEX [--out DIR]`.
+/// `ukeyctl quote get --nonce HEX [--bank sm3] [--out DIR]`.
 struct QuoteGet: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "get", abstract: "Ask ukeyd for a signed quote of the registers.")
     @OptionGroup var daemon: DaemonOptions
     @Option(help: "The nonce, hex.") var nonce: String
+    @Option(help: "The register bank to quote: sha256 (default), or sm3 where the registers have an SM3 bank.") var bank: String?
     @Option(help: "Write quote.bin, quote.sig and attestation.pem (the key's certificate, then its sub-CA's) here.") var out: String?
 
     func run() throws {
         guard let bytes = Hex.decode(nonce), !bytes.isEmpty else { throw InputError("--nonce must be hex") }
-        let reply = try daemon.call("io.ukey.Boot.Quote", ["nonce": .string(Data(bytes).base64EncodedString())])
+        var parameters: [String: JSONValue] = ["nonce": .string(Data(bytes).base64EncodedString())]
+        if let bank { parameters["bank"] = .string(bank) }
+        let reply = try daemon.call("io.ukey.Boot.Quote", parameters)
         if let out {
             guard let quote = Data(base64Encoded: reply["quote"]?.stringValue ?? ""),
                 let signature = Data(base64Encoded: reply["signature"]?.stringValue ?? "")
@@ -85,7 +88,7 @@ struct QuoteGet: ParsableCommand {
             try PolicyFiles.write(Array(bundle.utf8), to: out + "/attestation.pem")
         }
         if daemon.printJSON(reply) { return }
-        print("quote (\(reply["format"]?.text ?? "?")) signed by the attestation key" + (out.map { "; written to \($0)" } ?? ""))
+        print("quote (\(reply["format"]?.text ?? "?"), \(bank ?? "sha256") bank) signed \(reply["algorithm"]?.text ?? "?") by the attestation key" + (out.map { "; written to \($0)" } ?? ""))
     }
 }
 

@@ -94,6 +94,8 @@ enum Boot {
         struct Request: Sendable {
             let nonce: [UInt8]
             let registers: [Int]?
+            /// The register bank quoted (sha256 unless asked: sm3 where the registers have it).
+            let bank: HashAlgorithm
         }
 
         struct Reply: Sendable {
@@ -111,14 +113,16 @@ enum Boot {
             let token = try tokens.require()
             let (selection, logDigest) = await call.services.boot.quoteInputs(registers: request.registers)
             do {
-                let signed = try await token.quote(nonce: request.nonce, registers: selection, eventLog: logDigest)
+                let signed = try await token.quote(nonce: request.nonce, registers: selection, eventLog: logDigest, bank: request.bank)
                 let chain = try await tokens.tokenKeysCAPEM(of: token)
                 return Reply(
                     quote: signed.quote, signature: signed.signature, certificate: signed.certificatePEM,
                     chain: chain, attestationKey: signed.attestationKeyPEM, format: signed.format, algorithm: signed.algorithm
                 )
             } catch let error as TokenError {
-                if error.code == .invalidArgument { throw .invalidParameter(error.reason.contains("nonce") ? "nonce" : "registers") }
+                if error.code == .invalidArgument {
+                    throw .invalidParameter(error.reason.contains("nonce") ? "nonce" : error.reason.contains("bank") ? "bank" : "registers")
+                }
                 throw ServiceError(error)
             } catch {
                 throw .internalError
