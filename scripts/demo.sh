@@ -62,10 +62,10 @@ refused "$bin/ukeyctl" measure office overlay
 note "a user VM needs a logged-in user whose policy lists it"
 session=$("$bin/ukeyctl" login alice --pin alice-pin-1)
 echo "alice logged in (session ${session:0:8}...)"
-run "$bin/ukeyctl" measure office overlay --session "$session"
-refused "$bin/ukeyctl" measure dev overlay --session "$session"
+run "$bin/ukeyctl" measure office overlay --session="$session"
+refused "$bin/ukeyctl" measure dev overlay --session="$session"
 bob=$("$bin/ukeyctl" login bob --pin bob-pin-12)
-run "$bin/ukeyctl" measure dev overlay --session "$bob"
+run "$bin/ukeyctl" measure dev overlay --session="$bob"
 echo
 "$bin/ukeyctl" chain
 

@@ -1,4 +1,5 @@
 import Foundation
+import UkeyCore
 
 /// Logged-in users: an unguessable session id for each, valid until it expires or is logged out.
 struct SessionTable {
@@ -16,7 +17,9 @@ struct SessionTable {
         if sessions.count >= Self.maxSessions { sessions = sessions.filter { $0.value.expires > now } }
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let id = Data(bytes).base64EncodedString().replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "+", with: "-")
+        // Hex, not base64: an id that began with "-" was taken for an option by every command line
+        // it was passed on (`ukeyctl measure ... --session -7qz...`).
+        let id = Hex.encode(bytes)
         let session = Session(user: user, roles: roles, expires: now + Self.lifetime)
         sessions[id] = session
         return (id, session)
