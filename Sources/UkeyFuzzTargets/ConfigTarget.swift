@@ -27,6 +27,7 @@ extension FuzzTarget {
             [
                 "# ukeyd settings\n[daemon]\nmax-connections = 1_024\nsocket-group = \"ukey\"\n[token]\nregisters = \"tpm\" # PCRs\n[audit]\nexec-allows = \"sampled\"\n",
                 "[tpm]\ntcti = \"swtpm:path=/run/s.sock\"\n[boot]\nmax-measurements = 100\nlist = [\"a\", \"b,c\", \"\\\"q\\\"\"]\n",
+                "[token]\nalgorithm = \"sm2\"\nsm2-id = \"1234567812345678\"\nbanks = [\"sha256\", \"sm3\"]\n",
             ].map { Array($0.utf8) }
         }
     )

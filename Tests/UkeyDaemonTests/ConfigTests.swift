@@ -156,6 +156,56 @@ struct ConfigTests {
         }
     }
 
+    @Test("token.algorithm and token.sm2-id: p256 or sm2 with an ID (default GM/T's); mistakes refused naming the setting; sm2 needs every role soft")
+    func algorithmSettings() throws {
+        var settings = DaemonSettings()
+        #expect(settings.algorithm == nil && settings.algorithmRefusal == nil)
+        try settings.apply(try ConfigFile(parsing: "[token]\nalgorithm = \"sm2\"\n"))
+        #expect(settings.algorithm == .sm2Default && settings.algorithmRefusal == nil)
+        var site = DaemonSettings()
+        try site.apply(try ConfigFile(parsing: "[token]\nalgorithm = \"sm2\"\nsm2-id = \"ukey-site-7\"\n"))
+        #expect(site.algorithm == .sm2(id: Array("ukey-site-7".utf8)))
+        var p256 = DaemonSettings()
+        try p256.apply(try ConfigFile(parsing: "[token]\nalgorithm = \"p256\"\n"))
+        #expect(p256.algorithm == .p256)
+        let mistakes = [
+            ("[token]\nalgorithm = \"rsa\"\n", "'token.algorithm' must be \"p256\" or \"sm2\""),
+            ("[token]\nsm2-id = \"abc\"\n", "'token.sm2-id' needs algorithm = \"sm2\""),
+            ("[token]\nalgorithm = \"p256\"\nsm2-id = \"abc\"\n", "'token.sm2-id' is for algorithm = \"sm2\""),
+            ("[token]\nalgorithm = \"sm2\"\nsm2-id = \"\"\n", "'token.sm2-id': the SM2 ID must be 1-64 printable ASCII"),
+            ("[token]\nalgorithm = \"sm2\"\nsm2-id = \"\(String(repeating: "x", count: 65))\"\n", "'token.sm2-id': the SM2 ID must be 1-64 printable ASCII"),
+            ("[token]\nalgorithm = 2\n", "'token.algorithm' must be a string"),
+        ]
+        for (text, message) in mistakes {
+            var refused = DaemonSettings()
+            #expect { try refused.apply(try ConfigFile(parsing: text)) } throws: { "\($0)".contains(message) }
+        }
+        for role in ["registers", "keys", "users"] {
+            var mixed = DaemonSettings()
+            try mixed.apply(try ConfigFile(parsing: "[token]\nalgorithm = \"sm2\"\n\(role) = \"\(role == "users" ? "pcsc" : "tpm")\"\n"))
+            #expect(mixed.algorithmRefusal?.contains("needs every role soft") == true, "\(role)")
+        }
+    }
+
+    @Test("ukeyd keeps the algorithm a token was initialised with: settings that name another are refused at start, saying which; none named opens it; sm2 with a TPM role does not start")
+    func algorithmIsTheToken() throws {
+        let f = try DaemonFixture(load: false, backend: .sm2)
+        #expect(try f.daemon.call("io.ukey.Token.Info")["algorithms"]?.arrayValue?.contains("sm2-sm3") == true)
+        f.daemon.stop()
+        for (arguments, message) in [
+            (["--algorithm", "p256"], "was initialised with SM2 (ID 1234567812345678) keys, but the settings name P-256"),
+            (["--algorithm", "sm2", "--sm2-id", "ukey-site-7"], "but the settings name SM2 (ID ukey-site-7)"),
+            (["--algorithm", "sm2", "--registers", "tpm"], "needs every role soft"),
+        ] {
+            f.daemon.extraArguments = ["--allow-demo-keys", "--banks", "sha256,sm3"] + arguments
+            #expect(throws: TestDaemonError.self) { try f.daemon.start() }
+            #expect(f.daemon.log().contains(message), "\(arguments): \(f.daemon.log().suffix(600))")
+        }
+        f.daemon.extraArguments = ["--allow-demo-keys", "--banks", "sha256,sm3"]
+        try f.daemon.start()
+        #expect(try f.daemon.call("io.ukey.Token.Info")["algorithms"]?.arrayValue?.contains("sm2-sm3") == true)
+    }
+
     @Test("ukeyd reads --config, refuses a bad one at start, and SIGHUP applies a new connection limit")
     func daemonConfigAndReload() throws {
         let directory = try TemporaryDirectory("ukey-config")
