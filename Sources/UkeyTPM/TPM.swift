@@ -63,12 +63,24 @@ public actor TPM {
         try withContext { context throws(TPMError) in try context.extend(pcr: pcr, sha256: sha256) }
     }
 
+    /// Extends one PCR in several banks at once: `digests` pairs a bank's TPM_ALG_ID with a digest
+    /// of that algorithm's size.
+    public func extend(pcr: Int, digests: [(algorithm: UInt16, bytes: [UInt8])]) throws(TPMError) {
+        guard (0...23).contains(pcr) else { throw TPMError(local: "PCR \(pcr) does not exist (0-23)", "PCR_Extend") }
+        try withContext { context throws(TPMError) in try context.extend(pcr: pcr, digests: digests) }
+    }
+
     /// Extends SHA-256 PCRs in order, stopping at the first failure: how many were done, and the
     /// failure. One hop to the TPM's thread for the lot.
     public func extend(_ batch: [(pcr: Int, sha256: [UInt8])]) -> (done: Int, failure: TPMError?) {
+        extend(batch.map { (pcr: $0.pcr, digests: [(algorithm: UInt16(0x000B), bytes: $0.sha256)]) })
+    }
+
+    /// The same with each item's digests for several banks (see `extend(pcr:digests:)`).
+    public func extend(_ batch: [(pcr: Int, digests: [(algorithm: UInt16, bytes: [UInt8])])]) -> (done: Int, failure: TPMError?) {
         for (index, item) in batch.enumerated() {
             do {
-                try extend(pcr: item.pcr, sha256: item.sha256)
+                try extend(pcr: item.pcr, digests: item.digests)
             } catch {
                 return (index, error)
             }
@@ -83,8 +95,13 @@ public actor TPM {
     }
 
     public func read(pcr: Int) throws(TPMError) -> [UInt8] {
+        try read(pcr: pcr, bank: 0x000B)
+    }
+
+    /// A PCR's value in the bank with this TPM_ALG_ID.
+    public func read(pcr: Int, bank: UInt16) throws(TPMError) -> [UInt8] {
         guard (0...23).contains(pcr) else { throw TPMError(local: "PCR \(pcr) does not exist (0-23)", "PCR_Read") }
-        return try withContext { context throws(TPMError) in try context.read(pcr: pcr) }
+        return try withContext { context throws(TPMError) in try context.read(pcr: pcr, bank: bank) }
     }
 
     /// A TPM2_Quote of SHA-256 PCRs over `nonce` by the attestation key.

@@ -10,10 +10,12 @@ extension TPMContext {
 
     /// The counter's value, defining (and starting) the counter if this TPM has none yet.
     func counterValue() throws(TPMError) -> UInt64 {
+        // Each handle is closed before another is made: ESYS hands out the same object for the
+        // same NV index, so a handle still open here would be closed twice.
         var index = try counterHandle()
-        defer { Esys_TR_Close(esys, &index) }
         var data: UnsafeMutablePointer<TPM2B_MAX_NV_BUFFER>?
         let rc = Esys_NV_Read(esys, index, index, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), 8, 0, &data)
+        Esys_TR_Close(esys, &index)
         defer { Esys_Free(data) }
         if rc & 0xFFF == UKEY_TPM2_RC_NV_UNINITIALIZED & 0xFFF {
             // Defined but never incremented (a define cut short): start it.
@@ -28,8 +30,9 @@ extension TPMContext {
     @discardableResult
     func incrementCounter() throws(TPMError) -> UInt64 {
         var index = try counterHandle()
-        defer { Esys_TR_Close(esys, &index) }
-        try check(Esys_NV_Increment(esys, index, index, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE)), "NV_Increment of ukey's counter")
+        let rc = Esys_NV_Increment(esys, index, index, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE))
+        Esys_TR_Close(esys, &index)
+        try check(rc, "NV_Increment of ukey's counter")
         return try counterValue()
     }
 

@@ -46,10 +46,10 @@ extension TPMContext {
         return created
     }
 
-    static func selection(_ pcrs: [Int]) -> TPML_PCR_SELECTION {
+    static func selection(_ pcrs: [Int], bank: UInt16 = UKEY_TPM2_ALG_SHA256) -> TPML_PCR_SELECTION {
         var selection = TPML_PCR_SELECTION()
         selection.count = 1
-        selection.pcrSelections.0.hash = UKEY_TPM2_ALG_SHA256
+        selection.pcrSelections.0.hash = bank
         selection.pcrSelections.0.sizeofSelect = 3
         withUnsafeMutableBytes(of: &selection.pcrSelections.0.pcrSelect) { bytes in
             for pcr in pcrs where (0...23).contains(pcr) { bytes[pcr / 8] |= UInt8(1 << (pcr % 8)) }

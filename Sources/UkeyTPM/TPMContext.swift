@@ -31,16 +31,32 @@ final class TPMContext {
     /// Extends a SHA-256 PCR.
     func extend(pcr: Int, sha256: [UInt8]) throws(TPMError) {
         guard sha256.count == 32 else { throw TPMError(local: "a SHA-256 digest has 32 bytes, got \(sha256.count)", "PCR_Extend") }
+        try extend(pcr: pcr, digests: [(UKEY_TPM2_ALG_SHA256, sha256)])
+    }
+
+    /// Extends one PCR in several banks with one command (each digest the size of its bank's
+    /// algorithm, which the caller checked), so the banks never disagree about what was extended.
+    func extend(pcr: Int, digests: [(algorithm: UInt16, bytes: [UInt8])]) throws(TPMError) {
         var values = TPML_DIGEST_VALUES()
-        values.count = 1
-        values.digests.0.hashAlg = UKEY_TPM2_ALG_SHA256
-        withUnsafeMutableBytes(of: &values.digests.0.digest.sha256) { $0.copyBytes(from: sha256) }
+        let slots = MemoryLayout.size(ofValue: values.digests) / MemoryLayout<TPMT_HA>.stride
+        let unionSize = MemoryLayout<TPMU_HA>.size
+        guard !digests.isEmpty, digests.count <= slots, digests.allSatisfy({ !$0.bytes.isEmpty && $0.bytes.count <= unionSize }) else {
+            throw TPMError(local: "PCR_Extend takes 1-\(slots) digests of at most \(unionSize) bytes", "PCR_Extend")
+        }
+        values.count = UInt32(digests.count)
+        withUnsafeMutableBytes(of: &values.digests) { raw in
+            let entries = raw.bindMemory(to: TPMT_HA.self)
+            for (index, digest) in digests.enumerated() {
+                entries[index].hashAlg = digest.algorithm
+                withUnsafeMutableBytes(of: &entries[index].digest) { $0.copyBytes(from: digest.bytes) }
+            }
+        }
         try check(Esys_PCR_Extend(esys, ESYS_TR(ESYS_TR_PCR0) + ESYS_TR(pcr), ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &values), "PCR_Extend of PCR \(pcr)")
     }
 
-    /// A SHA-256 PCR's value.
-    func read(pcr: Int) throws(TPMError) -> [UInt8] {
-        var selection = Self.selection([pcr])
+    /// A PCR's value in the `bank` bank (a TPM_ALG_ID; SHA-256 unless given).
+    func read(pcr: Int, bank: UInt16 = UKEY_TPM2_ALG_SHA256) throws(TPMError) -> [UInt8] {
+        var selection = Self.selection([pcr], bank: bank)
         var counter: UInt32 = 0
         var selected: UnsafeMutablePointer<TPML_PCR_SELECTION>?
         var values: UnsafeMutablePointer<TPML_DIGEST>?

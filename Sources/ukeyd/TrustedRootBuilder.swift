@@ -117,7 +117,7 @@ struct TrustedRootBuilder: TrustedRootProvider {
             switch composition.registers {
             // Soft registers quote with the keys role's attestation key: the card's when it has them.
             case .soft: composition.keys == .pcsc ? CardSignedRegisters(records: records, binding: try peers.requireCard()) : records
-            case .tpm: TPMRegisters(records: records, tpm: try peers.requireTPM())
+            case .tpm: TPMRegisters(records: records, tpm: try peers.requireTPM(), banks: try TPMRegisters.banks(of: try peers.requireTPM()))
             }
         let keys: any KeysRole =
             switch composition.keys {

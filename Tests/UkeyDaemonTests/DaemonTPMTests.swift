@@ -20,9 +20,9 @@ struct DaemonTPMTests {
     static let eventlog = ExternalTool("tpm2_eventlog")
     static let ukeyctl = PackagePaths.builtProduct("ukeyctl")
 
-    /// The SHA-256 values tpm2_pcrread prints for `pcrs`.
-    static func readPCRs(_ tcti: String, _ pcrs: [Int], output: String? = nil) throws -> [Int: String] {
-        let result = try pcrread.run(["-T", tcti, "sha256:" + pcrs.map(String.init).joined(separator: ",")] + (output.map { ["-o", $0] } ?? []))
+    /// The values tpm2_pcrread prints for `pcrs` in `bank` (SHA-256 unless given).
+    static func readPCRs(_ tcti: String, _ pcrs: [Int], bank: String = "sha256", output: String? = nil) throws -> [Int: String] {
+        let result = try pcrread.run(["-T", tcti, bank + ":" + pcrs.map(String.init).joined(separator: ",")] + (output.map { ["-o", $0] } ?? []))
         guard result.status == 0 else { throw TestDaemonError("tpm2_pcrread: \(result.stderr)") }
         var values: [Int: String] = [:]
         for line in result.stdout.split(separator: "\n") {
@@ -77,6 +77,19 @@ struct DaemonTPMTests {
         #expect(replay.status == 0, "\(replay.stderr)")
         for pcr in pcrs where values[pcr] != String(repeating: "0", count: 64) {
             #expect(replay.stdout.lowercased().contains("0x\(values[pcr]!)"), "tpm2_eventlog's replay of PCR \(pcr)")
+        }
+        // Every bank this TPM has allocated and ukey knows is extended, not only SHA-256 (swtpm
+        // allocates sha1, sha256, sha384 and sha512; ukey does not compute SHA-1): each equals
+        // tpm2_eventlog's replay of that bank of the log. An SM3 bank goes the same way.
+        let replayedBanks = TPM2EventLogReplay.registers(replay.stdout)
+        for bank in ["sha384", "sha512"] {
+            let read = try Self.readPCRs(tcti, pcrs, bank: bank)
+            let fromLog = replayedBanks[bank] ?? [:]
+            #expect(!fromLog.isEmpty, "the event log has no \(bank) bank: \(replayedBanks.keys.sorted())")
+            #expect(read[8] != nil && read[8] != String(repeating: "0", count: 2 * (bank == "sha384" ? 48 : 64)), "\(bank) PCR 8 was not extended")
+            for pcr in pcrs where fromLog[pcr] != nil {
+                #expect(read[pcr] == fromLog[pcr], "\(bank) PCR \(pcr): the TPM \(read[pcr] ?? "?") and tpm2_eventlog's replay \(fromLog[pcr]!)")
+            }
         }
         let selection = "sha256:" + pcrs.map(String.init).joined(separator: ",")
         let accepted = try Self.checkquote.run([

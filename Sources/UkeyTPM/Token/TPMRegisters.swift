@@ -2,9 +2,11 @@ import UkeyCore
 import UkeyToken
 import X509
 
-/// The registers role on a TPM: measurements extend real SHA-256 PCRs (8-16 and 23; 0-7 are the
-/// firmware's, 17-22 need a locality ukeyd does not have) and quotes are TPM2_Quote by the TPM's
-/// attestation key, certified by the token's root CA.
+/// The registers role on a TPM: measurements extend real PCRs (8-16 and 23; 0-7 are the
+/// firmware's, 17-22 need a locality ukeyd does not have) in every bank the TPM has allocated and
+/// ukey knows (SHA-256, SHA-384, SHA-512, SM3: asked of the TPM, never assumed), all banks in one
+/// PCR_Extend; quotes are TPM2_Quote of the SHA-256 PCRs by the TPM's attestation key, certified by
+/// the token's root CA. (A SHA-1 bank, which ukey does not compute, is left alone.)
 public struct TPMRegisters: RegistersRole, TPMServedRole {
     /// The PCRs a policy may name on the TPM: the OS range 8-15, debug 16 and application 23.
     public static let usablePCRs: Set<Int> = Set(8...16).union([23])
@@ -12,17 +14,33 @@ public struct TPMRegisters: RegistersRole, TPMServedRole {
     let records: SoftToken
     let tpm: TPM
     let certificates = CertificateCache()
+    /// The banks every measurement extends, smallest TPM_ALG_ID first (SHA-256 always).
+    public let banks: [HashAlgorithm]
 
-    public init(records: SoftToken, tpm: TPM) {
+    public init(records: SoftToken, tpm: TPM, banks: [HashAlgorithm] = [.sha256]) {
         self.records = records
         self.tpm = tpm
+        self.banks = Array(Set(banks).union([.sha256])).sorted { $0.tcgAlgorithmID < $1.tcgAlgorithmID }
+    }
+
+    /// The banks of `tpm` that ukey extends: its allocated banks (TPM2_GetCapability) that ukey
+    /// knows. A TPM without a SHA-256 bank is refused: ukey's quotes and journal check need it.
+    public static func banks(of tpm: TPM) throws(TokenError) -> [HashAlgorithm] {
+        let allocated: [UInt16]
+        do {
+            allocated = try tpm.blocking { tpm throws(TPMError) in try tpm.allocatedBanks() }
+        } catch {
+            throw TokenError(.unavailable, "the TPM did not say which PCR banks it has: \(error)")
+        }
+        guard allocated.contains(HashAlgorithm.sha256.tcgAlgorithmID) else {
+            throw TokenError(.unavailable, "the TPM has no SHA-256 PCR bank allocated; allocate one (tpm2_pcrallocate sha256:all) and restart the host")
+        }
+        return allocated.compactMap(HashAlgorithm.init(tcgAlgorithmID:))
     }
 
     public var usableRegisters: Set<Int> { Self.usablePCRs }
     /// PCRs reset only with the host: the daemon checks them against its journal.
     public var registersPersist: Bool { true }
-    /// ukey extends the SHA-256 PCRs.
-    public var banks: [HashAlgorithm] { [.sha256] }
 
     /// Says which banks this TPM has (TPM2_GetCapability), not what TPMs usually have.
     public func missingBank(_ algorithm: HashAlgorithm) async -> String {
@@ -30,7 +48,7 @@ public struct TPMRegisters: RegistersRole, TPMServedRole {
         guard let allocated = try? await tpm.allocatedBanks() else { return "the TPM did not say which PCR banks it has" }
         let list = allocated.map { names[$0] ?? String(format: "0x%04x", $0) }.joined(separator: ", ")
         if allocated.contains(algorithm.tcgAlgorithmID) {
-            return "this TPM has an \(algorithm.rawValue) PCR bank (its banks: \(list)), but ukey extends only its SHA-256 PCRs"
+            return "this TPM has an \(algorithm.rawValue) PCR bank (its banks: \(list)), allocated after ukeyd started: restart ukeyd"
         }
         return "this TPM has no \(algorithm.rawValue) PCR bank (TPM2_GetCapability lists \(list))\(algorithm == .sm3 ? "; swtpm's libtpms is built without SM3" : "")"
     }
@@ -39,13 +57,19 @@ public struct TPMRegisters: RegistersRole, TPMServedRole {
         guard Self.usablePCRs.contains(register) else {
             throw TokenError(.invalidArgument, "PCR \(register) is not ukey's to extend (it may use 8-16 and 23)")
         }
-        try await tpmCall { () async throws(TPMError) in try await tpm.extend(pcr: register, sha256: digest.measurement(for: .sha256)) }
+        let digests = measurements(digest)
+        try await tpmCall { () async throws(TPMError) in try await tpm.extend(pcr: register, digests: digests) }
+    }
+
+    /// A measurement as each bank takes it (`Digest.measurement(for:)`), with the bank's TPM_ALG_ID.
+    func measurements(_ digest: Digest) -> [(algorithm: UInt16, bytes: [UInt8])] {
+        banks.map { (algorithm: $0.tcgAlgorithmID, bytes: digest.measurement(for: $0)) }
     }
 
     public func extend(_ batch: [(register: Int, digest: Digest)]) async -> (done: Int, failure: TokenError?) {
         // Registers ukey may not extend end the batch there, like a failed command.
         let usable = batch.prefix { Self.usablePCRs.contains($0.register) }
-        let (done, failure) = await tpm.extend(usable.map { ($0.register, $0.digest.measurement(for: .sha256)) })
+        let (done, failure) = await tpm.extend(usable.map { (pcr: $0.register, digests: measurements($0.digest)) })
         if let failure {
             return (done, tokenError(failure))
         }
@@ -56,11 +80,13 @@ public struct TPMRegisters: RegistersRole, TPMServedRole {
     }
 
     public func read(register: Int, bank: HashAlgorithm) async throws(TokenError) -> Digest {
-        guard bank == .sha256 else { throw TokenError(.invalidArgument, "ukey reads the TPM's SHA-256 bank only") }
+        guard banks.contains(bank) else {
+            throw TokenError(.invalidArgument, "ukey extends the TPM's \(banks.map(\.rawValue).joined(separator: ", ")) banks, not \(bank.rawValue)")
+        }
         guard (0...23).contains(register) else { throw TokenError(.invalidArgument, "PCR \(register) does not exist (0-23)") }
-        let bytes = try await tpmCall { () async throws(TPMError) in try await tpm.read(pcr: register) }
+        let bytes = try await tpmCall { () async throws(TPMError) in try await tpm.read(pcr: register, bank: bank.tcgAlgorithmID) }
         do {
-            return try Digest(algorithm: .sha256, bytes: bytes)
+            return try Digest(algorithm: bank, bytes: bytes)
         } catch {
             throw TokenError(.unavailable, "the TPM returned a malformed PCR value")
         }
