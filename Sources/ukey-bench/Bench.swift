@@ -144,11 +144,14 @@ struct Bench {
     }
 
     /// The bare TPM command rates, one command at a time through tpm2-tss (PCR 16, so the PCRs
-    /// the demo policy uses stay at zero for the daemon that follows).
+    /// the demo policy uses stay at zero for the daemon that follows). The extend carries a digest
+    /// for each bank ukeyd extends on this TPM (every allocated bank it knows), as ukeyd's does.
     static func rawTPMRates(tcti: String, nonce: [UInt8]) async throws -> (extends: Double, quotes: Double) {
         let tpm = try TPM(tcti: tcti)
-        let pcr = Array(SHA256.hash(data: Array("bench".utf8)))
-        let extends = try await rate { try await tpm.extend(pcr: 16, sha256: pcr) }
+        let banks = try TPMRegisters.banks(of: tpm)
+        let digests = banks.map { (algorithm: $0.tcgAlgorithmID, bytes: $0.hash(Array("bench".utf8))) }
+        print("swtpm's banks that ukeyd extends: \(banks.map(\.rawValue).joined(separator: ", "))")
+        let extends = try await rate { try await tpm.extend(pcr: 16, digests: digests) }
         let quotes = try await rate { _ = try await tpm.quote(nonce: nonce, pcrs: [8, 9, 12, 13]) }
         return (extends, quotes)
     }
