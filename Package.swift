@@ -132,7 +132,7 @@ let package = Package(
         .target(
             name: "UkeyDaemon",
             dependencies: [
-                "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyVarlink", "UkeyAudit", "UkeyCodec",
+                "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyVarlink", "UkeyAudit", "UkeyCodec", "CFanotify",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -259,6 +259,7 @@ let package = Package(
         ),
         .testTarget(name: "UkeySMTests", dependencies: ["UkeySM", "UkeyTesting"], swiftSettings: strict),
         .testTarget(name: "UkeyHypervisorTests", dependencies: ["UkeyHypervisor", "UkeyTesting"], swiftSettings: strict),
+        .testTarget(name: "UkeyGuardTests", dependencies: ["UkeyGuard", "UkeyTesting"], swiftSettings: strict),
         .testTarget(
             name: "UkeyctlTests",
             dependencies: ["UkeyPolicy", "UkeyCore", "UkeyToken", "UkeyAudit", "UkeySM", "UkeyTesting"],

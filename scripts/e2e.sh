@@ -117,7 +117,9 @@ if [ -e /dev/virtio-ports/io.ukey.guard.0 ]; then
     /bin/busybox mount -t tmpfs -o size=16m tmpfs /guarded
     /bin/busybox cp /progs/* /guarded/
     /bin/busybox chmod 755 /guarded/*
-    /guard/ukey-guard --port /dev/virtio-ports/io.ukey.guard.0 --mount /guarded > /tmp/guard.out 2> /dev/console &
+    # The guest's kernel (6.1) has no vm.memfd_noexec and lets users make user namespaces: the
+    # guard refuses to start there unless told to accept both gaps, which it then records.
+    /guard/ukey-guard --port /dev/virtio-ports/io.ukey.guard.0 --mount /guarded --allow-memfd-exec --allow-user-namespaces > /tmp/guard.out 2> /dev/console &
     guard=$!
     for _ in $(/bin/busybox seq 100); do /bin/busybox grep -q ready /tmp/guard.out 2> /dev/null && break; /bin/busybox sleep 0.1; done
     for program in allowed changed unlisted; do
@@ -137,6 +139,11 @@ EOF
 chmod 755 "$work/initramfs/init"
 mkdir -p "$work/initramfs/proc" "$work/initramfs/sys" "$work/initramfs/dev"
 (cd "$work/initramfs" && find . | busybox cpio -o -H newc 2> /dev/null | gzip -1 > "$images/initrd.gz")
+# The attacker's initrd: the same userland, an init that says so. Kept outside the images until a
+# test renames it over the measured one.
+mkdir -p "$work/evil-initramfs" && cp -a "$work/initramfs/." "$work/evil-initramfs/"
+printf '#!/bin/busybox sh\necho UKEY-EVIL-RAN\n/bin/busybox poweroff -f\n' > "$work/evil-initramfs/init"
+(cd "$work/evil-initramfs" && find . | busybox cpio -o -H newc 2> /dev/null | gzip -1 > "$work/evil-initrd.gz")
 qemu-img create -q -f qcow2 "$images/debian-base.qcow2" 16M
 qemu-img create -q -f qcow2 -b debian-base.qcow2 -F qcow2 "$images/office.qcow2"
 chmod 755 "$images"
@@ -243,7 +250,7 @@ mkdir -p "$(dirname "$hook")" /var/log/libvirt /var/run/libvirt
 # ukeyd listens (an installed hook reads /etc/ukey/ukeyd.toml or /run/ukey/ukeyd.sock).
 cat > "$hook" << EOF
 #!/bin/sh
-UKEY_SOCKET=$socket exec $root/$bin/ukey-libvirt-hook "\$@"
+UKEY_SOCKET=$socket UKEY_GUARD_DIR=$guard_dir exec $root/$bin/ukey-libvirt-hook "\$@"
 EOF
 chmod 755 "$hook"
 # ukey-measure-host.service's command is libvirtd's precondition: on a tampered host libvirtd
@@ -355,6 +362,76 @@ ukeyctl measure-host > /dev/null
 session_for_start=""
 refused "a user VM with no logged-in user" "authentication-required"
 session_for_start=$session
+
+echo "==> what the hook does not understand, it refuses by name, and QEMU never runs"
+# Each a domain libvirt accepts and the old hook let through (QEMU then read an unmeasured file).
+variant() {  # $1: what, $2: sed expression applied to the trusted domain, $3: the text the refusal must hold
+    new_boot_quiet
+    domain_xml "$session" | sed -e "$2" > "$work/variant.xml"
+    rm -f "$images/console.log"
+    if virsh -q -c qemu:///system create "$work/variant.xml" > /dev/null 2> "$work/virsh.err"; then
+        bad "$1: virsh create succeeded"
+        stop_guest
+    elif ! grep -q "$3" "$work/virsh.err"; then
+        bad "$1: virsh's error lacks '$3': $(tr '\n' ' ' < "$work/virsh.err")"
+    elif qemu_running || [ -s "$images/console.log" ]; then
+        bad "$1: refused, but QEMU ran"
+    else
+        ok "$1: refused ($(grep -o "ukey: .*" "$work/virsh.err" | head -1 | cut -c1-160))"
+    fi
+}
+new_boot_quiet() { ukeyctl reset > /dev/null; ukeyctl measure-host > /dev/null; }
+variant "<qemu:commandline> passing -kernel" \
+    "s|<domain type='\([a-z]*\)'>|<domain type='\1' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>|; s|</devices>|</devices><qemu:commandline><qemu:arg value='-kernel'/><qemu:arg value='$work/evil'/></qemu:commandline>|" \
+    "qemu:commandline"
+qemu-img create -q -f qcow2 "$images/other-base.qcow2" 16M
+variant "a <backingStore> naming another base than the overlay's header" \
+    "s|<source file='$images/office.qcow2'/>|<source file='$images/office.qcow2'/><backingStore type='file'><format type='qcow2'/><source file='$images/other-base.qcow2'/><backingStore/></backingStore>|" \
+    "other-base.qcow2"
+variant "<os firmware='efi'> (libvirt picks the firmware after the hook)" "s|<os>|<os firmware='efi'>|" "firmware"
+variant "a host directory shown as a disk (<disk type='dir'>)" \
+    "s|</devices>|<disk type='dir' device='disk'><source dir='/etc'/><target dev='vdb' bus='virtio'/></disk></devices>|" "type 'dir'"
+
+echo "==> the file QEMU opens is the file ukeyd measured: the initrd swapped just after ukeyd hashed it"
+# An attacker with write access to the image directory waits (inotify) for ukeyd to close the
+# initrd after hashing it, and renames another over it before QEMU opens it.
+cp "$images/initrd.gz" "$work/initrd.good"
+cp "$work/evil-initrd.gz" "$images/.swap-initrd.gz"
+new_boot_quiet
+python3 - "$images/initrd.gz" "$images/.swap-initrd.gz" > "$work/swap.log" 2>&1 << 'PYEOF' &
+import ctypes, os, select, sys
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+fd = libc.inotify_init1(0)
+IN_CLOSE_NOWRITE = 0x10
+libc.inotify_add_watch(fd, sys.argv[1].encode(), IN_CLOSE_NOWRITE)
+print("watching", flush=True)
+ready, _, _ = select.select([fd], [], [], 120)
+if not ready:
+    sys.exit("nobody read the initrd")
+os.read(fd, 4096)
+os.rename(sys.argv[2], sys.argv[1])
+print("swapped", flush=True)
+PYEOF
+swapper=$!
+pids+=("$swapper")
+for _ in $(seq 50); do grep -q watching "$work/swap.log" 2> /dev/null && break; sleep 0.1; done
+if start "$session"; then
+    booted || true
+    bad "a swapped initrd: virsh create succeeded$(grep -aq UKEY-EVIL-RAN "$images/console.log" 2> /dev/null && echo ', and the guest ran the attacker'"'"'s initrd')"
+    stop_guest
+else
+    wait "$swapper" 2> /dev/null || true
+    if ! grep -q swapped "$work/swap.log"; then
+        bad "a swapped initrd: the swap did not happen ($(tr '\n' ' ' < "$work/swap.log"))"
+    elif grep -aq UKEY-EVIL-RAN "$images/console.log" 2> /dev/null; then
+        bad "a swapped initrd: refused, but the attacker's initrd ran"
+    elif ! ukeyctl audit show --type open-refused 2> /dev/null | grep -q "path=$images/initrd.gz"; then
+        bad "a swapped initrd: refused, but no open-refused record for it"
+    else
+        ok "a swapped initrd: QEMU's open of it is refused, the start fails, the refusal is audited ($(grep -o "initrd.gz[^']*" "$work/virsh.err" | head -1 | cut -c1-120))"
+    fi
+fi
+cp "$work/initrd.good" "$images/initrd.gz"
 
 audit=$(ukeyctl audit show --type measure 2> /dev/null || true)
 if grep -q "component=kernel.*entity=office load=no" <<< "$audit" && grep -q "entity=debian-base" <<< "$audit" && grep -q "authentication-required" <<< "$audit"; then

@@ -8,12 +8,29 @@ public struct Decisions: Sendable {
     public let allowed: [Bool]
     public let generation: UInt64
     public let onTimeout: Bool
+    /// The rule set lets interpreters read any script (`interpreters: allow`).
+    public let interpretersAllowed: Bool
+
+    public init(allowed: [Bool], generation: UInt64, onTimeout: Bool, interpretersAllowed: Bool = false) {
+        self.allowed = allowed
+        self.generation = generation
+        self.onTimeout = onTimeout
+        self.interpretersAllowed = interpretersAllowed
+    }
+}
+
+/// What a guard tells ukeyd of itself (`io.ukey.Runtime.GuardEvent`), for its audit log.
+public enum GuardReport: String, Sendable {
+    case start, stop
 }
 
 /// Where decisions come from: ukeyd (over its Unix socket on the host, or a guest's port).
 public protocol DecisionSource: AnyObject {
     /// Asks about `files` (path and SHA-256) within `deadline` seconds, or throws.
     func decide(vm: String, files: [(path: String, sha256: [UInt8])], deadline: TimeInterval) throws -> Decisions
+    /// Tells ukeyd the guard started or is stopping, with the file systems it guards and the
+    /// gaps it was told to accept.
+    func report(_ event: GuardReport, vm: String, mounts: [String], gaps: [String], deadline: TimeInterval) throws
 }
 
 /// A source that can hand over the VM's allowed set (`LocalAllowSet`), so a listed file runs
@@ -30,6 +47,9 @@ public protocol AllowSetSource: DecisionSource {
 public final class DaemonDecisions: AllowSetSource {
     let socket: String
     private var connection: VarlinkConnection?
+    /// The start call, held open for the guard's life: ukeyd records the guard lost when this
+    /// connection closes before a stop was said (a guard killed says nothing).
+    private var presence: VarlinkConnection?
 
     public init(socket: String) {
         self.socket = socket
@@ -39,10 +59,22 @@ public final class DaemonDecisions: AllowSetSource {
         public let description: String
     }
 
-    /// Tells ukeyd the guard started or is stopping (`io.ukey.Runtime.GuardEvent`), for its audit log.
-    public func report(_ event: String, vm: String, mounts: [String], deadline: TimeInterval) throws {
+    public func report(_ event: GuardReport, vm: String, mounts: [String], gaps: [String], deadline: TimeInterval) throws {
+        let parameters: [String: JSONValue] = [
+            "vm": .string(vm), "event": .string(event.rawValue), "mounts": .array(mounts.map { .string($0) }), "gaps": .array(gaps.map { .string($0) }),
+        ]
         let connection = try VarlinkConnection(path: socket, timeout: deadline)
-        _ = try connection.call("io.ukey.Runtime.GuardEvent", ["vm": .string(vm), "event": .string(event), "mounts": .array(mounts.map { .string($0) })])
+        switch event {
+        case .start:
+            // `more`: one reply comes now, and the call stays open until this process ends.
+            try connection.send(VarlinkCall(method: "io.ukey.Runtime.GuardEvent", parameters: parameters, more: true))
+            let reply = try connection.receive()
+            if let error = reply.error { throw VarlinkError(error, reply.parameters) }
+            presence = connection
+        case .stop:
+            _ = try connection.call("io.ukey.Runtime.GuardEvent", parameters)
+            presence = nil
+        }
     }
 
     public func decide(vm: String, files: [(path: String, sha256: [UInt8])], deadline: TimeInterval) throws -> Decisions {
@@ -58,7 +90,8 @@ public final class DaemonDecisions: AllowSetSource {
         return Decisions(
             allowed: results.map { $0.objectValue?["decision"]?.stringValue == "allow" },
             generation: UInt64(max(0, generation)),
-            onTimeout: onTimeout == "allow")
+            onTimeout: onTimeout == "allow",
+            interpretersAllowed: reply["interpreters"]?.stringValue == "allow")
     }
 
     public var allowSetFetcher: @Sendable (String, TimeInterval) throws -> LocalAllowSet? {

@@ -2,9 +2,12 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// The exec guard: answers every exec the kernel holds on the guarded mounts, from a cache of
-/// decisions keyed by the file's identity and the decision state's generation, asking the
-/// decision source about files it has not seen (one batch for all the execs pending at once).
+/// The exec guard: answers every exec the kernel holds on the guarded file systems, and every
+/// open that loads a program without an exec (`ProgramLoads`: a runtime linker run as a program,
+/// an interpreter reading a script), from a cache of decisions keyed by the file's identity and
+/// the decision state's generation, asking the decision source about files it has not seen (one
+/// batch for all that is pending at once). A cached decision is for the path it was made under:
+/// a file with more than one name is checked under the name it is run by.
 ///
 /// It never holds the kernel without bound: each batch has a deadline, after which the execs are
 /// answered by the last `onTimeout` the source gave (deny before it gave any). Its own executable
@@ -18,6 +21,8 @@ public final class ExecGuard {
         public var cacheLimit = 65_536
         /// Whether to fetch and use the VM's allow set, where the source has one.
         public var holdsAllowSet = true
+        /// The loaders and interpreters whose opens are judged (nil: only execs are).
+        public var programLoads: ProgramLoads? = ProgramLoads()
 
         public init(vm: String) {
             self.vm = vm
@@ -28,10 +33,16 @@ public final class ExecGuard {
     let source: DecisionSource
     let settings: Settings
     let hasher = DescriptorHasher()
-    /// Decisions by file identity, valid for `generation` only.
-    private var cache: [FileIdentity: Bool] = [:]
+    /// Decisions by file identity, valid for `generation` only, each with the path it was made for.
+    private var cache: [FileIdentity: (allow: Bool, path: String)] = [:]
     public private(set) var generation: UInt64?
     private var onTimeout = false
+    /// Whether the rule set lets interpreters read any script (`interpreters: allow`).
+    private var interpretersAllowed = false
+    /// The last exec answered: the kernel then holds the same file's open by the same process,
+    /// which is the exec's, not a load of its own.
+    private var lastExec: (pid: Int32, file: FileKey, allow: Bool)?
+    private let ownPID = getpid()
     /// The guard's own executable and the libraries it has mapped.
     private let own: Set<FileKey>
     /// What the guard did, for its log and the tests.
@@ -44,6 +55,8 @@ public final class ExecGuard {
         public var timedOut = 0
         /// Allowed from the VM's allow set, without a call.
         public var allowedLocally = 0
+        /// Opens judged as program loads (by a loader or an interpreter).
+        public var loadsChecked = 0
     }
 
     /// The VM's allow set, fetched in the background (`AllowSetSource`).
@@ -72,7 +85,7 @@ public final class ExecGuard {
     /// between events it asks for the generation once a second, so a policy reload reaches the
     /// cache within that. A warm exec costs one wake-up and five system calls (poll, read, fstat,
     /// write, close); the clock is the vDSO's coarse one, no call into the kernel.
-    public func run(log: (String) -> Void, stop: Int32) throws {
+    public func run(log: (String) -> Void, stop: Int32, mounts: MountWatch? = nil) throws {
         var events: [FanotifyGroup.Event] = []
         events.reserveCapacity(64)
         var nextRefresh = Self.monotonicMilliseconds()
@@ -83,9 +96,10 @@ public final class ExecGuard {
                 nextRefresh = Self.monotonicMilliseconds() + 1000
             }
             let timeout = Int32(clamping: max(nextRefresh - Self.monotonicMilliseconds(), 0))
-            switch try group.wait(timeout: timeout, stop: stop, into: &events) {
+            switch try group.wait(timeout: timeout, stop: stop, mounts: mounts?.descriptor ?? -1, into: &events) {
             case .events: serve(events, log: log)
             case .stop: return
+            case .mountsChanged: mounts?.changed(group, log)
             case .timeout: continue
             }
         }
@@ -110,24 +124,47 @@ public final class ExecGuard {
     func serve(_ events: [FanotifyGroup.Event], log: (String) -> Void) {
         var pending: [Pending] = []
         for event in events {
+            // Its own opens (a library the runtime loads late) never wait on its own loop.
+            if event.pid == ownPID {
+                answer(event, allow: true)
+                continue
+            }
+            if !event.isExec && !isProgramLoad(event) {
+                answer(event, allow: true)
+                continue
+            }
             guard let identity = FileIdentity(descriptor: event.fd) else {
-                answer(event, allow: false)  // not a regular file: nothing a whitelist can vouch for
+                answer(event, allow: !event.isExec)  // an exec of what is not a regular file: nothing a whitelist can vouch for
                 continue
             }
             if own.contains(identity.file) {
                 answer(event, allow: true)
                 continue
             }
-            if let cached = cache[identity] {
-                answer(event, allow: cached)
+            if !event.isExec, let last = lastExec, last.pid == event.pid, last.file == identity.file {
+                answer(event, allow: last.allow)  // the exec's own open, by the process still running the old program
                 continue
             }
+            var path: String?
+            if let cached = cache[identity] {
+                // One name: the cached path is the file's. More: the name it is run by decides.
+                if identity.links <= 1 {
+                    answer(event, allow: cached.allow, file: identity.file)
+                    continue
+                }
+                let current = Self.path(of: event.fd)
+                if current == cached.path {
+                    answer(event, allow: cached.allow, file: identity.file)
+                    continue
+                }
+                path = current
+            }
             guard let sha256 = hasher.sha256(event.fd) else {
-                answer(event, allow: false)
+                answer(event, allow: false, file: identity.file)
                 continue
             }
             counters.hashed += 1
-            pending.append(Pending(event: event, identity: identity, path: Self.path(of: event.fd), sha256: sha256))
+            pending.append(Pending(event: event, identity: identity, path: path ?? Self.path(of: event.fd), sha256: sha256))
         }
         guard !pending.isEmpty else { return }
         // A file in the VM's allow set runs without a call; only the rest are asked about (and a
@@ -145,13 +182,39 @@ public final class ExecGuard {
         guard !undecided.isEmpty else { return }
         do {
             let decisions = try source.decide(vm: settings.vm, files: undecided.map { ($0.path, $0.sha256) }, deadline: settings.deadline)
-            adopt(generation: decisions.generation, onTimeout: decisions.onTimeout, log: log)
+            adopt(decisions, log: log)
             for (item, allowed) in zip(undecided, decisions.allowed) { store(item, allow: allowed) }
         } catch {
             counters.timedOut += undecided.count
             log("no decision in time (\(error)); answering \(undecided.count) exec(s) by on-timeout: \(onTimeout ? "allow" : "deny")")
-            for item in undecided { answer(item.event, allow: onTimeout) }
+            for item in undecided { answer(item.event, allow: onTimeout, file: item.identity.file) }
         }
+    }
+
+    /// Whether a held open loads a program (`ProgramLoads`): read through /proc and the held
+    /// descriptor only, never by opening a path (which would be held too).
+    private func isProgramLoad(_ event: FanotifyGroup.Event) -> Bool {
+        guard let loads = settings.programLoads, let executable = OpenerView.executable(pid: event.pid),
+            let opener = loads.opener(executable: executable)
+        else { return false }
+        var head = [UInt8](repeating: 0, count: 4)
+        let count = head.withUnsafeMutableBytes { pread(event.fd, $0.baseAddress, 4, 0) }
+        head = count > 0 ? Array(head[0..<count]) : []
+        switch opener {
+        case .loader:
+            guard ProgramLoads.isELF(head) else { return false }
+        case .interpreter:
+            guard !interpretersAllowed else { return false }
+            if !ProgramLoads.isCode(head: head, path: Self.path(of: event.fd)) {
+                // Not code by its form: a load only when it is the script the interpreter runs.
+                guard let script = ProgramLoads.scriptArgument(OpenerView.arguments(pid: event.pid)),
+                    let identity = FileIdentity(descriptor: event.fd),
+                    OpenerView.names(pid: event.pid, path: script, key: identity.file)
+                else { return false }
+            }
+        }
+        counters.loadsChecked += 1
+        return true
     }
 
     /// Fetches the allow set of the current generation in the background, unless it was
@@ -184,19 +247,21 @@ public final class ExecGuard {
 
     private func store(_ item: Pending, allow: Bool) {
         if cache.count >= settings.cacheLimit { cache = [:] }
-        cache[item.identity] = allow
-        answer(item.event, allow: allow)
+        cache[item.identity] = (allow, item.path)
+        answer(item.event, allow: allow, file: item.identity.file)
     }
 
     /// Asks with an empty batch: the generation alone.
     func refreshGeneration(log: (String) -> Void) {
         guard let decisions = try? source.decide(vm: settings.vm, files: [], deadline: settings.deadline) else { return }
-        adopt(generation: decisions.generation, onTimeout: decisions.onTimeout, log: log)
+        adopt(decisions, log: log)
         requestAllowSet()
     }
 
-    private func adopt(generation new: UInt64, onTimeout: Bool, log: (String) -> Void) {
-        self.onTimeout = onTimeout
+    private func adopt(_ decisions: Decisions, log: (String) -> Void) {
+        let new = decisions.generation
+        onTimeout = decisions.onTimeout
+        interpretersAllowed = decisions.interpretersAllowed
         if generation != new {
             if generation != nil { log("decision state moved to generation \(new): cache of \(cache.count) dropped") }
             cache = [:]
@@ -204,8 +269,12 @@ public final class ExecGuard {
         }
     }
 
-    private func answer(_ event: FanotifyGroup.Event, allow: Bool) {
-        if allow { counters.allowed += 1 } else { counters.denied += 1 }
+    /// Answers an event; an exec's answer is remembered for the open that follows it.
+    private func answer(_ event: FanotifyGroup.Event, allow: Bool, file: FileKey? = nil) {
+        if event.isExec, let file { lastExec = (event.pid, file, allow) }
+        if event.isExec || file != nil {
+            if allow { counters.allowed += 1 } else { counters.denied += 1 }
+        }
         group.answer(event, allow: allow)
     }
 

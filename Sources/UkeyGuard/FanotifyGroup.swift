@@ -1,18 +1,27 @@
 import CFanotify
 import Glibc
 
-/// A fanotify group of class FAN_CLASS_CONTENT that receives FAN_OPEN_EXEC_PERM events: the
-/// kernel holds each exec until the group answers it (FAN_ALLOW or FAN_DENY). If the process
-/// holding the group dies, the kernel allows everything again.
+/// A fanotify group of class FAN_CLASS_CONTENT that receives FAN_OPEN_EXEC_PERM events (and, where
+/// the guard also judges what loaders and interpreters read, FAN_OPEN_PERM): the kernel holds
+/// each exec or open until the group answers it (FAN_ALLOW or FAN_DENY). If the process holding
+/// the group dies, the kernel allows everything again.
+///
+/// Marks are on file systems (FAN_MARK_FILESYSTEM), never on mounts: a mount mark covers one
+/// mount of a file system, and `unshare -m` (or a bind mount) gives a process another mount of
+/// the same files that no mark covers. A file system mark covers its files through every mount.
 public final class FanotifyGroup {
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public let description: String
     }
 
-    /// One held exec: the file opened for the guard (read it, never by path), and who execs it.
+    /// One held exec or open: the file opened for the guard (read it, never by path), and who
+    /// execs or opens it.
     public struct Event: Sendable {
         public let fd: Int32
         public let pid: Int32
+        /// An exec (FAN_OPEN_EXEC_PERM); otherwise a plain open (FAN_OPEN_PERM). An exec is held
+        /// twice: first as an exec, then, once allowed, as an open by the same process.
+        public let isExec: Bool
     }
 
     public let descriptor: Int32
@@ -44,46 +53,53 @@ public final class FanotifyGroup {
         buffer.deallocate()
     }
 
-    /// Holds every exec on the mount that holds `path`.
-    public func guardMount(_ path: String) throws(Failure) {
-        let flags = UInt32(FAN_MARK_ADD | FAN_MARK_MOUNT)
-        guard fanotify_mark(descriptor, flags, UInt64(FAN_OPEN_EXEC_PERM), AT_FDCWD, path) == 0 else {
-            throw Failure(description: "fanotify_mark \(path): \(String(cString: strerror(errno)))")
+    /// Holds every exec (and, with `opens`, every open) of a file on the file system that holds
+    /// `path`, through whichever mount of it, in whichever mount namespace.
+    public func guardFileSystem(_ path: String, opens: Bool) throws(Failure) {
+        let flags = UInt32(FAN_MARK_ADD | FAN_MARK_FILESYSTEM)
+        let mask = UInt64(FAN_OPEN_EXEC_PERM) | (opens ? UInt64(FAN_OPEN_PERM) : 0)
+        guard fanotify_mark(descriptor, flags, mask, AT_FDCWD, path) == 0 else {
+            throw Failure(description: "fanotify_mark (file system) \(path): \(String(cString: strerror(errno)))")
         }
     }
 
     /// What a wait ended with.
     public enum Wake: Sendable {
-        /// Held execs were read into the caller's array.
+        /// Held execs or opens were read into the caller's array.
         case events
         /// The stop descriptor became readable.
         case stop
+        /// The mount table changed (the watched mountinfo descriptor signalled).
+        case mountsChanged
         /// Nothing came within the timeout (or a signal interrupted the wait).
         case timeout
     }
 
-    /// Waits up to `timeout` milliseconds for held execs or for `stop` (a signalfd) to become
-    /// readable; held execs are read into `events`, which keeps its storage from call to call.
-    /// One `poll` and one `read` a wake-up: an exec waits while this runs.
-    public func wait(timeout: Int32, stop: Int32, into events: inout [Event]) throws(Failure) -> Wake {
+    /// Waits up to `timeout` milliseconds for held events, for `stop` (a signalfd) to become
+    /// readable, or for `mounts` (an open /proc/self/mountinfo, or -1) to signal a change of the
+    /// mount table; held events are read into `events`, which keeps its storage from call to
+    /// call. One `poll` and one `read` a wake-up: an exec waits while this runs.
+    public func wait(timeout: Int32, stop: Int32, mounts: Int32 = -1, into events: inout [Event]) throws(Failure) -> Wake {
         events.removeAll(keepingCapacity: true)
         var pollers = (
             pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: stop, events: Int16(POLLIN), revents: 0)
+            pollfd(fd: stop, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: mounts, events: Int16(POLLPRI), revents: 0)
         )
         let ready = withUnsafeMutableBytes(of: &pollers) { raw in
-            poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, timeout)
+            poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), mounts >= 0 ? 3 : 2, timeout)
         }
         if ready < 0 {
             if errno == EINTR { return .timeout }
             throw Failure(description: "poll: \(String(cString: strerror(errno)))")
         }
-        // Held execs first: a stop answers what is already held before it ends.
+        // Held events first: a stop answers what is already held before it ends.
         if pollers.0.revents & Int16(POLLIN) != 0 {
             try read(into: &events)
             return .events
         }
         if pollers.1.revents != 0 { return .stop }
+        if mounts >= 0, pollers.2.revents & Int16(POLLPRI | POLLERR) != 0 { return .mountsChanged }
         return .timeout
     }
 
@@ -102,7 +118,9 @@ public final class FanotifyGroup {
             }
             if metadata.fd >= 0 {
                 if metadata.mask & UInt64(FAN_OPEN_EXEC_PERM) != 0 {
-                    events.append(Event(fd: metadata.fd, pid: metadata.pid))
+                    events.append(Event(fd: metadata.fd, pid: metadata.pid, isExec: true))
+                } else if metadata.mask & UInt64(FAN_OPEN_PERM) != 0 {
+                    events.append(Event(fd: metadata.fd, pid: metadata.pid, isExec: false))
                 } else {
                     close(metadata.fd)
                 }
@@ -111,7 +129,7 @@ public final class FanotifyGroup {
         }
     }
 
-    /// Answers a held exec and closes its file.
+    /// Answers a held exec or open and closes its file.
     public func answer(_ event: Event, allow: Bool) {
         var response = fanotify_response(fd: event.fd, response: UInt32(allow ? FAN_ALLOW : FAN_DENY) | (audits ? UInt32(FAN_AUDIT) : 0))
         _ = withUnsafeBytes(of: &response) { write(descriptor, $0.baseAddress, $0.count) }

@@ -8,6 +8,10 @@ public struct FileIdentity: Hashable, Sendable {
     public let size: Int64
     public let modified: timespec
     public let changed: timespec
+    /// How many names the file has: with more than one, a decision made under one name is not
+    /// one made under another (the whitelist allows a path with a digest), so the guard checks
+    /// the name again. Not part of the identity: a new link moves ctime anyway.
+    public let links: UInt64
 
     public init?(descriptor: Int32) {
         var info = stat()
@@ -17,6 +21,7 @@ public struct FileIdentity: Hashable, Sendable {
         size = Int64(info.st_size)
         modified = info.st_mtim
         changed = info.st_ctim
+        links = UInt64(info.st_nlink)
     }
 
     public init?(path: String) {

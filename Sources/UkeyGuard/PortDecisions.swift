@@ -29,6 +29,14 @@ public final class PortDecisions: DecisionSource {
 
     deinit { close(fd) }
 
+    /// One way (no reply to wait for on a port), naming no VM: ukeyd records it as the channel's.
+    public func report(_ event: GuardReport, vm: String, mounts: [String], gaps: [String], deadline: TimeInterval) throws {
+        let parameters: [String: JSONValue] = [
+            "event": .string(event.rawValue), "mounts": .array(mounts.map { .string($0) }), "gaps": .array(gaps.map { .string($0) }),
+        ]
+        try write(VarlinkFraming.frame(VarlinkCodec.encode(VarlinkCall(method: "io.ukey.Runtime.GuardEvent", parameters: parameters, oneway: true))), until: Date() + deadline)
+    }
+
     public func decide(vm: String, files: [(path: String, sha256: [UInt8])], deadline: TimeInterval) throws -> Decisions {
         calls += 1
         let tag = String(nonce, radix: 16) + "-" + String(calls)
@@ -53,7 +61,8 @@ public final class PortDecisions: DecisionSource {
                 return Decisions(
                     allowed: results.map { $0.objectValue?["decision"]?.stringValue == "allow" },
                     generation: UInt64(max(0, generation)),
-                    onTimeout: onTimeout == "allow")
+                    onTimeout: onTimeout == "allow",
+                    interpretersAllowed: reply.parameters["interpreters"]?.stringValue == "allow")
             }
         }
     }

@@ -7,8 +7,10 @@ import UkeyVarlink
 
 /// The gate both enforcement points share (`ukey-libvirt-hook`, `ukey-qemu`): ask ukeyd to
 /// measure everything a guest will load, in `DomainMapping`'s order, and say why not when any
-/// answer is not `load: true`. Fails closed: a daemon that cannot be reached, an error reply or a
-/// call that takes too long is a refusal.
+/// answer is not `load: true`. Every file is measured with `hold`: ukeyd then refuses QEMU's
+/// open of any of them that finds another file than the one hashed, until the VM is started or
+/// released. Fails closed: a daemon that cannot be reached, an error reply or a call that takes
+/// too long is a refusal.
 public enum GuestGate {
     /// How long one answer from ukeyd may take (a large image is hashed within it).
     public static let callTimeout: TimeInterval = 300
@@ -21,10 +23,13 @@ public enum GuestGate {
         } catch {
             return "ukey: refusing to start \(guest): ukeyd cannot be reached at \(socket) (\(error)); nothing vouches for this guest"
         }
+
         for step in mapping.steps {
             var parameters: [String: JSONValue] = ["entity": .string(step.entity), "component": .string(step.component)]
             switch step.source {
-            case .file(let path): parameters["path"] = .string(path)
+            case .file(let path):
+                parameters["path"] = .string(path)
+                parameters["hold"] = .string(mapping.vm)
             case .text(let text): parameters["digest"] = .string("sha256:" + SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined())
             }
             if step.entity == mapping.vm, let session = mapping.session { parameters["session"] = .string(session) }
@@ -45,16 +50,46 @@ public enum GuestGate {
         return nil
     }
 
+    /// A new start of `vm` begins: nothing an earlier attempt of it had held stays held (an
+    /// attempt that reached neither started nor release would otherwise hold files the operator
+    /// changed since, and the gate's own reading of their headers would be refused). Called
+    /// before the gate reads the images; best effort (ukeyd down is the measurement's refusal).
+    public static func begin(_ vm: String, socket: String = socketPath()) {
+        _ = started(vm, socket: socket)
+    }
+
+    /// Tells ukeyd the VM's QEMU is up (its files opened): what was held for its start is let go.
+    /// Best effort: a failure leaves the files held until the VM is released.
+    public static func started(_ vm: String, socket: String = socketPath()) -> String? {
+        do {
+            _ = try VarlinkConnection(path: socket, timeout: 30).call("io.ukey.Boot.Started", ["entity": .string(vm)])
+            return nil
+        } catch {
+            return "ukey: cannot tell ukeyd that \(vm) started: \(error)"
+        }
+    }
+
     /// As ukeyctl finds it: $UKEY_SOCKET, else the `[daemon] socket` of /etc/ukey/ukeyd.toml
     /// ($UKEY_CONFIG), else /run/ukey/ukeyd.sock.
     public static func socketPath() -> String {
         if let socket = ProcessInfo.processInfo.environment["UKEY_SOCKET"], !socket.isEmpty { return socket }
-        let config = ProcessInfo.processInfo.environment["UKEY_CONFIG"] ?? "/etc/ukey/ukeyd.toml"
-        if let text = try? String(contentsOfFile: config, encoding: .utf8), let file = try? ConfigFile(parsing: text),
-            case .string(let socket)? = file["daemon.socket"]
-        {
-            return socket
-        }
+        if case .string(let socket)? = config()?["daemon.socket"] { return socket }
         return "/run/ukey/ukeyd.sock"
+    }
+
+    /// Where ukeyd serves guard channels: $UKEY_GUARD_DIR, else `[guard] guest-sockets` of the
+    /// config, else guard/ in its `[daemon] runtime-dir`, else /run/ukey/guard.
+    public static func guardDirectory() -> String {
+        if let directory = ProcessInfo.processInfo.environment["UKEY_GUARD_DIR"], !directory.isEmpty { return directory }
+        let file = config()
+        if case .string(let directory)? = file?["guard.guest-sockets"] { return directory }
+        if case .string(let runtime)? = file?["daemon.runtime-dir"] { return runtime + "/guard" }
+        return "/run/ukey/guard"
+    }
+
+    static func config() -> ConfigFile? {
+        let path = ProcessInfo.processInfo.environment["UKEY_CONFIG"] ?? "/etc/ukey/ukeyd.toml"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        return try? ConfigFile(parsing: text)
     }
 }

@@ -54,6 +54,14 @@ public enum ExecDecision: String, Sendable, Hashable, Codable, CaseIterable {
     case deny
 }
 
+/// Whether an exec guard judges the scripts interpreters read (python3 script.py) as it judges
+/// programs: `check` (the default) or `allow`, which a rule set must say, and whose load is
+/// recorded in the audit log.
+public enum InterpreterRule: String, Sendable, Hashable, Codable, CaseIterable {
+    case check
+    case allow
+}
+
 /// One VM's run-time whitelist.
 public struct RuntimeRuleSet: Sendable {
     public var vm: String
@@ -65,6 +73,8 @@ public struct RuntimeRuleSet: Sendable {
     /// What an exec guard answers when it cannot ask ukeyd in time; nil: by the mode (deny when
     /// enforcing, allow in audit mode).
     public var onTimeout: ExecDecision? = nil
+    /// Whether the VM's guard judges what interpreters read; nil means `check`.
+    public var interpreters: InterpreterRule? = nil
     public var location: SourceLocation
     public var vmLocation: SourceLocation
 }

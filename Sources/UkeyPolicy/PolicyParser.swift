@@ -14,7 +14,7 @@ public enum PolicyParser {
     static let entityKeys = ["name", "parent", "register", "kind", "components"]
     static let componentKeys = ["name", "digest", "file"]
     static let userKeys = ["name", "roles", "vms"]
-    static let runtimeKeys = ["vm", "default", "allow", "allow-list", "on-timeout"]
+    static let runtimeKeys = ["vm", "default", "allow", "allow-list", "on-timeout", "interpreters"]
     static let allowListKeys = ["file", "digest"]
     static let allowKeys = ["path", "digest"]
 
@@ -136,6 +136,7 @@ public enum PolicyParser {
         let vm = f["vm"].flatMap { r.name($0.value, "vm") }
         let decision = f["default"].map { r.oneOf($0.value, "default", ExecDecision.self) } ?? .deny
         let onTimeout = f["on-timeout"].map { r.oneOf($0.value, "on-timeout", ExecDecision.self) }
+        let interpreters = f["interpreters"].map { r.oneOf($0.value, "interpreters", InterpreterRule.self) }
         let allow = f["allow"].map { r.sequence($0.value, "allow")?.compactMap { allowed($0, &r) } } ?? []
         var list: AllowListReference?? = .some(nil)
         if let node = f["allow-list"]?.value {
@@ -148,12 +149,14 @@ public enum PolicyParser {
         }
         guard let vm, let decision, let allow, let vmNode = f["vm"], let list else { return nil }
         if let onTimeout, onTimeout == nil { return nil }
+        if let interpreters, interpreters == nil { return nil }
         return RuntimeRuleSet(
             vm: vm,
             defaultDecision: decision,
             allow: allow,
             allowList: list,
             onTimeout: onTimeout ?? nil,
+            interpreters: interpreters ?? nil,
             location: r.location(node),
             vmLocation: r.location(vmNode.value)
         )

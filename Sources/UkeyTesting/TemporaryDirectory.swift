@@ -9,7 +9,8 @@ public final class TemporaryDirectory: Sendable {
         guard let made = mkdtemp(&template) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: label])
         }
-        path = String(cString: made)
+        // As the kernel names it (NSTemporaryDirectory ends in '/': no "//" in the paths).
+        path = URL(fileURLWithPath: String(cString: made)).standardizedFileURL.path
     }
 
     public func file(_ name: String) -> String { "\(path)/\(name)" }

@@ -11,12 +11,19 @@ import Glibc
 /// `50-ukey DOMAIN OPERATION SUB-OPERATION EXTRA` with the domain's XML on stdin, and refuses to
 /// start a guest when it exits non-zero, showing its standard error to whoever ran `virsh start`.
 ///
-/// On `prepare begin` it asks ukeyd to measure everything the domain loads, parents before
-/// children (`DomainMapping`), and refuses the start when any reply says `load: false`, when
-/// ukeyd cannot be reached or refuses to answer, or when the XML cannot be read. On `release end`
-/// it tells ukeyd the guest stopped (`Boot.Release`). It never calls back into libvirt (libvirt's
-/// hooks may not: it would deadlock), and each call to ukeyd is bounded in time. Every other
-/// operation is let through.
+/// - `prepare begin` (before libvirt touches the domain's files): reads the XML default-deny
+///   (`DomainXML`: what it does not understand in a place that can name a host file, it refuses,
+///   naming it), then asks ukeyd to measure everything the domain loads, parents before children
+///   (`DomainMapping`), each file held to the identity ukeyd hashed until QEMU opened it; refuses
+///   the start when any reply says `load: false`, when ukeyd cannot be reached or refuses to
+///   answer, or when the XML cannot be read.
+/// - `started begin` (QEMU has opened its files): ukeyd stops holding them (`Boot.Started`).
+/// - `release end` (QEMU is gone): ukeyd releases the VM (`Boot.Release`).
+/// - `restore begin`, `migrate begin`: refused. The guest would start from a saved memory image
+///   or a migration stream, which ukey cannot measure. (Nothing is written on stdout: for these
+///   operations libvirt would take it as a new domain XML.)
+/// Every other operation is let through. It never calls back into libvirt (libvirt's hooks may
+/// not: it would deadlock), and each call to ukeyd is bounded in time.
 @main
 struct LibvirtHook {
     static func main() {
@@ -25,16 +32,42 @@ struct LibvirtHook {
             refuse("usage: ukey-libvirt-hook DOMAIN OPERATION SUB-OPERATION EXTRA (libvirt's qemu hook), with the domain XML on stdin")
         }
         let domainName = arguments[0]
-        if arguments[1] == "release", arguments.count < 3 || arguments[2] == "end" { release(domainName) }
-        guard arguments[1] == "prepare", arguments.count < 3 || arguments[2] == "begin" else { exit(0) }
+        let operation = arguments[1], phase = arguments.count >= 3 ? arguments[2] : "begin"
+        switch (operation, phase) {
+        case ("prepare", "begin"): prepare(domainName)
+        case ("started", "begin"): started(domainName)
+        case ("release", "end"): release(domainName)
+        case ("restore", "begin"):
+            refuse("ukey: refusing to restore \(domainName) from a saved state, which ukey cannot measure; discard it (virsh managedsave-remove \(domainName)) and start the guest afresh")
+        case ("migrate", "begin"):
+            refuse("ukey: refusing an incoming migration of \(domainName): its memory comes from another host, which ukey cannot measure")
+        default: exit(0)
+        }
+    }
+
+    static func prepare(_ domainName: String) -> Never {
         let xml = readStandardInput(limit: DomainXML.maxBytes)
         let mapping: DomainMapping
         do {
-            mapping = try DomainMapping(try DomainXML(parsing: xml))
+            let domain = try DomainXML(parsing: xml)
+            // libvirt creates a missing varstore from its template after this hook ran: what it
+            // would create is not measured here, so the varstore must be there to be measured.
+            if let nvram = domain.nvram, access(nvram, F_OK) != 0 {
+                refuse("ukey: refusing to start \(domainName): its NVRAM varstore \(nvram) does not exist yet, and libvirt would make it after ukey measured\(domain.nvramTemplate.map { "; create it (cp \($0) \(nvram)) and enrol it" } ?? "")")
+            }
+            GuestGate.begin(domain.entity ?? domain.name)
+            mapping = try DomainMapping(domain, guardDirectory: GuestGate.guardDirectory())
         } catch {
             refuse("ukey: refusing to start \(domainName): \(error)")
         }
         if let refusal = GuestGate.refusal(for: mapping, guest: domainName) { refuse(refusal) }
+        exit(0)
+    }
+
+    /// QEMU has opened what it loads; libvirt does not act on this exit status.
+    static func started(_ domainName: String) -> Never {
+        guard let domain = try? DomainXML(parsing: readStandardInput(limit: DomainXML.maxBytes)) else { exit(0) }
+        if let problem = GuestGate.started(domain.entity ?? domain.name) { FileHandle.standardError.write(Data((problem + "\n").utf8)) }
         exit(0)
     }
 
@@ -46,8 +79,8 @@ struct LibvirtHook {
             let domain = try DomainXML(parsing: readStandardInput(limit: DomainXML.maxBytes))
             vm = domain.entity ?? domain.name
         } catch {
-            FileHandle.standardError.write(Data("ukey: cannot release \(domainName): \(error)\n".utf8))
-            exit(0)
+            // A domain the gate refused to read was never measured: the name is all there is to release.
+            vm = domainName
         }
         do {
             let reply = try VarlinkConnection(path: GuestGate.socketPath(), timeout: 30).call("io.ukey.Boot.Release", ["entity": .string(vm)])

@@ -1,18 +1,30 @@
 import Foundation
+import UkeyClient
 import UkeyGuestGate
 import UkeyHypervisor
+import UkeyVarlink
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// `ukey-qemu QEMU-ARGUMENTS...`: the libvirt hook's gate for hosts without libvirt. It reads what
-/// the qemu command line loads (`QemuCommandLine`), asks ukeyd to measure all of it, parents first,
-/// and only when every answer says `load: true` replaces itself with the real qemu (`$UKEY_QEMU`,
-/// else `qemu-system-x86_64` from PATH) with the arguments unchanged. Otherwise it exits 1 with
-/// the reason, and qemu never runs. The guest's entity is `$UKEY_ENTITY`, else qemu's `-name`; a
-/// user VM's session is `$UKEY_SESSION`.
+/// `ukey-qemu QEMU-ARGUMENTS...`: the libvirt hook's gate for hosts without libvirt. It reads the
+/// qemu command line as QEMU 7.2 does, default-deny (`QemuCommandLine`), asks ukeyd to measure
+/// all it loads, parents first, each file held to what ukeyd hashed, and only when every answer
+/// says `load: true` runs the real qemu (`$UKEY_QEMU`, else qemu-system-x86_64 from
+/// /usr/bin:/bin) with the arguments unchanged but for a leading `-no-user-config` (QEMU would
+/// otherwise read /etc/qemu/qemu.conf, which can add devices), in `/` (QEMU looks its ROMs up in
+/// its working directory first) and with an environment of its own (no LD_PRELOAD, no
+/// QEMU_MODULE_DIR: only PATH, TERM, the locale, and the display's variables pass). Otherwise it
+/// exits 1 with the reason, and qemu never runs.
+///
+/// It does not exec qemu: it waits for it as its child, passes it SIGTERM, SIGINT and SIGHUP,
+/// tells ukeyd the VM stopped when it exits (`Boot.Release`, which also lets go of the held
+/// files), and exits with qemu's status (128 + the signal, when a signal ended it). The guest's
+/// entity is `$UKEY_ENTITY`, else qemu's `-name`; a user VM's session is `$UKEY_SESSION`.
 @main
 struct UkeyQemu {
+    static let passedEnvironment: Set<String> = ["TERM", "LANG", "LANGUAGE", "TZ", "DISPLAY", "XAUTHORITY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR"]
+
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         let environment = ProcessInfo.processInfo.environment
@@ -20,15 +32,62 @@ struct UkeyQemu {
         let guest: DomainXML
         do {
             guest = try QemuCommandLine.guest(arguments, entity: environment["UKEY_ENTITY"], session: environment["UKEY_SESSION"])
-            mapping = try DomainMapping(guest)
+            GuestGate.begin(guest.entity ?? guest.name)
+            mapping = try DomainMapping(guest, guardDirectory: GuestGate.guardDirectory())
         } catch {
             refuse("ukey-qemu: refusing to start qemu: \(error)")
         }
         if let refusal = GuestGate.refusal(for: mapping, guest: guest.name) { refuse(refusal.replacingOccurrences(of: "ukey: ", with: "ukey-qemu: ")) }
-        let qemu = environment["UKEY_QEMU"] ?? "qemu-system-x86_64"
+        let qemu = environment["UKEY_QEMU"] ?? "/usr/bin/qemu-system-x86_64"
+        let qemuArguments = (arguments.contains("-no-user-config") || arguments.contains("--no-user-config") ? [] : ["-no-user-config"]) + arguments
+        var childEnvironment = environment.filter { passedEnvironment.contains($0.key) || $0.key.hasPrefix("LC_") }
+        childEnvironment["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
+        let status = run(qemu, qemuArguments, environment: childEnvironment)
+        if let problem = release(mapping.vm) { FileHandle.standardError.write(Data((problem + "\n").utf8)) }
+        exit(status)
+    }
+
+    /// Runs qemu in / and waits for it, passing the stop signals on; its exit status.
+    static func run(_ qemu: String, _ arguments: [String], environment: [String: String]) -> Int32 {
+        var forwarded = sigset_t()
+        sigemptyset(&forwarded)
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&forwarded, signal) }
+        // Blocked here (the child gets them back unblocked), taken with sigtimedwait below.
+        pthread_sigmask(SIG_BLOCK, &forwarded, nil)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        guard chdir("/") == 0 else { refuse("ukey-qemu: cannot enter /: \(String(cString: strerror(errno)))") }
         let argv = ([qemu] + arguments).map { strdup($0) } + [nil]
-        execvp(qemu, argv)
-        refuse("ukey-qemu: cannot run \(qemu): \(String(cString: strerror(errno)))")
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, qemu, nil, &attributes, argv, envp)
+        guard spawned == 0 else { refuse("ukey-qemu: cannot run \(qemu): \(String(cString: strerror(spawned)))") }
+        while true {
+            var status: Int32 = 0
+            let done = waitpid(pid, &status, WNOHANG)
+            if done == pid {
+                if status & 0x7F == 0 { return (status >> 8) & 0xFF }
+                return 128 + (status & 0x7F)
+            }
+            var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
+            let signal = sigtimedwait(&forwarded, nil, &timeout)
+            if signal > 0 { kill(pid, signal) }
+        }
+    }
+
+    /// The VM stopped: ukeyd lets go of its held files and measures it afresh next time.
+    static func release(_ vm: String) -> String? {
+        do {
+            _ = try VarlinkConnection(path: GuestGate.socketPath(), timeout: 30).call("io.ukey.Boot.Release", ["entity": .string(vm)])
+            return nil
+        } catch {
+            return "ukey-qemu: cannot release \(vm): \(error)"
+        }
     }
 
     static func refuse(_ message: String) -> Never {

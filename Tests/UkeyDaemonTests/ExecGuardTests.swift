@@ -57,13 +57,18 @@ struct ExecGuardTests {
             + "  - vm: vmm\n    default: deny\n" + (onTimeout.map { "    on-timeout: \($0)\n" } ?? "") + (rules.isEmpty ? "" : "    allow:\n" + rules)
     }
 
+    /// A running ukey-guard. It sets vm.memfd_noexec = 2 on this host (the kernel has it); the
+    /// value from before is put back at `stop`, so the machine is left as it was found.
     final class Guard {
         let process = Process()
         let errors = Pipe()
+        let memfdNoexec = try? String(contentsOfFile: "/proc/sys/vm/memfd_noexec", encoding: .utf8)
 
-        init(socket: String, mount: String, deadline: String = "1") throws {
+        /// `--allow-user-namespaces`: this host lets unprivileged users make user namespaces,
+        /// which the guard refuses to start beside unless told (GuardAttackTests shows both).
+        init(socket: String, mount: String, deadline: String = "1", extra: [String] = ["--allow-user-namespaces"]) throws {
             process.executableURL = URL(fileURLWithPath: PackagePaths.builtProduct("ukey-guard"))
-            process.arguments = ["--socket", socket, "--vm", "vmm", "--mount", mount, "--deadline", deadline]
+            process.arguments = ["--socket", socket, "--vm", "vmm", "--mount", mount, "--deadline", deadline] + extra
             let ready = Pipe()
             process.standardOutput = ready
             process.standardError = errors
@@ -99,10 +104,11 @@ struct ExecGuardTests {
         /// Stops the guard; returns what it said on standard error.
         @discardableResult
         func stop() -> String {
-            kill(process.processIdentifier, SIGTERM)
+            if process.isRunning { kill(process.processIdentifier, SIGTERM) }
             for _ in 0..<100 where process.isRunning { usleep(50_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
+            if let memfdNoexec { try? memfdNoexec.write(toFile: "/proc/sys/vm/memfd_noexec", atomically: false, encoding: .utf8) }
             return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         }
     }

@@ -110,7 +110,8 @@ struct GuestChannelTests {
         let chainBefore = try f.daemon.call("io.ukey.Boot.Chain")
         for (method, parameters) in [
             ("io.ukey.Boot.Measure", ["entity": "office", "component": "kernel", "digest": .string("sha256:" + String(repeating: "0", count: 64))]),
-            ("io.ukey.Boot.Reset", [:]), ("io.ukey.Boot.Chain", [:]), ("io.ukey.Admin.Status", [:]), ("io.ukey.Runtime.GuardEvent", ["vm": "office", "event": "stop", "mounts": []]),
+            ("io.ukey.Boot.Reset", [:]), ("io.ukey.Boot.Chain", [:]), ("io.ukey.Admin.Status", [:]), ("io.ukey.Runtime.GuardEvent", ["vm": "dev", "event": "stop", "mounts": []]),
+            ("io.ukey.Boot.Started", ["entity": "office"]),
             ("org.varlink.service.GetInfo", [:]), ("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"]), ("io.ukey.Runtime.AllowedFingerprints", ["vm": "office"]),
         ] as [(String, [String: JSONValue])] {
             #expect(try office.call(method, parameters).error == "org.varlink.service.PermissionDenied", "\(method)")
@@ -145,5 +146,76 @@ struct GuestChannelTests {
         #expect(try office!.call("io.ukey.Runtime.CheckExec", ["path": "/bin/true", "digest": .string(Self.soffice)]).parameters["decision"] == "deny")
         let stray = try HostEnd(path: f.daemon.runtimeDirectory + "/guard/not a vm!.sock")
         #expect(throws: TestDaemonError.self) { try stray.accept(within: 2.5) }
+    }
+
+    /// Reads until ukeyd closes the channel (true) or `seconds` pass (false).
+    static func closedByDaemon(_ end: HostEnd, within seconds: Double) -> Bool {
+        let until = Date() + seconds
+        while Date() < until {
+            var poller = pollfd(fd: end.connection, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) == 1 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            if read(end.connection, &buffer, buffer.count) <= 0 { return true }
+        }
+        return false
+    }
+
+    @Test("a channel is its VM's only while the VM is: ukeyd drops it when the VM is released and when its socket is replaced by another, and serves whatever is bound there next")
+    func droppedWhenNotTheVMs() throws {
+        let f = try DaemonFixture()
+        try f.bootHost()
+        let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]!.stringValue!
+        try f.measureByPath("office", session: alice)
+        let path = f.daemon.runtimeDirectory + "/guard/office.sock"
+        let first = try HostEnd(path: path)
+        try first.accept(within: 5)
+        #expect(try first.call("io.ukey.Runtime.CheckExec", ["path": "/bin/true", "digest": .string(Self.soffice)]).error == nil)
+        // The VM stops (libvirt's release end): the old QEMU's connection is not the VM's any more.
+        _ = try f.daemon.call("io.ukey.Boot.Release", ["entity": "office"])
+        #expect(Self.closedByDaemon(first, within: 5), "the released VM's channel stayed open")
+        // Another process binds the name while the first socket is still held open elsewhere.
+        unlink(path)
+        let second = try HostEnd(path: path)
+        try second.accept(within: 5)
+        unlink(path)
+        let third = try HostEnd(path: path)
+        #expect(Self.closedByDaemon(second, within: 5), "a replaced socket's connection stayed open")
+        try third.accept(within: 5)
+    }
+
+    @Test("a guest's guard that falls silent or whose channel closes without a stop is recorded lost and shown lost; one that says stop is not; GuardEvent on a channel is the channel's VM's")
+    func guestGuardLost() throws {
+        let f = try DaemonFixture()
+        let quiet = try HostEnd(path: f.daemon.runtimeDirectory + "/guard/office.sock")
+        try quiet.accept(within: 5)
+        #expect(try quiet.call("io.ukey.Runtime.GuardEvent", ["event": "start", "mounts": ["/"], "gaps": ["memfd-exec"]]).error == nil)
+        #expect(try quiet.call("io.ukey.Runtime.CheckExecBatch", ["items": []]).error == nil)
+        var lost = false
+        for _ in 0..<100 where !lost {  // silence of 5 s, then the next look: 10 s at most
+            lost = try f.daemon.call("io.ukey.Audit.Query", ["type": "guard", "limit": 100])["records"]?.arrayValue?.contains {
+                $0["subject"]?["event"] == "lost" && $0["subject"]?["vm"] == "office" && $0["subject"]?["via"] == "channel"
+            } ?? false
+            if !lost { usleep(100_000) }
+        }
+        #expect(lost, "a silent guest guard was not recorded lost")
+        let status = try f.daemon.call("io.ukey.Admin.Status")
+        #expect(status["guards"]?.arrayValue?.contains { $0["vm"] == "office" && $0["state"] == "lost" } == true, "\(status)")
+        let starts = try f.daemon.call("io.ukey.Audit.Query", ["type": "guard", "limit": 100])["records"]?.arrayValue ?? []
+        #expect(starts.contains { $0["subject"]?["event"] == "start" && $0["subject"]?["vm"] == "office" && $0["subject"]?["gaps"] == "memfd-exec" }, "\(starts)")
+        // A guard that says stop before its channel closes is not lost.
+        let clean = try HostEnd(path: f.daemon.runtimeDirectory + "/guard/dev.sock")
+        try clean.accept(within: 5)
+        #expect(try clean.call("io.ukey.Runtime.CheckExecBatch", ["items": []]).error == nil)
+        #expect(try clean.call("io.ukey.Runtime.GuardEvent", ["event": "stop", "mounts": ["/"]]).error == nil)
+        // The channel of a guard that said nothing but asked, closing: lost (its VM stopped under it).
+        let closing = try HostEnd(path: f.daemon.runtimeDirectory + "/guard/mgmt-vm.sock")
+        try closing.accept(within: 5)
+        #expect(try closing.call("io.ukey.Runtime.CheckExecBatch", ["items": []]).error == nil)
+        close(closing.connection)
+        closing.connection = -1
+        usleep(1_500_000)
+        let records = try f.daemon.call("io.ukey.Audit.Query", ["type": "guard", "limit": 100])["records"]?.arrayValue ?? []
+        #expect(!records.contains { $0["subject"]?["event"] == "lost" && $0["subject"]?["vm"] == "dev" }, "a guard that said stop was recorded lost")
+        #expect(records.contains { $0["subject"]?["event"] == "lost" && $0["subject"]?["vm"] == "mgmt-vm" }, "\(records)")
     }
 }

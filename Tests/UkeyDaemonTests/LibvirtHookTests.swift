@@ -4,6 +4,9 @@ import Testing
 import UkeyClient
 import UkeyTesting
 import UkeyVarlink
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The libvirt hook as libvirt runs it (`50-ukey DOMAIN prepare begin -`, the domain XML on stdin)
 /// against a real ukeyd, on a guest made of real files: a kernel, an initrd, and a qcow2 overlay
@@ -54,6 +57,11 @@ struct LibvirtHookTests {
             """
         }
 
+        /// QEMU's SeaBIOS, which a domain with no <loader> runs first: the hook measures it.
+        /// (QEMU's data directories in its order; Debian keeps it in seabios's.)
+        static let firmware = ["/usr/share/qemu", "/usr/share/seabios", "/usr/lib/ipxe/qemu"].map { "\($0)/bios-256k.bin" }
+            .first { FileManager.default.fileExists(atPath: $0) }.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path } ?? "/usr/share/seabios/bios-256k.bin"
+
         static func digest(_ bytes: [UInt8]) -> String {
             "sha256:" + SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
         }
@@ -85,6 +93,8 @@ struct LibvirtHookTests {
                 kind: user-vm
                 register: 11
                 components:
+                  - name: loader
+                    digest: \(try digest(Self.firmware))
                   - name: kernel
                     digest: \(try digest(kernel))
                   - name: initrd
@@ -164,6 +174,44 @@ struct LibvirtHookTests {
         #expect(down.status == 1 && down.stderr.contains("ukeyd cannot be reached"), "\(down.stderr)")
     }
 
+    /// The file ukeyd hashed is the file QEMU opens: after the hook let a guest through, a file
+    /// renamed over a measured one cannot be opened (as QEMU would open it) until the hook's
+    /// `started begin`; the refusal is in the audit log. A domain whose entity the policy does not
+    /// have, naming nothing of its own but the firmware QEMU runs anyway, is refused too.
+    @Test("a measured file swapped after the hash cannot be opened until the VM started; the refusal is audited; an unknown entity is refused")
+    func measuredIsOpened() throws {
+        let f = try DaemonFixture()
+        let guest = try Guest()
+        let vmm = Guest.digest(Array("the host kernel".utf8))
+        try f.loadPolicy(try guest.policy(vmm: vmm))
+        let session = try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]?.stringValue)
+        try Self.newBoot(f, vmm: vmm)
+        let trusted = try Self.runHook(f, xml: guest.xml(session: session))
+        #expect(trusted.status == 0, "\(trusted.stderr)")
+        // The attacker's kernel, renamed into place after ukeyd hashed the good one.
+        try guest.dir.write("evil", Array("an evil kernel".utf8))
+        #expect(rename(guest.dir.file("evil"), guest.kernel) == 0)
+        let opened = open(guest.kernel, O_RDONLY)
+        let error = errno
+        if opened >= 0 { close(opened) }
+        #expect(opened < 0 && error == EPERM, "QEMU would have opened the swapped kernel")
+        // The good initrd, untouched, opens as before.
+        let initrd = open(guest.initrd, O_RDONLY)
+        #expect(initrd >= 0)
+        if initrd >= 0 { close(initrd) }
+        let refusals = try f.daemon.call("io.ukey.Audit.Query", ["type": "open-refused", "limit": 10])["records"]?.arrayValue ?? []
+        #expect(refusals.contains { $0["subject"]?["path"]?.stringValue == guest.kernel && $0["subject"]?["vm"] == "office" }, "\(refusals)")
+        // QEMU is up: nothing of its start is held.
+        #expect(try ExternalTool.run(Self.hook, ["office-1", "started", "begin", "-"], stdin: Data(guest.xml(session: session).utf8), environment: ["UKEY_SOCKET": f.daemon.socketPath, "UKEY_CONFIG": "/nonexistent"]).status == 0)
+        let after = open(guest.kernel, O_RDONLY)
+        #expect(after >= 0, "after started begin the file is not held")
+        if after >= 0 { close(after) }
+        // A domain the policy does not know, naming nothing of its own: refused (its firmware is still measured).
+        let stranger = "<domain type='qemu'><name>stranger</name><os><type arch='x86_64' machine='pc'>hvm</type></os></domain>"
+        let refused = try Self.runHook(f, xml: stranger)
+        #expect(refused.status == 1 && refused.stderr.contains("stranger"), "\(refused.stderr)")
+    }
+
     static func release(_ f: DaemonFixture, xml: String) throws -> ExternalTool.Result {
         try ExternalTool.run(hook, ["office-1", "release", "end", "-"], stdin: Data(xml.utf8), environment: ["UKEY_SOCKET": f.daemon.socketPath, "UKEY_CONFIG": "/nonexistent"])
     }
@@ -199,7 +247,8 @@ struct LibvirtHookTests {
         let stillTainted = try Self.release(f, xml: guest.xml(session: session))
         #expect(stillTainted.status == 0 && stillTainted.stderr.contains("stays untrusted for this boot (digest-mismatch)"), "\(stillTainted.stderr)")
         let refused = try Self.runHook(f, xml: guest.xml(session: session))
-        #expect(refused.status == 1 && refused.stderr.contains("office/kernel is untrusted (digest-mismatch)"), "\(refused.stderr)")
+        // Tainted for the boot: the first component asked about (the firmware) already says so.
+        #expect(refused.status == 1 && refused.stderr.contains("office/loader is untrusted (digest-mismatch)"), "\(refused.stderr)")
         f.daemon.kill9()
         try f.daemon.start()
         #expect(try f.state("office").state == "untrusted")

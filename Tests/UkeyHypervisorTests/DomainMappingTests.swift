@@ -57,9 +57,9 @@ struct DomainMappingTests {
         }
         let own = try DomainXML(parsing: domain(channel("/run/ukey/guard/office.sock") + channel("/run/agent.sock", name: "org.qemu.guest_agent.0")))
         #expect(own.guardChannels == ["/run/ukey/guard/office.sock"])
-        #expect(throws: Never.self) { try DomainMapping(own, chain: { _ in [] }) }
+        #expect(throws: Never.self) { try DomainMapping(own, chain: { _, _ in [] }) }
         for bad in [channel("/run/ukey/guard/dev.sock"), channel("/run/ukey/guard/xoffice.sock"), channel(nil)] {
-            #expect { try DomainMapping(try DomainXML(parsing: domain(bad)), chain: { _ in [] }) } throws: { error in
+            #expect { try DomainMapping(try DomainXML(parsing: domain(bad)), chain: { _, _ in [] }) } throws: { error in
                 "\(error)".contains("which is not this VM's")
             }
         }
@@ -71,15 +71,17 @@ struct DomainMappingTests {
     func mapsInChainOrder() throws {
         let domain = try DomainXML(parsing: Array(Self.xml.utf8))
         let chains = ["/var/lib/libvirt/images/office.qcow2": ["/var/lib/libvirt/images/office.qcow2", "/var/lib/libvirt/images/office-layer.qcow2", "/var/lib/libvirt/images/debian-base.qcow2"]]
-        let mapping = try DomainMapping(domain) { (path: String) throws(HypervisorError) -> [String] in chains[path] ?? [path] }
+        let mapping = try DomainMapping(domain) { (path: String, _: String?) throws(HypervisorError) -> [BackingChain.Layer] in
+            (chains[path] ?? [path]).map { BackingChain.Layer(path: $0, format: "qcow2") }
+        }
         #expect(mapping.vm == "office" && mapping.session == "s-123")
         let steps = mapping.steps.map { "\($0.entity)/\($0.component)" }
         #expect(steps == [
             "debian-base/image", "office-layer/image",
-            "office/loader", "office/nvram-template", "office/kernel", "office/initrd", "office/cmdline", "office/disk-vda",
+            "office/loader", "office/nvram-template", "office/nvram", "office/kernel", "office/initrd", "office/cmdline", "office/disk-vda",
         ])
         #expect(mapping.steps[1].imageParent == "debian-base" && mapping.steps[0].imageParent == nil)
-        #expect(mapping.steps[6].source == .text("console=ttyS0 quiet"))
+        #expect(mapping.steps[7].source == .text("console=ttyS0 quiet"))
     }
 
     @Test("malformed XML, a DOCTYPE, an oversized document, no name, an unmeasurable disk and a bad entity name are refused with a reason")
@@ -96,8 +98,7 @@ struct DomainMappingTests {
         }
         let big = "<domain><name>x</name><description>" + String(repeating: "a", count: DomainXML.maxBytes) + "</description></domain>"
         #expect { try DomainXML(parsing: Array(big.utf8)) } throws: { "\($0)".contains("at most") }
-        let network = try DomainXML(parsing: Array("<domain><name>x</name><devices><disk type='network' device='disk'><source protocol='rbd' name='pool/img'/><target dev='vda'/></disk></devices></domain>".utf8))
-        #expect { try DomainMapping(network) } throws: { "\($0)".contains("type 'network'") }
+        #expect { try DomainXML(parsing: Array("<domain><name>x</name><devices><disk type='network' device='disk'><source protocol='rbd' name='pool/img'/><target dev='vda'/></disk></devices></domain>".utf8)) } throws: { "\($0)".contains("type 'network'") }
         let badName = try DomainXML(parsing: Array("<domain><name>a b/c</name></domain>".utf8))
         #expect { try DomainMapping(badName) } throws: { "\($0)".contains("cannot be a policy entity name") }
         // Random corruption never crashes the reader; what it takes is read the same each time
@@ -130,13 +131,13 @@ struct QemuCommandLineTests {
         let guest = try QemuCommandLine.guest([
             "-machine", "accel=tcg", "-name", "guest=office,debug-threads=on", "-kernel", "/k", "-initrd", "/i",
             "-append", "console=ttyS0 quiet", "-bios", "/fw.bin",
-            "-drive", "file=/img/a,,b.qcow2,format=qcow2,if=virtio", "-drive", "file=/img/c.qcow2,if=virtio",
+            "-drive", "file=/img/a,,b.qcow2,format=qcow2,if=virtio", "-drive", "file=/img/c.qcow2,if=virtio,format=raw",
             "-blockdev", #"{"driver":"file","filename":"/img/d.raw","node-name":"d"}"#,
         ], entity: nil, session: "s1")
         #expect(guest.name == "office" && guest.kernel == "/k" && guest.initrd == "/i" && guest.cmdline == "console=ttyS0 quiet" && guest.loader == "/fw.bin")
         #expect(guest.disks.map(\.source) == ["/img/a,b.qcow2", "/img/c.qcow2", "/img/d.raw"])
         #expect(guest.disks.map(\.target) == ["vda", "vdb", "blockdev0"])
-        let mapping = try DomainMapping(guest) { (path: String) throws(HypervisorError) -> [String] in [path] }
+        let mapping = try DomainMapping(guest) { (path: String, _: String?) throws(HypervisorError) -> [BackingChain.Layer] in [BackingChain.Layer(path: path, format: "raw")] }
         #expect(mapping.steps.map(\.component) == ["loader", "kernel", "initrd", "cmdline", "disk-vda", "disk-vdb", "disk-blockdev0"])
         #expect(mapping.session == "s1")
     }

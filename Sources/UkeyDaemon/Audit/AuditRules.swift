@@ -35,7 +35,7 @@ enum AuditRules {
         }
         switch call.method {
         case "io.ukey.Boot.Measure":
-            var subject = strings(p, "entity", "component", "path")
+            var subject = strings(p, "entity", "component", "path", "hold")
             subject.merge(strings(r, "digest", "verdict", "reason")) { a, _ in a }
             if subject["digest"] == nil, let digest = p["digest"]?.stringValue { subject["digest"] = .string(digest) }
             if let load = r["load"]?.boolValue { subject["load"] = .bool(load) }
@@ -57,6 +57,8 @@ enum AuditRules {
         case "io.ukey.Runtime.GuardEvent":
             var subject = strings(p, "vm", "event")
             subject["mounts"] = .string((p["mounts"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ","))
+            if let gaps = p["gaps"]?.arrayValue, !gaps.isEmpty { subject["gaps"] = .string(gaps.compactMap(\.stringValue).joined(separator: ",")) }
+            if let vm = caller.guest { subject["vm"] = .string(vm) }
             return entry("guard", subject)
         case "io.ukey.Runtime.CheckExec":
             return exec(p, reply.error == nil ? r : nil, actor: actor, holder: holder, error: reply.error)

@@ -11,7 +11,10 @@ public struct Dispatcher: Sendable {
     struct Route: Sendable {
         typealias Answer = @Sendable (Parameters, CallContext) async throws(ServiceError) -> [String: JSONValue]
         typealias Submit = @Sendable (Parameters, CallContext, MeasurementTicket.Origin) async throws(ServiceError) -> MeasurementTicket?
-        typealias Stream = @Sendable (Parameters, CallContext, _ stopping: @escaping @Sendable () -> Bool, _ send: (VarlinkReply) async throws -> Void) async throws -> Void
+        typealias Stream = @Sendable (
+            Parameters, CallContext, _ stopping: @escaping @Sendable () -> Bool, _ connected: @escaping @Sendable () -> Bool,
+            _ send: (VarlinkReply) async throws -> Void
+        ) async throws -> Void
         typealias Immediate = @Sendable (Parameters, CallContext) throws(ServiceError) -> [String: JSONValue]
 
         let role: Role?
@@ -148,18 +151,20 @@ public struct Dispatcher: Sendable {
     }
 
     /// Streams a `more: true` call: after the same admission and with the same audit rules as
-    /// every call, each reply acknowledged before it is sent, until the client goes or the daemon
-    /// stops. A call that does not stream is answered once, as `handle` does.
+    /// every call, each reply acknowledged before it is sent, until the client goes (`connected`
+    /// turns false) or the daemon stops. A call that does not stream is answered once, as
+    /// `handle` does.
     public func follow(
         _ call: VarlinkCall,
         from caller: Caller,
         stopping: @escaping @Sendable () -> Bool,
+        connected: @escaping @Sendable () -> Bool = { true },
         send: (VarlinkReply) async throws -> Void
     ) async throws {
         guard case .success(let route) = admit(call, from: caller), let stream = route.stream else {
             return try await send(await acknowledge(await handle(call, from: caller)))
         }
-        try await stream(Parameters(call.parameters), context(caller), stopping) { reply in
+        try await stream(Parameters(call.parameters), context(caller), stopping, connected) { reply in
             try await send(await acknowledge(recorded(call, from: caller, reply: reply)))
         }
     }
@@ -222,14 +227,14 @@ public struct Dispatcher: Sendable {
     }
 
     private static func streamer<M: StreamingMethod>(_ method: M.Type) -> Route.Stream {
-        { parameters, call, stopping, send in
+        { parameters, call, stopping, connected, send in
             let request: M.Request
             do throws(ServiceError) {
                 request = try M.Request(wire: parameters)
             } catch {
                 return try await send(.failure(error.varlink))
             }
-            try await M.stream(request, in: call, stopping: stopping) { result, continues in
+            try await M.stream(request, in: call, stopping: stopping, connected: connected) { result, continues in
                 var reply = reply(result)
                 reply.continues = continues
                 try await send(reply)

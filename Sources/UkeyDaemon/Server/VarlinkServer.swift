@@ -226,7 +226,9 @@ public struct VarlinkServer: Sendable {
                             case .follow(let call):
                                 // A follower is silent by design: the idle timeout no longer applies.
                                 try? await channel.channel.pipeline.removeHandler(name: Self.idleHandler).get()
-                                try await dispatcher.follow(call, from: caller, stopping: { stopping.withLockedValue { $0 } }, send: send)
+                                let connection = channel.channel
+                                try await dispatcher.follow(
+                                    call, from: caller, stopping: { stopping.withLockedValue { $0 } }, connected: { connection.isActive }, send: send)
                             case .settled:
                                 break
                             }

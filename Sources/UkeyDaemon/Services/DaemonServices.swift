@@ -33,6 +33,10 @@ public final class DaemonServices: Sendable {
     /// The audit log, open once the token is (its checkpoints need the audit key); reached
     /// without a hop through the daemon's actor: every call's records are queued on its connection.
     let audit: AuditHolder
+    /// The exec guards heard from, and those lost (`GuardRegistry`).
+    let guards: GuardRegistry
+    /// What holds a VM's measured files to their identity until its QEMU opened them.
+    let openGuard: OpenGuardHolder
 
     /// Made on the daemon's actor, where the boot service's journal lives.
     @DaemonActor
@@ -49,6 +53,16 @@ public final class DaemonServices: Sendable {
         self.paths = paths
         self.logger = logger
         self.audit = AuditHolder(settings: audit)
+        self.guards = GuardRegistry(clock: clock)
+        let holder = self.audit
+        self.openGuard = OpenGuardHolder { denial in
+            logger.warning("refused an open of \(denial.path) by pid \(denial.pid): it is not the file measured for \(denial.owner)'s start (\(denial.expected); found \(denial.found.map { "\($0)" } ?? "none"))")
+            var subject: [String: AuditValue] = [
+                "path": .string(denial.path), "vm": .string(denial.owner), "pid": .int(Int(denial.pid)), "expected": .string("\(denial.expected)"),
+            ]
+            if let found = denial.found { subject["found"] = .string("\(found)") }
+            _ = holder.log?.enqueue(AuditEntry(type: "open-refused", actor: .daemon, subject: subject))
+        }
         self.tokens = TokenAccess(provider: provider, allowDemoKeys: allowDemoKeys)
         self.sessions = SessionService(clock: clock)
         self.policy = PolicyService(stateDirectory: paths.stateDirectory, policyDirectory: paths.policyDirectory, logger: logger)

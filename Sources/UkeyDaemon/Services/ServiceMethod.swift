@@ -33,14 +33,16 @@ extension ImmediateMethod {
     }
 }
 
-/// A method that streams when called with `more: true` (`Audit.Query` following new records).
+/// A method that streams when called with `more: true` (`Audit.Query` following new records, a
+/// guard's presence).
 protocol StreamingMethod: ServiceMethod {
-    /// Sends replies, each but the last with `continues`, until the client goes or `stopping`.
-    /// Throws only when sending fails.
+    /// Sends replies, each but the last with `continues`, until the client goes (`connected`
+    /// turns false) or `stopping`. Throws only when sending fails.
     static func stream(
         _ request: Request,
         in call: CallContext,
         stopping: @escaping @Sendable () -> Bool,
+        connected: @escaping @Sendable () -> Bool,
         send: (Result<Reply, ServiceError>, _ continues: Bool) async throws -> Void
     ) async throws
 }

@@ -1,3 +1,4 @@
+import Foundation
 import UkeyCore
 import UkeyPolicy
 import UkeyVarlink
@@ -23,6 +24,15 @@ extension Admin.Status.Reply: WireReply {
             "policyVersion": policyVersion.wire, "mode": .string(mode), "bootId": .string(bootID),
             "users": .int(users), "entities": .int(entities), "measurements": .int(measurements),
             "measurementBatches": .int(measurementBatches),
+            "guards": .array(guards.map { guarded in
+                var item: [String: JSONValue] = [
+                    "vm": .string(guarded.key.vm), "via": .string(guarded.key.via.rawValue), "state": .string(guarded.entry.state.rawValue),
+                    "since": .string(ISO8601DateFormatter().string(from: guarded.entry.since)),
+                ]
+                if guarded.key.pid != 0 { item["pid"] = .int(Int(guarded.key.pid)) }
+                if let reason = guarded.entry.reason { item["reason"] = .string(reason) }
+                return .object(item)
+            }),
         ]
     }
 }

@@ -10,7 +10,18 @@ extension Boot.Measure.Request: WireRequest {
         session = try p.optionalString("session", maxLength: 256)
         digest = try p.digest("digest")
         path = try p.optionalString("path")
+        hold = try p.optionalString("hold", maxLength: 64)
     }
+}
+
+extension Boot.Started.Request: WireRequest {
+    init(wire p: Parameters) throws(ServiceError) {
+        entity = try p.string("entity", maxLength: 64)
+    }
+}
+
+extension Boot.Started.Reply: WireReply {
+    var wire: [String: JSONValue] { ["held": .int(held)] }
 }
 
 extension Boot.Measure.Reply: WireReply {

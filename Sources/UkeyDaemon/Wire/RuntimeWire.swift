@@ -39,7 +39,7 @@ extension Runtime.CheckExecBatch.Request: WireRequest {
 
 extension Runtime.CheckExecBatch.Reply: WireReply {
     var wire: [String: JSONValue] {
-        var wire: [String: JSONValue] = ["results": .array(results.map { .object($0.wire) }), "generation": .int(Int(generation)), "onTimeout": .string(onTimeout)]
+        var wire: [String: JSONValue] = ["results": .array(results.map { .object($0.wire) }), "generation": .int(Int(generation)), "onTimeout": .string(onTimeout), "interpreters": .string(interpreters)]
         if let tag { wire["tag"] = .string(tag) }
         return wire
     }
@@ -73,11 +73,13 @@ extension Runtime.GuardEvent.Request: WireRequest {
         guard let event = Runtime.GuardEvent.Event(rawValue: try p.string("event", maxLength: 16)) else { throw .invalidParameter("event") }
         self.event = event
         let mounts = try p.array("mounts")
-        guard mounts.count <= 64 else { throw .invalidParameter("mounts") }
+        guard mounts.count <= 4096 else { throw .invalidParameter("mounts") }
         self.mounts = try mounts.map { (item: JSONValue) throws(ServiceError) -> String in
             guard let mount = item.stringValue, mount.hasPrefix("/"), mount.utf8.count <= 4096 else { throw .invalidParameter("mounts") }
             return mount
         }
+        gaps = try p.optionalStrings("gaps") ?? []
+        guard gaps.allSatisfy({ ["memfd-exec", "user-namespaces"].contains($0) }) else { throw .invalidParameter("gaps") }
     }
 }
 

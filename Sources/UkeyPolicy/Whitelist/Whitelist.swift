@@ -89,6 +89,8 @@ public struct Whitelist: Sendable {
     var vms: [String: VMRules] = [:]
     /// Each VM's on-timeout, where its rule set names one.
     var onTimeouts: [String: ExecDecision] = [:]
+    /// VMs whose rule set lets interpreters read any script (`interpreters: allow`).
+    public private(set) var interpretersAllowed: Set<String> = []
 
     /// The whitelist of the policy's inline `allow` entries; `allow-list` files are added with `add`.
     public init(_ policy: Policy) {
@@ -97,7 +99,13 @@ public struct Whitelist: Sendable {
             for entry in rules.allow { vm.add(path: entry.path, digest: entry.digest) }
             vms[rules.vm] = vm
             if let onTimeout = rules.onTimeout { onTimeouts[rules.vm] = onTimeout }
+            if rules.interpreters == .allow { interpretersAllowed.insert(rules.vm) }
         }
+    }
+
+    /// What a guard of `vm` does with the scripts interpreters read.
+    public func interpreters(vm: String?) -> InterpreterRule {
+        vm.map { interpretersAllowed.contains($0) } == true ? .allow : .check
     }
 
     /// What an exec guard of `vm` answers when it cannot ask in time: the rule set's on-timeout,

@@ -22,7 +22,12 @@ extension VarlinkInterface {
               measurements: int,
               # How many group commits (one journal write and fsync each) the measurements
               # since ukeyd started took: fewer than the measurements when calls come together.
-              measurementBatches: int
+              measurementBatches: int,
+              # The exec guards heard from since ukeyd started: via "socket" (the host's, with
+              # its pid) or "channel" (a guest's); state "running", "stopped", or "lost" (gone
+              # without a stop: its connection closed, or its channel fell silent), since when,
+              # and why it was lost.
+              guards: [](vm: string, via: string, pid: ?int, state: string, since: string, reason: ?string)
             )
 
             # Loads a policy: signature is base64 DER ECDSA over the exact policy bytes, as

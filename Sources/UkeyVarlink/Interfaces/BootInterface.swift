@@ -25,13 +25,18 @@ extension VarlinkInterface {
             # entity's state after this measurement (pending, trusted, untrusted); load is
             # whether the hypervisor may load the component. Measurements pipelined on one
             # connection are taken in the order written (sharing a batch) and answered in that
-            # order; a call after them on the connection sees their effect.
+            # order; a call after them on the connection sees their effect. hold (with path)
+            # names the VM whose start this is: until Started or Release of that VM, an open of
+            # path that finds another file than the one hashed, or the file changed, is refused
+            # by the kernel and recorded (open-refused); a path someone other than root could
+            # redirect is refused (CannotHash).
             method Measure(
               entity: string,
               component: string,
               digest: ?string,
               path: ?string,
-              session: ?string
+              session: ?string,
+              hold: ?string
             ) -> (
               verdict: string,
               match: bool,
@@ -79,6 +84,10 @@ extension VarlinkInterface {
             # it loaded go back to pending and are measured afresh on the next start; one found
             # untrusted in this boot stays untrusted (state "untrusted", released empty).
             method Release(entity: string) -> (released: []string, state: string, reason: ?string)
+
+            # A VM's QEMU has opened what it loads (hypervisor role; the libvirt hook on started
+            # begin): the files measured with hold for it are no longer held. held: how many.
+            method Started(entity: string) -> (held: int)
 
             # This host boot recorded as many measurements as the journal may hold: nothing is
             # forgotten to make room, so nothing more is measured until a new boot.

@@ -26,7 +26,7 @@ extension VarlinkInterface {
             # where a late reply to an abandoned call can still arrive, matches replies by it.
             # On a VM's guard channel the VM is the channel's: vm may be left out, and naming
             # another VM is PermissionDenied.
-            method CheckExecBatch(items: []ExecItem, vm: ?string, tag: ?string) -> (results: []ExecResult, generation: int, onTimeout: string, tag: ?string)
+            method CheckExecBatch(items: []ExecItem, vm: ?string, tag: ?string) -> (results: []ExecResult, generation: int, onTimeout: string, interpreters: string, tag: ?string)
 
             # The fingerprints of vm's allowed SHA-256 entries, for its exec guard: each the
             # first 16 bytes of SHA-256("ukey-exec-fingerprint-v1" NUL vm NUL path NUL digest),
@@ -39,8 +39,12 @@ extension VarlinkInterface {
             method AllowedFingerprints(vm: string, offset: ?int, limit: ?int) -> (available: bool, total: int, fingerprints: string, generation: int)
 
             # An exec guard (ukey-guard) says it started or is stopping (event: start or stop),
-            # for the audit log: while no guard runs, the kernel lets every exec through.
-            method GuardEvent(vm: string, event: string, mounts: []string) -> (generation: int)
+            # for the audit log: while no guard runs, the kernel lets every exec through. gaps
+            # names what the guard could not close and was told to accept ("memfd-exec",
+            # "user-namespaces"). A start called with more holds the call open for the guard's
+            # life (one reply, continues): when its connection closes with no stop said first,
+            # ukeyd records the guard lost. On a guest's channel the vm is the channel's.
+            method GuardEvent(vm: string, event: string, mounts: []string, gaps: ?[]string) -> (generation: int)
 
             """
     )

@@ -42,6 +42,14 @@ struct StatusCommand: ParsableCommand {
             for role in ["registers", "keys", "users", "store"] { line("  \(role)", roles[role]?.text ?? "-") }
         }
         for key in ["policyVersion", "mode", "bootId", "users", "entities", "measurements", "measurementBatches"] { line(key, reply[key]?.text ?? "-") }
+        // A lost guard first: while none runs, the kernel lets every exec through.
+        let guards = (reply["guards"]?.arrayValue ?? []).compactMap(\.objectValue)
+        line("guards", guards.isEmpty ? "none heard from" : "\(guards.count)")
+        for item in guards.sorted(by: { ($0["state"]?.text == "lost" ? 0 : 1) < ($1["state"]?.text == "lost" ? 0 : 1) }) {
+            let who = "\(item["vm"]?.text ?? "?") via \(item["via"]?.text ?? "?")" + (item["pid"].map { " (pid \($0.text))" } ?? "")
+            let state = (item["state"]?.text ?? "?").uppercased() == "LOST" ? "LOST" : item["state"]?.text ?? "?"
+            line("  \(who)", "\(state) since \(item["since"]?.text ?? "?")" + (item["reason"].map { ": \($0.text)" } ?? ""))
+        }
     }
 }
 

@@ -1,10 +1,11 @@
 import UkeyVarlink
 
-/// What a guest may ask on its guard channel: whether programs may run in its own VM, and
-/// nothing else. The VM is the channel's; a call that names another is refused, and one that
-/// names none is about the channel's. Pure, so every case is testable without a guest.
+/// What a guest may ask on its guard channel: whether programs may run in its own VM, and say
+/// that its guard started or stops; nothing else. The VM is the channel's; a call that names
+/// another is refused, and one that names none is about the channel's. Pure, so every case is
+/// testable without a guest.
 public enum GuestCallGate {
-    public static let allowedMethods: Set<String> = ["io.ukey.Runtime.CheckExec", "io.ukey.Runtime.CheckExecBatch"]
+    public static let allowedMethods: Set<String> = ["io.ukey.Runtime.CheckExec", "io.ukey.Runtime.CheckExecBatch", "io.ukey.Runtime.GuardEvent"]
 
     public enum Verdict: Sendable, Equatable {
         /// The call to dispatch, with every `vm` set to the channel's.
@@ -14,7 +15,7 @@ public enum GuestCallGate {
 
     public static func admit(_ call: VarlinkCall, vm: String) -> Verdict {
         guard allowedMethods.contains(call.method) else {
-            return .refuse(reason: "a guest may call only CheckExec and CheckExecBatch, not \(call.method)")
+            return .refuse(reason: "a guest may call only CheckExec, CheckExecBatch and GuardEvent, not \(call.method)")
         }
         var parameters = call.parameters
         if let claimed = parameters["vm"], claimed != .string(vm) {

@@ -3,6 +3,8 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Synchronization
+import UkeyAudit
 import UkeyVarlink
 
 /// ukeyd's end of each VM's guard channel: a virtio-serial port whose host side QEMU (or libvirt
@@ -12,9 +14,15 @@ import UkeyVarlink
 /// at the directory every `scanInterval` and connects to each socket it is not yet serving.
 ///
 /// The VM is known from the socket alone, never from what the guest writes: `GuestCallGate`
-/// lets through only CheckExec and CheckExecBatch, each about that VM. Calls are answered one at
-/// a time, in order; a message that does not parse is answered with an error and the stream
-/// goes on (a guard that died mid-write leaves half a message, and the next NUL ends it).
+/// lets through only CheckExec, CheckExecBatch and GuardEvent, each about that VM. Calls are
+/// answered one at a time, in order; a message that does not parse is answered with an error and
+/// the stream goes on (a guard that died mid-write leaves half a message, and the next NUL ends
+/// it).
+///
+/// A connection is the VM's only while the VM is: it is dropped when the VM is released (it
+/// stopped) or when its socket is replaced (another QEMU bound the name), and the next scan
+/// serves whatever is there then. The guard in the guest asks every second; a channel that falls
+/// silent, or closes, while its guard runs is a lost guard (`GuardRegistry`).
 public struct GuestChannels: Sendable {
     public let directory: String
     let dispatcher: Dispatcher
@@ -29,17 +37,27 @@ public struct GuestChannels: Sendable {
         self.logger = logger
     }
 
+    /// A served channel: the socket it was made to and the VM's releases then, to tell when it
+    /// is no longer the VM's.
+    struct Live: Sendable {
+        let inode: UInt64
+        let releases: UInt64
+        let channel: any Channel
+    }
+
     /// Serves every channel until cancelled.
     public func run() async {
         let serving = NIOLockedValueBox<Set<String>>([])
         let unreachable = NIOLockedValueBox<Set<String>>([])
+        let live = NIOLockedValueBox<[String: Live]>([:])
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled {
+                dropStale(live)
                 for vm in socketNames() where serving.withLockedValue({ $0.insert(vm).inserted }) {
                     group.addTask {
                         defer { serving.withLockedValue { _ = $0.remove(vm) } }
                         do {
-                            try await serve(vm: vm)
+                            try await serve(vm: vm, live: live)
                             unreachable.withLockedValue { _ = $0.remove(vm) }
                         } catch {
                             // A socket left by a VM that stopped: said once, tried again each scan.
@@ -70,8 +88,32 @@ public struct GuestChannels: Sendable {
 
     static let nameBytes = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-".utf8)
 
-    private func serve(vm: String) async throws {
+    /// Closes each connection whose VM was released since it was made, or whose socket is gone
+    /// or was replaced by another (a new inode at the name).
+    func dropStale(_ live: NIOLockedValueBox<[String: Live]>) {
+        let releases = dispatcher.services.boot.releases.withLock { $0 }
+        let stale = live.withLockedValue { entries in
+            entries.filter { vm, entry in
+                entry.releases != releases[vm, default: 0] || Self.inode(of: "\(directory)/\(vm).sock") != entry.inode
+            }
+        }
+        for (vm, entry) in stale {
+            logger.notice("guard channel of \(vm): dropped (\(entry.releases != releases[vm, default: 0] ? "the VM was released" : "its socket was replaced or removed"))")
+            entry.channel.close(promise: nil)
+        }
+    }
+
+    static func inode(of path: String) -> UInt64? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return UInt64(info.st_ino)
+    }
+
+    private func serve(vm: String, live: NIOLockedValueBox<[String: Live]>) async throws {
         let path = "\(directory)/\(vm).sock"
+        // Taken before the connection: a socket replaced in between is dropped at the next scan.
+        let inode = Self.inode(of: path) ?? 0
+        let releases = dispatcher.services.boot.releases.withLock { $0[vm, default: 0] }
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(unixDomainSocketPath: path) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -82,7 +124,25 @@ public struct GuestChannels: Sendable {
         // Role hypervisor: CheckExec's; the gate, not the role, limits what the guest may ask.
         let caller = Caller(uid: credentials?.uid ?? .max, gid: credentials?.gid ?? .max, pid: credentials?.pid ?? 0, roles: [.hypervisor], guest: vm)
         logger.notice("guard channel of \(vm) open (\(path))")
-        defer { logger.notice("guard channel of \(vm) closed") }
+        live.withLockedValue { $0[vm] = Live(inode: inode, releases: releases, channel: channel.channel) }
+        let presence = ChannelGuard(vm: vm, registry: dispatcher.services.guards)
+        let watchdog = Task { [logger, services = dispatcher.services] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                if let reason = presence.silent() { await Self.recordLost(vm: vm, reason: reason, services: services, logger: logger) }
+            }
+        }
+        defer {
+            watchdog.cancel()
+            live.withLockedValue { _ = $0.removeValue(forKey: vm) }
+            logger.notice("guard channel of \(vm) closed")
+        }
+        defer {
+            if let reason = presence.closed() {
+                let services = dispatcher.services, logger = logger
+                Task { await Self.recordLost(vm: vm, reason: reason, services: services, logger: logger) }
+            }
+        }
         try await withTaskCancellationHandler {
             try await channel.executeThenClose { inbound, outbound in
                 func send(_ reply: VarlinkReply) async throws {
@@ -107,6 +167,7 @@ public struct GuestChannels: Sendable {
                             try await send(.failure(error))
                             continue
                         }
+                        presence.heard(call)
                         let handled: Dispatcher.Handled
                         switch GuestCallGate.admit(call, vm: vm) {
                         case .refuse(let reason):
@@ -126,6 +187,11 @@ public struct GuestChannels: Sendable {
         } onCancel: {
             channel.channel.close(promise: nil)
         }
+    }
+
+    static func recordLost(vm: String, reason: String, services: DaemonServices, logger: Logger) async {
+        logger.warning("exec guard in \(vm) is gone without a stop (\(reason)): execs there are no longer held")
+        await services.audit.record("guard", ["vm": .string(vm), "event": "lost", "via": "channel", "reason": .string(reason)], logger: logger)
     }
 
     /// Makes the directory QEMU binds the sockets in: root's, group the hypervisor group (QEMU

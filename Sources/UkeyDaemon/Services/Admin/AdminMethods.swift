@@ -80,6 +80,8 @@ enum Admin {
             let entities: Int
             let measurements: Int
             let measurementBatches: Int
+            /// The exec guards heard from since ukeyd started, with each one's state.
+            let guards: [(key: GuardRegistry.Key, entry: GuardRegistry.Entry)]
         }
 
         static func answer(_ request: NoParameters, in call: CallContext) async throws(ServiceError) -> Reply {
@@ -89,7 +91,8 @@ enum Admin {
             return Reply(
                 initialized: token != nil, backend: services.tokens.provider.backendName, roles: token?.roleBackends,
                 policyVersion: loaded?.version, mode: mode.rawValue, bootID: bootID, users: await token?.userNames().count ?? 0,
-                entities: loaded?.expected.entities.count ?? 0, measurements: measurements, measurementBatches: batches
+                entities: loaded?.expected.entities.count ?? 0, measurements: measurements, measurementBatches: batches,
+                guards: services.guards.snapshot()
             )
         }
     }

@@ -36,6 +36,7 @@ enum Audit {
             _ request: Request,
             in call: CallContext,
             stopping: @escaping @Sendable () -> Bool,
+            connected: @escaping @Sendable () -> Bool,
             send: (Result<Reply, ServiceError>, Bool) async throws -> Void
         ) async throws {
             guard let log = call.services.audit.log else {
@@ -45,7 +46,7 @@ enum Audit {
             // Each look reads from where the last one stopped; between looks the follower sleeps
             // until the writer makes a record durable (or the daemon stops).
             var cursor = AuditLog.Cursor.start
-            while !stopping() {
+            while !stopping() && connected() {
                 let reply: Reply
                 do throws(ServiceError) {
                     reply = try page(log, from: &cursor, since: UInt64(next), limit: maxLimit, type: request.type)
@@ -61,7 +62,7 @@ enum Audit {
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await log.waitForRecords(after: seen) }
                     group.addTask {
-                        while !stopping() && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
+                        while !stopping() && connected() && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
                     }
                     await group.next()
                     group.cancelAll()

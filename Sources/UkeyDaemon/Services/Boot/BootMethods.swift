@@ -16,6 +16,9 @@ enum Boot {
             let digest: Digest?
             let path: String?
             let session: String?
+            /// The VM whose start this measurement is for: ukeyd then holds the file to the
+            /// identity it hashed until that VM's QEMU has opened its files (`OpenGuard`).
+            let hold: String?
         }
 
         struct Reply: Sendable {
@@ -47,6 +50,30 @@ enum Boot {
                 (path, algorithm) = try await policy.fileHint(entity: request.entity, component: request.component)
             }
             let digest: Digest
+            if let owner = request.hold {
+                // Held: the path must be one nobody but root can redirect, the guard must be
+                // there, and the pin is taken before the reply lets QEMU start.
+                guard let given = request.path else { throw .invalidParameter("hold") }
+                if let why = SecurePath.refusal(given) { throw .cannotHash(path: given, reason: "cannot be held to what ukeyd measures: \(why)") }
+                let guardian: OpenGuard
+                do throws(OpenGuard.Failure) {
+                    guardian = try call.services.openGuard.get()
+                } catch {
+                    throw .cannotHash(path: given, reason: error.description)
+                }
+                let identity: IdentityPins.Identity
+                do throws(FileDigester.Failure) {
+                    (digest, identity) = try await PeerFileHasher.digestAndIdentity(ofCallerPath: given, uid: call.caller.uid, gid: call.caller.gid, using: algorithm)
+                } catch {
+                    throw .cannotHash(path: error.path, reason: error.reason)
+                }
+                do throws(OpenGuard.Failure) {
+                    try guardian.hold(given, owner: owner, identity: identity)
+                } catch {
+                    throw .cannotHash(path: given, reason: error.description)
+                }
+                return try await boot.measure(request, digest: digest)
+            }
             do throws(FileDigester.Failure) {
                 digest = request.path != nil
                     ? try await PeerFileHasher.digest(ofCallerPath: path, uid: call.caller.uid, gid: call.caller.gid, using: algorithm)
@@ -172,6 +199,26 @@ enum Boot {
 
     /// A VM stopped (the libvirt hook on release): it and what it loaded are measured afresh on
     /// its next start, unless it was found untrusted in this boot, which a stop does not undo.
+    /// A VM's QEMU is running: it has opened every file it loads, so ukeyd stops holding them
+    /// to their measured identity (libvirt's `started begin`; ukey-qemu once QEMU is up).
+    enum Started: ServiceMethod {
+        static let name = "io.ukey.Boot.Started"
+        static let role: Role? = .hypervisor
+
+        struct Request: Sendable {
+            let entity: String
+        }
+
+        struct Reply: Sendable {
+            /// How many measured files were held for the VM's start.
+            let held: Int
+        }
+
+        static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
+            Reply(held: call.services.openGuard.release(owner: request.entity))
+        }
+    }
+
     enum Release: ServiceMethod {
         static let name = "io.ukey.Boot.Release"
         static let role: Role? = .hypervisor
@@ -188,6 +235,8 @@ enum Boot {
 
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
             _ = try call.services.tokens.require()
+            // Its QEMU is gone: nothing of its start is held any more.
+            call.services.openGuard.release(owner: request.entity)
             let boot = call.services.boot
             guard let loaded = await call.services.policy.loaded, await boot.chain != nil else { throw .noPolicy }
             guard request.entity != Entity.rootName, loaded.expected.entity(named: request.entity) != nil else {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import Synchronization
 import UkeyCore
 import UkeyPolicy
 import UkeyToken
@@ -24,6 +25,9 @@ final class BootService {
     /// What `CheckExec` reads, without a hop through this actor: exec checks are the hot path and
     /// must never wait behind a measurement or a reload (the whole view is swapped at once).
     nonisolated let runtime = NIOLockedValueBox<RuntimeView?>(nil)
+    /// How many times each entity was released since ukeyd started: a VM's guard channel is
+    /// dropped when its VM is released (it stopped), so a new QEMU's socket is served afresh.
+    nonisolated let releases = Mutex<[String: UInt64]>([:])
     /// What run-time decisions depend on when last published, and its generation: the number
     /// exec guards key their caches by, so it moves only when a decision could change.
     private var runtimeBasis: RuntimeView.Basis?
@@ -193,6 +197,7 @@ final class BootService {
             }
             record.releases.append((record.measurements.count, entity))
             chain = updated
+            releases.withLock { $0[entity, default: 0] += 1 }
         }
         return result
     }

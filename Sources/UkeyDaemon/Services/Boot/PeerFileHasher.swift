@@ -40,6 +40,29 @@ public enum PeerFileHasher {
         }
     }
 
+    /// A caller's path, as `digest(ofCallerPath:)`, with the identity of the descriptor hashed
+    /// (taken before and after the read; a file that changed meanwhile is refused), for the open
+    /// guard's pin.
+    static func digestAndIdentity(ofCallerPath path: String, uid: UInt32, gid: UInt32, using algorithm: HashAlgorithm) async throws(FileDigester.Failure) -> (Digest, IdentityPins.Identity) {
+        let result: Result<(Digest, IdentityPins.Identity), FileDigester.Failure> = await withCheckedContinuation { continuation in
+            queue.async {
+                do throws(FileDigester.Failure) {
+                    let fd = try openAsPeer(path, uid: uid, gid: gid)
+                    defer { close(fd) }
+                    guard let before = IdentityPins.Identity(descriptor: fd) else { throw FileDigester.Failure(path: path, reason: String(cString: strerror(errno))) }
+                    let digest = try FileDigester.digest(ofDescriptor: fd, path: path, using: algorithm, deadline: .now + deadline)
+                    guard let after = IdentityPins.Identity(descriptor: fd), after == before else {
+                        throw FileDigester.Failure(path: path, reason: "changed while ukeyd was hashing it; not measured")
+                    }
+                    continuation.resume(returning: .success((digest, before)))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+
     /// glibc's setfsuid and setfsgid (<sys/fsuid.h>, which Swift's Glibc module leaves out).
     private typealias SetFSID = @convention(c) (UInt32) -> Int32
     private static let fsCalls: (uid: SetFSID, gid: SetFSID)? = {

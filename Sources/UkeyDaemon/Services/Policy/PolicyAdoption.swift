@@ -21,6 +21,11 @@ extension DaemonServices {
         }
         let candidate = try outcome.get()
         logger.notice("policy version \(candidate.version) loaded")
+        // A rule set that relaxes what a guard judges says so in the audit log, each load.
+        for rules in candidate.policy.runtime where rules.interpreters == .allow {
+            logger.notice("policy version \(candidate.version): \(rules.vm)'s guard lets interpreters read any script (interpreters: allow)")
+            await audit.record("policy-relaxed", ["version": .int(candidate.version), "vm": .string(rules.vm), "setting": "interpreters: allow"], logger: logger)
+        }
         return candidate
     }
 

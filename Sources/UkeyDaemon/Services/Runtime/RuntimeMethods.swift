@@ -70,13 +70,17 @@ enum Runtime {
             /// The decision state's generation: a guard drops its cache when it moves.
             let generation: UInt64
             let onTimeout: String
+            /// Whether the guard judges what interpreters read ("check") or not ("allow").
+            let interpreters: String
             let tag: String?
         }
 
         static func answerNow(_ request: Request, in call: CallContext) throws(ServiceError) -> Reply {
             guard let view = call.services.boot.runtime.withLockedValue({ $0 }) else { throw .noPolicy }
             let vm = request.vm ?? request.items.first?.vm
-            return Reply(results: request.items.map(view.check), generation: view.generation, onTimeout: view.onTimeout(vm: vm), tag: request.tag)
+            return Reply(
+                results: request.items.map(view.check), generation: view.generation, onTimeout: view.onTimeout(vm: vm),
+                interpreters: view.whitelist.interpreters(vm: vm).rawValue, tag: request.tag)
         }
     }
 
@@ -119,8 +123,10 @@ enum Runtime {
     }
 
     /// An exec guard says it started or is stopping, so the audit log shows when enforcement was
-    /// on: while no guard runs, the kernel lets every exec through.
-    enum GuardEvent: ServiceMethod {
+    /// on: while no guard runs, the kernel lets every exec through. A host guard makes its start
+    /// a `more` call and keeps it open for its whole life: when that connection closes with no
+    /// stop said first, the guard is lost (`GuardRegistry`).
+    enum GuardEvent: StreamingMethod {
         static let name = "io.ukey.Runtime.GuardEvent"
         static let role: Role? = .hypervisor
 
@@ -132,6 +138,8 @@ enum Runtime {
             let vm: String
             let event: Event
             let mounts: [String]
+            /// What the guard could not close and was told to accept (`memfd-exec`, `user-namespaces`).
+            let gaps: [String]
         }
 
         struct Reply: Sendable {
@@ -139,7 +147,40 @@ enum Runtime {
         }
 
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
-            Reply(generation: call.services.boot.runtime.withLockedValue { $0?.generation } ?? 0)
+            let key = registryKey(request, call)
+            switch request.event {
+            case .start: call.services.guards.started(key)
+            case .stop: call.services.guards.stopped(key)
+            }
+            return Reply(generation: call.services.boot.runtime.withLockedValue { $0?.generation } ?? 0)
+        }
+
+        static func stream(
+            _ request: Request,
+            in call: CallContext,
+            stopping: @escaping @Sendable () -> Bool,
+            connected: @escaping @Sendable () -> Bool,
+            send: (Result<Reply, ServiceError>, Bool) async throws -> Void
+        ) async throws {
+            let reply: Reply
+            do throws(ServiceError) {
+                reply = try await answer(request, in: call)
+            } catch {
+                return try await send(.failure(error), false)
+            }
+            guard request.event == .start else { return try await send(.success(reply), false) }
+            try await send(.success(reply), true)
+            while !stopping() && connected() { try? await Task.sleep(for: .milliseconds(100)) }
+            let key = registryKey(request, call)
+            guard !stopping(), call.services.guards.lost(key, reason: "its connection to ukeyd closed without a stop") else { return }
+            call.services.logger.warning("exec guard of \(request.vm) (pid \(call.caller.pid)) is gone without a stop: execs there are no longer held")
+            await call.services.audit.record(
+                "guard", ["vm": .string(request.vm), "event": "lost", "via": "socket", "pid": .int(Int(call.caller.pid)), "reason": "its connection to ukeyd closed without a stop"],
+                logger: call.services.logger)
+        }
+
+        static func registryKey(_ request: Request, _ call: CallContext) -> GuardRegistry.Key {
+            call.caller.guest.map { GuardRegistry.Key(vm: $0, via: .channel, pid: 0) } ?? GuardRegistry.Key(vm: request.vm, via: .socket, pid: call.caller.pid)
         }
     }
 }

@@ -6,14 +6,17 @@ import Foundation
 /// | what | entity | component |
 /// | --- | --- | --- |
 /// | each image a disk is layered on, deepest first | the image's file name without its extension (`debian-base.qcow2` -> `debian-base`), its parent the next image down (the deepest: the VM's parent in the policy) | `image` |
-/// | `<loader>` | the VM | `loader` |
-/// | `<nvram template=...>` | the VM | `nvram-template` |
-/// | `<kernel>`, `<initrd>` | the VM | `kernel`, `initrd` |
+/// | `<loader>` (or QEMU's SeaBIOS when there is none) | the VM | `loader` |
+/// | `<nvram>`'s template, the varstore itself | the VM | `nvram-template`, `nvram` |
+/// | `<kernel>`, `<initrd>`, `<dtb>` | the VM | `kernel`, `initrd`, `dtb` |
 /// | `<cmdline>` | the VM | `cmdline` (SHA-256 of its UTF-8 bytes, exactly as written) |
+/// | `<acpi><table>`s, in order | the VM | `acpi-table-1`, `acpi-table-2`... |
 /// | each disk's own image (the overlay, for a layered disk) | the VM | `disk-<target>` (`disk-vda`) |
 ///
 /// The VM is the `<ukey:entity>` metadata's name, else the domain's name. Parents are measured
-/// before their children, as the chain rule asks.
+/// before their children, as the chain rule asks. A disk's `<backingStore>`, which libvirt uses
+/// instead of the images' headers, must name the same layers in the same formats, or the start
+/// is refused; so must every socket the domain binds in ukey's guard directory be this VM's own.
 public struct DomainMapping: Sendable, Equatable {
     public enum Source: Sendable, Equatable {
         case file(String)
@@ -33,8 +36,11 @@ public struct DomainMapping: Sendable, Equatable {
     public var session: String?
     public var steps: [Step]
 
+    public typealias Chain = (_ path: String, _ format: String?) throws(HypervisorError) -> [BackingChain.Layer]
+
     /// Maps `domain`, reading each disk's backing chain with `chain` (the qcow2 headers).
-    public init(_ domain: DomainXML, chain: (String) throws(HypervisorError) -> [String] = BackingChain.of) throws(HypervisorError) {
+    /// `guardDirectory`: where ukeyd serves guard channels (`<vm>.sock` each), when known.
+    public init(_ domain: DomainXML, guardDirectory: String? = nil, chain: Chain = BackingChain.layers) throws(HypervisorError) {
         vm = domain.entity ?? domain.name
         guard Self.isEntityName(vm) else { throw HypervisorError("'\(vm)' cannot be a policy entity name (letters, digits, '-', '_', '.', at most 64)") }
         // ukeyd answers a guard channel for the VM its socket is named after: a domain whose
@@ -42,13 +48,26 @@ public struct DomainMapping: Sendable, Equatable {
         for path in domain.guardChannels where !path.hasSuffix("/\(vm).sock") {
             throw HypervisorError("its \(DomainXML.guardChannelName) channel is bound at '\(path)', which is not this VM's: ukeyd serves <guard directory>/\(vm).sock as \(vm)'s channel")
         }
+        if let guardDirectory {
+            let directory = URL(fileURLWithPath: guardDirectory).standardizedFileURL.path
+            for socket in domain.sockets {
+                let path = URL(fileURLWithPath: socket.path).standardizedFileURL.path
+                guard path.hasPrefix(directory + "/") else { continue }
+                guard path == "\(directory)/\(vm).sock" else {
+                    throw HypervisorError("\(socket.element) at '\(socket.path)' lies in ukey's guard directory, where only \(directory)/\(vm).sock is this VM's; refused")
+                }
+            }
+        }
         session = domain.session
         var images: [Step] = []
         var own: [Step] = []
         if let loader = domain.loader { own.append(Step(entity: vm, component: "loader", source: .file(loader))) }
         if let template = domain.nvramTemplate { own.append(Step(entity: vm, component: "nvram-template", source: .file(template))) }
+        if let nvram = domain.nvram { own.append(Step(entity: vm, component: "nvram", source: .file(nvram))) }
         if let kernel = domain.kernel { own.append(Step(entity: vm, component: "kernel", source: .file(kernel))) }
         if let initrd = domain.initrd { own.append(Step(entity: vm, component: "initrd", source: .file(initrd))) }
+        if let dtb = domain.dtb { own.append(Step(entity: vm, component: "dtb", source: .file(dtb))) }
+        for (index, table) in domain.acpiTables.enumerated() { own.append(Step(entity: vm, component: "acpi-table-\(index + 1)", source: .file(table))) }
         if let cmdline = domain.cmdline { own.append(Step(entity: vm, component: "cmdline", source: .text(cmdline))) }
         for (index, disk) in domain.disks.enumerated() {
             guard let source = disk.source else { continue }  // an empty CD-ROM drive: nothing is loaded
@@ -58,18 +77,41 @@ public struct DomainMapping: Sendable, Equatable {
             let target = disk.target ?? "\(index + 1)"
             own.append(Step(entity: vm, component: "disk-\(target)", source: .file(source)))
             guard disk.type == "file" else { continue }
-            let layers = try chain(source)
+            let layers = try chain(source, disk.format)
+            try Self.agree(disk, with: layers, target: target)
             // Below the disk's own image, deepest first: each layer an entity of its own.
             let below = Array(layers.dropFirst().reversed())
             var parent: String?
             for layer in below {
-                let entity = Self.entityName(forImage: layer)
-                let step = Step(entity: entity, component: "image", source: .file(layer), imageParent: parent)
+                let entity = Self.entityName(forImage: layer.path)
+                let step = Step(entity: entity, component: "image", source: .file(layer.path), imageParent: parent)
                 if !images.contains(step) { images.append(step) }
                 parent = entity
             }
         }
         steps = images + own
+    }
+
+    /// A `<backingStore>` chain libvirt will use instead of the headers must be the headers'
+    /// chain: the same layers, in order, of the same formats (all of it when it ends with an
+    /// empty `<backingStore/>`, else as far as it goes).
+    static func agree(_ disk: DomainXML.Disk, with layers: [BackingChain.Layer], target: String) throws(HypervisorError) {
+        guard let written = disk.backingStore else { return }
+        let headers = Array(layers.dropFirst())
+        func same(_ a: String, _ b: String) -> Bool {
+            URL(fileURLWithPath: a).resolvingSymlinksInPath().path == URL(fileURLWithPath: b).resolvingSymlinksInPath().path
+        }
+        for (index, layer) in written.enumerated() {
+            guard index < headers.count else {
+                throw HypervisorError("disk \(target): its <backingStore> names \(layer.path) as layer \(index + 1), but the images' headers end before it; refused")
+            }
+            guard same(layer.path, headers[index].path), layer.format == headers[index].format else {
+                throw HypervisorError("disk \(target): its <backingStore> names \(layer.path) (\(layer.format)) as layer \(index + 1), but the images' headers name \(headers[index].path) (\(headers[index].format)); QEMU would open what the XML says; refused")
+            }
+        }
+        if disk.backingStoreTerminated, written.count < headers.count {
+            throw HypervisorError("disk \(target): its <backingStore> ends the chain after \(written.count) layer(s), but the images' headers go on to \(headers[written.count].path); refused")
+        }
     }
 
     /// `/var/lib/libvirt/images/debian-base.qcow2` -> `debian-base`.
