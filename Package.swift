@@ -205,6 +205,7 @@ let package = Package(
             name: "UkeyFuzzTargets",
             dependencies: [
                 "UkeyCodec", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyAudit", "UkeyVarlink", "UkeyDaemon", "UkeyPIV", "UkeyVirtualCard", "UkeySM",
+                "UkeyHypervisor", "UkeyGuard",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict

@@ -42,6 +42,9 @@ public final class ExecGuard {
     /// The last exec answered: the kernel then holds the same file's open by the same process,
     /// which is the exec's, not a load of its own.
     private var lastExec: (pid: Int32, file: FileKey, allow: Bool)?
+    /// Files whose opens the kernel lets through already (`FanotifyGroup.ignoreOpens`), so a warm
+    /// exec makes no system call for it again; emptied with the marks when the generation moves.
+    private var opensIgnored = Set<FileKey>()
     private let ownPID = getpid()
     /// The guard's own executable and the libraries it has mapped.
     private let own: Set<FileKey>
@@ -149,12 +152,12 @@ public final class ExecGuard {
             if let cached = cache[identity] {
                 // One name: the cached path is the file's. More: the name it is run by decides.
                 if identity.links <= 1 {
-                    answer(event, allow: cached.allow, file: identity.file)
+                    answer(event, allow: cached.allow, file: identity.file, links: identity.links)
                     continue
                 }
                 let current = Self.path(of: event.fd)
                 if current == cached.path {
-                    answer(event, allow: cached.allow, file: identity.file)
+                    answer(event, allow: cached.allow, file: identity.file, links: identity.links)
                     continue
                 }
                 path = current
@@ -248,7 +251,7 @@ public final class ExecGuard {
     private func store(_ item: Pending, allow: Bool) {
         if cache.count >= settings.cacheLimit { cache = [:] }
         cache[item.identity] = (allow, item.path)
-        answer(item.event, allow: allow, file: item.identity.file)
+        answer(item.event, allow: allow, file: item.identity.file, links: item.identity.links)
     }
 
     /// Asks with an empty batch: the generation alone.
@@ -265,13 +268,22 @@ public final class ExecGuard {
         if generation != new {
             if generation != nil { log("decision state moved to generation \(new): cache of \(cache.count) dropped") }
             cache = [:]
+            group.forgetIgnoredOpens()
+            opensIgnored = []
             generation = new
         }
     }
 
-    /// Answers an event; an exec's answer is remembered for the open that follows it.
-    private func answer(_ event: FanotifyGroup.Event, allow: Bool, file: FileKey? = nil) {
+    /// Answers an event; an exec's answer is remembered for the open that follows it, and an
+    /// allowed exec of a file with one name lets its opens through without events (`ignoreOpens`:
+    /// with several names, an open under another one must be judged by that name).
+    private func answer(_ event: FanotifyGroup.Event, allow: Bool, file: FileKey? = nil, links: UInt64 = 0) {
         if event.isExec, let file { lastExec = (event.pid, file, allow) }
+        if event.isExec && allow && links == 1 && settings.programLoads != nil, let file, opensIgnored.count < settings.cacheLimit,
+            opensIgnored.insert(file).inserted
+        {
+            group.ignoreOpens(of: event)
+        }
         if event.isExec || file != nil {
             if allow { counters.allowed += 1 } else { counters.denied += 1 }
         }

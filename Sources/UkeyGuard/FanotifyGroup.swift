@@ -63,6 +63,20 @@ public final class FanotifyGroup {
         }
     }
 
+    /// Lets the opens of the file behind a held exec through without an event, until the file is
+    /// modified (the kernel then drops the ignore mark) or `forgetIgnoredOpens` (the decision
+    /// state moved): the file's exec was allowed, and what a runtime linker or an interpreter would
+    /// get for it is that same decision. So a warm exec costs one event, not two (the kernel holds
+    /// an exec's open after the exec itself).
+    public func ignoreOpens(of event: Event) {
+        _ = fanotify_mark(descriptor, UInt32(FAN_MARK_ADD | FAN_MARK_IGNORED_MASK), UInt64(FAN_OPEN_PERM), event.fd, nil)
+    }
+
+    /// Drops every ignore mark (inode marks; the file system marks stay).
+    public func forgetIgnoredOpens() {
+        _ = fanotify_mark(descriptor, UInt32(FAN_MARK_FLUSH), 0, AT_FDCWD, nil)
+    }
+
     /// What a wait ended with.
     public enum Wake: Sendable {
         /// Held execs or opens were read into the caller's array.

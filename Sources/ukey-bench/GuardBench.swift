@@ -362,7 +362,8 @@ final class GuardProcess {
     /// Starts the guard; with `allowSet`, returns once it says it holds the VM's allow set.
     init(binary: String, socket: String, mount: String, work: String, allowSet: Bool) throws {
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--socket", socket, "--vm", "vmm", "--mount", mount] + (allowSet ? [] : ["--no-allow-set"])
+        // --allow-user-namespaces: this host lets users make them (the guard says so and goes on).
+        process.arguments = ["--socket", socket, "--vm", "vmm", "--mount", mount, "--allow-user-namespaces"] + (allowSet ? [] : ["--no-allow-set"])
         let ready = Pipe()
         let log = work + "/ukey-guard.log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)

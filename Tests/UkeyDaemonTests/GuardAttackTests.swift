@@ -159,6 +159,11 @@ struct GuardAttackTests {
         stopped.stop()
         let killed = try Guard(socket: f.daemon.socketPath, mount: scratch.path)
         let pid = killed.process.processIdentifier
+        // Alive, it is running and not lost (its presence call stays open).
+        usleep(1_000_000)
+        let running = try f.daemon.call("io.ukey.Admin.Status")["guards"]?.arrayValue?.compactMap(\.objectValue) ?? []
+        #expect(running.contains { $0["pid"]?.intValue == Int(pid) && $0["state"]?.stringValue == "running" }, "\(running)")
+        #expect(!(try Self.auditLines(f).contains { $0.contains(#""event":"lost""#) }), "a live guard was recorded lost")
         kill(pid, SIGKILL)
         killed.stop()
         var lost = false
