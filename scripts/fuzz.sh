@@ -38,11 +38,15 @@ for target in "${targets[@]}"; do
     status=0
     jobs_flags=()
     [ "$jobs" -gt 1 ] && jobs_flags=(-jobs="$jobs" -workers="$jobs")
+    # domain-xml reads through FoundationXML, which keeps a CFError per malformed document
+    # (Tests/Fuzz/lsan.supp): a leak check after every such input ran the target at 23/s. Its
+    # leaks are left unchecked; every other target's are checked.
+    [ "$target" = "domain-xml" ] && jobs_flags+=(-detect_leaks=0)
     # Each target runs in a directory of its own, where libFuzzer's workers write fuzz-N.log,
     # so runs of several targets at once do not mix their logs.
     rundir="$PWD/$build/run/$target"
     rm -rf "$rundir" && mkdir -p "$rundir"
-    (cd "$rundir" && UKEY_FUZZ_TARGET=$target "$OLDPWD/$driver" "$OLDPWD/$build/corpus/$target" "$OLDPWD/Tests/Fuzz/Corpus/$target" \
+    (cd "$rundir" && LSAN_OPTIONS="suppressions=$OLDPWD/Tests/Fuzz/lsan.supp" UKEY_FUZZ_TARGET=$target "$OLDPWD/$driver" "$OLDPWD/$build/corpus/$target" "$OLDPWD/Tests/Fuzz/Corpus/$target" \
         -max_total_time="$seconds" -runs="$runs" -print_final_stats=1 -timeout=10 -rss_limit_mb=4096 -max_len="$max_len" \
         -artifact_prefix="$OLDPWD/$build/artifacts/$target-" "${jobs_flags[@]}") > "$log" 2>&1 || status=$?
     cat "$rundir"/fuzz-*.log >> "$log" 2>/dev/null || true

@@ -66,7 +66,8 @@ enum DomainReader {
         guard !domain.name.isEmpty else { throw HypervisorError("the domain XML has no <name>") }
         // What the gate reads and measures first (its refusals say the most), then the walk of
         // everything for what nobody read.
-        if let os = root.child("os") { try readOS(os, into: &domain, defaultFirmware: defaultFirmware) }
+        // No <os> is an empty one (libvirt writes one always): QEMU's SeaBIOS is still what runs.
+        try readOS(root.child("os") ?? XMLTree.Element(name: "os", attributes: [:], text: "", children: []), into: &domain, defaultFirmware: defaultFirmware)
         if let devices = root.child("devices") { try readDevices(devices, into: &domain) }
         var reader = Reader()
         try reader.walk(root, path: "domain", into: &domain)
