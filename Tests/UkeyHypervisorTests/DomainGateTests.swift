@@ -34,39 +34,50 @@ struct DomainGateTests {
     }
 
     @Test("each element of the review that made QEMU read an unmeasured file is refused, naming it", arguments: [
-        (domain(extra: "<qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><qemu:arg value='-kernel'/><qemu:arg value='/evil'/></qemu:commandline>"), "qemu:commandline"),
-        (domain(extra: "<qemu:override xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><qemu:device alias='net0'><qemu:frontend><qemu:property name='romfile' type='string' value='/evil'/></qemu:frontend></qemu:device></qemu:override>"), "qemu:override"),
-        (domain(devices: "<interface type='user'><rom file='/evil.rom'/><model type='virtio'/></interface>"), "rom file"),
-        (domain(os: "<type arch='x86_64' machine='q35'>hvm</type>").replacing(Array("<os>".utf8), with: Array("<os firmware='efi'>".utf8)), "firmware"),
-        (domain(os: "<type arch='x86_64' machine='q35'>hvm</type><firmware><feature enabled='yes' name='secure-boot'/></firmware>"), "firmware"),
-        (domain(devices: "<disk type='dir' device='disk'><source dir='/etc'/><target dev='vdb' bus='virtio'/></disk>"), "type 'dir'"),
-        (domain(devices: "<filesystem type='mount'><source dir='/home'/><target dir='home'/></filesystem>"), "filesystem"),
-        (domain(devices: "<disk type='nvme' device='disk'><source type='pci' managed='yes' namespace='1'><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source><target dev='vdb'/></disk>"), "type 'nvme'"),
-        (domain(devices: "<disk type='vhostuser' device='disk'><source type='unix' path='/tmp/vhost.sock'/><target dev='vdb'/></disk>"), "type 'vhostuser'"),
-        (domain(devices: "<disk type='volume' device='disk'><source pool='default' volume='x.qcow2'/><target dev='vdb'/></disk>"), "type 'volume'"),
-        (domain(devices: "<disk type='file' device='disk'><driver name='qemu' type='vmdk'/><source file='/img/x.vmdk'/><target dev='vdb'/></disk>"), "vmdk"),
-        (domain(extra: "<sysinfo type='fwcfg'><entry name='opt/com.example/x' file='/etc/shadow'/></sysinfo>"), "fwcfg"),
-        (domain(devices: "<interface type='ethernet'><script path='/tmp/evil.sh'/></interface>"), "script"),
-        (domain(devices: "<smartcard mode='host'/>"), "smartcard"),
-        (domain(devices: "<shmem name='shm'/>"), "shmem"),
-        (domain(devices: "<memory model='nvdimm'><source><path>/tmp/nvdimm</path></source><target><size unit='KiB'>524288</size></target></memory>"), "nvdimm"),
-        (domain(devices: "<video><driver name='vhostuser'/><model type='virtio'/></video>"), "vhostuser"),
-        (domain(devices: "<serial type='pipe'><source path='/tmp/in'/></serial>"), "pipe"),
-        (domain(devices: "<serial type='dev'><source path='/dev/ttyS0'/></serial>"), "dev"),
-        (domain(devices: "<rng model='virtio'><backend model='random'>/etc/shadow</backend></rng>"), "/etc/shadow"),
-        (domain(devices: "<interface type='vhostuser'><source type='unix' path='/tmp/v.sock' mode='client'/></interface>"), "vhostuser"),
-        (domain(devices: "<disk type='file' device='disk'><source file='/img/x.qcow2'><slices><slice type='storage' offset='0' size='1'/></slices></source><target dev='vdb'/></disk>"), "slices"),
-        (domain(devices: "<disk type='file' device='disk'><source file='/img/x.qcow2'/><mirror type='file' file='/tmp/copy'/><target dev='vdb'/></disk>"), "mirror"),
-        (domain(devices: "<hostdev mode='subsystem' type='pci'><source><address domain='0' bus='1' slot='0' function='0'/></source><rom file='/evil.rom'/></hostdev>"), "rom file"),
-        (domain(os: "<type arch='x86_64' machine='pc'>hvm</type><init>/sbin/init</init>"), "init"),
-        (domain().replacing(Array("/usr/bin/qemu-system-x86_64".utf8), with: Array("/tmp/evil-qemu".utf8)), "emulator"),
-        (domain(devices: "<unknownthing file='/etc/shadow'/>"), "unknownthing"),
-        (domain(devices: "<graphics type='vnc'><audio path='/x'/></graphics>"), "audio"),
-        (domain(extra: "<foo:bar xmlns:foo='urn:x'/>"), "namespace"),
-        (domain(os: "<type arch='x86_64' machine='microvm'>hvm</type>"), "microvm"),
-    ] as [([UInt8], String)])
-    func refusals(xml: [UInt8], naming: String) {
-        Self.refused(xml, naming: naming)
+        DomainCase(domain(extra: "<qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><qemu:arg value='-kernel'/><qemu:arg value='/evil'/></qemu:commandline>"), "qemu:commandline"),
+        DomainCase(domain(extra: "<qemu:override xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><qemu:device alias='net0'><qemu:frontend><qemu:property name='romfile' type='string' value='/evil'/></qemu:frontend></qemu:device></qemu:override>"), "qemu:override"),
+        DomainCase(domain(devices: "<interface type='user'><rom file='/evil.rom'/><model type='virtio'/></interface>"), "rom file"),
+        DomainCase(domain(os: "<type arch='x86_64' machine='q35'>hvm</type>").replacing(Array("<os>".utf8), with: Array("<os firmware='efi'>".utf8)), "firmware"),
+        DomainCase(domain(os: "<type arch='x86_64' machine='q35'>hvm</type><firmware><feature enabled='yes' name='secure-boot'/></firmware>"), "firmware"),
+        DomainCase(domain(devices: "<disk type='dir' device='disk'><source dir='/etc'/><target dev='vdb' bus='virtio'/></disk>"), "type 'dir'"),
+        DomainCase(domain(devices: "<filesystem type='mount'><source dir='/home'/><target dir='home'/></filesystem>"), "filesystem"),
+        DomainCase(domain(devices: "<disk type='nvme' device='disk'><source type='pci' managed='yes' namespace='1'><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source><target dev='vdb'/></disk>"), "type 'nvme'"),
+        DomainCase(domain(devices: "<disk type='vhostuser' device='disk'><source type='unix' path='/tmp/vhost.sock'/><target dev='vdb'/></disk>"), "type 'vhostuser'"),
+        DomainCase(domain(devices: "<disk type='volume' device='disk'><source pool='default' volume='x.qcow2'/><target dev='vdb'/></disk>"), "type 'volume'"),
+        DomainCase(domain(devices: "<disk type='file' device='disk'><driver name='qemu' type='vmdk'/><source file='/img/x.vmdk'/><target dev='vdb'/></disk>"), "vmdk"),
+        DomainCase(domain(extra: "<sysinfo type='fwcfg'><entry name='opt/com.example/x' file='/etc/shadow'/></sysinfo>"), "fwcfg"),
+        DomainCase(domain(devices: "<interface type='ethernet'><script path='/tmp/evil.sh'/></interface>"), "script"),
+        DomainCase(domain(devices: "<smartcard mode='host'/>"), "smartcard"),
+        DomainCase(domain(devices: "<shmem name='shm'/>"), "shmem"),
+        DomainCase(domain(devices: "<memory model='nvdimm'><source><path>/tmp/nvdimm</path></source><target><size unit='KiB'>524288</size></target></memory>"), "nvdimm"),
+        DomainCase(domain(devices: "<video><driver name='vhostuser'/><model type='virtio'/></video>"), "vhostuser"),
+        DomainCase(domain(devices: "<serial type='pipe'><source path='/tmp/in'/></serial>"), "pipe"),
+        DomainCase(domain(devices: "<serial type='dev'><source path='/dev/ttyS0'/></serial>"), "dev"),
+        DomainCase(domain(devices: "<rng model='virtio'><backend model='random'>/etc/shadow</backend></rng>"), "/etc/shadow"),
+        DomainCase(domain(devices: "<interface type='vhostuser'><source type='unix' path='/tmp/v.sock' mode='client'/></interface>"), "vhostuser"),
+        DomainCase(domain(devices: "<disk type='file' device='disk'><source file='/img/x.qcow2'><slices><slice type='storage' offset='0' size='1'/></slices></source><target dev='vdb'/></disk>"), "slices"),
+        DomainCase(domain(devices: "<disk type='file' device='disk'><source file='/img/x.qcow2'/><mirror type='file' file='/tmp/copy'/><target dev='vdb'/></disk>"), "mirror"),
+        DomainCase(domain(devices: "<hostdev mode='subsystem' type='pci'><source><address domain='0' bus='1' slot='0' function='0'/></source><rom file='/evil.rom'/></hostdev>"), "rom file"),
+        DomainCase(domain(os: "<type arch='x86_64' machine='pc'>hvm</type><init>/sbin/init</init>"), "init"),
+        DomainCase(domain().replacing(Array("/usr/bin/qemu-system-x86_64".utf8), with: Array("/tmp/evil-qemu".utf8)), "emulator"),
+        DomainCase(domain(devices: "<unknownthing file='/etc/shadow'/>"), "unknownthing"),
+        DomainCase(domain(devices: "<graphics type='vnc'><audio path='/x'/></graphics>"), "audio"),
+        DomainCase(domain(extra: "<foo:bar xmlns:foo='urn:x'/>"), "namespace"),
+        DomainCase(domain(os: "<type arch='x86_64' machine='microvm'>hvm</type>"), "microvm"),
+    ])
+    func refusals(_ refused: DomainCase) {
+        Self.refused(refused.xml, naming: refused.naming)
+    }
+
+    /// A domain and what its refusal must name; shown in the report by that name.
+    struct DomainCase: CustomTestStringConvertible, Sendable {
+        let xml: [UInt8]
+        let naming: String
+        init(_ xml: [UInt8], _ naming: String) {
+            self.xml = xml
+            self.naming = naming
+        }
+        var testDescription: String { "refused naming '\(naming)'" }
     }
 
     @Test("what QEMU loads besides the disks is measured: SeaBIOS when there is no <loader>, <dtb>, <acpi><table>, the NVRAM varstore and its template")
