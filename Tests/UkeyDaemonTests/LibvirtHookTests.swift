@@ -199,7 +199,12 @@ struct LibvirtHookTests {
         let initrd = open(guest.initrd, O_RDONLY)
         #expect(initrd >= 0)
         if initrd >= 0 { close(initrd) }
-        let refusals = try f.daemon.call("io.ukey.Audit.Query", ["type": "open-refused", "limit": 10])["records"]?.arrayValue ?? []
+        // The record is queued by the guard's thread as it refuses: it reaches the log within a batch.
+        var refusals: [JSONValue] = []
+        for _ in 0..<50 where !refusals.contains(where: { $0["subject"]?["path"]?.stringValue == guest.kernel }) {
+            refusals = try f.daemon.call("io.ukey.Audit.Query", ["type": "open-refused", "limit": 10])["records"]?.arrayValue ?? []
+            if refusals.isEmpty { usleep(100_000) }
+        }
         #expect(refusals.contains { $0["subject"]?["path"]?.stringValue == guest.kernel && $0["subject"]?["vm"] == "office" }, "\(refusals)")
         // QEMU is up: nothing of its start is held.
         #expect(try ExternalTool.run(Self.hook, ["office-1", "started", "begin", "-"], stdin: Data(guest.xml(session: session).utf8), environment: ["UKEY_SOCKET": f.daemon.socketPath, "UKEY_CONFIG": "/nonexistent"]).status == 0)
