@@ -120,7 +120,7 @@ public struct SealedStore: Sendable {
             return
         }
         if written < current {
-            throw StoreError(.rollback, path: path, "rollback: this store was written at counter \(written), but the TPM's monotonic counter is at \(current): an older copy of the state directory was put back. ukeyd will not open it; restore the newest state directory")
+            throw StoreError(.rollback, path: path, "rollback: the monotonic counter (\(current)) is ahead of this store, which was written at \(written): this is not the newest copy of the state directory (an older one was put back), or the counter was moved by someone holding its authorization. ukeyd will not open it; restore the newest state directory")
         }
         throw StoreError(.integrity, path: path, "integrity check failed: the store claims counter \(written), ahead of the TPM's \(current)")
     }

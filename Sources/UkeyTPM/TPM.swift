@@ -13,13 +13,17 @@ public actor TPM {
     private nonisolated let executor = QueueExecutor(label: "ukey.tpm")
     /// The TCTI it was opened with, e.g. `swtpm:path=/run/swtpm/sock` or `device:/dev/tpmrm0`.
     public nonisolated let tcti: String
+    /// What makes ukey's objects in this TPM ukeyd's alone: every key's template and auth, the
+    /// sealed store key's auth and the counter's are derived from it (`TPMObjectSecret`).
+    nonisolated let secret: TPMObjectSecret
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     /// Connects now, so a TPM that is not there is reported at start.
-    public init(tcti: String) throws(TPMError) {
-        self.context = try TPMContext(tcti: tcti)
+    public init(tcti: String, secret: TPMObjectSecret) throws(TPMError) {
+        self.context = try TPMContext(tcti: tcti, secret: secret)
         self.tcti = tcti
+        self.secret = secret
     }
 
     /// Runs one operation on the context, connecting first if the last one was lost. A TPM that
@@ -32,7 +36,7 @@ public actor TPM {
             if let context {
                 current = context
             } else {
-                current = try TPMContext(tcti: tcti)
+                current = try TPMContext(tcti: tcti, secret: secret)
                 context = current
             }
             do {
@@ -144,6 +148,15 @@ public actor TPM {
     @discardableResult
     public func incrementCounter() throws(TPMError) -> UInt64 {
         try withContext { context throws(TPMError) in try context.incrementCounter() }
+    }
+
+    /// Takes the counter for a new token (Initialize): an earlier token's index is undefined
+    /// (`TPMContext.undefineCounterForNewToken`) and, on a fresh context, defined with this
+    /// token's authorization and started. The counter's value.
+    public func defineCounterForNewToken() throws(TPMError) -> UInt64 {
+        try withContext { context throws(TPMError) in try context.undefineCounterForNewToken() }
+        context = nil
+        return try counterValue()
     }
 
     /// Seals a secret (the store key) to this TPM; `unseal` gives it back on this TPM only.

@@ -1,8 +1,11 @@
 import CTSS2
 
-/// The TPM's keys that ukey uses are primaries made from fixed templates under the owner
-/// hierarchy: the same TPM always derives the same key from the same template, so there is
-/// nothing to store and nothing to lose; another TPM derives another key.
+/// The TPM's keys that ukey uses are primaries made from templates under the owner hierarchy:
+/// the same TPM always derives the same key from the same template, so there is nothing to store
+/// and nothing to lose; another TPM derives another key. Each template's `unique` is derived from
+/// the token's `TPMObjectSecret`, so someone else's template (the same, without the secret)
+/// derives another key: a key that is not ukey's, whose signature no ukey certificate vouches
+/// for. Each key's auth value is derived from it too.
 /// The certificate authorities whose keys the TPM holds with keys = tpm: the root and its two
 /// sub-CAs (see `IdentityCA`). Each label is its template's `unique`, so each is its own key.
 public enum CertificateAuthorityKey: String, Sendable, CaseIterable {
@@ -24,7 +27,9 @@ extension TPMContext {
         /// ECC P-256 storage key (restricted decrypt, AES-128-CFB): the parent of sealed objects.
         case storage
 
-        var publicArea: TPM2B_PUBLIC {
+        /// The template, `unique` its secret-derived value (32 bytes, as the ECC x coordinate:
+        /// TPM2 Part 1, 27.2, the template's unique field is what makes two primaries differ).
+        func publicArea(unique: [UInt8]) -> TPM2B_PUBLIC {
             var template = TPM2B_PUBLIC()
             template.publicArea.type = UKEY_TPM2_ALG_ECC
             template.publicArea.nameAlg = UKEY_TPM2_ALG_SHA256
@@ -36,11 +41,6 @@ extension TPMContext {
                 template.publicArea.parameters.eccDetail.symmetric.algorithm = UKEY_TPM2_ALG_NULL
                 template.publicArea.parameters.eccDetail.scheme.scheme = UKEY_TPM2_ALG_ECDSA
                 template.publicArea.parameters.eccDetail.scheme.details.ecdsa.hashAlg = UKEY_TPM2_ALG_SHA256
-                if case .certificateAuthority(let authority) = self {
-                    let label = Array(authority.rawValue.utf8)
-                    template.publicArea.unique.ecc.x.size = UInt16(label.count)
-                    withUnsafeMutableBytes(of: &template.publicArea.unique.ecc.x.buffer) { $0.copyBytes(from: label) }
-                }
             case .storage:
                 template.publicArea.objectAttributes = UKEY_STORAGE_KEY_ATTRIBUTES
                 template.publicArea.parameters.eccDetail.symmetric.algorithm = UKEY_TPM2_ALG_AES
@@ -48,6 +48,8 @@ extension TPMContext {
                 template.publicArea.parameters.eccDetail.symmetric.mode.aes = UKEY_TPM2_ALG_CFB
                 template.publicArea.parameters.eccDetail.scheme.scheme = UKEY_TPM2_ALG_NULL
             }
+            template.publicArea.unique.ecc.x.size = UInt16(unique.count)
+            withUnsafeMutableBytes(of: &template.publicArea.unique.ecc.x.buffer) { $0.copyBytes(from: unique) }
             return template
         }
 
@@ -70,10 +72,16 @@ extension TPMContext {
         }
     }
 
-    /// Creates (loads) a primary from `template`; the caller flushes the handle.
+    /// Creates (loads) a primary from `template`, its unique and its auth value derived from the
+    /// token's secret; the caller flushes the handle. (ESYS keeps the auth value with the handle,
+    /// so the key's later commands authorise with it.)
     func createPrimary(_ template: Template) throws(TPMError) -> (handle: ESYS_TR, point: [UInt8]) {
         var sensitive = TPM2B_SENSITIVE_CREATE()
-        var publicArea = template.publicArea
+        let auth = secret.derive("auth \(template.keyName)")
+        sensitive.sensitive.userAuth.size = UInt16(auth.count)
+        withUnsafeMutableBytes(of: &sensitive.sensitive.userAuth.buffer) { $0.copyBytes(from: auth) }
+        defer { withUnsafeMutableBytes(of: &sensitive) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        var publicArea = template.publicArea(unique: secret.derive("unique \(template.keyName)"))
         var outside = TPM2B_DATA()
         var creationPCRs = TPML_PCR_SELECTION()
         var handle: ESYS_TR = ESYS_TR(ESYS_TR_NONE)

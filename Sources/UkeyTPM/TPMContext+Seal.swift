@@ -2,8 +2,11 @@ import CTSS2
 
 extension TPMContext {
     /// Seals up to 128 bytes to this TPM: a keyed-hash data object under the storage primary
-    /// (derived from a fixed template and the owner seed, so nothing else needs keeping). The blob
-    /// is the object's marshalled TPM2B_PUBLIC then TPM2B_PRIVATE; only the same TPM can load it.
+    /// (derived from the owner seed and a template carrying the token's secret, so nothing else
+    /// needs keeping), with an auth value derived from that secret: another TPM user derives
+    /// another storage primary, which cannot load the object, and without the auth value could
+    /// not unseal it. The blob is the object's marshalled TPM2B_PUBLIC then TPM2B_PRIVATE; only
+    /// the same TPM, and the same secret, open it.
     func seal(_ secret: [UInt8]) throws(TPMError) -> [UInt8] {
         guard (1...128).contains(secret.count) else { throw TPMError(local: "seal 1-128 bytes, not \(secret.count)", "Create") }
         let parent = try createStoragePrimary()
@@ -11,6 +14,9 @@ extension TPMContext {
         var sensitive = TPM2B_SENSITIVE_CREATE()
         sensitive.sensitive.data.size = UInt16(secret.count)
         withUnsafeMutableBytes(of: &sensitive.sensitive.data.buffer) { $0.copyBytes(from: secret) }
+        let auth = self.secret.derive("auth sealed object")
+        sensitive.sensitive.userAuth.size = UInt16(auth.count)
+        withUnsafeMutableBytes(of: &sensitive.sensitive.userAuth.buffer) { $0.copyBytes(from: auth) }
         var template = TPM2B_PUBLIC()
         template.publicArea.type = UKEY_TPM2_ALG_KEYEDHASH
         template.publicArea.nameAlg = UKEY_TPM2_ALG_SHA256
@@ -58,6 +64,12 @@ extension TPMContext {
         var object: ESYS_TR = ESYS_TR(ESYS_TR_NONE)
         try check(Esys_Load(esys, parent, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &privatePart, &publicPart, &object), "loading the sealed object (was it sealed by this TPM?)")
         defer { Esys_FlushContext(esys, object) }
+        var auth = TPM2B_AUTH()
+        let value = secret.derive("auth sealed object")
+        auth.size = UInt16(value.count)
+        withUnsafeMutableBytes(of: &auth.buffer) { $0.copyBytes(from: value) }
+        defer { withUnsafeMutableBytes(of: &auth) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        try check(Esys_TR_SetAuth(esys, object, &auth), "setting the sealed object's authorization")
         var data: UnsafeMutablePointer<TPM2B_SENSITIVE_DATA>?
         try check(Esys_Unseal(esys, object, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &data), "unsealing")
         guard let data else { throw TPMError(local: "the TPM returned nothing", "Unseal") }

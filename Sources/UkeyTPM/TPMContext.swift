@@ -8,11 +8,14 @@ final class TPMContext {
     private var tcti: OpaquePointer?
     private(set) var esys: OpaquePointer?
     let tctiConfiguration: String
+    /// What makes ukey's objects in this TPM ukeyd's alone (`TPMObjectSecret`).
+    let secret: TPMObjectSecret
     /// The attestation key while loaded: its handle and public point.
     var attestationKey: (handle: ESYS_TR, point: [UInt8])?
 
-    init(tcti configuration: String) throws(TPMError) {
+    init(tcti configuration: String, secret: TPMObjectSecret) throws(TPMError) {
         tctiConfiguration = configuration
+        self.secret = secret
         try check(Tss2_TctiLdr_Initialize(configuration, &tcti), "opening the TPM at \(configuration)")
         let rc = Esys_Initialize(&esys, tcti, nil)
         guard rc == 0 else {

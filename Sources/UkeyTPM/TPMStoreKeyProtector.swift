@@ -11,15 +11,18 @@ public struct TPMStoreKeyProtector: StoreKeyProtector {
     public let name = "tpm"
     public let tcti: String
     private let tpm: TPM?
+    private let secret: TPMObjectSecret
 
-    public init(tcti: String) {
+    public init(tcti: String, secret: TPMObjectSecret) {
         self.tcti = tcti
         self.tpm = nil
+        self.secret = secret
     }
 
     public init(tpm: TPM) {
         self.tcti = tpm.tcti
         self.tpm = tpm
+        self.secret = tpm.secret
     }
 
     /// The TPM's NV counter, with the daemon's TPM connection: the store is bound to it, so an
@@ -32,7 +35,7 @@ public struct TPMStoreKeyProtector: StoreKeyProtector {
         let raw = storeKey.withUnsafeBytes { Array($0) }
         do {
             if let tpm { return try tpm.blocking { tpm throws(TPMError) in try tpm.seal(raw) } }
-            return try TPMContext(tcti: tcti).seal(raw)
+            return try TPMContext(tcti: tcti, secret: secret).seal(raw)
         } catch {
             throw StoreError(.io, path: "TPM \(tcti)", "cannot seal the store key to the TPM: \(error)")
         }
@@ -46,7 +49,7 @@ public struct TPMStoreKeyProtector: StoreKeyProtector {
             } else {
                 let context: TPMContext
                 do {
-                    context = try TPMContext(tcti: tcti)
+                    context = try TPMContext(tcti: tcti, secret: secret)
                 } catch {
                     throw StoreError(.io, path: "TPM \(tcti)", "cannot reach the TPM: \(error)")
                 }

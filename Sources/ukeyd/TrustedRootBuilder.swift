@@ -29,7 +29,15 @@ struct TrustedRootBuilder: TrustedRootProvider {
     }
 
     func initialize(soPIN: String, policySigner: PolicySigner, bootID: String) async throws(TokenError) -> any TrustedRoot {
-        let peers = try connect()
+        let peers = try connect(newToken: true)
+        if let tpm = peers.tpm {
+            // The counter is this token's: one an earlier token left on the TPM is replaced.
+            do {
+                _ = try await tpm.defineCounterForNewToken()
+            } catch {
+                throw TokenError(.unavailable, "cannot define ukey's counter in the TPM for the new token: \(error)")
+            }
+        }
         let records = try await SoftToken.initialize(try configuration(peers), soPIN: soPIN, policySigner: policySigner, bootID: bootID)
         return try compose(records, peers)
     }
@@ -70,12 +78,25 @@ struct TrustedRootBuilder: TrustedRootProvider {
         }
     }
 
-    private func connect() throws(TokenError) -> Peers {
+    /// `newToken`: Initialize, which makes the token's TPM object secret (a stale one from an
+    /// attempt that did not finish is replaced); otherwise the token's own is read.
+    private func connect(newToken: Bool = false) throws(TokenError) -> Peers {
         if let refusal = composition.refusal { throw TokenError(.invalidArgument, refusal) }
         var peers = Peers()
         if composition.usesTPM {
+            let secret: TPMObjectSecret
             do {
-                peers.tpm = try TPM(tcti: tcti)
+                if newToken {
+                    unlink("\(stateDirectory)/\(TPMObjectSecret.fileName)")
+                    secret = try TPMObjectSecret.create(stateDirectory: stateDirectory)
+                } else {
+                    secret = try TPMObjectSecret.load(stateDirectory: stateDirectory)
+                }
+            } catch {
+                throw TokenError(.unavailable, "the token's TPM objects: \(error)")
+            }
+            do {
+                peers.tpm = try TPM(tcti: tcti, secret: secret)
             } catch {
                 throw TokenError(.unavailable, "cannot reach the TPM at \(tcti): \(error)")
             }

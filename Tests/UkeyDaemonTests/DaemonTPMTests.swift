@@ -284,6 +284,23 @@ struct DaemonTPMTests {
         #expect(nv.status == 0 && nv.stdout.contains("nt=0x1") && nv.stdout.contains("size: 8"), "\(nv.stdout)\(nv.stderr)")
     }
 
+    /// The token's TPM objects are derived from a secret in the state directory (`TPMObjectSecret`):
+    /// without it ukeyd refuses to start, naming it, rather than make keys that are not the token's.
+    @Test("the token's TPM object secret is a 0600 file in the state directory; without it (a token from before, or the file lost) ukeyd refuses to start and says so; with it back, it starts")
+    func objectSecret() throws {
+        let f = try DaemonFixture(backend: .tpm)
+        let path = f.daemon.stateDirectory + "/tpm-object-secret"
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600 && (attributes[.size] as? Int) == 32)
+        f.daemon.stop()
+        #expect(rename(path, path + ".away") == 0)
+        #expect(throws: TestDaemonError.self) { try f.daemon.start() }
+        #expect(f.daemon.log().contains("tpm-object-secret is missing"), "\(f.daemon.log().suffix(600))")
+        #expect(rename(path + ".away", path) == 0)
+        try f.daemon.start()
+        #expect(try f.daemon.call("io.ukey.Token.Info")["backend"] != nil)
+    }
+
     @Test("the CA keys live in the TPM: the root and sub-CA certificates name the TPM's keys, and users' certificates (before and after a restart) verify with openssl under the users policy")
     func rootCAInTPM() async throws {
         let f = try DaemonFixture(backend: .tpm)
@@ -315,7 +332,7 @@ struct DaemonTPMTests {
         // The TPM derives the same key from the root CA template: the root certificate's.
         let tcti = f.daemon.tpm!.tcti
         f.daemon.stop()
-        let tpm = try TPM(tcti: tcti)
+        let tpm = try TPM(tcti: tcti, secret: try TPMObjectSecret.load(stateDirectory: f.daemon.stateDirectory))
         for (authority, certificate) in [(CertificateAuthorityKey.root, root), (.tokenKeys, tokenKeysCA), (.users, userCA)] {
             let point = try await tpm.certificateAuthorityKey(authority)
             #expect(P256.Signing.PublicKey(certificate.publicKey)?.x963Representation == Data(point), "\(authority.rawValue)")

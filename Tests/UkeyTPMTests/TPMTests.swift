@@ -5,6 +5,9 @@ import UkeyStore
 import UkeyTPM
 import UkeyTesting
 
+/// The token secret these tests' objects are made with (a token's comes from its state directory).
+let tpmTestSecret = TPMObjectSecret.random()
+
 @Suite("TPM through tpm2-tss, against swtpm", .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)"))
 struct TPMTests {
     static let pcrread = ExternalTool("tpm2_pcrread")
@@ -17,7 +20,7 @@ struct TPMTests {
         // In a function of its own, so our connection is closed before tpm2-tools opens its own
         // (swtpm serves one client at a time).
         func extendOnce() async throws -> (before: [UInt8], after: [UInt8]) {
-            let tpm = try TPM(tcti: swtpm.tcti)
+            let tpm = try TPM(tcti: swtpm.tcti, secret: tpmTestSecret)
             let before = try await tpm.read(pcr: 16)
             try await tpm.extend(pcr: 16, sha256: measurement)
             return (before, try await tpm.read(pcr: 16))
@@ -35,12 +38,12 @@ struct TPMTests {
     func randomAndErrors() async throws {
         let swtpm = try SoftwareTPM()
         defer { swtpm.stop() }
-        let tpm = try TPM(tcti: swtpm.tcti)
+        let tpm = try TPM(tcti: swtpm.tcti, secret: tpmTestSecret)
         let a = try await tpm.random(count: 100), b = try await tpm.random(count: 100)
         #expect(a.count == 100 && b.count == 100 && a != b)
         await #expect(throws: TPMError.self) { try await tpm.extend(pcr: 24, sha256: [UInt8](repeating: 1, count: 32)) }
         await #expect(throws: TPMError.self) { try await tpm.extend(pcr: 16, sha256: [1, 2, 3]) }
-        #expect { try TPM(tcti: "swtpm:path=\(swtpm.directory.file("nothing-here"))") } throws: { error in
+        #expect { try TPM(tcti: "swtpm:path=\(swtpm.directory.file("nothing-here"))", secret: tpmTestSecret) } throws: { error in
             let text = "\(error)"
             return text.contains("opening the TPM") || text.contains("starting a session")
         }
@@ -53,7 +56,7 @@ struct TPMReconnectTests {
     func reconnect() async throws {
         let swtpm = try SoftwareTPM()
         defer { swtpm.stop() }
-        let tpm = try TPM(tcti: swtpm.tcti)
+        let tpm = try TPM(tcti: swtpm.tcti, secret: tpmTestSecret)
         let key = try await tpm.auditKey()
         try await tpm.extend(pcr: 16, sha256: [UInt8](repeating: 7, count: 32))
         try swtpm.restart()
@@ -83,7 +86,7 @@ extension TPMReconnectTests {
     func commandInFlight() async throws {
         let swtpm = try SoftwareTPM()
         defer { swtpm.stop() }
-        let tpm = try TPM(tcti: swtpm.tcti)
+        let tpm = try TPM(tcti: swtpm.tcti, secret: tpmTestSecret)
         try await tpm.extend(pcr: 16, sha256: [UInt8](repeating: 7, count: 32))
         let extended = try await tpm.read(pcr: 16)
         #expect(extended != [UInt8](repeating: 0, count: 32))
@@ -113,7 +116,7 @@ struct TPMQuoteTests {
         defer { swtpm.stop() }
         let nonce = (0..<16).map { _ in UInt8.random(in: 0...255) }
         func quoteOnce() async throws -> (TPMQuote, TPMQuote) {
-            let tpm = try TPM(tcti: swtpm.tcti)
+            let tpm = try TPM(tcti: swtpm.tcti, secret: tpmTestSecret)
             try await tpm.extend(pcr: 16, sha256: Array(SHA256.hash(data: Array("vmm".utf8))))
             let first = try await tpm.quote(nonce: nonce, pcrs: [16])
             return (first, try await tpm.quote(nonce: nonce, pcrs: [16]))
@@ -138,7 +141,7 @@ struct SharedSoftwareTPMTests {
     @Test("make test's swtpm answers at UKEY_TEST_TCTI (required under CI=true)", .enabled(if: ExternalTool.inCI || ProcessInfo.processInfo.environment["UKEY_TEST_TCTI"] != nil, "UKEY_TEST_TCTI is not set: make test starts a swtpm and sets it"))
     func shared() async throws {
         let tcti = try #require(ProcessInfo.processInfo.environment["UKEY_TEST_TCTI"], "scripts/test.sh did not start swtpm")
-        let tpm = try TPM(tcti: tcti)
+        let tpm = try TPM(tcti: tcti, secret: tpmTestSecret)
         #expect(try await tpm.random(count: 32).count == 32)
     }
 }
@@ -154,16 +157,16 @@ struct TPMSealTests {
             other.stop()
         }
         func roundTrip() async throws -> ([UInt8], [UInt8]) {
-            let tpm = try TPM(tcti: machine.tcti)
+            let tpm = try TPM(tcti: machine.tcti, secret: tpmTestSecret)
             let blob = try await tpm.seal(secret)
             return (blob, try await tpm.unseal(blob))
         }
         let (blob, unsealed) = try await roundTrip()
         #expect(unsealed == secret)
         #expect(!blob.contains(secret), "the blob must not carry the secret in the clear")
-        func elsewhere() async throws -> [UInt8] { try await TPM(tcti: other.tcti).unseal(blob) }
+        func elsewhere() async throws -> [UInt8] { try await TPM(tcti: other.tcti, secret: tpmTestSecret).unseal(blob) }
         await #expect { try await elsewhere() } throws: { "\($0)".contains("was it sealed by this TPM?") }
-        func damaged() async throws -> [UInt8] { try await TPM(tcti: machine.tcti).unseal(Array(blob.dropLast(5))) }
+        func damaged() async throws -> [UInt8] { try await TPM(tcti: machine.tcti, secret: tpmTestSecret).unseal(Array(blob.dropLast(5))) }
         await #expect { try await damaged() } throws: { "\($0)".contains("damaged") }
     }
 }
@@ -186,13 +189,13 @@ struct TPMStoreTests {
         }
         let state = try TemporaryDirectory()
         let directory = state.file("state")
-        var store = try SealedStore.create(in: directory, protector: TPMStoreKeyProtector(tcti: machine.tcti), initial: ["greeting": Array("hello".utf8)])
+        var store = try SealedStore.create(in: directory, protector: TPMStoreKeyProtector(tcti: machine.tcti, secret: tpmTestSecret), initial: ["greeting": Array("hello".utf8)])
         try store.commit(["second": Array("record".utf8)])
-        let reopened = try SealedStore.open(in: directory, protector: TPMStoreKeyProtector(tcti: machine.tcti))
+        let reopened = try SealedStore.open(in: directory, protector: TPMStoreKeyProtector(tcti: machine.tcti, secret: tpmTestSecret))
         #expect(reopened["greeting"] == Array("hello".utf8))
         #expect(reopened["second"] == Array("record".utf8))
         #expect {
-            try SealedStore.open(in: directory, protector: TPMStoreKeyProtector(tcti: other.tcti))
+            try SealedStore.open(in: directory, protector: TPMStoreKeyProtector(tcti: other.tcti, secret: tpmTestSecret))
         } throws: { error in
             let text = "\(error)"
             return text.contains("integrity") && text.contains("does not unseal with tpm")
@@ -200,4 +203,94 @@ struct TPMStoreTests {
         // A store sealed by the soft token's device key is not opened as a TPM one, or the other way round.
         #expect { try SealedStore.open(in: directory, protector: DeviceKeyProtector(stateDirectory: directory)) } throws: { "\($0)".contains("sealed by 'tpm'") }
     }
+}
+
+/// Another user of the same TPM (root, or a member of `tss`): with tpm2-tools and the templates
+/// ukey used before its objects carried the token's secret, it re-created ukey's attestation key
+/// and CA keys, and moved ukey's NV counter. Now each is the token's alone.
+@Suite("ukey's TPM objects are the token's alone: another TPM user neither derives its keys, nor unseals its store key, nor moves its counter", .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)"))
+struct TPMOwnershipTests {
+    static let createPrimary = ExternalTool("tpm2_createprimary")
+
+    /// Runs a tpm2-tools command against `tcti`.
+    static func tool(_ name: String, _ arguments: [String], tcti: String) throws -> ExternalTool.Result {
+        try ExternalTool(name).run(["-T", tcti] + arguments)
+    }
+
+    /// The public point of the key another user makes from the fixed template ukey used before.
+    static func fixedTemplateKey(_ attributes: String, unique: String?, tcti: String, in directory: TemporaryDirectory) throws -> Data? {
+        var arguments = ["-C", "o", "-g", "sha256", "-G", "ecc256:ecdsa-sha256:null", "-a", attributes, "-c", directory.file("key.ctx")]
+        if let unique {
+            // tpm2-tools reads a TPMU_PUBLIC_ID: for ECC two TPM2B, sizes little-endian (x, then an empty y).
+            let x = Array(unique.utf8)
+            try directory.write("unique", [UInt8(x.count & 0xFF), UInt8(x.count >> 8)] + x + [0, 0])
+            arguments += ["-u", directory.file("unique")]
+        }
+        let made = try tool("tpm2_createprimary", arguments, tcti: tcti)
+        guard made.status == 0 else { throw TestFailure("tpm2_createprimary: \(made.stderr)") }
+        let read = try tool("tpm2_readpublic", ["-c", directory.file("key.ctx"), "-f", "pem", "-o", directory.file("key.pem")], tcti: tcti)
+        guard read.status == 0 else { throw TestFailure("tpm2_readpublic: \(read.stderr)") }
+        _ = try? tool("tpm2_flushcontext", ["-t"], tcti: tcti)
+        return try P256.Signing.PublicKey(pemRepresentation: String(contentsOfFile: directory.file("key.pem"), encoding: .utf8)).x963Representation
+    }
+
+    @Test("the fixed templates (the attestation key's, the token-keys CA's) derive keys that are not the token's; another secret derives others still; the same secret, the same", .enabled(if: createPrimary.shouldRun, Comment(rawValue: createPrimary.skipReason)))
+    func keysAreTheTokens() async throws {
+        let swtpm = try SoftwareTPM()
+        defer { swtpm.stop() }
+        let work = try TemporaryDirectory()
+        func points(_ secret: TPMObjectSecret) async throws -> (attestation: [UInt8], tokenKeysCA: [UInt8]) {
+            let tpm = try TPM(tcti: swtpm.tcti, secret: secret)
+            return (try await tpm.attestationKey(), try await tpm.certificateAuthorityKey(.tokenKeys))
+        }
+        let ours = try await points(tpmTestSecret)
+        #expect(try await points(tpmTestSecret) == ours, "the same secret derives the same keys")
+        let someoneElse = try await points(.random())
+        #expect(someoneElse.attestation != ours.attestation && someoneElse.tokenKeysCA != ours.tokenKeysCA)
+        // The attacker's tpm2_createprimary with the templates ukey used before (empty unique; the
+        // CA's label as its unique): with the code before, these equalled ukey's keys.
+        let attestation = try Self.fixedTemplateKey("fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign", unique: nil, tcti: swtpm.tcti, in: work)
+        #expect(attestation != nil && attestation != Data(ours.attestation), "another TPM user re-created ukey's attestation key")
+        let tokenKeys = try Self.fixedTemplateKey("fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign", unique: "ukey token-keys CA", tcti: swtpm.tcti, in: work)
+        #expect(tokenKeys != nil && tokenKeys != Data(ours.tokenKeysCA), "another TPM user re-created ukey's token-keys CA key")
+    }
+
+    @Test("the sealed store key unseals with the token's secret only: another secret (another user's storage primary) cannot load it")
+    func sealedObjectIsTheTokens() async throws {
+        let swtpm = try SoftwareTPM()
+        defer { swtpm.stop() }
+        let storeKey = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let blob = try await TPM(tcti: swtpm.tcti, secret: tpmTestSecret).seal(storeKey)
+        #expect(try await TPM(tcti: swtpm.tcti, secret: tpmTestSecret).unseal(blob) == storeKey)
+        func asSomeoneElse() async throws -> [UInt8] { try await TPM(tcti: swtpm.tcti, secret: .random()).unseal(blob) }
+        await #expect(throws: TPMError.self) { try await asSomeoneElse() }
+    }
+
+    @Test("ukey's NV counter moves only with the token's authorization: tpm2_nvincrement by another user fails, and the counter stays where ukeyd left it", .enabled(if: createPrimary.shouldRun, Comment(rawValue: createPrimary.skipReason)))
+    func counterIsTheTokens() async throws {
+        let swtpm = try SoftwareTPM()
+        defer { swtpm.stop() }
+        do {
+            let tpm = try TPM(tcti: swtpm.tcti, secret: tpmTestSecret)
+            #expect(try await tpm.defineCounterForNewToken() == 1)
+            #expect(try await tpm.incrementCounter() == 2)
+        }
+        // With the code before (an empty auth), this moved the counter and ukeyd never started again.
+        let moved = try Self.tool("tpm2_nvincrement", ["0x1554b01"], tcti: swtpm.tcti)
+        #expect(moved.status != 0, "another TPM user moved ukey's counter: \(moved.stdout)")
+        #expect(try await TPM(tcti: swtpm.tcti, secret: tpmTestSecret).counterValue() == 2)
+        // A new token on the same TPM takes the index for itself (an earlier token's counter is
+        // replaced; a TPM starts a new counter at the highest value any counter had, so it
+        // never goes back).
+        let newToken = TPMObjectSecret.random()
+        #expect(try await TPM(tcti: swtpm.tcti, secret: newToken).defineCounterForNewToken() >= 2)
+        func oldToken() async throws -> UInt64 { try await TPM(tcti: swtpm.tcti, secret: tpmTestSecret).counterValue() }
+        await #expect(throws: TPMError.self) { try await oldToken() }
+    }
+}
+
+/// A failure of the test's own setup, with what was seen.
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
