@@ -35,7 +35,9 @@ extension TPMServedRole {
         } catch {
             throw TokenError(.unavailable, "the TPM's \(name) key is not a P-256 point")
         }
-        let certificate = try await records.certificate(forHardwareKey: name, purpose: name == "tpm-audit" ? .audit : .attestation, publicKey: key)
+        // The TPM's attestation key vouches for TPM2 quotes only: its certificate says so.
+        let certificate = try await records.certificate(
+            forHardwareKey: name, purpose: name == "tpm-audit" ? .audit : .attestation, publicKey: key, tpm2QuotesOnly: name == "tpm-attestation")
         let entry = (try IdentityCA.pem(certificate), key.pemRepresentation)
         certificates.store(name, point: point, entry)
         return entry

@@ -111,7 +111,8 @@ public enum IdentityCA {
         caKey: Certificate.PrivateKey,
         caCertificate: Certificate,
         now: Date,
-        validity: TimeInterval = defaultUserValidity
+        validity: TimeInterval = defaultUserValidity,
+        tpm2QuotesOnly: Bool = false
     ) async throws(TokenError) -> Certificate {
         guard CertificatePoliciesExtension.certificate(caCertificate, states: purpose.policy) else {
             throw TokenError(.crypto, "the CA '\(caCertificate.subject)' does not issue \(purpose.rawValue) certificates")
@@ -121,7 +122,7 @@ public enum IdentityCA {
         ) {
             Critical(BasicConstraints.notCertificateAuthority)
             Critical(KeyUsage(digitalSignature: true))
-            purpose.extendedKeyUsageExtension()
+            purpose.extendedKeyUsageExtension(also: tpm2QuotesOnly ? [KeyPurpose.tpm2Quotes] : [])
             CertificatePoliciesExtension.extensionValue([purpose.policy])
         }
     }

@@ -51,9 +51,23 @@ public enum KeyPurpose: String, Sendable, CaseIterable {
         }
     }
 
-    /// The extendedKeyUsage extension (RFC 5280 4.2.1.12) naming this one purpose.
-    func extendedKeyUsageExtension() -> Certificate.Extension {
-        Certificate.Extension(oid: OIDList.extendedKeyUsage, critical: false, value: ArraySlice(OIDList.sequence(of: [identifier])))
+    /// The extendedKeyUsage extension (RFC 5280 4.2.1.12) naming this purpose, and `also`.
+    func extendedKeyUsageExtension(also: [[UInt8]] = []) -> Certificate.Extension {
+        Certificate.Extension(oid: OIDList.extendedKeyUsage, critical: false, value: ArraySlice(OIDList.sequence(of: [identifier] + also)))
+    }
+
+    /// `arc.1.3`: the attestation key is a TPM's and vouches only for TPM2 quotes (a TPMS_ATTEST
+    /// the TPM built, starting with TPM_GENERATED_VALUE). A restricted TPM key can also sign a
+    /// digest of other bytes (TPM2_Hash gives the ticket): without this, its certificate would
+    /// vouch for a "ukey-v1" quote made of such bytes too. Verifiers take a TPM2 quote only under
+    /// a certificate that states it, and a "ukey-v1" quote never under one that does.
+    public static let tpm2QuotesOID = "\(arc).1.3"
+    static let tpm2Quotes: [UInt8] = UkeyArc.oid([1, 3])
+
+    /// Whether `certificate`'s extended key usage says it vouches only for TPM2 quotes.
+    public static func vouchesOnlyForTPM2Quotes(_ certificate: Certificate) -> Bool {
+        guard let ext = certificate.extensions[oid: OIDList.extendedKeyUsage] else { return false }
+        return OIDList.identifiers(in: ext.value, nested: false)?.contains(tpm2Quotes) == true
     }
 
     /// Whether `certificate`'s extended key usage names this purpose. A certificate without the

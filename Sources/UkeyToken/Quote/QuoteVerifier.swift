@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import UkeyCore
 import UkeySM
+import SwiftASN1
 import X509
 
 /// Checks a quote as a remote verifier would: the signature with the attestation certificate's
@@ -32,6 +33,9 @@ public enum QuoteVerifier {
         now: Date = Date()
     ) throws(TokenError) -> TPM2Quote {
         let key = try attestationKey(certificatePEM, rootCAPEM: rootCAPEM, now: now)
+        guard let leaf = leafCertificate(certificatePEM), KeyPurpose.vouchesOnlyForTPM2Quotes(leaf) else {
+            throw TokenError(.invalidArgument, "the attestation certificate does not say its key is a TPM's (extended key usage \(KeyPurpose.tpm2QuotesOID)): it vouches for no TPM2 quote")
+        }
         let ecdsa = try TPM2Quote.ecdsaSignature(parsing: signature)
         guard key.isValidSignature(ecdsa, for: SHA256.hash(data: bytes)) else {
             throw TokenError(.invalidArgument, "the signature does not verify with the attestation key")
@@ -62,6 +66,9 @@ public enum QuoteVerifier {
     ) throws(TokenError) -> Verified {
         // P-256 or SM2, as the attestation certificate says: never the quote's own choice.
         let key = try CertificateBundle.verificationKey(certificatePEM, for: .attestation, rootCAPEM: rootCAPEM, now: now, sm2ID: sm2ID)
+        if let leaf = leafCertificate(certificatePEM), KeyPurpose.vouchesOnlyForTPM2Quotes(leaf) {
+            throw TokenError(.invalidArgument, "the attestation key is a TPM's (its certificate names \(KeyPurpose.tpm2QuotesOID)): it vouches only for TPM2 quotes, never for a ukey-v1 quote")
+        }
         guard key.isValidSignature(signature, for: bytes) else {
             throw TokenError(.invalidArgument, "the signature does not verify with the attestation key (\(key.algorithm))")
         }
@@ -70,6 +77,13 @@ public enum QuoteVerifier {
             throw TokenError(.invalidArgument, "the quote's nonce is not the one expected (a replayed quote?)")
         }
         return Verified(quote: quote, algorithm: key.algorithm)
+    }
+
+    /// The first certificate of a PEM bundle, when it is an X.509 one (SM2 certificates are never
+    /// a TPM's).
+    static func leafCertificate(_ bundlePEM: String) -> Certificate? {
+        guard let first = try? PEMDocument.parseMultiple(pemString: bundlePEM).first else { return nil }
+        return try? Certificate(derEncoded: first.derBytes)
     }
 
     /// The attestation certificate's P-256 key. `certificatePEM` is the attestation key's

@@ -130,8 +130,10 @@ extension SoftToken: KeysRole {
     /// The root CA's certificate for a token key that lives outside the store (a TPM's attestation
     /// or audit key), kept in the store as `name`: issued on first use, and again only if the
     /// hardware's key changes (another TPM, a cleared one).
-    public nonisolated func certificate(forHardwareKey name: String, purpose: KeyPurpose, publicKey: P256.Signing.PublicKey) async throws(TokenError) -> Certificate {
-        if let stored = await storedCertificate(named: name, for: publicKey) { return stored }
+    /// `tpm2QuotesOnly`: the key is a TPM's attestation key, and its certificate says it vouches
+    /// only for TPM2 quotes (`KeyPurpose.tpm2QuotesOID`); one stored without that is issued again.
+    public nonisolated func certificate(forHardwareKey name: String, purpose: KeyPurpose, publicKey: P256.Signing.PublicKey, tpm2QuotesOnly: Bool = false) async throws(TokenError) -> Certificate {
+        if let stored = await storedCertificate(named: name, for: publicKey), KeyPurpose.vouchesOnlyForTPM2Quotes(stored) == tpm2QuotesOnly { return stored }
         let (ca, serial, now) = try await hardwareKeyIssuer()
         let certificate = try await IdentityCA.issue(
             commonName: "ukey \(name) \(serial)",
@@ -140,7 +142,8 @@ extension SoftToken: KeysRole {
             caKey: ca.key,
             caCertificate: ca.certificate,
             now: now,
-            validity: IdentityCA.defaultRootValidity
+            validity: IdentityCA.defaultRootValidity,
+            tpm2QuotesOnly: tpm2QuotesOnly
         )
         return try await keepHardwareCertificate(certificate, named: name, for: publicKey)
     }
