@@ -47,7 +47,8 @@ sm2=$(openssl speed -elapsed -seconds 3 sm2 2>/dev/null | awk '/SM2/ { print $(N
 # The card path: pcscd and ukey-vcard in their namespace (root; scripts/pcsc-peer.sh).
 if [ "$(id -u)" -eq 0 ] && command -v pcscd > /dev/null; then
     echo "==> peer: pcscd with ukey-vcard, and opensc-tool"
-    UKEY_VCARD=.build/release/ukey-vcard scripts/pcsc-peer.sh start "$work/pcsc" && pcsc_started=1 && export UKEY_BENCH_PCSC=1
+    UKEY_VCARD=.build/release/ukey-vcard scripts/pcsc-peer.sh start "$work/pcsc" && pcsc_started=1 \
+        && UKEY_VCARD=.build/release/ukey-vcard scripts/pcsc-peer.sh fresh-card "$work/pcsc" 1 && export UKEY_BENCH_PCSC=1
 fi
 
 # The exec guard against fapolicyd (root: fanotify, mounts, fapolicyd's own configuration, which

@@ -4,8 +4,10 @@
 # whoever reaches its port becomes the card: in the namespace nothing outside can). Clients reach
 # pcscd through its Unix socket as usual. Stopped by PID, never by name.
 #   scripts/pcsc-peer.sh start DIR   # writes DIR/pcscd.pid, DIR/vcard.pid, DIR/ns.pid; waits for the card
-#   scripts/pcsc-peer.sh fresh-card DIR [SLOT]   # a factory-new card in the running pcscd: in its
-#       first reader ("Virtual PCD 00 00"), or with SLOT 1 in its second ("Virtual PCD 00 01")
+#   scripts/pcsc-peer.sh fresh-card DIR [SLOT]   # a factory-new card in the running pcscd, in reader
+#       SLOT: 0 "Virtual PCD 00 00" (the default; the daemon suites' keys card), 1 "Virtual PCD 00 01"
+#       (alice's), 2 "Virtual PCD Users 00 00" (bob's). vpcd gives two readers per entry in
+#       reader.conf, so the third comes from a second entry; reader SLOT listens on port 35963+SLOT.
 #   scripts/pcsc-peer.sh stop DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +16,7 @@ dir=${2:?a directory for the peers\' files}
 vcard=${UKEY_VCARD:-$PWD/.build/debug/ukey-vcard}
 
 stop() {
-    for name in vcard vcard1 pcscd ns; do
+    for name in vcard vcard1 vcard2 pcscd ns; do
         if [ -f "$dir/$name.pid" ]; then
             pid=$(cat "$dir/$name.pid")
             kill "$pid" 2>/dev/null || true
@@ -44,6 +46,17 @@ DEVICENAME   /dev/null:0x8C7B
 LIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so
 CHANNELID    0x8C7B
 CONF
+    # vpcd keeps its two slots in the driver's own static state, so a second entry naming the
+    # same library shares (and breaks) them: the third reader runs a copy of the driver, loaded
+    # apart from the first because its path differs.
+    mkdir -p "$dir/driver"
+    cp /usr/lib/pcsc/drivers/serial/libifdvpcd.so "$dir/driver/libifdvpcd-users.so"
+    cat > "$dir/readers/vpcd-users" <<CONF
+FRIENDLYNAME "Virtual PCD Users"
+DEVICENAME   /dev/null:0x8C7D
+LIBPATH      $dir/driver/libifdvpcd-users.so
+CHANNELID    0x8C7D
+CONF
     unshare --net bash -c '
         ip link set lo up
         pcscd --foreground -c "$1/readers" > "$1/pcscd.log" 2>&1 &
@@ -66,10 +79,10 @@ CONF
     exit 1
     ;;
 fresh-card)
-    # Pull the card, wipe it, insert a new one into pcscd's namespace. vpcd has two slots: port
-    # 35963 is its first reader, 35964 its second.
+    # Pull the card, wipe it, insert a new one into pcscd's namespace: reader SLOT's card talks
+    # to vpcd on port 35963+SLOT (two per reader.conf entry, the entries 2 ports apart).
     slot=${3:-0}
-    case "$slot" in 0) suffix= ;; 1) suffix=1 ;; *) echo "error: vpcd has slots 0 and 1, not '$slot'" >&2; exit 2 ;; esac
+    case "$slot" in 0) suffix= ;; 1|2) suffix=$slot ;; *) echo "error: the readers are 0, 1 and 2, not '$slot'" >&2; exit 2 ;; esac
     if [ -f "$dir/vcard$suffix.pid" ]; then
         pid=$(cat "$dir/vcard$suffix.pid")
         kill "$pid" 2>/dev/null || true

@@ -88,19 +88,25 @@ echo "==> swift test --filter UkeyDaemonTests, with UKEY_TEST_BACKEND=sm2"
 UKEY_TEST_BACKEND=sm2 run_logged sm2 swift test --filter UkeyDaemonTests
 # The daemon suites a third time with the keys and the store on the virtual card: a fresh card,
 # enrolled by ukeyctl (keys made on the card, each certificate signed by the card itself).
-# Users are on cards too (users = "pcsc"): alice's card, which also holds ukeyd's keys, and bob's,
-# one in each of vpcd's readers; each card's PUK is the suites' SO PIN (DaemonFixture.soPIN) and
-# each test daemon first resets the PINs with it. The cards' PINs are shared state, so these run
-# one test at a time.
+# Users are on cards too (users = "pcsc"), each on a card of their own: ukeyd's keys card, which
+# no user may log in with (its PIN is ukeyd's, in its pin file), is in the first reader, alice's
+# in the second, bob's in the third. Each card's PUK is the suites' SO PIN (DaemonFixture.soPIN)
+# and each test daemon first resets the PINs with it. The cards' PINs are shared state, so these
+# run one test at a time.
 if [ -n "${UKEY_TEST_PCSC_DIR:-}" ]; then
-    echo "==> ukeyctl card enroll --user, then swift test --no-parallel --filter UkeyDaemonTests, with UKEY_TEST_BACKEND=pcsc"
-    for slot in 0 1; do
-        user=$([ "$slot" = 0 ] && echo alice || echo bob)
+    echo "==> ukeyctl card enroll (ukeyd's keys card; alice's and bob's with --user), then swift test --no-parallel --filter UkeyDaemonTests, with UKEY_TEST_BACKEND=pcsc"
+    readers=("Virtual PCD 00 00" "Virtual PCD 00 01" "Virtual PCD Users 00 00")
+    for slot in 0 1 2; do
         scripts/pcsc-peer.sh fresh-card "$UKEY_TEST_PCSC_DIR" "$slot"
-        .build/debug/ukeyctl card enroll --reader "Virtual PCD 00 0$slot" --user "$user"
-        yubico-piv-tool -r "Virtual PCD 00 0$slot" -a change-puk -P 12345678 -N so-pin42
+        case "$slot" in
+        0) .build/debug/ukeyctl card enroll --reader "${readers[0]}"
+           yubico-piv-tool -r "${readers[0]}" -a change-pin -P 123456 -N keys-p1 ;;
+        1) .build/debug/ukeyctl card enroll --reader "${readers[1]}" --user alice ;;
+        2) .build/debug/ukeyctl card enroll --reader "${readers[2]}" --user bob ;;
+        esac
+        yubico-piv-tool -r "${readers[$slot]}" -a change-puk -P 12345678 -N so-pin42
     done
-    (umask 077 && printf 'alice-p1\n' > "$UKEY_TEST_PCSC_DIR/card.pin")
+    (umask 077 && printf 'keys-p1\n' > "$UKEY_TEST_PCSC_DIR/card.pin")
     UKEY_TEST_BACKEND=pcsc run_logged pcsc swift test --no-parallel --filter UkeyDaemonTests
 fi
 # A real guest under libvirt and QEMU, gated by ukey's hook (root: libvirt's system instance).

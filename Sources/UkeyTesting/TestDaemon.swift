@@ -59,13 +59,13 @@ public final class TestDaemon: @unchecked Sendable {
             self.tpm = tpm
             extraArguments = arguments + ["--registers", "tpm", "--keys", "tpm", "--tcti", tpm.tcti]
         case .pcsc:
-            // The cards make test enrolled (ukeyctl card enroll --user): alice's, which also holds
-            // ukeyd's keys (its PIN in card.pin), and bob's, each in a reader of vpcd.
+            // The cards make test enrolled: ukeyd's keys card (its PIN in card.pin, no user's),
+            // and alice's and bob's own (ukeyctl card enroll --user), each in a reader of vpcd.
             tpm = nil
             let peer = try VirtualCardPeer.requireDirectory()
             extraArguments = arguments + [
                 "--keys", "pcsc", "--users", "pcsc", "--store", "pcsc",
-                "--pcsc-reader", VirtualCardPeer.userReaders["alice"]!, "--pcsc-pin-file", "\(peer)/card.pin",
+                "--pcsc-reader", VirtualCardPeer.keysReader, "--pcsc-pin-file", "\(peer)/card.pin",
             ]
         case .soft:
             tpm = nil

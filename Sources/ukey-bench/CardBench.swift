@@ -11,7 +11,7 @@ import UkeyVarlink
 /// APDU in one process, and a PIN-verified ECDSA signature on the card against the soft token's.
 extension Bench {
     static func cardBenchmarks(softSign: Double) async throws {
-        let card = SmartCard(reader: "Virtual PCD")
+        let card = SmartCard(reader: "Virtual PCD 00 00")
         let client = PIVClient(card: card)
         let select = CommandAPDU(cla: 0, ins: 0xA4, p1: 0x04, p2: 0x00, data: Array([0xA0, 0x00, 0x00, 0x03, 0x08]), le: 256)
         print("\nthe card path: ukey-vcard in pcscd (vpcd), through pcsc-lite")
@@ -36,13 +36,17 @@ extension Bench {
         guard let binary = environment["UKEYD_BINARY"], let policyPath = environment["UKEY_BENCH_POLICY"] else { return }
         let policy = try String(contentsOfFile: policyPath, encoding: .utf8)
         let ukeyctl = URL(fileURLWithPath: binary).deletingLastPathComponent().appendingPathComponent("ukeyctl").path
-        let enroll = Process()
-        enroll.executableURL = URL(fileURLWithPath: ukeyctl)
-        enroll.arguments = ["card", "enroll", "--reader", "Virtual PCD", "--user", "bench"]
-        enroll.standardOutput = FileHandle.nullDevice
-        try enroll.run()
-        enroll.waitUntilExit()
-        guard enroll.terminationStatus == 0 else { throw BenchError("ukeyctl card enroll failed") }
+        // ukeyd's keys card in the first reader, the user's own card in the second (scripts/bench.sh
+        // inserted it): ukeyd refuses a user who would log in with its keys card.
+        for arguments in [["card", "enroll", "--reader", "Virtual PCD 00 00"], ["card", "enroll", "--reader", "Virtual PCD 00 01", "--user", "bench"]] {
+            let enroll = Process()
+            enroll.executableURL = URL(fileURLWithPath: ukeyctl)
+            enroll.arguments = arguments
+            enroll.standardOutput = FileHandle.nullDevice
+            try enroll.run()
+            enroll.waitUntilExit()
+            guard enroll.terminationStatus == 0 else { throw BenchError("ukeyctl \(arguments.joined(separator: " ")) failed") }
+        }
         let pinFile = FileManager.default.temporaryDirectory.appendingPathComponent("ukey-bench-card-\(getpid()).pin").path
         guard FileManager.default.createFile(atPath: pinFile, contents: Data("123456".utf8), attributes: [.posixPermissions: 0o600]) else {
             throw BenchError("cannot write \(pinFile)")
@@ -50,7 +54,7 @@ extension Bench {
         defer { try? FileManager.default.removeItem(atPath: pinFile) }
         let card = try DaemonBench.start(
             binary: binary, policy: policy,
-            arguments: ["--keys", "pcsc", "--users", "pcsc", "--store", "pcsc", "--pcsc-reader", "Virtual PCD", "--pcsc-pin-file", pinFile], name: "card")
+            arguments: ["--keys", "pcsc", "--users", "pcsc", "--store", "pcsc", "--pcsc-reader", "Virtual PCD 00 00", "--pcsc-pin-file", pinFile], name: "card")
         defer { card.stop() }
         let soft = try DaemonBench.start(binary: binary, policy: policy, name: "soft-card-peer")
         defer { soft.stop() }

@@ -128,23 +128,44 @@ struct CardSetManagementKey: AsyncParsableCommand {
 }
 
 /// `ukeyctl card certify`: the token's CAs certify the card's keys, from requests the card signs.
+/// A card is either ukeyd's keys card (its 9c key is ukeyd's attestation key) or a user's, never
+/// both: whoever holds a card's PIN can make its 9c key sign, so a user's card must not be the
+/// one that signs quotes and audit checkpoints.
 struct CardCertify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "certify",
-        abstract: "Have ukeyd's user CA certify the card's 9a key for a user (from a CSR the card signs), and write that certificate and the token's certificate of the card's 9c key onto the card.",
-        discussion: "Run it after ukeyd is initialised on the card (keys = \"pcsc\") and the user added."
+        abstract: "Write ukeyd's certificates onto a card: on ukeyd's keys card, the token-keys CA's certificate of its 9c key; on a user's card (--user), the user CA's certificate of its 9a key, from a CSR the card signs.",
+        discussion: "Run it after ukeyd is initialised on the card (keys = \"pcsc\") and, for a user's card, the user added. ukeyd's keys card is no user's: --user on it is refused."
     )
 
     @OptionGroup var card: CardOptions
     @OptionGroup var management: ManagementKeyOptions
     @OptionGroup var daemon: DaemonOptions
 
-    @Option(help: "The user whose identity key is the card's 9a key.")
-    var user: String
+    @Option(help: "The user whose own card this is: their identity key is the card's 9a key.")
+    var user: String?
 
     func run() async throws {
         let key = try management.key()
         let client = card.client
+        let attestation = try daemon.call("io.ukey.Token.Certificate", ["name": "attestation"])
+        let keysCertificate = attestation["pem"]?.stringValue.flatMap { try? Certificate(pemEncoded: $0) }
+        let cardSignatureKey = try await client.certificate(slot: .signature).flatMap { try? Certificate(derEncoded: $0) }?.publicKey
+        let isKeysCard = keysCertificate != nil && cardSignatureKey == keysCertificate?.publicKey
+        switch (isKeysCard, user) {
+        case (true, let user?):
+            throw InputError("this card holds ukeyd's keys (its 9c key signs quotes and audit checkpoints for whoever has its PIN): it cannot be \(user)'s card; enrol a card of their own with 'ukeyctl card enroll --user \(user)'")
+        case (true, nil):
+            try await client.putCertificate(try IdentityCA.der(keysCertificate!), slot: .signature, managementKey: key)
+            print("slot 9c: \(keysCertificate!.subject), issued by \(keysCertificate!.issuer)")
+        case (false, nil):
+            throw InputError("this card's 9c key is not ukeyd's attestation key, so it is not ukeyd's keys card: name the user whose card it is with --user")
+        case (false, let user?):
+            try await certifyUser(user, client: client, managementKey: key)
+        }
+    }
+
+    private func certifyUser(_ user: String, client: PIVClient, managementKey key: ManagementKey) async throws {
         guard let enrolled = try await client.certificate(slot: .authentication), let selfSigned = try? Certificate(derEncoded: enrolled),
             let publicKey = P256.Signing.PublicKey(selfSigned.publicKey)
         else { throw InputError("the card's slot 9a holds no P-256 certificate: run 'ukeyctl card enroll' first") }
@@ -160,17 +181,6 @@ struct CardCertify: AsyncParsableCommand {
         }
         try await client.putCertificate(try IdentityCA.der(certificate), slot: .authentication, managementKey: key)
         print("slot 9a: \(certificate.subject), issued by \(certificate.issuer)")
-
-        let attestation = try daemon.call("io.ukey.Token.Certificate", ["name": "attestation"])
-        if let text = attestation["pem"]?.stringValue, let certified = try? Certificate(pemEncoded: text),
-            let signature = try await client.certificate(slot: .signature).flatMap({ try? Certificate(derEncoded: $0) }),
-            certified.publicKey == signature.publicKey
-        {
-            try await client.putCertificate(try IdentityCA.der(certified), slot: .signature, managementKey: key)
-            print("slot 9c: \(certified.subject), issued by \(certified.issuer)")
-        } else {
-            print("slot 9c: left as enrolled (ukeyd's attestation key is not this card's 9c key)")
-        }
     }
 }
 

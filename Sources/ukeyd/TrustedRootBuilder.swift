@@ -151,6 +151,8 @@ struct TrustedRootBuilder: TrustedRootProvider {
             case .soft: records
             case .pcsc: CardUsers(records: records, binding: try peers.requireCard(), cards: userCards)
             }
-        return ComposedTrustedRoot(composition: composition, records: records, registers: registers, keys: keys, users: users)
+        let ownHardwareKeys = peers.card.map { card in card.publicKeys.values.map { Certificate.PublicKey($0) } } ?? []
+        return ComposedTrustedRoot(
+            composition: composition, records: records, registers: registers, keys: keys, users: users, ownHardwareKeys: ownHardwareKeys)
     }
 }

@@ -24,8 +24,10 @@ struct DaemonFixture {
 
     init(arguments: [String] = [], load: Bool = true, backend: TestBackend = .fromEnvironment) throws {
         if backend == .pcsc {
-            // Users' PINs are their cards' (PUK: the SO PIN): a test that changed one must not leak into the next.
+            // Users' PINs are their cards' (PUK: the SO PIN): a test that changed one must not leak
+            // into the next. ukeyd's keys card is no user's: its PIN is only in ukeyd's pin file.
             for (user, reader) in VirtualCardPeer.userReaders { try VirtualCardPeer.resetPIN(reader: reader, puk: Self.soPIN, pin: Self.pins[user]!) }
+            try VirtualCardPeer.resetPIN(reader: VirtualCardPeer.keysReader, puk: Self.soPIN, pin: VirtualCardPeer.keysPIN)
         }
         daemon = try TestDaemon(arguments: arguments + ["--allow-demo-keys"], backend: backend)
         signer = try Self.demoSigner()

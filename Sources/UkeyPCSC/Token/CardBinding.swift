@@ -13,6 +13,8 @@ public final class CardBinding: Sendable {
     public let publicKeys: [PIVSlot: P256.Signing.PublicKey]
     /// Who the card is: its serial and its keys, bound into the store at initialisation.
     public let identity: HardwareBinding
+    /// The card's serial (CHUID), when it has one: no user may log in with this card.
+    public let serial: UInt32?
     private let certificates = Mutex<[String: Certificate]>([:])
 
     /// Opens the card in `reader`: its 9a, 9c and 9d certificates (written by `ukeyctl card
@@ -43,6 +45,7 @@ public final class CardBinding: Sendable {
         } catch {
             throw Self.tokenError(error)
         }
+        self.serial = serial
         let points = [PIVSlot.authentication, .signature, .keyManagement].flatMap { keys[$0].map { Array($0.x963Representation) } ?? [] }
         let fingerprint = SHA256.hash(data: points).prefix(8).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
         identity = HardwareBinding(name: "card", identity: "serial \(serial.map(String.init) ?? "unknown"), keys \(fingerprint)")

@@ -35,6 +35,7 @@ public struct CardUsers: UsersRole {
         } catch {
             throw CardBinding.tokenError(error)
         }
+        try refuseKeysCard(card.serial, user: name)
         switch try await prove(serial: card.serial, publicKey: card.publicKey, pin: pin, user: name) {
         case .accepted: break
         case .rejected(let left): throw TokenError(.invalidPIN, "the PIN does not open \(name)'s card (\(left) tries left on it)")
@@ -47,7 +48,19 @@ public struct CardUsers: UsersRole {
     public func verifyPIN(user: String, pin: String) async throws(TokenError) -> PinVerdict {
         guard await records.userNames().contains(user) else { return .unknownUser }
         guard let card = try await records.userCard(user) else { return .locked }
+        try refuseKeysCard(card.serial, user: user)
         return try await prove(serial: card.serial, publicKey: card.publicKey, pin: pin, user: user)
+    }
+
+    /// ukeyd's keys card is never a user's: its slot 9c signs quotes and audit checkpoints for
+    /// whoever presents its PIN, so a user logging in with it would hold that PIN. Refused at
+    /// enrolment, and at every login of a user enrolled before this rule (re-enrol them on a card
+    /// of their own).
+    func refuseKeysCard(_ serial: UInt32, user: String) throws(TokenError) {
+        guard let keysCard = binding.serial, keysCard == serial else { return }
+        throw TokenError(
+            .invalidArgument,
+            "card \(serial) holds ukeyd's keys (its slot 9c signs quotes and audit checkpoints for whoever has its PIN): it cannot be \(user)'s card; give \(user) a card of their own")
     }
 
     /// PIN, then a signature by the card's 9a key over 32 fresh random bytes.

@@ -13,19 +13,25 @@ public struct ComposedTrustedRoot: TrustedRoot {
     let registersRole: any RegistersRole
     let keysRole: any KeysRole
     let usersRole: any UsersRole
+    /// The public keys of ukeyd's own hardware (its keys card's 9a, 9c and 9d): no user's
+    /// certificate may name one, since whoever holds that card's PIN makes 9c sign quotes and
+    /// audit checkpoints.
+    let ownHardwareKeys: [Certificate.PublicKey]
 
     public init(
         composition: TokenComposition,
         records: SoftToken,
         registers: any RegistersRole,
         keys: any KeysRole,
-        users: any UsersRole
+        users: any UsersRole,
+        ownHardwareKeys: [Certificate.PublicKey] = []
     ) {
         self.composition = composition
         self.records = records
         self.registersRole = registers
         self.keysRole = keys
         self.usersRole = users
+        self.ownHardwareKeys = ownHardwareKeys
     }
 
     // MARK: registers
@@ -103,7 +109,12 @@ public struct ComposedTrustedRoot: TrustedRoot {
         try await usersRole.addUserReturningCertificate(name, pin: pin, roles: roles)
     }
     public func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> TokenCertificate {
-        try await records.issueCertificate(user: user, csrPEM: csrPEM)
+        if let csrPEM, ownHardwareKeys.contains(try IdentityCA.publicKey(fromCSR: csrPEM)) {
+            throw TokenError(
+                .invalidCSR,
+                "the CSR's key is on ukeyd's keys card (whose 9c key signs quotes and audit checkpoints for whoever has its PIN): it cannot be \(user)'s; give \(user) a card of their own")
+        }
+        return try await records.issueCertificate(user: user, csrPEM: csrPEM)
     }
     public func userNames() async -> [String] { await records.userNames() }
     public func roles(of user: String) async throws(TokenError) -> [String] { try await records.roles(of: user) }
