@@ -149,7 +149,7 @@ qemu-img create -q -f qcow2 -b debian-base.qcow2 -F qcow2 "$images/office.qcow2"
 chmod 755 "$images"
 chmod 644 "$images"/*
 
-domain_xml() {  # $1: the session, or empty for none
+domain_xml() {  # $1: the start ticket, or empty for none
     cat << EOF
 <domain type='$([ "$accel" = kvm ] && echo kvm || echo qemu)'>
   <name>$domain</name>
@@ -242,7 +242,9 @@ domain_xml "" > "$work/office.xml"
 ukeyctl policy enroll-domain "$work/office.xml" --user-vm -o "$work/host.yaml" 2> /dev/null
 ukeyctl policy sign "$work/host.yaml" --key "$work/signer.key.pem" > /dev/null
 ukeyctl policy load "$work/host.yaml" > /dev/null
-session=$(ukeyctl login alice --pin alice-pin-1)
+# A domain's XML is any local user's to read (virsh -r dumpxml): it carries a one-time start
+# ticket for office, never alice's session.
+ticket() { ukeyctl login alice --pin alice-pin-1 --for-vm office 2> /dev/null || true; }
 
 echo "==> libvirt, without systemd, with ukey's hook installed first"
 mkdir -p "$(dirname "$hook")" /var/log/libvirt /var/run/libvirt
@@ -281,9 +283,12 @@ else
 fi
 
 qemu_running() { pgrep -f "guest=$domain" > /dev/null; }
-start() {  # $1: the session; prints virsh's error to $work/virsh.err
+start() {  # $1: "ticket" (a fresh start ticket), "" (none), or a ticket to replay; prints virsh's error to $work/virsh.err
+    local credential=$1
+    [ "$credential" = ticket ] && credential=$(ticket)
+    printf '%s' "$credential" > "$work/last-ticket"
     rm -f "$images/console.log"
-    domain_xml "$1" > "$work/start.xml"
+    domain_xml "$credential" > "$work/start.xml"
     virsh -q -c qemu:///system create "$work/start.xml" > /dev/null 2> "$work/virsh.err"
 }
 booted() {
@@ -313,9 +318,9 @@ refused() {  # $1: what, $2: the text virsh's error must hold
 }
 
 echo "==> the checks"
-session_for_start=$session
+session_for_start=ticket
 started_at=$(date +%s.%N)
-if start "$session" && booted; then
+if start ticket && booted; then
     ok "trusted guest boots and prints its marker ($(awk -v a="$started_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f s", b - a }') from virsh create)"
 else
     bad "trusted guest did not boot: $(tr '\n' ' ' < "$work/virsh.err")"
@@ -343,6 +348,15 @@ else
     bad "the audit log lacks a guest decision: $(tr '\n' ' ' <<< "$execs" | cut -c1-600)"
 fi
 
+replay=$(cat "$work/last-ticket")
+if start "$replay"; then
+    bad "the trusted start's ticket, replayed from its XML: virsh create succeeded"
+    stop_guest
+elif grep -q "start-ticket-spent" "$work/virsh.err"; then
+    ok "the trusted start's ticket, replayed from its XML (which any local user may read): refused (start-ticket-spent)"
+else
+    bad "the trusted start's ticket, replayed: not refused as spent: $(tr '\n' ' ' < "$work/virsh.err")"
+fi
 cp "$images/vmlinuz" "$work/vmlinuz.good"
 printf '\x00' >> "$images/vmlinuz"
 ukeyctl reset > /dev/null
@@ -361,13 +375,13 @@ ukeyctl reset > /dev/null
 ukeyctl measure-host > /dev/null
 session_for_start=""
 refused "a user VM with no logged-in user" "authentication-required"
-session_for_start=$session
+session_for_start=ticket
 
 echo "==> what the hook does not understand, it refuses by name, and QEMU never runs"
 # Each a domain libvirt accepts and the old hook let through (QEMU then read an unmeasured file).
 variant() {  # $1: what, $2: sed expression applied to the trusted domain, $3: the text the refusal must hold
     new_boot_quiet
-    domain_xml "$session" | sed -e "$2" > "$work/variant.xml"
+    domain_xml "$(ticket)" | sed -e "$2" > "$work/variant.xml"
     rm -f "$images/console.log"
     if virsh -q -c qemu:///system create "$work/variant.xml" > /dev/null 2> "$work/virsh.err"; then
         bad "$1: virsh create succeeded"
@@ -423,7 +437,7 @@ PYEOF
 swapper=$!
 pids+=("$swapper")
 for _ in $(seq 50); do grep -q watching "$work/swap.log" 2> /dev/null && break; sleep 0.1; done
-if start "$session"; then
+if start ticket; then
     booted || true
     bad "a swapped initrd: virsh create succeeded$(grep -aq UKEY-EVIL-RAN "$images/console.log" 2> /dev/null && echo ', and the guest ran the attacker'"'"'s initrd')"
     stop_guest
@@ -451,11 +465,12 @@ fi
 echo "==> the same gate without libvirt: ukey-qemu, then the real qemu with the same arguments"
 qemu_args=(-machine accel=$accel -m 768 -kernel "$images/vmlinuz" -initrd "$images/initrd.gz" -append "console=ttyS0 panic=-1 quiet"
     -drive "file=$images/office.qcow2,format=qcow2,if=virtio" -display none -no-reboot -serial "file:$work/qemu-console.log")
-run_ukey_qemu() {  # $1: the session
+run_ukey_qemu() {  # $1: "ticket" (a fresh start ticket) or "" (none)
+    [ "$1" = ticket ] && set -- "$(ticket)"
     rm -f "$work/qemu-console.log"
     UKEY_ENTITY=office UKEY_SESSION="$1" timeout 120 "$bin/ukey-qemu" "${qemu_args[@]}" > /dev/null 2> "$work/ukey-qemu.err"
 }
-qemu_refused() {  # $1: what, $2: the session, $3: the text the refusal must hold
+qemu_refused() {  # $1: what, $2: "ticket" or "", $3: the text the refusal must hold
     if run_ukey_qemu "$2"; then
         bad "ukey-qemu, $1: qemu ran"
     elif ! grep -q "$3" "$work/ukey-qemu.err"; then
@@ -471,26 +486,26 @@ new_boot() {
     ukeyctl measure-host > /dev/null
 }
 new_boot
-if run_ukey_qemu "$session" && grep -aq UKEY-GUEST-BOOTED "$work/qemu-console.log"; then
+if run_ukey_qemu ticket && grep -aq UKEY-GUEST-BOOTED "$work/qemu-console.log"; then
     ok "ukey-qemu, trusted guest: qemu runs it and it prints its marker"
 else
     bad "ukey-qemu, trusted guest did not boot: $(tr '\n' ' ' < "$work/ukey-qemu.err")"
 fi
 printf '\x00' >> "$images/vmlinuz"
 new_boot
-qemu_refused "a changed kernel byte" "$session" "office/kernel is untrusted (digest-mismatch)"
+qemu_refused "a changed kernel byte" ticket "office/kernel is untrusted (digest-mismatch)"
 cp "$work/vmlinuz.good" "$images/vmlinuz"
 printf '\x00' >> "$images/debian-base.qcow2"
 new_boot
-qemu_refused "a changed base image under an unchanged overlay" "$session" "debian-base/image is untrusted (digest-mismatch)"
+qemu_refused "a changed base image under an unchanged overlay" ticket "debian-base/image is untrusted (digest-mismatch)"
 cp "$work/base.good" "$images/debian-base.qcow2"
 new_boot
 qemu_refused "a user VM with no logged-in user" "" "authentication-required"
 
 kill "$(cat "$work/ukeyd.pid")" && wait "$(cat "$work/ukeyd.pid")" 2> /dev/null || true
 refused "ukeyd down" "ukeyd cannot be reached"
-qemu_refused "ukeyd down" "$session" "ukeyd cannot be reached"
+qemu_refused "ukeyd down" ticket "ukeyd cannot be reached"
 
-[ "$failed" -eq 0 ] || { echo "  (session: $session)"; echo "$audit" | tail -5; }
+[ "$failed" -eq 0 ] || echo "$audit" | tail -5
 echo "e2e: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -155,6 +155,16 @@ struct LibvirtHookTests {
         let anonymous = try Self.runHook(f, xml: guest.xml(session: nil))
         #expect(anonymous.status == 1 && anonymous.stderr.contains("authentication-required"), "\(anonymous.stderr)")
 
+        // What a domain should carry, since any local user may read its XML: a start ticket. It
+        // serves one start; the same XML again (a reader replaying it) is refused.
+        try Self.newBoot(f, vmm: vmm)
+        let ticket = try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1", "forVm": "office"])["ticket"]?.stringValue)
+        let once = try Self.runHook(f, xml: guest.xml(session: ticket))
+        #expect(once.status == 0, "\(once.stderr)")
+        try Self.newBoot(f, vmm: vmm)
+        let replayed = try Self.runHook(f, xml: guest.xml(session: ticket))
+        #expect(replayed.status == 1 && replayed.stderr.contains("start-ticket-spent"), "\(replayed.stderr)")
+
         // XML that is not a domain, and a disk ukey cannot measure.
         let malformed = try Self.runHook(f, xml: "<domain><name>office-1</name>")
         #expect(malformed.status == 1 && malformed.stderr.contains("malformed"), "\(malformed.stderr)")

@@ -48,7 +48,7 @@ enum AuditRules {
             if let released = r["released"]?.arrayValue { subject["released"] = .string(released.compactMap(\.stringValue).joined(separator: ",")) }
             return entry("release", subject)
         case "io.ukey.Auth.Login":
-            var subject = strings(p, "user")
+            var subject = strings(p, "user", "forVm")
             subject["outcome"] = .string(loginOutcome(reply))
             if let left = r["retriesLeft"]?.intValue { subject["retriesLeft"] = .int(left) }
             return [AuditEntry(type: "login", actor: actor, subject: subject)]

@@ -119,16 +119,27 @@ struct ResetCommand: ParsableCommand {
     }
 }
 
-/// `ukeyctl login USER --pin P`.
+/// `ukeyctl login USER --pin P [--for-vm VM]`.
 struct LoginCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "login", abstract: "Log a user in; prints the session.")
+    static let configuration = CommandConfiguration(
+        commandName: "login",
+        abstract: "Log a user in; prints the session, or with --for-vm a one-time ticket to start that VM.",
+        discussion: """
+            A session serves only your uid (Token.Sign, Logout). To start a user VM, put a start \
+            ticket in the domain (<ukey:entity session="TICKET">) or in UKEY_SESSION for ukey-qemu: \
+            anyone may read a domain's XML, and a ticket serves one start of the VM it names.
+            """)
     @OptionGroup var daemon: DaemonOptions
     @Argument var user: String
     @Option var pin: String
+    @Option(name: .customLong("for-vm"), help: "The user VM to start: print a one-time start ticket for it instead of a session.")
+    var forVm: String?
 
     func run() throws {
-        let reply = try daemon.call("io.ukey.Auth.Login", ["user": .string(user), "pin": .string(pin)])
+        var parameters: [String: JSONValue] = ["user": .string(user), "pin": .string(pin)]
+        if let forVm { parameters["forVm"] = .string(forVm) }
+        let reply = try daemon.call("io.ukey.Auth.Login", parameters)
         if daemon.printJSON(reply) { return }
-        print(reply["session"]?.text ?? "")
+        print(reply[forVm == nil ? "session" : "ticket"]?.text ?? "")
     }
 }

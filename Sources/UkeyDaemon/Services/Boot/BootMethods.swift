@@ -19,6 +19,18 @@ enum Boot {
             /// The VM whose start this measurement is for: ukeyd then holds the file to the
             /// identity it hashed until that VM's QEMU has opened its files (`OpenGuard`).
             let hold: String?
+            /// Whom `session` (a start ticket, or the caller's own session) authorises, resolved
+            /// as the call comes in, where the caller is known (`authorised(in:)`).
+            var startAuthority: StartTickets.Authority? = nil
+
+            /// The request with its credential resolved for the caller: a start ticket is taken
+            /// for this process here, in the order the calls arrive.
+            func authorised(in call: CallContext) -> Request {
+                guard session != nil else { return self }
+                var request = self
+                request.startAuthority = call.services.sessions.startAuthority(session, entity: entity, caller: call.caller)
+                return request
+            }
         }
 
         struct Reply: Sendable {
@@ -33,10 +45,11 @@ enum Boot {
 
         static func submit(_ request: Request, in call: CallContext, origin: MeasurementTicket.Origin) async throws(ServiceError) -> MeasurementTicket? {
             guard let digest = request.digest else { return nil }
-            return try await call.services.boot.submit(request, digest: digest, origin: origin)
+            return try await call.services.boot.submit(request.authorised(in: call), digest: digest, origin: origin)
         }
 
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
+            let request = request.authorised(in: call)
             let boot = call.services.boot
             if let digest = request.digest { return try await boot.measure(request, digest: digest) }
             // Hashed off the daemon's actor and the cooperative pool, within a deadline: a large
@@ -215,7 +228,9 @@ enum Boot {
         }
 
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
-            Reply(held: call.services.openGuard.release(owner: request.entity))
+            // The start is over: a ticket it took is spent.
+            call.services.sessions.endStart(of: request.entity)
+            return Reply(held: call.services.openGuard.release(owner: request.entity))
         }
     }
 
@@ -235,8 +250,9 @@ enum Boot {
 
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
             _ = try call.services.tokens.require()
-            // Its QEMU is gone: nothing of its start is held any more.
+            // Its QEMU is gone: nothing of its start is held any more, and no ticket serves it.
             call.services.openGuard.release(owner: request.entity)
+            call.services.sessions.endStart(of: request.entity)
             let boot = call.services.boot
             guard let loaded = await call.services.policy.loaded, await boot.chain != nil else { throw .noPolicy }
             guard request.entity != Entity.rootName, loaded.expected.entity(named: request.entity) != nil else {

@@ -172,7 +172,7 @@ extension BootService {
         var load = outcome.mayLoad(in: mode)
         var reason = outcome.reason?.rawValue
         if load, mode == .enforce, loaded.expected.entity(named: request.entity)?.kind == .userVM {
-            if let refusal = userVMRefusal(entity: request.entity, session: request.session, loaded: loaded) {
+            if let refusal = userVMRefusal(entity: request.entity, authority: request.startAuthority, loaded: loaded) {
                 load = false
                 reason = refusal
             }
@@ -185,10 +185,14 @@ extension BootService {
         ))
     }
 
-    /// Starting a user VM needs a logged-in user whose policy entry names that VM.
-    private func userVMRefusal(entity: String, session: String?, loaded: LoadedPolicy) -> String? {
-        guard let session, let open = sessions.lookup(session) else { return "authentication-required" }
-        guard let user = loaded.user(open.user), user.vms.contains(where: { $0.name == entity }) else { return "user-not-allowed" }
-        return nil
+    /// Starting a user VM needs a logged-in user (by a start ticket for it, or the caller's own
+    /// session) whose policy entry names that VM.
+    private func userVMRefusal(entity: String, authority: StartTickets.Authority?, loaded: LoadedPolicy) -> String? {
+        switch authority ?? .refused("authentication-required") {
+        case .refused(let reason): return reason
+        case .user(let name):
+            guard let user = loaded.user(name), user.vms.contains(where: { $0.name == entity }) else { return "user-not-allowed" }
+            return nil
+        }
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 import UkeyToken
 
-/// `io.ukey.Auth`: a PIN for a session.
+/// `io.ukey.Auth`: a PIN for a session (bound to the uid that logged in), or for a one-time
+/// ticket to start one VM.
 enum Auth {
     enum Login: ServiceMethod {
         static let name = "io.ukey.Auth.Login"
@@ -10,10 +11,15 @@ enum Auth {
         struct Request: Sendable {
             let user: String
             let pin: String
+            /// A start ticket for this VM instead of a session (`StartTickets`).
+            let forVm: String?
         }
 
         struct Reply: Sendable {
-            let session: String
+            /// Without `forVm`: the session, the caller's uid's only.
+            let session: String?
+            /// With `forVm`: the one-time ticket to start that VM.
+            let ticket: String?
             let expires: Date
             let roles: [String]
             let certificate: String
@@ -36,15 +42,20 @@ enum Auth {
             switch verdict {
             case .accepted:
                 let roles = (try? await token.roles(of: request.user)) ?? []
-                let (id, session) = sessions.open(user: request.user, roles: roles)
                 let certificate: String
                 do {
                     certificate = try IdentityCA.pem(await token.certificate(named: request.user))
                 } catch {
                     throw ServiceError(error)
                 }
-                logger.info("login: \(request.user)")
-                return Reply(session: id, expires: session.expires, roles: roles, certificate: certificate)
+                if let vm = request.forVm {
+                    let (id, ticket) = sessions.issueTicket(user: request.user, vm: vm)
+                    logger.info("login: \(request.user), a start ticket for \(vm)")
+                    return Reply(session: nil, ticket: id, expires: ticket.expires, roles: roles, certificate: certificate)
+                }
+                let (id, session) = sessions.open(user: request.user, roles: roles, for: call.caller)
+                logger.info("login: \(request.user) (uid \(call.caller.uid))")
+                return Reply(session: id, ticket: nil, expires: session.expires, roles: roles, certificate: certificate)
             case .rejected(let left):
                 logger.notice("login: bad PIN for \(request.user), \(left) tries left")
                 throw .badPIN(retriesLeft: left)
@@ -65,8 +76,9 @@ enum Auth {
             let session: String
         }
 
+        /// Only the uid that logged in may end its session; any other gets SessionRequired.
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> EmptyReply {
-            call.services.sessions.close(request.session)
+            guard call.services.sessions.close(request.session, for: call.caller) else { throw .sessionRequired }
             return EmptyReply()
         }
     }

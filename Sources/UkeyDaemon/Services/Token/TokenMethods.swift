@@ -68,7 +68,8 @@ enum Token {
         }
     }
 
-    /// A user's key signs only for that user's session; the token's own keys never sign caller data.
+    /// A user's key signs only for that user's session, presented by the uid that logged in; the
+    /// token's own keys never sign caller data.
     enum Sign: ServiceMethod {
         static let name = "io.ukey.Token.Sign"
         static let role: Role? = .user
@@ -91,7 +92,7 @@ enum Token {
             if TokenKey(rawValue: request.key) != nil || request.key == "policy-signer" {
                 throw .restrictedKey(request.key)
             }
-            guard let id = request.session, let open = call.services.sessions.lookup(id), open.user == request.key else {
+            guard let id = request.session, let open = call.services.sessions.lookup(id, for: call.caller), open.user == request.key else {
                 throw .sessionRequired
             }
             guard request.digest.count == 32 else { throw .invalidParameter("digest") }
