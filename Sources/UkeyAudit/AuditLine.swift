@@ -87,7 +87,9 @@ public enum AuditLine {
         public let signature: [UInt8]?
         /// A checkpoint's stated signature algorithm, if it states one.
         public var algorithm: String? = nil
-        /// A `rotated` record's archive: the file its chain continues from.
+        /// A `rotated` record's archive: the file its chain continues from. An
+        /// `archive-removed` record's: the archive retention removed (its `upto` and `head` are
+        /// the archive's last record and that record's hash).
         public var previous: String? = nil
     }
 
@@ -151,6 +153,15 @@ public enum AuditLine {
                 let file = subject["previous"]?.stringValue, AuditRotation.isArchiveName(file)
             else {
                 throw AuditError(.integrity, "the rotated record lacks upto, head or a previous archive's name")
+            }
+            (upto, head, previous) = (u, h, file)
+        }
+        if type == AuditRetention.removalRecord {
+            guard let u = unsigned(subject["upto"]),
+                let h = subject["head"]?.stringValue, isHex64(h),
+                let file = subject["archive"]?.stringValue, AuditRotation.isArchiveName(file)
+            else {
+                throw AuditError(.integrity, "the archive-removed record lacks upto, head or the archive's name")
             }
             (upto, head, previous) = (u, h, file)
         }

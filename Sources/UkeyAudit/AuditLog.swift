@@ -20,6 +20,8 @@ public final class AuditLog: @unchecked Sendable {
         public var checkpointInterval: TimeInterval = 60
         /// Past this size the log is rotated (`AuditRotation`); nil: never.
         public var maxBytes: UInt64?
+        /// Which archives a rotation removes (`AuditRetention`); by default none.
+        public var retention = AuditRetention()
         /// How records reach the disk (tests inject failures here).
         public var fileIO = AuditFileIO.system
         /// Called on the writer's thread with each batch of lines once they are durable, in log
@@ -483,6 +485,31 @@ public final class AuditLog: @unchecked Sendable {
             }
         }
         lastCheckpoint = Date()
+        return applyRetention()
+    }
+
+    /// After a rotation: the archives past `[audit] keep-archives` or `max-total`, oldest first,
+    /// each recorded (`archive-removed`, durable with a checkpoint) before it is unlinked. An
+    /// archive whose last record the file after it does not name is kept, and so is every newer one.
+    private func applyRetention() -> Result<Void, AuditError> {
+        let retention = configuration.retention
+        guard retention.limits else { return .success(()) }
+        let archives = AuditRetention.archives(besideLog: configuration.path)
+        let directory = (configuration.path as NSString).deletingLastPathComponent
+        var entries: [(entry: AuditEntry, time: Date)] = []
+        var removed: [AuditRetention.Archive] = []
+        for archive in retention.removals(of: archives, currentBytes: fileSize) {
+            guard let head = AuditRetention.finalHash(of: archive, archives: archives, currentPath: configuration.path) else {
+                problems("audit retention keeps \(archive.name) and the archives after it: the file after it does not name its last record")
+                break
+            }
+            entries.append((retention.removalEntry(archive, head: head, directory: directory), Date()))
+            removed.append(archive)
+        }
+        guard !entries.isEmpty else { return .success(()) }
+        if case .failure(let error) = writeBatch(entries, finalCheckpoint: true) { return .failure(error) }
+        for archive in removed { unlink(directory + "/" + archive.name) }
+        Self.syncDirectory(of: configuration.path)
         return .success(())
     }
 

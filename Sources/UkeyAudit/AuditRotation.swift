@@ -4,8 +4,9 @@ import Glibc
 /// The audit log's rotation (`[audit] max-size`): past the size, the current file is closed with a
 /// signed checkpoint and archived as `audit-<first seq>-<last seq>.log`, and a new `audit.log`
 /// begins with a `rotated` record that names the archive and chains to its last record (`prev`
-/// is the archive's last hash, `seq` follows on), then a checkpoint. Archives are never deleted
-/// by ukeyd: keeping or moving them is the operator's call, and each one verifies on its own.
+/// is the archive's last hash, `seq` follows on), then a checkpoint. Archives are removed only by
+/// `AuditRetention`, when a limit is set, and each removal is recorded first; a verifier walks
+/// the chain of files (`AuditChainVerifier`).
 public enum AuditRotation {
     /// The new file is written complete under this suffix before the renames.
     static let nextSuffix = ".next"
@@ -22,7 +23,7 @@ public enum AuditRotation {
         String(format: "audit-%012llu-%012llu.log", first, last)
     }
 
-    static func isArchiveName(_ name: String) -> Bool {
+    public static func isArchiveName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
         guard bytes.count == 35, name.hasPrefix("audit-"), name.hasSuffix(".log"), bytes[18] == UInt8(ascii: "-") else { return false }
         return (bytes[6..<18] + bytes[19..<31]).allSatisfy { (48...57).contains($0) }

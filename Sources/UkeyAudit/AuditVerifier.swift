@@ -18,6 +18,22 @@ public struct AuditVerification: Sendable, Hashable {
     /// start at `firstSeq`.
     public var continues: String?
     public var firstSeq: UInt64 = 1
+    /// With `continues`: the hash of the archive's last record, as this file's first record states it.
+    public var continuesHead: String?
+    /// The hash of the last record read (for a file after it, whose `rotated` record must name it).
+    public var lastHash: String?
+    /// The archives this file records as removed by retention (`archive-removed`), by name.
+    public var removedArchives: [String: RemovedArchive] = [:]
+
+    /// Where a removed archive's chain ended, as its removal record states, and that record.
+    public struct RemovedArchive: Sendable, Hashable {
+        public var upto: UInt64
+        public var head: String
+        public var recordedAt: UInt64
+    }
+
+    /// The seq of the last record read.
+    public var lastSeq: UInt64 { firstSeq + UInt64(count) - 1 }
 }
 
 /// A checkpoint whose position the sealed store remembers, so cutting records off the end of
@@ -98,6 +114,7 @@ public enum AuditVerifier {
                 position = parsed.seq
                 prev = parsed.prev
                 result.continues = parsed.previous
+                result.continuesHead = parsed.prev
                 result.firstSeq = parsed.seq
             }
             guard parsed.seq == position else {
@@ -107,6 +124,9 @@ public enum AuditVerifier {
                 // This record is intact in itself, so the one before it was rewritten (with its hash recomputed).
                 let bad = max(1, position - 1)
                 return fail(bad, "record \(bad) was rewritten: record \(position) was chained to a different record \(bad)")
+            }
+            if parsed.type == AuditRetention.removalRecord, let name = parsed.previous, let upto = parsed.upto, let head = parsed.head {
+                result.removedArchives[name] = .init(upto: upto, head: head, recordedAt: position)
             }
             if parsed.type == "checkpoint" {
                 guard parsed.upto == position - 1, parsed.head == parsed.prev, let signature = parsed.signature else {
@@ -136,6 +156,7 @@ public enum AuditVerifier {
                 sealedSeen = true
             }
             prev = parsed.hash
+            result.lastHash = parsed.hash
             result.count += 1
         }
         if let sealed, !sealedSeen, sealed.seq > base {

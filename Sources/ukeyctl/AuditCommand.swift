@@ -72,22 +72,26 @@ struct AuditShow: ParsableCommand {
 struct AuditVerify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Verify the audit log: through ukeyd, or offline with --log FILE --cert AUDIT.pem (no daemon needed).",
+        abstract: "Verify the audit log and its archives: through ukeyd, or offline with --log and --cert AUDIT.pem (no daemon needed).",
         discussion: """
             Offline, every record's hash, number and link and every checkpoint's signature are checked; \
             records cut off after the last checkpoint can only be detected by ukeyd, which keeps the \
-            last checkpoint's position sealed. Get AUDIT.pem with 'ukeyctl cert audit'. Exit 0 verified, 1 not.
+            last checkpoint's position sealed. Both walk the chain of files back from the current one: \
+            each archive (audit-FIRST-LAST.log) it continues must be there and end where the next file \
+            says, unless a later record says retention removed it. --log takes the log's directory, \
+            its current file (the archives beside it are read too), or the files themselves (repeat \
+            --log; archives keep their names). Get AUDIT.pem with 'ukeyctl cert audit'. Exit 0 verified, 1 not.
             """
     )
     @OptionGroup var daemon: DaemonOptions
-    @Option(help: "A copy of the audit log (STATE/audit.log).") var log: String?
+    @Option(help: "The log's directory (STATE), its current file (STATE/audit.log), or, repeated, each file of a copy.") var log: [String] = []
     @Option(help: "The audit key's certificate (PEM), followed by its issuer (the token-keys sub-CA) to check the chain.") var cert: String?
     @Option(help: "The token's root CA (PEM): also check that the audit certificate chains to it.") var rootCA: String?
     @Option(help: "The SM2 distinguishing ID the token signed with. Default: GM/T 0009's 1234567812345678.") var sm2Id: String = SM2Identifier.defaultText
 
     func run() throws {
         let reply: [String: JSONValue]
-        switch (log, cert) {
+        switch (log.isEmpty ? nil : log, cert) {
         case (nil, nil):
             reply = try daemon.call("io.ukey.Audit.Verify")
         case (let log?, let cert?):
@@ -113,9 +117,10 @@ struct AuditVerify: ParsableCommand {
                 print("\(log): NOT verified: \(error.reason)")
                 throw ExitCode.checkFailed
             }
-            let result: AuditVerification
+            let (current, archives) = try Self.files(log)
+            let result: AuditChainVerification
             do {
-                result = try AuditVerifier.verify(path: log, checkpointKey: CheckpointKey(algorithm: key.algorithm) { key.isValidSignature($0, for: $1) })
+                result = try AuditChainVerifier.verify(current: current, archives: archives, checkpointKey: CheckpointKey(algorithm: key.algorithm) { key.isValidSignature($0, for: $1) })
             } catch {
                 throw InputError("\(error)")
             }
@@ -123,21 +128,57 @@ struct AuditVerify: ParsableCommand {
                 "ok": .bool(result.ok), "count": .int(result.count), "checkpoints": .int(result.checkpoints),
                 "unsignedTail": .int(result.unsignedTail),
                 "firstBad": result.firstBad.map { .int(Int($0)) } ?? .null, "reason": result.reason.map(JSONValue.string) ?? .null,
+                "files": .array(result.files.map(JSONValue.string)),
+                "removedByRetention": .array(result.removedByRetention.map {
+                    .object(["archive": .string($0.name), "upto": .int(Int($0.upto)), "head": .string($0.head), "recordedAt": .int(Int($0.recordedAt))])
+                }),
             ]
         default:
             throw ValidationError("give both --log and --cert for an offline check, or neither to ask ukeyd")
         }
         let ok = reply["ok"] == true
         if !daemon.printJSON(reply) {
-            let what = log ?? "the audit log"
+            let what = log.first ?? "the audit log"
+            let files = reply["files"]?.arrayValue?.count ?? 1
             if ok {
                 let tail = reply["unsignedTail"]?.intValue ?? 0
-                print("\(what): \(Style.green.apply("verified")): \(reply["count"]?.text ?? "0") records, \(reply["checkpoints"]?.text ?? "0") signed checkpoint(s)"
+                print("\(what): \(Style.green.apply("verified")): \(reply["count"]?.text ?? "0") records in \(files) file(s), \(reply["checkpoints"]?.text ?? "0") signed checkpoint(s)"
                     + (tail > 0 ? ", \(tail) after the last checkpoint (chained, not yet signed)" : ""))
             } else {
                 print("\(what): \(Style.red.apply("FAILED")) at record \(reply["firstBad"]?.text ?? "?"): \(reply["reason"]?.text ?? "")")
             }
+            for removed in reply["removedByRetention"]?.arrayValue ?? [] {
+                print("  \(removed["archive"]?.text ?? "?"): removed by retention (record \(removed["recordedAt"]?.text ?? "?") says so); its chain ended at record \(removed["upto"]?.text ?? "?"), hash \(removed["head"]?.text ?? "?")")
+            }
         }
         if !ok { throw ExitCode.checkFailed }
+    }
+
+    /// The current file and the archives at hand, from --log: a directory (its audit.log and the
+    /// archives in it), one file (and the archives beside it), or every file of a copy (the one
+    /// whose records come last is the current one; the others must keep their archive names).
+    static func files(_ given: [String]) throws -> (current: String, archives: [String: String]) {
+        var isDirectory: ObjCBool = false
+        if given.count == 1, FileManager.default.fileExists(atPath: given[0], isDirectory: &isDirectory) {
+            let current = isDirectory.boolValue ? given[0] + "/audit.log" : given[0]
+            return (current, AuditChainVerifier.archives(besideLog: current))
+        }
+        guard given.count > 1 else { throw InputError("\(given.first ?? "--log"): no such file or directory") }
+        var byFirst: [(first: UInt64, path: String)] = []
+        for path in given {
+            guard let first = AuditVerifier.firstSeq(path) else { throw InputError("\(path): not an audit log (its first record cannot be read)") }
+            byFirst.append((first, path))
+        }
+        byFirst.sort { $0.first < $1.first }
+        let current = byFirst.removeLast().path
+        var archives: [String: String] = [:]
+        for (_, path) in byFirst {
+            let name = (path as NSString).lastPathComponent
+            guard AuditRotation.isArchiveName(name) else {
+                throw InputError("\(path) is not named as an archive (audit-FIRST-LAST.log), and the chain finds archives by their names")
+            }
+            archives[name] = path
+        }
+        return (current, archives)
     }
 }

@@ -75,6 +75,12 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "Bytes past which the audit log is archived and a new file continues it; 0 never. Default 67108864.")
     var auditMaxSize: Int?
 
+    @Option(help: "Audit archives kept; at a rotation older ones are removed, each removal recorded first. Default 0: all.")
+    var auditKeepArchives: Int?
+
+    @Option(help: "Bytes the audit archives and the current file may take; at a rotation the oldest archives past it are removed, each recorded first. Default 0: any.")
+    var auditMaxTotal: Int?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error. Default info.")
     var logLevel: String?
 
@@ -139,6 +145,16 @@ struct Ukeyd: AsyncParsableCommand {
                 throw ValidationError("--audit-max-size must be 0 or at least \(AuditSettings.minMaxSize)")
             }
             settings.audit.maxSize = auditMaxSize
+        }
+        if let auditKeepArchives {
+            guard auditKeepArchives >= 0 else { throw ValidationError("--audit-keep-archives must be 0 (all) or more") }
+            settings.audit.keepArchives = auditKeepArchives
+        }
+        if let auditMaxTotal {
+            guard auditMaxTotal == 0 || auditMaxTotal >= 2 * settings.audit.maxSize else {
+                throw ValidationError("--audit-max-total must be 0 (any) or at least twice the audit max-size (\(2 * settings.audit.maxSize) bytes)")
+            }
+            settings.audit.maxTotal = auditMaxTotal
         }
         if let maxConnectionsPerUid {
             guard (1...65_536).contains(maxConnectionsPerUid) else { throw ValidationError("--max-connections-per-uid must be 1-65536") }

@@ -227,10 +227,13 @@ struct DaemonAuditTests {
     @Test("an idle follower of a large log costs next to nothing, and still gets the next record at once")
     func idleFollowerIsCheap() throws {
         let f = try DaemonFixture()
-        let items: [JSONValue] = (0..<6_000).map { n in
-            ["vm": "office", "path": .string("/usr/bin/unknown-\(n)"), "digest": .string("sha256:" + String(repeating: "4", count: 64))]
+        // 48,000 distinct denials (a repeated one is counted, not written again).
+        for batch in 0..<8 {
+            let items: [JSONValue] = (0..<6_000).map { n in
+                ["vm": "office", "path": .string("/usr/bin/unknown-\(batch)-\(n)"), "digest": .string("sha256:" + String(repeating: "4", count: 64))]
+            }
+            _ = try f.daemon.connect(timeout: 120).call("io.ukey.Runtime.CheckExecBatch", ["items": .array(items)])
         }
-        for _ in 0..<8 { _ = try f.daemon.connect(timeout: 120).call("io.ukey.Runtime.CheckExecBatch", ["items": .array(items)]) }
         let logBytes = (try FileManager.default.attributesOfItem(atPath: f.daemon.stateDirectory + "/audit.log")[.size] as? Int) ?? 0
         #expect(logBytes > 10 << 20, "the log is \(logBytes) bytes")
         let next = try f.daemon.call("io.ukey.Audit.Query", ["since": 40_000, "limit": 1000])["next"]!.intValue!
@@ -257,30 +260,86 @@ struct DaemonAuditTests {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
-    @Test("past [audit] max-size the log is archived and continued: the daemon verifies and restarts, and each file verifies offline")
+    /// Fills the log past a few 64 KiB rotations with records nothing aggregates (mode changes).
+    static func fill(_ f: DaemonFixture, records: Int = 900) throws {
+        let connection = try f.daemon.connect()
+        for n in 0..<records { _ = try connection.call("io.ukey.Admin.SetMode", ["mode": n % 2 == 0 ? "audit" : "enforce"]) }
+    }
+
+    @Test("past [audit] max-size the log is archived and continued: the daemon verifies the chain and restarts; offline, the directory, the current file and the list of files verify")
     func rotation() throws {
         let f = try DaemonFixture(arguments: ["--audit-max-size", "65536"])
-        let items: [JSONValue] = (0..<300).map { n in
-            ["vm": "office", "path": .string("/usr/bin/unknown-\(n)"), "digest": .string("sha256:" + String(repeating: "5", count: 64))]
-        }
-        for _ in 0..<3 { _ = try f.daemon.call("io.ukey.Runtime.CheckExecBatch", ["items": .array(items)]) }
+        try Self.fill(f)
         let state = f.daemon.stateDirectory
         let archives = try FileManager.default.contentsOfDirectory(atPath: state).filter { $0.hasPrefix("audit-") }.sorted()
         #expect(archives.count >= 2, "\(archives)")
-        #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
+        let verified = try f.daemon.call("io.ukey.Audit.Verify")
+        #expect(verified["ok"] == true && verified["files"]?.arrayValue?.count == archives.count + 1, "\(verified)")
         let pem = try #require(try f.daemon.call("io.ukey.Token.Certificate", ["name": "audit"])["pem"]?.stringValue)
         let work = try TemporaryDirectory()
         try pem.write(toFile: work.file("audit.pem"), atomically: true, encoding: .utf8)
         f.daemon.stop()
-        for file in archives + ["audit.log"] {
-            let result = try ExternalTool.run(PackagePaths.builtProduct("ukeyctl"), ["audit", "verify", "--log", state + "/" + file, "--cert", work.file("audit.pem")])
-            #expect(result.status == 0, "\(file): \(result.stdout)\(result.stderr)")
+        let ukeyctl = PackagePaths.builtProduct("ukeyctl")
+        for given in [[state], [state + "/audit.log"], (archives + ["audit.log"]).map { state + "/" + $0 }] {
+            let result = try ExternalTool.run(ukeyctl, ["audit", "verify", "--cert", work.file("audit.pem")] + given.flatMap { ["--log", $0] })
+            #expect(result.status == 0 && result.stdout.contains("in \(archives.count + 1) file(s)"), "\(given): \(result.stdout)\(result.stderr)")
         }
         try f.daemon.start()
         #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
         // Queries read the current file, which begins by naming the newest archive.
         let first = try f.daemon.call("io.ukey.Audit.Query", ["since": 1, "limit": 1])["records"]?.arrayValue?.first
         #expect(first?["type"] == "rotated" && first?["subject"]?["previous"] == .string(archives.last ?? ""), "\(String(describing: first))")
+    }
+
+    @Test("an archive moved out of the state directory, or cut back to an earlier checkpoint, fails Audit.Verify and ukeyctl audit verify --log, naming it; with keep-archives, removed archives are reported as removed by retention, with their last hash")
+    func archivesInTheCheck() throws {
+        let f = try DaemonFixture(arguments: ["--audit-max-size", "65536"])
+        try Self.fill(f)
+        let state = f.daemon.stateDirectory
+        let archives = try FileManager.default.contentsOfDirectory(atPath: state).filter { $0.hasPrefix("audit-") }.sorted()
+        #expect(archives.count >= 2, "\(archives)")
+        let pem = try #require(try f.daemon.call("io.ukey.Token.Certificate", ["name": "audit"])["pem"]?.stringValue)
+        let work = try TemporaryDirectory()
+        try pem.write(toFile: work.file("audit.pem"), atomically: true, encoding: .utf8)
+        let ukeyctl = PackagePaths.builtProduct("ukeyctl")
+        func offline() throws -> ExternalTool.Result { try ExternalTool.run(ukeyctl, ["audit", "verify", "--log", state, "--cert", work.file("audit.pem")]) }
+
+        let oldest = archives[0]
+        #expect(rename(state + "/" + oldest, work.file(oldest)) == 0)
+        let online = try f.daemon.call("io.ukey.Audit.Verify")
+        #expect(online["ok"] == false && online["reason"]?.stringValue?.contains("\(oldest)") == true && online["reason"]?.stringValue?.contains("missing") == true, "\(online)")
+        let moved = try offline()
+        #expect(moved.status == 1 && moved.stdout.contains(oldest) && moved.stdout.contains("missing"), "\(moved.stdout)\(moved.stderr)")
+        #expect(rename(work.file(oldest), state + "/" + oldest) == 0)
+
+        // Cut back to its first half: a valid log on its own (its chain intact, its tail
+        // unsigned), no longer the chain's.
+        let text = try String(contentsOfFile: state + "/" + oldest, encoding: .utf8)
+        let lines = text.split(separator: "\n")
+        try (lines.prefix(lines.count / 2).joined(separator: "\n") + "\n").write(toFile: state + "/" + oldest, atomically: false, encoding: .utf8)
+        let cut = try f.daemon.call("io.ukey.Audit.Verify")
+        #expect(cut["ok"] == false && cut["reason"]?.stringValue?.contains("cut short") == true, "\(cut)")
+        let cutOffline = try offline()
+        #expect(cutOffline.status == 1 && cutOffline.stdout.contains("\(oldest) is cut short"), "\(cutOffline.stdout)\(cutOffline.stderr)")
+        try text.write(toFile: state + "/" + oldest, atomically: false, encoding: .utf8)
+        #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
+
+        // Retention: one archive kept; what it removes is recorded, and reported as such.
+        f.daemon.stop()
+        f.daemon.extraArguments += ["--audit-keep-archives", "1"]
+        try f.daemon.start()
+        try Self.fill(f, records: 400)
+        let left = try FileManager.default.contentsOfDirectory(atPath: state).filter { $0.hasPrefix("audit-") }
+        #expect(left.count == 1, "\(left)")
+        let retained = try f.daemon.call("io.ukey.Audit.Verify")
+        let removed = retained["removedByRetention"]?.arrayValue ?? []
+        #expect(retained["ok"] == true && removed.count == 1 && removed.first?["head"]?.stringValue?.count == 64, "\(retained)")
+        // The current file holds the latest removals (earlier ones went with the files retention removed since).
+        let removals = try f.daemon.call("io.ukey.Audit.Query", ["type": "archive-removed", "limit": 100])["records"]?.arrayValue ?? []
+        #expect(!removals.isEmpty && removals.allSatisfy { $0["subject"]?["sha256"]?.stringValue?.count == 64 && $0["subject"]?["retention"] == "keep-archives=1" }, "\(removals)")
+        #expect(removals.contains { $0["subject"]?["archive"] == removed.first?["archive"] && $0["subject"]?["head"] == removed.first?["head"] })
+        let reported = try offline()
+        #expect(reported.status == 0 && reported.stdout.contains("removed by retention"), "\(reported.stdout)\(reported.stderr)")
     }
 
     @Test("follow streams new records as they become durable")

@@ -9,7 +9,7 @@ extension CardPeerTests {
     /// ukey's own PC/SC client (`UkeyPCSC`) against ukey-vcard through a real pcscd.
     @Suite("UkeyPCSC: the PIV client through pcscd")
     struct PIVClientTests {
-        let client = PIVClient(card: SmartCard(reader: "Virtual PCD"))
+        let client = PIVClient(card: SmartCard(reader: VirtualCardPeer.readers[0]))
 
         @Test("PIN answers: wrong counts down, right is accepted, the PUK unblocks; a PIN longer than 8 is refused before the card sees it")
         func pins() async throws {

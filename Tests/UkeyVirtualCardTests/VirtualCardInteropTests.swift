@@ -28,7 +28,7 @@ struct VirtualCardInteropTests {
     }
 
     func piv(_ arguments: [String]) throws -> ExternalTool.Result {
-        try yubico.run(["-r", "Virtual PCD"] + arguments)
+        try yubico.run(["-r", VirtualCardPeer.readers[0]] + arguments)
     }
 
     @Test("opensc-tool names it a PIV card; yubico-piv-tool generates P-256 keys in 9a and 9c and imports certificates; pkcs11-tool lists them, signs with both (openssl verifies against the certificates) and draws random bytes; all of it survives pulling the card")
@@ -36,17 +36,17 @@ struct VirtualCardInteropTests {
         try VirtualCardPeer.insertCard(fresh: true)
         let work = try TemporaryDirectory("vcard-interop")
         #expect(try ok(opensc, ["-n"]).contains("Personal Identity Verification Card"))
-        let status = try ok(yubico, ["-r", "Virtual PCD", "-a", "status"])
+        let status = try ok(yubico, ["-r", VirtualCardPeer.readers[0], "-a", "status"])
         #expect(status.contains("PIN tries left:\t3") && status.contains("Serial Number:"), "\(status)")
-        #expect(try ok(yubico, ["-r", "Virtual PCD", "-a", "verify-pin", "-P", "123456"]).contains("Successfully verified PIN"))
+        #expect(try ok(yubico, ["-r", VirtualCardPeer.readers[0], "-a", "verify-pin", "-P", "123456"]).contains("Successfully verified PIN"))
 
         try ok(openssl, ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", work.file("ca.key")])
         try ok(openssl, ["req", "-x509", "-new", "-key", work.file("ca.key"), "-subj", "/CN=interop CA", "-days", "2", "-out", work.file("ca.pem")])
         for (slot, id) in [("9a", "01"), ("9c", "02")] {
-            try ok(yubico, ["-r", "Virtual PCD", "-a", "generate", "-s", slot, "-A", "ECCP256", "-o", work.file("\(slot).pub")])
+            try ok(yubico, ["-r", VirtualCardPeer.readers[0], "-a", "generate", "-s", slot, "-A", "ECCP256", "-o", work.file("\(slot).pub")])
             try ok(openssl, ["x509", "-new", "-force_pubkey", work.file("\(slot).pub"), "-subj", "/CN=slot \(slot)", "-CA", work.file("ca.pem"),
                              "-CAkey", work.file("ca.key"), "-days", "2", "-out", work.file("\(slot).pem")])
-            try ok(yubico, ["-r", "Virtual PCD", "-a", "import-certificate", "-s", slot, "-i", work.file("\(slot).pem")])
+            try ok(yubico, ["-r", VirtualCardPeer.readers[0], "-a", "import-certificate", "-s", slot, "-i", work.file("\(slot).pem")])
             try Data("a quote, say, \(slot)".utf8).write(to: URL(fileURLWithPath: work.file("data")))
             try ok(pkcs11, ["--module", Self.pkcs11Module, "--login", "--pin", "123456", "--sign", "-m", "ECDSA-SHA256", "--id", id,
                             "-i", work.file("data"), "-o", work.file("\(slot).sig"), "--signature-format", "openssl"])
@@ -72,15 +72,15 @@ struct VirtualCardInteropTests {
     @Test("yubico-piv-tool changes the PIN; wrong PINs count down and block it; the PUK unblocks it with a new one")
     func pins() throws {
         try VirtualCardPeer.insertCard(fresh: true)
-        #expect(try ok(yubico, ["-r", "Virtual PCD", "-a", "change-pin", "-P", "123456", "-N", "654321"]).contains("Successfully changed"))
+        #expect(try ok(yubico, ["-r", VirtualCardPeer.readers[0], "-a", "change-pin", "-P", "123456", "-N", "654321"]).contains("Successfully changed"))
         #expect(try piv(["-a", "verify-pin", "-P", "111111"]).stderr.contains("2 tries left"))
         #expect(try piv(["-a", "verify-pin", "-P", "111111"]).stderr.contains("1 tries left"))
         #expect(try piv(["-a", "verify-pin", "-P", "111111"]).stderr.contains("blocked"))
         let blocked = try piv(["-a", "verify-pin", "-P", "654321"])
         #expect(blocked.status != 0 && blocked.stderr.contains("blocked"), "the right PIN does not open a blocked card")
-        #expect(try ok(yubico, ["-r", "Virtual PCD", "-a", "unblock-pin", "-P", "12345678", "-N", "246810"]).contains("Successfully unblocked"))
-        #expect(try ok(yubico, ["-r", "Virtual PCD", "-a", "verify-pin", "-P", "246810"]).contains("Successfully verified"))
-        #expect(try ok(yubico, ["-r", "Virtual PCD", "-a", "status"]).contains("PIN tries left:\t3"))
+        #expect(try ok(yubico, ["-r", VirtualCardPeer.readers[0], "-a", "unblock-pin", "-P", "12345678", "-N", "246810"]).contains("Successfully unblocked"))
+        #expect(try ok(yubico, ["-r", VirtualCardPeer.readers[0], "-a", "verify-pin", "-P", "246810"]).contains("Successfully verified"))
+        #expect(try ok(yubico, ["-r", VirtualCardPeer.readers[0], "-a", "status"]).contains("PIN tries left:\t3"))
     }
 }
 }

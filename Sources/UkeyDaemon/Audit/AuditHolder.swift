@@ -14,6 +14,13 @@ final class AuditHolder: Sendable {
     let settings: AuditSettings
     /// Repeated permission denials, counted per peer and method (see `DenialAggregator`).
     let denials = DenialAggregator()
+    /// Exec denials, counted per denial and bounded per guard channel (see `ExecDenialAggregator`).
+    let execDenials = ExecDenialAggregator()
+
+    /// The counts of every aggregation interval that is over (all of them with `all`).
+    func flushCounts(all: Bool = false) -> [AuditEntry] {
+        denials.flush(all: all) + execDenials.flush(all: all)
+    }
 
     init(settings: AuditSettings) {
         self.settings = settings

@@ -15,6 +15,8 @@ extension AuditHolder {
         configuration.checkpointEvery = settings.checkpointEvery
         configuration.checkpointInterval = TimeInterval(settings.checkpointSeconds)
         configuration.maxBytes = settings.maxSize > 0 ? UInt64(settings.maxSize) : nil
+        configuration.retention = AuditRetention(
+            keepArchives: settings.keepArchives > 0 ? settings.keepArchives : nil, maxTotalBytes: settings.maxTotal > 0 ? UInt64(settings.maxTotal) : nil)
         if let destination = settings.forward.flatMap(AuditForwarder.Destination.init(rawValue:)) {
             let forwarder = self.forwarder ?? AuditForwarder(destination: destination, socketPath: settings.forwardSocket) { logger.warning("audit: \($0)") }
             self.forwarder = forwarder
@@ -53,7 +55,7 @@ extension AuditHolder {
     func close() async {
         denialFlusher.withLockedValue { $0?.cancel() }
         guard let log else { return }
-        for entry in denials.flush(all: true) { _ = log.enqueue(entry) }
+        for entry in flushCounts(all: true) { _ = log.enqueue(entry) }
         try? await log.append(AuditEntry(type: "daemon-stop", actor: .daemon))
         await log.close()
         forwarder?.stop()
@@ -65,7 +67,7 @@ extension AuditHolder {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(DenialAggregator.interval / 2))
                 guard let log else { continue }
-                for entry in denials.flush() { _ = log.enqueue(entry) }
+                for entry in flushCounts() { _ = log.enqueue(entry) }
             }
         }
         denialFlusher.withLockedValue { $0?.cancel(); $0 = task }

@@ -16,7 +16,9 @@ enum AuditRules {
         return (ticket, log)
     }
 
-    static func entries(for call: VarlinkCall, caller: Caller, reply: VarlinkReply, holder: AuditHolder) -> [AuditEntry] {
+    /// With `probe`, only whether the call leaves records: nothing is counted (the call may be
+    /// answered on the usual path next, and counted there).
+    static func entries(for call: VarlinkCall, caller: Caller, reply: VarlinkReply, holder: AuditHolder, probe: Bool = false) -> [AuditEntry] {
         let actor = AuditActor(uid: caller.uid, pid: caller.pid, role: caller.strongestRole)
         let p = call.parameters, r = reply.parameters
         func entry(_ type: String, _ subject: [String: AuditValue]) -> [AuditEntry] {
@@ -28,6 +30,7 @@ enum AuditRules {
             return [AuditEntry(type: type, actor: actor, subject: subject)]
         }
         if reply.error == VarlinkError.permissionDenied().name {
+            if probe { return [AuditEntry(type: "permission-denied", actor: actor)] }
             // The first refusal per peer and method in an interval now; the rest as one count.
             let (recordNow, ended) = holder.denials.admit(uid: caller.uid, method: call.method, actor: actor)
             let current = recordNow ? [AuditEntry(type: "permission-denied", actor: actor, subject: ["method": .string(call.method)])] : []
@@ -61,13 +64,13 @@ enum AuditRules {
             if let vm = caller.guest { subject["vm"] = .string(vm) }
             return entry("guard", subject)
         case "io.ukey.Runtime.CheckExec":
-            return exec(p, reply.error == nil ? r : nil, actor: actor, holder: holder, error: reply.error)
+            return exec(p, reply.error == nil ? r : nil, actor: actor, caller: caller, holder: holder, error: reply.error, probe: probe)
         case "io.ukey.Runtime.CheckExecBatch":
             guard reply.error == nil, let items = p["items"]?.arrayValue, let results = r["results"]?.arrayValue else {
                 return entry("exec-batch", ["items": .int(p["items"]?.arrayValue?.count ?? 0)])
             }
             return zip(items, results).flatMap { item, result in
-                exec(item.objectValue ?? [:], result.objectValue, actor: actor, holder: holder, error: nil)
+                exec(item.objectValue ?? [:], result.objectValue, actor: actor, caller: caller, holder: holder, error: nil, probe: probe)
             }
         case "io.ukey.Token.Sign":
             return entry("sign", strings(p, "key"))
@@ -95,13 +98,15 @@ enum AuditRules {
         }
     }
 
-    private static func exec(_ p: [String: JSONValue], _ r: [String: JSONValue]?, actor: AuditActor, holder: AuditHolder, error: String?) -> [AuditEntry] {
+    private static func exec(_ p: [String: JSONValue], _ r: [String: JSONValue]?, actor: AuditActor, caller: Caller, holder: AuditHolder, error: String?, probe: Bool) -> [AuditEntry] {
         // Decided before the record is built: an allowed exec that is not recorded (the default)
         // is the exec path's common case and should cost nothing here.
+        var sampledAllow = false
         if error == nil, let r {
             let decision = r["decision"]?.stringValue ?? "deny"
             let wouldDeny = r["reason"]?.stringValue?.hasPrefix("audit-mode") == true
             guard decision == "deny" || wouldDeny || holder.recordsAllowedExec() else { return [] }
+            sampledAllow = decision != "deny" && !wouldDeny
         }
         var subject = strings(p, "vm", "path", "digest")
         if let error {
@@ -109,7 +114,11 @@ enum AuditRules {
         } else if let r {
             subject.merge(strings(r, "decision", "reason", "rule")) { a, _ in a }
         }
-        return [AuditEntry(type: "exec", actor: actor, subject: subject)]
+        let entry = AuditEntry(type: "exec", actor: actor, subject: subject)
+        if sampledAllow || probe { return [entry] }
+        // A denial (or an exec that could not be checked): counted per denial, and bounded per
+        // guest channel; a host caller's distinct denials are each recorded.
+        return holder.execDenials.admit(entry, channel: caller.guest.map(ExecDenialAggregator.Channel.guest) ?? .host(uid: caller.uid))
     }
 
     private static func loginOutcome(_ reply: VarlinkReply) -> String {

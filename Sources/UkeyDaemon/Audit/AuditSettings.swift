@@ -17,6 +17,10 @@ public struct AuditSettings: Sendable, Hashable {
     /// names the collector's socket when it is not the destination's usual one.
     public var forward: String?
     public var forwardSocket: String?
+    /// Retention: keep at most this many archives (0: any number), and the archives with the
+    /// current file within this many bytes (0: any size). See `AuditRetention`.
+    public var keepArchives = 0
+    public var maxTotal = 0
     /// The smallest `max-size` accepted (a rotation costs two signatures and some fsyncs).
     public static let minMaxSize = 64 << 10
 

@@ -24,6 +24,9 @@ import UkeyToken
 /// checkpoint-every = 1000    # records between signed checkpoints
 /// checkpoint-seconds = 60    # or this long, whichever comes first
 /// max-size = 67108864        # bytes; past it the log is archived and a new file continues it (0: never)
+/// keep-archives = 0          # archives kept; at a rotation older ones are removed, each removal
+///                            # recorded first (0: all)
+/// max-total = 0              # bytes the archives and the current file may take; the same (0: any)
 /// exec-allows = "none"       # which allowed executions are recorded: all, sampled, none (denials always are)
 /// exec-allow-sample = 100    # with "sampled": one in this many
 /// forward = "none"           # a copy of each record to "journal" (systemd's) or "syslog" (/dev/log)
@@ -96,7 +99,7 @@ public struct DaemonSettings: Sendable, Hashable {
     static let known: Set<String> = [
         "daemon.state-dir", "daemon.runtime-dir", "daemon.socket", "daemon.socket-mode", "daemon.socket-group",
         "daemon.idle-timeout", "daemon.max-connections", "daemon.max-connections-per-uid", "daemon.log-level", "daemon.policy-dir",
-        "boot.max-measurements", "audit.checkpoint-every", "audit.max-size", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
+        "boot.max-measurements", "audit.checkpoint-every", "audit.max-size", "audit.keep-archives", "audit.max-total", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
         "audit.forward", "audit.forward-socket",
         "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "token.store", "tpm.tcti", "pcsc.reader", "pcsc.pin-file", "token.banks",
         "token.algorithm", "token.sm2-id", "guard.guest-sockets",
@@ -226,6 +229,13 @@ public struct DaemonSettings: Sendable, Hashable {
                 throw Invalid(description: "'audit.max-size' must be 0 (never rotate) or at least \(AuditSettings.minMaxSize) bytes")
             }
             audit.maxSize = value
+        }
+        if let value = try integer("audit.keep-archives", 0...1_000_000) { audit.keepArchives = value }
+        if let value = try integer("audit.max-total", 0...(1 << 50)) {
+            guard value == 0 || value >= 2 * audit.maxSize else {
+                throw Invalid(description: "'audit.max-total' must be 0 (any size) or at least twice max-size (\(2 * audit.maxSize) bytes): the current file and the newest archive are always kept")
+            }
+            audit.maxTotal = value
         }
         if let value = try integer("audit.exec-allow-sample", 1...1_000_000) { audit.execAllowSample = value }
         if let value = try string("audit.exec-allows") {

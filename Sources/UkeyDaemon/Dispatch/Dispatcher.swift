@@ -109,7 +109,7 @@ public struct Dispatcher: Sendable {
         } catch {
             return nil
         }
-        guard AuditRules.entries(for: call, caller: caller, reply: reply, holder: services.audit).isEmpty else { return nil }
+        guard AuditRules.entries(for: call, caller: caller, reply: reply, holder: services.audit, probe: true).isEmpty else { return nil }
         return reply
     }
 

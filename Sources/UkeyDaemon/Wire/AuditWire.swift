@@ -15,11 +15,15 @@ extension Audit.Query.Reply: WireReply {
     var wire: [String: JSONValue] { ["records": .array(records.map(JSONValue.object)), "next": .int(next)] }
 }
 
-extension AuditVerification: WireReply {
+extension AuditChainVerification: WireReply {
     var wire: [String: JSONValue] {
         [
             "ok": .bool(ok), "count": .int(count), "checkpoints": .int(checkpoints), "unsignedTail": .int(unsignedTail),
             "firstBad": firstBad.map { .int(Int($0)) } ?? .null, "reason": reason.wire,
+            "files": .array(files.map(JSONValue.string)),
+            "removedByRetention": .array(removedByRetention.map { removed in
+                .object(["archive": .string(removed.name), "upto": .int(Int(removed.upto)), "head": .string(removed.head), "recordedAt": .int(Int(removed.recordedAt))])
+            }),
         ]
     }
 }

@@ -104,7 +104,7 @@ enum Audit {
         static let name = "io.ukey.Audit.Verify"
         static let role: Role? = .admin
 
-        typealias Reply = AuditVerification
+        typealias Reply = AuditChainVerification
 
         static func answer(_ request: NoParameters, in call: CallContext) async throws(ServiceError) -> Reply {
             let token = try call.services.tokens.require()
@@ -122,7 +122,9 @@ enum Audit {
             }
             let checkpointKey = CheckpointKey(algorithm: key.algorithm) { key.isValidSignature($0, for: $1) }
             do {
-                return try AuditVerifier.verify(path: call.services.auditPath, checkpointKey: checkpointKey, sealed: sealed)
+                // The whole chain: the current file and every archive beside it that it continues.
+                let path = call.services.auditPath
+                return try AuditChainVerifier.verify(current: path, archives: AuditChainVerifier.archives(besideLog: path), checkpointKey: checkpointKey, sealed: sealed)
             } catch {
                 throw .auditUnavailable(reason: error.description)
             }
