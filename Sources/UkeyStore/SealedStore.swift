@@ -42,6 +42,18 @@ public struct SealedStore: Sendable {
         return lstat("\(directory)/\(fileName)", &info) == 0 || errno != ENOENT
     }
 
+    /// Why the file at the store's path cannot be a store (not a regular file, or larger than a
+    /// store can be), or nil. Checked before any hardware is asked for the store's secrets, so a
+    /// file that is not a store is reported as what it is.
+    public static func shapeProblem(in directory: String) -> String? {
+        let path = "\(directory)/\(fileName)"
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return errno == ENOENT ? nil : "\(path): cannot stat: \(String(cString: strerror(errno)))" }
+        guard info.st_mode & S_IFMT == S_IFREG else { return "\(path) is not a regular file" }
+        guard info.st_size <= maxFileBytes else { return "\(path): integrity check failed: file is larger than \(maxFileBytes) bytes" }
+        return nil
+    }
+
     /// Creates a new store holding `initial`, in one durable write (so a crash leaves either no
     /// store or a complete one); refuses to overwrite an existing store.
     public static func create(

@@ -43,6 +43,9 @@ struct TrustedRootBuilder: TrustedRootProvider {
     }
 
     func open(bootID: String) throws(TokenError) -> any TrustedRoot {
+        // A file that cannot be a store is named as such, before the TPM or card is asked for
+        // what would open it (a missing TPM object secret would otherwise be the reason given).
+        if let problem = SealedStore.shapeProblem(in: stateDirectory) { throw TokenError(.store, problem) }
         let peers = try connect()
         let records = try SoftToken.open(try configuration(peers), bootID: bootID)
         // The algorithm is the token's, fixed at Initialize: a setting that names another is a
