@@ -33,12 +33,14 @@ start)
     chmod 700 "$dir/card"
     if [ -S /run/pcscd/pcscd.comm ]; then
         # One pcscd per machine (its socket path is fixed): refuse to start over a live one, and
-        # clear the socket a dead one left behind.
-        if opensc-tool -l >/dev/null 2>&1; then
+        # clear what a dead one left behind. Live means the socket accepts a connection
+        # (opensc-tool -l answers 0 over a dead socket too: "No smart card readers found").
+        if python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(sys.argv[1])' /run/pcscd/pcscd.comm 2>/dev/null; then
             echo "error: a pcscd is already running on this machine; stop it first (its socket is /run/pcscd/pcscd.comm)" >&2
             exit 1
         fi
-        rm -f /run/pcscd/pcscd.comm
+        echo "==> clearing the socket a pcscd that is gone left in /run/pcscd"
+        rm -f /run/pcscd/pcscd.comm /run/pcscd/pcscd.pid
     fi
     cat > "$dir/readers/vpcd" <<CONF
 FRIENDLYNAME "Virtual PCD"
