@@ -55,11 +55,12 @@ public enum GuestGate {
     /// changed since, and the gate's own reading of their headers would be refused). Called
     /// before the gate reads the images; best effort (ukeyd down is the measurement's refusal).
     public static func begin(_ vm: String, socket: String = socketPath()) {
-        _ = started(vm, socket: socket)
+        _ = try? VarlinkConnection(path: socket, timeout: 30).call("io.ukey.Boot.Started", ["entity": .string(vm), "phase": .string("begin")])
     }
 
-    /// Tells ukeyd the VM's QEMU is up (its files opened): what was held for its start is let go.
-    /// Best effort: a failure leaves the files held until the VM is released.
+    /// Tells ukeyd the VM's QEMU is up (its files opened): what was held for its start is let
+    /// go, and the VM's writable state will be sealed when it stops. Best effort: a failure
+    /// leaves the files held until the VM is released, and its state unsealed.
     public static func started(_ vm: String, socket: String = socketPath()) -> String? {
         do {
             _ = try VarlinkConnection(path: socket, timeout: 30).call("io.ukey.Boot.Started", ["entity": .string(vm)])
@@ -67,6 +68,28 @@ public enum GuestGate {
         } catch {
             return "ukey: cannot tell ukeyd that \(vm) started: \(error)"
         }
+    }
+
+    /// How long a release may take: ukeyd hashes the VM's writable disks to seal them.
+    public static let releaseTimeout: TimeInterval = 300
+
+    /// Tells ukeyd the VM stopped: it seals the VM's writable state and releases it. The
+    /// problem to say, if any (a call that failed, or a state left unsealed); nil when all went.
+    public static func release(_ vm: String, socket: String = socketPath()) -> String? {
+        let reply: [String: JSONValue]
+        do {
+            reply = try VarlinkConnection(path: socket, timeout: releaseTimeout).call("io.ukey.Boot.Release", ["entity": .string(vm)])
+        } catch {
+            return "ukey: cannot release \(vm): \(error); its disk is not sealed, so its next start is refused until it is accepted (ukeyctl vm accept \(vm))"
+        }
+        var problems: [String] = []
+        if reply["state"]?.stringValue == "untrusted" {
+            problems.append("ukey: \(vm) stays untrusted for this boot (\(reply["reason"]?.stringValue ?? "?"))")
+        }
+        for unsealed in reply["unsealed"]?.arrayValue ?? [] {
+            problems.append("ukey: \(vm)/\(unsealed["component"]?.stringValue ?? "?") not sealed: \(unsealed["reason"]?.stringValue ?? "?")")
+        }
+        return problems.isEmpty ? nil : problems.joined(separator: "\n")
     }
 
     /// As ukeyctl finds it: $UKEY_SOCKET, else the `[daemon] socket` of /etc/ukey/ukeyd.toml

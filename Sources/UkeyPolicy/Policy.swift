@@ -36,7 +36,18 @@ public struct ComponentDeclaration: Sendable {
     public var digest: Digest?
     /// Where the hypervisor finds this component on the host.
     public var file: String?
+    /// The VM's own state (its disk, its NVRAM): `digest` is its first known-good content, and
+    /// ukeyd seals what it holds at every stop of the VM; the next start must find that.
+    public var writable: Bool = false
     public var location: SourceLocation
+
+    public init(name: String, digest: Digest?, file: String?, writable: Bool = false, location: SourceLocation) {
+        self.name = name
+        self.digest = digest
+        self.file = file
+        self.writable = writable
+        self.location = location
+    }
 }
 
 /// A person who may log in and start user VMs.

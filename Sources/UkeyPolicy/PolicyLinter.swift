@@ -90,6 +90,19 @@ public enum PolicyLinter {
             }
         }
 
+        // Writable state belongs to one VM: an entity others are loaded over (a parent OS image)
+        // changes under them if it is written, so none of its components may be writable.
+        let parents = Set(policy.entities.map(\.parent))
+        for entity in policy.entities where entities[entity.name]?.location == entity.location {
+            for component in entity.components where component.writable {
+                if parents.contains(entity.name) {
+                    problem(component.location, "component '\(component.name)' of '\(entity.name)' is writable, but '\(entity.name)' is the parent of other entities: a parent image is never writable (its children would be loaded over a changing image)")
+                } else if entity.kind == .baseImage || entity.kind == .host {
+                    problem(component.location, "component '\(component.name)' of '\(entity.name)' is writable, but a \(entity.kind) entity is never writable; only a VM's own disks and NVRAM are")
+                }
+            }
+        }
+
         // Users.
         var users: [String: SourceLocation] = [:]
         for user in policy.users {

@@ -12,7 +12,7 @@ public enum PolicyParser {
 
     static let topKeys = ["version", "mode", "entities", "users", "runtime"]
     static let entityKeys = ["name", "parent", "register", "kind", "components"]
-    static let componentKeys = ["name", "digest", "file"]
+    static let componentKeys = ["name", "digest", "file", "writable"]
     static let userKeys = ["name", "roles", "vms"]
     static let runtimeKeys = ["vm", "default", "allow", "allow-list", "on-timeout", "interpreters"]
     static let allowListKeys = ["file", "digest"]
@@ -109,13 +109,16 @@ public enum PolicyParser {
         let name = f["name"].flatMap { r.name($0.value, "component name") }
         let digest = f["digest"].map { r.digest($0.value, "digest") }
         let file = f["file"].map { r.absolutePath($0.value, "file") }
+        let writable = f["writable"].map { r.boolean($0.value, "writable") }
         guard let name else { return nil }
         if let digest, digest == nil { return nil }
         if let file, file == nil { return nil }
+        if let writable, writable == nil { return nil }
         return ComponentDeclaration(
             name: name,
             digest: digest ?? nil,
             file: file ?? nil,
+            writable: (writable ?? nil) ?? false,
             location: r.location(f["name"]?.value ?? node)
         )
     }

@@ -132,6 +132,18 @@ struct YAMLNodeReader {
         return value
     }
 
+    /// `true` or `false`, nothing else (YAML 1.1's yes/no/on/off are refused: a policy says what it means).
+    mutating func boolean(_ node: Node, _ what: String) -> Bool? {
+        guard let text = string(node, what) else { return nil }
+        switch text {
+        case "true": return true
+        case "false": return false
+        default:
+            error(node, "\(what) must be true or false, got '\(text)'")
+            return nil
+        }
+    }
+
     mutating func digest(_ node: Node, _ what: String) -> Digest? {
         guard let text = string(node, what) else { return nil }
         do {

@@ -18,7 +18,8 @@ import Glibc
 ///   the start when any reply says `load: false`, when ukeyd cannot be reached or refuses to
 ///   answer, or when the XML cannot be read.
 /// - `started begin` (QEMU has opened its files): ukeyd stops holding them (`Boot.Started`).
-/// - `release end` (QEMU is gone): ukeyd releases the VM (`Boot.Release`).
+/// - `release end` (QEMU is gone, whether the guest shut down, crashed or was destroyed): ukeyd
+///   seals the VM's writable disks as its state and releases it (`Boot.Release`).
 /// - `restore begin`, `migrate begin`: refused. The guest would start from a saved memory image
 ///   or a migration stream, which ukey cannot measure. (Nothing is written on stdout: for these
 ///   operations libvirt would take it as a new domain XML.)
@@ -82,14 +83,7 @@ struct LibvirtHook {
             // A domain the gate refused to read was never measured: the name is all there is to release.
             vm = domainName
         }
-        do {
-            let reply = try VarlinkConnection(path: GuestGate.socketPath(), timeout: 30).call("io.ukey.Boot.Release", ["entity": .string(vm)])
-            if reply["state"]?.stringValue == "untrusted" {
-                FileHandle.standardError.write(Data("ukey: \(vm) stays untrusted for this boot (\(reply["reason"]?.stringValue ?? "?"))\n".utf8))
-            }
-        } catch {
-            FileHandle.standardError.write(Data("ukey: cannot release \(vm): \(error)\n".utf8))
-        }
+        if let problem = GuestGate.release(vm) { FileHandle.standardError.write(Data((problem + "\n").utf8)) }
         exit(0)
     }
 

@@ -17,10 +17,13 @@ import Glibc
 /// QEMU_MODULE_DIR: only PATH, TERM, the locale, and the display's variables pass). Otherwise it
 /// exits 1 with the reason, and qemu never runs.
 ///
-/// It does not exec qemu: it waits for it as its child, passes it SIGTERM, SIGINT and SIGHUP,
-/// tells ukeyd the VM stopped when it exits (`Boot.Release`, which also lets go of the held
-/// files), and exits with qemu's status (128 + the signal, when a signal ended it). The guest's
-/// entity is `$UKEY_ENTITY`, else qemu's `-name`; a user VM's session is `$UKEY_SESSION`.
+/// It does not exec qemu: it waits for it as its child (posix_spawn, then waitpid), passes it
+/// SIGTERM, SIGINT and SIGHUP, and exits with qemu's status (128 + the signal, when a signal ended
+/// it). While qemu runs it watches qemu's open files (/proc/PID/fd): once qemu holds every disk
+/// image it was measured for, it tells ukeyd the VM started (`Boot.Started`: the held files are
+/// let go, and the VM's writable state will be sealed at its stop). When qemu exits it tells
+/// ukeyd the VM stopped (`Boot.Release`), which seals the VM's writable disks before it answers.
+/// The guest's entity is `$UKEY_ENTITY`, else qemu's `-name`; a user VM's session is `$UKEY_SESSION`.
 @main
 struct UkeyQemu {
     static let passedEnvironment: Set<String> = ["TERM", "LANG", "LANGUAGE", "TZ", "DISPLAY", "XAUTHORITY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR"]
@@ -42,13 +45,33 @@ struct UkeyQemu {
         let qemuArguments = (arguments.contains("-no-user-config") || arguments.contains("--no-user-config") ? [] : ["-no-user-config"]) + arguments
         var childEnvironment = environment.filter { passedEnvironment.contains($0.key) || $0.key.hasPrefix("LC_") }
         childEnvironment["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
-        let status = run(qemu, qemuArguments, environment: childEnvironment)
-        if let problem = release(mapping.vm) { FileHandle.standardError.write(Data((problem + "\n").utf8)) }
+        // The images qemu keeps open while the guest runs (kernel and firmware it reads once).
+        let images = Set(mapping.steps.compactMap { step -> String? in
+            guard case .file(let path) = step.source, step.component.hasPrefix("disk-") || step.component == "image" || step.component == "nvram" else { return nil }
+            return URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        })
+        let status = run(qemu, qemuArguments, environment: childEnvironment) { pid in
+            guard !images.isEmpty, images.isSubset(of: openFiles(of: pid)) else { return false }
+            if let problem = GuestGate.started(mapping.vm) { FileHandle.standardError.write(Data((problem.replacingOccurrences(of: "ukey: ", with: "ukey-qemu: ") + "\n").utf8)) }
+            return true
+        }
+        if let problem = GuestGate.release(mapping.vm) { FileHandle.standardError.write(Data((problem.replacingOccurrences(of: "ukey: ", with: "ukey-qemu: ") + "\n").utf8)) }
         exit(status)
     }
 
-    /// Runs qemu in / and waits for it, passing the stop signals on; its exit status.
-    static func run(_ qemu: String, _ arguments: [String], environment: [String: String]) -> Int32 {
+    /// The files process `pid` has open, by the names the kernel gives them.
+    static func openFiles(of pid: pid_t) -> Set<String> {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return [] }
+        var paths = Set<String>()
+        for entry in entries {
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(entry)") { paths.insert(target) }
+        }
+        return paths
+    }
+
+    /// Runs qemu in / and waits for it, passing the stop signals on; its exit status. While it
+    /// runs, `up` is asked every 200 ms (for at most 5 minutes) until it says qemu is up.
+    static func run(_ qemu: String, _ arguments: [String], environment: [String: String], up: (pid_t) -> Bool) -> Int32 {
         var forwarded = sigset_t()
         sigemptyset(&forwarded)
         for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&forwarded, signal) }
@@ -67,6 +90,8 @@ struct UkeyQemu {
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, qemu, nil, &attributes, argv, envp)
         guard spawned == 0 else { refuse("ukey-qemu: cannot run \(qemu): \(String(cString: strerror(spawned)))") }
+        var watching = true
+        let watchUntil = Date().addingTimeInterval(300)
         while true {
             var status: Int32 = 0
             let done = waitpid(pid, &status, WNOHANG)
@@ -77,16 +102,7 @@ struct UkeyQemu {
             var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
             let signal = sigtimedwait(&forwarded, nil, &timeout)
             if signal > 0 { kill(pid, signal) }
-        }
-    }
-
-    /// The VM stopped: ukeyd lets go of its held files and measures it afresh next time.
-    static func release(_ vm: String) -> String? {
-        do {
-            _ = try VarlinkConnection(path: GuestGate.socketPath(), timeout: 30).call("io.ukey.Boot.Release", ["entity": .string(vm)])
-            return nil
-        } catch {
-            return "ukey-qemu: cannot release \(vm): \(error)"
+            if watching, up(pid) || Date() > watchUntil { watching = false }
         }
     }
 

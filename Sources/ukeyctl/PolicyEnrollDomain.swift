@@ -32,14 +32,15 @@ struct PolicyEnrollDomain: ParsableCommand {
         } catch let error as HypervisorError {
             throw InputError("\(domain): \(error)")
         }
-        let yaml = try Self.entities(mapping, parent: parent, kind: userVM ? "user-vm" : "service-vm")
+        let entities = try Self.entities(mapping, parent: parent, kind: userVM ? "user-vm" : "service-vm")
         if let output {
             let existing = String(decoding: try PolicyFiles.read(output), as: UTF8.self)
-            let merged = try Self.merge(yaml.text, names: yaml.names, into: existing, file: output)
+            let (merged, added, reused) = try Self.merge(entities, into: existing, file: output)
             try PolicyFiles.write(Array(merged.utf8), to: output)
-            FileHandleOutput.standardError("added \(yaml.names.joined(separator: ", ")) to \(output); review it, then sign it")
+            let kept = reused.isEmpty ? "" : " (\(reused.joined(separator: ", ")) already there, with the same digest and parent: reused)"
+            FileHandleOutput.standardError("added \(added.joined(separator: ", ")) to \(output)\(kept); review it, then sign it")
         } else {
-            print(yaml.text, terminator: "")
+            print(entities.map(\.text).joined(), terminator: "")
         }
         if xml.entity == nil && mapping.vm != xml.name {
             FileHandleOutput.standardError("note: the domain is named '\(xml.name)'")
@@ -50,24 +51,36 @@ struct PolicyEnrollDomain: ParsableCommand {
             """)
     }
 
-    /// The entities as YAML list items under `entities:`, with digests from the files as they are.
-    static func entities(_ mapping: DomainMapping, parent: String, kind: String) throws -> (text: String, names: [String]) {
-        var text = ""
-        var names: [String] = []
-        var vmParent = parent
-        for step in mapping.steps where step.entity != mapping.vm {
-            names.append(step.entity)
-            text += "  - name: \(step.entity)\n    parent: \(step.imageParent ?? parent)\n    kind: base-image\n    components:\n"
-            text += try component(step)
-            vmParent = step.entity
-        }
-        names.append(mapping.vm)
-        text += "  - name: \(mapping.vm)\n    parent: \(vmParent)\n    kind: \(kind)\n    components:\n"
-        for step in mapping.steps where step.entity == mapping.vm { text += try component(step) }
-        return (text, names)
+    /// One entity to enrol, as YAML list items under `entities:`.
+    struct Enrolled {
+        let name: String
+        let parent: String
+        /// A parent image's (a backing layer): its `image` digest. nil for the VM itself.
+        let image: UkeyCore.Digest?
+        let text: String
     }
 
-    static func component(_ step: DomainMapping.Step) throws -> String {
+    /// The entities, with digests from the files as they are: the backing layers (deepest first)
+    /// as base images, then the VM.
+    static func entities(_ mapping: DomainMapping, parent: String, kind: String) throws -> [Enrolled] {
+        var entities: [Enrolled] = []
+        var vmParent = parent
+        for step in mapping.steps where step.entity != mapping.vm {
+            let (text, digest) = try component(step)
+            let parentName = step.imageParent ?? parent
+            entities.append(Enrolled(
+                name: step.entity, parent: parentName, image: digest,
+                text: "  - name: \(step.entity)\n    parent: \(parentName)\n    kind: base-image\n    components:\n" + text
+            ))
+            vmParent = step.entity
+        }
+        var text = "  - name: \(mapping.vm)\n    parent: \(vmParent)\n    kind: \(kind)\n    components:\n"
+        for step in mapping.steps where step.entity == mapping.vm { text += try component(step).text }
+        entities.append(Enrolled(name: mapping.vm, parent: vmParent, image: nil, text: text))
+        return entities
+    }
+
+    static func component(_ step: DomainMapping.Step) throws -> (text: String, digest: UkeyCore.Digest) {
         switch step.source {
         case .file(let path):
             let digest: UkeyCore.Digest
@@ -76,24 +89,46 @@ struct PolicyEnrollDomain: ParsableCommand {
             } catch {
                 throw InputError("cannot hash \(error)")
             }
-            return "      - name: \(step.component)\n        file: \(path)\n        digest: \(digest)\n"
+            // The VM's own disk and NVRAM: their digest is the first state; ukeyd seals the rest.
+            let writable = step.writable ? "        writable: true\n" : ""
+            return ("      - name: \(step.component)\n        file: \(path)\n        digest: \(digest)\n" + writable, digest)
         case .text(let text):
-            return "      - name: \(step.component)\n        digest: \(UkeyCore.Digest.of(Array(text.utf8)))\n"
+            let digest = UkeyCore.Digest.of(Array(text.utf8))
+            return ("      - name: \(step.component)\n        digest: \(digest)\n", digest)
         }
     }
 
-    /// `entities` added at the end of the policy's `entities:` list; the result must parse.
-    static func merge(_ entities: String, names: [String], into policy: String, file: String) throws -> String {
+    /// `entities` added at the end of the policy's `entities:` list; the result must parse. A
+    /// parent image already in the policy (a second VM over the same parent OS) is reused when
+    /// its digest and its parent agree, and refused, naming both, when they do not; the VM
+    /// itself must be new.
+    static func merge(_ entities: [Enrolled], into policy: String, file: String) throws -> (text: String, added: [String], reused: [String]) {
         let parsed: Policy
         do {
             parsed = try PolicyParser.parse(policy, file: file)
         } catch {
             throw InputError("\(file) does not parse: \(error)")
         }
-        let present = Set(parsed.entities.map(\.name))
-        if let clash = names.first(where: present.contains) {
-            throw InputError("\(file) already has an entity '\(clash)'; remove it first to enrol it again")
+        var added: [Enrolled] = []
+        var reused: [String] = []
+        for entity in entities {
+            guard let present = parsed.entities.first(where: { $0.name == entity.name }) else {
+                added.append(entity)
+                continue
+            }
+            guard let image = entity.image else {
+                throw InputError("\(file) already has an entity '\(entity.name)'; remove it first to enrol it again")
+            }
+            let enrolled = present.components.first { $0.name == "image" }?.digest
+            guard enrolled == image else {
+                throw InputError("\(file) already has a parent image '\(entity.name)' with digest \(enrolled.map { "\($0)" } ?? "none"), but the domain's \(entity.name) hashes to \(image) now: the same name, another image; enrol it under another name or re-enrol the parent")
+            }
+            guard present.parent == entity.parent else {
+                throw InputError("\(file) already has a parent image '\(entity.name)' loaded by '\(present.parent)', but the domain layers it on '\(entity.parent)'; refused")
+            }
+            reused.append(entity.name)
         }
+        let text = added.map(\.text).joined()
         var lines = policy.components(separatedBy: "\n")
         guard let start = lines.firstIndex(where: { $0.hasPrefix("entities:") }) else {
             throw InputError("\(file) has no top-level 'entities:' list")
@@ -105,13 +140,13 @@ struct PolicyEnrollDomain: ParsableCommand {
         } ?? lines.count
         var insertAt = end
         while insertAt > start + 1, lines[insertAt - 1].trimmingCharacters(in: .whitespaces).isEmpty { insertAt -= 1 }
-        lines.insert(contentsOf: entities.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init), at: insertAt)
+        lines.insert(contentsOf: text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init), at: insertAt)
         let merged = lines.joined(separator: "\n")
         do {
             _ = try PolicyParser.parse(merged, file: file)
         } catch {
             throw InputError("the policy with the domain's entities does not parse (nothing written): \(error)")
         }
-        return merged
+        return (merged, added.map(\.name), reused)
     }
 }

@@ -17,7 +17,7 @@ struct UkeyCtl: ParsableCommand {
         subcommands: [
             InitCommand.self, StatusCommand.self, PolicyCommand.self, UserCommand.self, LoginCommand.self,
             MeasureCommand.self, MeasureHostCommand.self, ChainCommand.self, QuoteCommand.self, EventLogCommand.self, CertCommand.self,
-            ExecCheckCommand.self, ModeCommand.self, ResetCommand.self, AuditCommand.self, KeygenCommand.self, CardCommand.self,
+            ExecCheckCommand.self, ModeCommand.self, ResetCommand.self, VMCommand.self, AuditCommand.self, KeygenCommand.self, CardCommand.self,
         ]
     )
 

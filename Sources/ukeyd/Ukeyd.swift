@@ -217,6 +217,7 @@ struct Ukeyd: AsyncParsableCommand {
             logger: logger,
             audit: settings.audit,
             maxMeasurements: settings.maxMeasurements,
+            reuseMeasurements: settings.reuseMeasurements,
             allowDemoKeys: allowDemoKeys
         )
         do {

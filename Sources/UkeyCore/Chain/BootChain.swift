@@ -14,6 +14,9 @@
 /// - a VM that stops is released: if it (and what it loaded) was not found untrusted, it is pending
 ///   again and is measured afresh on its next start; an untrusted one stays untrusted, released or
 ///   not, until the next boot, so stopping a tampered VM never clears its taint;
+/// - a writable component (a VM's own disk) is judged against the state sealed at the VM's last
+///   stop, given with the measurement; a mismatch is `changed-since-stop`, which a release clears
+///   (with the taint it passed down): the seal goes on refusing the start, not the boot;
 /// - every measurement is recorded whatever the verdict: the first effect is always the extend.
 public struct BootChain: Sendable {
     public let expected: ExpectedSet
@@ -40,10 +43,13 @@ public struct BootChain: Sendable {
     ///
     /// Throws only for a name that the expected set does not hold; every real measurement gives
     /// an outcome, trusted or not.
+    /// `sealed`: for a writable component, the state ukeyd sealed at the VM's last stop (nil: none
+    /// yet, so the policy's first known-good digest); ignored for any other component.
     public mutating func measure(
         entity name: String,
         component componentName: String,
-        digest: Digest
+        digest: Digest,
+        sealed: Digest? = nil
     ) throws(UkeyCoreError) -> MeasurementOutcome {
         guard name != Entity.rootName else {
             throw UkeyCoreError(.rootNotMeasurable, "'root' is the trusted root itself and is never measured")
@@ -62,7 +68,8 @@ public struct BootChain: Sendable {
         var effects: [ChainEffect] = [
             .extend(register: entity.register, digest: digest, eventData: "\(name)/\(componentName)")
         ]
-        let match = digest == component.expected
+        let expectedDigest = component.writable ? (sealed ?? component.expected) : component.expected
+        let match = digest == expectedDigest
         let parentTrusted = state(of: entity.parent) == .trusted
         status.measured[componentName] = digest
 
@@ -73,7 +80,7 @@ public struct BootChain: Sendable {
                 status = statuses[name]!
             } else if !match {
                 statuses[name] = status
-                effects += untrust(name, reason: .digestMismatch)
+                effects += untrust(name, reason: component.writable ? .changedSinceStop : .digestMismatch)
                 status = statuses[name]!
             } else {
                 status.matched.insert(componentName)
@@ -108,15 +115,22 @@ public struct BootChain: Sendable {
     /// A VM stopped (`io.ukey.Boot.Release`): it and every descendant that is not untrusted go back
     /// to pending, their measurements forgotten by the chain (not by the registers or the event log:
     /// what was extended stays extended). Its parent is untouched, so a shared base image stays
-    /// trusted for the other VMs. An untrusted entity stays untrusted.
+    /// trusted for the other VMs. An untrusted entity stays untrusted, but for one whose writable
+    /// state was not what was sealed (`changed-since-stop`): it is released with the descendants
+    /// it tainted, and its seal refuses the next start until the state is accepted.
     public mutating func release(entity name: String) throws(UkeyCoreError) -> Release {
         guard name != Entity.rootName else {
             throw UkeyCoreError(.rootNotMeasurable, "'root' is the trusted root itself and is never released")
         }
         guard let status = statuses[name] else { throw UkeyCoreError(.unknownEntity, "no entity '\(name)' in the policy") }
-        guard status.state != .untrusted else { return .stillUntrusted(status.reason) }
+        let changedState = status.state == .untrusted && status.reason == .changedSinceStop
+        guard status.state != .untrusted || changedState else { return .stillUntrusted(status.reason) }
         var released: [String] = []
-        for target in [name] + expected.descendants(of: name) where statuses[target]?.state != .untrusted {
+        for target in [name] + expected.descendants(of: name) {
+            guard let current = statuses[target] else { continue }
+            let tainted = current.state == .untrusted
+            // Below a VM released from changed-since-stop, the taint it passed down goes with it.
+            guard !tainted || target == name || (changedState && current.reason == .ancestorUntrusted) else { continue }
             statuses[target] = EntityStatus()
             released.append(target)
         }

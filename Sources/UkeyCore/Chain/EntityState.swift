@@ -16,6 +16,11 @@ public enum UntrustedReason: String, Hashable, Sendable, Codable {
     case digestMismatch = "digest-mismatch"
     /// An ancestor became untrusted, which taints everything it loads.
     case ancestorUntrusted = "ancestor-untrusted"
+    /// A writable component (the VM's own disk) is not what ukeyd sealed when the VM last
+    /// stopped: it was changed while the VM was not running, an older copy was put back, or the
+    /// host stopped without the VM's release. Unlike the others it lasts until the VM's release:
+    /// the seal, not the boot, is what refuses the next start (until `ukeyctl vm accept`).
+    case changedSinceStop = "changed-since-stop"
 }
 
 /// Whether the hypervisor is told to refuse untrusted entities or only to record them.

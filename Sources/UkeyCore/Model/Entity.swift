@@ -28,11 +28,16 @@ public struct Entity: Hashable, Sendable {
 /// A part of an entity that is measured on its own: a kernel, an initrd, a disk image, a command line.
 public struct Component: Hashable, Sendable {
     public let name: String
-    /// The digest this component must have; an element of H.
+    /// The digest this component must have; an element of H. For a writable component, its
+    /// first known-good state: what it must hold until ukeyd seals another at a stop.
     public let expected: Digest
+    /// The VM's own state (a disk the guest writes): its expected digest at a start is the one
+    /// ukeyd sealed at the VM's last stop, given with the measurement (`BootChain.measure`).
+    public let writable: Bool
 
-    public init(name: String, expected: Digest) {
+    public init(name: String, expected: Digest, writable: Bool = false) {
         self.name = name
         self.expected = expected
+        self.writable = writable
     }
 }

@@ -42,6 +42,7 @@ enum AuditRules {
             subject.merge(strings(r, "digest", "verdict", "reason")) { a, _ in a }
             if subject["digest"] == nil, let digest = p["digest"]?.stringValue { subject["digest"] = .string(digest) }
             if let load = r["load"]?.boolValue { subject["load"] = .bool(load) }
+            if r["cached"]?.boolValue == true { subject["cached"] = .bool(true) }
             return entry("measure", subject)
         case "io.ukey.Boot.Reset":
             return entry("reset", strings(r, "bootId"))
@@ -49,7 +50,11 @@ enum AuditRules {
             var subject = strings(p, "entity")
             subject.merge(strings(r, "state")) { a, _ in a }
             if let released = r["released"]?.arrayValue { subject["released"] = .string(released.compactMap(\.stringValue).joined(separator: ",")) }
-            return entry("release", subject)
+            // Each seal of the VM's state is a record of its own, with what it held before.
+            return entry("release", subject) + states(r, entity: p["entity"]?.stringValue, by: "release", actor: actor)
+        case "io.ukey.Boot.AcceptState":
+            guard reply.error == nil else { return entry("vm-state-accepted", strings(p, "entity", "component", "path")) }
+            return states(r, entity: p["entity"]?.stringValue, by: "accept", actor: actor)
         case "io.ukey.Auth.Login":
             var subject = strings(p, "user", "forVm")
             subject["outcome"] = .string(loginOutcome(reply))
@@ -119,6 +124,23 @@ enum AuditRules {
         // A denial (or an exec that could not be checked): counted per denial, and bounded per
         // guest channel; a host caller's distinct denials are each recorded.
         return holder.execDenials.admit(entry, channel: caller.guest.map(ExecDenialAggregator.Channel.guest) ?? .host(uid: caller.uid))
+    }
+
+    /// One record per writable component sealed (`vm-state-sealed`, `vm-state-accepted`) or
+    /// left unsealed (`vm-state-unsealed`) by a release or an acceptance.
+    private static func states(_ r: [String: JSONValue], entity: String?, by: String, actor: AuditActor) -> [AuditEntry] {
+        var entries: [AuditEntry] = []
+        for sealed in r["sealed"]?.arrayValue ?? [] {
+            var subject = strings(sealed.objectValue ?? [:], "component", "previous", "digest")
+            subject["entity"] = entity.map(AuditValue.string)
+            entries.append(AuditEntry(type: by == "accept" ? "vm-state-accepted" : "vm-state-sealed", actor: actor, subject: subject))
+        }
+        for unsealed in r["unsealed"]?.arrayValue ?? [] {
+            var subject = strings(unsealed.objectValue ?? [:], "component", "reason")
+            subject["entity"] = entity.map(AuditValue.string)
+            entries.append(AuditEntry(type: "vm-state-unsealed", actor: actor, subject: subject))
+        }
+        return entries
     }
 
     private static func loginOutcome(_ reply: VarlinkReply) -> String {

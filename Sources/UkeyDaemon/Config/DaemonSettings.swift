@@ -19,6 +19,7 @@ import UkeyToken
 ///
 /// [boot]
 /// max-measurements = 1000000   # per host boot; past it measurements are refused, never forgotten
+/// reuse-measurements = true   # a read-only image unchanged since it was hashed this boot is not hashed again
 ///
 /// [audit]
 /// checkpoint-every = 1000    # records between signed checkpoints
@@ -74,6 +75,9 @@ public struct DaemonSettings: Sendable, Hashable {
     public var logLevel = "info"
     public var policyDirectory = "/etc/ukey/policies"
     public var maxMeasurements = DaemonServices.defaultMaxMeasurements
+    /// Whether a read-only file hashed earlier in this host boot, its identity unchanged, is
+    /// measured by the digest then (`MeasurementCache`).
+    public var reuseMeasurements = true
     public var audit = AuditSettings()
     public var adminGroup = "ukey-admin"
     public var hypervisorGroup = "libvirt-qemu"
@@ -99,7 +103,7 @@ public struct DaemonSettings: Sendable, Hashable {
     static let known: Set<String> = [
         "daemon.state-dir", "daemon.runtime-dir", "daemon.socket", "daemon.socket-mode", "daemon.socket-group",
         "daemon.idle-timeout", "daemon.max-connections", "daemon.max-connections-per-uid", "daemon.log-level", "daemon.policy-dir",
-        "boot.max-measurements", "audit.checkpoint-every", "audit.max-size", "audit.keep-archives", "audit.max-total", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
+        "boot.max-measurements", "boot.reuse-measurements", "audit.checkpoint-every", "audit.max-size", "audit.keep-archives", "audit.max-total", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
         "audit.forward", "audit.forward-socket",
         "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "token.store", "tpm.tcti", "pcsc.reader", "pcsc.pin-file", "token.banks",
         "token.algorithm", "token.sm2-id", "guard.guest-sockets",
@@ -222,6 +226,11 @@ public struct DaemonSettings: Sendable, Hashable {
         if let value = try string("daemon.log-level") { logLevel = value }
         if let value = try string("daemon.policy-dir") { policyDirectory = value }
         if let value = try integer("boot.max-measurements", 1...100_000_000) { maxMeasurements = value }
+        switch file["boot.reuse-measurements"] {
+        case nil: break
+        case .boolean(let value)?: reuseMeasurements = value
+        default: throw Invalid(description: "'boot.reuse-measurements' must be true or false")
+        }
         if let value = try integer("audit.checkpoint-every", 1...1_000_000) { audit.checkpointEvery = value }
         if let value = try integer("audit.checkpoint-seconds", 1...86_400) { audit.checkpointSeconds = value }
         if let value = try integer("audit.max-size", 0...(1 << 40)) {

@@ -31,6 +31,14 @@ struct IdentityPins: Sendable {
             self.init(info)
         }
 
+        init(device: UInt64, inode: UInt64, size: Int64, modified: timespec) {
+            self.device = device
+            self.inode = inode
+            self.size = size
+            modifiedSeconds = modified.tv_sec
+            modifiedNanoseconds = modified.tv_nsec
+        }
+
         var description: String { "inode \(inode) on device \(device), \(size) bytes" }
     }
 
@@ -42,6 +50,9 @@ struct IdentityPins: Sendable {
 
     /// Pinned path -> the VM whose start pinned it -> the identity hashed for that start.
     private(set) var pins: [String: [String: Identity]] = [:]
+    /// The starts an open was refused for since they pinned: what QEMU opened then was not all
+    /// it was measured to be, so nothing it wrote may be sealed as the VM's state.
+    private(set) var refused: Set<String> = []
 
     /// Pins `path` (as the kernel names it: no symlink, no `..`) for `owner`'s start; returns the
     /// directory to mark when it held no pin before. Several starts may pin one path (VMs over
@@ -51,6 +62,16 @@ struct IdentityPins: Sendable {
         let markNeeded = !pins.keys.contains { Self.directory(of: $0) == directory }
         pins[path, default: [:]][owner] = identity
         return markNeeded ? directory : nil
+    }
+
+    /// Records a refused open for `owner`'s start.
+    mutating func noteRefusal(owner: String) {
+        refused.insert(owner)
+    }
+
+    /// Whether an open was refused for `owner`'s start, forgetting it (the start is over).
+    mutating func takeRefusal(owner: String) -> Bool {
+        refused.remove(owner) != nil
     }
 
     /// Drops every pin of `owner`'s start; returns the directories that hold no pin any more,

@@ -62,17 +62,17 @@ final class OpenGuard: Sendable {
         }
     }
 
-    /// Drops `owner`'s pins (its QEMU has opened its files, or it stopped); returns how many paths
-    /// it held.
+    /// Drops `owner`'s pins (its QEMU has opened its files, or it stopped): how many paths it
+    /// held, and whether an open of one was refused since they were pinned.
     @discardableResult
-    func release(owner: String) -> Int {
+    func release(owner: String) -> (held: Int, refused: Bool) {
         pins.withLock { pins in
             let held = pins.pins.values.filter { $0[owner] != nil }.count
             for directory in pins.release(owner: owner) {
                 let mask = UInt64(FAN_OPEN_PERM) | UInt64(FAN_EVENT_ON_CHILD)
                 _ = fanotify_mark(group, UInt32(FAN_MARK_REMOVE | FAN_MARK_ONLYDIR), mask, AT_FDCWD, directory)
             }
-            return held
+            return (held, pins.takeRefusal(owner: owner))
         }
     }
 
@@ -101,7 +101,11 @@ final class OpenGuard: Sendable {
                     let identity = IdentityPins.Identity(descriptor: metadata.fd)
                     let path = Self.path(of: metadata.fd)
                     // A descriptor that cannot be looked at is judged as no file: refused at a pinned path.
-                    let judgement = pins.withLock { $0.judge(path: path, identity: identity) }
+                    let judgement = pins.withLock { pins in
+                        let judgement = pins.judge(path: path, identity: identity)
+                        if case .deny(let owner, _) = judgement { pins.noteRefusal(owner: owner) }
+                        return judgement
+                    }
                     if case .deny(let owner, let expected) = judgement {
                         allow = false
                         onDenial(Denial(path: path, owner: owner, pid: metadata.pid, expected: expected, found: identity))
@@ -149,10 +153,10 @@ final class OpenGuardHolder: Sendable {
         return try result.get()
     }
 
-    /// Drops `owner`'s pins, if a guard was ever made.
+    /// Drops `owner`'s pins, if a guard was ever made: how many, and whether an open was refused.
     @discardableResult
-    func release(owner: String) -> Int {
+    func release(owner: String) -> (held: Int, refused: Bool) {
         let made = guardian.withLock { try? $0?.get() }
-        return made?.release(owner: owner) ?? 0
+        return made?.release(owner: owner) ?? (0, false)
     }
 }

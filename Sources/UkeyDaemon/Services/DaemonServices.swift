@@ -37,6 +37,8 @@ public final class DaemonServices: Sendable {
     let guards: GuardRegistry
     /// What holds a VM's measured files to their identity until its QEMU opened them.
     let openGuard: OpenGuardHolder
+    /// Read-only files hashed in this host boot, by identity (`[boot] reuse-measurements`).
+    let measurementCache: MeasurementCache
 
     /// Made on the daemon's actor, where the boot service's journal lives.
     @DaemonActor
@@ -47,11 +49,13 @@ public final class DaemonServices: Sendable {
         logger: Logger,
         audit: AuditSettings = AuditSettings(),
         maxMeasurements: Int = DaemonServices.defaultMaxMeasurements,
+        reuseMeasurements: Bool = true,
         allowDemoKeys: Bool = false,
         clock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.paths = paths
         self.logger = logger
+        self.measurementCache = MeasurementCache(enabled: reuseMeasurements)
         self.audit = AuditHolder(settings: audit)
         self.guards = GuardRegistry(clock: clock)
         let holder = self.audit
@@ -90,6 +94,7 @@ public final class DaemonServices: Sendable {
         tokens.current = token
         try await audit.open(token: token, path: auditPath, stateDirectory: paths.stateDirectory, bootID: await boot.bootID, logger: logger)
         try await policy.restore(from: token)
+        try await boot.loadSeals(from: token)
         if paths.policyDirectory != nil {
             // A bad policy in the directory is refused and recorded; the daemon starts on the old one.
             _ = try? await reloadPolicyDirectory()

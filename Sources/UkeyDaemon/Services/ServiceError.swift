@@ -25,6 +25,7 @@ enum ServiceError: Error, Sendable, Equatable {
     case unknownComponent(entity: String, component: String)
     case cannotHash(path: String, reason: String)
     case journalFull(limit: Int, reason: String)
+    case stateNotAccepted(entity: String, reason: String)
 
     // io.ukey.Auth
     case badPIN(retriesLeft: Int)

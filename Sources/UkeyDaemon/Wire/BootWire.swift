@@ -17,6 +17,8 @@ extension Boot.Measure.Request: WireRequest {
 extension Boot.Started.Request: WireRequest {
     init(wire p: Parameters) throws(ServiceError) {
         entity = try p.string("entity", maxLength: 64)
+        phase = try p.optionalString("phase", maxLength: 16)
+        if let phase, phase != "begin" { throw .invalidParameter("phase") }
     }
 }
 
@@ -28,7 +30,7 @@ extension Boot.Measure.Reply: WireReply {
     var wire: [String: JSONValue] {
         [
             "verdict": .string(verdict), "match": .bool(match), "load": .bool(load), "reason": reason.wire,
-            "register": .int(register), "eventIndex": .int(eventIndex), "digest": .string(digest.description),
+            "register": .int(register), "eventIndex": .int(eventIndex), "digest": .string(digest.description), "cached": .bool(cached),
         ]
     }
 }
@@ -89,6 +91,58 @@ extension Boot.Release.Request: WireRequest {
 
 extension Boot.Release.Reply: WireReply {
     var wire: [String: JSONValue] {
-        ["released": .array(released.map(JSONValue.string)), "state": .string(state), "reason": reason.wire]
+        [
+            "released": .array(released.map(JSONValue.string)), "state": .string(state), "reason": reason.wire,
+            "sealed": .array(sealed.map(\.wire)),
+            "unsealed": .array(unsealed.map { .object(["component": .string($0.component), "reason": .string($0.reason)]) }),
+        ]
+    }
+}
+
+extension Boot.Release.Sealed {
+    var wire: JSONValue {
+        .object(["component": .string(component), "previous": .string(previous.description), "digest": .string(digest.description)])
+    }
+}
+
+extension Boot.States.Request: WireRequest {
+    init(wire p: Parameters) throws(ServiceError) {
+        entity = try p.optionalString("entity", maxLength: 64)
+        hash = try p.optionalBool("hash") ?? false
+    }
+}
+
+extension Boot.States.Reply: WireReply {
+    var wire: [String: JSONValue] {
+        [
+            "vms": .array(vms.map { vm in
+                .object([
+                    "entity": .string(vm.entity), "state": .string(vm.state), "reason": vm.reason.wire,
+                    "components": .array(vm.components.map { c in
+                        .object([
+                            "component": .string(c.component), "path": c.path.wire, "base": .string(c.base.description),
+                            "expected": .string(c.expected.description), "sealed": c.sealed.map(\.description).wire,
+                            "sealedAt": c.sealedAt.wire, "by": c.by.wire, "boot": c.boot.wire, "uid": c.uid.map { Int($0) }.wire,
+                            "current": c.current.map(\.description).wire, "matches": c.matches.map(JSONValue.bool) ?? .null,
+                            "problem": c.problem.wire,
+                        ])
+                    }),
+                ])
+            })
+        ]
+    }
+}
+
+extension Boot.AcceptState.Request: WireRequest {
+    init(wire p: Parameters) throws(ServiceError) {
+        entity = try p.string("entity", maxLength: 64)
+        component = try p.optionalString("component", maxLength: 64)
+        path = try p.optionalString("path")
+    }
+}
+
+extension Boot.AcceptState.Reply: WireReply {
+    var wire: [String: JSONValue] {
+        ["sealed": .array(sealed.map(\.wire)), "released": .array(released.map(JSONValue.string))]
     }
 }

@@ -26,6 +26,7 @@ extension ServiceError {
             VarlinkError("io.ukey.Boot.UnknownComponent", ["entity": .string(entity), "component": .string(component)])
         case .cannotHash(let path, let reason): VarlinkError("io.ukey.Boot.CannotHash", ["path": .string(path), "reason": .string(reason)])
         case .journalFull(let limit, let reason): VarlinkError("io.ukey.Boot.JournalFull", ["limit": .int(limit), "reason": .string(reason)])
+        case .stateNotAccepted(let entity, let reason): VarlinkError("io.ukey.Boot.StateNotAccepted", ["entity": .string(entity), "reason": .string(reason)])
 
         case .badPIN(let left): VarlinkError("io.ukey.Auth.BadPin", ["retriesLeft": .int(left)])
         case .pinLocked: VarlinkError("io.ukey.Auth.PinLocked")

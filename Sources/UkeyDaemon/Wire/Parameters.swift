@@ -77,6 +77,14 @@ struct Parameters {
         }
     }
 
+    func optionalBool(_ name: String) throws(ServiceError) -> Bool? {
+        switch values[name] {
+        case nil, .null?: return nil
+        case .bool(let value)?: return value
+        default: throw .invalidParameter(name)
+        }
+    }
+
     func array(_ name: String) throws(ServiceError) -> [JSONValue] {
         guard let items = values[name]?.arrayValue else { throw .invalidParameter(name) }
         return items

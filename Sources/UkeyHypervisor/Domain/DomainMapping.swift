@@ -13,6 +13,9 @@ import Foundation
 /// | `<acpi><table>`s, in order | the VM | `acpi-table-1`, `acpi-table-2`... |
 /// | each disk's own image (the overlay, for a layered disk) | the VM | `disk-<target>` (`disk-vda`) |
 ///
+/// A disk the guest can write (not `<readonly/>`, not `<shareable/>`) and the NVRAM varstore are
+/// the VM's state: `writable`, sealed by ukeyd at every stop rather than fixed in the policy.
+///
 /// The VM is the `<ukey:entity>` metadata's name, else the domain's name. Parents are measured
 /// before their children, as the chain rule asks. A disk's `<backingStore>`, which libvirt uses
 /// instead of the images' headers, must name the same layers in the same formats, or the start
@@ -30,6 +33,18 @@ public struct DomainMapping: Sendable, Equatable {
         public var source: Source
         /// For an image entity: the entity below it in its chain (nil for the deepest).
         public var imageParent: String?
+        /// The guest writes it: the VM's own disk image (not `<readonly/>`, not `<shareable/>`)
+        /// or its NVRAM varstore. Enrolled `writable: true`: ukeyd seals it at every stop.
+        /// Backing layers never are.
+        public var writable = false
+
+        public init(entity: String, component: String, source: Source, imageParent: String? = nil, writable: Bool = false) {
+            self.entity = entity
+            self.component = component
+            self.source = source
+            self.imageParent = imageParent
+            self.writable = writable
+        }
     }
 
     public var vm: String
@@ -63,7 +78,7 @@ public struct DomainMapping: Sendable, Equatable {
         var own: [Step] = []
         if let loader = domain.loader { own.append(Step(entity: vm, component: "loader", source: .file(loader))) }
         if let template = domain.nvramTemplate { own.append(Step(entity: vm, component: "nvram-template", source: .file(template))) }
-        if let nvram = domain.nvram { own.append(Step(entity: vm, component: "nvram", source: .file(nvram))) }
+        if let nvram = domain.nvram { own.append(Step(entity: vm, component: "nvram", source: .file(nvram), writable: true)) }
         if let kernel = domain.kernel { own.append(Step(entity: vm, component: "kernel", source: .file(kernel))) }
         if let initrd = domain.initrd { own.append(Step(entity: vm, component: "initrd", source: .file(initrd))) }
         if let dtb = domain.dtb { own.append(Step(entity: vm, component: "dtb", source: .file(dtb))) }
@@ -75,7 +90,7 @@ public struct DomainMapping: Sendable, Equatable {
                 throw HypervisorError("disk \(disk.target ?? "#\(index + 1)") is of type '\(disk.type)', which ukey cannot measure; use a file or block disk")
             }
             let target = disk.target ?? "\(index + 1)"
-            own.append(Step(entity: vm, component: "disk-\(target)", source: .file(source)))
+            own.append(Step(entity: vm, component: "disk-\(target)", source: .file(source), writable: !disk.readOnly && !disk.shareable && disk.device != "cdrom"))
             guard disk.type == "file" else { continue }
             let layers = try chain(source, disk.format)
             try Self.agree(disk, with: layers, target: target)

@@ -29,7 +29,11 @@ extension VarlinkInterface {
             # names the VM whose start this is: until Started or Release of that VM, an open of
             # path that finds another file than the one hashed, or the file changed, is refused
             # by the kernel and recorded (open-refused); a path someone other than root could
-            # redirect is refused (CannotHash).
+            # redirect is refused (CannotHash). A writable component (the VM's own disk) is
+            # judged against the state sealed at the VM's last stop: another is reason
+            # "changed-since-stop". cached: the digest is the one hashed earlier in this host
+            # boot from the same file, its identity (device, inode, size, mtime, ctime,
+            # generation) unchanged since; the measurement is made and recorded all the same.
             method Measure(
               entity: string,
               component: string,
@@ -44,7 +48,8 @@ extension VarlinkInterface {
               reason: ?string,
               register: int,
               eventIndex: int,
-              digest: string
+              digest: string,
+              cached: ?bool
             )
 
             # The chain of the current boot.
@@ -80,14 +85,70 @@ extension VarlinkInterface {
             error UnknownComponent (entity: string, component: string)
             error NoPolicy ()
             error CannotHash (path: string, reason: string)
+            # A writable component sealed at a stop (or accepted): what it held at its start,
+            # and now.
+            type SealedState (component: string, previous: string, digest: string)
+
+            # A writable component not sealed at a stop, and why: its next start is refused
+            # (changed-since-stop) unless it holds its old seal again, or is accepted.
+            type UnsealedState (component: string, reason: string)
+
             # A VM stopped (hypervisor role; the libvirt hook on release end). The entity and what
             # it loaded go back to pending and are measured afresh on the next start; one found
-            # untrusted in this boot stays untrusted (state "untrusted", released empty).
-            method Release(entity: string) -> (released: []string, state: string, reason: ?string)
+            # untrusted in this boot stays untrusted (state "untrusted", released empty), but for
+            # changed-since-stop, which its seal goes on refusing. When its start was trusted and
+            # its QEMU came up on the measured files (Started), each writable component is
+            # hashed again and sealed, durably, before this answers.
+            method Release(entity: string) -> (
+              released: []string,
+              state: string,
+              reason: ?string,
+              sealed: ?[]SealedState,
+              unsealed: ?[]UnsealedState
+            )
 
             # A VM's QEMU has opened what it loads (hypervisor role; the libvirt hook on started
             # begin): the files measured with hold for it are no longer held. held: how many.
-            method Started(entity: string) -> (held: int)
+            # Its writable state will be sealed at its release, unless an open of a held file
+            # was refused. phase "begin": a new start of the VM begins (before the gate
+            # measures); what an earlier attempt held is let go, and nothing else.
+            method Started(entity: string, phase: ?string) -> (held: int)
+
+            # A VM's writable component as sealed (admin role): base is the policy's first
+            # state, expected what the next start must find (the seal, else base); by is
+            # "release" or "accept" (uid: who accepted). With hash, current is what the file
+            # holds now and matches whether that is expected (problem: why it was not hashed).
+            type ComponentState (
+              component: string,
+              path: ?string,
+              base: string,
+              expected: string,
+              sealed: ?string,
+              sealedAt: ?string,
+              by: ?string,
+              boot: ?string,
+              uid: ?int,
+              current: ?string,
+              matches: ?bool,
+              problem: ?string
+            )
+
+            type VmState (entity: string, state: string, reason: ?string, components: []ComponentState)
+
+            # Every VM with writable components, or the one named (admin role).
+            method States(entity: ?string, hash: ?bool) -> (vms: []VmState)
+
+            # Seals a stopped VM's writable state as it is now (admin role), after a stop ukeyd
+            # did not hear of, or a change made on purpose; audited with both digests and the
+            # uid. component: one of them (default: all); path: the file (default: the one
+            # last measured, else the seal's, else the policy's). A VM refused as
+            # changed-since-stop in this boot is released (released). A running VM is refused.
+            method AcceptState(entity: string, component: ?string, path: ?string) -> (
+              sealed: []SealedState,
+              released: []string
+            )
+
+            error StateNotAccepted (entity: string, reason: string)
 
             # This host boot recorded as many measurements as the journal may hold: nothing is
             # forgotten to make room, so nothing more is measured until a new boot.

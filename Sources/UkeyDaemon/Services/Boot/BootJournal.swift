@@ -15,28 +15,37 @@ import UkeyCore
 package final class BootJournal {
     /// One line of the journal, as read by the one strict JSON reader (a duplicate key or any
     /// member the line's kind does not have is a line that cannot be read, so ukeyd stops):
-    /// the header `{"boot","hostBoot"}`; a measurement `{"c","d","e","r"}`; a reset
+    /// the header `{"boot","hostBoot"}`; a measurement `{"c","d","e","r"}`, a writable
+    /// component's with `"s"` (the sealed state it was judged against, when there was one) and
+    /// `"p"` (the file hashed, which its release hashes again to seal it); a reset
     /// `{"reset"}` (a new boot session); a release `{"release"}` (an entity's VM stopped after
     /// the measurements before it); a void `{"void"}` (the last n measurements were not taken:
-    /// the token refused their extends).
+    /// the token refused their extends); a start `{"started"}` (a VM's QEMU came up on the files
+    /// measured for it, so what it writes is sealed as its state when it stops).
     package enum Line: Equatable {
         case header(hostBoot: String, boot: String)
-        case measurement(entity: String, component: String, digest: String, register: Int)
+        case measurement(entity: String, component: String, digest: String, register: Int, sealed: String? = nil, path: String? = nil)
         case reset(boot: String)
         case release(entity: String)
         case void(count: Int)
+        case started(entity: String)
 
         package init?(_ bytes: some Collection<UInt8>) {
             guard let object = try? JSONReader.parse(bytes).objectValue else { return nil }
             func string(_ key: String) -> String? { object[key]?.stringValue }
             func integer(_ key: String) -> Int? { if case .int(let value)? = object[key] { value } else { nil } }
-            switch Set(object.keys) {
+            let keys = Set(object.keys)
+            if keys.isSuperset(of: ["e", "c", "d", "r"]), keys.isSubset(of: ["e", "c", "d", "r", "s", "p"]) {
+                guard let entity = string("e"), let component = string("c"), let digest = string("d"), let register = integer("r") else { return nil }
+                let sealed = string("s"), path = string("p")
+                guard (sealed != nil) == keys.contains("s"), (path != nil) == keys.contains("p") else { return nil }
+                self = .measurement(entity: entity, component: component, digest: digest, register: register, sealed: sealed, path: path)
+                return
+            }
+            switch keys {
             case ["hostBoot", "boot"]:
                 guard let hostBoot = string("hostBoot"), let boot = string("boot") else { return nil }
                 self = .header(hostBoot: hostBoot, boot: boot)
-            case ["e", "c", "d", "r"]:
-                guard let entity = string("e"), let component = string("c"), let digest = string("d"), let register = integer("r") else { return nil }
-                self = .measurement(entity: entity, component: component, digest: digest, register: register)
             case ["reset"]:
                 guard let boot = string("reset") else { return nil }
                 self = .reset(boot: boot)
@@ -46,6 +55,9 @@ package final class BootJournal {
             case ["void"]:
                 guard let count = integer("void") else { return nil }
                 self = .void(count: count)
+            case ["started"]:
+                guard let entity = string("started") else { return nil }
+                self = .started(entity: entity)
             default:
                 return nil
             }
@@ -55,11 +67,17 @@ package final class BootJournal {
         package var bytes: [UInt8] {
             let value: JSONValue = switch self {
             case .header(let hostBoot, let boot): ["hostBoot": .string(hostBoot), "boot": .string(boot)]
-            case .measurement(let entity, let component, let digest, let register):
-                ["e": .string(entity), "c": .string(component), "d": .string(digest), "r": .int(register)]
+            case .measurement(let entity, let component, let digest, let register, let sealed, let path):
+                {
+                    var line: [String: JSONValue] = ["e": .string(entity), "c": .string(component), "d": .string(digest), "r": .int(register)]
+                    if let sealed { line["s"] = .string(sealed) }
+                    if let path { line["p"] = .string(path) }
+                    return .object(line)
+                }()
             case .reset(let boot): ["reset": .string(boot)]
             case .release(let entity): ["release": .string(entity)]
             case .void(let count): ["void": .int(count)]
+            case .started(let entity): ["started": .string(entity)]
             }
             return JSONWriter.write(value)
         }
@@ -73,6 +91,8 @@ package final class BootJournal {
         var entries: [Measurement]
         /// Releases in this boot session: the entity, and how many of `entries` came before it.
         var releases: [(after: Int, entity: String)] = []
+        /// VMs whose QEMU came up on what was measured and that have not been released since.
+        var started: Set<String> = []
     }
 
     /// One recorded measurement.
@@ -81,19 +101,26 @@ package final class BootJournal {
         var component: String
         var digest: Digest
         var register: Int
+        /// A writable component's: the state sealed at its VM's last stop that it was judged
+        /// against (nil: none, so the policy's digest), so a restarted ukeyd judges it the same.
+        var sealed: Digest? = nil
+        /// A writable component's: the file that was hashed, hashed again to seal it at the stop.
+        var path: String? = nil
     }
 
     /// The most measurements one host boot's journal holds, by default. Past it ukeyd refuses
     /// further measurements (`io.ukey.Boot.JournalFull`): it never forgets one to make room.
     static let maxEntries = DaemonServices.defaultMaxMeasurements
     /// The longest line `append` writes: entity and component names are at most 64 characters,
-    /// each escaped to at most 6 bytes, plus a digest and a register.
+    /// each escaped to at most 6 bytes, plus a digest and a register; a writable component's line
+    /// adds a second digest and a path of at most `maxPathBytes` (those are few: one per disk).
     static let maxLineBytes = 1024
+    static let maxPathBytes = 1024
     let path: String
     /// The measurements this journal may hold (settings: `[boot] max-measurements`).
     let limit: Int
     /// A journal larger than its limit allows was not written by this ukeyd: it is refused whole.
-    var maxBytes: Int { (limit + 64) * Self.maxLineBytes }
+    var maxBytes: Int { (limit + 64) * (Self.maxLineBytes + 6 * Self.maxPathBytes) }
     /// Kept open between appends (a measurement's append is on the boot path); reopened after
     /// `start` replaces the file.
     private var appendFD: Int32 = -1
@@ -135,14 +162,23 @@ package final class BootJournal {
                 contents.earlier += contents.entries
                 contents.entries = []
                 contents.releases = []
+                contents.started = []
                 contents.boot = boot
             case .release(let entity)?:
                 contents.releases.append((contents.entries.count, entity))
+                contents.started.remove(entity)
+            case .started(let entity)?:
+                contents.started.insert(entity)
             case .void(let count)?:
                 contents.entries.removeLast(min(max(0, count), contents.entries.count))
-            case .measurement(let entity, let component, let text, let register)?:
+            case .measurement(let entity, let component, let text, let register, let sealedText, let file)?:
                 guard let digest = try? Digest(parsing: text), (0..<ExpectedSet.registerCount).contains(register) else { throw unreadable }
-                contents.entries.append(Measurement(entity: entity, component: component, digest: digest, register: register))
+                var sealed: Digest?
+                if let sealedText {
+                    guard let parsed = try? Digest(parsing: sealedText) else { throw unreadable }
+                    sealed = parsed
+                }
+                contents.entries.append(Measurement(entity: entity, component: component, digest: digest, register: register, sealed: sealed, path: file))
                 guard contents.earlier.count + contents.entries.count <= limit else {
                     throw JournalError("\(path) holds more than \(limit) measurements ([boot] max-measurements); ukeyd will not start on a journal it cannot read whole: raise the limit or restart the host")
                 }
@@ -161,6 +197,11 @@ package final class BootJournal {
     /// Records a release durably, before the chain forgets the entity's measurements.
     func appendRelease(entity: String) throws {
         try appendLine(Line.release(entity: entity).bytes)
+    }
+
+    /// Records durably that a VM's QEMU came up on what was measured for it.
+    func appendStarted(entity: String) throws {
+        try appendLine(Line.started(entity: entity).bytes)
     }
 
     /// Starts a new boot session in this journal, keeping the earlier measurements.
@@ -191,7 +232,10 @@ package final class BootJournal {
         var lines: [UInt8] = []
         for (index, measurement) in measurements.enumerated() {
             if index > 0 { lines.append(UInt8(ascii: "\n")) }
-            lines += Line.measurement(entity: measurement.entity, component: measurement.component, digest: measurement.digest.description, register: measurement.register).bytes
+            lines += Line.measurement(
+                entity: measurement.entity, component: measurement.component, digest: measurement.digest.description,
+                register: measurement.register, sealed: measurement.sealed?.description, path: measurement.path
+            ).bytes
         }
         try appendLine(lines)
     }

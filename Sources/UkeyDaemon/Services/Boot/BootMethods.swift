@@ -22,6 +22,9 @@ enum Boot {
             /// Whom `session` (a start ticket, or the caller's own session) authorises, resolved
             /// as the call comes in, where the caller is known (`authorised(in:)`).
             var startAuthority: StartTickets.Authority? = nil
+            /// Whether the digest is one hashed earlier in this boot from the same, unchanged
+            /// file (`MeasurementCache`).
+            var cached = false
 
             /// The request with its credential resolved for the caller: a start ticket is taken
             /// for this process here, in the order the calls arrive.
@@ -41,6 +44,7 @@ enum Boot {
             let register: Int
             let eventIndex: Int
             let digest: Digest
+            let cached: Bool
         }
 
         static func submit(_ request: Request, in call: CallContext, origin: MeasurementTicket.Origin) async throws(ServiceError) -> MeasurementTicket? {
@@ -49,52 +53,54 @@ enum Boot {
         }
 
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
-            let request = request.authorised(in: call)
+            var request = request.authorised(in: call)
             let boot = call.services.boot
             if let digest = request.digest { return try await boot.measure(request, digest: digest) }
             // Hashed off the daemon's actor and the cooperative pool, within a deadline: a large
             // image must not hold up other calls, nor a FIFO hang them. A caller's path is opened
             // with the caller's own rights; the policy's file hint with the daemon's.
             let policy = call.services.policy
-            let (path, algorithm): (String, HashAlgorithm)
-            if let given = request.path {
-                (path, algorithm) = (given, await policy.expectedAlgorithm(entity: request.entity, component: request.component))
-            } else {
-                (path, algorithm) = try await policy.fileHint(entity: request.entity, component: request.component)
+            guard let given = request.path else {
+                let (path, algorithm) = try await policy.fileHint(entity: request.entity, component: request.component)
+                let digest: Digest
+                do throws(FileDigester.Failure) {
+                    digest = try await PeerFileHasher.digest(ofPolicyFile: path, using: algorithm)
+                } catch {
+                    throw .cannotHash(path: error.path, reason: error.reason)
+                }
+                return try await boot.measure(request, digest: digest)
             }
-            let digest: Digest
-            if let owner = request.hold {
+            let (algorithm, writable) = await policy.hashing(entity: request.entity, component: request.component)
+            var guardian: OpenGuard?
+            if request.hold != nil {
                 // Held: the path must be one nobody but root can redirect, the guard must be
                 // there, and the pin is taken before the reply lets QEMU start.
-                guard let given = request.path else { throw .invalidParameter("hold") }
                 if let why = SecurePath.refusal(given) { throw .cannotHash(path: given, reason: "cannot be held to what ukeyd measures: \(why)") }
-                let guardian: OpenGuard
                 do throws(OpenGuard.Failure) {
                     guardian = try call.services.openGuard.get()
                 } catch {
                     throw .cannotHash(path: given, reason: error.description)
                 }
-                let identity: IdentityPins.Identity
-                do throws(FileDigester.Failure) {
-                    (digest, identity) = try await PeerFileHasher.digestAndIdentity(ofCallerPath: given, uid: call.caller.uid, gid: call.caller.gid, using: algorithm)
-                } catch {
-                    throw .cannotHash(path: error.path, reason: error.reason)
-                }
-                do throws(OpenGuard.Failure) {
-                    try guardian.hold(given, owner: owner, identity: identity)
-                } catch {
-                    throw .cannotHash(path: given, reason: error.description)
-                }
-                return try await boot.measure(request, digest: digest)
             }
+            // A read-only file unchanged since it was hashed in this boot is not read again; a
+            // writable one (the VM's own state) always is.
+            let hashed: PeerFileHasher.Hashed
             do throws(FileDigester.Failure) {
-                digest = request.path != nil
-                    ? try await PeerFileHasher.digest(ofCallerPath: path, uid: call.caller.uid, gid: call.caller.gid, using: algorithm)
-                    : try await PeerFileHasher.digest(ofPolicyFile: path, using: algorithm)
+                hashed = try await PeerFileHasher.digestAndIdentity(
+                    ofCallerPath: given, uid: call.caller.uid, gid: call.caller.gid, using: algorithm,
+                    cache: writable ? nil : call.services.measurementCache)
             } catch {
                 throw .cannotHash(path: error.path, reason: error.reason)
             }
-            return try await boot.measure(request, digest: digest)
+            if let guardian, let owner = request.hold {
+                do throws(OpenGuard.Failure) {
+                    try guardian.hold(given, owner: owner, identity: hashed.identity.pin)
+                } catch {
+                    throw .cannotHash(path: given, reason: error.description)
+                }
+            }
+            request.cached = hashed.cached
+            return try await boot.measure(request, digest: hashed.digest)
         }
     }
 
@@ -201,6 +207,8 @@ enum Boot {
             let newBoot: String
             do {
                 newBoot = try await boot.gate.serialized { try await boot.reset(token: token) }
+                // A new boot session measures everything afresh.
+                call.services.measurementCache.clear()
             } catch {
                 boot.logger.error("reset failed: \(error)")
                 throw .internalError
@@ -220,6 +228,9 @@ enum Boot {
 
         struct Request: Sendable {
             let entity: String
+            /// "begin": a new start of the VM begins (the gate, before it measures): what an
+            /// earlier attempt held is let go, and nothing is said about QEMU.
+            let phase: String?
         }
 
         struct Reply: Sendable {
@@ -230,7 +241,14 @@ enum Boot {
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
             // The start is over: a ticket it took is spent.
             call.services.sessions.endStart(of: request.entity)
-            return Reply(held: call.services.openGuard.release(owner: request.entity))
+            let (held, refused) = call.services.openGuard.release(owner: request.entity)
+            if request.phase != "begin" {
+                // QEMU is up on what was measured: what it writes to the VM's disk is sealed
+                // as the VM's state when it stops.
+                let boot = call.services.boot
+                _ = await boot.gate.serialized { await boot.noteStarted(entity: request.entity, refusedOpen: refused) }
+            }
+            return Reply(held: held)
         }
     }
 
@@ -242,10 +260,27 @@ enum Boot {
             let entity: String
         }
 
+        /// A writable component sealed at this stop.
+        struct Sealed: Sendable {
+            let component: String
+            /// What it held at its start.
+            let previous: Digest
+            let digest: Digest
+        }
+
+        /// A writable component not sealed, and why: its next start is refused unless it holds
+        /// its old seal again.
+        struct Unsealed: Sendable {
+            let component: String
+            let reason: String
+        }
+
         struct Reply: Sendable {
             let released: [String]
             let state: String
             let reason: String?
+            let sealed: [Sealed]
+            let unsealed: [Unsealed]
         }
 
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
@@ -258,19 +293,31 @@ enum Boot {
             guard request.entity != Entity.rootName, loaded.expected.entity(named: request.entity) != nil else {
                 throw .unknownEntity(request.entity)
             }
-            let outcome = await boot.gate.serialized { () -> Result<BootChain.Release, ServiceError> in
+            // The VM's writable state, hashed off the actor with the caller's rights, then
+            // sealed durably before the release is journaled and answered.
+            let plan = await boot.sealPlan(for: request.entity)
+            var hashed: [BootService.HashedState] = []
+            for item in plan.items {
+                hashed.append(await BootService.hashState(item, caller: call.caller))
+            }
+            let outcome = await boot.gate.serialized { () -> Result<(release: BootChain.Release, sealed: [Sealed], unsealed: [Unsealed]), ServiceError> in
                 do throws(ServiceError) {
-                    return .success(try await boot.release(entity: request.entity))
+                    return .success(try await boot.releaseSealing(entity: request.entity, hashed: hashed))
                 } catch {
                     return .failure(error)
                 }
             }
-            switch try outcome.get() {
+            let (release, sealed, unsealedNow) = try outcome.get()
+            var unsealed = unsealedNow
+            if let refusal = plan.refusal {
+                unsealed += await boot.writableComponents(of: request.entity).map { Unsealed(component: $0.name, reason: refusal) }
+            }
+            switch release {
             case .released(let entities):
                 boot.logger.notice("released \(entities.joined(separator: ", ")): measured afresh on the next start")
-                return Reply(released: entities, state: "pending", reason: nil)
+                return Reply(released: entities, state: "pending", reason: nil, sealed: sealed, unsealed: unsealed)
             case .stillUntrusted(let reason):
-                return Reply(released: [], state: "untrusted", reason: reason?.rawValue)
+                return Reply(released: [], state: "untrusted", reason: reason?.rawValue, sealed: sealed, unsealed: unsealed)
             }
         }
     }
@@ -310,8 +357,10 @@ extension PolicyService {
         return (file, known.expected.algorithm)
     }
 
-    /// The algorithm the policy expects for a component (sha256 when unknown).
-    func expectedAlgorithm(entity: String, component: String) -> HashAlgorithm {
-        loaded?.expected.entity(named: entity)?.component(named: component)?.expected.algorithm ?? .sha256
+    /// The algorithm the policy expects for a component (sha256 when unknown), and whether it is
+    /// writable (the VM's own state, never taken from the measurement cache).
+    func hashing(entity: String, component: String) -> (algorithm: HashAlgorithm, writable: Bool) {
+        let known = loaded?.expected.entity(named: entity)?.component(named: component)
+        return (known?.expected.algorithm ?? .sha256, known?.writable ?? false)
     }
 }

@@ -44,6 +44,9 @@ final class BootService {
     var registersSuspect = false
     /// Measurements waiting for the next batch.
     var queue = MeasurementQueue()
+    /// What each VM's writable components held when it last stopped (the sealed store's
+    /// `vm-states` record, read at start): what the next start must find.
+    var seals = VMStateSeals()
 
     init(
         runtimeDirectory: String, hostBoot: String, maxMeasurements: Int, logger: Logger,
@@ -64,7 +67,7 @@ final class BootService {
         if let previous = try journal.load(hostBoot: hostBoot) {
             bootID = previous.boot
             logger.info("continuing boot \(previous.boot) of this host boot with \(previous.entries.count) measurements")
-            record = BootRecord(measurements: previous.entries, earlier: previous.earlier, releases: previous.releases)
+            record = BootRecord(measurements: previous.entries, earlier: previous.earlier, releases: previous.releases, started: previous.started)
         } else {
             try journal.start(hostBoot: hostBoot, boot: bootID)
             logger.info("new boot session \(bootID)")
@@ -141,7 +144,7 @@ final class BootService {
             // The log says what was extended where; the chain judges it under the policy now in force
             // (a measurement of an entity this policy does not know is logged but judges nothing).
             log.appendMeasurement(register: m.register, digest: m.digest, description: "\(m.entity)/\(m.component)")
-            _ = try? rebuilt.measure(entity: m.entity, component: m.component, digest: m.digest)
+            _ = try? rebuilt.measure(entity: m.entity, component: m.component, digest: m.digest, sealed: m.sealed)
         }
         for release in pendingReleases { _ = try? rebuilt.release(entity: release.entity) }
         chain = rebuilt
@@ -165,8 +168,8 @@ final class BootService {
     }
 
     /// The chain's verdict on a measurement; mutated in place (the chain's state is large).
-    func judge(entity: String, component: String, digest: UkeyCore.Digest) throws -> MeasurementOutcome? {
-        try chain?.measure(entity: entity, component: component, digest: digest)
+    func judge(entity: String, component: String, digest: UkeyCore.Digest, sealed: UkeyCore.Digest?) throws -> MeasurementOutcome? {
+        try chain?.measure(entity: entity, component: component, digest: digest, sealed: sealed)
     }
 
     /// The event log's digest, computed once per change of the log.
@@ -196,6 +199,7 @@ final class BootService {
                 throw .internalError
             }
             record.releases.append((record.measurements.count, entity))
+            record.started.remove(entity)
             chain = updated
             releases.withLock { $0[entity, default: 0] += 1 }
         }
@@ -217,6 +221,7 @@ final class BootService {
         bootID = newBoot
         record.measurements = []
         record.releases = []
+        record.started = []
         rebuildChain()
         return newBoot
     }
@@ -230,6 +235,9 @@ struct BootRecord {
     var earlier: [BootJournal.Measurement] = []
     /// Releases in this boot session, each after so many of `measurements` (replayed in order).
     var releases: [(after: Int, entity: String)] = []
+    /// VMs whose QEMU came up on what was measured for them, not released since: their writable
+    /// state is sealed at their release (`BootService+Seal.swift`).
+    var started: Set<String> = []
 
     var all: [BootJournal.Measurement] { earlier + measurements }
     var count: Int { earlier.count + measurements.count }

@@ -92,7 +92,7 @@ extension BootService {
                 refusals[index] = .unknownEntity(entity)
                 continue
             }
-            guard known.component(named: component) != nil else {
+            guard let expected = known.component(named: component) else {
                 refusals[index] = .unknownComponent(entity: entity, component: component)
                 continue
             }
@@ -104,7 +104,14 @@ extension BootService {
                 )
                 continue
             }
-            accepted.append(BootJournal.Measurement(entity: entity, component: component, digest: item.digest, register: known.register))
+            var measurement = BootJournal.Measurement(entity: entity, component: component, digest: item.digest, register: known.register)
+            if expected.writable {
+                // Judged against the state sealed at the VM's last stop, and the file kept, to be
+                // hashed again and sealed at this run's stop; both journaled with the measurement.
+                measurement.sealed = seals.expected(vm: entity, component: expected)
+                measurement.path = item.request.path.flatMap { $0.utf8.count <= BootJournal.maxPathBytes ? $0 : nil }
+            }
+            accepted.append(measurement)
         }
         var done = 0
         var failure: ServiceError?
@@ -153,7 +160,7 @@ extension BootService {
         let request = item.request
         let outcome: MeasurementOutcome
         do {
-            guard let measured = try judge(entity: request.entity, component: request.component, digest: item.digest) else {
+            guard let measured = try judge(entity: request.entity, component: request.component, digest: item.digest, sealed: measurement.sealed) else {
                 return .failure(.noPolicy)
             }
             outcome = measured
@@ -181,7 +188,7 @@ extension BootService {
         logger.info("measure \(request.entity)/\(request.component) \(item.digest): \(outcome.state.rawValue) match=\(outcome.match) load=\(load)")
         return .success(Boot.Measure.Reply(
             verdict: outcome.state.rawValue, match: outcome.match, load: load, reason: reason,
-            register: outcome.register, eventIndex: eventIndex, digest: item.digest
+            register: outcome.register, eventIndex: eventIndex, digest: item.digest, cached: request.cached
         ))
     }
 

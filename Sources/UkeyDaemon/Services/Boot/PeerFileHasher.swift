@@ -40,21 +40,39 @@ public enum PeerFileHasher {
         }
     }
 
+    /// What `digestAndIdentity` found.
+    struct Hashed: Sendable {
+        let digest: Digest
+        /// The descriptor's identity, the same before and after the read.
+        let identity: MeasurementCache.FileIdentity
+        /// Whether the digest came from `cache` (the file unchanged since it was hashed this boot).
+        let cached: Bool
+    }
+
     /// A caller's path, as `digest(ofCallerPath:)`, with the identity of the descriptor hashed
     /// (taken before and after the read; a file that changed meanwhile is refused), for the open
-    /// guard's pin.
-    static func digestAndIdentity(ofCallerPath path: String, uid: UInt32, gid: UInt32, using algorithm: HashAlgorithm) async throws(FileDigester.Failure) -> (Digest, IdentityPins.Identity) {
-        let result: Result<(Digest, IdentityPins.Identity), FileDigester.Failure> = await withCheckedContinuation { continuation in
+    /// guard's pin. With `cache`, a file hashed before in this boot and unchanged since (by its
+    /// identity) is not read again; a file hashed now is remembered there.
+    static func digestAndIdentity(
+        ofCallerPath path: String, uid: UInt32, gid: UInt32, using algorithm: HashAlgorithm, cache: MeasurementCache? = nil
+    ) async throws(FileDigester.Failure) -> Hashed {
+        let result: Result<Hashed, FileDigester.Failure> = await withCheckedContinuation { continuation in
             queue.async {
                 do throws(FileDigester.Failure) {
                     let fd = try openAsPeer(path, uid: uid, gid: gid)
                     defer { close(fd) }
-                    guard let before = IdentityPins.Identity(descriptor: fd) else { throw FileDigester.Failure(path: path, reason: String(cString: strerror(errno))) }
+                    guard let before = MeasurementCache.FileIdentity(descriptor: fd) else { throw FileDigester.Failure(path: path, reason: String(cString: strerror(errno))) }
+                    if let digest = cache?.digest(of: before, algorithm: algorithm) {
+                        return continuation.resume(returning: .success(Hashed(digest: digest, identity: before, cached: true)))
+                    }
                     let digest = try FileDigester.digest(ofDescriptor: fd, path: path, using: algorithm, deadline: .now + deadline)
-                    guard let after = IdentityPins.Identity(descriptor: fd), after == before else {
+                    guard let after = MeasurementCache.FileIdentity(descriptor: fd), after.pin == before.pin else {
                         throw FileDigester.Failure(path: path, reason: "changed while ukeyd was hashing it; not measured")
                     }
-                    continuation.resume(returning: .success((digest, before)))
+                    // Its status changed meanwhile (a chown): the digest stands, but only a file
+                    // whose whole identity held through the read is taken for its content later.
+                    if after == before { cache?.remember(before, algorithm: algorithm, digest: digest) }
+                    continuation.resume(returning: .success(Hashed(digest: digest, identity: before, cached: false)))
                 } catch {
                     continuation.resume(returning: .failure(error))
                 }
