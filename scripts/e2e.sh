@@ -3,7 +3,11 @@
 # only when ukeyd has validated its whole chain. Builds a tiny guest on the fly (a Debian cloud
 # kernel, a busybox initramfs that prints a marker and powers off, a qcow2 overlay on a qcow2
 # base), enrols it, installs ukey's hook, starts libvirt without systemd, and checks that:
-#   - the trusted guest boots and prints its marker;
+#   - the trusted guest boots and prints its marker; it writes a random token to its own disk on
+#     its first boot and reads it back on the next (the disk is the VM's state, sealed by ukeyd at
+#     every stop); the disk changed by the host while the VM is stopped is refused as
+#     changed-since-stop until `ukeyctl vm accept`; a second VM over the same parent image starts
+#     without the parent being hashed again (its measurement is `cached`);
 #   - a changed kernel byte, a changed base image under an unchanged overlay, a user VM with no
 #     logged-in user, and ukeyd down are each refused by `virsh create` with the hook's reason,
 #     and QEMU never runs for them;
@@ -19,7 +23,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 [ "$(id -u)" -eq 0 ] || { echo "e2e: needs root (libvirt's system instance)" >&2; exit 1; }
-for tool in virsh libvirtd virtlogd qemu-system-x86_64 qemu-img busybox; do
+for tool in virsh libvirtd virtlogd qemu-system-x86_64 qemu-img qemu-io busybox; do
     command -v "$tool" > /dev/null || { echo "e2e: $tool is missing (make test installs it)" >&2; exit 1; }
 done
 if pgrep -x libvirtd > /dev/null; then
@@ -69,8 +73,8 @@ if [ ! -s "$cache/$kernel_pkg.vmlinuz" ]; then
     cp "$work"/kernel/boot/vmlinuz-* "$cache/$kernel_pkg.vmlinuz"
 fi
 # The virtio modules the guest needs for its guard port (the cloud kernel builds them as modules).
-guest_modules="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console"
-if [ ! -s "$cache/$kernel_pkg.modules/virtio_console.ko" ]; then
+guest_modules="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console virtio_blk"
+if [ ! -s "$cache/$kernel_pkg.modules/virtio_console.ko" ] || [ ! -s "$cache/$kernel_pkg.modules/virtio_blk.ko" ]; then
     [ -d "$work/kernel" ] || { (cd "$work" && apt-get download -q "$kernel_pkg" > /dev/null 2>&1); dpkg -x "$work"/"$kernel_pkg"_*.deb "$work/kernel"; }
     mkdir -p "$cache/$kernel_pkg.modules"
     for module in $guest_modules; do
@@ -100,9 +104,25 @@ cat > "$work/initramfs/init" << 'EOF'
 /bin/busybox mount -t proc proc /proc 2> /dev/null
 /bin/busybox mount -t sysfs sysfs /sys 2> /dev/null
 /bin/busybox mount -t devtmpfs devtmpfs /dev 2> /dev/null
-for module in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console; do
+for module in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console virtio_blk; do
     /bin/busybox insmod /modules/$module.ko 2> /dev/null
 done
+# The guest's own disk, as a real guest uses it: a token written at 4 MiB on its first boot,
+# read back on every later one.
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; /bin/busybox sleep 0.2; done
+if [ -b /dev/vda ]; then
+    kept=$(/bin/busybox dd if=/dev/vda bs=512 skip=8192 count=1 2> /dev/null | /bin/busybox tr -d '\000' | /bin/busybox head -n 1)
+    case "$kept" in
+    "UKEY-TOKEN "*) echo "UKEY-TOKEN-READ ${kept#UKEY-TOKEN }" ;;
+    *)
+        token=$(/bin/busybox od -An -tx1 -N8 /dev/urandom | /bin/busybox tr -d ' \n')
+        printf 'UKEY-TOKEN %s\n' "$token" | /bin/busybox dd of=/dev/vda bs=512 seek=8192 conv=notrunc,fsync 2> /dev/null
+        echo "UKEY-TOKEN-WRITTEN $token"
+        ;;
+    esac
+else
+    echo "UKEY-TOKEN no disk"
+fi
 # What udev does for virtio-serial ports: /dev/virtio-ports/<name>.
 /bin/busybox mkdir -p /dev/virtio-ports
 for _ in 1 2 3 4 5 6 7 8 9 10; do
@@ -146,6 +166,8 @@ printf '#!/bin/busybox sh\necho UKEY-EVIL-RAN\n/bin/busybox poweroff -f\n' > "$w
 (cd "$work/evil-initramfs" && find . | busybox cpio -o -H newc 2> /dev/null | gzip -1 > "$work/evil-initrd.gz")
 qemu-img create -q -f qcow2 "$images/debian-base.qcow2" 16M
 qemu-img create -q -f qcow2 -b debian-base.qcow2 -F qcow2 "$images/office.qcow2"
+# A second desktop over the same parent OS image.
+qemu-img create -q -f qcow2 -b debian-base.qcow2 -F qcow2 "$images/desk2.qcow2"
 chmod 755 "$images"
 chmod 644 "$images"/*
 
@@ -184,6 +206,11 @@ domain_xml() {  # $1: the start ticket, or empty for none
   </devices>
 </domain>
 EOF
+}
+# desk2: the same guest on its own overlay over the same parent image, without a guard channel.
+desk2_xml() {  # $1: the start ticket
+    domain_xml "$1" | sed -e "s|<name>$domain</name>|<name>$domain-desk2</name>|; s|>office</ukey:entity>|>desk2</ukey:entity>|" \
+        -e "s|office.qcow2|desk2.qcow2|; s|console.log|desk2-console.log|" -e "/<channel type='unix'>/,/<\/channel>/d"
 }
 
 echo "==> ukeyd on the soft token, provisioned; the guest enrolled with ukeyctl policy enroll-domain"
@@ -227,7 +254,7 @@ entities:
 users:
   - name: alice
     roles: [office]
-    vms: [office]
+    vms: [office, desk2]
 
 runtime:
   - vm: office
@@ -240,11 +267,15 @@ runtime:
 EOF
 domain_xml "" > "$work/office.xml"
 ukeyctl policy enroll-domain "$work/office.xml" --user-vm -o "$work/host.yaml" 2> /dev/null
+# desk2 over the same parent: enroll-domain reuses the debian-base entity already there.
+desk2_xml "" > "$work/desk2.xml"
+ukeyctl policy enroll-domain "$work/desk2.xml" --user-vm -o "$work/host.yaml" 2> "$work/enroll-desk2.err" \
+    || { echo "e2e: enrolling desk2 over the enrolled parent failed: $(cat "$work/enroll-desk2.err")" >&2; exit 1; }
 ukeyctl policy sign "$work/host.yaml" --key "$work/signer.key.pem" > /dev/null
 ukeyctl policy load "$work/host.yaml" > /dev/null
 # A domain's XML is any local user's to read (virsh -r dumpxml): it carries a one-time start
 # ticket for office, never alice's session.
-ticket() { ukeyctl login alice --pin alice-pin-1 --for-vm office 2> /dev/null || true; }
+ticket() { ukeyctl login alice --pin alice-pin-1 --for-vm "${1:-office}" 2> /dev/null || true; }
 
 echo "==> libvirt, without systemd, with ukey's hook installed first"
 mkdir -p "$(dirname "$hook")" /var/log/libvirt /var/run/libvirt
@@ -346,6 +377,51 @@ if grep -q "path=/guarded/busybox-allowed.*vm=office" <<< "$execs" \
     ok "the host's audit log has the guest's three decisions with the VM's name"
 else
     bad "the audit log lacks a guest decision: $(tr '\n' ' ' <<< "$execs" | cut -c1-600)"
+fi
+
+echo "==> the VM's disk is its state: sealed at every stop, refused when changed while stopped"
+token=$(grep -ao "UKEY-TOKEN-WRITTEN [0-9a-f]*" <<< "$console" | head -1 | cut -d' ' -f2)
+if [ -n "$token" ]; then
+    ok "on its first boot the guest wrote a token to its own disk ($token); the stop sealed the disk"
+else
+    bad "the guest wrote no token to its disk: $(grep -a "UKEY-TOKEN" <<< "$console" | tr '\n' ' ')"
+fi
+if start ticket && booted && grep -aq "UKEY-TOKEN-READ $token" "$images/console.log"; then
+    ok "a VM that wrote its disk starts again and reads its token back"
+else
+    bad "the second start of a VM that wrote its disk: $(tr '\n' ' ' < "$work/virsh.err") $(grep -a "UKEY-TOKEN" "$images/console.log" 2> /dev/null | tr '\n' ' ')"
+fi
+stop_guest
+if ukeyctl audit show --type vm-state-sealed 2> /dev/null | grep -q "entity=office"; then
+    ok "each stop's seal is in the audit log, with the old and new digest"
+else
+    bad "no vm-state-sealed record for office"
+fi
+qemu-io -f qcow2 -c "write -P 0x41 0 4k" "$images/office.qcow2" > /dev/null
+refused "the disk written by the host (qemu-io) while the VM was stopped" "office/disk-vda is untrusted (changed-since-stop)"
+if ukeyctl vm status office > "$work/vm-status.out" 2>&1; then
+    bad "ukeyctl vm status did not flag the changed disk: $(tr '\n' ' ' < "$work/vm-status.out")"
+else
+    ok "ukeyctl vm status flags the disk as changed since its stop"
+fi
+if ukeyctl vm accept office > "$work/accept.out" 2>&1 && start ticket && booted && grep -aq "UKEY-TOKEN-READ $token" "$images/console.log"; then
+    ok "after ukeyctl vm accept the VM starts on its disk as it is ($(head -1 "$work/accept.out" | cut -c1-100))"
+else
+    bad "after ukeyctl vm accept: $(tr '\n' ' ' < "$work/accept.out") $(tr '\n' ' ' < "$work/virsh.err")"
+fi
+stop_guest
+rm -f "$images/desk2-console.log"
+if desk2_xml "$(ticket desk2)" > "$work/desk2-start.xml" && virsh -q -c qemu:///system create "$work/desk2-start.xml" > /dev/null 2> "$work/virsh.err"; then
+    for _ in $(seq 600); do grep -aq UKEY-GUEST-BOOTED "$images/desk2-console.log" 2> /dev/null && break; sleep 0.1; done
+    virsh -q -c qemu:///system destroy "$domain-desk2" > /dev/null 2>&1 || true
+    parent=$(ukeyctl audit show --type measure 2> /dev/null | grep "entity=debian-base" | tail -1)
+    if grep -aq UKEY-GUEST-BOOTED "$images/desk2-console.log" && grep -q "cached=true" <<< "$parent"; then
+        ok "a second VM over the same parent image starts without the parent hashed again (cached)"
+    else
+        bad "the second VM over the parent: booted $(grep -ac UKEY-GUEST-BOOTED "$images/desk2-console.log" 2> /dev/null), its parent's measure: $parent"
+    fi
+else
+    bad "the second VM over the parent was refused: $(tr '\n' ' ' < "$work/virsh.err")"
 fi
 
 replay=$(cat "$work/last-ticket")
