@@ -69,6 +69,11 @@ OPENSSL_ECDSAP256_SIGNS=$signs OPENSSL_SM2="$sm2" OPENSSL_DGST_SECONDS=$best UKE
 # What the libvirt hook adds to a guest's start, against openssl on the same files.
 scripts/bench-hook.sh | tee -a bench-results/latest.txt
 
+# A user VM's life: later starts over a parent measured in this boot, and the seal at stop.
+if [ "$(id -u)" -eq 0 ]; then
+    scripts/bench-vm-life.sh | tee -a bench-results/latest.txt
+fi
+
 # The whole end-to-end boot under libvirt and QEMU (root, libvirt installed, none running).
 if [ "$(id -u)" -eq 0 ] && command -v libvirtd > /dev/null && ! pgrep -x libvirtd > /dev/null; then
     echo

@@ -415,7 +415,7 @@ if desk2_xml "$(ticket desk2)" > "$work/desk2-start.xml" && virsh -q -c qemu:///
     for _ in $(seq 600); do grep -aq UKEY-GUEST-BOOTED "$images/desk2-console.log" 2> /dev/null && break; sleep 0.1; done
     virsh -q -c qemu:///system destroy "$domain-desk2" > /dev/null 2>&1 || true
     parent=$(ukeyctl audit show --type measure 2> /dev/null | grep "entity=debian-base" | tail -1)
-    if grep -aq UKEY-GUEST-BOOTED "$images/desk2-console.log" && grep -q "cached=true" <<< "$parent"; then
+    if grep -aq UKEY-GUEST-BOOTED "$images/desk2-console.log" && grep -q "cached=yes" <<< "$parent"; then
         ok "a second VM over the same parent image starts without the parent hashed again (cached)"
     else
         bad "the second VM over the parent: booted $(grep -ac UKEY-GUEST-BOOTED "$images/desk2-console.log" 2> /dev/null), its parent's measure: $parent"
@@ -562,10 +562,17 @@ new_boot() {
     ukeyctl measure-host > /dev/null
 }
 new_boot
+seals_before=$(ukeyctl audit show --type vm-state-sealed 2> /dev/null | grep -c "entity=office" || true)
 if run_ukey_qemu ticket && grep -aq UKEY-GUEST-BOOTED "$work/qemu-console.log"; then
     ok "ukey-qemu, trusted guest: qemu runs it and it prints its marker"
 else
     bad "ukey-qemu, trusted guest did not boot: $(tr '\n' ' ' < "$work/ukey-qemu.err")"
+fi
+seals_after=$(ukeyctl audit show --type vm-state-sealed 2> /dev/null | grep -c "entity=office" || true)
+if [ "$seals_after" -eq $((seals_before + 1)) ] && grep -aq "UKEY-TOKEN-READ $token" "$work/qemu-console.log" && ukeyctl vm status office > /dev/null 2>&1; then
+    ok "ukey-qemu waits for qemu and seals the disk when it exits (the guest read its token; the disk holds the seal)"
+else
+    bad "ukey-qemu's seal at qemu's exit: $seals_before -> $seals_after seals; $(tr '\n' ' ' < "$work/ukey-qemu.err")"
 fi
 printf '\x00' >> "$images/vmlinuz"
 new_boot
