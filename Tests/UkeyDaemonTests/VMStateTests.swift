@@ -151,6 +151,23 @@ struct VMStateTests {
         #expect(try Self.stop(f, guest).status == 0)
     }
 
+    @Test("a file renamed over the disk's path while the VM runs is not sealed at its stop: the next start is refused")
+    func swappedWhileRunning() throws {
+        let guest = try Guest()
+        let f = try Self.fixture(guest)
+        #expect(try Self.start(f, guest).status == 0)
+        // QEMU writes the file it opened; someone puts another at its path.
+        let copy = try Data(contentsOf: URL(fileURLWithPath: guest.overlay)) + Data("the attacker's disk".utf8)
+        try copy.write(to: URL(fileURLWithPath: guest.dir.file("swap.qcow2")))
+        #expect(rename(guest.dir.file("swap.qcow2"), guest.overlay) == 0)
+        let stopped = try Self.stop(f, guest)
+        #expect(stopped.stderr.contains("is not the file the VM started on"), "\(stopped.stderr)")
+        #expect(try Self.records(f, "vm-state-sealed").isEmpty)
+        #expect(try Self.records(f, "vm-state-unsealed").count == 1)
+        let refused = try Self.start(f, guest)
+        #expect(refused.status == 1 && refused.stderr.contains("changed-since-stop"), "\(refused.stderr)")
+    }
+
     @Test("kill -9 of ukeyd while a release hashes and seals a large disk loses nothing acknowledged: the VM is sealed, or its next start is refused changed-since-stop")
     func killDuringRelease() throws {
         let guest = try Guest()

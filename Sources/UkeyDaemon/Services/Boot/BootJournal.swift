@@ -16,15 +16,16 @@ package final class BootJournal {
     /// One line of the journal, as read by the one strict JSON reader (a duplicate key or any
     /// member the line's kind does not have is a line that cannot be read, so ukeyd stops):
     /// the header `{"boot","hostBoot"}`; a measurement `{"c","d","e","r"}`, a writable
-    /// component's with `"s"` (the sealed state it was judged against, when there was one) and
-    /// `"p"` (the file hashed, which its release hashes again to seal it); a reset
+    /// component's with `"s"` (the sealed state it was judged against, when there was one),
+    /// `"p"` (the file hashed, which its release hashes again to seal it) and `"i"` (that file's
+    /// `device:inode`); a reset
     /// `{"reset"}` (a new boot session); a release `{"release"}` (an entity's VM stopped after
     /// the measurements before it); a void `{"void"}` (the last n measurements were not taken:
     /// the token refused their extends); a start `{"started"}` (a VM's QEMU came up on the files
     /// measured for it, so what it writes is sealed as its state when it stops).
     package enum Line: Equatable {
         case header(hostBoot: String, boot: String)
-        case measurement(entity: String, component: String, digest: String, register: Int, sealed: String? = nil, path: String? = nil)
+        case measurement(entity: String, component: String, digest: String, register: Int, sealed: String? = nil, path: String? = nil, file: String? = nil)
         case reset(boot: String)
         case release(entity: String)
         case void(count: Int)
@@ -35,11 +36,11 @@ package final class BootJournal {
             func string(_ key: String) -> String? { object[key]?.stringValue }
             func integer(_ key: String) -> Int? { if case .int(let value)? = object[key] { value } else { nil } }
             let keys = Set(object.keys)
-            if keys.isSuperset(of: ["e", "c", "d", "r"]), keys.isSubset(of: ["e", "c", "d", "r", "s", "p"]) {
+            if keys.isSuperset(of: ["e", "c", "d", "r"]), keys.isSubset(of: ["e", "c", "d", "r", "s", "p", "i"]) {
                 guard let entity = string("e"), let component = string("c"), let digest = string("d"), let register = integer("r") else { return nil }
-                let sealed = string("s"), path = string("p")
-                guard (sealed != nil) == keys.contains("s"), (path != nil) == keys.contains("p") else { return nil }
-                self = .measurement(entity: entity, component: component, digest: digest, register: register, sealed: sealed, path: path)
+                let sealed = string("s"), path = string("p"), file = string("i")
+                guard (sealed != nil) == keys.contains("s"), (path != nil) == keys.contains("p"), (file != nil) == keys.contains("i") else { return nil }
+                self = .measurement(entity: entity, component: component, digest: digest, register: register, sealed: sealed, path: path, file: file)
                 return
             }
             switch keys {
@@ -67,11 +68,12 @@ package final class BootJournal {
         package var bytes: [UInt8] {
             let value: JSONValue = switch self {
             case .header(let hostBoot, let boot): ["hostBoot": .string(hostBoot), "boot": .string(boot)]
-            case .measurement(let entity, let component, let digest, let register, let sealed, let path):
+            case .measurement(let entity, let component, let digest, let register, let sealed, let path, let file):
                 {
                     var line: [String: JSONValue] = ["e": .string(entity), "c": .string(component), "d": .string(digest), "r": .int(register)]
                     if let sealed { line["s"] = .string(sealed) }
                     if let path { line["p"] = .string(path) }
+                    if let file { line["i"] = .string(file) }
                     return .object(line)
                 }()
             case .reset(let boot): ["reset": .string(boot)]
@@ -106,6 +108,9 @@ package final class BootJournal {
         var sealed: Digest? = nil
         /// A writable component's: the file that was hashed, hashed again to seal it at the stop.
         var path: String? = nil
+        /// A writable component's: that file's device and inode (`device:inode`): the stop seals
+        /// the file the VM ran on, not another renamed over its path meanwhile.
+        var file: String? = nil
     }
 
     /// The most measurements one host boot's journal holds, by default. Past it ukeyd refuses
@@ -171,14 +176,14 @@ package final class BootJournal {
                 contents.started.insert(entity)
             case .void(let count)?:
                 contents.entries.removeLast(min(max(0, count), contents.entries.count))
-            case .measurement(let entity, let component, let text, let register, let sealedText, let file)?:
+            case .measurement(let entity, let component, let text, let register, let sealedText, let measuredPath, let file)?:
                 guard let digest = try? Digest(parsing: text), (0..<ExpectedSet.registerCount).contains(register) else { throw unreadable }
                 var sealed: Digest?
                 if let sealedText {
                     guard let parsed = try? Digest(parsing: sealedText) else { throw unreadable }
                     sealed = parsed
                 }
-                contents.entries.append(Measurement(entity: entity, component: component, digest: digest, register: register, sealed: sealed, path: file))
+                contents.entries.append(Measurement(entity: entity, component: component, digest: digest, register: register, sealed: sealed, path: measuredPath, file: file))
                 guard contents.earlier.count + contents.entries.count <= limit else {
                     throw JournalError("\(path) holds more than \(limit) measurements ([boot] max-measurements); ukeyd will not start on a journal it cannot read whole: raise the limit or restart the host")
                 }
@@ -234,7 +239,7 @@ package final class BootJournal {
             if index > 0 { lines.append(UInt8(ascii: "\n")) }
             lines += Line.measurement(
                 entity: measurement.entity, component: measurement.component, digest: measurement.digest.description,
-                register: measurement.register, sealed: measurement.sealed?.description, path: measurement.path
+                register: measurement.register, sealed: measurement.sealed?.description, path: measurement.path, file: measurement.file
             ).bytes
         }
         try appendLine(lines)

@@ -19,6 +19,9 @@ extension BootService {
         let component: String
         /// The file to hash; nil when ukeyd knows none (measured by digest, with no file hint).
         let path: String?
+        /// The `device:inode` the VM started on: a release seals only that file (nil: any, for
+        /// an acceptance, or a file ukeyd did not hash itself).
+        var file: String? = nil
         let algorithm: HashAlgorithm
         /// What it held at its start (its seal then, or the policy's first state).
         let previous: Digest
@@ -87,6 +90,7 @@ extension BootService {
             plan.items.append(SealItem(
                 component: component.name,
                 path: measured?.path ?? policy.loaded?.file(entity: entity, component: component.name),
+                file: measured?.path == nil ? nil : measured?.file,
                 algorithm: component.expected.algorithm,
                 previous: measured?.sealed ?? component.expected,
                 base: component.expected
@@ -103,6 +107,11 @@ extension BootService {
         }
         do throws(FileDigester.Failure) {
             let hashed = try await PeerFileHasher.digestAndIdentity(ofCallerPath: path, uid: caller.uid, gid: caller.gid, using: item.algorithm)
+            // Another file renamed over the path while the VM ran (QEMU wrote the one it opened):
+            // what is there now is not the VM's state.
+            if let file = item.file, file != "\(hashed.identity.device):\(hashed.identity.inode)" {
+                return HashedState(item: item, digest: .failure(SealFailure(reason: "\(path) is not the file the VM started on (inode \(hashed.identity.inode) on device \(hashed.identity.device), not \(file)): another file was put at its path")))
+            }
             return HashedState(item: item, digest: .success(hashed.digest))
         } catch {
             return HashedState(item: item, digest: .failure(SealFailure(reason: "cannot hash \(error.path): \(error.reason)")))

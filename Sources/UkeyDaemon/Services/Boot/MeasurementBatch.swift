@@ -110,6 +110,7 @@ extension BootService {
                 // hashed again and sealed at this run's stop; both journaled with the measurement.
                 measurement.sealed = seals.expected(vm: entity, component: expected)
                 measurement.path = item.request.path.flatMap { $0.utf8.count <= BootJournal.maxPathBytes ? $0 : nil }
+                measurement.file = measurement.path == nil ? nil : item.request.file
             }
             accepted.append(measurement)
         }
