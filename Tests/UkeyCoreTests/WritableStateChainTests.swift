@@ -54,6 +54,24 @@ struct WritableStateChainTests {
         #expect(try chain.release(entity: "office") == .stillUntrusted(.digestMismatch))
     }
 
+    @Test("a tampered component found after changed-since-stop replaces it: the release then clears nothing")
+    func laterCauseWins() throws {
+        var chain = try Self.started()
+        var fresh = BootChain(expected: try Self.tree(), bootID: "b1")
+        try Fixtures.measureGood(&fresh, "vmm")
+        try Fixtures.measureGood(&fresh, "base")
+        _ = try fresh.measure(entity: "office", component: "overlay", digest: Fixtures.digest("changed"), sealed: nil)
+        let kernel = try fresh.measure(entity: "office", component: "kernel", digest: Fixtures.digest("evil"))
+        #expect(kernel.reason == .digestMismatch && kernel.state == .untrusted)
+        #expect(try fresh.release(entity: "office") == .stillUntrusted(.digestMismatch))
+        // The same for a chain broken above it afterwards.
+        _ = try chain.measure(entity: "office", component: "overlay", digest: Fixtures.digest("changed"), sealed: nil)
+        _ = try chain.measure(entity: "base", component: "image", digest: Fixtures.digest("evil base"))
+        _ = try chain.measure(entity: "office", component: "kernel", digest: Fixtures.digest("office/kernel"))
+        #expect(chain.status(of: "office")?.reason == .parentNotTrusted)
+        #expect(try chain.release(entity: "office") == .stillUntrusted(.parentNotTrusted))
+    }
+
     @Test("a descendant tainted on its own account stays so when its VM is released from changed-since-stop")
     func ownTaintStays() throws {
         var chain = try Self.started()

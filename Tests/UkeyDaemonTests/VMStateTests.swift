@@ -168,6 +168,79 @@ struct VMStateTests {
         #expect(refused.status == 1 && refused.stderr.contains("changed-since-stop"), "\(refused.stderr)")
     }
 
+    @Test("a start that never came up after one that did (no release between) seals nothing; a writable component is never measured by digest; a NUL in a path is refused")
+    func staleStartSealsNothing() throws {
+        let guest = try Guest()
+        let f = try Self.fixture(guest)
+        #expect(try Self.start(f, guest).status == 0)
+        // No release (the hook failed, ukey-qemu was killed): the VM is started again, and this
+        // time QEMU never comes up, while someone writes the disk.
+        let prepared = try Self.hook(f, "prepare", "begin", xml: guest.xml(session: try Self.ticket(f)))
+        #expect(prepared.status == 0, "\(prepared.stderr)")
+        try Self.guestWrites(guest, "written while no QEMU ran")
+        let stopped = try Self.stop(f, guest)
+        #expect(stopped.stderr.contains("never came up"), "\(stopped.stderr)")
+        #expect(try Self.records(f, "vm-state-sealed").isEmpty)
+        let refused = try Self.start(f, guest)
+        #expect(refused.status == 1 && refused.stderr.contains("changed-since-stop"), "\(refused.stderr)")
+        _ = try Self.stop(f, guest)
+        // By digest: refused, whatever the digest says (the stop could not seal what ukeyd never hashed).
+        let connection = try f.daemon.connect()
+        #expect(throws: VarlinkError.self) {
+            try connection.call("io.ukey.Boot.Measure", ["entity": "office", "component": "disk-vda", "digest": .string(try guest.digest(guest.overlay))])
+        }
+        do {
+            _ = try connection.call("io.ukey.Boot.Measure", ["entity": "office", "component": "disk-vda", "digest": .string(try guest.digest(guest.overlay))])
+        } catch let error as VarlinkError {
+            #expect(error.name == "io.ukey.Boot.CannotHash" && (error.parameters["reason"]?.stringValue ?? "").contains("never by digest"), "\(error)")
+        }
+        do {
+            _ = try connection.call("io.ukey.Boot.AcceptState", ["entity": "office", "path": .string(guest.overlay + "\u{0}.evil")])
+            Issue.record("a path with a NUL was taken")
+        } catch let error as VarlinkError {
+            #expect(error.name == "org.varlink.service.InvalidParameter", "\(error)")
+        }
+    }
+
+    @Test("a parent held open for writing (a shared writable mapping) is never taken from the cache: a change through the mapping, which moves no time, is found")
+    func writerDefeatsCache() throws {
+        let guest = try Guest()
+        let f = try Self.fixture(guest)
+        // A process maps the parent shared and writable, and dirties a page with the bytes it has.
+        let script = """
+            import mmap, os, sys
+            fd = os.open(sys.argv[1], os.O_RDWR)
+            m = mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            m[-1:] = m[-1:]
+            print("mapped", flush=True)
+            sys.stdin.readline()
+            m[-1:] = bytes([m[-1] ^ 0x5a])
+            m.flush()
+            print("changed", flush=True)
+            """
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        writer.arguments = ["-c", script, guest.base]
+        let input = Pipe(), output = Pipe()
+        writer.standardInput = input
+        writer.standardOutput = output
+        try writer.run()
+        defer { if writer.isRunning { writer.terminate() } }
+        #expect(String(decoding: output.fileHandleForReading.readData(ofLength: 7), as: UTF8.self) == "mapped\n")
+        for _ in 0..<2 {
+            #expect(try Self.start(f, guest).status == 0)
+            #expect(try Self.stop(f, guest).status == 0)
+        }
+        let measures = try Self.records(f, "measure").filter { $0["subject"]?["entity"] == "debian-base" }
+        #expect(measures.count == 2 && measures.allSatisfy { $0["subject"]?["cached"] == nil }, "a file mapped writable was taken from the cache: \(measures)")
+        // The change through the mapping (no page fault, so no time moves), then the writer goes.
+        input.fileHandleForWriting.write(Data("go\n".utf8))
+        _ = output.fileHandleForReading.readData(ofLength: 8)
+        writer.waitUntilExit()
+        let refused = try Self.start(f, guest)
+        #expect(refused.status == 1 && refused.stderr.contains("debian-base/image is untrusted (digest-mismatch)"), "\(refused.stderr)")
+    }
+
     @Test("kill -9 of ukeyd while a release hashes and seals a large disk loses nothing acknowledged: the VM is sealed, or its next start is refused changed-since-stop")
     func killDuringRelease() throws {
         let guest = try Guest()

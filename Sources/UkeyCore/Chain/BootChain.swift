@@ -16,7 +16,8 @@
 ///   not, until the next boot, so stopping a tampered VM never clears its taint;
 /// - a writable component (a VM's own disk) is judged against the state sealed at the VM's last
 ///   stop, given with the measurement; a mismatch is `changed-since-stop`, which a release clears
-///   (with the taint it passed down): the seal goes on refusing the start, not the boot;
+///   (with the taint it passed down): the seal goes on refusing the start, not the boot. Any
+///   other cause found after it replaces it, so a release never clears a tampered component;
 /// - every measurement is recorded whatever the verdict: the first effect is always the extend.
 public struct BootChain: Sendable {
     public let expected: ExpectedSet
@@ -73,7 +74,12 @@ public struct BootChain: Sendable {
         let parentTrusted = state(of: entity.parent) == .trusted
         status.measured[componentName] = digest
 
-        if status.state != .untrusted {
+        if status.state == .untrusted, status.reason == .changedSinceStop, !parentTrusted || (!match && !component.writable) {
+            // changed-since-stop is the one taint a release clears: a cause found after it that
+            // no release clears (a tampered kernel, a broken chain above) takes its place.
+            status.reason = parentTrusted ? .digestMismatch : .parentNotTrusted
+            effects.append(.becameUntrusted(entity: name, reason: status.reason!))
+        } else if status.state != .untrusted {
             if !parentTrusted {
                 statuses[name] = status
                 effects += untrust(name, reason: .parentNotTrusted)

@@ -19,7 +19,9 @@ struct Parameters {
     func optionalString(_ name: String, maxLength: Int = 4096) throws(ServiceError) -> String? {
         switch values[name] {
         case nil, .null?: return nil
-        case .string(let value)? where value.utf8.count <= maxLength: return value
+        // A NUL byte is in no name, path or text ukey takes: a path with one would be opened
+        // cut short at it and recorded whole.
+        case .string(let value)? where value.utf8.count <= maxLength && !value.utf8.contains(0): return value
         default: throw .invalidParameter(name)
         }
     }

@@ -184,6 +184,8 @@ package final class BootJournal {
                     sealed = parsed
                 }
                 contents.entries.append(Measurement(entity: entity, component: component, digest: digest, register: register, sealed: sealed, path: measuredPath, file: file))
+                // A writable component measured again: a new start, not yet come up.
+                if measuredPath != nil { contents.started.remove(entity) }
                 guard contents.earlier.count + contents.entries.count <= limit else {
                     throw JournalError("\(path) holds more than \(limit) measurements ([boot] max-measurements); ukeyd will not start on a journal it cannot read whole: raise the limit or restart the host")
                 }

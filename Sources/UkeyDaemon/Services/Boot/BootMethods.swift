@@ -25,7 +25,7 @@ enum Boot {
             /// Whether the digest is one hashed earlier in this boot from the same, unchanged
             /// file (`MeasurementCache`).
             var cached = false
-            /// The hashed file's `device:inode`, when ukeyd hashed `path`.
+            /// The hashed file's `device:inode:generation`, when ukeyd hashed `path`.
             var file: String? = nil
 
             /// The request with its credential resolved for the caller: a start ticket is taken
@@ -102,7 +102,7 @@ enum Boot {
                 }
             }
             request.cached = hashed.cached
-            request.file = "\(hashed.identity.device):\(hashed.identity.inode)"
+            request.file = hashed.identity.file
             return try await boot.measure(request, digest: hashed.digest)
         }
     }

@@ -19,9 +19,11 @@ extension BootService {
         let component: String
         /// The file to hash; nil when ukeyd knows none (measured by digest, with no file hint).
         let path: String?
-        /// The `device:inode` the VM started on: a release seals only that file (nil: any, for
-        /// an acceptance, or a file ukeyd did not hash itself).
+        /// The `device:inode:generation` the VM started on: a release seals only that file (nil
+        /// for an acceptance, which takes the file at the path as it is).
         var file: String? = nil
+        /// A release's item: sealed only from the very file measured at the start.
+        var mustBeFile = false
         let algorithm: HashAlgorithm
         /// What it held at its start (its seal then, or the policy's first state).
         let previous: Digest
@@ -87,10 +89,13 @@ extension BootService {
         var plan = SealPlan()
         for component in writable {
             let measured = record.measurements.last { $0.entity == entity && $0.component == component.name }
+            // A writable component is measured only by a path ukeyd hashed itself (the batch
+            // refuses anything else), so the file it started on is known.
             plan.items.append(SealItem(
                 component: component.name,
-                path: measured?.path ?? policy.loaded?.file(entity: entity, component: component.name),
-                file: measured?.path == nil ? nil : measured?.file,
+                path: measured?.path,
+                file: measured?.file,
+                mustBeFile: true,
                 algorithm: component.expected.algorithm,
                 previous: measured?.sealed ?? component.expected,
                 base: component.expected
@@ -102,15 +107,15 @@ extension BootService {
     /// Hashes one writable component for its seal, off the actor, opening the file with the
     /// caller's rights; the file must not change while it is read.
     nonisolated static func hashState(_ item: SealItem, caller: Caller) async -> HashedState {
-        guard let path = item.path else {
-            return HashedState(item: item, digest: .failure(SealFailure(reason: "ukeyd knows no file for it (it was measured by digest, and the policy names no file)")))
+        guard let path = item.path, item.file != nil || !item.mustBeFile else {
+            return HashedState(item: item, digest: .failure(SealFailure(reason: "ukeyd did not hash the file it started on itself, so it cannot know what to seal")))
         }
         do throws(FileDigester.Failure) {
             let hashed = try await PeerFileHasher.digestAndIdentity(ofCallerPath: path, uid: caller.uid, gid: caller.gid, using: item.algorithm)
             // Another file renamed over the path while the VM ran (QEMU wrote the one it opened):
             // what is there now is not the VM's state.
-            if let file = item.file, file != "\(hashed.identity.device):\(hashed.identity.inode)" {
-                return HashedState(item: item, digest: .failure(SealFailure(reason: "\(path) is not the file the VM started on (inode \(hashed.identity.inode) on device \(hashed.identity.device), not \(file)): another file was put at its path")))
+            if let file = item.file, file != hashed.identity.file {
+                return HashedState(item: item, digest: .failure(SealFailure(reason: "\(path) is not the file the VM started on (device:inode:generation \(hashed.identity.file), not \(file)): another file was put at its path")))
             }
             return HashedState(item: item, digest: .success(hashed.digest))
         } catch {
@@ -136,7 +141,10 @@ extension BootService {
     /// Writes the hashed states as the VM's seals: all in one commit of the sealed store, which
     /// is durable (and counted by the TPM NV counter on the tpm backend) before this returns.
     func commitSeals(entity: String, hashed: [HashedState], by: String, uid: UInt32?) async -> (sealed: [Boot.Release.Sealed], unsealed: [Boot.Release.Unsealed]) {
-        var updated = seals
+        // The record keeps only what the policy in force can ask for: the store stays bounded.
+        var updated = seals.keeping { vm, component in
+            policy.loaded?.expected.entity(named: vm)?.component(named: component)?.writable == true
+        }
         var sealed: [Boot.Release.Sealed] = []
         var unsealed: [Boot.Release.Unsealed] = []
         let now = VMStateSeals.now()
@@ -173,11 +181,12 @@ extension BootService {
     /// writable state is sealed at its release. Only after a trusted start, and only when no open
     /// of its held files was refused.
     func noteStarted(entity: String, refusedOpen: Bool) -> Bool {
-        guard !writableComponents(of: entity).isEmpty, chain?.state(of: entity) == .trusted, !record.started.contains(entity) else { return false }
+        guard !writableComponents(of: entity).isEmpty else { return false }
         guard !refusedOpen else {
             logger.warning("\(entity) started after an open of one of its measured files was refused: its state will not be sealed at its stop")
             return false
         }
+        guard chain?.state(of: entity) == .trusted, !record.started.contains(entity) else { return false }
         do {
             try journal.appendStarted(entity: entity)
         } catch {

@@ -104,13 +104,22 @@ extension BootService {
                 )
                 continue
             }
+            if expected.writable, item.request.path == nil || item.request.file == nil || item.request.path!.utf8.count > BootJournal.maxPathBytes {
+                // Its seal at the stop is hashed from the very file measured now: ukeyd must hash
+                // it itself, from a path it can keep.
+                refusals[index] = .cannotHash(
+                    path: item.request.path ?? "",
+                    reason: "\(entity)/\(component) is writable (the VM's own state): it is measured only by a path ukeyd hashes itself, of at most \(BootJournal.maxPathBytes) bytes, never by digest"
+                )
+                continue
+            }
             var measurement = BootJournal.Measurement(entity: entity, component: component, digest: item.digest, register: known.register)
             if expected.writable {
                 // Judged against the state sealed at the VM's last stop, and the file kept, to be
                 // hashed again and sealed at this run's stop; both journaled with the measurement.
                 measurement.sealed = seals.expected(vm: entity, component: expected)
-                measurement.path = item.request.path.flatMap { $0.utf8.count <= BootJournal.maxPathBytes ? $0 : nil }
-                measurement.file = measurement.path == nil ? nil : item.request.file
+                measurement.path = item.request.path
+                measurement.file = item.request.file
             }
             accepted.append(measurement)
         }
@@ -169,6 +178,9 @@ extension BootService {
             return .failure(.unknownEntity(request.entity))
         }
         record.measurements.append(measurement)
+        // A writable component measured again is a new start: whatever came up before it (and
+        // was never released) says nothing about this one. The journal replays it so.
+        if measurement.path != nil { record.started.remove(request.entity) }
         guard case .extend(let register, let digest, let eventData)? = outcome.effects.first,
             register == measurement.register, digest == measurement.digest
         else {

@@ -62,16 +62,17 @@ public enum PeerFileHasher {
                     let fd = try openAsPeer(path, uid: uid, gid: gid)
                     defer { close(fd) }
                     guard let before = MeasurementCache.FileIdentity(descriptor: fd) else { throw FileDigester.Failure(path: path, reason: String(cString: strerror(errno))) }
-                    if let digest = cache?.digest(of: before, algorithm: algorithm) {
+                    if let digest = cache?.digest(of: before, algorithm: algorithm, descriptor: fd) {
                         return continuation.resume(returning: .success(Hashed(digest: digest, identity: before, cached: true)))
                     }
+                    let hashStart = MeasurementCache.now()
                     let digest = try FileDigester.digest(ofDescriptor: fd, path: path, using: algorithm, deadline: .now + deadline)
                     guard let after = MeasurementCache.FileIdentity(descriptor: fd), after.pin == before.pin else {
                         throw FileDigester.Failure(path: path, reason: "changed while ukeyd was hashing it; not measured")
                     }
                     // Its status changed meanwhile (a chown): the digest stands, but only a file
                     // whose whole identity held through the read is taken for its content later.
-                    if after == before { cache?.remember(before, algorithm: algorithm, digest: digest) }
+                    if after == before { cache?.remember(before, algorithm: algorithm, digest: digest, descriptor: fd, hashStart: hashStart) }
                     continuation.resume(returning: .success(Hashed(digest: digest, identity: before, cached: false)))
                 } catch {
                     continuation.resume(returning: .failure(error))

@@ -186,6 +186,14 @@ extension BootService {
         if chain?.state(of: entity) == .trusted {
             throw .stateNotAccepted(entity: entity, reason: "\(entity) started while its state was hashed: its state is sealed when it stops")
         }
+        // Sealed again (a start, a run and a stop) while this was hashed: the newer seal stands.
+        for state in hashed {
+            guard let component = writableComponents(of: entity).first(where: { $0.name == state.item.component }),
+                (seals.expected(vm: entity, component: component) ?? component.expected) == state.item.previous
+            else {
+                throw .stateNotAccepted(entity: entity, reason: "\(entity)/\(state.item.component) was sealed again while it was hashed; look at it again (ukeyctl vm status)")
+            }
+        }
         let (sealed, unsealed) = await commitSeals(entity: entity, hashed: hashed, by: "accept", uid: uid)
         if let failed = unsealed.first { throw .stateNotAccepted(entity: entity, reason: "\(failed.component): \(failed.reason)") }
         var released: [String] = []

@@ -68,6 +68,16 @@ struct VMStateSeals: Sendable, Equatable {
 
     var vms: [String] { seals.keys.sorted() }
 
+    /// The seals `keep` says yes to.
+    func keeping(_ keep: (_ vm: String, _ component: String) -> Bool) -> VMStateSeals {
+        var copy = VMStateSeals()
+        for (vm, components) in seals {
+            let kept = components.filter { keep(vm, $0.key) }
+            if !kept.isEmpty { copy.seals[vm] = kept }
+        }
+        return copy
+    }
+
     struct SealError: Error, CustomStringConvertible {
         let description: String
         init(_ description: String) { self.description = description }
