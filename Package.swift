@@ -1,6 +1,8 @@
 // swift-tools-version: 6.2
 // The module graph is the architecture (docs/architecture.md section 2): UkeyCore knows no I/O and
-// imports nothing of ours but the codec; the executables are the only composition roots.
+// imports nothing of ours but the codec and UkeySM (SM3 is one of its digest algorithms, and
+// UkeySM computes it through the system's libcrypto, no I/O either); the executables are the only
+// composition roots.
 import Foundation
 import PackageDescription
 
@@ -37,6 +39,9 @@ let package = Package(
         // protocol, the audit log, the boot journal and every binary parser. Also the byte forms
         // both ends of a socket share (hex, exec fingerprints).
         .target(name: "UkeyCodec", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        // ukeyd.toml's strict TOML subset: a leaf, so the gates read ukeyd's settings without
+        // linking the daemon.
+        .target(name: "UkeyConfig", dependencies: [], swiftSettings: strict),
         .target(
             name: "UkeyCore",
             dependencies: ["UkeyCodec", "UkeySM", .product(name: "Crypto", package: "swift-crypto")],
@@ -44,12 +49,12 @@ let package = Package(
         ),
         .target(
             name: "UkeyPolicy",
-            dependencies: ["UkeyCore", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UkeyCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         .target(
             name: "UkeyStore",
-            dependencies: ["UkeyCore", "UkeyCodec", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UkeyCodec", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // The token roles as protocols, and the soft token (which keeps its state in UkeyStore).
@@ -132,7 +137,7 @@ let package = Package(
         .target(
             name: "UkeyDaemon",
             dependencies: [
-                "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyVarlink", "UkeyAudit", "UkeyCodec", "CFanotify",
+                "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyVarlink", "UkeyAudit", "UkeyCodec", "UkeyConfig", "CFanotify",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -151,7 +156,7 @@ let package = Package(
         .executableTarget(
             name: "ukeyd",
             dependencies: [
-                "UkeyDaemon", "UkeyStore", "UkeyToken", "UkeyTPM", "UkeyPCSC",
+                "UkeyDaemon", "UkeyConfig", "UkeyStore", "UkeyToken", "UkeyTPM", "UkeyPCSC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -171,7 +176,7 @@ let package = Package(
         // The gate the enforcement points share: a guest's files measured through ukeyd.
         .target(
             name: "UkeyGuestGate",
-            dependencies: ["UkeyHypervisor", "UkeyClient", "UkeyVarlink", "UkeyDaemon", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UkeyHypervisor", "UkeyClient", "UkeyVarlink", "UkeyConfig", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // libvirt's qemu hook: a guest starts only when ukeyd vouches for everything it loads.
@@ -186,7 +191,7 @@ let package = Package(
         .executableTarget(
             name: "ukey-bench",
             dependencies: [
-                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyDaemon", "UkeyTPM", "UkeyPCSC", "UkeyPIV", "UkeySM",
+                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyTPM", "UkeyPCSC", "UkeyPIV", "UkeySM",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
@@ -204,14 +209,14 @@ let package = Package(
         .target(
             name: "UkeyFuzzTargets",
             dependencies: [
-                "UkeyCodec", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyAudit", "UkeyVarlink", "UkeyDaemon", "UkeyPIV", "UkeyVirtualCard", "UkeySM",
+                "UkeyCodec", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyAudit", "UkeyVarlink", "UkeyDaemon", "UkeyConfig", "UkeyPIV", "UkeyVirtualCard", "UkeySM",
                 "UkeyHypervisor", "UkeyGuard",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "UkeyFuzzTests", dependencies: ["UkeyFuzzTargets", "UkeyTesting"], swiftSettings: strict),
-        .target(name: "UkeyTesting", dependencies: ["UkeyCore", "UkeyClient", "UkeyVarlink"], swiftSettings: strict),
+        .target(name: "UkeyTesting", dependencies: ["UkeyClient", "UkeyVarlink"], swiftSettings: strict),
         .testTarget(name: "UkeyCoreTests", dependencies: ["UkeyCore", "UkeyTesting"], swiftSettings: strict),
         .testTarget(
             name: "UkeyStoreTests",
@@ -221,7 +226,7 @@ let package = Package(
         .testTarget(
             name: "UkeyTokenTests",
             dependencies: [
-                "UkeyToken", "UkeyStore", "UkeyCore", "UkeySM", "UkeyTesting",
+                "UkeyToken", "UkeyCore", "UkeySM", "UkeyTesting",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -236,7 +241,7 @@ let package = Package(
         .testTarget(
             name: "UkeyDaemonTests",
             dependencies: [
-                "UkeyCore", "UkeyToken", "UkeyTesting", "UkeyClient", "UkeyVarlink", "UkeyDaemon", "UkeyAudit", "UkeyTPM", "UkeySM",
+                "UkeyCore", "UkeyToken", "UkeyTesting", "UkeyClient", "UkeyVarlink", "UkeyDaemon", "UkeyConfig", "UkeyAudit", "UkeyTPM", "UkeySM",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"),

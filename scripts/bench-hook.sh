@@ -5,7 +5,7 @@
 # base), and QEMU's SeaBIOS (the firmware of a domain with no <loader>), against `openssl dgst
 # -sha256` over the same files in the same run, best of 3 each. The hook holds each file to what
 # ukeyd hashed until QEMU opened it (fanotify marks on their directories): that is in its time.
-# Goal (issue 12): at most 1.10x openssl's time. Uses the release build (bench.sh builds it).
+# Goal: at most 1.10x openssl's time. Uses the release build (bench.sh builds it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.build/release

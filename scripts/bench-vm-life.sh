@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Part of `make bench`: a user VM's life, measured (issue 29).
+# Part of `make bench`: a user VM's life, measured.
 #   (a) Quick starts: twenty VMs, each its own small overlay over one 4 GiB parent image. The first
 #       start hashes the parent; the nineteen after it find it measured in this boot, unchanged
 #       (ukeyd's measurement cache), so hashing is not what they pay. Figure: the median hook time

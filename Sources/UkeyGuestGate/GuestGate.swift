@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 import UkeyClient
-import UkeyDaemon
+import UkeyConfig
 import UkeyHypervisor
 import UkeyVarlink
 

@@ -155,10 +155,3 @@ public struct TestDaemonError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
-
-/// Runs `body` with a fresh daemon, stopping it afterwards whatever happens.
-public func withTestDaemon<T>(arguments: [String] = [], backend: TestBackend = .fromEnvironment, _ body: (TestDaemon) async throws -> T) async throws -> T {
-    let daemon = try TestDaemon(arguments: arguments, backend: backend)
-    defer { daemon.stop() }
-    return try await body(daemon)
-}

@@ -25,9 +25,6 @@ public struct VarlinkError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func permissionDenied() -> VarlinkError {
         VarlinkError("org.varlink.service.PermissionDenied")
     }
-    public static func expectedMore() -> VarlinkError {
-        VarlinkError("org.varlink.service.ExpectedMore")
-    }
 
     /// Bytes that are not a varlink message. ukeyd answers with this and closes the connection.
     public static func protocolError(_ reason: String) -> VarlinkError {

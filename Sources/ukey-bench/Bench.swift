@@ -157,7 +157,7 @@ struct Bench {
         return (extends, quotes)
     }
 
-    /// Issue 6: ukeyd on the tpm backend (on the same swtpm), against the bare command rates.
+    /// ukeyd on the tpm backend (on the same swtpm), against the bare command rates.
     static func tpmDaemonBenchmarks(tcti: String, raw: (extends: Double, quotes: Double), softMeasures: [Int: Double]) async throws {
         let environment = ProcessInfo.processInfo.environment
         guard let binary = environment["UKEYD_BINARY"], let policyPath = environment["UKEY_BENCH_POLICY"] else { return }
@@ -247,7 +247,7 @@ struct Bench {
         "vm": "office", "path": "/usr/bin/soffice", "digest": "sha256:5f0c3c1e2c0a3b1f3e1c55f2b3e2c1f0a9d8c7b6a5f4e3d2c1b0a99887766554",
     ])
 
-    /// Issue 5: the whitelist on the exec path, a million-entry policy, durable audit appends.
+    /// The whitelist on the exec path, a million-entry policy, durable audit appends.
     static func execBenchmarks(socket: String, pid: Int32, signer: P256.Signing.PrivateKey, policy: String) async throws {
         try ExecBench.bootDemoHost(socket: socket, policyText: policy)
         let check = officeCheck
@@ -291,7 +291,7 @@ struct Bench {
     }
 
     /// Durable audit appends (record and tail seal both fdatasynced per batch) against a loop that
-    /// writes and fdatasyncs each record alone. Issue 11's goal: at least 20,000/s at 64 callers.
+    /// writes and fdatasyncs each record alone. The goal: at least 20,000/s at 64 callers.
     static func auditAppendBenchmarks(work: String) async throws {
         print("\ndurable audit appends (fdatasync, tail sealed per batch), on \(NSTemporaryDirectory())\n")
         let naive = ExecBench.naiveDurableAppends(directory: work, seconds: Self.seconds)

@@ -6,7 +6,7 @@ import UkeyCore
 import UkeyPolicy
 import UkeyVarlink
 
-/// The exec path (issue 5): CheckExec against the protocol floor, the whitelist in process at a
+/// The exec path: CheckExec against the protocol floor, the whitelist in process at a
 /// million entries, loading a million-entry policy, and durable audit appends.
 enum ExecBench {
     /// Starts a new boot and boots the demo host over the socket by digest (every entity of the policy, parents first),

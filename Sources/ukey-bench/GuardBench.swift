@@ -8,7 +8,7 @@ import UkeyVarlink
 import Glibc
 #endif
 
-/// ukey-guard against fapolicyd on this host, in one run (issue 15): a whitelist of 1,000,000
+/// ukey-guard against fapolicyd on this host, in one run: a whitelist of 1,000,000
 /// entries plus the test programs for ukey-guard, in its allow-list format; fapolicyd gets the
 /// first 100,000 of them in its trust-file format, because its file backend cannot load a
 /// million here (measured: 100,000 entries 68 s, 200,000 entries 368 s, growing faster than the

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOCore
+import UkeyConfig
 import UkeyDaemon
 import UkeyPCSC
 import UkeyStore

@@ -1,7 +1,7 @@
 import Testing
 import UkeyCore
 
-/// A VM's writable state in the chain (issue 29): judged against the state sealed at its last
+/// A VM's writable state in the chain: judged against the state sealed at its last
 /// stop, `changed-since-stop` otherwise, which its release clears (the seal goes on refusing).
 @Suite("Boot chain rules for writable state")
 struct WritableStateChainTests {

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
 import UkeyClient
+import UkeyConfig
 import UkeyDaemon
-import UkeyToken
 import UkeyTesting
+import UkeyToken
 import UkeyVarlink
 
 @Suite("ukeyd.toml")

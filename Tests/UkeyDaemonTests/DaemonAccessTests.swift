@@ -95,7 +95,7 @@ struct DaemonAccessTests {
         #expect(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"] != nil)
     }
 
-    /// Issue 13: a follow stream goes through the dispatcher's one path, so a caller without the
+    /// A follow stream goes through the dispatcher's one path, so a caller without the
     /// role is refused and the refusal is recorded like any other call's (and the stream never
     /// starts: the connection keeps its idle timeout).
     @Test("following the audit log without the admin role is refused, and the refusal is in the audit log", .enabled(if: setpriv.shouldRun, Comment(rawValue: setpriv.skipReason)))

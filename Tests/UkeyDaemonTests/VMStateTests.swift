@@ -7,7 +7,7 @@ import UkeyVarlink
 import Glibc
 #endif
 
-/// A user VM's life (issue 29): its disk is the VM's state, which ukeyd seals at every stop and
+/// A user VM's life: its disk is the VM's state, which ukeyd seals at every stop and
 /// the next start must find; read-only parents are hashed once per host boot while their
 /// identity holds. Driven through the libvirt hook as libvirt runs it, with this test standing in
 /// for QEMU: it opens the disk (held by ukeyd's open guard), says `started begin`, writes the

@@ -1,7 +1,7 @@
 import UkeyAudit
 import UkeyVarlink
 
-/// What each call leaves in the audit log (issue 5's list), built from the call, the caller and
+/// What each call leaves in the audit log, built from the call, the caller and
 /// the reply, so every service is recorded in one place and none can forget to. Secrets (PINs,
 /// the SO PIN) are never copied from the parameters; reads (GetInfo, Chain, Quote, Status, the
 /// audit log itself) leave nothing.

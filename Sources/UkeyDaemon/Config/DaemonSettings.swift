@@ -1,3 +1,4 @@
+import UkeyConfig
 import UkeyCore
 import UkeyToken
 

@@ -137,11 +137,6 @@ public struct Dispatcher: Sendable {
         }
     }
 
-    /// Handles and acknowledges in one step (tests, in-process callers).
-    public func call(_ call: VarlinkCall, from caller: Caller) async -> VarlinkReply {
-        await acknowledge(await handle(call, from: caller))
-    }
-
     /// Whether this call streams (`more: true` to a `StreamingMethod`) for this caller. Checked
     /// before the connection gives up its idle timeout, so a peer the method refuses cannot hold
     /// a connection open by asking to follow; its call is refused (and recorded) by `start`.
