@@ -124,6 +124,16 @@ struct DaemonServiceTests {
         #expect { try f.daemon.call("io.ukey.Boot.Quote", ["nonce": .string(Data(sm3Nonce).base64EncodedString()), "bank": "md5"]) } throws: { error in
             (error as? VarlinkError)?.parameters["parameter"] == "bank"
         }
+        // Each bad field is named by what it is, not found in an error's text.
+        #expect { try f.daemon.call("io.ukey.Boot.Quote", ["nonce": ""]) } throws: { error in
+            (error as? VarlinkError)?.parameters["parameter"] == "nonce"
+        }
+        #expect { try f.daemon.call("io.ukey.Boot.Quote", ["nonce": .string(Data(sm3Nonce).base64EncodedString()), "registers": [8, 8]]) } throws: { error in
+            (error as? VarlinkError)?.parameters["parameter"] == "registers"
+        }
+        #expect { try f.daemon.call("io.ukey.Boot.Quote", ["nonce": .string(Data(sm3Nonce).base64EncodedString()), "registers": [24]]) } throws: { error in
+            (error as? VarlinkError)?.parameters["parameter"] == "registers"
+        }
     }
 
     @Test("io.ukey.Admin.Version names ukeyd, the version GetInfo gives and the token's backend")

@@ -160,6 +160,13 @@ enum Boot {
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
             let tokens = call.services.tokens
             let token = try tokens.require()
+            // What the caller chose is checked here, by field; the token then judges the bank alone.
+            guard (1...UkeyQuote.maxNonce).contains(request.nonce.count) else { throw .invalidParameter("nonce") }
+            if let registers = request.registers {
+                guard !registers.isEmpty, Set(registers).count == registers.count,
+                    registers.allSatisfy({ (0..<ExpectedSet.registerCount).contains($0) })
+                else { throw .invalidParameter("registers") }
+            }
             let (selection, logDigest) = await call.services.boot.quoteInputs(registers: request.registers)
             do {
                 let signed = try await token.quote(nonce: request.nonce, registers: selection, eventLog: logDigest, bank: request.bank)
@@ -169,9 +176,8 @@ enum Boot {
                     chain: chain, attestationKey: signed.attestationKeyPEM, format: signed.format, algorithm: signed.algorithm
                 )
             } catch let error as TokenError {
-                if error.code == .invalidArgument {
-                    throw .invalidParameter(error.reason.contains("nonce") ? "nonce" : error.reason.contains("bank") ? "bank" : "registers")
-                }
+                // Nonce and registers were checked above: what the token refuses is the bank.
+                if error.code == .invalidArgument { throw .invalidParameter("bank") }
                 throw ServiceError(error)
             } catch {
                 throw .internalError
