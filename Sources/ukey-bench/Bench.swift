@@ -60,6 +60,12 @@ struct Bench {
             try gmBenchmarks(work: directory)
             return
         }
+        if ProcessInfo.processInfo.environment["UKEY_BENCH_ONLY"] == "daemon" {
+            // Just ukeyd over its socket: GetInfo, Measure, Measure --path (needs UKEY_BENCH_IMAGE
+            // and OPENSSL_DGST_SECONDS for the last, as bench.sh sets them).
+            try await daemonBenchmarks()
+            return
+        }
         if ProcessInfo.processInfo.environment["UKEY_BENCH_ONLY"] == "audit" {
             // Just the durable audit appends (for iterating on them).
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
