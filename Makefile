@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build demo test e2e bench bench-compare fuzz clean
+.PHONY: help deps build demo test e2e bench bench-compare fuzz format clean
 
 help:
 	@echo "make demo   install what is missing, build, and walk the demo host's boot chain"
@@ -11,6 +11,7 @@ help:
 	@echo "make bench  benchmarks against peers measured in the same run (release build)"
 	@echo "make bench-compare BASE=REV  this ukeyd against the one built from REV (GetInfo, CheckExec, Measure)"
 	@echo "make fuzz   coverage-guided fuzzing of every parser, FUZZ_SECONDS each (default 60)"
+	@echo "make format apply .swift-format to Sources and Tests (make test checks it)"
 
 deps:
 	@scripts/install-deps.sh
@@ -35,6 +36,9 @@ bench-compare: deps
 
 fuzz: deps
 	@scripts/fuzz.sh $(FUZZ_TARGETS)
+
+format:
+	swift format -i -r Sources Tests
 
 clean:
 	rm -rf .build .build-fuzz

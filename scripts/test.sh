@@ -59,6 +59,9 @@ report_skipped() {
 }
 trap 'report_skipped; cleanup' EXIT
 
+# The style of .swift-format, checked before anything is built (`make format` applies it).
+echo "==> swift format lint --strict (Sources, Tests)"
+swift format lint --strict -r Sources Tests
 echo "==> swift build --build-tests"
 swift build --build-tests
 # pcscd with the virtual reader, and ukey-vcard as the card in it, in a network namespace of

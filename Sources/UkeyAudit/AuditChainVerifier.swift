@@ -34,9 +34,18 @@ public enum AuditChainVerifier {
     /// - Parameters:
     ///   - path: the current file.
     ///   - archives: the archives at hand, by their names (`audit-FIRST-LAST.log`).
-    public static func verify(current path: String, archives: [String: String], checkpointKey: CheckpointKey?, sealed: SealedCheckpoint? = nil) throws(AuditError) -> AuditChainVerification {
+    public static func verify(
+        current path: String,
+        archives: [String: String],
+        checkpointKey: CheckpointKey?,
+        sealed: SealedCheckpoint? = nil
+    ) throws(AuditError) -> AuditChainVerification {
         var result = AuditChainVerification()
-        var file = try AuditVerifier.verify(path: path, checkpointKey: checkpointKey, sealed: sealed.flatMap { $0.seq >= AuditVerifier.firstSeq(path) ?? 1 ? $0 : nil })
+        var file = try AuditVerifier.verify(
+            path: path,
+            checkpointKey: checkpointKey,
+            sealed: sealed.flatMap { $0.seq >= AuditVerifier.firstSeq(path) ?? 1 ? $0 : nil }
+        )
         result.unsignedTail = file.unsignedTail
         var name = path
         var removed: [String: AuditVerification.RemovedArchive] = [:]
@@ -54,11 +63,14 @@ public enum AuditChainVerifier {
             let upto = file.firstSeq - 1
             guard let archivePath = archives[archive] else {
                 if let removal = removed[archive], removal.upto == upto, removal.head == head {
-                    result.removedByRetention.append(.init(name: archive, upto: upto, head: head, recordedAt: removal.recordedAt))
+                    result.removedByRetention.append(
+                        .init(name: archive, upto: upto, head: head, recordedAt: removal.recordedAt)
+                    )
                     return result
                 }
                 result.firstBad = upto
-                result.reason = "the archive \(archive) (records up to \(upto)), which \(name) continues, is missing, and no archive-removed record says retention removed it"
+                result.reason =
+                    "the archive \(archive) (records up to \(upto)), which \(name) continues, is missing, and no archive-removed record says retention removed it"
                 return result
             }
             let inArchive = sealed.flatMap { $0.seq <= upto ? $0 : nil }
@@ -67,13 +79,15 @@ public enum AuditChainVerifier {
                 if next.lastSeq < upto {
                     result.files.append(archivePath)
                     result.firstBad = next.lastSeq + 1
-                    result.reason = "the archive \(archivePath) is cut short: it ends at record \(next.lastSeq), but \(name) continues it from record \(upto)"
+                    result.reason =
+                        "the archive \(archivePath) is cut short: it ends at record \(next.lastSeq), but \(name) continues it from record \(upto)"
                     return result
                 }
                 if next.lastSeq > upto || next.lastHash != head {
                     result.files.append(archivePath)
                     result.firstBad = upto
-                    result.reason = "the archive \(archivePath) does not end with the record \(upto) that \(name) chains to"
+                    result.reason =
+                        "the archive \(archivePath) does not end with the record \(upto) that \(name) chains to"
                     return result
                 }
             }

@@ -9,7 +9,10 @@ public struct AuditFileIO: Sendable {
     /// Like `fdatasync(2)`: 0, or -1 with `errno` set.
     public var sync: @Sendable (Int32) -> Int32
 
-    public init(write: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int, sync: @escaping @Sendable (Int32) -> Int32) {
+    public init(
+        write: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int,
+        sync: @escaping @Sendable (Int32) -> Int32
+    ) {
         self.write = write
         self.sync = sync
     }

@@ -32,7 +32,13 @@ public enum AuditLine {
     }
 
     /// The record's line, without the newline, and its hash (hex).
-    package static func encode(seq: UInt64, time: Date, entry: AuditEntry, prev: String, signature: [UInt8]? = nil) -> (line: [UInt8], hash: String) {
+    package static func encode(
+        seq: UInt64,
+        time: Date,
+        entry: AuditEntry,
+        prev: String,
+        signature: [UInt8]? = nil
+    ) -> (line: [UInt8], hash: String) {
         var out: [UInt8] = []
         out.reserveCapacity(384)
         out.append(contentsOf: #"{"seq":"#.utf8)
@@ -97,7 +103,9 @@ public enum AuditLine {
     /// record of this format is an error saying what is wrong.
     public static func parse(_ line: some Collection<UInt8>) throws(AuditError) -> Parsed {
         let bytes = Array(line)
-        guard bytes.count <= maxBytes else { throw AuditError(.integrity, "the line is \(bytes.count) bytes; a record is at most \(maxBytes)") }
+        guard bytes.count <= maxBytes else {
+            throw AuditError(.integrity, "the line is \(bytes.count) bytes; a record is at most \(maxBytes)")
+        }
         guard bytes.count > suffixLength, bytes.last == UInt8(ascii: "}"),
             Array(bytes[(bytes.count - suffixLength)..<(bytes.count - suffixLength + hashMarker.count)]) == hashMarker
         else {
@@ -127,10 +135,16 @@ public enum AuditLine {
             let hash = object["hash"]?.stringValue, isHex64(hash),
             let subject = object["subject"]?.objectValue
         else {
-            throw AuditError(.integrity, "the record lacks one of seq, time, type, subject, prev, hash, or one has the wrong type")
+            throw AuditError(
+                .integrity,
+                "the record lacks one of seq, time, type, subject, prev, hash, or one has the wrong type"
+            )
         }
         let computed = Hex.encode(Array(SHA256.hash(data: Array(body))))
-        var upto: UInt64?, head: String?, signature: [UInt8]?, algorithm: String?
+        var upto: UInt64?
+        var head: String?
+        var signature: [UInt8]?
+        var algorithm: String?
         if type == "checkpoint" {
             guard let u = unsigned(subject["upto"]),
                 let h = subject["head"]?.stringValue,
@@ -165,7 +179,16 @@ public enum AuditLine {
             }
             (upto, head, previous) = (u, h, file)
         }
-        var parsed = Parsed(seq: seq, type: type, prev: prev, hash: hash, selfConsistent: computed == hash, upto: upto, head: head, signature: signature)
+        var parsed = Parsed(
+            seq: seq,
+            type: type,
+            prev: prev,
+            hash: hash,
+            selfConsistent: computed == hash,
+            upto: upto,
+            head: head,
+            signature: signature
+        )
         parsed.previous = previous
         parsed.algorithm = algorithm
         return parsed

@@ -99,7 +99,9 @@ public final class AuditLog: @unchecked Sendable {
         let path = configuration.path
         AuditRotation.finishInterrupted(path: path)
         let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw AuditError(.io, "cannot open the audit log \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw AuditError(.io, "cannot open the audit log \(path): \(String(cString: strerror(errno)))")
+        }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
             Glibc.close(fd)
@@ -107,7 +109,10 @@ public final class AuditLog: @unchecked Sendable {
         }
         guard info.st_uid == geteuid(), info.st_mode & 0o077 == 0 else {
             Glibc.close(fd)
-            throw AuditError(.integrity, "the audit log \(path) must be owned by uid \(geteuid()) with mode 0600 (found uid \(info.st_uid), mode \(String(info.st_mode & 0o7777, radix: 8)))")
+            throw AuditError(
+                .integrity,
+                "the audit log \(path) must be owned by uid \(geteuid()) with mode 0600 (found uid \(info.st_uid), mode \(String(info.st_mode & 0o7777, radix: 8)))"
+            )
         }
         if info.st_size == 0 && sealed == nil { Self.syncDirectory(of: path) }
         let tail: Tail
@@ -118,7 +123,10 @@ public final class AuditLog: @unchecked Sendable {
             // refuse: it is overwritten by the first seal below.
             acknowledged = tailSealRequired ? try tailSeal?.read() : nil
             if acknowledged == nil && tailSealRequired, let tailSeal {
-                throw AuditError(.integrity, "integrity check failed: \(tailSeal.path) is empty or missing, though the log's tail was sealed before: the acknowledged end of the log cannot be checked")
+                throw AuditError(
+                    .integrity,
+                    "integrity check failed: \(tailSeal.path) is empty or missing, though the log's tail was sealed before: the acknowledged end of the log cannot be checked"
+                )
             }
             // A file that a rotation began continues the one before it (`AuditRotation`).
             let start = try AuditRotation.start(of: fd, path: path)
@@ -128,8 +136,17 @@ public final class AuditLog: @unchecked Sendable {
                 try AuditRotation.checkPrevious(start, path: path, sealed: sealed, acknowledged: acknowledged)
             }
             let sealedHere = sealed.flatMap { $0.seq >= firstSeq ? $0 : nil }
-            tail = try Self.readTail(fd: fd, size: UInt64(info.st_size), sealed: sealedHere, path: path, watching: acknowledged?.seq, base: start)
-            if let acknowledged, acknowledged.seq >= firstSeq { try Self.check(tail, reaches: acknowledged, path: path) }
+            tail = try Self.readTail(
+                fd: fd,
+                size: UInt64(info.st_size),
+                sealed: sealedHere,
+                path: path,
+                watching: acknowledged?.seq,
+                base: start
+            )
+            if let acknowledged, acknowledged.seq >= firstSeq {
+                try Self.check(tail, reaches: acknowledged, path: path)
+            }
         } catch {
             Glibc.close(fd)
             throw error
@@ -225,13 +242,16 @@ public final class AuditLog: @unchecked Sendable {
         nextFollower += 1
         if closing { continuation.finish() } else { followers[id] = continuation }
         condition.unlock()
-        return (stream, { [weak self] in
-            guard let self else { return }
-            condition.lock()
-            let removed = followers.removeValue(forKey: id)
-            condition.unlock()
-            removed?.finish()
-        })
+        return (
+            stream,
+            { [weak self] in
+                guard let self else { return }
+                condition.lock()
+                let removed = followers.removeValue(forKey: id)
+                condition.unlock()
+                removed?.finish()
+            }
+        )
     }
 
     /// Returns once a record after `seq` is durable, the log stops, or the task is cancelled: a
@@ -354,7 +374,10 @@ public final class AuditLog: @unchecked Sendable {
         Date().timeIntervalSince(lastCheckpoint) >= configuration.checkpointInterval
     }
 
-    private func writeBatch(_ batch: [(entry: AuditEntry, time: Date)], finalCheckpoint: Bool) -> Result<Void, AuditError> {
+    private func writeBatch(
+        _ batch: [(entry: AuditEntry, time: Date)],
+        finalCheckpoint: Bool
+    ) -> Result<Void, AuditError> {
         var bytes: [UInt8] = []
         var lines: [[UInt8]] = []
         for (entry, time) in batch {
@@ -367,7 +390,9 @@ public final class AuditLog: @unchecked Sendable {
             sinceCheckpoint += 1
         }
         var sealed: SealedCheckpoint?
-        if sinceCheckpoint > 0 && (sinceCheckpoint >= configuration.checkpointEvery || checkpointDueByTime || finalCheckpoint) {
+        if sinceCheckpoint > 0
+            && (sinceCheckpoint >= configuration.checkpointEvery || checkpointDueByTime || finalCheckpoint)
+        {
             if let (line, hash) = signedCheckpoint() {
                 sealed = SealedCheckpoint(seq: nextSeq, offset: fileSize + UInt64(bytes.count), hash: hash)
                 if configuration.durable != nil { lines.append(line) }
@@ -382,15 +407,24 @@ public final class AuditLog: @unchecked Sendable {
         guard !bytes.isEmpty else { return .success(()) }
         var written = 0
         while written < bytes.count {
-            let n = bytes.withUnsafeBytes { configuration.fileIO.write(fd, $0.baseAddress! + written, bytes.count - written) }
+            let n = bytes.withUnsafeBytes {
+                configuration.fileIO.write(fd, $0.baseAddress! + written, bytes.count - written)
+            }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else {
-                return .failure(AuditError(.io, "cannot write the audit log \(configuration.path): \(String(cString: strerror(errno)))"))
+                return .failure(
+                    AuditError(
+                        .io,
+                        "cannot write the audit log \(configuration.path): \(String(cString: strerror(errno)))"
+                    )
+                )
             }
             written += n
         }
         guard configuration.fileIO.sync(fd) == 0 else {
-            return .failure(AuditError(.io, "cannot sync the audit log \(configuration.path): \(String(cString: strerror(errno)))"))
+            return .failure(
+                AuditError(.io, "cannot sync the audit log \(configuration.path): \(String(cString: strerror(errno)))")
+            )
         }
         fileSize += UInt64(bytes.count)
         configuration.durable?(lines)
@@ -410,12 +444,16 @@ public final class AuditLog: @unchecked Sendable {
     private func append(_ bytes: [UInt8], to fd: Int32, path: String) -> AuditError? {
         var written = 0
         while written < bytes.count {
-            let n = bytes.withUnsafeBytes { configuration.fileIO.write(fd, $0.baseAddress! + written, bytes.count - written) }
+            let n = bytes.withUnsafeBytes {
+                configuration.fileIO.write(fd, $0.baseAddress! + written, bytes.count - written)
+            }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { return AuditError(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
             written += n
         }
-        guard configuration.fileIO.sync(fd) == 0 else { return AuditError(.io, "cannot sync \(path): \(String(cString: strerror(errno)))") }
+        guard configuration.fileIO.sync(fd) == 0 else {
+            return AuditError(.io, "cannot sync \(path): \(String(cString: strerror(errno)))")
+        }
         return nil
     }
 
@@ -435,12 +473,21 @@ public final class AuditLog: @unchecked Sendable {
         nextSeq += 1
         head = closingHash
         sinceCheckpoint = 0
-        blocking { try await self.checkpointing.sealCheckpoint(SealedCheckpoint(seq: self.nextSeq - 1, offset: closingOffset, hash: closingHash)) }
+        blocking {
+            try await self.checkpointing.sealCheckpoint(
+                SealedCheckpoint(seq: self.nextSeq - 1, offset: closingOffset, hash: closingHash)
+            )
+        }
 
         let archive = AuditRotation.archiveName(first: fileFirstSeq, last: nextSeq - 1)
-        let rotated = AuditEntry(type: "rotated", actor: nil, subject: ["previous": .string(archive), "upto": .int(Int(nextSeq - 1)), "head": .string(head)])
+        let rotated = AuditEntry(
+            type: "rotated",
+            actor: nil,
+            subject: ["previous": .string(archive), "upto": .int(Int(nextSeq - 1)), "head": .string(head)]
+        )
         let (rotatedLine, rotatedHash) = AuditLine.encode(seq: nextSeq, time: Date(), entry: rotated, prev: head)
-        let newFirst = nextSeq, savedHead = head
+        let newFirst = nextSeq
+        let savedHead = head
         nextSeq += 1
         head = rotatedHash
         guard let (checkpoint, checkpointHash) = signedCheckpoint() else {
@@ -451,7 +498,9 @@ public final class AuditLog: @unchecked Sendable {
         let nextPath = path + AuditRotation.nextSuffix
         unlink(nextPath)
         let newFD = open(nextPath, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard newFD >= 0 else { return .failure(AuditError(.io, "cannot create \(nextPath): \(String(cString: strerror(errno)))")) }
+        guard newFD >= 0 else {
+            return .failure(AuditError(.io, "cannot create \(nextPath): \(String(cString: strerror(errno)))"))
+        }
         let bytes = rotatedLine + [0x0A] + checkpoint + [0x0A]
         if let error = append(bytes, to: newFD, path: nextPath) {
             Glibc.close(newFD)
@@ -476,7 +525,11 @@ public final class AuditLog: @unchecked Sendable {
         head = checkpointHash
         let checkpointOffset = UInt64(rotatedLine.count + 1)
         fileSize = UInt64(bytes.count)
-        blocking { try await self.checkpointing.sealCheckpoint(SealedCheckpoint(seq: self.nextSeq - 1, offset: checkpointOffset, hash: checkpointHash)) }
+        blocking {
+            try await self.checkpointing.sealCheckpoint(
+                SealedCheckpoint(seq: self.nextSeq - 1, offset: checkpointOffset, hash: checkpointHash)
+            )
+        }
         if let tailSeal {
             do throws(AuditError) {
                 try tailSeal.write(.init(seq: nextSeq - 1, end: fileSize, head: head))
@@ -499,8 +552,11 @@ public final class AuditLog: @unchecked Sendable {
         var entries: [(entry: AuditEntry, time: Date)] = []
         var removed: [AuditRetention.Archive] = []
         for archive in retention.removals(of: archives, currentBytes: fileSize) {
-            guard let head = AuditRetention.finalHash(of: archive, archives: archives, currentPath: configuration.path) else {
-                problems("audit retention keeps \(archive.name) and the archives after it: the file after it does not name its last record")
+            guard let head = AuditRetention.finalHash(of: archive, archives: archives, currentPath: configuration.path)
+            else {
+                problems(
+                    "audit retention keeps \(archive.name) and the archives after it: the file after it does not name its last record"
+                )
                 break
             }
             entries.append((retention.removalEntry(archive, head: head, directory: directory), Date()))
@@ -515,12 +571,17 @@ public final class AuditLog: @unchecked Sendable {
 
     /// A checkpoint line over the current head, or nil (reported) if the token cannot sign now.
     private func signedCheckpoint() -> (line: [UInt8], hash: String)? {
-        let seq = nextSeq, prev = head
+        let seq = nextSeq
+        let prev = head
         let message = AuditLine.checkpointMessage(seq: seq, head: prev)
         guard let signature = blocking({ try await self.checkpointing.signCheckpoint(message) }) else { return nil }
-        let entry = AuditEntry(type: "checkpoint", actor: nil, subject: [
-            "upto": .int(Int(seq - 1)), "head": .string(prev), "alg": .string(checkpointing.signatureAlgorithm),
-        ])
+        let entry = AuditEntry(
+            type: "checkpoint",
+            actor: nil,
+            subject: [
+                "upto": .int(Int(seq - 1)), "head": .string(prev), "alg": .string(checkpointing.signatureAlgorithm),
+            ]
+        )
         return AuditLine.encode(seq: seq, time: Date(), entry: entry, prev: prev, signature: signature)
     }
 
@@ -562,8 +623,14 @@ public final class AuditLog: @unchecked Sendable {
 
     /// Durable records with `seq >= since`, at most `limit`, read from `cursor` on (which must be
     /// at or before `since`), and the cursor after the last record read.
-    public func records(from cursor: Cursor, since: UInt64, limit: Int) throws(AuditError) -> (records: [(seq: UInt64, line: [UInt8])], cursor: Cursor) {
-        let (last, fd, generation, firstSeq) = condition.withLock { (lastDurableSeq, dup(self.fd), fileGeneration, fileFirstSeq) }
+    public func records(
+        from cursor: Cursor,
+        since: UInt64,
+        limit: Int
+    ) throws(AuditError) -> (records: [(seq: UInt64, line: [UInt8])], cursor: Cursor) {
+        let (last, fd, generation, firstSeq) = condition.withLock {
+            (lastDurableSeq, dup(self.fd), fileGeneration, fileFirstSeq)
+        }
         guard fd >= 0 else { throw AuditError(.io, "cannot read the audit log: \(String(cString: strerror(errno)))") }
         defer { Glibc.close(fd) }
         // A cursor into a file rotated away (or none yet) starts at the current file's first record.
@@ -574,7 +641,11 @@ public final class AuditLog: @unchecked Sendable {
         while out.count < limit, position.seq <= last, let item = try reader.next() {
             guard case .line(let line) = item else { break }
             if position.seq >= since { out.append((position.seq, line.bytes)) }
-            position = Cursor(seq: position.seq + 1, offset: line.offset + UInt64(line.bytes.count) + 1, file: generation)
+            position = Cursor(
+                seq: position.seq + 1,
+                offset: line.offset + UInt64(line.bytes.count) + 1,
+                file: generation
+            )
         }
         return (out, position)
     }
@@ -594,22 +665,45 @@ public final class AuditLog: @unchecked Sendable {
     /// The log must hold the last acknowledged record, as it was acknowledged.
     static func check(_ tail: Tail, reaches acknowledged: AuditTailSeal.State, path: String) throws(AuditError) {
         guard tail.lastSeq >= acknowledged.seq else {
-            let missing = tail.lastSeq + 1 == acknowledged.seq ? "record \(acknowledged.seq) is" : "records \(tail.lastSeq + 1)-\(acknowledged.seq) are"
-            throw AuditError(.integrity, "integrity check failed: \(missing) missing from the audit log \(path): it ends at record \(tail.lastSeq), but record \(acknowledged.seq) was acknowledged (sealed in \(AuditTailSeal.fileName)); the end of the log was cut")
+            let missing =
+                tail.lastSeq + 1 == acknowledged.seq
+                ? "record \(acknowledged.seq) is" : "records \(tail.lastSeq + 1)-\(acknowledged.seq) are"
+            throw AuditError(
+                .integrity,
+                "integrity check failed: \(missing) missing from the audit log \(path): it ends at record \(tail.lastSeq), but record \(acknowledged.seq) was acknowledged (sealed in \(AuditTailSeal.fileName)); the end of the log was cut"
+            )
         }
         if let hash = tail.watchedHash, hash != acknowledged.head {
-            throw AuditError(.integrity, "integrity check failed: record \(acknowledged.seq) of the audit log \(path) is not the record that was acknowledged (its hash differs from the seal's)")
+            throw AuditError(
+                .integrity,
+                "integrity check failed: record \(acknowledged.seq) of the audit log \(path) is not the record that was acknowledged (its hash differs from the seal's)"
+            )
         }
     }
 
     /// Reads from the sealed checkpoint (or the start) to the end, checking the chain, and finds
     /// where the last complete record ends.
-    static func readTail(fd: Int32, size: UInt64, sealed: SealedCheckpoint?, path: String, watching: UInt64? = nil, base: AuditRotation.Start? = nil) throws(AuditError) -> Tail {
+    static func readTail(
+        fd: Int32,
+        size: UInt64,
+        sealed: SealedCheckpoint?,
+        path: String,
+        watching: UInt64? = nil,
+        base: AuditRotation.Start? = nil
+    ) throws(AuditError) -> Tail {
         if let sealed, size < sealed.offset {
-            throw AuditError(.integrity, "integrity check failed: the audit log \(path) is \(size) bytes, but sealed checkpoint \(sealed.seq) lies at byte \(sealed.offset): records were cut off the end")
+            throw AuditError(
+                .integrity,
+                "integrity check failed: the audit log \(path) is \(size) bytes, but sealed checkpoint \(sealed.seq) lies at byte \(sealed.offset): records were cut off the end"
+            )
         }
         var reader = AuditFileReader(fd: fd, offset: sealed?.offset ?? 0)
-        var tail = Tail(lastSeq: base?.seq ?? 0, head: base?.head ?? AuditLine.genesis, validEnd: sealed?.offset ?? 0, sinceCheckpoint: 0)
+        var tail = Tail(
+            lastSeq: base?.seq ?? 0,
+            head: base?.head ?? AuditLine.genesis,
+            validEnd: sealed?.offset ?? 0,
+            sinceCheckpoint: 0
+        )
         var first = true
         scan: while let item = try reader.next() {
             let line: AuditFileReader.Line
@@ -617,21 +711,33 @@ public final class AuditLog: @unchecked Sendable {
             case .line(let l): line = l
             case .partial: break scan
             case .oversized(let offset):
-                throw AuditError(.integrity, "integrity check failed: the audit log \(path) has garbage at byte \(offset)")
+                throw AuditError(
+                    .integrity,
+                    "integrity check failed: the audit log \(path) has garbage at byte \(offset)"
+                )
             }
             let parsed: AuditLine.Parsed
             do {
                 parsed = try AuditLine.parse(line.bytes)
             } catch {
-                throw AuditError(.integrity, "integrity check failed: the audit log \(path) has a bad record at byte \(line.offset): \(error)")
+                throw AuditError(
+                    .integrity,
+                    "integrity check failed: the audit log \(path) has a bad record at byte \(line.offset): \(error)"
+                )
             }
             if first, let sealed {
                 guard parsed.seq == sealed.seq, parsed.hash == sealed.hash, parsed.selfConsistent else {
-                    throw AuditError(.integrity, "integrity check failed: the audit log \(path) does not hold sealed checkpoint \(sealed.seq) at byte \(sealed.offset)")
+                    throw AuditError(
+                        .integrity,
+                        "integrity check failed: the audit log \(path) does not hold sealed checkpoint \(sealed.seq) at byte \(sealed.offset)"
+                    )
                 }
             } else {
                 guard parsed.selfConsistent, parsed.seq == tail.lastSeq + 1, parsed.prev == tail.head else {
-                    throw AuditError(.integrity, "integrity check failed: the audit log \(path) breaks its chain at record \(tail.lastSeq + 1) (byte \(line.offset)); run `ukeyctl audit verify` for details")
+                    throw AuditError(
+                        .integrity,
+                        "integrity check failed: the audit log \(path) breaks its chain at record \(tail.lastSeq + 1) (byte \(line.offset)); run `ukeyctl audit verify` for details"
+                    )
                 }
             }
             first = false
@@ -642,7 +748,10 @@ public final class AuditLog: @unchecked Sendable {
             tail.sinceCheckpoint = parsed.type == "checkpoint" ? 0 : tail.sinceCheckpoint + 1
         }
         if let sealed, first {
-            throw AuditError(.integrity, "integrity check failed: the audit log \(path) does not hold sealed checkpoint \(sealed.seq)")
+            throw AuditError(
+                .integrity,
+                "integrity check failed: the audit log \(path) does not hold sealed checkpoint \(sealed.seq)"
+            )
         }
         return tail
     }

@@ -47,7 +47,9 @@ public struct AuditRetention: Sendable, Hashable {
         return names.compactMap { name -> Archive? in
             guard AuditRotation.isArchiveName(name) else { return nil }
             let bytes = Array(name.utf8)
-            guard let first = UInt64(String(decoding: bytes[6..<18], as: UTF8.self)), let last = UInt64(String(decoding: bytes[19..<31], as: UTF8.self)) else { return nil }
+            guard let first = UInt64(String(decoding: bytes[6..<18], as: UTF8.self)),
+                let last = UInt64(String(decoding: bytes[19..<31], as: UTF8.self))
+            else { return nil }
             var info = stat()
             guard lstat(directory + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
             return Archive(name: name, first: first, last: last, bytes: UInt64(info.st_size))
@@ -78,7 +80,10 @@ public struct AuditRetention: Sendable, Hashable {
         var subject: [String: AuditValue] = [
             "archive": .string(archive.name), "first": .int(Int(archive.first)), "upto": .int(Int(archive.last)),
             "head": .string(head), "bytes": .int(Int(archive.bytes)),
-            "retention": .string([keepArchives.map { "keep-archives=\($0)" }, maxTotalBytes.map { "max-total=\($0)" }].compactMap { $0 }.joined(separator: ",")),
+            "retention": .string(
+                [keepArchives.map { "keep-archives=\($0)" }, maxTotalBytes.map { "max-total=\($0)" }].compactMap { $0 }
+                    .joined(separator: ",")
+            ),
         ]
         if let digest = Self.sha256(ofFile: directory + "/" + archive.name) { subject["sha256"] = .string(digest) }
         return AuditEntry(type: Self.removalRecord, actor: nil, subject: subject)
@@ -108,7 +113,9 @@ public struct AuditRetention: Sendable, Hashable {
         let fd = open(successor, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        guard let start = try? AuditRotation.start(of: fd, path: successor), start.previous == archive.name, start.seq == archive.last else { return nil }
+        guard let start = try? AuditRotation.start(of: fd, path: successor), start.previous == archive.name,
+            start.seq == archive.last
+        else { return nil }
         return start.head
     }
 }

@@ -25,7 +25,9 @@ public enum AuditRotation {
 
     public static func isArchiveName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
-        guard bytes.count == 35, name.hasPrefix("audit-"), name.hasSuffix(".log"), bytes[18] == UInt8(ascii: "-") else { return false }
+        guard bytes.count == 35, name.hasPrefix("audit-"), name.hasSuffix(".log"), bytes[18] == UInt8(ascii: "-") else {
+            return false
+        }
         return (bytes[6..<18] + bytes[19..<31]).allSatisfy { (48...57).contains($0) }
     }
 
@@ -50,7 +52,10 @@ public enum AuditRotation {
         guard parsed.selfConsistent, let upto = parsed.upto, let head = parsed.head, let previous = parsed.previous,
             parsed.seq == upto + 1, parsed.prev == head
         else {
-            throw AuditError(.integrity, "integrity check failed: the audit log \(path) starts with a rotation record that does not chain to its archive")
+            throw AuditError(
+                .integrity,
+                "integrity check failed: the audit log \(path) starts with a rotation record that does not chain to its archive"
+            )
         }
         return Start(seq: upto, head: head, previous: previous)
     }
@@ -58,23 +63,41 @@ public enum AuditRotation {
     /// What the daemon sealed before the rotation (the last checkpoint, the last acknowledged
     /// record) may lie in the archive: it must be there, and the archive must end where the
     /// current file's chain starts.
-    static func checkPrevious(_ start: Start, path: String, sealed: SealedCheckpoint?, acknowledged: AuditTailSeal.State?) throws(AuditError) {
+    static func checkPrevious(
+        _ start: Start,
+        path: String,
+        sealed: SealedCheckpoint?,
+        acknowledged: AuditTailSeal.State?
+    ) throws(AuditError) {
         let sealedThere = sealed.flatMap { $0.seq <= start.seq ? $0 : nil }
         let acknowledgedThere = acknowledged.flatMap { $0.seq <= start.seq ? $0 : nil }
         guard sealedThere != nil || acknowledgedThere != nil else { return }
         let archive = (path as NSString).deletingLastPathComponent + "/" + start.previous
         let fd = open(archive, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else {
-            throw AuditError(.integrity, "integrity check failed: the archive \(archive), which holds the last sealed records, cannot be opened: \(String(cString: strerror(errno)))")
+            throw AuditError(
+                .integrity,
+                "integrity check failed: the archive \(archive), which holds the last sealed records, cannot be opened: \(String(cString: strerror(errno)))"
+            )
         }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw AuditError(.io, "cannot stat \(archive)") }
         let base = sealedThere == nil ? try Self.start(of: fd, path: archive) : nil
-        let tail = try AuditLog.readTail(fd: fd, size: UInt64(info.st_size), sealed: sealedThere, path: archive, watching: acknowledgedThere?.seq, base: base)
+        let tail = try AuditLog.readTail(
+            fd: fd,
+            size: UInt64(info.st_size),
+            sealed: sealedThere,
+            path: archive,
+            watching: acknowledgedThere?.seq,
+            base: base
+        )
         if let acknowledgedThere { try AuditLog.check(tail, reaches: acknowledgedThere, path: archive) }
         guard tail.lastSeq == start.seq, tail.head == start.head else {
-            throw AuditError(.integrity, "integrity check failed: the archive \(archive) ends at record \(tail.lastSeq), not at record \(start.seq) where \(path) continues it")
+            throw AuditError(
+                .integrity,
+                "integrity check failed: the archive \(archive) ends at record \(tail.lastSeq), not at record \(start.seq) where \(path) continues it"
+            )
         }
     }
 }

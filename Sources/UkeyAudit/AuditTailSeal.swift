@@ -47,7 +47,9 @@ public final class AuditTailSeal: @unchecked Sendable {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw AuditError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
         var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_uid == geteuid(), info.st_mode & 0o077 == 0 else {
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_uid == geteuid(),
+            info.st_mode & 0o077 == 0
+        else {
             Glibc.close(fd)
             throw AuditError(.integrity, "\(path) must be a regular file owned by uid \(geteuid()) with mode 0600")
         }
@@ -70,7 +72,10 @@ public final class AuditTailSeal: @unchecked Sendable {
             return decode(Array(bytes[start..<(start + Self.slotBytes)]))
         }
         guard let newest = slots.max(by: { $0.counter < $1.counter }) else {
-            throw AuditError(.integrity, "integrity check failed: \(path) holds no valid seal (edited, or from another token)")
+            throw AuditError(
+                .integrity,
+                "integrity check failed: \(path) holds no valid seal (edited, or from another token)"
+            )
         }
         counter = newest.counter
         return newest.state
@@ -92,7 +97,8 @@ public final class AuditTailSeal: @unchecked Sendable {
 
     private func decode(_ slot: [UInt8]) -> (counter: UInt64, state: State)? {
         guard slot.starts(with: Self.magic) else { return nil }
-        let body = Array(slot[0..<64]), mac = Array(slot[64..<96])
+        let body = Array(slot[0..<64])
+        let mac = Array(slot[64..<96])
         guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: body, using: key) else { return nil }
         func integer(_ at: Int) -> UInt64 { body[at..<(at + 8)].reduce(0) { $0 << 8 | UInt64($1) } }
         return (integer(8), State(seq: integer(16), end: integer(24), head: Hex.encode(Array(body[32..<64]))))

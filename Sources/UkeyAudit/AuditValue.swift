@@ -2,7 +2,9 @@ import UkeyCodec
 
 /// A value in an audit record's `subject`: flat on purpose, so every record reads as one line
 /// and an independent tool (`jq`) sees exactly the fields the verifier hashed.
-public enum AuditValue: Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
+public enum AuditValue: Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral,
+    ExpressibleByBooleanLiteral
+{
     case string(String)
     case int(Int)
     case bool(Bool)

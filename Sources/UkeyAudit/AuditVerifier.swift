@@ -59,7 +59,9 @@ extension AuditVerifier {
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var reader = AuditFileReader(fd: fd, offset: 0)
-        guard case .line(let line)? = try? reader.next(), let parsed = try? AuditLine.parse(line.bytes) else { return nil }
+        guard case .line(let line)? = try? reader.next(), let parsed = try? AuditLine.parse(line.bytes) else {
+            return nil
+        }
         return parsed.seq
     }
 }
@@ -70,16 +72,26 @@ public enum AuditVerifier {
     /// - Parameters:
     ///   - auditKey: the audit key's public key; nil checks the chain only (checkpoints unsigned-checked).
     ///   - sealed: the sealed store's last checkpoint, if the verifier has it (the daemon does).
-    public static func verify(path: String, auditKey: P256.Signing.PublicKey?, sealed: SealedCheckpoint? = nil) throws(AuditError) -> AuditVerification {
+    public static func verify(
+        path: String,
+        auditKey: P256.Signing.PublicKey?,
+        sealed: SealedCheckpoint? = nil
+    ) throws(AuditError) -> AuditVerification {
         try verify(path: path, checkpointKey: auditKey.map(CheckpointKey.init(p256:)), sealed: sealed)
     }
 
     /// The same with the audit key as a `CheckpointKey`: its algorithm (which each checkpoint's
     /// `alg` must name) and its check of (signature, signed message).
-    public static func verify(path: String, checkpointKey: CheckpointKey?, sealed: SealedCheckpoint? = nil) throws(AuditError) -> AuditVerification {
+    public static func verify(
+        path: String,
+        checkpointKey: CheckpointKey?,
+        sealed: SealedCheckpoint? = nil
+    ) throws(AuditError) -> AuditVerification {
         let auditKey = checkpointKey
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw AuditError(.io, "cannot open the audit log \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw AuditError(.io, "cannot open the audit log \(path): \(String(cString: strerror(errno)))")
+        }
         defer { close(fd) }
         var reader = AuditFileReader(fd: fd, offset: 0)
         var result = AuditVerification()
@@ -108,7 +120,9 @@ public enum AuditVerifier {
             guard parsed.selfConsistent else {
                 return fail(position, "record \(position) was altered: its bytes do not match its hash")
             }
-            if result.count == 0, parsed.type == "rotated", let upto = parsed.upto, parsed.seq == upto + 1, parsed.head == parsed.prev {
+            if result.count == 0, parsed.type == "rotated", let upto = parsed.upto, parsed.seq == upto + 1,
+                parsed.head == parsed.prev
+            {
                 // A file after a rotation: its chain continues the named archive's last record.
                 base = upto
                 position = parsed.seq
@@ -118,14 +132,22 @@ public enum AuditVerifier {
                 result.firstSeq = parsed.seq
             }
             guard parsed.seq == position else {
-                return fail(position, "record \(position) is missing or out of order: found seq \(parsed.seq) in its place")
+                return fail(
+                    position,
+                    "record \(position) is missing or out of order: found seq \(parsed.seq) in its place"
+                )
             }
             guard parsed.prev == prev else {
                 // This record is intact in itself, so the one before it was rewritten (with its hash recomputed).
                 let bad = max(1, position - 1)
-                return fail(bad, "record \(bad) was rewritten: record \(position) was chained to a different record \(bad)")
+                return fail(
+                    bad,
+                    "record \(bad) was rewritten: record \(position) was chained to a different record \(bad)"
+                )
             }
-            if parsed.type == AuditRetention.removalRecord, let name = parsed.previous, let upto = parsed.upto, let head = parsed.head {
+            if parsed.type == AuditRetention.removalRecord, let name = parsed.previous, let upto = parsed.upto,
+                let head = parsed.head
+            {
                 result.removedArchives[name] = .init(upto: upto, head: head, recordedAt: position)
             }
             if parsed.type == "checkpoint" {
@@ -137,11 +159,18 @@ public enum AuditVerifier {
                     // certificate gives, and an absent one means a log from before SM2 (P-256).
                     let stated = parsed.algorithm ?? CheckpointKey.p256Algorithm
                     guard stated == auditKey.algorithm else {
-                        return fail(position, "checkpoint \(position) says it is signed \(stated), but the audit key is \(auditKey.algorithm)")
+                        return fail(
+                            position,
+                            "checkpoint \(position) says it is signed \(stated), but the audit key is \(auditKey.algorithm)"
+                        )
                     }
-                    let message = AuditCheckpoint.signingDomain + AuditLine.checkpointMessage(seq: position, head: parsed.prev)
+                    let message =
+                        AuditCheckpoint.signingDomain + AuditLine.checkpointMessage(seq: position, head: parsed.prev)
                     guard auditKey.isValid(signature, message) else {
-                        return fail(position, "checkpoint \(position) has a signature the audit key did not make (forged)")
+                        return fail(
+                            position,
+                            "checkpoint \(position) has a signature the audit key did not make (forged)"
+                        )
                     }
                 }
                 result.checkpoints += 1
@@ -160,7 +189,10 @@ public enum AuditVerifier {
             result.count += 1
         }
         if let sealed, !sealedSeen, sealed.seq > base {
-            return fail(base + UInt64(result.count + 1), "records were cut off the end: the log ends at record \(base + UInt64(result.count)), but checkpoint \(sealed.seq) was written and sealed")
+            return fail(
+                base + UInt64(result.count + 1),
+                "records were cut off the end: the log ends at record \(base + UInt64(result.count)), but checkpoint \(sealed.seq) was written and sealed"
+            )
         }
         return result
     }

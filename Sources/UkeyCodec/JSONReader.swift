@@ -57,9 +57,15 @@ public struct JSONReader {
         case UInt8(ascii: "{"): return try object(depth: depth + 1)
         case UInt8(ascii: "["): return try array(depth: depth + 1)
         case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
         default: throw failure("a value was expected")
         }
@@ -195,7 +201,9 @@ public struct JSONReader {
             var scalar = UInt32(try hex4())
             if (0xD800..<0xDC00).contains(scalar) {
                 // A high surrogate must be followed by an escaped low one.
-                guard bytes.count - position >= 2, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
+                guard bytes.count - position >= 2, bytes[position] == UInt8(ascii: "\\"),
+                    bytes[position + 1] == UInt8(ascii: "u")
+                else {
                     throw failure("a lone surrogate in a string")
                 }
                 position += 2
@@ -241,7 +249,9 @@ public struct JSONReader {
         }
         if first == UInt8(ascii: "0") {
             position += 1
-            if let next = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(next) { throw failure("a number has a leading zero") }
+            if let next = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(next) {
+                throw failure("a number has a leading zero")
+            }
         } else {
             skipDigits()
         }
@@ -259,7 +269,9 @@ public struct JSONReader {
         // Digits, sign, '.', 'e': ASCII, so this is valid UTF-8.
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
         if integral, let value = Int(text) { return .int(value) }
-        guard let value = Double(text), value.isFinite else { throw Failure(offset: start, reason: "a number out of range") }
+        guard let value = Double(text), value.isFinite else {
+            throw Failure(offset: start, reason: "a number out of range")
+        }
         return .double(value)
     }
 

@@ -24,24 +24,40 @@ public struct ConfigFile: Sendable, Hashable {
     public private(set) var values: [String: Value] = [:]
 
     public init(parsing text: String) throws(ParseError) {
-        guard text.utf8.count <= Self.maxBytes else { throw ParseError(line: 0, message: "the file is larger than \(Self.maxBytes) bytes") }
+        guard text.utf8.count <= Self.maxBytes else {
+            throw ParseError(line: 0, message: "the file is larger than \(Self.maxBytes) bytes")
+        }
         var section = ""
         for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let number = offset + 1
             let line = Self.stripComment(String(raw)).trimmingCharacters(in: CharacterSet(charactersIn: " \t\r"))
             if line.isEmpty { continue }
             if line.hasPrefix("[") {
-                guard line.hasSuffix("]"), line.count > 2 else { throw ParseError(line: number, message: "a section header looks like [name]") }
+                guard line.hasSuffix("]"), line.count > 2 else {
+                    throw ParseError(line: number, message: "a section header looks like [name]")
+                }
                 section = String(line.dropFirst().dropLast()).trimmingCharacters(in: CharacterSet(charactersIn: " \t"))
-                guard Self.isBareKey(section) else { throw ParseError(line: number, message: "section name '\(section)' must be letters, digits, '_' or '-'") }
+                guard Self.isBareKey(section) else {
+                    throw ParseError(
+                        line: number,
+                        message: "section name '\(section)' must be letters, digits, '_' or '-'"
+                    )
+                }
                 continue
             }
-            guard let equals = line.firstIndex(of: "=") else { throw ParseError(line: number, message: "expected 'key = value'") }
+            guard let equals = line.firstIndex(of: "=") else {
+                throw ParseError(line: number, message: "expected 'key = value'")
+            }
             let key = line[..<equals].trimmingCharacters(in: CharacterSet(charactersIn: " \t"))
-            guard Self.isBareKey(key) else { throw ParseError(line: number, message: "key '\(key)' must be letters, digits, '_' or '-'") }
+            guard Self.isBareKey(key) else {
+                throw ParseError(line: number, message: "key '\(key)' must be letters, digits, '_' or '-'")
+            }
             let fullKey = section.isEmpty ? key : "\(section).\(key)"
             guard values[fullKey] == nil else { throw ParseError(line: number, message: "'\(fullKey)' is set twice") }
-            values[fullKey] = try Self.value(line[line.index(after: equals)...].trimmingCharacters(in: CharacterSet(charactersIn: " \t")), line: number)
+            values[fullKey] = try Self.value(
+                line[line.index(after: equals)...].trimmingCharacters(in: CharacterSet(charactersIn: " \t")),
+                line: number
+            )
         }
     }
 
@@ -49,15 +65,25 @@ public struct ConfigFile: Sendable, Hashable {
 
     static func isBareKey(_ key: String) -> Bool {
         !key.isEmpty && key.count <= 64
-            && key.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" }
+            && key.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_"
+                    || $0 == "-"
+            }
     }
 
     /// Removes a `#` comment that is not inside a string.
     static func stripComment(_ line: String) -> String {
-        var inString = false, escaped = false
+        var inString = false
+        var escaped = false
         for (index, character) in zip(line.indices, line) {
             if inString {
-                if escaped { escaped = false } else if character == "\\" { escaped = true } else if character == "\"" { inString = false }
+                if escaped {
+                    escaped = false
+                } else if character == "\\" {
+                    escaped = true
+                } else if character == "\"" {
+                    inString = false
+                }
             } else if character == "\"" {
                 inString = true
             } else if character == "#" {
@@ -72,7 +98,9 @@ public struct ConfigFile: Sendable, Hashable {
         if text == "false" { return .boolean(false) }
         if text.hasPrefix("\"") { return .string(try string(text, line: line)) }
         if text.hasPrefix("[") {
-            guard text.hasSuffix("]") else { throw ParseError(line: line, message: "an array must close on the same line") }
+            guard text.hasSuffix("]") else {
+                throw ParseError(line: line, message: "an array must close on the same line")
+            }
             let inner = text.dropFirst().dropLast().trimmingCharacters(in: CharacterSet(charactersIn: " \t"))
             if inner.isEmpty { return .strings([]) }
             var items: [String] = []
@@ -85,18 +113,29 @@ public struct ConfigFile: Sendable, Hashable {
         }
         let digits = text.replacingOccurrences(of: "_", with: "")
         guard let number = Int(digits), digits.count <= 18 else {
-            throw ParseError(line: line, message: "'\(text)' is not a string (in double quotes), a whole number, true/false or a list of strings")
+            throw ParseError(
+                line: line,
+                message: "'\(text)' is not a string (in double quotes), a whole number, true/false or a list of strings"
+            )
         }
         return .integer(number)
     }
 
     /// Splits on commas outside strings.
     static func splitArray(_ text: String) -> [String] {
-        var parts: [String] = [], current = ""
-        var inString = false, escaped = false
+        var parts: [String] = []
+        var current = ""
+        var inString = false
+        var escaped = false
         for character in text {
             if inString {
-                if escaped { escaped = false } else if character == "\\" { escaped = true } else if character == "\"" { inString = false }
+                if escaped {
+                    escaped = false
+                } else if character == "\\" {
+                    escaped = true
+                } else if character == "\"" {
+                    inString = false
+                }
             } else if character == "\"" {
                 inString = true
             } else if character == "," {

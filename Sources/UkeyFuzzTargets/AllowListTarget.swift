@@ -7,10 +7,13 @@ extension FuzzTarget {
     /// to a file of this process's own in /dev/shm first.
     static let allowList = FuzzTarget(
         name: "allow-list",
-        property: "each entry read is a line of the file as written (digest, two spaces, path); a refusal names the file",
+        property:
+            "each entry read is a line of the file as written (digest, two spaces, path); a refusal names the file",
         check: { bytes throws(FuzzFailure) in
             let path = "/dev/shm/ukey-fuzz-allow-list-\(getpid())"
-            guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw FuzzFailure("cannot write \(path)") }
+            guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+                throw FuzzFailure("cannot write \(path)")
+            }
             defer { unlink(path) }
             var entries: [(String, Digest)] = []
             do throws(AllowListError) {
@@ -21,16 +24,24 @@ extension FuzzTarget {
             }
             // Split as bytes: a String would take "\r\n" as one character and not split there
             // (the harness's first finding was its own).
-            let lines = Set(bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map { line in
-                String(decoding: line.last == 0x0D ? line.dropLast() : line, as: UTF8.self)
-            })
+            let lines = Set(
+                bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map { line in
+                    String(decoding: line.last == 0x0D ? line.dropLast() : line, as: UTF8.self)
+                }
+            )
             for (entryPath, digest) in entries where !entryPath.contains("\\") && !entryPath.contains("\n") {
-                try require(lines.contains("\(digest.hex)  \(entryPath)") || lines.contains("\(digest.hex) *\(entryPath)"), "entry \(digest.hex) \(entryPath) is no line of the file")
+                try require(
+                    lines.contains("\(digest.hex)  \(entryPath)") || lines.contains("\(digest.hex) *\(entryPath)"),
+                    "entry \(digest.hex) \(entryPath) is no line of the file"
+                )
             }
         },
         seeds: {
             [
-                Array(("# made by sha256sum\n\n" + String(repeating: "ab", count: 32) + "  /usr/bin/ok\n" + String(repeating: "01", count: 32) + "  /usr/lib/x y\n").utf8),
+                Array(
+                    ("# made by sha256sum\n\n" + String(repeating: "ab", count: 32) + "  /usr/bin/ok\n"
+                        + String(repeating: "01", count: 32) + "  /usr/lib/x y\n").utf8
+                ),
                 Array(("\\" + String(repeating: "cd", count: 32) + "  /esc\\naped\n").utf8),
             ]
         }

@@ -8,7 +8,10 @@ extension FuzzTarget {
         check: { bytes throws(FuzzFailure) in
             guard let log = try? EventLog(parsing: bytes) else { return }
             let written = log.serialized()
-            try require((try? EventLog(parsing: written)) == log, "a log read from \(bytes.count) bytes does not survive serialization")
+            try require(
+                (try? EventLog(parsing: written)) == log,
+                "a log read from \(bytes.count) bytes does not survive serialization"
+            )
         },
         seeds: {
             var log = EventLog(banks: [.sha256, .sha384])

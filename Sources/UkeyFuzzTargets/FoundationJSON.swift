@@ -13,7 +13,8 @@ public enum FoundationJSON {
             return number.boolValue == flag
         case .int(let integer):
             guard let number = theirs as? NSNumber, !isBoolean(number) else { return false }
-            return number.int64Value == Int64(integer) && !(number is NSDecimalNumber && number.decimalValue != Decimal(integer))
+            return number.int64Value == Int64(integer)
+                && !(number is NSDecimalNumber && number.decimalValue != Decimal(integer))
         case .double(let double):
             guard let number = theirs as? NSNumber, !isBoolean(number) else { return false }
             let other = number.doubleValue

@@ -10,7 +10,12 @@ public struct FuzzTarget: Sendable {
     /// Well-formed inputs the corpus starts from.
     public let seeds: @Sendable () -> [[UInt8]]
 
-    public init(name: String, property: String, check: @escaping @Sendable ([UInt8]) throws(FuzzFailure) -> Void, seeds: @escaping @Sendable () -> [[UInt8]]) {
+    public init(
+        name: String,
+        property: String,
+        check: @escaping @Sendable ([UInt8]) throws(FuzzFailure) -> Void,
+        seeds: @escaping @Sendable () -> [[UInt8]]
+    ) {
         self.name = name
         self.property = property
         self.check = check
@@ -19,7 +24,8 @@ public struct FuzzTarget: Sendable {
 
     /// Every target, by name.
     public static let all: [FuzzTarget] = [
-        .json, .varlink, .policy, .allowList, .config, .eventLog, .tpm2Quote, .ukeyQuote, .auditLine, .store, .journal, .pivCard, .sm2, .sm2Certificate,
+        .json, .varlink, .policy, .allowList, .config, .eventLog, .tpm2Quote, .ukeyQuote, .auditLine, .store, .journal,
+        .pivCard, .sm2, .sm2Certificate,
         .qemuCommandLine, .domainXML, .qcow2Header, .mountTable,
     ]
 

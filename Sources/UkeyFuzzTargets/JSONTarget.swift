@@ -11,11 +11,17 @@ extension FuzzTarget {
         check: { bytes throws(FuzzFailure) in
             guard let value = try? JSONReader.parse(bytes) else { return }
             let written = JSONWriter.write(value)
-            try require((try? JSONReader.parse(written)) == value, "our writer's output \(String(decoding: written, as: UTF8.self)) reads back otherwise")
+            try require(
+                (try? JSONReader.parse(written)) == value,
+                "our writer's output \(String(decoding: written, as: UTF8.self)) reads back otherwise"
+            )
             guard let theirs = try? JSONSerialization.jsonObject(with: Data(bytes), options: .fragmentsAllowed) else {
                 throw FuzzFailure("Foundation refuses what our reader takes: \(String(decoding: bytes, as: UTF8.self))")
             }
-            try require(FoundationJSON.agrees(value, theirs), "Foundation reads \(String(decoding: bytes, as: UTF8.self)) otherwise")
+            try require(
+                FoundationJSON.agrees(value, theirs),
+                "Foundation reads \(String(decoding: bytes, as: UTF8.self)) otherwise"
+            )
         },
         seeds: {
             [

@@ -5,7 +5,8 @@ extension FuzzTarget {
     /// and private keys in DER. The first byte picks the reader; the rest is its input.
     static let sm2 = FuzzTarget(
         name: "sm2",
-        property: "a DER signature read as r || s writes back to the same bytes (one encoding only); an SKF blob read back writes the same blob; a public key read writes back to the same SPKI; garbage is an SMError, never a crash",
+        property:
+            "a DER signature read as r || s writes back to the same bytes (one encoding only); an SKF blob read back writes the same blob; a public key read writes back to the same SPKI; garbage is an SMError, never a crash",
         check: { bytes throws(FuzzFailure) in
             guard let selector = bytes.first else { return }
             let input = Array(bytes.dropFirst())
@@ -30,7 +31,10 @@ extension FuzzTarget {
                 guard let key = try? SM2PrivateKey(derRepresentation: input) else { return }
                 let signature = try? key.signature(for: input)
                 let publicKey = try? key.publicKey
-                try require(signature.map { publicKey?.isValidSignature($0, for: input) == true } ?? false, "a private key read from DER does not sign what its public key verifies")
+                try require(
+                    signature.map { publicKey?.isValidSignature($0, for: input) == true } ?? false,
+                    "a private key read from DER does not sign what its public key verifies"
+                )
             }
         },
         seeds: {

@@ -59,9 +59,16 @@ public final class DaemonDecisions: AllowSetSource {
         public let description: String
     }
 
-    public func report(_ event: GuardReport, vm: String, mounts: [String], gaps: [String], deadline: TimeInterval) throws {
+    public func report(
+        _ event: GuardReport,
+        vm: String,
+        mounts: [String],
+        gaps: [String],
+        deadline: TimeInterval
+    ) throws {
         let parameters: [String: JSONValue] = [
-            "vm": .string(vm), "event": .string(event.rawValue), "mounts": .array(mounts.map { .string($0) }), "gaps": .array(gaps.map { .string($0) }),
+            "vm": .string(vm), "event": .string(event.rawValue), "mounts": .array(mounts.map { .string($0) }),
+            "gaps": .array(gaps.map { .string($0) }),
         ]
         let connection = try VarlinkConnection(path: socket, timeout: deadline)
         switch event {
@@ -77,9 +84,12 @@ public final class DaemonDecisions: AllowSetSource {
         }
     }
 
-    public func decide(vm: String, files: [(path: String, sha256: [UInt8])], deadline: TimeInterval) throws -> Decisions {
+    public func decide(vm: String, files: [(path: String, sha256: [UInt8])], deadline: TimeInterval) throws -> Decisions
+    {
         let items: [JSONValue] = files.map { file in
-            .object(["vm": .string(vm), "path": .string(file.path), "digest": .string("sha256:" + Hex.encode(file.sha256))])
+            .object([
+                "vm": .string(vm), "path": .string(file.path), "digest": .string("sha256:" + Hex.encode(file.sha256)),
+            ])
         }
         let reply = try exchange(deadline: deadline) { connection in
             try connection.call("io.ukey.Runtime.CheckExecBatch", ["items": .array(items), "vm": .string(vm)])
@@ -91,7 +101,8 @@ public final class DaemonDecisions: AllowSetSource {
             allowed: results.map { $0.objectValue?["decision"]?.stringValue == "allow" },
             generation: UInt64(max(0, generation)),
             onTimeout: onTimeout == "allow",
-            interpretersAllowed: reply["interpreters"]?.stringValue == "allow")
+            interpretersAllowed: reply["interpreters"]?.stringValue == "allow"
+        )
     }
 
     public var allowSetFetcher: @Sendable (String, TimeInterval) throws -> LocalAllowSet? {
@@ -103,7 +114,10 @@ public final class DaemonDecisions: AllowSetSource {
         var generation: UInt64?
         while true {
             let reply = try exchange(deadline: deadline) { connection in
-                try connection.call("io.ukey.Runtime.AllowedFingerprints", ["vm": .string(vm), "offset": .int(fingerprints.count)])
+                try connection.call(
+                    "io.ukey.Runtime.AllowedFingerprints",
+                    ["vm": .string(vm), "offset": .int(fingerprints.count)]
+                )
             }
             guard let available = reply["available"]?.boolValue, let total = reply["total"]?.intValue,
                 let page = reply["generation"]?.intValue, let text = reply["fingerprints"]?.stringValue,
@@ -116,7 +130,11 @@ public final class DaemonDecisions: AllowSetSource {
             if fingerprints.isEmpty { fingerprints.reserveCapacity(total) }
             bytes.withUnsafeBytes { raw in
                 for offset in stride(from: 0, to: raw.count, by: ExecFingerprint.size) {
-                    fingerprints.append(ExecFingerprint(bytes: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + ExecFingerprint.size])))
+                    fingerprints.append(
+                        ExecFingerprint(
+                            bytes: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + ExecFingerprint.size])
+                        )
+                    )
                 }
             }
             if fingerprints.count >= total || bytes.isEmpty { break }

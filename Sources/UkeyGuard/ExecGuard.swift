@@ -137,7 +137,8 @@ public final class ExecGuard {
                 continue
             }
             guard let identity = FileIdentity(descriptor: event.fd) else {
-                answer(event, allow: !event.isExec)  // an exec of what is not a regular file: nothing a whitelist can vouch for
+                // An exec of what is not a regular file: nothing a whitelist can vouch for.
+                answer(event, allow: !event.isExec)
                 continue
             }
             if own.contains(identity.file) {
@@ -167,7 +168,9 @@ public final class ExecGuard {
                 continue
             }
             counters.hashed += 1
-            pending.append(Pending(event: event, identity: identity, path: path ?? Self.path(of: event.fd), sha256: sha256))
+            pending.append(
+                Pending(event: event, identity: identity, path: path ?? Self.path(of: event.fd), sha256: sha256)
+            )
         }
         guard !pending.isEmpty else { return }
         // A file in the VM's allow set runs without a call; only the rest are asked about (and a
@@ -184,12 +187,18 @@ public final class ExecGuard {
         }
         guard !undecided.isEmpty else { return }
         do {
-            let decisions = try source.decide(vm: settings.vm, files: undecided.map { ($0.path, $0.sha256) }, deadline: settings.deadline)
+            let decisions = try source.decide(
+                vm: settings.vm,
+                files: undecided.map { ($0.path, $0.sha256) },
+                deadline: settings.deadline
+            )
             adopt(decisions, log: log)
             for (item, allowed) in zip(undecided, decisions.allowed) { store(item, allow: allowed) }
         } catch {
             counters.timedOut += undecided.count
-            log("no decision in time (\(error)); answering \(undecided.count) exec(s) by on-timeout: \(onTimeout ? "allow" : "deny")")
+            log(
+                "no decision in time (\(error)); answering \(undecided.count) exec(s) by on-timeout: \(onTimeout ? "allow" : "deny")"
+            )
             for item in undecided { answer(item.event, allow: onTimeout, file: item.identity.file) }
         }
     }
@@ -224,14 +233,18 @@ public final class ExecGuard {
     /// fetched for this generation already or a fetch runs; a failed fetch is tried again at the
     /// next refresh.
     private func requestAllowSet() {
-        guard settings.holdsAllowSet, let fetcher = (source as? AllowSetSource)?.allowSetFetcher, let generation else { return }
+        guard settings.holdsAllowSet, let fetcher = (source as? AllowSetSource)?.allowSetFetcher, let generation else {
+            return
+        }
         let start = allowSet.state.withLock { state -> Bool in
             guard state.fetched != generation, !state.running else { return false }
             state.running = true
             return true
         }
         guard start else { return }
-        let slot = allowSet, vm = settings.vm, deadline = max(settings.deadline, 10)
+        let slot = allowSet
+        let vm = settings.vm
+        let deadline = max(settings.deadline, 10)
         // Its own line on stderr, as the command's log writes: this thread cannot use the loop's.
         let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("ukey-guard: \($0)\n".utf8)) }
         Thread.detachNewThread {
@@ -256,7 +269,9 @@ public final class ExecGuard {
 
     /// Asks with an empty batch: the generation alone.
     func refreshGeneration(log: (String) -> Void) {
-        guard let decisions = try? source.decide(vm: settings.vm, files: [], deadline: settings.deadline) else { return }
+        guard let decisions = try? source.decide(vm: settings.vm, files: [], deadline: settings.deadline) else {
+            return
+        }
         adopt(decisions, log: log)
         requestAllowSet()
     }
@@ -279,7 +294,8 @@ public final class ExecGuard {
     /// with several names, an open under another one must be judged by that name).
     private func answer(_ event: FanotifyGroup.Event, allow: Bool, file: FileKey? = nil, links: UInt64 = 0) {
         if event.isExec, let file { lastExec = (event.pid, file, allow) }
-        if event.isExec && allow && links == 1 && settings.programLoads != nil, let file, opensIgnored.count < settings.cacheLimit,
+        if event.isExec && allow && links == 1 && settings.programLoads != nil, let file,
+            opensIgnored.count < settings.cacheLimit,
             opensIgnored.insert(file).inserted
         {
             group.ignoreOpens(of: event)
@@ -293,7 +309,9 @@ public final class ExecGuard {
     /// The path the kernel gives for the event's descriptor.
     static func path(of descriptor: Int32) -> String {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Int(PATH_MAX) + 1) { buffer in
-            let count = buffer.withMemoryRebound(to: CChar.self) { readlink("/proc/self/fd/\(descriptor)", $0.baseAddress!, $0.count - 1) }
+            let count = buffer.withMemoryRebound(to: CChar.self) {
+                readlink("/proc/self/fd/\(descriptor)", $0.baseAddress!, $0.count - 1)
+            }
             guard count > 0 else { return "/" }
             return String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<count]), as: UTF8.self)
         }

@@ -42,7 +42,10 @@ public final class FanotifyGroup {
             audits = false
         }
         guard fd >= 0 else {
-            throw Failure(description: "fanotify_init: \(String(cString: strerror(errno))) (ukey-guard needs CAP_SYS_ADMIN and a kernel with fanotify permission events)")
+            throw Failure(
+                description:
+                    "fanotify_init: \(String(cString: strerror(errno))) (ukey-guard needs CAP_SYS_ADMIN and a kernel with fanotify permission events)"
+            )
         }
         descriptor = fd
         self.audits = audits
@@ -69,7 +72,13 @@ public final class FanotifyGroup {
     /// get for it is that same decision. So a warm exec costs one event, not two (the kernel holds
     /// an exec's open after the exec itself).
     public func ignoreOpens(of event: Event) {
-        _ = fanotify_mark(descriptor, UInt32(FAN_MARK_ADD | FAN_MARK_IGNORED_MASK), UInt64(FAN_OPEN_PERM), event.fd, nil)
+        _ = fanotify_mark(
+            descriptor,
+            UInt32(FAN_MARK_ADD | FAN_MARK_IGNORED_MASK),
+            UInt64(FAN_OPEN_PERM),
+            event.fd,
+            nil
+        )
     }
 
     /// Drops every ignore mark (inode marks; the file system marks stay).
@@ -93,7 +102,12 @@ public final class FanotifyGroup {
     /// readable, or for `mounts` (an open /proc/self/mountinfo, or -1) to signal a change of the
     /// mount table; held events are read into `events`, which keeps its storage from call to
     /// call. One `poll` and one `read` a wake-up: an exec waits while this runs.
-    public func wait(timeout: Int32, stop: Int32, mounts: Int32 = -1, into events: inout [Event]) throws(Failure) -> Wake {
+    public func wait(
+        timeout: Int32,
+        stop: Int32,
+        mounts: Int32 = -1,
+        into events: inout [Event]
+    ) throws(Failure) -> Wake {
         events.removeAll(keepingCapacity: true)
         var pollers = (
             pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
@@ -128,7 +142,10 @@ public final class FanotifyGroup {
         while offset + headerSize <= count {
             let metadata = buffer.loadUnaligned(fromByteOffset: offset, as: fanotify_event_metadata.self)
             guard metadata.vers == FANOTIFY_METADATA_VERSION, metadata.event_len >= headerSize else {
-                throw Failure(description: "fanotify sent metadata version \(metadata.vers); ukey-guard reads version \(FANOTIFY_METADATA_VERSION)")
+                throw Failure(
+                    description:
+                        "fanotify sent metadata version \(metadata.vers); ukey-guard reads version \(FANOTIFY_METADATA_VERSION)"
+                )
             }
             if metadata.fd >= 0 {
                 if metadata.mask & UInt64(FAN_OPEN_EXEC_PERM) != 0 {
@@ -145,7 +162,10 @@ public final class FanotifyGroup {
 
     /// Answers a held exec or open and closes its file.
     public func answer(_ event: Event, allow: Bool) {
-        var response = fanotify_response(fd: event.fd, response: UInt32(allow ? FAN_ALLOW : FAN_DENY) | (audits ? UInt32(FAN_AUDIT) : 0))
+        var response = fanotify_response(
+            fd: event.fd,
+            response: UInt32(allow ? FAN_ALLOW : FAN_DENY) | (audits ? UInt32(FAN_AUDIT) : 0)
+        )
         _ = withUnsafeBytes(of: &response) { write(descriptor, $0.baseAddress, $0.count) }
         close(event.fd)
     }

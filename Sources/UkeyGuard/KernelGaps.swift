@@ -25,7 +25,10 @@ public struct KernelGaps: Sendable {
 
     /// Closes what can be closed; returns the gaps accepted (`memfd-exec`, `user-namespaces`)
     /// and what was done, or throws the refusal that names the setting to change.
-    public func close(allowMemfdExec: Bool, allowUserNamespaces: Bool) throws(Refusal) -> (accepted: [String], notes: [String]) {
+    public func close(
+        allowMemfdExec: Bool,
+        allowUserNamespaces: Bool
+    ) throws(Refusal) -> (accepted: [String], notes: [String]) {
         var accepted: [String] = []
         var notes: [String] = []
         let memfd = "\(procSys)/vm/memfd_noexec"
@@ -36,20 +39,28 @@ public struct KernelGaps: Sendable {
                 } else if allowMemfdExec {
                     accepted.append("memfd-exec")
                 } else {
-                    throw Refusal(description: "cannot set vm.memfd_noexec to 2 (it is \(value)): a program written to a memfd and run with fexecve would run unseen; pass --allow-memfd-exec to guard anyway")
+                    throw Refusal(
+                        description:
+                            "cannot set vm.memfd_noexec to 2 (it is \(value)): a program written to a memfd and run with fexecve would run unseen; pass --allow-memfd-exec to guard anyway"
+                    )
                 }
             }
         } else if allowMemfdExec {
             accepted.append("memfd-exec")
         } else {
-            throw Refusal(description: "this kernel has no vm.memfd_noexec (Linux 6.3 added it): a program written to a memfd and run with fexecve would run unseen; pass --allow-memfd-exec to guard anyway")
+            throw Refusal(
+                description:
+                    "this kernel has no vm.memfd_noexec (Linux 6.3 added it): a program written to a memfd and run with fexecve would run unseen; pass --allow-memfd-exec to guard anyway"
+            )
         }
         if let open = userNamespacesOpen() {
-            if allowUserNamespaces {
-                accepted.append("user-namespaces")
-            } else {
-                throw Refusal(description: "unprivileged users can make user namespaces here (\(open)): one can mount a tmpfs of its own, which no guard has marked, and run anything from it; set kernel.unprivileged_userns_clone = 0 or user.max_user_namespaces = 0, or pass --allow-user-namespaces to guard anyway")
+            guard allowUserNamespaces else {
+                throw Refusal(
+                    description:
+                        "unprivileged users can make user namespaces here (\(open)): one can mount a tmpfs of its own, which no guard has marked, and run anything from it; set kernel.unprivileged_userns_clone = 0 or user.max_user_namespaces = 0, or pass --allow-user-namespaces to guard anyway"
+                )
             }
+            accepted.append("user-namespaces")
         }
         return (accepted, notes)
     }
@@ -79,6 +90,7 @@ public struct KernelGaps: Sendable {
         guard fd >= 0 else { return false }
         defer { Glibc.close(fd) }
         let bytes = Array(value.utf8)
-        return bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == bytes.count && read(path) == Int(value)
+        return bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == bytes.count
+            && read(path) == Int(value)
     }
 }

@@ -22,7 +22,8 @@ public struct LocalAllowSet: Sendable {
     }
 
     func contains(_ wanted: ExecFingerprint) -> Bool {
-        var low = 0, high = sorted.count
+        var low = 0
+        var high = sorted.count
         while low < high {
             let middle = (low + high) / 2
             if sorted[middle] < wanted { low = middle + 1 } else { high = middle }

@@ -26,8 +26,12 @@ public struct MountTable: Sendable, Equatable {
         var mounts: [Mount] = []
         for line in text.split(separator: "\n", omittingEmptySubsequences: true).prefix(Self.maxMounts) {
             let fields = line.split(separator: " ", omittingEmptySubsequences: false)
-            guard fields.count >= 10, let dash = fields.firstIndex(of: "-"), dash >= 6, dash + 2 < fields.count else { continue }
-            mounts.append(Mount(device: String(fields[2]), mountPoint: Self.unescape(fields[4]), type: String(fields[dash + 1])))
+            guard fields.count >= 10, let dash = fields.firstIndex(of: "-"), dash >= 6, dash + 2 < fields.count else {
+                continue
+            }
+            mounts.append(
+                Mount(device: String(fields[2]), mountPoint: Self.unescape(fields[4]), type: String(fields[dash + 1]))
+            )
         }
         self.mounts = mounts
     }

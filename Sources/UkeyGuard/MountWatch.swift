@@ -16,7 +16,9 @@ public final class MountWatch {
 
     public init(opens: Bool) throws(Failure) {
         let fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Failure(description: "cannot read /proc/self/mountinfo: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw Failure(description: "cannot read /proc/self/mountinfo: \(String(cString: strerror(errno)))")
+        }
         descriptor = fd
         self.opens = opens
     }
@@ -32,8 +34,14 @@ public final class MountWatch {
         for mount in table.programFileSystems where !guarded.contains(mount.device) {
             // The first mount of the file system that its mount point still reaches (one may be
             // covered by a later mount on top of it).
-            guard let reachable = table.mounts.first(where: { $0.device == mount.device && Self.device(of: $0.mountPoint) == mount.device }) else {
-                failed.append("\(mount.mountPoint) (\(mount.type)): covered by another mount; none of its mount points reaches it")
+            guard
+                let reachable = table.mounts.first(where: {
+                    $0.device == mount.device && Self.device(of: $0.mountPoint) == mount.device
+                })
+            else {
+                failed.append(
+                    "\(mount.mountPoint) (\(mount.type)): covered by another mount; none of its mount points reaches it"
+                )
                 continue
             }
             do {

@@ -17,7 +17,9 @@ enum OpenerView {
         let count = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         guard count > 0 else { return [] }
         // Each argument ends with a NUL, so the last piece is empty.
-        var parts = bytes[0..<count].split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        var parts = bytes[0..<count].split(separator: 0, omittingEmptySubsequences: false).map {
+            String(decoding: $0, as: UTF8.self)
+        }
         if parts.last == "" { parts.removeLast() }
         return Array(parts.dropFirst())
     }

@@ -23,28 +23,55 @@ public final class PortDecisions: DecisionSource {
     public init(path: String) throws {
         self.path = path
         let fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else { throw Failure(description: "cannot open the guard port \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw Failure(description: "cannot open the guard port \(path): \(String(cString: strerror(errno)))")
+        }
         self.fd = fd
     }
 
     deinit { close(fd) }
 
     /// One way (no reply to wait for on a port), naming no VM: ukeyd records it as the channel's.
-    public func report(_ event: GuardReport, vm: String, mounts: [String], gaps: [String], deadline: TimeInterval) throws {
+    public func report(
+        _ event: GuardReport,
+        vm: String,
+        mounts: [String],
+        gaps: [String],
+        deadline: TimeInterval
+    ) throws {
         let parameters: [String: JSONValue] = [
-            "event": .string(event.rawValue), "mounts": .array(mounts.map { .string($0) }), "gaps": .array(gaps.map { .string($0) }),
+            "event": .string(event.rawValue), "mounts": .array(mounts.map { .string($0) }),
+            "gaps": .array(gaps.map { .string($0) }),
         ]
-        try write(VarlinkFraming.frame(VarlinkCodec.encode(VarlinkCall(method: "io.ukey.Runtime.GuardEvent", parameters: parameters, oneway: true))), until: Date() + deadline)
+        try write(
+            VarlinkFraming.frame(
+                VarlinkCodec.encode(
+                    VarlinkCall(method: "io.ukey.Runtime.GuardEvent", parameters: parameters, oneway: true)
+                )
+            ),
+            until: Date() + deadline
+        )
     }
 
-    public func decide(vm: String, files: [(path: String, sha256: [UInt8])], deadline: TimeInterval) throws -> Decisions {
+    public func decide(vm: String, files: [(path: String, sha256: [UInt8])], deadline: TimeInterval) throws -> Decisions
+    {
         calls += 1
         let tag = String(nonce, radix: 16) + "-" + String(calls)
         let items: [JSONValue] = files.map { file in
             .object(["path": .string(file.path), "digest": .string("sha256:" + Hex.encode(file.sha256))])
         }
         let until = Date() + deadline
-        try write(VarlinkFraming.frame(VarlinkCodec.encode(VarlinkCall(method: "io.ukey.Runtime.CheckExecBatch", parameters: ["items": .array(items), "tag": .string(tag)]))), until: until)
+        try write(
+            VarlinkFraming.frame(
+                VarlinkCodec.encode(
+                    VarlinkCall(
+                        method: "io.ukey.Runtime.CheckExecBatch",
+                        parameters: ["items": .array(items), "tag": .string(tag)]
+                    )
+                )
+            ),
+            until: until
+        )
         var lastError: String?
         while true {
             for message in try readMessages(until: until, lastError: lastError) {
@@ -56,13 +83,15 @@ public final class PortDecisions: DecisionSource {
                 }
                 guard reply.parameters["tag"] == .string(tag) else { continue }
                 guard case .array(let results)? = reply.parameters["results"], results.count == files.count,
-                    let generation = reply.parameters["generation"]?.intValue, let onTimeout = reply.parameters["onTimeout"]?.stringValue
+                    let generation = reply.parameters["generation"]?.intValue,
+                    let onTimeout = reply.parameters["onTimeout"]?.stringValue
                 else { throw Failure(description: "ukeyd's CheckExecBatch reply is not what ukey-guard expects") }
                 return Decisions(
                     allowed: results.map { $0.objectValue?["decision"]?.stringValue == "allow" },
                     generation: UInt64(max(0, generation)),
                     onTimeout: onTimeout == "allow",
-                    interpretersAllowed: reply.parameters["interpreters"]?.stringValue == "allow")
+                    interpretersAllowed: reply.parameters["interpreters"]?.stringValue == "allow"
+                )
             }
         }
     }
@@ -102,12 +131,17 @@ public final class PortDecisions: DecisionSource {
         while true {
             let left = until.timeIntervalSinceNow
             guard left > 0 else {
-                throw Failure(description: "no answer from ukeyd on \(path) in time\(lastError.map { " (last error: \($0))" } ?? "")")
+                throw Failure(
+                    description:
+                        "no answer from ukeyd on \(path) in time\(lastError.map { " (last error: \($0))" } ?? "")"
+                )
             }
             var poller = pollfd(fd: fd, events: events, revents: 0)
             let ready = poll(&poller, 1, Int32(min(left * 1000, 1000).rounded(.up)))
             if ready > 0 { return }
-            if ready < 0 && errno != EINTR { throw Failure(description: "\(doing) \(path): \(String(cString: strerror(errno)))") }
+            if ready < 0 && errno != EINTR {
+                throw Failure(description: "\(doing) \(path): \(String(cString: strerror(errno)))")
+            }
         }
     }
 }

@@ -22,15 +22,19 @@ public struct ProgramLoads: Sendable, Equatable {
     /// Base names of interpreters, each matched with an optional version suffix.
     public var interpreters: [String]
 
-    public static let defaultLoaders = ["ld-linux-x86-64.so.2", "ld-linux.so.2", "ld-linux-aarch64.so.1", "ld-musl-x86_64.so.1", "ld.so"]
+    public static let defaultLoaders = [
+        "ld-linux-x86-64.so.2", "ld-linux.so.2", "ld-linux-aarch64.so.1", "ld-musl-x86_64.so.1", "ld.so",
+    ]
     public static let defaultInterpreters = [
-        "python", "python2", "python3", "perl", "ruby", "node", "nodejs", "sh", "bash", "dash", "zsh", "ksh", "mksh", "busybox",
+        "python", "python2", "python3", "perl", "ruby", "node", "nodejs", "sh", "bash", "dash", "zsh", "ksh", "mksh",
+        "busybox",
         "lua", "luajit", "php", "tclsh", "wish", "Rscript", "gawk", "mawk", "awk", "guile", "pwsh",
     ]
 
     /// Extensions of source files the interpreters above run.
     public static let codeExtensions: Set<String> = [
-        "py", "pyc", "pyo", "pyw", "pth", "pl", "pm", "rb", "js", "mjs", "cjs", "sh", "bash", "zsh", "ksh", "lua", "php", "tcl", "r", "awk",
+        "py", "pyc", "pyo", "pyw", "pth", "pl", "pm", "rb", "js", "mjs", "cjs", "sh", "bash", "zsh", "ksh", "lua",
+        "php", "tcl", "r", "awk",
         "scm", "ps1",
     ]
 
@@ -72,7 +76,9 @@ public struct ProgramLoads: Sendable, Equatable {
 
     /// Options of the interpreters above that take the next argument as their value (so it is
     /// not the script), and those after which no script file is run at all.
-    static let optionsWithValue: Set<String> = ["-W", "-X", "-o", "-O", "-I", "-M", "-r", "-x", "--rcfile", "--init-file", "-f"]
+    static let optionsWithValue: Set<String> = [
+        "-W", "-X", "-o", "-O", "-I", "-M", "-r", "-x", "--rcfile", "--init-file", "-f",
+    ]
     static let codeOnCommandLine: Set<String> = ["-c", "-e", "-E", "-m", "--eval", "-p", "--print"]
 
     /// The script an interpreter was started with: the first operand of its command line

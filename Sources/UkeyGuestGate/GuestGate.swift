@@ -21,16 +21,22 @@ public enum GuestGate {
         do {
             connection = try VarlinkConnection(path: socket, timeout: callTimeout)
         } catch {
-            return "ukey: refusing to start \(guest): ukeyd cannot be reached at \(socket) (\(error)); nothing vouches for this guest"
+            return
+                "ukey: refusing to start \(guest): ukeyd cannot be reached at \(socket) (\(error)); nothing vouches for this guest"
         }
 
         for step in mapping.steps {
-            var parameters: [String: JSONValue] = ["entity": .string(step.entity), "component": .string(step.component)]
+            var parameters: [String: JSONValue] = [
+                "entity": .string(step.entity), "component": .string(step.component),
+            ]
             switch step.source {
             case .file(let path):
                 parameters["path"] = .string(path)
                 parameters["hold"] = .string(mapping.vm)
-            case .text(let text): parameters["digest"] = .string("sha256:" + SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined())
+            case .text(let text):
+                parameters["digest"] = .string(
+                    "sha256:" + SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
+                )
             }
             if step.entity == mapping.vm, let session = mapping.session { parameters["session"] = .string(session) }
             let reply: [String: JSONValue]
@@ -40,11 +46,13 @@ public enum GuestGate {
                 let reason = error.parameters["reason"]?.stringValue.map { ": \($0)" } ?? ""
                 return "ukey: refusing to start \(guest): \(step.entity)/\(step.component): \(error.name)\(reason)"
             } catch {
-                return "ukey: refusing to start \(guest): ukeyd did not answer for \(step.entity)/\(step.component) (\(error))"
+                return
+                    "ukey: refusing to start \(guest): ukeyd did not answer for \(step.entity)/\(step.component) (\(error))"
             }
             guard reply["load"]?.boolValue == true else {
                 let reason = reply["reason"]?.stringValue ?? "not trusted"
-                return "ukey: refusing to start \(guest): \(step.entity)/\(step.component) is \(reply["verdict"]?.stringValue ?? "?") (\(reason))"
+                return
+                    "ukey: refusing to start \(guest): \(step.entity)/\(step.component) is \(reply["verdict"]?.stringValue ?? "?") (\(reason))"
             }
         }
         return nil
@@ -55,7 +63,10 @@ public enum GuestGate {
     /// changed since, and the gate's own reading of their headers would be refused). Called
     /// before the gate reads the images; best effort (ukeyd down is the measurement's refusal).
     public static func begin(_ vm: String, socket: String = socketPath()) {
-        _ = try? VarlinkConnection(path: socket, timeout: 30).call("io.ukey.Boot.Started", ["entity": .string(vm), "phase": .string("begin")])
+        _ = try? VarlinkConnection(path: socket, timeout: 30).call(
+            "io.ukey.Boot.Started",
+            ["entity": .string(vm), "phase": .string("begin")]
+        )
     }
 
     /// Tells ukeyd the VM's QEMU is up (its files opened): what was held for its start is let
@@ -78,16 +89,22 @@ public enum GuestGate {
     public static func release(_ vm: String, socket: String = socketPath()) -> String? {
         let reply: [String: JSONValue]
         do {
-            reply = try VarlinkConnection(path: socket, timeout: releaseTimeout).call("io.ukey.Boot.Release", ["entity": .string(vm)])
+            reply = try VarlinkConnection(path: socket, timeout: releaseTimeout).call(
+                "io.ukey.Boot.Release",
+                ["entity": .string(vm)]
+            )
         } catch {
-            return "ukey: cannot release \(vm): \(error); its disk is not sealed, so its next start is refused until it is accepted (ukeyctl vm accept \(vm))"
+            return
+                "ukey: cannot release \(vm): \(error); its disk is not sealed, so its next start is refused until it is accepted (ukeyctl vm accept \(vm))"
         }
         var problems: [String] = []
         if reply["state"]?.stringValue == "untrusted" {
             problems.append("ukey: \(vm) stays untrusted for this boot (\(reply["reason"]?.stringValue ?? "?"))")
         }
         for unsealed in reply["unsealed"]?.arrayValue ?? [] {
-            problems.append("ukey: \(vm)/\(unsealed["component"]?.stringValue ?? "?") not sealed: \(unsealed["reason"]?.stringValue ?? "?")")
+            problems.append(
+                "ukey: \(vm)/\(unsealed["component"]?.stringValue ?? "?") not sealed: \(unsealed["reason"]?.stringValue ?? "?")"
+            )
         }
         return problems.isEmpty ? nil : problems.joined(separator: "\n")
     }
@@ -103,7 +120,9 @@ public enum GuestGate {
     /// Where ukeyd serves guard channels: $UKEY_GUARD_DIR, else `[guard] guest-sockets` of the
     /// config, else guard/ in its `[daemon] runtime-dir`, else /run/ukey/guard.
     public static func guardDirectory() -> String {
-        if let directory = ProcessInfo.processInfo.environment["UKEY_GUARD_DIR"], !directory.isEmpty { return directory }
+        if let directory = ProcessInfo.processInfo.environment["UKEY_GUARD_DIR"], !directory.isEmpty {
+            return directory
+        }
         let file = config()
         if case .string(let directory)? = file?["guard.guest-sockets"] { return directory }
         if case .string(let runtime)? = file?["daemon.runtime-dir"] { return runtime + "/guard" }

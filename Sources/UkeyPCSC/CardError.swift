@@ -21,7 +21,8 @@ public struct CardError: Error, CustomStringConvertible, Sendable {
 
     /// pcsc-lite's error codes that mean "no card to talk to"; anything else is unexpected.
     static func pcsc(_ code: Int, _ doing: String) -> CardError {
-        let name = PCSCCode(rawValue: code).map { "\($0)" } ?? "0x" + String(UInt32(truncatingIfNeeded: code), radix: 16)
+        let name =
+            PCSCCode(rawValue: code).map { "\($0)" } ?? "0x" + String(UInt32(truncatingIfNeeded: code), radix: 16)
         return CardError(.unavailable, "\(doing): \(name)")
     }
 }

@@ -23,16 +23,32 @@ public struct CardKey: CustomPrivateKey {
     public var defaultSignatureAlgorithm: Certificate.SignatureAlgorithm { .ecdsaWithSHA256 }
     public var supportedSignatureAlgorithms: [Certificate.SignatureAlgorithm] { [.ecdsaWithSHA256] }
 
-    public func signSynchronously(bytes: some DataProtocol, signatureAlgorithm: Certificate.SignatureAlgorithm) throws -> Certificate.Signature {
-        guard signatureAlgorithm == .ecdsaWithSHA256 else { throw CardError(.refused(0x6A80), "a card key signs ECDSA with SHA-256 only") }
+    public func signSynchronously(
+        bytes: some DataProtocol,
+        signatureAlgorithm: Certificate.SignatureAlgorithm
+    ) throws -> Certificate.Signature {
+        guard signatureAlgorithm == .ecdsaWithSHA256 else {
+            throw CardError(.refused(0x6A80), "a card key signs ECDSA with SHA-256 only")
+        }
         let der = try client.signBlocking(Array(SHA256.hash(data: bytes)), slot: slot, pin: pin)
-        return try Certificate.Signature(signatureAlgorithm: .ecdsaWithSHA256, signatureBytes: ASN1BitString(bytes: ArraySlice(der)))
+        return try Certificate.Signature(
+            signatureAlgorithm: .ecdsaWithSHA256,
+            signatureBytes: ASN1BitString(bytes: ArraySlice(der))
+        )
     }
 
-    public func signAsynchronously(bytes: some DataProtocol & Sendable, signatureAlgorithm: Certificate.SignatureAlgorithm) async throws -> Certificate.Signature {
-        guard signatureAlgorithm == .ecdsaWithSHA256 else { throw CardError(.refused(0x6A80), "a card key signs ECDSA with SHA-256 only") }
+    public func signAsynchronously(
+        bytes: some DataProtocol & Sendable,
+        signatureAlgorithm: Certificate.SignatureAlgorithm
+    ) async throws -> Certificate.Signature {
+        guard signatureAlgorithm == .ecdsaWithSHA256 else {
+            throw CardError(.refused(0x6A80), "a card key signs ECDSA with SHA-256 only")
+        }
         let der = try await client.sign(Array(SHA256.hash(data: bytes)), slot: slot, pin: pin)
-        return try Certificate.Signature(signatureAlgorithm: .ecdsaWithSHA256, signatureBytes: ASN1BitString(bytes: ArraySlice(der)))
+        return try Certificate.Signature(
+            signatureAlgorithm: .ecdsaWithSHA256,
+            signatureBytes: ASN1BitString(bytes: ArraySlice(der))
+        )
     }
 
     public static let defaultPEMDiscriminator = "UKEY CARD KEY"

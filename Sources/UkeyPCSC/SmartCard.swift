@@ -40,7 +40,9 @@ public actor SmartCard {
 
     /// Runs `body` on the card's thread for a caller that cannot await (the sealed store's key
     /// protector). Never call it from the card's own thread.
-    public nonisolated func blocking<T: Sendable>(_ body: @Sendable (isolated SmartCard) throws(CardError) -> T) throws(CardError) -> T {
+    public nonisolated func blocking<T: Sendable>(
+        _ body: @Sendable (isolated SmartCard) throws(CardError) -> T
+    ) throws(CardError) -> T {
         let result: Result<T, CardError> = executor.sync {
             self.assumeIsolated { card in Result { () throws(CardError) -> T in try body(card) } }
         }
@@ -49,12 +51,18 @@ public actor SmartCard {
 
     /// Runs `body` in a PC/SC transaction: no other client's APDU falls between its APDUs. A card
     /// gone mid-way ends it with `.unavailable`; the next call connects again.
-    public func transaction<T: Sendable>(_ body: @Sendable (isolated SmartCard) throws(CardError) -> T) throws(CardError) -> T {
-        guard PCSCLifetime.shared.enter() else { throw CardError(.unavailable, "the card is closed: ukeyd is stopping") }
+    public func transaction<T: Sendable>(
+        _ body: @Sendable (isolated SmartCard) throws(CardError) -> T
+    ) throws(CardError) -> T {
+        guard PCSCLifetime.shared.enter() else {
+            throw CardError(.unavailable, "the card is closed: ukeyd is stopping")
+        }
         defer { PCSCLifetime.shared.leave() }
         try connect()
         var status = SCardBeginTransaction(handle)
-        if status == PCSCCode.resetCard.rawValue || status == PCSCCode.removedCard.rawValue || status == PCSCCode.invalidHandle.rawValue {
+        if status == PCSCCode.resetCard.rawValue || status == PCSCCode.removedCard.rawValue
+            || status == PCSCCode.invalidHandle.rawValue
+        {
             disconnect()
             try connect()
             status = SCardBeginTransaction(handle)
@@ -88,8 +96,13 @@ public actor SmartCard {
         var guard_ = 0
         while status >> 8 == 0x61 {
             guard_ += 1
-            guard guard_ <= 256, data.count <= 65_536 else { throw CardError(.malformed, "the card's answer never ends") }
-            let more = try exchange(CommandAPDU(cla: 0x00, ins: 0xC0, p1: 0, p2: 0, le: status & 0xFF == 0 ? 256 : Int(status & 0xFF)).shortEncoding)
+            guard guard_ <= 256, data.count <= 65_536 else {
+                throw CardError(.malformed, "the card's answer never ends")
+            }
+            let more = try exchange(
+                CommandAPDU(cla: 0x00, ins: 0xC0, p1: 0, p2: 0, le: status & 0xFF == 0 ? 256 : Int(status & 0xFF))
+                    .shortEncoding
+            )
             data += more.data
             status = more.status
         }
@@ -97,7 +110,10 @@ public actor SmartCard {
     }
 
     private func exchange(_ apdu: [UInt8]) throws(CardError) -> (data: [UInt8], status: UInt16) {
-        var request = SCARD_IO_REQUEST(dwProtocol: DWORD(SCARD_PROTOCOL_T1), cbPciLength: DWORD(MemoryLayout<SCARD_IO_REQUEST>.size))
+        var request = SCARD_IO_REQUEST(
+            dwProtocol: DWORD(SCARD_PROTOCOL_T1),
+            cbPciLength: DWORD(MemoryLayout<SCARD_IO_REQUEST>.size)
+        )
         var response = [UInt8](repeating: 0, count: 258)
         var length = DWORD(response.count)
         let status = SCardTransmit(handle, &request, apdu, DWORD(apdu.count), nil, &response, &length)
@@ -106,7 +122,9 @@ public actor SmartCard {
             disconnect()
             throw CardError.pcsc(status, "sending an APDU to the card")
         }
-        guard length >= 2 else { throw CardError(.malformed, "the card answered \(length) bytes, without a status word") }
+        guard length >= 2 else {
+            throw CardError(.malformed, "the card answered \(length) bytes, without a status word")
+        }
         let count = Int(length)
         return (Array(response[0..<(count - 2)]), UInt16(response[count - 2]) << 8 | UInt16(response[count - 1]))
     }
@@ -130,13 +148,25 @@ public actor SmartCard {
         }
         let candidates = readers.filter { name in readerMatch.map { name.contains($0) } ?? true }
         guard !candidates.isEmpty else {
-            throw CardError(.unavailable, readerMatch.map { "no reader whose name contains '\($0)' (readers: \(readers.joined(separator: ", ")))" } ?? "no smart-card reader")
+            throw CardError(
+                .unavailable,
+                readerMatch.map {
+                    "no reader whose name contains '\($0)' (readers: \(readers.joined(separator: ", ")))"
+                } ?? "no smart-card reader"
+            )
         }
         var reasons: [String] = []
         for name in candidates {
             var card: SCARDHANDLE = 0
             var active: DWORD = 0
-            let status = SCardConnect(context, name, DWORD(SCARD_SHARE_SHARED), DWORD(SCARD_PROTOCOL_T1), &card, &active)
+            let status = SCardConnect(
+                context,
+                name,
+                DWORD(SCARD_SHARE_SHARED),
+                DWORD(SCARD_PROTOCOL_T1),
+                &card,
+                &active
+            )
             guard status == PCSCCode.success.rawValue else {
                 reasons.append("\(name): \(PCSCCode(rawValue: status).map { "\($0)" } ?? String(status, radix: 16))")
                 continue
@@ -157,7 +187,9 @@ public actor SmartCard {
     /// The names of the readers pcscd knows, with or without a card: for finding a card by
     /// what it holds (a user's card by its serial) rather than by where it is.
     public static func readerNames() throws(CardError) -> [String] {
-        guard PCSCLifetime.shared.enter() else { throw CardError(.unavailable, "the cards are closed: ukeyd is stopping") }
+        guard PCSCLifetime.shared.enter() else {
+            throw CardError(.unavailable, "the cards are closed: ukeyd is stopping")
+        }
         defer { PCSCLifetime.shared.leave() }
         var context: SCARDCONTEXT = 0
         let status = SCardEstablishContext(DWORD(SCARD_SCOPE_SYSTEM), nil, nil, &context)

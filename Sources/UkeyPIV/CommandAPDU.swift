@@ -39,7 +39,9 @@ public struct CommandAPDU: Sendable, Hashable {
     /// Parses the four cases of ISO 7816-4 5.1, short and extended; anything else is refused.
     public init(parsing bytes: [UInt8]) throws(Malformed) {
         guard bytes.count >= 4 else { throw Malformed(description: "an APDU has at least 4 bytes, got \(bytes.count)") }
-        guard bytes.count <= Self.maxLength else { throw Malformed(description: "an APDU of \(bytes.count) bytes is longer than any PIV command") }
+        guard bytes.count <= Self.maxLength else {
+            throw Malformed(description: "an APDU of \(bytes.count) bytes is longer than any PIV command")
+        }
         cla = bytes[0]
         ins = bytes[1]
         p1 = bytes[2]
@@ -82,7 +84,10 @@ public struct CommandAPDU: Sendable, Hashable {
             data = Array(body[3..<(3 + first)])
             let extendedLe = Int(body[3 + first]) << 8 | Int(body[4 + first])
             le = extendedLe == 0 ? 65_536 : extendedLe
-        default: throw Malformed(description: "extended Lc says \(first) data bytes, the APDU has \(body.count - 3) after it")
+        default:
+            throw Malformed(
+                description: "extended Lc says \(first) data bytes, the APDU has \(body.count - 3) after it"
+            )
         }
     }
 }

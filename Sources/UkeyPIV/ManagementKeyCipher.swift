@@ -35,11 +35,20 @@ public struct ManagementKeyCipherError: Error, CustomStringConvertible, Sendable
 
 public enum ManagementKeyCipher {
     /// Encrypts one block with `key` (ECB, no padding).
-    public static func encrypt(_ block: [UInt8], key: [UInt8], algorithm: ManagementKeyAlgorithm) throws(ManagementKeyCipherError) -> [UInt8] {
+    public static func encrypt(
+        _ block: [UInt8],
+        key: [UInt8],
+        algorithm: ManagementKeyAlgorithm
+    ) throws(ManagementKeyCipherError) -> [UInt8] {
         guard key.count == algorithm.keyLength, block.count == algorithm.blockLength else {
-            throw ManagementKeyCipherError(description: "\(algorithm.name) takes a \(algorithm.keyLength)-byte key and a \(algorithm.blockLength)-byte block")
+            throw ManagementKeyCipherError(
+                description:
+                    "\(algorithm.name) takes a \(algorithm.keyLength)-byte key and a \(algorithm.blockLength)-byte block"
+            )
         }
-        guard let context = EVP_CIPHER_CTX_new() else { throw ManagementKeyCipherError(description: "libcrypto: out of memory") }
+        guard let context = EVP_CIPHER_CTX_new() else {
+            throw ManagementKeyCipherError(description: "libcrypto: out of memory")
+        }
         defer { EVP_CIPHER_CTX_free(context) }
         let cipher =
             switch algorithm {
@@ -55,7 +64,9 @@ public enum ManagementKeyCipher {
             EVP_EncryptInit_ex(context, cipher, nil, keyBytes.baseAddress, nil) == 1
                 && EVP_CIPHER_CTX_set_padding(context, 0) == 1
                 && EVP_EncryptUpdate(context, &output, &written, block, Int32(block.count)) == 1
-                && output.withUnsafeMutableBufferPointer { out in out.baseAddress.map { EVP_EncryptFinal_ex(context, $0 + Int(written), &final) } ?? 0 } == 1
+                && output.withUnsafeMutableBufferPointer { out in
+                    out.baseAddress.map { EVP_EncryptFinal_ex(context, $0 + Int(written), &final) } ?? 0
+                } == 1
         }
         guard ok, Int(written + final) == block.count else {
             ERR_clear_error()

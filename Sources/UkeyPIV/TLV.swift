@@ -23,7 +23,9 @@ public enum TLV {
                 // Multi-byte tag: continuation bytes have bit 8 set; PIV's longest is 3 bytes.
                 var more = 0
                 repeat {
-                    guard index < bytes.count, more < 2 else { throw Malformed(description: "a tag runs past the data or is longer than 3 bytes") }
+                    guard index < bytes.count, more < 2 else {
+                        throw Malformed(description: "a tag runs past the data or is longer than 3 bytes")
+                    }
                     tag = tag << 8 | Int(bytes[index])
                     more += 1
                     index += 1

@@ -26,7 +26,11 @@ public enum FileDigester {
     /// The flags every measured file is opened with; `O_NOFOLLOW` is added for callers' paths.
     public static let openFlags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY
 
-    public static func digest(ofFileAt path: String, using algorithm: HashAlgorithm = .sha256, deadline: ContinuousClock.Instant? = nil) throws(Failure) -> Digest {
+    public static func digest(
+        ofFileAt path: String,
+        using algorithm: HashAlgorithm = .sha256,
+        deadline: ContinuousClock.Instant? = nil
+    ) throws(Failure) -> Digest {
         let fd = open(path, openFlags)
         guard fd >= 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
@@ -34,7 +38,12 @@ public enum FileDigester {
     }
 
     /// Hashes an open file (which the caller closes), giving up at `deadline`.
-    public static func digest(ofDescriptor fd: Int32, path: String, using algorithm: HashAlgorithm = .sha256, deadline: ContinuousClock.Instant? = nil) throws(Failure) -> Digest {
+    public static func digest(
+        ofDescriptor fd: Int32,
+        path: String,
+        using algorithm: HashAlgorithm = .sha256,
+        deadline: ContinuousClock.Instant? = nil
+    ) throws(Failure) -> Digest {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
         let type = info.st_mode & S_IFMT

@@ -12,7 +12,9 @@ extension Policy {
                 parent: declared.parent,
                 kind: declared.kind,
                 register: declared.effectiveRegister,
-                components: declared.components.map { Component(name: $0.name, expected: $0.digest!, writable: $0.writable) }
+                components: declared.components.map {
+                    Component(name: $0.name, expected: $0.digest!, writable: $0.writable)
+                }
             )
         }
         do {

@@ -37,17 +37,28 @@ public enum PolicyEnroller {
             for (component, componentNode) in zip(entity.components, componentNodes) {
                 guard let path = component.file, case .mapping(let map) = componentNode else { continue }
                 let new = try digestOf(path)
-                changes.append(Change(entity: entity.name, component: component.name, file: path, old: component.digest, new: new))
+                changes.append(
+                    Change(entity: entity.name, component: component.name, file: path, old: component.digest, new: new)
+                )
                 // A flow mapping (`{name: k, file: /k}`) starts with a brace; its keys share a line.
                 let mapLine = map.mark.map { Array(lines[$0.line - 1]) } ?? []
                 let mapColumn = (map.mark?.column ?? 1) - 1
                 guard mapColumn >= mapLine.count || mapLine[mapColumn] != "{" else {
                     throw PolicyError([
-                        PolicyDiagnostic(component.location, "enroll needs components in block style (one key per line)")
+                        PolicyDiagnostic(
+                            component.location,
+                            "enroll needs components in block style (one key per line)"
+                        )
                     ])
                 }
-                if let digestValue = map.first(where: { $0.key.string == "digest" })?.value, let mark = digestValue.mark {
-                    edits.append((mark.line - 1, false, replaceToken(in: lines[mark.line - 1], at: mark.column - 1, with: new.description)))
+                if let digestValue = map.first(where: { $0.key.string == "digest" })?.value, let mark = digestValue.mark
+                {
+                    edits.append(
+                        (
+                            mark.line - 1, false,
+                            replaceToken(in: lines[mark.line - 1], at: mark.column - 1, with: new.description)
+                        )
+                    )
                 } else if let fileKey = map.first(where: { $0.key.string == "file" })?.key, let mark = fileKey.mark {
                     let indent = String(repeating: " ", count: mark.column - 1)
                     edits.append((mark.line - 1, true, "\(indent)digest: \(new)"))

@@ -28,7 +28,10 @@ public enum PolicyLinter {
                 continue
             }
             if let first = entities[entity.name] {
-                problem(entity.location, "duplicate entity '\(entity.name)' (first declared at line \(first.location.line))")
+                problem(
+                    entity.location,
+                    "duplicate entity '\(entity.name)' (first declared at line \(first.location.line))"
+                )
                 continue
             }
             entities[entity.name] = entity
@@ -40,7 +43,10 @@ public enum PolicyLinter {
                 )
             }
             if entity.components.isEmpty {
-                problem(entity.location, "entity '\(entity.name)' has no components; nothing could ever make it trusted")
+                problem(
+                    entity.location,
+                    "entity '\(entity.name)' has no components; nothing could ever make it trusted"
+                )
             }
             var components: [String: SourceLocation] = [:]
             for component in entity.components {
@@ -52,7 +58,10 @@ public enum PolicyLinter {
                 }
                 components[component.name] = component.location
                 if component.digest == nil && component.file == nil {
-                    problem(component.location, "component '\(component.name)' of '\(entity.name)' has neither a digest nor a file")
+                    problem(
+                        component.location,
+                        "component '\(component.name)' of '\(entity.name)' has neither a digest nor a file"
+                    )
                 } else if component.digest == nil && options.requireDigests {
                     problem(
                         component.location,
@@ -67,7 +76,8 @@ public enum PolicyLinter {
         for entity in policy.entities where entities[entity.name]?.location == entity.location {
             guard entity.parent == Entity.rootName || entities[entity.parent] != nil else {
                 var message = "entity '\(entity.name)' names unknown parent '\(entity.parent)'"
-                if let near = YAMLNodeReader.closest(to: entity.parent, in: [Entity.rootName] + entities.keys.sorted()) {
+                if let near = YAMLNodeReader.closest(to: entity.parent, in: [Entity.rootName] + entities.keys.sorted())
+                {
                     message += "; did you mean '\(near)'?"
                 }
                 problem(entity.parentLocation, message)
@@ -96,9 +106,15 @@ public enum PolicyLinter {
         for entity in policy.entities where entities[entity.name]?.location == entity.location {
             for component in entity.components where component.writable {
                 if parents.contains(entity.name) {
-                    problem(component.location, "component '\(component.name)' of '\(entity.name)' is writable, but '\(entity.name)' is the parent of other entities: a parent image is never writable (its children would be loaded over a changing image)")
+                    problem(
+                        component.location,
+                        "component '\(component.name)' of '\(entity.name)' is writable, but '\(entity.name)' is the parent of other entities: a parent image is never writable (its children would be loaded over a changing image)"
+                    )
                 } else if entity.kind == .baseImage || entity.kind == .host {
-                    problem(component.location, "component '\(component.name)' of '\(entity.name)' is writable, but a \(entity.kind) entity is never writable; only a VM's own disks and NVRAM are")
+                    problem(
+                        component.location,
+                        "component '\(component.name)' of '\(entity.name)' is writable, but a \(entity.kind) entity is never writable; only a VM's own disks and NVRAM are"
+                    )
                 }
             }
         }
@@ -119,7 +135,10 @@ public enum PolicyLinter {
         var ruleSets: [String: SourceLocation] = [:]
         for ruleSet in policy.runtime {
             if let first = ruleSets[ruleSet.vm] {
-                problem(ruleSet.vmLocation, "duplicate runtime rules for VM '\(ruleSet.vm)' (first at line \(first.line))")
+                problem(
+                    ruleSet.vmLocation,
+                    "duplicate runtime rules for VM '\(ruleSet.vm)' (first at line \(first.line))"
+                )
             }
             ruleSets[ruleSet.vm] = ruleSet.vmLocation
             if entities[ruleSet.vm] == nil {

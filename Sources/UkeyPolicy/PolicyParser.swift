@@ -57,7 +57,9 @@ public enum PolicyParser {
         }
         var reader = YAMLNodeReader(file: file)
         let policy = withExtendedLifetime(parser) { read(root, &reader) }
-        let problems = reader.diagnostics.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
+        let problems = reader.diagnostics.sorted {
+            ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column)
+        }
         guard problems.isEmpty, let policy else { throw PolicyError(problems) }
         return policy
     }
@@ -83,13 +85,21 @@ public enum PolicyParser {
     }
 
     private static func entity(_ node: Node, _ r: inout YAMLNodeReader) -> EntityDeclaration? {
-        guard let f = r.mapping(node, "an entity", allowed: entityKeys, required: ["name", "parent", "kind", "components"])
+        guard
+            let f = r.mapping(
+                node,
+                "an entity",
+                allowed: entityKeys,
+                required: ["name", "parent", "kind", "components"]
+            )
         else { return nil }
         let name = f["name"].flatMap { r.name($0.value, "entity name") }
         let parent = f["parent"].flatMap { r.name($0.value, "parent") }
         let kind = f["kind"].flatMap { r.name($0.value, "kind") }.map(EntityKind.init(rawValue:))
         let register = f["register"].map { r.integer($0.value, "register", in: 0...Int(UInt16.max)) }
-        let components = f["components"].flatMap { r.sequence($0.value, "components") }?.compactMap { component($0, &r) }
+        let components = f["components"].flatMap { r.sequence($0.value, "components") }?.compactMap {
+            component($0, &r)
+        }
         guard let name, let parent, let kind, let components, let parentNode = f["parent"] else { return nil }
         if let register, register == nil { return nil }
         return EntityDeclaration(
@@ -127,9 +137,10 @@ public enum PolicyParser {
         guard let f = r.mapping(node, "a user", allowed: userKeys, required: ["name"]) else { return nil }
         let name = f["name"].flatMap { r.name($0.value, "user name") }
         let roles = f["roles"].map { r.sequence($0.value, "roles")?.compactMap { r.name($0, "role") } } ?? []
-        let vms = f["vms"].map { node in
-            r.sequence(node.value, "vms")?.compactMap { vm in r.name(vm, "vm").map { ($0, r.location(vm)) } }
-        } ?? []
+        let vms =
+            f["vms"].map { node in
+                r.sequence(node.value, "vms")?.compactMap { vm in r.name(vm, "vm").map { ($0, r.location(vm)) } }
+            } ?? []
         guard let name, let roles, let vms else { return nil }
         return UserDeclaration(name: name, roles: roles, vms: vms, location: r.location(f["name"]?.value ?? node))
     }
@@ -143,12 +154,14 @@ public enum PolicyParser {
         let allow = f["allow"].map { r.sequence($0.value, "allow")?.compactMap { allowed($0, &r) } } ?? []
         var list: AllowListReference?? = .some(nil)
         if let node = f["allow-list"]?.value {
-            list = r.mapping(node, "an allow-list", allowed: allowListKeys, required: ["file", "digest"]).flatMap { l -> AllowListReference? in
-                let file = l["file"].flatMap { r.string($0.value, "file") }
-                let digest = l["digest"].flatMap { r.digest($0.value, "digest") }
-                guard let file, let digest, !file.isEmpty else { return nil }
-                return AllowListReference(file: file, digest: digest, location: r.location(node))
-            }.map { .some($0) } ?? nil
+            list =
+                r.mapping(node, "an allow-list", allowed: allowListKeys, required: ["file", "digest"]).flatMap {
+                    l -> AllowListReference? in
+                    let file = l["file"].flatMap { r.string($0.value, "file") }
+                    let digest = l["digest"].flatMap { r.digest($0.value, "digest") }
+                    guard let file, let digest, !file.isEmpty else { return nil }
+                    return AllowListReference(file: file, digest: digest, location: r.location(node))
+                }.map { .some($0) } ?? nil
         }
         guard let vm, let decision, let allow, let vmNode = f["vm"], let list else { return nil }
         if let onTimeout, onTimeout == nil { return nil }
@@ -184,20 +197,27 @@ public enum PolicyParser {
         var previousWasCR = false
         for scalar in text.unicodeScalars {
             if previousWasCR && scalar != "\n" {
-                return PolicyDiagnostic(SourceLocation(file: file, line: line, column: 1), "a carriage return that does not end a line (CRLF): a policy's lines end in LF or CRLF")
+                return PolicyDiagnostic(
+                    SourceLocation(file: file, line: line, column: 1),
+                    "a carriage return that does not end a line (CRLF): a policy's lines end in LF or CRLF"
+                )
             }
             switch scalar {
             case "\n": line += 1
             case "\u{85}", "\u{2028}", "\u{2029}":
                 return PolicyDiagnostic(
                     SourceLocation(file: file, line: line, column: 1),
-                    "U+\(String(scalar.value, radix: 16, uppercase: true)) breaks lines in YAML but not in editors; a policy's lines end in LF or CRLF")
+                    "U+\(String(scalar.value, radix: 16, uppercase: true)) breaks lines in YAML but not in editors; a policy's lines end in LF or CRLF"
+                )
             default: break
             }
             previousWasCR = scalar == "\r"
         }
         if previousWasCR {
-            return PolicyDiagnostic(SourceLocation(file: file, line: line, column: 1), "a carriage return that does not end a line (CRLF): a policy's lines end in LF or CRLF")
+            return PolicyDiagnostic(
+                SourceLocation(file: file, line: line, column: 1),
+                "a carriage return that does not end a line (CRLF): a policy's lines end in LF or CRLF"
+            )
         }
         return nil
     }
@@ -209,7 +229,10 @@ public enum PolicyParser {
     /// libyaml's syntax errors, with their place.
     private static func yamlDiagnostic(_ error: any Error, file: String) -> PolicyDiagnostic {
         func at(_ mark: Mark, _ problem: String) -> PolicyDiagnostic {
-            PolicyDiagnostic(SourceLocation(file: file, line: mark.line, column: mark.column), "YAML syntax: \(problem)")
+            PolicyDiagnostic(
+                SourceLocation(file: file, line: mark.line, column: mark.column),
+                "YAML syntax: \(problem)"
+            )
         }
         switch error as? YamlError {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),

@@ -40,7 +40,12 @@ struct YAMLNodeReader {
 
     /// A mapping whose keys must be among `allowed` and include `required`; unknown keys (typos)
     /// and duplicate keys are errors.
-    mutating func mapping(_ node: Node, _ what: String, allowed: [String], required: [String]) -> [String: (key: Node, value: Node)]? {
+    mutating func mapping(
+        _ node: Node,
+        _ what: String,
+        allowed: [String],
+        required: [String]
+    ) -> [String: (key: Node, value: Node)]? {
         guard plain(node) else { return nil }
         guard case .mapping(let mapping) = node else {
             error(node, "\(what) must be a mapping with the keys \(allowed.joined(separator: ", "))")
@@ -173,7 +178,8 @@ struct YAMLNodeReader {
     }
 
     static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a.prefix(64)), b = Array(b.prefix(64))
+        let a = Array(a.prefix(64))
+        let b = Array(b.prefix(64))
         guard !a.isEmpty else { return b.count }
         guard !b.isEmpty else { return a.count }
         var previous = Array(0...b.count)

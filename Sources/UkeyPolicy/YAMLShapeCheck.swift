@@ -27,7 +27,10 @@ enum YAMLShapeCheck {
         guard !bytes.isEmpty else { return nil }
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else {
-            return PolicyDiagnostic(SourceLocation(file: file, line: 1, column: 1), "YAML: the parser could not start (out of memory)")
+            return PolicyDiagnostic(
+                SourceLocation(file: file, line: 1, column: 1),
+                "YAML: the parser could not start (out of memory)"
+            )
         }
         defer { yaml_parser_delete(&parser) }
         yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING)
@@ -38,7 +41,11 @@ enum YAMLShapeCheck {
                 var event = yaml_event_t()
                 guard yaml_parser_parse(&parser, &event) == 1 else { return nil }
                 defer { yaml_event_delete(&event) }
-                let at = SourceLocation(file: file, line: event.start_mark.line + 1, column: event.start_mark.column + 1)
+                let at = SourceLocation(
+                    file: file,
+                    line: event.start_mark.line + 1,
+                    column: event.start_mark.column + 1
+                )
                 switch event.type {
                 case YAML_STREAM_END_EVENT:
                     return nil

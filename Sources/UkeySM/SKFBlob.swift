@@ -10,7 +10,9 @@ public enum SKFBlob {
 
     /// An SKF public key blob as an SM2 public key.
     public static func publicKey(_ blob: [UInt8]) throws(SMError) -> SM2PublicKey {
-        guard blob.count == publicKeySize else { throw SMError(.malformed, "an ECCPUBLICKEYBLOB is \(publicKeySize) bytes, got \(blob.count)") }
+        guard blob.count == publicKeySize else {
+            throw SMError(.malformed, "an ECCPUBLICKEYBLOB is \(publicKeySize) bytes, got \(blob.count)")
+        }
         let bits = UInt32(blob[0]) | UInt32(blob[1]) << 8 | UInt32(blob[2]) << 16 | UInt32(blob[3]) << 24
         guard bits == 256 else { throw SMError(.malformed, "an SM2 ECCPUBLICKEYBLOB has BitLen 256, not \(bits)") }
         let x = try unpad(Array(blob[4..<68]), "X")
@@ -26,7 +28,9 @@ public enum SKFBlob {
 
     /// An SKF signature blob as DER.
     public static func signatureDER(_ blob: [UInt8]) throws(SMError) -> [UInt8] {
-        guard blob.count == signatureSize else { throw SMError(.malformed, "an ECCSIGNATUREBLOB is \(signatureSize) bytes, got \(blob.count)") }
+        guard blob.count == signatureSize else {
+            throw SMError(.malformed, "an ECCSIGNATUREBLOB is \(signatureSize) bytes, got \(blob.count)")
+        }
         return try SM2Signature.der(fromRaw: try unpad(Array(blob[0..<64]), "r") + unpad(Array(blob[64..<128]), "s"))
     }
 
@@ -39,7 +43,9 @@ public enum SKFBlob {
     static func pad(_ value: [UInt8]) -> [UInt8] { [UInt8](repeating: 0, count: 32) + value }
 
     static func unpad(_ field: [UInt8], _ name: String) throws(SMError) -> [UInt8] {
-        guard field.prefix(32).allSatisfy({ $0 == 0 }) else { throw SMError(.malformed, "the blob's \(name) is wider than 256 bits") }
+        guard field.prefix(32).allSatisfy({ $0 == 0 }) else {
+            throw SMError(.malformed, "the blob's \(name) is wider than 256 bits")
+        }
         return Array(field.suffix(32))
     }
 }

@@ -12,7 +12,9 @@ public enum SM2 {
     public static let maxIDLength = 8191
 
     static func check(id: [UInt8]) throws(SMError) {
-        guard id.count <= maxIDLength else { throw SMError(.malformed, "an SM2 distinguishing ID is at most \(maxIDLength) bytes, got \(id.count)") }
+        guard id.count <= maxIDLength else {
+            throw SMError(.malformed, "an SM2 distinguishing ID is at most \(maxIDLength) bytes, got \(id.count)")
+        }
     }
 
     /// The DER SubjectPublicKeyInfo of an SM2 key, up to the point: id-ecPublicKey, the SM2 curve
@@ -23,8 +25,15 @@ public enum SM2 {
     ]
 
     /// Reads a key with one of OpenSSL's d2i functions, bounded, and keeps it only if it is SM2.
-    static func decode(_ der: [UInt8], maxBytes: Int, what: String, _ d2i: (UnsafeMutablePointer<UnsafePointer<UInt8>?>, Int) -> OpaquePointer?) throws(SMError) -> OpaquePointer {
-        guard !der.isEmpty, der.count <= maxBytes else { throw SMError(.malformed, "an SM2 \(what) is 1-\(maxBytes) bytes of DER") }
+    static func decode(
+        _ der: [UInt8],
+        maxBytes: Int,
+        what: String,
+        _ d2i: (UnsafeMutablePointer<UnsafePointer<UInt8>?>, Int) -> OpaquePointer?
+    ) throws(SMError) -> OpaquePointer {
+        guard !der.isEmpty, der.count <= maxBytes else {
+            throw SMError(.malformed, "an SM2 \(what) is 1-\(maxBytes) bytes of DER")
+        }
         let key: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
             var cursor = buffer.baseAddress
             return d2i(&cursor, buffer.count)
@@ -46,7 +55,10 @@ public enum SM2 {
         guard text.utf8.count <= 16_384,
             let begin = text.firstRange(of: "-----BEGIN \(label)-----"),
             let end = text[begin.upperBound...].firstRange(of: "-----END \(label)-----"),
-            let data = Data(base64Encoded: String(text[begin.upperBound..<end.lowerBound]), options: .ignoreUnknownCharacters)
+            let data = Data(
+                base64Encoded: String(text[begin.upperBound..<end.lowerBound]),
+                options: .ignoreUnknownCharacters
+            )
         else { throw SMError(.malformed, "not a PEM \(label)") }
         return Array(data)
     }
@@ -59,7 +71,9 @@ public final class SM2PrivateKey: @unchecked Sendable {
 
     /// A new key from the system's random source.
     public init() throws(SMError) {
-        guard let context = EVP_PKEY_CTX_new_from_name(nil, "SM2", nil) else { throw SMError(.library, "OpenSSL has no SM2") }
+        guard let context = EVP_PKEY_CTX_new_from_name(nil, "SM2", nil) else {
+            throw SMError(.library, "OpenSSL has no SM2")
+        }
         defer { EVP_PKEY_CTX_free(context) }
         var key: OpaquePointer?
         guard EVP_PKEY_keygen_init(context) == 1, EVP_PKEY_generate(context, &key) == 1, let key else {
@@ -80,7 +94,10 @@ public final class SM2PrivateKey: @unchecked Sendable {
         guard holds else {
             EVP_PKEY_free(loaded)
             ERR_clear_error()
-            throw SMError(.malformed, "the private key does not hold together: its public point is not its scalar's, or the scalar is out of range")
+            throw SMError(
+                .malformed,
+                "the private key does not hold together: its public point is not its scalar's, or the scalar is out of range"
+            )
         }
         key = loaded
     }
@@ -116,13 +133,24 @@ public final class SM2PrivateKey: @unchecked Sendable {
     public func signature(for message: [UInt8], id: [UInt8] = SM2.defaultID) throws(SMError) -> [UInt8] {
         try SM2.check(id: id)
         return try SM2Operation.run(key, id: id) { (context: OpaquePointer) throws(SMError) -> [UInt8] in
-            guard EVP_DigestSignInit(context, nil, EVP_sm3(), nil, key) == 1 else { throw SMError(.library, "OpenSSL would not start an SM2 signature") }
+            guard EVP_DigestSignInit(context, nil, EVP_sm3(), nil, key) == 1 else {
+                throw SMError(.library, "OpenSSL would not start an SM2 signature")
+            }
             var length = 0
-            guard message.withUnsafeBufferPointer({ EVP_DigestSign(context, nil, &length, $0.baseAddress, $0.count) }) == 1 else {
+            guard
+                message.withUnsafeBufferPointer({ EVP_DigestSign(context, nil, &length, $0.baseAddress, $0.count) })
+                    == 1
+            else {
                 throw SMError(.library, "OpenSSL would not size an SM2 signature")
             }
             var signature = [UInt8](repeating: 0, count: length)
-            guard message.withUnsafeBufferPointer({ m in signature.withUnsafeMutableBufferPointer { EVP_DigestSign(context, $0.baseAddress, &length, m.baseAddress, m.count) } }) == 1 else {
+            guard
+                message.withUnsafeBufferPointer({ m in
+                    signature.withUnsafeMutableBufferPointer {
+                        EVP_DigestSign(context, $0.baseAddress, &length, m.baseAddress, m.count)
+                    }
+                }) == 1
+            else {
                 throw SMError(.library, "OpenSSL could not make an SM2 signature")
             }
             return Array(signature.prefix(length))
@@ -145,7 +173,9 @@ public final class SM2PublicKey: @unchecked Sendable, Equatable {
 
     /// The point as X || Y, 32 bytes each (GM/T's raw form; SKF blobs hold it padded, see `SKFBlob`).
     public convenience init(rawRepresentation raw: [UInt8]) throws(SMError) {
-        guard raw.count == 64 else { throw SMError(.malformed, "a raw SM2 public key is X || Y, 64 bytes, got \(raw.count)") }
+        guard raw.count == 64 else {
+            throw SMError(.malformed, "a raw SM2 public key is X || Y, 64 bytes, got \(raw.count)")
+        }
         try self.init(derRepresentation: SM2.spkiPrefix + raw)
     }
 
@@ -170,20 +200,28 @@ public final class SM2PublicKey: @unchecked Sendable, Equatable {
         let verified = try? SM2Operation.run(key, id: id) { (context: OpaquePointer) throws(SMError) -> Bool in
             guard EVP_DigestVerifyInit(context, nil, EVP_sm3(), nil, key) == 1 else { return false }
             return signature.withUnsafeBufferPointer { s in
-                message.withUnsafeBufferPointer { m in EVP_DigestVerify(context, s.baseAddress, s.count, m.baseAddress, m.count) == 1 }
+                message.withUnsafeBufferPointer { m in
+                    EVP_DigestVerify(context, s.baseAddress, s.count, m.baseAddress, m.count) == 1
+                }
             }
         }
         ERR_clear_error()
         return verified == true
     }
 
-    public static func == (lhs: SM2PublicKey, rhs: SM2PublicKey) -> Bool { lhs.derRepresentation == rhs.derRepresentation }
+    public static func == (lhs: SM2PublicKey, rhs: SM2PublicKey) -> Bool {
+        lhs.derRepresentation == rhs.derRepresentation
+    }
 }
 
 /// One signing or verification: a digest context whose key context carries the ID, both freed on
 /// every path.
 enum SM2Operation {
-    static func run<T>(_ key: OpaquePointer, id: [UInt8], _ body: (OpaquePointer) throws(SMError) -> T) throws(SMError) -> T {
+    static func run<T>(
+        _ key: OpaquePointer,
+        id: [UInt8],
+        _ body: (OpaquePointer) throws(SMError) -> T
+    ) throws(SMError) -> T {
         guard let keyContext = EVP_PKEY_CTX_new(key, nil) else { throw SMError(.library, "out of memory") }
         // Not freed by EVP_MD_CTX_free when set with EVP_MD_CTX_set_pkey_ctx: freed here, after it.
         defer { EVP_PKEY_CTX_free(keyContext) }

@@ -47,7 +47,9 @@ public struct SM2Certificate: Sendable, Equatable {
     // MARK: reading
 
     public init(derRepresentation der: [UInt8]) throws(SMError) {
-        guard der.count <= Self.maxSize else { throw SMError(.malformed, "a certificate of \(der.count) bytes is over the \(Self.maxSize)-byte limit") }
+        guard der.count <= Self.maxSize else {
+            throw SMError(.malformed, "a certificate of \(der.count) bytes is over the \(Self.maxSize)-byte limit")
+        }
         do {
             let root = try DER.parse(der)
             guard root.encodedBytes.count == der.count else { throw SMError(.malformed, "bytes after the certificate") }
@@ -58,7 +60,9 @@ public struct SM2Certificate: Sendable, Equatable {
                 }
                 try Self.expectSM2WithSM3(algorithm)
                 let bits = try ASN1BitString(derEncoded: signature)
-                guard bits.paddingBits == 0 else { throw SMError(.malformed, "the signature BIT STRING has padding bits") }
+                guard bits.paddingBits == 0 else {
+                    throw SMError(.malformed, "the signature BIT STRING has padding bits")
+                }
                 parsed = (tbs, Array(bits.bytes))
             }
             guard let parsed else { throw SMError(.malformed, "empty certificate") }
@@ -132,11 +136,17 @@ public struct SM2Certificate: Sendable, Equatable {
         var extensions: [SM2CertificateExtension] = []
 
         init(_ nodes: inout ASN1NodeCollection.Iterator) throws {
-            guard let version = nodes.next(), version.identifier == ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific) else {
+            guard let version = nodes.next(),
+                version.identifier == ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)
+            else {
                 throw SMError(.malformed, "only X.509 v3 certificates are read (no version field)")
             }
-            let number = try DER.explicitlyTagged(version, tagNumber: 0, tagClass: .contextSpecific) { try Int(derEncoded: $0) }
-            guard number == 2 else { throw SMError(.malformed, "only X.509 v3 certificates are read (version \(number + 1))") }
+            let number = try DER.explicitlyTagged(version, tagNumber: 0, tagClass: .contextSpecific) {
+                try Int(derEncoded: $0)
+            }
+            guard number == 2 else {
+                throw SMError(.malformed, "only X.509 v3 certificates are read (version \(number + 1))")
+            }
             guard let serialNode = nodes.next(), let algorithm = nodes.next(), let issuerNode = nodes.next(),
                 let validity = nodes.next(), let subjectNode = nodes.next(), let spki = nodes.next()
             else { throw SMError(.malformed, "a TBSCertificate is missing fields") }
@@ -154,7 +164,11 @@ public struct SM2Certificate: Sendable, Equatable {
                 guard extensions.identifier == ASN1Identifier(tagWithNumber: 3, tagClass: .contextSpecific) else {
                     throw SMError(.malformed, "unexpected field \(extensions.identifier) in the TBSCertificate")
                 }
-                (isCA, maxPathLength, self.extensions) = try DER.explicitlyTagged(extensions, tagNumber: 3, tagClass: .contextSpecific) { try Self.readExtensions($0) }
+                (isCA, maxPathLength, self.extensions) = try DER.explicitlyTagged(
+                    extensions,
+                    tagNumber: 3,
+                    tagClass: .contextSpecific
+                ) { try Self.readExtensions($0) }
             }
             guard nodes.next() == nil else { throw SMError(.malformed, "fields after the extensions") }
         }
@@ -170,11 +184,14 @@ public struct SM2Certificate: Sendable, Equatable {
                                 guard let type = parts.next(), let value = parts.next(), parts.next() == nil else {
                                     throw SMError(.malformed, "a name attribute is a type and a value")
                                 }
-                                guard try ASN1ObjectIdentifier(derEncoded: type) == SM2Certificate.commonNameOID, found == nil else { return }
+                                guard try ASN1ObjectIdentifier(derEncoded: type) == SM2Certificate.commonNameOID,
+                                    found == nil
+                                else { return }
                                 switch value.identifier {
                                 case .utf8String: found = String(try ASN1UTF8String(derEncoded: value))
                                 case .printableString: found = String(try ASN1PrintableString(derEncoded: value))
-                                default: throw SMError(.malformed, "a common name must be a UTF8String or PrintableString")
+                                default:
+                                    throw SMError(.malformed, "a common name must be a UTF8String or PrintableString")
                                 }
                             }
                         }
@@ -223,7 +240,9 @@ public struct SM2Certificate: Sendable, Equatable {
             try DER.sequence(node, identifier: .sequence) { extensions in
                 while let item = extensions.next() {
                     try DER.sequence(item, identifier: .sequence) { parts in
-                        guard let idNode = parts.next(), var valueNode = parts.next() else { throw SMError(.malformed, "an extension is an id and a value") }
+                        guard let idNode = parts.next(), var valueNode = parts.next() else {
+                            throw SMError(.malformed, "an extension is an id and a value")
+                        }
                         guard idNode.identifier == .objectIdentifier, case .primitive = idNode.content else {
                             throw SMError(.malformed, "an extension's id is not an OBJECT IDENTIFIER")
                         }
@@ -231,12 +250,18 @@ public struct SM2Certificate: Sendable, Equatable {
                         var critical = false
                         if valueNode.identifier == .boolean {
                             critical = try Bool(derEncoded: valueNode)
-                            guard let next = parts.next() else { throw SMError(.malformed, "an extension without a value") }
+                            guard let next = parts.next() else {
+                                throw SMError(.malformed, "an extension without a value")
+                            }
                             valueNode = next
                         }
-                        guard parts.next() == nil else { throw SMError(.malformed, "fields after an extension's value") }
+                        guard parts.next() == nil else {
+                            throw SMError(.malformed, "fields after an extension's value")
+                        }
                         let value = Array(try ASN1OctetString(derEncoded: valueNode).bytes)
-                        guard !found.contains(where: { $0.oid == id }) else { throw SMError(.malformed, "an extension appears twice") }
+                        guard !found.contains(where: { $0.oid == id }) else {
+                            throw SMError(.malformed, "an extension appears twice")
+                        }
                         if id == SM2Certificate.basicConstraintsBytes {
                             let inner = try DER.parse(value)
                             try DER.sequence(inner, identifier: .sequence) { fields in
@@ -247,13 +272,22 @@ public struct SM2Certificate: Sendable, Equatable {
                                 }
                                 if let length = next {
                                     let number = try Int(derEncoded: length)
-                                    guard isCA, number >= 0 else { throw SMError(.malformed, "a path length on a certificate that is not a CA, or a negative one") }
+                                    guard isCA, number >= 0 else {
+                                        throw SMError(
+                                            .malformed,
+                                            "a path length on a certificate that is not a CA, or a negative one"
+                                        )
+                                    }
                                     maxPathLength = number
                                 }
-                                guard fields.next() == nil else { throw SMError(.malformed, "fields after basicConstraints' path length") }
+                                guard fields.next() == nil else {
+                                    throw SMError(.malformed, "fields after basicConstraints' path length")
+                                }
                             }
                         } else if critical && id != SM2Certificate.keyUsageBytes {
-                            let dotted = (try? ASN1ObjectIdentifier(derEncoded: idNode)).map { "\($0)" } ?? "of \(id.count) bytes"
+                            let dotted =
+                                (try? ASN1ObjectIdentifier(derEncoded: idNode)).map { "\($0)" }
+                                ?? "of \(id.count) bytes"
                             throw SMError(.malformed, "an unknown critical extension \(dotted)")
                         }
                         found.append(SM2CertificateExtension(oid: id, critical: critical, value: value))
@@ -269,10 +303,13 @@ public struct SM2Certificate: Sendable, Equatable {
     /// Signs a certificate for `subjectKey` with `issuerKey` (a self-signed one when they are the
     /// same key and the names are equal). Validity is whole seconds, UTCTime until 2049.
     public static func issue(
-        subject: String, subjectKey: SM2PublicKey,
-        issuer: String, issuerKey: SM2PrivateKey,
+        subject: String,
+        subjectKey: SM2PublicKey,
+        issuer: String,
+        issuerKey: SM2PrivateKey,
         serialNumber: [UInt8]? = nil,
-        notBefore: Date, notAfter: Date,
+        notBefore: Date,
+        notAfter: Date,
         isCertificateAuthority: Bool,
         maxPathLength: Int? = nil,
         extensions extra: [SM2CertificateExtension] = [],
@@ -297,19 +334,34 @@ public struct SM2Certificate: Sendable, Equatable {
                 }
                 try Self.writeName(subject, into: &fields)
                 try fields.serialize(ASN1Any(derEncoded: try DER.parse(subjectKey.derRepresentation)))
-                try fields.appendConstructedNode(identifier: ASN1Identifier(tagWithNumber: 3, tagClass: .contextSpecific)) { tagged in
+                try fields.appendConstructedNode(
+                    identifier: ASN1Identifier(tagWithNumber: 3, tagClass: .contextSpecific)
+                ) { tagged in
                     try tagged.appendConstructedNode(identifier: .sequence) { extensions in
                         var constraints = DER.Serializer()
                         try constraints.appendConstructedNode(identifier: .sequence) { fields in
                             if isCertificateAuthority { try fields.serialize(true) }
                             if let maxPathLength { try fields.serialize(maxPathLength) }
                         }
-                        try Self.writeExtension(basicConstraintsOID, critical: true, value: constraints.serializedBytes, into: &extensions)
+                        try Self.writeExtension(
+                            basicConstraintsOID,
+                            critical: true,
+                            value: constraints.serializedBytes,
+                            into: &extensions
+                        )
                         // keyCertSign and cRLSign (bits 5, 6) for a CA; digitalSignature (bit 0) otherwise.
-                        let usage = isCertificateAuthority ? ASN1BitString(bytes: [0x06], paddingBits: 1) : ASN1BitString(bytes: [0x80], paddingBits: 7)
+                        let usage =
+                            isCertificateAuthority
+                            ? ASN1BitString(bytes: [0x06], paddingBits: 1)
+                            : ASN1BitString(bytes: [0x80], paddingBits: 7)
                         var usageBytes = DER.Serializer()
                         try usageBytes.serialize(usage)
-                        try Self.writeExtension(keyUsageOID, critical: true, value: usageBytes.serializedBytes, into: &extensions)
+                        try Self.writeExtension(
+                            keyUsageOID,
+                            critical: true,
+                            value: usageBytes.serializedBytes,
+                            into: &extensions
+                        )
                         for item in extra {
                             try extensions.appendConstructedNode(identifier: .sequence) { node in
                                 try node.serialize(ASN1Any(derEncoded: try DER.parse(item.oid)))
@@ -337,8 +389,24 @@ public struct SM2Certificate: Sendable, Equatable {
     }
 
     /// A self-signed certificate for `key`.
-    public static func selfSigned(key: SM2PrivateKey, commonName: String, notBefore: Date, notAfter: Date, isCertificateAuthority: Bool, id: [UInt8] = SM2.defaultID) throws(SMError) -> SM2Certificate {
-        try issue(subject: commonName, subjectKey: key.publicKey, issuer: commonName, issuerKey: key, notBefore: notBefore, notAfter: notAfter, isCertificateAuthority: isCertificateAuthority, id: id)
+    public static func selfSigned(
+        key: SM2PrivateKey,
+        commonName: String,
+        notBefore: Date,
+        notAfter: Date,
+        isCertificateAuthority: Bool,
+        id: [UInt8] = SM2.defaultID
+    ) throws(SMError) -> SM2Certificate {
+        try issue(
+            subject: commonName,
+            subjectKey: key.publicKey,
+            issuer: commonName,
+            issuerKey: key,
+            notBefore: notBefore,
+            notAfter: notAfter,
+            isCertificateAuthority: isCertificateAuthority,
+            id: id
+        )
     }
 
     static func writeAlgorithm(_ serializer: inout DER.Serializer) throws {
@@ -360,17 +428,36 @@ public struct SM2Certificate: Sendable, Equatable {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        guard let year = c.year, let month = c.month, let day = c.day, let hour = c.hour, let minute = c.minute, let second = c.second else {
+        guard let year = c.year, let month = c.month, let day = c.day, let hour = c.hour, let minute = c.minute,
+            let second = c.second
+        else {
             throw SMError(.malformed, "an impossible date")
         }
         if (1950..<2050).contains(year) {
-            try serializer.serialize(try UTCTime(year: year, month: month, day: day, hours: hour, minutes: minute, seconds: second))
+            try serializer.serialize(
+                try UTCTime(year: year, month: month, day: day, hours: hour, minutes: minute, seconds: second)
+            )
         } else {
-            try serializer.serialize(try GeneralizedTime(year: year, month: month, day: day, hours: hour, minutes: minute, seconds: second, fractionalSeconds: 0))
+            try serializer.serialize(
+                try GeneralizedTime(
+                    year: year,
+                    month: month,
+                    day: day,
+                    hours: hour,
+                    minutes: minute,
+                    seconds: second,
+                    fractionalSeconds: 0
+                )
+            )
         }
     }
 
-    static func writeExtension(_ id: ASN1ObjectIdentifier, critical: Bool, value: [UInt8], into serializer: inout DER.Serializer) throws {
+    static func writeExtension(
+        _ id: ASN1ObjectIdentifier,
+        critical: Bool,
+        value: [UInt8],
+        into serializer: inout DER.Serializer
+    ) throws {
         try serializer.appendConstructedNode(identifier: .sequence) { item in
             try item.serialize(id)
             if critical { try item.serialize(true) }

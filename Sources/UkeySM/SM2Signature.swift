@@ -4,7 +4,9 @@
 public enum SM2Signature {
     /// r || s (64 bytes) as DER.
     public static func der(fromRaw raw: [UInt8]) throws(SMError) -> [UInt8] {
-        guard raw.count == 64 else { throw SMError(.malformed, "a raw SM2 signature is r || s, 64 bytes, got \(raw.count)") }
+        guard raw.count == 64 else {
+            throw SMError(.malformed, "a raw SM2 signature is r || s, 64 bytes, got \(raw.count)")
+        }
         guard raw[0..<32].contains(where: { $0 != 0 }), raw[32..<64].contains(where: { $0 != 0 }) else {
             throw SMError(.malformed, "a signature's r and s are never zero")
         }
@@ -20,18 +22,28 @@ public enum SM2Signature {
         var offset = 2
         var out: [UInt8] = []
         for name in ["r", "s"] {
-            guard offset + 2 <= der.count, der[offset] == 0x02 else { throw SMError(.malformed, "the signature's \(name) is not an INTEGER") }
+            guard offset + 2 <= der.count, der[offset] == 0x02 else {
+                throw SMError(.malformed, "the signature's \(name) is not an INTEGER")
+            }
             let length = Int(der[offset + 1])
             let start = offset + 2
-            guard length >= 1, length <= 33, start + length <= der.count else { throw SMError(.malformed, "the signature's \(name) has a bad length") }
+            guard length >= 1, length <= 33, start + length <= der.count else {
+                throw SMError(.malformed, "the signature's \(name) has a bad length")
+            }
             var value = Array(der[start..<start + length])
             guard value[0] & 0x80 == 0 else { throw SMError(.malformed, "the signature's \(name) is negative") }
             if value.count > 1, value[0] == 0 {
-                guard value[1] & 0x80 != 0 else { throw SMError(.malformed, "the signature's \(name) is not minimally encoded") }
+                guard value[1] & 0x80 != 0 else {
+                    throw SMError(.malformed, "the signature's \(name) is not minimally encoded")
+                }
                 value.removeFirst()
             }
-            guard value.count <= 32 else { throw SMError(.malformed, "the signature's \(name) is longer than 32 bytes") }
-            guard value.contains(where: { $0 != 0 }) else { throw SMError(.malformed, "the signature's \(name) is zero") }
+            guard value.count <= 32 else {
+                throw SMError(.malformed, "the signature's \(name) is longer than 32 bytes")
+            }
+            guard value.contains(where: { $0 != 0 }) else {
+                throw SMError(.malformed, "the signature's \(name) is zero")
+            }
             out += [UInt8](repeating: 0, count: 32 - value.count) + value
             offset = start + length
         }

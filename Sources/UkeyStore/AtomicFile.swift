@@ -30,7 +30,9 @@ public enum AtomicFile {
             written += n
         }
         guard fsync(fd) == 0 else { throw StoreError(.io, path: temporary, "cannot fsync: \(errnoText())") }
-        guard rename(temporary, path) == 0 else { throw StoreError(.io, path: path, "cannot rename into place: \(errnoText())") }
+        guard rename(temporary, path) == 0 else {
+            throw StoreError(.io, path: path, "cannot rename into place: \(errnoText())")
+        }
         ok = true
         try syncDirectory(directory)
     }

@@ -56,7 +56,7 @@ public struct DeviceKeyProtector: StoreKeyProtector {
     private func loadOrCreate() throws(StoreError) -> SymmetricKey {
         do {
             return try load()
-        } catch where error.code == .notFound {
+        } catch  where error.code == .notFound {
             let key = SymmetricKey(size: .bits256)
             var bytes = Self.magic
             key.withUnsafeBytes { bytes += $0 }

@@ -48,9 +48,13 @@ public struct SealedStore: Sendable {
     public static func shapeProblem(in directory: String) -> String? {
         let path = "\(directory)/\(fileName)"
         var info = stat()
-        guard lstat(path, &info) == 0 else { return errno == ENOENT ? nil : "\(path): cannot stat: \(String(cString: strerror(errno)))" }
+        guard lstat(path, &info) == 0 else {
+            return errno == ENOENT ? nil : "\(path): cannot stat: \(String(cString: strerror(errno)))"
+        }
         guard info.st_mode & S_IFMT == S_IFREG else { return "\(path) is not a regular file" }
-        guard info.st_size <= maxFileBytes else { return "\(path): integrity check failed: file is larger than \(maxFileBytes) bytes" }
+        guard info.st_size <= maxFileBytes else {
+            return "\(path): integrity check failed: file is larger than \(maxFileBytes) bytes"
+        }
         return nil
     }
 
@@ -96,7 +100,7 @@ public struct SealedStore: Sendable {
         let key: SymmetricKey
         do {
             key = try protector.unwrap(header.wrappedKey)
-        } catch where error.code == .unwrapFailed {
+        } catch  where error.code == .unwrapFailed {
             throw StoreError(
                 .integrity,
                 path: path,
@@ -120,9 +124,17 @@ public struct SealedStore: Sendable {
     /// A store bound to a monotonic counter was written at the counter's value, or one above it
     /// (the store is written first and the counter moved after, so a crash in between leaves the
     /// store one ahead: the counter catches up now). Behind the counter, it is an older copy.
-    private static func checkCounter(_ records: [String: [UInt8]], _ counter: any MonotonicCounter, path: String) throws(StoreError) {
+    private static func checkCounter(
+        _ records: [String: [UInt8]],
+        _ counter: any MonotonicCounter,
+        path: String
+    ) throws(StoreError) {
         guard let raw = records[counterRecord], raw.count == 8 else {
-            throw StoreError(.integrity, path: path, "integrity check failed: the store does not record the monotonic counter it is bound to")
+            throw StoreError(
+                .integrity,
+                path: path,
+                "integrity check failed: the store does not record the monotonic counter it is bound to"
+            )
         }
         let written = raw.reduce(0) { $0 << 8 | UInt64($1) }
         let current = try counter.value()
@@ -132,9 +144,17 @@ public struct SealedStore: Sendable {
             return
         }
         if written < current {
-            throw StoreError(.rollback, path: path, "rollback: the monotonic counter (\(current)) is ahead of this store, which was written at \(written): this is not the newest copy of the state directory (an older one was put back), or the counter was moved by someone holding its authorization. ukeyd will not open it; restore the newest state directory")
+            throw StoreError(
+                .rollback,
+                path: path,
+                "rollback: the monotonic counter (\(current)) is ahead of this store, which was written at \(written): this is not the newest copy of the state directory (an older one was put back), or the counter was moved by someone holding its authorization. ukeyd will not open it; restore the newest state directory"
+            )
         }
-        throw StoreError(.integrity, path: path, "integrity check failed: the store claims counter \(written), ahead of the TPM's \(current)")
+        throw StoreError(
+            .integrity,
+            path: path,
+            "integrity check failed: the store claims counter \(written), ahead of the TPM's \(current)"
+        )
     }
 
     private init(
@@ -163,7 +183,11 @@ public struct SealedStore: Sendable {
         var next = records
         for (name, value) in changes {
             guard !name.isEmpty, name.utf8.count <= Self.maxRecordName else {
-                throw StoreError(.invalidRecord, path: path, "record name '\(name)' must be 1-\(Self.maxRecordName) bytes")
+                throw StoreError(
+                    .invalidRecord,
+                    path: path,
+                    "record name '\(name)' must be 1-\(Self.maxRecordName) bytes"
+                )
             }
             next[name] = value
         }

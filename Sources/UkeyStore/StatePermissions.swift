@@ -39,7 +39,11 @@ public enum StatePermissions {
         }
         let mode = info.st_mode & 0o7777
         guard info.st_uid == geteuid() else {
-            throw StoreError(.insecurePermissions, path: directory, "is owned by uid \(info.st_uid), not by the daemon's uid \(geteuid())")
+            throw StoreError(
+                .insecurePermissions,
+                path: directory,
+                "is owned by uid \(info.st_uid), not by the daemon's uid \(geteuid())"
+            )
         }
         guard mode & 0o022 == 0 else {
             throw StoreError(

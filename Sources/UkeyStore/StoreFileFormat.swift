@@ -75,7 +75,12 @@ package enum StoreFileFormat {
         return Header(protectorName: name, wrappedKey: wrapped, generation: generation, bodyOffset: reader.offset)
     }
 
-    package static func openBody(_ bytes: [UInt8], header: Header, key: SymmetricKey, path: String) throws(StoreError) -> [String: [UInt8]] {
+    package static func openBody(
+        _ bytes: [UInt8],
+        header: Header,
+        key: SymmetricKey,
+        path: String
+    ) throws(StoreError) -> [String: [UInt8]] {
         var plaintext: [UInt8]
         do {
             let box = try AES.GCM.SealedBox(combined: bytes[header.bodyOffset...])
@@ -97,7 +102,8 @@ package enum StoreFileFormat {
                 var records: [String: [UInt8]] = [:]
                 for _ in 0..<count {
                     let nameLength = Int(try reader.u16("record name length"))
-                    guard let name = String(validating: try reader.read(nameLength, "record name"), as: UTF8.self) else {
+                    guard let name = String(validating: try reader.read(nameLength, "record name"), as: UTF8.self)
+                    else {
                         throw StoreError(.integrity, path: path, "integrity check failed: a record name is not text")
                     }
                     let valueLength = Int(try reader.u32("record length"))
@@ -117,7 +123,9 @@ package enum StoreFileFormat {
 
     /// Running out of bytes is an integrity failure, said with the field that did not fit.
     static func makeReader(_ bytes: [UInt8], _ what: String, path: String) -> ByteReader<StoreError> {
-        ByteReader(bytes, what: what, endianness: .big) { StoreError(.integrity, path: path, "integrity check failed: \($0)") }
+        ByteReader(bytes, what: what, endianness: .big) {
+            StoreError(.integrity, path: path, "integrity check failed: \($0)")
+        }
     }
 
     static func bigEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] {

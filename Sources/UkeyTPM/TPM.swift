@@ -52,7 +52,9 @@ public actor TPM {
 
     /// Runs `body` on the TPM's own thread between its other commands, and waits: for a caller
     /// that cannot await (see `QueueExecutor.sync`). Never call it from the TPM's thread.
-    public nonisolated func blocking<T: Sendable>(_ body: @Sendable (isolated TPM) throws(TPMError) -> T) throws(TPMError) -> T {
+    public nonisolated func blocking<T: Sendable>(
+        _ body: @Sendable (isolated TPM) throws(TPMError) -> T
+    ) throws(TPMError) -> T {
         let result: Result<T, TPMError> = executor.sync {
             self.assumeIsolated { tpm in Result { () throws(TPMError) in try body(tpm) } }
         }
@@ -81,7 +83,9 @@ public actor TPM {
     }
 
     /// The same with each item's digests for several banks (see `extend(pcr:digests:)`).
-    public func extend(_ batch: [(pcr: Int, digests: [(algorithm: UInt16, bytes: [UInt8])])]) -> (done: Int, failure: TPMError?) {
+    public func extend(
+        _ batch: [(pcr: Int, digests: [(algorithm: UInt16, bytes: [UInt8])])]
+    ) -> (done: Int, failure: TPMError?) {
         for (index, item) in batch.enumerated() {
             do {
                 try extend(pcr: item.pcr, digests: item.digests)
@@ -110,7 +114,9 @@ public actor TPM {
 
     /// A TPM2_Quote of SHA-256 PCRs over `nonce` by the attestation key.
     public func quote(nonce: [UInt8], pcrs: [Int]) throws(TPMError) -> TPMQuote {
-        guard !pcrs.isEmpty, pcrs.allSatisfy({ (0...23).contains($0) }) else { throw TPMError(local: "quote PCRs in 0-23", "Quote") }
+        guard !pcrs.isEmpty, pcrs.allSatisfy({ (0...23).contains($0) }) else {
+            throw TPMError(local: "quote PCRs in 0-23", "Quote")
+        }
         return try withContext { context throws(TPMError) in try context.quote(nonce: nonce, pcrs: pcrs) }
     }
 
@@ -130,8 +136,13 @@ public actor TPM {
     }
 
     /// Signs a SHA-256 digest with one of the TPM's CA keys; returns the raw r || s and the key's point.
-    public func signWithCertificateAuthorityKey(_ authority: CertificateAuthorityKey, sha256 digest: [UInt8]) throws(TPMError) -> (signature: [UInt8], publicKey: [UInt8]) {
-        try withContext { context throws(TPMError) in try context.sign(with: .certificateAuthority(authority), sha256: digest) }
+    public func signWithCertificateAuthorityKey(
+        _ authority: CertificateAuthorityKey,
+        sha256 digest: [UInt8]
+    ) throws(TPMError) -> (signature: [UInt8], publicKey: [UInt8]) {
+        try withContext { context throws(TPMError) in
+            try context.sign(with: .certificateAuthority(authority), sha256: digest)
+        }
     }
 
     /// A CA key's public point (uncompressed SEC1).
@@ -169,7 +180,9 @@ public actor TPM {
     }
 
     public func random(count: Int) throws(TPMError) -> [UInt8] {
-        guard (1...4096).contains(count) else { throw TPMError(local: "ask for 1-4096 bytes, not \(count)", "GetRandom") }
+        guard (1...4096).contains(count) else {
+            throw TPMError(local: "ask for 1-4096 bytes, not \(count)", "GetRandom")
+        }
         return try withContext { context throws(TPMError) in try context.random(count: count) }
     }
 }

@@ -17,7 +17,17 @@ extension TPMContext {
         var index = try counterHandle()
         try authorize(index)
         var data: UnsafeMutablePointer<TPM2B_MAX_NV_BUFFER>?
-        let rc = Esys_NV_Read(esys, index, index, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), 8, 0, &data)
+        let rc = Esys_NV_Read(
+            esys,
+            index,
+            index,
+            ESYS_TR(ESYS_TR_PASSWORD),
+            ESYS_TR(ESYS_TR_NONE),
+            ESYS_TR(ESYS_TR_NONE),
+            8,
+            0,
+            &data
+        )
         Esys_TR_Close(esys, &index)
         defer { Esys_Free(data) }
         if rc & 0xFFF == UKEY_TPM2_RC_NV_UNINITIALIZED & 0xFFF {
@@ -25,7 +35,9 @@ extension TPMContext {
             return try incrementCounter()
         }
         try check(rc, "NV_Read of ukey's counter")
-        guard let data, data.pointee.size == 8 else { throw TPMError(local: "the TPM's counter did not read as 8 bytes", "NV_Read") }
+        guard let data, data.pointee.size == 8 else {
+            throw TPMError(local: "the TPM's counter did not read as 8 bytes", "NV_Read")
+        }
         return withUnsafeBytes(of: data.pointee.buffer) { $0.prefix(8).reduce(0) { $0 << 8 | UInt64($1) } }
     }
 
@@ -34,7 +46,14 @@ extension TPMContext {
     func incrementCounter() throws(TPMError) -> UInt64 {
         var index = try counterHandle()
         try authorize(index)
-        let rc = Esys_NV_Increment(esys, index, index, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE))
+        let rc = Esys_NV_Increment(
+            esys,
+            index,
+            index,
+            ESYS_TR(ESYS_TR_PASSWORD),
+            ESYS_TR(ESYS_TR_NONE),
+            ESYS_TR(ESYS_TR_NONE)
+        )
         Esys_TR_Close(esys, &index)
         try check(rc, "NV_Increment of ukey's counter")
         return try counterValue()
@@ -43,7 +62,14 @@ extension TPMContext {
     /// The counter's ESYS handle, defining the index first if it does not exist.
     private func counterHandle() throws(TPMError) -> ESYS_TR {
         var handle = ESYS_TR(ESYS_TR_NONE)
-        if Esys_TR_FromTPMPublic(esys, Self.counterIndex, ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &handle) == 0 {
+        if Esys_TR_FromTPMPublic(
+            esys,
+            Self.counterIndex,
+            ESYS_TR(ESYS_TR_NONE),
+            ESYS_TR(ESYS_TR_NONE),
+            ESYS_TR(ESYS_TR_NONE),
+            &handle
+        ) == 0 {
             return handle
         }
         var auth = counterAuth()
@@ -53,10 +79,29 @@ extension TPMContext {
         info.nvPublic.nameAlg = UKEY_TPM2_ALG_SHA256
         info.nvPublic.attributes = UKEY_NV_COUNTER_ATTRIBUTES
         info.nvPublic.dataSize = 8
-        let rc = Esys_NV_DefineSpace(esys, ESYS_TR(ESYS_TR_RH_OWNER), ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &auth, &info, &handle)
+        let rc = Esys_NV_DefineSpace(
+            esys,
+            ESYS_TR(ESYS_TR_RH_OWNER),
+            ESYS_TR(ESYS_TR_PASSWORD),
+            ESYS_TR(ESYS_TR_NONE),
+            ESYS_TR(ESYS_TR_NONE),
+            &auth,
+            &info,
+            &handle
+        )
         try check(rc, "NV_DefineSpace of ukey's counter (index 0x\(String(Self.counterIndex, radix: 16)))")
         try authorize(handle)
-        try check(Esys_NV_Increment(esys, handle, handle, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE)), "starting ukey's counter")
+        try check(
+            Esys_NV_Increment(
+                esys,
+                handle,
+                handle,
+                ESYS_TR(ESYS_TR_PASSWORD),
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE)
+            ),
+            "starting ukey's counter"
+        )
         return handle
     }
 
@@ -68,10 +113,29 @@ extension TPMContext {
     /// token's auth is an error to report, never one to replace.
     func undefineCounterForNewToken() throws(TPMError) {
         var existing = ESYS_TR(ESYS_TR_NONE)
-        guard Esys_TR_FromTPMPublic(esys, Self.counterIndex, ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &existing) == 0 else { return }
-        let rc = Esys_NV_UndefineSpace(esys, ESYS_TR(ESYS_TR_RH_OWNER), existing, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE))
+        guard
+            Esys_TR_FromTPMPublic(
+                esys,
+                Self.counterIndex,
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE),
+                &existing
+            ) == 0
+        else { return }
+        let rc = Esys_NV_UndefineSpace(
+            esys,
+            ESYS_TR(ESYS_TR_RH_OWNER),
+            existing,
+            ESYS_TR(ESYS_TR_PASSWORD),
+            ESYS_TR(ESYS_TR_NONE),
+            ESYS_TR(ESYS_TR_NONE)
+        )
         if rc != 0 { Esys_TR_Close(esys, &existing) }
-        try check(rc, "NV_UndefineSpace of an earlier token's counter (index 0x\(String(Self.counterIndex, radix: 16)))")
+        try check(
+            rc,
+            "NV_UndefineSpace of an earlier token's counter (index 0x\(String(Self.counterIndex, radix: 16)))"
+        )
     }
 
     /// The counter's auth value, derived from the token's secret.

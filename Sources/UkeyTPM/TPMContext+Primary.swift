@@ -37,7 +37,8 @@ extension TPMContext {
             template.publicArea.parameters.eccDetail.kdf.scheme = UKEY_TPM2_ALG_NULL
             switch self {
             case .attestation, .audit, .certificateAuthority:
-                template.publicArea.objectAttributes = self == .attestation ? UKEY_ATTESTATION_KEY_ATTRIBUTES : UKEY_SIGNING_KEY_ATTRIBUTES
+                template.publicArea.objectAttributes =
+                    self == .attestation ? UKEY_ATTESTATION_KEY_ATTRIBUTES : UKEY_SIGNING_KEY_ATTRIBUTES
                 template.publicArea.parameters.eccDetail.symmetric.algorithm = UKEY_TPM2_ALG_NULL
                 template.publicArea.parameters.eccDetail.scheme.scheme = UKEY_TPM2_ALG_ECDSA
                 template.publicArea.parameters.eccDetail.scheme.details.ecdsa.hashAlg = UKEY_TPM2_ALG_SHA256
@@ -89,7 +90,25 @@ extension TPMContext {
         var creationData: UnsafeMutablePointer<TPM2B_CREATION_DATA>?
         var creationHash: UnsafeMutablePointer<TPM2B_DIGEST>?
         var ticket: UnsafeMutablePointer<TPMT_TK_CREATION>?
-        try check(Esys_CreatePrimary(esys, ESYS_TR(ESYS_TR_RH_OWNER), ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &sensitive, &publicArea, &outside, &creationPCRs, &handle, &outPublic, &creationData, &creationHash, &ticket), template.operation)
+        try check(
+            Esys_CreatePrimary(
+                esys,
+                ESYS_TR(ESYS_TR_RH_OWNER),
+                ESYS_TR(ESYS_TR_PASSWORD),
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE),
+                &sensitive,
+                &publicArea,
+                &outside,
+                &creationPCRs,
+                &handle,
+                &outPublic,
+                &creationData,
+                &creationHash,
+                &ticket
+            ),
+            template.operation
+        )
         defer {
             Esys_Free(outPublic)
             Esys_Free(creationData)
@@ -111,13 +130,27 @@ extension TPMContext {
     func allocatedBanks() throws(TPMError) -> [UInt16] {
         var more: TPMI_YES_NO = 0
         var data: UnsafeMutablePointer<TPMS_CAPABILITY_DATA>?
-        let rc = Esys_GetCapability(esys, ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), UKEY_TPM2_CAP_PCRS, 0, 16, &more, &data)
+        let rc = Esys_GetCapability(
+            esys,
+            ESYS_TR(ESYS_TR_NONE),
+            ESYS_TR(ESYS_TR_NONE),
+            ESYS_TR(ESYS_TR_NONE),
+            UKEY_TPM2_CAP_PCRS,
+            0,
+            16,
+            &more,
+            &data
+        )
         guard rc == 0, let data else { throw TPMError(rc, "GetCapability(PCRS)") }
         defer { Esys_Free(data) }
         let list = data.pointee.data.assignedPCR
-        let selections = withUnsafeBytes(of: list.pcrSelections) { Array($0.bindMemory(to: TPMS_PCR_SELECTION.self).prefix(Int(min(list.count, 16)))) }
+        let selections = withUnsafeBytes(of: list.pcrSelections) {
+            Array($0.bindMemory(to: TPMS_PCR_SELECTION.self).prefix(Int(min(list.count, 16))))
+        }
         return selections.compactMap { selection in
-            let bits = withUnsafeBytes(of: selection.pcrSelect) { Array($0.prefix(Int(min(selection.sizeofSelect, 4)))) }
+            let bits = withUnsafeBytes(of: selection.pcrSelect) {
+                Array($0.prefix(Int(min(selection.sizeofSelect, 4))))
+            }
             return bits.contains { $0 != 0 } ? selection.hash : nil
         }
     }
@@ -129,13 +162,34 @@ extension TPMContext {
     func flushLeftoverTransients() {
         var more: TPMI_YES_NO = 0
         var data: UnsafeMutablePointer<TPMS_CAPABILITY_DATA>?
-        guard Esys_GetCapability(esys, ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), UKEY_TPM2_CAP_HANDLES, UKEY_TPM2_TRANSIENT_FIRST, 16, &more, &data) == 0, let data else { return }
+        guard
+            Esys_GetCapability(
+                esys,
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE),
+                UKEY_TPM2_CAP_HANDLES,
+                UKEY_TPM2_TRANSIENT_FIRST,
+                16,
+                &more,
+                &data
+            ) == 0, let data
+        else { return }
         defer { Esys_Free(data) }
         let list = data.pointee.data.handles
-        let handles = withUnsafeBytes(of: list.handle) { Array($0.bindMemory(to: TPM2_HANDLE.self).prefix(Int(list.count))) }
+        let handles = withUnsafeBytes(of: list.handle) {
+            Array($0.bindMemory(to: TPM2_HANDLE.self).prefix(Int(list.count)))
+        }
         for tpmHandle in handles {
             var object: ESYS_TR = ESYS_TR(ESYS_TR_NONE)
-            if Esys_TR_FromTPMPublic(esys, tpmHandle, ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &object) == 0 {
+            if Esys_TR_FromTPMPublic(
+                esys,
+                tpmHandle,
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE),
+                &object
+            ) == 0 {
                 Esys_FlushContext(esys, object)
             }
         }

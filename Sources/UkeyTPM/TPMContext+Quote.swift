@@ -25,16 +25,35 @@ extension TPMContext {
         var selection = Self.selection(pcrs)
         var attest: UnsafeMutablePointer<TPM2B_ATTEST>?
         var signature: UnsafeMutablePointer<TPMT_SIGNATURE>?
-        try check(Esys_Quote(esys, handle, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &qualifying, &scheme, &selection, &attest, &signature), "Quote")
+        try check(
+            Esys_Quote(
+                esys,
+                handle,
+                ESYS_TR(ESYS_TR_PASSWORD),
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE),
+                &qualifying,
+                &scheme,
+                &selection,
+                &attest,
+                &signature
+            ),
+            "Quote"
+        )
         defer {
             Esys_Free(attest)
             Esys_Free(signature)
         }
         guard let attest, let signature else { throw TPMError(local: "the TPM returned no quote", "Quote") }
-        let attestBytes = withUnsafeBytes(of: attest.pointee.attestationData) { Array($0.prefix(Int(attest.pointee.size))) }
+        let attestBytes = withUnsafeBytes(of: attest.pointee.attestationData) {
+            Array($0.prefix(Int(attest.pointee.size)))
+        }
         var buffer = [UInt8](repeating: 0, count: MemoryLayout<TPMT_SIGNATURE>.size + 16)
         var offset = 0
-        try check(Tss2_MU_TPMT_SIGNATURE_Marshal(signature, &buffer, buffer.count, &offset), "marshalling the quote's signature")
+        try check(
+            Tss2_MU_TPMT_SIGNATURE_Marshal(signature, &buffer, buffer.count, &offset),
+            "marshalling the quote's signature"
+        )
         return TPMQuote(attest: attestBytes, signature: Array(buffer.prefix(offset)), attestationKey: point)
     }
 

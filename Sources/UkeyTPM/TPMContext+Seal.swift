@@ -8,7 +8,9 @@ extension TPMContext {
     /// not unseal it. The blob is the object's marshalled TPM2B_PUBLIC then TPM2B_PRIVATE; only
     /// the same TPM, and the same secret, open it.
     func seal(_ secret: [UInt8]) throws(TPMError) -> [UInt8] {
-        guard (1...128).contains(secret.count) else { throw TPMError(local: "seal 1-128 bytes, not \(secret.count)", "Create") }
+        guard (1...128).contains(secret.count) else {
+            throw TPMError(local: "seal 1-128 bytes, not \(secret.count)", "Create")
+        }
         let parent = try createStoragePrimary()
         defer { Esys_FlushContext(esys, parent) }
         var sensitive = TPM2B_SENSITIVE_CREATE()
@@ -38,12 +40,38 @@ extension TPMContext {
             Esys_Free(creationHash)
             Esys_Free(ticket)
         }
-        try check(Esys_Create(esys, parent, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &sensitive, &template, &outside, &creationPCRs, &outPrivate, &outPublic, &creationData, &creationHash, &ticket), "sealing to the TPM")
-        guard let outPrivate, let outPublic else { throw TPMError(local: "the TPM returned no sealed object", "Create") }
+        try check(
+            Esys_Create(
+                esys,
+                parent,
+                ESYS_TR(ESYS_TR_PASSWORD),
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE),
+                &sensitive,
+                &template,
+                &outside,
+                &creationPCRs,
+                &outPrivate,
+                &outPublic,
+                &creationData,
+                &creationHash,
+                &ticket
+            ),
+            "sealing to the TPM"
+        )
+        guard let outPrivate, let outPublic else {
+            throw TPMError(local: "the TPM returned no sealed object", "Create")
+        }
         var buffer = [UInt8](repeating: 0, count: MemoryLayout<TPM2B_PUBLIC>.size + MemoryLayout<TPM2B_PRIVATE>.size)
         var offset = 0
-        try check(Tss2_MU_TPM2B_PUBLIC_Marshal(outPublic, &buffer, buffer.count, &offset), "marshalling the sealed object")
-        try check(Tss2_MU_TPM2B_PRIVATE_Marshal(outPrivate, &buffer, buffer.count, &offset), "marshalling the sealed object")
+        try check(
+            Tss2_MU_TPM2B_PUBLIC_Marshal(outPublic, &buffer, buffer.count, &offset),
+            "marshalling the sealed object"
+        )
+        try check(
+            Tss2_MU_TPM2B_PRIVATE_Marshal(outPrivate, &buffer, buffer.count, &offset),
+            "marshalling the sealed object"
+        )
         return Array(buffer.prefix(offset))
     }
 
@@ -62,7 +90,19 @@ extension TPMContext {
         let parent = try createStoragePrimary()
         defer { Esys_FlushContext(esys, parent) }
         var object: ESYS_TR = ESYS_TR(ESYS_TR_NONE)
-        try check(Esys_Load(esys, parent, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &privatePart, &publicPart, &object), "loading the sealed object (was it sealed by this TPM?)")
+        try check(
+            Esys_Load(
+                esys,
+                parent,
+                ESYS_TR(ESYS_TR_PASSWORD),
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE),
+                &privatePart,
+                &publicPart,
+                &object
+            ),
+            "loading the sealed object (was it sealed by this TPM?)"
+        )
         defer { Esys_FlushContext(esys, object) }
         var auth = TPM2B_AUTH()
         let value = secret.derive("auth sealed object")
@@ -71,7 +111,10 @@ extension TPMContext {
         defer { withUnsafeMutableBytes(of: &auth) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
         try check(Esys_TR_SetAuth(esys, object, &auth), "setting the sealed object's authorization")
         var data: UnsafeMutablePointer<TPM2B_SENSITIVE_DATA>?
-        try check(Esys_Unseal(esys, object, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &data), "unsealing")
+        try check(
+            Esys_Unseal(esys, object, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &data),
+            "unsealing"
+        )
         guard let data else { throw TPMError(local: "the TPM returned nothing", "Unseal") }
         defer {
             withUnsafeMutableBytes(of: &data.pointee.buffer) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }

@@ -5,9 +5,16 @@ extension TPMContext {
     /// an ECDSA P-256 primary from a fixed template, so a NULL hash-check ticket is accepted. The
     /// key is loaded for the one signature and flushed: these signatures are rare (checkpoints,
     /// certificates), and the TPM's slots are few.
-    func sign(with template: Template, sha256 digest: [UInt8]) throws(TPMError) -> (signature: [UInt8], publicKey: [UInt8]) {
-        guard template.isUnrestrictedSigningKey else { throw TPMError(local: "\(template) is not an unrestricted signing key", "Sign") }
-        guard digest.count == 32 else { throw TPMError(local: "a SHA-256 digest has 32 bytes, got \(digest.count)", "Sign") }
+    func sign(
+        with template: Template,
+        sha256 digest: [UInt8]
+    ) throws(TPMError) -> (signature: [UInt8], publicKey: [UInt8]) {
+        guard template.isUnrestrictedSigningKey else {
+            throw TPMError(local: "\(template) is not an unrestricted signing key", "Sign")
+        }
+        guard digest.count == 32 else {
+            throw TPMError(local: "a SHA-256 digest has 32 bytes, got \(digest.count)", "Sign")
+        }
         let (key, point) = try createPrimary(template)
         defer { Esys_FlushContext(esys, key) }
         var message = TPM2B_DIGEST()
@@ -19,7 +26,20 @@ extension TPMContext {
         validation.tag = UKEY_TPM2_ST_HASHCHECK
         validation.hierarchy = UKEY_TPM2_RH_NULL
         var signature: UnsafeMutablePointer<TPMT_SIGNATURE>?
-        try check(Esys_Sign(esys, key, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &message, &scheme, &validation, &signature), "signing with the \(template.keyName)")
+        try check(
+            Esys_Sign(
+                esys,
+                key,
+                ESYS_TR(ESYS_TR_PASSWORD),
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE),
+                &message,
+                &scheme,
+                &validation,
+                &signature
+            ),
+            "signing with the \(template.keyName)"
+        )
         defer { Esys_Free(signature) }
         guard let signature else { throw TPMError(local: "the TPM returned no signature", "Sign") }
         let ecdsa = signature.pointee.signature.ecdsa

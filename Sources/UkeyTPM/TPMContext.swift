@@ -33,7 +33,9 @@ final class TPMContext {
 
     /// Extends a SHA-256 PCR.
     func extend(pcr: Int, sha256: [UInt8]) throws(TPMError) {
-        guard sha256.count == 32 else { throw TPMError(local: "a SHA-256 digest has 32 bytes, got \(sha256.count)", "PCR_Extend") }
+        guard sha256.count == 32 else {
+            throw TPMError(local: "a SHA-256 digest has 32 bytes, got \(sha256.count)", "PCR_Extend")
+        }
         try extend(pcr: pcr, digests: [(UKEY_TPM2_ALG_SHA256, sha256)])
     }
 
@@ -43,7 +45,9 @@ final class TPMContext {
         var values = TPML_DIGEST_VALUES()
         let slots = MemoryLayout.size(ofValue: values.digests) / MemoryLayout<TPMT_HA>.stride
         let unionSize = MemoryLayout<TPMU_HA>.size
-        guard !digests.isEmpty, digests.count <= slots, digests.allSatisfy({ !$0.bytes.isEmpty && $0.bytes.count <= unionSize }) else {
+        guard !digests.isEmpty, digests.count <= slots,
+            digests.allSatisfy({ !$0.bytes.isEmpty && $0.bytes.count <= unionSize })
+        else {
             throw TPMError(local: "PCR_Extend takes 1-\(slots) digests of at most \(unionSize) bytes", "PCR_Extend")
         }
         values.count = UInt32(digests.count)
@@ -54,7 +58,17 @@ final class TPMContext {
                 withUnsafeMutableBytes(of: &entries[index].digest) { $0.copyBytes(from: digest.bytes) }
             }
         }
-        try check(Esys_PCR_Extend(esys, ESYS_TR(ESYS_TR_PCR0) + ESYS_TR(pcr), ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &values), "PCR_Extend of PCR \(pcr)")
+        try check(
+            Esys_PCR_Extend(
+                esys,
+                ESYS_TR(ESYS_TR_PCR0) + ESYS_TR(pcr),
+                ESYS_TR(ESYS_TR_PASSWORD),
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE),
+                &values
+            ),
+            "PCR_Extend of PCR \(pcr)"
+        )
     }
 
     /// A PCR's value in the `bank` bank (a TPM_ALG_ID; SHA-256 unless given).
@@ -63,12 +77,26 @@ final class TPMContext {
         var counter: UInt32 = 0
         var selected: UnsafeMutablePointer<TPML_PCR_SELECTION>?
         var values: UnsafeMutablePointer<TPML_DIGEST>?
-        try check(Esys_PCR_Read(esys, ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &selection, &counter, &selected, &values), "PCR_Read of PCR \(pcr)")
+        try check(
+            Esys_PCR_Read(
+                esys,
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE),
+                &selection,
+                &counter,
+                &selected,
+                &values
+            ),
+            "PCR_Read of PCR \(pcr)"
+        )
         defer {
             Esys_Free(selected)
             Esys_Free(values)
         }
-        guard let values, values.pointee.count == 1 else { throw TPMError(local: "the TPM returned no value for PCR \(pcr)", "PCR_Read") }
+        guard let values, values.pointee.count == 1 else {
+            throw TPMError(local: "the TPM returned no value for PCR \(pcr)", "PCR_Read")
+        }
         let digest = values.pointee.digests.0
         return withUnsafeBytes(of: digest.buffer) { Array($0.prefix(Int(digest.size))) }
     }
@@ -78,9 +106,21 @@ final class TPMContext {
         var out: [UInt8] = []
         while out.count < count {
             var bytes: UnsafeMutablePointer<TPM2B_DIGEST>?
-            try check(Esys_GetRandom(esys, ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), UInt16(min(32, count - out.count)), &bytes), "GetRandom")
+            try check(
+                Esys_GetRandom(
+                    esys,
+                    ESYS_TR(ESYS_TR_NONE),
+                    ESYS_TR(ESYS_TR_NONE),
+                    ESYS_TR(ESYS_TR_NONE),
+                    UInt16(min(32, count - out.count)),
+                    &bytes
+                ),
+                "GetRandom"
+            )
             defer { Esys_Free(bytes) }
-            guard let bytes, bytes.pointee.size > 0 else { throw TPMError(local: "the TPM returned no random bytes", "GetRandom") }
+            guard let bytes, bytes.pointee.size > 0 else {
+                throw TPMError(local: "the TPM returned no random bytes", "GetRandom")
+            }
             out += withUnsafeBytes(of: bytes.pointee.buffer) { Array($0.prefix(Int(bytes.pointee.size))) }
         }
         return out

@@ -33,7 +33,9 @@ public struct TPMObjectSecret: Sendable {
 
     /// The value for `purpose`: HMAC-SHA256 over a versioned label, 32 bytes.
     func derive(_ purpose: String) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array("ukey-tpm-v1 \(purpose)".utf8), using: SymmetricKey(data: bytes)))
+        Array(
+            HMAC<SHA256>.authenticationCode(for: Array("ukey-tpm-v1 \(purpose)".utf8), using: SymmetricKey(data: bytes))
+        )
     }
 
     public struct Failure: Error, CustomStringConvertible, Sendable {
@@ -45,10 +47,16 @@ public struct TPMObjectSecret: Sendable {
         let path = "\(stateDirectory)/\(fileName)"
         var info = stat()
         guard lstat(path, &info) == 0 else {
-            throw Failure(description: "\(path) is missing: this token's TPM objects were made by a ukeyd before TPM authorization (anyone who can talk to the TPM could use its keys and move its counter), or the file was lost; initialise a new token")
+            throw Failure(
+                description:
+                    "\(path) is missing: this token's TPM objects were made by a ukeyd before TPM authorization (anyone who can talk to the TPM could use its keys and move its counter), or the file was lost; initialise a new token"
+            )
         }
         guard info.st_mode & S_IFMT == S_IFREG, info.st_uid == getuid(), info.st_mode & 0o077 == 0 else {
-            throw Failure(description: "\(path) must be a regular file of ukeyd's user with mode 0600 (it is \(String(info.st_mode & 0o777, radix: 8)))")
+            throw Failure(
+                description:
+                    "\(path) must be a regular file of ukeyd's user with mode 0600 (it is \(String(info.st_mode & 0o777, radix: 8)))"
+            )
         }
         guard let data = FileManager.default.contents(atPath: path), data.count == 32 else {
             throw Failure(description: "\(path) is not 32 bytes: the TPM's objects cannot be derived from it")
@@ -64,7 +72,9 @@ public struct TPMObjectSecret: Sendable {
         guard fd >= 0 else { throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let written = secret.bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == 32, fsync(fd) == 0 else { throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard written == 32, fsync(fd) == 0 else {
+            throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
         let directory = open(stateDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directory >= 0 {
             fsync(directory)

@@ -65,7 +65,11 @@ public struct TPMStoreKeyProtector: StoreKeyProtector {
         }
         defer { raw.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
         guard raw.count == 32 else {
-            throw StoreError(.unwrapFailed, path: "TPM \(tcti)", "the unsealed store key has \(raw.count) bytes, not 32")
+            throw StoreError(
+                .unwrapFailed,
+                path: "TPM \(tcti)",
+                "the unsealed store key has \(raw.count) bytes, not 32"
+            )
         }
         return SymmetricKey(data: raw)
     }
@@ -87,7 +91,11 @@ struct TPMCounter: MonotonicCounter {
         do {
             return try tpm.blocking { tpm throws(TPMError) in try tpm.incrementCounter() }
         } catch {
-            throw StoreError(.unavailable, path: "TPM \(tpm.tcti)", "cannot advance the TPM's monotonic counter: \(error)")
+            throw StoreError(
+                .unavailable,
+                path: "TPM \(tpm.tcti)",
+                "cannot advance the TPM's monotonic counter: \(error)"
+            )
         }
     }
 }

@@ -21,7 +21,9 @@ public struct ExternalTool: Sendable {
     public var shouldRun: Bool { Self.inCI || path != nil }
 
     /// Why a test is skipped, for the test report.
-    public var skipReason: String { "\(name) is not installed (make test installs it; under CI=true this test fails instead)" }
+    public var skipReason: String {
+        "\(name) is not installed (make test installs it; under CI=true this test fails instead)"
+    }
 
     public struct Result: Sendable {
         public let status: Int32
@@ -39,12 +41,19 @@ public struct ExternalTool: Sendable {
         return try Self.run(path, arguments, stdin: stdin)
     }
 
-    public static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil, environment: [String: String]? = nil) throws -> Result {
+    public static func run(
+        _ executable: String,
+        _ arguments: [String],
+        stdin: Data? = nil,
+        environment: [String: String]? = nil
+    ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let environment { process.environment = environment }
-        let out = Pipe(), err = Pipe(), input = Pipe()
+        let out = Pipe()
+        let err = Pipe()
+        let input = Pipe()
         process.standardOutput = out
         process.standardError = err
         process.standardInput = input
@@ -53,7 +62,8 @@ public struct ExternalTool: Sendable {
         try input.fileHandleForWriting.close()
         // Read both pipes before waiting, so a chatty child cannot fill a pipe and block.
         let group = DispatchGroup()
-        nonisolated(unsafe) var outData = Data(), errData = Data()
+        nonisolated(unsafe) var outData = Data()
+        nonisolated(unsafe) var errData = Data()
         DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
         DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
         group.wait()

@@ -18,7 +18,9 @@ public final class SoftwareTPM: @unchecked Sendable {
     }
 
     private func launch() throws {
-        guard let tool = Self.tool.path else { throw ExternalTool.Missing(description: "swtpm is not installed but CI=true requires it") }
+        guard let tool = Self.tool.path else {
+            throw ExternalTool.Missing(description: "swtpm is not installed but CI=true requires it")
+        }
         try? FileManager.default.removeItem(atPath: socketPath)
         try? FileManager.default.removeItem(atPath: socketPath + ".ctrl")
         let arguments = [
@@ -56,7 +58,9 @@ public final class SoftwareTPM: @unchecked Sendable {
             for (index, byte) in bytes.enumerated() { raw[index] = byte }
         }
         return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         } == 0
     }
 

@@ -8,7 +8,10 @@ public enum TPM2EventLogReplay {
         var inPCRs = false
         var bank: String?
         for line in output.split(separator: "\n", omittingEmptySubsequences: true) {
-            if line == "pcrs:" { inPCRs = true; continue }
+            if line == "pcrs:" {
+                inPCRs = true
+                continue
+            }
             guard inPCRs else { continue }
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.hasSuffix(":") && !trimmed.contains(" ") {
@@ -16,7 +19,9 @@ public enum TPM2EventLogReplay {
             } else if let bank, let colon = trimmed.firstIndex(of: ":") {
                 let index = Int(trimmed[..<colon].trimmingCharacters(in: .whitespaces))
                 let value = trimmed[trimmed.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-                if let index, value.hasPrefix("0x") { banks[bank, default: [:]][index] = value.dropFirst(2).lowercased() }
+                if let index, value.hasPrefix("0x") {
+                    banks[bank, default: [:]][index] = value.dropFirst(2).lowercased()
+                }
             }
         }
         return banks

@@ -63,10 +63,11 @@ public final class TestDaemon: @unchecked Sendable {
             // and alice's and bob's own (ukeyctl card enroll --user), each in a reader of vpcd.
             tpm = nil
             let peer = try VirtualCardPeer.requireDirectory()
-            extraArguments = arguments + [
-                "--keys", "pcsc", "--users", "pcsc", "--store", "pcsc",
-                "--pcsc-reader", VirtualCardPeer.keysReader, "--pcsc-pin-file", "\(peer)/card.pin",
-            ]
+            extraArguments =
+                arguments + [
+                    "--keys", "pcsc", "--users", "pcsc", "--store", "pcsc",
+                    "--pcsc-reader", VirtualCardPeer.keysReader, "--pcsc-pin-file", "\(peer)/card.pin",
+                ]
         case .soft:
             tpm = nil
             extraArguments = arguments
@@ -81,10 +82,14 @@ public final class TestDaemon: @unchecked Sendable {
     public func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: PackagePaths.builtProduct("ukeyd"))
-        process.arguments = [
-            "--state-dir", stateDirectory, "--runtime-dir", runtimeDirectory, "--socket", socketPath, "--log-level", "debug",
-        ] + extraArguments
-        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        process.arguments =
+            [
+                "--state-dir", stateDirectory, "--runtime-dir", runtimeDirectory, "--socket", socketPath, "--log-level",
+                "debug",
+            ] + extraArguments
+        if !FileManager.default.fileExists(atPath: logPath) {
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         try log.seekToEnd()
         process.standardOutput = log

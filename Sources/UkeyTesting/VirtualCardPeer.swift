@@ -8,7 +8,8 @@ public enum VirtualCardPeer {
     public static let directory = ProcessInfo.processInfo.environment["UKEY_TEST_PCSC_DIR"]
     /// Whether a card test should run: always under CI (so that a missing peer fails loudly).
     public static var shouldRun: Bool { ExternalTool.inCI || directory != nil }
-    public static let skipReason = "no virtual card: make test starts pcscd and ukey-vcard (scripts/pcsc-peer.sh) and sets UKEY_TEST_PCSC_DIR"
+    public static let skipReason =
+        "no virtual card: make test starts pcscd and ukey-vcard (scripts/pcsc-peer.sh) and sets UKEY_TEST_PCSC_DIR"
     public static let opensc = ExternalTool("opensc-tool")
 
     public struct Unavailable: Error, CustomStringConvertible {
@@ -17,7 +18,11 @@ public enum VirtualCardPeer {
     }
 
     public static func requireDirectory() throws -> String {
-        guard let directory else { throw Unavailable(description: "UKEY_TEST_PCSC_DIR is not set but CI=true requires the PC/SC peers; \(skipReason)") }
+        guard let directory else {
+            throw Unavailable(
+                description: "UKEY_TEST_PCSC_DIR is not set but CI=true requires the PC/SC peers; \(skipReason)"
+            )
+        }
         return directory
     }
 
@@ -37,7 +42,11 @@ public enum VirtualCardPeer {
     /// administrator would): each daemon test starts from cards in a known state.
     public static func resetPIN(reader: String, puk: String, pin: String) throws {
         let result = try ExternalTool("yubico-piv-tool").run(["-r", reader, "-a", "unblock-pin", "-P", puk, "-N", pin])
-        guard result.status == 0 else { throw Unavailable(description: "yubico-piv-tool could not reset the PIN of the card in \(reader): \(result.stderr)") }
+        guard result.status == 0 else {
+            throw Unavailable(
+                description: "yubico-piv-tool could not reset the PIN of the card in \(reader): \(result.stderr)"
+            )
+        }
     }
 
     /// Pulls the card from reader `slot`: stops its ukey-vcard by PID and waits until pcscd sees
@@ -61,22 +70,35 @@ public enum VirtualCardPeer {
         if pid(pidName(slot)) != nil { try removeCard(slot: slot) }
         let state = "\(directory)/card\(slot == 0 ? "" : String(slot))"
         if fresh { try? FileManager.default.removeItem(atPath: state) }
-        try? FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try? FileManager.default.createDirectory(
+            atPath: state,
+            withIntermediateDirectories: false,
+            attributes: [.posixPermissions: 0o700]
+        )
         guard let pcscd = pid("pcscd") else { throw Unavailable(description: "no pcscd.pid in \(directory)") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        process.arguments = ["--net=/proc/\(pcscd)/ns/net", "--", PackagePaths.builtProduct("ukey-vcard"), "--state", state, "--port", String(35963 + slot)]
+        process.arguments = [
+            "--net=/proc/\(pcscd)/ns/net", "--", PackagePaths.builtProduct("ukey-vcard"), "--state", state, "--port",
+            String(35963 + slot),
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        try String(process.processIdentifier).write(toFile: "\(directory)/\(pidName(slot)).pid", atomically: true, encoding: .utf8)
+        try String(process.processIdentifier).write(
+            toFile: "\(directory)/\(pidName(slot)).pid",
+            atomically: true,
+            encoding: .utf8
+        )
         try wait(slot: slot, present: true)
     }
 
     private static func pidName(_ slot: Int) -> String { slot == 0 ? "vcard" : "vcard\(slot)" }
 
     private static func pid(_ name: String) -> Int32? {
-        guard let directory, let text = try? String(contentsOfFile: "\(directory)/\(name).pid", encoding: .utf8) else { return nil }
+        guard let directory, let text = try? String(contentsOfFile: "\(directory)/\(name).pid", encoding: .utf8) else {
+            return nil
+        }
         return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
@@ -87,6 +109,9 @@ public enum VirtualCardPeer {
             if answered == present { return }
             usleep(100_000)
         }
-        throw Unavailable(description: "pcscd did not see the card \(present ? "inserted into" : "removed from") \(readers[slot]) within 15 s")
+        throw Unavailable(
+            description:
+                "pcscd did not see the card \(present ? "inserted into" : "removed from") \(readers[slot]) within 15 s"
+        )
     }
 }

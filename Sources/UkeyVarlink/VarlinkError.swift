@@ -9,7 +9,9 @@ public struct VarlinkError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String {
-        parameters.isEmpty ? name : "\(name) \(parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
+        parameters.isEmpty
+            ? name
+            : "\(name) \(parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
     }
 
     // The standard errors of org.varlink.service.

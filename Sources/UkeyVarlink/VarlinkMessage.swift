@@ -69,7 +69,12 @@ public enum VarlinkCodec {
             default: throw .protocolError("'\(name)' must be true or false")
             }
         }
-        let call = VarlinkCall(method: method, parameters: parameters, oneway: try flag("oneway"), more: try flag("more"))
+        let call = VarlinkCall(
+            method: method,
+            parameters: parameters,
+            oneway: try flag("oneway"),
+            more: try flag("more")
+        )
         guard try !flag("upgrade") else { throw .protocolError("protocol upgrades are not supported") }
         return call
     }
@@ -104,7 +109,8 @@ public enum VarlinkCodec {
     }
 
     static func decodeObject(_ bytes: some Collection<UInt8>) throws(VarlinkError) -> [String: JSONValue] {
-        let valid = bytes.withContiguousStorageIfAvailable { String(validating: $0, as: UTF8.self) != nil }
+        let valid =
+            bytes.withContiguousStorageIfAvailable { String(validating: $0, as: UTF8.self) != nil }
             ?? (String(validating: Array(bytes), as: UTF8.self) != nil)
         guard valid else { throw .protocolError("the message is not valid UTF-8") }
         let value: JSONValue

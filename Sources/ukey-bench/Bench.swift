@@ -30,24 +30,42 @@ struct Bench {
     }
 
     static func run() async throws {
-        if ProcessInfo.processInfo.environment["UKEY_BENCH_ONLY"] == "tpm", let tcti = ProcessInfo.processInfo.environment["UKEY_BENCH_TCTI"] {
+        if ProcessInfo.processInfo.environment["UKEY_BENCH_ONLY"] == "tpm",
+            let tcti = ProcessInfo.processInfo.environment["UKEY_BENCH_TCTI"]
+        {
             // Just the tpm backend's figures (for iterating on them).
-            try await tpmDaemonBenchmarks(tcti: tcti, raw: try await rawTPMRates(tcti: tcti, nonce: Array("0123456789abcdef".utf8)), softMeasures: [:])
+            try await tpmDaemonBenchmarks(
+                tcti: tcti,
+                raw: try await rawTPMRates(tcti: tcti, nonce: Array("0123456789abcdef".utf8)),
+                softMeasures: [:]
+            )
             return
         }
         if ProcessInfo.processInfo.environment["UKEY_BENCH_ONLY"] == "compare" {
             // This build's ukeyd against a baseline build's (scripts/bench-compare.sh).
             let environment = ProcessInfo.processInfo.environment
-            guard let current = environment["UKEYD_BINARY"], let baseline = environment["UKEYD_BASELINE_BINARY"], let policy = environment["UKEY_BENCH_POLICY"] else {
-                throw BenchError("UKEY_BENCH_ONLY=compare needs UKEYD_BINARY, UKEYD_BASELINE_BINARY and UKEY_BENCH_POLICY (scripts/bench-compare.sh sets them)")
+            guard let current = environment["UKEYD_BINARY"], let baseline = environment["UKEYD_BASELINE_BINARY"],
+                let policy = environment["UKEY_BENCH_POLICY"]
+            else {
+                throw BenchError(
+                    "UKEY_BENCH_ONLY=compare needs UKEYD_BINARY, UKEYD_BASELINE_BINARY and UKEY_BENCH_POLICY (scripts/bench-compare.sh sets them)"
+                )
             }
-            try await BuildComparison.run(current: current, baseline: baseline, policy: try String(contentsOfFile: policy, encoding: .utf8))
+            try await BuildComparison.run(
+                current: current,
+                baseline: baseline,
+                policy: try String(contentsOfFile: policy, encoding: .utf8)
+            )
             return
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ukey-bench-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         if ProcessInfo.processInfo.environment["UKEY_BENCH_ONLY"] == "guard" {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
             try guardBenchmark(work: directory)
             return
         }
@@ -56,7 +74,11 @@ struct Bench {
             return
         }
         if ProcessInfo.processInfo.environment["UKEY_BENCH_ONLY"] == "sm" {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
             try gmBenchmarks(work: directory)
             return
         }
@@ -68,14 +90,23 @@ struct Bench {
         }
         if ProcessInfo.processInfo.environment["UKEY_BENCH_ONLY"] == "audit" {
             // Just the durable audit appends (for iterating on them).
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
             try await auditAppendBenchmarks(work: directory)
             return
         }
         var configuration = SoftToken.Configuration(stateDirectory: directory)
         configuration.kdf = .fastForTests
         let signer = try IdentityCA.makeRoot(key: P256.Signing.PrivateKey(), commonName: "bench", now: Date())
-        let token = try await SoftToken.initialize(configuration, soPIN: "bench-so-pin", policySigner: signer, bootID: "bench")
+        let token = try await SoftToken.initialize(
+            configuration,
+            soPIN: "bench-so-pin",
+            policySigner: signer,
+            bootID: "bench"
+        )
         try await token.addUser("bench", pin: "bench-pin", roles: [])
         for register in 8...13 { try await token.extend(register: register, digest: .of([UInt8(register)])) }
 
@@ -91,7 +122,9 @@ struct Bench {
         row("ECDSA P-256 sign: soft token Token.Sign path", userSign, userSign / openssl)
 
         let nonce = Array("0123456789abcdef".utf8)
-        let oneCaller = try await rate { _ = try await token.quote(nonce: nonce, registers: Array(8...13), eventLog: .of([1])) }
+        let oneCaller = try await rate {
+            _ = try await token.quote(nonce: nonce, registers: Array(8...13), eventLog: .of([1]))
+        }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let concurrent = try await rate(concurrency: cores) {
             _ = try await token.quote(nonce: nonce, registers: Array(8...13), eventLog: .of([1]))
@@ -113,7 +146,9 @@ struct Bench {
         row("quote: soft token ukey-v1, 1 caller", oneCaller, oneCaller / swtpmQuotes)
         row("quote: soft token ukey-v1, \(cores) callers", concurrent, concurrent / swtpmQuotes)
         let best = max(oneCaller, concurrent) / swtpmQuotes
-        print("\ngoal: soft-token quotes at least 10x swtpm: \(best >= 10 ? "met" : "NOT met") (x\(String(format: "%.1f", best)))")
+        print(
+            "\ngoal: soft-token quotes at least 10x swtpm: \(best >= 10 ? "met" : "NOT met") (x\(String(format: "%.1f", best)))"
+        )
         try gmBenchmarks(work: directory)
 
         if ProcessInfo.processInfo.environment["UKEY_BENCH_PCSC"] != nil {
@@ -122,7 +157,11 @@ struct Bench {
 
         let softMeasures = try await daemonBenchmarks()
         if ProcessInfo.processInfo.environment["UKEY_BENCH_GUARD"] != nil {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
             try guardBenchmark(work: directory)
         }
         if let tcti = ProcessInfo.processInfo.environment["UKEY_BENCH_TCTI"], let rawTPM {
@@ -134,7 +173,8 @@ struct Bench {
     static func guardBenchmark(work: String) throws {
         let environment = ProcessInfo.processInfo.environment
         guard let ukeyd = environment["UKEYD_BINARY"] else { throw BenchError("the guard bench needs UKEYD_BINARY") }
-        let guardBinary = URL(fileURLWithPath: ukeyd).deletingLastPathComponent().appendingPathComponent("ukey-guard").path
+        let guardBinary = URL(fileURLWithPath: ukeyd).deletingLastPathComponent().appendingPathComponent("ukey-guard")
+            .path
         try GuardBench.run(ukeyd: ukeyd, guardBinary: guardBinary, work: work)
     }
 
@@ -143,7 +183,12 @@ struct Bench {
         var configuration = SoftToken.Configuration(stateDirectory: directory)
         configuration.kdf = .fastForTests
         let signer = try IdentityCA.makeRoot(key: P256.Signing.PrivateKey(), commonName: "bench", now: Date())
-        let token = try await SoftToken.initialize(configuration, soPIN: "bench-so-pin", policySigner: signer, bootID: "bench")
+        let token = try await SoftToken.initialize(
+            configuration,
+            soPIN: "bench-so-pin",
+            policySigner: signer,
+            bootID: "bench"
+        )
         try await token.addUser("bench", pin: "bench-pin", roles: [])
         let digest = Array(SHA256.hash(data: Array("bench".utf8)))
         return try await rate { _ = try await token.sign(asUser: "bench", digest: digest) }
@@ -164,22 +209,42 @@ struct Bench {
     }
 
     /// ukeyd on the tpm backend (on the same swtpm), against the bare command rates.
-    static func tpmDaemonBenchmarks(tcti: String, raw: (extends: Double, quotes: Double), softMeasures: [Int: Double]) async throws {
+    static func tpmDaemonBenchmarks(
+        tcti: String,
+        raw: (extends: Double, quotes: Double),
+        softMeasures: [Int: Double]
+    ) async throws {
         let environment = ProcessInfo.processInfo.environment
-        guard let binary = environment["UKEYD_BINARY"], let policyPath = environment["UKEY_BENCH_POLICY"] else { return }
+        guard let binary = environment["UKEYD_BINARY"], let policyPath = environment["UKEY_BENCH_POLICY"] else {
+            return
+        }
         let policy = try String(contentsOfFile: policyPath, encoding: .utf8)
         let kernel = policy.split(separator: "\n").first { $0.contains("digest: sha256:") }!.split(separator: " ").last!
         let (socket, _, _, stop) = try DaemonBench.start(
-            binary: binary, policy: policy, arguments: ["--registers", "tpm", "--keys", "tpm", "--tcti", tcti], name: "tpm"
+            binary: binary,
+            policy: policy,
+            arguments: ["--registers", "tpm", "--keys", "tpm", "--tcti", tcti],
+            name: "tpm"
         )
         defer { stop() }
         print("\nukeyd on the tpm backend (registers and keys in swtpm), pipelined 64 deep on 1 connection\n")
-        let measure = VarlinkCall(method: "io.ukey.Boot.Measure", parameters: ["entity": "vmm", "component": "kernel", "digest": .string(String(kernel))])
-        let quote = VarlinkCall(method: "io.ukey.Boot.Quote", parameters: ["nonce": .string(Data("0123456789abcdef".utf8).base64EncodedString())])
+        let measure = VarlinkCall(
+            method: "io.ukey.Boot.Measure",
+            parameters: ["entity": "vmm", "component": "kernel", "digest": .string(String(kernel))]
+        )
+        let quote = VarlinkCall(
+            method: "io.ukey.Boot.Quote",
+            parameters: ["nonce": .string(Data("0123456789abcdef".utf8).base64EncodedString())]
+        )
         row("PCR_Extend: swtpm via tpm2-tss (bare)", raw.extends, nil)
         var best = (measure: 0.0, quote: 0.0)
         for connections in [1, 16] {
-            let measured = try await DaemonBench.rate(socket: socket, connections: connections, seconds: Self.seconds, call: measure)
+            let measured = try await DaemonBench.rate(
+                socket: socket,
+                connections: connections,
+                seconds: Self.seconds,
+                call: measure
+            )
             row("Measure via ukeyd, \(connections) connection(s)", measured, measured / raw.extends)
             if let soft = softMeasures[connections] {
                 row("  (the same on the soft token, this run)", soft, measured / soft)
@@ -188,14 +253,27 @@ struct Bench {
         }
         row("TPM2_Quote: swtpm via tpm2-tss (bare)", raw.quotes, nil)
         for connections in [1, 16] {
-            let quoted = try await DaemonBench.rate(socket: socket, connections: connections, seconds: Self.seconds, call: quote)
+            let quoted = try await DaemonBench.rate(
+                socket: socket,
+                connections: connections,
+                seconds: Self.seconds,
+                call: quote
+            )
             row("Boot.Quote via ukeyd, \(connections) connection(s)", quoted, quoted / raw.quotes)
             best.quote = max(best.quote, quoted)
         }
         // "adds at most 30%": ukeyd's time per call at most 1.3x the bare command's.
-        let measureTime = raw.extends / best.measure, quoteTime = raw.quotes / best.quote
-        print(String(format: "\ngoal: ukeyd adds at most 30%% over the bare TPM commands: %@ (Measure %.2fx, Quote %.2fx the bare time per call)",
-                     max(measureTime, quoteTime) <= 1.3 ? "met" : "NOT met", measureTime, quoteTime))
+        let measureTime = raw.extends / best.measure
+        let quoteTime = raw.quotes / best.quote
+        print(
+            String(
+                format:
+                    "\ngoal: ukeyd adds at most 30%% over the bare TPM commands: %@ (Measure %.2fx, Quote %.2fx the bare time per call)",
+                max(measureTime, quoteTime) <= 1.3 ? "met" : "NOT met",
+                measureTime,
+                quoteTime
+            )
+        )
         print("  (a connection queues its measurements without waiting for each answer; ukeyd takes the queue in")
         print("   batches: one write-ahead fsync and one hop to the TPM's thread per batch, and it handles the next")
         print("   calls while the TPM extends; on 2 cores swtpm, ukeyd and the client share the CPU, and swtpm's")
@@ -222,18 +300,38 @@ struct Bench {
         )
         var softMeasures: [Int: Double] = [:]
         for connections in [1, 16] {
-            let floor = try await DaemonBench.rate(socket: socket, connections: connections, seconds: Self.seconds, call: getInfo)
-            let measured = try await DaemonBench.rate(socket: socket, connections: connections, seconds: Self.seconds, call: measure)
+            let floor = try await DaemonBench.rate(
+                socket: socket,
+                connections: connections,
+                seconds: Self.seconds,
+                call: getInfo
+            )
+            let measured = try await DaemonBench.rate(
+                socket: socket,
+                connections: connections,
+                seconds: Self.seconds,
+                call: measure
+            )
             softMeasures[connections] = measured
             row("GetInfo (no-op), \(connections) connection(s)", floor, nil)
             row("Measure (digest), \(connections) connection(s)", measured, measured / floor)
         }
         let noop = try DaemonBench.latency(socket: socket, count: 2000, call: getInfo)
         let measureLatency = try DaemonBench.latency(socket: socket, count: 2000, call: measure)
-        print(String(format: "  latency, one call at a time: GetInfo p50 %.0f us p99 %.0f us; Measure p50 %.0f us p99 %.0f us",
-                     noop.p50, noop.p99, measureLatency.p50, measureLatency.p99))
+        print(
+            String(
+                format:
+                    "  latency, one call at a time: GetInfo p50 %.0f us p99 %.0f us; Measure p50 %.0f us p99 %.0f us",
+                noop.p50,
+                noop.p99,
+                measureLatency.p50,
+                measureLatency.p99
+            )
+        )
 
-        if let image = environment["UKEY_BENCH_IMAGE"], let opensslSeconds = environment["OPENSSL_DGST_SECONDS"].flatMap(Double.init) {
+        if let image = environment["UKEY_BENCH_IMAGE"],
+            let opensslSeconds = environment["OPENSSL_DGST_SECONDS"].flatMap(Double.init)
+        {
             // Best of 3, as the openssl figure is (the file is in the page cache for all of them).
             let ours = try (0..<3).map { _ in try DaemonBench.measurePath(socket: socket, path: image) }.min()!
             let inProcess = try (0..<3).map { _ in try DaemonBench.hashInProcess(path: image) }.min()!
@@ -242,41 +340,77 @@ struct Bench {
             row("hash 1 GiB: openssl dgst -sha256 (MB/s)", size / opensslSeconds / 1e6, nil)
             row("hash 1 GiB: ukey FileDigester in process (MB/s)", size / inProcess / 1e6, opensslSeconds / inProcess)
             row("hash 1 GiB: Measure --path via ukeyd (MB/s)", size / ours / 1e6, opensslSeconds / ours)
-            print(String(format: "\ngoal: Measure --path within 10%% of openssl dgst: %@ (%.2fx its time)", ours <= opensslSeconds * 1.1 ? "met" : "NOT met", ours / opensslSeconds))
+            print(
+                String(
+                    format: "\ngoal: Measure --path within 10%% of openssl dgst: %@ (%.2fx its time)",
+                    ours <= opensslSeconds * 1.1 ? "met" : "NOT met",
+                    ours / opensslSeconds
+                )
+            )
         }
         try await execBenchmarks(socket: socket, pid: pid, signer: signer, policy: policy)
         return softMeasures
     }
 
     /// An exec the demo policy allows in the `office` VM once the demo host is booted.
-    static let officeCheck = VarlinkCall(method: "io.ukey.Runtime.CheckExec", parameters: [
-        "vm": "office", "path": "/usr/bin/soffice", "digest": "sha256:5f0c3c1e2c0a3b1f3e1c55f2b3e2c1f0a9d8c7b6a5f4e3d2c1b0a99887766554",
-    ])
+    static let officeCheck = VarlinkCall(
+        method: "io.ukey.Runtime.CheckExec",
+        parameters: [
+            "vm": "office", "path": "/usr/bin/soffice",
+            "digest": "sha256:5f0c3c1e2c0a3b1f3e1c55f2b3e2c1f0a9d8c7b6a5f4e3d2c1b0a99887766554",
+        ]
+    )
 
     /// The whitelist on the exec path, a million-entry policy, durable audit appends.
-    static func execBenchmarks(socket: String, pid: Int32, signer: P256.Signing.PrivateKey, policy: String) async throws {
+    static func execBenchmarks(socket: String, pid: Int32, signer: P256.Signing.PrivateKey, policy: String) async throws
+    {
         try ExecBench.bootDemoHost(socket: socket, policyText: policy)
         let check = officeCheck
         let probe = try VarlinkConnection(path: socket).call("io.ukey.Runtime.CheckExec", check.parameters)
-        guard probe["decision"] == "allow" else { throw BenchError("the bench host did not boot: CheckExec says \(probe)") }
+        guard probe["decision"] == "allow" else {
+            throw BenchError("the bench host did not boot: CheckExec says \(probe)")
+        }
         let getInfo = VarlinkCall(method: "org.varlink.service.GetInfo")
         print("\nthe exec path: CheckExec (allowed, not audited by default) against the protocol floor\n")
         var worst = 0.0
         for connections in [1, 16] {
-            let floor = try await DaemonBench.rate(socket: socket, connections: connections, seconds: Self.seconds, call: getInfo)
-            let checks = try await DaemonBench.rate(socket: socket, connections: connections, seconds: Self.seconds, call: check)
+            let floor = try await DaemonBench.rate(
+                socket: socket,
+                connections: connections,
+                seconds: Self.seconds,
+                call: getInfo
+            )
+            let checks = try await DaemonBench.rate(
+                socket: socket,
+                connections: connections,
+                seconds: Self.seconds,
+                call: check
+            )
             row("GetInfo (no-op), \(connections) connection(s)", floor, nil)
             row("CheckExec, \(connections) connection(s)", checks, checks / floor)
             worst = max(worst, floor / checks)
         }
         let latency = try DaemonBench.latency(socket: socket, count: 2000, call: check)
-        print(String(format: "  latency, one call at a time: CheckExec p50 %.0f us p99 %.0f us", latency.p50, latency.p99))
-        print(String(format: "\ngoal: CheckExec costs at most 1.3x a no-op call: %@ (%.2fx)", worst <= 1.3 ? "met" : "NOT met", worst))
+        print(
+            String(format: "  latency, one call at a time: CheckExec p50 %.0f us p99 %.0f us", latency.p50, latency.p99)
+        )
+        print(
+            String(
+                format: "\ngoal: CheckExec costs at most 1.3x a no-op call: %@ (%.2fx)",
+                worst <= 1.3 ? "met" : "NOT met",
+                worst
+            )
+        )
 
         let (decisions, build) = ExecBench.inProcess(entries: 1_000_000)
         print("")
         row("whitelist of 1,000,000 in process (decisions)", decisions, decisions / 260_000)
-        print(String(format: "  (ratio to fapolicyd's ~260k decisions/s, the issue's anchor; index built in %.2f s)", build))
+        print(
+            String(
+                format: "  (ratio to fapolicyd's ~260k decisions/s, the issue's anchor; index built in %.2f s)",
+                build
+            )
+        )
 
         let work = NSTemporaryDirectory() + "ukey-bench-exec-\(getpid())"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
@@ -287,11 +421,28 @@ struct Bench {
         let signature = try signer.signature(for: SHA256.hash(data: Array(million.utf8))).derRepresentation
         let clock = ContinuousClock()
         let start = clock.now
-        _ = try admin.call("io.ukey.Admin.LoadPolicy", ["policy": .string(million), "signature": .string(signature.base64EncodedString())])
+        _ = try admin.call(
+            "io.ukey.Admin.LoadPolicy",
+            ["policy": .string(million), "signature": .string(signature.base64EncodedString())]
+        )
         let loadSeconds = ExecBench.seconds(clock.now - start)
         let after = ExecBench.memory(pid: pid)
-        print(String(format: "  LoadPolicy with a 1,000,000-entry allow-list: %.2f s; ukeyd RSS %.0f MB -> %.0f MB (peak %.0f MB)", loadSeconds, before.rss, after.rss, after.peak))
-        print(String(format: "\ngoal: 1,000,000 entries load in under 2 s and 300 MB RSS: %@", loadSeconds < 2 && after.peak < 300 ? "met" : "NOT met"))
+        print(
+            String(
+                format:
+                    "  LoadPolicy with a 1,000,000-entry allow-list: %.2f s; ukeyd RSS %.0f MB -> %.0f MB (peak %.0f MB)",
+                loadSeconds,
+                before.rss,
+                after.rss,
+                after.peak
+            )
+        )
+        print(
+            String(
+                format: "\ngoal: 1,000,000 entries load in under 2 s and 300 MB RSS: %@",
+                loadSeconds < 2 && after.peak < 300 ? "met" : "NOT met"
+            )
+        )
 
         try await auditAppendBenchmarks(work: work)
     }
@@ -308,7 +459,12 @@ struct Bench {
             row("AuditLog.append, \(writers) caller(s)", appends, appends / naive)
             if writers == 64 { at64 = appends }
         }
-        print(String(format: "\ngoal: at least 20,000 durable appends/s at 64 callers with the tail sealed: %@", at64 >= 20_000 ? "met" : "NOT met"))
+        print(
+            String(
+                format: "\ngoal: at least 20,000 durable appends/s at 64 callers with the tail sealed: %@",
+                at64 >= 20_000 ? "met" : "NOT met"
+            )
+        )
     }
 
     /// Calls `body` from `concurrency` tasks at once for `seconds`; returns calls per second.
@@ -349,7 +505,9 @@ struct Bench {
     /// just before this run. (openssl speed times itself with SIGALRM, which a child of the Swift
     /// runtime inherits blocked; the shell starts it with a clean signal mask.)
     static func opensslECDSASignsPerSecond() throws -> Double {
-        guard let text = ProcessInfo.processInfo.environment["OPENSSL_ECDSAP256_SIGNS"], let value = Double(text), value > 0 else {
+        guard let text = ProcessInfo.processInfo.environment["OPENSSL_ECDSAP256_SIGNS"], let value = Double(text),
+            value > 0
+        else {
             throw BenchError("run through 'make bench': OPENSSL_ECDSAP256_SIGNS (openssl speed's sign/s) is not set")
         }
         return value

@@ -20,10 +20,17 @@ enum BuildComparison {
     static func run(current: String, baseline: String, policy: String) async throws {
         let kernel = policy.split(separator: "\n").first { $0.contains("digest: sha256:") }!.split(separator: " ").last!
         var rates: [String: [Int: Rates]] = ["baseline": [:], "this build": [:]]
-        print("ukeyd, this build against the baseline build, \(rounds) alternating rounds of \(Int(seconds)) s per call (pipelined 64 deep)\n")
+        print(
+            "ukeyd, this build against the baseline build, \(rounds) alternating rounds of \(Int(seconds)) s per call (pipelined 64 deep)\n"
+        )
         for round in 1...rounds {
             for (name, binary) in [("baseline", baseline), ("this build", current)] {
-                let measured = try await once(binary: binary, policy: policy, kernel: String(kernel), name: name == "baseline" ? "base" : "this")
+                let measured = try await once(
+                    binary: binary,
+                    policy: policy,
+                    kernel: String(kernel),
+                    name: name == "baseline" ? "base" : "this"
+                )
                 for (connections, value) in measured {
                     var r = rates[name]![connections] ?? Rates()
                     r.getInfo.append(value.getInfo)
@@ -37,36 +44,85 @@ enum BuildComparison {
         print("")
         var worst = Double.infinity
         for connections in connections {
-            let base = rates["baseline"]![connections]!, this = rates["this build"]![connections]!
-            for (call, b, t) in [("GetInfo", base.getInfo, this.getInfo), ("CheckExec", base.checkExec, this.checkExec), ("Measure", base.measure, this.measure)] {
+            let base = rates["baseline"]![connections]!
+            let this = rates["this build"]![connections]!
+            for (call, b, t) in [
+                ("GetInfo", base.getInfo, this.getInfo), ("CheckExec", base.checkExec, this.checkExec),
+                ("Measure", base.measure, this.measure),
+            ] {
                 let ratio = median(t) / median(b)
                 worst = min(worst, ratio)
                 let label = "\(call), \(connections) connection(s)".padding(toLength: 30, withPad: " ", startingAt: 0)
-                print(String(format: "  %@ baseline %8.0f /s   this build %8.0f /s   x%.2f", label, median(b), median(t), ratio))
+                print(
+                    String(
+                        format: "  %@ baseline %8.0f /s   this build %8.0f /s   x%.2f",
+                        label,
+                        median(b),
+                        median(t),
+                        ratio
+                    )
+                )
             }
-            print(String(format: "  (this build's own ratios, %d connection(s): CheckExec/GetInfo %.2f, Measure/GetInfo %.2f)",
-                         connections, median(this.checkExec) / median(this.getInfo), median(this.measure) / median(this.getInfo)))
+            print(
+                String(
+                    format:
+                        "  (this build's own ratios, %d connection(s): CheckExec/GetInfo %.2f, Measure/GetInfo %.2f)",
+                    connections,
+                    median(this.checkExec) / median(this.getInfo),
+                    median(this.measure) / median(this.getInfo)
+                )
+            )
         }
-        print(String(format: "\nno regression beyond noise (every call at least 0.90x the baseline's rate): %@ (lowest x%.2f)", worst >= 0.9 ? "met" : "NOT met", worst))
+        print(
+            String(
+                format:
+                    "\nno regression beyond noise (every call at least 0.90x the baseline's rate): %@ (lowest x%.2f)",
+                worst >= 0.9 ? "met" : "NOT met",
+                worst
+            )
+        )
     }
 
     /// One round for one build: a fresh daemon, the demo host booted, each call's rate.
-    private static func once(binary: String, policy: String, kernel: String, name: String) async throws -> [Int: (getInfo: Double, checkExec: Double, measure: Double)] {
+    private static func once(
+        binary: String,
+        policy: String,
+        kernel: String,
+        name: String
+    ) async throws -> [Int: (getInfo: Double, checkExec: Double, measure: Double)] {
         let (socket, _, _, stop) = try DaemonBench.start(binary: binary, policy: policy, name: name)
         defer { stop() }
         let getInfo = VarlinkCall(method: "org.varlink.service.GetInfo")
-        let measure = VarlinkCall(method: "io.ukey.Boot.Measure", parameters: ["entity": "vmm", "component": "kernel", "digest": .string(kernel)])
+        let measure = VarlinkCall(
+            method: "io.ukey.Boot.Measure",
+            parameters: ["entity": "vmm", "component": "kernel", "digest": .string(kernel)]
+        )
         var out: [Int: (getInfo: Double, checkExec: Double, measure: Double)] = [:]
         var measured: [Int: Double] = [:]
         for connections in connections {
-            measured[connections] = try await DaemonBench.rate(socket: socket, connections: connections, seconds: seconds, call: measure)
+            measured[connections] = try await DaemonBench.rate(
+                socket: socket,
+                connections: connections,
+                seconds: seconds,
+                call: measure
+            )
         }
         // CheckExec needs the demo host booted (its VM trusted); the boot starts afresh.
         try ExecBench.bootDemoHost(socket: socket, policyText: policy)
         let check = Bench.officeCheck
         for connections in connections {
-            let floor = try await DaemonBench.rate(socket: socket, connections: connections, seconds: seconds, call: getInfo)
-            let checks = try await DaemonBench.rate(socket: socket, connections: connections, seconds: seconds, call: check)
+            let floor = try await DaemonBench.rate(
+                socket: socket,
+                connections: connections,
+                seconds: seconds,
+                call: getInfo
+            )
+            let checks = try await DaemonBench.rate(
+                socket: socket,
+                connections: connections,
+                seconds: seconds,
+                call: check
+            )
             out[connections] = (floor, checks, measured[connections]!)
         }
         return out
@@ -74,6 +130,9 @@ enum BuildComparison {
 
     static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
-        return sorted.isEmpty ? 0 : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        return sorted.isEmpty
+            ? 0
+            : sorted.count % 2 == 1
+                ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 }

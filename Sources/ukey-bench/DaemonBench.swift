@@ -10,10 +10,19 @@ import UkeyVarlink
 enum DaemonBench {
     /// Starts ukeyd with its runtime directory on tmpfs (as /run is in production), provisions it
     /// with the demo policy, and returns the socket and a stop function.
-    static func start(binary: String, policy: String, arguments: [String] = [], name: String = "soft") throws -> (socket: String, pid: Int32, signer: P256.Signing.PrivateKey, stop: () -> Void) {
+    static func start(
+        binary: String,
+        policy: String,
+        arguments: [String] = [],
+        name: String = "soft"
+    ) throws -> (socket: String, pid: Int32, signer: P256.Signing.PrivateKey, stop: () -> Void) {
         let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
         let root = "\(base)/ukey-bench-daemon-\(name)-\(getpid())"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: root,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
         let socket = "\(root)/run/ukeyd.sock"
         // Every Measure --path hashes the file: the figure is ukeyd's hashing, not its
         // measurement cache (bench-vm-life.sh measures that).
@@ -21,7 +30,11 @@ enum DaemonBench {
         try Data("[boot]\nreuse-measurements = false\n".utf8).write(to: URL(fileURLWithPath: config))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--config", config, "--state-dir", "\(root)/state", "--runtime-dir", "\(root)/run", "--socket", socket, "--log-level", "error"] + arguments
+        process.arguments =
+            [
+                "--config", config, "--state-dir", "\(root)/state", "--runtime-dir", "\(root)/run", "--socket", socket,
+                "--log-level", "error",
+            ] + arguments
         try process.run()
         var up = false
         for _ in 0..<400 where !up {
@@ -32,14 +45,23 @@ enum DaemonBench {
         let signer = P256.Signing.PrivateKey()
         let certificate = try IdentityCA.makeRoot(key: signer, commonName: "bench signer", now: Date())
         let admin = try VarlinkConnection(path: socket)
-        _ = try admin.call("io.ukey.Admin.Initialize", ["soPin": "bench-so-pin", "policySigner": .string(try IdentityCA.pem(certificate))])
+        _ = try admin.call(
+            "io.ukey.Admin.Initialize",
+            ["soPin": "bench-so-pin", "policySigner": .string(try IdentityCA.pem(certificate))]
+        )
         let signature = try signer.signature(for: SHA256.hash(data: Array(policy.utf8))).derRepresentation
-        _ = try admin.call("io.ukey.Admin.LoadPolicy", ["policy": .string(policy), "signature": .string(signature.base64EncodedString())])
-        return (socket, process.processIdentifier, signer, {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-            try? FileManager.default.removeItem(atPath: root)
-        })
+        _ = try admin.call(
+            "io.ukey.Admin.LoadPolicy",
+            ["policy": .string(policy), "signature": .string(signature.base64EncodedString())]
+        )
+        return (
+            socket, process.processIdentifier, signer,
+            {
+                kill(process.processIdentifier, SIGTERM)
+                process.waitUntilExit()
+                try? FileManager.default.removeItem(atPath: root)
+            }
+        )
     }
 
     /// Calls per second for `call`, pipelined in windows of 64 on each of `connections` connections.
@@ -101,7 +123,10 @@ enum DaemonBench {
         let connection = try VarlinkConnection(path: socket, timeout: 600)
         let clock = ContinuousClock()
         let start = clock.now
-        _ = try connection.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "kernel", "path": .string(path)])
+        _ = try connection.call(
+            "io.ukey.Boot.Measure",
+            ["entity": "vmm", "component": "kernel", "path": .string(path)]
+        )
         let elapsed = clock.now - start
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }

@@ -21,17 +21,21 @@ enum ExecBench {
         for entity in policy.entities where entity.name != "dev" {
             for component in entity.components {
                 guard let digest = component.digest else { continue }
-                _ = try connection.call("io.ukey.Boot.Measure", [
-                    "entity": .string(entity.name), "component": .string(component.name),
-                    "digest": .string(digest.description), "session": session,
-                ])
+                _ = try connection.call(
+                    "io.ukey.Boot.Measure",
+                    [
+                        "entity": .string(entity.name), "component": .string(component.name),
+                        "digest": .string(digest.description), "session": session,
+                    ]
+                )
             }
         }
     }
 
     /// Decisions per second in process over a whitelist of `entries` entries for one VM.
     static func inProcess(entries: Int) -> (perSecond: Double, buildSeconds: Double) {
-        let policyText = "version: 1\nentities:\n  - name: vm\n    parent: root\n    kind: user-vm\n    components:\n      - name: disk\n        digest: sha256:\(String(repeating: "a", count: 64))\nruntime:\n  - vm: vm\n    default: deny\n"
+        let policyText =
+            "version: 1\nentities:\n  - name: vm\n    parent: root\n    kind: user-vm\n    components:\n      - name: disk\n        digest: sha256:\(String(repeating: "a", count: 64))\nruntime:\n  - vm: vm\n    default: deny\n"
         let policy = try! PolicyParser.parse(bytes: Array(policyText.utf8), file: "bench.yaml")
         let clock = ContinuousClock()
         var whitelist = Whitelist(policy)
@@ -48,7 +52,10 @@ enum ExecBench {
         queries.shuffle()
         var allowed = 0
         let elapsed = clock.measure {
-            for (path, digest) in queries where whitelist.check(vm: "vm", path: path, digest: digest, vmTrusted: true, mode: .enforce).decision == .allow {
+            for (path, digest) in queries
+            where whitelist.check(vm: "vm", path: path, digest: digest, vmTrusted: true, mode: .enforce).decision
+                == .allow
+            {
                 allowed += 1
             }
         }
@@ -65,7 +72,8 @@ enum ExecBench {
         var hasher = SHA256()
         var buffer = ""
         for n in 0..<entries {
-            buffer += Hex.encode(SHA256.hash(data: Array("file \(n)".utf8))) + "  /usr/lib/pkg-\(n % 5000)/lib\(n).so.1\n"
+            buffer +=
+                Hex.encode(SHA256.hash(data: Array("file \(n)".utf8))) + "  /usr/lib/pkg-\(n % 5000)/lib\(n).so.1\n"
             if buffer.utf8.count > 1 << 20 || n == entries - 1 {
                 hasher.update(data: Array(buffer.utf8))
                 try handle.write(contentsOf: Data(buffer.utf8))
@@ -74,9 +82,14 @@ enum ExecBench {
         }
         try handle.close()
         let digest = "sha256:" + Hex.encode(hasher.finalize())
-        return demo
+        return
+            demo
             .replacingOccurrences(of: "version: 1", with: "version: 2")
-            .replacingOccurrences(of: "  - vm: dev\n    default: deny\n", with: "  - vm: dev\n    default: deny\n    allow-list:\n      file: \(listPath)\n      digest: \(digest)\n")
+            .replacingOccurrences(
+                of: "  - vm: dev\n    default: deny\n",
+                with:
+                    "  - vm: dev\n    default: deny\n    allow-list:\n      file: \(listPath)\n      digest: \(digest)\n"
+            )
     }
 
     /// ukeyd's resident and peak memory, in MB, from /proc.
@@ -101,10 +114,20 @@ enum ExecBench {
             func sealCheckpoint(_ checkpoint: SealedCheckpoint) async throws {}
         }
         let logDirectory = directory + "/audit-\(writers)"
-        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: logDirectory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
         // As ukeyd runs it: the tail sealed (write + fdatasync) after every batch.
         let seal = try AuditTailSeal(directory: logDirectory, key: Array(repeating: 1, count: 32))
-        let log = try AuditLog(configuration: .init(path: logDirectory + "/audit.log"), sealed: nil, checkpointing: Signer(key: signer), tailSeal: seal, problems: { _ in })
+        let log = try AuditLog(
+            configuration: .init(path: logDirectory + "/audit.log"),
+            sealed: nil,
+            checkpointing: Signer(key: signer),
+            tailSeal: seal,
+            problems: { _ in }
+        )
         let clock = ContinuousClock()
         let start = clock.now
         let total = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -112,9 +135,16 @@ enum ExecBench {
                 group.addTask {
                     var count = 0
                     while clock.now - start < .seconds(duration) {
-                        try await log.append(AuditEntry(type: "exec", actor: AuditActor(uid: 0, pid: 1, role: "hypervisor"), subject: [
-                            "vm": "office", "path": .string("/usr/bin/tool-\(w)-\(count)"), "decision": "deny", "reason": "not-whitelisted",
-                        ]))
+                        try await log.append(
+                            AuditEntry(
+                                type: "exec",
+                                actor: AuditActor(uid: 0, pid: 1, role: "hypervisor"),
+                                subject: [
+                                    "vm": "office", "path": .string("/usr/bin/tool-\(w)-\(count)"), "decision": "deny",
+                                    "reason": "not-whitelisted",
+                                ]
+                            )
+                        )
                         count += 1
                     }
                     return count

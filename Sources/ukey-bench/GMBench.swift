@@ -13,7 +13,9 @@ extension Bench {
         let size = 256 << 20
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         for index in chunk.indices { chunk[index] = UInt8(truncatingIfNeeded: index &* 2_654_435_761 >> 13) }
-        guard FileManager.default.createFile(atPath: path, contents: nil) else { throw BenchError("cannot create \(path)") }
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw BenchError("cannot create \(path)")
+        }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         for _ in 0..<(size >> 20) { handle.write(Data(chunk)) }
         try handle.close()
@@ -31,22 +33,40 @@ extension Bench {
             ours = try FileDigester.digest(ofFileAt: path, using: .sm3)
             oursBest = min(oursBest, Date().timeIntervalSince(begin))
         }
-        guard let ours, opensslDigest.hasPrefix(Hex.encode(ours.bytes)) else { throw BenchError("SM3 of the bench file differs from openssl's: \(opensslDigest)") }
+        guard let ours, opensslDigest.hasPrefix(Hex.encode(ours.bytes)) else {
+            throw BenchError("SM3 of the bench file differs from openssl's: \(opensslDigest)")
+        }
         row("hash 256 MiB: openssl dgst -sm3 (MB/s)", Double(size) / opensslBest / 1e6, nil)
         row("hash 256 MiB: ukey SM3, as Measure does (MB/s)", Double(size) / oursBest / 1e6, opensslBest / oursBest)
-        print(String(format: "\ngoal: SM3 hashing at most 1.10x openssl dgst -sm3's time: %@ (%.2fx)", oursBest <= opensslBest * 1.10 ? "met" : "NOT met", oursBest / opensslBest))
+        print(
+            String(
+                format: "\ngoal: SM3 hashing at most 1.10x openssl dgst -sm3's time: %@ (%.2fx)",
+                oursBest <= opensslBest * 1.10 ? "met" : "NOT met",
+                oursBest / opensslBest
+            )
+        )
 
         // Measured by scripts/bench.sh just before (openssl speed cannot run as our child: it times
         // itself with SIGALRM, which Foundation's Process leaves blocked in its children).
-        let fields = (ProcessInfo.processInfo.environment["OPENSSL_SM2"] ?? "").split(separator: " ").compactMap { Double($0) }
-        guard fields.count == 2 else { throw BenchError("run through 'make bench': OPENSSL_SM2 (openssl speed -elapsed sm2's sign/s and verify/s) is not set") }
+        let fields = (ProcessInfo.processInfo.environment["OPENSSL_SM2"] ?? "").split(separator: " ").compactMap {
+            Double($0)
+        }
+        guard fields.count == 2 else {
+            throw BenchError(
+                "run through 'make bench': OPENSSL_SM2 (openssl speed -elapsed sm2's sign/s and verify/s) is not set"
+            )
+        }
         let (opensslSign, opensslVerify) = (fields[0], fields[1])
         let key = try SM2PrivateKey()
         let publicKey = try key.publicKey
         let message = Array("ukey-v1 quote".utf8)
         let signature = try key.signature(for: message)
         let signRate = try rate(seconds: 3) { _ = try key.signature(for: message) }
-        let verifyRate = try rate(seconds: 3) { guard publicKey.isValidSignature(signature, for: message) else { throw BenchError("an SM2 signature did not verify") } }
+        let verifyRate = try rate(seconds: 3) {
+            guard publicKey.isValidSignature(signature, for: message) else {
+                throw BenchError("an SM2 signature did not verify")
+            }
+        }
         print("")
         row("SM2 sign: openssl speed", opensslSign, nil)
         row("SM2 sign: ukey (SM3 of Z_A || message, the ID set)", signRate, signRate / opensslSign)
@@ -75,7 +95,9 @@ extension Bench {
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchError("\(path) \(arguments.joined(separator: " ")) failed") }
+        guard process.terminationStatus == 0 else {
+            throw BenchError("\(path) \(arguments.joined(separator: " ")) failed")
+        }
         return String(decoding: data, as: UTF8.self)
     }
 }

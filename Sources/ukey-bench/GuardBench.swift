@@ -45,7 +45,9 @@ enum GuardBench {
     static func run(ukeyd: String, guardBinary: String, work: String) throws {
         let mount = work + "/mnt"
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
-        guard shell("/bin/mount", ["-t", "tmpfs", "-o", "size=512m,mode=0755", "tmpfs", mount]) == 0 else { throw BenchError("cannot mount a tmpfs for the guard bench") }
+        guard shell("/bin/mount", ["-t", "tmpfs", "-o", "size=512m,mode=0755", "tmpfs", mount]) == 0 else {
+            throw BenchError("cannot mount a tmpfs for the guard bench")
+        }
         defer { _ = shell("/bin/umount", ["-l", mount]) }
 
         let program = Array(try Data(contentsOf: URL(fileURLWithPath: "/usr/bin/true")))
@@ -58,18 +60,31 @@ enum GuardBench {
         var files = [mount + "/prog"] + (0..<coldFiles * ways).map { "\(mount)/cold-\($0)" }
         let bareDirectory = work + "/bare"
         try FileManager.default.createDirectory(atPath: bareDirectory, withIntermediateDirectories: true)
-        guard shell("/bin/mount", ["-t", "ramfs", "-o", "mode=0755", "ramfs", bareDirectory]) == 0 else { throw BenchError("cannot mount a ramfs for the guard bench") }
+        guard shell("/bin/mount", ["-t", "ramfs", "-o", "mode=0755", "ramfs", bareDirectory]) == 0 else {
+            throw BenchError("cannot mount a ramfs for the guard bench")
+        }
         defer { _ = shell("/bin/umount", ["-l", bareDirectory]) }
         let bareFiles = [bareDirectory + "/prog"] + (0..<coldFiles * ways).map { "\(bareDirectory)/cold-\($0)" }
         for file in files + bareFiles {
-            guard FileManager.default.createFile(atPath: file, contents: Data(program), attributes: [.posixPermissions: 0o755]) else { throw BenchError("cannot write \(file)") }
+            guard
+                FileManager.default.createFile(
+                    atPath: file,
+                    contents: Data(program),
+                    attributes: [.posixPermissions: 0o755]
+                )
+            else { throw BenchError("cannot write \(file)") }
         }
         var untrusted = program
         untrusted[untrusted.count - 16] ^= 1
-        _ = FileManager.default.createFile(atPath: mount + "/untrusted", contents: Data(untrusted), attributes: [.posixPermissions: 0o755])
+        _ = FileManager.default.createFile(
+            atPath: mount + "/untrusted",
+            contents: Data(untrusted),
+            attributes: [.posixPermissions: 0o755]
+        )
 
         // The same million entries in both formats, and the test programs.
-        var trust = "", allow = ""
+        var trust = ""
+        var allow = ""
         trust.reserveCapacity(entries * 110)
         allow.reserveCapacity(entries * 110)
         for n in 0..<entries {
@@ -86,13 +101,16 @@ enum GuardBench {
         // Cold files: a fresh set for each way, so each exec is a file's first.
         var coldSets = stride(from: 0, to: files.count, by: coldFiles).map { Array(files[$0..<$0 + coldFiles]) }
         var bareSets = stride(from: 1, to: bareFiles.count, by: coldFiles).map { Array(bareFiles[$0..<$0 + coldFiles]) }
-        let watchedProgram = mount + "/prog", bareProgram = bareDirectory + "/prog"
+        let watchedProgram = mount + "/prog"
+        let bareProgram = bareDirectory + "/prog"
         /// The time per exec on the watched tmpfs over the unwatched ramfs: the median over pairs
         /// of blocks run back to back (which goes first alternates), so a slow moment of the
         /// shared host weighs on both sides of a pair. Minus the same difference with no tool
         /// running (`calibration`), this is what a tool adds.
         func difference() -> (warm: Double, cold: Double, bareWarm: Double, warmSpread: (Double, Double)) {
-            var warm: [Double] = [], cold: [Double] = [], bare: [Double] = []
+            var warm: [Double] = []
+            var cold: [Double] = []
+            var bare: [Double] = []
             // The exec loop stays on one CPU (the tool's processes go where the scheduler puts
             // them): a loop that moves between CPUs from one block to the next adds its own noise.
             let pinned = pinToFirstCPU()
@@ -108,7 +126,8 @@ enum GuardBench {
                 warm.append((watched - unwatched) / Double(warmBlock))
                 bare.append(unwatched / Double(warmBlock))
             }
-            let coldWatched = coldSets.removeFirst(), coldBare = bareSets.removeFirst()
+            let coldWatched = coldSets.removeFirst()
+            let coldBare = bareSets.removeFirst()
             for pair in 0..<coldPairs {
                 let range = pair * coldBlock..<(pair + 1) * coldBlock
                 let (watched, unwatched) = timedPair(first: pair % 2 == 0) {
@@ -125,17 +144,24 @@ enum GuardBench {
         var spreads: [String] = []
         func added(_ name: String) -> Timing {
             let measured = difference()
-            spreads.append(String(format: "%@ %+.1f to %+.1f us", name, measured.warmSpread.0 * 1e6, measured.warmSpread.1 * 1e6))
+            spreads.append(
+                String(format: "%@ %+.1f to %+.1f us", name, measured.warmSpread.0 * 1e6, measured.warmSpread.1 * 1e6)
+            )
             return Timing(warm: measured.warm - calibration.warm, cold: measured.cold - calibration.cold)
         }
         let allowPath = work + "/guard-bench.list"
         try Data(allow.utf8).write(to: URL(fileURLWithPath: allowPath))
 
-        print("\nexec guard against fapolicyd: \(entries + files.count + 1) trusted entries for ukey-guard, \(fapolicydEntries + files.count + 1) for fapolicyd (its file backend cannot load a million here); warm: \(warmPairs) pairs of \(warmBlock) execs of one program, on the watched tmpfs and on an unwatched ramfs back to back; cold: \(coldPairs) pairs of \(coldBlock) fresh files; a tool's added time is the median pair's difference less the same difference with no tool")
+        print(
+            "\nexec guard against fapolicyd: \(entries + files.count + 1) trusted entries for ukey-guard, \(fapolicydEntries + files.count + 1) for fapolicyd (its file backend cannot load a million here); warm: \(warmPairs) pairs of \(warmBlock) execs of one program, on the watched tmpfs and on an unwatched ramfs back to back; cold: \(coldPairs) pairs of \(coldBlock) fresh files; a tool's added time is the median pair's difference less the same difference with no tool"
+        )
 
         let fapolicyd = try FapolicydRun(trust: trust, directory: mount + "/", work: work)
         let denied = spawn(mount + "/untrusted")
-        guard denied == EPERM else { fapolicyd.stop(); throw BenchError("fapolicyd did not refuse an untrusted program (spawn: \(denied)): not enforcing") }
+        guard denied == EPERM else {
+            fapolicyd.stop()
+            throw BenchError("fapolicyd did not refuse an untrusted program (spawn: \(denied)): not enforcing")
+        }
         if fapolicyd.asRoot { print("  (fapolicyd runs as root: on this machine it cannot drop to its own user)") }
         let underFapolicyd = added("fapolicyd")
         let fapolicydRSS = ExecBench.memory(pid: fapolicyd.pid).rss
@@ -161,37 +187,114 @@ enum GuardBench {
             """
         let daemon = try DaemonBench.start(binary: ukeyd, policy: policy, name: "guard")
         defer { daemon.stop() }
-        _ = try VarlinkConnection(path: daemon.socket).call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "marker", "digest": .string("sha256:" + digest)])
+        _ = try VarlinkConnection(path: daemon.socket).call(
+            "io.ukey.Boot.Measure",
+            ["entity": "vmm", "component": "marker", "digest": .string("sha256:" + digest)]
+        )
         // The default: the guard holds the VM's allow set (measured once it has fetched it).
-        let guarding = try GuardProcess(binary: guardBinary, socket: daemon.socket, mount: mount, work: work, allowSet: true)
+        let guarding = try GuardProcess(
+            binary: guardBinary,
+            socket: daemon.socket,
+            mount: mount,
+            work: work,
+            allowSet: true
+        )
         let refused = spawn(mount + "/untrusted")
-        guard refused == EPERM else { guarding.stop(); throw BenchError("ukey-guard did not refuse an untrusted program (spawn: \(refused))") }
+        guard refused == EPERM else {
+            guarding.stop()
+            throw BenchError("ukey-guard did not refuse an untrusted program (spawn: \(refused))")
+        }
         let underGuard = added("ukey-guard")
         let guardRSS = ExecBench.memory(pid: guarding.pid).rss
         let ukeydRSS = ExecBench.memory(pid: daemon.pid).rss
         guarding.stop()
         // --no-allow-set: one call to ukeyd per cold exec, as a guest's guard makes over its port.
-        let asking = try GuardProcess(binary: guardBinary, socket: daemon.socket, mount: mount, work: work, allowSet: false)
+        let asking = try GuardProcess(
+            binary: guardBinary,
+            socket: daemon.socket,
+            mount: mount,
+            work: work,
+            allowSet: false
+        )
         let underAsking = added("ukey-guard --no-allow-set")
         let askingRSS = ExecBench.memory(pid: asking.pid).rss
         asking.stop()
 
         func us(_ seconds: Double) -> Double { max(0, seconds) * 1e6 }
-        let fWarm = us(underFapolicyd.warm), gWarm = us(underGuard.warm), aWarm = us(underAsking.warm)
-        let fCold = us(underFapolicyd.cold), gCold = us(underGuard.cold), aCold = us(underAsking.cold)
-        print(String(format: "  bare exec (posix_spawn + wait of /usr/bin/true, unwatched): %.0f us; with no tool running, the watched tmpfs over the ramfs: warm %+.1f us, cold %+.1f us (taken off each tool's figure)", calibration.bareWarm * 1e6, calibration.warm * 1e6, calibration.cold * 1e6))
-        print(String(format: "  added per exec, warm: fapolicyd %.1f us, ukey-guard %.1f us (x%.2f of fapolicyd's)", fWarm, gWarm, gWarm / max(fWarm, 0.001)))
-        print(String(format: "  added per exec, cold: fapolicyd %.1f us, ukey-guard %.1f us (x%.2f of fapolicyd's)", fCold, gCold, gCold / max(fCold, 0.001)))
-        print(String(format: "  ukey-guard --no-allow-set (a call to ukeyd per cold exec, as in a guest): warm %.1f us, cold %.1f us (x%.2f of fapolicyd's)", aWarm, aCold, aCold / max(fCold, 0.001)))
-        print(String(format: "  resident memory: fapolicyd %.0f MB; ukey-guard %.0f MB with the allow set (%.0f MB without) + ukeyd %.0f MB", fapolicydRSS, guardRSS, askingRSS, ukeydRSS))
-        print(String(format: "  warm, the middle half of the pairs' differences (before the calibration's %+.1f us): ", calibration.warm * 1e6) + (["no tool " + String(format: "%+.1f to %+.1f us", calibration.warmSpread.0 * 1e6, calibration.warmSpread.1 * 1e6)] + spreads).joined(separator: "; "))
-        print("goal: warm at most 0.5x fapolicyd's: \(gWarm <= fWarm * 0.5 ? "met" : "NOT met"); cold within 1.2x: \(gCold <= fCold * 1.2 ? "met" : "NOT met")")
+        let fWarm = us(underFapolicyd.warm)
+        let gWarm = us(underGuard.warm)
+        let aWarm = us(underAsking.warm)
+        let fCold = us(underFapolicyd.cold)
+        let gCold = us(underGuard.cold)
+        let aCold = us(underAsking.cold)
+        print(
+            String(
+                format:
+                    "  bare exec (posix_spawn + wait of /usr/bin/true, unwatched): %.0f us; with no tool running, the watched tmpfs over the ramfs: warm %+.1f us, cold %+.1f us (taken off each tool's figure)",
+                calibration.bareWarm * 1e6,
+                calibration.warm * 1e6,
+                calibration.cold * 1e6
+            )
+        )
+        print(
+            String(
+                format: "  added per exec, warm: fapolicyd %.1f us, ukey-guard %.1f us (x%.2f of fapolicyd's)",
+                fWarm,
+                gWarm,
+                gWarm / max(fWarm, 0.001)
+            )
+        )
+        print(
+            String(
+                format: "  added per exec, cold: fapolicyd %.1f us, ukey-guard %.1f us (x%.2f of fapolicyd's)",
+                fCold,
+                gCold,
+                gCold / max(fCold, 0.001)
+            )
+        )
+        print(
+            String(
+                format:
+                    "  ukey-guard --no-allow-set (a call to ukeyd per cold exec, as in a guest): warm %.1f us, cold %.1f us (x%.2f of fapolicyd's)",
+                aWarm,
+                aCold,
+                aCold / max(fCold, 0.001)
+            )
+        )
+        print(
+            String(
+                format:
+                    "  resident memory: fapolicyd %.0f MB; ukey-guard %.0f MB with the allow set (%.0f MB without) + ukeyd %.0f MB",
+                fapolicydRSS,
+                guardRSS,
+                askingRSS,
+                ukeydRSS
+            )
+        )
+        print(
+            String(
+                format: "  warm, the middle half of the pairs' differences (before the calibration's %+.1f us): ",
+                calibration.warm * 1e6
+            )
+                + ([
+                    "no tool "
+                        + String(
+                            format: "%+.1f to %+.1f us",
+                            calibration.warmSpread.0 * 1e6,
+                            calibration.warmSpread.1 * 1e6
+                        )
+                ] + spreads).joined(separator: "; ")
+        )
+        print(
+            "goal: warm at most 0.5x fapolicyd's: \(gWarm <= fWarm * 0.5 ? "met" : "NOT met"); cold within 1.2x: \(gCold <= fCold * 1.2 ? "met" : "NOT met")"
+        )
     }
 
     static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         guard !sorted.isEmpty else { return 0 }
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        return sorted.count % 2 == 1
+            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     /// sched_getaffinity and sched_setaffinity, which Swift's Glibc module leaves out (they are
@@ -224,7 +327,8 @@ enum GuardBench {
     }
 
     /// Times two blocks back to back, `watched` first or second: (watched, unwatched) seconds.
-    static func timedPair(first watchedFirst: Bool, _ watched: () -> Void, _ unwatched: () -> Void) -> (Double, Double) {
+    static func timedPair(first watchedFirst: Bool, _ watched: () -> Void, _ unwatched: () -> Void) -> (Double, Double)
+    {
         let clock = ContinuousClock()
         func timed(_ body: () -> Void) -> Double {
             let start = clock.now
@@ -298,7 +402,8 @@ final class FapolicydRun {
             allow_filesystem_mark = 0
 
             """
-        let rules = "allow perm=execute all : trust=1\ndeny perm=execute all : dir=\(directory)\nallow perm=any all : all\n"
+        let rules =
+            "allow perm=execute all : trust=1\ndeny perm=execute all : dir=\(directory)\nallow perm=any all : all\n"
         try conf.write(toFile: "/etc/fapolicyd/fapolicyd.conf", atomically: true, encoding: .utf8)
         for file in (try? FileManager.default.contentsOfDirectory(atPath: "/etc/fapolicyd/rules.d")) ?? [] {
             try FileManager.default.removeItem(atPath: "/etc/fapolicyd/rules.d/" + file)
@@ -334,7 +439,11 @@ final class FapolicydRun {
         process.standardError = handle
         try process.run()
         for _ in 0..<3000 {
-            if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("Starting to listen for events") { return true }
+            if let text = try? String(contentsOfFile: log, encoding: .utf8),
+                text.contains("Starting to listen for events")
+            {
+                return true
+            }
             guard process.isRunning else { return false }
             usleep(100_000)
         }
@@ -363,14 +472,18 @@ final class GuardProcess {
     init(binary: String, socket: String, mount: String, work: String, allowSet: Bool) throws {
         process.executableURL = URL(fileURLWithPath: binary)
         // --allow-user-namespaces: this host lets users make them (the guard says so and goes on).
-        process.arguments = ["--socket", socket, "--vm", "vmm", "--mount", mount, "--allow-user-namespaces"] + (allowSet ? [] : ["--no-allow-set"])
+        process.arguments =
+            ["--socket", socket, "--vm", "vmm", "--mount", mount, "--allow-user-namespaces"]
+            + (allowSet ? [] : ["--no-allow-set"])
         let ready = Pipe()
         let log = work + "/ukey-guard.log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.standardOutput = ready
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         try process.run()
-        guard String(decoding: ready.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("ready") else { throw BenchError("ukey-guard did not start") }
+        guard String(decoding: ready.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("ready") else {
+            throw BenchError("ukey-guard did not start")
+        }
         guard allowSet else { return }
         for _ in 0..<600 {
             let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
@@ -378,7 +491,9 @@ final class GuardProcess {
             usleep(100_000)
         }
         stop()
-        throw BenchError("ukey-guard did not fetch its allow set in 60 s: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        throw BenchError(
+            "ukey-guard did not fetch its allow set in 60 s: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")"
+        )
     }
 
     func stop() {

@@ -7,10 +7,17 @@ import UkeyFuzzTargets
 nonisolated(unsafe) private var target: FuzzTarget?
 
 @_cdecl("LLVMFuzzerInitialize")
-public func initialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>) -> Int32 {
+public func initialize(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>
+) -> Int32 {
     let name = ProcessInfo.processInfo.environment["UKEY_FUZZ_TARGET"] ?? ""
     guard let chosen = FuzzTarget.named(name) else {
-        FileHandle.standardError.write(Data("ukey-fuzz: set UKEY_FUZZ_TARGET to one of \(FuzzTarget.all.map(\.name).joined(separator: ", "))\n".utf8))
+        FileHandle.standardError.write(
+            Data(
+                "ukey-fuzz: set UKEY_FUZZ_TARGET to one of \(FuzzTarget.all.map(\.name).joined(separator: ", "))\n".utf8
+            )
+        )
         exit(2)
     }
     target = chosen

@@ -30,18 +30,25 @@ struct LibvirtHook {
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard arguments.count >= 2 else {
-            refuse("usage: ukey-libvirt-hook DOMAIN OPERATION SUB-OPERATION EXTRA (libvirt's qemu hook), with the domain XML on stdin")
+            refuse(
+                "usage: ukey-libvirt-hook DOMAIN OPERATION SUB-OPERATION EXTRA (libvirt's qemu hook), with the domain XML on stdin"
+            )
         }
         let domainName = arguments[0]
-        let operation = arguments[1], phase = arguments.count >= 3 ? arguments[2] : "begin"
+        let operation = arguments[1]
+        let phase = arguments.count >= 3 ? arguments[2] : "begin"
         switch (operation, phase) {
         case ("prepare", "begin"): prepare(domainName)
         case ("started", "begin"): started(domainName)
         case ("release", "end"): release(domainName)
         case ("restore", "begin"):
-            refuse("ukey: refusing to restore \(domainName) from a saved state, which ukey cannot measure; discard it (virsh managedsave-remove \(domainName)) and start the guest afresh")
+            refuse(
+                "ukey: refusing to restore \(domainName) from a saved state, which ukey cannot measure; discard it (virsh managedsave-remove \(domainName)) and start the guest afresh"
+            )
         case ("migrate", "begin"):
-            refuse("ukey: refusing an incoming migration of \(domainName): its memory comes from another host, which ukey cannot measure")
+            refuse(
+                "ukey: refusing an incoming migration of \(domainName): its memory comes from another host, which ukey cannot measure"
+            )
         default: exit(0)
         }
     }
@@ -54,7 +61,9 @@ struct LibvirtHook {
             // libvirt creates a missing varstore from its template after this hook ran: what it
             // would create is not measured here, so the varstore must be there to be measured.
             if let nvram = domain.nvram, access(nvram, F_OK) != 0 {
-                refuse("ukey: refusing to start \(domainName): its NVRAM varstore \(nvram) does not exist yet, and libvirt would make it after ukey measured\(domain.nvramTemplate.map { "; create it (cp \($0) \(nvram)) and enrol it" } ?? "")")
+                refuse(
+                    "ukey: refusing to start \(domainName): its NVRAM varstore \(nvram) does not exist yet, and libvirt would make it after ukey measured\(domain.nvramTemplate.map { "; create it (cp \($0) \(nvram)) and enrol it" } ?? "")"
+                )
             }
             GuestGate.begin(domain.entity ?? domain.name)
             mapping = try DomainMapping(domain, guardDirectory: GuestGate.guardDirectory())
@@ -68,7 +77,9 @@ struct LibvirtHook {
     /// QEMU has opened what it loads; libvirt does not act on this exit status.
     static func started(_ domainName: String) -> Never {
         guard let domain = try? DomainXML(parsing: readStandardInput(limit: DomainXML.maxBytes)) else { exit(0) }
-        if let problem = GuestGate.started(domain.entity ?? domain.name) { FileHandle.standardError.write(Data((problem + "\n").utf8)) }
+        if let problem = GuestGate.started(domain.entity ?? domain.name) {
+            FileHandle.standardError.write(Data((problem + "\n").utf8))
+        }
         exit(0)
     }
 

@@ -26,7 +26,9 @@ import Glibc
 /// The guest's entity is `$UKEY_ENTITY`, else qemu's `-name`; a user VM's session is `$UKEY_SESSION`.
 @main
 struct UkeyQemu {
-    static let passedEnvironment: Set<String> = ["TERM", "LANG", "LANGUAGE", "TZ", "DISPLAY", "XAUTHORITY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR"]
+    static let passedEnvironment: Set<String> = [
+        "TERM", "LANG", "LANGUAGE", "TZ", "DISPLAY", "XAUTHORITY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR",
+    ]
 
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
@@ -34,28 +36,48 @@ struct UkeyQemu {
         let mapping: DomainMapping
         let guest: DomainXML
         do {
-            guest = try QemuCommandLine.guest(arguments, entity: environment["UKEY_ENTITY"], session: environment["UKEY_SESSION"])
+            guest = try QemuCommandLine.guest(
+                arguments,
+                entity: environment["UKEY_ENTITY"],
+                session: environment["UKEY_SESSION"]
+            )
             GuestGate.begin(guest.entity ?? guest.name)
             mapping = try DomainMapping(guest, guardDirectory: GuestGate.guardDirectory())
         } catch {
             refuse("ukey-qemu: refusing to start qemu: \(error)")
         }
-        if let refusal = GuestGate.refusal(for: mapping, guest: guest.name) { refuse(refusal.replacingOccurrences(of: "ukey: ", with: "ukey-qemu: ")) }
+        if let refusal = GuestGate.refusal(for: mapping, guest: guest.name) {
+            refuse(refusal.replacingOccurrences(of: "ukey: ", with: "ukey-qemu: "))
+        }
         let qemu = environment["UKEY_QEMU"] ?? "/usr/bin/qemu-system-x86_64"
-        let qemuArguments = (arguments.contains("-no-user-config") || arguments.contains("--no-user-config") ? [] : ["-no-user-config"]) + arguments
+        let qemuArguments =
+            (arguments.contains("-no-user-config") || arguments.contains("--no-user-config") ? [] : ["-no-user-config"])
+            + arguments
         var childEnvironment = environment.filter { passedEnvironment.contains($0.key) || $0.key.hasPrefix("LC_") }
         childEnvironment["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
         // The images qemu keeps open while the guest runs (kernel and firmware it reads once).
-        let images = Set(mapping.steps.compactMap { step -> String? in
-            guard case .file(let path) = step.source, step.component.hasPrefix("disk-") || step.component == "image" || step.component == "nvram" else { return nil }
-            return URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-        })
+        let images = Set(
+            mapping.steps.compactMap { step -> String? in
+                guard case .file(let path) = step.source,
+                    step.component.hasPrefix("disk-") || step.component == "image" || step.component == "nvram"
+                else { return nil }
+                return URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+            }
+        )
         let status = run(qemu, qemuArguments, environment: childEnvironment) { pid in
             guard !images.isEmpty, images.isSubset(of: openFiles(of: pid)) else { return false }
-            if let problem = GuestGate.started(mapping.vm) { FileHandle.standardError.write(Data((problem.replacingOccurrences(of: "ukey: ", with: "ukey-qemu: ") + "\n").utf8)) }
+            if let problem = GuestGate.started(mapping.vm) {
+                FileHandle.standardError.write(
+                    Data((problem.replacingOccurrences(of: "ukey: ", with: "ukey-qemu: ") + "\n").utf8)
+                )
+            }
             return true
         }
-        if let problem = GuestGate.release(mapping.vm) { FileHandle.standardError.write(Data((problem.replacingOccurrences(of: "ukey: ", with: "ukey-qemu: ") + "\n").utf8)) }
+        if let problem = GuestGate.release(mapping.vm) {
+            FileHandle.standardError.write(
+                Data((problem.replacingOccurrences(of: "ukey: ", with: "ukey-qemu: ") + "\n").utf8)
+            )
+        }
         exit(status)
     }
 
@@ -64,14 +86,17 @@ struct UkeyQemu {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return [] }
         var paths = Set<String>()
         for entry in entries {
-            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(entry)") { paths.insert(target) }
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(entry)") {
+                paths.insert(target)
+            }
         }
         return paths
     }
 
     /// Runs qemu in / and waits for it, passing the stop signals on; its exit status. While it
     /// runs, `up` is asked every 200 ms (for at most 5 minutes) until it says qemu is up.
-    static func run(_ qemu: String, _ arguments: [String], environment: [String: String], up: (pid_t) -> Bool) -> Int32 {
+    static func run(_ qemu: String, _ arguments: [String], environment: [String: String], up: (pid_t) -> Bool) -> Int32
+    {
         var forwarded = sigset_t()
         sigemptyset(&forwarded)
         for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&forwarded, signal) }

@@ -40,15 +40,22 @@ struct TestHelper {
                 // ahead of these on the shared derivation queue.
                 let token = try SoftToken.open(SoftToken.Configuration(stateDirectory: arguments[2]), bootID: "helper")
                 guard let rounds = Int(arguments[4]) else { exit(2) }
-                let (user, pin) = (arguments[3].split(separator: ":").map(String.init)[0], arguments[3].split(separator: ":").map(String.init)[1])
+                let (user, pin) = (
+                    arguments[3].split(separator: ":").map(String.init)[0],
+                    arguments[3].split(separator: ":").map(String.init)[1]
+                )
                 for round in 0..<rounds {
                     let start = DispatchTime.now()
-                    guard try await token.verifyPIN(user: "nobody-\(round)", pin: "wrong-pin-0") == .unknownUser else { exit(1) }
+                    guard try await token.verifyPIN(user: "nobody-\(round)", pin: "wrong-pin-0") == .unknownUser else {
+                        exit(1)
+                    }
                     let middle = DispatchTime.now()
                     guard case .rejected = try await token.verifyPIN(user: user, pin: "wrong-pin-0") else { exit(1) }
                     let end = DispatchTime.now()
                     guard try await token.verifyPIN(user: user, pin: pin) == .accepted else { exit(1) }
-                    print("pair \(middle.uptimeNanoseconds - start.uptimeNanoseconds) \(end.uptimeNanoseconds - middle.uptimeNanoseconds)")
+                    print(
+                        "pair \(middle.uptimeNanoseconds - start.uptimeNanoseconds) \(end.uptimeNanoseconds - middle.uptimeNanoseconds)"
+                    )
                 }
             case "verify-pin" where arguments.count == 5:
                 let token = try SoftToken.open(SoftToken.Configuration(stateDirectory: arguments[2]), bootID: "helper")
@@ -61,7 +68,12 @@ struct TestHelper {
                 guard let count = Int(arguments[2]) else { exit(2) }
                 try smOperations(count)
             default:
-                FileHandle.standardError.write(Data("usage: ukey-testhelper store-writer DIR | verify-pin DIR USER PIN | pin-timing DIR USER:PIN N | fuzz-seeds DIR | sm-operations N\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "usage: ukey-testhelper store-writer DIR | verify-pin DIR USER PIN | pin-timing DIR USER:PIN N | fuzz-seeds DIR | sm-operations N\n"
+                            .utf8
+                    )
+                )
                 exit(2)
             }
         } catch {
@@ -102,7 +114,8 @@ struct TestHelper {
     /// complete state from a mixed one. The generation is printed only after the commit returned.
     static func storeWriter(directory: String) throws {
         let protector = DeviceKeyProtector(stateDirectory: directory)
-        var store = SealedStore.exists(in: directory)
+        var store =
+            SealedStore.exists(in: directory)
             ? try SealedStore.open(in: directory, protector: protector)
             : try SealedStore.create(in: directory, protector: protector)
         while true {

@@ -50,7 +50,9 @@ struct UkeyVCard: ParsableCommand {
                 let link = try VPCDLink(host: host, port: port)
                 if trace { link.trace = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } }
                 if !announced {
-                    FileHandle.standardOutput.write(Data("ukey-vcard: card \(saved.serial) in vpcd's reader at \(host):\(port)\n".utf8))
+                    FileHandle.standardOutput.write(
+                        Data("ukey-vcard: card \(saved.serial) in vpcd's reader at \(host):\(port)\n".utf8)
+                    )
                     announced = true
                 }
                 card.reset()

@@ -17,9 +17,13 @@ struct AuditCommand: ParsableCommand {
 }
 
 struct AuditShow: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show", abstract: "Print audit records; --follow keeps printing new ones.")
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Print audit records; --follow keeps printing new ones."
+    )
     @OptionGroup var daemon: DaemonOptions
-    @Option(help: "Only records of this type (measure, login, exec, policy-load, mode, checkpoint, ...).") var type: String?
+    @Option(help: "Only records of this type (measure, login, exec, policy-load, mode, checkpoint, ...).") var type:
+        String?
     @Option(help: "Start at this record number.") var since = 1
     @Option(help: "At most this many records (without --follow).") var limit = 1000
     @Flag(help: "Keep printing records as they are written, until interrupted.") var follow = false
@@ -50,7 +54,9 @@ struct AuditShow: ParsableCommand {
                 throw ExitCode.unreachable
             }
             if let error = reply.error {
-                FileHandleOutput.standardError("ukeyctl: \(DaemonOptions.explain(VarlinkError(error, reply.parameters)))")
+                FileHandleOutput.standardError(
+                    "ukeyctl: \(DaemonOptions.explain(VarlinkError(error, reply.parameters)))"
+                )
                 throw ExitCode.checkFailed
             }
             for record in reply.parameters["records"]?.arrayValue ?? [] { print(line(record)) }
@@ -64,15 +70,20 @@ struct AuditShow: ParsableCommand {
         if daemon.json { return DaemonOptions.compactJSON(record) }
         let subject = record["subject"]?.objectValue ?? [:]
         let fields = subject.keys.sorted().map { "\($0)=\(subject[$0]!.text)" }.joined(separator: " ")
-        let actor = record["actor"].map { "[\($0["role"]?.text ?? "-") uid \($0["uid"]?.text ?? "-") pid \($0["pid"]?.text ?? "-")]" } ?? "[-]"
-        return "\(record["seq"]?.text ?? "?")\t\(record["time"]?.text ?? "")\t\(record["type"]?.text ?? "")\t\(actor) \(fields)"
+        let actor =
+            record["actor"].map {
+                "[\($0["role"]?.text ?? "-") uid \($0["uid"]?.text ?? "-") pid \($0["pid"]?.text ?? "-")]"
+            } ?? "[-]"
+        return
+            "\(record["seq"]?.text ?? "?")\t\(record["time"]?.text ?? "")\t\(record["type"]?.text ?? "")\t\(actor) \(fields)"
     }
 }
 
 struct AuditVerify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Verify the audit log and its archives: through ukeyd, or offline with --log and --cert AUDIT.pem (no daemon needed).",
+        abstract:
+            "Verify the audit log and its archives: through ukeyd, or offline with --log and --cert AUDIT.pem (no daemon needed).",
         discussion: """
             Offline, every record's hash, number and link and every checkpoint's signature are checked; \
             records cut off after the last checkpoint can only be detected by ukeyd, which keeps the \
@@ -84,10 +95,14 @@ struct AuditVerify: ParsableCommand {
             """
     )
     @OptionGroup var daemon: DaemonOptions
-    @Option(help: "The log's directory (STATE), its current file (STATE/audit.log), or, repeated, each file of a copy.") var log: [String] = []
-    @Option(help: "The audit key's certificate (PEM), followed by its issuer (the token-keys sub-CA) to check the chain.") var cert: String?
+    @Option(help: "The log's directory (STATE), its current file (STATE/audit.log), or, repeated, each file of a copy.")
+    var log: [String] = []
+    @Option(
+        help: "The audit key's certificate (PEM), followed by its issuer (the token-keys sub-CA) to check the chain."
+    ) var cert: String?
     @Option(help: "The token's root CA (PEM): also check that the audit certificate chains to it.") var rootCA: String?
-    @Option(help: "The SM2 distinguishing ID the token signed with. Default: GM/T 0009's 1234567812345678.") var sm2Id: String = SM2Identifier.defaultText
+    @Option(help: "The SM2 distinguishing ID the token signed with. Default: GM/T 0009's 1234567812345678.") var sm2Id:
+        String = SM2Identifier.defaultText
 
     func run() throws {
         let reply: [String: JSONValue]
@@ -120,18 +135,28 @@ struct AuditVerify: ParsableCommand {
             let (current, archives) = try Self.files(log)
             let result: AuditChainVerification
             do {
-                result = try AuditChainVerifier.verify(current: current, archives: archives, checkpointKey: CheckpointKey(algorithm: key.algorithm) { key.isValidSignature($0, for: $1) })
+                result = try AuditChainVerifier.verify(
+                    current: current,
+                    archives: archives,
+                    checkpointKey: CheckpointKey(algorithm: key.algorithm) { key.isValidSignature($0, for: $1) }
+                )
             } catch {
                 throw InputError("\(error)")
             }
             reply = [
                 "ok": .bool(result.ok), "count": .int(result.count), "checkpoints": .int(result.checkpoints),
                 "unsignedTail": .int(result.unsignedTail),
-                "firstBad": result.firstBad.map { .int(Int($0)) } ?? .null, "reason": result.reason.map(JSONValue.string) ?? .null,
+                "firstBad": result.firstBad.map { .int(Int($0)) } ?? .null,
+                "reason": result.reason.map(JSONValue.string) ?? .null,
                 "files": .array(result.files.map(JSONValue.string)),
-                "removedByRetention": .array(result.removedByRetention.map {
-                    .object(["archive": .string($0.name), "upto": .int(Int($0.upto)), "head": .string($0.head), "recordedAt": .int(Int($0.recordedAt))])
-                }),
+                "removedByRetention": .array(
+                    result.removedByRetention.map {
+                        .object([
+                            "archive": .string($0.name), "upto": .int(Int($0.upto)), "head": .string($0.head),
+                            "recordedAt": .int(Int($0.recordedAt)),
+                        ])
+                    }
+                ),
             ]
         default:
             throw ValidationError("give both --log and --cert for an offline check, or neither to ask ukeyd")
@@ -142,13 +167,19 @@ struct AuditVerify: ParsableCommand {
             let files = reply["files"]?.arrayValue?.count ?? 1
             if ok {
                 let tail = reply["unsignedTail"]?.intValue ?? 0
-                print("\(what): \(Style.green.apply("verified")): \(reply["count"]?.text ?? "0") records in \(files) file(s), \(reply["checkpoints"]?.text ?? "0") signed checkpoint(s)"
-                    + (tail > 0 ? ", \(tail) after the last checkpoint (chained, not yet signed)" : ""))
+                print(
+                    "\(what): \(Style.green.apply("verified")): \(reply["count"]?.text ?? "0") records in \(files) file(s), \(reply["checkpoints"]?.text ?? "0") signed checkpoint(s)"
+                        + (tail > 0 ? ", \(tail) after the last checkpoint (chained, not yet signed)" : "")
+                )
             } else {
-                print("\(what): \(Style.red.apply("FAILED")) at record \(reply["firstBad"]?.text ?? "?"): \(reply["reason"]?.text ?? "")")
+                print(
+                    "\(what): \(Style.red.apply("FAILED")) at record \(reply["firstBad"]?.text ?? "?"): \(reply["reason"]?.text ?? "")"
+                )
             }
             for removed in reply["removedByRetention"]?.arrayValue ?? [] {
-                print("  \(removed["archive"]?.text ?? "?"): removed by retention (record \(removed["recordedAt"]?.text ?? "?") says so); its chain ended at record \(removed["upto"]?.text ?? "?"), hash \(removed["head"]?.text ?? "?")")
+                print(
+                    "  \(removed["archive"]?.text ?? "?"): removed by retention (record \(removed["recordedAt"]?.text ?? "?") says so); its chain ended at record \(removed["upto"]?.text ?? "?"), hash \(removed["head"]?.text ?? "?")"
+                )
             }
         }
         if !ok { throw ExitCode.checkFailed }
@@ -166,7 +197,9 @@ struct AuditVerify: ParsableCommand {
         guard given.count > 1 else { throw InputError("\(given.first ?? "--log"): no such file or directory") }
         var byFirst: [(first: UInt64, path: String)] = []
         for path in given {
-            guard let first = AuditVerifier.firstSeq(path) else { throw InputError("\(path): not an audit log (its first record cannot be read)") }
+            guard let first = AuditVerifier.firstSeq(path) else {
+                throw InputError("\(path): not an audit log (its first record cannot be read)")
+            }
             byFirst.append((first, path))
         }
         byFirst.sort { $0.first < $1.first }
@@ -175,7 +208,9 @@ struct AuditVerify: ParsableCommand {
         for (_, path) in byFirst {
             let name = (path as NSString).lastPathComponent
             guard AuditRotation.isArchiveName(name) else {
-                throw InputError("\(path) is not named as an archive (audit-FIRST-LAST.log), and the chain finds archives by their names")
+                throw InputError(
+                    "\(path) is not named as an archive (audit-FIRST-LAST.log), and the chain finds archives by their names"
+                )
             }
             archives[name] = path
         }

@@ -10,7 +10,8 @@ import X509
 struct CardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "card",
-        abstract: "Provision and inspect the PIV card (a YubiKey, a PIV smart card, or ukey-vcard) ukeyd's pcsc roles use.",
+        abstract:
+            "Provision and inspect the PIV card (a YubiKey, a PIV smart card, or ukey-vcard) ukeyd's pcsc roles use.",
         subcommands: [CardEnroll.self, CardCertify.self, CardSetManagementKey.self, CardStatus.self]
     )
 }
@@ -30,7 +31,8 @@ struct CardOptions: ParsableArguments {
 struct CardEnroll: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "enroll",
-        abstract: "Generate P-256 keys on the card in 9a (user authentication), 9c (quotes, audit) and 9d (the store key), each with a certificate the card signs itself.",
+        abstract:
+            "Generate P-256 keys on the card in 9a (user authentication), 9c (quotes, audit) and 9d (the store key), each with a certificate the card signs itself.",
         discussion: """
             Each self-signed certificate is the card's proof that it holds the key (only the card can \
             make its signature). When ukeyd starts with keys = "pcsc", it reads the keys from these \
@@ -43,26 +45,42 @@ struct CardEnroll: AsyncParsableCommand {
 
     @OptionGroup var management: ManagementKeyOptions
 
-    @Option(help: "The user whose own card this is (users = \"pcsc\"): the 9a certificate names them, and ukeyd's AddUser finds the card by that name.")
+    @Option(
+        help:
+            "The user whose own card this is (users = \"pcsc\"): the 9a certificate names them, and ukeyd's AddUser finds the card by that name."
+    )
     var user: String?
 
     func run() async throws {
         let key = try management.key()
         let client = card.client
         let serial = try await client.serial()
-        for (slot, name) in [(PIVSlot.authentication, "authentication"), (.signature, "signature"), (.keyManagement, "key management")] {
+        for (slot, name) in [
+            (PIVSlot.authentication, "authentication"), (.signature, "signature"), (.keyManagement, "key management"),
+        ] {
             let publicKey = try await client.generate(slot: slot, managementKey: key)
             let certificate = try await IdentityCA.selfSigned(
                 key: Certificate.PrivateKey(CardKey(client: client, slot: slot, pin: card.pin, publicKey: publicKey)),
-                commonName: slot == .authentication && user != nil ? user! : "ukey card \(serial.map(String.init) ?? "") \(String(slot.rawValue, radix: 16))", now: Date())
+                commonName: slot == .authentication && user != nil
+                    ? user! : "ukey card \(serial.map(String.init) ?? "") \(String(slot.rawValue, radix: 16))",
+                now: Date()
+            )
             try await client.putCertificate(try IdentityCA.der(certificate), slot: slot, managementKey: key)
-            let fingerprint = SHA256.hash(data: publicKey.x963Representation).prefix(8).map { String(format: "%02x", $0) }.joined()
-            print("slot \(String(slot.rawValue, radix: 16)) (\(name)): new P-256 key \(fingerprint)…, self-signed certificate written")
+            let fingerprint = SHA256.hash(data: publicKey.x963Representation).prefix(8).map {
+                String(format: "%02x", $0)
+            }.joined()
+            print(
+                "slot \(String(slot.rawValue, radix: 16)) (\(name)): new P-256 key \(fingerprint)…, self-signed certificate written"
+            )
         }
         if let user {
-            print("card \(serial.map(String.init) ?? "(no serial)") enrolled as \(user)'s card; with [token] users = \"pcsc\", 'ukeyctl user add \(user)' with this card's PIN binds it")
+            print(
+                "card \(serial.map(String.init) ?? "(no serial)") enrolled as \(user)'s card; with [token] users = \"pcsc\", 'ukeyctl user add \(user)' with this card's PIN binds it"
+            )
         } else {
-            print("card \(serial.map(String.init) ?? "(no serial)") enrolled; start ukeyd with [token] keys = \"pcsc\" and the card's PIN in [pcsc] pin-file")
+            print(
+                "card \(serial.map(String.init) ?? "(no serial)") enrolled; start ukeyd with [token] keys = \"pcsc\" and the card's PIN in [pcsc] pin-file"
+            )
         }
     }
 
@@ -70,7 +88,10 @@ struct CardEnroll: AsyncParsableCommand {
 
 /// The card management key (9B), which authorises key generation and certificate writes.
 struct ManagementKeyOptions: ParsableArguments {
-    @Option(help: "The card management key, in hex (3DES: 48 digits; AES-128/192/256: 32/48/64 digits). Default: the factory key.")
+    @Option(
+        help:
+            "The card management key, in hex (3DES: 48 digits; AES-128/192/256: 32/48/64 digits). Default: the factory key."
+    )
     var managementKey: String?
 
     @Option(help: "The management key's algorithm: 3des, aes128, aes192, aes256.")
@@ -82,13 +103,23 @@ struct ManagementKeyOptions: ParsableArguments {
     }
 
     static func parse(_ hex: String, algorithm name: String, option: String) throws -> ManagementKey {
-        let algorithms: [String: ManagementKeyAlgorithm] = ["3des": .tripleDES, "aes128": .aes128, "aes192": .aes192, "aes256": .aes256]
-        guard let algorithm = algorithms[name] else { throw InputError("the algorithm must be one of 3des, aes128, aes192, aes256, not '\(name)'") }
+        let algorithms: [String: ManagementKeyAlgorithm] = [
+            "3des": .tripleDES, "aes128": .aes128, "aes192": .aes192, "aes256": .aes256,
+        ]
+        guard let algorithm = algorithms[name] else {
+            throw InputError("the algorithm must be one of 3des, aes128, aes192, aes256, not '\(name)'")
+        }
         let digits = Array(hex.utf8)
-        guard digits.count == algorithm.keyLength * 2, digits.allSatisfy({ UInt8(ascii: "0")...UInt8(ascii: "9") ~= $0 || UInt8(ascii: "a")...UInt8(ascii: "f") ~= ($0 | 0x20) }) else {
+        guard digits.count == algorithm.keyLength * 2,
+            digits.allSatisfy({
+                UInt8(ascii: "0")...UInt8(ascii: "9") ~= $0 || UInt8(ascii: "a")...UInt8(ascii: "f") ~= ($0 | 0x20)
+            })
+        else {
             throw InputError("\(option) must be \(algorithm.keyLength * 2) hex digits for \(name)")
         }
-        let bytes = stride(from: 0, to: digits.count, by: 2).compactMap { UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16) }
+        let bytes = stride(from: 0, to: digits.count, by: 2).compactMap {
+            UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)
+        }
         return ManagementKey(algorithm: algorithm, bytes: bytes)
     }
 }
@@ -97,7 +128,8 @@ struct ManagementKeyOptions: ParsableArguments {
 struct CardSetManagementKey: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set-management-key",
-        abstract: "Replace the card management key (authenticated by the current one, --management-key).")
+        abstract: "Replace the card management key (authenticated by the current one, --management-key)."
+    )
 
     @OptionGroup var card: CardOptions
     @OptionGroup var management: ManagementKeyOptions
@@ -119,8 +151,14 @@ struct CardSetManagementKey: AsyncParsableCommand {
             }
             var generator = SystemRandomNumberGenerator()
             let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            key = try ManagementKeyOptions.parse(bytes.map { String(format: "%02x", $0) }.joined(), algorithm: newAlgorithm, option: "--new")
-            print("new management key (\(newAlgorithm)): \(bytes.map { String(format: "%02x", $0) }.joined())  -- keep it offline")
+            key = try ManagementKeyOptions.parse(
+                bytes.map { String(format: "%02x", $0) }.joined(),
+                algorithm: newAlgorithm,
+                option: "--new"
+            )
+            print(
+                "new management key (\(newAlgorithm)): \(bytes.map { String(format: "%02x", $0) }.joined())  -- keep it offline"
+            )
         }
         try await card.client.setManagementKey(key, current: current)
         print("the card's management key is replaced")
@@ -134,8 +172,10 @@ struct CardSetManagementKey: AsyncParsableCommand {
 struct CardCertify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "certify",
-        abstract: "Write ukeyd's certificates onto a card: on ukeyd's keys card, the token-keys CA's certificate of its 9c key; on a user's card (--user), the user CA's certificate of its 9a key, from a CSR the card signs.",
-        discussion: "Run it after ukeyd is initialised on the card (keys = \"pcsc\") and, for a user's card, the user added. ukeyd's keys card is no user's: --user on it is refused."
+        abstract:
+            "Write ukeyd's certificates onto a card: on ukeyd's keys card, the token-keys CA's certificate of its 9c key; on a user's card (--user), the user CA's certificate of its 9a key, from a CSR the card signs.",
+        discussion:
+            "Run it after ukeyd is initialised on the card (keys = \"pcsc\") and, for a user's card, the user added. ukeyd's keys card is no user's: --user on it is refused."
     )
 
     @OptionGroup var card: CardOptions
@@ -150,30 +190,43 @@ struct CardCertify: AsyncParsableCommand {
         let client = card.client
         let attestation = try daemon.call("io.ukey.Token.Certificate", ["name": "attestation"])
         let keysCertificate = attestation["pem"]?.stringValue.flatMap { try? Certificate(pemEncoded: $0) }
-        let cardSignatureKey = try await client.certificate(slot: .signature).flatMap { try? Certificate(derEncoded: $0) }?.publicKey
+        let cardSignatureKey = try await client.certificate(slot: .signature).flatMap {
+            try? Certificate(derEncoded: $0)
+        }?.publicKey
         let isKeysCard = keysCertificate != nil && cardSignatureKey == keysCertificate?.publicKey
         switch (isKeysCard, user) {
         case (true, let user?):
-            throw InputError("this card holds ukeyd's keys (its 9c key signs quotes and audit checkpoints for whoever has its PIN): it cannot be \(user)'s card; enrol a card of their own with 'ukeyctl card enroll --user \(user)'")
+            throw InputError(
+                "this card holds ukeyd's keys (its 9c key signs quotes and audit checkpoints for whoever has its PIN): it cannot be \(user)'s card; enrol a card of their own with 'ukeyctl card enroll --user \(user)'"
+            )
         case (true, nil):
             try await client.putCertificate(try IdentityCA.der(keysCertificate!), slot: .signature, managementKey: key)
             print("slot 9c: \(keysCertificate!.subject), issued by \(keysCertificate!.issuer)")
         case (false, nil):
-            throw InputError("this card's 9c key is not ukeyd's attestation key, so it is not ukeyd's keys card: name the user whose card it is with --user")
+            throw InputError(
+                "this card's 9c key is not ukeyd's attestation key, so it is not ukeyd's keys card: name the user whose card it is with --user"
+            )
         case (false, let user?):
             try await certifyUser(user, client: client, managementKey: key)
         }
     }
 
     private func certifyUser(_ user: String, client: PIVClient, managementKey key: ManagementKey) async throws {
-        guard let enrolled = try await client.certificate(slot: .authentication), let selfSigned = try? Certificate(derEncoded: enrolled),
+        guard let enrolled = try await client.certificate(slot: .authentication),
+            let selfSigned = try? Certificate(derEncoded: enrolled),
             let publicKey = P256.Signing.PublicKey(selfSigned.publicKey)
         else { throw InputError("the card's slot 9a holds no P-256 certificate: run 'ukeyctl card enroll' first") }
         // Proof of possession: the request is signed by the card's own 9a key.
-        let signer = Certificate.PrivateKey(CardKey(client: client, slot: .authentication, pin: card.pin, publicKey: publicKey))
+        let signer = Certificate.PrivateKey(
+            CardKey(client: client, slot: .authentication, pin: card.pin, publicKey: publicKey)
+        )
         let request = try CertificateSigningRequest(
-            version: .v1, subject: try DistinguishedName { CommonName(user) }, privateKey: signer,
-            attributes: CertificateSigningRequest.Attributes(), signatureAlgorithm: .ecdsaWithSHA256)
+            version: .v1,
+            subject: try DistinguishedName { CommonName(user) },
+            privateKey: signer,
+            attributes: CertificateSigningRequest.Attributes(),
+            signatureAlgorithm: .ecdsaWithSHA256
+        )
         let csr = try request.serializeAsPEM().pemString
         let issued = try daemon.call("io.ukey.Admin.IssueCertificate", ["user": .string(user), "csr": .string(csr)])
         guard let pem = issued["certificate"]?.stringValue, let certificate = try? Certificate(pemEncoded: pem) else {
@@ -186,7 +239,10 @@ struct CardCertify: AsyncParsableCommand {
 
 /// `ukeyctl card status`: the card's serial, PIN tries and which slots hold a certificate.
 struct CardStatus: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "The card's serial, PIN tries left and its enrolled slots.")
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "The card's serial, PIN tries left and its enrolled slots."
+    )
 
     @OptionGroup var card: CardOptions
 
@@ -201,7 +257,9 @@ struct CardStatus: AsyncParsableCommand {
         for slot in [PIVSlot.authentication, .signature, .keyManagement, .cardAuthentication] {
             let der = try await client.certificate(slot: slot)
             let subject = der.flatMap { try? Certificate(derEncoded: $0) }.map { "\($0.subject)" }
-            print("slot \(String(slot.rawValue, radix: 16)): \(subject ?? (der == nil ? "empty" : "a certificate that does not parse"))")
+            print(
+                "slot \(String(slot.rawValue, radix: 16)): \(subject ?? (der == nil ? "empty" : "a certificate that does not parse"))"
+            )
         }
     }
 }

@@ -23,7 +23,13 @@ struct ChainTree {
             } else {
                 detail = Style.dim.apply(entity.components.map(\.name).joined(separator: ", "))
             }
-            return Node(name: entity.name, parent: entity.parent, kind: entity.kind.rawValue, register: entity.register, detail: detail)
+            return Node(
+                name: entity.name,
+                parent: entity.parent,
+                kind: entity.kind.rawValue,
+                register: entity.register,
+                detail: detail
+            )
         }
     }
 

@@ -12,7 +12,8 @@ import Glibc
 struct KeygenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keygen",
-        abstract: "Make a policy-signer key (NAME.key.pem, mode 0600) and its self-signed certificate (NAME.pem): P-256, or SM2 with --algorithm sm2.",
+        abstract:
+            "Make a policy-signer key (NAME.key.pem, mode 0600) and its self-signed certificate (NAME.pem): P-256, or SM2 with --algorithm sm2.",
         discussion: """
             Keep NAME.key.pem offline; enrol NAME.pem in the token at initialisation. Sign a policy with \
             'ukeyctl policy sign POLICY.yaml --key NAME.key.pem', or with openssl: \
@@ -39,7 +40,8 @@ struct KeygenCommand: ParsableCommand {
     var days = 3650
 
     func run() throws {
-        let keyPath = "\(out).key.pem", certPath = "\(out).pem"
+        let keyPath = "\(out).key.pem"
+        let certPath = "\(out).pem"
         guard access(keyPath, F_OK) != 0 else { throw InputError("\(keyPath) exists; refusing to overwrite a key") }
         guard (1...36_500).contains(days) else { throw InputError("--days must be 1-36500") }
         if algorithm == .sm2 { return try writeSM2(keyPath: keyPath, certPath: certPath) }
@@ -82,7 +84,13 @@ struct KeygenCommand: ParsableCommand {
         let certificate: SM2Certificate
         do {
             key = try SM2PrivateKey()
-            certificate = try SM2Certificate.selfSigned(key: key, commonName: commonName, notBefore: now - 300, notAfter: now + TimeInterval(days) * 86_400, isCertificateAuthority: false)
+            certificate = try SM2Certificate.selfSigned(
+                key: key,
+                commonName: commonName,
+                notBefore: now - 300,
+                notAfter: now + TimeInterval(days) * 86_400,
+                isCertificateAuthority: false
+            )
         } catch {
             throw InputError("cannot make the SM2 key or its certificate: \(error)")
         }

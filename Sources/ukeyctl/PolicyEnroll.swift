@@ -42,7 +42,9 @@ struct PolicyEnroll: ParsableCommand {
         }
         for change in result.changes {
             let note = change.old == nil ? "new" : (change.old == change.new ? "unchanged" : "CHANGED")
-            FileHandleOutput.standardError("\(change.entity)/\(change.component): \(change.new) (\(note)) from \(change.file)")
+            FileHandleOutput.standardError(
+                "\(change.entity)/\(change.component): \(change.new) (\(note)) from \(change.file)"
+            )
         }
     }
 }

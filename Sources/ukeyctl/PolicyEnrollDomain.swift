@@ -11,7 +11,8 @@ struct PolicyEnrollDomain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "enroll-domain",
         abstract: "Print (or add to a policy) the entities and digests the libvirt hook will ask about for a domain.",
-        discussion: "Images a disk is layered on become entities of their own (deepest first, the deepest a child of --parent); the VM's entity holds its loader, NVRAM template, kernel, initrd, cmdline and disks. Review, then sign the policy."
+        discussion:
+            "Images a disk is layered on become entities of their own (deepest first, the deepest a child of --parent); the VM's entity holds its loader, NVRAM template, kernel, initrd, cmdline and disks. Review, then sign the policy."
     )
 
     @Argument(help: "The domain's XML (virsh dumpxml NAME).")
@@ -20,7 +21,10 @@ struct PolicyEnrollDomain: ParsableCommand {
     var parent = "vmm"
     @Flag(help: "The domain is a user VM: starting it needs a logged-in user the policy names.")
     var userVM = false
-    @Option(name: .shortAndLong, help: "A policy file to add the entities to (refused if one is there already); default: print them.")
+    @Option(
+        name: .shortAndLong,
+        help: "A policy file to add the entities to (refused if one is there already); default: print them."
+    )
     var output: String?
 
     func run() throws {
@@ -37,18 +41,24 @@ struct PolicyEnrollDomain: ParsableCommand {
             let existing = String(decoding: try PolicyFiles.read(output), as: UTF8.self)
             let (merged, added, reused) = try Self.merge(entities, into: existing, file: output)
             try PolicyFiles.write(Array(merged.utf8), to: output)
-            let kept = reused.isEmpty ? "" : " (\(reused.joined(separator: ", ")) already there, with the same digest and parent: reused)"
-            FileHandleOutput.standardError("added \(added.joined(separator: ", ")) to \(output)\(kept); review it, then sign it")
+            let kept =
+                reused.isEmpty
+                ? "" : " (\(reused.joined(separator: ", ")) already there, with the same digest and parent: reused)"
+            FileHandleOutput.standardError(
+                "added \(added.joined(separator: ", ")) to \(output)\(kept); review it, then sign it"
+            )
         } else {
             print(entities.map(\.text).joined(), terminator: "")
         }
         if xml.entity == nil && mapping.vm != xml.name {
             FileHandleOutput.standardError("note: the domain is named '\(xml.name)'")
         }
-        FileHandleOutput.standardError("""
+        FileHandleOutput.standardError(
+            """
             add to the domain (virsh edit \(xml.name)), unless its name is the entity's:
               <metadata><ukey:entity xmlns:ukey="\(DomainXML.namespace)">\(mapping.vm)</ukey:entity></metadata>
-            """)
+            """
+        )
     }
 
     /// One entity to enrol, as YAML list items under `entities:`.
@@ -68,10 +78,15 @@ struct PolicyEnrollDomain: ParsableCommand {
         for step in mapping.steps where step.entity != mapping.vm {
             let (text, digest) = try component(step)
             let parentName = step.imageParent ?? parent
-            entities.append(Enrolled(
-                name: step.entity, parent: parentName, image: digest,
-                text: "  - name: \(step.entity)\n    parent: \(parentName)\n    kind: base-image\n    components:\n" + text
-            ))
+            entities.append(
+                Enrolled(
+                    name: step.entity,
+                    parent: parentName,
+                    image: digest,
+                    text: "  - name: \(step.entity)\n    parent: \(parentName)\n    kind: base-image\n    components:\n"
+                        + text
+                )
+            )
             vmParent = step.entity
         }
         var text = "  - name: \(mapping.vm)\n    parent: \(vmParent)\n    kind: \(kind)\n    components:\n"
@@ -91,7 +106,9 @@ struct PolicyEnrollDomain: ParsableCommand {
             }
             // The VM's own disk and NVRAM: their digest is the first state; ukeyd seals the rest.
             let writable = step.writable ? "        writable: true\n" : ""
-            return ("      - name: \(step.component)\n        file: \(path)\n        digest: \(digest)\n" + writable, digest)
+            return (
+                "      - name: \(step.component)\n        file: \(path)\n        digest: \(digest)\n" + writable, digest
+            )
         case .text(let text):
             let digest = UkeyCore.Digest.of(Array(text.utf8))
             return ("      - name: \(step.component)\n        digest: \(digest)\n", digest)
@@ -102,7 +119,11 @@ struct PolicyEnrollDomain: ParsableCommand {
     /// parent image already in the policy (a second VM over the same parent OS) is reused when
     /// its digest and its parent agree, and refused, naming both, when they do not; the VM
     /// itself must be new.
-    static func merge(_ entities: [Enrolled], into policy: String, file: String) throws -> (text: String, added: [String], reused: [String]) {
+    static func merge(
+        _ entities: [Enrolled],
+        into policy: String,
+        file: String
+    ) throws -> (text: String, added: [String], reused: [String]) {
         let parsed: Policy
         do {
             parsed = try PolicyParser.parse(policy, file: file)
@@ -121,10 +142,14 @@ struct PolicyEnrollDomain: ParsableCommand {
             }
             let enrolled = present.components.first { $0.name == "image" }?.digest
             guard enrolled == image else {
-                throw InputError("\(file) already has a parent image '\(entity.name)' with digest \(enrolled.map { "\($0)" } ?? "none"), but the domain's \(entity.name) hashes to \(image) now: the same name, another image; enrol it under another name or re-enrol the parent")
+                throw InputError(
+                    "\(file) already has a parent image '\(entity.name)' with digest \(enrolled.map { "\($0)" } ?? "none"), but the domain's \(entity.name) hashes to \(image) now: the same name, another image; enrol it under another name or re-enrol the parent"
+                )
             }
             guard present.parent == entity.parent else {
-                throw InputError("\(file) already has a parent image '\(entity.name)' loaded by '\(present.parent)', but the domain layers it on '\(entity.parent)'; refused")
+                throw InputError(
+                    "\(file) already has a parent image '\(entity.name)' loaded by '\(present.parent)', but the domain layers it on '\(entity.parent)'; refused"
+                )
             }
             reused.append(entity.name)
         }
@@ -134,13 +159,17 @@ struct PolicyEnrollDomain: ParsableCommand {
             throw InputError("\(file) has no top-level 'entities:' list")
         }
         // The list ends at the next top-level key (or the end of the file).
-        let end = lines[(start + 1)...].firstIndex { line in
-            guard let first = line.first else { return false }
-            return first != " " && first != "#" && first != "-"
-        } ?? lines.count
+        let end =
+            lines[(start + 1)...].firstIndex { line in
+                guard let first = line.first else { return false }
+                return first != " " && first != "#" && first != "-"
+            } ?? lines.count
         var insertAt = end
         while insertAt > start + 1, lines[insertAt - 1].trimmingCharacters(in: .whitespaces).isEmpty { insertAt -= 1 }
-        lines.insert(contentsOf: text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init), at: insertAt)
+        lines.insert(
+            contentsOf: text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init),
+            at: insertAt
+        )
         let merged = lines.joined(separator: "\n")
         do {
             _ = try PolicyParser.parse(merged, file: file)

@@ -19,7 +19,9 @@ struct PolicyShow: ParsableCommand {
         if !policy.users.isEmpty {
             print("\nusers:")
             for user in policy.users {
-                print("  \(user.name)  roles: \(user.roles.joined(separator: ", "))  may start: \(user.vms.map(\.name).joined(separator: ", "))")
+                print(
+                    "  \(user.name)  roles: \(user.roles.joined(separator: ", "))  may start: \(user.vms.map(\.name).joined(separator: ", "))"
+                )
             }
         }
         if !policy.runtime.isEmpty {

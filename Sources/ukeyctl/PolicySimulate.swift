@@ -49,7 +49,10 @@ struct PolicySimulate: ParsableCommand {
                 }
                 let digest: Digest
                 do {
-                    digest = try FileDigester.digest(ofFileAt: PolicyFiles.resolve(path, root: root), using: component.expected.algorithm)
+                    digest = try FileDigester.digest(
+                        ofFileAt: PolicyFiles.resolve(path, root: root),
+                        using: component.expected.algorithm
+                    )
                 } catch {
                     throw InputError("cannot measure \(name)/\(component.name): \(error)")
                 }

@@ -19,14 +19,21 @@ struct QuoteVerify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check a quote's signature, nonce, (optionally) certificate chain and event log.",
-        discussion: "The format is told by the quote's first bytes: ukey-v1, or tpm2 (TPMS_ATTEST with a TPMT_SIGNATURE). Exit status 0 when the quote verifies, 1 with the reason when it does not, 2 for unreadable input."
+        discussion:
+            "The format is told by the quote's first bytes: ukey-v1, or tpm2 (TPMS_ATTEST with a TPMT_SIGNATURE). Exit status 0 when the quote verifies, 1 with the reason when it does not, 2 for unreadable input."
     )
 
     @Option(help: "The quote bytes (binary file).")
     var quote: String
-    @Option(help: "The signature (binary file): DER ECDSA or SM2 (ukey-v1, as the certificate's key) or TPMT_SIGNATURE (tpm2).")
+    @Option(
+        help:
+            "The signature (binary file): DER ECDSA or SM2 (ukey-v1, as the certificate's key) or TPMT_SIGNATURE (tpm2)."
+    )
     var signature: String
-    @Option(help: "The attestation key's PEM certificate, followed by its issuer (the token-keys sub-CA) to check the chain.")
+    @Option(
+        help:
+            "The attestation key's PEM certificate, followed by its issuer (the token-keys sub-CA) to check the chain."
+    )
     var cert: String
     @Option(help: "The nonce sent with the quote request, in hex.")
     var nonce: String
@@ -61,28 +68,48 @@ struct QuoteVerify: ParsableCommand {
             }
         }
         let replayed = log.map { $0.replay().banks[.sha256]!.values }
-        let checks = ["signature", "nonce"] + (rootCA == nil ? [] : ["certificate chain"]) + (log == nil ? [] : ["event log"])
+        let checks =
+            ["signature", "nonce"] + (rootCA == nil ? [] : ["certificate chain"]) + (log == nil ? [] : ["event log"])
         do {
             if QuoteVerifier.isTPM2(bytes) {
                 let q = try QuoteVerifier.verifyTPM2(
-                    attest: bytes, signature: try PolicyFiles.read(signature), certificatePEM: certificatePEM, nonce: nonceBytes,
-                    rootCAPEM: rootPEM, registerValues: replayed.map { values in Dictionary(uniqueKeysWithValues: values.enumerated().map { ($0.offset, $0.element) }) }
+                    attest: bytes,
+                    signature: try PolicyFiles.read(signature),
+                    certificatePEM: certificatePEM,
+                    nonce: nonceBytes,
+                    rootCAPEM: rootPEM,
+                    registerValues: replayed.map { values in
+                        Dictionary(uniqueKeysWithValues: values.enumerated().map { ($0.offset, $0.element) })
+                    }
                 )
                 print("tpm2 quote verifies: \(checks.joined(separator: ", "))")
                 print("  TPM clock \(q.clock) ms, resets \(q.resetCount), restarts \(q.restartCount)")
-                print("  sha256 PCRs \(q.pcrs.map(String.init).joined(separator: ", ")): digest \(Hex.encode(q.pcrDigest))")
-                if let replayed { for pcr in q.pcrs { print("  sha256 register \(pcr): \(Hex.encode(replayed[pcr]))") } }
+                print(
+                    "  sha256 PCRs \(q.pcrs.map(String.init).joined(separator: ", ")): digest \(Hex.encode(q.pcrDigest))"
+                )
+                if let replayed {
+                    for pcr in q.pcrs { print("  sha256 register \(pcr): \(Hex.encode(replayed[pcr]))") }
+                }
                 return
             }
             let verified = try QuoteVerifier.verify(
-                quote: bytes, signature: try PolicyFiles.read(signature), certificatePEM: certificatePEM, nonce: nonceBytes, rootCAPEM: rootPEM,
+                quote: bytes,
+                signature: try PolicyFiles.read(signature),
+                certificatePEM: certificatePEM,
+                nonce: nonceBytes,
+                rootCAPEM: rootPEM,
                 sm2ID: sm2ID
             )
             let q = verified.quote
             if let replayed {
-                guard q.eventLog == Digest.of(logBytes) else { throw TokenError(.invalidArgument, "the quote binds another event log") }
+                guard q.eventLog == Digest.of(logBytes) else {
+                    throw TokenError(.invalidArgument, "the quote binds another event log")
+                }
                 for register in q.registers where replayed[register.index] != register.value {
-                    throw TokenError(.invalidArgument, "register \(register.index) is not the value the event log replays to")
+                    throw TokenError(
+                        .invalidArgument,
+                        "register \(register.index) is not the value the event log replays to"
+                    )
                 }
             }
             print("quote verifies: \(checks.joined(separator: ", "))")

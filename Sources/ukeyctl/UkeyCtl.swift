@@ -16,8 +16,10 @@ struct UkeyCtl: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             InitCommand.self, StatusCommand.self, PolicyCommand.self, UserCommand.self, LoginCommand.self,
-            MeasureCommand.self, MeasureHostCommand.self, ChainCommand.self, QuoteCommand.self, EventLogCommand.self, CertCommand.self,
-            ExecCheckCommand.self, ModeCommand.self, ResetCommand.self, VMCommand.self, AuditCommand.self, KeygenCommand.self, CardCommand.self,
+            MeasureCommand.self, MeasureHostCommand.self, ChainCommand.self, QuoteCommand.self, EventLogCommand.self,
+            CertCommand.self,
+            ExecCheckCommand.self, ModeCommand.self, ResetCommand.self, VMCommand.self, AuditCommand.self,
+            KeygenCommand.self, CardCommand.self,
         ]
     )
 

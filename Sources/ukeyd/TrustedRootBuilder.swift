@@ -28,7 +28,11 @@ struct TrustedRootBuilder: TrustedRootProvider {
         SoftToken.isInitialized(stateDirectory: stateDirectory)
     }
 
-    func initialize(soPIN: String, policySigner: PolicySigner, bootID: String) async throws(TokenError) -> any TrustedRoot {
+    func initialize(
+        soPIN: String,
+        policySigner: PolicySigner,
+        bootID: String
+    ) async throws(TokenError) -> any TrustedRoot {
         let peers = try connect(newToken: true)
         if let tpm = peers.tpm {
             // The counter is this token's: one an earlier token left on the TPM is replaced.
@@ -38,7 +42,12 @@ struct TrustedRootBuilder: TrustedRootProvider {
                 throw TokenError(.unavailable, "cannot define ukey's counter in the TPM for the new token: \(error)")
             }
         }
-        let records = try await SoftToken.initialize(try configuration(peers), soPIN: soPIN, policySigner: policySigner, bootID: bootID)
+        let records = try await SoftToken.initialize(
+            try configuration(peers),
+            soPIN: soPIN,
+            policySigner: policySigner,
+            bootID: bootID
+        )
         return try compose(records, peers)
     }
 
@@ -53,7 +62,8 @@ struct TrustedRootBuilder: TrustedRootProvider {
         if let algorithm, algorithm != records.keyAlgorithm {
             throw TokenError(
                 .invalidArgument,
-                "the token in \(stateDirectory) was initialised with \(Self.describe(records.keyAlgorithm)) keys, but the settings name \(Self.describe(algorithm)): the algorithm is chosen at Initialize; fix token.algorithm / token.sm2-id, or initialise a new token")
+                "the token in \(stateDirectory) was initialised with \(Self.describe(records.keyAlgorithm)) keys, but the settings name \(Self.describe(algorithm)): the algorithm is chosen at Initialize; fix token.algorithm / token.sm2-id, or initialise a new token"
+            )
         }
         return try compose(records, peers)
     }
@@ -109,7 +119,10 @@ struct TrustedRootBuilder: TrustedRootProvider {
                 peers.card = try CardBinding(reader: pcscReader, pin: try CardPINFile.read(pcscPINFile))
             } catch {
                 let roles = composition.roleNames.filter { $0.value == "pcsc" }.keys.sorted().joined(separator: ", ")
-                throw TokenError(error.code, "the token's \(roles) are on a card, and it cannot be used: \(error.reason)\(composition.store == .pcsc ? "; the sealed store opens only with that card" : "")")
+                throw TokenError(
+                    error.code,
+                    "the token's \(roles) are on a card, and it cannot be used: \(error.reason)\(composition.store == .pcsc ? "; the sealed store opens only with that card" : "")"
+                )
             }
         }
         return peers
@@ -128,7 +141,8 @@ struct TrustedRootBuilder: TrustedRootProvider {
         }
         switch composition.keys {
         case .soft: break
-        case .tpm: configuration.certificateAuthorityKeys = try TPMKeys.certificateAuthorityKeys(on: try peers.requireTPM())
+        case .tpm:
+            configuration.certificateAuthorityKeys = try TPMKeys.certificateAuthorityKeys(on: try peers.requireTPM())
         case .pcsc: break  // the CA keys stay in the store, which the card unwraps
         }
         return configuration
@@ -140,8 +154,15 @@ struct TrustedRootBuilder: TrustedRootProvider {
         let registers: any RegistersRole =
             switch composition.registers {
             // Soft registers quote with the keys role's attestation key: the card's when it has them.
-            case .soft: composition.keys == .pcsc ? CardSignedRegisters(records: records, binding: try peers.requireCard()) : records
-            case .tpm: TPMRegisters(records: records, tpm: try peers.requireTPM(), banks: try TPMRegisters.banks(of: try peers.requireTPM()))
+            case .soft:
+                composition.keys == .pcsc
+                    ? CardSignedRegisters(records: records, binding: try peers.requireCard()) : records
+            case .tpm:
+                TPMRegisters(
+                    records: records,
+                    tpm: try peers.requireTPM(),
+                    banks: try TPMRegisters.banks(of: try peers.requireTPM())
+                )
             }
         let keys: any KeysRole =
             switch composition.keys {
@@ -156,6 +177,12 @@ struct TrustedRootBuilder: TrustedRootProvider {
             }
         let ownHardwareKeys = peers.card.map { card in card.publicKeys.values.map { Certificate.PublicKey($0) } } ?? []
         return ComposedTrustedRoot(
-            composition: composition, records: records, registers: registers, keys: keys, users: users, ownHardwareKeys: ownHardwareKeys)
+            composition: composition,
+            records: records,
+            registers: registers,
+            keys: keys,
+            users: users,
+            ownHardwareKeys: ownHardwareKeys
+        )
     }
 }

@@ -16,7 +16,8 @@ struct Ukeyd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ukeyd",
         abstract: "The ukey daemon: boot-chain measurement, authentication, whitelisting, attestation over varlink.",
-        discussion: "Settings come from --config (default /etc/ukey/ukeyd.toml, if present); flags override it. SIGHUP re-reads it.",
+        discussion:
+            "Settings come from --config (default /etc/ukey/ukeyd.toml, if present); flags override it. SIGHUP re-reads it.",
         version: DaemonVersion.version
     )
 
@@ -43,7 +44,10 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "Where VMs' guard channels are bound, one <vm>.sock each. Default: guard/ in the runtime directory.")
     var guestSocketDir: String?
 
-    @Option(help: "The directory of signed policies; the newest is loaded at start and on SIGHUP. Default /etc/ukey/policies.")
+    @Option(
+        help:
+            "The directory of signed policies; the newest is loaded at start and on SIGHUP. Default /etc/ukey/policies."
+    )
     var policyDir: String?
 
     @Option(help: "The socket path. Default /run/ukey/ukeyd.sock.")
@@ -76,10 +80,15 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "Bytes past which the audit log is archived and a new file continues it; 0 never. Default 67108864.")
     var auditMaxSize: Int?
 
-    @Option(help: "Audit archives kept; at a rotation older ones are removed, each removal recorded first. Default 0: all.")
+    @Option(
+        help: "Audit archives kept; at a rotation older ones are removed, each removal recorded first. Default 0: all."
+    )
     var auditKeepArchives: Int?
 
-    @Option(help: "Bytes the audit archives and the current file may take; at a rotation the oldest archives past it are removed, each recorded first. Default 0: any.")
+    @Option(
+        help:
+            "Bytes the audit archives and the current file may take; at a rotation the oldest archives past it are removed, each recorded first. Default 0: any."
+    )
     var auditMaxTotal: Int?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error. Default info.")
@@ -106,7 +115,10 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "The TPM's TCTI: device:/dev/tpmrm0 (default) or swtpm:path=SOCKET.")
     var tcti: String?
 
-    @Flag(help: "Trust the demo policy signer of keys/demo/, whose private key is public: for make demo and the tests only, never in production.")
+    @Flag(
+        help:
+            "Trust the demo policy signer of keys/demo/, whose private key is public: for make demo and the tests only, never in production."
+    )
     var allowDemoKeys = false
 
     /// The config file's settings with this command line's flags over them.
@@ -114,7 +126,8 @@ struct Ukeyd: AsyncParsableCommand {
         var settings = DaemonSettings()
         let path = config ?? Self.defaultConfig
         if config != nil || FileManager.default.fileExists(atPath: path) {
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+            else {
                 throw ValidationError("cannot read the config file \(path)")
             }
             do {
@@ -130,7 +143,9 @@ struct Ukeyd: AsyncParsableCommand {
             settings.algorithm = try DaemonSettings.algorithm(algorithm ?? "sm2", sm2ID: sm2Id)
         }
         if let guestSocketDir {
-            guard guestSocketDir.hasPrefix("/"), guestSocketDir.utf8.count < 90 else { throw ValidationError("--guest-socket-dir must be an absolute path under 90 bytes") }
+            guard guestSocketDir.hasPrefix("/"), guestSocketDir.utf8.count < 90 else {
+                throw ValidationError("--guest-socket-dir must be an absolute path under 90 bytes")
+            }
             settings.guestSocketDirectory = guestSocketDir
         }
         if let policyDir { settings.policyDirectory = policyDir }
@@ -153,16 +168,22 @@ struct Ukeyd: AsyncParsableCommand {
         }
         if let auditMaxTotal {
             guard auditMaxTotal == 0 || auditMaxTotal >= 2 * settings.audit.maxSize else {
-                throw ValidationError("--audit-max-total must be 0 (any) or at least twice the audit max-size (\(2 * settings.audit.maxSize) bytes)")
+                throw ValidationError(
+                    "--audit-max-total must be 0 (any) or at least twice the audit max-size (\(2 * settings.audit.maxSize) bytes)"
+                )
             }
             settings.audit.maxTotal = auditMaxTotal
         }
         if let maxConnectionsPerUid {
-            guard (1...65_536).contains(maxConnectionsPerUid) else { throw ValidationError("--max-connections-per-uid must be 1-65536") }
+            guard (1...65_536).contains(maxConnectionsPerUid) else {
+                throw ValidationError("--max-connections-per-uid must be 1-65536")
+            }
             settings.maxConnectionsPerUID = maxConnectionsPerUid
         }
         if let maxMeasurements {
-            guard (1...100_000_000).contains(maxMeasurements) else { throw ValidationError("--max-measurements must be 1-100000000") }
+            guard (1...100_000_000).contains(maxMeasurements) else {
+                throw ValidationError("--max-measurements must be 1-100000000")
+            }
             settings.maxMeasurements = maxMeasurements
         }
         if let logLevel { settings.logLevel = logLevel }
@@ -202,10 +223,20 @@ struct Ukeyd: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let provider = TrustedRootBuilder(
-            composition: settings.token, stateDirectory: settings.stateDirectory, tcti: settings.tcti,
-            pcscReader: settings.pcscReader, pcscPINFile: settings.pcscPINFile, banks: settings.banks, algorithm: settings.algorithm)
-        let roles = settings.token.roleNames.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-        logger.info("token: \(roles)\(settings.token.usesTPM ? "; TPM at \(settings.tcti)" : "")\(settings.token.usesCard ? "; card in \(settings.pcscReader ?? "the first reader")" : "")")
+            composition: settings.token,
+            stateDirectory: settings.stateDirectory,
+            tcti: settings.tcti,
+            pcscReader: settings.pcscReader,
+            pcscPINFile: settings.pcscPINFile,
+            banks: settings.banks,
+            algorithm: settings.algorithm
+        )
+        let roles = settings.token.roleNames.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(
+            separator: ", "
+        )
+        logger.info(
+            "token: \(roles)\(settings.token.usesTPM ? "; TPM at \(settings.tcti)" : "")\(settings.token.usesCard ? "; card in \(settings.pcscReader ?? "the first reader")" : "")"
+        )
         // Root needs no supplementary groups, and a caller's file must be judged by its rights alone.
         PeerFileHasher.dropSupplementaryGroups()
         let core = await DaemonServices(
@@ -213,7 +244,8 @@ struct Ukeyd: AsyncParsableCommand {
             paths: .init(
                 stateDirectory: settings.stateDirectory,
                 runtimeDirectory: settings.runtimeDirectory,
-                policyDirectory: FileManager.default.fileExists(atPath: settings.policyDirectory) ? settings.policyDirectory : nil
+                policyDirectory: FileManager.default.fileExists(atPath: settings.policyDirectory)
+                    ? settings.policyDirectory : nil
             ),
             logger: logger,
             audit: settings.audit,
@@ -248,7 +280,13 @@ struct Ukeyd: AsyncParsableCommand {
             while await reload.wait() {
                 do {
                     let fresh = try self.settings()
-                    listener.update(.init(roles: RolePolicy(adminGroup: fresh.adminGroup, hypervisorGroup: fresh.hypervisorGroup), maxConnections: fresh.maxConnections, maxConnectionsPerUID: fresh.maxConnectionsPerUID))
+                    listener.update(
+                        .init(
+                            roles: RolePolicy(adminGroup: fresh.adminGroup, hypervisorGroup: fresh.hypervisorGroup),
+                            maxConnections: fresh.maxConnections,
+                            maxConnectionsPerUID: fresh.maxConnectionsPerUID
+                        )
+                    )
                 } catch {
                     readyLogger.error("reload refused, the old settings stay: \(error)")
                 }
@@ -263,7 +301,9 @@ struct Ukeyd: AsyncParsableCommand {
             logger.critical("cannot make the guard channels' directory \(settings.guestSockets): \(error)")
             throw ExitCode(1)
         }
-        let guests = Task { await GuestChannels(directory: settings.guestSockets, dispatcher: dispatcher, logger: logger).run() }
+        let guests = Task {
+            await GuestChannels(directory: settings.guestSockets, dispatcher: dispatcher, logger: logger).run()
+        }
         defer { guests.cancel() }
         try await listener.run(
             ready: {

@@ -14,14 +14,19 @@ struct AuditLogTests {
         let log = try AuditLog.make(in: dir, every: 5, signer)
         for n in 1...12 { try await log.append(entry(n)) }
         await log.close()
-        let result = try AuditVerifier.verify(path: dir.path + "/audit.log", auditKey: signer.key.publicKey, sealed: signer.sealed)
+        let result = try AuditVerifier.verify(
+            path: dir.path + "/audit.log",
+            auditKey: signer.key.publicKey,
+            sealed: signer.sealed
+        )
         #expect(result.ok, "\(result.reason ?? "")")
         // 12 records, a checkpoint after every 5, and a final one at close.
         #expect(result.count == 15)
         #expect(result.checkpoints == 3)
         #expect(result.unsignedTail == 0)
         #expect(signer.sealed?.seq == 15)
-        let first = try JSONSerialization.jsonObject(with: Data(try lines(dir.path + "/audit.log")[0])) as? [String: Any]
+        let first =
+            try JSONSerialization.jsonObject(with: Data(try lines(dir.path + "/audit.log")[0])) as? [String: Any]
         #expect(first?["prev"] as? String == AuditLine.genesis)
         #expect((first?["actor"] as? [String: Any])?["role"] as? String == "hypervisor")
     }
@@ -40,7 +45,11 @@ struct AuditLogTests {
         #expect(log.lastSeq == 2000)
         #expect(log.batches < 2000, "every record got its own fsync: \(log.batches) batches")
         await log.close()
-        let result = try AuditVerifier.verify(path: dir.path + "/audit.log", auditKey: signer.key.publicKey, sealed: signer.sealed)
+        let result = try AuditVerifier.verify(
+            path: dir.path + "/audit.log",
+            auditKey: signer.key.publicKey,
+            sealed: signer.sealed
+        )
         #expect(result.ok && result.count == 2001)
     }
 
@@ -79,12 +88,16 @@ struct AuditLogTests {
         let sealed = try #require(signer.sealed)
 
         try write(Array(original.prefix(Int(sealed.seq) - 1)), to: path)
-        #expect { try AuditLog.make(in: dir, sealed: sealed, signer) } throws: { "\($0)".contains("cut off the end") || "\($0)".contains("sealed checkpoint") }
+        #expect { try AuditLog.make(in: dir, sealed: sealed, signer) } throws: {
+            "\($0)".contains("cut off the end") || "\($0)".contains("sealed checkpoint")
+        }
 
         var edited = original
         edited[edited.count - 1][20] ^= 1
         try write(edited, to: path)
-        #expect { try AuditLog.make(in: dir, sealed: sealed, signer) } throws: { "\($0)".contains("integrity check failed") }
+        #expect { try AuditLog.make(in: dir, sealed: sealed, signer) } throws: {
+            "\($0)".contains("integrity check failed")
+        }
 
         try write(original, to: path)
         chmod(path, 0o644)
@@ -119,7 +132,9 @@ struct AuditLogTests {
         // @unchecked: the switches are guarded by `lock`.
         private let lock = NSLock()
         private var writeFailure: Int32?, syncFailure: Int32?, partialWrite = false
-        func failWrites(_ code: Int32, afterHalf: Bool = false) { lock.withLock { (writeFailure, partialWrite) = (code, afterHalf) } }
+        func failWrites(_ code: Int32, afterHalf: Bool = false) {
+            lock.withLock { (writeFailure, partialWrite) = (code, afterHalf) }
+        }
         func failSyncs(_ code: Int32) { lock.withLock { syncFailure = code } }
         func heal() { lock.withLock { (writeFailure, syncFailure, partialWrite) = (nil, nil, false) } }
 
@@ -140,7 +155,8 @@ struct AuditLogTests {
                     guard let failure = self.lock.withLock({ self.syncFailure }) else { return fdatasync(fd) }
                     errno = failure
                     return -1
-                })
+                }
+            )
         }
     }
 
@@ -154,7 +170,11 @@ struct AuditLogTests {
 
     @Test(
         "a write that fails (disk full, torn half-way) or a sync that fails: the append throws with the cause, the log takes nothing more, and what was acknowledged verifies after reopening",
-        arguments: [("write", false, "cannot write the audit log", "No space left on device"), ("write", true, "cannot write the audit log", "No space left on device"), ("sync", false, "cannot sync the audit log", "Input/output error")]
+        arguments: [
+            ("write", false, "cannot write the audit log", "No space left on device"),
+            ("write", true, "cannot write the audit log", "No space left on device"),
+            ("sync", false, "cannot sync the audit log", "Input/output error"),
+        ]
     )
     func diskFailures(failing: String, torn: Bool, reason: String, cause: String) async throws {
         let dir = try TemporaryDirectory()
@@ -178,10 +198,16 @@ struct AuditLogTests {
         #expect(reopened.lastSeq >= 5)
         try await reopened.append(entry(8))
         await reopened.close()
-        let result = try AuditVerifier.verify(path: dir.path + "/audit.log", auditKey: signer.key.publicKey, sealed: nil)
+        let result = try AuditVerifier.verify(
+            path: dir.path + "/audit.log",
+            auditKey: signer.key.publicKey,
+            sealed: nil
+        )
         #expect(result.ok, "\(result.reason ?? "")")
         let paths = try lines(dir.path + "/audit.log").compactMap { line in
-            ((try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any]).flatMap { ($0["subject"] as? [String: Any])?["path"] as? String }
+            ((try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any]).flatMap {
+                ($0["subject"] as? [String: Any])?["path"] as? String
+            }
         }
         #expect(Array(paths.prefix(5)) == (1...5).map { "/usr/bin/tool-\($0)" }, "\(paths)")
         #expect(paths.contains("/usr/bin/tool-8") && !paths.contains("/usr/bin/tool-7"), "\(paths)")

@@ -17,14 +17,23 @@ struct AuditRotationTests {
         configuration.checkpointInterval = 1e9
         configuration.maxBytes = 64 << 10
         let seal = try AuditTailSeal(directory: dir.path, key: key)
-        return try AuditLog(configuration: configuration, sealed: checkpointing.sealed, checkpointing: checkpointing, tailSeal: seal, tailSealRequired: required, problems: { _ in })
+        return try AuditLog(
+            configuration: configuration,
+            sealed: checkpointing.sealed,
+            checkpointing: checkpointing,
+            tailSeal: seal,
+            tailSealRequired: required,
+            problems: { _ in }
+        )
     }
 
     static func archives(_ dir: TemporaryDirectory) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("audit-") }.sorted()
     }
 
-    @Test("1,500 records past a 64 KiB cap: archives and the current file each verify, chain to each other, and hold every record once")
+    @Test(
+        "1,500 records past a 64 KiB cap: archives and the current file each verify, chain to each other, and hold every record once"
+    )
     func rotationKeepsEveryRecord() async throws {
         let dir = try TemporaryDirectory()
         let checkpointing = TestCheckpointing()
@@ -38,18 +47,26 @@ struct AuditRotationTests {
         for file in archives + ["audit.log"] {
             let result = try AuditVerifier.verify(path: dir.path + "/" + file, auditKey: checkpointing.key.publicKey)
             #expect(result.ok, "\(file): \(result.reason ?? "")")
-            #expect(result.firstSeq == expectedFirst && result.continues == previous, "\(file) starts at \(result.firstSeq), continues \(result.continues ?? "-")")
+            #expect(
+                result.firstSeq == expectedFirst && result.continues == previous,
+                "\(file) starts at \(result.firstSeq), continues \(result.continues ?? "-")"
+            )
             expectedFirst = result.firstSeq + UInt64(result.count)
             previous = file
             for line in try lines(dir.path + "/" + file) {
                 let text = String(decoding: line, as: UTF8.self)
-                if let range = text.range(of: "/usr/bin/tool-") { seen.insert(String(text[range.upperBound...].prefix { $0 != "\"" })) }
+                if let range = text.range(of: "/usr/bin/tool-") {
+                    seen.insert(String(text[range.upperBound...].prefix { $0 != "\"" }))
+                }
             }
         }
         #expect(seen.count == 1500, "every record is in exactly one file")
-        #expect(archives.allSatisfy { file in
-            ((try? FileManager.default.attributesOfItem(atPath: dir.path + "/" + file)[.size] as? Int) ?? 0) < 80 << 10
-        })
+        #expect(
+            archives.allSatisfy { file in
+                ((try? FileManager.default.attributesOfItem(atPath: dir.path + "/" + file)[.size] as? Int) ?? 0) < 80
+                    << 10
+            }
+        )
         // Reopening continues after the last record, in the current file.
         let reopened = try Self.open(dir, checkpointing, required: true)
         #expect(reopened.lastSeq == log.lastSeq)
@@ -58,7 +75,9 @@ struct AuditRotationTests {
         #expect(first?.seq == AuditVerifier.firstSeq(dir.path + "/audit.log"))
     }
 
-    @Test("a crash between the two renames of a rotation is finished at the next open; a current file cut below its sealed checkpoint is refused")
+    @Test(
+        "a crash between the two renames of a rotation is finished at the next open; a current file cut below its sealed checkpoint is refused"
+    )
     func interruptedRotation() async throws {
         let dir = try TemporaryDirectory()
         let checkpointing = TestCheckpointing()

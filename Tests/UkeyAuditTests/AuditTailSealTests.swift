@@ -16,10 +16,19 @@ struct AuditTailSealTests {
         configuration.checkpointEvery = 1000
         configuration.checkpointInterval = 1e9
         let seal = try AuditTailSeal(directory: dir.path, key: key)
-        return try AuditLog(configuration: configuration, sealed: nil, checkpointing: TestCheckpointing(), tailSeal: seal, tailSealRequired: required, problems: { _ in })
+        return try AuditLog(
+            configuration: configuration,
+            sealed: nil,
+            checkpointing: TestCheckpointing(),
+            tailSeal: seal,
+            tailSealRequired: required,
+            problems: { _ in }
+        )
     }
 
-    @Test("73 acknowledged records without a checkpoint, cut to 24 or by one: reopening names the missing records; an intact log reopens")
+    @Test(
+        "73 acknowledged records without a checkpoint, cut to 24 or by one: reopening names the missing records; an intact log reopens"
+    )
     func cutTailIsDetected() async throws {
         let dir = try TemporaryDirectory()
         let log = try Self.open(dir, required: false)

@@ -17,9 +17,19 @@ struct AuditTamperTests {
         return (dir, signer, try lines(dir.path + "/audit.log"))
     }
 
-    func verify(_ dir: TemporaryDirectory, _ signer: TestCheckpointing, _ lines: [[UInt8]], sealed: Bool = false, newline: Bool = true) throws -> AuditVerification {
+    func verify(
+        _ dir: TemporaryDirectory,
+        _ signer: TestCheckpointing,
+        _ lines: [[UInt8]],
+        sealed: Bool = false,
+        newline: Bool = true
+    ) throws -> AuditVerification {
         try write(lines, to: dir.path + "/audit.log", trailingNewline: newline)
-        return try AuditVerifier.verify(path: dir.path + "/audit.log", auditKey: signer.key.publicKey, sealed: sealed ? signer.sealed : nil)
+        return try AuditVerifier.verify(
+            path: dir.path + "/audit.log",
+            auditKey: signer.key.publicKey,
+            sealed: sealed ? signer.sealed : nil
+        )
     }
 
     @Test("changing any byte of any record names that record")
@@ -32,7 +42,10 @@ struct AuditTamperTests {
                 var edited = original
                 edited[index][offset] ^= 0x01
                 let result = try verify(dir, signer, edited)
-                #expect(result.firstBad == UInt64(index + 1), "byte \(offset) of record \(index + 1): \(result.reason ?? "ok")")
+                #expect(
+                    result.firstBad == UInt64(index + 1),
+                    "byte \(offset) of record \(index + 1): \(result.reason ?? "ok")"
+                )
                 checked += 1
             }
         }
@@ -83,7 +96,10 @@ struct AuditTamperTests {
         let head = try #require(last?["hash"] as? String)
         let seq = UInt64(original.count + 1)
         let forger = P256.Signing.PrivateKey()
-        let sig = Array(try forger.signature(for: AuditCheckpoint.signingDomain + AuditLine.checkpointMessage(seq: seq, head: head)).derRepresentation)
+        let sig = Array(
+            try forger.signature(for: AuditCheckpoint.signingDomain + AuditLine.checkpointMessage(seq: seq, head: head))
+                .derRepresentation
+        )
         let forged = try rewrite([
             "seq": seq, "time": "2026-11-27T00:00:00.000Z", "type": "checkpoint",
             "subject": ["upto": seq - 1, "head": head], "sig": Data(sig).base64EncodedString(), "prev": head,
@@ -103,14 +119,18 @@ struct AuditTamperTests {
         return text + Array(#","hash":"\#(hash)"}"#.utf8)
     }
 
-    @Test("a record with a key given twice is an integrity error, even with a self-consistent hash: two readers could see two records")
+    @Test(
+        "a record with a key given twice is an integrity error, even with a self-consistent hash: two readers could see two records"
+    )
     func duplicateKeyIsRefused() async throws {
         let (_, _, original) = try await Self.sample()
         let line = try #require(original.first { String(decoding: $0, as: UTF8.self).contains(#""type":"exec""#) })
         // Insert `"type":"measure",` after the opening brace and recompute the hash over the body.
         let body = Array(line.dropLast(AuditLine.genesis.count + #","hash":""}"#.count))
         let duplicated = [UInt8(ascii: "{")] + Array(#""type":"measure","#.utf8) + body.dropFirst()
-        let forged = duplicated + Array(#","hash":""#.utf8) + Array(Hex.encode(Array(SHA256.hash(data: duplicated))).utf8) + Array(#""}"#.utf8)
+        let forged =
+            duplicated + Array(#","hash":""#.utf8) + Array(Hex.encode(Array(SHA256.hash(data: duplicated))).utf8)
+            + Array(#""}"#.utf8)
         #expect(throws: Never.self) { try AuditLine.parse(line) }
         #expect { try AuditLine.parse(forged) } throws: { "\($0)".contains("given twice") }
     }
@@ -127,7 +147,8 @@ struct AuditTamperTests {
             for _ in 0..<Int.random(in: 1...8, using: &rng) {
                 switch Int.random(in: 0..<3, using: &rng) {
                 case 0: line[Int.random(in: 0..<line.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
-                case 1: line.insert(UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 0...line.count, using: &rng))
+                case 1:
+                    line.insert(UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 0...line.count, using: &rng))
                 default: if line.count > 1 { line.remove(at: Int.random(in: 0..<line.count, using: &rng)) }
                 }
             }

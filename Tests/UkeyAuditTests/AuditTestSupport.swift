@@ -22,16 +22,30 @@ final class TestCheckpointing: AuditCheckpointing, @unchecked Sendable {
 }
 
 extension AuditLog {
-    static func make(in dir: TemporaryDirectory, every: Int = 1000, sealed: SealedCheckpoint? = nil, _ checkpointing: TestCheckpointing) throws -> AuditLog {
+    static func make(
+        in dir: TemporaryDirectory,
+        every: Int = 1000,
+        sealed: SealedCheckpoint? = nil,
+        _ checkpointing: TestCheckpointing
+    ) throws -> AuditLog {
         var configuration = Configuration(path: dir.path + "/audit.log")
         configuration.checkpointEvery = every
         configuration.checkpointInterval = 1e9  // count-based only: a slow machine must not add checkpoints
-        return try AuditLog(configuration: configuration, sealed: sealed, checkpointing: checkpointing, problems: { _ in })
+        return try AuditLog(
+            configuration: configuration,
+            sealed: sealed,
+            checkpointing: checkpointing,
+            problems: { _ in }
+        )
     }
 }
 
 func entry(_ n: Int) -> AuditEntry {
-    AuditEntry(type: "exec", actor: AuditActor(uid: 0, pid: 42, role: "hypervisor"), subject: ["path": .string("/usr/bin/tool-\(n)"), "decision": "deny"])
+    AuditEntry(
+        type: "exec",
+        actor: AuditActor(uid: 0, pid: 42, role: "hypervisor"),
+        subject: ["path": .string("/usr/bin/tool-\(n)"), "decision": "deny"]
+    )
 }
 
 /// The log's lines (without newlines).

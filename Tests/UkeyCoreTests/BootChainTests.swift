@@ -112,12 +112,18 @@ struct BootChainTests {
         ]
         var indices: [Int] = []
         for (entity, component, label) in attempts {
-            let (outcome, index) = try boot.measure(entity: entity, component: component, digest: Fixtures.digest(label))
+            let (outcome, index) = try boot.measure(
+                entity: entity,
+                component: component,
+                digest: Fixtures.digest(label)
+            )
             guard case .extend(let register, let digest, let data) = outcome.effects.first else {
                 Issue.record("the first effect must be the extend")
                 continue
             }
-            #expect(register == outcome.register && digest == Fixtures.digest(label) && data == "\(entity)/\(component)")
+            #expect(
+                register == outcome.register && digest == Fixtures.digest(label) && data == "\(entity)/\(component)"
+            )
             indices.append(index)
         }
         #expect(indices == [0, 1, 2, 3, 4])
@@ -182,10 +188,34 @@ struct BootChainReleaseTests {
 
     static func chain() throws -> BootChain {
         let expected = try ExpectedSet(entities: [
-            Entity(name: "vmm", parent: "root", kind: .host, register: 8, components: [Component(name: "kernel", expected: digest("vmm"))]),
-            Entity(name: "base", parent: "vmm", kind: .baseImage, register: 10, components: [Component(name: "image", expected: digest("base"))]),
-            Entity(name: "office", parent: "base", kind: .userVM, register: 11, components: [Component(name: "disk", expected: digest("office"))]),
-            Entity(name: "office-kernel", parent: "office", kind: .kernel, register: 12, components: [Component(name: "kernel", expected: digest("ok"))]),
+            Entity(
+                name: "vmm",
+                parent: "root",
+                kind: .host,
+                register: 8,
+                components: [Component(name: "kernel", expected: digest("vmm"))]
+            ),
+            Entity(
+                name: "base",
+                parent: "vmm",
+                kind: .baseImage,
+                register: 10,
+                components: [Component(name: "image", expected: digest("base"))]
+            ),
+            Entity(
+                name: "office",
+                parent: "base",
+                kind: .userVM,
+                register: 11,
+                components: [Component(name: "disk", expected: digest("office"))]
+            ),
+            Entity(
+                name: "office-kernel",
+                parent: "office",
+                kind: .kernel,
+                register: 12,
+                components: [Component(name: "kernel", expected: digest("ok"))]
+            ),
         ])
         var chain = BootChain(expected: expected, bootID: "b")
         _ = try chain.measure(entity: "vmm", component: "kernel", digest: digest("vmm"))
@@ -199,7 +229,10 @@ struct BootChainReleaseTests {
     func releaseTrusted() throws {
         var chain = try Self.chain()
         #expect(try chain.release(entity: "office") == .released(["office", "office-kernel"]))
-        #expect(chain.state(of: "office") == .pending && chain.state(of: "office-kernel") == .pending && chain.state(of: "base") == .trusted)
+        #expect(
+            chain.state(of: "office") == .pending && chain.state(of: "office-kernel") == .pending
+                && chain.state(of: "base") == .trusted
+        )
         #expect(chain.status(of: "office")?.measured.isEmpty == true)
         _ = try chain.measure(entity: "office", component: "disk", digest: Self.digest("office"))
         #expect(chain.state(of: "office") == .trusted)

@@ -89,7 +89,13 @@ struct ChainPropertyTests {
         let tamperRate = [0.0, 0.05, 0.3].randomElement(using: &rng)!
         var log: [Measurement] = []
         func add(_ entity: Entity, _ component: String) {
-            log.append(Measurement(entity: entity.name, component: component, good: Double.random(in: 0..<1, using: &rng) >= tamperRate))
+            log.append(
+                Measurement(
+                    entity: entity.name,
+                    component: component,
+                    good: Double.random(in: 0..<1, using: &rng) >= tamperRate
+                )
+            )
         }
         if Bool.random(using: &rng) {
             // Mostly in boot order, so that deep chains actually become trusted.
@@ -97,7 +103,8 @@ struct ChainPropertyTests {
                 for component in entity.components.shuffled(using: &rng) { add(entity, component.name) }
             }
             for _ in 0..<Int.random(in: 0...4, using: &rng) where log.count > 1 {
-                let i = Int.random(in: 0..<log.count, using: &rng), j = Int.random(in: 0..<log.count, using: &rng)
+                let i = Int.random(in: 0..<log.count, using: &rng)
+                let j = Int.random(in: 0..<log.count, using: &rng)
                 log.swapAt(i, j)
             }
         } else {
@@ -112,7 +119,9 @@ struct ChainPropertyTests {
     @Test("the state machine agrees with Theorem 1 after every measurement", arguments: 0..<4)
     func agreesWithTheorem(seedBlock: Int) throws {
         var rng = SplitMix64(seed: UInt64(0xC0FFEE + seedBlock))
-        var trustedSeen = 0, untrustedSeen = 0, maxDepth = 0
+        var trustedSeen = 0
+        var untrustedSeen = 0
+        var maxDepth = 0
         for _ in 0..<250 {
             let expected = Self.randomTree(&rng)
             let log = Self.randomLog(expected, &rng)
@@ -128,7 +137,10 @@ struct ChainPropertyTests {
                 for entity in expected.entities {
                     let want = oracle.state(entity.name, at: time + 1)
                     let got = boot.chain.state(of: entity.name)
-                    #expect(got == want, "\(entity.name) after step \(time): got \(String(describing: got)), Theorem 1 says \(want)")
+                    #expect(
+                        got == want,
+                        "\(entity.name) after step \(time): got \(String(describing: got)), Theorem 1 says \(want)"
+                    )
                 }
             }
             for entity in expected.entities {

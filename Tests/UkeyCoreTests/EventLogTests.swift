@@ -31,7 +31,10 @@ struct EventLogTests {
         // A digest of another algorithm than a bank extends that bank with the hash of its text.
         let devEvent = parsed.events.last!
         #expect(devEvent.digests.map(\.bytes.count) == [32, 48])
-        #expect(devEvent.digests[0].bytes == HashAlgorithm.sha256.hash(Array(Digest.of([1, 2, 3], using: .sha512).description.utf8)))
+        #expect(
+            devEvent.digests[0].bytes
+                == HashAlgorithm.sha256.hash(Array(Digest.of([1, 2, 3], using: .sha512).description.utf8))
+        )
     }
 
     @Test("a reset zeroes the registers and starts a log that names both boots")
@@ -88,7 +91,10 @@ struct EventLogTests {
     func limits() throws {
         var bytes = EventLog(banks: [.sha256]).serialized()
         // An event claiming 4 GiB of data.
-        bytes += [8, 0, 0, 0, 0x0D, 0, 0, 0, 1, 0, 0, 0, 0x0B, 0] + [UInt8](repeating: 0, count: 32) + [0xff, 0xff, 0xff, 0xff]
+        bytes +=
+            [8, 0, 0, 0, 0x0D, 0, 0, 0, 1, 0, 0, 0, 0x0B, 0] + [UInt8](repeating: 0, count: 32) + [
+                0xff, 0xff, 0xff, 0xff,
+            ]
         #expect {
             try EventLog(parsing: bytes)
         } throws: { error in

@@ -9,7 +9,8 @@ struct RegisterTests {
             var bank = RegisterBank(algorithm: algorithm)
             #expect(bank.values.count == 24)
             let zero = [UInt8](repeating: 0, count: algorithm.digestSize)
-            let m1 = algorithm.hash([1]), m2 = algorithm.hash([2])
+            let m1 = algorithm.hash([1])
+            let m2 = algorithm.hash([2])
             try bank.extend(23, with: m1)
             try bank.extend(23, with: m2)
             #expect(bank.values[23] == algorithm.hash(algorithm.hash(zero + m1) + m2))
@@ -26,10 +27,15 @@ struct RegisterTests {
         #expect(set.algorithms == [.sha256, .sha384])
         let digest = Digest.of([9], using: .sha384)
         try set.extend(10, with: digest)
-        #expect(try set.value(10, in: .sha384).bytes == HashAlgorithm.sha384.hash([UInt8](repeating: 0, count: 48) + digest.bytes))
+        #expect(
+            try set.value(10, in: .sha384).bytes
+                == HashAlgorithm.sha384.hash([UInt8](repeating: 0, count: 48) + digest.bytes)
+        )
         #expect(
             try set.value(10, in: .sha256).bytes
-                == HashAlgorithm.sha256.hash([UInt8](repeating: 0, count: 32) + HashAlgorithm.sha256.hash(Array(digest.description.utf8)))
+                == HashAlgorithm.sha256.hash(
+                    [UInt8](repeating: 0, count: 32) + HashAlgorithm.sha256.hash(Array(digest.description.utf8))
+                )
         )
         #expect(throws: UkeyCoreError.self) { try set.value(10, in: .sha512) }
     }

@@ -32,7 +32,9 @@ struct TPM2EventLogInteropTests {
             let ours = boot.registers.banks[algorithm]!
             let zero = [UInt8](repeating: 0, count: algorithm.digestSize)
             let nonZero = Dictionary(
-                uniqueKeysWithValues: ours.values.enumerated().filter { $0.element != zero }.map { ($0.offset, Hex.encode($0.element)) }
+                uniqueKeysWithValues: ours.values.enumerated().filter { $0.element != zero }.map {
+                    ($0.offset, Hex.encode($0.element))
+                }
             )
             #expect(nonZero.count == 6, "registers 8-13 are used by the sample boot")
             #expect(replayed[algorithm.rawValue] == nonZero)
@@ -48,7 +50,8 @@ struct TPM2EventLogInteropTests {
         var log = EventLog(banks: [.sha256, .sm3], vendorInfo: "ukey boot sm3")
         var registers = RegisterSet(algorithms: [.sha256, .sm3])
         for (register, digest) in [
-            (8, Digest.of(Array("an SM3 kernel".utf8), using: .sm3)), (8, Digest.of(Array("an SM3 initrd".utf8), using: .sm3)),
+            (8, Digest.of(Array("an SM3 kernel".utf8), using: .sm3)),
+            (8, Digest.of(Array("an SM3 initrd".utf8), using: .sm3)),
             (9, Digest.of(Array("a SHA-256 image".utf8))), (10, Digest.of(Array("an SM3 loader".utf8), using: .sm3)),
         ] {
             log.appendMeasurement(register: register, digest: digest, description: "sm3 test")
@@ -65,7 +68,11 @@ struct TPM2EventLogInteropTests {
         let replayed = Self.replayedRegisters(result.stdout)
         let ours = boot.registers.banks[.sm3]!
         let zero = [UInt8](repeating: 0, count: 32)
-        let nonZero = Dictionary(uniqueKeysWithValues: ours.values.enumerated().filter { $0.element != zero }.map { ($0.offset, Hex.encode($0.element)) })
+        let nonZero = Dictionary(
+            uniqueKeysWithValues: ours.values.enumerated().filter { $0.element != zero }.map {
+                ($0.offset, Hex.encode($0.element))
+            }
+        )
         #expect(!nonZero.isEmpty)
         #expect(replayed["sm3_256"] == nonZero, "\(replayed.keys)")
         #expect(replayed["sha256"]?.count == nonZero.count)

@@ -10,10 +10,16 @@ struct WritableStateChainTests {
         try ExpectedSet(entities: [
             Fixtures.entity("vmm", parent: "root"),
             Fixtures.entity("base", parent: "vmm", register: 10),
-            Entity(name: "office", parent: "base", kind: .userVM, register: 11, components: [
-                Component(name: "kernel", expected: Fixtures.digest("office/kernel")),
-                Component(name: "overlay", expected: Fixtures.digest("office/overlay"), writable: true),
-            ]),
+            Entity(
+                name: "office",
+                parent: "base",
+                kind: .userVM,
+                register: 11,
+                components: [
+                    Component(name: "kernel", expected: Fixtures.digest("office/kernel")),
+                    Component(name: "overlay", expected: Fixtures.digest("office/overlay"), writable: true),
+                ]
+            ),
             Fixtures.entity("kernel", parent: "office", register: 13),
         ])
     }
@@ -33,22 +39,42 @@ struct WritableStateChainTests {
         let sealed = try chain.measure(entity: "office", component: "overlay", digest: day2, sealed: day2)
         #expect(sealed.state == .trusted && sealed.match)
         var fresh = try Self.started()
-        let first = try fresh.measure(entity: "office", component: "overlay", digest: Fixtures.digest("office/overlay"), sealed: nil)
+        let first = try fresh.measure(
+            entity: "office",
+            component: "overlay",
+            digest: Fixtures.digest("office/overlay"),
+            sealed: nil
+        )
         #expect(first.state == .trusted)
         // A seal given for a component that is not writable changes nothing.
         var other = try Self.started()
-        let kernel = try other.measure(entity: "office", component: "kernel", digest: Fixtures.digest("evil"), sealed: Fixtures.digest("evil"))
+        let kernel = try other.measure(
+            entity: "office",
+            component: "kernel",
+            digest: Fixtures.digest("evil"),
+            sealed: Fixtures.digest("evil")
+        )
         #expect(kernel.state == .untrusted && kernel.reason == .digestMismatch)
     }
 
-    @Test("another state is changed-since-stop (even the policy's first state, once sealed otherwise); it taints what the VM loads; a release clears both, unlike digest-mismatch")
+    @Test(
+        "another state is changed-since-stop (even the policy's first state, once sealed otherwise); it taints what the VM loads; a release clears both, unlike digest-mismatch"
+    )
     func changedSinceStopReleases() throws {
         var chain = try Self.started()
-        let refused = try chain.measure(entity: "office", component: "overlay", digest: Fixtures.digest("office/overlay"), sealed: Fixtures.digest("day 2"))
+        let refused = try chain.measure(
+            entity: "office",
+            component: "overlay",
+            digest: Fixtures.digest("office/overlay"),
+            sealed: Fixtures.digest("day 2")
+        )
         #expect(refused.state == .untrusted && refused.reason == .changedSinceStop && !refused.mayLoad(in: .enforce))
         #expect(chain.status(of: "kernel")?.reason == .ancestorUntrusted)
         #expect(try chain.release(entity: "office") == .released(["office", "kernel"]))
-        #expect(chain.state(of: "office") == .pending && chain.state(of: "kernel") == .pending && chain.state(of: "base") == .trusted)
+        #expect(
+            chain.state(of: "office") == .pending && chain.state(of: "kernel") == .pending
+                && chain.state(of: "base") == .trusted
+        )
         // A digest-mismatch is for the boot, released or not.
         _ = try chain.measure(entity: "office", component: "kernel", digest: Fixtures.digest("evil"))
         #expect(try chain.release(entity: "office") == .stillUntrusted(.digestMismatch))

@@ -27,7 +27,9 @@ struct AuditFloodTests {
         }
     }
 
-    @Test("the aggregator: a repeated denial is one record and a count; past the channel's budget, one flood count; channels apart; every denial counted")
+    @Test(
+        "the aggregator: a repeated denial is one record and a count; past the channel's budget, one flood count; channels apart; every denial counted"
+    )
     func aggregator() {
         let aggregator = ExecDenialAggregator()
         let start = Date()
@@ -35,35 +37,59 @@ struct AuditFloodTests {
         var sent = 0
         func deny(_ path: String, channel: ExecDenialAggregator.Channel = .guest("office"), at offset: TimeInterval) {
             sent += 1
-            written += aggregator.admit(AuditEntry(type: "exec", actor: nil, subject: ["vm": "office", "path": .string(path), "decision": "deny"]), channel: channel, now: start + offset)
+            written += aggregator.admit(
+                AuditEntry(
+                    type: "exec",
+                    actor: nil,
+                    subject: ["vm": "office", "path": .string(path), "decision": "deny"]
+                ),
+                channel: channel,
+                now: start + offset
+            )
         }
         for _ in 0..<1000 { deny("/bin/same", at: 1) }
         #expect(written.count == 1, "a repeated denial is recorded once as it happens")
         for n in 0..<5000 { deny("/tmp/x\(n)", at: 2) }
-        #expect(written.count == ExecDenialAggregator.recordsPerChannel, "past its budget a channel's distinct denials are counted")
+        #expect(
+            written.count == ExecDenialAggregator.recordsPerChannel,
+            "past its budget a channel's distinct denials are counted"
+        )
         deny("/bin/other-channel", channel: .guest("dev"), at: 3)
         #expect(written.count == ExecDenialAggregator.recordsPerChannel + 1, "another channel has its own budget")
         // The next interval: the ended counts come first, then the new denial.
         deny("/bin/same", at: 11)
         written += aggregator.flush(now: start + 30, all: true)
         let flood = written.filter { $0.type == ExecDenialAggregator.floodRecord }
-        #expect(flood.count == 1 && flood.first?.subject["paths"] == .int(5000 - (ExecDenialAggregator.recordsPerChannel - 1)))
+        #expect(
+            flood.count == 1
+                && flood.first?.subject["paths"] == .int(5000 - (ExecDenialAggregator.recordsPerChannel - 1))
+        )
         let total = written.reduce(0) { total, entry in
             switch entry.type {
-            case "exec": if case .int(let n)? = entry.subject["repeated"] { return total + n } else { return total + 1 }
-            default: if case .int(let n)? = entry.subject["repeated"] { return total + n } else { return total }
+            case "exec":
+                guard case .int(let n)? = entry.subject["repeated"] else { return total + 1 }
+                return total + n
+            default:
+                guard case .int(let n)? = entry.subject["repeated"] else { return total }
+                return total + n
             }
         }
         #expect(total == sent, "every denial is in a record or a count")
         // A host caller's distinct denials are each recorded; its repeats are counted.
         let host = ExecDenialAggregator()
         let recorded = (0..<500).flatMap { n in
-            host.admit(AuditEntry(type: "exec", actor: nil, subject: ["path": .string("/h/\(n % 250)"), "decision": "deny"]), channel: .host(uid: 0), now: start)
+            host.admit(
+                AuditEntry(type: "exec", actor: nil, subject: ["path": .string("/h/\(n % 250)"), "decision": "deny"]),
+                channel: .host(uid: 0),
+                now: start
+            )
         }
         #expect(recorded.count == 250)
     }
 
-    @Test("a 10 s flood of denied execs down a guest's channel grows the audit directory by under 5 MB; the records count every denial; a VM start during the flood works")
+    @Test(
+        "a 10 s flood of denied execs down a guest's channel grows the audit directory by under 5 MB; the records count every denial; a VM start during the flood works"
+    )
     func guestFlood() throws {
         let f = try DaemonFixture()
         let office = try GuestChannelTests.HostEnd(path: f.daemon.runtimeDirectory + "/guard/office.sock")
@@ -71,7 +97,9 @@ struct AuditFloodTests {
         try f.bootHost()
         let state = f.daemon.stateDirectory
         func auditBytes() throws -> Int {
-            try FileManager.default.contentsOfDirectory(atPath: state).filter { $0.hasPrefix("audit") && $0.hasSuffix(".log") }.reduce(0) {
+            try FileManager.default.contentsOfDirectory(atPath: state).filter {
+                $0.hasPrefix("audit") && $0.hasSuffix(".log")
+            }.reduce(0) {
                 $0 + ((try FileManager.default.attributesOfItem(atPath: state + "/" + $1)[.size] as? Int) ?? 0)
             }
         }
@@ -85,7 +113,10 @@ struct AuditFloodTests {
         var startedDuringFlood = false
         while Date() < until {
             let items: [JSONValue] = (0..<200).map { n in
-                .object(["path": .string(n % 2 == 0 ? "/tmp/evil" : "/tmp/evil-\(batch)-\(n)"), "digest": .string("sha256:" + String(repeating: "e", count: 64))])
+                .object([
+                    "path": .string(n % 2 == 0 ? "/tmp/evil" : "/tmp/evil-\(batch)-\(n)"),
+                    "digest": .string("sha256:" + String(repeating: "e", count: 64)),
+                ])
             }
             let reply = try office.call("io.ukey.Runtime.CheckExecBatch", ["items": .array(items)])
             #expect(reply.error == nil, "\(reply)")
@@ -93,7 +124,10 @@ struct AuditFloodTests {
             batch += 1
             if !startedDuringFlood, Date() > until - 5 {
                 // A user VM starts while the guest floods: its measurements are recorded and answered.
-                let alice = try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]?.stringValue)
+                let alice = try #require(
+                    try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]?
+                        .stringValue
+                )
                 #expect(try f.measureByPath("office", session: alice).allSatisfy { $0["load"] == true })
                 startedDuringFlood = true
             }
@@ -115,9 +149,14 @@ struct AuditFloodTests {
             since = next
         }
         let guestRecords = records.filter { $0["subject"]?["vm"] == "office" && $0["actor"]?["role"] == "guest" }
-        #expect(Self.denials(in: guestRecords) == sent, "records count \(Self.denials(in: guestRecords)) of \(sent) denials")
+        #expect(
+            Self.denials(in: guestRecords) == sent,
+            "records count \(Self.denials(in: guestRecords)) of \(sent) denials"
+        )
         #expect(records.contains { $0["type"]?.stringValue == ExecDenialAggregator.floodRecord })
         #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
-        print("flood: \(sent) denials in \(batch) batches of 200; the audit directory grew \(grown) bytes; \(guestRecords.count) records")
+        print(
+            "flood: \(sent) denials in \(batch) batches of 200; the audit directory grew \(grown) bytes; \(guestRecords.count) records"
+        )
     }
 }

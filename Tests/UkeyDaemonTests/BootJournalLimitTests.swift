@@ -11,26 +11,44 @@ import UkeyVarlink
 struct BootJournalLimitTests {
     static let limit = 24
 
-    @Test("at the limit, measurements are refused with JournalFull; a tampered measurement stays untrusted across kill -9; a journal that cannot be read whole stops the start")
+    @Test(
+        "at the limit, measurements are refused with JournalFull; a tampered measurement stays untrusted across kill -9; a journal that cannot be read whole stops the start"
+    )
     func journalNeverForgets() throws {
         let f = try DaemonFixture(arguments: ["--max-measurements", "\(Self.limit)"])
         let vmm = try f.measureByPath("vmm")
         #expect(vmm.last?["verdict"] == "trusted")
         let connection = try f.daemon.connect()
-        let component = "kernel", good = try f.expected("vmm", component)
+        let component = "kernel"
+        let good = try f.expected("vmm", component)
         // Fill the journal to one short of its limit with measurements that change nothing...
         for _ in vmm.count..<(Self.limit - 1) {
-            _ = try connection.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": .string(component), "digest": .string(good)])
+            _ = try connection.call(
+                "io.ukey.Boot.Measure",
+                ["entity": "vmm", "component": .string(component), "digest": .string(good)]
+            )
         }
         // ...then the tampered one, the last the journal takes.
-        let tampered = try connection.call("io.ukey.Boot.Measure", ["entity": "io-vm", "component": "firmware", "digest": .string("sha256:" + String(repeating: "6", count: 64))])
+        let tampered = try connection.call(
+            "io.ukey.Boot.Measure",
+            [
+                "entity": "io-vm", "component": "firmware",
+                "digest": .string("sha256:" + String(repeating: "6", count: 64)),
+            ]
+        )
         #expect(tampered["verdict"] == "untrusted" && tampered["load"] == false)
         // The next measurement is refused, saying why and what to do; nothing was taken.
         let refusal = { (error: any Error) -> Bool in
             guard let error = error as? VarlinkError, error.name == "io.ukey.Boot.JournalFull" else { return false }
-            return error.parameters["limit"] == .int(Self.limit) && error.parameters["reason"]?.stringValue?.contains("nothing measured is forgotten") == true
+            return error.parameters["limit"] == .int(Self.limit)
+                && error.parameters["reason"]?.stringValue?.contains("nothing measured is forgotten") == true
         }
-        #expect { try connection.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": .string(component), "digest": .string(good)]) } throws: { refusal($0) }
+        #expect {
+            try connection.call(
+                "io.ukey.Boot.Measure",
+                ["entity": "vmm", "component": .string(component), "digest": .string(good)]
+            )
+        } throws: { refusal($0) }
         let eventCount = try f.daemon.call("io.ukey.Boot.Chain")["entities"]
         // A crash and a restart: the tampered entity is still untrusted, the limit still holds.
         f.daemon.kill9()
@@ -60,7 +78,9 @@ struct BootJournalLimitTests {
         #expect(try f.state("io-vm").state == "untrusted")
     }
 
-    @Test("a journal line with a key given twice (two readers could take two registers) stops the start like any unreadable line")
+    @Test(
+        "a journal line with a key given twice (two readers could take two registers) stops the start like any unreadable line"
+    )
     func duplicateKeyIsUnreadable() throws {
         let f = try DaemonFixture()
         try f.measureByPath("vmm")

@@ -29,13 +29,21 @@ struct ClientDescriptorTests {
             #expect(throws: VarlinkConnection.Failure.self) {
                 try VarlinkConnection(path: directory.file("nobody-listens.sock"), closeDescriptor: ledger.close)
             }
-            #expect(ledger.closed.count == round, "round \(round) closed \(ledger.closed.count - round + 1) descriptors")
+            #expect(
+                ledger.closed.count == round,
+                "round \(round) closed \(ledger.closed.count - round + 1) descriptors"
+            )
             if ledger.closed.count != round { break }
         }
         let long = "/" + String(repeating: "x", count: 200)
         let before = ledger.closed.count
-        #expect(throws: VarlinkConnection.Failure.self) { try VarlinkConnection(path: long, closeDescriptor: ledger.close) }
-        #expect(ledger.closed.count == before + 1, "a path that is too long closed \(ledger.closed.count - before) descriptors")
+        #expect(throws: VarlinkConnection.Failure.self) {
+            try VarlinkConnection(path: long, closeDescriptor: ledger.close)
+        }
+        #expect(
+            ledger.closed.count == before + 1,
+            "a path that is too long closed \(ledger.closed.count - before) descriptors"
+        )
     }
 
     @Test("a connection that stood closes its socket once, when it goes, and not before")
@@ -51,7 +59,9 @@ struct ClientDescriptorTests {
             for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         #expect(bound == 0 && listen(listener, 8) == 0)
 
@@ -61,7 +71,10 @@ struct ClientDescriptorTests {
                 let connection = try VarlinkConnection(path: path, closeDescriptor: ledger.close)
                 let whileOpen = ledger.closed.count
                 withExtendedLifetime(connection) {
-                    #expect(ledger.closed.count == whileOpen, "the standing connection's socket was closed while in use")
+                    #expect(
+                        ledger.closed.count == whileOpen,
+                        "the standing connection's socket was closed while in use"
+                    )
                 }
             }
             let accepted = accept(listener, nil, nil)

@@ -32,7 +32,10 @@ struct ConfigTests {
         #expect(settings.adminGroup == "wheel" && settings.hypervisorGroup == "kvm")
         #expect(settings.stateDirectory == "/var/lib/ukey")
         let file = try ConfigFile(parsing: "list = [\"a\", \"b,c\", ] # x\nquoted = \"has # inside\"\nflag = true\n")
-        #expect(file["list"] == .strings(["a", "b,c"]) && file["quoted"] == .string("has # inside") && file["flag"] == .boolean(true))
+        #expect(
+            file["list"] == .strings(["a", "b,c"]) && file["quoted"] == .string("has # inside")
+                && file["flag"] == .boolean(true)
+        )
     }
 
     @Test(
@@ -58,19 +61,36 @@ struct ConfigTests {
     @Test("unknown settings and bad values are refused, naming the setting")
     func unknownSettings() throws {
         var settings = DaemonSettings()
-        #expect { try settings.apply(try ConfigFile(parsing: "[daemon]\nidle-timout = 5\n")) } throws: { "\($0)".contains("unknown setting 'daemon.idle-timout'") }
-        #expect { try settings.apply(try ConfigFile(parsing: "[daemon]\nmax-connections = 0\n")) } throws: { "\($0)".contains("'daemon.max-connections' must be a whole number in 1-65536") }
-        #expect { try settings.apply(try ConfigFile(parsing: "[token]\nkeys = \"usb\"\n")) } throws: { "\($0)".contains("can be served by soft, tpm or pcsc") }
-        #expect { try settings.apply(try ConfigFile(parsing: "[token]\nusers = \"tpm\"\n")) } throws: { "\($0)".contains("can be served by soft") }
-        #expect { try settings.apply(try ConfigFile(parsing: "[tpm]\ntcti = \"\"\n")) } throws: { "\($0)".contains("TCTI string") }
+        #expect { try settings.apply(try ConfigFile(parsing: "[daemon]\nidle-timout = 5\n")) } throws: {
+            "\($0)".contains("unknown setting 'daemon.idle-timout'")
+        }
+        #expect { try settings.apply(try ConfigFile(parsing: "[daemon]\nmax-connections = 0\n")) } throws: {
+            "\($0)".contains("'daemon.max-connections' must be a whole number in 1-65536")
+        }
+        #expect { try settings.apply(try ConfigFile(parsing: "[token]\nkeys = \"usb\"\n")) } throws: {
+            "\($0)".contains("can be served by soft, tpm or pcsc")
+        }
+        #expect { try settings.apply(try ConfigFile(parsing: "[token]\nusers = \"tpm\"\n")) } throws: {
+            "\($0)".contains("can be served by soft")
+        }
+        #expect { try settings.apply(try ConfigFile(parsing: "[tpm]\ntcti = \"\"\n")) } throws: {
+            "\($0)".contains("TCTI string")
+        }
     }
 
     @Test("the tpm backend per role, and its TCTI")
     func tpmSettings() throws {
         var settings = DaemonSettings()
         #expect(!settings.token.usesTPM && settings.tcti == "device:/dev/tpmrm0" && settings.token == .soft)
-        try settings.apply(try ConfigFile(parsing: "[token]\nregisters = \"tpm\"\nkeys = \"soft\"\n[tpm]\ntcti = \"swtpm:path=/run/swtpm.sock\"\n"))
-        #expect(settings.token.usesTPM && settings.token == TokenComposition(registers: .tpm, keys: .soft, users: .soft, store: .deviceKey))
+        try settings.apply(
+            try ConfigFile(
+                parsing: "[token]\nregisters = \"tpm\"\nkeys = \"soft\"\n[tpm]\ntcti = \"swtpm:path=/run/swtpm.sock\"\n"
+            )
+        )
+        #expect(
+            settings.token.usesTPM
+                && settings.token == TokenComposition(registers: .tpm, keys: .soft, users: .soft, store: .deviceKey)
+        )
         #expect(settings.tcti == "swtpm:path=/run/swtpm.sock")
     }
 
@@ -78,28 +98,51 @@ struct ConfigTests {
     func composition() throws {
         var settings = DaemonSettings()
         try settings.apply(try ConfigFile(parsing: "[token]\nkeys = \"tpm\"\n"))
-        #expect(settings.token == TokenComposition(registers: .soft, keys: .tpm, users: .soft, store: .tpm) && settings.token.refusal == nil)
+        #expect(
+            settings.token == TokenComposition(registers: .soft, keys: .tpm, users: .soft, store: .tpm)
+                && settings.token.refusal == nil
+        )
         #expect(settings.token.roleNames == ["registers": "soft", "keys": "tpm", "users": "soft", "store": "tpm"])
 
         var named = DaemonSettings()
         try named.apply(try ConfigFile(parsing: "[token]\nstore = \"tpm\"\nkeys = \"soft\"\n"))
-        #expect(named.token == TokenComposition(registers: .soft, keys: .soft, users: .soft, store: .tpm) && named.token.refusal == nil)
+        #expect(
+            named.token == TokenComposition(registers: .soft, keys: .soft, users: .soft, store: .tpm)
+                && named.token.refusal == nil
+        )
 
         var weak = DaemonSettings()
         try weak.apply(try ConfigFile(parsing: "[token]\nkeys = \"tpm\"\nstore = \"device-key\"\n"))
         #expect(weak.token.refusal?.contains("use store = \"tpm\"") == true)
-        #expect { try weak.apply(try ConfigFile(parsing: "[token]\nstore = \"usb\"\n")) } throws: { "\($0)".contains("can be served by device-key, tpm or pcsc") }
+        #expect { try weak.apply(try ConfigFile(parsing: "[token]\nstore = \"usb\"\n")) } throws: {
+            "\($0)".contains("can be served by device-key, tpm or pcsc")
+        }
     }
 
-    @Test("random configs written as TOML read back to the same values; random text is read or refused with a line inside the file")
+    @Test(
+        "random configs written as TOML read back to the same values; random text is read or refused with a line inside the file"
+    )
     func fuzz() {
         var generator = SeededRandom.forTest()
         let characters = Array("abc XYZ09_-.#=[],\"\\\té€😀")
-        func randomString() -> String { String((0..<Int.random(in: 0...12, using: &generator)).map { _ in characters.randomElement(using: &generator)! }) }
-        func quoted(_ string: String) -> String {
-            "\"" + string.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\t", with: "\\t") + "\""
+        func randomString() -> String {
+            String(
+                (0..<Int.random(in: 0...12, using: &generator)).map { _ in characters.randomElement(using: &generator)!
+                }
+            )
         }
-        func randomKey() -> String { String((0..<Int.random(in: 1...8, using: &generator)).map { _ in Array("abz09_-").randomElement(using: &generator)! }) }
+        func quoted(_ string: String) -> String {
+            "\""
+                + string.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "\t", with: "\\t") + "\""
+        }
+        func randomKey() -> String {
+            String(
+                (0..<Int.random(in: 1...8, using: &generator)).map { _ in
+                    Array("abz09_-").randomElement(using: &generator)!
+                }
+            )
+        }
         func space() -> String { ["", " ", "\t", "  "].randomElement(using: &generator)! }
 
         for _ in 0..<1500 {
@@ -108,7 +151,8 @@ struct ConfigTests {
             var text = ""
             for sectionIndex in 0..<Int.random(in: 0...3, using: &generator) {
                 let section = "s\(sectionIndex)" + randomKey()
-                text += "\(space())[\(section)]\(space())\(Bool.random(using: &generator) ? "# \(randomString())" : "")\n"
+                text +=
+                    "\(space())[\(section)]\(space())\(Bool.random(using: &generator) ? "# \(randomString())" : "")\n"
                 for _ in 0..<Int.random(in: 0...4, using: &generator) {
                     let key = randomKey()
                     guard expected["\(section).\(key)"] == nil else { continue }
@@ -126,10 +170,13 @@ struct ConfigTests {
                         (value, written) = (.boolean(flag), String(flag))
                     default:
                         let strings = (0..<Int.random(in: 0...3, using: &generator)).map { _ in randomString() }
-                        (value, written) = (.strings(strings), "[" + strings.map(quoted).joined(separator: ",\(space())") + "]")
+                        (value, written) = (
+                            .strings(strings), "[" + strings.map(quoted).joined(separator: ",\(space())") + "]"
+                        )
                     }
                     expected["\(section).\(key)"] = value
-                    text += "\(space())\(key)\(space())=\(space())\(written)\(space())\(Bool.random(using: &generator) ? "# \(randomString())" : "")\n"
+                    text +=
+                        "\(space())\(key)\(space())=\(space())\(written)\(space())\(Bool.random(using: &generator) ? "# \(randomString())" : "")\n"
                 }
             }
             do {
@@ -143,7 +190,11 @@ struct ConfigTests {
             let alphabet = Array("[]=\"#\\, \n\tabc123_-.truefalse")
             for _ in 0..<Int.random(in: 1...4, using: &generator) {
                 let position = Int.random(in: 0...mutated.count, using: &generator)
-                if position < mutated.count, Bool.random(using: &generator) { mutated.remove(at: position) } else { mutated.insert(alphabet.randomElement(using: &generator)!, at: position) }
+                if position < mutated.count, Bool.random(using: &generator) {
+                    mutated.remove(at: position)
+                } else {
+                    mutated.insert(alphabet.randomElement(using: &generator)!, at: position)
+                }
             }
             let garbled = String(mutated)
             do {
@@ -152,12 +203,17 @@ struct ConfigTests {
                 _ = try? settings.apply(file)
             } catch {
                 let lines = garbled.split(separator: "\n", omittingEmptySubsequences: false).count
-                #expect((1...lines).contains(error.line) && !error.message.isEmpty, "\(error) for \(garbled); \(generator)")
+                #expect(
+                    (1...lines).contains(error.line) && !error.message.isEmpty,
+                    "\(error) for \(garbled); \(generator)"
+                )
             }
         }
     }
 
-    @Test("token.algorithm and token.sm2-id: p256 or sm2 with an ID (default GM/T's); mistakes refused naming the setting; sm2 needs every role soft")
+    @Test(
+        "token.algorithm and token.sm2-id: p256 or sm2 with an ID (default GM/T's); mistakes refused naming the setting; sm2 needs every role soft"
+    )
     func algorithmSettings() throws {
         var settings = DaemonSettings()
         #expect(settings.algorithm == nil && settings.algorithmRefusal == nil)
@@ -173,8 +229,14 @@ struct ConfigTests {
             ("[token]\nalgorithm = \"rsa\"\n", "'token.algorithm' must be \"p256\" or \"sm2\""),
             ("[token]\nsm2-id = \"abc\"\n", "'token.sm2-id' needs algorithm = \"sm2\""),
             ("[token]\nalgorithm = \"p256\"\nsm2-id = \"abc\"\n", "'token.sm2-id' is for algorithm = \"sm2\""),
-            ("[token]\nalgorithm = \"sm2\"\nsm2-id = \"\"\n", "'token.sm2-id': the SM2 ID must be 1-64 printable ASCII"),
-            ("[token]\nalgorithm = \"sm2\"\nsm2-id = \"\(String(repeating: "x", count: 65))\"\n", "'token.sm2-id': the SM2 ID must be 1-64 printable ASCII"),
+            (
+                "[token]\nalgorithm = \"sm2\"\nsm2-id = \"\"\n",
+                "'token.sm2-id': the SM2 ID must be 1-64 printable ASCII"
+            ),
+            (
+                "[token]\nalgorithm = \"sm2\"\nsm2-id = \"\(String(repeating: "x", count: 65))\"\n",
+                "'token.sm2-id': the SM2 ID must be 1-64 printable ASCII"
+            ),
             ("[token]\nalgorithm = 2\n", "'token.algorithm' must be a string"),
         ]
         for (text, message) in mistakes {
@@ -183,18 +245,27 @@ struct ConfigTests {
         }
         for role in ["registers", "keys", "users"] {
             var mixed = DaemonSettings()
-            try mixed.apply(try ConfigFile(parsing: "[token]\nalgorithm = \"sm2\"\n\(role) = \"\(role == "users" ? "pcsc" : "tpm")\"\n"))
+            try mixed.apply(
+                try ConfigFile(
+                    parsing: "[token]\nalgorithm = \"sm2\"\n\(role) = \"\(role == "users" ? "pcsc" : "tpm")\"\n"
+                )
+            )
             #expect(mixed.algorithmRefusal?.contains("needs every role soft") == true, "\(role)")
         }
     }
 
-    @Test("ukeyd keeps the algorithm a token was initialised with: settings that name another are refused at start, saying which; none named opens it; sm2 with a TPM role does not start")
+    @Test(
+        "ukeyd keeps the algorithm a token was initialised with: settings that name another are refused at start, saying which; none named opens it; sm2 with a TPM role does not start"
+    )
     func algorithmIsTheToken() throws {
         let f = try DaemonFixture(load: false, backend: .sm2)
         #expect(try f.daemon.call("io.ukey.Token.Info")["algorithms"]?.arrayValue?.contains("sm2-sm3") == true)
         f.daemon.stop()
         for (arguments, message) in [
-            (["--algorithm", "p256"], "was initialised with SM2 (ID 1234567812345678) keys, but the settings name P-256"),
+            (
+                ["--algorithm", "p256"],
+                "was initialised with SM2 (ID 1234567812345678) keys, but the settings name P-256"
+            ),
             (["--algorithm", "sm2", "--sm2-id", "ukey-site-7"], "but the settings name SM2 (ID ukey-site-7)"),
             (["--algorithm", "sm2", "--registers", "tpm"], "needs every role soft"),
         ] {
@@ -221,7 +292,9 @@ struct ConfigTests {
             let held = try (0..<2).map { _ in try admittedConnection(daemon) }
             #expect(try daemon.connect().receive().error == "io.ukey.TooManyConnections")
             // A client that writes its call at once still hears why, not just a closed connection.
-            #expect { try daemon.connect().call("org.varlink.service.GetInfo") } throws: { ($0 as? VarlinkError)?.name == "io.ukey.TooManyConnections" }
+            #expect { try daemon.connect().call("org.varlink.service.GetInfo") } throws: {
+                ($0 as? VarlinkError)?.name == "io.ukey.TooManyConnections"
+            }
 
             try "[daemon]\nmax-connections = 3\n".write(toFile: config, atomically: true, encoding: .utf8)
             kill(daemon.pid, SIGHUP)

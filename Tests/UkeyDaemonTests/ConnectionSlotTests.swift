@@ -49,12 +49,22 @@ struct ConnectionSlotTests {
         """#
 
     /// Starts the client as `uid`; returns once its connections are held, and a way to read its result.
-    static func hold(_ daemon: TestDaemon, uid: Int, count: Int, seconds: Double, script: String) throws -> () throws -> [[String: Any]] {
+    static func hold(
+        _ daemon: TestDaemon,
+        uid: Int,
+        count: Int,
+        seconds: Double,
+        script: String
+    ) throws -> () throws -> [[String: Any]] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(setpriv.path))
         // Both test uids have group nogroup (65534), the socket's group.
-        process.arguments = ["--reuid=\(uid)", "--regid=65534", "--clear-groups", Self.systemPython, script, daemon.socketPath, "\(count)", "\(seconds)"]
-        let out = Pipe(), err = Pipe()
+        process.arguments = [
+            "--reuid=\(uid)", "--regid=65534", "--clear-groups", Self.systemPython, script, daemon.socketPath,
+            "\(count)", "\(seconds)",
+        ]
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -63,7 +73,9 @@ struct ConnectionSlotTests {
             let chunk = out.fileHandleForReading.availableData
             guard !chunk.isEmpty else {
                 let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                throw TestDaemonError("the client as uid \(uid) ended early: \(String(decoding: buffer, as: UTF8.self))\(errors)")
+                throw TestDaemonError(
+                    "the client as uid \(uid) ended early: \(String(decoding: buffer, as: UTF8.self))\(errors)"
+                )
             }
             buffer += chunk
         }
@@ -75,10 +87,17 @@ struct ConnectionSlotTests {
         }
     }
 
-    @Test("follow is refused before the idle timeout is lifted; one uid holds at most its share; the last slot stays root's", .enabled(if: setpriv.shouldRun && python.shouldRun, Comment(rawValue: setpriv.skipReason + "; " + python.skipReason)))
+    @Test(
+        "follow is refused before the idle timeout is lifted; one uid holds at most its share; the last slot stays root's",
+        .enabled(
+            if: setpriv.shouldRun && python.shouldRun,
+            Comment(rawValue: setpriv.skipReason + "; " + python.skipReason)
+        )
+    )
     func slotsForPrivilegedPeers() throws {
         let f = try DaemonFixture(arguments: [
-            "--max-connections", "5", "--max-connections-per-uid", "3", "--idle-timeout", "4", "--socket-group", "nogroup", "--socket-mode", "0660",
+            "--max-connections", "5", "--max-connections-per-uid", "3", "--idle-timeout", "4", "--socket-group",
+            "nogroup", "--socket-mode", "0660",
         ])
         chmod(f.daemon.directory.path, 0o711)
         chmod(f.daemon.runtimeDirectory, 0o711)
@@ -95,10 +114,21 @@ struct ConnectionSlotTests {
 
         let nobodys = try nobody()
         let others = try other()
-        #expect(nobodys.prefix(3).allSatisfy { $0["error"] as? String == "org.varlink.service.PermissionDenied" }, "\(nobodys)")
-        #expect(nobodys[3]["error"] as? String == "io.ukey.TooManyConnections" && (nobodys[3]["reason"] as? String ?? "").contains("this uid already holds 3"), "\(nobodys)")
+        #expect(
+            nobodys.prefix(3).allSatisfy { $0["error"] as? String == "org.varlink.service.PermissionDenied" },
+            "\(nobodys)"
+        )
+        #expect(
+            nobodys[3]["error"] as? String == "io.ukey.TooManyConnections"
+                && (nobodys[3]["reason"] as? String ?? "").contains("this uid already holds 3"),
+            "\(nobodys)"
+        )
         #expect(others[0]["error"] as? String == "org.varlink.service.PermissionDenied", "\(others)")
-        #expect(others[1]["error"] as? String == "io.ukey.TooManyConnections" && (others[1]["reason"] as? String ?? "").contains("kept for administrators"), "\(others)")
+        #expect(
+            others[1]["error"] as? String == "io.ukey.TooManyConnections"
+                && (others[1]["reason"] as? String ?? "").contains("kept for administrators"),
+            "\(others)"
+        )
         // The refused followers kept their idle timeout: ukeyd closed them after about 4 s, not never.
         for entry in nobodys.prefix(3) + others.prefix(1) {
             let closedAfter = entry["closedAfter"] as? Double
@@ -108,7 +138,9 @@ struct ConnectionSlotTests {
         // the rest counted into one record when the daemon stops.
         f.daemon.stop()
         try f.daemon.start()
-        let refusals = try f.daemon.call("io.ukey.Audit.Query", ["type": "permission-denied", "limit": 100])["records"]?.arrayValue ?? []
+        let refusals =
+            try f.daemon.call("io.ukey.Audit.Query", ["type": "permission-denied", "limit": 100])["records"]?.arrayValue
+            ?? []
         let follows = refusals.filter { $0["subject"]?["method"] == "io.ukey.Audit.Query" }
         let total = follows.reduce(0) { $0 + ($1["subject"]?["repeated"]?.intValue ?? 1) }
         #expect(total == 4, "\(follows)")
@@ -135,7 +167,10 @@ struct DenialFloodTests {
         print(data.count(b"PermissionDenied"))
         """#
 
-    @Test("5,000 denied calls from one peer add two records, and the second counts the rest", .enabled(if: ConnectionSlotTests.setpriv.shouldRun, Comment(rawValue: ConnectionSlotTests.setpriv.skipReason)))
+    @Test(
+        "5,000 denied calls from one peer add two records, and the second counts the rest",
+        .enabled(if: ConnectionSlotTests.setpriv.shouldRun, Comment(rawValue: ConnectionSlotTests.setpriv.skipReason))
+    )
     func floodIsAggregated() throws {
         let f = try DaemonFixture(arguments: ["--socket-group", "nogroup"])
         chmod(f.daemon.directory.path, 0o711)
@@ -144,15 +179,25 @@ struct DenialFloodTests {
         chmod(script, 0o644)
         let path = f.daemon.stateDirectory + "/audit.log"
         let before = try Data(contentsOf: URL(fileURLWithPath: path)).count
-        let result = try ConnectionSlotTests.setpriv.run(["--reuid=65534", "--regid=65534", "--clear-groups", ConnectionSlotTests.systemPython, script, f.daemon.socketPath, "5000"])
-        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "5000", "\(result.stdout)\(result.stderr)")
+        let result = try ConnectionSlotTests.setpriv.run([
+            "--reuid=65534", "--regid=65534", "--clear-groups", ConnectionSlotTests.systemPython, script,
+            f.daemon.socketPath, "5000",
+        ])
+        #expect(
+            result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "5000",
+            "\(result.stdout)\(result.stderr)"
+        )
         let grown = try Data(contentsOf: URL(fileURLWithPath: path)).count - before
         #expect(grown < 4096, "the log grew by \(grown) bytes for 5,000 denials")
         // At the stop the interval's count is written: 1 + repeated = every denial.
         f.daemon.stop()
         try f.daemon.start()
-        let records = try f.daemon.call("io.ukey.Audit.Query", ["type": "permission-denied", "limit": 100])["records"]?.arrayValue ?? []
-        let status = records.filter { $0["subject"]?["method"] == "io.ukey.Admin.Status" && $0["actor"]?["uid"] == 65534 }
+        let records =
+            try f.daemon.call("io.ukey.Audit.Query", ["type": "permission-denied", "limit": 100])["records"]?.arrayValue
+            ?? []
+        let status = records.filter {
+            $0["subject"]?["method"] == "io.ukey.Admin.Status" && $0["actor"]?["uid"] == 65534
+        }
         let counted = status.reduce(0) { $0 + ($1["subject"]?["repeated"]?.intValue ?? 1) }
         #expect(counted == 5000, "\(status)")
         #expect(status.count <= 3, "\(status.count) records")

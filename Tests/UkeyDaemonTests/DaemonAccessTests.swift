@@ -11,12 +11,17 @@ struct DaemonAccessTests {
 
     /// Runs ukeyctl as `nobody` (uid 65534): a second uid that holds only the user role.
     static func asNobody(_ daemon: TestDaemon, _ binary: String, _ arguments: [String]) throws -> ExternalTool.Result {
-        try setpriv.run(["--reuid=65534", "--regid=65534", "--clear-groups", binary] + arguments + ["--socket", daemon.socketPath])
+        try setpriv.run(
+            ["--reuid=65534", "--regid=65534", "--clear-groups", binary] + arguments + ["--socket", daemon.socketPath]
+        )
     }
 
     /// The review's finding: the shipped units made /run/ukey root:root 0750, so non-root members
     /// of group ukey could not reach the socket.
-    @Test("the runtime directory is root:GROUP 0710 as the units ship it: a real non-root member reaches the socket, a non-member does not", .enabled(if: setpriv.shouldRun, Comment(rawValue: setpriv.skipReason)))
+    @Test(
+        "the runtime directory is root:GROUP 0710 as the units ship it: a real non-root member reaches the socket, a non-member does not",
+        .enabled(if: setpriv.shouldRun, Comment(rawValue: setpriv.skipReason))
+    )
     func runtimeDirectoryForTheSocketGroup() throws {
         let service = try String(contentsOfFile: "\(DaemonFixture.root)/systemd/ukeyd.service", encoding: .utf8)
         let socketUnit = try String(contentsOfFile: "\(DaemonFixture.root)/systemd/ukeyd.socket", encoding: .utf8)
@@ -27,35 +32,64 @@ struct DaemonAccessTests {
         let binary = try f.openToOtherUsers(keepRuntimeDirectory: true)
         var info = stat()
         #expect(lstat(f.daemon.runtimeDirectory, &info) == 0)
-        #expect(info.st_uid == 0 && info.st_gid == 65534 && info.st_mode & 0o7777 == 0o710, "mode \(String(info.st_mode & 0o7777, radix: 8)), gid \(info.st_gid)")
-        let member = try Self.setpriv.run(["--reuid=65534", "--regid=65534", "--init-groups", binary, "chain", "--json", "--socket", f.daemon.socketPath])
+        #expect(
+            info.st_uid == 0 && info.st_gid == 65534 && info.st_mode & 0o7777 == 0o710,
+            "mode \(String(info.st_mode & 0o7777, radix: 8)), gid \(info.st_gid)"
+        )
+        let member = try Self.setpriv.run([
+            "--reuid=65534", "--regid=65534", "--init-groups", binary, "chain", "--json", "--socket",
+            f.daemon.socketPath,
+        ])
         #expect(member.status == 0, "\(member.stdout)\(member.stderr)")
-        let stranger = try Self.setpriv.run(["--reuid=54321", "--regid=54321", "--clear-groups", binary, "chain", "--json", "--socket", f.daemon.socketPath])
-        #expect(stranger.status != 0 && (stranger.stdout + stranger.stderr).contains("Permission denied"), "\(stranger.stdout)\(stranger.stderr)")
+        let stranger = try Self.setpriv.run([
+            "--reuid=54321", "--regid=54321", "--clear-groups", binary, "chain", "--json", "--socket",
+            f.daemon.socketPath,
+        ])
+        #expect(
+            stranger.status != 0 && (stranger.stdout + stranger.stderr).contains("Permission denied"),
+            "\(stranger.stdout)\(stranger.stderr)"
+        )
     }
 
     /// The review's finding: roles came from the group database, not from the peer's groups at
     /// connect time. A process that dropped a group still got its role, and one that holds a
     /// group only at run time (a uid with no passwd entry at all here) did not.
-    @Test("roles come from the groups the peer holds when it connects (SO_PEERGROUPS), not from the group database", .enabled(if: setpriv.shouldRun, Comment(rawValue: setpriv.skipReason)))
+    @Test(
+        "roles come from the groups the peer holds when it connects (SO_PEERGROUPS), not from the group database",
+        .enabled(if: setpriv.shouldRun, Comment(rawValue: setpriv.skipReason))
+    )
     func rolesFromPeerGroups() throws {
-        let f = try DaemonFixture(arguments: ["--socket-group", "nogroup", "--socket-mode", "0660", "--admin-group", "staff"])
+        let f = try DaemonFixture(arguments: [
+            "--socket-group", "nogroup", "--socket-mode", "0660", "--admin-group", "staff",
+        ])
         let binary = try f.openToOtherUsers()
         let staff = try #require(getgrnam("staff")?.pointee.gr_gid)
         func status(groups: [String]) throws -> ExternalTool.Result {
             // uid 54321 has no passwd entry; its primary group (nogroup) lets it reach the socket.
-            try Self.setpriv.run(["--reuid=54321", "--regid=65534"] + groups + [binary, "status", "--json", "--socket", f.daemon.socketPath])
+            try Self.setpriv.run(
+                ["--reuid=54321", "--regid=65534"] + groups + [
+                    binary, "status", "--json", "--socket", f.daemon.socketPath,
+                ]
+            )
         }
         let holding = try status(groups: ["--groups=\(staff)"])
         #expect(holding.status == 0 && holding.stdout.contains("\"initialized\""), "\(holding.stdout)\(holding.stderr)")
         let dropped = try status(groups: ["--clear-groups"])
-        #expect(dropped.status == 1 && dropped.stdout.contains("PermissionDenied"), "\(dropped.stdout)\(dropped.stderr)")
+        #expect(
+            dropped.status == 1 && dropped.stdout.contains("PermissionDenied"),
+            "\(dropped.stdout)\(dropped.stderr)"
+        )
         // Many supplementary groups, staff among them, are all seen.
-        let many = try status(groups: ["--groups=" + ([staff] + (2000..<2100).map(UInt32.init)).map(String.init).joined(separator: ",")])
+        let many = try status(groups: [
+            "--groups=" + ([staff] + (2000..<2100).map(UInt32.init)).map(String.init).joined(separator: ",")
+        ])
         #expect(many.status == 0, "\(many.stdout)\(many.stderr)")
     }
 
-    @Test("nobody gets PermissionDenied for hypervisor and admin calls, and they are never executed", .enabled(if: setpriv.shouldRun, Comment(rawValue: setpriv.skipReason)))
+    @Test(
+        "nobody gets PermissionDenied for hypervisor and admin calls, and they are never executed",
+        .enabled(if: setpriv.shouldRun, Comment(rawValue: setpriv.skipReason))
+    )
     func permissionMatrix() throws {
         let f = try DaemonFixture(arguments: ["--socket-group", "nogroup", "--socket-mode", "0660"])
         // nobody must be able to reach the socket: traverse the directories, and run ukeyctl.
@@ -79,13 +113,18 @@ struct DaemonAccessTests {
         for arguments in denied {
             let result = try Self.asNobody(f.daemon, binary, arguments + ["--json"])
             #expect(result.status == 1, "\(arguments)")
-            #expect(result.stdout.contains("org.varlink.service.PermissionDenied"), "\(arguments): \(result.stdout)\(result.stderr)")
+            #expect(
+                result.stdout.contains("org.varlink.service.PermissionDenied"),
+                "\(arguments): \(result.stdout)\(result.stderr)"
+            )
         }
         let statusAfter = try f.daemon.call("io.ukey.Admin.Status")
         #expect(statusAfter == statusBefore, "a denied call changed the daemon's state")
         #expect(f.daemon.log().contains("permission denied: uid 65534"))
         // Each refusal is in the audit log with the caller's uid and the method it tried.
-        let refusals = try f.daemon.call("io.ukey.Audit.Query", ["type": "permission-denied", "limit": 1000])["records"]?.arrayValue ?? []
+        let refusals =
+            try f.daemon.call("io.ukey.Audit.Query", ["type": "permission-denied", "limit": 1000])["records"]?
+            .arrayValue ?? []
         #expect(refusals.count == denied.count)
         #expect(refusals.allSatisfy { $0["actor"]?["uid"] == 65534 && $0["actor"]?["role"] == "user" })
         #expect(refusals.contains { $0["subject"]?["method"] == "io.ukey.Auth.Login" })
@@ -98,15 +137,23 @@ struct DaemonAccessTests {
     /// A follow stream goes through the dispatcher's one path, so a caller without the
     /// role is refused and the refusal is recorded like any other call's (and the stream never
     /// starts: the connection keeps its idle timeout).
-    @Test("following the audit log without the admin role is refused, and the refusal is in the audit log", .enabled(if: setpriv.shouldRun, Comment(rawValue: setpriv.skipReason)))
+    @Test(
+        "following the audit log without the admin role is refused, and the refusal is in the audit log",
+        .enabled(if: setpriv.shouldRun, Comment(rawValue: setpriv.skipReason))
+    )
     func followRefusalIsAudited() throws {
         let f = try DaemonFixture(arguments: ["--socket-group", "nogroup", "--socket-mode", "0660"])
         let binary = try f.openToOtherUsers()
         let result = try Self.asNobody(f.daemon, binary, ["audit", "show", "--follow", "--json"])
         #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
-        #expect((result.stdout + result.stderr).lowercased().contains("permission denied"), "\(result.stdout)\(result.stderr)")
+        #expect(
+            (result.stdout + result.stderr).lowercased().contains("permission denied"),
+            "\(result.stdout)\(result.stderr)"
+        )
         #expect(!result.stdout.contains("\"seq\""), "a refused follower was sent records")
-        let refusals = try f.daemon.call("io.ukey.Audit.Query", ["type": "permission-denied", "limit": 1000])["records"]?.arrayValue ?? []
+        let refusals =
+            try f.daemon.call("io.ukey.Audit.Query", ["type": "permission-denied", "limit": 1000])["records"]?
+            .arrayValue ?? []
         #expect(refusals.count == 1)
         #expect(refusals.first?["subject"]?["method"] == "io.ukey.Audit.Query")
         #expect(refusals.first?["actor"]?["uid"] == 65534 && refusals.first?["actor"]?["role"] == "user")
@@ -127,20 +174,32 @@ struct DaemonAccessTests {
             for line in interface.description.split(separator: "\n") {
                 let text = line.trimmingCharacters(in: .whitespaces)
                 guard text.hasPrefix("method "), let open = text.firstIndex(of: "(") else { continue }
-                methods.append(interface.name + "." + text.dropFirst("method ".count)[..<open].trimmingCharacters(in: .whitespaces))
+                methods.append(
+                    interface.name + "." + text.dropFirst("method ".count)[..<open].trimmingCharacters(in: .whitespaces)
+                )
             }
         }
         #expect(methods.count >= 25, "\(methods)")
         for method in methods {
             // A parameter of the wrong type: every routed method refuses it before it does anything
             // (or, taking no parameters, ignores it); only an unrouted one says MethodNotFound.
-            let reply = try raw(method, ["entity": .int(0), "user": .int(0), "name": .int(0), "interface": .int(0), "bytes": "x", "nonce": .int(0), "soPin": .int(0), "mode": .int(0), "items": .int(0), "session": .int(0), "since": "x", "policy": .int(0)])
+            let reply = try raw(
+                method,
+                [
+                    "entity": .int(0), "user": .int(0), "name": .int(0), "interface": .int(0), "bytes": "x",
+                    "nonce": .int(0), "soPin": .int(0), "mode": .int(0), "items": .int(0), "session": .int(0),
+                    "since": "x", "policy": .int(0),
+                ]
+            )
             #expect(reply.error != "org.varlink.service.MethodNotFound", "\(method) is in the IDL but not routed")
         }
         #expect(try raw("io.ukey.Admin.Undescribed", [:]).error == "org.varlink.service.MethodNotFound")
     }
 
-    @Test("the python varlink package introspects every interface and calls Measure, Chain, Quote, Login", .enabled(if: python.shouldRun, Comment(rawValue: python.skipReason)))
+    @Test(
+        "the python varlink package introspects every interface and calls Measure, Chain, Quote, Login",
+        .enabled(if: python.shouldRun, Comment(rawValue: python.skipReason))
+    )
     func pythonClient() throws {
         let f = try DaemonFixture()
         let script = """
@@ -170,13 +229,22 @@ struct DaemonAccessTests {
         let out = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
         #expect(out["interfaces"] as? [String] == VarlinkInterface.all.map(\.name))
         let members = out["members"] as? [String: [String]] ?? [:]
-        #expect(members["io.ukey.Boot"]?.contains("Measure") == true && members["io.ukey.Boot"]?.contains("UnknownEntity") == true)
+        #expect(
+            members["io.ukey.Boot"]?.contains("Measure") == true
+                && members["io.ukey.Boot"]?.contains("UnknownEntity") == true
+        )
         let measure = out["measure"] as? [String: Any] ?? [:]
-        #expect(measure["verdict"] as? String == "pending" && measure["match"] as? Bool == true && measure["register"] as? Int == 8)
+        #expect(
+            measure["verdict"] as? String == "pending" && measure["match"] as? Bool == true
+                && measure["register"] as? Int == 8
+        )
         let chain = out["chain"] as? [String: Any] ?? [:]
         #expect((chain["entities"] as? [[String: Any]])?.count == 8)
         let quote = out["quote"] as? [String: Any] ?? [:]
-        #expect(quote["format"] as? String == (f.daemon.backend == .tpm ? "tpm2" : "ukey-v1") && (quote["certificate"] as? String)?.contains("BEGIN CERTIFICATE") == true)
+        #expect(
+            quote["format"] as? String == (f.daemon.backend == .tpm ? "tpm2" : "ukey-v1")
+                && (quote["certificate"] as? String)?.contains("BEGIN CERTIFICATE") == true
+        )
         #expect((out["login"] as? [String: Any])?["roles"] as? [String] == ["developer"])
         let error = out["error"] as? [Any] ?? []
         #expect(error.first as? String == "io.ukey.Auth.BadPin")

@@ -11,9 +11,17 @@ struct DaemonChainTests {
     @Test("before initialisation every service call is NotInitialized; introspection and Status work")
     func notInitialized() throws {
         let daemon = try TestDaemon()
-        #expect { try daemon.call("io.ukey.Boot.Chain") } throws: { VarlinkError.named("io.ukey.Admin.NotInitialized")($0) }
+        #expect { try daemon.call("io.ukey.Boot.Chain") } throws: {
+            VarlinkError.named("io.ukey.Admin.NotInitialized")($0)
+        }
         #expect {
-            try daemon.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "kernel", "digest": .string("sha256:" + String(repeating: "0", count: 64))])
+            try daemon.call(
+                "io.ukey.Boot.Measure",
+                [
+                    "entity": "vmm", "component": "kernel",
+                    "digest": .string("sha256:" + String(repeating: "0", count: 64)),
+                ]
+            )
         } throws: { VarlinkError.named("io.ukey.Admin.NotInitialized")($0) }
         #expect(try daemon.call("io.ukey.Admin.Status")["initialized"] == false)
         #expect(try daemon.call("org.varlink.service.GetInfo")["product"] == "ukeyd")
@@ -33,21 +41,40 @@ struct DaemonChainTests {
         #expect(log["format"] == "tcg-pfp")
     }
 
-    @Test("pipelined measurements on one connection share batches yet are answered in order; a call after them sees them all")
+    @Test(
+        "pipelined measurements on one connection share batches yet are answered in order; a call after them sees them all"
+    )
     func pipelinedMeasurements() throws {
         let f = try DaemonFixture()
-        let kernel = try f.expected("vmm", "kernel"), qemu = try f.expected("vmm", "qemu")
+        let kernel = try f.expected("vmm", "kernel")
+        let qemu = try f.expected("vmm", "qemu")
         let batchesBefore = try f.daemon.call("io.ukey.Admin.Status")["measurementBatches"]?.intValue ?? -1
         let connection = try f.daemon.connect()
         // 120 measurements written before any reply is read, one of them naming no entity,
         // then a call that is not a measurement.
         for index in 0..<120 {
-            let (entity, component, digest) = index == 57 ? ("nobody", "kernel", kernel) : ("vmm", index % 2 == 0 ? "kernel" : "qemu", index % 2 == 0 ? kernel : qemu)
-            try connection.send(VarlinkCall(method: "io.ukey.Boot.Measure", parameters: ["entity": .string(entity), "component": .string(component), "digest": .string(digest)]))
+            let (entity, component, digest) =
+                index == 57
+                ? ("nobody", "kernel", kernel)
+                : ("vmm", index % 2 == 0 ? "kernel" : "qemu", index % 2 == 0 ? kernel : qemu)
+            try connection.send(
+                VarlinkCall(
+                    method: "io.ukey.Boot.Measure",
+                    parameters: ["entity": .string(entity), "component": .string(component), "digest": .string(digest)]
+                )
+            )
         }
         try connection.send(VarlinkCall(method: "io.ukey.Boot.EventLog"))
         // A recorded call after them (a denial): its audit record must follow theirs.
-        try connection.send(VarlinkCall(method: "io.ukey.Runtime.CheckExec", parameters: ["vm": "office", "path": "/usr/bin/nc", "digest": .string("sha256:" + String(repeating: "2", count: 64))]))
+        try connection.send(
+            VarlinkCall(
+                method: "io.ukey.Runtime.CheckExec",
+                parameters: [
+                    "vm": "office", "path": "/usr/bin/nc",
+                    "digest": .string("sha256:" + String(repeating: "2", count: 64)),
+                ]
+            )
+        )
         var indices: [Int] = []
         for index in 0..<120 {
             let reply = try connection.receive()
@@ -71,7 +98,8 @@ struct DaemonChainTests {
         #expect(batchesBefore >= 0 && (1..<120).contains(batches), "120 pipelined measurements took \(batches) batches")
         print("pipelinedMeasurements: 120 measurements in \(batches) batches")
         // The audit log has this connection's calls in the order it made them.
-        let records = try f.daemon.call("io.ukey.Audit.Query", ["since": 1, "limit": 1000])["records"]?.arrayValue ?? []
+        let records =
+            try f.daemon.call("io.ukey.Audit.Query", ["since": 1, "limit": 1000])["records"]?.arrayValue ?? []
         let measures = records.filter { $0["type"] == "measure" }.compactMap { $0["seq"]?.intValue }
         let exec = records.first { $0["type"] == "exec" }?["seq"]?.intValue
         #expect(measures.count == 120)
@@ -99,7 +127,10 @@ struct DaemonChainTests {
     func outOfOrder() throws {
         let f = try DaemonFixture()
         let early = try f.measureByPath("io-vm")
-        #expect(early.last?["verdict"] == "untrusted" && early.last?["reason"] == "parent-not-trusted" && early.last?["load"] == false)
+        #expect(
+            early.last?["verdict"] == "untrusted" && early.last?["reason"] == "parent-not-trusted"
+                && early.last?["load"] == false
+        )
         try f.measureByPath("vmm")
         let late = try f.measureByPath("io-vm")
         #expect(late.last?["verdict"] == "untrusted" && late.last?["load"] == false)
@@ -116,22 +147,51 @@ struct DaemonChainTests {
     func digestModeAndErrors() throws {
         let f = try DaemonFixture()
         let connection = try f.daemon.connect()
-        let good = try connection.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "kernel", "digest": .string(try f.expected("vmm", "kernel"))])
-        #expect(good["match"] == true && good["verdict"] == "pending" && good["register"] == 8 && good["eventIndex"] == 0)
-        #expect { try connection.call("io.ukey.Boot.Measure", ["entity": "nope", "component": "kernel", "digest": good["register"]!]) } throws: {
+        let good = try connection.call(
+            "io.ukey.Boot.Measure",
+            ["entity": "vmm", "component": "kernel", "digest": .string(try f.expected("vmm", "kernel"))]
+        )
+        #expect(
+            good["match"] == true && good["verdict"] == "pending" && good["register"] == 8 && good["eventIndex"] == 0
+        )
+        #expect {
+            try connection.call(
+                "io.ukey.Boot.Measure",
+                ["entity": "nope", "component": "kernel", "digest": good["register"]!]
+            )
+        } throws: {
             VarlinkError.named("org.varlink.service.InvalidParameter")($0)
         }
-        #expect { try connection.call("io.ukey.Boot.Measure", ["entity": "nope", "component": "kernel", "digest": .string(try f.expected("vmm", "kernel"))]) } throws: {
+        #expect {
+            try connection.call(
+                "io.ukey.Boot.Measure",
+                ["entity": "nope", "component": "kernel", "digest": .string(try f.expected("vmm", "kernel"))]
+            )
+        } throws: {
             VarlinkError.named("io.ukey.Boot.UnknownEntity")($0)
         }
-        #expect { try connection.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "nope", "digest": .string(try f.expected("vmm", "kernel"))]) } throws: {
+        #expect {
+            try connection.call(
+                "io.ukey.Boot.Measure",
+                ["entity": "vmm", "component": "nope", "digest": .string(try f.expected("vmm", "kernel"))]
+            )
+        } throws: {
             VarlinkError.named("io.ukey.Boot.UnknownComponent")($0)
         }
-        #expect { try connection.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "kernel", "path": "/nonexistent"]) } throws: {
+        #expect {
+            try connection.call(
+                "io.ukey.Boot.Measure",
+                ["entity": "vmm", "component": "kernel", "path": "/nonexistent"]
+            )
+        } throws: {
             VarlinkError.named("io.ukey.Boot.CannotHash")($0)
         }
-        #expect { try connection.call("io.ukey.Boot.Nope") } throws: { VarlinkError.named("org.varlink.service.MethodNotFound")($0) }
-        #expect { try connection.call("io.nope.X.Y") } throws: { VarlinkError.named("org.varlink.service.InterfaceNotFound")($0) }
+        #expect { try connection.call("io.ukey.Boot.Nope") } throws: {
+            VarlinkError.named("org.varlink.service.MethodNotFound")($0)
+        }
+        #expect { try connection.call("io.nope.X.Y") } throws: {
+            VarlinkError.named("org.varlink.service.InterfaceNotFound")($0)
+        }
         // With neither digest nor path, ukeyd hashes the policy's file hint.
         let hinted = try connection.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": "initrd"])
         #expect(hinted["match"] == true)
@@ -153,7 +213,8 @@ struct DaemonChainTests {
         let refused = try f.measureByPath("office").last!
         #expect(refused["verdict"] == "trusted" && refused["match"] == true && refused["load"] == false)
         #expect(refused["reason"] == "authentication-required")
-        let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]!.stringValue!
+        let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]!
+            .stringValue!
         #expect(try f.measureByPath("office", session: alice).last?["load"] == true)
         let notHers = try f.measureByPath("dev", session: alice).last!
         #expect(notHers["load"] == false && notHers["reason"] == "user-not-allowed")
@@ -168,13 +229,21 @@ struct DaemonChainTests {
         try f.measureByPath("io-vm")
         let moved = f.policyText
             .replacingOccurrences(of: "version: 1", with: "version: 2")
-            .replacingOccurrences(of: "kind: service-vm\n    register: 9\n    components:\n      - name: firmware", with: "kind: service-vm\n    register: 15\n    components:\n      - name: firmware")
-        #expect(moved != f.policyText.replacingOccurrences(of: "version: 1", with: "version: 2"), "the edit must move io-vm")
+            .replacingOccurrences(
+                of: "kind: service-vm\n    register: 9\n    components:\n      - name: firmware",
+                with: "kind: service-vm\n    register: 15\n    components:\n      - name: firmware"
+            )
+        #expect(
+            moved != f.policyText.replacingOccurrences(of: "version: 1", with: "version: 2"),
+            "the edit must move io-vm"
+        )
         try f.loadPolicy(moved)
         f.daemon.kill9()
         try f.daemon.start()  // the journal is replayed under the new policy
         let quote = try f.daemon.call("io.ukey.Boot.Quote", ["nonce": "AQID", "registers": [8, 9, 15]])
-        let log = try EventLog(parsing: Array(Data(base64Encoded: try f.daemon.call("io.ukey.Boot.EventLog")["data"]!.stringValue!)!))
+        let log = try EventLog(
+            parsing: Array(Data(base64Encoded: try f.daemon.call("io.ukey.Boot.EventLog")["data"]!.stringValue!)!)
+        )
         let replayed = log.replay().banks[.sha256]!.values
         // The quote (of either format) verifies against the replayed values.
         try f.checkQuote(quote, nonce: [1, 2, 3], against: replayed)
@@ -198,12 +267,17 @@ struct DaemonChainTests {
         // The registers were rebuilt too: a quote after the restart verifies against the replayed
         // log, and the quoted registers are the ones from before (registers reset to zero, or
         // rebuilt wrongly, would not be).
-        let log = try EventLog(parsing: Array(Data(base64Encoded: try f.daemon.call("io.ukey.Boot.EventLog")["data"]!.stringValue!)!))
+        let log = try EventLog(
+            parsing: Array(Data(base64Encoded: try f.daemon.call("io.ukey.Boot.EventLog")["data"]!.stringValue!)!)
+        )
         #expect(log.events.count == 6)
         let replayed = log.replay().banks[.sha256]!.values
         #expect(replayed[8] != [UInt8](repeating: 0, count: 32))
         let nonce = Array("after-restart".utf8)
-        let quote = try f.daemon.call("io.ukey.Boot.Quote", ["nonce": .string(Data(nonce).base64EncodedString()), "registers": [8, 9]])
+        let quote = try f.daemon.call(
+            "io.ukey.Boot.Quote",
+            ["nonce": .string(Data(nonce).base64EncodedString()), "registers": [8, 9]]
+        )
         try f.checkQuote(quote, nonce: nonce, against: replayed)
     }
 }

@@ -26,19 +26,31 @@ struct DaemonFixture {
         if backend == .pcsc {
             // Users' PINs are their cards' (PUK: the SO PIN): a test that changed one must not leak
             // into the next. ukeyd's keys card is no user's: its PIN is only in ukeyd's pin file.
-            for (user, reader) in VirtualCardPeer.userReaders { try VirtualCardPeer.resetPIN(reader: reader, puk: Self.soPIN, pin: Self.pins[user]!) }
-            try VirtualCardPeer.resetPIN(reader: VirtualCardPeer.keysReader, puk: Self.soPIN, pin: VirtualCardPeer.keysPIN)
+            for (user, reader) in VirtualCardPeer.userReaders {
+                try VirtualCardPeer.resetPIN(reader: reader, puk: Self.soPIN, pin: Self.pins[user]!)
+            }
+            try VirtualCardPeer.resetPIN(
+                reader: VirtualCardPeer.keysReader,
+                puk: Self.soPIN,
+                pin: VirtualCardPeer.keysPIN
+            )
         }
         daemon = try TestDaemon(arguments: arguments + ["--allow-demo-keys"], backend: backend)
         signer = try Self.demoSigner()
         images = try TemporaryDirectory("ukey-images")
-        let result = try ExternalTool.run("/bin/bash", ["\(Self.root)/scripts/demo-images.sh", images.path, "\(Self.root)/policies/demo.yaml"])
+        let result = try ExternalTool.run(
+            "/bin/bash",
+            ["\(Self.root)/scripts/demo-images.sh", images.path, "\(Self.root)/policies/demo.yaml"]
+        )
         guard result.status == 0 else { throw TestDaemonError(result.stderr) }
         // The demo policy, its file hints pointed at the images directory.
         let original = try String(contentsOfFile: "\(Self.root)/policies/demo.yaml", encoding: .utf8)
         let pointed = original.replacingOccurrences(of: "file: /", with: "file: \(images.path)/")
         policyText = backend == .sm2 ? try Self.withSM3Digests(pointed) : pointed
-        try daemon.call("io.ukey.Admin.Initialize", ["soPin": .string(Self.soPIN), "policySigner": .string(try Self.demoSignerCertificatePEM())])
+        try daemon.call(
+            "io.ukey.Admin.Initialize",
+            ["soPin": .string(Self.soPIN), "policySigner": .string(try Self.demoSignerCertificatePEM())]
+        )
         if load { try loadPolicy(policyText) }
         try daemon.call("io.ukey.Admin.AddUser", ["user": "alice", "pin": "alice-p1", "roles": ["office"]])
         try daemon.call("io.ukey.Admin.AddUser", ["user": "bob", "pin": "bob-pin2", "roles": ["developer"]])
@@ -52,7 +64,10 @@ struct DaemonFixture {
         for (entity, components) in lookup.files {
             for (component, file) in components {
                 let digest = SM3.hash(Array(try Data(contentsOf: URL(fileURLWithPath: file))))
-                result = result.replacingOccurrences(of: lookup.digest(entity, component), with: "sm3:" + Hex.encode(digest))
+                result = result.replacingOccurrences(
+                    of: lookup.digest(entity, component),
+                    with: "sm3:" + Hex.encode(digest)
+                )
             }
         }
         return result
@@ -62,7 +77,11 @@ struct DaemonFixture {
 
     /// The demo policy signer's private key (public on purpose: tests and demos only).
     static func demoSigner() throws -> P256.Signing.PrivateKey {
-        try P256.Signing.PrivateKey(pemRepresentation: PEMText.firstBlock(of: String(contentsOfFile: demoSignerPath + ".key.pem", encoding: .utf8)))
+        try P256.Signing.PrivateKey(
+            pemRepresentation: PEMText.firstBlock(
+                of: String(contentsOfFile: demoSignerPath + ".key.pem", encoding: .utf8)
+            )
+        )
     }
 
     static func demoSignerCertificatePEM() throws -> String {
@@ -90,7 +109,10 @@ struct DaemonFixture {
 
     @discardableResult
     func loadPolicy(_ text: String, signature: String? = nil) throws -> [String: JSONValue] {
-        try daemon.call("io.ukey.Admin.LoadPolicy", ["policy": .string(text), "signature": .string(try signature ?? sign(text))])
+        try daemon.call(
+            "io.ukey.Admin.LoadPolicy",
+            ["policy": .string(text), "signature": .string(try signature ?? sign(text))]
+        )
     }
 
     /// The policy's expected digest of a component.
@@ -101,11 +123,17 @@ struct DaemonFixture {
 
     /// Measures every component of `entity` by path, as the hypervisor does.
     @discardableResult
-    func measureByPath(_ entity: String, session: String? = nil, on connection: VarlinkConnection? = nil) throws -> [[String: JSONValue]] {
+    func measureByPath(
+        _ entity: String,
+        session: String? = nil,
+        on connection: VarlinkConnection? = nil
+    ) throws -> [[String: JSONValue]] {
         let connection = try connection ?? daemon.connect()
         let policy = try UkeyPolicyLookup(text: policyText)
         return try policy.components(entity).map { component, file in
-            var parameters: [String: JSONValue] = ["entity": .string(entity), "component": .string(component), "path": .string(file)]
+            var parameters: [String: JSONValue] = [
+                "entity": .string(entity), "component": .string(component), "path": .string(file),
+            ]
             if let session { parameters["session"] = .string(session) }
             return try connection.call("io.ukey.Boot.Measure", parameters)
         }
@@ -125,11 +153,19 @@ struct DaemonFixture {
         let certificate = reply["certificate"]!.stringValue!
         if reply["format"] == "tpm2" {
             _ = try QuoteVerifier.verifyTPM2(
-                attest: quote, signature: signature, certificatePEM: certificate, nonce: nonce,
+                attest: quote,
+                signature: signature,
+                certificatePEM: certificate,
+                nonce: nonce,
                 registerValues: Dictionary(uniqueKeysWithValues: replayed.enumerated().map { ($0.offset, $0.element) })
             )
         } else {
-            let verified = try QuoteVerifier.verify(quote: quote, signature: signature, certificatePEM: certificate, nonce: nonce)
+            let verified = try QuoteVerifier.verify(
+                quote: quote,
+                signature: signature,
+                certificatePEM: certificate,
+                nonce: nonce
+            )
             for register in verified.quote.registers {
                 #expect(replayed[register.index] == register.value, "register \(register.index)")
             }
@@ -148,13 +184,18 @@ struct UkeyPolicyLookup {
     var digests: [String: String] = [:]
 
     init(text: String) throws {
-        var entity = "", component = ""
+        var entity = ""
+        var component = ""
         for line in text.split(separator: "\n") {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if line.hasPrefix("  - name: ") { entity = String(trimmed.dropFirst(8)) }
             if line.hasPrefix("      - name: ") { component = String(trimmed.dropFirst(8)) }
-            if line.hasPrefix("        file: ") { files[entity, default: []].append((component, String(trimmed.dropFirst(6)))) }
-            if line.hasPrefix("        digest: "), !entity.isEmpty, !component.isEmpty { digests["\(entity)/\(component)"] = String(trimmed.dropFirst(8)) }
+            if line.hasPrefix("        file: ") {
+                files[entity, default: []].append((component, String(trimmed.dropFirst(6))))
+            }
+            if line.hasPrefix("        digest: "), !entity.isEmpty, !component.isEmpty {
+                digests["\(entity)/\(component)"] = String(trimmed.dropFirst(8))
+            }
         }
     }
 

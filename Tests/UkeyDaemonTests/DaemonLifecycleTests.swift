@@ -34,7 +34,10 @@ struct DaemonLifecycleTests {
         let f = try DaemonFixture()
         _ = try? f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "wrong-p7"])
         _ = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])
-        _ = try? f.daemon.call("io.ukey.Admin.UnblockPin", ["user": "alice", "soPin": "wrongpuk", "newPin": "newpin88"])
+        _ = try? f.daemon.call(
+            "io.ukey.Admin.UnblockPin",
+            ["user": "alice", "soPin": "wrongpuk", "newPin": "newpin88"]
+        )
         let log = f.daemon.log()
         #expect(log.contains("login: alice"))
         for secret in ["wrong-p7", "alice-p1", "wrongpuk", "newpin88", DaemonFixture.soPIN, "bob-pin2"] {
@@ -47,14 +50,21 @@ struct DaemonLifecycleTests {
 /// initialised", and `Initialize` would then have overwritten it.
 @Suite("ukeyd: a store it cannot read stops the start")
 struct UnreadableStoreTests {
-    @Test("a token composition that protects nothing (keys in the TPM, the store opened by a file beside it) stops the start, saying why, before any TPM is opened")
+    @Test(
+        "a token composition that protects nothing (keys in the TPM, the store opened by a file beside it) stops the start, saying why, before any TPM is opened"
+    )
     func senselessCompositionRefused() throws {
         let daemon = try TestDaemon(backend: .soft)
         daemon.stop()
-        daemon.extraArguments += ["--keys", "tpm", "--store", "device-key", "--tcti", "swtpm:path=/nonexistent/swtpm.sock"]
+        daemon.extraArguments += [
+            "--keys", "tpm", "--store", "device-key", "--tcti", "swtpm:path=/nonexistent/swtpm.sock",
+        ]
         #expect(throws: TestDaemonError.self) { try daemon.start() }
         #expect(daemon.exitStatus == 1)
-        #expect(daemon.log().contains("token.keys = \"tpm\" with token.store = \"device-key\""), "\(daemon.log().suffix(500))")
+        #expect(
+            daemon.log().contains("token.keys = \"tpm\" with token.store = \"device-key\""),
+            "\(daemon.log().suffix(500))"
+        )
         #expect(!daemon.log().contains("cannot reach the TPM"), "refused before connecting")
     }
 
@@ -64,13 +74,19 @@ struct UnreadableStoreTests {
         daemon.stop()
         let path = daemon.stateDirectory + "/store.sealed"
         let oversized = Data(count: 16 << 20 + 1)
-        #expect(FileManager.default.createFile(atPath: path, contents: oversized, attributes: [.posixPermissions: 0o600]))
+        #expect(
+            FileManager.default.createFile(atPath: path, contents: oversized, attributes: [.posixPermissions: 0o600])
+        )
         #expect(throws: TestDaemonError.self) { try daemon.start() }
         #expect(daemon.exitStatus == 1)
         #expect(daemon.log().contains("store.sealed"), "\(daemon.log().suffix(500))")
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == oversized, "the store was left as it was")
         try FileManager.default.removeItem(atPath: path)
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: path,
+            withIntermediateDirectories: false,
+            attributes: [.posixPermissions: 0o700]
+        )
         #expect(throws: TestDaemonError.self) { try daemon.start() }
         #expect(daemon.exitStatus == 1)
         var isDirectory: ObjCBool = false

@@ -19,7 +19,9 @@ struct DaemonRobustnessTests {
         let connections = try (0..<500).map { _ in try daemon.connect() }
         for connection in connections { try connection.send(VarlinkCall(method: "org.varlink.service.GetInfo")) }
         var answered = 0
-        for connection in connections where (try connection.receive()).parameters["product"] == "ukeyd" { answered += 1 }
+        for connection in connections where (try connection.receive()).parameters["product"] == "ukeyd" {
+            answered += 1
+        }
         #expect(answered == 500)
     }
 
@@ -70,14 +72,19 @@ struct DaemonRobustnessTests {
             let connection = try f.daemon.connect()
             // A login takes scrypt time; hang up before the answer. The attempt still counts (it
             // was made), and later checks of bob's PIN queue behind it, as on a card.
-            try connection.send(VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bob", "pin": "bob-pin2"]))
+            try connection.send(
+                VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bob", "pin": "bob-pin2"])
+            )
         }
         // Calls that need no PIN derivation are answered meanwhile.
         let status = try f.daemon.connect(timeout: 30).call("io.ukey.Admin.Status")
         #expect(status["initialized"] == true)
         // Another user still logs in, from another process (this one may have only 2 logins
         // waiting; the abandoned ones may still be running).
-        let alice = try ExternalTool.run(PackagePaths.builtProduct("ukeyctl"), ["login", "alice", "--pin", "alice-p1", "--socket", f.daemon.socketPath])
+        let alice = try ExternalTool.run(
+            PackagePaths.builtProduct("ukeyctl"),
+            ["login", "alice", "--pin", "alice-p1", "--socket", f.daemon.socketPath]
+        )
         #expect(alice.status == 0 && !alice.stdout.isEmpty, "\(alice.stdout)\(alice.stderr)")
     }
 
@@ -96,7 +103,10 @@ struct DaemonRobustnessTests {
             #expect(reply.error == "io.ukey.ProtocolError")
             #expect(reply.parameters["reason"]?.stringValue?.contains("limit") == true)
         }
-        for garbage: [UInt8] in [[0xff, 0xfe, 0x00], Array("[1,2]\u{0}".utf8), Array("{\"method\":7}\u{0}".utf8), Array("not json\u{0}".utf8)] {
+        for garbage: [UInt8] in [
+            [0xff, 0xfe, 0x00], Array("[1,2]\u{0}".utf8), Array("{\"method\":7}\u{0}".utf8),
+            Array("not json\u{0}".utf8),
+        ] {
             let connection = try daemon.connect()
             try connection.sendRaw(garbage)
             #expect(try connection.receive().error == "io.ukey.ProtocolError")
@@ -105,7 +115,9 @@ struct DaemonRobustnessTests {
         // Pipelined calls on one connection are answered in order.
         let pipelined = try daemon.connect()
         for index in 0..<50 {
-            try pipelined.send(VarlinkCall(method: index % 2 == 0 ? "org.varlink.service.GetInfo" : "io.ukey.Admin.Status"))
+            try pipelined.send(
+                VarlinkCall(method: index % 2 == 0 ? "org.varlink.service.GetInfo" : "io.ukey.Admin.Status")
+            )
         }
         for index in 0..<50 {
             let reply = try pipelined.receive()

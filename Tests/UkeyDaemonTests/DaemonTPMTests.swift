@@ -21,23 +21,37 @@ struct DaemonTPMTests {
     static let ukeyctl = PackagePaths.builtProduct("ukeyctl")
 
     /// The values tpm2_pcrread prints for `pcrs` in `bank` (SHA-256 unless given).
-    static func readPCRs(_ tcti: String, _ pcrs: [Int], bank: String = "sha256", output: String? = nil) throws -> [Int: String] {
-        let result = try pcrread.run(["-T", tcti, bank + ":" + pcrs.map(String.init).joined(separator: ",")] + (output.map { ["-o", $0] } ?? []))
+    static func readPCRs(
+        _ tcti: String,
+        _ pcrs: [Int],
+        bank: String = "sha256",
+        output: String? = nil
+    ) throws -> [Int: String] {
+        let result = try pcrread.run(
+            ["-T", tcti, bank + ":" + pcrs.map(String.init).joined(separator: ",")] + (output.map { ["-o", $0] } ?? [])
+        )
         guard result.status == 0 else { throw TestDaemonError("tpm2_pcrread: \(result.stderr)") }
         var values: [Int: String] = [:]
         for line in result.stdout.split(separator: "\n") {
             let parts = line.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
-            if parts.count == 2, let index = Int(parts[0]), parts[1].hasPrefix("0x") { values[index] = parts[1].dropFirst(2).lowercased() }
+            if parts.count == 2, let index = Int(parts[0]), parts[1].hasPrefix("0x") {
+                values[index] = parts[1].dropFirst(2).lowercased()
+            }
         }
         return values
     }
 
-    @Test("measurements land in real PCRs: tpm2_pcrread equals the event log's replay, tpm2_eventlog agrees, tpm2_checkquote accepts the quote with our nonce and the read PCRs, and rejects another nonce; a reset keeps the earlier session in the log")
+    @Test(
+        "measurements land in real PCRs: tpm2_pcrread equals the event log's replay, tpm2_eventlog agrees, tpm2_checkquote accepts the quote with our nonce and the read PCRs, and rejects another nonce; a reset keeps the earlier session in the log"
+    )
     func bootChainOnPCRs() throws {
         let f = try DaemonFixture(backend: .tpm)
         let tcti = f.daemon.tpm!.tcti
         let status = try f.daemon.call("io.ukey.Admin.Status")
-        #expect(status["backend"] == "tpm" && status["roles"]?["registers"] == "tpm" && status["roles"]?["keys"] == "tpm" && status["roles"]?["users"] == "soft")
+        #expect(
+            status["backend"] == "tpm" && status["roles"]?["registers"] == "tpm" && status["roles"]?["keys"] == "tpm"
+                && status["roles"]?["users"] == "soft"
+        )
         let shown = try ExternalTool.run(Self.ukeyctl, ["status", "--socket", f.daemon.socketPath])
         #expect(shown.stdout.contains("registers") && shown.stdout.contains("tpm"), "\(shown.stdout)")
 
@@ -56,7 +70,9 @@ struct DaemonTPMTests {
         let replayed = log.replay().banks[.sha256]!.values
         // Both sessions are in the log: six entities, then vmm again.
         let measuredComponents = try UkeyPolicyLookup(text: f.policyText)
-        let expectedEvents = ["vmm", "io-vm", "io-loader", "io-kernel", "mgmt-vm", "debian-base", "vmm"].reduce(0) { $0 + measuredComponents.components($1).count }
+        let expectedEvents = ["vmm", "io-vm", "io-loader", "io-kernel", "mgmt-vm", "debian-base", "vmm"].reduce(0) {
+            $0 + measuredComponents.components($1).count
+        }
         #expect(log.events.count == expectedEvents, "every measurement of both sessions")
 
         let work = try TemporaryDirectory()
@@ -86,9 +102,15 @@ struct DaemonTPMTests {
             let read = try Self.readPCRs(tcti, pcrs, bank: bank)
             let fromLog = replayedBanks[bank] ?? [:]
             #expect(!fromLog.isEmpty, "the event log has no \(bank) bank: \(replayedBanks.keys.sorted())")
-            #expect(read[8] != nil && read[8] != String(repeating: "0", count: 2 * (bank == "sha384" ? 48 : 64)), "\(bank) PCR 8 was not extended")
+            #expect(
+                read[8] != nil && read[8] != String(repeating: "0", count: 2 * (bank == "sha384" ? 48 : 64)),
+                "\(bank) PCR 8 was not extended"
+            )
             for pcr in pcrs where fromLog[pcr] != nil {
-                #expect(read[pcr] == fromLog[pcr], "\(bank) PCR \(pcr): the TPM \(read[pcr] ?? "?") and tpm2_eventlog's replay \(fromLog[pcr]!)")
+                #expect(
+                    read[pcr] == fromLog[pcr],
+                    "\(bank) PCR \(pcr): the TPM \(read[pcr] ?? "?") and tpm2_eventlog's replay \(fromLog[pcr]!)"
+                )
             }
         }
         let selection = "sha256:" + pcrs.map(String.init).joined(separator: ",")
@@ -98,17 +120,32 @@ struct DaemonTPMTests {
         ])
         #expect(accepted.status == 0, "\(accepted.stdout)\(accepted.stderr)")
         let replayedNonce = try Self.checkquote.run([
-            "-u", work.file("ak.pem"), "-m", work.file("quote.bin"), "-s", work.file("quote.sig"), "-g", "sha256", "-q", Hex.encode(nonce.reversed()),
+            "-u", work.file("ak.pem"), "-m", work.file("quote.bin"), "-s", work.file("quote.sig"), "-g", "sha256", "-q",
+            Hex.encode(nonce.reversed()),
         ])
         #expect(replayedNonce.status != 0)
         // ukeyctl checks the same quote against the event log (and refuses another nonce).
-        let ours = try ExternalTool.run(Self.ukeyctl, ["quote", "verify", "--quote", work.file("quote.bin"), "--signature", work.file("quote.sig"), "--cert", work.file("ak-cert.pem"), "--nonce", Hex.encode(nonce), "--event-log", work.file("log.bin")])
+        let ours = try ExternalTool.run(
+            Self.ukeyctl,
+            [
+                "quote", "verify", "--quote", work.file("quote.bin"), "--signature", work.file("quote.sig"), "--cert",
+                work.file("ak-cert.pem"), "--nonce", Hex.encode(nonce), "--event-log", work.file("log.bin"),
+            ]
+        )
         #expect(ours.status == 0 && ours.stdout.contains("tpm2 quote verifies"), "\(ours.stdout)\(ours.stderr)")
-        let wrong = try ExternalTool.run(Self.ukeyctl, ["quote", "verify", "--quote", work.file("quote.bin"), "--signature", work.file("quote.sig"), "--cert", work.file("ak-cert.pem"), "--nonce", "00"])
+        let wrong = try ExternalTool.run(
+            Self.ukeyctl,
+            [
+                "quote", "verify", "--quote", work.file("quote.bin"), "--signature", work.file("quote.sig"), "--cert",
+                work.file("ak-cert.pem"), "--nonce", "00",
+            ]
+        )
         #expect(wrong.status == 1)
     }
 
-    @Test("a restart neither measures again nor forgets; an extend cut short is completed; a PCR extended behind ukeyd's back stops the start")
+    @Test(
+        "a restart neither measures again nor forgets; an extend cut short is completed; a PCR extended behind ukeyd's back stops the start"
+    )
     func restartChecksPCRs() throws {
         let f = try DaemonFixture(backend: .tpm)
         let tcti = f.daemon.tpm!.tcti
@@ -140,17 +177,23 @@ struct DaemonTPMTests {
         #expect(f.daemon.log().contains("PCR 8 holds"), "the reason is in the log")
     }
 
-    @Test("concurrent measurements from many connections, batched: the PCRs equal the event log's replay and the journal's, and every call was answered")
+    @Test(
+        "concurrent measurements from many connections, batched: the PCRs equal the event log's replay and the journal's, and every call was answered"
+    )
     func concurrentMeasurements() throws {
         let f = try DaemonFixture(backend: .tpm)
         let tcti = f.daemon.tpm!.tcti
-        let kernel = try f.expected("vmm", "kernel"), qemu = try f.expected("vmm", "qemu")
+        let kernel = try f.expected("vmm", "kernel")
+        let qemu = try f.expected("vmm", "qemu")
         let answered = LockedCounter()
         DispatchQueue.concurrentPerform(iterations: 8) { worker in
             guard let connection = try? f.daemon.connect() else { return }
             for round in 0..<40 {
                 let (component, digest) = (worker + round) % 2 == 0 ? ("kernel", kernel) : ("qemu", qemu)
-                if let reply = try? connection.call("io.ukey.Boot.Measure", ["entity": "vmm", "component": .string(component), "digest": .string(digest)]),
+                if let reply = try? connection.call(
+                    "io.ukey.Boot.Measure",
+                    ["entity": "vmm", "component": .string(component), "digest": .string(digest)]
+                ),
                     reply["register"] == 8
                 {
                     answered.add()
@@ -158,7 +201,9 @@ struct DaemonTPMTests {
             }
         }
         #expect(answered.value == 320)
-        let log = try EventLog(parsing: Array(Data(base64Encoded: try f.daemon.call("io.ukey.Boot.EventLog")["data"]!.stringValue!)!))
+        let log = try EventLog(
+            parsing: Array(Data(base64Encoded: try f.daemon.call("io.ukey.Boot.EventLog")["data"]!.stringValue!)!)
+        )
         #expect(log.events.count == 320)
         let replayed = log.replay().banks[.sha256]!.values
         f.daemon.stop()
@@ -175,9 +220,13 @@ struct DaemonTPMTests {
         defer { other.stop() }
         let run = try TemporaryDirectory("ukeyd-run")
         func attempt(_ extra: [String]) throws -> ExternalTool.Result {
-            try ExternalTool.run(PackagePaths.builtProduct("ukeyd"), [
-                "--state-dir", f.daemon.stateDirectory, "--runtime-dir", run.path, "--socket", run.file("ukeyd.sock"),
-            ] + extra)
+            try ExternalTool.run(
+                PackagePaths.builtProduct("ukeyd"),
+                [
+                    "--state-dir", f.daemon.stateDirectory, "--runtime-dir", run.path, "--socket",
+                    run.file("ukeyd.sock"),
+                ] + extra
+            )
         }
         let elsewhere = try attempt(["--registers", "tpm", "--keys", "tpm", "--tcti", other.tcti])
         #expect(elsewhere.status == 1)
@@ -196,16 +245,22 @@ struct DaemonTPMTests {
             let text = f.policyText.replacingOccurrences(of: "version: 1", with: "version: 2")
                 .replacingOccurrences(of: "kind: host\n    register: 8", with: "kind: host\n    register: \(register)")
             #expect { try f.loadPolicy(text) } throws: { error in
-                guard let error = error as? VarlinkError, error.name == "io.ukey.Admin.PolicyRejected" else { return false }
+                guard let error = error as? VarlinkError, error.name == "io.ukey.Admin.PolicyRejected" else {
+                    return false
+                }
                 // 0-7 the linter refuses for every backend; 17-22 the tpm registers cannot extend.
                 let reason = error.parameters["reason"]?.stringValue ?? ""
-                return register == 7 ? reason.contains("register 7 of 'vmm' is out of range") : reason.contains("uses register 17, which the tpm registers cannot extend")
+                return register == 7
+                    ? reason.contains("register 7 of 'vmm' is out of range")
+                    : reason.contains("uses register 17, which the tpm registers cannot extend")
             }
         }
         #expect(try f.daemon.call("io.ukey.Admin.Status")["policyVersion"] == 1)
     }
 
-    @Test("the TPM going away: measurements and logins fail with Token.Unavailable and are not taken, the rest is served; a TPM that comes back reset is refused")
+    @Test(
+        "the TPM going away: measurements and logins fail with Token.Unavailable and are not taken, the rest is served; a TPM that comes back reset is refused"
+    )
     func tpmGoesAway() throws {
         let f = try DaemonFixture(backend: .tpm)
         try f.measureByPath("vmm")
@@ -217,15 +272,25 @@ struct DaemonTPMTests {
         #expect { try f.measureByPath("io-vm") } throws: { isUnavailable($0) }
         #expect { try f.daemon.call("io.ukey.Boot.Quote", ["nonce": "AQID"]) } throws: { isUnavailable($0) }
         // What needs no TPM goes on: the chain, exec checks, the audit trail.
-        #expect(try f.state("vmm").state == "trusted" && f.state("io-vm").state == "pending", "the failed measurement was not taken")
+        #expect(
+            try f.state("vmm").state == "trusted" && f.state("io-vm").state == "pending",
+            "the failed measurement was not taken"
+        )
         // A login moves the PIN retry counter, which the store keeps bound to the TPM's NV
         // counter: without the TPM it fails closed, saying so.
-        #expect { try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"]) } throws: { isUnavailable($0) }
-        _ = try f.daemon.call("io.ukey.Runtime.CheckExec", ["vm": "office", "path": "/usr/bin/nc", "digest": .string("sha256:" + String(repeating: "2", count: 64))])
+        #expect { try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"]) } throws: {
+            isUnavailable($0)
+        }
+        _ = try f.daemon.call(
+            "io.ukey.Runtime.CheckExec",
+            ["vm": "office", "path": "/usr/bin/nc", "digest": .string("sha256:" + String(repeating: "2", count: 64))]
+        )
         #expect(try f.daemon.call("io.ukey.Audit.Verify")["ok"] == true)
         // A new user's certificate needs the root CA's key, which is in the TPM: refused, and
         // nothing is stored.
-        #expect { try f.daemon.call("io.ukey.Admin.AddUser", ["user": "dave", "pin": "dave-pin-12", "roles": ["office"]]) } throws: { isUnavailable($0) }
+        #expect {
+            try f.daemon.call("io.ukey.Admin.AddUser", ["user": "dave", "pin": "dave-pin-12", "roles": ["office"]])
+        } throws: { isUnavailable($0) }
         #expect(throws: VarlinkError.self) { try f.daemon.call("io.ukey.Token.Certificate", ["name": "dave"]) }
         #expect(f.daemon.exitStatus == nil, "ukeyd is still running")
 
@@ -238,15 +303,21 @@ struct DaemonTPMTests {
         #expect(f.daemon.exitStatus == nil)
     }
 
-    @Test("keys on the TPM: random bytes from TPM2_GetRandom; audit checkpoints signed by the TPM's key verify through ukeyd after a restart and offline")
+    @Test(
+        "keys on the TPM: random bytes from TPM2_GetRandom; audit checkpoints signed by the TPM's key verify through ukeyd after a restart and offline"
+    )
     func keysOnTPM() throws {
         let f = try DaemonFixture(backend: .tpm)
-        let random = Data(base64Encoded: try f.daemon.call("io.ukey.Token.Random", ["bytes": 64])["data"]!.stringValue!)!
+        let random = Data(
+            base64Encoded: try f.daemon.call("io.ukey.Token.Random", ["bytes": 64])["data"]!.stringValue!
+        )!
         #expect(random.count == 64 && random != Data(count: 64))
         // They come from the TPM: with the TPM stopped there are none (software randomness would
         // still answer).
         f.daemon.tpm!.stop()
-        #expect { try f.daemon.call("io.ukey.Token.Random", ["bytes": 64]) } throws: { (($0 as? VarlinkError)?.name ?? "") == "io.ukey.Token.Unavailable" }
+        #expect { try f.daemon.call("io.ukey.Token.Random", ["bytes": 64]) } throws: {
+            (($0 as? VarlinkError)?.name ?? "") == "io.ukey.Token.Unavailable"
+        }
         try f.daemon.tpm!.restart()
         let work = try TemporaryDirectory()
         let pem = try #require(try f.daemon.call("io.ukey.Token.Certificate", ["name": "audit"])["pem"]?.stringValue)
@@ -256,23 +327,34 @@ struct DaemonTPMTests {
         try f.daemon.start()
         let verified = try f.daemon.call("io.ukey.Audit.Verify")
         #expect(verified["ok"] == true && (verified["checkpoints"]?.intValue ?? 0) >= 1, "\(verified)")
-        #expect(try f.daemon.call("io.ukey.Token.Certificate", ["name": "audit"])["pem"]?.stringValue == pem, "the TPM derives the same audit key each time")
+        #expect(
+            try f.daemon.call("io.ukey.Token.Certificate", ["name": "audit"])["pem"]?.stringValue == pem,
+            "the TPM derives the same audit key each time"
+        )
         f.daemon.stop()
-        let offline = try ExternalTool.run(Self.ukeyctl, ["audit", "verify", "--log", f.daemon.stateDirectory + "/audit.log", "--cert", work.file("audit.pem")])
+        let offline = try ExternalTool.run(
+            Self.ukeyctl,
+            ["audit", "verify", "--log", f.daemon.stateDirectory + "/audit.log", "--cert", work.file("audit.pem")]
+        )
         #expect(offline.status == 0, "\(offline.stdout)\(offline.stderr)")
     }
 
     /// The review's finding: restoring an older copy of the state directory restored PIN retry
     /// counters and let the audit log be cut to match, and no NV counter existed.
-    @Test("the store is bound to the TPM's NV counter: an older copy of the state directory put back does not open ('rollback'); tpm2-tools sees the counter")
+    @Test(
+        "the store is bound to the TPM's NV counter: an older copy of the state directory put back does not open ('rollback'); tpm2-tools sees the counter"
+    )
     func rollbackRefused() throws {
         let f = try DaemonFixture(backend: .tpm)
-        let state = f.daemon.stateDirectory, backup = f.daemon.directory.file("state-backup")
+        let state = f.daemon.stateDirectory
+        let backup = f.daemon.directory.file("state-backup")
         f.daemon.stop()
         #expect(try ExternalTool.run("/bin/cp", ["-a", state, backup]).status == 0)
         try f.daemon.start()
         // A wrong PIN: the retry counter goes down, in the store (a change an attacker would undo).
-        #expect(throws: VarlinkError.self) { try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "wrong-pin-0"]) }
+        #expect(throws: VarlinkError.self) {
+            try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "wrong-pin-0"])
+        }
         f.daemon.stop()
         try FileManager.default.removeItem(atPath: state)
         #expect(try ExternalTool.run("/bin/cp", ["-a", backup, state]).status == 0)
@@ -281,12 +363,17 @@ struct DaemonTPMTests {
         // The counter is an NV index of type counter, as tpm2-tools reads it.
         let tcti = f.daemon.tpm!.tcti
         let nv = try ExternalTool("tpm2_nvreadpublic").run(["-T", tcti, "0x1554b01"])
-        #expect(nv.status == 0 && nv.stdout.contains("nt=0x1") && nv.stdout.contains("size: 8"), "\(nv.stdout)\(nv.stderr)")
+        #expect(
+            nv.status == 0 && nv.stdout.contains("nt=0x1") && nv.stdout.contains("size: 8"),
+            "\(nv.stdout)\(nv.stderr)"
+        )
     }
 
     /// The token's TPM objects are derived from a secret in the state directory (`TPMObjectSecret`):
     /// without it ukeyd refuses to start, naming it, rather than make keys that are not the token's.
-    @Test("the token's TPM object secret is a 0600 file in the state directory; without it (a token from before, or the file lost) ukeyd refuses to start and says so; with it back, it starts")
+    @Test(
+        "the token's TPM object secret is a 0600 file in the state directory; without it (a token from before, or the file lost) ukeyd refuses to start and says so; with it back, it starts"
+    )
     func objectSecret() throws {
         let f = try DaemonFixture(backend: .tpm)
         let path = f.daemon.stateDirectory + "/tpm-object-secret"
@@ -301,12 +388,16 @@ struct DaemonTPMTests {
         #expect(try f.daemon.call("io.ukey.Token.Info")["backend"] != nil)
     }
 
-    @Test("the CA keys live in the TPM: the root and sub-CA certificates name the TPM's keys, and users' certificates (before and after a restart) verify with openssl under the users policy")
+    @Test(
+        "the CA keys live in the TPM: the root and sub-CA certificates name the TPM's keys, and users' certificates (before and after a restart) verify with openssl under the users policy"
+    )
     func rootCAInTPM() async throws {
         let f = try DaemonFixture(backend: .tpm)
         let work = try TemporaryDirectory()
         func save(_ name: String) throws -> String {
-            let pem = try #require(try f.daemon.call("io.ukey.Token.Certificate", ["name": .string(name)])["pem"]?.stringValue)
+            let pem = try #require(
+                try f.daemon.call("io.ukey.Token.Certificate", ["name": .string(name)])["pem"]?.stringValue
+            )
             try pem.write(toFile: work.file("\(name).pem"), atomically: true, encoding: .utf8)
             return pem
         }
@@ -333,9 +424,14 @@ struct DaemonTPMTests {
         let tcti = f.daemon.tpm!.tcti
         f.daemon.stop()
         let tpm = try TPM(tcti: tcti, secret: try TPMObjectSecret.load(stateDirectory: f.daemon.stateDirectory))
-        for (authority, certificate) in [(CertificateAuthorityKey.root, root), (.tokenKeys, tokenKeysCA), (.users, userCA)] {
+        for (authority, certificate) in [
+            (CertificateAuthorityKey.root, root), (.tokenKeys, tokenKeysCA), (.users, userCA),
+        ] {
             let point = try await tpm.certificateAuthorityKey(authority)
-            #expect(P256.Signing.PublicKey(certificate.publicKey)?.x963Representation == Data(point), "\(authority.rawValue)")
+            #expect(
+                P256.Signing.PublicKey(certificate.publicKey)?.x963Representation == Data(point),
+                "\(authority.rawValue)"
+            )
         }
     }
 }

@@ -11,7 +11,11 @@ import Glibc
 /// ukey-guard on the host, against a real ukeyd: fanotify holds every exec on a tmpfs of the
 /// test's own (never the host's root: the test runner's own execs must not depend on it), and the
 /// kernel refuses what ukeyd's whitelist for `vmm` does not allow. Root only (fanotify), as in CI.
-@Suite("ukey-guard: the kernel enforces ukeyd's whitelist on the host", .serialized, .enabled(if: ExternalTool.inCI || getuid() == 0, "fanotify and mounts need root"))
+@Suite(
+    "ukey-guard: the kernel enforces ukeyd's whitelist on the host",
+    .serialized,
+    .enabled(if: ExternalTool.inCI || getuid() == 0, "fanotify and mounts need root")
+)
 struct ExecGuardTests {
     /// A tmpfs mounted for the test, unmounted at the end.
     final class Scratch {
@@ -22,7 +26,10 @@ struct ExecGuardTests {
         init() throws {
             directory = try TemporaryDirectory("ukey-guard")
             try FileManager.default.createDirectory(atPath: directory.file("mnt"), withIntermediateDirectories: false)
-            let mounted = try ExternalTool.run("/bin/mount", ["-t", "tmpfs", "-o", "size=32m,mode=0755", "tmpfs", directory.file("mnt")])
+            let mounted = try ExternalTool.run(
+                "/bin/mount",
+                ["-t", "tmpfs", "-o", "size=32m,mode=0755", "tmpfs", directory.file("mnt")]
+            )
             guard mounted.status == 0 else { throw TestDaemonError("mount tmpfs: \(mounted.stderr)") }
         }
 
@@ -33,7 +40,13 @@ struct ExecGuardTests {
             var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: source)))
             if flip { bytes[bytes.count - 16] ^= 0x01 }
             let path = "\(self.path)/\(name)"
-            #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: 0o755]))
+            #expect(
+                FileManager.default.createFile(
+                    atPath: path,
+                    contents: Data(bytes),
+                    attributes: [.posixPermissions: 0o755]
+                )
+            )
             return (path, "sha256:" + SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined())
         }
     }
@@ -51,10 +64,16 @@ struct ExecGuardTests {
     }
 
     /// The demo policy with run-time rules for the host's own entity.
-    static func policy(_ base: String, version: Int, allow: [(path: String, digest: String)], onTimeout: String? = nil) -> String {
+    static func policy(
+        _ base: String,
+        version: Int,
+        allow: [(path: String, digest: String)],
+        onTimeout: String? = nil
+    ) -> String {
         let rules = allow.map { "      - path: \($0.path)\n        digest: \($0.digest)\n" }.joined()
         return base.replacingOccurrences(of: "version: 1\n", with: "version: \(version)\n")
-            + "  - vm: vmm\n    default: deny\n" + (onTimeout.map { "    on-timeout: \($0)\n" } ?? "") + (rules.isEmpty ? "" : "    allow:\n" + rules)
+            + "  - vm: vmm\n    default: deny\n" + (onTimeout.map { "    on-timeout: \($0)\n" } ?? "")
+            + (rules.isEmpty ? "" : "    allow:\n" + rules)
     }
 
     /// A running ukey-guard. It sets vm.memfd_noexec = 2 on this host (the kernel has it); the
@@ -66,7 +85,12 @@ struct ExecGuardTests {
 
         /// `--allow-user-namespaces`: this host lets unprivileged users make user namespaces,
         /// which the guard refuses to start beside unless told (GuardAttackTests shows both).
-        init(socket: String, mount: String, deadline: String = "1", extra: [String] = ["--allow-user-namespaces"]) throws {
+        init(
+            socket: String,
+            mount: String,
+            deadline: String = "1",
+            extra: [String] = ["--allow-user-namespaces"]
+        ) throws {
             process.executableURL = URL(fileURLWithPath: PackagePaths.builtProduct("ukey-guard"))
             process.arguments = ["--socket", socket, "--vm", "vmm", "--mount", mount, "--deadline", deadline] + extra
             let ready = Pipe()
@@ -75,7 +99,9 @@ struct ExecGuardTests {
             try process.run()
             let line = ready.fileHandleForReading.availableData
             guard String(decoding: line, as: UTF8.self).hasPrefix("ready") else {
-                throw TestDaemonError("ukey-guard did not start: \(String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self))")
+                throw TestDaemonError(
+                    "ukey-guard did not start: \(String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self))"
+                )
             }
         }
 
@@ -108,12 +134,16 @@ struct ExecGuardTests {
             for _ in 0..<100 where process.isRunning { usleep(50_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
-            if let memfdNoexec { try? memfdNoexec.write(toFile: "/proc/sys/vm/memfd_noexec", atomically: false, encoding: .utf8) }
+            if let memfdNoexec {
+                try? memfdNoexec.write(toFile: "/proc/sys/vm/memfd_noexec", atomically: false, encoding: .utf8)
+            }
             return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         }
     }
 
-    @Test("an allowed program runs; one changed byte and an unlisted one get EPERM; a file changed after its allowed exec is hashed again and refused; a policy reload drops the cache; each decision, and the guard's start and stop, is in ukeyd's audit log with the VM")
+    @Test(
+        "an allowed program runs; one changed byte and an unlisted one get EPERM; a file changed after its allowed exec is hashed again and refused; a policy reload drops the cache; each decision, and the guard's start and stop, is in ukeyd's audit log with the VM"
+    )
     func enforcement() throws {
         let f = try DaemonFixture(load: false)
         let scratch = try Scratch()
@@ -123,7 +153,9 @@ struct ExecGuardTests {
         let mutable = try scratch.program("mutable", from: "/usr/bin/true")
         let cached = try scratch.program("cached", from: "/usr/bin/true")
         // "changed" is listed under the true digest: its content differs by one byte.
-        try f.loadPolicy(Self.policy(f.policyText, version: 1, allow: [allowed, (changed.path, allowed.digest), mutable, cached]))
+        try f.loadPolicy(
+            Self.policy(f.policyText, version: 1, allow: [allowed, (changed.path, allowed.digest), mutable, cached])
+        )
         try f.bootHost()
         let guarding = try Guard(socket: f.daemon.socketPath, mount: scratch.path)
         defer { guarding.stop() }
@@ -154,10 +186,17 @@ struct ExecGuardTests {
         #expect(guarding.stop().contains("stopped after"))
         let audit = try String(contentsOfFile: f.daemon.stateDirectory + "/audit.log", encoding: .utf8)
         for event in ["start", "stop"] {
-            #expect(audit.split(separator: "\n").contains { $0.contains(#""type":"guard""#) && $0.contains("\"event\":\"\(event)\"") && $0.contains(#""vm":"vmm""#) },
-                    "the guard's \(event) is not in the audit log")
+            #expect(
+                audit.split(separator: "\n").contains {
+                    $0.contains(#""type":"guard""#) && $0.contains("\"event\":\"\(event)\"")
+                        && $0.contains(#""vm":"vmm""#)
+                },
+                "the guard's \(event) is not in the audit log"
+            )
         }
-        let denials = audit.split(separator: "\n").filter { $0.contains(#""type":"exec""#) && $0.contains(#""vm":"vmm""#) && $0.contains(#""decision":"deny""#) }
+        let denials = audit.split(separator: "\n").filter {
+            $0.contains(#""type":"exec""#) && $0.contains(#""vm":"vmm""#) && $0.contains(#""decision":"deny""#)
+        }
         for path in [changed.path, unlisted.path, mutable.path, cached.path] {
             #expect(denials.contains { $0.contains(path) }, "no denial of \(path) in the audit log")
         }
@@ -165,7 +204,8 @@ struct ExecGuardTests {
 
     @Test(
         "with ukeyd gone, the guard answers a file it cannot decide by the policy's on-timeout (by default deny while enforcing; allow where the rule set says so) and the exec returns instead of hanging; a listed file is still allowed from the VM's allow set",
-        arguments: [nil, "allow"])
+        arguments: [nil, "allow"]
+    )
     func daemonGone(onTimeout: String?) throws {
         let f = try DaemonFixture(load: false)
         let scratch = try Scratch()
@@ -189,11 +229,16 @@ struct ExecGuardTests {
         // The bound is the test's own guard against a hang (twenty times the deadline), not a speed claim.
         #expect(Date().timeIntervalSince(started) < 10)
         #expect(Self.spawn(allowed.path) == (0, 0), "what was decided before stays decided")
-        #expect(Self.spawn(listed.path) == (0, 0), "never run before, but in the allow set ukeyd published: allowed without a call")
+        #expect(
+            Self.spawn(listed.path) == (0, 0),
+            "never run before, but in the allow set ukeyd published: allowed without a call"
+        )
         #expect((Guard.allowedFromSet(guarding.stop()) ?? 0) >= 1, "the listed file was allowed from the set")
     }
 
-    @Test("the guard allows from the VM's allow set only what ukeyd listed: a listed file runs without a call, a changed copy at a listed path and an unlisted file are asked about and refused (and recorded), and after a reload that drops a file the old set no longer allows it")
+    @Test(
+        "the guard allows from the VM's allow set only what ukeyd listed: a listed file runs without a call, a changed copy at a listed path and an unlisted file are asked about and refused (and recorded), and after a reload that drops a file the old set no longer allows it"
+    )
     func allowSet() throws {
         let f = try DaemonFixture(load: false)
         let scratch = try Scratch()
@@ -217,7 +262,9 @@ struct ExecGuardTests {
         let said = guarding.stop()
         #expect(Guard.allowedFromSet(said) == 1, "the first exec came from the set, nothing else did: \(said)")
         let audit = try String(contentsOfFile: f.daemon.stateDirectory + "/audit.log", encoding: .utf8)
-        let denials = audit.split(separator: "\n").filter { $0.contains(#""type":"exec""#) && $0.contains(#""decision":"deny""#) }
+        let denials = audit.split(separator: "\n").filter {
+            $0.contains(#""type":"exec""#) && $0.contains(#""decision":"deny""#)
+        }
         for path in [changed.path, unlisted.path, second.path] {
             #expect(denials.contains { $0.contains(path) }, "no denial of \(path) in the audit log")
         }

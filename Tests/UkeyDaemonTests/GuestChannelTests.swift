@@ -26,9 +26,13 @@ struct GuestChannelTests {
                 for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
             }
             let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
-            guard bound == 0, listen(listener, 1) == 0 else { throw TestDaemonError("cannot bind \(path): \(String(cString: strerror(errno)))") }
+            guard bound == 0, listen(listener, 1) == 0 else {
+                throw TestDaemonError("cannot bind \(path): \(String(cString: strerror(errno)))")
+            }
         }
 
         deinit {
@@ -39,7 +43,9 @@ struct GuestChannelTests {
         /// Waits for ukeyd to connect (it looks every second).
         func accept(within seconds: Double) throws {
             var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, Int32(seconds * 1000)) == 1 else { throw TestDaemonError("ukeyd did not connect to the channel within \(seconds) s") }
+            guard poll(&poller, 1, Int32(seconds * 1000)) == 1 else {
+                throw TestDaemonError("ukeyd did not connect to the channel within \(seconds) s")
+            }
             connection = Glibc.accept(listener, nil, nil)
             guard connection >= 0 else { throw TestDaemonError("accept: \(String(cString: strerror(errno)))") }
         }
@@ -47,7 +53,9 @@ struct GuestChannelTests {
         func write(_ bytes: [UInt8]) {
             var offset = 0
             while offset < bytes.count {
-                let n = bytes[offset...].withUnsafeBytes { Glibc.send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                let n = bytes[offset...].withUnsafeBytes {
+                    Glibc.send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+                }
                 guard n > 0 else { return }
                 offset += n
             }
@@ -78,7 +86,9 @@ struct GuestChannelTests {
 
     static let soffice = "sha256:5f0c3c1e2c0a3b1f3e1c55f2b3e2c1f0a9d8c7b6a5f4e3d2c1b0a99887766554"
 
-    @Test("the VM is the channel's: a guest's CheckExec is about its own VM (vm-not-trusted until it is, then its whitelist); it cannot name another VM, call any other method, or break the channel with garbage; each answer is audited as the guest's")
+    @Test(
+        "the VM is the channel's: a guest's CheckExec is about its own VM (vm-not-trusted until it is, then its whitelist); it cannot name another VM, call any other method, or break the channel with garbage; each answer is audited as the guest's"
+    )
     func guestChannel() throws {
         let f = try DaemonFixture()
         let office = try HostEnd(path: f.daemon.runtimeDirectory + "/guard/office.sock")
@@ -88,14 +98,18 @@ struct GuestChannelTests {
         // Not yet trusted in this boot: deny, whatever the list says.
         #expect(try office.call("io.ukey.Runtime.CheckExec", exec).parameters["reason"] == "vm-not-trusted")
         try f.bootHost()
-        let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]!.stringValue!
+        let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]!
+            .stringValue!
         try f.measureByPath("office", session: alice)
         let allowed = try office.call("io.ukey.Runtime.CheckExec", exec)
         #expect(allowed.error == nil && allowed.parameters["decision"] == "allow", "\(allowed)")
         // Its own name may be given; the batch's items are bound to it too, and its tag comes back.
         var own = exec
         own["vm"] = "office"
-        let batch = try office.call("io.ukey.Runtime.CheckExecBatch", ["items": [.object(exec), .object(own)], "tag": "t-1"])
+        let batch = try office.call(
+            "io.ukey.Runtime.CheckExecBatch",
+            ["items": [.object(exec), .object(own)], "tag": "t-1"]
+        )
         #expect(batch.parameters["results"]?.arrayValue?.map { $0["decision"] } == ["allow", "allow"], "\(batch)")
         #expect(batch.parameters["tag"] == "t-1")
 
@@ -104,15 +118,29 @@ struct GuestChannelTests {
         var other = exec
         other["vm"] = "dev"
         #expect(try office.call("io.ukey.Runtime.CheckExec", other).error == "org.varlink.service.PermissionDenied")
-        #expect(try office.call("io.ukey.Runtime.CheckExecBatch", ["items": [.object(exec), .object(other)]]).error == "org.varlink.service.PermissionDenied")
-        #expect(try office.call("io.ukey.Runtime.CheckExecBatch", ["items": [.object(exec)], "vm": "mgmt-vm"]).error == "org.varlink.service.PermissionDenied")
+        #expect(
+            try office.call("io.ukey.Runtime.CheckExecBatch", ["items": [.object(exec), .object(other)]]).error
+                == "org.varlink.service.PermissionDenied"
+        )
+        #expect(
+            try office.call("io.ukey.Runtime.CheckExecBatch", ["items": [.object(exec)], "vm": "mgmt-vm"]).error
+                == "org.varlink.service.PermissionDenied"
+        )
         // Any other method, even one every local user may call: refused, and nothing happened.
         let chainBefore = try f.daemon.call("io.ukey.Boot.Chain")
         for (method, parameters) in [
-            ("io.ukey.Boot.Measure", ["entity": "office", "component": "kernel", "digest": .string("sha256:" + String(repeating: "0", count: 64))]),
-            ("io.ukey.Boot.Reset", [:]), ("io.ukey.Boot.Chain", [:]), ("io.ukey.Admin.Status", [:]), ("io.ukey.Runtime.GuardEvent", ["vm": "dev", "event": "stop", "mounts": []]),
+            (
+                "io.ukey.Boot.Measure",
+                [
+                    "entity": "office", "component": "kernel",
+                    "digest": .string("sha256:" + String(repeating: "0", count: 64)),
+                ]
+            ),
+            ("io.ukey.Boot.Reset", [:]), ("io.ukey.Boot.Chain", [:]), ("io.ukey.Admin.Status", [:]),
+            ("io.ukey.Runtime.GuardEvent", ["vm": "dev", "event": "stop", "mounts": []]),
             ("io.ukey.Boot.Started", ["entity": "office"]),
-            ("org.varlink.service.GetInfo", [:]), ("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"]), ("io.ukey.Runtime.AllowedFingerprints", ["vm": "office"]),
+            ("org.varlink.service.GetInfo", [:]), ("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"]),
+            ("io.ukey.Runtime.AllowedFingerprints", ["vm": "office"]),
         ] as [(String, [String: JSONValue])] {
             #expect(try office.call(method, parameters).error == "org.varlink.service.PermissionDenied", "\(method)")
         }
@@ -127,10 +155,19 @@ struct GuestChannelTests {
         #expect(try office.call("io.ukey.Runtime.CheckExec", exec).parameters["decision"] == "allow")
 
         // The audit log has each decision with the VM, made by a guest; and the refusals.
-        let execs = try f.daemon.call("io.ukey.Audit.Query", ["type": "exec", "limit": 100])["records"]?.arrayValue ?? []
-        #expect(!execs.isEmpty && execs.allSatisfy { $0["subject"]?["vm"] == "office" && $0["actor"]?["role"] == "guest" }, "\(execs)")
-        let denied = try f.daemon.call("io.ukey.Audit.Query", ["type": "permission-denied", "limit": 100])["records"]?.arrayValue ?? []
-        #expect(denied.contains { $0["subject"]?["method"] == "io.ukey.Boot.Measure" && $0["actor"]?["role"] == "guest" }, "\(denied)")
+        let execs =
+            try f.daemon.call("io.ukey.Audit.Query", ["type": "exec", "limit": 100])["records"]?.arrayValue ?? []
+        #expect(
+            !execs.isEmpty && execs.allSatisfy { $0["subject"]?["vm"] == "office" && $0["actor"]?["role"] == "guest" },
+            "\(execs)"
+        )
+        let denied =
+            try f.daemon.call("io.ukey.Audit.Query", ["type": "permission-denied", "limit": 100])["records"]?.arrayValue
+            ?? []
+        #expect(
+            denied.contains { $0["subject"]?["method"] == "io.ukey.Boot.Measure" && $0["actor"]?["role"] == "guest" },
+            "\(denied)"
+        )
     }
 
     @Test("a channel whose VM stops and starts again is served again; a socket that is not a VM's name is left alone")
@@ -143,7 +180,10 @@ struct GuestChannelTests {
         unlink(path)
         office = try HostEnd(path: path)
         try office!.accept(within: 5)
-        #expect(try office!.call("io.ukey.Runtime.CheckExec", ["path": "/bin/true", "digest": .string(Self.soffice)]).parameters["decision"] == "deny")
+        #expect(
+            try office!.call("io.ukey.Runtime.CheckExec", ["path": "/bin/true", "digest": .string(Self.soffice)])
+                .parameters["decision"] == "deny"
+        )
         let stray = try HostEnd(path: f.daemon.runtimeDirectory + "/guard/not a vm!.sock")
         #expect(throws: TestDaemonError.self) { try stray.accept(within: 2.5) }
     }
@@ -160,16 +200,22 @@ struct GuestChannelTests {
         return false
     }
 
-    @Test("a channel is its VM's only while the VM is: ukeyd drops it when the VM is released and when its socket is replaced by another, and serves whatever is bound there next")
+    @Test(
+        "a channel is its VM's only while the VM is: ukeyd drops it when the VM is released and when its socket is replaced by another, and serves whatever is bound there next"
+    )
     func droppedWhenNotTheVMs() throws {
         let f = try DaemonFixture()
         try f.bootHost()
-        let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]!.stringValue!
+        let alice = try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1"])["session"]!
+            .stringValue!
         try f.measureByPath("office", session: alice)
         let path = f.daemon.runtimeDirectory + "/guard/office.sock"
         let first = try HostEnd(path: path)
         try first.accept(within: 5)
-        #expect(try first.call("io.ukey.Runtime.CheckExec", ["path": "/bin/true", "digest": .string(Self.soffice)]).error == nil)
+        #expect(
+            try first.call("io.ukey.Runtime.CheckExec", ["path": "/bin/true", "digest": .string(Self.soffice)]).error
+                == nil
+        )
         // The VM stops (libvirt's release end): the old QEMU's connection is not the VM's any more.
         _ = try f.daemon.call("io.ukey.Boot.Release", ["entity": "office"])
         #expect(Self.closedByDaemon(first, within: 5), "the released VM's channel stayed open")
@@ -183,25 +229,43 @@ struct GuestChannelTests {
         try third.accept(within: 5)
     }
 
-    @Test("a guest's guard that falls silent or whose channel closes without a stop is recorded lost and shown lost; one that says stop is not; GuardEvent on a channel is the channel's VM's")
+    @Test(
+        "a guest's guard that falls silent or whose channel closes without a stop is recorded lost and shown lost; one that says stop is not; GuardEvent on a channel is the channel's VM's"
+    )
     func guestGuardLost() throws {
         let f = try DaemonFixture()
         let quiet = try HostEnd(path: f.daemon.runtimeDirectory + "/guard/office.sock")
         try quiet.accept(within: 5)
-        #expect(try quiet.call("io.ukey.Runtime.GuardEvent", ["event": "start", "mounts": ["/"], "gaps": ["memfd-exec"]]).error == nil)
+        #expect(
+            try quiet.call("io.ukey.Runtime.GuardEvent", ["event": "start", "mounts": ["/"], "gaps": ["memfd-exec"]])
+                .error == nil
+        )
         #expect(try quiet.call("io.ukey.Runtime.CheckExecBatch", ["items": []]).error == nil)
         var lost = false
         for _ in 0..<100 where !lost {  // silence of 5 s, then the next look: 10 s at most
-            lost = try f.daemon.call("io.ukey.Audit.Query", ["type": "guard", "limit": 100])["records"]?.arrayValue?.contains {
-                $0["subject"]?["event"] == "lost" && $0["subject"]?["vm"] == "office" && $0["subject"]?["via"] == "channel"
-            } ?? false
+            lost =
+                try f.daemon.call("io.ukey.Audit.Query", ["type": "guard", "limit": 100])["records"]?.arrayValue?
+                .contains {
+                    $0["subject"]?["event"] == "lost" && $0["subject"]?["vm"] == "office"
+                        && $0["subject"]?["via"] == "channel"
+                } ?? false
             if !lost { usleep(100_000) }
         }
         #expect(lost, "a silent guest guard was not recorded lost")
         let status = try f.daemon.call("io.ukey.Admin.Status")
-        #expect(status["guards"]?.arrayValue?.contains { $0["vm"] == "office" && $0["state"] == "lost" } == true, "\(status)")
-        let starts = try f.daemon.call("io.ukey.Audit.Query", ["type": "guard", "limit": 100])["records"]?.arrayValue ?? []
-        #expect(starts.contains { $0["subject"]?["event"] == "start" && $0["subject"]?["vm"] == "office" && $0["subject"]?["gaps"] == "memfd-exec" }, "\(starts)")
+        #expect(
+            status["guards"]?.arrayValue?.contains { $0["vm"] == "office" && $0["state"] == "lost" } == true,
+            "\(status)"
+        )
+        let starts =
+            try f.daemon.call("io.ukey.Audit.Query", ["type": "guard", "limit": 100])["records"]?.arrayValue ?? []
+        #expect(
+            starts.contains {
+                $0["subject"]?["event"] == "start" && $0["subject"]?["vm"] == "office"
+                    && $0["subject"]?["gaps"] == "memfd-exec"
+            },
+            "\(starts)"
+        )
         // A guard that says stop before its channel closes is not lost.
         let clean = try HostEnd(path: f.daemon.runtimeDirectory + "/guard/dev.sock")
         try clean.accept(within: 5)
@@ -214,8 +278,15 @@ struct GuestChannelTests {
         close(closing.connection)
         closing.connection = -1
         usleep(1_500_000)
-        let records = try f.daemon.call("io.ukey.Audit.Query", ["type": "guard", "limit": 100])["records"]?.arrayValue ?? []
-        #expect(!records.contains { $0["subject"]?["event"] == "lost" && $0["subject"]?["vm"] == "dev" }, "a guard that said stop was recorded lost")
-        #expect(records.contains { $0["subject"]?["event"] == "lost" && $0["subject"]?["vm"] == "mgmt-vm" }, "\(records)")
+        let records =
+            try f.daemon.call("io.ukey.Audit.Query", ["type": "guard", "limit": 100])["records"]?.arrayValue ?? []
+        #expect(
+            !records.contains { $0["subject"]?["event"] == "lost" && $0["subject"]?["vm"] == "dev" },
+            "a guard that said stop was recorded lost"
+        )
+        #expect(
+            records.contains { $0["subject"]?["event"] == "lost" && $0["subject"]?["vm"] == "mgmt-vm" },
+            "\(records)"
+        )
     }
 }

@@ -36,7 +36,9 @@ struct ImmediateLaneTests {
         var replies: [VarlinkReply] = []
         while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
             var framing = VarlinkFraming()
-            for message in try framing.feed(buffer.readableBytesView) { replies.append(try VarlinkCodec.decodeReply(message)) }
+            for message in try framing.feed(buffer.readableBytesView) {
+                replies.append(try VarlinkCodec.decodeReply(message))
+            }
         }
         return replies
     }
@@ -50,7 +52,9 @@ struct ImmediateLaneTests {
         #expect(lane.answered == 1)
     }
 
-    @Test("an unopened lane (a refused connection), a declined call, two calls in one read and half a call all go to the task unchanged")
+    @Test(
+        "an unopened lane (a refused connection), a declined call, two calls in one read and half a call all go to the task unchanged"
+    )
     func passesOn() throws {
         let (closed, _) = try Self.channel(open: false)
         try closed.writeInbound(Self.bytes([Self.check]))
@@ -70,7 +74,9 @@ struct ImmediateLaneTests {
         }
     }
 
-    @Test("once a read went to the task, calls follow it there until the task says it settled that read; then the lane answers again")
+    @Test(
+        "once a read went to the task, calls follow it there until the task says it settled that read; then the lane answers again"
+    )
     func waitsForTheTask() throws {
         let (channel, lane) = try Self.channel()
         try channel.writeInbound(Self.bytes([VarlinkCall(method: "org.varlink.service.GetInfo")]))
@@ -99,7 +105,9 @@ struct ImmediateLaneTests {
     @Test("a oneway call it can answer is answered with nothing written")
     func oneway() throws {
         let (channel, lane) = try Self.channel()
-        try channel.writeInbound(Self.bytes([VarlinkCall(method: Self.check.method, parameters: Self.check.parameters, oneway: true)]))
+        try channel.writeInbound(
+            Self.bytes([VarlinkCall(method: Self.check.method, parameters: Self.check.parameters, oneway: true)])
+        )
         #expect(try Self.written(channel).isEmpty)
         #expect(try Self.passed(channel).isEmpty)
         #expect(lane.answered == 1)

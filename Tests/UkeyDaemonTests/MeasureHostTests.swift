@@ -22,7 +22,9 @@ struct MeasureHostTests {
         #expect(vmm["measured"]?.objectValue?.count == vmm["components"]?.arrayValue?.count)
     }
 
-    @Test("a changed qemu binary: exit 1 naming the component and the reason, the VMM stays untrusted, and the refusal is audited; ukeyd down: exit 3")
+    @Test(
+        "a changed qemu binary: exit 1 naming the component and the reason, the VMM stays untrusted, and the refusal is audited; ukeyd down: exit 3"
+    )
     func tamperedHost() throws {
         let f = try DaemonFixture()
         let policy = try UkeyPolicyLookup(text: f.policyText)
@@ -33,9 +35,13 @@ struct MeasureHostTests {
         try handle.close()
         let result = try Self.measureHost(f)
         #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
-        #expect(result.stderr.contains("must not load") && result.stderr.contains("vmm/qemu: untrusted (digest-mismatch)"), "\(result.stderr)")
+        #expect(
+            result.stderr.contains("must not load") && result.stderr.contains("vmm/qemu: untrusted (digest-mismatch)"),
+            "\(result.stderr)"
+        )
         #expect(try f.state("vmm").state == "untrusted")
-        let audited = try f.daemon.call("io.ukey.Audit.Query", ["type": "measure", "limit": 100])["records"]?.arrayValue ?? []
+        let audited =
+            try f.daemon.call("io.ukey.Audit.Query", ["type": "measure", "limit": 100])["records"]?.arrayValue ?? []
         #expect(audited.contains { $0["subject"]?["component"] == "qemu" && $0["subject"]?["load"] == false })
         // Again after a restart of the unit: still refused (the entity stays untrusted this boot).
         #expect(try Self.measureHost(f).status == 1)
@@ -45,10 +51,14 @@ struct MeasureHostTests {
 
     @Test("the shipped unit runs it once before libvirtd and virtqemud, which require it")
     func unit() throws {
-        let unit = try String(contentsOfFile: "\(DaemonFixture.root)/systemd/ukey-measure-host.service", encoding: .utf8)
+        let unit = try String(
+            contentsOfFile: "\(DaemonFixture.root)/systemd/ukey-measure-host.service",
+            encoding: .utf8
+        )
         for line in [
             "Type=oneshot", "After=ukeyd.socket ukeyd.service", "Before=libvirtd.service virtqemud.service",
-            "RequiredBy=libvirtd.service virtqemud.service", "ExecStart=/usr/local/bin/ukeyctl measure-host --entity vmm",
+            "RequiredBy=libvirtd.service virtqemud.service",
+            "ExecStart=/usr/local/bin/ukeyctl measure-host --entity vmm",
         ] {
             #expect(unit.split(separator: "\n").contains { $0 == line }, "\(line)")
         }

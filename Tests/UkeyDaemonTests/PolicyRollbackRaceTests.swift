@@ -21,7 +21,10 @@ struct PolicyRollbackRaceTests {
             DispatchQueue.concurrentPerform(iterations: 2) { index in
                 let (text, signature) = calls[index]
                 do {
-                    _ = try daemon.connect().call("io.ukey.Admin.LoadPolicy", ["policy": .string(text), "signature": .string(signature)])
+                    _ = try daemon.connect().call(
+                        "io.ukey.Admin.LoadPolicy",
+                        ["policy": .string(text), "signature": .string(signature)]
+                    )
                     outcomes.add(index, "loaded")
                 } catch {
                     outcomes.add(index, "\(error)")

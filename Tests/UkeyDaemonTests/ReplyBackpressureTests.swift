@@ -31,7 +31,10 @@ struct ReplyBackpressureTests {
         VarlinkCall(method: "io.ukey.Runtime.CheckExecBatch", parameters: ["items": [], "vm": "vmm"]),
     ]
 
-    @Test("ten clients flood pipelined calls and never read: ukeyd's RSS stays bounded, others are served, and it frees what the clients held when they go", arguments: floods)
+    @Test(
+        "ten clients flood pipelined calls and never read: ukeyd's RSS stays bounded, others are served, and it frees what the clients held when they go",
+        arguments: floods
+    )
     func floodersAreBounded(flood: VarlinkCall) throws {
         let f = try DaemonFixture()
         let daemon = f.daemon
@@ -61,13 +64,19 @@ struct ReplyBackpressureTests {
                 }
             }
         }
-        #expect((0..<Self.clients).allSatisfy { Date().timeIntervalSince(lastProgress[$0]) > Self.stallSeconds }, "ukeyd kept reading the floods: \(offered)")
+        #expect(
+            (0..<Self.clients).allSatisfy { Date().timeIntervalSince(lastProgress[$0]) > Self.stallSeconds },
+            "ukeyd kept reading the floods: \(offered)"
+        )
         // While the floods sit unread, others are served.
         #expect(try daemon.call("org.varlink.service.GetInfo")["product"] == "ukeyd")
         #expect(try daemon.call("io.ukey.Admin.Status")["initialized"] == true)
         #expect(try daemon.call("io.ukey.Token.Random", ["bytes": 16])["data"] != nil)
         let peak = DaemonRobustnessTests.rss(daemon.pid)
-        #expect(peak - baseline < Self.allowedGrowthKB, "RSS grew from \(baseline) kB to \(peak) kB with \(offered.reduce(0, +)) calls offered")
+        #expect(
+            peak - baseline < Self.allowedGrowthKB,
+            "RSS grew from \(baseline) kB to \(peak) kB with \(offered.reduce(0, +)) calls offered"
+        )
         // Each flooder was stopped long before it could send all it wanted.
         #expect(offered.allSatisfy { $0 < Self.maxAcceptedPerClient }, "ukeyd took too much: \(offered)")
         // The clients go; ukeyd lets go of what they held and keeps serving.
@@ -75,10 +84,18 @@ struct ReplyBackpressureTests {
         usleep(500_000)
         #expect(try daemon.call("org.varlink.service.GetInfo")["product"] == "ukeyd")
         let after = DaemonRobustnessTests.rss(daemon.pid)
-        print("ukeyd RSS: \(baseline) kB before, \(peak) kB with \(Self.clients) flooders (\(offered.reduce(0, +)) calls offered), \(after) kB after they left")
-        #expect(after - baseline < Self.allowedGrowthKB, "RSS \(after) kB after the clients left (baseline \(baseline) kB)")
+        print(
+            "ukeyd RSS: \(baseline) kB before, \(peak) kB with \(Self.clients) flooders (\(offered.reduce(0, +)) calls offered), \(after) kB after they left"
+        )
+        #expect(
+            after - baseline < Self.allowedGrowthKB,
+            "RSS \(after) kB after the clients left (baseline \(baseline) kB)"
+        )
         daemon.stop()
-        #expect(daemon.exitStatus == 0, "ukeyd stopped with status \(daemon.exitStatus ?? -1); the end of its log:\n\(daemon.log().suffix(60000))")
+        #expect(
+            daemon.exitStatus == 0,
+            "ukeyd stopped with status \(daemon.exitStatus ?? -1); the end of its log:\n\(daemon.log().suffix(60000))"
+        )
     }
 }
 
@@ -103,7 +120,9 @@ final class RawClient {
             for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
         }
         let status = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard fd >= 0, status == 0 else { throw TestDaemonError("cannot connect to \(path)") }
     }

@@ -16,10 +16,14 @@ struct SM3PolicyTests {
         let lookup = try UkeyPolicyLookup(text: f.policyText)
         let file = try #require(lookup.components("vmm").first { $0.0 == "kernel" }?.1)
         let digest = SM3.hash(Array(try Data(contentsOf: URL(fileURLWithPath: file))))
-        return (f.policyText.replacingOccurrences(of: lookup.digest("vmm", "kernel"), with: "sm3:" + hex(digest)), digest)
+        return (
+            f.policyText.replacingOccurrences(of: lookup.digest("vmm", "kernel"), with: "sm3:" + hex(digest)), digest
+        )
     }
 
-    @Test("soft registers with --banks sha256,sm3: Measure hashes vmm's kernel with SM3, vmm is trusted, and tpm2_eventlog replays the log's SM3 bank to the SM3 chain of vmm's measurements in register 8")
+    @Test(
+        "soft registers with --banks sha256,sm3: Measure hashes vmm's kernel with SM3, vmm is trusted, and tpm2_eventlog replays the log's SM3 bank to the SM3 chain of vmm's measurements in register 8"
+    )
     func sm3Bank() throws {
         let f = try DaemonFixture(arguments: ["--banks", "sha256,sm3"], load: false, backend: .soft)
         let (text, digest) = try Self.sm3Policy(f)
@@ -36,7 +40,9 @@ struct SM3PolicyTests {
             expected = SM3.hash(expected + measurement)
         }
 
-        let log = try #require(try f.daemon.call("io.ukey.Boot.EventLog")["data"]?.stringValue.flatMap { Data(base64Encoded: $0) })
+        let log = try #require(
+            try f.daemon.call("io.ukey.Boot.EventLog")["data"]?.stringValue.flatMap { Data(base64Encoded: $0) }
+        )
         let directory = try TemporaryDirectory("sm3-log")
         try directory.write("eventlog.bin", Array(log))
         let result = try ExternalTool("tpm2_eventlog").run([directory.file("eventlog.bin")])
@@ -58,13 +64,17 @@ struct SM3PolicyTests {
         #expect(try f.daemon.call("io.ukey.Admin.Status")["policyVersion"] == 1)
     }
 
-    @Test("on swtpm, which has no SM3 PCR bank, the policy is refused at load with the TPM's own list of banks", .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)"))
+    @Test(
+        "on swtpm, which has no SM3 PCR bank, the policy is refused at load with the TPM's own list of banks",
+        .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)")
+    )
     func refusedOnSwtpm() throws {
         let f = try DaemonFixture(load: false, backend: .tpm)
         let (text, _) = try Self.sm3Policy(f)
         #expect { try f.loadPolicy(text) } throws: { error in
             let reason = (error as? VarlinkError)?.parameters["reason"]?.stringValue ?? ""
-            return reason.contains("this TPM has no sm3 PCR bank (TPM2_GetCapability lists") && reason.contains("sha256") && reason.contains("libtpms is built without SM3")
+            return reason.contains("this TPM has no sm3 PCR bank (TPM2_GetCapability lists")
+                && reason.contains("sha256") && reason.contains("libtpms is built without SM3")
         }
     }
 }

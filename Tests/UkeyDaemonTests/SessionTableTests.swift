@@ -17,13 +17,18 @@ struct SessionTableTests {
         }
         let (id, _) = table.open(user: "bob", roles: ["dev"], uid: 1000, now: Date())
         #expect(table.lookup(id, uid: 1000, now: Date())?.user == "bob")
-        #expect(table.lookup(id, uid: 1000, now: Date() + SessionTable.lifetime + 1) == nil, "an expired session is still served")
+        #expect(
+            table.lookup(id, uid: 1000, now: Date() + SessionTable.lifetime + 1) == nil,
+            "an expired session is still served"
+        )
         #expect(table.lookup(id, uid: 0, now: Date()) == nil, "another uid's session is served (root's too)")
         #expect(!table.close(id, uid: 1001) && table.lookup(id, uid: 1000, now: Date()) != nil, "another uid closed it")
         #expect(table.close(id, uid: 1000) && table.lookup(id, uid: 1000, now: Date()) == nil)
     }
 
-    @Test("a start ticket: taken by the first process that presents it for its VM, then only that process's, spent when the start ends; void when expired")
+    @Test(
+        "a start ticket: taken by the first process that presents it for its VM, then only that process's, spent when the start ends; void when expired"
+    )
     func tickets() {
         var tickets = StartTickets()
         let now = Date()
@@ -37,6 +42,9 @@ struct SessionTableTests {
         #expect(tickets.spend(vm: "office") == 1)
         #expect(tickets.redeem(id, entity: "office", pid: 10, now: now) == .refused("start-ticket-spent"))
         let (late, _) = tickets.issue(user: "alice", vm: "office", now: now)
-        #expect(tickets.redeem(late, entity: "office", pid: 10, now: now + StartTickets.lifetime + 1) == .refused("start-ticket-expired"))
+        #expect(
+            tickets.redeem(late, entity: "office", pid: 10, now: now + StartTickets.lifetime + 1)
+                == .refused("start-ticket-expired")
+        )
     }
 }

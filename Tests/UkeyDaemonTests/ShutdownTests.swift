@@ -10,7 +10,9 @@ import UkeyVarlink
 /// logins from one peer delayed other users' logins by 18 s.
 @Suite("ukeyd: a stop that waits for nobody idle")
 struct ShutdownTests {
-    @Test("SIGTERM with 100 idle clients, 10 followers and abandoned logins: exit 0 within 2 s, followers get a last reply, the final checkpoint is written")
+    @Test(
+        "SIGTERM with 100 idle clients, 10 followers and abandoned logins: exit 0 within 2 s, followers get a last reply, the final checkpoint is written"
+    )
     func stopsAtOnce() throws {
         let f = try DaemonFixture()
         let idle = try (0..<100).map { _ in try f.daemon.connect(timeout: 10) }
@@ -23,7 +25,11 @@ struct ShutdownTests {
         // Clients that queue logins and hang up.
         for _ in 0..<5 {
             let gone = try f.daemon.connect()
-            for _ in 0..<2 { try gone.send(VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bob", "pin": "bob-pin2"])) }
+            for _ in 0..<2 {
+                try gone.send(
+                    VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bob", "pin": "bob-pin2"])
+                )
+            }
         }
         let started = Date()
         f.daemon.stop()
@@ -67,20 +73,36 @@ struct ShutdownTests {
         f.daemon.stop()
         #expect(f.daemon.exitStatus == 0, "\(f.daemon.log().suffix(3000))")
         let lines = f.daemon.log().split(separator: "\n")
-        let stopped = try #require(lines.lastIndex { $0.hasSuffix("[UkeyDaemon] stopped") }, "ukeyd did not say it stopped:\n\(lines.suffix(10).joined(separator: "\n"))")
-        #expect(lines[(stopped + 1)...].isEmpty, "ukeyd went on after its stop:\n\(lines.suffix(40).joined(separator: "\n"))")
+        let stopped = try #require(
+            lines.lastIndex { $0.hasSuffix("[UkeyDaemon] stopped") },
+            "ukeyd did not say it stopped:\n\(lines.suffix(10).joined(separator: "\n"))"
+        )
+        #expect(
+            lines[(stopped + 1)...].isEmpty,
+            "ukeyd went on after its stop:\n\(lines.suffix(40).joined(separator: "\n"))"
+        )
     }
 
-    @Test("one process may have 2 logins waiting; more are refused with Auth.Busy at once, and another user's login is answered meanwhile")
+    @Test(
+        "one process may have 2 logins waiting; more are refused with Auth.Busy at once, and another user's login is answered meanwhile"
+    )
     func loginFloodIsBounded() throws {
         let f = try DaemonFixture()
         // Ten logins from this process, each on its own connection, sent before any answer.
         let flood = try (0..<10).map { _ in try f.daemon.connect(timeout: 60) }
-        for connection in flood { try connection.send(VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bob", "pin": "bob-pin2"])) }
+        for connection in flood {
+            try connection.send(
+                VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bob", "pin": "bob-pin2"])
+            )
+        }
         // alice logs in from another process (ukeyctl) while the flood is pending.
-        let alice = try ExternalTool.run(PackagePaths.builtProduct("ukeyctl"), ["login", "alice", "--pin", "alice-p1", "--socket", f.daemon.socketPath])
+        let alice = try ExternalTool.run(
+            PackagePaths.builtProduct("ukeyctl"),
+            ["login", "alice", "--pin", "alice-p1", "--socket", f.daemon.socketPath]
+        )
         #expect(alice.status == 0, "\(alice.stdout)\(alice.stderr)")
-        var busy = 0, sessions = 0
+        var busy = 0
+        var sessions = 0
         for connection in flood {
             let reply = try connection.receive()
             if reply.error == "io.ukey.Auth.Busy" { busy += 1 }

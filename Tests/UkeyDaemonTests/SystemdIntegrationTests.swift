@@ -9,7 +9,10 @@ import UkeyVarlink
 struct SystemdIntegrationTests {
     static let activate = ExternalTool("systemd-socket-activate")
 
-    @Test("serves the socket systemd passes (LISTEN_FDS) instead of binding its own", .enabled(if: activate.shouldRun, Comment(rawValue: activate.skipReason)))
+    @Test(
+        "serves the socket systemd passes (LISTEN_FDS) instead of binding its own",
+        .enabled(if: activate.shouldRun, Comment(rawValue: activate.skipReason))
+    )
     func socketActivation() throws {
         let dir = try TemporaryDirectory("ukey-activation")
         let socket = dir.file("activated.sock")
@@ -47,7 +50,9 @@ struct SystemdIntegrationTests {
             for (index, byte) in notifyPath.utf8.enumerated() { raw[index] = byte }
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         #expect(bound == 0)
         var timeout = timeval(tv_sec: 20, tv_usec: 0)
@@ -55,7 +60,9 @@ struct SystemdIntegrationTests {
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: PackagePaths.builtProduct("ukeyd"))
-        process.arguments = ["--state-dir", dir.file("state"), "--runtime-dir", dir.file("run"), "--socket", dir.file("run/ukeyd.sock")]
+        process.arguments = [
+            "--state-dir", dir.file("state"), "--runtime-dir", dir.file("run"), "--socket", dir.file("run/ukeyd.sock"),
+        ]
         process.environment = ["NOTIFY_SOCKET": notifyPath]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -69,6 +76,9 @@ struct SystemdIntegrationTests {
         #expect(count > 0)
         #expect(String(decoding: buffer.prefix(max(0, count)), as: UTF8.self) == "READY=1")
         // Ready means serving.
-        #expect(try VarlinkConnection(path: dir.file("run/ukeyd.sock")).call("org.varlink.service.GetInfo")["product"] == "ukeyd")
+        #expect(
+            try VarlinkConnection(path: dir.file("run/ukeyd.sock")).call("org.varlink.service.GetInfo")["product"]
+                == "ukeyd"
+        )
     }
 }

@@ -14,19 +14,33 @@ import Glibc
 /// disk as a guest would, and says `release end`.
 @Suite(
     "A VM's writable state: sealed at every stop, refused when changed while stopped, accepted by an admin; parents hashed once per boot",
-    .serialized, .enabled(if: ExternalTool("qemu-img").shouldRun, "\(ExternalTool("qemu-img").skipReason)")
+    .serialized,
+    .enabled(if: ExternalTool("qemu-img").shouldRun, "\(ExternalTool("qemu-img").skipReason)")
 )
 struct VMStateTests {
     typealias Guest = LibvirtHookTests.Guest
     static let vmm = Guest.digest(Array("the host kernel".utf8))
     static let ukeyctl = PackagePaths.builtProduct("ukeyctl")
 
-    static func hook(_ f: DaemonFixture, _ operation: String, _ phase: String, xml: String) throws -> ExternalTool.Result {
-        try ExternalTool.run(LibvirtHookTests.hook, ["office-1", operation, phase, "-"], stdin: Data(xml.utf8), environment: ["UKEY_SOCKET": f.daemon.socketPath, "UKEY_CONFIG": "/nonexistent"])
+    static func hook(
+        _ f: DaemonFixture,
+        _ operation: String,
+        _ phase: String,
+        xml: String
+    ) throws -> ExternalTool.Result {
+        try ExternalTool.run(
+            LibvirtHookTests.hook,
+            ["office-1", operation, phase, "-"],
+            stdin: Data(xml.utf8),
+            environment: ["UKEY_SOCKET": f.daemon.socketPath, "UKEY_CONFIG": "/nonexistent"]
+        )
     }
 
     static func ticket(_ f: DaemonFixture) throws -> String {
-        try #require(try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1", "forVm": "office"])["ticket"]?.stringValue)
+        try #require(
+            try f.daemon.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-p1", "forVm": "office"])["ticket"]?
+                .stringValue
+        )
     }
 
     /// The hook's prepare; then, when it let the guest through, QEMU's part: the disk opened
@@ -65,7 +79,9 @@ struct VMStateTests {
         return f
     }
 
-    @Test("a VM that wrote its disk starts again; a disk changed while stopped, or an older copy put back, is refused changed-since-stop; ukeyctl vm status says so and vm accept lets it start; every seal and acceptance is audited")
+    @Test(
+        "a VM that wrote its disk starts again; a disk changed while stopped, or an older copy put back, is refused changed-since-stop; ukeyctl vm status says so and vm accept lets it start; every seal and acceptance is audited"
+    )
     func sealedAtStop() throws {
         let guest = try Guest()
         let f = try Self.fixture(guest)
@@ -79,7 +95,11 @@ struct VMStateTests {
         let day1 = try guest.digest(guest.overlay)
         #expect(day1 != first)
         let sealed = try Self.records(f, "vm-state-sealed")
-        #expect(sealed.count == 1 && sealed.last?["subject"]?["previous"]?.stringValue == first && sealed.last?["subject"]?["digest"]?.stringValue == day1, "\(sealed)")
+        #expect(
+            sealed.count == 1 && sealed.last?["subject"]?["previous"]?.stringValue == first
+                && sealed.last?["subject"]?["digest"]?.stringValue == day1,
+            "\(sealed)"
+        )
 
         // The next start finds the state it sealed: the VM starts again, and writes again.
         let again = try Self.start(f, guest)
@@ -91,12 +111,23 @@ struct VMStateTests {
         // The disk changed while the VM was stopped: refused, named.
         try Self.guestWrites(guest, "written by the host while the VM was stopped")
         let changed = try Self.start(f, guest)
-        #expect(changed.status == 1 && changed.stderr.contains("office/disk-vda is untrusted (changed-since-stop)"), "\(changed.stderr)")
+        #expect(
+            changed.status == 1 && changed.stderr.contains("office/disk-vda is untrusted (changed-since-stop)"),
+            "\(changed.stderr)"
+        )
         #expect(try Self.stop(f, guest).status == 0)
 
         // ukeyctl vm status: the seal, and the file now not matching it (exit 1).
-        let status = try ExternalTool.run(Self.ukeyctl, ["vm", "status", "office"], environment: ["UKEY_SOCKET": f.daemon.socketPath])
-        #expect(status.status == 1 && status.stdout.contains("CHANGED since its stop") && status.stdout.contains("at its release"), "\(status.stdout)\(status.stderr)")
+        let status = try ExternalTool.run(
+            Self.ukeyctl,
+            ["vm", "status", "office"],
+            environment: ["UKEY_SOCKET": f.daemon.socketPath]
+        )
+        #expect(
+            status.status == 1 && status.stdout.contains("CHANGED since its stop")
+                && status.stdout.contains("at its release"),
+            "\(status.stdout)\(status.stderr)"
+        )
 
         // The older copy put back: refused too.
         try keep.write(to: URL(fileURLWithPath: guest.overlay))
@@ -105,20 +136,37 @@ struct VMStateTests {
         #expect(try Self.stop(f, guest).status == 0)
 
         // An administrator accepts the disk as it is: it starts.
-        let accepted = try ExternalTool.run(Self.ukeyctl, ["vm", "accept", "office"], environment: ["UKEY_SOCKET": f.daemon.socketPath])
+        let accepted = try ExternalTool.run(
+            Self.ukeyctl,
+            ["vm", "accept", "office"],
+            environment: ["UKEY_SOCKET": f.daemon.socketPath]
+        )
         let kept = try guest.digest(guest.overlay)
-        #expect(accepted.status == 0 && accepted.stdout.contains("office/disk-vda: accepted \(kept)"), "\(accepted.stdout)\(accepted.stderr)")
+        #expect(
+            accepted.status == 0 && accepted.stdout.contains("office/disk-vda: accepted \(kept)"),
+            "\(accepted.stdout)\(accepted.stderr)"
+        )
         #expect(try Self.start(f, guest).status == 0)
         let acceptance = try Self.records(f, "vm-state-accepted")
-        #expect(acceptance.count == 1 && acceptance.last?["actor"]?["uid"]?.intValue == Int(getuid()) && acceptance.last?["subject"]?["previous"]?.stringValue != nil, "\(acceptance)")
+        #expect(
+            acceptance.count == 1 && acceptance.last?["actor"]?["uid"]?.intValue == Int(getuid())
+                && acceptance.last?["subject"]?["previous"]?.stringValue != nil,
+            "\(acceptance)"
+        )
         // A running VM's state is not accepted: it is sealed when it stops.
-        let running = try ExternalTool.run(Self.ukeyctl, ["vm", "accept", "office"], environment: ["UKEY_SOCKET": f.daemon.socketPath])
+        let running = try ExternalTool.run(
+            Self.ukeyctl,
+            ["vm", "accept", "office"],
+            environment: ["UKEY_SOCKET": f.daemon.socketPath]
+        )
         #expect(running.status == 1 && running.stderr.contains("is running"), "\(running.stderr)")
         #expect(try Self.stop(f, guest).status == 0)
         #expect(try Self.records(f, "vm-state-sealed").count == 3)
     }
 
-    @Test("a host that stopped without a release (power loss) leaves the disk unsealed: refused until ukeyctl vm accept; a start that never reached QEMU seals nothing")
+    @Test(
+        "a host that stopped without a release (power loss) leaves the disk unsealed: refused until ukeyctl vm accept; a start that never reached QEMU seals nothing"
+    )
     func crashWithoutRelease() throws {
         let guest = try Guest()
         let f = try Self.fixture(guest)
@@ -131,7 +179,10 @@ struct VMStateTests {
         try f.daemon.start()
         try LibvirtHookTests.newBoot(f, vmm: Self.vmm)
         let refused = try Self.start(f, guest)
-        #expect(refused.status == 1 && refused.stderr.contains("office/disk-vda is untrusted (changed-since-stop)"), "\(refused.stderr)")
+        #expect(
+            refused.status == 1 && refused.stderr.contains("office/disk-vda is untrusted (changed-since-stop)"),
+            "\(refused.stderr)"
+        )
         // libvirt releases the refused start: nothing is sealed (the start was not trusted).
         let released = try Self.stop(f, guest)
         #expect(released.status == 0 && released.stderr.contains("not sealed"), "\(released.stderr)")
@@ -139,7 +190,11 @@ struct VMStateTests {
         #expect(try Self.stop(f, guest).status == 0)
         // A start the hook let through but whose QEMU never came up (no started begin) seals
         // nothing either: the disk may have been swapped for QEMU's open.
-        let accepted = try ExternalTool.run(Self.ukeyctl, ["vm", "accept", "office", "--component", "disk-vda"], environment: ["UKEY_SOCKET": f.daemon.socketPath])
+        let accepted = try ExternalTool.run(
+            Self.ukeyctl,
+            ["vm", "accept", "office", "--component", "disk-vda"],
+            environment: ["UKEY_SOCKET": f.daemon.socketPath]
+        )
         #expect(accepted.status == 0, "\(accepted.stderr)")
         let prepared = try Self.hook(f, "prepare", "begin", xml: guest.xml(session: try Self.ticket(f)))
         #expect(prepared.status == 0, "\(prepared.stderr)")
@@ -168,7 +223,9 @@ struct VMStateTests {
         #expect(refused.status == 1 && refused.stderr.contains("changed-since-stop"), "\(refused.stderr)")
     }
 
-    @Test("a start that never came up after one that did (no release between) seals nothing; a writable component is never measured by digest; a NUL in a path is refused")
+    @Test(
+        "a start that never came up after one that did (no release between) seals nothing; a writable component is never measured by digest; a NUL in a path is refused"
+    )
     func staleStartSealsNothing() throws {
         let guest = try Guest()
         let f = try Self.fixture(guest)
@@ -187,22 +244,37 @@ struct VMStateTests {
         // By digest: refused, whatever the digest says (the stop could not seal what ukeyd never hashed).
         let connection = try f.daemon.connect()
         #expect(throws: VarlinkError.self) {
-            try connection.call("io.ukey.Boot.Measure", ["entity": "office", "component": "disk-vda", "digest": .string(try guest.digest(guest.overlay))])
+            try connection.call(
+                "io.ukey.Boot.Measure",
+                ["entity": "office", "component": "disk-vda", "digest": .string(try guest.digest(guest.overlay))]
+            )
         }
         do {
-            _ = try connection.call("io.ukey.Boot.Measure", ["entity": "office", "component": "disk-vda", "digest": .string(try guest.digest(guest.overlay))])
+            _ = try connection.call(
+                "io.ukey.Boot.Measure",
+                ["entity": "office", "component": "disk-vda", "digest": .string(try guest.digest(guest.overlay))]
+            )
         } catch let error as VarlinkError {
-            #expect(error.name == "io.ukey.Boot.CannotHash" && (error.parameters["reason"]?.stringValue ?? "").contains("never by digest"), "\(error)")
+            #expect(
+                error.name == "io.ukey.Boot.CannotHash"
+                    && (error.parameters["reason"]?.stringValue ?? "").contains("never by digest"),
+                "\(error)"
+            )
         }
         do {
-            _ = try connection.call("io.ukey.Boot.AcceptState", ["entity": "office", "path": .string(guest.overlay + "\u{0}.evil")])
+            _ = try connection.call(
+                "io.ukey.Boot.AcceptState",
+                ["entity": "office", "path": .string(guest.overlay + "\u{0}.evil")]
+            )
             Issue.record("a path with a NUL was taken")
         } catch let error as VarlinkError {
             #expect(error.name == "org.varlink.service.InvalidParameter", "\(error)")
         }
     }
 
-    @Test("a parent held open for writing (a shared writable mapping) is never taken from the cache: a change through the mapping, which moves no time, is found")
+    @Test(
+        "a parent held open for writing (a shared writable mapping) is never taken from the cache: a change through the mapping, which moves no time, is found"
+    )
     func writerDefeatsCache() throws {
         let guest = try Guest()
         let f = try Self.fixture(guest)
@@ -221,7 +293,8 @@ struct VMStateTests {
         let writer = Process()
         writer.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         writer.arguments = ["-c", script, guest.base]
-        let input = Pipe(), output = Pipe()
+        let input = Pipe()
+        let output = Pipe()
         writer.standardInput = input
         writer.standardOutput = output
         try writer.run()
@@ -232,16 +305,24 @@ struct VMStateTests {
             #expect(try Self.stop(f, guest).status == 0)
         }
         let measures = try Self.records(f, "measure").filter { $0["subject"]?["entity"] == "debian-base" }
-        #expect(measures.count == 2 && measures.allSatisfy { $0["subject"]?["cached"] == nil }, "a file mapped writable was taken from the cache: \(measures)")
+        #expect(
+            measures.count == 2 && measures.allSatisfy { $0["subject"]?["cached"] == nil },
+            "a file mapped writable was taken from the cache: \(measures)"
+        )
         // The change through the mapping (no page fault, so no time moves), then the writer goes.
         input.fileHandleForWriting.write(Data("go\n".utf8))
         _ = output.fileHandleForReading.readData(ofLength: 8)
         writer.waitUntilExit()
         let refused = try Self.start(f, guest)
-        #expect(refused.status == 1 && refused.stderr.contains("debian-base/image is untrusted (digest-mismatch)"), "\(refused.stderr)")
+        #expect(
+            refused.status == 1 && refused.stderr.contains("debian-base/image is untrusted (digest-mismatch)"),
+            "\(refused.stderr)"
+        )
     }
 
-    @Test("kill -9 of ukeyd while a release hashes and seals a large disk loses nothing acknowledged: the VM is sealed, or its next start is refused changed-since-stop")
+    @Test(
+        "kill -9 of ukeyd while a release hashes and seals a large disk loses nothing acknowledged: the VM is sealed, or its next start is refused changed-since-stop"
+    )
     func killDuringRelease() throws {
         let guest = try Guest()
         let f = try Self.fixture(guest)
@@ -250,11 +331,17 @@ struct VMStateTests {
             #expect(try Self.start(f, guest).status == 0)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: guest.overlay))
             try handle.seekToEnd()
-            for block in 0..<16 { try handle.write(contentsOf: Data(repeating: UInt8(truncatingIfNeeded: block &+ Int(delay * 100)), count: 8 << 20)) }
+            for block in 0..<16 {
+                try handle.write(
+                    contentsOf: Data(repeating: UInt8(truncatingIfNeeded: block &+ Int(delay * 100)), count: 8 << 20)
+                )
+            }
             try handle.close()
             let now = try guest.digest(guest.overlay)
             let socket = f.daemon.socketPath
-            let release = Thread { _ = try? VarlinkConnection(path: socket, timeout: 30).call("io.ukey.Boot.Release", ["entity": "office"]) }
+            let release = Thread {
+                _ = try? VarlinkConnection(path: socket, timeout: 30).call("io.ukey.Boot.Release", ["entity": "office"])
+            }
             release.start()
             usleep(UInt32(delay * 1_000_000))
             f.daemon.kill9()
@@ -267,16 +354,27 @@ struct VMStateTests {
             if sealed == now {
                 #expect(next.status == 0, "sealed as \(now) before the kill, yet refused: \(next.stderr)")
             } else {
-                #expect(next.status == 1 && next.stderr.contains("changed-since-stop"), "unsealed (\(sealed ?? "none")), yet: \(next.stderr)")
+                #expect(
+                    next.status == 1 && next.stderr.contains("changed-since-stop"),
+                    "unsealed (\(sealed ?? "none")), yet: \(next.stderr)"
+                )
                 _ = try Self.stop(f, guest)
-                #expect(try ExternalTool.run(Self.ukeyctl, ["vm", "accept", "office"], environment: ["UKEY_SOCKET": f.daemon.socketPath]).status == 0)
+                #expect(
+                    try ExternalTool.run(
+                        Self.ukeyctl,
+                        ["vm", "accept", "office"],
+                        environment: ["UKEY_SOCKET": f.daemon.socketPath]
+                    ).status == 0
+                )
                 #expect(try Self.start(f, guest).status == 0)
             }
             _ = try Self.stop(f, guest)
         }
     }
 
-    @Test("the state directory put back from before a seal: refused (on a TPM: the store's counter; elsewhere: changed-since-stop)")
+    @Test(
+        "the state directory put back from before a seal: refused (on a TPM: the store's counter; elsewhere: changed-since-stop)"
+    )
     func olderStateDirectory() throws {
         let guest = try Guest()
         let f = try Self.fixture(guest)
@@ -306,7 +404,9 @@ struct VMStateTests {
         #expect(refused.status == 1 && refused.stderr.contains("changed-since-stop"), "\(refused.stderr)")
     }
 
-    @Test("a parent image is hashed once per boot: a later start over it is cached (in the reply and the audit record); changed in place with its mtime put back, it is hashed again and refused; reuse-measurements = false hashes every time")
+    @Test(
+        "a parent image is hashed once per boot: a later start over it is cached (in the reply and the audit record); changed in place with its mtime put back, it is hashed again and refused; reuse-measurements = false hashes every time"
+    )
     func parentsCached() throws {
         let guest = try Guest()
         let f = try Self.fixture(guest)
@@ -315,7 +415,11 @@ struct VMStateTests {
         #expect(try Self.start(f, guest).status == 0)
         #expect(try Self.stop(f, guest).status == 0)
         let measures = try Self.records(f, "measure").filter { $0["subject"]?["entity"] == "debian-base" }
-        #expect(measures.count == 2 && measures.first?["subject"]?["cached"] == nil && measures.last?["subject"]?["cached"] == true, "\(measures)")
+        #expect(
+            measures.count == 2 && measures.first?["subject"]?["cached"] == nil
+                && measures.last?["subject"]?["cached"] == true,
+            "\(measures)"
+        )
         // The overlay (writable) is never taken from the cache.
         let disks = try Self.records(f, "measure").filter { $0["subject"]?["component"] == "disk-vda" }
         #expect(disks.count == 2 && disks.allSatisfy { $0["subject"]?["cached"] == nil }, "\(disks)")
@@ -332,9 +436,15 @@ struct VMStateTests {
         var times = [info.st_atim, info.st_mtim]
         #expect(utimensat(AT_FDCWD, guest.base, &times, 0) == 0)
         var now = stat()
-        #expect(stat(guest.base, &now) == 0 && now.st_mtim.tv_sec == info.st_mtim.tv_sec && now.st_mtim.tv_nsec == info.st_mtim.tv_nsec && now.st_size == info.st_size)
+        #expect(
+            stat(guest.base, &now) == 0 && now.st_mtim.tv_sec == info.st_mtim.tv_sec
+                && now.st_mtim.tv_nsec == info.st_mtim.tv_nsec && now.st_size == info.st_size
+        )
         let refused = try Self.start(f, guest)
-        #expect(refused.status == 1 && refused.stderr.contains("debian-base/image is untrusted (digest-mismatch)"), "a parent changed in place was taken from the cache: \(refused.stderr)")
+        #expect(
+            refused.status == 1 && refused.stderr.contains("debian-base/image is untrusted (digest-mismatch)"),
+            "a parent changed in place was taken from the cache: \(refused.stderr)"
+        )
     }
 
     @Test("reuse-measurements = false: every start hashes the parent")
@@ -350,35 +460,73 @@ struct VMStateTests {
         #expect(measures.count == 2 && measures.allSatisfy { $0["subject"]?["cached"] == nil }, "\(measures)")
     }
 
-    @Test("enroll-domain: the VM's own disk is writable, its parent not; a second VM over the same parent reuses it; a parent that differs is refused naming both digests")
+    @Test(
+        "enroll-domain: the VM's own disk is writable, its parent not; a second VM over the same parent reuses it; a parent that differs is refused naming both digests"
+    )
     func enrollSecondVM() throws {
         let guest = try Guest()
         let qemuImg = ExternalTool("qemu-img")
-        #expect(try qemuImg.run(["create", "-q", "-f", "qcow2", "-b", "debian-base.qcow2", "-F", "qcow2", guest.dir.file("desk2.qcow2")]).status == 0)
-        try guest.dir.write("policy.yaml", Array("version: 2\nmode: enforce\nentities:\n  - name: vmm\n    parent: root\n    kind: host\n    components:\n      - name: kernel\n        digest: \(Self.vmm)\n".utf8))
+        #expect(
+            try qemuImg.run([
+                "create", "-q", "-f", "qcow2", "-b", "debian-base.qcow2", "-F", "qcow2", guest.dir.file("desk2.qcow2"),
+            ]).status == 0
+        )
+        try guest.dir.write(
+            "policy.yaml",
+            Array(
+                "version: 2\nmode: enforce\nentities:\n  - name: vmm\n    parent: root\n    kind: host\n    components:\n      - name: kernel\n        digest: \(Self.vmm)\n"
+                    .utf8
+            )
+        )
         try guest.dir.write("office.xml", Array(guest.xml(session: nil).utf8))
-        let desk2 = guest.xml(session: nil).replacingOccurrences(of: ">office<", with: ">desk2<").replacingOccurrences(of: "office.qcow2", with: "desk2.qcow2")
+        let desk2 = guest.xml(session: nil).replacingOccurrences(of: ">office<", with: ">desk2<").replacingOccurrences(
+            of: "office.qcow2",
+            with: "desk2.qcow2"
+        )
         try guest.dir.write("desk2.xml", Array(desk2.utf8))
-        let first = try ExternalTool.run(Self.ukeyctl, ["policy", "enroll-domain", guest.dir.file("office.xml"), "--user-vm", "-o", guest.dir.file("policy.yaml")])
+        let first = try ExternalTool.run(
+            Self.ukeyctl,
+            ["policy", "enroll-domain", guest.dir.file("office.xml"), "--user-vm", "-o", guest.dir.file("policy.yaml")]
+        )
         #expect(first.status == 0, "\(first.stderr)")
         let text = try String(contentsOfFile: guest.dir.file("policy.yaml"), encoding: .utf8)
-        let overlayDigest = try guest.digest(guest.overlay), baseDigest = try guest.digest(guest.base)
+        let overlayDigest = try guest.digest(guest.overlay)
+        let baseDigest = try guest.digest(guest.base)
         #expect(text.contains("office.qcow2\n        digest: \(overlayDigest)\n        writable: true"), "\(text)")
-        #expect(text.contains("debian-base.qcow2\n        digest: \(baseDigest)\n") && !text.contains("debian-base.qcow2\n        digest: \(baseDigest)\n        writable"), "\(text)")
-        let second = try ExternalTool.run(Self.ukeyctl, ["policy", "enroll-domain", guest.dir.file("desk2.xml"), "--user-vm", "-o", guest.dir.file("policy.yaml")])
+        #expect(
+            text.contains("debian-base.qcow2\n        digest: \(baseDigest)\n")
+                && !text.contains("debian-base.qcow2\n        digest: \(baseDigest)\n        writable"),
+            "\(text)"
+        )
+        let second = try ExternalTool.run(
+            Self.ukeyctl,
+            ["policy", "enroll-domain", guest.dir.file("desk2.xml"), "--user-vm", "-o", guest.dir.file("policy.yaml")]
+        )
         #expect(second.status == 0 && second.stderr.contains("debian-base already there"), "\(second.stderr)")
         let both = try String(contentsOfFile: guest.dir.file("policy.yaml"), encoding: .utf8)
-        #expect(both.components(separatedBy: "- name: debian-base").count == 2 && both.contains("- name: desk2"), "\(both)")
+        #expect(
+            both.components(separatedBy: "- name: debian-base").count == 2 && both.contains("- name: desk2"),
+            "\(both)"
+        )
         // The parent changed since it was enrolled: a third VM over it is refused, naming both.
         let oldBase = try guest.digest(guest.base)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: guest.base))
         try handle.seekToEnd()
         try handle.write(contentsOf: Data([0]))
         try handle.close()
-        let third = guest.xml(session: nil).replacingOccurrences(of: ">office<", with: ">desk3<").replacingOccurrences(of: "office.qcow2", with: "desk2.qcow2")
+        let third = guest.xml(session: nil).replacingOccurrences(of: ">office<", with: ">desk3<").replacingOccurrences(
+            of: "office.qcow2",
+            with: "desk2.qcow2"
+        )
         try guest.dir.write("desk3.xml", Array(third.utf8))
-        let refused = try ExternalTool.run(Self.ukeyctl, ["policy", "enroll-domain", guest.dir.file("desk3.xml"), "--user-vm", "-o", guest.dir.file("policy.yaml")])
+        let refused = try ExternalTool.run(
+            Self.ukeyctl,
+            ["policy", "enroll-domain", guest.dir.file("desk3.xml"), "--user-vm", "-o", guest.dir.file("policy.yaml")]
+        )
         let newBase = try guest.digest(guest.base)
-        #expect(refused.status == 2 && refused.stderr.contains(oldBase) && refused.stderr.contains(newBase), "\(refused.stderr)")
+        #expect(
+            refused.status == 2 && refused.stderr.contains(oldBase) && refused.stderr.contains(newBase),
+            "\(refused.stderr)"
+        )
     }
 }

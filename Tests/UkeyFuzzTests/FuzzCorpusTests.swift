@@ -35,7 +35,10 @@ struct FuzzCorpusTests {
                 #expect(throws: Never.self, "\(target.name) seed \(index)") { try target.check(seed) }
                 // The store's seed is sealed with a random nonce, so only its presence is checked.
                 let committed = Self.corpus + "/\(target.name)/seed-\(index)"
-                #expect(FileManager.default.fileExists(atPath: committed), "\(committed) is missing (ukey-testhelper fuzz-seeds)")
+                #expect(
+                    FileManager.default.fileExists(atPath: committed),
+                    "\(committed) is missing (ukey-testhelper fuzz-seeds)"
+                )
             }
         }
     }

@@ -7,7 +7,9 @@ import UkeyTesting
 /// program loads, and what it does where the kernel cannot be closed.
 @Suite("ukey-guard's coverage: file systems, program loads, kernel gaps")
 struct GuardCoverageTests {
-    @Test("mountinfo: every file system that can hold a program once (tmpfs, /dev/shm, overlay included), the kernel's own views left out, escapes read")
+    @Test(
+        "mountinfo: every file system that can hold a program once (tmpfs, /dev/shm, overlay included), the kernel's own views left out, escapes read"
+    )
     func mountTable() {
         let text = """
             22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
@@ -26,7 +28,9 @@ struct GuardCoverageTests {
         #expect(table.programFileSystems.map(\.mountPoint) == ["/", "/dev", "/dev/shm", "/var/lib/containers/x"])
     }
 
-    @Test("program loads: the runtime linker run as a program and interpreters, by executable name; code by its form; the script an interpreter was started with")
+    @Test(
+        "program loads: the runtime linker run as a program and interpreters, by executable name; code by its form; the script an interpreter was started with"
+    )
     func programLoads() {
         let loads = ProgramLoads()
         #expect(loads.opener(executable: "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2") == .loader)
@@ -51,7 +55,9 @@ struct GuardCoverageTests {
         #expect(ProgramLoads.scriptArgument([]) == nil && ProgramLoads.scriptArgument(["-"]) == nil)
     }
 
-    @Test("kernel gaps: vm.memfd_noexec is set to 2 where the kernel has it; without it, or with user namespaces open to users, the guard refuses to start naming the setting, unless told to accept the gap")
+    @Test(
+        "kernel gaps: vm.memfd_noexec is set to 2 where the kernel has it; without it, or with user namespaces open to users, the guard refuses to start naming the setting, unless told to accept the gap"
+    )
     func kernelGaps() throws {
         let dir = try TemporaryDirectory("ukey-gaps")
         try FileManager.default.createDirectory(atPath: dir.file("vm"), withIntermediateDirectories: true)
@@ -60,7 +66,9 @@ struct GuardCoverageTests {
         gaps.procSys = dir.path
         // A kernel before 6.3 (no memfd_noexec), user namespaces closed.
         try "0\n".write(toFile: dir.file("user/max_user_namespaces"), atomically: false, encoding: .utf8)
-        #expect { try gaps.close(allowMemfdExec: false, allowUserNamespaces: false) } throws: { "\($0)".contains("vm.memfd_noexec") && "\($0)".contains("--allow-memfd-exec") }
+        #expect { try gaps.close(allowMemfdExec: false, allowUserNamespaces: false) } throws: {
+            "\($0)".contains("vm.memfd_noexec") && "\($0)".contains("--allow-memfd-exec")
+        }
         #expect(try gaps.close(allowMemfdExec: true, allowUserNamespaces: false).accepted == ["memfd-exec"])
         // A kernel with it: set to 2.
         try "0\n".write(toFile: dir.file("vm/memfd_noexec"), atomically: false, encoding: .utf8)
@@ -69,7 +77,9 @@ struct GuardCoverageTests {
         #expect(try String(contentsOfFile: dir.file("vm/memfd_noexec"), encoding: .utf8).hasPrefix("2"))
         // User namespaces open: refused, or accepted and said.
         try "1000\n".write(toFile: dir.file("user/max_user_namespaces"), atomically: false, encoding: .utf8)
-        #expect { try gaps.close(allowMemfdExec: false, allowUserNamespaces: false) } throws: { "\($0)".contains("user.max_user_namespaces = 1000") }
+        #expect { try gaps.close(allowMemfdExec: false, allowUserNamespaces: false) } throws: {
+            "\($0)".contains("user.max_user_namespaces = 1000")
+        }
         #expect(try gaps.close(allowMemfdExec: false, allowUserNamespaces: true).accepted == ["user-namespaces"])
         // Debian's own switch decides where the kernel has it.
         try FileManager.default.createDirectory(atPath: dir.file("kernel"), withIntermediateDirectories: true)

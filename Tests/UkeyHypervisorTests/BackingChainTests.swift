@@ -8,15 +8,30 @@ import UkeyTesting
 struct BackingChainTests {
     static let qemuImg = ExternalTool("qemu-img")
 
-    @Test("a three-layer chain (relative and absolute backing names) is the chain qemu-img reports", .enabled(if: ExternalTool("qemu-img").shouldRun, "\(ExternalTool("qemu-img").skipReason)"))
+    @Test(
+        "a three-layer chain (relative and absolute backing names) is the chain qemu-img reports",
+        .enabled(if: ExternalTool("qemu-img").shouldRun, "\(ExternalTool("qemu-img").skipReason)")
+    )
     func chainMatchesQemuImg() throws {
         let dir = try TemporaryDirectory()
         #expect(try Self.qemuImg.run(["create", "-q", "-f", "qcow2", dir.file("debian-base.qcow2"), "1M"]).status == 0)
-        #expect(try Self.qemuImg.run(["create", "-q", "-f", "qcow2", "-b", "debian-base.qcow2", "-F", "qcow2", dir.file("office-layer.qcow2")]).status == 0)
-        #expect(try Self.qemuImg.run(["create", "-q", "-f", "qcow2", "-b", dir.file("office-layer.qcow2"), "-F", "qcow2", dir.file("office.qcow2")]).status == 0)
-        let ours = try BackingChain.of(dir.file("office.qcow2")).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        #expect(
+            try Self.qemuImg.run([
+                "create", "-q", "-f", "qcow2", "-b", "debian-base.qcow2", "-F", "qcow2", dir.file("office-layer.qcow2"),
+            ]).status == 0
+        )
+        #expect(
+            try Self.qemuImg.run([
+                "create", "-q", "-f", "qcow2", "-b", dir.file("office-layer.qcow2"), "-F", "qcow2",
+                dir.file("office.qcow2"),
+            ]).status == 0
+        )
+        let ours = try BackingChain.of(dir.file("office.qcow2")).map {
+            URL(fileURLWithPath: $0).standardizedFileURL.path
+        }
         let info = try Self.qemuImg.run(["info", "--backing-chain", "--output=json", dir.file("office.qcow2")])
-        let theirs = try #require(try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [[String: Any]]).compactMap { $0["filename"] as? String }
+        let theirs = try #require(try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [[String: Any]])
+            .compactMap { $0["filename"] as? String }
             .map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         #expect(ours == theirs)
         #expect(ours.count == 3)
@@ -25,13 +40,23 @@ struct BackingChainTests {
         #expect(try BackingChain.of(dir.file("plain.img")) == [dir.file("plain.img")])
     }
 
-    @Test("a chain that loops back is refused, naming the image", .enabled(if: ExternalTool("qemu-img").shouldRun, "\(ExternalTool("qemu-img").skipReason)"))
+    @Test(
+        "a chain that loops back is refused, naming the image",
+        .enabled(if: ExternalTool("qemu-img").shouldRun, "\(ExternalTool("qemu-img").skipReason)")
+    )
     func loopIsRefused() throws {
         let dir = try TemporaryDirectory()
         #expect(try Self.qemuImg.run(["create", "-q", "-f", "qcow2", dir.file("a.qcow2"), "1M"]).status == 0)
-        #expect(try Self.qemuImg.run(["create", "-q", "-f", "qcow2", "-b", "a.qcow2", "-F", "qcow2", dir.file("b.qcow2")]).status == 0)
+        #expect(
+            try Self.qemuImg.run(["create", "-q", "-f", "qcow2", "-b", "a.qcow2", "-F", "qcow2", dir.file("b.qcow2")])
+                .status == 0
+        )
         // Point a.qcow2 at b.qcow2 by rewriting its header (qemu-img refuses to make a loop).
-        #expect(try Self.qemuImg.run(["rebase", "-u", "-q", "-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", dir.file("a.qcow2")]).status == 0)
+        #expect(
+            try Self.qemuImg.run([
+                "rebase", "-u", "-q", "-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", dir.file("a.qcow2"),
+            ]).status == 0
+        )
         #expect { try BackingChain.of(dir.file("b.qcow2")) } throws: { "\($0)".contains("loops back") }
     }
 
@@ -46,11 +71,16 @@ struct BackingChainTests {
         return header + Array(name.utf8)
     }
 
-    @Test("header bytes: the backing file and its format are read; truncations, oversized or misplaced names, an external data file and random garbage are refused with a reason, never a crash")
+    @Test(
+        "header bytes: the backing file and its format are read; truncations, oversized or misplaced names, an external data file and random garbage are refused with a reason, never a crash"
+    )
     func untrustedHeaders() throws {
         let header = Self.header()
         let parsed = try QCOW2Header(parsing: header)
-        #expect(parsed.backingFile == "base.img!" && parsed.backingFormat == "qcow2" && parsed.dataFile == nil && !parsed.hasExternalData)
+        #expect(
+            parsed.backingFile == "base.img!" && parsed.backingFormat == "qcow2" && parsed.dataFile == nil
+                && !parsed.hasExternalData
+        )
         for cut in 0..<header.count {
             #expect(throws: HypervisorError.self) { try QCOW2Header(parsing: Array(header.prefix(cut))) }
         }
@@ -73,7 +103,8 @@ struct BackingChainTests {
                 bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
             }
             guard let parsed = try? QCOW2Header(parsing: bytes) else { continue }
-            let offset = bytes[8..<16].reduce(0) { $0 << 8 | UInt64($1) }, size = Int(bytes[16..<20].reduce(0) { $0 << 8 | UInt32($1) })
+            let offset = bytes[8..<16].reduce(0) { $0 << 8 | UInt64($1) }
+            let size = Int(bytes[16..<20].reduce(0) { $0 << 8 | UInt32($1) })
             if offset == 0 || size == 0 {
                 #expect(parsed.backingFile == nil, "\(generator)")
             } else {
@@ -85,12 +116,21 @@ struct BackingChainTests {
         #expect(named > 0, "\(generator)")
     }
 
-    @Test("chains QEMU would read otherwise are refused, naming the image: a backing file without its format, a json: or protocol backing name, an external data file; a raw backing file ends the chain", .enabled(if: ExternalTool("qemu-img").shouldRun, "\(ExternalTool("qemu-img").skipReason)"))
+    @Test(
+        "chains QEMU would read otherwise are refused, naming the image: a backing file without its format, a json: or protocol backing name, an external data file; a raw backing file ends the chain",
+        .enabled(if: ExternalTool("qemu-img").shouldRun, "\(ExternalTool("qemu-img").skipReason)")
+    )
     func refusedChains() throws {
         let dir = try TemporaryDirectory()
         #expect(try Self.qemuImg.run(["create", "-q", "-f", "qcow2", dir.file("base.qcow2"), "1M"]).status == 0)
-        #expect(try Self.qemuImg.run(["create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", dir.file("top.qcow2")]).status == 0)
-        #expect(try BackingChain.layers(of: dir.file("top.qcow2"), format: "qcow2").map(\.format) == ["qcow2", "qcow2"])
+        #expect(
+            try Self.qemuImg.run([
+                "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", dir.file("top.qcow2"),
+            ]).status == 0
+        )
+        #expect(
+            try BackingChain.layers(of: dir.file("top.qcow2"), format: "qcow2").map(\.format) == ["qcow2", "qcow2"]
+        )
         // qemu-img 7.2 writes no backing file without its format; QEMU still opens one (and
         // guesses the format). Make one: the extension's type changed to one QEMU skips.
         var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: dir.file("top.qcow2"))))
@@ -98,17 +138,44 @@ struct BackingChainTests {
         bytes.replaceSubrange(at, with: [0x12, 0x34, 0x56, 0x78])
         try Data(bytes).write(to: URL(fileURLWithPath: dir.file("top.qcow2")))
         #expect(try Self.qemuImg.run(["info", dir.file("top.qcow2")]).stdout.contains("base.qcow2"))
-        #expect { try BackingChain.layers(of: dir.file("top.qcow2"), format: "qcow2") } throws: { "\($0)".contains("without its format") }
-        #expect(try Self.qemuImg.run(["rebase", "-u", "-q", "-f", "qcow2", "-b", #"json:{"file":{"driver":"file","filename":"/etc/hostname"}}"#, "-F", "raw", dir.file("top.qcow2")]).status == 0)
-        #expect { try BackingChain.layers(of: dir.file("top.qcow2"), format: "qcow2") } throws: { "\($0)".contains("json:") }
-        #expect(try Self.qemuImg.run(["rebase", "-u", "-q", "-f", "qcow2", "-b", "nbd:localhost:10809", "-F", "raw", dir.file("top.qcow2")]).status == 0)
-        #expect { try BackingChain.layers(of: dir.file("top.qcow2"), format: "qcow2") } throws: { "\($0)".contains("protocol") }
+        #expect { try BackingChain.layers(of: dir.file("top.qcow2"), format: "qcow2") } throws: {
+            "\($0)".contains("without its format")
+        }
+        #expect(
+            try Self.qemuImg.run([
+                "rebase", "-u", "-q", "-f", "qcow2", "-b",
+                #"json:{"file":{"driver":"file","filename":"/etc/hostname"}}"#, "-F", "raw", dir.file("top.qcow2"),
+            ]).status == 0
+        )
+        #expect { try BackingChain.layers(of: dir.file("top.qcow2"), format: "qcow2") } throws: {
+            "\($0)".contains("json:")
+        }
+        #expect(
+            try Self.qemuImg.run([
+                "rebase", "-u", "-q", "-f", "qcow2", "-b", "nbd:localhost:10809", "-F", "raw", dir.file("top.qcow2"),
+            ]).status == 0
+        )
+        #expect { try BackingChain.layers(of: dir.file("top.qcow2"), format: "qcow2") } throws: {
+            "\($0)".contains("protocol")
+        }
         #expect(try Self.qemuImg.run(["create", "-q", "-f", "raw", dir.file("data.raw"), "1M"]).status == 0)
-        #expect(try Self.qemuImg.run(["create", "-q", "-f", "qcow2", "-o", "data_file=\(dir.file("data.raw"))", dir.file("split.qcow2"), "1M"]).status == 0)
-        #expect { try BackingChain.layers(of: dir.file("split.qcow2"), format: "qcow2") } throws: { "\($0)".contains("external file") }
+        #expect(
+            try Self.qemuImg.run([
+                "create", "-q", "-f", "qcow2", "-o", "data_file=\(dir.file("data.raw"))", dir.file("split.qcow2"), "1M",
+            ]).status == 0
+        )
+        #expect { try BackingChain.layers(of: dir.file("split.qcow2"), format: "qcow2") } throws: {
+            "\($0)".contains("external file")
+        }
         // A qcow2 image named raw is read raw: no chain under it; a raw base ends the chain.
-        #expect(try Self.qemuImg.run(["create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "raw", dir.file("onraw.qcow2")]).status == 0)
-        #expect(try BackingChain.layers(of: dir.file("onraw.qcow2"), format: "qcow2").map(\.format) == ["qcow2", "raw"])
+        #expect(
+            try Self.qemuImg.run([
+                "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "raw", dir.file("onraw.qcow2"),
+            ]).status == 0
+        )
+        #expect(
+            try BackingChain.layers(of: dir.file("onraw.qcow2"), format: "qcow2").map(\.format) == ["qcow2", "raw"]
+        )
         #expect(try BackingChain.layers(of: dir.file("onraw.qcow2"), format: "raw").count == 1)
     }
 }

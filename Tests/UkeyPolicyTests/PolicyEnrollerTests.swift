@@ -45,7 +45,8 @@ struct PolicyEnrollerTests {
 
     @Test("flow-style components are refused with a clear error")
     func flowStyle() {
-        let text = "version: 1\nentities:\n  - name: a\n    parent: root\n    kind: host\n    components: [{name: k, file: /k}]\n"
+        let text =
+            "version: 1\nentities:\n  - name: a\n    parent: root\n    kind: host\n    components: [{name: k, file: /k}]\n"
         #expect(throws: PolicyError.self) {
             try PolicyEnroller.enroll(text, file: "p") { Digest.of(Array($0.utf8)) }
         }

@@ -27,7 +27,8 @@ struct PolicyParserTests {
     @Test("every file in policies/ parses and lints clean, and builds its expected set")
     func shippedPolicies() throws {
         let directory = PackagePaths.root() + "/policies"
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".yaml") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".yaml") }
+            .sorted()
         #expect(files.contains("kvm-host.yaml") && files.contains("demo.yaml"))
         for name in files {
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)")))
@@ -54,17 +55,19 @@ struct PolicyParserTests {
 
     @Test("a cycle is reported at each entity on it")
     func cycle() {
-        let text = Self.policy(entities: """
-              - name: a
-                parent: b
-                kind: host
-                components: [{name: k, digest: \(Self.digestA)}]
-              - name: b
-                parent: a
-                kind: host
-                components: [{name: k, digest: \(Self.digestA)}]
+        let text = Self.policy(
+            entities: """
+                  - name: a
+                    parent: b
+                    kind: host
+                    components: [{name: k, digest: \(Self.digestA)}]
+                  - name: b
+                    parent: a
+                    kind: host
+                    components: [{name: k, digest: \(Self.digestA)}]
 
-            """)
+                """
+        )
         let found = Self.problems(text)
         #expect(found.count == 2)
         #expect(found[0].hasPrefix("5:13: entity 'a' is on a cycle (a -> b -> a)"))
@@ -73,47 +76,53 @@ struct PolicyParserTests {
 
     @Test("an unknown parent is reported at the parent's value, with a suggestion")
     func unknownParent() {
-        let text = Self.policy(entities: """
-              - name: vmm
-                parent: root
-                kind: host
-                components: [{name: k, digest: \(Self.digestA)}]
-              - name: guest
-                parent: vnm
-                kind: user-vm
-                components: [{name: k, digest: \(Self.digestA)}]
+        let text = Self.policy(
+            entities: """
+                  - name: vmm
+                    parent: root
+                    kind: host
+                    components: [{name: k, digest: \(Self.digestA)}]
+                  - name: guest
+                    parent: vnm
+                    kind: user-vm
+                    components: [{name: k, digest: \(Self.digestA)}]
 
-            """)
+                """
+        )
         #expect(Self.problems(text) == ["9:13: entity 'guest' names unknown parent 'vnm'; did you mean 'vmm'?"])
     }
 
     @Test("a duplicate entity name is reported at the second one")
     func duplicateName() {
-        let text = Self.policy(entities: """
-              - name: vmm
-                parent: root
-                kind: host
-                components: [{name: k, digest: \(Self.digestA)}]
-              - name: vmm
-                parent: root
-                kind: host
-                components: [{name: k, digest: \(Self.digestB)}]
+        let text = Self.policy(
+            entities: """
+                  - name: vmm
+                    parent: root
+                    kind: host
+                    components: [{name: k, digest: \(Self.digestA)}]
+                  - name: vmm
+                    parent: root
+                    kind: host
+                    components: [{name: k, digest: \(Self.digestB)}]
 
-            """)
+                """
+        )
         #expect(Self.problems(text) == ["8:11: duplicate entity 'vmm' (first declared at line 4)"])
     }
 
     @Test("a bad digest is reported at its value with the reason")
     func badDigest() {
-        let text = Self.policy(entities: """
-              - name: vmm
-                parent: root
-                kind: host
-                components:
-                  - name: kernel
-                    digest: sha256:\(String(repeating: "AB", count: 32))
+        let text = Self.policy(
+            entities: """
+                  - name: vmm
+                    parent: root
+                    kind: host
+                    components:
+                      - name: kernel
+                        digest: sha256:\(String(repeating: "AB", count: 32))
 
-            """)
+                """
+        )
         #expect(Self.problems(text) == ["9:17: digest: digest hex must be lower case"])
         let short = text.replacingOccurrences(of: String(repeating: "AB", count: 32), with: "abcd")
         #expect(Self.problems(short) == ["9:17: digest: a sha256 digest has 64 hex digits, got 4"])
@@ -121,20 +130,26 @@ struct PolicyParserTests {
 
     @Test("a typo'd key is reported at the key with a suggestion")
     func typoKey() {
-        let text = Self.policy(entities: """
-              - name: vmm
-                parent: root
-                kind: host
-                compnents:
-                  - name: kernel
-                    digest: \(Self.digestA)
+        let text = Self.policy(
+            entities: """
+                  - name: vmm
+                    parent: root
+                    kind: host
+                    compnents:
+                      - name: kernel
+                        digest: \(Self.digestA)
 
-            """)
+                """
+        )
         let found = Self.problems(text)
         #expect(found.count == 2)
         #expect(found[0] == "4:5: an entity lacks the required key 'components'")
         #expect(found[1].hasPrefix("7:5: unknown key 'compnents' in an entity; did you mean 'components'?"))
-        #expect(Self.problems("version: 1\nentites: []\n").contains { $0.hasPrefix("2:1: unknown key 'entites' in the policy; did you mean 'entities'?") })
+        #expect(
+            Self.problems("version: 1\nentites: []\n").contains {
+                $0.hasPrefix("2:1: unknown key 'entites' in the policy; did you mean 'entities'?")
+            }
+        )
     }
 
     @Test("the other lint rules each name their line")
@@ -196,7 +211,10 @@ struct PolicyParserTests {
             ("version: &v 1\nentities: []\n", "1:10: anchors and aliases"),
             ("", "policy is empty"),
             ("version: 1\nentities:\n  - name: a/b\n", "3:11: entity name 'a/b' must be"),
-            ("version: 1\nentities: []\nruntime:\n  - vm: x\n    allow:\n      - path: usr/bin/a\n", "6:15: path must be an absolute path"),
+            (
+                "version: 1\nentities: []\nruntime:\n  - vm: x\n    allow:\n      - path: usr/bin/a\n",
+                "6:15: path must be an absolute path"
+            ),
             ("version: 1\nentities: []\nruntime:\n  - vm: x\n    on-timeout: maybe\n", "5:17: on-timeout must be"),
         ]
     )
@@ -211,10 +229,17 @@ struct PolicyParserTests {
         #expect(throws: PolicyError.self) { try PolicyParser.parse("version: 1\u{0}\nentities: []", file: "x") }
     }
 
-    @Test("lines end in LF or CRLF: a lone CR or a Unicode line separator (which YAML breaks at and editors do not) is refused at its line")
+    @Test(
+        "lines end in LF or CRLF: a lone CR or a Unicode line separator (which YAML breaks at and editors do not) is refused at its line"
+    )
     func lineBreaks() throws {
-        let policy = Self.policy(entities: "  - name: guest\n    parent: root\n    kind: user-vm\n    components: [{name: d, digest: \(Self.digestA)}]\n")
-        #expect(throws: Never.self) { try PolicyParser.parse(policy.replacingOccurrences(of: "\n", with: "\r\n"), file: "crlf.yaml") }
+        let policy = Self.policy(
+            entities:
+                "  - name: guest\n    parent: root\n    kind: user-vm\n    components: [{name: d, digest: \(Self.digestA)}]\n"
+        )
+        #expect(throws: Never.self) {
+            try PolicyParser.parse(policy.replacingOccurrences(of: "\n", with: "\r\n"), file: "crlf.yaml")
+        }
         for separator in ["\r", "\u{85}", "\u{2028}", "\u{2029}"] {
             let text = policy.replacingOccurrences(of: "mode: enforce\n", with: "mode: enforce\(separator)# c\n")
             #expect { try PolicyParser.parse(text, file: "p.yaml") } throws: { error in
@@ -224,7 +249,9 @@ struct PolicyParserTests {
         }
     }
 
-    @Test("every truncated prefix and random corruption of a policy is read as a part of the whole, or refused at a line of the file")
+    @Test(
+        "every truncated prefix and random corruption of a policy is read as a part of the whole, or refused at a line of the file"
+    )
     func truncationAndCorruption() throws {
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: PackagePaths.root() + "/policies/demo.yaml")))
         let whole = try PolicyParser.parse(bytes: bytes, file: "demo")
@@ -235,17 +262,24 @@ struct PolicyParserTests {
             let lines = input.split(separator: 0x0A, omittingEmptySubsequences: false).count
             #expect(!error.diagnostics.isEmpty, "\(context)")
             for diagnostic in error.diagnostics {
-                #expect(diagnostic.location.file == file && (1...lines + 1).contains(diagnostic.location.line) && !diagnostic.message.isEmpty, "\(diagnostic); \(context)")
+                #expect(
+                    diagnostic.location.file == file && (1...lines + 1).contains(diagnostic.location.line)
+                        && !diagnostic.message.isEmpty,
+                    "\(diagnostic); \(context)"
+                )
             }
         }
 
         func fingerprint(_ policy: Policy) -> [String] {
             policy.entities.map { entity in
-                "\(entity.name) \(entity.parent) \(entity.kind) \(entity.effectiveRegister) " + entity.components.map { "\($0.name)=\($0.digest.map { "\($0)" } ?? "-")" }.joined(separator: ",")
-            } + policy.users.map { "\($0.name) \($0.roles)" } + policy.runtime.map { "\($0.vm) \($0.defaultDecision) \($0.allow.map(\.path))" }
+                "\(entity.name) \(entity.parent) \(entity.kind) \(entity.effectiveRegister) "
+                    + entity.components.map { "\($0.name)=\($0.digest.map { "\($0)" } ?? "-")" }.joined(separator: ",")
+            } + policy.users.map { "\($0.name) \($0.roles)" }
+                + policy.runtime.map { "\($0.vm) \($0.defaultDecision) \($0.allow.map(\.path))" }
         }
 
-        var accepted = 0, refused = 0
+        var accepted = 0
+        var refused = 0
         for length in stride(from: 0, to: bytes.count, by: 3) {
             let prefix = Array(bytes[..<length])
             do {
@@ -256,10 +290,18 @@ struct PolicyParserTests {
                 // with the same parent and kind, and with no component the whole lacks.
                 for entity in policy.entities {
                     let full = wholeEntities[entity.name]
-                    #expect(full?.parent == entity.parent && full?.kind == entity.kind, "prefix of \(length) bytes declares \(entity.name) otherwise")
-                    let fullComponents = Set(full?.components.map { "\($0.name) \($0.digest.map { "\($0)" } ?? "")" } ?? [])
+                    #expect(
+                        full?.parent == entity.parent && full?.kind == entity.kind,
+                        "prefix of \(length) bytes declares \(entity.name) otherwise"
+                    )
+                    let fullComponents = Set(
+                        full?.components.map { "\($0.name) \($0.digest.map { "\($0)" } ?? "")" } ?? []
+                    )
                     for component in entity.components where component.digest != nil {
-                        #expect(fullComponents.contains("\(component.name) \(component.digest!)"), "prefix of \(length) bytes invents \(entity.name)/\(component.name)")
+                        #expect(
+                            fullComponents.contains("\(component.name) \(component.digest!)"),
+                            "prefix of \(length) bytes invents \(entity.name)/\(component.name)"
+                        )
                     }
                 }
             } catch {
@@ -272,7 +314,9 @@ struct PolicyParserTests {
         var rng = SeededRandom.forTest()
         for _ in 0..<300 {
             var mutated = bytes
-            for _ in 0..<4 { mutated[Int.random(in: 0..<mutated.count, using: &rng)] = UInt8.random(in: 0...127, using: &rng) }
+            for _ in 0..<4 {
+                mutated[Int.random(in: 0..<mutated.count, using: &rng)] = UInt8.random(in: 0...127, using: &rng)
+            }
             do {
                 let first = try PolicyParser.parse(bytes: mutated, file: "fuzz")
                 _ = PolicyLinter.lint(first)
@@ -288,7 +332,8 @@ struct PolicyParserTests {
     @Test("defaults: mode enforce, runtime default deny, register from the kind")
     func defaults() throws {
         let text = Self.policy(
-            entities: "  - name: guest\n    parent: root\n    kind: user-vm\n    components: [{name: d, digest: \(Self.digestA)}]\n",
+            entities:
+                "  - name: guest\n    parent: root\n    kind: user-vm\n    components: [{name: d, digest: \(Self.digestA)}]\n",
             extra: "runtime:\n  - vm: guest\n"
         ).replacingOccurrences(of: "mode: enforce\n", with: "")
         let policy = try PolicyParser.parse(text, file: "p")
@@ -311,13 +356,18 @@ struct PolicyParserTests {
         // The best of five of each: the bound is a ratio to reading the demo policy on the same
         // machine in the same run. Before the check, the first input took 15 s and the second
         // more than a minute, against milliseconds for the demo.
-        var refuse = Duration.seconds(3600), read = Duration.seconds(3600)
+        var refuse = Duration.seconds(3600)
+        var read = Duration.seconds(3600)
         for _ in 0..<5 {
-            refuse = min(refuse, clock.measure {
-                #expect { try PolicyParser.parse(bytes: bytes, file: "p.yaml") } throws: { error in
-                    (error as? PolicyError)?.diagnostics.count == 1 && (error as? PolicyError)?.diagnostics[0].message.contains(expected) == true
+            refuse = min(
+                refuse,
+                clock.measure {
+                    #expect { try PolicyParser.parse(bytes: bytes, file: "p.yaml") } throws: { error in
+                        (error as? PolicyError)?.diagnostics.count == 1
+                            && (error as? PolicyError)?.diagnostics[0].message.contains(expected) == true
+                    }
                 }
-            })
+            )
             read = min(read, clock.measure { _ = try? PolicyParser.parse(bytes: demo, file: "demo.yaml") })
         }
         #expect(refuse < read * 4, "refusing \(input) took \(refuse), reading the demo policy \(read)")
@@ -331,8 +381,10 @@ struct PolicyParserTests {
             ("version: 1\n? - x\n: y\nentities: []\n", "2:3: keys must be plain words, not lists"),
             ("version: 1\nentities: []\nusers: *u\n", "3:8: anchors and aliases"),
             ("version: 1\nentities: &e []\n", "2:11: anchors and aliases"),
-            ("version: 1\nentities: " + String(repeating: "[", count: 16) + String(repeating: "]", count: 16) + "\n",
-             "2:26: nested more than 16 deep"),
+            (
+                "version: 1\nentities: " + String(repeating: "[", count: 16) + String(repeating: "]", count: 16) + "\n",
+                "2:26: nested more than 16 deep"
+            ),
         ]
     )
     func refusedShapes(text: String, expected: String) {
@@ -343,7 +395,9 @@ struct PolicyParserTests {
     @Test("explicit scalar keys and fifteen levels of nesting are still YAML a policy may use")
     func allowedShapes() {
         #expect(Self.problems("? version\n: 1\nentities: []\n") == [])
-        let deep = "version: 1\nentities: []\nusers: " + String(repeating: "[", count: 14) + String(repeating: "]", count: 14) + "\n"
+        let deep =
+            "version: 1\nentities: []\nusers: " + String(repeating: "[", count: 14) + String(repeating: "]", count: 14)
+            + "\n"
         #expect(!Self.problems(deep).contains { $0.contains("nested") })
     }
 }

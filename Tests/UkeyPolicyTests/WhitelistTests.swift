@@ -35,10 +35,18 @@ struct WhitelistTests {
 
     func digest(_ c: Character) -> Digest { try! Digest(parsing: "sha256:" + String(repeating: c, count: 64)) }
 
-    @Test("exact path and digest allow; another digest is a mismatch; unknown paths get the VM's default; untrusted VMs are denied")
+    @Test(
+        "exact path and digest allow; another digest is a mismatch; unknown paths get the VM's default; untrusted VMs are denied"
+    )
     func decisions() throws {
         let whitelist = Whitelist(try PolicyParser.parse(bytes: Array(Self.policy.utf8), file: "p.yaml"))
-        func check(_ vm: String, _ path: String, _ d: Character, trusted: Bool = true, mode: EnforcementMode = .enforce) -> (ExecDecision, String?) {
+        func check(
+            _ vm: String,
+            _ path: String,
+            _ d: Character,
+            trusted: Bool = true,
+            mode: EnforcementMode = .enforce
+        ) -> (ExecDecision, String?) {
             let v = whitelist.check(vm: vm, path: path, digest: digest(d), vmTrusted: trusted, mode: mode)
             return (v.decision, v.reason)
         }
@@ -57,12 +65,16 @@ struct WhitelistTests {
     @Test("an allow-list made by the real sha256sum is read entry by entry, and its digest is that of its bytes")
     func sha256sumList() throws {
         let dir = try TemporaryDirectory()
-        for name in ["alpha", "beta", "gamma"] { try Data("binary \(name)".utf8).write(to: URL(fileURLWithPath: dir.file(name))) }
+        for name in ["alpha", "beta", "gamma"] {
+            try Data("binary \(name)".utf8).write(to: URL(fileURLWithPath: dir.file(name)))
+        }
         let sum = try ExternalTool("sha256sum").run([dir.file("alpha"), dir.file("beta"), dir.file("gamma")])
         #expect(sum.status == 0)
         try Data(("# made by sha256sum\n\n" + sum.stdout).utf8).write(to: URL(fileURLWithPath: dir.file("list")))
         var entries: [(String, Digest)] = []
-        let (fileDigest, count) = try AllowListReader.read(path: dir.file("list"), algorithm: .sha256) { entries.append(($0, $1)) }
+        let (fileDigest, count) = try AllowListReader.read(path: dir.file("list"), algorithm: .sha256) {
+            entries.append(($0, $1))
+        }
         #expect(count == 3)
         #expect(entries.map(\.0) == [dir.file("alpha"), dir.file("beta"), dir.file("gamma")])
         #expect(entries[0].1 == Digest.of(Array("binary alpha".utf8)))
@@ -79,7 +91,8 @@ struct WhitelistTests {
             String(repeating: "ab", count: 32) + "  relative/path\n": "absolute",
             String(repeating: "ab", count: 32) + " /one/space\n": "two spaces",
             "\\" + String(repeating: "ab", count: 32) + "  /esc\\naped\n": "escaped",
-            String(repeating: "ab", count: 32) + "  /" + String(repeating: "x", count: 5000) + "\n": "the line is longer than",
+            String(repeating: "ab", count: 32) + "  /" + String(repeating: "x", count: 5000) + "\n":
+                "the line is longer than",
         ]
         for (text, expected) in cases {
             try Data(text.utf8).write(to: URL(fileURLWithPath: dir.file("list")))
@@ -90,12 +103,16 @@ struct WhitelistTests {
         var generator = SeededRandom.forTest()
         for _ in 0..<300 {
             var bytes = Array(good.utf8) + Array(good.utf8)
-            for _ in 0..<6 { bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator) }
+            for _ in 0..<6 {
+                bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+            }
             try Data(bytes).write(to: URL(fileURLWithPath: dir.file("list")))
             // Each entry read is a line of the file as it is, digest and path: nothing is invented.
             var entries: [String] = []
             do {
-                _ = try AllowListReader.read(path: dir.file("list"), algorithm: .sha256) { path, digest in entries.append("\(digest.hex)  \(path)") }
+                _ = try AllowListReader.read(path: dir.file("list"), algorithm: .sha256) { path, digest in
+                    entries.append("\(digest.hex)  \(path)")
+                }
                 let lines = Set(String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init))
                 #expect(entries.allSatisfy { lines.contains($0) }, "\(entries); \(generator)")
             } catch {
@@ -106,7 +123,11 @@ struct WhitelistTests {
 
     @Test("a policy names an allow-list by file and digest; a malformed reference is a lint error")
     func reference() throws {
-        let text = Self.policy.replacingOccurrences(of: "  - vm: lab\n", with: "    allow-list:\n      file: office.list\n      digest: sha256:\(String(repeating: "c", count: 64))\n  - vm: lab\n")
+        let text = Self.policy.replacingOccurrences(
+            of: "  - vm: lab\n",
+            with:
+                "    allow-list:\n      file: office.list\n      digest: sha256:\(String(repeating: "c", count: 64))\n  - vm: lab\n"
+        )
         let policy = try PolicyParser.parse(bytes: Array(text.utf8), file: "p.yaml")
         #expect(policy.runtime.first?.allowList?.file == "office.list")
         let bad = text.replacingOccurrences(of: "      file: office.list\n", with: "")

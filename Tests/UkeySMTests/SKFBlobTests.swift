@@ -5,14 +5,21 @@ import UkeySM
 struct SKFBlobTests {
     static let message = Array("a container's signing key".utf8)
 
-    @Test("an ECCPUBLICKEYBLOB (BitLen 256, X and Y right-aligned in 64-byte fields) is the key; an ECCSIGNATUREBLOB is the signature")
+    @Test(
+        "an ECCPUBLICKEYBLOB (BitLen 256, X and Y right-aligned in 64-byte fields) is the key; an ECCSIGNATUREBLOB is the signature"
+    )
     func roundTrip() throws {
         let key = try SM2PrivateKey()
         let publicKey = try key.publicKey
         let blob = SKFBlob.blob(of: publicKey)
         #expect(blob.count == 132 && blob[0..<4] == [0x00, 0x01, 0x00, 0x00])
-        #expect(blob[4..<36].allSatisfy { $0 == 0 } && Array(blob[36..<68]) == Array(publicKey.rawRepresentation[0..<32]))
-        #expect(blob[68..<100].allSatisfy { $0 == 0 } && Array(blob[100..<132]) == Array(publicKey.rawRepresentation[32..<64]))
+        #expect(
+            blob[4..<36].allSatisfy { $0 == 0 } && Array(blob[36..<68]) == Array(publicKey.rawRepresentation[0..<32])
+        )
+        #expect(
+            blob[68..<100].allSatisfy { $0 == 0 }
+                && Array(blob[100..<132]) == Array(publicKey.rawRepresentation[32..<64])
+        )
         #expect(try SKFBlob.publicKey(blob) == publicKey)
 
         for _ in 0..<50 {

@@ -12,10 +12,18 @@ struct SM2CertificateTests {
         try ExternalTool("openssl").run(arguments)
     }
 
-    @Test("a self-signed CA and a certificate it issues: read back field for field, each signature checked with the ID, the chain by names")
+    @Test(
+        "a self-signed CA and a certificate it issues: read back field for field, each signature checked with the ID, the chain by names"
+    )
     func issueAndRead() throws {
         let caKey = try SM2PrivateKey()
-        let ca = try SM2Certificate.selfSigned(key: caKey, commonName: "ukey root CA", notBefore: Self.now, notAfter: Self.now + 86_400 * 365, isCertificateAuthority: true)
+        let ca = try SM2Certificate.selfSigned(
+            key: caKey,
+            commonName: "ukey root CA",
+            notBefore: Self.now,
+            notAfter: Self.now + 86_400 * 365,
+            isCertificateAuthority: true
+        )
         let again = try SM2Certificate(derRepresentation: ca.derRepresentation)
         #expect(again == ca)
         #expect(try SM2Certificate(pemRepresentation: ca.pemRepresentation) == ca)
@@ -29,23 +37,43 @@ struct SM2CertificateTests {
 
         let userKey = try SM2PrivateKey()
         let user = try SM2Certificate.issue(
-            subject: "alice", subjectKey: try userKey.publicKey, issuer: "ukey root CA", issuerKey: caKey,
-            notBefore: Self.now, notAfter: Self.now + 86_400, isCertificateAuthority: false)
+            subject: "alice",
+            subjectKey: try userKey.publicKey,
+            issuer: "ukey root CA",
+            issuerKey: caKey,
+            notBefore: Self.now,
+            notAfter: Self.now + 86_400,
+            isCertificateAuthority: false
+        )
         #expect(!user.isCertificateAuthority && user.subjectCommonName == "alice")
         #expect(user.issuerName == ca.subjectName)
         #expect(user.isSigned(by: ca.publicKey))
         #expect(!user.isSigned(by: try userKey.publicKey))
         #expect(user.isValid(at: Self.now + 60) && !user.isValid(at: Self.now + 86_401))
         // A date past 2049 is written as GeneralizedTime and read back.
-        let late = try SM2Certificate.selfSigned(key: caKey, commonName: "late", notBefore: Self.now, notAfter: Date(timeIntervalSince1970: 4_102_444_800), isCertificateAuthority: false)
+        let late = try SM2Certificate.selfSigned(
+            key: caKey,
+            commonName: "late",
+            notBefore: Self.now,
+            notAfter: Date(timeIntervalSince1970: 4_102_444_800),
+            isCertificateAuthority: false
+        )
         #expect(late.notAfter == Date(timeIntervalSince1970: 4_102_444_800))
     }
 
-    @Test("OpenSSL reads ukey's certificate (SM2-with-SM3, the SM2 curve, CA:TRUE) and verifies its signature over the TBSCertificate with -sigopt distid; ukey reads OpenSSL's and verifies it with the same ID")
+    @Test(
+        "OpenSSL reads ukey's certificate (SM2-with-SM3, the SM2 curve, CA:TRUE) and verifies its signature over the TBSCertificate with -sigopt distid; ukey reads OpenSSL's and verifies it with the same ID"
+    )
     func openSSLInterop() throws {
         let directory = try TemporaryDirectory("sm2-cert")
         let key = try SM2PrivateKey()
-        let ours = try SM2Certificate.selfSigned(key: key, commonName: "ukey root CA", notBefore: Date() - 60, notAfter: Date() + 86_400, isCertificateAuthority: true)
+        let ours = try SM2Certificate.selfSigned(
+            key: key,
+            commonName: "ukey root CA",
+            notBefore: Date() - 60,
+            notAfter: Date() + 86_400,
+            isCertificateAuthority: true
+        )
         try Data(ours.pemRepresentation.utf8).write(to: URL(fileURLWithPath: directory.file("ours.pem")))
         let text = try Self.openssl(["x509", "-in", directory.file("ours.pem"), "-noout", "-text"])
         #expect(text.status == 0, "\(text.stderr)")
@@ -57,49 +85,95 @@ struct SM2CertificateTests {
         // The signature, checked by OpenSSL over exactly the bytes ukey signed.
         try Data(ours.tbsCertificate).write(to: URL(fileURLWithPath: directory.file("tbs")))
         try Data(ours.signature).write(to: URL(fileURLWithPath: directory.file("sig")))
-        let pub = try Self.openssl(["x509", "-in", directory.file("ours.pem"), "-noout", "-pubkey", "-out", directory.file("pub.pem")])
+        let pub = try Self.openssl([
+            "x509", "-in", directory.file("ours.pem"), "-noout", "-pubkey", "-out", directory.file("pub.pem"),
+        ])
         #expect(pub.status == 0)
-        let verified = try Self.openssl(["dgst", "-sm3", "-verify", directory.file("pub.pem"), "-sigopt", "distid:1234567812345678", "-signature", directory.file("sig"), directory.file("tbs")])
+        let verified = try Self.openssl([
+            "dgst", "-sm3", "-verify", directory.file("pub.pem"), "-sigopt", "distid:1234567812345678", "-signature",
+            directory.file("sig"), directory.file("tbs"),
+        ])
         #expect(verified.stdout.contains("Verified OK"), "\(verified.stdout)\(verified.stderr)")
 
         // OpenSSL's own, signed with the ID given: ukey reads and verifies it.
         try Data(key.pemRepresentation.utf8).write(to: URL(fileURLWithPath: directory.file("key.pem")))
-        let made = try Self.openssl(["req", "-new", "-x509", "-key", directory.file("key.pem"), "-sm3", "-sigopt", "distid:1234567812345678", "-subj", "/CN=made by openssl", "-days", "2", "-out", directory.file("theirs.pem")])
+        let made = try Self.openssl([
+            "req", "-new", "-x509", "-key", directory.file("key.pem"), "-sm3", "-sigopt", "distid:1234567812345678",
+            "-subj", "/CN=made by openssl", "-days", "2", "-out", directory.file("theirs.pem"),
+        ])
         #expect(made.status == 0, "\(made.stderr)")
-        let theirs = try SM2Certificate(pemRepresentation: String(contentsOfFile: directory.file("theirs.pem"), encoding: .utf8))
+        let theirs = try SM2Certificate(
+            pemRepresentation: String(contentsOfFile: directory.file("theirs.pem"), encoding: .utf8)
+        )
         #expect(theirs.subjectCommonName == "made by openssl" && theirs.isCertificateAuthority)
         #expect(theirs.isSigned(by: try key.publicKey))
         #expect(!theirs.isSigned(by: try key.publicKey, id: []))
     }
 
-    @Test("what OpenSSL 3.0's verify accepts: an SM2 certificate signed with a non-empty ID is refused under -check_ss_sig, ukey's and OpenSSL's own alike, even with -vfyopt distid; one signed over an empty ID passes")
+    @Test(
+        "what OpenSSL 3.0's verify accepts: an SM2 certificate signed with a non-empty ID is refused under -check_ss_sig, ukey's and OpenSSL's own alike, even with -vfyopt distid; one signed over an empty ID passes"
+    )
     func openSSLVerify() throws {
         let directory = try TemporaryDirectory("sm2-verify")
         let key = try SM2PrivateKey()
-        let ours = try SM2Certificate.selfSigned(key: key, commonName: "ukey root CA", notBefore: Date() - 60, notAfter: Date() + 86_400, isCertificateAuthority: true)
+        let ours = try SM2Certificate.selfSigned(
+            key: key,
+            commonName: "ukey root CA",
+            notBefore: Date() - 60,
+            notAfter: Date() + 86_400,
+            isCertificateAuthority: true
+        )
         try Data(ours.pemRepresentation.utf8).write(to: URL(fileURLWithPath: directory.file("ours.pem")))
         try Data(key.pemRepresentation.utf8).write(to: URL(fileURLWithPath: directory.file("key.pem")))
         let plain = try Self.openssl(["verify", "-CAfile", directory.file("ours.pem"), directory.file("ours.pem")])
-        #expect(plain.status == 0, "without -check_ss_sig a trusted root's own signature is not checked: \(plain.stdout)\(plain.stderr)")
+        #expect(
+            plain.status == 0,
+            "without -check_ss_sig a trusted root's own signature is not checked: \(plain.stdout)\(plain.stderr)"
+        )
         for extra in [[], ["-vfyopt", "distid:1234567812345678"]] {
-            let checked = try Self.openssl(["verify", "-CAfile", directory.file("ours.pem"), "-check_ss_sig"] + extra + [directory.file("ours.pem")])
-            #expect(checked.status != 0, "OpenSSL 3.0 now checks an SM2 signature with the ID (\(extra)): update README's SM2 section")
+            let checked = try Self.openssl(
+                ["verify", "-CAfile", directory.file("ours.pem"), "-check_ss_sig"] + extra + [
+                    directory.file("ours.pem")
+                ]
+            )
+            #expect(
+                checked.status != 0,
+                "OpenSSL 3.0 now checks an SM2 signature with the ID (\(extra)): update README's SM2 section"
+            )
         }
-        let emptyID = try Self.openssl(["req", "-new", "-x509", "-key", directory.file("key.pem"), "-sm3", "-subj", "/CN=empty id", "-days", "2", "-out", directory.file("empty.pem")])
+        let emptyID = try Self.openssl([
+            "req", "-new", "-x509", "-key", directory.file("key.pem"), "-sm3", "-subj", "/CN=empty id", "-days", "2",
+            "-out", directory.file("empty.pem"),
+        ])
         #expect(emptyID.status == 0)
-        let accepted = try Self.openssl(["verify", "-CAfile", directory.file("empty.pem"), "-check_ss_sig", directory.file("empty.pem")])
+        let accepted = try Self.openssl([
+            "verify", "-CAfile", directory.file("empty.pem"), "-check_ss_sig", directory.file("empty.pem"),
+        ])
         #expect(accepted.status == 0, "\(accepted.stdout)\(accepted.stderr)")
         // And ukey sees that one for what it is: signed over an empty ID.
-        let empty = try SM2Certificate(pemRepresentation: String(contentsOfFile: directory.file("empty.pem"), encoding: .utf8))
+        let empty = try SM2Certificate(
+            pemRepresentation: String(contentsOfFile: directory.file("empty.pem"), encoding: .utf8)
+        )
         #expect(empty.isSigned(by: try key.publicKey, id: []))
         #expect(!empty.isSigned(by: try key.publicKey))
     }
 
-    @Test("garbage is refused with a reason: cut, padded, oversized, a P-256 certificate, an unknown critical extension, flipped bytes")
+    @Test(
+        "garbage is refused with a reason: cut, padded, oversized, a P-256 certificate, an unknown critical extension, flipped bytes"
+    )
     func garbage() throws {
         let key = try SM2PrivateKey()
-        let der = try SM2Certificate.selfSigned(key: key, commonName: "x", notBefore: Self.now, notAfter: Self.now + 60, isCertificateAuthority: false).derRepresentation
-        for bad in [[], Array(der.dropLast()), der + [0], [UInt8](repeating: 0x30, count: SM2Certificate.maxSize + 1), Array(der.prefix(40))] {
+        let der = try SM2Certificate.selfSigned(
+            key: key,
+            commonName: "x",
+            notBefore: Self.now,
+            notAfter: Self.now + 60,
+            isCertificateAuthority: false
+        ).derRepresentation
+        for bad in [
+            [], Array(der.dropLast()), der + [0], [UInt8](repeating: 0x30, count: SM2Certificate.maxSize + 1),
+            Array(der.prefix(40)),
+        ] {
             #expect(throws: SMError.self) { try SM2Certificate(derRepresentation: bad) }
         }
         // Every single-byte change either is refused or reads as a certificate whose signature fails.
@@ -112,37 +186,81 @@ struct SM2CertificateTests {
         }
 
         let directory = try TemporaryDirectory("sm2-garbage")
-        let p256 = try Self.openssl(["req", "-new", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", directory.file("k"), "-subj", "/CN=p256", "-days", "1", "-outform", "DER", "-out", directory.file("p256.der")])
+        let p256 = try Self.openssl([
+            "req", "-new", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            directory.file("k"), "-subj", "/CN=p256", "-days", "1", "-outform", "DER", "-out",
+            directory.file("p256.der"),
+        ])
         #expect(p256.status == 0)
-        let error = #expect(throws: SMError.self) { try SM2Certificate(derRepresentation: Array(try Data(contentsOf: URL(fileURLWithPath: directory.file("p256.der"))))) }
+        let error = #expect(throws: SMError.self) {
+            try SM2Certificate(
+                derRepresentation: Array(try Data(contentsOf: URL(fileURLWithPath: directory.file("p256.der"))))
+            )
+        }
         #expect(error?.description.contains("SM2-with-SM3") == true, "\(String(describing: error))")
 
         try Data(key.pemRepresentation.utf8).write(to: URL(fileURLWithPath: directory.file("key.pem")))
-        try "[ext]\n1.2.3.4.5 = critical,ASN1:UTF8String:unknown\n".write(toFile: directory.file("ext.cnf"), atomically: true, encoding: .utf8)
-        let critical = try Self.openssl(["req", "-new", "-x509", "-key", directory.file("key.pem"), "-sm3", "-sigopt", "distid:1234567812345678", "-subj", "/CN=critical", "-days", "1", "-config", "/dev/null", "-extfile", directory.file("ext.cnf"), "-extensions", "ext", "-outform", "DER", "-out", directory.file("critical.der")])
+        try "[ext]\n1.2.3.4.5 = critical,ASN1:UTF8String:unknown\n".write(
+            toFile: directory.file("ext.cnf"),
+            atomically: true,
+            encoding: .utf8
+        )
+        let critical = try Self.openssl([
+            "req", "-new", "-x509", "-key", directory.file("key.pem"), "-sm3", "-sigopt", "distid:1234567812345678",
+            "-subj", "/CN=critical", "-days", "1", "-config", "/dev/null", "-extfile", directory.file("ext.cnf"),
+            "-extensions", "ext", "-outform", "DER", "-out", directory.file("critical.der"),
+        ])
         if critical.status != 0 {
             // Older req has no -extfile: use -addext.
-            let again = try Self.openssl(["req", "-new", "-x509", "-key", directory.file("key.pem"), "-sm3", "-sigopt", "distid:1234567812345678", "-subj", "/CN=critical", "-days", "1", "-addext", "1.2.3.4.5=critical,ASN1:UTF8String:unknown", "-outform", "DER", "-out", directory.file("critical.der")])
+            let again = try Self.openssl([
+                "req", "-new", "-x509", "-key", directory.file("key.pem"), "-sm3", "-sigopt", "distid:1234567812345678",
+                "-subj", "/CN=critical", "-days", "1", "-addext", "1.2.3.4.5=critical,ASN1:UTF8String:unknown",
+                "-outform", "DER", "-out", directory.file("critical.der"),
+            ])
             #expect(again.status == 0, "\(again.stderr)")
         }
-        let refused = #expect(throws: SMError.self) { try SM2Certificate(derRepresentation: Array(try Data(contentsOf: URL(fileURLWithPath: directory.file("critical.der"))))) }
+        let refused = #expect(throws: SMError.self) {
+            try SM2Certificate(
+                derRepresentation: Array(try Data(contentsOf: URL(fileURLWithPath: directory.file("critical.der"))))
+            )
+        }
         #expect(refused?.description.contains("critical") == true, "\(String(describing: refused))")
     }
 
-    @Test("extensions: a caller's are written after basicConstraints and keyUsage and read back as they were, a CA's path length is kept (openssl prints it), and an extension twice is refused")
+    @Test(
+        "extensions: a caller's are written after basicConstraints and keyUsage and read back as they were, a CA's path length is kept (openssl prints it), and an extension twice is refused"
+    )
     func extensions() throws {
         let key = try SM2PrivateKey()
-        let mine = SM2CertificateExtension(oid: SM2CertificateExtension.oid([1, 2, 3, 4, 5]), critical: false, value: [0x0c, 0x04] + Array("ukey".utf8))
+        let mine = SM2CertificateExtension(
+            oid: SM2CertificateExtension.oid([1, 2, 3, 4, 5]),
+            critical: false,
+            value: [0x0c, 0x04] + Array("ukey".utf8)
+        )
         let ca = try SM2Certificate.issue(
-            subject: "path zero", subjectKey: key.publicKey, issuer: "path zero", issuerKey: key,
-            notBefore: Self.now, notAfter: Self.now + 60, isCertificateAuthority: true, maxPathLength: 0, extensions: [mine])
+            subject: "path zero",
+            subjectKey: key.publicKey,
+            issuer: "path zero",
+            issuerKey: key,
+            notBefore: Self.now,
+            notAfter: Self.now + 60,
+            isCertificateAuthority: true,
+            maxPathLength: 0,
+            extensions: [mine]
+        )
         let read = try SM2Certificate(derRepresentation: ca.derRepresentation)
         #expect(read.maxPathLength == 0 && read.isCertificateAuthority)
         #expect(read.extensions.count == 3)
         #expect(read.extensions.last == mine)
         #expect(read.extensionValue(oid: SM2CertificateExtension.oid([1, 2, 3, 4, 5])) == mine)
         #expect(read.extensionValue(oid: SM2CertificateExtension.oid([1, 2, 3, 4, 6])) == nil)
-        let leaf = try SM2Certificate.selfSigned(key: key, commonName: "leaf", notBefore: Self.now, notAfter: Self.now + 60, isCertificateAuthority: false)
+        let leaf = try SM2Certificate.selfSigned(
+            key: key,
+            commonName: "leaf",
+            notBefore: Self.now,
+            notAfter: Self.now + 60,
+            isCertificateAuthority: false
+        )
         #expect(leaf.maxPathLength == nil)
 
         let directory = try TemporaryDirectory("sm2-ext")
@@ -153,14 +271,36 @@ struct SM2CertificateTests {
         #expect(text.stdout.contains("1.2.3.4.5") && text.stdout.contains("ukey"), "\(text.stdout)")
 
         // basicConstraints again, after the writer's own: the reader (which issue ends with) refuses it.
-        let twice = SM2CertificateExtension(oid: SM2CertificateExtension.oid([2, 5, 29, 19]), critical: false, value: [0x30, 0x00])
+        let twice = SM2CertificateExtension(
+            oid: SM2CertificateExtension.oid([2, 5, 29, 19]),
+            critical: false,
+            value: [0x30, 0x00]
+        )
         let error = #expect(throws: SMError.self) {
-            try SM2Certificate.issue(subject: "x", subjectKey: key.publicKey, issuer: "x", issuerKey: key, notBefore: Self.now, notAfter: Self.now + 60, isCertificateAuthority: false, extensions: [twice])
+            try SM2Certificate.issue(
+                subject: "x",
+                subjectKey: key.publicKey,
+                issuer: "x",
+                issuerKey: key,
+                notBefore: Self.now,
+                notAfter: Self.now + 60,
+                isCertificateAuthority: false,
+                extensions: [twice]
+            )
         }
         #expect(error?.description.contains("twice") == true, "\(String(describing: error))")
         // A path length is for a CA.
         #expect(throws: SMError.self) {
-            try SM2Certificate.issue(subject: "x", subjectKey: key.publicKey, issuer: "x", issuerKey: key, notBefore: Self.now, notAfter: Self.now + 60, isCertificateAuthority: false, maxPathLength: 0)
+            try SM2Certificate.issue(
+                subject: "x",
+                subjectKey: key.publicKey,
+                issuer: "x",
+                issuerKey: key,
+                notBefore: Self.now,
+                notAfter: Self.now + 60,
+                isCertificateAuthority: false,
+                maxPathLength: 0
+            )
         }
     }
 }

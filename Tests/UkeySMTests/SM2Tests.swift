@@ -38,8 +38,12 @@ struct SM2Tests {
             #expect(throws: SMError.self) { try SM2PublicKey(derRepresentation: bytes) }
             #expect(throws: SMError.self) { try SM2PrivateKey(derRepresentation: bytes) }
         }
-        let p256 = try ExternalTool("openssl").run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"])
-        #expect(throws: SMError(.malformed, "the private key is not an SM2 key")) { try SM2PrivateKey(pemRepresentation: p256.stdout) }
+        let p256 = try ExternalTool("openssl").run([
+            "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+        ])
+        #expect(throws: SMError(.malformed, "the private key is not an SM2 key")) {
+            try SM2PrivateKey(pemRepresentation: p256.stdout)
+        }
         // A PKCS#8 key whose public point was changed (the fuzzer's first finding): refused, not a
         // key that signs with one scalar and names another point.
         var mismatched = try SM2PrivateKey().derRepresentation
@@ -49,12 +53,16 @@ struct SM2Tests {
         }
         let key = try SM2PrivateKey()
         let publicKey = try key.publicKey
-        for bad in [[], [0x30, 0x00], [UInt8](repeating: 0xFF, count: 72), [UInt8](repeating: 0x30, count: 129)] as [[UInt8]] {
+        for bad in [[], [0x30, 0x00], [UInt8](repeating: 0xFF, count: 72), [UInt8](repeating: 0x30, count: 129)]
+            as [[UInt8]]
+        {
             #expect(!publicKey.isValidSignature(bad, for: Self.message))
         }
     }
 
-    @Test("openssl verifies ukey's signature with -sigopt distid, and ukey verifies openssl's; with the ID left out, openssl 3.0 signs over an empty ID, which ukey's default does not accept")
+    @Test(
+        "openssl verifies ukey's signature with -sigopt distid, and ukey verifies openssl's; with the ID left out, openssl 3.0 signs over an empty ID, which ukey's default does not accept"
+    )
     func interopWithOpenSSL() throws {
         let directory = try TemporaryDirectory("sm2")
         let openssl = ExternalTool("openssl")
@@ -63,10 +71,16 @@ struct SM2Tests {
         try directory.write("pub.pem", Array(try key.publicKey.pemRepresentation.utf8))
         try directory.write("msg", Self.message)
         try directory.write("ours.sig", try key.signature(for: Self.message))
-        let verified = try openssl.run(["dgst", "-sm3", "-verify", directory.file("pub.pem"), "-sigopt", "distid:1234567812345678", "-signature", directory.file("ours.sig"), directory.file("msg")])
+        let verified = try openssl.run([
+            "dgst", "-sm3", "-verify", directory.file("pub.pem"), "-sigopt", "distid:1234567812345678", "-signature",
+            directory.file("ours.sig"), directory.file("msg"),
+        ])
         #expect(verified.stdout.contains("Verified OK"), "\(verified.stdout)\(verified.stderr)")
 
-        let signed = try openssl.run(["dgst", "-sm3", "-sign", directory.file("key.pem"), "-sigopt", "distid:1234567812345678", "-out", directory.file("theirs.sig"), directory.file("msg")])
+        let signed = try openssl.run([
+            "dgst", "-sm3", "-sign", directory.file("key.pem"), "-sigopt", "distid:1234567812345678", "-out",
+            directory.file("theirs.sig"), directory.file("msg"),
+        ])
         #expect(signed.status == 0, "\(signed.stderr)")
         let theirs = Array(try Data(contentsOf: URL(fileURLWithPath: directory.file("theirs.sig"))))
         #expect(try key.publicKey.isValidSignature(theirs, for: Self.message))
@@ -77,7 +91,10 @@ struct SM2Tests {
         #expect(try imported.publicKey.isValidSignature(try imported.signature(for: Self.message), for: Self.message))
 
         // Why the ID is always explicit: without -sigopt, openssl 3.0 uses an empty ID.
-        let implicit = try openssl.run(["dgst", "-sm3", "-sign", directory.file("key.pem"), "-out", directory.file("implicit.sig"), directory.file("msg")])
+        let implicit = try openssl.run([
+            "dgst", "-sm3", "-sign", directory.file("key.pem"), "-out", directory.file("implicit.sig"),
+            directory.file("msg"),
+        ])
         #expect(implicit.status == 0)
         let implicitSignature = Array(try Data(contentsOf: URL(fileURLWithPath: directory.file("implicit.sig"))))
         #expect(!(try key.publicKey.isValidSignature(implicitSignature, for: Self.message)))
@@ -88,7 +105,9 @@ struct SM2Tests {
     func interopWithGMSSL() throws {
         // gmssl strips every leading '0' and '4' of a public key that starts with "04": keys whose X starts so are skipped.
         var key = try SM2PrivateKey()
-        while Self.hex(try key.publicKey.rawRepresentation).first.map({ "04".contains($0) }) == true { key = try SM2PrivateKey() }
+        while Self.hex(try key.publicKey.rawRepresentation).first.map({ "04".contains($0) }) == true {
+            key = try SM2PrivateKey()
+        }
         let publicHex = Self.hex(try key.publicKey.rawRepresentation)
         let privateHex = try Self.privateScalar(key)
         let ours = try key.signature(for: Self.message)
@@ -100,7 +119,9 @@ struct SM2Tests {
             print("verified" if crypt.verify_with_sm3(ours, bytes.fromhex(message)) else "refused")
             print(crypt.sign_with_sm3(bytes.fromhex(message)))
             """
-        let result = try ExternalTool("python3").run(["-c", script, privateHex, publicHex, Self.hex(Self.message), Self.hex(ours)])
+        let result = try ExternalTool("python3").run([
+            "-c", script, privateHex, publicHex, Self.hex(Self.message), Self.hex(ours),
+        ])
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first == "verified", "\(result.stdout)\(result.stderr)")
         let theirs = try #require(lines.count > 1 ? Data(hexString: lines[1]) : nil)
@@ -117,14 +138,19 @@ struct SM2Tests {
         throw SMError(.malformed, "no private scalar in the DER")
     }
 
-    @Test("100,000 operations (hashes, key imports, signatures, verifications, garbage) leave the resident memory flat: every OpenSSL object is freed")
+    @Test(
+        "100,000 operations (hashes, key imports, signatures, verifications, garbage) leave the resident memory flat: every OpenSSL object is freed"
+    )
     func noLeaks() throws {
         // In a process of its own: this runner's RSS moves with every test running beside it.
         let result = try ExternalTool.run(PackagePaths.builtProduct("ukey-testhelper"), ["sm-operations", "100000"])
         let numbers = result.stdout.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
         try #require(result.status == 0 && numbers.count == 2, "\(result.stdout)\(result.stderr)")
         #expect(numbers[0] > 0)
-        #expect(numbers[1] - numbers[0] < 8192, "resident memory grew by \(numbers[1] - numbers[0]) KiB over 100,000 operations")
+        #expect(
+            numbers[1] - numbers[0] < 8192,
+            "resident memory grew by \(numbers[1] - numbers[0]) KiB over 100,000 operations"
+        )
     }
 }
 
@@ -133,7 +159,8 @@ extension Data {
         var bytes: [UInt8] = []
         var iterator = hexString.utf8.makeIterator()
         while let high = iterator.next() {
-            guard let low = iterator.next(), let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else { return nil }
+            guard let low = iterator.next(), let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+            else { return nil }
             bytes.append(value)
         }
         self.init(bytes)

@@ -38,7 +38,8 @@ struct SealedStoreTests {
         let protector = DeviceKeyProtector(stateDirectory: directory)
         _ = try SealedStore.create(in: directory, protector: protector)
         for file in ["store.sealed", "device.key"] {
-            let mode = try FileManager.default.attributesOfItem(atPath: "\(directory)/\(file)")[.posixPermissions] as? Int
+            let mode =
+                try FileManager.default.attributesOfItem(atPath: "\(directory)/\(file)")[.posixPermissions] as? Int
             #expect(mode == 0o600, "\(file)")
         }
         #expect(try FileManager.default.attributesOfItem(atPath: directory)[.posixPermissions] as? Int == 0o700)
@@ -76,7 +77,11 @@ struct SealedStoreTests {
         let (parent, directory) = try Self.fresh()
         _ = parent
         let protector = DeviceKeyProtector(stateDirectory: directory)
-        var store = try SealedStore.create(in: directory, protector: protector, initial: ["user.alice": Array(repeating: 7, count: 40)])
+        var store = try SealedStore.create(
+            in: directory,
+            protector: protector,
+            initial: ["user.alice": Array(repeating: 7, count: 40)]
+        )
         try store.commit(["counter": [0, 0, 0, 3]])
         var checked = 0
         for file in ["store.sealed", "device.key"] {
@@ -101,10 +106,14 @@ struct SealedStoreTests {
             // Truncation and extension are modifications too.
             for cut in [0, 1, original.count / 2, original.count - 1] {
                 try Data(original[..<cut]).write(to: URL(fileURLWithPath: path))
-                #expect(throws: StoreError(.integrity, path: "", "")) { try SealedStore.open(in: directory, protector: protector) }
+                #expect(throws: StoreError(.integrity, path: "", "")) {
+                    try SealedStore.open(in: directory, protector: protector)
+                }
             }
             try Data(original + [0]).write(to: URL(fileURLWithPath: path))
-            #expect(throws: StoreError(.integrity, path: "", "")) { try SealedStore.open(in: directory, protector: protector) }
+            #expect(throws: StoreError(.integrity, path: "", "")) {
+                try SealedStore.open(in: directory, protector: protector)
+            }
             try Data(original).write(to: URL(fileURLWithPath: path))
         }
         #expect(checked > 2 * 200)

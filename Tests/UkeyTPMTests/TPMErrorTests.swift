@@ -3,7 +3,9 @@ import Testing
 
 @Suite("TPM response codes")
 struct TPMErrorTests {
-    @Test("RETRY, YIELDED and TESTING are retryable; a failure is not; transport errors are told apart; tpm2-tss's decoding is kept")
+    @Test(
+        "RETRY, YIELDED and TESTING are retryable; a failure is not; transport errors are told apart; tpm2-tss's decoding is kept"
+    )
     func classification() {
         for code: UInt32 in [0x922, 0x908, 0x90A] {
             #expect(TPMError(code, "PCR_Extend").retryable, "0x\(String(code, radix: 16))")

@@ -8,7 +8,10 @@ import UkeyTesting
 /// The token secret these tests' objects are made with (a token's comes from its state directory).
 let tpmTestSecret = TPMObjectSecret.random()
 
-@Suite("TPM through tpm2-tss, against swtpm", .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)"))
+@Suite(
+    "TPM through tpm2-tss, against swtpm",
+    .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)")
+)
 struct TPMTests {
     static let pcrread = ExternalTool("tpm2_pcrread")
 
@@ -31,7 +34,10 @@ struct TPMTests {
         #expect(after == expected)
         let tool = try Self.pcrread.run(["-T", swtpm.tcti, "sha256:16"])
         #expect(tool.status == 0, "\(tool.stderr)")
-        #expect(tool.stdout.lowercased().contains(expected.map { String(format: "%02x", $0) }.joined()), "\(tool.stdout)")
+        #expect(
+            tool.stdout.lowercased().contains(expected.map { String(format: "%02x", $0) }.joined()),
+            "\(tool.stdout)"
+        )
     }
 
     @Test("random bytes come from the TPM; bad requests and a TPM that is not there are clear errors")
@@ -39,20 +45,27 @@ struct TPMTests {
         let swtpm = try SoftwareTPM()
         defer { swtpm.stop() }
         let tpm = try TPM(tcti: swtpm.tcti, secret: tpmTestSecret)
-        let a = try await tpm.random(count: 100), b = try await tpm.random(count: 100)
+        let a = try await tpm.random(count: 100)
+        let b = try await tpm.random(count: 100)
         #expect(a.count == 100 && b.count == 100 && a != b)
         await #expect(throws: TPMError.self) { try await tpm.extend(pcr: 24, sha256: [UInt8](repeating: 1, count: 32)) }
         await #expect(throws: TPMError.self) { try await tpm.extend(pcr: 16, sha256: [1, 2, 3]) }
-        #expect { try TPM(tcti: "swtpm:path=\(swtpm.directory.file("nothing-here"))", secret: tpmTestSecret) } throws: { error in
+        #expect { try TPM(tcti: "swtpm:path=\(swtpm.directory.file("nothing-here"))", secret: tpmTestSecret) } throws: {
+            error in
             let text = "\(error)"
             return text.contains("opening the TPM") || text.contains("starting a session")
         }
     }
 }
 
-@Suite("A TPM that goes away and comes back", .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)"))
+@Suite(
+    "A TPM that goes away and comes back",
+    .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)")
+)
 struct TPMReconnectTests {
-    @Test("the command in flight fails with a transport error; the next one connects again; the audit key is the same after the restart")
+    @Test(
+        "the command in flight fails with a transport error; the next one connects again; the audit key is the same after the restart"
+    )
     func reconnect() async throws {
         let swtpm = try SoftwareTPM()
         defer { swtpm.stop() }
@@ -77,12 +90,19 @@ struct TPMReconnectTests {
         #expect(try await tpm.auditKey() == key, "primaries from a fixed template are the same keys after a restart")
         let signed = try await tpm.signWithAuditKey(sha256: Array(SHA256.hash(data: Array("checkpoint".utf8))))
         let publicKey = try P256.Signing.PublicKey(x963Representation: signed.publicKey)
-        #expect(publicKey.isValidSignature(try P256.Signing.ECDSASignature(rawRepresentation: signed.signature), for: SHA256.hash(data: Array("checkpoint".utf8))))
+        #expect(
+            publicKey.isValidSignature(
+                try P256.Signing.ECDSASignature(rawRepresentation: signed.signature),
+                for: SHA256.hash(data: Array("checkpoint".utf8))
+            )
+        )
     }
 }
 
 extension TPMReconnectTests {
-    @Test("the TPM dies while a command waits for its answer: that very command fails with a transport error, and the next one reconnects and succeeds")
+    @Test(
+        "the TPM dies while a command waits for its answer: that very command fails with a transport error, and the next one reconnects and succeeds"
+    )
     func commandInFlight() async throws {
         let swtpm = try SoftwareTPM()
         defer { swtpm.stop() }
@@ -106,7 +126,10 @@ extension TPMReconnectTests {
     }
 }
 
-@Suite("TPM quotes, checked by tpm2_checkquote", .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)"))
+@Suite(
+    "TPM quotes, checked by tpm2_checkquote",
+    .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)")
+)
 struct TPMQuoteTests {
     static let checkquote = ExternalTool("tpm2_checkquote")
 
@@ -122,25 +145,43 @@ struct TPMQuoteTests {
             return (first, try await tpm.quote(nonce: nonce, pcrs: [16]))
         }
         let (quote, again) = try await quoteOnce()
-        #expect(quote.attestationKey == again.attestationKey, "the attestation key is derived from a fixed template: the same each time")
+        #expect(
+            quote.attestationKey == again.attestationKey,
+            "the attestation key is derived from a fixed template: the same each time"
+        )
         let work = try TemporaryDirectory()
         let key = try P256.Signing.PublicKey(x963Representation: quote.attestationKey)
         try key.pemRepresentation.write(toFile: work.file("ak.pem"), atomically: true, encoding: .utf8)
         try Data(quote.attest).write(to: URL(fileURLWithPath: work.file("attest")))
         try Data(quote.signature).write(to: URL(fileURLWithPath: work.file("sig")))
         let hex = { (b: [UInt8]) in b.map { String(format: "%02x", $0) }.joined() }
-        let good = try Self.checkquote.run(["-u", work.file("ak.pem"), "-m", work.file("attest"), "-s", work.file("sig"), "-g", "sha256", "-q", hex(nonce)])
+        let good = try Self.checkquote.run([
+            "-u", work.file("ak.pem"), "-m", work.file("attest"), "-s", work.file("sig"), "-g", "sha256", "-q",
+            hex(nonce),
+        ])
         #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
-        let bad = try Self.checkquote.run(["-u", work.file("ak.pem"), "-m", work.file("attest"), "-s", work.file("sig"), "-g", "sha256", "-q", hex(nonce.reversed())])
+        let bad = try Self.checkquote.run([
+            "-u", work.file("ak.pem"), "-m", work.file("attest"), "-s", work.file("sig"), "-g", "sha256", "-q",
+            hex(nonce.reversed()),
+        ])
         #expect(bad.status != 0)
     }
 }
 
 @Suite("The swtpm make test starts")
 struct SharedSoftwareTPMTests {
-    @Test("make test's swtpm answers at UKEY_TEST_TCTI (required under CI=true)", .enabled(if: ExternalTool.inCI || ProcessInfo.processInfo.environment["UKEY_TEST_TCTI"] != nil, "UKEY_TEST_TCTI is not set: make test starts a swtpm and sets it"))
+    @Test(
+        "make test's swtpm answers at UKEY_TEST_TCTI (required under CI=true)",
+        .enabled(
+            if: ExternalTool.inCI || ProcessInfo.processInfo.environment["UKEY_TEST_TCTI"] != nil,
+            "UKEY_TEST_TCTI is not set: make test starts a swtpm and sets it"
+        )
+    )
     func shared() async throws {
-        let tcti = try #require(ProcessInfo.processInfo.environment["UKEY_TEST_TCTI"], "scripts/test.sh did not start swtpm")
+        let tcti = try #require(
+            ProcessInfo.processInfo.environment["UKEY_TEST_TCTI"],
+            "scripts/test.sh did not start swtpm"
+        )
         let tpm = try TPM(tcti: tcti, secret: tpmTestSecret)
         #expect(try await tpm.random(count: 32).count == 32)
     }
@@ -148,10 +189,13 @@ struct SharedSoftwareTPMTests {
 
 @Suite("TPM sealing", .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)"))
 struct TPMSealTests {
-    @Test("a secret sealed to a TPM unseals on that TPM, and not on a fresh one (another machine); a damaged blob is a clear error")
+    @Test(
+        "a secret sealed to a TPM unseals on that TPM, and not on a fresh one (another machine); a damaged blob is a clear error"
+    )
     func seal() async throws {
         let secret = (0..<32).map { _ in UInt8.random(in: 0...255) }
-        let machine = try SoftwareTPM(), other = try SoftwareTPM()
+        let machine = try SoftwareTPM()
+        let other = try SoftwareTPM()
         defer {
             machine.stop()
             other.stop()
@@ -166,7 +210,9 @@ struct TPMSealTests {
         #expect(!blob.contains(secret), "the blob must not carry the secret in the clear")
         func elsewhere() async throws -> [UInt8] { try await TPM(tcti: other.tcti, secret: tpmTestSecret).unseal(blob) }
         await #expect { try await elsewhere() } throws: { "\($0)".contains("was it sealed by this TPM?") }
-        func damaged() async throws -> [UInt8] { try await TPM(tcti: machine.tcti, secret: tpmTestSecret).unseal(Array(blob.dropLast(5))) }
+        func damaged() async throws -> [UInt8] {
+            try await TPM(tcti: machine.tcti, secret: tpmTestSecret).unseal(Array(blob.dropLast(5)))
+        }
         await #expect { try await damaged() } throws: { "\($0)".contains("damaged") }
     }
 }
@@ -178,37 +224,56 @@ extension Array where Element == UInt8 {
     }
 }
 
-@Suite("The sealed store with its key sealed to a TPM", .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)"))
+@Suite(
+    "The sealed store with its key sealed to a TPM",
+    .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)")
+)
 struct TPMStoreTests {
     @Test("the store opens on the same TPM and, copied to another machine, fails with a clear integrity error")
     func storeKeyOnTPM() throws {
-        let machine = try SoftwareTPM(), other = try SoftwareTPM()
+        let machine = try SoftwareTPM()
+        let other = try SoftwareTPM()
         defer {
             machine.stop()
             other.stop()
         }
         let state = try TemporaryDirectory()
         let directory = state.file("state")
-        var store = try SealedStore.create(in: directory, protector: TPMStoreKeyProtector(tcti: machine.tcti, secret: tpmTestSecret), initial: ["greeting": Array("hello".utf8)])
+        var store = try SealedStore.create(
+            in: directory,
+            protector: TPMStoreKeyProtector(tcti: machine.tcti, secret: tpmTestSecret),
+            initial: ["greeting": Array("hello".utf8)]
+        )
         try store.commit(["second": Array("record".utf8)])
-        let reopened = try SealedStore.open(in: directory, protector: TPMStoreKeyProtector(tcti: machine.tcti, secret: tpmTestSecret))
+        let reopened = try SealedStore.open(
+            in: directory,
+            protector: TPMStoreKeyProtector(tcti: machine.tcti, secret: tpmTestSecret)
+        )
         #expect(reopened["greeting"] == Array("hello".utf8))
         #expect(reopened["second"] == Array("record".utf8))
         #expect {
-            try SealedStore.open(in: directory, protector: TPMStoreKeyProtector(tcti: other.tcti, secret: tpmTestSecret))
+            try SealedStore.open(
+                in: directory,
+                protector: TPMStoreKeyProtector(tcti: other.tcti, secret: tpmTestSecret)
+            )
         } throws: { error in
             let text = "\(error)"
             return text.contains("integrity") && text.contains("does not unseal with tpm")
         }
         // A store sealed by the soft token's device key is not opened as a TPM one, or the other way round.
-        #expect { try SealedStore.open(in: directory, protector: DeviceKeyProtector(stateDirectory: directory)) } throws: { "\($0)".contains("sealed by 'tpm'") }
+        #expect {
+            try SealedStore.open(in: directory, protector: DeviceKeyProtector(stateDirectory: directory))
+        } throws: { "\($0)".contains("sealed by 'tpm'") }
     }
 }
 
 /// Another user of the same TPM (root, or a member of `tss`): with tpm2-tools and the templates
 /// ukey used before its objects carried the token's secret, it re-created ukey's attestation key
 /// and CA keys, and moved ukey's NV counter. Now each is the token's alone.
-@Suite("ukey's TPM objects are the token's alone: another TPM user neither derives its keys, nor unseals its store key, nor moves its counter", .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)"))
+@Suite(
+    "ukey's TPM objects are the token's alone: another TPM user neither derives its keys, nor unseals its store key, nor moves its counter",
+    .enabled(if: SoftwareTPM.tool.shouldRun, "swtpm is not installed (make test installs it)")
+)
 struct TPMOwnershipTests {
     static let createPrimary = ExternalTool("tpm2_createprimary")
 
@@ -218,8 +283,16 @@ struct TPMOwnershipTests {
     }
 
     /// The public point of the key another user makes from the fixed template ukey used before.
-    static func fixedTemplateKey(_ attributes: String, unique: String?, tcti: String, in directory: TemporaryDirectory) throws -> Data? {
-        var arguments = ["-C", "o", "-g", "sha256", "-G", "ecc256:ecdsa-sha256:null", "-a", attributes, "-c", directory.file("key.ctx")]
+    static func fixedTemplateKey(
+        _ attributes: String,
+        unique: String?,
+        tcti: String,
+        in directory: TemporaryDirectory
+    ) throws -> Data? {
+        var arguments = [
+            "-C", "o", "-g", "sha256", "-G", "ecc256:ecdsa-sha256:null", "-a", attributes, "-c",
+            directory.file("key.ctx"),
+        ]
         if let unique {
             // tpm2-tools reads a TPMU_PUBLIC_ID: for ECC two TPM2B, sizes little-endian (x, then an empty y).
             let x = Array(unique.utf8)
@@ -228,13 +301,22 @@ struct TPMOwnershipTests {
         }
         let made = try tool("tpm2_createprimary", arguments, tcti: tcti)
         guard made.status == 0 else { throw TestFailure("tpm2_createprimary: \(made.stderr)") }
-        let read = try tool("tpm2_readpublic", ["-c", directory.file("key.ctx"), "-f", "pem", "-o", directory.file("key.pem")], tcti: tcti)
+        let read = try tool(
+            "tpm2_readpublic",
+            ["-c", directory.file("key.ctx"), "-f", "pem", "-o", directory.file("key.pem")],
+            tcti: tcti
+        )
         guard read.status == 0 else { throw TestFailure("tpm2_readpublic: \(read.stderr)") }
         _ = try? tool("tpm2_flushcontext", ["-t"], tcti: tcti)
-        return try P256.Signing.PublicKey(pemRepresentation: String(contentsOfFile: directory.file("key.pem"), encoding: .utf8)).x963Representation
+        return try P256.Signing.PublicKey(
+            pemRepresentation: String(contentsOfFile: directory.file("key.pem"), encoding: .utf8)
+        ).x963Representation
     }
 
-    @Test("the fixed templates (the attestation key's, the token-keys CA's) derive keys that are not the token's; another secret derives others still; the same secret, the same", .enabled(if: createPrimary.shouldRun, Comment(rawValue: createPrimary.skipReason)))
+    @Test(
+        "the fixed templates (the attestation key's, the token-keys CA's) derive keys that are not the token's; another secret derives others still; the same secret, the same",
+        .enabled(if: createPrimary.shouldRun, Comment(rawValue: createPrimary.skipReason))
+    )
     func keysAreTheTokens() async throws {
         let swtpm = try SoftwareTPM()
         defer { swtpm.stop() }
@@ -249,13 +331,31 @@ struct TPMOwnershipTests {
         #expect(someoneElse.attestation != ours.attestation && someoneElse.tokenKeysCA != ours.tokenKeysCA)
         // The attacker's tpm2_createprimary with the templates ukey used before (empty unique; the
         // CA's label as its unique): with the code before, these equalled ukey's keys.
-        let attestation = try Self.fixedTemplateKey("fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign", unique: nil, tcti: swtpm.tcti, in: work)
-        #expect(attestation != nil && attestation != Data(ours.attestation), "another TPM user re-created ukey's attestation key")
-        let tokenKeys = try Self.fixedTemplateKey("fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign", unique: "ukey token-keys CA", tcti: swtpm.tcti, in: work)
-        #expect(tokenKeys != nil && tokenKeys != Data(ours.tokenKeysCA), "another TPM user re-created ukey's token-keys CA key")
+        let attestation = try Self.fixedTemplateKey(
+            "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign",
+            unique: nil,
+            tcti: swtpm.tcti,
+            in: work
+        )
+        #expect(
+            attestation != nil && attestation != Data(ours.attestation),
+            "another TPM user re-created ukey's attestation key"
+        )
+        let tokenKeys = try Self.fixedTemplateKey(
+            "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign",
+            unique: "ukey token-keys CA",
+            tcti: swtpm.tcti,
+            in: work
+        )
+        #expect(
+            tokenKeys != nil && tokenKeys != Data(ours.tokenKeysCA),
+            "another TPM user re-created ukey's token-keys CA key"
+        )
     }
 
-    @Test("the sealed store key unseals with the token's secret only: another secret (another user's storage primary) cannot load it")
+    @Test(
+        "the sealed store key unseals with the token's secret only: another secret (another user's storage primary) cannot load it"
+    )
     func sealedObjectIsTheTokens() async throws {
         let swtpm = try SoftwareTPM()
         defer { swtpm.stop() }
@@ -266,7 +366,10 @@ struct TPMOwnershipTests {
         await #expect(throws: TPMError.self) { try await asSomeoneElse() }
     }
 
-    @Test("ukey's NV counter moves only with the token's authorization: tpm2_nvincrement by another user fails, and the counter stays where ukeyd left it", .enabled(if: createPrimary.shouldRun, Comment(rawValue: createPrimary.skipReason)))
+    @Test(
+        "ukey's NV counter moves only with the token's authorization: tpm2_nvincrement by another user fails, and the counter stays where ukeyd left it",
+        .enabled(if: createPrimary.shouldRun, Comment(rawValue: createPrimary.skipReason))
+    )
     func counterIsTheTokens() async throws {
         let swtpm = try SoftwareTPM()
         defer { swtpm.stop() }

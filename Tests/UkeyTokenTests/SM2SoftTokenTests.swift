@@ -16,14 +16,21 @@ struct SM2SoftTokenTests {
         var configuration = fixture.configuration
         configuration.algorithm = algorithm
         let signer = try IdentityCA.makeRoot(key: fixture.signerKey, commonName: "test policy signer", now: Date())
-        return try await SoftToken.initialize(configuration, soPIN: TokenFixture.soPIN, policySigner: signer, bootID: "boot-1")
+        return try await SoftToken.initialize(
+            configuration,
+            soPIN: TokenFixture.soPIN,
+            policySigner: signer,
+            bootID: "boot-1"
+        )
     }
 
     static func pem(_ token: SoftToken, _ name: String) async throws -> String {
         try await token.certificate(named: name).pemRepresentation
     }
 
-    @Test("its certificates are SM2 and chain for their purposes; its quote verifies (QuoteVerifier with the root, openssl dgst -sm3 with the ID) and its checkpoint with the audit certificate, also after a reopen")
+    @Test(
+        "its certificates are SM2 and chain for their purposes; its quote verifies (QuoteVerifier with the root, openssl dgst -sm3 with the ID) and its checkpoint with the audit certificate, also after a reopen"
+    )
     func signsWithSM2() async throws {
         let fixture = try TokenFixture()
         let token = try await Self.token(.sm2Default, in: fixture)
@@ -39,30 +46,61 @@ struct SM2SoftTokenTests {
         let signed = try await token.quote(nonce: [1, 2, 3], registers: [8], eventLog: .of([2]))
         #expect(signed.algorithm == "sm2-sm3")
         let keysCA = try await Self.pem(token, "token-keys-ca")
-        let verified = try QuoteVerifier.verify(quote: signed.quote, signature: signed.signature, certificatePEM: signed.certificatePEM + keysCA, nonce: [1, 2, 3], rootCAPEM: root)
+        let verified = try QuoteVerifier.verify(
+            quote: signed.quote,
+            signature: signed.signature,
+            certificatePEM: signed.certificatePEM + keysCA,
+            nonce: [1, 2, 3],
+            rootCAPEM: root
+        )
         #expect(verified.algorithm == "sm2-sm3")
         #expect(throws: TokenError.self) {
-            try QuoteVerifier.verify(quote: signed.quote, signature: signed.signature, certificatePEM: chain, nonce: [1, 2, 3], rootCAPEM: root, sm2ID: Array("another-id".utf8))
+            try QuoteVerifier.verify(
+                quote: signed.quote,
+                signature: signed.signature,
+                certificatePEM: chain,
+                nonce: [1, 2, 3],
+                rootCAPEM: root,
+                sm2ID: Array("another-id".utf8)
+            )
         }
         // openssl, from the key the quote reply carries.
         let dir = try TemporaryDirectory("sm2-token")
         try dir.write("q.bin", signed.quote)
         try dir.write("q.sig", signed.signature)
         try dir.write("ak.pub", Array(signed.attestationKeyPEM.utf8))
-        let openssl = try OpenSSL.run(["dgst", "-sm3", "-verify", dir.file("ak.pub"), "-sigopt", "distid:1234567812345678", "-signature", dir.file("q.sig"), dir.file("q.bin")])
+        let openssl = try OpenSSL.run([
+            "dgst", "-sm3", "-verify", dir.file("ak.pub"), "-sigopt", "distid:1234567812345678", "-signature",
+            dir.file("q.sig"), dir.file("q.bin"),
+        ])
         #expect(openssl.stdout.contains("Verified OK"), "\(openssl.stdout)\(openssl.stderr)")
 
         let message = Array("checkpoint 7".utf8)
         let checkpoint = try await token.signAuditCheckpoint(message)
-        let auditKey = try CertificateBundle.verificationKey(try await Self.pem(token, "audit") + Self.pem(token, "token-keys-ca"), for: .audit, rootCAPEM: root)
+        let auditKey = try CertificateBundle.verificationKey(
+            try await Self.pem(token, "audit") + Self.pem(token, "token-keys-ca"),
+            for: .audit,
+            rootCAPEM: root
+        )
         #expect(auditKey.algorithm == "sm2-sm3")
         #expect(auditKey.isValidSignature(checkpoint, for: AuditCheckpoint.signingDomain + message))
-        #expect(!auditKey.isValidSignature(checkpoint, for: message), "a checkpoint signature must not verify without its domain tag")
+        #expect(
+            !auditKey.isValidSignature(checkpoint, for: message),
+            "a checkpoint signature must not verify without its domain tag"
+        )
 
         // Reopened, the same keys sign: the algorithm is the token's, not the configuration's.
         let reopened = try fixture.reopen()
         let again = try await reopened.quote(nonce: [4], registers: [8], eventLog: .of([2]))
-        #expect(try QuoteVerifier.verify(quote: again.quote, signature: again.signature, certificatePEM: chain, nonce: [4], rootCAPEM: root).algorithm == "sm2-sm3")
+        #expect(
+            try QuoteVerifier.verify(
+                quote: again.quote,
+                signature: again.signature,
+                certificatePEM: chain,
+                nonce: [4],
+                rootCAPEM: root
+            ).algorithm == "sm2-sm3"
+        )
     }
 
     @Test("a site's own SM2 ID is the one its signatures carry")
@@ -73,15 +111,32 @@ struct SM2SoftTokenTests {
         let root = try await Self.pem(token, "root-ca")
         let chain = try await Self.pem(token, "attestation") + Self.pem(token, "token-keys-ca")
         let signed = try await token.quote(nonce: [9], registers: [0], eventLog: .of([1]))
-        #expect(try QuoteVerifier.verify(quote: signed.quote, signature: signed.signature, certificatePEM: chain, nonce: [9], rootCAPEM: root, sm2ID: id).algorithm == "sm2-sm3")
+        #expect(
+            try QuoteVerifier.verify(
+                quote: signed.quote,
+                signature: signed.signature,
+                certificatePEM: chain,
+                nonce: [9],
+                rootCAPEM: root,
+                sm2ID: id
+            ).algorithm == "sm2-sm3"
+        )
         // With the default ID, the chain itself does not verify.
         let error = #expect(throws: TokenError.self) {
-            try QuoteVerifier.verify(quote: signed.quote, signature: signed.signature, certificatePEM: chain, nonce: [9], rootCAPEM: root)
+            try QuoteVerifier.verify(
+                quote: signed.quote,
+                signature: signed.signature,
+                certificatePEM: chain,
+                nonce: [9],
+                rootCAPEM: root
+            )
         }
         #expect(error?.reason.contains("signature") == true, "\(String(describing: error))")
     }
 
-    @Test("its users have SM2 keys: the user CA's SM2 certificate chains as a user's only, the PIN opens it, Token.Sign's signature verifies (VerificationKey, openssl dgst -sm3 with the ID), a reissue keeps the key, a reopened token signs with it")
+    @Test(
+        "its users have SM2 keys: the user CA's SM2 certificate chains as a user's only, the PIN opens it, Token.Sign's signature verifies (VerificationKey, openssl dgst -sm3 with the ID), a reissue keeps the key, a reopened token signs with it"
+    )
     func users() async throws {
         let fixture = try TokenFixture()
         let token = try await Self.token(.sm2Default, in: fixture)
@@ -96,7 +151,9 @@ struct SM2SoftTokenTests {
         let bundle = try await issued.pemRepresentation + Self.pem(token, "user-ca")
         let key = try CertificateBundle.verificationKey(bundle, for: .userIdentity, rootCAPEM: root)
         #expect(key.algorithm == "sm2-sm3")
-        #expect(throws: TokenError.self) { try CertificateBundle.verificationKey(bundle, for: .attestation, rootCAPEM: root) }
+        #expect(throws: TokenError.self) {
+            try CertificateBundle.verificationKey(bundle, for: .attestation, rootCAPEM: root)
+        }
         #expect(try await token.verifyPIN(user: "alice", pin: "alice-p1") == .accepted)
         #expect(try await token.verifyPIN(user: "alice", pin: "wrong-p1") == .rejected(retriesLeft: 2))
 
@@ -109,7 +166,10 @@ struct SM2SoftTokenTests {
         try dir.write("m.bin", message)
         try dir.write("m.sig", signature)
         try dir.write("alice.pub", Array(key.pemRepresentation.utf8))
-        let openssl = try OpenSSL.run(["dgst", "-sm3", "-verify", dir.file("alice.pub"), "-sigopt", "distid:1234567812345678", "-signature", dir.file("m.sig"), dir.file("m.bin")])
+        let openssl = try OpenSSL.run([
+            "dgst", "-sm3", "-verify", dir.file("alice.pub"), "-sigopt", "distid:1234567812345678", "-signature",
+            dir.file("m.sig"), dir.file("m.bin"),
+        ])
         #expect(openssl.stdout.contains("Verified OK"), "\(openssl.stdout)\(openssl.stderr)")
 
         // A reissue certifies the same key again; a CSR (a card's P-256 key) is refused, and so is a
@@ -123,9 +183,15 @@ struct SM2SoftTokenTests {
         #expect(reissued.serialNumber != certificate.serialNumber)
         let csrKey = P256.Signing.PrivateKey()
         let csr = try CertificateSigningRequest(
-            version: .v1, subject: try DistinguishedName { CommonName("alice") }, privateKey: Certificate.PrivateKey(csrKey),
-            attributes: CertificateSigningRequest.Attributes(), signatureAlgorithm: .ecdsaWithSHA256)
-        let csrRefused = await #expect(throws: TokenError.self) { try await token.issueCertificate(user: "alice", csrPEM: try csr.serializeAsPEM().pemString) }
+            version: .v1,
+            subject: try DistinguishedName { CommonName("alice") },
+            privateKey: Certificate.PrivateKey(csrKey),
+            attributes: CertificateSigningRequest.Attributes(),
+            signatureAlgorithm: .ecdsaWithSHA256
+        )
+        let csrRefused = await #expect(throws: TokenError.self) {
+            try await token.issueCertificate(user: "alice", csrPEM: try csr.serializeAsPEM().pemString)
+        }
         #expect(csrRefused?.reason.contains("SM2") == true, "\(String(describing: csrRefused))")
         let cardRefused = await #expect(throws: TokenError.self) {
             try await token.addCardUser("bob", roles: ["user"], card: 7, publicKey: P256.Signing.PrivateKey().publicKey)
@@ -146,7 +212,12 @@ struct SM2SoftTokenTests {
         configuration.certificateAuthorityKeys[.rootCA] = Certificate.PrivateKey(P256.Signing.PrivateKey())
         let signer = try IdentityCA.makeRoot(key: other.signerKey, commonName: "test policy signer", now: Date())
         let refused = await #expect(throws: TokenError.self) {
-            try await SoftToken.initialize(configuration, soPIN: TokenFixture.soPIN, policySigner: signer, bootID: "boot-1")
+            try await SoftToken.initialize(
+                configuration,
+                soPIN: TokenFixture.soPIN,
+                policySigner: signer,
+                bootID: "boot-1"
+            )
         }
         #expect(refused?.reason.contains("P-256") == true, "\(String(describing: refused))")
         #expect(!SoftToken.isInitialized(stateDirectory: configuration.stateDirectory))

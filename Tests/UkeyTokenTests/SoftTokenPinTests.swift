@@ -37,7 +37,9 @@ struct SoftTokenPinTests {
             }
         }
         await #expect(throws: TokenError(.invalidName, "")) { try await token.addUser("a/b", pin: "123456", roles: []) }
-        await #expect(throws: TokenError(.invalidName, "")) { try await token.addUser("root-ca", pin: "123456", roles: []) }
+        await #expect(throws: TokenError(.invalidName, "")) {
+            try await token.addUser("root-ca", pin: "123456", roles: [])
+        }
     }
 
     @Test("three wrong PINs lock; the lock persists across restart; a right PIN restores the counter")
@@ -60,7 +62,9 @@ struct SoftTokenPinTests {
         #expect(try await token.verifyPIN(user: "mallory", pin: "whatever") == .unknownUser)
     }
 
-    @Test("concurrent checks of one user's PIN are serialized: a burst of right PINs never locks, wrong ones spend exactly the tries")
+    @Test(
+        "concurrent checks of one user's PIN are serialized: a burst of right PINs never locks, wrong ones spend exactly the tries"
+    )
     func concurrentChecks() async throws {
         let fixture = try TokenFixture()
         let token = try await fixture.initialize()
@@ -88,7 +92,10 @@ struct SoftTokenPinTests {
         for _ in 0..<3 { _ = try await token.verifyPIN(user: "alice", pin: "nope-nope") }
         #expect(try await token.verifyPIN(user: "alice", pin: "correct-1") == .locked)
 
-        #expect(try await token.unblockPIN(user: "alice", soPIN: "wrong-so-pin", newPIN: "fresh-pin") == .rejected(retriesLeft: 9))
+        #expect(
+            try await token.unblockPIN(user: "alice", soPIN: "wrong-so-pin", newPIN: "fresh-pin")
+                == .rejected(retriesLeft: 9)
+        )
         #expect(try await token.verifyPIN(user: "alice", pin: "fresh-pin") == .locked)
         #expect(try await token.unblockPIN(user: "alice", soPIN: TokenFixture.soPIN, newPIN: "fresh-pin") == .accepted)
         #expect(try await token.soPINStatus() == (10, 10))
@@ -109,14 +116,19 @@ struct SoftTokenPinTests {
         var token = try await fixture.initialize()
         try await token.addUser("alice", pin: "correct-1", roles: [])
         for expected in stride(from: 9, through: 1, by: -1) {
-            #expect(try await token.unblockPIN(user: "alice", soPIN: "wrong-so-pin", newPIN: "fresh-pin") == .rejected(retriesLeft: expected))
+            #expect(
+                try await token.unblockPIN(user: "alice", soPIN: "wrong-so-pin", newPIN: "fresh-pin")
+                    == .rejected(retriesLeft: expected)
+            )
         }
         #expect(try await token.unblockPIN(user: "alice", soPIN: "wrong-so-pin", newPIN: "fresh-pin") == .locked)
         token = try fixture.reopen()
         await #expect(throws: TokenError(.tokenLocked, "")) {
             try await token.unblockPIN(user: "alice", soPIN: TokenFixture.soPIN, newPIN: "fresh-pin")
         }
-        await #expect(throws: TokenError(.tokenLocked, "")) { try await token.verifyPIN(user: "alice", pin: "correct-1") }
+        await #expect(throws: TokenError(.tokenLocked, "")) {
+            try await token.verifyPIN(user: "alice", pin: "correct-1")
+        }
         await #expect(throws: TokenError(.tokenLocked, "")) { try await token.addUser("bob", pin: "123456", roles: []) }
         // Measurement and attestation go on.
         _ = try await token.quote(nonce: [1, 2, 3], registers: [8], eventLog: .of([]))
@@ -133,7 +145,10 @@ struct SoftTokenPinTests {
 
         // How long one whole check takes here, from the helper's "checking" line to its exit:
         // the kills are aimed inside that window.
-        let probe = try ChildProcess(helper, ["verify-pin", fixture.configuration.stateDirectory, "alice", "correct-1"])
+        let probe = try ChildProcess(
+            helper,
+            ["verify-pin", fixture.configuration.stateDirectory, "alice", "correct-1"]
+        )
         probe.waitForFirstLine()
         let started = DispatchTime.now()
         #expect(probe.wait() == 0)
@@ -142,15 +157,24 @@ struct SoftTokenPinTests {
         // A kill lands mid-check when the decrement is on disk and the restore is not: the
         // counter is one lower after the kill. Kills before the decrement leave it unchanged;
         // a check that finished restores it. No outcome may ever give a try back.
-        var midCheck = 0, beforeDecrement = 0, finished = 0, rounds = 0
+        var midCheck = 0
+        var beforeDecrement = 0
+        var finished = 0
+        var rounds = 0
         while midCheck < 40 && rounds < 120 {
             rounds += 1
             let before = try await fixture.reopen().pinStatus(user: "alice").triesLeft
             if before == 0 {
-                #expect(try await fixture.reopen().unblockPIN(user: "alice", soPIN: TokenFixture.soPIN, newPIN: "correct-1") == .accepted)
+                #expect(
+                    try await fixture.reopen().unblockPIN(user: "alice", soPIN: TokenFixture.soPIN, newPIN: "correct-1")
+                        == .accepted
+                )
                 continue
             }
-            let child = try ChildProcess(helper, ["verify-pin", fixture.configuration.stateDirectory, "alice", "correct-1"])
+            let child = try ChildProcess(
+                helper,
+                ["verify-pin", fixture.configuration.stateDirectory, "alice", "correct-1"]
+            )
             child.waitForFirstLine()
             try await Task.sleep(nanoseconds: UInt64.random(in: 0...(checkNanoseconds * 9 / 10), using: &generator))
             child.kill9()
@@ -168,10 +192,18 @@ struct SoftTokenPinTests {
                 beforeDecrement += 1
             }
         }
-        print("killDuringCheck: \(midCheck) kills mid-check, \(beforeDecrement) before the decrement, \(finished) checks finished, in \(rounds) rounds (a check takes \(checkNanoseconds / 1_000_000) ms)")
-        #expect(midCheck == 40, "only \(midCheck) of \(rounds) kills landed between the decrement and the restore; \(generator)")
+        print(
+            "killDuringCheck: \(midCheck) kills mid-check, \(beforeDecrement) before the decrement, \(finished) checks finished, in \(rounds) rounds (a check takes \(checkNanoseconds / 1_000_000) ms)"
+        )
+        #expect(
+            midCheck == 40,
+            "only \(midCheck) of \(rounds) kills landed between the decrement and the restore; \(generator)"
+        )
         // The token still works: the right PIN is accepted and the counter is full again.
-        #expect(try await fixture.reopen().unblockPIN(user: "alice", soPIN: TokenFixture.soPIN, newPIN: "correct-1") == .accepted)
+        #expect(
+            try await fixture.reopen().unblockPIN(user: "alice", soPIN: TokenFixture.soPIN, newPIN: "correct-1")
+                == .accepted
+        )
         #expect(try await fixture.reopen().verifyPIN(user: "alice", pin: "correct-1") == .accepted)
     }
 
@@ -183,22 +215,33 @@ struct SoftTokenPinTests {
         try await fixture.reopen().addUser("alice", pin: "correct-1", roles: [])
         // Timed in a child process: in this one, the other suites' PIN checks share the
         // derivation queue and would stand in line ahead of one path or the other (CI saw 2.3x).
-        let run = try ExternalTool.run(PackagePaths.builtProduct("ukey-testhelper"), ["pin-timing", fixture.configuration.stateDirectory, "alice:correct-1", "10"])
+        let run = try ExternalTool.run(
+            PackagePaths.builtProduct("ukey-testhelper"),
+            ["pin-timing", fixture.configuration.stateDirectory, "alice:correct-1", "10"]
+        )
         #expect(run.status == 0, "\(run.stderr)")
         let timed = run.stdout.split(separator: "\n").compactMap { line -> (Double, Double)? in
             let fields = line.split(separator: " ")
-            guard fields.count == 3, fields[0] == "pair", let u = Double(fields[1]), let w = Double(fields[2]) else { return nil }
+            guard fields.count == 3, fields[0] == "pair", let u = Double(fields[1]), let w = Double(fields[2]) else {
+                return nil
+            }
             return (u / 1e9, w / 1e9)
         }
         try #require(timed.count == 10, "\(run.stdout)")
-        let unknown = timed.map(\.0), wrong = timed.map(\.1)
+        let unknown = timed.map(\.0)
+        let wrong = timed.map(\.1)
         // Each unknown-user refusal against the wrong PIN timed right after it: the machine's slow
         // phases (the other suites run in parallel, on other processes' cores) fall on both of a pair. The band is wide
         // because a loaded machine stretches single checks; without the dummy derivation the ratio
         // is about 0.0001.
         let pairs = zip(unknown, wrong).map { $0 / $1 }.sorted()
         let ratio = (pairs[4] + pairs[5]) / 2
-        print("unknownUserTiming: median unknown user \(Int(unknown.sorted()[5] * 1000)) ms, wrong PIN \(Int(wrong.sorted()[5] * 1000)) ms, median pair ratio \(ratio)")
-        #expect((0.5...2.0).contains(ratio), "an unknown user is refused in \(ratio)x a wrong PIN's time (pairs: \(pairs))")
+        print(
+            "unknownUserTiming: median unknown user \(Int(unknown.sorted()[5] * 1000)) ms, wrong PIN \(Int(wrong.sorted()[5] * 1000)) ms, median pair ratio \(ratio)"
+        )
+        #expect(
+            (0.5...2.0).contains(ratio),
+            "an unknown user is refused in \(ratio)x a wrong PIN's time (pairs: \(pairs))"
+        )
     }
 }

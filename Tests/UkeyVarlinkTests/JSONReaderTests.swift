@@ -11,8 +11,14 @@ struct JSONReaderTests {
         (" [ ] ", .array([])),
         ("null", .null),
         ("true", .bool(true)),
-        ("[false,0,-0,12,-7,9223372036854775807,-9223372036854775808]", .array([false, 0, 0, 12, -7, .int(Int.max), .int(Int.min)])),
-        ("[1.5,-2e3,1E+2,0.25e-1,9223372036854775808]", .array([.double(1.5), .double(-2000), .double(100), .double(0.025), .double(9223372036854775808)])),
+        (
+            "[false,0,-0,12,-7,9223372036854775807,-9223372036854775808]",
+            .array([false, 0, 0, 12, -7, .int(Int.max), .int(Int.min)])
+        ),
+        (
+            "[1.5,-2e3,1E+2,0.25e-1,9223372036854775808]",
+            .array([.double(1.5), .double(-2000), .double(100), .double(0.025), .double(9_223_372_036_854_775_808)])
+        ),
         (#"{"a":{"b":[1,{"c":null}]}}"#, ["a": ["b": [1, ["c": .null]]]]),
         (#""\"\\\/\b\f\n\r\t""#, .string("\"\\/\u{08}\u{0C}\n\r\t")),
         (#""\u00e9\u20AC\ud83d\ude00 é€😀""#, .string("é€😀 é€😀")),
@@ -66,9 +72,12 @@ struct JSONReaderTests {
     func limits() {
         #expect(throws: JSONReader.Failure.self) { try JSONReader.parse([0x22, 0xC3, 0x28, 0x22]) }
         #expect(throws: JSONReader.Failure.self) { try JSONReader.parse([0x22, 0x5C, 0x6E, 0xFF, 0x22]) }
-        let deep = String(repeating: "[", count: JSONReader.maxDepth + 1) + String(repeating: "]", count: JSONReader.maxDepth + 1)
+        let deep =
+            String(repeating: "[", count: JSONReader.maxDepth + 1)
+            + String(repeating: "]", count: JSONReader.maxDepth + 1)
         #expect { try JSONReader.parse(Array(deep.utf8)) } throws: { "\($0)".contains("nested deeper") }
-        let allowed = String(repeating: "[", count: JSONReader.maxDepth) + String(repeating: "]", count: JSONReader.maxDepth)
+        let allowed =
+            String(repeating: "[", count: JSONReader.maxDepth) + String(repeating: "]", count: JSONReader.maxDepth)
         #expect(throws: Never.self) { try JSONReader.parse(Array(allowed.utf8)) }
         // A million brackets fail at the limit, not by running out of stack.
         #expect(throws: JSONReader.Failure.self) { try JSONReader.parse([UInt8](repeating: 0x5B, count: 1_000_000)) }
@@ -76,9 +85,18 @@ struct JSONReaderTests {
 
     @Test("the writer escapes what JSON needs, sorts keys, and Foundation reads its output back to the same value")
     func writes() throws {
-        let value: JSONValue = ["z": 1, "a": ["s": "q\"b\\s/\n\t\u{01}\u{1F}é😀", "n": .null, "d": .double(0.1), "l": [true, false, .double(1e300)]]]
+        let value: JSONValue = [
+            "z": 1,
+            "a": [
+                "s": "q\"b\\s/\n\t\u{01}\u{1F}é😀", "n": .null, "d": .double(0.1), "l": [true, false, .double(1e300)],
+            ],
+        ]
         let bytes = JSONWriter.write(value)
-        #expect(String(decoding: bytes, as: UTF8.self).hasPrefix(#"{"a":{"d":0.1,"l":[true,false,1e+300],"n":null,"s":"q\"b\\s/\n\t\u0001\u001f"#))
+        #expect(
+            String(decoding: bytes, as: UTF8.self).hasPrefix(
+                #"{"a":{"d":0.1,"l":[true,false,1e+300],"n":null,"s":"q\"b\\s/\n\t\u0001\u001f"#
+            )
+        )
         #expect(try JSONReader.parse(bytes) == value)
         let foundation = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
         #expect(((foundation?["a"] as? [String: Any])?["s"] as? String) == "q\"b\\s/\n\t\u{01}\u{1F}é😀")
@@ -88,18 +106,35 @@ struct JSONReaderTests {
 
     /// A random value of bounded size and depth, with strings over all of Unicode's planes.
     static func randomValue(depth: Int, using generator: inout some RandomNumberGenerator) -> JSONValue {
-        let scalars: [Unicode.Scalar] = ["a", "\"", "\\", "/", "\n", "\u{0}", "\u{1F}", "\u{7F}", "é", "\u{FFFF}", "😀", "\u{10FFFF}"]
+        let scalars: [Unicode.Scalar] = [
+            "a", "\"", "\\", "/", "\n", "\u{0}", "\u{1F}", "\u{7F}", "é", "\u{FFFF}", "😀", "\u{10FFFF}",
+        ]
         switch Int.random(in: 0..<(depth > 3 ? 5 : 7), using: &generator) {
         case 0: return .null
         case 1: return .bool(Bool.random(using: &generator))
         case 2: return .int(Int.random(in: Int.min...Int.max, using: &generator))
         case 3: return .double(Double.random(in: -1e20...1e20, using: &generator))
         case 4:
-            return .string(String(String.UnicodeScalarView((0..<Int.random(in: 0...8, using: &generator)).map { _ in scalars.randomElement(using: &generator)! })))
-        case 5: return .array((0..<Int.random(in: 0...4, using: &generator)).map { _ in randomValue(depth: depth + 1, using: &generator) })
+            return .string(
+                String(
+                    String.UnicodeScalarView(
+                        (0..<Int.random(in: 0...8, using: &generator)).map { _ in
+                            scalars.randomElement(using: &generator)!
+                        }
+                    )
+                )
+            )
+        case 5:
+            return .array(
+                (0..<Int.random(in: 0...4, using: &generator)).map { _ in
+                    randomValue(depth: depth + 1, using: &generator)
+                }
+            )
         default:
             var members: [String: JSONValue] = [:]
-            for index in 0..<Int.random(in: 0...4, using: &generator) { members["k\(index)"] = randomValue(depth: depth + 1, using: &generator) }
+            for index in 0..<Int.random(in: 0...4, using: &generator) {
+                members["k\(index)"] = randomValue(depth: depth + 1, using: &generator)
+            }
             return .object(members)
         }
     }
@@ -112,7 +147,10 @@ struct JSONReaderTests {
             let bytes = JSONWriter.write(value)
             #expect(try JSONReader.parse(bytes) == value, "\(generator)")
             let foundation = try JSONSerialization.jsonObject(with: Data(bytes), options: .fragmentsAllowed)
-            #expect(FoundationJSON.agrees(value, foundation), "Foundation reads \(String(decoding: bytes, as: UTF8.self)) otherwise; \(generator)")
+            #expect(
+                FoundationJSON.agrees(value, foundation),
+                "Foundation reads \(String(decoding: bytes, as: UTF8.self)) otherwise; \(generator)"
+            )
         }
     }
 
@@ -125,7 +163,9 @@ struct JSONReaderTests {
         for round in 0..<20_000 {
             var bytes = seeds[round % seeds.count]
             if round % 4 == 0 {
-                bytes = (0..<Int.random(in: 0...40, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
+                bytes = (0..<Int.random(in: 0...40, using: &generator)).map { _ in
+                    alphabet.randomElement(using: &generator)!
+                }
             } else {
                 for _ in 0..<Int.random(in: 1...4, using: &generator) where !bytes.isEmpty {
                     let index = Int.random(in: 0..<bytes.count, using: &generator)
@@ -140,7 +180,10 @@ struct JSONReaderTests {
             accepted += 1
             let text = String(decoding: bytes, as: UTF8.self)
             let foundation = try? JSONSerialization.jsonObject(with: Data(bytes), options: .fragmentsAllowed)
-            #expect(foundation.map { FoundationJSON.agrees(value, $0) } == true, "Foundation refuses or reads otherwise \(text); \(generator)")
+            #expect(
+                foundation.map { FoundationJSON.agrees(value, $0) } == true,
+                "Foundation refuses or reads otherwise \(text); \(generator)"
+            )
             #expect(try JSONReader.parse(JSONWriter.write(value)) == value, "\(text); \(generator)")
         }
         // The mutations must leave some documents valid, or the differential checks nothing.

@@ -6,7 +6,10 @@ import UkeyVarlink
 struct VarlinkFramingTests {
     static let calls = [
         VarlinkCall(method: "org.varlink.service.GetInfo"),
-        VarlinkCall(method: "io.ukey.Boot.Measure", parameters: ["entity": "vmm", "component": "kernel", "digest": "sha256:00"]),
+        VarlinkCall(
+            method: "io.ukey.Boot.Measure",
+            parameters: ["entity": "vmm", "component": "kernel", "digest": "sha256:00"]
+        ),
         VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "alice", "pin": "ünïcødé"], more: true),
     ]
     static var stream: [UInt8] { calls.flatMap { VarlinkFraming.frame(VarlinkCodec.encode($0)) } }
@@ -72,7 +75,8 @@ struct VarlinkFramingTests {
             try VarlinkCodec.decodeCall(bytes)
         } throws: { error in
             let error = error as! VarlinkError
-            return error.name == "io.ukey.ProtocolError" && error.parameters["reason"]?.stringValue?.contains(reason) == true
+            return error.name == "io.ukey.ProtocolError"
+                && error.parameters["reason"]?.stringValue?.contains(reason) == true
         }
     }
 
@@ -84,7 +88,9 @@ struct VarlinkFramingTests {
         #expect(VarlinkCall(method: "io.ukey.Boot.Measure").methodName == "Measure")
     }
 
-    @Test("random bytes: the framer splits as a plain split on NUL does, fed whole or in pieces; the decoder refuses with a ProtocolError or reads a call that round-trips")
+    @Test(
+        "random bytes: the framer splits as a plain split on NUL does, fed whole or in pieces; the decoder refuses with a ProtocolError or reads a call that round-trips"
+    )
     func fuzz() throws {
         var generator = SeededRandom.forTest()
         let alphabet = Array("{}\"method:0\u{0}".utf8)
@@ -95,14 +101,18 @@ struct VarlinkFramingTests {
             let bytes: [UInt8]
             switch Int.random(in: 0..<4, using: &generator) {
             case 0:
-                bytes = (0..<Int.random(in: 0...600, using: &generator)).map { _ in UInt8.random(in: 1...255, using: &generator) }
+                bytes = (0..<Int.random(in: 0...600, using: &generator)).map { _ in
+                    UInt8.random(in: 1...255, using: &generator)
+                }
             case 1:
                 bytes = (0..<Int.random(in: 1...3, using: &generator)).flatMap { _ in
-                    [UInt8](repeating: 0x41, count: Int.random(in: 508...516, using: &generator)) + (Bool.random(using: &generator) ? [0] : [])
+                    [UInt8](repeating: 0x41, count: Int.random(in: 508...516, using: &generator))
+                        + (Bool.random(using: &generator) ? [0] : [])
                 }
             default:
                 bytes = (0..<Int.random(in: 0...600, using: &generator)).map { _ in
-                    Bool.random(using: &generator) ? UInt8.random(in: 0...255, using: &generator) : alphabet.randomElement(using: &generator)!
+                    Bool.random(using: &generator)
+                        ? UInt8.random(in: 0...255, using: &generator) : alphabet.randomElement(using: &generator)!
                 }
             }
             // The reference: every NUL ends a message; any message (or the unterminated rest) over the limit is refused.
@@ -138,13 +148,24 @@ struct VarlinkFramingTests {
         }
         // Both outcomes must occur, or the loop checks less than it says.
         #expect(refusedForSize > 0, "\(generator)")
-        let directed = (0..<200).map { _ in VarlinkCall(method: "a.B\(Int.random(in: 0...9, using: &generator))", parameters: ["k": .int(Int.random(in: -9...9, using: &generator))], more: Bool.random(using: &generator)) }
+        let directed = (0..<200).map { _ in
+            VarlinkCall(
+                method: "a.B\(Int.random(in: 0...9, using: &generator))",
+                parameters: ["k": .int(Int.random(in: -9...9, using: &generator))],
+                more: Bool.random(using: &generator)
+            )
+        }
         for call in directed { #expect(try VarlinkCodec.decodeCall(VarlinkCodec.encode(call)) == call, "\(generator)") }
     }
 
     @Test("every interface ukeyd serves has a description naming itself")
     func interfaces() {
-        #expect(VarlinkInterface.all.map(\.name) == ["org.varlink.service", "io.ukey.Boot", "io.ukey.Auth", "io.ukey.Runtime", "io.ukey.Token", "io.ukey.Audit", "io.ukey.Admin"])
+        #expect(
+            VarlinkInterface.all.map(\.name) == [
+                "org.varlink.service", "io.ukey.Boot", "io.ukey.Auth", "io.ukey.Runtime", "io.ukey.Token",
+                "io.ukey.Audit", "io.ukey.Admin",
+            ]
+        )
         for interface in VarlinkInterface.all {
             #expect(interface.description.contains("interface \(interface.name)\n"))
         }

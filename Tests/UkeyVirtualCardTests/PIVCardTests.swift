@@ -24,11 +24,21 @@ struct PIVCardTests {
         func send(_ bytes: [UInt8]) -> (data: [UInt8], sw: UInt16) {
             let response = card.respond(to: bytes)
             #expect(response.count >= 2, "a response always ends in a status word")
-            return (Array(response.dropLast(2)), UInt16(response[response.count - 2]) << 8 | UInt16(response[response.count - 1]))
+            return (
+                Array(response.dropLast(2)),
+                UInt16(response[response.count - 2]) << 8 | UInt16(response[response.count - 1])
+            )
         }
 
         @discardableResult
-        func apdu(_ ins: UInt8, _ p1: UInt8, _ p2: UInt8, _ data: [UInt8] = [], cla: UInt8 = 0, le: UInt8? = nil) -> (data: [UInt8], sw: UInt16) {
+        func apdu(
+            _ ins: UInt8,
+            _ p1: UInt8,
+            _ p2: UInt8,
+            _ data: [UInt8] = [],
+            cla: UInt8 = 0,
+            le: UInt8? = nil
+        ) -> (data: [UInt8], sw: UInt16) {
             var bytes = [cla, ins, p1, p2]
             if !data.isEmpty { bytes += [UInt8(data.count)] + data }
             if let le { bytes.append(le) }
@@ -40,7 +50,8 @@ struct PIVCardTests {
         /// The card authenticates the client (7C{81} then 7C{82 E(C)}) with the default key.
         func authenticateManagementKey(key: [UInt8] = PIVCardState.defaultManagementKey) -> UInt16 {
             let challenge = apdu(0x87, 0x03, 0x9B, [0x7C, 0x02, 0x81, 0x00])
-            guard challenge.sw == 0x9000, let outer = try? TLV.parse(challenge.data), let c = (try? TLV.parse(outer[0].value))?.value(0x81),
+            guard challenge.sw == 0x9000, let outer = try? TLV.parse(challenge.data),
+                let c = (try? TLV.parse(outer[0].value))?.value(0x81),
                 let answer = try? ManagementKeyCipher.encrypt(c, key: key, algorithm: .tripleDES)
             else { return challenge.sw }
             return apdu(0x87, 0x03, 0x9B, TLV.encode(0x7C, TLV.encode(0x82, answer))).sw
@@ -66,7 +77,9 @@ struct PIVCardTests {
         #expect(h.apdu(0xA4, 0x04, 0x00, [0xA0, 0x00, 0x00, 0x03]).sw == 0x6A82, "4 bytes are no PIV prefix")
     }
 
-    @Test("wrong PINs count down (63C2, 63C1) and block (6983); the PUK unblocks with a new PIN; an empty VERIFY reports the state")
+    @Test(
+        "wrong PINs count down (63C2, 63C1) and block (6983); the PUK unblocks with a new PIN; an empty VERIFY reports the state"
+    )
     func pinLifecycle() {
         let h = Harness()
         #expect(h.apdu(0x20, 0x00, 0x80).sw == 0x63C3)
@@ -78,13 +91,18 @@ struct PIVCardTests {
         let unblock = PIVCardState.padded(PIVCardState.defaultPUK) + PIVCardState.padded(Array("24682468".utf8))
         #expect(h.apdu(0x2C, 0x00, 0x80, unblock).sw == 0x9000)
         #expect(h.verify("24682468") == 0x9000 && h.apdu(0x20, 0x00, 0x80).sw == 0x9000)
-        #expect(h.apdu(0x20, 0xFF, 0x80).sw == 0x9000 && h.apdu(0x20, 0x00, 0x80).sw == 0x63C3, "P1 FF resets the verified state")
+        #expect(
+            h.apdu(0x20, 0xFF, 0x80).sw == 0x9000 && h.apdu(0x20, 0x00, 0x80).sw == 0x63C3,
+            "P1 FF resets the verified state"
+        )
         let change = PIVCardState.padded(Array("24682468".utf8)) + PIVCardState.padded(Array("1357".utf8))
         #expect(h.apdu(0x24, 0x00, 0x80, change).sw == 0x6A80, "a 4-character PIN is refused")
         #expect(h.card.state.pinTriesLeft == 3)
     }
 
-    @Test("a PIN try is written to disk before the PIN is compared, and given back only after a match; a failed write refuses the check")
+    @Test(
+        "a PIN try is written to disk before the PIN is compared, and given back only after a match; a failed write refuses the check"
+    )
     func pinTrySpentFirst() {
         let h = Harness()
         #expect(h.verify("123456") == 0x9000)
@@ -94,7 +112,10 @@ struct PIVCardTests {
         #expect(h.written.map(\.pinTriesLeft) == [2])
         h.failWrites = true
         #expect(h.verify("123456") == 0x6581)
-        #expect(h.card.state.pinTriesLeft == 2 && h.apdu(0x20, 0x00, 0x80).sw == 0x63C2, "nothing changed and the PIN is not verified")
+        #expect(
+            h.card.state.pinTriesLeft == 2 && h.apdu(0x20, 0x00, 0x80).sw == 0x63C2,
+            "nothing changed and the PIN is not verified"
+        )
     }
 
     @Test("the management key: the right answer authenticates, a wrong one does not; GENERATE and PUT DATA need it")
@@ -114,7 +135,9 @@ struct PIVCardTests {
         #expect(h.card.state.managementKeyAlgorithm == .aes128 && h.card.state.managementKey == newKey)
     }
 
-    @Test("OpenSC's random source (GENERAL AUTHENTICATE 9B, P1 00, 7C{81 00}) answers 8 random bytes and authenticates nothing")
+    @Test(
+        "OpenSC's random source (GENERAL AUTHENTICATE 9B, P1 00, 7C{81 00}) answers 8 random bytes and authenticates nothing"
+    )
     func randomSource() throws {
         let h = Harness()
         let first = h.apdu(0x87, 0x00, 0x9B, [0x7C, 0x02, 0x81, 0x00])
@@ -123,7 +146,9 @@ struct PIVCardTests {
         #expect(h.generate(.authentication) == nil)
     }
 
-    @Test("ECDSA with 9a needs the PIN once; 9c needs it before every signature; signatures verify; ECDH with 9d agrees with the peer's side")
+    @Test(
+        "ECDSA with 9a needs the PIN once; 9c needs it before every signature; signatures verify; ECDH with 9d agrees with the peer's side"
+    )
     func signAndAgree() throws {
         let h = Harness()
         #expect(h.authenticateManagementKey() == 0x9000)
@@ -146,14 +171,23 @@ struct PIVCardTests {
 
         #expect(h.verify("123456") == 0x9000)
         let peer = P256.KeyAgreement.PrivateKey()
-        let agree = h.apdu(0x87, 0x11, 0x9D, TLV.encode(0x7C, TLV.encode(0x82, []) + TLV.encode(0x85, Array(peer.publicKey.x963Representation))))
+        let agree = h.apdu(
+            0x87,
+            0x11,
+            0x9D,
+            TLV.encode(0x7C, TLV.encode(0x82, []) + TLV.encode(0x85, Array(peer.publicKey.x963Representation)))
+        )
         #expect(agree.sw == 0x9000)
         let secret = try TLV.parse(TLV.parse(agree.data)[0].value).value(0x82)
-        let expected = try peer.sharedSecretFromKeyAgreement(with: P256.KeyAgreement.PublicKey(x963Representation: agreeKey.x963Representation))
+        let expected = try peer.sharedSecretFromKeyAgreement(
+            with: P256.KeyAgreement.PublicKey(x963Representation: agreeKey.x963Representation)
+        )
         #expect(secret == expected.withUnsafeBytes { Array($0) })
     }
 
-    @Test("a 1,000-byte object: PUT DATA in chained parts, GET DATA in 256-byte parts with 61xx, Le honoured, and a pending answer dropped by the next command")
+    @Test(
+        "a 1,000-byte object: PUT DATA in chained parts, GET DATA in 256-byte parts with 61xx, Le honoured, and a pending answer dropped by the next command"
+    )
     func chaining() throws {
         let h = Harness()
         #expect(h.authenticateManagementKey() == 0x9000)
@@ -190,7 +224,9 @@ struct PIVCardTests {
         for _ in 0..<70 { h.apdu(0xDB, 0x3F, 0xFF, Array(repeating: 0, count: 250), cla: 0x10) }
         #expect(h.apdu(0xDB, 0x3F, 0xFF, [0]).sw == 0x6700)
         let big = TLV.encode(0x5C, [0x5F, 0xC1, 0x09]) + TLV.encode(0x53, Array(repeating: 1, count: 5000))
-        #expect(h.send([0x00, 0xDB, 0x3F, 0xFF, 0x00, UInt8(big.count >> 8), UInt8(big.count & 0xFF)] + big).sw == 0x6A84)
+        #expect(
+            h.send([0x00, 0xDB, 0x3F, 0xFF, 0x00, UInt8(big.count >> 8), UInt8(big.count & 0xFF)] + big).sw == 0x6A84
+        )
         let small = TLV.encode(0x5C, [0x5F, 0xC1, 0x09]) + TLV.encode(0x53, [1, 2, 3])
         #expect(h.apdu(0xDB, 0x3F, 0xFF, small).sw == 0x9000)
         #expect(h.apdu(0xCB, 0x3F, 0xFF, [0x5C, 0x03, 0x5F, 0xC1, 0x09]).sw == 0x6982)

@@ -20,7 +20,10 @@ struct UkeyctlPolicyTests {
     /// The demo's stand-in images, written by the same script `make demo` uses.
     static func demoImages() throws -> TemporaryDirectory {
         let directory = try TemporaryDirectory("ukey-images")
-        let result = try ExternalTool.run("/bin/bash", ["\(root)/scripts/demo-images.sh", directory.path, "\(root)/policies/demo.yaml"])
+        let result = try ExternalTool.run(
+            "/bin/bash",
+            ["\(root)/scripts/demo-images.sh", directory.path, "\(root)/policies/demo.yaml"]
+        )
         #expect(result.status == 0, "\(result.stderr)")
         return directory
     }
@@ -45,20 +48,30 @@ struct UkeyctlPolicyTests {
 
     @Test("lint: clean files exit 0 silently; problems exit 1, one file:line:col line each")
     func lint() throws {
-        let clean = try Self.ukeyctl("policy", "lint", "\(Self.root)/policies/demo.yaml", "\(Self.root)/policies/kvm-host.yaml")
+        let clean = try Self.ukeyctl(
+            "policy",
+            "lint",
+            "\(Self.root)/policies/demo.yaml",
+            "\(Self.root)/policies/kvm-host.yaml"
+        )
         #expect(clean.status == 0 && clean.stdout.isEmpty)
 
         let directory = try TemporaryDirectory()
-        try directory.write("bad.yaml", Array("""
-            version: 1
-            entities:
-              - name: vmm
-                parent: rooot
-                kind: host
-                components:
-                  - name: kernel
-                    digest: sha256:123
-            """.utf8))
+        try directory.write(
+            "bad.yaml",
+            Array(
+                """
+                version: 1
+                entities:
+                  - name: vmm
+                    parent: rooot
+                    kind: host
+                    components:
+                      - name: kernel
+                        digest: sha256:123
+                """.utf8
+            )
+        )
         let bad = try Self.ukeyctl("policy", "lint", directory.file("bad.yaml"))
         #expect(bad.status == 1)
         #expect(bad.stdout == "\(directory.file("bad.yaml")):8:17: digest: a sha256 digest has 64 hex digits, got 3\n")
@@ -71,7 +84,10 @@ struct UkeyctlPolicyTests {
         let missing = try Self.ukeyctl("policy", "lint", "/nonexistent/policy.yaml")
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("cannot read /nonexistent/policy.yaml"))
-        #expect(try Self.ukeyctl("policy", "enroll", "\(Self.root)/policies/demo.yaml", "-o", "-", "--algorithm", "md5").status == 2)
+        #expect(
+            try Self.ukeyctl("policy", "enroll", "\(Self.root)/policies/demo.yaml", "-o", "-", "--algorithm", "md5")
+                .status == 2
+        )
     }
 
     @Test("enroll computes the digests the shipped demo policy carries")
@@ -83,14 +99,24 @@ struct UkeyctlPolicyTests {
         // Enrolment writes each digest right below its component's `file:` line; drop exactly those.
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         let stripped = lines.enumerated()
-            .filter { index, line in !(index > 0 && lines[index - 1].hasPrefix("        file:") && line.hasPrefix("        digest:")) }
+            .filter { index, line in
+                !(index > 0 && lines[index - 1].hasPrefix("        file:") && line.hasPrefix("        digest:"))
+            }
             .map(\.element)
             .joined(separator: "\n")
         #expect(stripped.count < text.count - 13 * 70)
         try draft.write("draft.yaml", Array(stripped.utf8))
         #expect(try Self.ukeyctl("policy", "lint", draft.file("draft.yaml")).status == 1)
         #expect(try Self.ukeyctl("policy", "lint", "--draft", draft.file("draft.yaml")).status == 0)
-        let enrolled = try Self.ukeyctl("policy", "enroll", draft.file("draft.yaml"), "--root", images.path, "-o", draft.file("out.yaml"))
+        let enrolled = try Self.ukeyctl(
+            "policy",
+            "enroll",
+            draft.file("draft.yaml"),
+            "--root",
+            images.path,
+            "-o",
+            draft.file("out.yaml")
+        )
         #expect(enrolled.status == 0, "\(enrolled.stderr)")
         #expect(enrolled.stderr.contains("vmm/kernel: sha256:"))
         #expect(try String(contentsOfFile: draft.file("out.yaml"), encoding: .utf8) == text)
@@ -102,7 +128,15 @@ struct UkeyctlPolicyTests {
         let logs = try TemporaryDirectory()
         let policy = "\(Self.root)/policies/demo.yaml"
 
-        let good = try Self.ukeyctl("policy", "simulate", policy, "--root", images.path, "--event-log", logs.file("good.bin"))
+        let good = try Self.ukeyctl(
+            "policy",
+            "simulate",
+            policy,
+            "--root",
+            images.path,
+            "--event-log",
+            logs.file("good.bin")
+        )
         #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
         #expect(good.stdout.contains("└── vmm  [host, register 8]  ✔ trusted"))
         #expect(!good.stdout.contains("untrusted"))
@@ -127,7 +161,13 @@ struct UkeyctlPolicyTests {
         // Untampered images measured out of order: office before its base image.
         let fresh = try Self.demoImages()
         let outOfOrder = try Self.ukeyctl(
-            "policy", "simulate", policy, "--root", fresh.path, "--order", "vmm,office,debian-base,dev"
+            "policy",
+            "simulate",
+            policy,
+            "--root",
+            fresh.path,
+            "--order",
+            "vmm,office,debian-base,dev"
         )
         #expect(outOfOrder.status == 1)
         #expect(outOfOrder.stdout.contains("office  [user-vm, register 11]  ✘ untrusted: parent-not-trusted"))
@@ -151,18 +191,29 @@ struct UkeyctlPolicyDiffTests {
         let directory = try TemporaryDirectory()
         let old = try String(contentsOfFile: "\(UkeyctlPolicyTests.root)/policies/demo.yaml", encoding: .utf8)
         let soffice = "sha256:5f0c3c1e2c0a3b1f3e1c55f2b3e2c1f0a9d8c7b6a5f4e3d2c1b0a99887766554"
-        let new = old
+        let new =
+            old
             .replacingOccurrences(of: "version: 1", with: "version: 2")
             .replacingOccurrences(of: soffice, with: "sha256:" + String(repeating: "e", count: 64))
             .replacingOccurrences(of: "    vms: [dev, office]\n", with: "    vms: [dev]\n")
-            .replacingOccurrences(of: "  - vm: dev\n    default: deny\n", with: "  - vm: dev\n    default: deny\n    on-timeout: allow\n")
+            .replacingOccurrences(
+                of: "  - vm: dev\n    default: deny\n",
+                with: "  - vm: dev\n    default: deny\n    on-timeout: allow\n"
+            )
         try old.write(toFile: directory.file("old.yaml"), atomically: true, encoding: .utf8)
         try new.write(toFile: directory.file("new.yaml"), atomically: true, encoding: .utf8)
-        let result = try UkeyctlPolicyTests.ukeyctl("policy", "diff", directory.file("old.yaml"), directory.file("new.yaml"))
+        let result = try UkeyctlPolicyTests.ukeyctl(
+            "policy",
+            "diff",
+            directory.file("old.yaml"),
+            directory.file("new.yaml")
+        )
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines.contains("~ version 1 -> 2"))
-        #expect(lines.contains("+ whitelist office: allow /usr/bin/soffice sha256:" + String(repeating: "e", count: 64)))
+        #expect(
+            lines.contains("+ whitelist office: allow /usr/bin/soffice sha256:" + String(repeating: "e", count: 64))
+        )
         #expect(lines.contains("- whitelist office: allow /usr/bin/soffice \(soffice)"))
         #expect(lines.contains("- user bob may start office"))
         #expect(lines.contains("~ whitelist dev: on-timeout by the mode -> allow"))
@@ -171,12 +222,25 @@ struct UkeyctlPolicyDiffTests {
         let kernel = old.split(separator: "\n").first { $0.contains("digest: sha256:") }!.split(separator: " ").last!
         let moved = old.replacingOccurrences(of: String(kernel), with: "sha256:" + String(repeating: "d", count: 64))
         try moved.write(toFile: directory.file("moved.yaml"), atomically: true, encoding: .utf8)
-        let digestChange = try UkeyctlPolicyTests.ukeyctl("policy", "diff", directory.file("old.yaml"), directory.file("moved.yaml"))
+        let digestChange = try UkeyctlPolicyTests.ukeyctl(
+            "policy",
+            "diff",
+            directory.file("old.yaml"),
+            directory.file("moved.yaml")
+        )
         #expect(digestChange.stdout.contains(": digest \(kernel) -> sha256:" + String(repeating: "d", count: 64)))
         #expect(digestChange.stdout.contains("WARNING: version 1 is not above 1"))
 
-        let same = try UkeyctlPolicyTests.ukeyctl("policy", "diff", directory.file("old.yaml"), directory.file("old.yaml"))
+        let same = try UkeyctlPolicyTests.ukeyctl(
+            "policy",
+            "diff",
+            directory.file("old.yaml"),
+            directory.file("old.yaml")
+        )
         #expect(same.stdout.contains("no changes"))
-        #expect(try UkeyctlPolicyTests.ukeyctl("policy", "diff", directory.file("old.yaml"), directory.file("missing.yaml")).status == 2)
+        #expect(
+            try UkeyctlPolicyTests.ukeyctl("policy", "diff", directory.file("old.yaml"), directory.file("missing.yaml"))
+                .status == 2
+        )
     }
 }

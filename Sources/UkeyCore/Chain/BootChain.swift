@@ -74,7 +74,9 @@ public struct BootChain: Sendable {
         let parentTrusted = state(of: entity.parent) == .trusted
         status.measured[componentName] = digest
 
-        if status.state == .untrusted, status.reason == .changedSinceStop, !parentTrusted || (!match && !component.writable) {
+        if status.state == .untrusted, status.reason == .changedSinceStop,
+            !parentTrusted || (!match && !component.writable)
+        {
             // changed-since-stop is the one taint a release clears: a cause found after it that
             // no release clears (a tampered kernel, a broken chain above) takes its place.
             status.reason = parentTrusted ? .digestMismatch : .parentNotTrusted
@@ -128,7 +130,9 @@ public struct BootChain: Sendable {
         guard name != Entity.rootName else {
             throw UkeyCoreError(.rootNotMeasurable, "'root' is the trusted root itself and is never released")
         }
-        guard let status = statuses[name] else { throw UkeyCoreError(.unknownEntity, "no entity '\(name)' in the policy") }
+        guard let status = statuses[name] else {
+            throw UkeyCoreError(.unknownEntity, "no entity '\(name)' in the policy")
+        }
         let changedState = status.state == .untrusted && status.reason == .changedSinceStop
         guard status.state != .untrusted || changedState else { return .stillUntrusted(status.reason) }
         var released: [String] = []

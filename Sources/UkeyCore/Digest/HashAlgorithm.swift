@@ -55,5 +55,7 @@ public enum HashAlgorithm: String, CaseIterable, Hashable, Sendable, Codable, Co
 
     /// Smallest digest first; equal sizes by TCG identifier (SHA-256 before SM3), so that every
     /// sorted list of banks has one order.
-    public static func < (lhs: Self, rhs: Self) -> Bool { (lhs.digestSize, lhs.tcgAlgorithmID) < (rhs.digestSize, rhs.tcgAlgorithmID) }
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        (lhs.digestSize, lhs.tcgAlgorithmID) < (rhs.digestSize, rhs.tcgAlgorithmID)
+    }
 }

@@ -59,9 +59,14 @@ extension EventLog {
     /// buffer and the limits above; anything else is refused with the byte offset.
     public init(parsing bytes: [UInt8]) throws(UkeyCoreError) {
         guard bytes.count <= Limits.maxLogBytes else {
-            throw UkeyCoreError(.malformedEventLog, "event log is \(bytes.count) bytes; the limit is \(Limits.maxLogBytes)")
+            throw UkeyCoreError(
+                .malformedEventLog,
+                "event log is \(bytes.count) bytes; the limit is \(Limits.maxLogBytes)"
+            )
         }
-        var reader = EventLogReader(bytes, what: "event log", endianness: .little) { UkeyCoreError(.malformedEventLog, $0) }
+        var reader = EventLogReader(bytes, what: "event log", endianness: .little) {
+            UkeyCoreError(.malformedEventLog, $0)
+        }
         guard !reader.isAtEnd else { throw UkeyCoreError(.malformedEventLog, "event log is empty") }
 
         let headerRegister = try reader.u32("header register index")
@@ -72,7 +77,11 @@ extension EventLog {
         _ = try reader.read(20, "header SHA-1 digest")
         let specSize = try reader.u32("header event size")
         guard specSize <= 4096 else { throw reader.fail("Spec ID event of \(specSize) bytes is too large") }
-        var spec = EventLogReader(try reader.read(Int(specSize), "Spec ID event"), what: "Spec ID event", endianness: .little) { UkeyCoreError(.malformedEventLog, $0) }
+        var spec = EventLogReader(
+            try reader.read(Int(specSize), "Spec ID event"),
+            what: "Spec ID event",
+            endianness: .little
+        ) { UkeyCoreError(.malformedEventLog, $0) }
         guard try spec.read(16, "signature") == Self.specIDSignature else {
             throw UkeyCoreError(.malformedEventLog, "the header is not a 'Spec ID Event03' (not a crypto-agile log)")
         }
@@ -114,7 +123,10 @@ extension EventLog {
             let type = try reader.u32("event type")
             let digestCount = try reader.u32("digest count")
             guard digestCount <= UInt32(algorithms.count) else {
-                throw reader.fail("event has \(digestCount) digests but the header declares \(algorithms.count)", at: start)
+                throw reader.fail(
+                    "event has \(digestCount) digests but the header declares \(algorithms.count)",
+                    at: start
+                )
             }
             var digests: [AlgorithmDigest] = []
             for _ in 0..<digestCount {
@@ -125,7 +137,9 @@ extension EventLog {
                 guard !digests.contains(where: { $0.algorithmID == id }) else {
                     throw reader.fail("digest algorithm 0x\(String(id, radix: 16)) appears twice in one event")
                 }
-                digests.append(AlgorithmDigest(algorithmID: id, bytes: try reader.read(Int(declared.digestSize), "digest")))
+                digests.append(
+                    AlgorithmDigest(algorithmID: id, bytes: try reader.read(Int(declared.digestSize), "digest"))
+                )
             }
             let dataSize = try reader.u32("event data size")
             guard dataSize <= UInt32(Limits.maxEventDataBytes) else {

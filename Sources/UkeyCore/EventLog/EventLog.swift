@@ -71,7 +71,12 @@ public struct EventLog: Hashable, Sendable {
             return AlgorithmDigest(algorithmID: declared.algorithmID, bytes: digest.measurement(for: bank))
         }
         return append(
-            Event(registerIndex: UInt32(register), eventType: TCGEventType.ipl, digests: digests, data: Array(description.utf8))
+            Event(
+                registerIndex: UInt32(register),
+                eventType: TCGEventType.ipl,
+                digests: digests,
+                data: Array(description.utf8)
+            )
         )
     }
 

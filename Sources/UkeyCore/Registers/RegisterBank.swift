@@ -7,7 +7,10 @@ public struct RegisterBank: Hashable, Sendable {
 
     public init(algorithm: HashAlgorithm) {
         self.algorithm = algorithm
-        self.values = Array(repeating: Array(repeating: 0, count: algorithm.digestSize), count: ExpectedSet.registerCount)
+        self.values = Array(
+            repeating: Array(repeating: 0, count: algorithm.digestSize),
+            count: ExpectedSet.registerCount
+        )
     }
 
     /// Extends register `index` with `measurement` (already the bank's digest size, as a TPM demands).

@@ -103,13 +103,19 @@ final class AuditForwarder: @unchecked Sendable {
                 dropped = 0
                 condition.broadcast()
                 condition.unlock()
-                if missed > 0 { report("the audit collector at \(socketPath) missed \(missed) records while it was away (the local log has them)") }
+                if missed > 0 {
+                    report(
+                        "the audit collector at \(socketPath) missed \(missed) records while it was away (the local log has them)"
+                    )
+                }
             } else {
                 if socket >= 0 { close(socket) }
                 socket = -1
                 if Date().timeIntervalSince(lastComplaint) > 60 {
                     lastComplaint = Date()
-                    report("cannot forward audit records to \(socketPath): \(String(cString: strerror(errno))); retrying")
+                    report(
+                        "cannot forward audit records to \(socketPath): \(String(cString: strerror(errno))); retrying"
+                    )
                 }
                 condition.lock()
                 if !stopping { _ = condition.wait(until: Date() + 0.2) }
@@ -160,7 +166,9 @@ final class AuditForwarder: @unchecked Sendable {
             for (index, byte) in bytes.enumerated() { raw[index] = byte }
         }
         let status = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard status == 0 else {
             close(fd)

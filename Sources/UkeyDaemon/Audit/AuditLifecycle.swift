@@ -6,7 +6,8 @@ import UkeyToken
 /// Opening the audit log once the token is open, recording the daemon's own events, closing it.
 extension AuditHolder {
     /// Opens the log, checked against the checkpoint sealed in the token, and records the start.
-    func open(token: any TrustedRoot, path: String, stateDirectory: String, bootID: String, logger: Logger) async throws {
+    func open(token: any TrustedRoot, path: String, stateDirectory: String, bootID: String, logger: Logger) async throws
+    {
         // The certificates of the token's keys, fetched now: a key that lives in a TPM is
         // certified once, so audit verification and attestation work while the TPM is away.
         for key in [TokenKey.audit, .attestation] { _ = try await token.certificate(named: key.rawValue) }
@@ -16,9 +17,15 @@ extension AuditHolder {
         configuration.checkpointInterval = TimeInterval(settings.checkpointSeconds)
         configuration.maxBytes = settings.maxSize > 0 ? UInt64(settings.maxSize) : nil
         configuration.retention = AuditRetention(
-            keepArchives: settings.keepArchives > 0 ? settings.keepArchives : nil, maxTotalBytes: settings.maxTotal > 0 ? UInt64(settings.maxTotal) : nil)
+            keepArchives: settings.keepArchives > 0 ? settings.keepArchives : nil,
+            maxTotalBytes: settings.maxTotal > 0 ? UInt64(settings.maxTotal) : nil
+        )
         if let destination = settings.forward.flatMap(AuditForwarder.Destination.init(rawValue:)) {
-            let forwarder = self.forwarder ?? AuditForwarder(destination: destination, socketPath: settings.forwardSocket) { logger.warning("audit: \($0)") }
+            let forwarder =
+                self.forwarder
+                ?? AuditForwarder(destination: destination, socketPath: settings.forwardSocket) {
+                    logger.warning("audit: \($0)")
+                }
             self.forwarder = forwarder
             configuration.durable = { forwarder.forward($0) }
             logger.info("audit records are also forwarded to \(destination.rawValue) at \(forwarder.socketPath)")
@@ -26,18 +33,29 @@ extension AuditHolder {
         let (tailKey, tailSealed) = await TokenCheckpointing.tailSealKey(in: token)
         let tailSeal = try AuditTailSeal(directory: stateDirectory, key: tailKey)
         let log = try AuditLog(
-            configuration: configuration, sealed: sealed, checkpointing: TokenCheckpointing(token: token),
-            tailSeal: tailSeal, tailSealRequired: tailSealed
+            configuration: configuration,
+            sealed: sealed,
+            checkpointing: TokenCheckpointing(token: token),
+            tailSeal: tailSeal,
+            tailSealRequired: tailSealed
         ) {
             logger.error("audit: \($0)")
         }
         if !tailSealed { try await TokenCheckpointing.storeTailSealKey(tailKey, in: token) }
         if log.recovery.droppedPartialBytes > 0 {
-            logger.warning("audit log: dropped \(log.recovery.droppedPartialBytes) bytes of a record cut short by a crash (never acknowledged)")
+            logger.warning(
+                "audit log: dropped \(log.recovery.droppedPartialBytes) bytes of a record cut short by a crash (never acknowledged)"
+            )
         }
         self.log = log
         startDenialFlusher()
-        try await log.append(AuditEntry(type: "daemon-start", actor: .daemon, subject: ["version": .string(DaemonVersion.version), "bootId": .string(bootID)]))
+        try await log.append(
+            AuditEntry(
+                type: "daemon-start",
+                actor: .daemon,
+                subject: ["version": .string(DaemonVersion.version), "bootId": .string(bootID)]
+            )
+        )
         logger.info("audit log \(path): \(log.recovery.records) records, continuing")
     }
 
@@ -70,6 +88,9 @@ extension AuditHolder {
                 for entry in flushCounts() { _ = log.enqueue(entry) }
             }
         }
-        denialFlusher.withLockedValue { $0?.cancel(); $0 = task }
+        denialFlusher.withLockedValue {
+            $0?.cancel()
+            $0 = task
+        }
     }
 }

@@ -8,7 +8,12 @@ import UkeyVarlink
 enum AuditRules {
     /// Queues the call's records (if it leaves any): the last one's ticket, which the reply
     /// waits on, and the log it is in.
-    static func record(_ call: VarlinkCall, caller: Caller, reply: VarlinkReply, holder: AuditHolder) -> (AuditLog.Ticket?, AuditLog?) {
+    static func record(
+        _ call: VarlinkCall,
+        caller: Caller,
+        reply: VarlinkReply,
+        holder: AuditHolder
+    ) -> (AuditLog.Ticket?, AuditLog?) {
         let entries = entries(for: call, caller: caller, reply: reply, holder: holder)
         guard !entries.isEmpty, let log = holder.log else { return (nil, nil) }
         var ticket: AuditLog.Ticket?
@@ -18,9 +23,16 @@ enum AuditRules {
 
     /// With `probe`, only whether the call leaves records: nothing is counted (the call may be
     /// answered on the usual path next, and counted there).
-    static func entries(for call: VarlinkCall, caller: Caller, reply: VarlinkReply, holder: AuditHolder, probe: Bool = false) -> [AuditEntry] {
+    static func entries(
+        for call: VarlinkCall,
+        caller: Caller,
+        reply: VarlinkReply,
+        holder: AuditHolder,
+        probe: Bool = false
+    ) -> [AuditEntry] {
         let actor = AuditActor(uid: caller.uid, pid: caller.pid, role: caller.strongestRole)
-        let p = call.parameters, r = reply.parameters
+        let p = call.parameters
+        let r = reply.parameters
         func entry(_ type: String, _ subject: [String: AuditValue]) -> [AuditEntry] {
             var subject = subject
             if let error = reply.error {
@@ -33,7 +45,9 @@ enum AuditRules {
             if probe { return [AuditEntry(type: "permission-denied", actor: actor)] }
             // The first refusal per peer and method in an interval now; the rest as one count.
             let (recordNow, ended) = holder.denials.admit(uid: caller.uid, method: call.method, actor: actor)
-            let current = recordNow ? [AuditEntry(type: "permission-denied", actor: actor, subject: ["method": .string(call.method)])] : []
+            let current =
+                recordNow
+                ? [AuditEntry(type: "permission-denied", actor: actor, subject: ["method": .string(call.method)])] : []
             return (ended.map { [$0] } ?? []) + current
         }
         switch call.method {
@@ -49,11 +63,15 @@ enum AuditRules {
         case "io.ukey.Boot.Release":
             var subject = strings(p, "entity")
             subject.merge(strings(r, "state")) { a, _ in a }
-            if let released = r["released"]?.arrayValue { subject["released"] = .string(released.compactMap(\.stringValue).joined(separator: ",")) }
+            if let released = r["released"]?.arrayValue {
+                subject["released"] = .string(released.compactMap(\.stringValue).joined(separator: ","))
+            }
             // Each seal of the VM's state is a record of its own, with what it held before.
             return entry("release", subject) + states(r, entity: p["entity"]?.stringValue, by: "release", actor: actor)
         case "io.ukey.Boot.AcceptState":
-            guard reply.error == nil else { return entry("vm-state-accepted", strings(p, "entity", "component", "path")) }
+            guard reply.error == nil else {
+                return entry("vm-state-accepted", strings(p, "entity", "component", "path"))
+            }
             return states(r, entity: p["entity"]?.stringValue, by: "accept", actor: actor)
         case "io.ukey.Auth.Login":
             var subject = strings(p, "user", "forVm")
@@ -64,18 +82,38 @@ enum AuditRules {
             return entry("logout", [:])
         case "io.ukey.Runtime.GuardEvent":
             var subject = strings(p, "vm", "event")
-            subject["mounts"] = .string((p["mounts"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ","))
-            if let gaps = p["gaps"]?.arrayValue, !gaps.isEmpty { subject["gaps"] = .string(gaps.compactMap(\.stringValue).joined(separator: ",")) }
+            subject["mounts"] = .string(
+                (p["mounts"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ",")
+            )
+            if let gaps = p["gaps"]?.arrayValue, !gaps.isEmpty {
+                subject["gaps"] = .string(gaps.compactMap(\.stringValue).joined(separator: ","))
+            }
             if let vm = caller.guest { subject["vm"] = .string(vm) }
             return entry("guard", subject)
         case "io.ukey.Runtime.CheckExec":
-            return exec(p, reply.error == nil ? r : nil, actor: actor, caller: caller, holder: holder, error: reply.error, probe: probe)
+            return exec(
+                p,
+                reply.error == nil ? r : nil,
+                actor: actor,
+                caller: caller,
+                holder: holder,
+                error: reply.error,
+                probe: probe
+            )
         case "io.ukey.Runtime.CheckExecBatch":
             guard reply.error == nil, let items = p["items"]?.arrayValue, let results = r["results"]?.arrayValue else {
                 return entry("exec-batch", ["items": .int(p["items"]?.arrayValue?.count ?? 0)])
             }
             return zip(items, results).flatMap { item, result in
-                exec(item.objectValue ?? [:], result.objectValue, actor: actor, caller: caller, holder: holder, error: nil, probe: probe)
+                exec(
+                    item.objectValue ?? [:],
+                    result.objectValue,
+                    actor: actor,
+                    caller: caller,
+                    holder: holder,
+                    error: nil,
+                    probe: probe
+                )
             }
         case "io.ukey.Token.Sign":
             return entry("sign", strings(p, "key"))
@@ -83,7 +121,9 @@ enum AuditRules {
             return entry("initialize", [:])
         case "io.ukey.Admin.AddUser":
             var subject = strings(p, "user")
-            if let roles = p["roles"]?.arrayValue { subject["roles"] = .string(roles.compactMap(\.stringValue).joined(separator: ",")) }
+            if let roles = p["roles"]?.arrayValue {
+                subject["roles"] = .string(roles.compactMap(\.stringValue).joined(separator: ","))
+            }
             return entry("user-add", subject)
         case "io.ukey.Admin.IssueCertificate":
             var subject = strings(p, "user")
@@ -103,7 +143,15 @@ enum AuditRules {
         }
     }
 
-    private static func exec(_ p: [String: JSONValue], _ r: [String: JSONValue]?, actor: AuditActor, caller: Caller, holder: AuditHolder, error: String?, probe: Bool) -> [AuditEntry] {
+    private static func exec(
+        _ p: [String: JSONValue],
+        _ r: [String: JSONValue]?,
+        actor: AuditActor,
+        caller: Caller,
+        holder: AuditHolder,
+        error: String?,
+        probe: Bool
+    ) -> [AuditEntry] {
         // Decided before the record is built: an allowed exec that is not recorded (the default)
         // is the exec path's common case and should cost nothing here.
         var sampledAllow = false
@@ -123,17 +171,27 @@ enum AuditRules {
         if sampledAllow || probe { return [entry] }
         // A denial (or an exec that could not be checked): counted per denial, and bounded per
         // guest channel; a host caller's distinct denials are each recorded.
-        return holder.execDenials.admit(entry, channel: caller.guest.map(ExecDenialAggregator.Channel.guest) ?? .host(uid: caller.uid))
+        return holder.execDenials.admit(
+            entry,
+            channel: caller.guest.map(ExecDenialAggregator.Channel.guest) ?? .host(uid: caller.uid)
+        )
     }
 
     /// One record per writable component sealed (`vm-state-sealed`, `vm-state-accepted`) or
     /// left unsealed (`vm-state-unsealed`) by a release or an acceptance.
-    private static func states(_ r: [String: JSONValue], entity: String?, by: String, actor: AuditActor) -> [AuditEntry] {
+    private static func states(_ r: [String: JSONValue], entity: String?, by: String, actor: AuditActor) -> [AuditEntry]
+    {
         var entries: [AuditEntry] = []
         for sealed in r["sealed"]?.arrayValue ?? [] {
             var subject = strings(sealed.objectValue ?? [:], "component", "previous", "digest")
             subject["entity"] = entity.map(AuditValue.string)
-            entries.append(AuditEntry(type: by == "accept" ? "vm-state-accepted" : "vm-state-sealed", actor: actor, subject: subject))
+            entries.append(
+                AuditEntry(
+                    type: by == "accept" ? "vm-state-accepted" : "vm-state-sealed",
+                    actor: actor,
+                    subject: subject
+                )
+            )
         }
         for unsealed in r["unsealed"]?.arrayValue ?? [] {
             var subject = strings(unsealed.objectValue ?? [:], "component", "reason")

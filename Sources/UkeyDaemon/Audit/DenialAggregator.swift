@@ -27,7 +27,12 @@ final class DenialAggregator: Sendable {
     /// Whether this refusal is recorded now (the first of its interval); otherwise it is counted.
     /// A refusal after its key's interval ended starts a new one, and the ended one's count, if
     /// any, comes back to be recorded first.
-    func admit(uid: UInt32, method: String, actor: AuditActor, now: Date = Date()) -> (recordNow: Bool, ended: AuditEntry?) {
+    func admit(
+        uid: UInt32,
+        method: String,
+        actor: AuditActor,
+        now: Date = Date()
+    ) -> (recordNow: Bool, ended: AuditEntry?) {
         windows.withLock { windows in
             let key = Key(uid: uid, method: method)
             if var window = windows[key], now.timeIntervalSince(window.start) < Self.interval {
@@ -48,7 +53,9 @@ final class DenialAggregator: Sendable {
         windows.withLock { windows in
             var out: [AuditEntry] = []
             for (key, window) in windows where all || now.timeIntervalSince(window.start) >= Self.interval {
-                if let entry = Self.summary(key, window, until: min(now, window.start + Self.interval)) { out.append(entry) }
+                if let entry = Self.summary(key, window, until: min(now, window.start + Self.interval)) {
+                    out.append(entry)
+                }
                 windows[key] = nil
             }
             return out
@@ -59,9 +66,13 @@ final class DenialAggregator: Sendable {
         guard window.repeated > 0 else { return nil }
         let format = ISO8601DateFormatter()
         format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return AuditEntry(type: "permission-denied", actor: window.actor, subject: [
-            "method": .string(key.method), "repeated": .int(window.repeated),
-            "from": .string(format.string(from: window.start)), "until": .string(format.string(from: end)),
-        ])
+        return AuditEntry(
+            type: "permission-denied",
+            actor: window.actor,
+            subject: [
+                "method": .string(key.method), "repeated": .int(window.repeated),
+                "from": .string(format.string(from: window.start)), "until": .string(format.string(from: end)),
+            ]
+        )
     }
 }

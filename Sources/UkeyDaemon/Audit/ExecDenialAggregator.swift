@@ -89,7 +89,9 @@ final class ExecDenialAggregator: Sendable {
                 budget.flooded += 1
                 budget.actor = entry.actor ?? budget.actor
                 if budget.vm == nil, case .string(let vm)? = entry.subject["vm"] { budget.vm = vm }
-                if budget.floodPaths.count < Self.maxFloodPaths, case .string(let path)? = entry.subject["path"] { budget.floodPaths.insert(path) }
+                if budget.floodPaths.count < Self.maxFloodPaths, case .string(let path)? = entry.subject["path"] {
+                    budget.floodPaths.insert(path)
+                }
             }
             state.budgets[channel] = budget
             return out
@@ -102,11 +104,15 @@ final class ExecDenialAggregator: Sendable {
         state.withLock { state in
             var out: [AuditEntry] = []
             for (denial, repeats) in state.repeats where all || now.timeIntervalSince(repeats.start) >= Self.interval {
-                if let summary = Self.summary(denial, repeats, until: min(now, repeats.start + Self.interval)) { out.append(summary) }
+                if let summary = Self.summary(denial, repeats, until: min(now, repeats.start + Self.interval)) {
+                    out.append(summary)
+                }
                 state.repeats[denial] = nil
             }
             for (channel, budget) in state.budgets where all || now.timeIntervalSince(budget.start) >= Self.interval {
-                if let summary = Self.flood(budget, until: min(now, budget.start + Self.interval)) { out.append(summary) }
+                if let summary = Self.flood(budget, until: min(now, budget.start + Self.interval)) {
+                    out.append(summary)
+                }
                 state.budgets[channel] = nil
             }
             return out

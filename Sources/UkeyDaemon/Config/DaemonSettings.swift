@@ -103,10 +103,14 @@ public struct DaemonSettings: Sendable, Hashable {
 
     static let known: Set<String> = [
         "daemon.state-dir", "daemon.runtime-dir", "daemon.socket", "daemon.socket-mode", "daemon.socket-group",
-        "daemon.idle-timeout", "daemon.max-connections", "daemon.max-connections-per-uid", "daemon.log-level", "daemon.policy-dir",
-        "boot.max-measurements", "boot.reuse-measurements", "audit.checkpoint-every", "audit.max-size", "audit.keep-archives", "audit.max-total", "audit.checkpoint-seconds", "audit.exec-allows", "audit.exec-allow-sample",
+        "daemon.idle-timeout", "daemon.max-connections", "daemon.max-connections-per-uid", "daemon.log-level",
+        "daemon.policy-dir",
+        "boot.max-measurements", "boot.reuse-measurements", "audit.checkpoint-every", "audit.max-size",
+        "audit.keep-archives", "audit.max-total", "audit.checkpoint-seconds", "audit.exec-allows",
+        "audit.exec-allow-sample",
         "audit.forward", "audit.forward-socket",
-        "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "token.store", "tpm.tcti", "pcsc.reader", "pcsc.pin-file", "token.banks",
+        "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "token.store",
+        "tpm.tcti", "pcsc.reader", "pcsc.pin-file", "token.banks",
         "token.algorithm", "token.sm2-id", "guard.guest-sockets",
     ]
 
@@ -126,11 +130,15 @@ public struct DaemonSettings: Sendable, Hashable {
         }
     }
 
-    private static func choice<Backend: RawRepresentable & CaseIterable>(_ role: String, _ value: String) throws(Invalid) -> Backend
+    private static func choice<Backend: RawRepresentable & CaseIterable>(
+        _ role: String,
+        _ value: String
+    ) throws(Invalid) -> Backend
     where Backend.RawValue == String {
         guard let backend = Backend(rawValue: value) else {
             let names = Backend.allCases.map(\.rawValue)
-            let allowed = names.count == 1 ? names[0] : names.dropLast().joined(separator: ", ") + " or " + (names.last ?? "")
+            let allowed =
+                names.count == 1 ? names[0] : names.dropLast().joined(separator: ", ") + " or " + (names.last ?? "")
             throw Invalid(description: "token.\(role) = \"\(value)\": this role can be served by \(allowed)")
         }
         return backend
@@ -146,7 +154,10 @@ public struct DaemonSettings: Sendable, Hashable {
         for name in names {
             let trimmed = name.trimmingCharacters(in: .whitespaces)
             guard let algorithm = HashAlgorithm(rawValue: trimmed) else {
-                throw Invalid(description: "'token.banks': '\(trimmed)' is not one of \(HashAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw Invalid(
+                    description:
+                        "'token.banks': '\(trimmed)' is not one of \(HashAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             banks.insert(algorithm)
         }
@@ -157,7 +168,9 @@ public struct DaemonSettings: Sendable, Hashable {
     public static func algorithm(_ name: String, sm2ID: String?) throws(Invalid) -> TokenAlgorithm {
         switch name {
         case "p256":
-            guard sm2ID == nil else { throw Invalid(description: "'token.sm2-id' is for algorithm = \"sm2\", not p256") }
+            guard sm2ID == nil else {
+                throw Invalid(description: "'token.sm2-id' is for algorithm = \"sm2\", not p256")
+            }
             return .p256
         case "sm2":
             do {
@@ -175,7 +188,8 @@ public struct DaemonSettings: Sendable, Hashable {
     public var algorithmRefusal: String? {
         guard case .sm2? = algorithm else { return nil }
         guard token.registers == .soft, token.keys == .soft, token.users == .soft, token.store == .deviceKey else {
-            return "token.algorithm = \"sm2\" needs every role soft (registers, keys, users, store device-key): a TPM's and a card's keys are P-256"
+            return
+                "token.algorithm = \"sm2\" needs every role soft (registers, keys, users, store device-key): a TPM's and a card's keys are P-256"
         }
         return nil
     }
@@ -183,7 +197,9 @@ public struct DaemonSettings: Sendable, Hashable {
     /// Applies a config file over the defaults.
     public mutating func apply(_ file: ConfigFile) throws(Invalid) {
         for key in file.values.keys.sorted() where !Self.known.contains(key) {
-            throw Invalid(description: "unknown setting '\(key)'; known: \(Self.known.sorted().joined(separator: ", "))")
+            throw Invalid(
+                description: "unknown setting '\(key)'; known: \(Self.known.sorted().joined(separator: ", "))"
+            )
         }
         func string(_ key: String) throws(Invalid) -> String? {
             switch file[key] {
@@ -196,7 +212,8 @@ public struct DaemonSettings: Sendable, Hashable {
             switch file[key] {
             case nil: return nil
             case .integer(let value)? where range.contains(value): return value
-            default: throw Invalid(description: "'\(key)' must be a whole number in \(range.lowerBound)-\(range.upperBound)")
+            default:
+                throw Invalid(description: "'\(key)' must be a whole number in \(range.lowerBound)-\(range.upperBound)")
             }
         }
         if let value = try string("daemon.state-dir") { stateDirectory = value }
@@ -205,7 +222,8 @@ public struct DaemonSettings: Sendable, Hashable {
         case nil: break
         case .strings(let names)?: banks = try Self.banks(names)
         case .string(let text)?: banks = try Self.banks(text.split(separator: ",").map(String.init))
-        default: throw Invalid(description: "'token.banks' must be a list of hash algorithms, such as [\"sha256\", \"sm3\"]")
+        default:
+            throw Invalid(description: "'token.banks' must be a list of hash algorithms, such as [\"sha256\", \"sm3\"]")
         }
         if let name = try string("token.algorithm") {
             algorithm = try Self.algorithm(name, sm2ID: try string("token.sm2-id"))
@@ -214,7 +232,10 @@ public struct DaemonSettings: Sendable, Hashable {
         }
         if let value = try string("guard.guest-sockets") {
             guard value.hasPrefix("/"), value.utf8.count < 90 else {
-                throw Invalid(description: "'guard.guest-sockets' must be an absolute path short enough for a socket in it (under 90 bytes)")
+                throw Invalid(
+                    description:
+                        "'guard.guest-sockets' must be an absolute path short enough for a socket in it (under 90 bytes)"
+                )
             }
             guestSocketDirectory = value
         }
@@ -236,14 +257,20 @@ public struct DaemonSettings: Sendable, Hashable {
         if let value = try integer("audit.checkpoint-seconds", 1...86_400) { audit.checkpointSeconds = value }
         if let value = try integer("audit.max-size", 0...(1 << 40)) {
             guard value == 0 || value >= AuditSettings.minMaxSize else {
-                throw Invalid(description: "'audit.max-size' must be 0 (never rotate) or at least \(AuditSettings.minMaxSize) bytes")
+                throw Invalid(
+                    description:
+                        "'audit.max-size' must be 0 (never rotate) or at least \(AuditSettings.minMaxSize) bytes"
+                )
             }
             audit.maxSize = value
         }
         if let value = try integer("audit.keep-archives", 0...1_000_000) { audit.keepArchives = value }
         if let value = try integer("audit.max-total", 0...(1 << 50)) {
             guard value == 0 || value >= 2 * audit.maxSize else {
-                throw Invalid(description: "'audit.max-total' must be 0 (any size) or at least twice max-size (\(2 * audit.maxSize) bytes): the current file and the newest archive are always kept")
+                throw Invalid(
+                    description:
+                        "'audit.max-total' must be 0 (any size) or at least twice max-size (\(2 * audit.maxSize) bytes): the current file and the newest archive are always kept"
+                )
             }
             audit.maxTotal = value
         }
@@ -262,7 +289,9 @@ public struct DaemonSettings: Sendable, Hashable {
         }
         if let value = try string("audit.forward-socket") {
             guard value.hasPrefix("/"), value.utf8.count < 108 else {
-                throw Invalid(description: "'audit.forward-socket' must be an absolute path of a Unix socket (under 108 bytes)")
+                throw Invalid(
+                    description: "'audit.forward-socket' must be an absolute path of a Unix socket (under 108 bytes)"
+                )
             }
             audit.forwardSocket = value
         }
@@ -272,7 +301,9 @@ public struct DaemonSettings: Sendable, Hashable {
             if let value = try string("token.\(role)") { try setBackend(role, value) }
         }
         if let value = try string("pcsc.reader") {
-            guard !value.isEmpty, value.utf8.count <= 256 else { throw Invalid(description: "'pcsc.reader' must be part of a reader's name, such as \"Yubico\"") }
+            guard !value.isEmpty, value.utf8.count <= 256 else {
+                throw Invalid(description: "'pcsc.reader' must be part of a reader's name, such as \"Yubico\"")
+            }
             pcscReader = value
         }
         if let value = try string("pcsc.pin-file") {
@@ -280,7 +311,9 @@ public struct DaemonSettings: Sendable, Hashable {
             pcscPINFile = value
         }
         if let value = try string("tpm.tcti") {
-            guard !value.isEmpty, value.utf8.count <= 1024 else { throw Invalid(description: "'tpm.tcti' must be a TCTI string such as \"device:/dev/tpmrm0\"") }
+            guard !value.isEmpty, value.utf8.count <= 1024 else {
+                throw Invalid(description: "'tpm.tcti' must be a TCTI string such as \"device:/dev/tpmrm0\"")
+            }
             tcti = value
         }
     }

@@ -10,11 +10,15 @@ public struct Dispatcher: Sendable {
     /// A method with its wire conversions applied: what the dispatcher runs.
     struct Route: Sendable {
         typealias Answer = @Sendable (Parameters, CallContext) async throws(ServiceError) -> [String: JSONValue]
-        typealias Submit = @Sendable (Parameters, CallContext, MeasurementTicket.Origin) async throws(ServiceError) -> MeasurementTicket?
-        typealias Stream = @Sendable (
-            Parameters, CallContext, _ stopping: @escaping @Sendable () -> Bool, _ connected: @escaping @Sendable () -> Bool,
-            _ send: (VarlinkReply) async throws -> Void
-        ) async throws -> Void
+        typealias Submit =
+            @Sendable (Parameters, CallContext, MeasurementTicket.Origin) async throws(ServiceError) ->
+            MeasurementTicket?
+        typealias Stream =
+            @Sendable (
+                Parameters, CallContext, _ stopping: @escaping @Sendable () -> Bool,
+                _ connected: @escaping @Sendable () -> Bool,
+                _ send: (VarlinkReply) async throws -> Void
+            ) async throws -> Void
         typealias Immediate = @Sendable (Parameters, CallContext) throws(ServiceError) -> [String: JSONValue]
 
         let role: Role?
@@ -49,7 +53,11 @@ public struct Dispatcher: Sendable {
         await handle(call, from: caller, admitted: admit(call, from: caller))
     }
 
-    private func handle(_ call: VarlinkCall, from caller: Caller, admitted: Result<Route, ServiceError>) async -> Handled {
+    private func handle(
+        _ call: VarlinkCall,
+        from caller: Caller,
+        admitted: Result<Route, ServiceError>
+    ) async -> Handled {
         let reply: VarlinkReply
         switch admitted {
         case .failure(let refusal):
@@ -87,7 +95,9 @@ public struct Dispatcher: Sendable {
                 AuditRules.record(call, caller: caller, reply: Self.reply(result), holder: holder)
             }
             do throws(ServiceError) {
-                if let ticket = try await submit(Parameters(call.parameters), context(caller), origin) { return .queued(ticket) }
+                if let ticket = try await submit(Parameters(call.parameters), context(caller), origin) {
+                    return .queued(ticket)
+                }
             } catch {
                 return .handled(recorded(call, from: caller, reply: .failure(error.varlink)))
             }
@@ -102,14 +112,17 @@ public struct Dispatcher: Sendable {
     func answerImmediately(_ call: VarlinkCall, from caller: Caller) -> VarlinkReply? {
         // Where allowed execs may be recorded, asking whether this one is would move the sampler,
         // and the call declined here would be asked again: such a daemon answers on the usual path.
-        guard !call.more, !services.audit.mayRecordAllowedExec, case .success(let route) = admit(call, from: caller), let immediate = route.immediate else { return nil }
+        guard !call.more, !services.audit.mayRecordAllowedExec, case .success(let route) = admit(call, from: caller),
+            let immediate = route.immediate
+        else { return nil }
         let reply: VarlinkReply
         do throws(ServiceError) {
             reply = VarlinkReply(parameters: try immediate(Parameters(call.parameters), context(caller)))
         } catch {
             return nil
         }
-        guard AuditRules.entries(for: call, caller: caller, reply: reply, holder: services.audit, probe: true).isEmpty else { return nil }
+        guard AuditRules.entries(for: call, caller: caller, reply: reply, holder: services.audit, probe: true).isEmpty
+        else { return nil }
         return reply
     }
 
@@ -197,7 +210,8 @@ public struct Dispatcher: Sendable {
     // MARK: routes from typed methods
 
     static func route<M: ServiceMethod>(_ method: M.Type) -> Route {
-        let answer: Route.Answer = { (parameters: Parameters, call: CallContext) async throws(ServiceError) -> [String: JSONValue] in
+        let answer: Route.Answer = {
+            (parameters: Parameters, call: CallContext) async throws(ServiceError) -> [String: JSONValue] in
             try await M.answer(try M.Request(wire: parameters), in: call).wire
         }
         var submit: Route.Submit?
@@ -216,7 +230,12 @@ public struct Dispatcher: Sendable {
     }
 
     private static func submitter<M: QueuedMethod>(_ method: M.Type) -> Route.Submit {
-        { (parameters: Parameters, call: CallContext, origin: MeasurementTicket.Origin) async throws(ServiceError) -> MeasurementTicket? in
+        {
+            (
+                parameters: Parameters,
+                call: CallContext,
+                origin: MeasurementTicket.Origin
+            ) async throws(ServiceError) -> MeasurementTicket? in
             try await M.submit(try M.Request(wire: parameters), in: call, origin: origin)
         }
     }

@@ -38,7 +38,10 @@ final class OpenGuard: Sendable {
     init(onDenial: @escaping @Sendable (Denial) -> Void) throws(Failure) {
         let fd = fanotify_init(UInt32(FAN_CLASS_CONTENT | FAN_CLOEXEC), UInt32(O_RDONLY | O_CLOEXEC))
         guard fd >= 0 else {
-            throw Failure(description: "fanotify_init: \(String(cString: strerror(errno))) (holding a measured file's identity until QEMU opens it needs CAP_SYS_ADMIN)")
+            throw Failure(
+                description:
+                    "fanotify_init: \(String(cString: strerror(errno))) (holding a measured file's identity until QEMU opens it needs CAP_SYS_ADMIN)"
+            )
         }
         group = fd
         self.onDenial = onDenial
@@ -53,7 +56,8 @@ final class OpenGuard: Sendable {
         try pins.withLock { (pins: inout IdentityPins) throws(Failure) in
             if let directory = pins.pin(path, owner: owner, identity: identity) {
                 let mask = UInt64(FAN_OPEN_PERM) | UInt64(FAN_EVENT_ON_CHILD)
-                guard fanotify_mark(group, UInt32(FAN_MARK_ADD | FAN_MARK_ONLYDIR), mask, AT_FDCWD, directory) == 0 else {
+                guard fanotify_mark(group, UInt32(FAN_MARK_ADD | FAN_MARK_ONLYDIR), mask, AT_FDCWD, directory) == 0
+                else {
                     let why = String(cString: strerror(errno))
                     _ = pins.release(owner: owner)
                     throw Failure(description: "cannot watch \(directory): \(why)")
@@ -108,7 +112,9 @@ final class OpenGuard: Sendable {
                     }
                     if case .deny(let owner, let expected) = judgement {
                         allow = false
-                        onDenial(Denial(path: path, owner: owner, pid: metadata.pid, expected: expected, found: identity))
+                        onDenial(
+                            Denial(path: path, owner: owner, pid: metadata.pid, expected: expected, found: identity)
+                        )
                     }
                 }
                 var response = fanotify_response(fd: metadata.fd, response: UInt32(allow ? FAN_ALLOW : FAN_DENY))

@@ -9,7 +9,9 @@ import Glibc
 /// `.`, `..` or `//` (the kernel names the file otherwise, and the pin would not match).
 enum SecurePath {
     static func refusal(_ path: String) -> String? {
-        guard path.hasPrefix("/"), !path.contains("//"), !path.hasSuffix("/") else { return "\(path) is not a plain absolute path" }
+        guard path.hasPrefix("/"), !path.contains("//"), !path.hasSuffix("/") else {
+            return "\(path) is not a plain absolute path"
+        }
         let components = path.split(separator: "/").map(String.init)
         guard !components.contains("."), !components.contains("..") else { return "\(path) has . or .. in it" }
         var parent = "/"
@@ -19,8 +21,12 @@ enum SecurePath {
             let current = parent == "/" ? "/\(component)" : "\(parent)/\(component)"
             var info = stat()
             guard lstat(current, &info) == 0 else { return "\(current): \(String(cString: strerror(errno)))" }
-            guard info.st_mode & S_IFMT == S_IFDIR else { return "\(current) is a symbolic link (or not a directory): one could repoint it after ukey measured" }
-            if let why = replaceable(entry: info, in: parentInfo) { return "\(current) could be replaced after ukey measured: \(parent) \(why)" }
+            guard info.st_mode & S_IFMT == S_IFDIR else {
+                return "\(current) is a symbolic link (or not a directory): one could repoint it after ukey measured"
+            }
+            if let why = replaceable(entry: info, in: parentInfo) {
+                return "\(current) could be replaced after ukey measured: \(parent) \(why)"
+            }
             parent = current
             parentInfo = info
         }

@@ -20,7 +20,8 @@ struct ConnectionAdmission: Sendable {
             switch self {
             case .full(let limit): "all \(limit) connections are in use"
             case .reserved(let kept): "the last \(kept) connections are kept for administrators and the hypervisor"
-            case .perUID(let limit): "this uid already holds \(limit) connections, the most a peer without the admin or hypervisor role may hold"
+            case .perUID(let limit):
+                "this uid already holds \(limit) connections, the most a peer without the admin or hypervisor role may hold"
             }
         }
     }

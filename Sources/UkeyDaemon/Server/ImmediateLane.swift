@@ -48,10 +48,14 @@ final class ImmediateLane: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         if let answer, settledUpTo == passed, context.channel.isWritable, let message = Self.single(buffer),
-           let call = try? VarlinkCodec.decodeCall(message), let reply = answer(call) {
+            let call = try? VarlinkCodec.decodeCall(message), let reply = answer(call)
+        {
             answered += 1
             if !call.oneway {
-                context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: VarlinkFraming.frame(VarlinkCodec.encode(reply)))), promise: nil)
+                context.writeAndFlush(
+                    wrapOutboundOut(ByteBuffer(bytes: VarlinkFraming.frame(VarlinkCodec.encode(reply)))),
+                    promise: nil
+                )
             }
             return
         }
@@ -62,7 +66,9 @@ final class ImmediateLane: ChannelInboundHandler, RemovableChannelHandler {
     /// The one message a read holds when it is exactly one NUL-terminated message.
     static func single(_ buffer: ByteBuffer) -> [UInt8]? {
         let view = buffer.readableBytesView
-        guard let last = view.last, last == 0, let first = view.firstIndex(of: 0), first == view.index(before: view.endIndex) else { return nil }
+        guard let last = view.last, last == 0, let first = view.firstIndex(of: 0),
+            first == view.index(before: view.endIndex)
+        else { return nil }
         return Array(view[view.startIndex..<first])
     }
 }

@@ -39,12 +39,21 @@ struct PeerCredentials: Sendable {
         guard let provider = channel as? SocketOptionProvider else {
             return channel.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
         }
-        let credentials: EventLoopFuture<Credentials> = provider.unsafeGetSocketOption(level: .init(SOL_SOCKET), name: .init(SO_PEERCRED))
+        let credentials: EventLoopFuture<Credentials> = provider.unsafeGetSocketOption(
+            level: .init(SOL_SOCKET),
+            name: .init(SO_PEERCRED)
+        )
         return credentials.flatMap { found in
             let base = PeerCredentials(pid: found.pid, uid: found.uid, gid: found.gid)
-            let probe: EventLoopFuture<NoGroups> = provider.unsafeGetSocketOption(level: .init(SOL_SOCKET), name: .init(soPeerGroups))
+            let probe: EventLoopFuture<NoGroups> = provider.unsafeGetSocketOption(
+                level: .init(SOL_SOCKET),
+                name: .init(soPeerGroups)
+            )
             return probe.map { _ in base }.flatMapError { _ in
-                let list: EventLoopFuture<GroupList> = provider.unsafeGetSocketOption(level: .init(SOL_SOCKET), name: .init(soPeerGroups))
+                let list: EventLoopFuture<GroupList> = provider.unsafeGetSocketOption(
+                    level: .init(SOL_SOCKET),
+                    name: .init(soPeerGroups)
+                )
                 return list.map { list in
                     var copy = base
                     copy.groups = groups(in: list.gids)

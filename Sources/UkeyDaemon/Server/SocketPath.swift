@@ -20,13 +20,19 @@ enum SocketPath {
 
     static func secure(_ path: String, mode: mode_t, group: String?) throws {
         if let group {
-            guard let gid = RolePolicy.groupID(group) else { throw Failure(description: "socket group '\(group)' does not exist") }
+            guard let gid = RolePolicy.groupID(group) else {
+                throw Failure(description: "socket group '\(group)' does not exist")
+            }
             guard chown(path, uid_t.max, gid) == 0 else {
                 throw Failure(description: "cannot give \(path) to group \(group): \(String(cString: strerror(errno)))")
             }
         }
-        guard chmod(path, mode) == 0 else { throw Failure(description: "cannot chmod \(path): \(String(cString: strerror(errno)))") }
-        guard mode & 0o002 == 0 else { throw Failure(description: "refusing a world-writable socket mode \(String(mode, radix: 8))") }
+        guard chmod(path, mode) == 0 else {
+            throw Failure(description: "cannot chmod \(path): \(String(cString: strerror(errno)))")
+        }
+        guard mode & 0o002 == 0 else {
+            throw Failure(description: "refusing a world-writable socket mode \(String(mode, radix: 8))")
+        }
     }
 
     /// Lets the socket's group reach the socket: its directory (ukeyd's own runtime directory)
@@ -35,18 +41,26 @@ enum SocketPath {
     /// alone (and said so): it is not ukeyd's to open up.
     static func shareDirectory(of socketPath: String, group: String?) throws -> String? {
         guard let group else { return nil }
-        let directory = socketPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let directory = socketPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(
+            separator: "/"
+        )
         guard !directory.isEmpty else { return nil }
-        guard let gid = RolePolicy.groupID(group) else { throw Failure(description: "socket group '\(group)' does not exist") }
+        guard let gid = RolePolicy.groupID(group) else {
+            throw Failure(description: "socket group '\(group)' does not exist")
+        }
         var info = stat()
         guard lstat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
             throw Failure(description: "the socket's directory \(directory) is not a directory")
         }
         guard info.st_uid == geteuid() else {
-            return "the socket's directory \(directory) belongs to uid \(info.st_uid); left as it is (members of \(group) need to pass through it)"
+            return
+                "the socket's directory \(directory) belongs to uid \(info.st_uid); left as it is (members of \(group) need to pass through it)"
         }
         guard chown(directory, uid_t.max, gid) == 0, chmod(directory, 0o710) == 0 else {
-            throw Failure(description: "cannot give \(directory) to group \(group) with mode 0710: \(String(cString: strerror(errno)))")
+            throw Failure(
+                description:
+                    "cannot give \(directory) to group \(group) with mode 0710: \(String(cString: strerror(errno)))"
+            )
         }
         return nil
     }

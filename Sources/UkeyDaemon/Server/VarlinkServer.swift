@@ -59,14 +59,22 @@ public struct VarlinkServer: Sendable {
     public init(configuration: Configuration, dispatcher: Dispatcher, roles: RolePolicy, logger: Logger) {
         self.configuration = configuration
         self.dispatcher = dispatcher
-        self.live = NIOLockedValueBox(LiveSettings(roles: roles, maxConnections: configuration.maxConnections, maxConnectionsPerUID: configuration.maxConnectionsPerUID))
+        self.live = NIOLockedValueBox(
+            LiveSettings(
+                roles: roles,
+                maxConnections: configuration.maxConnections,
+                maxConnectionsPerUID: configuration.maxConnectionsPerUID
+            )
+        )
         self.logger = logger
     }
 
     /// Applies reloaded settings to connections accepted from now on.
     public func update(_ settings: LiveSettings) {
         live.withLockedValue { $0 = settings }
-        logger.notice("settings reloaded: admin group \(settings.roles.adminGroup ?? "-"), hypervisor group \(settings.roles.hypervisorGroup ?? "-"), max connections \(settings.maxConnections), per unprivileged uid \(settings.maxConnectionsPerUID)")
+        logger.notice(
+            "settings reloaded: admin group \(settings.roles.adminGroup ?? "-"), hypervisor group \(settings.roles.hypervisorGroup ?? "-"), max connections \(settings.maxConnections), per unprivileged uid \(settings.maxConnectionsPerUID)"
+        )
     }
 
     /// An accepted connection, not yet wrapped for async use: see `bind`.
@@ -100,10 +108,13 @@ public struct VarlinkServer: Sendable {
                 logger.notice("shutting down: no new connections; \(connections.count) open connection(s) drain")
                 try? await server.channel.close()
                 connections.drainAll()
-                let connections = connections, logger = logger
+                let connections = connections
+                let logger = logger
                 deadline.withLockedValue {
                     $0 = Task {
-                        guard (try? await Task.sleep(for: .nanoseconds(Self.drainDeadline.nanoseconds))) != nil else { return }
+                        guard (try? await Task.sleep(for: .nanoseconds(Self.drainDeadline.nanoseconds))) != nil else {
+                            return
+                        }
                         logger.warning("closing \(connections.count) connection(s) still busy at the stop's deadline")
                         connections.closeAll()
                     }
@@ -114,13 +125,25 @@ public struct VarlinkServer: Sendable {
                     let (credentials, _) = connection
                     let settings = live.withLockedValue { $0 }
                     let caller = Caller(
-                        uid: credentials.uid, gid: credentials.gid, pid: credentials.pid,
-                        roles: settings.roles.roles(uid: credentials.uid, gid: credentials.gid, groups: credentials.groups)
+                        uid: credentials.uid,
+                        gid: credentials.gid,
+                        pid: credentials.pid,
+                        roles: settings.roles.roles(
+                            uid: credentials.uid,
+                            gid: credentials.gid,
+                            groups: credentials.groups
+                        )
                     )
                     let privileged = !caller.roles.isDisjoint(with: [.admin, .hypervisor])
-                    let refusal = admission.withLockedValue { $0.admit(uid: caller.uid, privileged: privileged, limits: settings.limits) }
+                    let refusal = admission.withLockedValue {
+                        $0.admit(uid: caller.uid, privileged: privileged, limits: settings.limits)
+                    }
                     group.addTask {
-                        defer { if refusal == nil { admission.withLockedValue { $0.leave(uid: caller.uid, privileged: privileged) } } }
+                        defer {
+                            if refusal == nil {
+                                admission.withLockedValue { $0.leave(uid: caller.uid, privileged: privileged) }
+                            }
+                        }
                         await serve(connection, caller: caller, refusal: refusal)
                     }
                 }
@@ -141,7 +164,10 @@ public struct VarlinkServer: Sendable {
             .childChannelOption(.autoRead, value: false)
         let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { channel in
             PeerCredentials.of(channel).flatMapThrowing { credentials in
-                try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle), name: Self.idleHandler)
+                try channel.pipeline.syncOperations.addHandler(
+                    IdleStateHandler(readTimeout: idle),
+                    name: Self.idleHandler
+                )
                 try channel.pipeline.syncOperations.addHandler(CloseOnIdleHandler())
                 try channel.pipeline.syncOperations.addHandler(ImmediateLane(), name: ImmediateLane.name)
                 return (credentials, channel)
@@ -155,8 +181,15 @@ public struct VarlinkServer: Sendable {
             return try await bootstrap.bind(fd, childChannelInitializer: initializer)
         }
         try SocketPath.removeStale(configuration.socketPath)
-        let server = try await bootstrap.bind(unixDomainSocketPath: configuration.socketPath, childChannelInitializer: initializer)
-        try SocketPath.secure(configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup)
+        let server = try await bootstrap.bind(
+            unixDomainSocketPath: configuration.socketPath,
+            childChannelInitializer: initializer
+        )
+        try SocketPath.secure(
+            configuration.socketPath,
+            mode: configuration.socketMode,
+            group: configuration.socketGroup
+        )
         logger.info("listening on \(configuration.socketPath) (mode \(String(configuration.socketMode, radix: 8)))")
         return server
     }
@@ -166,7 +199,8 @@ public struct VarlinkServer: Sendable {
         let raw = connection.1
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         let lane: NIOLoopBound<ImmediateLane>
-        let dispatcher = dispatcher, stopping = stopping
+        let dispatcher = dispatcher
+        let stopping = stopping
         do {
             (channel, lane) = try await raw.eventLoop.submit {
                 let lane = try raw.pipeline.syncOperations.handler(type: ImmediateLane.self)
@@ -193,7 +227,14 @@ public struct VarlinkServer: Sendable {
                 if let refusal {
                     let limit = live.withLockedValue { $0.maxConnections }
                     logger.warning("refused a connection from uid \(caller.uid): \(refusal.reason)")
-                    try await send(.failure(VarlinkError("io.ukey.TooManyConnections", ["limit": .int(limit), "reason": .string(refusal.reason)])))
+                    try await send(
+                        .failure(
+                            VarlinkError(
+                                "io.ukey.TooManyConnections",
+                                ["limit": .int(limit), "reason": .string(refusal.reason)]
+                            )
+                        )
+                    )
                     return
                 }
                 // Calls run in order as they arrive; replies leave in the same order, each once its
@@ -228,7 +269,12 @@ public struct VarlinkServer: Sendable {
                                 try? await channel.channel.pipeline.removeHandler(name: Self.idleHandler).get()
                                 let connection = channel.channel
                                 try await dispatcher.follow(
-                                    call, from: caller, stopping: { stopping.withLockedValue { $0 } }, connected: { connection.isActive }, send: send)
+                                    call,
+                                    from: caller,
+                                    stopping: { stopping.withLockedValue { $0 } },
+                                    connected: { connection.isActive },
+                                    send: send
+                                )
                             case .settled:
                                 break
                             }
@@ -281,7 +327,9 @@ public struct VarlinkServer: Sendable {
                                 queue.yield(.queued(call, ticket))
                             case .handled(let handled):
                                 if handled.reply.error == VarlinkError.permissionDenied().name {
-                                    logger.notice("permission denied: uid \(caller.uid) pid \(caller.pid) called \(call.method)")
+                                    logger.notice(
+                                        "permission denied: uid \(caller.uid) pid \(caller.pid) called \(call.method)"
+                                    )
                                 }
                                 queue.yield(.reply(handled, oneway: call.oneway))
                             }

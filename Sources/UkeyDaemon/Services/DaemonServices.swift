@@ -60,19 +60,32 @@ public final class DaemonServices: Sendable {
         self.guards = GuardRegistry(clock: clock)
         let holder = self.audit
         self.openGuard = OpenGuardHolder { denial in
-            logger.warning("refused an open of \(denial.path) by pid \(denial.pid): it is not the file measured for \(denial.owner)'s start (\(denial.expected); found \(denial.found.map { "\($0)" } ?? "none"))")
+            logger.warning(
+                "refused an open of \(denial.path) by pid \(denial.pid): it is not the file measured for \(denial.owner)'s start (\(denial.expected); found \(denial.found.map { "\($0)" } ?? "none"))"
+            )
             var subject: [String: AuditValue] = [
-                "path": .string(denial.path), "vm": .string(denial.owner), "pid": .int(Int(denial.pid)), "expected": .string("\(denial.expected)"),
+                "path": .string(denial.path), "vm": .string(denial.owner), "pid": .int(Int(denial.pid)),
+                "expected": .string("\(denial.expected)"),
             ]
             if let found = denial.found { subject["found"] = .string("\(found)") }
             _ = holder.log?.enqueue(AuditEntry(type: "open-refused", actor: .daemon, subject: subject))
         }
         self.tokens = TokenAccess(provider: provider, allowDemoKeys: allowDemoKeys)
         self.sessions = SessionService(clock: clock)
-        self.policy = PolicyService(stateDirectory: paths.stateDirectory, policyDirectory: paths.policyDirectory, logger: logger)
+        self.policy = PolicyService(
+            stateDirectory: paths.stateDirectory,
+            policyDirectory: paths.policyDirectory,
+            logger: logger
+        )
         self.boot = BootService(
-            runtimeDirectory: paths.runtimeDirectory, hostBoot: hostBootID, maxMeasurements: maxMeasurements, logger: logger,
-            tokens: tokens, policy: policy, sessions: sessions, gate: SerialGate()
+            runtimeDirectory: paths.runtimeDirectory,
+            hostBoot: hostBootID,
+            maxMeasurements: maxMeasurements,
+            logger: logger,
+            tokens: tokens,
+            policy: policy,
+            sessions: sessions,
+            gate: SerialGate()
         )
     }
 
@@ -92,7 +105,13 @@ public final class DaemonServices: Sendable {
             throw StoreError(.integrity, path: paths.stateDirectory, DemoKeys.refusal)
         }
         tokens.current = token
-        try await audit.open(token: token, path: auditPath, stateDirectory: paths.stateDirectory, bootID: await boot.bootID, logger: logger)
+        try await audit.open(
+            token: token,
+            path: auditPath,
+            stateDirectory: paths.stateDirectory,
+            bootID: await boot.bootID,
+            logger: logger
+        )
         try await policy.restore(from: token)
         try await boot.loadSeals(from: token)
         if paths.policyDirectory != nil {

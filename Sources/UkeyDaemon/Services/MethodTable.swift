@@ -3,7 +3,8 @@
 enum MethodTable {
     static let all: [any ServiceMethod.Type] = [
         VarlinkService.GetInfo.self, VarlinkService.GetInterfaceDescription.self,
-        Boot.Measure.self, Boot.Chain.self, Boot.Quote.self, Boot.EventLog.self, Boot.Reset.self, Boot.Release.self, Boot.Started.self, Boot.States.self, Boot.AcceptState.self,
+        Boot.Measure.self, Boot.Chain.self, Boot.Quote.self, Boot.EventLog.self, Boot.Reset.self, Boot.Release.self,
+        Boot.Started.self, Boot.States.self, Boot.AcceptState.self,
         Auth.Login.self, Auth.Logout.self,
         Runtime.CheckExec.self, Runtime.CheckExecBatch.self, Runtime.AllowedFingerprints.self, Runtime.GuardEvent.self,
         Audit.Query.self, Audit.Verify.self,

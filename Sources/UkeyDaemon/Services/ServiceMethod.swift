@@ -17,7 +17,11 @@ protocol ServiceMethod: Sendable {
 protocol QueuedMethod: ServiceMethod {
     /// Queues the call's work and returns its ticket; nil when this call cannot be queued (then
     /// `answer` answers it).
-    static func submit(_ request: Request, in call: CallContext, origin: MeasurementTicket.Origin) async throws(ServiceError) -> MeasurementTicket?
+    static func submit(
+        _ request: Request,
+        in call: CallContext,
+        origin: MeasurementTicket.Origin
+    ) async throws(ServiceError) -> MeasurementTicket?
 }
 
 /// A method answered at once from state already in memory, without waiting on anything: the

@@ -24,15 +24,18 @@ extension Admin.Status.Reply: WireReply {
             "policyVersion": policyVersion.wire, "mode": .string(mode), "bootId": .string(bootID),
             "users": .int(users), "entities": .int(entities), "measurements": .int(measurements),
             "measurementBatches": .int(measurementBatches),
-            "guards": .array(guards.map { guarded in
-                var item: [String: JSONValue] = [
-                    "vm": .string(guarded.key.vm), "via": .string(guarded.key.via.rawValue), "state": .string(guarded.entry.state.rawValue),
-                    "since": .string(ISO8601DateFormatter().string(from: guarded.entry.since)),
-                ]
-                if guarded.key.pid != 0 { item["pid"] = .int(Int(guarded.key.pid)) }
-                if let reason = guarded.entry.reason { item["reason"] = .string(reason) }
-                return .object(item)
-            }),
+            "guards": .array(
+                guards.map { guarded in
+                    var item: [String: JSONValue] = [
+                        "vm": .string(guarded.key.vm), "via": .string(guarded.key.via.rawValue),
+                        "state": .string(guarded.entry.state.rawValue),
+                        "since": .string(ISO8601DateFormatter().string(from: guarded.entry.since)),
+                    ]
+                    if guarded.key.pid != 0 { item["pid"] = .int(Int(guarded.key.pid)) }
+                    if let reason = guarded.entry.reason { item["reason"] = .string(reason) }
+                    return .object(item)
+                }
+            ),
         ]
     }
 }
@@ -84,7 +87,9 @@ extension Admin.UnblockPin.Request: WireRequest {
 
 extension Admin.SetMode.Request: WireRequest {
     init(wire p: Parameters) throws(ServiceError) {
-        guard let mode = EnforcementMode(rawValue: try p.string("mode", maxLength: 16)) else { throw .invalidParameter("mode") }
+        guard let mode = EnforcementMode(rawValue: try p.string("mode", maxLength: 16)) else {
+            throw .invalidParameter("mode")
+        }
         self.mode = mode
     }
 }
@@ -94,5 +99,7 @@ extension Admin.SetMode.Reply: WireReply {
 }
 
 extension Admin.Version.Reply: WireReply {
-    var wire: [String: JSONValue] { ["product": .string(product), "version": .string(version), "backend": .string(backend)] }
+    var wire: [String: JSONValue] {
+        ["product": .string(product), "version": .string(version), "backend": .string(backend)]
+    }
 }

@@ -21,9 +21,14 @@ extension AuditChainVerification: WireReply {
             "ok": .bool(ok), "count": .int(count), "checkpoints": .int(checkpoints), "unsignedTail": .int(unsignedTail),
             "firstBad": firstBad.map { .int(Int($0)) } ?? .null, "reason": reason.wire,
             "files": .array(files.map(JSONValue.string)),
-            "removedByRetention": .array(removedByRetention.map { removed in
-                .object(["archive": .string(removed.name), "upto": .int(Int(removed.upto)), "head": .string(removed.head), "recordedAt": .int(Int(removed.recordedAt))])
-            }),
+            "removedByRetention": .array(
+                removedByRetention.map { removed in
+                    .object([
+                        "archive": .string(removed.name), "upto": .int(Int(removed.upto)),
+                        "head": .string(removed.head), "recordedAt": .int(Int(removed.recordedAt)),
+                    ])
+                }
+            ),
         ]
     }
 }

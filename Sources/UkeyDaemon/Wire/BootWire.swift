@@ -30,7 +30,8 @@ extension Boot.Measure.Reply: WireReply {
     var wire: [String: JSONValue] {
         [
             "verdict": .string(verdict), "match": .bool(match), "load": .bool(load), "reason": reason.wire,
-            "register": .int(register), "eventIndex": .int(eventIndex), "digest": .string(digest.description), "cached": .bool(cached),
+            "register": .int(register), "eventIndex": .int(eventIndex), "digest": .string(digest.description),
+            "cached": .bool(cached),
         ]
     }
 }
@@ -94,14 +95,19 @@ extension Boot.Release.Reply: WireReply {
         [
             "released": .array(released.map(JSONValue.string)), "state": .string(state), "reason": reason.wire,
             "sealed": .array(sealed.map(\.wire)),
-            "unsealed": .array(unsealed.map { .object(["component": .string($0.component), "reason": .string($0.reason)]) }),
+            "unsealed": .array(
+                unsealed.map { .object(["component": .string($0.component), "reason": .string($0.reason)]) }
+            ),
         ]
     }
 }
 
 extension Boot.Release.Sealed {
     var wire: JSONValue {
-        .object(["component": .string(component), "previous": .string(previous.description), "digest": .string(digest.description)])
+        .object([
+            "component": .string(component), "previous": .string(previous.description),
+            "digest": .string(digest.description),
+        ])
     }
 }
 
@@ -115,20 +121,28 @@ extension Boot.States.Request: WireRequest {
 extension Boot.States.Reply: WireReply {
     var wire: [String: JSONValue] {
         [
-            "vms": .array(vms.map { vm in
-                .object([
-                    "entity": .string(vm.entity), "state": .string(vm.state), "reason": vm.reason.wire,
-                    "components": .array(vm.components.map { c in
-                        .object([
-                            "component": .string(c.component), "path": c.path.wire, "base": .string(c.base.description),
-                            "expected": .string(c.expected.description), "sealed": c.sealed.map(\.description).wire,
-                            "sealedAt": c.sealedAt.wire, "by": c.by.wire, "boot": c.boot.wire, "uid": c.uid.map { Int($0) }.wire,
-                            "current": c.current.map(\.description).wire, "matches": c.matches.map(JSONValue.bool) ?? .null,
-                            "problem": c.problem.wire,
-                        ])
-                    }),
-                ])
-            })
+            "vms": .array(
+                vms.map { vm in
+                    .object([
+                        "entity": .string(vm.entity), "state": .string(vm.state), "reason": vm.reason.wire,
+                        "components": .array(
+                            vm.components.map { c in
+                                .object([
+                                    "component": .string(c.component), "path": c.path.wire,
+                                    "base": .string(c.base.description),
+                                    "expected": .string(c.expected.description),
+                                    "sealed": c.sealed.map(\.description).wire,
+                                    "sealedAt": c.sealedAt.wire, "by": c.by.wire, "boot": c.boot.wire,
+                                    "uid": c.uid.map { Int($0) }.wire,
+                                    "current": c.current.map(\.description).wire,
+                                    "matches": c.matches.map(JSONValue.bool) ?? .null,
+                                    "problem": c.problem.wire,
+                                ])
+                            }
+                        ),
+                    ])
+                }
+            )
         ]
     }
 }

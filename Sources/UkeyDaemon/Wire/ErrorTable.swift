@@ -24,9 +24,12 @@ extension ServiceError {
         case .unknownEntity(let entity): VarlinkError("io.ukey.Boot.UnknownEntity", ["entity": .string(entity)])
         case .unknownComponent(let entity, let component):
             VarlinkError("io.ukey.Boot.UnknownComponent", ["entity": .string(entity), "component": .string(component)])
-        case .cannotHash(let path, let reason): VarlinkError("io.ukey.Boot.CannotHash", ["path": .string(path), "reason": .string(reason)])
-        case .journalFull(let limit, let reason): VarlinkError("io.ukey.Boot.JournalFull", ["limit": .int(limit), "reason": .string(reason)])
-        case .stateNotAccepted(let entity, let reason): VarlinkError("io.ukey.Boot.StateNotAccepted", ["entity": .string(entity), "reason": .string(reason)])
+        case .cannotHash(let path, let reason):
+            VarlinkError("io.ukey.Boot.CannotHash", ["path": .string(path), "reason": .string(reason)])
+        case .journalFull(let limit, let reason):
+            VarlinkError("io.ukey.Boot.JournalFull", ["limit": .int(limit), "reason": .string(reason)])
+        case .stateNotAccepted(let entity, let reason):
+            VarlinkError("io.ukey.Boot.StateNotAccepted", ["entity": .string(entity), "reason": .string(reason)])
 
         case .badPIN(let left): VarlinkError("io.ukey.Auth.BadPin", ["retriesLeft": .int(left)])
         case .pinLocked: VarlinkError("io.ukey.Auth.PinLocked")
@@ -45,15 +48,17 @@ extension ServiceError {
 
     /// A token's failure in the services' terms. Anything not named here is an internal error.
     init(_ error: TokenError) {
-        self = switch error.code {
-        case .notInitialized: .notInitialized
-        case .alreadyInitialized: .alreadyInitialized
-        case .tokenLocked: .tokenLocked
-        case .unknownUser: .unknownUser
-        case .unknownCertificate: .unknownCertificate(error.reason)
-        case .invalidPIN, .invalidName, .invalidArgument, .invalidCSR, .userExists: .invalidArgument(reason: error.reason)
-        case .unavailable: .tokenUnavailable(reason: error.reason)
-        default: .internalError
-        }
+        self =
+            switch error.code {
+            case .notInitialized: .notInitialized
+            case .alreadyInitialized: .alreadyInitialized
+            case .tokenLocked: .tokenLocked
+            case .unknownUser: .unknownUser
+            case .unknownCertificate: .unknownCertificate(error.reason)
+            case .invalidPIN, .invalidName, .invalidArgument, .invalidCSR, .userExists:
+                .invalidArgument(reason: error.reason)
+            case .unavailable: .tokenUnavailable(reason: error.reason)
+            default: .internalError
+            }
     }
 }

@@ -66,7 +66,9 @@ struct Parameters {
     }
 
     func base64(_ name: String, maxLength: Int = 1 << 20) throws(ServiceError) -> [UInt8] {
-        guard let data = Data(base64Encoded: try string(name, maxLength: maxLength * 2)) else { throw .invalidParameter(name) }
+        guard let data = Data(base64Encoded: try string(name, maxLength: maxLength * 2)) else {
+            throw .invalidParameter(name)
+        }
         return Array(data)
     }
 

@@ -26,7 +26,8 @@ extension Runtime.CheckExecBatch.Request: WireRequest {
         var requests: [Runtime.CheckExec.Request] = []
         requests.reserveCapacity(items.count)
         for item in items {
-            guard let fields = item.objectValue, let request = try? Runtime.CheckExec.Request(wire: Parameters(fields)) else {
+            guard let fields = item.objectValue, let request = try? Runtime.CheckExec.Request(wire: Parameters(fields))
+            else {
                 throw .invalidParameter("items")
             }
             requests.append(request)
@@ -39,7 +40,10 @@ extension Runtime.CheckExecBatch.Request: WireRequest {
 
 extension Runtime.CheckExecBatch.Reply: WireReply {
     var wire: [String: JSONValue] {
-        var wire: [String: JSONValue] = ["results": .array(results.map { .object($0.wire) }), "generation": .int(Int(generation)), "onTimeout": .string(onTimeout), "interpreters": .string(interpreters)]
+        var wire: [String: JSONValue] = [
+            "results": .array(results.map { .object($0.wire) }), "generation": .int(Int(generation)),
+            "onTimeout": .string(onTimeout), "interpreters": .string(interpreters),
+        ]
         if let tag { wire["tag"] = .string(tag) }
         return wire
     }
@@ -70,16 +74,22 @@ extension Runtime.AllowedFingerprints.Reply: WireReply {
 extension Runtime.GuardEvent.Request: WireRequest {
     init(wire p: Parameters) throws(ServiceError) {
         vm = try p.string("vm", maxLength: 64)
-        guard let event = Runtime.GuardEvent.Event(rawValue: try p.string("event", maxLength: 16)) else { throw .invalidParameter("event") }
+        guard let event = Runtime.GuardEvent.Event(rawValue: try p.string("event", maxLength: 16)) else {
+            throw .invalidParameter("event")
+        }
         self.event = event
         let mounts = try p.array("mounts")
         guard mounts.count <= 4096 else { throw .invalidParameter("mounts") }
         self.mounts = try mounts.map { (item: JSONValue) throws(ServiceError) -> String in
-            guard let mount = item.stringValue, mount.hasPrefix("/"), mount.utf8.count <= 4096 else { throw .invalidParameter("mounts") }
+            guard let mount = item.stringValue, mount.hasPrefix("/"), mount.utf8.count <= 4096 else {
+                throw .invalidParameter("mounts")
+            }
             return mount
         }
         gaps = try p.optionalStrings("gaps") ?? []
-        guard gaps.allSatisfy({ ["memfd-exec", "user-namespaces"].contains($0) }) else { throw .invalidParameter("gaps") }
+        guard gaps.allSatisfy({ ["memfd-exec", "user-namespaces"].contains($0) }) else {
+            throw .invalidParameter("gaps")
+        }
     }
 }
 

@@ -38,7 +38,13 @@ public struct DomainMapping: Sendable, Equatable {
         /// Backing layers never are.
         public var writable = false
 
-        public init(entity: String, component: String, source: Source, imageParent: String? = nil, writable: Bool = false) {
+        public init(
+            entity: String,
+            component: String,
+            source: Source,
+            imageParent: String? = nil,
+            writable: Bool = false
+        ) {
             self.entity = entity
             self.component = component
             self.source = source
@@ -55,13 +61,21 @@ public struct DomainMapping: Sendable, Equatable {
 
     /// Maps `domain`, reading each disk's backing chain with `chain` (the qcow2 headers).
     /// `guardDirectory`: where ukeyd serves guard channels (`<vm>.sock` each), when known.
-    public init(_ domain: DomainXML, guardDirectory: String? = nil, chain: Chain = BackingChain.layers) throws(HypervisorError) {
+    public init(
+        _ domain: DomainXML,
+        guardDirectory: String? = nil,
+        chain: Chain = BackingChain.layers
+    ) throws(HypervisorError) {
         vm = domain.entity ?? domain.name
-        guard Self.isEntityName(vm) else { throw HypervisorError("'\(vm)' cannot be a policy entity name (letters, digits, '-', '_', '.', at most 64)") }
+        guard Self.isEntityName(vm) else {
+            throw HypervisorError("'\(vm)' cannot be a policy entity name (letters, digits, '-', '_', '.', at most 64)")
+        }
         // ukeyd answers a guard channel for the VM its socket is named after: a domain whose
         // channel has another VM's name would get that VM's answers. Fail closed.
         for path in domain.guardChannels where !path.hasSuffix("/\(vm).sock") {
-            throw HypervisorError("its \(DomainXML.guardChannelName) channel is bound at '\(path)', which is not this VM's: ukeyd serves <guard directory>/\(vm).sock as \(vm)'s channel")
+            throw HypervisorError(
+                "its \(DomainXML.guardChannelName) channel is bound at '\(path)', which is not this VM's: ukeyd serves <guard directory>/\(vm).sock as \(vm)'s channel"
+            )
         }
         if let guardDirectory {
             let directory = URL(fileURLWithPath: guardDirectory).standardizedFileURL.path
@@ -69,7 +83,9 @@ public struct DomainMapping: Sendable, Equatable {
                 let path = URL(fileURLWithPath: socket.path).standardizedFileURL.path
                 guard path.hasPrefix(directory + "/") else { continue }
                 guard path == "\(directory)/\(vm).sock" else {
-                    throw HypervisorError("\(socket.element) at '\(socket.path)' lies in ukey's guard directory, where only \(directory)/\(vm).sock is this VM's; refused")
+                    throw HypervisorError(
+                        "\(socket.element) at '\(socket.path)' lies in ukey's guard directory, where only \(directory)/\(vm).sock is this VM's; refused"
+                    )
                 }
             }
         }
@@ -77,20 +93,35 @@ public struct DomainMapping: Sendable, Equatable {
         var images: [Step] = []
         var own: [Step] = []
         if let loader = domain.loader { own.append(Step(entity: vm, component: "loader", source: .file(loader))) }
-        if let template = domain.nvramTemplate { own.append(Step(entity: vm, component: "nvram-template", source: .file(template))) }
-        if let nvram = domain.nvram { own.append(Step(entity: vm, component: "nvram", source: .file(nvram), writable: true)) }
+        if let template = domain.nvramTemplate {
+            own.append(Step(entity: vm, component: "nvram-template", source: .file(template)))
+        }
+        if let nvram = domain.nvram {
+            own.append(Step(entity: vm, component: "nvram", source: .file(nvram), writable: true))
+        }
         if let kernel = domain.kernel { own.append(Step(entity: vm, component: "kernel", source: .file(kernel))) }
         if let initrd = domain.initrd { own.append(Step(entity: vm, component: "initrd", source: .file(initrd))) }
         if let dtb = domain.dtb { own.append(Step(entity: vm, component: "dtb", source: .file(dtb))) }
-        for (index, table) in domain.acpiTables.enumerated() { own.append(Step(entity: vm, component: "acpi-table-\(index + 1)", source: .file(table))) }
+        for (index, table) in domain.acpiTables.enumerated() {
+            own.append(Step(entity: vm, component: "acpi-table-\(index + 1)", source: .file(table)))
+        }
         if let cmdline = domain.cmdline { own.append(Step(entity: vm, component: "cmdline", source: .text(cmdline))) }
         for (index, disk) in domain.disks.enumerated() {
             guard let source = disk.source else { continue }  // an empty CD-ROM drive: nothing is loaded
             guard disk.type == "file" || disk.type == "block" else {
-                throw HypervisorError("disk \(disk.target ?? "#\(index + 1)") is of type '\(disk.type)', which ukey cannot measure; use a file or block disk")
+                throw HypervisorError(
+                    "disk \(disk.target ?? "#\(index + 1)") is of type '\(disk.type)', which ukey cannot measure; use a file or block disk"
+                )
             }
             let target = disk.target ?? "\(index + 1)"
-            own.append(Step(entity: vm, component: "disk-\(target)", source: .file(source), writable: !disk.readOnly && !disk.shareable && disk.device != "cdrom"))
+            own.append(
+                Step(
+                    entity: vm,
+                    component: "disk-\(target)",
+                    source: .file(source),
+                    writable: !disk.readOnly && !disk.shareable && disk.device != "cdrom"
+                )
+            )
             guard disk.type == "file" else { continue }
             let layers = try chain(source, disk.format)
             try Self.agree(disk, with: layers, target: target)
@@ -110,22 +141,30 @@ public struct DomainMapping: Sendable, Equatable {
     /// A `<backingStore>` chain libvirt will use instead of the headers must be the headers'
     /// chain: the same layers, in order, of the same formats (all of it when it ends with an
     /// empty `<backingStore/>`, else as far as it goes).
-    static func agree(_ disk: DomainXML.Disk, with layers: [BackingChain.Layer], target: String) throws(HypervisorError) {
+    static func agree(_ disk: DomainXML.Disk, with layers: [BackingChain.Layer], target: String) throws(HypervisorError)
+    {
         guard let written = disk.backingStore else { return }
         let headers = Array(layers.dropFirst())
         func same(_ a: String, _ b: String) -> Bool {
-            URL(fileURLWithPath: a).resolvingSymlinksInPath().path == URL(fileURLWithPath: b).resolvingSymlinksInPath().path
+            URL(fileURLWithPath: a).resolvingSymlinksInPath().path
+                == URL(fileURLWithPath: b).resolvingSymlinksInPath().path
         }
         for (index, layer) in written.enumerated() {
             guard index < headers.count else {
-                throw HypervisorError("disk \(target): its <backingStore> names \(layer.path) as layer \(index + 1), but the images' headers end before it; refused")
+                throw HypervisorError(
+                    "disk \(target): its <backingStore> names \(layer.path) as layer \(index + 1), but the images' headers end before it; refused"
+                )
             }
             guard same(layer.path, headers[index].path), layer.format == headers[index].format else {
-                throw HypervisorError("disk \(target): its <backingStore> names \(layer.path) (\(layer.format)) as layer \(index + 1), but the images' headers name \(headers[index].path) (\(headers[index].format)); QEMU would open what the XML says; refused")
+                throw HypervisorError(
+                    "disk \(target): its <backingStore> names \(layer.path) (\(layer.format)) as layer \(index + 1), but the images' headers name \(headers[index].path) (\(headers[index].format)); QEMU would open what the XML says; refused"
+                )
             }
         }
         if disk.backingStoreTerminated, written.count < headers.count {
-            throw HypervisorError("disk \(target): its <backingStore> ends the chain after \(written.count) layer(s), but the images' headers go on to \(headers[written.count].path); refused")
+            throw HypervisorError(
+                "disk \(target): its <backingStore> ends the chain after \(written.count) layer(s), but the images' headers go on to \(headers[written.count].path); refused"
+            )
         }
     }
 

@@ -15,14 +15,20 @@
 /// is read only for ukey's own element; QEMU never sees it.
 enum DomainReader {
     /// The emulators libvirt may run for a domain: QEMU's own binaries, part of the measured host.
-    static let emulators: Set<String> = ["/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-system-i386", "/usr/bin/qemu-kvm", "/usr/libexec/qemu-kvm"]
+    static let emulators: Set<String> = [
+        "/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-system-i386", "/usr/bin/qemu-kvm", "/usr/libexec/qemu-kvm",
+    ]
 
     /// Elements refused wherever they are found, and why.
     static let refusedElements: [String: String] = [
-        "domain/os/firmware": "asks libvirt to pick the firmware after the hook ran; name the <loader> (and <nvram>) instead",
-        "domain/os/init": "is not for QEMU", "domain/os/initarg": "is not for QEMU", "domain/os/initenv": "is not for QEMU",
-        "domain/os/initdir": "is not for QEMU", "domain/os/inituser": "is not for QEMU", "domain/os/initgroup": "is not for QEMU",
-        "domain/os/root": "is not for QEMU", "domain/bootloader": "runs a host program", "domain/bootloader_args": "runs a host program",
+        "domain/os/firmware":
+            "asks libvirt to pick the firmware after the hook ran; name the <loader> (and <nvram>) instead",
+        "domain/os/init": "is not for QEMU", "domain/os/initarg": "is not for QEMU",
+        "domain/os/initenv": "is not for QEMU",
+        "domain/os/initdir": "is not for QEMU", "domain/os/inituser": "is not for QEMU",
+        "domain/os/initgroup": "is not for QEMU",
+        "domain/os/root": "is not for QEMU", "domain/bootloader": "runs a host program",
+        "domain/bootloader_args": "runs a host program",
         "domain/idmap": "is not for QEMU",
         "domain/devices/filesystem": "shows a host directory to the guest (9p or virtiofs), which ukey cannot measure",
         "domain/devices/smartcard": "reads a certificate database from the host",
@@ -32,7 +38,8 @@ enum DomainReader {
         "domain/devices/disk/source/reservations": "starts a persistent-reservation helper",
         "domain/devices/interface/script": "runs a host program as root",
         "domain/devices/interface/downscript": "runs a host program as root",
-        "domain/os/nvram/source": "names an NVRAM store of a kind ukey does not measure; give the varstore's path as <nvram>'s text",
+        "domain/os/nvram/source":
+            "names an NVRAM store of a kind ukey does not measure; give the varstore's path as <nvram>'s text",
     ]
 
     /// Host paths the reader knows load nothing into the guest (written files, sockets, device
@@ -42,7 +49,8 @@ enum DomainReader {
         let device: @Sendable (String) -> Bool = { $0.hasPrefix("/dev/") }
         var known: [String: @Sendable (String) -> Bool] = [
             "domain/devices/graphics@socket": any, "domain/devices/graphics/listen@socket": any,
-            "domain/devices/graphics/gl@rendernode": device, "domain/devices/video/model/acceleration@rendernode": device,
+            "domain/devices/graphics/gl@rendernode": device,
+            "domain/devices/video/model/acceleration@rendernode": device,
             "domain/devices/audio@path": any, "domain/devices/lease/target@path": any,
             "domain/devices/input/source@evdev": device, "domain/devices/input/source@dev": device,
             "domain/devices/interface/backend@tap": device, "domain/devices/interface/backend@vhost": device,
@@ -53,7 +61,8 @@ enum DomainReader {
             "domain/devices/redirdev/source@path": any,
         ]
         for chardev in ["serial", "console", "parallel", "channel", "redirdev", "rng/backend"] {
-            known["domain/devices/\(chardev)/source@path"] = any  // file (written), unix (a socket), pty: their types are checked
+            // file (written), unix (a socket), pty: their types are checked.
+            known["domain/devices/\(chardev)/source@path"] = any
             known["domain/devices/\(chardev)/log@file"] = any
         }
         return known
@@ -67,16 +76,26 @@ enum DomainReader {
         // What the gate reads and measures first (its refusals say the most), then the walk of
         // everything for what nobody read.
         // No <os> is an empty one (libvirt writes one always): QEMU's SeaBIOS is still what runs.
-        try readOS(root.child("os") ?? XMLTree.Element(name: "os", attributes: [:], text: "", children: []), into: &domain, defaultFirmware: defaultFirmware)
+        try readOS(
+            root.child("os") ?? XMLTree.Element(name: "os", attributes: [:], text: "", children: []),
+            into: &domain,
+            defaultFirmware: defaultFirmware
+        )
         if let devices = root.child("devices") { try readDevices(devices, into: &domain) }
         var reader = Reader()
         try reader.walk(root, path: "domain", into: &domain)
         return domain
     }
 
-    static func readOS(_ os: XMLTree.Element, into domain: inout DomainXML, defaultFirmware: String?) throws(HypervisorError) {
+    static func readOS(
+        _ os: XMLTree.Element,
+        into domain: inout DomainXML,
+        defaultFirmware: String?
+    ) throws(HypervisorError) {
         if let firmware = os.attributes["firmware"] {
-            throw HypervisorError("<os firmware='\(firmware)'> asks libvirt to pick the firmware after the hook ran; name the <loader> (and <nvram>) instead")
+            throw HypervisorError(
+                "<os firmware='\(firmware)'> asks libvirt to pick the firmware after the hook ran; name the <loader> (and <nvram>) instead"
+            )
         }
         domain.kernel = os.child("kernel")?.trimmedText
         domain.initrd = os.child("initrd")?.trimmedText
@@ -84,26 +103,38 @@ enum DomainReader {
         domain.dtb = os.child("dtb")?.trimmedText
         domain.acpiTables = os.child("acpi")?.all("table").map(\.trimmedText) ?? []
         if let loader = os.child("loader") {
-            if let type = loader.attributes["type"], type != "rom" && type != "pflash" { throw HypervisorError("<loader type='\(type)'>: only rom and pflash") }
+            if let type = loader.attributes["type"], type != "rom" && type != "pflash" {
+                throw HypervisorError("<loader type='\(type)'>: only rom and pflash")
+            }
             domain.loader = loader.trimmedText
         }
         if let nvram = os.child("nvram") {
-            if let type = nvram.attributes["type"], type != "file" { throw HypervisorError("<nvram type='\(type)'>: only a file varstore") }
+            if let type = nvram.attributes["type"], type != "file" {
+                throw HypervisorError("<nvram type='\(type)'>: only a file varstore")
+            }
             domain.nvram = nvram.trimmedText.isEmpty ? nil : nvram.trimmedText
             domain.nvramTemplate = nvram.attributes["template"]
         }
         let machine = os.child("type")?.attributes["machine"] ?? "pc"
         if domain.loader == nil {
             // QEMU runs its own SeaBIOS: for pc and q35, bios-256k.bin from its data directories.
-            guard machine == "pc" || machine == "q35" || machine.hasPrefix("pc-i440fx-") || machine.hasPrefix("pc-q35-") else {
-                throw HypervisorError("machine '\(machine)' with no <loader>: ukey knows which firmware QEMU runs only for pc and q35; name the <loader>")
+            guard machine == "pc" || machine == "q35" || machine.hasPrefix("pc-i440fx-") || machine.hasPrefix("pc-q35-")
+            else {
+                throw HypervisorError(
+                    "machine '\(machine)' with no <loader>: ukey knows which firmware QEMU runs only for pc and q35; name the <loader>"
+                )
             }
             guard let defaultFirmware else {
-                throw HypervisorError("no <loader>, and QEMU's default firmware (bios-256k.bin) is not in \(QemuCommandLine.dataDirectories.joined(separator: ", "))")
+                throw HypervisorError(
+                    "no <loader>, and QEMU's default firmware (bios-256k.bin) is not in \(QemuCommandLine.dataDirectories.joined(separator: ", "))"
+                )
             }
             domain.loader = defaultFirmware
         }
-        for (what, path) in [("kernel", domain.kernel), ("initrd", domain.initrd), ("dtb", domain.dtb), ("loader", domain.loader), ("nvram", domain.nvram), ("nvram template", domain.nvramTemplate)] {
+        for (what, path) in [
+            ("kernel", domain.kernel), ("initrd", domain.initrd), ("dtb", domain.dtb), ("loader", domain.loader),
+            ("nvram", domain.nvram), ("nvram template", domain.nvramTemplate),
+        ] {
             if let path, !path.hasPrefix("/") { throw HypervisorError("<\(what)> '\(path)' is not an absolute path") }
         }
     }
@@ -111,14 +142,20 @@ enum DomainReader {
     static func readDevices(_ devices: XMLTree.Element, into domain: inout DomainXML) throws(HypervisorError) {
         if let emulator = devices.child("emulator")?.trimmedText {
             guard emulators.contains(emulator) else {
-                throw HypervisorError("<emulator>\(emulator)</emulator> is not one of QEMU's own binaries (\(emulators.sorted().joined(separator: ", ")))")
+                throw HypervisorError(
+                    "<emulator>\(emulator)</emulator> is not one of QEMU's own binaries (\(emulators.sorted().joined(separator: ", ")))"
+                )
             }
             domain.emulator = emulator
         }
         for disk in devices.all("disk") { domain.disks.append(try readDisk(disk, index: domain.disks.count)) }
         for interface in devices.all("interface") {
             let type = interface.attributes["type"] ?? ""
-            guard !["vhostuser", "vdpa"].contains(type) else { throw HypervisorError("<interface type='\(type)'>: the device is served by a host process ukey does not measure") }
+            guard !["vhostuser", "vdpa"].contains(type) else {
+                throw HypervisorError(
+                    "<interface type='\(type)'>: the device is served by a host process ukey does not measure"
+                )
+            }
             if let rom = interface.child("rom"), let file = rom.attributes["file"], !file.isEmpty {
                 throw HypervisorError("<interface><rom file='\(file)'>: an option ROM ukey does not measure")
             }
@@ -129,7 +166,9 @@ enum DomainReader {
             }
         }
         for memory in devices.all("memory") where ["nvdimm", "virtio-pmem"].contains(memory.attributes["model"] ?? "") {
-            throw HypervisorError("<memory model='\(memory.attributes["model"]!)'>: backs guest memory with a host file")
+            throw HypervisorError(
+                "<memory model='\(memory.attributes["model"]!)'>: backs guest memory with a host file"
+            )
         }
         for video in devices.all("video") where video.child("driver")?.attributes["name"] == "vhostuser" {
             throw HypervisorError("<video><driver name='vhostuser'>: runs a host program ukey does not measure")
@@ -137,8 +176,15 @@ enum DomainReader {
         for kind in ["serial", "console", "parallel", "channel", "redirdev"] {
             for chardev in devices.all(kind) {
                 let type = chardev.attributes["type"] ?? "pty"
-                guard ["pty", "file", "unix", "null", "vc", "tcp", "udp", "spicevmc", "spiceport", "qemu-vdagent", "dbus", "stdio"].contains(type) else {
-                    throw HypervisorError("<\(kind) type='\(type)'>: feeds the guest from a host \(type == "pipe" ? "file" : "device") ukey does not measure")
+                guard
+                    [
+                        "pty", "file", "unix", "null", "vc", "tcp", "udp", "spicevmc", "spiceport", "qemu-vdagent",
+                        "dbus", "stdio",
+                    ].contains(type)
+                else {
+                    throw HypervisorError(
+                        "<\(kind) type='\(type)'>: feeds the guest from a host \(type == "pipe" ? "file" : "device") ukey does not measure"
+                    )
                 }
                 for source in chardev.all("source") {
                     guard let path = source.attributes["path"] else { continue }
@@ -153,10 +199,16 @@ enum DomainReader {
         }
         for graphics in devices.all("graphics") {
             if let socket = graphics.attributes["socket"] { domain.sockets.append((socket, "<graphics socket>")) }
-            for listen in graphics.all("listen") { if let socket = listen.attributes["socket"] { domain.sockets.append((socket, "<graphics><listen socket>")) } }
+            for listen in graphics.all("listen") {
+                if let socket = listen.attributes["socket"] {
+                    domain.sockets.append((socket, "<graphics><listen socket>"))
+                }
+            }
         }
         for tpm in devices.all("tpm") {
-            if let path = tpm.child("backend")?.child("source")?.attributes["path"] { domain.sockets.append((path, "<tpm><backend><source>")) }
+            if let path = tpm.child("backend")?.child("source")?.attributes["path"] {
+                domain.sockets.append((path, "<tpm><backend><source>"))
+            }
         }
     }
 
@@ -165,15 +217,29 @@ enum DomainReader {
         let target = disk.child("target")?.attributes["dev"]
         let name = target ?? "#\(index + 1)"
         guard type == "file" || type == "block" else {
-            throw HypervisorError("disk \(name) is of type '\(type)', which ukey cannot measure; use a file or block disk")
+            throw HypervisorError(
+                "disk \(name) is of type '\(type)', which ukey cannot measure; use a file or block disk"
+            )
         }
         let format = disk.child("driver")?.attributes["type"] ?? "raw"
-        guard format == "raw" || format == "qcow2" else { throw HypervisorError("disk \(name) is of format '\(format)': ukey reads raw and qcow2 images only") }
-        var result = DomainXML.Disk(type: type, device: disk.attributes["device"] ?? "disk", source: nil, target: target, format: format)
+        guard format == "raw" || format == "qcow2" else {
+            throw HypervisorError("disk \(name) is of format '\(format)': ukey reads raw and qcow2 images only")
+        }
+        var result = DomainXML.Disk(
+            type: type,
+            device: disk.attributes["device"] ?? "disk",
+            source: nil,
+            target: target,
+            format: format
+        )
         if let source = disk.child("source") {
-            if source.attributes["fdgroup"] != nil { throw HypervisorError("disk \(name): fdgroup hands QEMU descriptors ukey did not open") }
+            if source.attributes["fdgroup"] != nil {
+                throw HypervisorError("disk \(name): fdgroup hands QEMU descriptors ukey did not open")
+            }
             result.source = source.attributes[type == "file" ? "file" : "dev"]
-            if let path = result.source, !path.hasPrefix("/") { throw HypervisorError("disk \(name): '\(path)' is not an absolute path") }
+            if let path = result.source, !path.hasPrefix("/") {
+                throw HypervisorError("disk \(name): '\(path)' is not an absolute path")
+            }
         }
         result.readOnly = disk.child("readonly") != nil
         result.shareable = disk.child("shareable") != nil
@@ -186,10 +252,16 @@ enum DomainReader {
                 terminated = true
                 break
             }
-            guard layerType == "file" || layerType == "block" else { throw HypervisorError("disk \(name): a <backingStore type='\(layerType)'> ukey cannot measure") }
+            guard layerType == "file" || layerType == "block" else {
+                throw HypervisorError("disk \(name): a <backingStore type='\(layerType)'> ukey cannot measure")
+            }
             let layerFormat = store.child("format")?.attributes["type"] ?? ""
-            guard layerFormat == "raw" || layerFormat == "qcow2" else { throw HypervisorError("disk \(name): a <backingStore> of format '\(layerFormat)'") }
-            guard let path = store.child("source")?.attributes[layerType == "file" ? "file" : "dev"], path.hasPrefix("/") else {
+            guard layerFormat == "raw" || layerFormat == "qcow2" else {
+                throw HypervisorError("disk \(name): a <backingStore> of format '\(layerFormat)'")
+            }
+            guard let path = store.child("source")?.attributes[layerType == "file" ? "file" : "dev"],
+                path.hasPrefix("/")
+            else {
                 throw HypervisorError("disk \(name): a <backingStore> without an absolute source path")
             }
             layers.append(DomainXML.BackingLayer(path: path, format: layerFormat))
@@ -207,28 +279,45 @@ enum DomainReader {
     struct Reader {
         /// Paths that are read and measured (or checked) by `read`, so the net lets them pass.
         static let measuredPaths: Set<String> = [
-            "domain/os/kernel#text", "domain/os/initrd#text", "domain/os/dtb#text", "domain/os/loader#text", "domain/os/nvram#text",
-            "domain/os/nvram@template", "domain/os/acpi/table#text", "domain/devices/emulator#text", "domain/devices/disk/source@file",
-            "domain/devices/disk/source@dev", "domain/devices/disk/backingStore/source@file", "domain/devices/disk/backingStore/source@dev",
+            "domain/os/kernel#text", "domain/os/initrd#text", "domain/os/dtb#text", "domain/os/loader#text",
+            "domain/os/nvram#text",
+            "domain/os/nvram@template", "domain/os/acpi/table#text", "domain/devices/emulator#text",
+            "domain/devices/disk/source@file",
+            "domain/devices/disk/source@dev", "domain/devices/disk/backingStore/source@file",
+            "domain/devices/disk/backingStore/source@dev",
         ]
 
-        mutating func walk(_ element: XMLTree.Element, path: String, into domain: inout DomainXML) throws(HypervisorError) {
+        mutating func walk(
+            _ element: XMLTree.Element,
+            path: String,
+            into domain: inout DomainXML
+        ) throws(HypervisorError) {
             if path == "domain/metadata" {
                 try metadata(element, into: &domain)
                 return
             }
             if element.name.contains(":") || element.name.hasPrefix("{") {
                 if element.name.hasPrefix("qemu:") {
-                    throw HypervisorError("<\(element.name)> hands QEMU options or properties that libvirt passes through unread; refused")
+                    throw HypervisorError(
+                        "<\(element.name)> hands QEMU options or properties that libvirt passes through unread; refused"
+                    )
                 }
-                throw HypervisorError("<\(element.name)> at \(path.dropLast(element.name.count + 1)) belongs to a namespace libvirt's QEMU driver does not read; refused")
+                throw HypervisorError(
+                    "<\(element.name)> at \(path.dropLast(element.name.count + 1)) belongs to a namespace libvirt's QEMU driver does not read; refused"
+                )
             }
-            if let reason = DomainReader.refusedElements[path] { throw HypervisorError("<\(element.name)> (\(path)) is refused: it \(reason)") }
+            if let reason = DomainReader.refusedElements[path] {
+                throw HypervisorError("<\(element.name)> (\(path)) is refused: it \(reason)")
+            }
             guard LibvirtDomainSchema.elementPaths.contains(path) else {
-                throw HypervisorError("<\(element.name)> at \(path) is not an element of libvirt 9.0's domain schema there; refused")
+                throw HypervisorError(
+                    "<\(element.name)> at \(path) is not an element of libvirt 9.0's domain schema there; refused"
+                )
             }
             if path == "domain/sysinfo/entry", element.attributes["file"] != nil {
-                throw HypervisorError("<sysinfo type='fwcfg'><entry file=...> gives the guest a host file ukey does not measure")
+                throw HypervisorError(
+                    "<sysinfo type='fwcfg'><entry file=...> gives the guest a host file ukey does not measure"
+                )
             }
             for (attribute, value) in element.attributes.sorted(by: { $0.key < $1.key }) where value.hasPrefix("/") {
                 try net("\(path)@\(attribute)", value, what: "<\(element.name) \(attribute)='\(value)'>")
@@ -237,7 +326,8 @@ enum DomainReader {
             if text.hasPrefix("/") { try net("\(path)#text", text, what: "<\(element.name)>\(text)</\(element.name)>") }
             for child in element.children {
                 // A chain of backing stores is one level of the schema's vocabulary.
-                let childPath = child.name == "backingStore" && path.hasSuffix("/backingStore") ? path : "\(path)/\(child.name)"
+                let childPath =
+                    child.name == "backingStore" && path.hasSuffix("/backingStore") ? path : "\(path)/\(child.name)"
                 try walk(child, path: childPath, into: &domain)
             }
         }

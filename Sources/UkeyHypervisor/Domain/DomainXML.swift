@@ -30,7 +30,13 @@ public struct DomainXML: Sendable, Equatable {
         public var readOnly = false
         public var shareable = false
 
-        public init(type: String = "file", device: String = "disk", source: String?, target: String?, format: String? = "qcow2") {
+        public init(
+            type: String = "file",
+            device: String = "disk",
+            source: String?,
+            target: String?,
+            format: String? = "qcow2"
+        ) {
             self.type = type
             self.device = device
             self.source = source
@@ -68,22 +74,36 @@ public struct DomainXML: Sendable, Equatable {
     public static let guardChannelName = "io.ukey.guard.0"
 
     public static func == (a: DomainXML, b: DomainXML) -> Bool {
-        a.name == b.name && a.entity == b.entity && a.session == b.session && a.kernel == b.kernel && a.initrd == b.initrd
-            && a.cmdline == b.cmdline && a.dtb == b.dtb && a.loader == b.loader && a.nvram == b.nvram && a.nvramTemplate == b.nvramTemplate
-            && a.acpiTables == b.acpiTables && a.emulator == b.emulator && a.disks == b.disks && a.guardChannels == b.guardChannels
+        a.name == b.name && a.entity == b.entity && a.session == b.session && a.kernel == b.kernel
+            && a.initrd == b.initrd
+            && a.cmdline == b.cmdline && a.dtb == b.dtb && a.loader == b.loader && a.nvram == b.nvram
+            && a.nvramTemplate == b.nvramTemplate
+            && a.acpiTables == b.acpiTables && a.emulator == b.emulator && a.disks == b.disks
+            && a.guardChannels == b.guardChannels
             && a.sockets.map(\.path) == b.sockets.map(\.path)
     }
 
     /// Reads a domain as libvirt hands it to its hook; refuses what can make QEMU read a host file
     /// ukey does not measure (`DomainReader`). `defaultFirmware`: QEMU's SeaBIOS, measured as the
     /// loader of a domain that names none.
-    public init(parsing bytes: [UInt8], defaultFirmware: String? = QemuCommandLine.defaultFirmwarePath()) throws(HypervisorError) {
+    public init(
+        parsing bytes: [UInt8],
+        defaultFirmware: String? = QemuCommandLine.defaultFirmwarePath()
+    ) throws(HypervisorError) {
         self = try DomainReader.read(XMLTree(parsing: bytes).root, defaultFirmware: defaultFirmware)
     }
 
     /// A guest described directly (`ukey-qemu` builds one from a qemu command line).
-    public init(name: String, entity: String? = nil, session: String? = nil, kernel: String? = nil, initrd: String? = nil,
-                cmdline: String? = nil, loader: String? = nil, disks: [Disk] = []) {
+    public init(
+        name: String,
+        entity: String? = nil,
+        session: String? = nil,
+        kernel: String? = nil,
+        initrd: String? = nil,
+        cmdline: String? = nil,
+        loader: String? = nil,
+        disks: [Disk] = []
+    ) {
         self.name = name
         self.entity = entity
         self.session = session

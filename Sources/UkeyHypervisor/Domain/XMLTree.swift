@@ -24,14 +24,20 @@ struct XMLTree: Sendable {
     static let maxDepth = 64
     static let maxElements = 20_000
     static let maxText = 65_536
-    static let namespaces = ["https://ukey.dev/libvirt/1": "ukey", "http://libvirt.org/schemas/domain/qemu/1.0": "qemu"]
+    static let namespaces = [
+        "https://ukey.dev/libvirt/1": "ukey", "http://libvirt.org/schemas/domain/qemu/1.0": "qemu",
+    ]
 
     let root: Element
 
     init(parsing bytes: [UInt8]) throws(HypervisorError) {
         guard !bytes.isEmpty else { throw HypervisorError("the domain XML is empty") }
-        guard bytes.count <= Self.maxBytes else { throw HypervisorError("the domain XML is \(bytes.count) bytes; at most \(Self.maxBytes)") }
-        guard String(validating: bytes, as: UTF8.self) != nil else { throw HypervisorError("the domain XML is not UTF-8") }
+        guard bytes.count <= Self.maxBytes else {
+            throw HypervisorError("the domain XML is \(bytes.count) bytes; at most \(Self.maxBytes)")
+        }
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw HypervisorError("the domain XML is not UTF-8")
+        }
         if bytes.firstRange(of: Array("<!DOCTYPE".utf8)) != nil || bytes.firstRange(of: Array("<!ENTITY".utf8)) != nil {
             throw HypervisorError("the domain XML has a DOCTYPE or an entity declaration, which libvirt never writes")
         }
@@ -43,7 +49,9 @@ struct XMLTree: Sendable {
         let ok = parser.parse()
         if let problem = builder.problem { throw HypervisorError("the domain XML: \(problem)") }
         guard ok, let root = builder.root else {
-            throw HypervisorError("the domain XML is malformed: \(parser.parserError.map { "\($0.localizedDescription)" } ?? "parse error") (line \(parser.lineNumber))")
+            throw HypervisorError(
+                "the domain XML is malformed: \(parser.parserError.map { "\($0.localizedDescription)" } ?? "parse error") (line \(parser.lineNumber))"
+            )
         }
         self.root = root
     }
@@ -59,10 +67,18 @@ struct XMLTree: Sendable {
             parser.abortParsing()
         }
 
-        func parser(_ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+        func parser(
+            _ parser: XMLParser,
+            didStartElement element: String,
+            namespaceURI: String?,
+            qualifiedName: String?,
+            attributes: [String: String] = [:]
+        ) {
             count += 1
             guard count <= XMLTree.maxElements else { return fail(parser, "more than \(XMLTree.maxElements) elements") }
-            guard stack.count < XMLTree.maxDepth else { return fail(parser, "elements nest deeper than \(XMLTree.maxDepth)") }
+            guard stack.count < XMLTree.maxDepth else {
+                return fail(parser, "elements nest deeper than \(XMLTree.maxDepth)")
+            }
             let name: String
             switch namespaceURI {
             case nil, ""?: name = element
@@ -75,7 +91,9 @@ struct XMLTree: Sendable {
         func parser(_ parser: XMLParser, foundCharacters string: String) {
             guard !stack.isEmpty else { return }
             stack[stack.count - 1].text += string
-            if stack[stack.count - 1].text.utf8.count > XMLTree.maxText { fail(parser, "an element's text is longer than 64 KiB") }
+            if stack[stack.count - 1].text.utf8.count > XMLTree.maxText {
+                fail(parser, "an element's text is longer than 64 KiB")
+            }
         }
 
         func parser(_ parser: XMLParser, didEndElement element: String, namespaceURI: String?, qualifiedName: String?) {

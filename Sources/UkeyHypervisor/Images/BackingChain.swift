@@ -28,8 +28,12 @@ public enum BackingChain {
         var current = Layer(path: path, format: format ?? "qcow2")
         while true {
             let normal = URL(fileURLWithPath: current.path).standardizedFileURL.path
-            guard seen.insert(normal).inserted else { throw HypervisorError("\(path): its backing chain loops back to \(current.path)") }
-            guard chain.count < maxDepth else { throw HypervisorError("\(path): its backing chain is deeper than \(maxDepth)") }
+            guard seen.insert(normal).inserted else {
+                throw HypervisorError("\(path): its backing chain loops back to \(current.path)")
+            }
+            guard chain.count < maxDepth else {
+                throw HypervisorError("\(path): its backing chain is deeper than \(maxDepth)")
+            }
             // A raw layer ends the chain: QEMU reads its bytes as they are, whatever they look like.
             guard current.format == "qcow2" else {
                 chain.append(current)
@@ -37,26 +41,43 @@ public enum BackingChain {
             }
             guard let header = try QCOW2Header.read(path: current.path) else {
                 // Named qcow2 (by the XML, an option or the image above) but not one: QEMU would refuse it.
-                guard chain.isEmpty && format == nil else { throw HypervisorError("\(current.path) is not a qcow2 image, yet it is named as one") }
+                guard chain.isEmpty && format == nil else {
+                    throw HypervisorError("\(current.path) is not a qcow2 image, yet it is named as one")
+                }
                 chain.append(Layer(path: current.path, format: "raw"))
                 return chain
             }
             chain.append(current)
             if header.hasExternalData || header.dataFile != nil {
-                throw HypervisorError("\(current.path) keeps its data in an external file (\(header.dataFile ?? "unnamed")), which ukey does not measure")
+                throw HypervisorError(
+                    "\(current.path) keeps its data in an external file (\(header.dataFile ?? "unnamed")), which ukey does not measure"
+                )
             }
             guard let backing = header.backingFile else { return chain }
-            if backing.hasPrefix("json:") { throw HypervisorError("\(current.path) names its backing file as json:..., block nodes ukey does not measure") }
+            if backing.hasPrefix("json:") {
+                throw HypervisorError(
+                    "\(current.path) names its backing file as json:..., block nodes ukey does not measure"
+                )
+            }
             if let colon = backing.firstIndex(of: ":"), !backing[..<colon].contains("/") {
-                throw HypervisorError("\(current.path) names its backing file '\(backing)', which QEMU reads as a '\(backing[..<colon])' protocol")
+                throw HypervisorError(
+                    "\(current.path) names its backing file '\(backing)', which QEMU reads as a '\(backing[..<colon])' protocol"
+                )
             }
             guard let backingFormat = header.backingFormat else {
-                throw HypervisorError("\(current.path) names its backing file \(backing) without its format, which QEMU would guess; record it (qemu-img rebase -u -F qcow2 -b \(backing) \(current.path))")
+                throw HypervisorError(
+                    "\(current.path) names its backing file \(backing) without its format, which QEMU would guess; record it (qemu-img rebase -u -F qcow2 -b \(backing) \(current.path))"
+                )
             }
             guard backingFormat == "qcow2" || backingFormat == "raw" else {
-                throw HypervisorError("\(current.path): its backing file is of format '\(backingFormat)'; ukey reads raw and qcow2 only")
+                throw HypervisorError(
+                    "\(current.path): its backing file is of format '\(backingFormat)'; ukey reads raw and qcow2 only"
+                )
             }
-            let resolved = backing.hasPrefix("/") ? backing : URL(fileURLWithPath: current.path).deletingLastPathComponent().appendingPathComponent(backing).path
+            let resolved =
+                backing.hasPrefix("/")
+                ? backing
+                : URL(fileURLWithPath: current.path).deletingLastPathComponent().appendingPathComponent(backing).path
             current = Layer(path: resolved, format: backingFormat)
         }
     }

@@ -32,17 +32,26 @@ public struct QCOW2Header: Sendable, Equatable {
 
     /// Parses the header from the image's first bytes (`bytes` may be longer than needed).
     public init(parsing bytes: [UInt8]) throws(HypervisorError) {
-        guard bytes.count >= 72, Array(bytes[0..<4]) == Self.magic else { throw HypervisorError("not a qcow2 image (no QFI magic, or a header cut short)") }
+        guard bytes.count >= 72, Array(bytes[0..<4]) == Self.magic else {
+            throw HypervisorError("not a qcow2 image (no QFI magic, or a header cut short)")
+        }
         func u32(_ at: Int) -> UInt32 { bytes[at..<(at + 4)].reduce(0) { $0 << 8 | UInt32($1) } }
         func u64(_ at: Int) -> UInt64 { bytes[at..<(at + 8)].reduce(0) { $0 << 8 | UInt64($1) } }
         version = u32(4)
         guard version == 2 || version == 3 else { throw HypervisorError("qcow2 version \(version) is not 2 or 3") }
-        let offset = u64(8), size = Int(u32(16))
+        let offset = u64(8)
+        let size = Int(u32(16))
         if offset != 0 && size != 0 {
-            guard size <= Self.maxBackingName else { throw HypervisorError("the backing file name is \(size) bytes; at most \(Self.maxBackingName)") }
-            guard offset >= 72, offset <= Self.maxBackingOffset else { throw HypervisorError("the backing file name lies at byte \(offset), outside the header") }
+            guard size <= Self.maxBackingName else {
+                throw HypervisorError("the backing file name is \(size) bytes; at most \(Self.maxBackingName)")
+            }
+            guard offset >= 72, offset <= Self.maxBackingOffset else {
+                throw HypervisorError("the backing file name lies at byte \(offset), outside the header")
+            }
             let start = Int(offset)
-            guard bytes.count >= start + size else { throw HypervisorError("the image ends before its backing file name") }
+            guard bytes.count >= start + size else {
+                throw HypervisorError("the image ends before its backing file name")
+            }
             backingFile = try Self.text(Array(bytes[start..<(start + size)]), "the backing file name")
         } else {
             backingFile = nil
@@ -53,7 +62,9 @@ public struct QCOW2Header: Sendable, Equatable {
             guard bytes.count >= 104 else { throw HypervisorError("the version 3 header is cut short") }
             incompatible = u64(72)
             extensionsAt = Int(u32(100))
-            guard extensionsAt >= 104, extensionsAt <= 4096 else { throw HypervisorError("a header length of \(extensionsAt) bytes") }
+            guard extensionsAt >= 104, extensionsAt <= 4096 else {
+                throw HypervisorError("a header length of \(extensionsAt) bytes")
+            }
         }
         hasExternalData = incompatible & Self.dataFileFeature != 0
         var backingFormat: String?
@@ -61,9 +72,12 @@ public struct QCOW2Header: Sendable, Equatable {
         var at = extensionsAt
         for _ in 0..<64 {
             guard at + 8 <= bytes.count else { throw HypervisorError("the header extensions run past the bytes read") }
-            let type = u32(at), length = Int(u32(at + 4))
+            let type = u32(at)
+            let length = Int(u32(at + 4))
             if type == 0 { break }
-            guard length <= 65_536, at + 8 + length <= bytes.count else { throw HypervisorError("a header extension of \(length) bytes runs out of the header") }
+            guard length <= 65_536, at + 8 + length <= bytes.count else {
+                throw HypervisorError("a header extension of \(length) bytes runs out of the header")
+            }
             let data = Array(bytes[(at + 8)..<(at + 8 + length)])
             switch type {
             case Self.backingFormatExtension: backingFormat = try Self.text(data, "the backing format")
@@ -77,7 +91,9 @@ public struct QCOW2Header: Sendable, Equatable {
     }
 
     static func text(_ bytes: [UInt8], _ what: String) throws(HypervisorError) -> String {
-        guard !bytes.contains(0), let text = String(validating: bytes, as: UTF8.self) else { throw HypervisorError("\(what) is not UTF-8 text") }
+        guard !bytes.contains(0), let text = String(validating: bytes, as: UTF8.self) else {
+            throw HypervisorError("\(what) is not UTF-8 text")
+        }
         return text
     }
 

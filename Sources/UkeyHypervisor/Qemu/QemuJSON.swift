@@ -18,7 +18,8 @@ public enum QemuJSON: Sendable, Equatable {
 
     public static func == (a: QemuJSON, b: QemuJSON) -> Bool {
         switch (a, b) {
-        case (.object(let x), .object(let y)): x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        case (.object(let x), .object(let y)):
+            x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
         case (.array(let x), .array(let y)): x == y
         case (.string(let x), .string(let y)): x == y
         case (.number(let x), .number(let y)): x == y
@@ -41,12 +42,16 @@ public enum QemuJSON: Sendable, Equatable {
 
     public init(parsing text: String) throws(HypervisorError) {
         let bytes = Array(text.utf8)
-        guard bytes.count <= Self.maxBytes else { throw HypervisorError("JSON of \(bytes.count) bytes; at most \(Self.maxBytes)") }
+        guard bytes.count <= Self.maxBytes else {
+            throw HypervisorError("JSON of \(bytes.count) bytes; at most \(Self.maxBytes)")
+        }
         var reader = Reader(bytes: bytes)
         reader.skipSpace()
         let value = try reader.value(depth: 0)
         reader.skipSpace()
-        guard reader.offset == bytes.count else { throw HypervisorError("JSON: more than one value (at byte \(reader.offset))") }
+        guard reader.offset == bytes.count else {
+            throw HypervisorError("JSON: more than one value (at byte \(reader.offset))")
+        }
         self = value
     }
 
@@ -69,10 +74,13 @@ public enum QemuJSON: Sendable, Equatable {
             case UInt8(ascii: "\""), UInt8(ascii: "'"): return .string(try string())
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
             default:
-                for (word, value) in [("true", QemuJSON.bool(true)), ("false", .bool(false)), ("null", .null)] where bytes[offset...].starts(with: word.utf8) {
+                for (word, value) in [("true", QemuJSON.bool(true)), ("false", .bool(false)), ("null", .null)]
+                where bytes[offset...].starts(with: word.utf8) {
                     let end = offset + word.utf8.count
                     // The lexer takes [a-z]+ as one keyword: "truex" is not "true".
-                    guard end == bytes.count || !(UInt8(ascii: "a")...UInt8(ascii: "z")).contains(bytes[end]) else { break }
+                    guard end == bytes.count || !(UInt8(ascii: "a")...UInt8(ascii: "z")).contains(bytes[end]) else {
+                        break
+                    }
                     offset = end
                     return value
                 }
@@ -90,7 +98,8 @@ public enum QemuJSON: Sendable, Equatable {
             }
             while true {
                 skipSpace()
-                guard offset < bytes.count, bytes[offset] == UInt8(ascii: "\"") || bytes[offset] == UInt8(ascii: "'") else { throw fail("a key must be a string") }
+                guard offset < bytes.count, bytes[offset] == UInt8(ascii: "\"") || bytes[offset] == UInt8(ascii: "'")
+                else { throw fail("a key must be a string") }
                 let key = try string()
                 guard !members.contains(where: { $0.key == key }) else { throw fail("duplicate key '\(key)'") }
                 skipSpace()
@@ -138,19 +147,25 @@ public enum QemuJSON: Sendable, Equatable {
             if bytes[offset] == UInt8(ascii: "-") { offset += 1 }
             func digits() -> Int {
                 let from = offset
-                while offset < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[offset]) { offset += 1 }
+                while offset < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[offset]) {
+                    offset += 1
+                }
                 return offset - from
             }
             let integer = offset
             guard digits() > 0 else { throw fail("a number needs digits") }
-            guard bytes[integer] != UInt8(ascii: "0") || offset - integer == 1 else { throw fail("a number may not start with 0") }
+            guard bytes[integer] != UInt8(ascii: "0") || offset - integer == 1 else {
+                throw fail("a number may not start with 0")
+            }
             if offset < bytes.count, bytes[offset] == UInt8(ascii: ".") {
                 offset += 1
                 guard digits() > 0 else { throw fail("a fraction needs digits") }
             }
             if offset < bytes.count, bytes[offset] == UInt8(ascii: "e") || bytes[offset] == UInt8(ascii: "E") {
                 offset += 1
-                if offset < bytes.count, bytes[offset] == UInt8(ascii: "+") || bytes[offset] == UInt8(ascii: "-") { offset += 1 }
+                if offset < bytes.count, bytes[offset] == UInt8(ascii: "+") || bytes[offset] == UInt8(ascii: "-") {
+                    offset += 1
+                }
                 guard digits() > 0 else { throw fail("an exponent needs digits") }
             }
             return String(decoding: bytes[start..<offset], as: UTF8.self)
@@ -184,13 +199,17 @@ public enum QemuJSON: Sendable, Equatable {
                 case UInt8(ascii: "u"):
                     var scalar = try hex4()
                     if (0xD800...0xDBFF).contains(scalar) {
-                        guard bytes[offset...].starts(with: [UInt8(ascii: "\\"), UInt8(ascii: "u")]) else { throw fail("a lone surrogate") }
+                        guard bytes[offset...].starts(with: [UInt8(ascii: "\\"), UInt8(ascii: "u")]) else {
+                            throw fail("a lone surrogate")
+                        }
                         offset += 2
                         let low = try hex4()
                         guard (0xDC00...0xDFFF).contains(low) else { throw fail("a lone surrogate") }
                         scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     }
-                    guard !(0xDC00...0xDFFF).contains(scalar), !(0xFDD0...0xFDEF).contains(scalar), scalar & 0xFFFE != 0xFFFE else {
+                    guard !(0xDC00...0xDFFF).contains(scalar), !(0xFDD0...0xFDEF).contains(scalar),
+                        scalar & 0xFFFE != 0xFFFE
+                    else {
                         throw fail("an invalid code point")
                     }
                     if scalar == 0 {
@@ -213,7 +232,9 @@ public enum QemuJSON: Sendable, Equatable {
             guard offset + 4 <= bytes.count else { throw fail("\\u needs four hex digits") }
             var value: UInt32 = 0
             for byte in bytes[offset..<(offset + 4)] {
-                guard let digit = Character(UnicodeScalar(byte)).hexDigitValue else { throw fail("\\u needs four hex digits") }
+                guard let digit = Character(UnicodeScalar(byte)).hexDigitValue else {
+                    throw fail("\\u needs four hex digits")
+                }
                 value = value << 4 | UInt32(digit)
             }
             offset += 4

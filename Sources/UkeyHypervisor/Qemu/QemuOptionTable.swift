@@ -6,9 +6,11 @@
 enum QemuOptionTable {
     /// Option name (without its dash) -> takes an argument.
     static let takesArgument: [String: Bool] = [
-        "h": false, "help": false, "version": false, "machine": true, "M": true, "cpu": true, "accel": true, "smp": true,
+        "h": false, "help": false, "version": false, "machine": true, "M": true, "cpu": true, "accel": true,
+        "smp": true,
         "numa": true, "add-fd": true, "set": true, "global": true, "boot": true, "m": true, "mem-path": true,
-        "mem-prealloc": false, "k": true, "audio-help": false, "audio": true, "audiodev": true, "device": true, "name": true,
+        "mem-prealloc": false, "k": true, "audio-help": false, "audio": true, "audiodev": true, "device": true,
+        "name": true,
         "uuid": true, "fda": true, "fdb": true, "hda": true, "hdb": true, "hdc": true, "hdd": true, "cdrom": true,
         "blockdev": true, "drive": true, "mtdblock": true, "sd": true, "snapshot": false, "fsdev": true, "virtfs": true,
         "iscsi": true, "usb": false, "usbdevice": true, "display": true, "nographic": false, "spice": true,
@@ -18,7 +20,8 @@ enum QemuOptionTable {
         "append": true, "initrd": true, "dtb": true, "compat": true, "fw_cfg": true, "serial": true, "parallel": true,
         "monitor": true, "qmp": true, "qmp-pretty": true, "mon": true, "debugcon": true, "pidfile": true,
         "singlestep": false, "preconfig": false, "S": false, "overcommit": true, "gdb": true, "s": false, "d": true,
-        "D": true, "dfilter": true, "seed": true, "L": true, "enable-kvm": false, "xen-domid": true, "xen-attach": false,
+        "D": true, "dfilter": true, "seed": true, "L": true, "enable-kvm": false, "xen-domid": true,
+        "xen-attach": false,
         "xen-domid-restrict": false, "no-reboot": false, "no-shutdown": false, "action": true, "loadvm": true,
         "daemonize": false, "option-rom": true, "rtc": true, "icount": true, "watchdog-action": true, "echr": true,
         "incoming": true, "only-migratable": false, "nodefaults": false, "chroot": true, "runas": true, "sandbox": true,
@@ -32,7 +35,8 @@ enum QemuOptionTable {
     /// Options that load no file and change nothing the gate measures: let through as they are.
     static let harmless: Set<String> = [
         "h", "help", "version", "audio-help", "mem-prealloc", "snapshot", "usb", "nographic", "portrait", "full-screen",
-        "win2k-hack", "no-fd-bootchk", "no-acpi", "no-hpet", "singlestep", "S", "enable-kvm", "no-reboot", "no-shutdown",
+        "win2k-hack", "no-fd-bootchk", "no-acpi", "no-hpet", "singlestep", "S", "enable-kvm", "no-reboot",
+        "no-shutdown",
         "daemonize", "only-migratable", "nodefaults", "no-user-config", "async-teardown", "enable-sync-profile",
         "uuid", "cpu", "rotate", "d", "dfilter", "seed", "echr", "watchdog-action", "pidfile", "D", "runas", "vga",
     ]

@@ -30,12 +30,20 @@ public struct QemuOpts: Sendable, Equatable {
 
     /// `repeatable`: keys whose every occurrence QEMU takes (list members, such as netdev user's
     /// `hostfwd`), which may be given more than once.
-    public init(parsing text: String, option: String, implied: String?, grammar: Grammar, repeatable: Set<String> = []) throws(HypervisorError) {
+    public init(
+        parsing text: String,
+        option: String,
+        implied: String?,
+        grammar: Grammar,
+        repeatable: Set<String> = []
+    ) throws(HypervisorError) {
         var items: [Item] = []
         var rest = Substring(text)
         var first = true
         while !rest.isEmpty || first {
-            guard items.count < Self.maxItems else { throw HypervisorError("\(option): more than \(Self.maxItems) items") }
+            guard items.count < Self.maxItems else {
+                throw HypervisorError("\(option): more than \(Self.maxItems) items")
+            }
             let nameEnd = rest.firstIndex { $0 == "=" || $0 == "," } ?? rest.endIndex
             if nameEnd < rest.endIndex, rest[nameEnd] == "=" {
                 let key = String(rest[..<nameEnd])
@@ -69,7 +77,9 @@ public struct QemuOpts: Sendable, Equatable {
         }
         var seen = Set<String>()
         for item in items where !repeatable.contains(item.key) && !seen.insert(item.key).inserted {
-            throw HypervisorError("\(option): '\(item.key)' is given twice (QEMU would take one of them silently); give it once")
+            throw HypervisorError(
+                "\(option): '\(item.key)' is given twice (QEMU would take one of them silently); give it once"
+            )
         }
         self.items = items
     }

@@ -31,10 +31,18 @@ public final class CardBinding: Sendable {
                 throw Self.tokenError(error)
             }
             guard let der else {
-                throw TokenError(.unavailable, "the card has no certificate in slot \(String(slot.rawValue, radix: 16)); enrol it first (ukeyctl card enroll)")
+                throw TokenError(
+                    .unavailable,
+                    "the card has no certificate in slot \(String(slot.rawValue, radix: 16)); enrol it first (ukeyctl card enroll)"
+                )
             }
-            guard let certificate = try? Certificate(derEncoded: der), let key = P256.Signing.PublicKey(certificate.publicKey) else {
-                throw TokenError(.unavailable, "the card's certificate in slot \(String(slot.rawValue, radix: 16)) is not a P-256 certificate")
+            guard let certificate = try? Certificate(derEncoded: der),
+                let key = P256.Signing.PublicKey(certificate.publicKey)
+            else {
+                throw TokenError(
+                    .unavailable,
+                    "the card's certificate in slot \(String(slot.rawValue, radix: 16)) is not a P-256 certificate"
+                )
             }
             keys[slot] = key
         }
@@ -46,22 +54,40 @@ public final class CardBinding: Sendable {
             throw Self.tokenError(error)
         }
         self.serial = serial
-        let points = [PIVSlot.authentication, .signature, .keyManagement].flatMap { keys[$0].map { Array($0.x963Representation) } ?? [] }
-        let fingerprint = SHA256.hash(data: points).prefix(8).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
-        identity = HardwareBinding(name: "card", identity: "serial \(serial.map(String.init) ?? "unknown"), keys \(fingerprint)")
+        let points = [PIVSlot.authentication, .signature, .keyManagement].flatMap {
+            keys[$0].map { Array($0.x963Representation) } ?? []
+        }
+        let fingerprint = SHA256.hash(data: points).prefix(8).map {
+            String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16)
+        }.joined()
+        identity = HardwareBinding(
+            name: "card",
+            identity: "serial \(serial.map(String.init) ?? "unknown"), keys \(fingerprint)"
+        )
     }
 
     /// The key of a slot; every slot the roles use was read at open.
     func publicKey(_ slot: PIVSlot) throws(TokenError) -> P256.Signing.PublicKey {
-        guard let key = publicKeys[slot] else { throw TokenError(.unavailable, "the card's slot \(String(slot.rawValue, radix: 16)) has no key") }
+        guard let key = publicKeys[slot] else {
+            throw TokenError(.unavailable, "the card's slot \(String(slot.rawValue, radix: 16)) has no key")
+        }
         return key
     }
 
     /// The root CA's certificate for a card key, issued once and kept in the sealed store
     /// (`name` "card-attestation" or "card-audit": one key, two certificates, two purposes).
-    func certificate(_ name: String, slot: PIVSlot, purpose: KeyPurpose, records: SoftToken) async throws(TokenError) -> Certificate {
+    func certificate(
+        _ name: String,
+        slot: PIVSlot,
+        purpose: KeyPurpose,
+        records: SoftToken
+    ) async throws(TokenError) -> Certificate {
         if let known = certificates.withLock({ $0[name] }) { return known }
-        let issued = try await records.certificate(forHardwareKey: name, purpose: purpose, publicKey: try publicKey(slot))
+        let issued = try await records.certificate(
+            forHardwareKey: name,
+            purpose: purpose,
+            publicKey: try publicKey(slot)
+        )
         certificates.withLock { $0[name] = issued }
         return issued
     }

@@ -30,9 +30,14 @@ public struct CardKeys: KeysRole {
     /// A user whose key is on their card signs there, on the PIN their login verified; the card
     /// must be the one the user CA certified (its serial, and the signature checked with the key).
     public func sign(asUser user: String, digest: [UInt8]) async throws(TokenError) -> [UInt8] {
-        guard let card = try await records.userCard(user) else { return try await records.sign(asUser: user, digest: digest) }
+        guard let card = try await records.userCard(user) else {
+            return try await records.sign(asUser: user, digest: digest)
+        }
         guard digest.count == SHA256.byteCount else {
-            throw TokenError(.invalidArgument, "the digest to sign must be a SHA-256 hash (32 bytes), got \(digest.count)")
+            throw TokenError(
+                .invalidArgument,
+                "the digest to sign must be a SHA-256 hash (32 bytes), got \(digest.count)"
+            )
         }
         let hash = SHA256.hash(data: SigningContext.tokenSignMessage(digest: digest))
         let der: [UInt8]
@@ -40,19 +45,26 @@ public struct CardKeys: KeysRole {
             der = try await userCards.onCard(serial: card.serial) { client throws(CardError) -> [UInt8]? in
                 try await client.signWithAuthenticationKey(serial: card.serial, hash: Array(hash))
             }
-        } catch where error.kind == .refused(0x6982) {
-            throw TokenError(.unavailable, "\(user)'s card has forgotten the PIN (it was reset or taken out): log in again")
+        } catch  where error.kind == .refused(0x6982) {
+            throw TokenError(
+                .unavailable,
+                "\(user)'s card has forgotten the PIN (it was reset or taken out): log in again"
+            )
         } catch {
             throw CardBinding.tokenError(error)
         }
-        guard let signature = try? P256.Signing.ECDSASignature(derRepresentation: der), card.publicKey.isValidSignature(signature, for: hash) else {
+        guard let signature = try? P256.Signing.ECDSASignature(derRepresentation: der),
+            card.publicKey.isValidSignature(signature, for: hash)
+        else {
             throw TokenError(.unavailable, "card \(card.serial)'s 9a key is not the one certified for \(user): refused")
         }
         return der
     }
 
     public func random(count: Int) async throws(TokenError) -> [UInt8] {
-        guard (1...1024).contains(count) else { throw TokenError(.invalidArgument, "random bytes: ask for 1-1024, not \(count)") }
+        guard (1...1024).contains(count) else {
+            throw TokenError(.invalidArgument, "random bytes: ask for 1-1024, not \(count)")
+        }
         do {
             return try await binding.client.random(count: count, managementKey: .tripleDES)
         } catch {

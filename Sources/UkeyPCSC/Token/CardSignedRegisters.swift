@@ -31,17 +31,27 @@ public struct CardSignedRegisters: RegistersRole {
     public var banks: [HashAlgorithm] { records.banks }
     public func missingBank(_ algorithm: HashAlgorithm) async -> String { await records.missingBank(algorithm) }
 
-    public func quote(nonce: [UInt8], registers: [Int], eventLog: UkeyCore.Digest, bank: HashAlgorithm) async throws(TokenError) -> SignedQuote {
+    public func quote(
+        nonce: [UInt8],
+        registers: [Int],
+        eventLog: UkeyCore.Digest,
+        bank: HashAlgorithm
+    ) async throws(TokenError) -> SignedQuote {
         let body = try await records.quoteBody(nonce: nonce, registers: registers, eventLog: eventLog, bank: bank)
         let signature = try await binding.signWithCard(Array(SHA256.hash(data: body)))
         let certificate = try await attestationCertificate()
         return SignedQuote(
-            format: UkeyQuote.format, quote: body, signature: signature,
-            certificatePEM: try certificate.pemRepresentation, attestationKeyPEM: try binding.publicKey(.signature).pemRepresentation
+            format: UkeyQuote.format,
+            quote: body,
+            signature: signature,
+            certificatePEM: try certificate.pemRepresentation,
+            attestationKeyPEM: try binding.publicKey(.signature).pemRepresentation
         )
     }
 
     public func attestationCertificate() async throws(TokenError) -> TokenCertificate {
-        .x509(try await binding.certificate("card-attestation", slot: .signature, purpose: .attestation, records: records))
+        .x509(
+            try await binding.certificate("card-attestation", slot: .signature, purpose: .attestation, records: records)
+        )
     }
 }

@@ -28,7 +28,11 @@ public struct CardUsers: UsersRole {
         _ = try await addUserReturningCertificate(name, pin: pin, roles: roles)
     }
 
-    public func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> TokenCertificate {
+    public func addUserReturningCertificate(
+        _ name: String,
+        pin: String,
+        roles: [String]
+    ) async throws(TokenError) -> TokenCertificate {
         let card: (serial: UInt32, publicKey: P256.Signing.PublicKey, reader: String)
         do {
             card = try await cards.find(user: name)
@@ -38,7 +42,8 @@ public struct CardUsers: UsersRole {
         try refuseKeysCard(card.serial, user: name)
         switch try await prove(serial: card.serial, publicKey: card.publicKey, pin: pin, user: name) {
         case .accepted: break
-        case .rejected(let left): throw TokenError(.invalidPIN, "the PIN does not open \(name)'s card (\(left) tries left on it)")
+        case .rejected(let left):
+            throw TokenError(.invalidPIN, "the PIN does not open \(name)'s card (\(left) tries left on it)")
         case .locked: throw TokenError(.invalidPIN, "\(name)'s card has its PIN blocked: unblock it with its PUK first")
         case .unknownUser: throw TokenError(.unknownUser, "no user '\(name)'")
         }
@@ -60,11 +65,17 @@ public struct CardUsers: UsersRole {
         guard let keysCard = binding.serial, keysCard == serial else { return }
         throw TokenError(
             .invalidArgument,
-            "card \(serial) holds ukeyd's keys (its slot 9c signs quotes and audit checkpoints for whoever has its PIN): it cannot be \(user)'s card; give \(user) a card of their own")
+            "card \(serial) holds ukeyd's keys (its slot 9c signs quotes and audit checkpoints for whoever has its PIN): it cannot be \(user)'s card; give \(user) a card of their own"
+        )
     }
 
     /// PIN, then a signature by the card's 9a key over 32 fresh random bytes.
-    private func prove(serial: UInt32, publicKey: P256.Signing.PublicKey, pin: String, user: String) async throws(TokenError) -> PinVerdict {
+    private func prove(
+        serial: UInt32,
+        publicKey: P256.Signing.PublicKey,
+        pin: String,
+        user: String
+    ) async throws(TokenError) -> PinVerdict {
         // A PIV PIN is at most 8 characters: a longer one cannot be this card's, and sending it is impossible.
         guard (1...8).contains(pin.utf8.count) else { return try await rejectedWithoutTry(serial: serial) }
         let digest = SHA256.hash(data: (0..<32).map { _ in UInt8.random(in: 0...255) })
@@ -87,14 +98,21 @@ public struct CardUsers: UsersRole {
             guard let signature = try? P256.Signing.ECDSASignature(derRepresentation: der),
                 publicKey.isValidSignature(signature, for: digest)
             else {
-                throw TokenError(.unavailable, "card \(serial) knows \(user)'s PIN but its 9a key is not the one certified for \(user): refused")
+                throw TokenError(
+                    .unavailable,
+                    "card \(serial) knows \(user)'s PIN but its 9a key is not the one certified for \(user): refused"
+                )
             }
             return .accepted
         }
     }
 
     private func rejectedWithoutTry(serial: UInt32) async throws(TokenError) -> PinVerdict {
-        switch try await pinOperation(serial: serial, CommandAPDU(cla: 0, ins: 0x20, p1: 0, p2: 0x80, data: []), "VERIFY") {
+        switch try await pinOperation(
+            serial: serial,
+            CommandAPDU(cla: 0, ins: 0x20, p1: 0, p2: 0x80, data: []),
+            "VERIFY"
+        ) {
         case .accepted: return .rejected(retriesLeft: 3)
         case .wrong(let left): return left == 0 ? .locked : .rejected(retriesLeft: left)
         case .blocked: return .locked
@@ -103,17 +121,27 @@ public struct CardUsers: UsersRole {
 
     public func unblockPIN(user: String, soPIN: String, newPIN: String) async throws(TokenError) -> PinVerdict {
         guard await records.userNames().contains(user) else { throw TokenError(.unknownUser, "no user '\(user)'") }
-        guard let card = try await records.userCard(user) else { throw TokenError(.invalidArgument, "user '\(user)' has no card") }
+        guard let card = try await records.userCard(user) else {
+            throw TokenError(.invalidArgument, "user '\(user)' has no card")
+        }
         try PinRules.userPIN.check(newPIN, what: "the new PIN")
-        guard newPIN.utf8.count <= 8 else { throw TokenError(.invalidPIN, "the new PIN must be 6-8 characters: it goes on a PIV card") }
-        guard (1...8).contains(soPIN.utf8.count) else { throw TokenError(.invalidPIN, "the card's PUK is 1-8 characters") }
+        guard newPIN.utf8.count <= 8 else {
+            throw TokenError(.invalidPIN, "the new PIN must be 6-8 characters: it goes on a PIV card")
+        }
+        guard (1...8).contains(soPIN.utf8.count) else {
+            throw TokenError(.invalidPIN, "the card's PUK is 1-8 characters")
+        }
         let data: [UInt8]
         do {
             data = try PIVClient.padded(soPIN) + PIVClient.padded(newPIN)
         } catch {
             throw CardBinding.tokenError(error)
         }
-        switch try await pinOperation(serial: card.serial, CommandAPDU(cla: 0, ins: 0x2C, p1: 0, p2: 0x80, data: data), "RESET RETRY COUNTER") {
+        switch try await pinOperation(
+            serial: card.serial,
+            CommandAPDU(cla: 0, ins: 0x2C, p1: 0, p2: 0x80, data: data),
+            "RESET RETRY COUNTER"
+        ) {
         case .accepted: return .accepted
         case .wrong(let left): return left == 0 ? .locked : .rejected(retriesLeft: left)
         case .blocked: return .locked
@@ -123,7 +151,11 @@ public struct CardUsers: UsersRole {
     public func pinStatus(user: String) async throws(TokenError) -> (triesLeft: Int, maxTries: Int) {
         guard await records.userNames().contains(user) else { throw TokenError(.unknownUser, "no user '\(user)'") }
         guard let card = try await records.userCard(user) else { return (0, 0) }
-        switch try await pinOperation(serial: card.serial, CommandAPDU(cla: 0, ins: 0x20, p1: 0, p2: 0x80, data: []), "VERIFY") {
+        switch try await pinOperation(
+            serial: card.serial,
+            CommandAPDU(cla: 0, ins: 0x20, p1: 0, p2: 0x80, data: []),
+            "VERIFY"
+        ) {
         case .accepted: return (3, 3)
         case .wrong(let left): return (left, 3)
         case .blocked: return (0, 3)
@@ -144,7 +176,11 @@ public struct CardUsers: UsersRole {
         }
     }
 
-    private func pinOperation(serial: UInt32, _ command: CommandAPDU, _ what: String) async throws(TokenError) -> PIVClient.PINResult {
+    private func pinOperation(
+        serial: UInt32,
+        _ command: CommandAPDU,
+        _ what: String
+    ) async throws(TokenError) -> PIVClient.PINResult {
         do {
             return try await cards.onCard(serial: serial) { client throws(CardError) -> PIVClient.PINResult? in
                 try await client.pinOperation(serial: serial, command, what)

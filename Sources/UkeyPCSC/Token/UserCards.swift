@@ -34,7 +34,10 @@ public final class UserCards: Sendable {
 
     /// Runs `body` on the card with `serial`: `body` returns nil when the reader it was given
     /// holds another card, and the next reader is tried. A reader without a card is skipped.
-    func onCard<T: Sendable>(serial: UInt32, _ body: (PIVClient) async throws(CardError) -> T?) async throws(CardError) -> T {
+    func onCard<T: Sendable>(
+        serial: UInt32,
+        _ body: (PIVClient) async throws(CardError) -> T?
+    ) async throws(CardError) -> T {
         var reasons: [String] = []
         for reader in try readers(for: serial) {
             do {
@@ -42,29 +45,41 @@ public final class UserCards: Sendable {
                     saw(serial, in: reader)
                     return result
                 }
-            } catch where error.kind == .unavailable {
+            } catch  where error.kind == .unavailable {
                 reasons.append("\(reader): \(error)")
             }
         }
-        throw CardError(.unavailable, "card \(serial) is in no reader\(reasons.isEmpty ? "" : " (\(reasons.joined(separator: "; ")))")")
+        throw CardError(
+            .unavailable,
+            "card \(serial) is in no reader\(reasons.isEmpty ? "" : " (\(reasons.joined(separator: "; ")))")"
+        )
     }
 
     /// The card whose 9a certificate names `user` (its common name), as `ukeyctl card enroll
     /// --user` writes it: with its serial and 9a key. Exactly one such card must be present.
-    func find(user: String) async throws(CardError) -> (serial: UInt32, publicKey: P256.Signing.PublicKey, reader: String) {
+    func find(
+        user: String
+    ) async throws(CardError) -> (serial: UInt32, publicKey: P256.Signing.PublicKey, reader: String) {
         var found: [(serial: UInt32, publicKey: P256.Signing.PublicKey, reader: String)] = []
         for reader in try SmartCard.readerNames() {
             guard let (serial, der) = try? await client(reader: reader).identity(), let serial, let der,
-                let certificate = try? Certificate(derEncoded: der), let key = P256.Signing.PublicKey(certificate.publicKey),
+                let certificate = try? Certificate(derEncoded: der),
+                let key = P256.Signing.PublicKey(certificate.publicKey),
                 certificate.subject.commonName == user
             else { continue }
             found.append((serial, key, reader))
         }
         guard let card = found.first else {
-            throw CardError(.unavailable, "no card in any reader names '\(user)' in its 9a certificate; enrol the user's card first (ukeyctl card enroll --user \(user))")
+            throw CardError(
+                .unavailable,
+                "no card in any reader names '\(user)' in its 9a certificate; enrol the user's card first (ukeyctl card enroll --user \(user))"
+            )
         }
         guard found.count == 1 else {
-            throw CardError(.wrongCard, "\(found.count) cards name '\(user)' (in \(found.map(\.reader).joined(separator: ", "))); leave only the user's own card in")
+            throw CardError(
+                .wrongCard,
+                "\(found.count) cards name '\(user)' (in \(found.map(\.reader).joined(separator: ", "))); leave only the user's own card in"
+            )
         }
         saw(card.serial, in: card.reader)
         return card

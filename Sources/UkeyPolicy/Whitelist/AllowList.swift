@@ -28,7 +28,11 @@ public enum AllowListReader {
     /// Calls `add` for every entry with the path and the digest; returns the digest of the file's
     /// bytes and the entry count. The caller compares the digest with the policy's before it
     /// trusts what it added.
-    public static func read(path: String, algorithm: HashAlgorithm, add: (String, Digest) -> Void) throws(AllowListError) -> (digest: Digest, entries: Int) {
+    public static func read(
+        path: String,
+        algorithm: HashAlgorithm,
+        add: (String, Digest) -> Void
+    ) throws(AllowListError) -> (digest: Digest, entries: Int) {
         try readRaw(path: path, algorithm: algorithm) { pathBytes, sha256 in
             add(String(decoding: pathBytes, as: UTF8.self), try! Digest(algorithm: .sha256, bytes: Array(sha256)))
         }
@@ -44,7 +48,9 @@ public enum AllowListReader {
         add: (_ path: UnsafeRawBufferPointer, _ sha256: UnsafeRawBufferPointer) -> Void
     ) throws(AllowListError) -> (digest: Digest, entries: Int) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw AllowListError("cannot open the allow-list \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw AllowListError("cannot open the allow-list \(path): \(String(cString: strerror(errno)))")
+        }
         defer { close(fd) }
         var copy: Int32 = -1
         if let copyTo {
@@ -65,15 +71,21 @@ public enum AllowListReader {
                 failed = n < 0
                 count = max(0, n)
             }
-            guard !failed else { throw AllowListError("cannot read the allow-list \(path): \(String(cString: strerror(errno)))") }
+            guard !failed else {
+                throw AllowListError("cannot read the allow-list \(path): \(String(cString: strerror(errno)))")
+            }
             total += Int64(chunk.count)
             guard total <= maxBytes else { throw AllowListError("the allow-list \(path) is over \(maxBytes) bytes") }
             chunk.withUnsafeBytes { hasher.update($0) }
             if copy >= 0 {
                 var written = 0
                 while written < chunk.count {
-                    let n = chunk.withUnsafeBytes { Glibc.write(copy, $0.baseAddress! + written, chunk.count - written) }
-                    guard n > 0 else { throw AllowListError("cannot write the copy of \(path): \(String(cString: strerror(errno)))") }
+                    let n = chunk.withUnsafeBytes {
+                        Glibc.write(copy, $0.baseAddress! + written, chunk.count - written)
+                    }
+                    guard n > 0 else {
+                        throw AllowListError("cannot write the copy of \(path): \(String(cString: strerror(errno)))")
+                    }
                     written += n
                 }
                 if chunk.isEmpty && fsync(copy) != 0 { throw AllowListError("cannot sync the copy of \(path)") }
@@ -85,14 +97,20 @@ public enum AllowListReader {
                 lineNumber += 1
                 if try parse(pending[start..<newline], path: path, line: lineNumber, add: add) {
                     entries += 1
-                    guard entries <= maxEntries else { throw AllowListError("the allow-list \(path) has over \(maxEntries) entries") }
+                    guard entries <= maxEntries else {
+                        throw AllowListError("the allow-list \(path) has over \(maxEntries) entries")
+                    }
                 }
                 start = newline + 1
             }
             pending.removeSubrange(0..<start)
-            guard pending.count <= maxLineBytes else { throw AllowListError("\(path):\(lineNumber + 1): the line is longer than \(maxLineBytes) bytes") }
+            guard pending.count <= maxLineBytes else {
+                throw AllowListError("\(path):\(lineNumber + 1): the line is longer than \(maxLineBytes) bytes")
+            }
             if atEnd {
-                if !pending.isEmpty, try parse(pending[...], path: path, line: lineNumber + 1, add: add) { entries += 1 }
+                if !pending.isEmpty, try parse(pending[...], path: path, line: lineNumber + 1, add: add) {
+                    entries += 1
+                }
                 return (hasher.finalize(), entries)
             }
         }
@@ -126,7 +144,9 @@ public enum AllowListReader {
             return true
         }
         guard valid else { throw fail("the digest must be 64 lower-case hex digits") }
-        guard line[hexEnd] == UInt8(ascii: " "), line[hexEnd + 1] == UInt8(ascii: " ") || line[hexEnd + 1] == UInt8(ascii: "*") else {
+        guard line[hexEnd] == UInt8(ascii: " "),
+            line[hexEnd + 1] == UInt8(ascii: " ") || line[hexEnd + 1] == UInt8(ascii: "*")
+        else {
             throw fail("expected two spaces (or ' *') between the digest and the path")
         }
         let file = line[(hexEnd + 2)...]

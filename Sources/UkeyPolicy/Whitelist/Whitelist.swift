@@ -12,7 +12,8 @@ public struct Whitelist: Sendable {
     struct PathKey: Hashable, Sendable {
         let a: UInt64, b: UInt64
         init(bytes: UnsafeRawBufferPointer) {
-            var first = Hasher(), second = Hasher()
+            var first = Hasher()
+            var second = Hasher()
             first.combine(UInt8(0xA5))
             second.combine(UInt8(0x5A))
             first.combine(bytes: bytes)
@@ -62,8 +63,13 @@ public struct Whitelist: Sendable {
         mutating func add(path: String, digest: UkeyCore.Digest) {
             var path = path
             let prefix = fingerprint
-            let fingerprint = digest.algorithm == .sha256
-                ? path.withUTF8 { pathBytes in digest.bytes.withUnsafeBytes { prefix.fingerprint(path: UnsafeRawBufferPointer(pathBytes), sha256: $0) } }
+            let fingerprint =
+                digest.algorithm == .sha256
+                ? path.withUTF8 { pathBytes in
+                    digest.bytes.withUnsafeBytes {
+                        prefix.fingerprint(path: UnsafeRawBufferPointer(pathBytes), sha256: $0)
+                    }
+                }
                 : nil
             add(PathKey(path), DigestKey(digest), fingerprint: fingerprint)
         }
@@ -71,7 +77,11 @@ public struct Whitelist: Sendable {
         /// An allow-list entry from raw bytes (the reader's fast path).
         mutating func add(pathBytes: UnsafeRawBufferPointer, sha256: UnsafeRawBufferPointer) {
             let prefix = fingerprint
-            add(PathKey(bytes: pathBytes), DigestKey(bytes: sha256, algorithm: .sha256), fingerprint: prefix.fingerprint(path: pathBytes, sha256: sha256))
+            add(
+                PathKey(bytes: pathBytes),
+                DigestKey(bytes: sha256, algorithm: .sha256),
+                fingerprint: prefix.fingerprint(path: pathBytes, sha256: sha256)
+            )
         }
 
         mutating func add(_ key: PathKey, _ value: DigestKey, fingerprint: @autoclosure () -> ExecFingerprint?) {
@@ -152,7 +162,13 @@ public struct Whitelist: Sendable {
 
     /// The decision for one executable. `vmTrusted` is the VM's boot-chain state: run-time trust
     /// rests on boot-time trust.
-    public func check(vm: String, path: String, digest: UkeyCore.Digest, vmTrusted: Bool, mode: EnforcementMode) -> Verdict {
+    public func check(
+        vm: String,
+        path: String,
+        digest: UkeyCore.Digest,
+        vmTrusted: Bool,
+        mode: EnforcementMode
+    ) -> Verdict {
         let verdict: Verdict
         if !vmTrusted {
             verdict = Verdict(decision: .deny, rule: nil, reason: "vm-not-trusted")
@@ -160,18 +176,27 @@ public struct Whitelist: Sendable {
             let key = PathKey(path)
             if let first = rules.allowed[key] {
                 let wanted = DigestKey(digest)
-                verdict = first == wanted || rules.more[key]?.contains(wanted) == true
+                verdict =
+                    first == wanted || rules.more[key]?.contains(wanted) == true
                     ? Verdict(decision: .allow, rule: "\(vm):\(path)", reason: nil)
                     : Verdict(decision: .deny, rule: "\(vm):\(path)", reason: "digest-mismatch")
             } else {
-                verdict = Verdict(decision: rules.defaultDecision, rule: "\(vm):default", reason: rules.defaultDecision == .deny ? "not-whitelisted" : nil)
+                verdict = Verdict(
+                    decision: rules.defaultDecision,
+                    rule: "\(vm):default",
+                    reason: rules.defaultDecision == .deny ? "not-whitelisted" : nil
+                )
             }
         } else {
             verdict = Verdict(decision: .deny, rule: nil, reason: "no-rules-for-vm")
         }
         // Audit mode records the verdict and lets everything run.
         if mode == .audit && verdict.decision == .deny {
-            return Verdict(decision: .allow, rule: verdict.rule, reason: "audit-mode: would deny (\(verdict.reason ?? "denied"))")
+            return Verdict(
+                decision: .allow,
+                rule: verdict.rule,
+                reason: "audit-mode: would deny (\(verdict.reason ?? "denied"))"
+            )
         }
         return verdict
     }

@@ -37,11 +37,20 @@ struct TPMCertificateAuthorityKey: CustomPrivateKey {
     var defaultSignatureAlgorithm: Certificate.SignatureAlgorithm { .ecdsaWithSHA256 }
     var supportedSignatureAlgorithms: [Certificate.SignatureAlgorithm] { [.ecdsaWithSHA256] }
 
-    func signSynchronously(bytes: some DataProtocol, signatureAlgorithm: Certificate.SignatureAlgorithm) throws -> Certificate.Signature {
-        throw TokenError(.crypto, "the TPM's \(authority.rawValue) key signs asynchronously only (issuerAsyncPrivateKey)")
+    func signSynchronously(
+        bytes: some DataProtocol,
+        signatureAlgorithm: Certificate.SignatureAlgorithm
+    ) throws -> Certificate.Signature {
+        throw TokenError(
+            .crypto,
+            "the TPM's \(authority.rawValue) key signs asynchronously only (issuerAsyncPrivateKey)"
+        )
     }
 
-    func signAsynchronously(bytes: some DataProtocol & Sendable, signatureAlgorithm: Certificate.SignatureAlgorithm) async throws -> Certificate.Signature {
+    func signAsynchronously(
+        bytes: some DataProtocol & Sendable,
+        signatureAlgorithm: Certificate.SignatureAlgorithm
+    ) async throws -> Certificate.Signature {
         guard signatureAlgorithm == .ecdsaWithSHA256 else {
             throw TokenError(.crypto, "the TPM's CA keys sign with ECDSA and SHA-256 only, not \(signatureAlgorithm)")
         }
@@ -53,11 +62,16 @@ struct TPMCertificateAuthorityKey: CustomPrivateKey {
             throw TokenError(.unavailable, "the TPM could not sign a certificate: \(error)")
         }
         // The key the TPM derived now must be the one this CA's certificate names.
-        guard let point = try? P256.Signing.PublicKey(x963Representation: signed.publicKey), Certificate.PublicKey(point) == publicKey else {
+        guard let point = try? P256.Signing.PublicKey(x963Representation: signed.publicKey),
+            Certificate.PublicKey(point) == publicKey
+        else {
             throw TokenError(.crypto, "the TPM's \(authority.rawValue) key changed (another TPM, or a cleared one)")
         }
         let ecdsa = try P256.Signing.ECDSASignature(rawRepresentation: signed.signature)
-        return try Certificate.Signature(signatureAlgorithm: .ecdsaWithSHA256, signatureBytes: ASN1BitString(bytes: ArraySlice(ecdsa.derRepresentation)))
+        return try Certificate.Signature(
+            signatureAlgorithm: .ecdsaWithSHA256,
+            signatureBytes: ASN1BitString(bytes: ArraySlice(ecdsa.derRepresentation))
+        )
     }
 
     // The key never leaves the TPM: there is nothing to write out.

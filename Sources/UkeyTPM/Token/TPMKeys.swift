@@ -20,7 +20,9 @@ public struct TPMKeys: KeysRole, TPMServedRole {
     /// The CA keys a token initialised with keys = tpm signs with.
     public static func certificateAuthorityKeys(on tpm: TPM) throws(TokenError) -> [TokenKey: Certificate.PrivateKey] {
         var keys: [TokenKey: Certificate.PrivateKey] = [:]
-        for (authority, name) in [(CertificateAuthorityKey.root, TokenKey.rootCA), (.tokenKeys, .tokenKeysCA), (.users, .userCA)] {
+        for (authority, name) in [
+            (CertificateAuthorityKey.root, TokenKey.rootCA), (.tokenKeys, .tokenKeysCA), (.users, .userCA),
+        ] {
             keys[name] = Certificate.PrivateKey(try TPMCertificateAuthorityKey(tpm: tpm, authority: authority))
         }
         return keys
@@ -28,7 +30,11 @@ public struct TPMKeys: KeysRole, TPMServedRole {
 
     public func certificate(named name: String) async throws(TokenError) -> TokenCertificate {
         guard name == TokenKey.audit.rawValue else { return try await records.certificate(named: name) }
-        return .x509(try await hardwareCertificate("tpm-audit", tokenKey: .audit) { () async throws(TPMError) in try await tpm.auditKey() })
+        return .x509(
+            try await hardwareCertificate("tpm-audit", tokenKey: .audit) { () async throws(TPMError) in
+                try await tpm.auditKey()
+            }
+        )
     }
 
     public func signAuditCheckpoint(_ checkpoint: [UInt8]) async throws(TokenError) -> [UInt8] {
@@ -46,7 +52,9 @@ public struct TPMKeys: KeysRole, TPMServedRole {
     }
 
     public func random(count: Int) async throws(TokenError) -> [UInt8] {
-        guard (1...1024).contains(count) else { throw TokenError(.invalidArgument, "random bytes: ask for 1-1024, not \(count)") }
+        guard (1...1024).contains(count) else {
+            throw TokenError(.invalidArgument, "random bytes: ask for 1-1024, not \(count)")
+        }
         return try await tpmCall { () async throws(TPMError) in try await tpm.random(count: count) }
     }
 }

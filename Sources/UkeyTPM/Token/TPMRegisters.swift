@@ -33,7 +33,10 @@ public struct TPMRegisters: RegistersRole, TPMServedRole {
             throw TokenError(.unavailable, "the TPM did not say which PCR banks it has: \(error)")
         }
         guard allocated.contains(HashAlgorithm.sha256.tcgAlgorithmID) else {
-            throw TokenError(.unavailable, "the TPM has no SHA-256 PCR bank allocated; allocate one (tpm2_pcrallocate sha256:all) and restart the host")
+            throw TokenError(
+                .unavailable,
+                "the TPM has no SHA-256 PCR bank allocated; allocate one (tpm2_pcrallocate sha256:all) and restart the host"
+            )
         }
         return allocated.compactMap(HashAlgorithm.init(tcgAlgorithmID:))
     }
@@ -44,13 +47,19 @@ public struct TPMRegisters: RegistersRole, TPMServedRole {
 
     /// Says which banks this TPM has (TPM2_GetCapability), not what TPMs usually have.
     public func missingBank(_ algorithm: HashAlgorithm) async -> String {
-        let names: [UInt16: String] = [0x0004: "sha1", 0x000B: "sha256", 0x000C: "sha384", 0x000D: "sha512", 0x0012: "sm3_256"]
-        guard let allocated = try? await tpm.allocatedBanks() else { return "the TPM did not say which PCR banks it has" }
+        let names: [UInt16: String] = [
+            0x0004: "sha1", 0x000B: "sha256", 0x000C: "sha384", 0x000D: "sha512", 0x0012: "sm3_256",
+        ]
+        guard let allocated = try? await tpm.allocatedBanks() else {
+            return "the TPM did not say which PCR banks it has"
+        }
         let list = allocated.map { names[$0] ?? String(format: "0x%04x", $0) }.joined(separator: ", ")
         if allocated.contains(algorithm.tcgAlgorithmID) {
-            return "this TPM has an \(algorithm.rawValue) PCR bank (its banks: \(list)), allocated after ukeyd started: restart ukeyd"
+            return
+                "this TPM has an \(algorithm.rawValue) PCR bank (its banks: \(list)), allocated after ukeyd started: restart ukeyd"
         }
-        return "this TPM has no \(algorithm.rawValue) PCR bank (TPM2_GetCapability lists \(list))\(algorithm == .sm3 ? "; swtpm's libtpms is built without SM3" : "")"
+        return
+            "this TPM has no \(algorithm.rawValue) PCR bank (TPM2_GetCapability lists \(list))\(algorithm == .sm3 ? "; swtpm's libtpms is built without SM3" : "")"
     }
 
     public func extend(register: Int, digest: Digest) async throws(TokenError) {
@@ -74,17 +83,30 @@ public struct TPMRegisters: RegistersRole, TPMServedRole {
             return (done, tokenError(failure))
         }
         if usable.count < batch.count {
-            return (done, TokenError(.invalidArgument, "PCR \(batch[usable.count].register) is not ukey's to extend (it may use 8-16 and 23)"))
+            return (
+                done,
+                TokenError(
+                    .invalidArgument,
+                    "PCR \(batch[usable.count].register) is not ukey's to extend (it may use 8-16 and 23)"
+                )
+            )
         }
         return (done, nil)
     }
 
     public func read(register: Int, bank: HashAlgorithm) async throws(TokenError) -> Digest {
         guard banks.contains(bank) else {
-            throw TokenError(.invalidArgument, "ukey extends the TPM's \(banks.map(\.rawValue).joined(separator: ", ")) banks, not \(bank.rawValue)")
+            throw TokenError(
+                .invalidArgument,
+                "ukey extends the TPM's \(banks.map(\.rawValue).joined(separator: ", ")) banks, not \(bank.rawValue)"
+            )
         }
-        guard (0...23).contains(register) else { throw TokenError(.invalidArgument, "PCR \(register) does not exist (0-23)") }
-        let bytes = try await tpmCall { () async throws(TPMError) in try await tpm.read(pcr: register, bank: bank.tcgAlgorithmID) }
+        guard (0...23).contains(register) else {
+            throw TokenError(.invalidArgument, "PCR \(register) does not exist (0-23)")
+        }
+        let bytes = try await tpmCall { () async throws(TPMError) in
+            try await tpm.read(pcr: register, bank: bank.tcgAlgorithmID)
+        }
         do {
             return try Digest(algorithm: bank, bytes: bytes)
         } catch {
@@ -101,17 +123,36 @@ public struct TPMRegisters: RegistersRole, TPMServedRole {
 
     /// A TPM2_Quote ("tpm2" format): TPMS_ATTEST, the TPMT_SIGNATURE, the AK's certificate from
     /// the root CA and the AK as a PEM public key. The event log is bound by replay, not by digest.
-    public func quote(nonce: [UInt8], registers: [Int], eventLog: Digest, bank: HashAlgorithm) async throws(TokenError) -> SignedQuote {
+    public func quote(
+        nonce: [UInt8],
+        registers: [Int],
+        eventLog: Digest,
+        bank: HashAlgorithm
+    ) async throws(TokenError) -> SignedQuote {
         try UkeyQuote.validate(nonce: nonce, bootID: "tpm", registers: registers)
         guard bank == .sha256 else {
-            throw TokenError(.invalidArgument, "no \(bank.rawValue) bank to quote: ukey extends and quotes the TPM's SHA-256 PCRs")
+            throw TokenError(
+                .invalidArgument,
+                "no \(bank.rawValue) bank to quote: ukey extends and quotes the TPM's SHA-256 PCRs"
+            )
         }
-        let quote = try await tpmCall { () async throws(TPMError) in try await tpm.quote(nonce: nonce, pcrs: registers) }
+        let quote = try await tpmCall { () async throws(TPMError) in try await tpm.quote(nonce: nonce, pcrs: registers)
+        }
         let (certificate, keyPEM) = try await hardwareCertificate("tpm-attestation", point: quote.attestationKey)
-        return SignedQuote(format: "tpm2", quote: quote.attest, signature: quote.signature, certificatePEM: certificate, attestationKeyPEM: keyPEM)
+        return SignedQuote(
+            format: "tpm2",
+            quote: quote.attest,
+            signature: quote.signature,
+            certificatePEM: certificate,
+            attestationKeyPEM: keyPEM
+        )
     }
 
     public func attestationCertificate() async throws(TokenError) -> TokenCertificate {
-        .x509(try await hardwareCertificate("tpm-attestation", tokenKey: .attestation) { () async throws(TPMError) in try await tpm.attestationKey() })
+        .x509(
+            try await hardwareCertificate("tpm-attestation", tokenKey: .attestation) { () async throws(TPMError) in
+                try await tpm.attestationKey()
+            }
+        )
     }
 }

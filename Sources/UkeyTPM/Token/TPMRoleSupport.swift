@@ -23,11 +23,16 @@ extension TPMServedRole {
 
     /// The TPM's failures as token errors that say it was the TPM; bad input stays bad input.
     func tokenError(_ error: TPMError) -> TokenError {
-        error.code == 0 ? TokenError(.invalidArgument, error.description) : TokenError(.unavailable, "the TPM (\(tpm.tcti)): \(error)")
+        error.code == 0
+            ? TokenError(.invalidArgument, error.description)
+            : TokenError(.unavailable, "the TPM (\(tpm.tcti)): \(error)")
     }
 
     /// The root CA's certificate for a TPM key (PEM), and the key as a PEM public key.
-    func hardwareCertificate(_ name: String, point: [UInt8]) async throws(TokenError) -> (certificate: String, key: String) {
+    func hardwareCertificate(
+        _ name: String,
+        point: [UInt8]
+    ) async throws(TokenError) -> (certificate: String, key: String) {
         if let cached = certificates.lookup(name, point: point) { return cached }
         let key: P256.Signing.PublicKey
         do {
@@ -37,7 +42,11 @@ extension TPMServedRole {
         }
         // The TPM's attestation key vouches for TPM2 quotes only: its certificate says so.
         let certificate = try await records.certificate(
-            forHardwareKey: name, purpose: name == "tpm-audit" ? .audit : .attestation, publicKey: key, tpm2QuotesOnly: name == "tpm-attestation")
+            forHardwareKey: name,
+            purpose: name == "tpm-audit" ? .audit : .attestation,
+            publicKey: key,
+            tpm2QuotesOnly: name == "tpm-attestation"
+        )
         let entry = (try IdentityCA.pem(certificate), key.pemRepresentation)
         certificates.store(name, point: point, entry)
         return entry
@@ -45,7 +54,11 @@ extension TPMServedRole {
 
     /// A TPM key's certificate: issued once and kept, since the TPM derives the same key from the
     /// same template; a TPM that is away for a while does not stop verification.
-    func hardwareCertificate(_ name: String, tokenKey: TokenKey, point: () async throws(TPMError) -> [UInt8]) async throws(TokenError) -> Certificate {
+    func hardwareCertificate(
+        _ name: String,
+        tokenKey: TokenKey,
+        point: () async throws(TPMError) -> [UInt8]
+    ) async throws(TokenError) -> Certificate {
         if let known = certificates.lookup(name) { return try Self.parse(known.certificate, tokenKey.rawValue) }
         let current: [UInt8]
         do {

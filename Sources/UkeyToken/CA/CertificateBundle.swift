@@ -33,7 +33,10 @@ public enum CertificateBundle {
         }
         guard !documents.isEmpty else { throw TokenError(.invalidArgument, "the \(what) holds no certificate") }
         guard documents.count <= maxCertificates else {
-            throw TokenError(.invalidArgument, "the \(what) holds \(documents.count) PEM blocks; at most \(maxCertificates) are read")
+            throw TokenError(
+                .invalidArgument,
+                "the \(what) holds \(documents.count) PEM blocks; at most \(maxCertificates) are read"
+            )
         }
         var ders: [[UInt8]] = []
         for document in documents {
@@ -47,7 +50,12 @@ public enum CertificateBundle {
 
     /// The P-256 key of the bundle's first certificate, once that certificate is shown to be a key
     /// for `purpose`: by its own extensions always, and by its chain to `rootCAPEM` when given.
-    public static func key(_ bundlePEM: String, for purpose: KeyPurpose, rootCAPEM: String?, now: Date = Date()) throws(TokenError) -> P256.Signing.PublicKey {
+    public static func key(
+        _ bundlePEM: String,
+        for purpose: KeyPurpose,
+        rootCAPEM: String?,
+        now: Date = Date()
+    ) throws(TokenError) -> P256.Signing.PublicKey {
         let what = "\(purpose.rawValue) certificate"
         let bundle = try parse(bundlePEM, what: what)
         let leaf = bundle[0]
@@ -55,12 +63,24 @@ public enum CertificateBundle {
             throw TokenError(.invalidArgument, "the \(what)'s key is not ECDSA P-256")
         }
         guard purpose.isStated(by: leaf) else {
-            throw TokenError(.invalidArgument, "the certificate '\(leaf.subject)' is not an \(purpose.rawValue) key's: it lacks the extended key usage \(purpose.extendedKeyUsageOID) (a user's certificate is never accepted here)")
+            throw TokenError(
+                .invalidArgument,
+                "the certificate '\(leaf.subject)' is not an \(purpose.rawValue) key's: it lacks the extended key usage \(purpose.extendedKeyUsageOID) (a user's certificate is never accepted here)"
+            )
         }
         if let rootCAPEM {
             let roots = try parse(rootCAPEM, what: "root CA")
-            if let problem = IdentityCA.problem(with: leaf, as: purpose, intermediates: Array(bundle.dropFirst()), root: roots[0], at: now) {
-                throw TokenError(.invalidArgument, "the \(what) does not chain to the token's root for its purpose: \(problem)")
+            if let problem = IdentityCA.problem(
+                with: leaf,
+                as: purpose,
+                intermediates: Array(bundle.dropFirst()),
+                root: roots[0],
+                at: now
+            ) {
+                throw TokenError(
+                    .invalidArgument,
+                    "the \(what) does not chain to the token's root for its purpose: \(problem)"
+                )
             }
         }
         return key
@@ -68,7 +88,13 @@ public enum CertificateBundle {
     /// The key of the bundle's first certificate, P-256 (X.509) or SM2 (`SM2Certificate`), once
     /// that certificate is shown to be a key for `purpose`, with the same checks as `key`; SM2
     /// signatures (the chain's, and then the key's own) are checked with `sm2ID`.
-    public static func verificationKey(_ bundlePEM: String, for purpose: KeyPurpose, rootCAPEM: String?, now: Date = Date(), sm2ID: [UInt8] = SM2.defaultID) throws(TokenError) -> VerificationKey {
+    public static func verificationKey(
+        _ bundlePEM: String,
+        for purpose: KeyPurpose,
+        rootCAPEM: String?,
+        now: Date = Date(),
+        sm2ID: [UInt8] = SM2.defaultID
+    ) throws(TokenError) -> VerificationKey {
         guard let first = try? PEMDocument.parseMultiple(pemString: bundlePEM).first, isSM2(first.derBytes) else {
             return .p256(try key(bundlePEM, for: purpose, rootCAPEM: rootCAPEM, now: now))
         }
@@ -76,12 +102,25 @@ public enum CertificateBundle {
         let bundle = try sm2Certificates(bundlePEM, what: what)
         let leaf = bundle[0]
         guard purpose.isStated(by: leaf) else {
-            throw TokenError(.invalidArgument, "the SM2 certificate '\(leaf.subjectCommonName ?? "?")' is not an \(purpose.rawValue) key's: it lacks the extended key usage \(purpose.extendedKeyUsageOID) (a user's certificate is never accepted here)")
+            throw TokenError(
+                .invalidArgument,
+                "the SM2 certificate '\(leaf.subjectCommonName ?? "?")' is not an \(purpose.rawValue) key's: it lacks the extended key usage \(purpose.extendedKeyUsageOID) (a user's certificate is never accepted here)"
+            )
         }
         if let rootCAPEM {
             let roots = try sm2Certificates(rootCAPEM, what: "root CA")
-            if let problem = SM2IdentityCA.problem(with: leaf, as: purpose, intermediates: Array(bundle.dropFirst()), root: roots[0], at: now, id: sm2ID) {
-                throw TokenError(.invalidArgument, "the \(what) does not chain to the token's root for its purpose: \(problem)")
+            if let problem = SM2IdentityCA.problem(
+                with: leaf,
+                as: purpose,
+                intermediates: Array(bundle.dropFirst()),
+                root: roots[0],
+                at: now,
+                id: sm2ID
+            ) {
+                throw TokenError(
+                    .invalidArgument,
+                    "the \(what) does not chain to the token's root for its purpose: \(problem)"
+                )
             }
         }
         return .sm2(leaf.publicKey, id: sm2ID)
@@ -114,7 +153,10 @@ public enum CertificateBundle {
             do {
                 certificates.append(try SM2Certificate(derRepresentation: der))
             } catch {
-                throw TokenError(.invalidArgument, "the \(what) mixes SM2 and other certificates, or is not an SM2 certificate: \(error)")
+                throw TokenError(
+                    .invalidArgument,
+                    "the \(what) mixes SM2 and other certificates, or is not an SM2 certificate: \(error)"
+                )
             }
         }
         return certificates

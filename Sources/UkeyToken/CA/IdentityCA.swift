@@ -25,8 +25,13 @@ public enum IdentityCA {
         now: Date,
         validity: TimeInterval = defaultRootValidity
     ) throws(TokenError) -> Certificate {
-        try rootDraft(publicKey: Certificate.PublicKey(key.publicKey), commonName: commonName, now: now, validity: validity)
-            .signed(by: Certificate.PrivateKey(key))
+        try rootDraft(
+            publicKey: Certificate.PublicKey(key.publicKey),
+            commonName: commonName,
+            now: now,
+            validity: validity
+        )
+        .signed(by: Certificate.PrivateKey(key))
     }
 
     /// A self-signed root CA certificate for `key`, which may live outside the process (a TPM's,
@@ -37,12 +42,19 @@ public enum IdentityCA {
         now: Date,
         validity: TimeInterval = defaultRootValidity
     ) async throws(TokenError) -> Certificate {
-        try await rootDraft(publicKey: key.publicKey, commonName: commonName, now: now, validity: validity).signed(byAsync: key)
+        try await rootDraft(publicKey: key.publicKey, commonName: commonName, now: now, validity: validity).signed(
+            byAsync: key
+        )
     }
 
     /// A self-signed leaf certificate for a key held elsewhere (a card's, at enrolment): the
     /// signature proves the card holds the key; the root CA certifies it later.
-    public static func selfSigned(key: Certificate.PrivateKey, commonName: String, now: Date, validity: TimeInterval = defaultRootValidity) async throws(TokenError) -> Certificate {
+    public static func selfSigned(
+        key: Certificate.PrivateKey,
+        commonName: String,
+        now: Date,
+        validity: TimeInterval = defaultRootValidity
+    ) async throws(TokenError) -> Certificate {
         let draft: CertificateDraft
         do {
             let name = try DistinguishedName {
@@ -50,8 +62,12 @@ public enum IdentityCA {
                 CommonName(commonName)
             }
             draft = CertificateDraft(
-                commonName: commonName, publicKey: key.publicKey, notValidBefore: now - backdating, notValidAfter: now + validity,
-                issuer: name, subject: name,
+                commonName: commonName,
+                publicKey: key.publicKey,
+                notValidBefore: now - backdating,
+                notValidAfter: now + validity,
+                issuer: name,
+                subject: name,
                 extensions: try Certificate.Extensions {
                     Critical(BasicConstraints.notCertificateAuthority)
                     Critical(KeyUsage(digitalSignature: true, keyAgreement: true))
@@ -64,15 +80,24 @@ public enum IdentityCA {
         return try await draft.signed(byAsync: key)
     }
 
-    private static func rootDraft(publicKey: Certificate.PublicKey, commonName: String, now: Date, validity: TimeInterval) throws(TokenError) -> CertificateDraft {
+    private static func rootDraft(
+        publicKey: Certificate.PublicKey,
+        commonName: String,
+        now: Date,
+        validity: TimeInterval
+    ) throws(TokenError) -> CertificateDraft {
         do {
             let name = try DistinguishedName {
                 OrganizationName("ukey")
                 CommonName(commonName)
             }
             return CertificateDraft(
-                commonName: commonName, publicKey: publicKey, notValidBefore: now - backdating, notValidAfter: now + validity,
-                issuer: name, subject: name,
+                commonName: commonName,
+                publicKey: publicKey,
+                notValidBefore: now - backdating,
+                notValidAfter: now + validity,
+                issuer: name,
+                subject: name,
                 extensions: try Certificate.Extensions {
                     Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 1))
                     Critical(KeyUsage(keyCertSign: true, cRLSign: true))
@@ -94,7 +119,11 @@ public enum IdentityCA {
         now: Date
     ) async throws(TokenError) -> Certificate {
         try await certify(
-            commonName: commonName, subjectKey: subjectKey, issuerKey: rootKey, issuer: rootCertificate, now: now,
+            commonName: commonName,
+            subjectKey: subjectKey,
+            issuerKey: rootKey,
+            issuer: rootCertificate,
+            now: now,
             validity: defaultRootValidity
         ) {
             Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
@@ -115,10 +144,18 @@ public enum IdentityCA {
         tpm2QuotesOnly: Bool = false
     ) async throws(TokenError) -> Certificate {
         guard CertificatePoliciesExtension.certificate(caCertificate, states: purpose.policy) else {
-            throw TokenError(.crypto, "the CA '\(caCertificate.subject)' does not issue \(purpose.rawValue) certificates")
+            throw TokenError(
+                .crypto,
+                "the CA '\(caCertificate.subject)' does not issue \(purpose.rawValue) certificates"
+            )
         }
         return try await certify(
-            commonName: commonName, subjectKey: subjectKey, issuerKey: caKey, issuer: caCertificate, now: now, validity: validity
+            commonName: commonName,
+            subjectKey: subjectKey,
+            issuerKey: caKey,
+            issuer: caCertificate,
+            now: now,
+            validity: validity
         ) {
             Critical(BasicConstraints.notCertificateAuthority)
             Critical(KeyUsage(digitalSignature: true))
@@ -139,7 +176,10 @@ public enum IdentityCA {
         @ExtensionsBuilder _ body: () throws -> Result<Certificate.Extensions, any Error>
     ) async throws(TokenError) -> Certificate {
         guard issuerKey.publicKey == issuer.publicKey else {
-            throw TokenError(.crypto, "the CA key is not the one its certificate names (the state directory belongs to another TPM?)")
+            throw TokenError(
+                .crypto,
+                "the CA key is not the one its certificate names (the state directory belongs to another TPM?)"
+            )
         }
         let draft: CertificateDraft
         do {
@@ -152,8 +192,13 @@ public enum IdentityCA {
             try extensions.append(SubjectKeyIdentifier(hash: subjectKey).makeCertificateExtension())
             try extensions.append(AuthorityKeyIdentifier(keyIdentifier: issuerKeyID).makeCertificateExtension())
             draft = CertificateDraft(
-                commonName: commonName, publicKey: subjectKey, notValidBefore: now - backdating,
-                notValidAfter: min(now + validity, issuer.notValidAfter), issuer: issuer.subject, subject: subject, extensions: extensions
+                commonName: commonName,
+                publicKey: subjectKey,
+                notValidBefore: now - backdating,
+                notValidAfter: min(now + validity, issuer.notValidAfter),
+                issuer: issuer.subject,
+                subject: subject,
+                extensions: extensions
             )
         } catch {
             throw TokenError(.crypto, "cannot issue a certificate for '\(commonName)': \(error)")
@@ -174,9 +219,16 @@ public enum IdentityCA {
         func signed(by key: Certificate.PrivateKey) throws(TokenError) -> Certificate {
             do {
                 return try Certificate(
-                    version: .v3, serialNumber: randomSerial(), publicKey: publicKey, notValidBefore: notValidBefore,
-                    notValidAfter: notValidAfter, issuer: issuer, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
-                    extensions: extensions, issuerPrivateKey: key
+                    version: .v3,
+                    serialNumber: randomSerial(),
+                    publicKey: publicKey,
+                    notValidBefore: notValidBefore,
+                    notValidAfter: notValidAfter,
+                    issuer: issuer,
+                    subject: subject,
+                    signatureAlgorithm: .ecdsaWithSHA256,
+                    extensions: extensions,
+                    issuerPrivateKey: key
                 )
             } catch {
                 throw Self.failure(error, commonName)
@@ -188,9 +240,16 @@ public enum IdentityCA {
         func signed(byAsync key: Certificate.PrivateKey) async throws(TokenError) -> Certificate {
             do {
                 return try await Certificate(
-                    version: .v3, serialNumber: randomSerial(), publicKey: publicKey, notValidBefore: notValidBefore,
-                    notValidAfter: notValidAfter, issuer: issuer, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
-                    extensions: extensions, issuerAsyncPrivateKey: key
+                    version: .v3,
+                    serialNumber: randomSerial(),
+                    publicKey: publicKey,
+                    notValidBefore: notValidBefore,
+                    notValidAfter: notValidAfter,
+                    issuer: issuer,
+                    subject: subject,
+                    signatureAlgorithm: .ecdsaWithSHA256,
+                    extensions: extensions,
+                    issuerAsyncPrivateKey: key
                 )
             } catch {
                 throw Self.failure(error, commonName)
@@ -212,7 +271,10 @@ public enum IdentityCA {
             throw TokenError(.invalidCSR, "the CSR is not a PEM 'CERTIFICATE REQUEST': \(error)")
         }
         guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
-            throw TokenError(.invalidCSR, "the CSR's signature does not verify with its own key (proof of possession failed)")
+            throw TokenError(
+                .invalidCSR,
+                "the CSR's signature does not verify with its own key (proof of possession failed)"
+            )
         }
         return csr.publicKey
     }
@@ -267,18 +329,21 @@ public enum IdentityCA {
     ) -> String? {
         let policy = purpose.policy
         guard purpose.isStated(by: leaf) else {
-            return "certificate '\(leaf.subject)' is not a \(purpose.rawValue) key's: it lacks the extended key usage \(purpose.extendedKeyUsageOID)"
+            return
+                "certificate '\(leaf.subject)' is not a \(purpose.rawValue) key's: it lacks the extended key usage \(purpose.extendedKeyUsageOID)"
         }
         guard CertificatePoliciesExtension.certificate(leaf, states: policy) else {
             return "certificate '\(leaf.subject)' is not under the \(policy.rawValue) policy \(policy.oid)"
         }
         guard let ca = intermediates.first(where: { $0.subject == leaf.issuer }) else {
-            return "certificate '\(leaf.subject)' needs its issuer '\(leaf.issuer)' (the token's \(purpose.policy.caName)) in the chain"
+            return
+                "certificate '\(leaf.subject)' needs its issuer '\(leaf.issuer)' (the token's \(purpose.policy.caName)) in the chain"
         }
         guard CertificatePoliciesExtension.certificate(ca, states: policy),
             (try? ca.extensions.basicConstraints) == .isCertificateAuthority(maxPathLength: 0)
         else {
-            return "'\(ca.subject)' is not the token's \(purpose.policy.caName): it may not issue \(purpose.rawValue) certificates"
+            return
+                "'\(ca.subject)' is not the token's \(purpose.policy.caName): it may not issue \(purpose.rawValue) certificates"
         }
         if let problem = verify(leaf, issuedBy: ca, at: now) { return problem }
         if let problem = verify(ca, issuedBy: root, at: now) { return "sub-CA \(problem)" }

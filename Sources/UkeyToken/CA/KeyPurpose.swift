@@ -53,7 +53,11 @@ public enum KeyPurpose: String, Sendable, CaseIterable {
 
     /// The extendedKeyUsage extension (RFC 5280 4.2.1.12) naming this purpose, and `also`.
     func extendedKeyUsageExtension(also: [[UInt8]] = []) -> Certificate.Extension {
-        Certificate.Extension(oid: OIDList.extendedKeyUsage, critical: false, value: ArraySlice(OIDList.sequence(of: [identifier] + also)))
+        Certificate.Extension(
+            oid: OIDList.extendedKeyUsage,
+            critical: false,
+            value: ArraySlice(OIDList.sequence(of: [identifier] + also))
+        )
     }
 
     /// `arc.1.3`: the attestation key is a TPM's and vouches only for TPM2 quotes (a TPMS_ATTEST
@@ -83,7 +87,10 @@ public enum KeyPurpose: String, Sendable, CaseIterable {
 /// (40 * 2 + 25), then the UUID's integer in base 128, then the arcs below it (each < 128).
 /// The tests check, with openssl, that these bytes print as the dotted strings.
 enum UkeyArc {
-    static let content: [UInt8] = [0x69, 0x8f, 0xd1, 0xbe, 0xfa, 0x93, 0xcb, 0x9a, 0x96, 0x85, 0x91, 0xe7, 0x90, 0xa2, 0xc0, 0xb4, 0xe2, 0xe7, 0x7f]
+    static let content: [UInt8] = [
+        0x69, 0x8f, 0xd1, 0xbe, 0xfa, 0x93, 0xcb, 0x9a, 0x96, 0x85, 0x91, 0xe7, 0x90, 0xa2, 0xc0, 0xb4, 0xe2, 0xe7,
+        0x7f,
+    ]
 
     /// The DER of the OID `arc.below...`.
     static func oid(_ below: [UInt8]) -> [UInt8] {
@@ -108,12 +115,16 @@ enum OIDList {
     /// The OIDs (as DER) of a SEQUENCE OF OID (`nested` false: extendedKeyUsage) or of a
     /// SEQUENCE OF SEQUENCE { OID, ... } (`nested` true: certificatePolicies); nil if malformed.
     static func identifiers(in value: ArraySlice<UInt8>, nested: Bool) -> [[UInt8]]? {
-        guard let root = try? DER.parse(value), root.identifier == .sequence, case .constructed(let items) = root.content else { return nil }
+        guard let root = try? DER.parse(value), root.identifier == .sequence,
+            case .constructed(let items) = root.content
+        else { return nil }
         var found: [[UInt8]] = []
         for item in items {
             var node = item
             if nested {
-                guard item.identifier == .sequence, case .constructed(let inner) = item.content, let first = inner.first(where: { _ in true }) else { return nil }
+                guard item.identifier == .sequence, case .constructed(let inner) = item.content,
+                    let first = inner.first(where: { _ in true })
+                else { return nil }
                 node = first
             }
             guard node.identifier == .objectIdentifier, case .primitive = node.content else { return nil }

@@ -22,7 +22,10 @@ public enum PolicySigner: Sendable {
         do {
             certificate = try Certificate(derEncoded: der)
         } catch {
-            throw TokenError(.invalidArgument, "the policy signer is neither an X.509 certificate nor an SM2 one: \(error)")
+            throw TokenError(
+                .invalidArgument,
+                "the policy signer is neither an X.509 certificate nor an SM2 one: \(error)"
+            )
         }
         guard P256.Signing.PublicKey(certificate.publicKey) != nil else {
             throw TokenError(.invalidArgument, "the policy signer's key must be ECDSA P-256 or SM2")

@@ -9,7 +9,10 @@ public enum SM2Identifier {
     public static func bytes(_ text: String) throws(TokenError) -> [UInt8] {
         let bytes = Array(text.utf8)
         guard (1...64).contains(bytes.count), bytes.allSatisfy({ (0x20...0x7e).contains($0) }) else {
-            throw TokenError(.invalidArgument, "the SM2 ID must be 1-64 printable ASCII characters, such as the default \(defaultText)")
+            throw TokenError(
+                .invalidArgument,
+                "the SM2 ID must be 1-64 printable ASCII characters, such as the default \(defaultText)"
+            )
         }
         return bytes
     }

@@ -48,7 +48,12 @@ public struct ComposedTrustedRoot: TrustedRoot {
     public func reset(bootID: String) async throws(TokenError) -> UInt64 {
         try await registersRole.reset(bootID: bootID)
     }
-    public func quote(nonce: [UInt8], registers: [Int], eventLog: Digest, bank: HashAlgorithm) async throws(TokenError) -> SignedQuote {
+    public func quote(
+        nonce: [UInt8],
+        registers: [Int],
+        eventLog: Digest,
+        bank: HashAlgorithm
+    ) async throws(TokenError) -> SignedQuote {
         try await registersRole.quote(nonce: nonce, registers: registers, eventLog: eventLog, bank: bank)
     }
     public func attestationCertificate() async throws(TokenError) -> TokenCertificate {
@@ -105,14 +110,19 @@ public struct ComposedTrustedRoot: TrustedRoot {
     public var serial: String { get async { await records.serial } }
     public var keyAlgorithm: TokenAlgorithm { records.keyAlgorithm }
     public var bootCounter: UInt64 { get async { await records.bootCounter } }
-    public func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> TokenCertificate {
+    public func addUserReturningCertificate(
+        _ name: String,
+        pin: String,
+        roles: [String]
+    ) async throws(TokenError) -> TokenCertificate {
         try await usersRole.addUserReturningCertificate(name, pin: pin, roles: roles)
     }
     public func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> TokenCertificate {
         if let csrPEM, ownHardwareKeys.contains(try IdentityCA.publicKey(fromCSR: csrPEM)) {
             throw TokenError(
                 .invalidCSR,
-                "the CSR's key is on ukeyd's keys card (whose 9c key signs quotes and audit checkpoints for whoever has its PIN): it cannot be \(user)'s; give \(user) a card of their own")
+                "the CSR's key is on ukeyd's keys card (whose 9c key signs quotes and audit checkpoints for whoever has its PIN): it cannot be \(user)'s; give \(user) a card of their own"
+            )
         }
         return try await records.issueCertificate(user: user, csrPEM: csrPEM)
     }

@@ -61,11 +61,13 @@ public struct TokenComposition: Sendable, Hashable {
         if keys != .soft && store == .deviceKey {
             // The sealed store holds every user's signing key and PIN record: a file beside it
             // would open it for anyone who copies the state directory, whatever guards the CAs.
-            return "token.keys = \"\(keys.rawValue)\" with token.store = \"device-key\": the sealed store (users' keys and PINs) would open with a file beside it, so the \(keys.rawValue) keys would protect nothing an attacker needs; use store = \"\(keys.rawValue)\""
+            return
+                "token.keys = \"\(keys.rawValue)\" with token.store = \"device-key\": the sealed store (users' keys and PINs) would open with a file beside it, so the \(keys.rawValue) keys would protect nothing an attacker needs; use store = \"\(keys.rawValue)\""
         }
         if users == .pcsc && keys != .pcsc {
             // Login then checks the card's PIN, which guards nothing ukeyd signs with.
-            return "token.users = \"pcsc\" needs token.keys = \"pcsc\": the card's PIN would guard none of the token's keys"
+            return
+                "token.users = \"pcsc\" needs token.keys = \"pcsc\": the card's PIN would guard none of the token's keys"
         }
         return nil
     }

@@ -15,7 +15,11 @@ public protocol TrustedRoot: RegistersRole, KeysRole, UsersRole {
 
     /// The enrolled policy signer (its key P-256 or SM2).
     func policySigner() async throws(TokenError) -> PolicySigner
-    func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> TokenCertificate
+    func addUserReturningCertificate(
+        _ name: String,
+        pin: String,
+        roles: [String]
+    ) async throws(TokenError) -> TokenCertificate
     func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> TokenCertificate
     func userNames() async -> [String]
     func roles(of user: String) async throws(TokenError) -> [String]
@@ -37,7 +41,11 @@ extension TrustedRoot {
 public protocol TrustedRootProvider: Sendable {
     var composition: TokenComposition { get }
     func isInitialized() -> Bool
-    func initialize(soPIN: String, policySigner: PolicySigner, bootID: String) async throws(TokenError) -> any TrustedRoot
+    func initialize(
+        soPIN: String,
+        policySigner: PolicySigner,
+        bootID: String
+    ) async throws(TokenError) -> any TrustedRoot
     func open(bootID: String) throws(TokenError) -> any TrustedRoot
 }
 

@@ -19,7 +19,9 @@ enum PinKDF {
     static func derive(_ pin: String, salt: [UInt8], kdf: PinRecord.KDF) async throws(TokenError) -> [UInt8] {
         let result: Result<[UInt8], TokenError> = await withCheckedContinuation { continuation in
             queue.async {
-                continuation.resume(returning: Result { () throws(TokenError) in try PinRecord.derive(pin, salt: salt, kdf: kdf) })
+                continuation.resume(
+                    returning: Result { () throws(TokenError) in try PinRecord.derive(pin, salt: salt, kdf: kdf) }
+                )
             }
         }
         return try result.get()

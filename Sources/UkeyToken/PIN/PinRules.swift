@@ -17,10 +17,16 @@ public struct PinRules: Sendable, Hashable, Codable {
     /// Refuses a PIN that breaks the rules, saying which rule; never echoes the PIN.
     public func check(_ pin: String, what: String) throws(TokenError) {
         guard pin.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
-            throw TokenError(.invalidPIN, "\(what) may contain only printable ASCII characters (no control characters or accents)")
+            throw TokenError(
+                .invalidPIN,
+                "\(what) may contain only printable ASCII characters (no control characters or accents)"
+            )
         }
         guard (minLength...maxLength).contains(pin.utf8.count) else {
-            throw TokenError(.invalidPIN, "\(what) must be \(minLength)-\(maxLength) characters long, got \(pin.utf8.count)")
+            throw TokenError(
+                .invalidPIN,
+                "\(what) must be \(minLength)-\(maxLength) characters long, got \(pin.utf8.count)"
+            )
         }
     }
 }

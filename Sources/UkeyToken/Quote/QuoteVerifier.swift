@@ -34,7 +34,10 @@ public enum QuoteVerifier {
     ) throws(TokenError) -> TPM2Quote {
         let key = try attestationKey(certificatePEM, rootCAPEM: rootCAPEM, now: now)
         guard let leaf = leafCertificate(certificatePEM), KeyPurpose.vouchesOnlyForTPM2Quotes(leaf) else {
-            throw TokenError(.invalidArgument, "the attestation certificate does not say its key is a TPM's (extended key usage \(KeyPurpose.tpm2QuotesOID)): it vouches for no TPM2 quote")
+            throw TokenError(
+                .invalidArgument,
+                "the attestation certificate does not say its key is a TPM's (extended key usage \(KeyPurpose.tpm2QuotesOID)): it vouches for no TPM2 quote"
+            )
         }
         let ecdsa = try TPM2Quote.ecdsaSignature(parsing: signature)
         guard key.isValidSignature(ecdsa, for: SHA256.hash(data: bytes)) else {
@@ -48,7 +51,10 @@ public enum QuoteVerifier {
             let zero = [UInt8](repeating: 0, count: 32)
             let expected = TPM2Quote.pcrDigest(of: quote.pcrs.map { ($0, registerValues[$0] ?? zero) })
             guard expected == quote.pcrDigest else {
-                throw TokenError(.invalidArgument, "the quoted PCRs \(quote.pcrs.map(String.init).joined(separator: ",")) are not the values the event log replays to")
+                throw TokenError(
+                    .invalidArgument,
+                    "the quoted PCRs \(quote.pcrs.map(String.init).joined(separator: ",")) are not the values the event log replays to"
+                )
             }
         }
         return quote
@@ -65,12 +71,24 @@ public enum QuoteVerifier {
         sm2ID: [UInt8] = SM2.defaultID
     ) throws(TokenError) -> Verified {
         // P-256 or SM2, as the attestation certificate says: never the quote's own choice.
-        let key = try CertificateBundle.verificationKey(certificatePEM, for: .attestation, rootCAPEM: rootCAPEM, now: now, sm2ID: sm2ID)
+        let key = try CertificateBundle.verificationKey(
+            certificatePEM,
+            for: .attestation,
+            rootCAPEM: rootCAPEM,
+            now: now,
+            sm2ID: sm2ID
+        )
         if let leaf = leafCertificate(certificatePEM), KeyPurpose.vouchesOnlyForTPM2Quotes(leaf) {
-            throw TokenError(.invalidArgument, "the attestation key is a TPM's (its certificate names \(KeyPurpose.tpm2QuotesOID)): it vouches only for TPM2 quotes, never for a ukey-v1 quote")
+            throw TokenError(
+                .invalidArgument,
+                "the attestation key is a TPM's (its certificate names \(KeyPurpose.tpm2QuotesOID)): it vouches only for TPM2 quotes, never for a ukey-v1 quote"
+            )
         }
         guard key.isValidSignature(signature, for: bytes) else {
-            throw TokenError(.invalidArgument, "the signature does not verify with the attestation key (\(key.algorithm))")
+            throw TokenError(
+                .invalidArgument,
+                "the signature does not verify with the attestation key (\(key.algorithm))"
+            )
         }
         let quote = try UkeyQuote(parsing: bytes)
         guard PinRecord.constantTimeEqual(quote.nonce, nonce) else {
@@ -91,7 +109,11 @@ public enum QuoteVerifier {
     /// `certificate` and `chain` give them. The certificate must say it is an attestation key's
     /// (`KeyPurpose.attestation`) even when no root is given; with the token's root CA, its chain is
     /// checked as well.
-    static func attestationKey(_ certificatePEM: String, rootCAPEM: String?, now: Date) throws(TokenError) -> P256.Signing.PublicKey {
+    static func attestationKey(
+        _ certificatePEM: String,
+        rootCAPEM: String?,
+        now: Date
+    ) throws(TokenError) -> P256.Signing.PublicKey {
         try CertificateBundle.key(certificatePEM, for: .attestation, rootCAPEM: rootCAPEM, now: now)
     }
 }

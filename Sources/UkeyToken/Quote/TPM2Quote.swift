@@ -24,10 +24,16 @@ public struct TPM2Quote: Sendable, Hashable {
     public let pcrDigest: [UInt8]
 
     public init(parsing bytes: [UInt8]) throws(TokenError) {
-        guard bytes.count <= Self.maxBytes else { throw TokenError(.invalidArgument, "a TPMS_ATTEST is at most \(Self.maxBytes) bytes") }
+        guard bytes.count <= Self.maxBytes else {
+            throw TokenError(.invalidArgument, "a TPMS_ATTEST is at most \(Self.maxBytes) bytes")
+        }
         var reader = BigEndianReader(bytes, what: "TPMS_ATTEST", endianness: .big) { TokenError(.invalidArgument, $0) }
-        guard try reader.u32("magic") == Self.generated else { throw TokenError(.invalidArgument, "not a TPM-generated structure (bad magic)") }
-        guard try reader.u16("type") == Self.attestQuote else { throw TokenError(.invalidArgument, "the TPMS_ATTEST is not a quote") }
+        guard try reader.u32("magic") == Self.generated else {
+            throw TokenError(.invalidArgument, "not a TPM-generated structure (bad magic)")
+        }
+        guard try reader.u16("type") == Self.attestQuote else {
+            throw TokenError(.invalidArgument, "the TPMS_ATTEST is not a quote")
+        }
         _ = try reader.sized("qualifiedSigner", max: 68)
         nonce = try reader.sized("extraData", max: 64)
         clock = try reader.u64("clock")
@@ -45,13 +51,17 @@ public struct TPM2Quote: Sendable, Hashable {
             guard size <= 4 else { throw TokenError(.invalidArgument, "a PCR selection of \(size) bytes") }
             let mask = try reader.read(size, "pcrSelect")
             guard hash == HashAlgorithm.sha256.tcgAlgorithmID else {
-                if mask.contains(where: { $0 != 0 }) { throw TokenError(.invalidArgument, "the quote selects PCRs of a bank other than SHA-256") }
+                if mask.contains(where: { $0 != 0 }) {
+                    throw TokenError(.invalidArgument, "the quote selects PCRs of a bank other than SHA-256")
+                }
                 continue
             }
             // A TPM lists each bank once. Found by fuzzing: the SHA-256 bank given several times
             // was read as one selection with PCRs repeated, which no TPM quotes and no verifier
             // should take.
-            guard !sha256Selected else { throw TokenError(.invalidArgument, "the quote selects the SHA-256 bank twice") }
+            guard !sha256Selected else {
+                throw TokenError(.invalidArgument, "the quote selects the SHA-256 bank twice")
+            }
             sha256Selected = true
             for (byte, bits) in mask.enumerated() {
                 for bit in 0..<8 where bits & (1 << bit) != 0 { pcrs.append(byte * 8 + bit) }
@@ -59,17 +69,22 @@ public struct TPM2Quote: Sendable, Hashable {
         }
         self.pcrs = pcrs.sorted()
         pcrDigest = try reader.sized("pcrDigest", max: 64)
-        guard reader.isAtEnd else { throw TokenError(.invalidArgument, "the TPMS_ATTEST has \(reader.remaining) trailing bytes") }
+        guard reader.isAtEnd else {
+            throw TokenError(.invalidArgument, "the TPMS_ATTEST has \(reader.remaining) trailing bytes")
+        }
     }
 
     /// The raw r || s of an ECDSA-SHA256 TPMT_SIGNATURE.
     public static func ecdsaSignature(parsing bytes: [UInt8]) throws(TokenError) -> P256.Signing.ECDSASignature {
         guard bytes.count <= 256 else { throw TokenError(.invalidArgument, "a TPMT_SIGNATURE is at most 256 bytes") }
-        var reader = BigEndianReader(bytes, what: "TPMT_SIGNATURE", endianness: .big) { TokenError(.invalidArgument, $0) }
+        var reader = BigEndianReader(bytes, what: "TPMT_SIGNATURE", endianness: .big) {
+            TokenError(.invalidArgument, $0)
+        }
         guard try reader.u16("sigAlg") == 0x0018, try reader.u16("hash") == HashAlgorithm.sha256.tcgAlgorithmID else {
             throw TokenError(.invalidArgument, "the signature is not ECDSA with SHA-256")
         }
-        let r = try reader.sized("signatureR", max: 32), s = try reader.sized("signatureS", max: 32)
+        let r = try reader.sized("signatureR", max: 32)
+        let s = try reader.sized("signatureS", max: 32)
         guard reader.isAtEnd else { throw TokenError(.invalidArgument, "the TPMT_SIGNATURE has trailing bytes") }
         func padded(_ v: [UInt8]) -> [UInt8] { [UInt8](repeating: 0, count: 32 - v.count) + v }
         do {

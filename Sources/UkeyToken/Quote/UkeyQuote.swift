@@ -96,16 +96,25 @@ public struct UkeyQuote: Sendable, Hashable {
         func algorithm(_ field: String) throws(TokenError) -> HashAlgorithm {
             let id = try u16(field)
             guard let algorithm = HashAlgorithm(tcgAlgorithmID: UInt16(id)) else {
-                throw TokenError(.invalidArgument, "quote names unknown algorithm 0x\(String(id, radix: 16)) in \(field)")
+                throw TokenError(
+                    .invalidArgument,
+                    "quote names unknown algorithm 0x\(String(id, radix: 16)) in \(field)"
+                )
             }
             return algorithm
         }
-        guard try take(8, "magic") == Self.magic else { throw TokenError(.invalidArgument, "not a ukey-v1 quote (bad magic)") }
+        guard try take(8, "magic") == Self.magic else {
+            throw TokenError(.invalidArgument, "not a ukey-v1 quote (bad magic)")
+        }
         let nonceLength = try u16("nonce length")
-        guard (1...Self.maxNonce).contains(nonceLength) else { throw TokenError(.invalidArgument, "quote nonce length \(nonceLength) is out of range") }
+        guard (1...Self.maxNonce).contains(nonceLength) else {
+            throw TokenError(.invalidArgument, "quote nonce length \(nonceLength) is out of range")
+        }
         nonce = try take(nonceLength, "nonce")
         let bootLength = try u16("boot id length")
-        guard (1...Self.maxBootID).contains(bootLength), let boot = String(validating: try take(bootLength, "boot id"), as: UTF8.self) else {
+        guard (1...Self.maxBootID).contains(bootLength),
+            let boot = String(validating: try take(bootLength, "boot id"), as: UTF8.self)
+        else {
             throw TokenError(.invalidArgument, "quote boot id is malformed")
         }
         bootID = boot
@@ -113,7 +122,9 @@ public struct UkeyQuote: Sendable, Hashable {
         time = try u64("time")
         bank = try algorithm("bank")
         let count = Int(try take(1, "register count")[0])
-        guard (1...ExpectedSet.registerCount).contains(count) else { throw TokenError(.invalidArgument, "quote selects \(count) registers") }
+        guard (1...ExpectedSet.registerCount).contains(count) else {
+            throw TokenError(.invalidArgument, "quote selects \(count) registers")
+        }
         var registers: [(index: Int, value: [UInt8])] = []
         for _ in 0..<count {
             let index = Int(try take(1, "register index")[0])

@@ -15,7 +15,12 @@ public protocol RegistersRole: Sendable {
     func reset(bootID: String) async throws(TokenError) -> UInt64
     /// Signs the selected registers of `bank` with `nonce` and the digest of the event log that
     /// explains them. A bank the backend cannot quote is refused (`invalidArgument`, naming it).
-    func quote(nonce: [UInt8], registers: [Int], eventLog: Digest, bank: HashAlgorithm) async throws(TokenError) -> SignedQuote
+    func quote(
+        nonce: [UInt8],
+        registers: [Int],
+        eventLog: Digest,
+        bank: HashAlgorithm
+    ) async throws(TokenError) -> SignedQuote
     /// The root CA's certificate of the key that signs this role's quotes.
     func attestationCertificate() async throws(TokenError) -> TokenCertificate
     /// The registers a policy may use on this backend (a TPM's firmware PCRs are not ours).
@@ -66,7 +71,14 @@ public struct SignedQuote: Sendable, Hashable {
     /// from the certificate, never from here.
     public let algorithm: String
 
-    public init(format: String, quote: [UInt8], signature: [UInt8], certificatePEM: String, attestationKeyPEM: String, algorithm: String = "ecdsa-p256-sha256") {
+    public init(
+        format: String,
+        quote: [UInt8],
+        signature: [UInt8],
+        certificatePEM: String,
+        attestationKeyPEM: String,
+        algorithm: String = "ecdsa-p256-sha256"
+    ) {
         self.format = format
         self.quote = quote
         self.signature = signature

@@ -16,7 +16,11 @@ public enum PinVerdict: Sendable, Hashable {
 public protocol UsersRole: Sendable {
     func addUser(_ name: String, pin: String, roles: [String]) async throws(TokenError)
     /// Adds a user and returns the user CA's certificate of their identity key.
-    func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> TokenCertificate
+    func addUserReturningCertificate(
+        _ name: String,
+        pin: String,
+        roles: [String]
+    ) async throws(TokenError) -> TokenCertificate
     func verifyPIN(user: String, pin: String) async throws(TokenError) -> PinVerdict
     /// Unblocks (or resets) a user's PIN with the SO PIN; the SO PIN's own counter applies.
     func unblockPIN(user: String, soPIN: String, newPIN: String) async throws(TokenError) -> PinVerdict

@@ -21,17 +21,33 @@ enum IdentityIssuer: Sendable {
         case (.x509(let key, let certificate, let now, let validity), .x509(let subject)):
             return .x509(
                 try await IdentityCA.issue(
-                    commonName: user, subjectKey: subject, purpose: .userIdentity,
-                    caKey: key, caCertificate: certificate, now: now, validity: validity))
+                    commonName: user,
+                    subjectKey: subject,
+                    purpose: .userIdentity,
+                    caKey: key,
+                    caCertificate: certificate,
+                    now: now,
+                    validity: validity
+                )
+            )
         case (.sm2(let key, let certificate, let id, let now, let validity), .sm2(let subject)):
             return .sm2(
                 try SM2IdentityCA.issue(
-                    commonName: user, subjectKey: subject, purpose: .userIdentity,
-                    caKey: key, caCertificate: certificate, now: now, id: id, validity: validity))
+                    commonName: user,
+                    subjectKey: subject,
+                    purpose: .userIdentity,
+                    caKey: key,
+                    caCertificate: certificate,
+                    now: now,
+                    id: id,
+                    validity: validity
+                )
+            )
         case (.sm2, .x509):
             throw TokenError(
                 .invalidArgument,
-                "this token's user CA is SM2 and certifies SM2 keys it makes itself; it cannot certify a P-256 key (a smart card's or a CSR's): use a P-256 token for users with cards")
+                "this token's user CA is SM2 and certifies SM2 keys it makes itself; it cannot certify a P-256 key (a smart card's or a CSR's): use a P-256 token for users with cards"
+            )
         case (.x509, .sm2):
             throw TokenError(.invalidArgument, "this token's user CA is P-256 and cannot certify an SM2 key")
         }

@@ -29,7 +29,10 @@ extension SoftToken: KeysRole {
                 do {
                     return .sm2(try SM2Certificate(derRepresentation: der))
                 } catch {
-                    throw TokenError(.store, "the '\(name)' certificate in the sealed store is not an SM2 certificate: \(error)")
+                    throw TokenError(
+                        .store,
+                        "the '\(name)' certificate in the sealed store is not an SM2 certificate: \(error)"
+                    )
                 }
             }
             return .x509(try IdentityCA.certificate(der: der))
@@ -41,7 +44,10 @@ extension SoftToken: KeysRole {
             do {
                 return .sm2(try SM2Certificate(derRepresentation: user.certificate))
             } catch {
-                throw TokenError(.store, "user '\(name)''s certificate in the sealed store is not an SM2 certificate: \(error)")
+                throw TokenError(
+                    .store,
+                    "user '\(name)''s certificate in the sealed store is not an SM2 certificate: \(error)"
+                )
             }
         }
         return .x509(try IdentityCA.certificate(der: user.certificate))
@@ -56,7 +62,10 @@ extension SoftToken: KeysRole {
     /// ECDSA over its SHA-256 (P-256), or SM2-with-SM3 with the token's ID (SM2).
     public nonisolated func sign(asUser user: String, digest: [UInt8]) async throws(TokenError) -> [UInt8] {
         guard digest.count == SHA256.byteCount else {
-            throw TokenError(.invalidArgument, "the digest to sign must be a 32-byte hash (SHA-256 or SM3), got \(digest.count)")
+            throw TokenError(
+                .invalidArgument,
+                "the digest to sign must be a 32-byte hash (SHA-256 or SM3), got \(digest.count)"
+            )
         }
         return try await userKey(user).signature(for: SigningContext.tokenSignMessage(digest: digest))
     }
@@ -85,14 +94,18 @@ extension SoftToken: KeysRole {
     /// Issues a new identity certificate for an existing user's key (soft) or for a CSR's key
     /// (a user whose key lives on a smart card; P-256 tokens only), replacing the stored one.
     /// Signed between two isolated steps; the second refuses if the user's record changed meanwhile.
-    public nonisolated func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> TokenCertificate {
+    public nonisolated func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> TokenCertificate
+    {
         let (before, subjectKey, issuer) = try await prepareReissue(user: user, csrPEM: csrPEM)
         let certificate = try await issuer.issueIdentity(user, subjectKey: subjectKey)
         try await commitReissue(user: user, before: before, certificate: certificate, keepsKey: csrPEM == nil)
         return certificate
     }
 
-    private func prepareReissue(user: String, csrPEM: String?) throws(TokenError) -> ([UInt8], IdentitySubjectKey, IdentityIssuer) {
+    private func prepareReissue(
+        user: String,
+        csrPEM: String?
+    ) throws(TokenError) -> ([UInt8], IdentitySubjectKey, IdentityIssuer) {
         try requireUnlocked()
         guard let raw = store[SoftRecordName.user(user)], try userRecord(user) != nil else {
             throw TokenError(.unknownUser, "no user '\(user)'")
@@ -102,7 +115,8 @@ extension SoftToken: KeysRole {
             if case .sm2 = try algorithm {
                 throw TokenError(
                     .invalidCSR,
-                    "this token's keys are SM2: its user CA certifies the SM2 keys it makes for its users, and takes no CSR (a card's key is P-256: use a P-256 token for users with cards)")
+                    "this token's keys are SM2: its user CA certifies the SM2 keys it makes for its users, and takes no CSR (a card's key is P-256: use a P-256 token for users with cards)"
+                )
             }
             subjectKey = .x509(try IdentityCA.publicKey(fromCSR: csrPEM))
         } else if (try userRecord(user))?.key != nil {
@@ -113,9 +127,17 @@ extension SoftToken: KeysRole {
         return (raw, subjectKey, try identityIssuer())
     }
 
-    private func commitReissue(user: String, before: [UInt8], certificate: TokenCertificate, keepsKey: Bool) throws(TokenError) {
+    private func commitReissue(
+        user: String,
+        before: [UInt8],
+        certificate: TokenCertificate,
+        keepsKey: Bool
+    ) throws(TokenError) {
         guard store[SoftRecordName.user(user)] == before, var record = try userRecord(user) else {
-            throw TokenError(.invalidArgument, "user '\(user)' changed while the certificate was being issued; issue it again")
+            throw TokenError(
+                .invalidArgument,
+                "user '\(user)' changed while the certificate was being issued; issue it again"
+            )
         }
         if !keepsKey { record.key = nil }
         record.certificate = try certificate.derRepresentation
@@ -132,8 +154,17 @@ extension SoftToken: KeysRole {
     /// hardware's key changes (another TPM, a cleared one).
     /// `tpm2QuotesOnly`: the key is a TPM's attestation key, and its certificate says it vouches
     /// only for TPM2 quotes (`KeyPurpose.tpm2QuotesOID`); one stored without that is issued again.
-    public nonisolated func certificate(forHardwareKey name: String, purpose: KeyPurpose, publicKey: P256.Signing.PublicKey, tpm2QuotesOnly: Bool = false) async throws(TokenError) -> Certificate {
-        if let stored = await storedCertificate(named: name, for: publicKey), KeyPurpose.vouchesOnlyForTPM2Quotes(stored) == tpm2QuotesOnly { return stored }
+    public nonisolated func certificate(
+        forHardwareKey name: String,
+        purpose: KeyPurpose,
+        publicKey: P256.Signing.PublicKey,
+        tpm2QuotesOnly: Bool = false
+    ) async throws(TokenError) -> Certificate {
+        if let stored = await storedCertificate(named: name, for: publicKey),
+            KeyPurpose.vouchesOnlyForTPM2Quotes(stored) == tpm2QuotesOnly
+        {
+            return stored
+        }
         let (ca, serial, now) = try await hardwareKeyIssuer()
         let certificate = try await IdentityCA.issue(
             commonName: "ukey \(name) \(serial)",
@@ -155,13 +186,19 @@ extension SoftToken: KeysRole {
         return stored
     }
 
-    private func hardwareKeyIssuer() throws(TokenError) -> (ca: (key: Certificate.PrivateKey, certificate: Certificate), serial: String, now: Date) {
+    private func hardwareKeyIssuer() throws(TokenError) -> (
+        ca: (key: Certificate.PrivateKey, certificate: Certificate), serial: String, now: Date
+    ) {
         (try subordinateCA(.tokenKeys), token.serial, configuration.clock())
     }
 
     /// Stores a new hardware key's certificate, unless one for the same key was stored while it
     /// was being signed (that one is kept: the first is the one verifiers may have seen).
-    private func keepHardwareCertificate(_ certificate: Certificate, named name: String, for publicKey: P256.Signing.PublicKey) throws(TokenError) -> Certificate {
+    private func keepHardwareCertificate(
+        _ certificate: Certificate,
+        named name: String,
+        for publicKey: P256.Signing.PublicKey
+    ) throws(TokenError) -> Certificate {
         if let stored = storedCertificate(named: name, for: publicKey) { return stored }
         try commit([SoftRecordName.certificate(name): try IdentityCA.der(certificate)])
         return certificate
@@ -170,13 +207,16 @@ extension SoftToken: KeysRole {
     /// What issues users' identity certificates, taken from the store in an isolated step and
     /// used outside it: the user CA in the token's algorithm.
     func identityIssuer() throws(TokenError) -> IdentityIssuer {
-        let now = configuration.clock(), validity = configuration.userCertificateValidity
+        let now = configuration.clock()
+        let validity = configuration.userCertificateValidity
         guard case .sm2(let id) = try algorithm else {
             let ca = try subordinateCA(.users)
             return .x509(key: ca.key, certificate: ca.certificate, now: now, validity: validity)
         }
         guard let key = store[SoftRecordName.key(.userCA)].flatMap({ try? SM2PrivateKey(derRepresentation: $0) }),
-            let certificate = store[SoftRecordName.certificate(TokenKey.userCA.rawValue)].flatMap({ try? SM2Certificate(derRepresentation: $0) })
+            let certificate = store[SoftRecordName.certificate(TokenKey.userCA.rawValue)].flatMap({
+                try? SM2Certificate(derRepresentation: $0)
+            })
         else {
             throw TokenError(.store, "the sealed store lacks the SM2 user CA's key or certificate, or one is malformed")
         }

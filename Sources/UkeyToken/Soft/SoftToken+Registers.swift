@@ -35,8 +35,18 @@ extension SoftToken: RegistersRole {
     /// The actor only snapshots the registers and builds the bytes; the signature (the costly
     /// part) is computed outside it, so concurrent quotes use every core and never hold up a PIN
     /// check or a measurement.
-    public nonisolated func quote(nonce: [UInt8], registers selection: [Int], eventLog: UkeyCore.Digest, bank: HashAlgorithm) async throws(TokenError) -> SignedQuote {
-        let (bytes, key, certificatePEM) = try await quoteMaterial(nonce: nonce, registers: selection, eventLog: eventLog, bank: bank)
+    public nonisolated func quote(
+        nonce: [UInt8],
+        registers selection: [Int],
+        eventLog: UkeyCore.Digest,
+        bank: HashAlgorithm
+    ) async throws(TokenError) -> SignedQuote {
+        let (bytes, key, certificatePEM) = try await quoteMaterial(
+            nonce: nonce,
+            registers: selection,
+            eventLog: eventLog,
+            bank: bank
+        )
         return SignedQuote(
             format: UkeyQuote.format,
             quote: bytes,
@@ -77,10 +87,18 @@ extension SoftToken: RegistersRole {
 
     /// A `ukey-v1` quote's bytes over a consistent snapshot of these registers, for a key held
     /// elsewhere (a card's) to sign.
-    public func quoteBody(nonce: [UInt8], registers selection: [Int], eventLog: UkeyCore.Digest, bank: HashAlgorithm = .sha256) throws(TokenError) -> [UInt8] {
+    public func quoteBody(
+        nonce: [UInt8],
+        registers selection: [Int],
+        eventLog: UkeyCore.Digest,
+        bank: HashAlgorithm = .sha256
+    ) throws(TokenError) -> [UInt8] {
         try UkeyQuote.validate(nonce: nonce, bootID: bootID, registers: selection)
         guard let values = registers.banks[bank]?.values else {
-            throw TokenError(.invalidArgument, "no \(bank.rawValue) bank to quote: the soft registers have \(banks.map(\.rawValue).joined(separator: ", "))")
+            throw TokenError(
+                .invalidArgument,
+                "no \(bank.rawValue) bank to quote: the soft registers have \(banks.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         let quoted = selection.sorted().map { index in (index: index, value: values[index]) }
         let quote = UkeyQuote(

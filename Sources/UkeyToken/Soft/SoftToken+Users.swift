@@ -14,7 +14,11 @@ extension SoftToken: UsersRole {
     /// and an identity certificate from the user CA. The certificate is signed between two
     /// isolated steps; the second refuses if the name was taken meanwhile (two adds of one name:
     /// one wins, the other is told the user exists).
-    public nonisolated func addUserReturningCertificate(_ name: String, pin: String, roles: [String]) async throws(TokenError) -> TokenCertificate {
+    public nonisolated func addUserReturningCertificate(
+        _ name: String,
+        pin: String,
+        roles: [String]
+    ) async throws(TokenError) -> TokenCertificate {
         let (record, key, issuer) = try await prepareUser(name, pin: pin, roles: roles)
         let certificate = try await issuer.issueIdentity(name, subjectKey: try key.subjectKey)
         var complete = record
@@ -23,7 +27,11 @@ extension SoftToken: UsersRole {
         return certificate
     }
 
-    private func prepareUser(_ name: String, pin: String, roles: [String]) throws(TokenError) -> (UserRecord, TokenSigningKey, IdentityIssuer) {
+    private func prepareUser(
+        _ name: String,
+        pin: String,
+        roles: [String]
+    ) throws(TokenError) -> (UserRecord, TokenSigningKey, IdentityIssuer) {
         try checkNewUser(name)
         try PinRules.userPIN.check(pin, what: "the PIN")
         let (key, stored) = try TokenSigningKey.generate(try algorithm)
@@ -43,14 +51,19 @@ extension SoftToken: UsersRole {
         guard (1...64).contains(name.count), name.allSatisfy({ Self.nameCharacters.contains($0) }),
             !TokenKey.allCases.map(\.rawValue).contains(name), name != SoftRecordName.policySigner
         else {
-            throw TokenError(.invalidName, "user name '\(name)' must be 1-64 letters, digits, '.', '_' or '-', and not a token key's name")
+            throw TokenError(
+                .invalidName,
+                "user name '\(name)' must be 1-64 letters, digits, '.', '_' or '-', and not a token key's name"
+            )
         }
         guard try userRecord(name) == nil else { throw TokenError(.userExists, "user '\(name)' already exists") }
     }
 
     func commitNewUser(_ record: UserRecord) throws(TokenError) {
         try requireUnlocked()
-        guard try userRecord(record.name) == nil else { throw TokenError(.userExists, "user '\(record.name)' already exists") }
+        guard try userRecord(record.name) == nil else {
+            throw TokenError(.userExists, "user '\(record.name)' already exists")
+        }
         try commit([SoftRecordName.user(record.name): try RecordCoding.encode(record)])
     }
 

@@ -101,7 +101,10 @@ public actor SoftToken {
         var records: [String: [UInt8]] = [:]
         if case .sm2(let id) = configuration.algorithm {
             guard configuration.certificateAuthorityKeys.isEmpty, configuration.hardwareBinding == nil else {
-                throw TokenError(.invalidArgument, "an SM2 token keeps its keys in its own store: a TPM's or a card's keys are P-256")
+                throw TokenError(
+                    .invalidArgument,
+                    "an SM2 token keeps its keys in its own store: a TPM's or a card's keys are P-256"
+                )
             }
             try makeSM2Keys(into: &records, serial: serial, now: now, id: id)
         } else {
@@ -133,12 +136,23 @@ public actor SoftToken {
         } catch {
             throw TokenError(error)
         }
-        return SoftToken(configuration: configuration, store: store, token: token, algorithm: configuration.algorithm, bootID: bootID)
+        return SoftToken(
+            configuration: configuration,
+            store: store,
+            token: token,
+            algorithm: configuration.algorithm,
+            bootID: bootID
+        )
     }
 
     /// The P-256 hierarchy: root CA, the two sub-CAs (their keys the store's, or a TPM's), and the
     /// attestation and audit keys, each with its certificate.
-    private static func makeP256Keys(into records: inout [String: [UInt8]], configuration: Configuration, serial: String, now: Date) async throws(TokenError) {
+    private static func makeP256Keys(
+        into records: inout [String: [UInt8]],
+        configuration: Configuration,
+        serial: String,
+        now: Date
+    ) async throws(TokenError) {
         let rootKey: Certificate.PrivateKey
         if let external = configuration.certificateAuthorityKeys[.rootCA] {
             rootKey = external
@@ -191,7 +205,12 @@ public actor SoftToken {
 
     /// The SM2 hierarchy (`SM2IdentityCA`): every key SM2, kept as PKCS#8 in the store, every
     /// certificate signed SM2-with-SM3 with the token's ID.
-    private static func makeSM2Keys(into records: inout [String: [UInt8]], serial: String, now: Date, id: [UInt8]) throws(TokenError) {
+    private static func makeSM2Keys(
+        into records: inout [String: [UInt8]],
+        serial: String,
+        now: Date,
+        id: [UInt8]
+    ) throws(TokenError) {
         func newKey(_ name: TokenKey) throws(TokenError) -> SM2PrivateKey {
             do {
                 let key = try SM2PrivateKey()
@@ -215,17 +234,29 @@ public actor SoftToken {
         for (policy, name) in [(CertificatePolicy.tokenKeys, TokenKey.tokenKeysCA), (.users, .userCA)] {
             let key = try newKey(name)
             let certificate = try SM2IdentityCA.makeSubordinate(
-                policy, commonName: "ukey \(policy.rawValue) CA \(serial)", subjectKey: try publicKey(key),
-                rootKey: rootKey, rootCertificate: root, now: now, id: id)
+                policy,
+                commonName: "ukey \(policy.rawValue) CA \(serial)",
+                subjectKey: try publicKey(key),
+                rootKey: rootKey,
+                rootCertificate: root,
+                now: now,
+                id: id
+            )
             records[SoftRecordName.certificate(name.rawValue)] = certificate.derRepresentation
             if policy == .tokenKeys { tokenKeysCA = (key, certificate) }
         }
         for (name, purpose) in [(TokenKey.attestation, KeyPurpose.attestation), (.audit, .audit)] {
             let key = try newKey(name)
             let certificate = try SM2IdentityCA.issue(
-                commonName: "ukey \(name.rawValue) \(serial)", subjectKey: try publicKey(key), purpose: purpose,
-                caKey: tokenKeysCA!.key, caCertificate: tokenKeysCA!.certificate, now: now, id: id,
-                validity: IdentityCA.defaultRootValidity)
+                commonName: "ukey \(name.rawValue) \(serial)",
+                subjectKey: try publicKey(key),
+                purpose: purpose,
+                caKey: tokenKeysCA!.key,
+                caCertificate: tokenKeysCA!.certificate,
+                now: now,
+                id: id,
+                validity: IdentityCA.defaultRootValidity
+            )
             records[SoftRecordName.certificate(name.rawValue)] = certificate.derRepresentation
         }
     }
@@ -246,21 +277,37 @@ public actor SoftToken {
         }
         let token = try RecordCoding.decode(TokenRecord.self, store[SoftRecordName.token], name: SoftRecordName.token)
         if let binding = configuration.hardwareBinding {
-            guard let bound = store[SoftRecordName.binding(binding.name)].map({ String(decoding: $0, as: UTF8.self) }) else {
-                throw TokenError(.unavailable, "the token in \(configuration.stateDirectory) was not initialised with a \(binding.name); initialise a new one to use it")
+            guard let bound = store[SoftRecordName.binding(binding.name)].map({ String(decoding: $0, as: UTF8.self) })
+            else {
+                throw TokenError(
+                    .unavailable,
+                    "the token in \(configuration.stateDirectory) was not initialised with a \(binding.name); initialise a new one to use it"
+                )
             }
             guard bound == binding.identity else {
-                throw TokenError(.unavailable, "the \(binding.name) present (\(binding.identity)) is not the one this token was initialised with (\(bound)); insert that one")
+                throw TokenError(
+                    .unavailable,
+                    "the \(binding.name) present (\(binding.identity)) is not the one this token was initialised with (\(bound)); insert that one"
+                )
             }
         }
         for ca in [TokenKey.tokenKeysCA, .userCA] where store[SoftRecordName.certificate(ca.rawValue)] == nil {
-            throw TokenError(.store, "the token in \(configuration.stateDirectory) was initialised by an earlier ukey, without the \(ca.rawValue) sub-CA that certifies its keys; its root CA cannot keep attestation and user keys apart, so initialise a new token (ukeyctl init) and enrol it")
+            throw TokenError(
+                .store,
+                "the token in \(configuration.stateDirectory) was initialised by an earlier ukey, without the \(ca.rawValue) sub-CA that certifies its keys; its root CA cannot keep attestation and user keys apart, so initialise a new token (ukeyctl init) and enrol it"
+            )
         }
         let algorithm = try TokenAlgorithm(recordName: token.algorithm, id: token.sm2ID)
         return SoftToken(configuration: configuration, store: store, token: token, algorithm: algorithm, bootID: bootID)
     }
 
-    private init(configuration: Configuration, store: SealedStore, token: TokenRecord, algorithm: TokenAlgorithm, bootID: String) {
+    private init(
+        configuration: Configuration,
+        store: SealedStore,
+        token: TokenRecord,
+        algorithm: TokenAlgorithm,
+        bootID: String
+    ) {
         self.configuration = configuration
         self.keyAlgorithm = algorithm
         self.store = store
@@ -289,9 +336,14 @@ public actor SoftToken {
     }
 
     /// The sub-CA that issues certificates under `policy`: its key and its certificate.
-    func subordinateCA(_ policy: CertificatePolicy) throws(TokenError) -> (key: Certificate.PrivateKey, certificate: Certificate) {
+    func subordinateCA(
+        _ policy: CertificatePolicy
+    ) throws(TokenError) -> (key: Certificate.PrivateKey, certificate: Certificate) {
         guard try algorithm == .p256 else {
-            throw TokenError(.invalidArgument, "this token's keys are SM2, and its SM2 sub-CAs certify only the SM2 keys it makes itself, not a TPM's or a card's P-256 keys")
+            throw TokenError(
+                .invalidArgument,
+                "this token's keys are SM2, and its SM2 sub-CAs certify only the SM2 keys it makes itself, not a TPM's or a card's P-256 keys"
+            )
         }
         let name: TokenKey = policy == .tokenKeys ? .tokenKeysCA : .userCA
         guard let der = store[SoftRecordName.certificate(name.rawValue)] else {
@@ -300,7 +352,10 @@ public actor SoftToken {
         let certificate = try IdentityCA.certificate(der: der)
         if store[SoftRecordName.key(name)] != nil { return (Certificate.PrivateKey(try privateKey(name)), certificate) }
         guard let external = configuration.certificateAuthorityKeys[name] else {
-            throw TokenError(.store, "the \(name.rawValue) key lives in a TPM (keys = \"tpm\"), and this configuration has none")
+            throw TokenError(
+                .store,
+                "the \(name.rawValue) key lives in a TPM (keys = \"tpm\"), and this configuration has none"
+            )
         }
         return (external, certificate)
     }

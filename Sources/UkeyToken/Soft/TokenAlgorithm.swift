@@ -36,7 +36,8 @@ public enum TokenAlgorithm: Sendable, Hashable {
         switch recordName {
         case nil, "p256": self = .p256
         case "sm2": self = .sm2(id: try SM2Identifier.bytes(id ?? SM2Identifier.defaultText))
-        case let other?: throw TokenError(.store, "the token's record names the algorithm '\(other)', which this ukey does not know")
+        case let other?:
+            throw TokenError(.store, "the token's record names the algorithm '\(other)', which this ukey does not know")
         }
     }
 }

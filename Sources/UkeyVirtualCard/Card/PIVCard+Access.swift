@@ -67,7 +67,11 @@ extension PIVCard {
             return triesStatus(secret)
         }
         var restored = state
-        if secret == .pin { restored.pinTriesLeft = PIVCardState.maxTries } else { restored.pukTriesLeft = PIVCardState.maxTries }
+        if secret == .pin {
+            restored.pinTriesLeft = PIVCardState.maxTries
+        } else {
+            restored.pukTriesLeft = PIVCardState.maxTries
+        }
         return commit(restored) ? .ok : .memoryFailure
     }
 
@@ -81,7 +85,9 @@ extension PIVCard {
         let characters = Array(padded.prefix { $0 != 0xFF })
         guard padded[characters.count...].allSatisfy({ $0 == 0xFF }) else { return nil }
         switch secret {
-        case .pin: return (6...8).contains(characters.count) && characters.allSatisfy({ (0x20...0x7E).contains($0) }) ? padded : nil
+        case .pin:
+            return (6...8).contains(characters.count) && characters.allSatisfy({ (0x20...0x7E).contains($0) })
+                ? padded : nil
         case .puk: return characters.count >= 6 ? padded : nil
         }
     }
@@ -98,7 +104,9 @@ extension PIVCard {
     /// random challenge OpenSC uses as its random source.
     func managementAuthenticate(_ command: CommandAPDU, _ template: [TLV.Element]) -> ([UInt8], StatusWord) {
         let algorithm = state.managementKeyAlgorithm
-        let witness = template.value(0x80), challenge = template.value(0x81), response = template.value(0x82)
+        let witness = template.value(0x80)
+        let challenge = template.value(0x81)
+        let response = template.value(0x82)
         guard command.p1 == algorithm.rawValue else {
             // OpenSC's random source: 7C { 81 00 } with P1 00.
             if command.p1 == 0x00, challenge == [] { return (dynamicTemplate(0x81, random(8)), .ok) }
@@ -114,10 +122,13 @@ extension PIVCard {
             pendingWitness = plain
             pendingChallenge = nil
             return (dynamicTemplate(0x80, encrypted), .ok)
-        case (let offered?, let hostChallenge?, let request) where offered.count == block && hostChallenge.count == block && (request ?? []).isEmpty:
+        case (let offered?, let hostChallenge?, let request)
+        where offered.count == block && hostChallenge.count == block && (request ?? []).isEmpty:
             // Step 2: the client decrypted the witness; the card answers the client's challenge.
             defer { pendingWitness = nil }
-            guard let expected = pendingWitness, Self.constantTimeEqual(offered, expected) else { return ([], .securityNotSatisfied) }
+            guard let expected = pendingWitness, Self.constantTimeEqual(offered, expected) else {
+                return ([], .securityNotSatisfied)
+            }
             guard let encrypted = encrypt(hostChallenge) else { return ([], .unknown) }
             managementAuthenticated = true
             return (dynamicTemplate(0x82, encrypted), .ok)
@@ -129,7 +140,8 @@ extension PIVCard {
             return (dynamicTemplate(0x81, plain), .ok)
         case (nil, nil, let answer?) where answer.count == block:
             defer { pendingChallenge = nil }
-            guard let plain = pendingChallenge, let expected = encrypt(plain), Self.constantTimeEqual(answer, expected) else {
+            guard let plain = pendingChallenge, let expected = encrypt(plain), Self.constantTimeEqual(answer, expected)
+            else {
                 return ([], .securityNotSatisfied)
             }
             managementAuthenticated = true

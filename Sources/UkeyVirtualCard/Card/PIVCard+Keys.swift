@@ -62,7 +62,8 @@ extension PIVCard {
         let content: [UInt8]? =
             state.objects[tag]
             ?? (tag == PIVObjects.chuid ? PIVObjects.chuid(guid: state.guid) : nil)
-            ?? (tag == PIVObjects.capabilityContainer ? PIVObjects.capabilityContainer(serial: state.serial, guid: state.guid) : nil)
+            ?? (tag == PIVObjects.capabilityContainer
+                ? PIVObjects.capabilityContainer(serial: state.serial, guid: state.guid) : nil)
         guard let content else { return ([], .notFound) }
         return (TLV.encode(0x53, content), .ok)
     }
@@ -70,7 +71,8 @@ extension PIVCard {
     func putData(_ command: CommandAPDU) -> ([UInt8], StatusWord) {
         guard command.p1 == 0x3F, command.p2 == 0xFF else { return ([], .incorrectP1P2) }
         guard managementAuthenticated else { return ([], .securityNotSatisfied) }
-        guard let elements = try? TLV.parse(command.data), elements.count == 2, elements[0].tag == 0x5C, elements[1].tag == 0x53,
+        guard let elements = try? TLV.parse(command.data), elements.count == 2, elements[0].tag == 0x5C,
+            elements[1].tag == 0x53,
             (1...3).contains(elements[0].value.count)
         else { return ([], .wrongData) }
         let tag = elements[0].value.reduce(0) { $0 << 8 | Int($1) }

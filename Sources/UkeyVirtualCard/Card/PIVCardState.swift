@@ -9,7 +9,10 @@ public struct PIVCardState: Codable, Sendable, Hashable {
     /// `-a change-pin`, `-a change-puk`, `-a set-mgm-key` do too).
     public static let defaultPIN = Array("123456".utf8)
     public static let defaultPUK = Array("12345678".utf8)
-    public static let defaultManagementKey: [UInt8] = Array(repeating: [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08], count: 3).flatMap { $0 }
+    public static let defaultManagementKey: [UInt8] = Array(
+        repeating: [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08],
+        count: 3
+    ).flatMap { $0 }
     public static let maxTries = 3
     /// The largest data object PUT DATA stores (a certificate container; a YubiKey's limit is ~3 KB).
     public static let maxObjectLength = 4096

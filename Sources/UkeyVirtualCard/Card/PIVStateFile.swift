@@ -23,11 +23,17 @@ public final class PIVStateFile {
         do {
             if SealedStore.exists(in: directory) {
                 let store = try SealedStore.open(in: directory, protector: protector)
-                guard let bytes = store[record] else { throw Failure(description: "\(directory) holds a sealed store without a card in it") }
+                guard let bytes = store[record] else {
+                    throw Failure(description: "\(directory) holds a sealed store without a card in it")
+                }
                 return (PIVStateFile(store: store), try decode(bytes))
             }
             let fresh = PIVCardState.factory()
-            let store = try SealedStore.create(in: directory, protector: protector, initial: [record: try encode(fresh)])
+            let store = try SealedStore.create(
+                in: directory,
+                protector: protector,
+                initial: [record: try encode(fresh)]
+            )
             return (PIVStateFile(store: store), fresh)
         } catch let failure as Failure {
             throw failure

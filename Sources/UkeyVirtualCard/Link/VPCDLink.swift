@@ -37,7 +37,9 @@ public final class VPCDLink {
             throw Failure(description: "'\(host)' is not an IPv4 address")
         }
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else {
             let reason = String(cString: strerror(errno))
@@ -76,7 +78,9 @@ public final class VPCDLink {
         guard let header = try read(2) else { return nil }
         let length = Int(header[0]) << 8 | Int(header[1])
         guard length > 0 else { throw Failure(description: "vpcd sent an empty message") }
-        guard let body = try read(length) else { throw Failure(description: "vpcd closed the connection inside a message") }
+        guard let body = try read(length) else {
+            throw Failure(description: "vpcd closed the connection inside a message")
+        }
         return body
     }
 
@@ -84,7 +88,9 @@ public final class VPCDLink {
         var buffer = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {
-            let got = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress.map { $0 + filled }, count - filled, 0) }
+            let got = buffer.withUnsafeMutableBytes {
+                recv(descriptor, $0.baseAddress.map { $0 + filled }, count - filled, 0)
+            }
             // Quick ACKs are turned off again by the kernel after a while: re-arm after every read.
             quickAck()
             if got == 0 {
@@ -101,11 +107,15 @@ public final class VPCDLink {
     }
 
     private func send(_ body: [UInt8]) throws(Failure) {
-        guard body.count <= 0xFFFF else { throw Failure(description: "a response of \(body.count) bytes does not fit a vpcd message") }
+        guard body.count <= 0xFFFF else {
+            throw Failure(description: "a response of \(body.count) bytes does not fit a vpcd message")
+        }
         let message = [UInt8(body.count >> 8), UInt8(body.count & 0xFF)] + body
         var sent = 0
         while sent < message.count {
-            let wrote = message.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress.map { $0 + sent }, message.count - sent, Int32(MSG_NOSIGNAL)) }
+            let wrote = message.withUnsafeBytes {
+                Glibc.send(descriptor, $0.baseAddress.map { $0 + sent }, message.count - sent, Int32(MSG_NOSIGNAL))
+            }
             if wrote < 0 {
                 if errno == EINTR { continue }
                 throw Failure(description: "writing to vpcd: \(String(cString: strerror(errno)))")

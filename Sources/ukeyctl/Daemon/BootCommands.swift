@@ -31,7 +31,9 @@ struct MeasureCommand: ParsableCommand {
         if !daemon.printJSON(reply) {
             let reason = reply["reason"].flatMap { $0 == .null ? nil : $0.text }.map { " (\($0))" } ?? ""
             let verdict = reply["verdict"]?.text ?? "?"
-            print("\(entity)/\(component): \(verdict)\(reason), match \(reply["match"]?.text ?? "?"), \(load ? Style.green.apply("load") : Style.red.apply("REFUSE"))")
+            print(
+                "\(entity)/\(component): \(verdict)\(reason), match \(reply["match"]?.text ?? "?"), \(load ? Style.green.apply("load") : Style.red.apply("REFUSE"))"
+            )
         }
         if !load { throw ExitCode.checkFailed }
     }
@@ -39,7 +41,10 @@ struct MeasureCommand: ParsableCommand {
 
 /// `ukeyctl chain`: the boot chain as a tree.
 struct ChainCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "chain", abstract: "Show this boot's chain as a tree, states at a glance.")
+    static let configuration = CommandConfiguration(
+        commandName: "chain",
+        abstract: "Show this boot's chain as a tree, states at a glance."
+    )
     @OptionGroup var daemon: DaemonOptions
 
     func run() throws {
@@ -65,11 +70,16 @@ struct ChainCommand: ParsableCommand {
 
 /// `ukeyctl quote get --nonce HEX [--bank sm3] [--out DIR]`.
 struct QuoteGet: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "get", abstract: "Ask ukeyd for a signed quote of the registers.")
+    static let configuration = CommandConfiguration(
+        commandName: "get",
+        abstract: "Ask ukeyd for a signed quote of the registers."
+    )
     @OptionGroup var daemon: DaemonOptions
     @Option(help: "The nonce, hex.") var nonce: String
-    @Option(help: "The register bank to quote: sha256 (default), or sm3 where the registers have an SM3 bank.") var bank: String?
-    @Option(help: "Write quote.bin, quote.sig and attestation.pem (the key's certificate, then its sub-CA's) here.") var out: String?
+    @Option(help: "The register bank to quote: sha256 (default), or sm3 where the registers have an SM3 bank.")
+    var bank: String?
+    @Option(help: "Write quote.bin, quote.sig and attestation.pem (the key's certificate, then its sub-CA's) here.")
+    var out: String?
 
     func run() throws {
         guard let bytes = Hex.decode(nonce), !bytes.isEmpty else { throw InputError("--nonce must be hex") }
@@ -88,19 +98,27 @@ struct QuoteGet: ParsableCommand {
             try PolicyFiles.write(Array(bundle.utf8), to: out + "/attestation.pem")
         }
         if daemon.printJSON(reply) { return }
-        print("quote (\(reply["format"]?.text ?? "?"), \(bank ?? "sha256") bank) signed \(reply["algorithm"]?.text ?? "?") by the attestation key" + (out.map { "; written to \($0)" } ?? ""))
+        print(
+            "quote (\(reply["format"]?.text ?? "?"), \(bank ?? "sha256") bank) signed \(reply["algorithm"]?.text ?? "?") by the attestation key"
+                + (out.map { "; written to \($0)" } ?? "")
+        )
     }
 }
 
 /// `ukeyctl eventlog --out FILE`.
 struct EventLogCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "eventlog", abstract: "Save this boot's TCG event log (tpm2_eventlog reads it).")
+    static let configuration = CommandConfiguration(
+        commandName: "eventlog",
+        abstract: "Save this boot's TCG event log (tpm2_eventlog reads it)."
+    )
     @OptionGroup var daemon: DaemonOptions
     @Option var out: String
 
     func run() throws {
         let reply = try daemon.call("io.ukey.Boot.EventLog")
-        guard let data = Data(base64Encoded: reply["data"]?.stringValue ?? "") else { throw InputError("ukeyd sent an event log that is not base64") }
+        guard let data = Data(base64Encoded: reply["data"]?.stringValue ?? "") else {
+            throw InputError("ukeyd sent an event log that is not base64")
+        }
         try PolicyFiles.write(Array(data), to: out)
         if daemon.printJSON(["format": reply["format"] ?? .null, "bytes": .int(data.count)]) { return }
         print("wrote \(out) (\(data.count) bytes, \(reply["format"]?.text ?? "?"))")
@@ -109,7 +127,10 @@ struct EventLogCommand: ParsableCommand {
 
 /// `ukeyctl reset`: a new boot session.
 struct ResetCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "reset", abstract: "Start a new boot session: registers zeroed, chain reset.")
+    static let configuration = CommandConfiguration(
+        commandName: "reset",
+        abstract: "Start a new boot session: registers zeroed, chain reset."
+    )
     @OptionGroup var daemon: DaemonOptions
 
     func run() throws {
@@ -128,11 +149,15 @@ struct LoginCommand: ParsableCommand {
             A session serves only your uid (Token.Sign, Logout). To start a user VM, put a start \
             ticket in the domain (<ukey:entity session="TICKET">) or in UKEY_SESSION for ukey-qemu: \
             anyone may read a domain's XML, and a ticket serves one start of the VM it names.
-            """)
+            """
+    )
     @OptionGroup var daemon: DaemonOptions
     @Argument var user: String
     @Option var pin: String
-    @Option(name: .customLong("for-vm"), help: "The user VM to start: print a one-time start ticket for it instead of a session.")
+    @Option(
+        name: .customLong("for-vm"),
+        help: "The user VM to start: print a one-time start ticket for it instead of a session."
+    )
     var forVm: String?
 
     func run() throws {

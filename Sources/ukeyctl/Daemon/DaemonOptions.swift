@@ -67,7 +67,8 @@ struct DaemonOptions: ParsableArguments {
         case "io.ukey.Auth.BadPin": "wrong PIN; \(error.parameters["retriesLeft"]?.intValue ?? 0) tries left"
         case "io.ukey.Auth.PinLocked": "the PIN is locked; an administrator can unblock it with the SO PIN"
         case "io.ukey.Admin.NotInitialized": "the token is not initialised; run 'ukeyctl init' first"
-        case "org.varlink.service.PermissionDenied": "permission denied: your user does not hold the role this call needs"
+        case "org.varlink.service.PermissionDenied":
+            "permission denied: your user does not hold the role this call needs"
         default: error.description
         }
     }

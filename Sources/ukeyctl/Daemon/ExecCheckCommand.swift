@@ -13,7 +13,10 @@ struct ExecCheckCommand: ParsableCommand {
     @Option(help: "The executable's digest, 'sha256:<hex>'.") var digest: String
 
     func run() throws {
-        let reply = try daemon.call("io.ukey.Runtime.CheckExec", ["vm": .string(vm), "path": .string(path), "digest": .string(digest)])
+        let reply = try daemon.call(
+            "io.ukey.Runtime.CheckExec",
+            ["vm": .string(vm), "path": .string(path), "digest": .string(digest)]
+        )
         let allowed = reply["decision"] == "allow"
         if !daemon.printJSON(reply) {
             let reason = reply["reason"].flatMap { $0 == .null ? nil : $0.text }.map { " (\($0))" } ?? ""

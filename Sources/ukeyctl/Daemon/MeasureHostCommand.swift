@@ -11,8 +11,10 @@ import UkeyVarlink
 struct MeasureHostCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "measure-host",
-        abstract: "Measure the host's hypervisor stack (the policy's VMM entity) from the policy's files; exit 1 when it must not load.",
-        discussion: "Exit status: 0 the VMM may load, 1 it must not (or a component could not be measured), 3 ukeyd unreachable."
+        abstract:
+            "Measure the host's hypervisor stack (the policy's VMM entity) from the policy's files; exit 1 when it must not load.",
+        discussion:
+            "Exit status: 0 the VMM may load, 1 it must not (or a component could not be measured), 3 ukeyd unreachable."
     )
     @OptionGroup var daemon: DaemonOptions
     @Option(help: "The policy's entity for the host's hypervisor stack.") var entity = "vmm"
@@ -20,7 +22,9 @@ struct MeasureHostCommand: ParsableCommand {
     func run() throws {
         let chain = try daemon.call("io.ukey.Boot.Chain")
         guard let node = chain["entities"]?.arrayValue?.first(where: { $0["name"]?.stringValue == entity }) else {
-            FileHandleOutput.standardError("ukeyctl measure-host: the policy in force has no entity '\(entity)'; nothing vouches for this host")
+            FileHandleOutput.standardError(
+                "ukeyctl measure-host: the policy in force has no entity '\(entity)'; nothing vouches for this host"
+            )
             throw ExitCode.checkFailed
         }
         let components = node["components"]?.arrayValue?.compactMap(\.stringValue) ?? []
@@ -31,18 +35,29 @@ struct MeasureHostCommand: ParsableCommand {
         var refused: [String] = []
         var results: [JSONValue] = []
         for component in components {
-            let reply = try daemon.call("io.ukey.Boot.Measure", ["entity": .string(entity), "component": .string(component)])
+            let reply = try daemon.call(
+                "io.ukey.Boot.Measure",
+                ["entity": .string(entity), "component": .string(component)]
+            )
             results.append(.object(reply.merging(["component": .string(component)]) { a, _ in a }))
             let load = reply["load"]?.boolValue ?? false
             let reason = reply["reason"].flatMap { $0 == .null ? nil : $0.text }
-            if !load { refused.append("\(entity)/\(component): \(reply["verdict"]?.text ?? "?")\(reason.map { " (\($0))" } ?? "")") }
+            if !load {
+                refused.append(
+                    "\(entity)/\(component): \(reply["verdict"]?.text ?? "?")\(reason.map { " (\($0))" } ?? "")"
+                )
+            }
             if !daemon.json {
-                print("\(entity)/\(component): \(reply["verdict"]?.text ?? "?")\(reason.map { " (\($0))" } ?? ""), \(load ? Style.green.apply("load") : Style.red.apply("REFUSE"))")
+                print(
+                    "\(entity)/\(component): \(reply["verdict"]?.text ?? "?")\(reason.map { " (\($0))" } ?? ""), \(load ? Style.green.apply("load") : Style.red.apply("REFUSE"))"
+                )
             }
         }
         _ = daemon.printJSON(["entity": .string(entity), "results": .array(results), "load": .bool(refused.isEmpty)])
         guard refused.isEmpty else {
-            FileHandleOutput.standardError("ukeyctl measure-host: this host's \(entity) must not load: \(refused.joined(separator: "; "))")
+            FileHandleOutput.standardError(
+                "ukeyctl measure-host: this host's \(entity) must not load: \(refused.joined(separator: "; "))"
+            )
             throw ExitCode.checkFailed
         }
         if !daemon.json { print("\(entity): may load; the hypervisor stack may start") }

@@ -31,7 +31,9 @@ final class ChannelGuard: Sendable {
 
     /// Why the guard is lost, when it just became so by silence; nil otherwise.
     func silent() -> String? {
-        guard let heard = lastHeard.withLock({ $0 }), Date().timeIntervalSince(heard) > GuardRegistry.silence else { return nil }
+        guard let heard = lastHeard.withLock({ $0 }), Date().timeIntervalSince(heard) > GuardRegistry.silence else {
+            return nil
+        }
         let reason = "nothing heard on its channel for \(Int(GuardRegistry.silence)) s"
         return registry.lost(key, reason: reason) ? reason : nil
     }

@@ -5,7 +5,9 @@ import UkeyVarlink
 /// another is refused, and one that names none is about the channel's. Pure, so every case is
 /// testable without a guest.
 public enum GuestCallGate {
-    public static let allowedMethods: Set<String> = ["io.ukey.Runtime.CheckExec", "io.ukey.Runtime.CheckExecBatch", "io.ukey.Runtime.GuardEvent"]
+    public static let allowedMethods: Set<String> = [
+        "io.ukey.Runtime.CheckExec", "io.ukey.Runtime.CheckExecBatch", "io.ukey.Runtime.GuardEvent",
+    ]
 
     public enum Verdict: Sendable, Equatable {
         /// The call to dispatch, with every `vm` set to the channel's.

@@ -79,7 +79,9 @@ public struct GuestChannels: Sendable {
         return names.compactMap { name in
             guard name.hasSuffix(".sock") else { return nil }
             let vm = String(name.dropLast(5))
-            guard (1...64).contains(vm.utf8.count), vm.utf8.allSatisfy({ Self.nameBytes.contains($0) }) else { return nil }
+            guard (1...64).contains(vm.utf8.count), vm.utf8.allSatisfy({ Self.nameBytes.contains($0) }) else {
+                return nil
+            }
             var info = stat()
             guard lstat("\(directory)/\(name)", &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else { return nil }
             return vm
@@ -98,7 +100,9 @@ public struct GuestChannels: Sendable {
             }
         }
         for (vm, entry) in stale {
-            logger.notice("guard channel of \(vm): dropped (\(entry.releases != releases[vm, default: 0] ? "the VM was released" : "its socket was replaced or removed"))")
+            logger.notice(
+                "guard channel of \(vm): dropped (\(entry.releases != releases[vm, default: 0] ? "the VM was released" : "its socket was replaced or removed"))"
+            )
             entry.channel.close(promise: nil)
         }
     }
@@ -122,14 +126,22 @@ public struct GuestChannels: Sendable {
             }
         let credentials = try? await PeerCredentials.of(channel.channel).get()
         // Role hypervisor: CheckExec's; the gate, not the role, limits what the guest may ask.
-        let caller = Caller(uid: credentials?.uid ?? .max, gid: credentials?.gid ?? .max, pid: credentials?.pid ?? 0, roles: [.hypervisor], guest: vm)
+        let caller = Caller(
+            uid: credentials?.uid ?? .max,
+            gid: credentials?.gid ?? .max,
+            pid: credentials?.pid ?? 0,
+            roles: [.hypervisor],
+            guest: vm
+        )
         logger.notice("guard channel of \(vm) open (\(path))")
         live.withLockedValue { $0[vm] = Live(inode: inode, releases: releases, channel: channel.channel) }
         let presence = ChannelGuard(vm: vm, registry: dispatcher.services.guards)
         let watchdog = Task { [logger, services = dispatcher.services] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
-                if let reason = presence.silent() { await Self.recordLost(vm: vm, reason: reason, services: services, logger: logger) }
+                if let reason = presence.silent() {
+                    await Self.recordLost(vm: vm, reason: reason, services: services, logger: logger)
+                }
             }
         }
         defer {
@@ -139,7 +151,8 @@ public struct GuestChannels: Sendable {
         }
         defer {
             if let reason = presence.closed() {
-                let services = dispatcher.services, logger = logger
+                let services = dispatcher.services
+                let logger = logger
                 Task { await Self.recordLost(vm: vm, reason: reason, services: services, logger: logger) }
             }
         }
@@ -191,13 +204,21 @@ public struct GuestChannels: Sendable {
 
     static func recordLost(vm: String, reason: String, services: DaemonServices, logger: Logger) async {
         logger.warning("exec guard in \(vm) is gone without a stop (\(reason)): execs there are no longer held")
-        await services.audit.record("guard", ["vm": .string(vm), "event": "lost", "via": "channel", "reason": .string(reason)], logger: logger)
+        await services.audit.record(
+            "guard",
+            ["vm": .string(vm), "event": "lost", "via": "channel", "reason": .string(reason)],
+            logger: logger
+        )
     }
 
     /// Makes the directory QEMU binds the sockets in: root's, group the hypervisor group (QEMU
     /// runs in it), 0750 or 0770 for that group to create sockets; never writable by others.
     public static func prepare(_ directory: String, hypervisorGroup: String?) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        try FileManager.default.createDirectory(
+            atPath: directory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o750]
+        )
         if let hypervisorGroup, let gid = RolePolicy.groupID(hypervisorGroup) {
             chown(directory, 0, gid)
             chmod(directory, 0o770)

@@ -23,13 +23,18 @@ enum Admin {
         }
 
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
-            let services = call.services, tokens = services.tokens, logger = services.logger
+            let services = call.services
+            let tokens = services.tokens
+            let logger = services.logger
             guard tokens.current == nil, !tokens.provider.isInitialized() else { throw .alreadyInitialized }
             let signer: PolicySigner
             do {
                 signer = try PolicySigner(pemEncoded: request.policySignerPEM)
             } catch {
-                throw .invalidArgument(reason: "policySigner: \(error.description) (a PEM certificate whose key is ECDSA P-256, or SM2 signed SM2-with-SM3)")
+                throw .invalidArgument(
+                    reason:
+                        "policySigner: \(error.description) (a PEM certificate whose key is ECDSA P-256, or SM2 signed SM2-with-SM3)"
+                )
             }
             guard tokens.allowDemoKeys || !DemoKeys.isDemoPolicySigner(signer) else {
                 throw .invalidArgument(reason: DemoKeys.refusal)
@@ -37,7 +42,11 @@ enum Admin {
             let bootID = await services.boot.bootID
             let created: any TrustedRoot
             do {
-                created = try await tokens.provider.initialize(soPIN: request.soPIN, policySigner: signer, bootID: bootID)
+                created = try await tokens.provider.initialize(
+                    soPIN: request.soPIN,
+                    policySigner: signer,
+                    bootID: bootID
+                )
             } catch {
                 throw ServiceError(error)
             }
@@ -50,7 +59,13 @@ enum Admin {
                 logger.notice("the earlier audit log was moved to \(aside)")
             }
             do {
-                try await services.audit.open(token: created, path: auditPath, stateDirectory: services.paths.stateDirectory, bootID: bootID, logger: logger)
+                try await services.audit.open(
+                    token: created,
+                    path: auditPath,
+                    stateDirectory: services.paths.stateDirectory,
+                    bootID: bootID,
+                    logger: logger
+                )
             } catch {
                 logger.error("cannot open the audit log: \(error)")
                 throw .internalError
@@ -85,13 +100,23 @@ enum Admin {
         }
 
         static func answer(_ request: NoParameters, in call: CallContext) async throws(ServiceError) -> Reply {
-            let services = call.services, token = services.tokens.current
+            let services = call.services
+            let token = services.tokens.current
             let (loaded, mode) = await (services.policy.loaded, services.policy.mode)
-            let (bootID, measurements, batches) = await (services.boot.bootID, services.boot.record.measurements.count, services.boot.queue.batches)
+            let (bootID, measurements, batches) = await (
+                services.boot.bootID, services.boot.record.measurements.count, services.boot.queue.batches
+            )
             return Reply(
-                initialized: token != nil, backend: services.tokens.provider.backendName, roles: token?.roleBackends,
-                policyVersion: loaded?.version, mode: mode.rawValue, bootID: bootID, users: await token?.userNames().count ?? 0,
-                entities: loaded?.expected.entities.count ?? 0, measurements: measurements, measurementBatches: batches,
+                initialized: token != nil,
+                backend: services.tokens.provider.backendName,
+                roles: token?.roleBackends,
+                policyVersion: loaded?.version,
+                mode: mode.rawValue,
+                bootID: bootID,
+                users: await token?.userNames().count ?? 0,
+                entities: loaded?.expected.entities.count ?? 0,
+                measurements: measurements,
+                measurementBatches: batches,
                 guards: services.guards.snapshot()
             )
         }
@@ -116,7 +141,14 @@ enum Admin {
             guard let (text, signature) = request.signed else {
                 return Reply(version: try await call.services.reloadPolicyDirectory(recorded: true))
             }
-            return Reply(version: try await call.services.adopt(text: text, signature: signature, token: token, source: "the call").version)
+            return Reply(
+                version: try await call.services.adopt(
+                    text: text,
+                    signature: signature,
+                    token: token,
+                    source: "the call"
+                ).version
+            )
         }
     }
 
@@ -137,7 +169,11 @@ enum Admin {
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
             let token = try call.services.tokens.require()
             do {
-                let certificate = try await token.addUserReturningCertificate(request.user, pin: request.pin, roles: request.roles)
+                let certificate = try await token.addUserReturningCertificate(
+                    request.user,
+                    pin: request.pin,
+                    roles: request.roles
+                )
                 call.services.logger.notice("user added: \(request.user)")
                 return Reply(certificate: try IdentityCA.pem(certificate))
             } catch {
@@ -164,7 +200,11 @@ enum Admin {
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
             let token = try call.services.tokens.require()
             do {
-                return Reply(certificate: try IdentityCA.pem(await token.issueCertificate(user: request.user, csrPEM: request.csr)))
+                return Reply(
+                    certificate: try IdentityCA.pem(
+                        await token.issueCertificate(user: request.user, csrPEM: request.csr)
+                    )
+                )
             } catch {
                 throw ServiceError(error)
             }

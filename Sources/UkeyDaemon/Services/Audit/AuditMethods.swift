@@ -29,7 +29,13 @@ enum Audit {
             guard request.since >= 0 else { throw .invalidParameter("since") }
             guard (1...maxLimit).contains(request.limit) else { throw .invalidParameter("limit") }
             var cursor = AuditLog.Cursor.start
-            return try page(call.services.audit.log, from: &cursor, since: UInt64(request.since), limit: request.limit, type: request.type)
+            return try page(
+                call.services.audit.log,
+                from: &cursor,
+                since: UInt64(request.since),
+                limit: request.limit,
+                type: request.type
+            )
         }
 
         static func stream(
@@ -62,7 +68,9 @@ enum Audit {
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await log.waitForRecords(after: seen) }
                     group.addTask {
-                        while !stopping() && connected() && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
+                        while !stopping() && connected() && !Task.isCancelled {
+                            try? await Task.sleep(for: .milliseconds(100))
+                        }
                     }
                     await group.next()
                     group.cancelAll()
@@ -74,14 +82,24 @@ enum Audit {
         /// Records from `since` on (optionally of one type), at most `limit`, reading from
         /// `cursor` on and moving it past what was read: a follower's next look reads only what
         /// was added since.
-        static func page(_ log: AuditLog?, from cursor: inout AuditLog.Cursor, since: UInt64, limit: Int, type: String?) throws(ServiceError) -> Reply {
+        static func page(
+            _ log: AuditLog?,
+            from cursor: inout AuditLog.Cursor,
+            since: UInt64,
+            limit: Int,
+            type: String?
+        ) throws(ServiceError) -> Reply {
             guard let log else { throw .notInitialized }
             var out: [[String: JSONValue]] = []
             var next = max(1, since)
             while out.count < limit {
                 let page: [(seq: UInt64, line: [UInt8])]
                 do {
-                    (page, cursor) = try log.records(from: cursor.seq <= next ? cursor : .start, since: next, limit: maxLimit)
+                    (page, cursor) = try log.records(
+                        from: cursor.seq <= next ? cursor : .start,
+                        since: next,
+                        limit: maxLimit
+                    )
                 } catch {
                     throw .auditUnavailable(reason: error.description)
                 }
@@ -124,7 +142,12 @@ enum Audit {
             do {
                 // The whole chain: the current file and every archive beside it that it continues.
                 let path = call.services.auditPath
-                return try AuditChainVerifier.verify(current: path, archives: AuditChainVerifier.archives(besideLog: path), checkpointKey: checkpointKey, sealed: sealed)
+                return try AuditChainVerifier.verify(
+                    current: path,
+                    archives: AuditChainVerifier.archives(besideLog: path),
+                    checkpointKey: checkpointKey,
+                    sealed: sealed
+                )
             } catch {
                 throw .auditUnavailable(reason: error.description)
             }

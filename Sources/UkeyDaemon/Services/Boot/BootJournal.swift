@@ -25,7 +25,15 @@ package final class BootJournal {
     /// measured for it, so what it writes is sealed as its state when it stops).
     package enum Line: Equatable {
         case header(hostBoot: String, boot: String)
-        case measurement(entity: String, component: String, digest: String, register: Int, sealed: String? = nil, path: String? = nil, file: String? = nil)
+        case measurement(
+            entity: String,
+            component: String,
+            digest: String,
+            register: Int,
+            sealed: String? = nil,
+            path: String? = nil,
+            file: String? = nil
+        )
         case reset(boot: String)
         case release(entity: String)
         case void(count: Int)
@@ -37,10 +45,24 @@ package final class BootJournal {
             func integer(_ key: String) -> Int? { if case .int(let value)? = object[key] { value } else { nil } }
             let keys = Set(object.keys)
             if keys.isSuperset(of: ["e", "c", "d", "r"]), keys.isSubset(of: ["e", "c", "d", "r", "s", "p", "i"]) {
-                guard let entity = string("e"), let component = string("c"), let digest = string("d"), let register = integer("r") else { return nil }
-                let sealed = string("s"), path = string("p"), file = string("i")
-                guard (sealed != nil) == keys.contains("s"), (path != nil) == keys.contains("p"), (file != nil) == keys.contains("i") else { return nil }
-                self = .measurement(entity: entity, component: component, digest: digest, register: register, sealed: sealed, path: path, file: file)
+                guard let entity = string("e"), let component = string("c"), let digest = string("d"),
+                    let register = integer("r")
+                else { return nil }
+                let sealed = string("s")
+                let path = string("p")
+                let file = string("i")
+                guard (sealed != nil) == keys.contains("s"), (path != nil) == keys.contains("p"),
+                    (file != nil) == keys.contains("i")
+                else { return nil }
+                self = .measurement(
+                    entity: entity,
+                    component: component,
+                    digest: digest,
+                    register: register,
+                    sealed: sealed,
+                    path: path,
+                    file: file
+                )
                 return
             }
             switch keys {
@@ -66,21 +88,24 @@ package final class BootJournal {
 
         /// The line's bytes (without the newline), written with the one JSON writer.
         package var bytes: [UInt8] {
-            let value: JSONValue = switch self {
-            case .header(let hostBoot, let boot): ["hostBoot": .string(hostBoot), "boot": .string(boot)]
-            case .measurement(let entity, let component, let digest, let register, let sealed, let path, let file):
-                {
-                    var line: [String: JSONValue] = ["e": .string(entity), "c": .string(component), "d": .string(digest), "r": .int(register)]
-                    if let sealed { line["s"] = .string(sealed) }
-                    if let path { line["p"] = .string(path) }
-                    if let file { line["i"] = .string(file) }
-                    return .object(line)
-                }()
-            case .reset(let boot): ["reset": .string(boot)]
-            case .release(let entity): ["release": .string(entity)]
-            case .void(let count): ["void": .int(count)]
-            case .started(let entity): ["started": .string(entity)]
-            }
+            let value: JSONValue =
+                switch self {
+                case .header(let hostBoot, let boot): ["hostBoot": .string(hostBoot), "boot": .string(boot)]
+                case .measurement(let entity, let component, let digest, let register, let sealed, let path, let file):
+                    {
+                        var line: [String: JSONValue] = [
+                            "e": .string(entity), "c": .string(component), "d": .string(digest), "r": .int(register),
+                        ]
+                        if let sealed { line["s"] = .string(sealed) }
+                        if let path { line["p"] = .string(path) }
+                        if let file { line["i"] = .string(file) }
+                        return .object(line)
+                    }()
+                case .reset(let boot): ["reset": .string(boot)]
+                case .release(let entity): ["release": .string(entity)]
+                case .void(let count): ["void": .int(count)]
+                case .started(let entity): ["started": .string(entity)]
+                }
             return JSONWriter.write(value)
         }
     }
@@ -145,7 +170,9 @@ package final class BootJournal {
             throw JournalError("cannot read \(path): \(String(cString: strerror(errno)))")
         }
         guard Int(info.st_size) <= maxBytes else {
-            throw JournalError("\(path) is \(info.st_size) bytes, more than a journal of \(limit) measurements can be; ukeyd will not start on a journal it cannot read whole (restart the host to begin a new boot)")
+            throw JournalError(
+                "\(path) is \(info.st_size) bytes, more than a journal of \(limit) measurements can be; ukeyd will not start on a journal it cannot read whole (restart the host to begin a new boot)"
+            )
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw JournalError("cannot read \(path)")
@@ -156,12 +183,16 @@ package final class BootJournal {
         if lines.last?.isEmpty == true { lines.removeLast() } else if !lines.isEmpty { lines.removeLast() }
         guard let first = lines.first else { return nil }
         guard case .header(let journalHostBoot, let boot)? = Line(first) else {
-            throw JournalError("\(path): its first line is not a journal header; ukeyd will not start on a journal it cannot read (restart the host to begin a new boot)")
+            throw JournalError(
+                "\(path): its first line is not a journal header; ukeyd will not start on a journal it cannot read (restart the host to begin a new boot)"
+            )
         }
         guard journalHostBoot == hostBoot else { return nil }
         var contents = Contents(boot: boot, earlier: [], entries: [])
         for (number, raw) in lines.enumerated().dropFirst() {
-            let unreadable = JournalError("\(path) line \(number + 1) is not a measurement; ukeyd will not start on a journal it cannot read whole (restart the host to begin a new boot)")
+            let unreadable = JournalError(
+                "\(path) line \(number + 1) is not a measurement; ukeyd will not start on a journal it cannot read whole (restart the host to begin a new boot)"
+            )
             switch Line(raw) {
             case .reset(let boot)?:
                 contents.earlier += contents.entries
@@ -176,18 +207,40 @@ package final class BootJournal {
                 contents.started.insert(entity)
             case .void(let count)?:
                 contents.entries.removeLast(min(max(0, count), contents.entries.count))
-            case .measurement(let entity, let component, let text, let register, let sealedText, let measuredPath, let file)?:
-                guard let digest = try? Digest(parsing: text), (0..<ExpectedSet.registerCount).contains(register) else { throw unreadable }
+            case .measurement(
+                let entity,
+                let component,
+                let text,
+                let register,
+                let sealedText,
+                let measuredPath,
+                let file
+            )?:
+                guard let digest = try? Digest(parsing: text), (0..<ExpectedSet.registerCount).contains(register) else {
+                    throw unreadable
+                }
                 var sealed: Digest?
                 if let sealedText {
                     guard let parsed = try? Digest(parsing: sealedText) else { throw unreadable }
                     sealed = parsed
                 }
-                contents.entries.append(Measurement(entity: entity, component: component, digest: digest, register: register, sealed: sealed, path: measuredPath, file: file))
+                contents.entries.append(
+                    Measurement(
+                        entity: entity,
+                        component: component,
+                        digest: digest,
+                        register: register,
+                        sealed: sealed,
+                        path: measuredPath,
+                        file: file
+                    )
+                )
                 // A writable component measured again: a new start, not yet come up.
                 if measuredPath != nil { contents.started.remove(entity) }
                 guard contents.earlier.count + contents.entries.count <= limit else {
-                    throw JournalError("\(path) holds more than \(limit) measurements ([boot] max-measurements); ukeyd will not start on a journal it cannot read whole: raise the limit or restart the host")
+                    throw JournalError(
+                        "\(path) holds more than \(limit) measurements ([boot] max-measurements); ukeyd will not start on a journal it cannot read whole: raise the limit or restart the host"
+                    )
                 }
             case .header?, nil:
                 throw unreadable
@@ -220,10 +273,14 @@ package final class BootJournal {
     func start(hostBoot: String, boot: String) throws {
         let header = Data(Line.header(hostBoot: hostBoot, boot: boot).bytes + [UInt8(ascii: "\n")])
         let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: header, attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(atPath: temporary, contents: header, attributes: [.posixPermissions: 0o600])
+        else {
             throw JournalError("cannot create \(temporary)")
         }
-        guard rename(temporary, path) == 0 else { throw JournalError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        guard rename(temporary, path) == 0 else {
+            throw JournalError("cannot create \(path): \(String(cString: strerror(errno)))")
+        }
         closeAppendFD()
     }
 
@@ -239,10 +296,16 @@ package final class BootJournal {
         var lines: [UInt8] = []
         for (index, measurement) in measurements.enumerated() {
             if index > 0 { lines.append(UInt8(ascii: "\n")) }
-            lines += Line.measurement(
-                entity: measurement.entity, component: measurement.component, digest: measurement.digest.description,
-                register: measurement.register, sealed: measurement.sealed?.description, path: measurement.path, file: measurement.file
-            ).bytes
+            lines +=
+                Line.measurement(
+                    entity: measurement.entity,
+                    component: measurement.component,
+                    digest: measurement.digest.description,
+                    register: measurement.register,
+                    sealed: measurement.sealed?.description,
+                    path: measurement.path,
+                    file: measurement.file
+                ).bytes
         }
         try appendLine(lines)
     }

@@ -33,7 +33,11 @@ enum Boot {
             func authorised(in call: CallContext) -> Request {
                 guard session != nil else { return self }
                 var request = self
-                request.startAuthority = call.services.sessions.startAuthority(session, entity: entity, caller: call.caller)
+                request.startAuthority = call.services.sessions.startAuthority(
+                    session,
+                    entity: entity,
+                    caller: call.caller
+                )
                 return request
             }
         }
@@ -49,7 +53,11 @@ enum Boot {
             let cached: Bool
         }
 
-        static func submit(_ request: Request, in call: CallContext, origin: MeasurementTicket.Origin) async throws(ServiceError) -> MeasurementTicket? {
+        static func submit(
+            _ request: Request,
+            in call: CallContext,
+            origin: MeasurementTicket.Origin
+        ) async throws(ServiceError) -> MeasurementTicket? {
             guard let digest = request.digest else { return nil }
             return try await call.services.boot.submit(request.authorised(in: call), digest: digest, origin: origin)
         }
@@ -77,7 +85,9 @@ enum Boot {
             if request.hold != nil {
                 // Held: the path must be one nobody but root can redirect, the guard must be
                 // there, and the pin is taken before the reply lets QEMU start.
-                if let why = SecurePath.refusal(given) { throw .cannotHash(path: given, reason: "cannot be held to what ukeyd measures: \(why)") }
+                if let why = SecurePath.refusal(given) {
+                    throw .cannotHash(path: given, reason: "cannot be held to what ukeyd measures: \(why)")
+                }
                 do throws(OpenGuard.Failure) {
                     guardian = try call.services.openGuard.get()
                 } catch {
@@ -89,8 +99,12 @@ enum Boot {
             let hashed: PeerFileHasher.Hashed
             do throws(FileDigester.Failure) {
                 hashed = try await PeerFileHasher.digestAndIdentity(
-                    ofCallerPath: given, uid: call.caller.uid, gid: call.caller.gid, using: algorithm,
-                    cache: writable ? nil : call.services.measurementCache)
+                    ofCallerPath: given,
+                    uid: call.caller.uid,
+                    gid: call.caller.gid,
+                    using: algorithm,
+                    cache: writable ? nil : call.services.measurementCache
+                )
             } catch {
                 throw .cannotHash(path: error.path, reason: error.reason)
             }
@@ -169,11 +183,21 @@ enum Boot {
             }
             let (selection, logDigest) = await call.services.boot.quoteInputs(registers: request.registers)
             do {
-                let signed = try await token.quote(nonce: request.nonce, registers: selection, eventLog: logDigest, bank: request.bank)
+                let signed = try await token.quote(
+                    nonce: request.nonce,
+                    registers: selection,
+                    eventLog: logDigest,
+                    bank: request.bank
+                )
                 let chain = try await tokens.tokenKeysCAPEM(of: token)
                 return Reply(
-                    quote: signed.quote, signature: signed.signature, certificate: signed.certificatePEM,
-                    chain: chain, attestationKey: signed.attestationKeyPEM, format: signed.format, algorithm: signed.algorithm
+                    quote: signed.quote,
+                    signature: signed.signature,
+                    certificate: signed.certificatePEM,
+                    chain: chain,
+                    attestationKey: signed.attestationKeyPEM,
+                    format: signed.format,
+                    algorithm: signed.algorithm
                 )
             } catch let error as TokenError {
                 // Nonce and registers were checked above: what the token refuses is the bank.
@@ -309,7 +333,8 @@ enum Boot {
             for item in plan.items {
                 hashed.append(await BootService.hashState(item, caller: call.caller))
             }
-            let outcome = await boot.gate.serialized { () -> Result<(release: BootChain.Release, sealed: [Sealed], unsealed: [Unsealed]), ServiceError> in
+            let outcome = await boot.gate.serialized {
+                () -> Result<(release: BootChain.Release, sealed: [Sealed], unsealed: [Unsealed]), ServiceError> in
                 do throws(ServiceError) {
                     return .success(try await boot.releaseSealing(entity: request.entity, hashed: hashed))
                 } catch {
@@ -319,14 +344,22 @@ enum Boot {
             let (release, sealed, unsealedNow) = try outcome.get()
             var unsealed = unsealedNow
             if let refusal = plan.refusal {
-                unsealed += await boot.writableComponents(of: request.entity).map { Unsealed(component: $0.name, reason: refusal) }
+                unsealed += await boot.writableComponents(of: request.entity).map {
+                    Unsealed(component: $0.name, reason: refusal)
+                }
             }
             switch release {
             case .released(let entities):
                 boot.logger.notice("released \(entities.joined(separator: ", ")): measured afresh on the next start")
                 return Reply(released: entities, state: "pending", reason: nil, sealed: sealed, unsealed: unsealed)
             case .stillUntrusted(let reason):
-                return Reply(released: [], state: "untrusted", reason: reason?.rawValue, sealed: sealed, unsealed: unsealed)
+                return Reply(
+                    released: [],
+                    state: "untrusted",
+                    reason: reason?.rawValue,
+                    sealed: sealed,
+                    unsealed: unsealed
+                )
             }
         }
     }
@@ -339,11 +372,18 @@ extension BootService {
         if let loaded = policy.loaded, let chain {
             for entity in loaded.expected.entities {
                 let status = chain.status(of: entity.name) ?? EntityStatus()
-                entities.append(Boot.Chain.Entity(
-                    name: entity.name, parent: entity.parent, kind: entity.kind.rawValue,
-                    state: status.state.rawValue, reason: status.reason?.rawValue, register: entity.register,
-                    measured: status.measured, components: entity.components.map(\.name)
-                ))
+                entities.append(
+                    Boot.Chain.Entity(
+                        name: entity.name,
+                        parent: entity.parent,
+                        kind: entity.kind.rawValue,
+                        state: status.state.rawValue,
+                        reason: status.reason?.rawValue,
+                        register: entity.register,
+                        measured: status.measured,
+                        components: entity.components.map(\.name)
+                    )
+                )
             }
         }
         return Boot.Chain.Reply(bootID: bootID, mode: policy.mode.rawValue, entities: entities)
@@ -361,7 +401,9 @@ extension PolicyService {
     func fileHint(entity: String, component: String) throws(ServiceError) -> (path: String, algorithm: HashAlgorithm) {
         guard let loaded else { throw .noPolicy }
         guard let expected = loaded.expected.entity(named: entity) else { throw .unknownEntity(entity) }
-        guard let known = expected.component(named: component) else { throw .unknownComponent(entity: entity, component: component) }
+        guard let known = expected.component(named: component) else {
+            throw .unknownComponent(entity: entity, component: component)
+        }
         guard let file = loaded.file(entity: entity, component: known.name) else { throw .invalidParameter("path") }
         return (file, known.expected.algorithm)
     }

@@ -57,7 +57,9 @@ extension BootService {
         do {
             seals = try VMStateSeals(record: raw)
         } catch {
-            throw DaemonStartError("the VM states in the sealed store do not read (\(error)); ukeyd will not judge a VM's disk against states it cannot read")
+            throw DaemonStartError(
+                "the VM states in the sealed store do not read (\(error)); ukeyd will not judge a VM's disk against states it cannot read"
+            )
         }
     }
 
@@ -69,7 +71,9 @@ extension BootService {
     /// The file a writable component was last measured from in this boot session, else the one
     /// its seal names, else the policy's file hint.
     func statePath(entity: String, component: String) -> String? {
-        if let measured = record.measurements.last(where: { $0.entity == entity && $0.component == component && $0.path != nil }) {
+        if let measured = record.measurements.last(where: {
+            $0.entity == entity && $0.component == component && $0.path != nil
+        }) {
             return measured.path
         }
         return seals.seal(of: entity, component)?.path ?? policy.loaded?.file(entity: entity, component: component)
@@ -84,22 +88,27 @@ extension BootService {
             return SealPlan(refusal: "its start was not trusted, so nothing it ran on is sealed")
         }
         guard record.started.contains(entity) else {
-            return SealPlan(refusal: "its QEMU never came up on the files ukeyd measured (no Boot.Started after its start, or an open of a held file was refused), so what is on its disk now is not sealed")
+            return SealPlan(
+                refusal:
+                    "its QEMU never came up on the files ukeyd measured (no Boot.Started after its start, or an open of a held file was refused), so what is on its disk now is not sealed"
+            )
         }
         var plan = SealPlan()
         for component in writable {
             let measured = record.measurements.last { $0.entity == entity && $0.component == component.name }
             // A writable component is measured only by a path ukeyd hashed itself (the batch
             // refuses anything else), so the file it started on is known.
-            plan.items.append(SealItem(
-                component: component.name,
-                path: measured?.path,
-                file: measured?.file,
-                mustBeFile: true,
-                algorithm: component.expected.algorithm,
-                previous: measured?.sealed ?? component.expected,
-                base: component.expected
-            ))
+            plan.items.append(
+                SealItem(
+                    component: component.name,
+                    path: measured?.path,
+                    file: measured?.file,
+                    mustBeFile: true,
+                    algorithm: component.expected.algorithm,
+                    previous: measured?.sealed ?? component.expected,
+                    base: component.expected
+                )
+            )
         }
         return plan
     }
@@ -108,31 +117,64 @@ extension BootService {
     /// caller's rights; the file must not change while it is read.
     nonisolated static func hashState(_ item: SealItem, caller: Caller) async -> HashedState {
         guard let path = item.path, item.file != nil || !item.mustBeFile else {
-            return HashedState(item: item, digest: .failure(SealFailure(reason: "ukeyd did not hash the file it started on itself, so it cannot know what to seal")))
+            return HashedState(
+                item: item,
+                digest: .failure(
+                    SealFailure(
+                        reason: "ukeyd did not hash the file it started on itself, so it cannot know what to seal"
+                    )
+                )
+            )
         }
         do throws(FileDigester.Failure) {
-            let hashed = try await PeerFileHasher.digestAndIdentity(ofCallerPath: path, uid: caller.uid, gid: caller.gid, using: item.algorithm)
+            let hashed = try await PeerFileHasher.digestAndIdentity(
+                ofCallerPath: path,
+                uid: caller.uid,
+                gid: caller.gid,
+                using: item.algorithm
+            )
             // Another file renamed over the path while the VM ran (QEMU wrote the one it opened):
             // what is there now is not the VM's state.
             if let file = item.file, file != hashed.identity.file {
-                return HashedState(item: item, digest: .failure(SealFailure(reason: "\(path) is not the file the VM started on (device:inode:generation \(hashed.identity.file), not \(file)): another file was put at its path")))
+                return HashedState(
+                    item: item,
+                    digest: .failure(
+                        SealFailure(
+                            reason:
+                                "\(path) is not the file the VM started on (device:inode:generation \(hashed.identity.file), not \(file)): another file was put at its path"
+                        )
+                    )
+                )
             }
             return HashedState(item: item, digest: .success(hashed.digest))
         } catch {
-            return HashedState(item: item, digest: .failure(SealFailure(reason: "cannot hash \(error.path): \(error.reason)")))
+            return HashedState(
+                item: item,
+                digest: .failure(SealFailure(reason: "cannot hash \(error.path): \(error.reason)"))
+            )
         }
     }
 
     /// Inside the gate: seals what was hashed (durably, in one write to the sealed store), then
     /// releases the entity. A VM released or started again since the plan was made seals nothing.
-    func releaseSealing(entity: String, hashed: [HashedState]) async throws(ServiceError) -> (release: BootChain.Release, sealed: [Boot.Release.Sealed], unsealed: [Boot.Release.Unsealed]) {
+    func releaseSealing(
+        entity: String,
+        hashed: [HashedState]
+    ) async throws(ServiceError) -> (
+        release: BootChain.Release, sealed: [Boot.Release.Sealed], unsealed: [Boot.Release.Unsealed]
+    ) {
         var sealed: [Boot.Release.Sealed] = []
         var unsealed: [Boot.Release.Unsealed] = []
         if !hashed.isEmpty {
             if chain?.state(of: entity) == .trusted, record.started.contains(entity) {
                 (sealed, unsealed) = await commitSeals(entity: entity, hashed: hashed, by: "release", uid: nil)
             } else {
-                unsealed = hashed.map { Boot.Release.Unsealed(component: $0.item.component, reason: "the VM was released while its state was hashed") }
+                unsealed = hashed.map {
+                    Boot.Release.Unsealed(
+                        component: $0.item.component,
+                        reason: "the VM was released while its state was hashed"
+                    )
+                }
             }
         }
         return (try release(entity: entity), sealed, unsealed)
@@ -140,7 +182,12 @@ extension BootService {
 
     /// Writes the hashed states as the VM's seals: all in one commit of the sealed store, which
     /// is durable (and counted by the TPM NV counter on the tpm backend) before this returns.
-    func commitSeals(entity: String, hashed: [HashedState], by: String, uid: UInt32?) async -> (sealed: [Boot.Release.Sealed], unsealed: [Boot.Release.Unsealed]) {
+    func commitSeals(
+        entity: String,
+        hashed: [HashedState],
+        by: String,
+        uid: UInt32?
+    ) async -> (sealed: [Boot.Release.Sealed], unsealed: [Boot.Release.Unsealed]) {
         // The record keeps only what the policy in force can ask for: the store stays bounded.
         var updated = seals.keeping { vm, component in
             policy.loaded?.expected.entity(named: vm)?.component(named: component)?.writable == true
@@ -151,24 +198,48 @@ extension BootService {
         for state in hashed {
             switch state.digest {
             case .success(let digest):
-                updated = updated.sealing(vm: entity, component: state.item.component, VMStateSeals.Seal(
-                    digest: digest.description, base: state.item.base.description, path: state.item.path,
-                    sealedAt: now, by: by, boot: bootID, uid: uid
-                ))
-                sealed.append(Boot.Release.Sealed(component: state.item.component, previous: state.item.previous, digest: digest))
+                updated = updated.sealing(
+                    vm: entity,
+                    component: state.item.component,
+                    VMStateSeals.Seal(
+                        digest: digest.description,
+                        base: state.item.base.description,
+                        path: state.item.path,
+                        sealedAt: now,
+                        by: by,
+                        boot: bootID,
+                        uid: uid
+                    )
+                )
+                sealed.append(
+                    Boot.Release.Sealed(component: state.item.component, previous: state.item.previous, digest: digest)
+                )
             case .failure(let failure):
                 unsealed.append(Boot.Release.Unsealed(component: state.item.component, reason: failure.reason))
             }
         }
         guard !sealed.isEmpty else { return (sealed, unsealed) }
         guard let token = tokens.current else {
-            return ([], unsealed + sealed.map { Boot.Release.Unsealed(component: $0.component, reason: "no token to seal it in") })
+            return (
+                [],
+                unsealed
+                    + sealed.map { Boot.Release.Unsealed(component: $0.component, reason: "no token to seal it in") }
+            )
         }
         do {
             try await token.setDaemonRecords([VMStateSeals.record: updated.encoded])
         } catch {
             logger.error("cannot seal the state of \(entity): \(error)")
-            return ([], unsealed + sealed.map { Boot.Release.Unsealed(component: $0.component, reason: "the sealed store refused the write: \(error)") })
+            return (
+                [],
+                unsealed
+                    + sealed.map {
+                        Boot.Release.Unsealed(
+                            component: $0.component,
+                            reason: "the sealed store refused the write: \(error)"
+                        )
+                    }
+            )
         }
         seals = updated
         for seal in sealed {
@@ -183,7 +254,9 @@ extension BootService {
     func noteStarted(entity: String, refusedOpen: Bool) -> Bool {
         guard !writableComponents(of: entity).isEmpty else { return false }
         guard !refusedOpen else {
-            logger.warning("\(entity) started after an open of one of its measured files was refused: its state will not be sealed at its stop")
+            logger.warning(
+                "\(entity) started after an open of one of its measured files was refused: its state will not be sealed at its stop"
+            )
             return false
         }
         guard chain?.state(of: entity) == .trusted, !record.started.contains(entity) else { return false }

@@ -49,8 +49,14 @@ final class BootService {
     var seals = VMStateSeals()
 
     init(
-        runtimeDirectory: String, hostBoot: String, maxMeasurements: Int, logger: Logger,
-        tokens: TokenAccess, policy: PolicyService, sessions: SessionService, gate: SerialGate
+        runtimeDirectory: String,
+        hostBoot: String,
+        maxMeasurements: Int,
+        logger: Logger,
+        tokens: TokenAccess,
+        policy: PolicyService,
+        sessions: SessionService,
+        gate: SerialGate
     ) {
         self.journal = BootJournal(runtimeDirectory: runtimeDirectory, limit: maxMeasurements)
         self.hostBoot = hostBoot
@@ -66,8 +72,15 @@ final class BootService {
     func openJournal() throws {
         if let previous = try journal.load(hostBoot: hostBoot) {
             bootID = previous.boot
-            logger.info("continuing boot \(previous.boot) of this host boot with \(previous.entries.count) measurements")
-            record = BootRecord(measurements: previous.entries, earlier: previous.earlier, releases: previous.releases, started: previous.started)
+            logger.info(
+                "continuing boot \(previous.boot) of this host boot with \(previous.entries.count) measurements"
+            )
+            record = BootRecord(
+                measurements: previous.entries,
+                earlier: previous.earlier,
+                releases: previous.releases,
+                started: previous.started
+            )
         } else {
             try journal.start(hostBoot: hostBoot, boot: bootID)
             logger.info("new boot session \(bootID)")
@@ -92,7 +105,9 @@ final class BootService {
     func checkPersistentRegisters(_ token: any TrustedRoot, completingCutExtend: Bool = true) async throws {
         let policyRegisters = policy.loaded?.registers ?? []
         if let unusable = policyRegisters.first(where: { !token.usableRegisters.contains($0) }) {
-            throw DaemonStartError("the policy in force uses register \(unusable), which the \(token.roleBackends["registers"] ?? "") registers cannot extend (usable: \(token.usableRegisters.sorted().map(String.init).joined(separator: ", "))); load a policy without it first")
+            throw DaemonStartError(
+                "the policy in force uses register \(unusable), which the \(token.roleBackends["registers"] ?? "") registers cannot extend (usable: \(token.usableRegisters.sorted().map(String.init).joined(separator: ", "))); load a policy without it first"
+            )
         }
         let all = record.all
         var replay = RegisterSet(algorithms: [.sha256])
@@ -109,7 +124,9 @@ final class BootService {
                 for m in all.dropLast() { try before.extend(m.register, with: m.digest) }
                 if try actual == before.value(register, in: .sha256) {
                     try await token.extend(register: register, digest: last.digest)
-                    logger.notice("completed the extend of \(last.entity)/\(last.component) into PCR \(register), cut short by a stop")
+                    logger.notice(
+                        "completed the extend of \(last.entity)/\(last.component) into PCR \(register), cut short by a stop"
+                    )
                     continue
                 }
             }
@@ -117,7 +134,9 @@ final class BootService {
                 "PCR \(register) holds \(actual.hex) but the \(all.count) measurements ukey recorded this host boot replay to \(expected.hex): something else extends that PCR, or the TPM restarted without the host, or \(journal.path) was lost. ukeyd will not vouch for this boot: restart the host, or give ukey's entities PCRs nothing else uses"
             )
         }
-        logger.info("PCRs \(registers.sorted().map(String.init).joined(separator: ", ")) match the \(all.count) measurements of this host boot")
+        logger.info(
+            "PCRs \(registers.sorted().map(String.init).joined(separator: ", ")) match the \(all.count) measurements of this host boot"
+        )
     }
 
     /// Recomputes the chain of this boot from the measurements under the policy in force. The
@@ -133,7 +152,11 @@ final class BootService {
         var log = EventLog(banks: tokens.current?.banks ?? [.sha256], vendorInfo: "ukey boot \(bootID)")
         for m in record.earlier {
             // Still in the PCRs, so still in the log that explains them; judged by no chain.
-            log.appendMeasurement(register: m.register, digest: m.digest, description: "earlier session: \(m.entity)/\(m.component)")
+            log.appendMeasurement(
+                register: m.register,
+                digest: m.digest,
+                description: "earlier session: \(m.entity)/\(m.component)"
+            )
         }
         var pendingReleases = record.releases[...]
         for (index, m) in record.measurements.enumerated() {
@@ -163,12 +186,22 @@ final class BootService {
             runtimeBasis = basis
             runtimeGeneration += 1
         }
-        let view = RuntimeView(whitelist: loaded.whitelist, trusted: trusted, mode: policy.mode, generation: runtimeGeneration)
+        let view = RuntimeView(
+            whitelist: loaded.whitelist,
+            trusted: trusted,
+            mode: policy.mode,
+            generation: runtimeGeneration
+        )
         runtime.withLockedValue { $0 = view }
     }
 
     /// The chain's verdict on a measurement; mutated in place (the chain's state is large).
-    func judge(entity: String, component: String, digest: UkeyCore.Digest, sealed: UkeyCore.Digest?) throws -> MeasurementOutcome? {
+    func judge(
+        entity: String,
+        component: String,
+        digest: UkeyCore.Digest,
+        sealed: UkeyCore.Digest?
+    ) throws -> MeasurementOutcome? {
         try chain?.measure(entity: entity, component: component, digest: digest, sealed: sealed)
     }
 

@@ -27,7 +27,10 @@ extension BootService {
     static let maxBatch = 256
 
     /// Measures and waits for the verdict.
-    func measure(_ request: Boot.Measure.Request, digest: UkeyCore.Digest) async throws(ServiceError) -> Boot.Measure.Reply {
+    func measure(
+        _ request: Boot.Measure.Request,
+        digest: UkeyCore.Digest
+    ) async throws(ServiceError) -> Boot.Measure.Reply {
         try await submit(request, digest: digest, origin: nil).answer().result.get()
     }
 
@@ -35,7 +38,11 @@ extension BootService {
     /// and, for a call from the socket (`origin`), its audit records, queued as the batch answers
     /// it: so the audit log has a connection's calls in the order they were made. What can be
     /// refused now (no token, no policy) is refused here.
-    func submit(_ request: Boot.Measure.Request, digest: UkeyCore.Digest, origin: MeasurementTicket.Origin?) throws(ServiceError) -> MeasurementTicket {
+    func submit(
+        _ request: Boot.Measure.Request,
+        digest: UkeyCore.Digest,
+        origin: MeasurementTicket.Origin?
+    ) throws(ServiceError) -> MeasurementTicket {
         _ = try tokens.require()
         guard policy.loaded != nil, chain != nil else { throw .noPolicy }
         let ticket = MeasurementTicket(origin: origin)
@@ -87,7 +94,8 @@ extension BootService {
         var accepted: [BootJournal.Measurement] = []
         let recorded = record.count
         for (index, item) in batch.enumerated() {
-            let entity = item.request.entity, component = item.request.component
+            let entity = item.request.entity
+            let component = item.request.component
             guard entity != Entity.rootName, let known = loaded.expected.entity(named: entity) else {
                 refusals[index] = .unknownEntity(entity)
                 continue
@@ -100,20 +108,30 @@ extension BootService {
             guard recorded + accepted.count < journal.limit else {
                 refusals[index] = .journalFull(
                     limit: journal.limit,
-                    reason: "this host boot has recorded \(journal.limit) measurements, the journal's limit ([boot] max-measurements): nothing more can be measured, and nothing measured is forgotten. Restart the host (or, with soft registers, Boot.Reset) to begin a new boot"
+                    reason:
+                        "this host boot has recorded \(journal.limit) measurements, the journal's limit ([boot] max-measurements): nothing more can be measured, and nothing measured is forgotten. Restart the host (or, with soft registers, Boot.Reset) to begin a new boot"
                 )
                 continue
             }
-            if expected.writable, item.request.path == nil || item.request.file == nil || item.request.path!.utf8.count > BootJournal.maxPathBytes {
+            if expected.writable,
+                item.request.path == nil || item.request.file == nil
+                    || item.request.path!.utf8.count > BootJournal.maxPathBytes
+            {
                 // Its seal at the stop is hashed from the very file measured now: ukeyd must hash
                 // it itself, from a path it can keep.
                 refusals[index] = .cannotHash(
                     path: item.request.path ?? "",
-                    reason: "\(entity)/\(component) is writable (the VM's own state): it is measured only by a path ukeyd hashes itself, of at most \(BootJournal.maxPathBytes) bytes, never by digest"
+                    reason:
+                        "\(entity)/\(component) is writable (the VM's own state): it is measured only by a path ukeyd hashes itself, of at most \(BootJournal.maxPathBytes) bytes, never by digest"
                 )
                 continue
             }
-            var measurement = BootJournal.Measurement(entity: entity, component: component, digest: item.digest, register: known.register)
+            var measurement = BootJournal.Measurement(
+                entity: entity,
+                component: component,
+                digest: item.digest,
+                register: known.register
+            )
             if expected.writable {
                 // Judged against the state sealed at the VM's last stop, and the file kept, to be
                 // hashed again and sealed at this run's stop; both journaled with the measurement.
@@ -142,7 +160,9 @@ extension BootService {
                     do {
                         try journal.appendVoid(count: accepted.count - done)
                     } catch {
-                        logger.critical("cannot void the journal's last \(accepted.count - done) measurements: \(error)")
+                        logger.critical(
+                            "cannot void the journal's last \(accepted.count - done) measurements: \(error)"
+                        )
                     }
                 }
             } catch {
@@ -157,7 +177,9 @@ extension BootService {
                 continue
             }
             let measurement = accepted[next]
-            item.ticket.fulfil(next < done ? judge(item, measurement, loaded: loaded) : .failure(failure ?? .internalError))
+            item.ticket.fulfil(
+                next < done ? judge(item, measurement, loaded: loaded) : .failure(failure ?? .internalError)
+            )
             next += 1
         }
     }
@@ -166,11 +188,22 @@ extension BootService {
     /// chain names goes to the event log. The batch extended the register before the chain was
     /// asked (write-ahead, in one hop to the token), so the chain's extend must be that one; if
     /// it is not, the answer is an error rather than an event log that does not explain a register.
-    private func judge(_ item: MeasurementQueue.Pending, _ measurement: BootJournal.Measurement, loaded: LoadedPolicy) -> Result<Boot.Measure.Reply, ServiceError> {
+    private func judge(
+        _ item: MeasurementQueue.Pending,
+        _ measurement: BootJournal.Measurement,
+        loaded: LoadedPolicy
+    ) -> Result<Boot.Measure.Reply, ServiceError> {
         let request = item.request
         let outcome: MeasurementOutcome
         do {
-            guard let measured = try judge(entity: request.entity, component: request.component, digest: item.digest, sealed: measurement.sealed) else {
+            guard
+                let measured = try judge(
+                    entity: request.entity,
+                    component: request.component,
+                    digest: item.digest,
+                    sealed: measurement.sealed
+                )
+            else {
                 return .failure(.noPolicy)
             }
             outcome = measured
@@ -184,7 +217,9 @@ extension BootService {
         guard case .extend(let register, let digest, let eventData)? = outcome.effects.first,
             register == measurement.register, digest == measurement.digest
         else {
-            logger.critical("the chain's extend for \(request.entity)/\(request.component) is not the one the batch made")
+            logger.critical(
+                "the chain's extend for \(request.entity)/\(request.component) is not the one the batch made"
+            )
             return .failure(.internalError)
         }
         let eventIndex = eventLog.appendMeasurement(register: register, digest: digest, description: eventData)
@@ -198,11 +233,21 @@ extension BootService {
             }
         }
         if !outcome.match && reason == nil { reason = "digest-mismatch" }
-        logger.info("measure \(request.entity)/\(request.component) \(item.digest): \(outcome.state.rawValue) match=\(outcome.match) load=\(load)")
-        return .success(Boot.Measure.Reply(
-            verdict: outcome.state.rawValue, match: outcome.match, load: load, reason: reason,
-            register: outcome.register, eventIndex: eventIndex, digest: item.digest, cached: request.cached
-        ))
+        logger.info(
+            "measure \(request.entity)/\(request.component) \(item.digest): \(outcome.state.rawValue) match=\(outcome.match) load=\(load)"
+        )
+        return .success(
+            Boot.Measure.Reply(
+                verdict: outcome.state.rawValue,
+                match: outcome.match,
+                load: load,
+                reason: reason,
+                register: outcome.register,
+                eventIndex: eventIndex,
+                digest: item.digest,
+                cached: request.cached
+            )
+        )
     }
 
     /// Starting a user VM needs a logged-in user (by a start ticket for it, or the caller's own
@@ -211,7 +256,9 @@ extension BootService {
         switch authority ?? .refused("authentication-required") {
         case .refused(let reason): return reason
         case .user(let name):
-            guard let user = loaded.user(name), user.vms.contains(where: { $0.name == entity }) else { return "user-not-allowed" }
+            guard let user = loaded.user(name), user.vms.contains(where: { $0.name == entity }) else {
+                return "user-not-allowed"
+            }
             return nil
         }
     }

@@ -99,7 +99,9 @@ final class MeasurementCache: Sendable {
     func digest(of identity: FileIdentity, algorithm: HashAlgorithm, descriptor: Int32) -> Digest? {
         guard enabled, identity.regular, Self.noWriter(descriptor) else { return nil }
         return entries.withLock { entries in
-            guard let entry = entries[Key(device: identity.device, inode: identity.inode, algorithm: algorithm)], entry.identity == identity else { return nil }
+            guard let entry = entries[Key(device: identity.device, inode: identity.inode, algorithm: algorithm)],
+                entry.identity == identity
+            else { return nil }
             return entry.digest
         }
     }
@@ -107,8 +109,15 @@ final class MeasurementCache: Sendable {
     /// Remembers a digest hashed from `descriptor` (read-only), whose identity held through the
     /// read begun at `hashStart`; not when a writer holds the file, nor when its last change is
     /// too close to the hash for its timestamps to tell a later one.
-    func remember(_ identity: FileIdentity, algorithm: HashAlgorithm, digest: Digest, descriptor: Int32, hashStart: timespec) {
-        guard enabled, identity.regular, !Self.tooRecent(identity, hashStart: hashStart), Self.noWriter(descriptor) else { return }
+    func remember(
+        _ identity: FileIdentity,
+        algorithm: HashAlgorithm,
+        digest: Digest,
+        descriptor: Int32,
+        hashStart: timespec
+    ) {
+        guard enabled, identity.regular, !Self.tooRecent(identity, hashStart: hashStart), Self.noWriter(descriptor)
+        else { return }
         entries.withLock { entries in
             if entries.count >= Self.maxEntries { entries.removeAll() }
             entries[Key(device: identity.device, inode: identity.inode, algorithm: algorithm)] = (identity, digest)

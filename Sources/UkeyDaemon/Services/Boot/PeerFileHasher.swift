@@ -25,14 +25,22 @@ public enum PeerFileHasher {
     private static let queue = DispatchQueue(label: "ukey.hash", attributes: .concurrent)
 
     /// The policy's own file hint: the daemon's to read, following symlinks (as the policy says).
-    static func digest(ofPolicyFile path: String, using algorithm: HashAlgorithm) async throws(FileDigester.Failure) -> Digest {
+    static func digest(
+        ofPolicyFile path: String,
+        using algorithm: HashAlgorithm
+    ) async throws(FileDigester.Failure) -> Digest {
         try await run { () throws(FileDigester.Failure) in
             try FileDigester.digest(ofFileAt: path, using: algorithm, deadline: .now + deadline)
         }
     }
 
     /// A caller's path, opened with the caller's rights (root's own when the caller is root).
-    static func digest(ofCallerPath path: String, uid: UInt32, gid: UInt32, using algorithm: HashAlgorithm) async throws(FileDigester.Failure) -> Digest {
+    static func digest(
+        ofCallerPath path: String,
+        uid: UInt32,
+        gid: UInt32,
+        using algorithm: HashAlgorithm
+    ) async throws(FileDigester.Failure) -> Digest {
         try await run { () throws(FileDigester.Failure) in
             let fd = try openAsPeer(path, uid: uid, gid: gid)
             defer { close(fd) }
@@ -54,25 +62,49 @@ public enum PeerFileHasher {
     /// guard's pin. With `cache`, a file hashed before in this boot and unchanged since (by its
     /// identity) is not read again; a file hashed now is remembered there.
     static func digestAndIdentity(
-        ofCallerPath path: String, uid: UInt32, gid: UInt32, using algorithm: HashAlgorithm, cache: MeasurementCache? = nil
+        ofCallerPath path: String,
+        uid: UInt32,
+        gid: UInt32,
+        using algorithm: HashAlgorithm,
+        cache: MeasurementCache? = nil
     ) async throws(FileDigester.Failure) -> Hashed {
         let result: Result<Hashed, FileDigester.Failure> = await withCheckedContinuation { continuation in
             queue.async {
                 do throws(FileDigester.Failure) {
                     let fd = try openAsPeer(path, uid: uid, gid: gid)
                     defer { close(fd) }
-                    guard let before = MeasurementCache.FileIdentity(descriptor: fd) else { throw FileDigester.Failure(path: path, reason: String(cString: strerror(errno))) }
+                    guard let before = MeasurementCache.FileIdentity(descriptor: fd) else {
+                        throw FileDigester.Failure(path: path, reason: String(cString: strerror(errno)))
+                    }
                     if let digest = cache?.digest(of: before, algorithm: algorithm, descriptor: fd) {
-                        return continuation.resume(returning: .success(Hashed(digest: digest, identity: before, cached: true)))
+                        return continuation.resume(
+                            returning: .success(Hashed(digest: digest, identity: before, cached: true))
+                        )
                     }
                     let hashStart = MeasurementCache.now()
-                    let digest = try FileDigester.digest(ofDescriptor: fd, path: path, using: algorithm, deadline: .now + deadline)
+                    let digest = try FileDigester.digest(
+                        ofDescriptor: fd,
+                        path: path,
+                        using: algorithm,
+                        deadline: .now + deadline
+                    )
                     guard let after = MeasurementCache.FileIdentity(descriptor: fd), after.pin == before.pin else {
-                        throw FileDigester.Failure(path: path, reason: "changed while ukeyd was hashing it; not measured")
+                        throw FileDigester.Failure(
+                            path: path,
+                            reason: "changed while ukeyd was hashing it; not measured"
+                        )
                     }
                     // Its status changed meanwhile (a chown): the digest stands, but only a file
                     // whose whole identity held through the read is taken for its content later.
-                    if after == before { cache?.remember(before, algorithm: algorithm, digest: digest, descriptor: fd, hashStart: hashStart) }
+                    if after == before {
+                        cache?.remember(
+                            before,
+                            algorithm: algorithm,
+                            digest: digest,
+                            descriptor: fd,
+                            hashStart: hashStart
+                        )
+                    }
                     continuation.resume(returning: .success(Hashed(digest: digest, identity: before, cached: false)))
                 } catch {
                     continuation.resume(returning: .failure(error))
@@ -99,7 +131,10 @@ public enum PeerFileHasher {
             return fd
         }
         guard let (setfsuid, setfsgid) = fsCalls else {
-            throw FileDigester.Failure(path: path, reason: "cannot take the caller's file rights (no setfsuid); not opened")
+            throw FileDigester.Failure(
+                path: path,
+                reason: "cannot take the caller's file rights (no setfsuid); not opened"
+            )
         }
         let savedGID = setfsgid(gid)
         let savedUID = setfsuid(uid)
@@ -120,7 +155,9 @@ public enum PeerFileHasher {
         return fd
     }
 
-    private static func run(_ work: @escaping @Sendable () throws(FileDigester.Failure) -> Digest) async throws(FileDigester.Failure) -> Digest {
+    private static func run(
+        _ work: @escaping @Sendable () throws(FileDigester.Failure) -> Digest
+    ) async throws(FileDigester.Failure) -> Digest {
         let result: Result<Digest, FileDigester.Failure> = await withCheckedContinuation { continuation in
             queue.async {
                 do throws(FileDigester.Failure) {

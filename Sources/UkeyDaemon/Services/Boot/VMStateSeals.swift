@@ -40,7 +40,9 @@ struct VMStateSeals: Sendable, Equatable {
 
     /// Reads the store's record; a record that does not decode is a store that cannot be trusted.
     init(record bytes: [UInt8]) throws {
-        guard bytes.count <= Self.maxBytes else { throw SealError("the sealed VM states are \(bytes.count) bytes, more than \(Self.maxBytes)") }
+        guard bytes.count <= Self.maxBytes else {
+            throw SealError("the sealed VM states are \(bytes.count) bytes, more than \(Self.maxBytes)")
+        }
         seals = try JSONDecoder().decode([String: [String: Seal]].self, from: Data(bytes))
     }
 
@@ -55,7 +57,8 @@ struct VMStateSeals: Sendable, Equatable {
     /// The state a writable component must hold at a start: its seal, when the seal grew from the
     /// policy's digest in force; nil means the policy's digest (never sealed, or enrolled anew).
     func expected(vm: String, component: Component) -> Digest? {
-        guard component.writable, let seal = seals[vm]?[component.name], seal.base == component.expected.description else { return nil }
+        guard component.writable, let seal = seals[vm]?[component.name], seal.base == component.expected.description
+        else { return nil }
         return try? Digest(parsing: seal.digest)
     }
 

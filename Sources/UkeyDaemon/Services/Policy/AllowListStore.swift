@@ -31,7 +31,9 @@ struct AllowListStore {
         } else if let base {
             source = base + "/" + reference.file
         } else {
-            throw LoadedPolicy.Rejection("the allow-list '\(reference.file)' is relative, and no policy directory is configured: give an absolute path")
+            throw LoadedPolicy.Rejection(
+                "the allow-list '\(reference.file)' is relative, and no policy directory is configured: give an absolute path"
+            )
         }
         do {
             try StatePermissions.ensureDirectory(directory)
@@ -55,6 +57,8 @@ struct AllowListStore {
     /// Removes staged copies left by a refused policy.
     func discardStaged() {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for name in names where name.hasSuffix(".staged") { try? FileManager.default.removeItem(atPath: directory + "/" + name) }
+        for name in names where name.hasSuffix(".staged") {
+            try? FileManager.default.removeItem(atPath: directory + "/" + name)
+        }
     }
 }

@@ -34,9 +34,13 @@ struct LoadedPolicy: Sendable {
         guard signer.isValidSignature(signature, for: text) else {
             switch signer {
             case .p256:
-                throw Rejection("the signature does not verify with the enrolled policy signer's key (ECDSA P-256 over SHA-256)")
+                throw Rejection(
+                    "the signature does not verify with the enrolled policy signer's key (ECDSA P-256 over SHA-256)"
+                )
             case .sm2:
-                throw Rejection("the signature does not verify with the enrolled policy signer's key (SM2 with SM3 and the ID 1234567812345678: sign with 'openssl dgst -sm3 -sign KEY -sigopt distid:1234567812345678')")
+                throw Rejection(
+                    "the signature does not verify with the enrolled policy signer's key (SM2 with SM3 and the ID 1234567812345678: sign with 'openssl dgst -sm3 -sign KEY -sigopt distid:1234567812345678')"
+                )
             }
         }
         let policy: Policy
@@ -45,7 +49,9 @@ struct LoadedPolicy: Sendable {
             policy = try PolicyParser.parse(bytes: text, file: "policy")
             expected = try policy.expectedSet()
         } catch {
-            throw Rejection("the policy does not lint clean: " + error.diagnostics.map(\.description).joined(separator: "; "))
+            throw Rejection(
+                "the policy does not lint clean: " + error.diagnostics.map(\.description).joined(separator: "; ")
+            )
         }
         if let current, policy.version <= current {
             throw Rejection("version \(policy.version) is not above the loaded version \(current) (no rollback)")
@@ -58,11 +64,17 @@ struct LoadedPolicy: Sendable {
                 // About 90 bytes a line in practice: reserving once spares the index its rehashes.
                 let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
                 whitelist.reserve(vm: rules.vm, count: size / 90)
-                let (digest, _) = try AllowListReader.readRaw(path: file, algorithm: reference.digest.algorithm, copyTo: copy) { path, sha256 in
+                let (digest, _) = try AllowListReader.readRaw(
+                    path: file,
+                    algorithm: reference.digest.algorithm,
+                    copyTo: copy
+                ) { path, sha256 in
                     whitelist.add(vm: rules.vm, pathBytes: path, sha256: sha256)
                 }
                 guard digest == reference.digest else {
-                    throw Rejection("the allow-list \(reference.file) of vm \(rules.vm) has digest \(digest), but the policy pins \(reference.digest)")
+                    throw Rejection(
+                        "the allow-list \(reference.file) of vm \(rules.vm) has digest \(digest), but the policy pins \(reference.digest)"
+                    )
                 }
             } catch let error as AllowListError {
                 throw Rejection("\(error)")

@@ -7,11 +7,22 @@ import UkeyToken
 /// v1 and leave v2 in force), and the chain is re-judged before any measurement sees the policy.
 extension DaemonServices {
     @discardableResult
-    func adopt(text: [UInt8], signature: [UInt8], token: any TrustedRoot, source: String) async throws(ServiceError) -> LoadedPolicy {
+    func adopt(
+        text: [UInt8],
+        signature: [UInt8],
+        token: any TrustedRoot,
+        source: String
+    ) async throws(ServiceError) -> LoadedPolicy {
         let (policy, boot, allowDemoKeys) = (self.policy, self.boot, tokens.allowDemoKeys)
         let outcome = await boot.gate.serialized { () async -> Result<LoadedPolicy, ServiceError> in
             do throws(ServiceError) {
-                let candidate = try await policy.verifyCandidate(text: text, signature: signature, token: token, source: source, allowDemoKeys: allowDemoKeys)
+                let candidate = try await policy.verifyCandidate(
+                    text: text,
+                    signature: signature,
+                    token: token,
+                    source: source,
+                    allowDemoKeys: allowDemoKeys
+                )
                 try await policy.install(candidate, token: token)
                 await boot.rebuildChain()
                 return .success(candidate)
@@ -23,8 +34,14 @@ extension DaemonServices {
         logger.notice("policy version \(candidate.version) loaded")
         // A rule set that relaxes what a guard judges says so in the audit log, each load.
         for rules in candidate.policy.runtime where rules.interpreters == .allow {
-            logger.notice("policy version \(candidate.version): \(rules.vm)'s guard lets interpreters read any script (interpreters: allow)")
-            await audit.record("policy-relaxed", ["version": .int(candidate.version), "vm": .string(rules.vm), "setting": "interpreters: allow"], logger: logger)
+            logger.notice(
+                "policy version \(candidate.version): \(rules.vm)'s guard lets interpreters read any script (interpreters: allow)"
+            )
+            await audit.record(
+                "policy-relaxed",
+                ["version": .int(candidate.version), "vm": .string(rules.vm), "setting": "interpreters: allow"],
+                logger: logger
+            )
         }
         return candidate
     }
@@ -41,7 +58,9 @@ extension DaemonServices {
         let candidates = try PolicyDirectory(path: directory).candidates()
         let inForce = await policy.loaded?.version
         // Unparseable files sort first: they may claim any version, so they are refused loudly.
-        guard let newest = candidates.first(where: { $0.version == nil }) ?? candidates.max(by: { ($0.version ?? 0) < ($1.version ?? 0) }),
+        guard
+            let newest = candidates.first(where: { $0.version == nil })
+                ?? candidates.max(by: { ($0.version ?? 0) < ($1.version ?? 0) }),
             newest.version.map({ $0 > (inForce ?? 0) }) ?? true
         else {
             logger.info("policy directory \(directory): nothing newer than version \(inForce ?? 0)")
@@ -49,20 +68,30 @@ extension DaemonServices {
         }
         do throws(ServiceError) {
             guard let signature = newest.signature else {
-                logger.warning("policy \(newest.file) rejected, the old one stays in force: no signature file \(newest.file).sig")
+                logger.warning(
+                    "policy \(newest.file) rejected, the old one stays in force: no signature file \(newest.file).sig"
+                )
                 throw .policyRejected(reason: "no signature file \(newest.file).sig")
             }
             let candidate = try await adopt(text: newest.text, signature: signature, token: token, source: newest.file)
             if !recorded {
-                await audit.record("policy-load", ["outcome": "loaded", "version": .int(candidate.version), "source": .string(newest.file)], logger: logger)
+                await audit.record(
+                    "policy-load",
+                    ["outcome": "loaded", "version": .int(candidate.version), "source": .string(newest.file)],
+                    logger: logger
+                )
             }
             return candidate.version
         } catch {
             if !recorded {
-                await audit.record("policy-load", [
-                    "outcome": "rejected", "source": .string(newest.file),
-                    "reason": .string(error.summary),
-                ], logger: logger)
+                await audit.record(
+                    "policy-load",
+                    [
+                        "outcome": "rejected", "source": .string(newest.file),
+                        "reason": .string(error.summary),
+                    ],
+                    logger: logger
+                )
             }
             throw error
         }

@@ -27,11 +27,14 @@ struct PolicyDirectory {
             throw .invalidArgument(reason: "cannot read the policy directory \(path): \(error.localizedDescription)")
         }
         guard names.count <= Self.maxPolicies else {
-            throw .invalidArgument(reason: "the policy directory \(path) holds \(names.count) policies; the limit is \(Self.maxPolicies)")
+            throw .invalidArgument(
+                reason: "the policy directory \(path) holds \(names.count) policies; the limit is \(Self.maxPolicies)"
+            )
         }
         return names.compactMap { name in
             let file = path + "/" + name
-            guard let text = FileManager.default.contents(atPath: file), text.count <= PolicyParser.maxPolicyBytes else { return nil }
+            guard let text = FileManager.default.contents(atPath: file), text.count <= PolicyParser.maxPolicyBytes
+            else { return nil }
             let signature = FileManager.default.contents(atPath: file + ".sig").map(Array.init)
             let version = try? PolicyParser.parse(bytes: Array(text), file: file).version
             return Candidate(file: file, text: Array(text), signature: signature, version: version)

@@ -40,7 +40,9 @@ final class PolicyService {
     /// Restores the policy in force and the mode at start. The policy file must be the one the
     /// sealed record names and must still verify with the enrolled signer, or the start fails.
     func restore(from token: any TrustedRoot) async throws {
-        if let raw = await token.daemonRecord("mode"), let mode = EnforcementMode(rawValue: String(decoding: raw, as: UTF8.self)) {
+        if let raw = await token.daemonRecord("mode"),
+            let mode = EnforcementMode(rawValue: String(decoding: raw, as: UTF8.self))
+        {
             modeOverride = mode
         }
         guard let raw = await token.daemonRecord("policy") else { return }
@@ -48,14 +50,24 @@ final class PolicyService {
         let text = try AtomicFile.read(policyPath, limit: PolicyParser.maxPolicyBytes)
         let signature = try AtomicFile.read(policyPath + ".sig", limit: 4096)
         guard Digest.of(text).description == record.sha256 else {
-            throw StoreError(.integrity, path: policyPath, "integrity check failed: the policy file is not the one that was loaded (its digest differs from the sealed record)")
+            throw StoreError(
+                .integrity,
+                path: policyPath,
+                "integrity check failed: the policy file is not the one that was loaded (its digest differs from the sealed record)"
+            )
         }
         let signer = try await token.policySigner()
         do {
             let store = allowLists
-            loaded = try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: nil) { (store.path(for: $0), nil) }
+            loaded = try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: nil) {
+                (store.path(for: $0), nil)
+            }
         } catch {
-            throw StoreError(.integrity, path: policyPath, "integrity check failed: the stored policy no longer verifies: \(error)")
+            throw StoreError(
+                .integrity,
+                path: policyPath,
+                "integrity check failed: the stored policy no longer verifies: \(error)"
+            )
         }
         logger.info("policy version \(record.version) in force")
     }
@@ -63,7 +75,13 @@ final class PolicyService {
     /// Checks a policy against the enrolled signer, the linter and the version in force. A refusal
     /// is logged here and is `policyRejected` with the reason; the old policy stays. Called only
     /// inside the gate, with `install` after it, so the version it must exceed cannot change between.
-    func verifyCandidate(text: [UInt8], signature: [UInt8], token: any TrustedRoot, source: String, allowDemoKeys: Bool) async throws(ServiceError) -> LoadedPolicy {
+    func verifyCandidate(
+        text: [UInt8],
+        signature: [UInt8],
+        token: any TrustedRoot,
+        source: String,
+        allowDemoKeys: Bool
+    ) async throws(ServiceError) -> LoadedPolicy {
         let signer: PolicySigner
         do {
             signer = try await token.policySigner()
@@ -76,18 +94,27 @@ final class PolicyService {
         }
         let store = allowLists
         do throws(LoadedPolicy.Rejection) {
-            let candidate = try LoadedPolicy.verify(text: text, signature: signature, signer: signer, above: loaded?.version) { reference throws(LoadedPolicy.Rejection) in
+            let candidate = try LoadedPolicy.verify(
+                text: text,
+                signature: signature,
+                signer: signer,
+                above: loaded?.version
+            ) { reference throws(LoadedPolicy.Rejection) in
                 try store.stage(reference)
             }
             // The registers backend may not extend every register (a TPM: 8-16 and 23 only).
             if let entity = candidate.expected.entities.first(where: { !token.usableRegisters.contains($0.register) }) {
                 let usable = token.usableRegisters.sorted().map(String.init).joined(separator: ", ")
-                throw LoadedPolicy.Rejection("entity '\(entity.name)' uses register \(entity.register), which the \(token.roleBackends["registers"] ?? "") registers cannot extend (usable: \(usable))")
+                throw LoadedPolicy.Rejection(
+                    "entity '\(entity.name)' uses register \(entity.register), which the \(token.roleBackends["registers"] ?? "") registers cannot extend (usable: \(usable))"
+                )
             }
             // SM3 digests are for sites that need SM3 registers: refused where there is no SM3 bank,
             // rather than folded into the SHA-256 bank.
             if candidate.policy.algorithms.contains(.sm3), !token.banks.contains(.sm3) {
-                throw LoadedPolicy.Rejection("the policy's digests use sm3, which needs an sm3 register bank: \(await token.missingBank(.sm3))")
+                throw LoadedPolicy.Rejection(
+                    "the policy's digests use sm3, which needs an sm3 register bank: \(await token.missingBank(.sm3))"
+                )
             }
             return candidate
         } catch {

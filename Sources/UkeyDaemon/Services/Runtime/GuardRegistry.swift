@@ -64,7 +64,9 @@ final class GuardRegistry: Sendable {
     /// Every guard heard from, for `Admin.Status`, in a stable order.
     func snapshot() -> [(key: Key, entry: Entry)] {
         entries.withLock { entries in
-            entries.map { ($0.key, $0.value) }.sorted { ($0.key.vm, $0.key.via.rawValue, $0.key.pid) < ($1.key.vm, $1.key.via.rawValue, $1.key.pid) }
+            entries.map { ($0.key, $0.value) }.sorted {
+                ($0.key.vm, $0.key.via.rawValue, $0.key.pid) < ($1.key.vm, $1.key.via.rawValue, $1.key.pid)
+            }
         }
     }
 }

@@ -22,7 +22,13 @@ struct RuntimeView: Sendable {
     func onTimeout(vm: String?) -> String { whitelist.onTimeout(vm: vm, mode: mode).rawValue }
 
     func check(_ request: Runtime.CheckExec.Request) -> Runtime.CheckExec.Reply {
-        let verdict = whitelist.check(vm: request.vm, path: request.path, digest: request.digest, vmTrusted: trusted.contains(request.vm), mode: mode)
+        let verdict = whitelist.check(
+            vm: request.vm,
+            path: request.path,
+            digest: request.digest,
+            vmTrusted: trusted.contains(request.vm),
+            mode: mode
+        )
         return Runtime.CheckExec.Reply(decision: verdict.decision.rawValue, rule: verdict.rule, reason: verdict.reason)
     }
 }
@@ -79,8 +85,12 @@ enum Runtime {
             guard let view = call.services.boot.runtime.withLockedValue({ $0 }) else { throw .noPolicy }
             let vm = request.vm ?? request.items.first?.vm
             return Reply(
-                results: request.items.map(view.check), generation: view.generation, onTimeout: view.onTimeout(vm: vm),
-                interpreters: view.whitelist.interpreters(vm: vm).rawValue, tag: request.tag)
+                results: request.items.map(view.check),
+                generation: view.generation,
+                onTimeout: view.onTimeout(vm: vm),
+                interpreters: view.whitelist.interpreters(vm: vm).rawValue,
+                tag: request.tag
+            )
         }
     }
 
@@ -172,15 +182,24 @@ enum Runtime {
             try await send(.success(reply), true)
             while !stopping() && connected() { try? await Task.sleep(for: .milliseconds(100)) }
             let key = registryKey(request, call)
-            guard !stopping(), call.services.guards.lost(key, reason: "its connection to ukeyd closed without a stop") else { return }
-            call.services.logger.warning("exec guard of \(request.vm) (pid \(call.caller.pid)) is gone without a stop: execs there are no longer held")
+            guard !stopping(), call.services.guards.lost(key, reason: "its connection to ukeyd closed without a stop")
+            else { return }
+            call.services.logger.warning(
+                "exec guard of \(request.vm) (pid \(call.caller.pid)) is gone without a stop: execs there are no longer held"
+            )
             await call.services.audit.record(
-                "guard", ["vm": .string(request.vm), "event": "lost", "via": "socket", "pid": .int(Int(call.caller.pid)), "reason": "its connection to ukeyd closed without a stop"],
-                logger: call.services.logger)
+                "guard",
+                [
+                    "vm": .string(request.vm), "event": "lost", "via": "socket", "pid": .int(Int(call.caller.pid)),
+                    "reason": "its connection to ukeyd closed without a stop",
+                ],
+                logger: call.services.logger
+            )
         }
 
         static func registryKey(_ request: Request, _ call: CallContext) -> GuardRegistry.Key {
-            call.caller.guest.map { GuardRegistry.Key(vm: $0, via: .channel, pid: 0) } ?? GuardRegistry.Key(vm: request.vm, via: .socket, pid: call.caller.pid)
+            call.caller.guest.map { GuardRegistry.Key(vm: $0, via: .channel, pid: 0) }
+                ?? GuardRegistry.Key(vm: request.vm, via: .socket, pid: call.caller.pid)
         }
     }
 }

@@ -28,7 +28,10 @@ enum Auth {
         static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
             let sessions = call.services.sessions
             guard sessions.logins.enter(call.caller) else {
-                throw .loginBusy(reason: "this process already has \(LoginLimiter.perPeer) logins waiting for their PIN checks; wait for their answers")
+                throw .loginBusy(
+                    reason:
+                        "this process already has \(LoginLimiter.perPeer) logins waiting for their PIN checks; wait for their answers"
+                )
             }
             defer { sessions.logins.leave(call.caller) }
             let token = try call.services.tokens.require()
@@ -51,7 +54,13 @@ enum Auth {
                 if let vm = request.forVm {
                     let (id, ticket) = sessions.issueTicket(user: request.user, vm: vm)
                     logger.info("login: \(request.user), a start ticket for \(vm)")
-                    return Reply(session: nil, ticket: id, expires: ticket.expires, roles: roles, certificate: certificate)
+                    return Reply(
+                        session: nil,
+                        ticket: id,
+                        expires: ticket.expires,
+                        roles: roles,
+                        certificate: certificate
+                    )
                 }
                 let (id, session) = sessions.open(user: request.user, roles: roles, for: call.caller)
                 logger.info("login: \(request.user) (uid \(call.caller.uid))")

@@ -40,14 +40,17 @@ final class SessionService: Sendable {
     func startAuthority(_ credential: String?, entity: String, caller: Caller) -> StartTickets.Authority {
         guard let credential else { return .refused("authentication-required") }
         let now = clock()
-        if let authority = tickets.withLockedValue({ $0.redeem(credential, entity: entity, pid: caller.pid, now: now) }) {
+        if let authority = tickets.withLockedValue({ $0.redeem(credential, entity: entity, pid: caller.pid, now: now) })
+        {
             return authority
         }
         return table.withLockedValue { table in
             if let session = table.lookup(credential, uid: caller.uid, now: now) { return .user(session.user) }
             // Another uid's session is refused as such: a start by a process of another uid
             // takes a start ticket (ukeyctl login --for-vm), never the session itself.
-            if table.belongsToAnother(credential, uid: caller.uid, now: now) { return .refused("session-of-another-uid") }
+            if table.belongsToAnother(credential, uid: caller.uid, now: now) {
+                return .refused("session-of-another-uid")
+            }
             return .refused("authentication-required")
         }
     }

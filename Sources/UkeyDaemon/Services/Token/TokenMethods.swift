@@ -18,7 +18,12 @@ enum Token {
         static func answer(_ request: NoParameters, in call: CallContext) async throws(ServiceError) -> Reply {
             let token = try call.services.tokens.require()
             let algorithms = token.banks.map(\.rawValue) + [token.keyAlgorithm.signatureAlgorithm]
-            return Reply(backend: token.backendName, serial: await token.serial, algorithms: algorithms, roles: token.roleBackends)
+            return Reply(
+                backend: token.backendName,
+                serial: await token.serial,
+                algorithms: algorithms,
+                roles: token.roleBackends
+            )
         }
     }
 
@@ -92,7 +97,9 @@ enum Token {
             if TokenKey(rawValue: request.key) != nil || request.key == "policy-signer" {
                 throw .restrictedKey(request.key)
             }
-            guard let id = request.session, let open = call.services.sessions.lookup(id, for: call.caller), open.user == request.key else {
+            guard let id = request.session, let open = call.services.sessions.lookup(id, for: call.caller),
+                open.user == request.key
+            else {
                 throw .sessionRequired
             }
             guard request.digest.count == 32 else { throw .invalidParameter("digest") }
