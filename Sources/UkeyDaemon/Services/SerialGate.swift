@@ -8,8 +8,9 @@ final class SerialGate {
 
     nonisolated init() {}
 
-    /// Runs `body` with no other gated operation interleaved.
-    func serialized<T>(_ body: () async throws -> T) async rethrows -> T {
+    /// Runs `body` with no other gated operation interleaved; its error, typed or not, passes
+    /// through as it is.
+    func serialized<T, Failure: Error>(_ body: () async throws(Failure) -> T) async throws(Failure) -> T {
         if busy {
             await withCheckedContinuation { waiters.append($0) }
         } else {

@@ -333,15 +333,9 @@ enum Boot {
             for item in plan.items {
                 hashed.append(await BootService.hashState(item, caller: call.caller))
             }
-            let outcome = await boot.gate.serialized {
-                () -> Result<(release: BootChain.Release, sealed: [Sealed], unsealed: [Unsealed]), ServiceError> in
-                do throws(ServiceError) {
-                    return .success(try await boot.releaseSealing(entity: request.entity, hashed: hashed))
-                } catch {
-                    return .failure(error)
-                }
+            let (release, sealed, unsealedNow) = try await boot.gate.serialized { () async throws(ServiceError) in
+                try await boot.releaseSealing(entity: request.entity, hashed: hashed)
             }
-            let (release, sealed, unsealedNow) = try outcome.get()
             var unsealed = unsealedNow
             if let refusal = plan.refusal {
                 unsealed += await boot.writableComponents(of: request.entity).map {

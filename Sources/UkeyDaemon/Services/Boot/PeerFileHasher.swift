@@ -68,50 +68,41 @@ public enum PeerFileHasher {
         using algorithm: HashAlgorithm,
         cache: MeasurementCache? = nil
     ) async throws(FileDigester.Failure) -> Hashed {
-        let result: Result<Hashed, FileDigester.Failure> = await withCheckedContinuation { continuation in
-            queue.async {
-                do throws(FileDigester.Failure) {
-                    let fd = try openAsPeer(path, uid: uid, gid: gid)
-                    defer { close(fd) }
-                    guard let before = MeasurementCache.FileIdentity(descriptor: fd) else {
-                        throw FileDigester.Failure(path: path, reason: String(cString: strerror(errno)))
-                    }
-                    if let digest = cache?.digest(of: before, algorithm: algorithm, descriptor: fd) {
-                        return continuation.resume(
-                            returning: .success(Hashed(digest: digest, identity: before, cached: true))
-                        )
-                    }
-                    let hashStart = MeasurementCache.now()
-                    let digest = try FileDigester.digest(
-                        ofDescriptor: fd,
-                        path: path,
-                        using: algorithm,
-                        deadline: .now + deadline
-                    )
-                    guard let after = MeasurementCache.FileIdentity(descriptor: fd), after.pin == before.pin else {
-                        throw FileDigester.Failure(
-                            path: path,
-                            reason: "changed while ukeyd was hashing it; not measured"
-                        )
-                    }
-                    // Its status changed meanwhile (a chown): the digest stands, but only a file
-                    // whose whole identity held through the read is taken for its content later.
-                    if after == before {
-                        cache?.remember(
-                            before,
-                            algorithm: algorithm,
-                            digest: digest,
-                            descriptor: fd,
-                            hashStart: hashStart
-                        )
-                    }
-                    continuation.resume(returning: .success(Hashed(digest: digest, identity: before, cached: false)))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
+        try await run { () throws(FileDigester.Failure) -> Hashed in
+            let fd = try openAsPeer(path, uid: uid, gid: gid)
+            defer { close(fd) }
+            guard let before = MeasurementCache.FileIdentity(descriptor: fd) else {
+                throw FileDigester.Failure(path: path, reason: String(cString: strerror(errno)))
             }
+            if let digest = cache?.digest(of: before, algorithm: algorithm, descriptor: fd) {
+                return Hashed(digest: digest, identity: before, cached: true)
+            }
+            let hashStart = MeasurementCache.now()
+            let digest = try FileDigester.digest(
+                ofDescriptor: fd,
+                path: path,
+                using: algorithm,
+                deadline: .now + deadline
+            )
+            guard let after = MeasurementCache.FileIdentity(descriptor: fd), after.pin == before.pin else {
+                throw FileDigester.Failure(
+                    path: path,
+                    reason: "changed while ukeyd was hashing it; not measured"
+                )
+            }
+            // Its status changed meanwhile (a chown): the digest stands, but only a file
+            // whose whole identity held through the read is taken for its content later.
+            if after == before {
+                cache?.remember(
+                    before,
+                    algorithm: algorithm,
+                    digest: digest,
+                    descriptor: fd,
+                    hashStart: hashStart
+                )
+            }
+            return Hashed(digest: digest, identity: before, cached: false)
         }
-        return try result.get()
     }
 
     /// glibc's setfsuid and setfsgid (<sys/fsuid.h>, which Swift's Glibc module leaves out).
@@ -155,10 +146,12 @@ public enum PeerFileHasher {
         return fd
     }
 
-    private static func run(
-        _ work: @escaping @Sendable () throws(FileDigester.Failure) -> Digest
-    ) async throws(FileDigester.Failure) -> Digest {
-        let result: Result<Digest, FileDigester.Failure> = await withCheckedContinuation { continuation in
+    /// Runs `work` on the hashing queue, off the cooperative pool: a large file's read must not
+    /// hold a thread the daemon's tasks need.
+    private static func run<T: Sendable>(
+        _ work: @escaping @Sendable () throws(FileDigester.Failure) -> T
+    ) async throws(FileDigester.Failure) -> T {
+        let result: Result<T, FileDigester.Failure> = await withCheckedContinuation { continuation in
             queue.async {
                 do throws(FileDigester.Failure) {
                     continuation.resume(returning: .success(try work()))

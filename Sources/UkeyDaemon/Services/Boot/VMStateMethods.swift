@@ -137,14 +137,9 @@ extension Boot {
                 hashed.append(state)
             }
             let uid = call.caller.uid
-            let outcome = await boot.gate.serialized { () -> Result<Reply, ServiceError> in
-                do throws(ServiceError) {
-                    return .success(try await boot.commitAccept(entity: request.entity, hashed: hashed, uid: uid))
-                } catch {
-                    return .failure(error)
-                }
+            return try await boot.gate.serialized { () async throws(ServiceError) in
+                try await boot.commitAccept(entity: request.entity, hashed: hashed, uid: uid)
             }
-            return try outcome.get()
         }
     }
 }

@@ -14,23 +14,18 @@ extension DaemonServices {
         source: String
     ) async throws(ServiceError) -> LoadedPolicy {
         let (policy, boot, allowDemoKeys) = (self.policy, self.boot, tokens.allowDemoKeys)
-        let outcome = await boot.gate.serialized { () async -> Result<LoadedPolicy, ServiceError> in
-            do throws(ServiceError) {
-                let candidate = try await policy.verifyCandidate(
-                    text: text,
-                    signature: signature,
-                    token: token,
-                    source: source,
-                    allowDemoKeys: allowDemoKeys
-                )
-                try await policy.install(candidate, token: token)
-                await boot.rebuildChain()
-                return .success(candidate)
-            } catch {
-                return .failure(error)
-            }
+        let candidate = try await boot.gate.serialized { () async throws(ServiceError) -> LoadedPolicy in
+            let candidate = try await policy.verifyCandidate(
+                text: text,
+                signature: signature,
+                token: token,
+                source: source,
+                allowDemoKeys: allowDemoKeys
+            )
+            try await policy.install(candidate, token: token)
+            await boot.rebuildChain()
+            return candidate
         }
-        let candidate = try outcome.get()
         logger.notice("policy version \(candidate.version) loaded")
         // A rule set that relaxes what a guard judges says so in the audit log, each load.
         for rules in candidate.policy.runtime where rules.interpreters == .allow {
