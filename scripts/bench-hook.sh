@@ -12,29 +12,11 @@ bin=.build/release
 work=$(mktemp -d -t ukey-bench-hook.XXXXXX)
 ukeyd_pid=
 trap '[ -n "$ukeyd_pid" ] && kill "$ukeyd_pid" 2> /dev/null; rm -rf "$work"' EXIT
-export UKEY_SOCKET="$work/run/ukeyd.sock"
-
-best() {  # best wall time of 3 runs of "$@", in seconds
-    local best_time=
-    for _ in 1 2 3; do
-        local start end t
-        start=$(date +%s.%N)
-        "$@" > /dev/null
-        end=$(date +%s.%N)
-        t=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.6f", b - a }')
-        if [ -z "$best_time" ] || awk -v t="$t" -v b="$best_time" 'BEGIN { exit !(t < b) }'; then best_time=$t; fi
-    done
-    echo "$best_time"
-}
+source scripts/bench-lib.sh
 
 # Every start hashes everything here: what a first start costs (bench-vm-life.sh measures the
 # later ones, which find the parent measured in this boot).
-printf '[boot]\nreuse-measurements = false\n' > "$work/ukeyd.toml"
-"$bin/ukeyd" --config "$work/ukeyd.toml" --state-dir "$work/state" --runtime-dir "$work/run" --socket "$UKEY_SOCKET" --policy-dir "$work/none" > "$work/ukeyd.log" 2>&1 &
-ukeyd_pid=$!
-for _ in $(seq 200); do [ -S "$UKEY_SOCKET" ] && break; sleep 0.05; done
-"$bin/ukeyctl" keygen --out "$work/signer" > /dev/null
-"$bin/ukeyctl" init --so-pin so-secret-42 --policy-signer "$work/signer.pem" > /dev/null
+start_provisioned_ukeyd '[boot]\nreuse-measurements = false\n'
 head -c 16777216 /dev/urandom > "$work/vmlinuz"
 firmware=$(realpath /usr/share/seabios/bios-256k.bin)
 head -c 33554432 /dev/urandom > "$work/initrd.img"

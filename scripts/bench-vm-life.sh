@@ -16,27 +16,9 @@ bin=.build/release
 work=$(mktemp -d -t ukey-bench-life.XXXXXX)
 ukeyd_pid=
 trap '[ -n "$ukeyd_pid" ] && kill "$ukeyd_pid" 2> /dev/null; rm -rf "$work"' EXIT
-export UKEY_SOCKET="$work/run/ukeyd.sock"
 export UKEY_CONFIG=/nonexistent
-
-seconds() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
-best() {  # best wall time of 3 runs of "$@", in seconds
-    local best_time= start t
-    for _ in 1 2 3; do
-        start=$(seconds)
-        "$@" > /dev/null
-        t=$(elapsed "$start" "$(seconds)")
-        if [ -z "$best_time" ] || awk -v t="$t" -v b="$best_time" 'BEGIN { exit !(t < b) }'; then best_time=$t; fi
-    done
-    echo "$best_time"
-}
-
-"$bin/ukeyd" --state-dir "$work/state" --runtime-dir "$work/run" --socket "$UKEY_SOCKET" --policy-dir "$work/none" > "$work/ukeyd.log" 2>&1 &
-ukeyd_pid=$!
-for _ in $(seq 200); do [ -S "$UKEY_SOCKET" ] && break; sleep 0.05; done
-"$bin/ukeyctl" keygen --out "$work/signer" > /dev/null
-"$bin/ukeyctl" init --so-pin so-secret-42 --policy-signer "$work/signer.pem" > /dev/null
+source scripts/bench-lib.sh
+start_provisioned_ukeyd ""
 head -c 4194304 /dev/urandom > "$work/vmlinuz"
 head -c 8388608 /dev/urandom > "$work/initrd.img"
 (yes "ukey bench parent image" || true) | head -c $((4 * 1073741824)) > "$work/parent.raw"
