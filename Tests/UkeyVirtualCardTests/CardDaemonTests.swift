@@ -20,6 +20,20 @@ extension CardPeerTests {
         static let keysReader = VirtualCardPeer.keysReader
         static let aliceReader = VirtualCardPeer.userReaders["alice"]!
 
+        /// ukeyd's keys card's PIN as its pin file holds it (0600), in the peer's directory.
+        static func writeKeysPIN(_ text: String) throws -> String {
+            let pinFile = try VirtualCardPeer.requireDirectory() + "/daemon-card.pin"
+            try? FileManager.default.removeItem(atPath: pinFile)
+            #expect(
+                FileManager.default.createFile(
+                    atPath: pinFile,
+                    contents: Data(text.utf8),
+                    attributes: [.posixPermissions: 0o600]
+                )
+            )
+            return pinFile
+        }
+
         /// Fresh cards, enrolled: ukeyd's keys card in the first reader (its PIN in a 0600 file),
         /// alice's own in the second; a ukeyd on the first, initialised, with alice.
         static func start(addAlice: Bool = true) throws -> (daemon: TestDaemon, pinFile: String) {
@@ -33,15 +47,7 @@ extension CardPeerTests {
             guard alices.status == 0 else {
                 throw VirtualCardPeer.Unavailable(description: "ukeyctl card enroll --user alice: \(alices.stderr)")
             }
-            let pinFile = try VirtualCardPeer.requireDirectory() + "/daemon-card.pin"
-            try? FileManager.default.removeItem(atPath: pinFile)
-            #expect(
-                FileManager.default.createFile(
-                    atPath: pinFile,
-                    contents: Data("123456\n".utf8),
-                    attributes: [.posixPermissions: 0o600]
-                )
-            )
+            let pinFile = try Self.writeKeysPIN("123456\n")
             let daemon = try TestDaemon(
                 arguments: [
                     "--keys", "pcsc", "--users", "pcsc", "--store", "pcsc", "--pcsc-reader", keysReader,
@@ -234,15 +240,7 @@ extension CardPeerTests {
         func otherCardByIdentity() throws {
             try VirtualCardPeer.insertCard(fresh: true)
             #expect(try ExternalTool.run(Self.ukeyctl, ["card", "enroll", "--reader", Self.keysReader]).status == 0)
-            let pinFile = try VirtualCardPeer.requireDirectory() + "/daemon-card.pin"
-            try? FileManager.default.removeItem(atPath: pinFile)
-            #expect(
-                FileManager.default.createFile(
-                    atPath: pinFile,
-                    contents: Data("123456".utf8),
-                    attributes: [.posixPermissions: 0o600]
-                )
-            )
+            let pinFile = try Self.writeKeysPIN("123456")
             let tpm = try SoftwareTPM()
             let daemon = try TestDaemon(
                 arguments: [
@@ -365,15 +363,7 @@ extension CardPeerTests {
                     .status == 0
             )
             try VirtualCardPeer.removeCard(slot: 1)
-            let pinFile = try VirtualCardPeer.requireDirectory() + "/daemon-card.pin"
-            try? FileManager.default.removeItem(atPath: pinFile)
-            #expect(
-                FileManager.default.createFile(
-                    atPath: pinFile,
-                    contents: Data("123456\n".utf8),
-                    attributes: [.posixPermissions: 0o600]
-                )
-            )
+            let pinFile = try Self.writeKeysPIN("123456\n")
             let daemon = try TestDaemon(
                 arguments: [
                     "--keys", "pcsc", "--users", "pcsc", "--store", "pcsc", "--pcsc-reader", Self.keysReader,
