@@ -39,6 +39,9 @@ let package = Package(
         // protocol, the audit log, the boot journal and every binary parser. Also the byte forms
         // both ends of a socket share (hex, exec fingerprints).
         .target(name: "UkeyCodec", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        // The API: per method its name, role, typed request and reply, IDL text and audit
+        // record; shared by ukeyd and every client, so a method's shape is written once.
+        .target(name: "UkeyAPI", dependencies: ["UkeyCodec"], swiftSettings: strict),
         // ukeyd.toml's strict TOML subset: a leaf, so the gates read ukeyd's settings without
         // linking the daemon.
         .target(name: "UkeyConfig", dependencies: [], swiftSettings: strict),
@@ -72,7 +75,7 @@ let package = Package(
         // The tamper-evident audit log: hash-chained records, signed checkpoints, group commit.
         .target(
             name: "UkeyAudit",
-            dependencies: ["UkeyCore", "UkeyCodec", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UkeyAPI", "UkeyCore", "UkeyCodec", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // tpm2-tss from Debian's libtss2-dev (esys, tctildr, rc, mu), and the TPM backend over it.
@@ -122,7 +125,7 @@ let package = Package(
         .systemLibrary(name: "CFanotify"),
         .target(
             name: "UkeyGuard",
-            dependencies: ["CFanotify", "UkeyClient", "UkeyVarlink", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CFanotify", "UkeyAPI", "UkeyClient", "UkeyVarlink", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -137,7 +140,7 @@ let package = Package(
         .target(
             name: "UkeyDaemon",
             dependencies: [
-                "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyVarlink", "UkeyAudit", "UkeyCodec", "UkeyConfig", "CFanotify",
+                "UkeyAPI", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyVarlink", "UkeyAudit", "UkeyCodec", "UkeyConfig", "CFanotify",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -150,8 +153,9 @@ let package = Package(
         // The hypervisor side, pure: a libvirt domain (or qemu command line) mapped to what ukeyd
         // is asked, and the qcow2 backing chain read from the images' headers.
         .target(name: "UkeyHypervisor", dependencies: [], swiftSettings: strict),
-        // A blocking varlink client for ukeyctl and the tests.
-        .target(name: "UkeyClient", dependencies: ["UkeyVarlink"], swiftSettings: strict),
+        // A blocking varlink client for ukeyctl, the gates, the guard and the tests: typed calls
+        // of the API's methods.
+        .target(name: "UkeyClient", dependencies: ["UkeyVarlink", "UkeyAPI"], swiftSettings: strict),
         // The daemon's composition root: picks the token backend.
         .executableTarget(
             name: "ukeyd",
@@ -166,7 +170,7 @@ let package = Package(
         .executableTarget(
             name: "ukeyctl",
             dependencies: [
-                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyHypervisor", "UkeyCodec", "UkeyPCSC", "UkeyPIV", "UkeySM",
+                "UkeyAPI", "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyHypervisor", "UkeyCodec", "UkeyPCSC", "UkeyPIV", "UkeySM",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -176,7 +180,7 @@ let package = Package(
         // The gate the enforcement points share: a guest's files measured through ukeyd.
         .target(
             name: "UkeyGuestGate",
-            dependencies: ["UkeyHypervisor", "UkeyClient", "UkeyVarlink", "UkeyConfig", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UkeyHypervisor", "UkeyAPI", "UkeyClient", "UkeyVarlink", "UkeyConfig", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // libvirt's qemu hook: a guest starts only when ukeyd vouches for everything it loads.
@@ -191,7 +195,7 @@ let package = Package(
         .executableTarget(
             name: "ukey-bench",
             dependencies: [
-                "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyTPM", "UkeyPCSC", "UkeyPIV", "UkeySM",
+                "UkeyAPI", "UkeyCore", "UkeyPolicy", "UkeyToken", "UkeyClient", "UkeyVarlink", "UkeyAudit", "UkeyTPM", "UkeyPCSC", "UkeyPIV", "UkeySM",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
@@ -217,6 +221,7 @@ let package = Package(
         ),
         .testTarget(name: "UkeyFuzzTests", dependencies: ["UkeyFuzzTargets", "UkeyTesting"], swiftSettings: strict),
         .target(name: "UkeyTesting", dependencies: ["UkeyClient", "UkeyVarlink"], swiftSettings: strict),
+        .testTarget(name: "UkeyAPITests", dependencies: ["UkeyAPI", "UkeyClient", "UkeyTesting"], swiftSettings: strict),
         .testTarget(name: "UkeyCoreTests", dependencies: ["UkeyCore", "UkeyTesting"], swiftSettings: strict),
         .testTarget(
             name: "UkeyStoreTests",
@@ -241,7 +246,7 @@ let package = Package(
         .testTarget(
             name: "UkeyDaemonTests",
             dependencies: [
-                "UkeyCore", "UkeyToken", "UkeyTesting", "UkeyClient", "UkeyVarlink", "UkeyDaemon", "UkeyConfig", "UkeyAudit", "UkeyTPM", "UkeySM",
+                "UkeyAPI", "UkeyCore", "UkeyToken", "UkeyTesting", "UkeyClient", "UkeyVarlink", "UkeyDaemon", "UkeyConfig", "UkeyAudit", "UkeyTPM", "UkeySM",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -1,4 +1,5 @@
 import Foundation
+import UkeyAPI
 import UkeyClient
 import UkeyVarlink
 
@@ -66,43 +67,30 @@ public final class DaemonDecisions: AllowSetSource {
         gaps: [String],
         deadline: TimeInterval
     ) throws {
-        let parameters: [String: JSONValue] = [
-            "vm": .string(vm), "event": .string(event.rawValue), "mounts": .array(mounts.map { .string($0) }),
-            "gaps": .array(gaps.map { .string($0) }),
-        ]
+        let request = Runtime.GuardEvent.Request(vm: vm, event: event.rawValue, mounts: mounts, gaps: gaps)
         let connection = try VarlinkConnection(path: socket, timeout: deadline)
         switch event {
         case .start:
             // `more`: one reply comes now, and the call stays open until this process ends.
-            try connection.send(VarlinkCall(method: "io.ukey.Runtime.GuardEvent", parameters: parameters, more: true))
-            let reply = try connection.receive()
-            if let error = reply.error { throw VarlinkError(error, reply.parameters) }
+            try connection.send(VarlinkCall(Runtime.GuardEvent.self, request, more: true))
+            _ = try connection.receive().decoded(as: Runtime.GuardEvent.self)
             presence = connection
         case .stop:
-            _ = try connection.call("io.ukey.Runtime.GuardEvent", parameters)
+            _ = try connection.call(Runtime.GuardEvent.self, request)
             presence = nil
         }
     }
 
     public func decide(vm: String, files: [(path: String, sha256: [UInt8])], deadline: TimeInterval) throws -> Decisions
     {
-        let items: [JSONValue] = files.map { file in
-            .object([
-                "vm": .string(vm), "path": .string(file.path), "digest": .string("sha256:" + Hex.encode(file.sha256)),
-            ])
-        }
-        let reply = try exchange(deadline: deadline) { connection in
-            try connection.call("io.ukey.Runtime.CheckExecBatch", ["items": .array(items), "vm": .string(vm)])
-        }
-        guard case .array(let results)? = reply["results"], results.count == files.count,
-            let generation = reply["generation"]?.intValue, let onTimeout = reply["onTimeout"]?.stringValue
-        else { throw Failure(description: "ukeyd's CheckExecBatch reply is not what ukey-guard expects") }
-        return Decisions(
-            allowed: results.map { $0.objectValue?["decision"]?.stringValue == "allow" },
-            generation: UInt64(max(0, generation)),
-            onTimeout: onTimeout == "allow",
-            interpretersAllowed: reply["interpreters"]?.stringValue == "allow"
+        let request = Runtime.CheckExecBatch.Request(
+            items: files.map { .init(vm: vm, path: $0.path, digest: "sha256:" + Hex.encode($0.sha256)) },
+            vm: vm
         )
+        let reply = try exchange(deadline: deadline) { connection in
+            try connection.call(Runtime.CheckExecBatch.self, request)
+        }
+        return try Decisions(reply, files: files.count)
     }
 
     public var allowSetFetcher: @Sendable (String, TimeInterval) throws -> LocalAllowSet? {
@@ -115,18 +103,21 @@ public final class DaemonDecisions: AllowSetSource {
         while true {
             let reply = try exchange(deadline: deadline) { connection in
                 try connection.call(
-                    "io.ukey.Runtime.AllowedFingerprints",
-                    ["vm": .string(vm), "offset": .int(fingerprints.count)]
+                    Runtime.AllowedFingerprints.self,
+                    .init(vm: vm, offset: fingerprints.count)
                 )
             }
-            guard let available = reply["available"]?.boolValue, let total = reply["total"]?.intValue,
-                let page = reply["generation"]?.intValue, let text = reply["fingerprints"]?.stringValue,
-                let bytes = Data(base64Encoded: text), bytes.count % ExecFingerprint.size == 0
-            else { throw Failure(description: "ukeyd's AllowedFingerprints reply is not what ukey-guard expects") }
-            guard available else { return nil }
+            let bytes = reply.fingerprints.bytes
+            guard bytes.count % ExecFingerprint.size == 0 else {
+                throw Failure(description: "ukeyd's AllowedFingerprints reply is not what ukey-guard expects")
+            }
+            guard reply.available else { return nil }
             // The set moved under us (a reload between pages): start again.
-            if let generation, generation != UInt64(page) { return try fetchAllowSet(vm: vm, deadline: deadline) }
-            generation = UInt64(page)
+            if let generation, generation != reply.generation {
+                return try fetchAllowSet(vm: vm, deadline: deadline)
+            }
+            generation = reply.generation
+            let total = reply.total
             if fingerprints.isEmpty { fingerprints.reserveCapacity(total) }
             bytes.withUnsafeBytes { raw in
                 for offset in stride(from: 0, to: raw.count, by: ExecFingerprint.size) {
@@ -155,5 +146,22 @@ public final class DaemonDecisions: AllowSetSource {
             connection = nil
             throw error
         }
+    }
+}
+
+extension Decisions {
+    /// A CheckExecBatch reply about `files` files, as a guard acts on it.
+    init(_ reply: Runtime.CheckExecBatch.Reply, files: Int) throws {
+        guard reply.results.count == files else {
+            throw DaemonDecisions.Failure(
+                description: "ukeyd answered about \(reply.results.count) files, not \(files)"
+            )
+        }
+        self.init(
+            allowed: reply.results.map { $0.decision == "allow" },
+            generation: reply.generation,
+            onTimeout: reply.onTimeout == "allow",
+            interpretersAllowed: reply.interpreters == "allow"
+        )
     }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import UkeyAPI
+import UkeyClient
 import UkeyVarlink
 
 /// Decisions from inside a guest: ukeyd's CheckExecBatch over the VM's virtio-serial port
@@ -39,16 +41,9 @@ public final class PortDecisions: DecisionSource {
         gaps: [String],
         deadline: TimeInterval
     ) throws {
-        let parameters: [String: JSONValue] = [
-            "event": .string(event.rawValue), "mounts": .array(mounts.map { .string($0) }),
-            "gaps": .array(gaps.map { .string($0) }),
-        ]
+        let request = Runtime.GuardEvent.Request(vm: nil, event: event.rawValue, mounts: mounts, gaps: gaps)
         try write(
-            VarlinkFraming.frame(
-                VarlinkCodec.encode(
-                    VarlinkCall(method: "io.ukey.Runtime.GuardEvent", parameters: parameters, oneway: true)
-                )
-            ),
+            VarlinkFraming.frame(VarlinkCodec.encode(VarlinkCall(Runtime.GuardEvent.self, request, oneway: true))),
             until: Date() + deadline
         )
     }
@@ -57,19 +52,13 @@ public final class PortDecisions: DecisionSource {
     {
         calls += 1
         let tag = String(nonce, radix: 16) + "-" + String(calls)
-        let items: [JSONValue] = files.map { file in
-            .object(["path": .string(file.path), "digest": .string("sha256:" + Hex.encode(file.sha256))])
-        }
+        let request = Runtime.CheckExecBatch.Request(
+            items: files.map { .init(vm: nil, path: $0.path, digest: "sha256:" + Hex.encode($0.sha256)) },
+            tag: tag
+        )
         let until = Date() + deadline
         try write(
-            VarlinkFraming.frame(
-                VarlinkCodec.encode(
-                    VarlinkCall(
-                        method: "io.ukey.Runtime.CheckExecBatch",
-                        parameters: ["items": .array(items), "tag": .string(tag)]
-                    )
-                )
-            ),
+            VarlinkFraming.frame(VarlinkCodec.encode(VarlinkCall(Runtime.CheckExecBatch.self, request))),
             until: until
         )
         var lastError: String?
@@ -82,16 +71,7 @@ public final class PortDecisions: DecisionSource {
                     continue
                 }
                 guard reply.parameters["tag"] == .string(tag) else { continue }
-                guard case .array(let results)? = reply.parameters["results"], results.count == files.count,
-                    let generation = reply.parameters["generation"]?.intValue,
-                    let onTimeout = reply.parameters["onTimeout"]?.stringValue
-                else { throw Failure(description: "ukeyd's CheckExecBatch reply is not what ukey-guard expects") }
-                return Decisions(
-                    allowed: results.map { $0.objectValue?["decision"]?.stringValue == "allow" },
-                    generation: UInt64(max(0, generation)),
-                    onTimeout: onTimeout == "allow",
-                    interpretersAllowed: reply.parameters["interpreters"]?.stringValue == "allow"
-                )
+                return try Decisions(reply.decoded(as: Runtime.CheckExecBatch.self), files: files.count)
             }
         }
     }

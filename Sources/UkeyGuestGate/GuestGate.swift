@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import UkeyAPI
 import UkeyClient
 import UkeyConfig
 import UkeyHypervisor
@@ -26,33 +27,29 @@ public enum GuestGate {
         }
 
         for step in mapping.steps {
-            var parameters: [String: JSONValue] = [
-                "entity": .string(step.entity), "component": .string(step.component),
-            ]
+            var request = Boot.Measure.Request(entity: step.entity, component: step.component)
             switch step.source {
             case .file(let path):
-                parameters["path"] = .string(path)
-                parameters["hold"] = .string(mapping.vm)
+                request.path = path
+                request.hold = mapping.vm
             case .text(let text):
-                parameters["digest"] = .string(
+                request.digest =
                     "sha256:" + SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
-                )
             }
-            if step.entity == mapping.vm, let session = mapping.session { parameters["session"] = .string(session) }
-            let reply: [String: JSONValue]
+            if step.entity == mapping.vm { request.session = mapping.session }
+            let reply: Boot.Measure.Reply
             do {
-                reply = try connection.call("io.ukey.Boot.Measure", parameters)
-            } catch let error as VarlinkError {
+                reply = try connection.call(Boot.Measure.self, request)
+            } catch let error as APIError {
                 let reason = error.parameters["reason"]?.stringValue.map { ": \($0)" } ?? ""
                 return "ukey: refusing to start \(guest): \(step.entity)/\(step.component): \(error.name)\(reason)"
             } catch {
                 return
                     "ukey: refusing to start \(guest): ukeyd did not answer for \(step.entity)/\(step.component) (\(error))"
             }
-            guard reply["load"]?.boolValue == true else {
-                let reason = reply["reason"]?.stringValue ?? "not trusted"
+            guard reply.load else {
                 return
-                    "ukey: refusing to start \(guest): \(step.entity)/\(step.component) is \(reply["verdict"]?.stringValue ?? "?") (\(reason))"
+                    "ukey: refusing to start \(guest): \(step.entity)/\(step.component) is \(reply.verdict) (\(reply.reason ?? "not trusted"))"
             }
         }
         return nil
@@ -64,8 +61,8 @@ public enum GuestGate {
     /// before the gate reads the images; best effort (ukeyd down is the measurement's refusal).
     public static func begin(_ vm: String, socket: String = socketPath()) {
         _ = try? VarlinkConnection(path: socket, timeout: 30).call(
-            "io.ukey.Boot.Started",
-            ["entity": .string(vm), "phase": .string("begin")]
+            Boot.Started.self,
+            .init(entity: vm, phase: "begin")
         )
     }
 
@@ -74,7 +71,7 @@ public enum GuestGate {
     /// leaves the files held until the VM is released, and its state unsealed.
     public static func started(_ vm: String, socket: String = socketPath()) -> String? {
         do {
-            _ = try VarlinkConnection(path: socket, timeout: 30).call("io.ukey.Boot.Started", ["entity": .string(vm)])
+            _ = try VarlinkConnection(path: socket, timeout: 30).call(Boot.Started.self, .init(entity: vm))
             return nil
         } catch {
             return "ukey: cannot tell ukeyd that \(vm) started: \(error)"
@@ -87,24 +84,22 @@ public enum GuestGate {
     /// Tells ukeyd the VM stopped: it seals the VM's writable state and releases it. The
     /// problem to say, if any (a call that failed, or a state left unsealed); nil when all went.
     public static func release(_ vm: String, socket: String = socketPath()) -> String? {
-        let reply: [String: JSONValue]
+        let reply: Boot.Release.Reply
         do {
             reply = try VarlinkConnection(path: socket, timeout: releaseTimeout).call(
-                "io.ukey.Boot.Release",
-                ["entity": .string(vm)]
+                Boot.Release.self,
+                .init(entity: vm)
             )
         } catch {
             return
                 "ukey: cannot release \(vm): \(error); its disk is not sealed, so its next start is refused until it is accepted (ukeyctl vm accept \(vm))"
         }
         var problems: [String] = []
-        if reply["state"]?.stringValue == "untrusted" {
-            problems.append("ukey: \(vm) stays untrusted for this boot (\(reply["reason"]?.stringValue ?? "?"))")
+        if reply.state == "untrusted" {
+            problems.append("ukey: \(vm) stays untrusted for this boot (\(reply.reason ?? "?"))")
         }
-        for unsealed in reply["unsealed"]?.arrayValue ?? [] {
-            problems.append(
-                "ukey: \(vm)/\(unsealed["component"]?.stringValue ?? "?") not sealed: \(unsealed["reason"]?.stringValue ?? "?")"
-            )
+        for unsealed in reply.unsealed {
+            problems.append("ukey: \(vm)/\(unsealed.component) not sealed: \(unsealed.reason)")
         }
         return problems.isEmpty ? nil : problems.joined(separator: "\n")
     }

@@ -1,3 +1,4 @@
+import UkeyAPI
 import Crypto
 import Foundation
 import UkeyCore
@@ -229,13 +230,10 @@ struct Bench {
         defer { stop() }
         print("\nukeyd on the tpm backend (registers and keys in swtpm), pipelined 64 deep on 1 connection\n")
         let measure = VarlinkCall(
-            method: "io.ukey.Boot.Measure",
-            parameters: ["entity": "vmm", "component": "kernel", "digest": .string(String(kernel))]
+            Boot.Measure.self,
+            .init(entity: "vmm", component: "kernel", digest: String(kernel))
         )
-        let quote = VarlinkCall(
-            method: "io.ukey.Boot.Quote",
-            parameters: ["nonce": .string(Data("0123456789abcdef".utf8).base64EncodedString())]
-        )
+        let quote = VarlinkCall(Boot.Quote.self, .init(nonce: Array("0123456789abcdef".utf8)))
         row("PCR_Extend: swtpm via tpm2-tss (bare)", raw.extends, nil)
         var best = (measure: 0.0, quote: 0.0)
         for connections in [1, 16] {
@@ -293,10 +291,10 @@ struct Bench {
         let (socket, pid, signer, stop) = try DaemonBench.start(binary: binary, policy: policy)
         defer { stop() }
         print("\nukeyd over its Unix socket (varlink, pipelined 64 deep; runtime dir on tmpfs)\n")
-        let getInfo = VarlinkCall(method: "org.varlink.service.GetInfo")
+        let getInfo = VarlinkCall(VarlinkService.GetInfo.self, Empty())
         let measure = VarlinkCall(
-            method: "io.ukey.Boot.Measure",
-            parameters: ["entity": "vmm", "component": "kernel", "digest": .string(String(kernel))]
+            Boot.Measure.self,
+            .init(entity: "vmm", component: "kernel", digest: String(kernel))
         )
         var softMeasures: [Int: Double] = [:]
         for connections in [1, 16] {
@@ -353,24 +351,22 @@ struct Bench {
     }
 
     /// An exec the demo policy allows in the `office` VM once the demo host is booted.
-    static let officeCheck = VarlinkCall(
-        method: "io.ukey.Runtime.CheckExec",
-        parameters: [
-            "vm": "office", "path": "/usr/bin/soffice",
-            "digest": "sha256:5f0c3c1e2c0a3b1f3e1c55f2b3e2c1f0a9d8c7b6a5f4e3d2c1b0a99887766554",
-        ]
+    static let officeCheck = Runtime.CheckExec.Request(
+        vm: "office",
+        path: "/usr/bin/soffice",
+        digest: "sha256:5f0c3c1e2c0a3b1f3e1c55f2b3e2c1f0a9d8c7b6a5f4e3d2c1b0a99887766554"
     )
 
     /// The whitelist on the exec path, a million-entry policy, durable audit appends.
     static func execBenchmarks(socket: String, pid: Int32, signer: P256.Signing.PrivateKey, policy: String) async throws
     {
         try ExecBench.bootDemoHost(socket: socket, policyText: policy)
-        let check = officeCheck
-        let probe = try VarlinkConnection(path: socket).call("io.ukey.Runtime.CheckExec", check.parameters)
-        guard probe["decision"] == "allow" else {
+        let check = VarlinkCall(Runtime.CheckExec.self, officeCheck)
+        let probe = try VarlinkConnection(path: socket).call(Runtime.CheckExec.self, officeCheck)
+        guard probe.decision == "allow" else {
             throw BenchError("the bench host did not boot: CheckExec says \(probe)")
         }
-        let getInfo = VarlinkCall(method: "org.varlink.service.GetInfo")
+        let getInfo = VarlinkCall(VarlinkService.GetInfo.self, Empty())
         print("\nthe exec path: CheckExec (allowed, not audited by default) against the protocol floor\n")
         var worst = 0.0
         for connections in [1, 16] {
@@ -421,10 +417,7 @@ struct Bench {
         let signature = try signer.signature(for: SHA256.hash(data: Array(million.utf8))).derRepresentation
         let clock = ContinuousClock()
         let start = clock.now
-        _ = try admin.call(
-            "io.ukey.Admin.LoadPolicy",
-            ["policy": .string(million), "signature": .string(signature.base64EncodedString())]
-        )
+        _ = try admin.call(Admin.LoadPolicy.self, .init(policy: million, signature: Array(signature)))
         let loadSeconds = ExecBench.seconds(clock.now - start)
         let after = ExecBench.memory(pid: pid)
         print(

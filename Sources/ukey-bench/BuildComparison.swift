@@ -1,3 +1,4 @@
+import UkeyAPI
 import Foundation
 import UkeyVarlink
 
@@ -92,11 +93,8 @@ enum BuildComparison {
     ) async throws -> [Int: (getInfo: Double, checkExec: Double, measure: Double)] {
         let (socket, _, _, stop) = try DaemonBench.start(binary: binary, policy: policy, name: name)
         defer { stop() }
-        let getInfo = VarlinkCall(method: "org.varlink.service.GetInfo")
-        let measure = VarlinkCall(
-            method: "io.ukey.Boot.Measure",
-            parameters: ["entity": "vmm", "component": "kernel", "digest": .string(kernel)]
-        )
+        let getInfo = VarlinkCall(VarlinkService.GetInfo.self, Empty())
+        let measure = VarlinkCall(Boot.Measure.self, .init(entity: "vmm", component: "kernel", digest: kernel))
         var out: [Int: (getInfo: Double, checkExec: Double, measure: Double)] = [:]
         var measured: [Int: Double] = [:]
         for connections in connections {
@@ -109,7 +107,7 @@ enum BuildComparison {
         }
         // CheckExec needs the demo host booted (its VM trusted); the boot starts afresh.
         try ExecBench.bootDemoHost(socket: socket, policyText: policy)
-        let check = Bench.officeCheck
+        let check = VarlinkCall(Runtime.CheckExec.self, Bench.officeCheck)
         for connections in connections {
             let floor = try await DaemonBench.rate(
                 socket: socket,

@@ -1,3 +1,4 @@
+import UkeyAPI
 import Crypto
 import Foundation
 import UkeyPCSC
@@ -92,16 +93,10 @@ extension Bench {
         let soft = try DaemonBench.start(binary: binary, policy: policy, name: "soft-card-peer")
         defer { soft.stop() }
         for socket in [card.socket, soft.socket] {
-            _ = try VarlinkConnection(path: socket).call(
-                "io.ukey.Admin.AddUser",
-                ["user": "bench", "pin": "123456", "roles": []]
-            )
+            _ = try VarlinkConnection(path: socket).call(Admin.AddUser.self, .init(user: "bench", pin: "123456"))
         }
-        let login = VarlinkCall(method: "io.ukey.Auth.Login", parameters: ["user": "bench", "pin": "123456"])
-        let quote = VarlinkCall(
-            method: "io.ukey.Boot.Quote",
-            parameters: ["nonce": .string(Data("0123456789abcdef".utf8).base64EncodedString())]
-        )
+        let login = VarlinkCall(Auth.Login.self, .init(user: "bench", pin: "123456"))
+        let quote = VarlinkCall(Boot.Quote.self, .init(nonce: Array("0123456789abcdef".utf8)))
         print(
             "\nthrough ukeyd, one call at a time (p50 / p99): keys, users and store on the card, against the soft token"
         )

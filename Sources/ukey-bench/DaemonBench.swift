@@ -1,3 +1,4 @@
+import UkeyAPI
 import Crypto
 import Foundation
 import UkeyClient
@@ -38,7 +39,7 @@ enum DaemonBench {
         try process.run()
         var up = false
         for _ in 0..<400 where !up {
-            up = (try? VarlinkConnection(path: socket).call("org.varlink.service.GetInfo")) != nil
+            up = (try? VarlinkConnection(path: socket).call(VarlinkService.GetInfo.self)) != nil
             if !up { usleep(25_000) }
         }
         guard up else { throw BenchError("ukeyd did not start") }
@@ -46,14 +47,11 @@ enum DaemonBench {
         let certificate = try IdentityCA.makeRoot(key: signer, commonName: "bench signer", now: Date())
         let admin = try VarlinkConnection(path: socket)
         _ = try admin.call(
-            "io.ukey.Admin.Initialize",
-            ["soPin": "bench-so-pin", "policySigner": .string(try IdentityCA.pem(certificate))]
+            Admin.Initialize.self,
+            .init(soPIN: "bench-so-pin", policySigner: try IdentityCA.pem(certificate))
         )
         let signature = try signer.signature(for: SHA256.hash(data: Array(policy.utf8))).derRepresentation
-        _ = try admin.call(
-            "io.ukey.Admin.LoadPolicy",
-            ["policy": .string(policy), "signature": .string(signature.base64EncodedString())]
-        )
+        _ = try admin.call(Admin.LoadPolicy.self, .init(policy: policy, signature: Array(signature)))
         return (
             socket, process.processIdentifier, signer,
             {
@@ -123,10 +121,7 @@ enum DaemonBench {
         let connection = try VarlinkConnection(path: socket, timeout: 600)
         let clock = ContinuousClock()
         let start = clock.now
-        _ = try connection.call(
-            "io.ukey.Boot.Measure",
-            ["entity": "vmm", "component": "kernel", "path": .string(path)]
-        )
+        _ = try connection.call(Boot.Measure.self, .init(entity: "vmm", component: "kernel", path: path))
         let elapsed = clock.now - start
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }

@@ -1,3 +1,4 @@
+import UkeyAPI
 import Crypto
 import Foundation
 import UkeyAudit
@@ -15,18 +16,20 @@ enum ExecBench {
         let policy = try PolicyParser.parse(bytes: Array(policyText.utf8), file: "demo.yaml")
         let connection = try VarlinkConnection(path: socket)
         // A new boot: the earlier benchmarks measured other images (the 1 GiB one) into this one.
-        _ = try connection.call("io.ukey.Boot.Reset")
-        _ = try connection.call("io.ukey.Admin.AddUser", ["user": "alice", "pin": "alice-pin-1", "roles": ["office"]])
-        let session = try connection.call("io.ukey.Auth.Login", ["user": "alice", "pin": "alice-pin-1"])["session"]!
+        _ = try connection.call(Boot.Reset.self)
+        _ = try connection.call(Admin.AddUser.self, .init(user: "alice", pin: "alice-pin-1", roles: ["office"]))
+        let session = try connection.call(Auth.Login.self, .init(user: "alice", pin: "alice-pin-1")).session
         for entity in policy.entities where entity.name != "dev" {
             for component in entity.components {
                 guard let digest = component.digest else { continue }
                 _ = try connection.call(
-                    "io.ukey.Boot.Measure",
-                    [
-                        "entity": .string(entity.name), "component": .string(component.name),
-                        "digest": .string(digest.description), "session": session,
-                    ]
+                    Boot.Measure.self,
+                    .init(
+                        entity: entity.name,
+                        component: component.name,
+                        digest: digest.description,
+                        session: session
+                    )
                 )
             }
         }

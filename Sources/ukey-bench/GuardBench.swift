@@ -1,3 +1,4 @@
+import UkeyAPI
 import Crypto
 import Foundation
 import UkeyClient
@@ -188,8 +189,8 @@ enum GuardBench {
         let daemon = try DaemonBench.start(binary: ukeyd, policy: policy, name: "guard")
         defer { daemon.stop() }
         _ = try VarlinkConnection(path: daemon.socket).call(
-            "io.ukey.Boot.Measure",
-            ["entity": "vmm", "component": "marker", "digest": .string("sha256:" + digest)]
+            Boot.Measure.self,
+            .init(entity: "vmm", component: "marker", digest: "sha256:" + digest)
         )
         // The default: the guard holds the VM's allow set (measured once it has fetched it).
         let guarding = try GuardProcess(

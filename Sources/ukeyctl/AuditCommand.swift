@@ -1,6 +1,7 @@
 import ArgumentParser
 import Crypto
 import Foundation
+import UkeyAPI
 import UkeyAudit
 import UkeyClient
 import UkeyToken
@@ -29,18 +30,16 @@ struct AuditShow: ParsableCommand {
     @Flag(help: "Keep printing records as they are written, until interrupted.") var follow = false
 
     func run() throws {
-        var parameters: [String: JSONValue] = ["since": .int(since)]
-        if let type { parameters["type"] = .string(type) }
         guard follow else {
-            parameters["limit"] = .int(min(max(limit, 1), 1000))
-            let reply = try daemon.call("io.ukey.Audit.Query", parameters)
-            for record in reply["records"]?.arrayValue ?? [] { print(line(record)) }
+            let request = Audit.Query.Request(since: since, limit: min(max(limit, 1), 1000), type: type)
+            let reply = try daemon.call(Audit.Query.self, request)
+            for record in reply.records { print(line(.object(record))) }
             return
         }
         let connection: VarlinkConnection
         do {
             connection = try VarlinkConnection(path: daemon.socketPath, timeout: 0)
-            try connection.send(VarlinkCall(method: "io.ukey.Audit.Query", parameters: parameters, more: true))
+            try connection.send(VarlinkCall(Audit.Query.self, .init(since: since, type: type), more: true))
         } catch {
             FileHandleOutput.standardError("ukeyctl: \(error)")
             throw ExitCode.unreachable
@@ -53,13 +52,14 @@ struct AuditShow: ParsableCommand {
                 FileHandleOutput.standardError("ukeyctl: the stream ended: \(error)")
                 throw ExitCode.unreachable
             }
-            if let error = reply.error {
-                FileHandleOutput.standardError(
-                    "ukeyctl: \(DaemonOptions.explain(VarlinkError(error, reply.parameters)))"
-                )
+            let page: Audit.Query.Reply
+            do {
+                page = try reply.decoded(as: Audit.Query.self)
+            } catch {
+                FileHandleOutput.standardError("ukeyctl: \(DaemonOptions.explain(error))")
                 throw ExitCode.checkFailed
             }
-            for record in reply.parameters["records"]?.arrayValue ?? [] { print(line(record)) }
+            for record in page.records { print(line(.object(record))) }
             fflush(nil)  // all streams: a pipe to `grep` sees records as they come
             if !reply.continues { return }
         }
@@ -105,10 +105,10 @@ struct AuditVerify: ParsableCommand {
         String = SM2Identifier.defaultText
 
     func run() throws {
-        let reply: [String: JSONValue]
+        let reply: Audit.Verify.Reply
         switch (log.isEmpty ? nil : log, cert) {
         case (nil, nil):
-            reply = try daemon.call("io.ukey.Audit.Verify")
+            reply = try daemon.call(Audit.Verify.self)
         case (let log?, let cert?):
             let pem = String(decoding: try PolicyFiles.read(cert), as: UTF8.self)
             let rootPEM = try rootCA.map { String(decoding: try PolicyFiles.read($0), as: UTF8.self) }
@@ -143,42 +143,28 @@ struct AuditVerify: ParsableCommand {
             } catch {
                 throw InputError("\(error)")
             }
-            reply = [
-                "ok": .bool(result.ok), "count": .int(result.count), "checkpoints": .int(result.checkpoints),
-                "unsignedTail": .int(result.unsignedTail),
-                "firstBad": result.firstBad.map { .int(Int($0)) } ?? .null,
-                "reason": result.reason.map(JSONValue.string) ?? .null,
-                "files": .array(result.files.map(JSONValue.string)),
-                "removedByRetention": .array(
-                    result.removedByRetention.map {
-                        .object([
-                            "archive": .string($0.name), "upto": .int(Int($0.upto)), "head": .string($0.head),
-                            "recordedAt": .int(Int($0.recordedAt)),
-                        ])
-                    }
-                ),
-            ]
+            reply = Audit.Verify.Reply(result)
         default:
             throw ValidationError("give both --log and --cert for an offline check, or neither to ask ukeyd")
         }
-        let ok = reply["ok"] == true
+        let ok = reply.ok
         if !daemon.printJSON(reply) {
             let what = log.first ?? "the audit log"
-            let files = reply["files"]?.arrayValue?.count ?? 1
+            let files = max(reply.files.count, 1)
             if ok {
-                let tail = reply["unsignedTail"]?.intValue ?? 0
+                let tail = reply.unsignedTail
                 print(
-                    "\(what): \(Style.green.apply("verified")): \(reply["count"]?.text ?? "0") records in \(files) file(s), \(reply["checkpoints"]?.text ?? "0") signed checkpoint(s)"
+                    "\(what): \(Style.green.apply("verified")): \(reply.count) records in \(files) file(s), \(reply.checkpoints) signed checkpoint(s)"
                         + (tail > 0 ? ", \(tail) after the last checkpoint (chained, not yet signed)" : "")
                 )
             } else {
                 print(
-                    "\(what): \(Style.red.apply("FAILED")) at record \(reply["firstBad"]?.text ?? "?"): \(reply["reason"]?.text ?? "")"
+                    "\(what): \(Style.red.apply("FAILED")) at record \(reply.firstBad.map(String.init) ?? "?"): \(reply.reason ?? "")"
                 )
             }
-            for removed in reply["removedByRetention"]?.arrayValue ?? [] {
+            for removed in reply.removedByRetention {
                 print(
-                    "  \(removed["archive"]?.text ?? "?"): removed by retention (record \(removed["recordedAt"]?.text ?? "?") says so); its chain ended at record \(removed["upto"]?.text ?? "?"), hash \(removed["head"]?.text ?? "?")"
+                    "  \(removed.archive): removed by retention (record \(removed.recordedAt) says so); its chain ended at record \(removed.upto), hash \(removed.head)"
                 )
             }
         }

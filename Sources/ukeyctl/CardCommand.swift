@@ -1,6 +1,7 @@
 import ArgumentParser
 import Crypto
 import Foundation
+import UkeyAPI
 import UkeyPCSC
 import UkeyPIV
 import UkeyToken
@@ -188,8 +189,8 @@ struct CardCertify: AsyncParsableCommand {
     func run() async throws {
         let key = try management.key()
         let client = card.client
-        let attestation = try daemon.call("io.ukey.Token.Certificate", ["name": "attestation"])
-        let keysCertificate = attestation["pem"]?.stringValue.flatMap { try? Certificate(pemEncoded: $0) }
+        let attestation = try daemon.call(Token.Certificate.self, .init(name: "attestation"))
+        let keysCertificate = try? Certificate(pemEncoded: attestation.pem)
         let cardSignatureKey = try await client.certificate(slot: .signature).flatMap {
             try? Certificate(derEncoded: $0)
         }?.publicKey
@@ -228,8 +229,8 @@ struct CardCertify: AsyncParsableCommand {
             signatureAlgorithm: .ecdsaWithSHA256
         )
         let csr = try request.serializeAsPEM().pemString
-        let issued = try daemon.call("io.ukey.Admin.IssueCertificate", ["user": .string(user), "csr": .string(csr)])
-        guard let pem = issued["certificate"]?.stringValue, let certificate = try? Certificate(pemEncoded: pem) else {
+        let issued = try daemon.call(Admin.IssueCertificate.self, .init(user: user, csr: csr))
+        guard let certificate = try? Certificate(pemEncoded: issued.certificate) else {
             throw InputError("ukeyd returned no certificate")
         }
         try await client.putCertificate(try IdentityCA.der(certificate), slot: .authentication, managementKey: key)

@@ -1,3 +1,4 @@
+import UkeyAPI
 import Foundation
 import Testing
 import UkeyClient
@@ -170,7 +171,7 @@ struct DaemonAccessTests {
             return try connection.receive()
         }
         var methods: [String] = []
-        for interface in VarlinkInterface.all {
+        for interface in APIInterface.all {
             for line in interface.description.split(separator: "\n") {
                 let text = line.trimmingCharacters(in: .whitespaces)
                 guard text.hasPrefix("method "), let open = text.firstIndex(of: "(") else { continue }
@@ -227,7 +228,7 @@ struct DaemonAccessTests {
         let result = try Self.python.run(["-c", script, f.daemon.socketPath, try f.expected("vmm", "kernel")])
         #expect(result.status == 0, "\(result.stderr)")
         let out = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
-        #expect(out["interfaces"] as? [String] == VarlinkInterface.all.map(\.name))
+        #expect(out["interfaces"] as? [String] == APIInterface.all.map(\.name))
         let members = out["members"] as? [String: [String]] ?? [:]
         #expect(
             members["io.ukey.Boot"]?.contains("Measure") == true

@@ -157,17 +157,4 @@ struct VarlinkFramingTests {
         }
         for call in directed { #expect(try VarlinkCodec.decodeCall(VarlinkCodec.encode(call)) == call, "\(generator)") }
     }
-
-    @Test("every interface ukeyd serves has a description naming itself")
-    func interfaces() {
-        #expect(
-            VarlinkInterface.all.map(\.name) == [
-                "org.varlink.service", "io.ukey.Boot", "io.ukey.Auth", "io.ukey.Runtime", "io.ukey.Token",
-                "io.ukey.Audit", "io.ukey.Admin",
-            ]
-        )
-        for interface in VarlinkInterface.all {
-            #expect(interface.description.contains("interface \(interface.name)\n"))
-        }
-    }
 }

@@ -14,6 +14,8 @@ final class DenialAggregator: Sendable {
     private struct Key: Hashable {
         let uid: UInt32
         let method: String
+        /// permission-denied or invalid-call.
+        let type: String
     }
 
     private struct Window {
@@ -30,11 +32,12 @@ final class DenialAggregator: Sendable {
     func admit(
         uid: UInt32,
         method: String,
+        type: String = "permission-denied",
         actor: AuditActor,
         now: Date = Date()
     ) -> (recordNow: Bool, ended: AuditEntry?) {
         windows.withLock { windows in
-            let key = Key(uid: uid, method: method)
+            let key = Key(uid: uid, method: method, type: type)
             if var window = windows[key], now.timeIntervalSince(window.start) < Self.interval {
                 window.repeated += 1
                 window.actor = actor
@@ -67,7 +70,7 @@ final class DenialAggregator: Sendable {
         let format = ISO8601DateFormatter()
         format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return AuditEntry(
-            type: "permission-denied",
+            type: key.type,
             actor: window.actor,
             subject: [
                 "method": .string(key.method), "repeated": .int(window.repeated),

@@ -1,42 +1,20 @@
+import UkeyAPI
 import UkeyAudit
 import UkeyVarlink
 
 /// Routes a call to its method after the checks every call gets, in this order: the interface
-/// and method exist; the caller holds the method's role (else PermissionDenied, and nothing runs).
-/// Then the wire layer reads the typed request, the method answers, the wire layer writes the
-/// reply, and `AuditRules` records the call. Unary calls, queued measurements and follow streams
-/// all take this path: one lookup, one role check, one audit.
+/// and method exist; the caller holds the method's role (else PermissionDenied, and nothing
+/// runs); the parameters read as the method's request and pass its checks (else
+/// InvalidParameter naming one). Then the method answers, its reply is written, and the records
+/// its `audit` describes are queued. Unary calls, queued measurements and follow streams all
+/// take this path: one lookup, one role check, one read, one audit.
 public struct Dispatcher: Sendable {
-    /// A method with its wire conversions applied: what the dispatcher runs.
-    struct Route: Sendable {
-        typealias Answer = @Sendable (Parameters, CallContext) async throws(ServiceError) -> [String: JSONValue]
-        typealias Submit =
-            @Sendable (Parameters, CallContext, MeasurementTicket.Origin) async throws(ServiceError) ->
-            MeasurementTicket?
-        typealias Stream =
-            @Sendable (
-                Parameters, CallContext, _ stopping: @escaping @Sendable () -> Bool,
-                _ connected: @escaping @Sendable () -> Bool,
-                _ send: (VarlinkReply) async throws -> Void
-            ) async throws -> Void
-        typealias Immediate = @Sendable (Parameters, CallContext) throws(ServiceError) -> [String: JSONValue]
-
-        let role: Role?
-        let answer: Answer
-        /// Queues the call's work instead of answering it (`QueuedMethod`).
-        let submit: Submit?
-        /// Answers a call made with `more: true` by streaming (`StreamingMethod`).
-        let stream: Stream?
-        /// Answers without waiting (`ImmediateMethod`).
-        let immediate: Immediate?
-    }
-
     let services: DaemonServices
     let routes: [String: Route]
 
     public init(services: DaemonServices) {
         self.services = services
-        self.routes = Dictionary(uniqueKeysWithValues: MethodTable.all.map { ($0.name, Self.route($0)) })
+        self.routes = Dictionary(uniqueKeysWithValues: MethodTable.all.map { ($0.name, Route($0)) })
     }
 
     /// A call answered but not yet acknowledged: its audit records may still be on their way
@@ -53,23 +31,13 @@ public struct Dispatcher: Sendable {
         await handle(call, from: caller, admitted: admit(call, from: caller))
     }
 
-    private func handle(
-        _ call: VarlinkCall,
-        from caller: Caller,
-        admitted: Result<Route, ServiceError>
-    ) async -> Handled {
-        let reply: VarlinkReply
+    private func handle(_ call: VarlinkCall, from caller: Caller, admitted: Result<Route, APIError>) async -> Handled {
         switch admitted {
         case .failure(let refusal):
-            reply = .failure(refusal.varlink)
+            return refused(call, from: caller, refusal)
         case .success(let route):
-            do throws(ServiceError) {
-                reply = VarlinkReply(parameters: try await route.answer(Parameters(call.parameters), context(caller)))
-            } catch {
-                reply = .failure(error.varlink)
-            }
+            return recorded(await route.answer(call.parameters, context(caller)), caller: caller)
         }
-        return recorded(call, from: caller, reply: reply)
     }
 
     /// A call begun: answered already, or a measurement queued for a batch, to be finished
@@ -91,15 +59,13 @@ public struct Dispatcher: Sendable {
         let admitted = admit(call, from: caller)
         if case .success(let route) = admitted, let submit = route.submit {
             let holder = services.audit
-            let origin = MeasurementTicket.Origin { result in
-                AuditRules.record(call, caller: caller, reply: Self.reply(result), holder: holder)
+            let record: @Sendable ([AuditRecord]) -> (AuditLog.Ticket?, AuditLog?) = { records in
+                CallRecorder.record(CallRecorder.entries(records, caller: caller, holder: holder), holder: holder)
             }
-            do throws(ServiceError) {
-                if let ticket = try await submit(Parameters(call.parameters), context(caller), origin) {
-                    return .queued(ticket)
-                }
-            } catch {
-                return .handled(recorded(call, from: caller, reply: .failure(error.varlink)))
+            switch await submit(call.parameters, context(caller), record) {
+            case .queued(let ticket): return .queued(ticket)
+            case .answered(let outcome): return .handled(recorded(outcome, caller: caller))
+            case .notQueued: break
             }
         }
         return .handled(await handle(call, from: caller, admitted: admitted))
@@ -113,29 +79,22 @@ public struct Dispatcher: Sendable {
         // Where allowed execs may be recorded, asking whether this one is would move the sampler,
         // and the call declined here would be asked again: such a daemon answers on the usual path.
         guard !call.more, !services.audit.mayRecordAllowedExec, case .success(let route) = admit(call, from: caller),
-            let immediate = route.immediate
+            let immediate = route.immediate, let outcome = immediate(call.parameters, context(caller)),
+            CallRecorder.entries(outcome.records, caller: caller, holder: services.audit, probe: true).isEmpty
         else { return nil }
-        let reply: VarlinkReply
-        do throws(ServiceError) {
-            reply = VarlinkReply(parameters: try immediate(Parameters(call.parameters), context(caller)))
-        } catch {
-            return nil
-        }
-        guard AuditRules.entries(for: call, caller: caller, reply: reply, holder: services.audit, probe: true).isEmpty
-        else { return nil }
-        return reply
+        return outcome.reply
     }
 
     /// Refuses a call before any method sees it (a guest asking beyond what its channel may):
     /// PermissionDenied, recorded as every refusal is.
     func refuse(_ call: VarlinkCall, from caller: Caller) -> Handled {
-        recorded(call, from: caller, reply: .failure(VarlinkError.permissionDenied()))
+        refused(call, from: caller, .permissionDenied)
     }
 
     /// The queued call's reply, once its batch answered it and queued its audit records.
     func finish(_ ticket: MeasurementTicket) async -> Handled {
         let answer = await ticket.answer()
-        return Handled(reply: Self.reply(answer.result), ticket: answer.audit, log: answer.log)
+        return Handled(reply: Route.reply(answer.result), ticket: answer.audit, log: answer.log)
     }
 
     /// The reply to send, once the call's audit records are durable. If the log cannot take
@@ -146,7 +105,7 @@ public struct Dispatcher: Sendable {
             try await log.durable(ticket)
             return handled.reply
         } catch {
-            return .failure(ServiceError.auditUnavailable(reason: error.description).varlink)
+            return .failure(APIError.auditUnavailable(reason: error.description).varlink)
         }
     }
 
@@ -172,16 +131,16 @@ public struct Dispatcher: Sendable {
         guard case .success(let route) = admit(call, from: caller), let stream = route.stream else {
             return try await send(await acknowledge(await handle(call, from: caller)))
         }
-        try await stream(Parameters(call.parameters), context(caller), stopping, connected) { reply in
-            try await send(await acknowledge(recorded(call, from: caller, reply: reply)))
+        try await stream(call.parameters, context(caller), stopping, connected) { outcome in
+            try await send(await acknowledge(recorded(outcome, caller: caller)))
         }
     }
 
     /// The checks before any method runs.
-    private func admit(_ call: VarlinkCall, from caller: Caller) -> Result<Route, ServiceError> {
+    private func admit(_ call: VarlinkCall, from caller: Caller) -> Result<Route, APIError> {
         guard let route = routes[call.method] else {
             // Unknown: say whether the interface is, so a client learns which name was wrong.
-            guard VarlinkInterface.all.contains(where: { $0.name == call.interface }) else {
+            guard APIInterface.all.contains(where: { $0.name == call.interface }) else {
                 return .failure(.interfaceNotFound(call.interface))
             }
             return .failure(.methodNotFound(call.methodName))
@@ -195,64 +154,37 @@ public struct Dispatcher: Sendable {
     }
 
     /// The reply with its audit records queued.
-    private func recorded(_ call: VarlinkCall, from caller: Caller, reply: VarlinkReply) -> Handled {
-        let (ticket, log) = AuditRules.record(call, caller: caller, reply: reply, holder: services.audit)
-        return Handled(reply: reply, ticket: ticket, log: log)
+    private func recorded(_ outcome: Route.Outcome, caller: Caller) -> Handled {
+        let entries: [AuditEntry]
+        if case .invalid(let parameter) = outcome.refusal {
+            entries = CallRecorder.refusal(
+                "invalid-call",
+                method: outcome.method,
+                detail: ["parameter": .string(parameter)],
+                caller: caller,
+                holder: services.audit
+            )
+        } else {
+            entries = CallRecorder.entries(outcome.records, caller: caller, holder: services.audit)
+        }
+        let (ticket, log) = CallRecorder.record(entries, holder: services.audit)
+        return Handled(reply: outcome.reply, ticket: ticket, log: log)
     }
 
-    private static func reply<R: WireReply>(_ result: Result<R, ServiceError>) -> VarlinkReply {
-        switch result {
-        case .success(let reply): VarlinkReply(parameters: reply.wire)
-        case .failure(let error): .failure(error.varlink)
+    /// A call refused before its method: a denial is recorded (within the denial limits); an
+    /// unknown method leaves nothing.
+    private func refused(_ call: VarlinkCall, from caller: Caller, _ refusal: APIError) -> Handled {
+        guard refusal == .permissionDenied else {
+            return Handled(reply: .failure(refusal.varlink), ticket: nil, log: nil)
         }
-    }
-
-    // MARK: routes from typed methods
-
-    static func route<M: ServiceMethod>(_ method: M.Type) -> Route {
-        let answer: Route.Answer = {
-            (parameters: Parameters, call: CallContext) async throws(ServiceError) -> [String: JSONValue] in
-            try await M.answer(try M.Request(wire: parameters), in: call).wire
-        }
-        var submit: Route.Submit?
-        if let queued = method as? any QueuedMethod.Type { submit = submitter(queued) }
-        var stream: Route.Stream?
-        if let streaming = method as? any StreamingMethod.Type { stream = streamer(streaming) }
-        var immediate: Route.Immediate?
-        if let now = method as? any ImmediateMethod.Type { immediate = answerer(now) }
-        return Route(role: M.role, answer: answer, submit: submit, stream: stream, immediate: immediate)
-    }
-
-    private static func answerer<M: ImmediateMethod>(_ method: M.Type) -> Route.Immediate {
-        { (parameters: Parameters, call: CallContext) throws(ServiceError) -> [String: JSONValue] in
-            try M.answerNow(try M.Request(wire: parameters), in: call).wire
-        }
-    }
-
-    private static func submitter<M: QueuedMethod>(_ method: M.Type) -> Route.Submit {
-        {
-            (
-                parameters: Parameters,
-                call: CallContext,
-                origin: MeasurementTicket.Origin
-            ) async throws(ServiceError) -> MeasurementTicket? in
-            try await M.submit(try M.Request(wire: parameters), in: call, origin: origin)
-        }
-    }
-
-    private static func streamer<M: StreamingMethod>(_ method: M.Type) -> Route.Stream {
-        { parameters, call, stopping, connected, send in
-            let request: M.Request
-            do throws(ServiceError) {
-                request = try M.Request(wire: parameters)
-            } catch {
-                return try await send(.failure(error.varlink))
-            }
-            try await M.stream(request, in: call, stopping: stopping, connected: connected) { result, continues in
-                var reply = reply(result)
-                reply.continues = continues
-                try await send(reply)
-            }
-        }
+        let entries = CallRecorder.refusal(
+            "permission-denied",
+            method: call.method,
+            detail: [:],
+            caller: caller,
+            holder: services.audit
+        )
+        let (ticket, log) = CallRecorder.record(entries, holder: services.audit)
+        return Handled(reply: .failure(refusal.varlink), ticket: ticket, log: log)
     }
 }

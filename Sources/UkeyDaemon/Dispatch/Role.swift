@@ -2,16 +2,6 @@
 import Glibc
 #endif
 
-/// Who may call what (architecture.md section 4), decided from the peer's credentials (SO_PEERCRED).
-public enum Role: String, Sendable, Hashable, CaseIterable {
-    /// Provisioning: uid 0 or a member of the admin group.
-    case admin
-    /// The hypervisor side (libvirt hook, host boot script): uid 0 or the hypervisor group.
-    case hypervisor
-    /// Anyone allowed to connect to the socket.
-    case user
-}
-
 /// The peer of a connection, as the kernel vouches for it.
 public struct Caller: Sendable, Hashable {
     public let uid: UInt32

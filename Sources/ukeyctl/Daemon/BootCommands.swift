@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import UkeyCore
 import UkeyToken
+import UkeyAPI
 import UkeyVarlink
 
 /// `ukeyctl measure ENTITY COMPONENT`: what the hypervisor calls before it loads something.
@@ -22,20 +23,17 @@ struct MeasureCommand: ParsableCommand {
     }
 
     func run() throws {
-        var parameters: [String: JSONValue] = ["entity": .string(entity), "component": .string(component)]
-        if let digest { parameters["digest"] = .string(digest) }
-        if let path { parameters["path"] = .string(path) }
-        if let session { parameters["session"] = .string(session) }
-        let reply = try daemon.call("io.ukey.Boot.Measure", parameters)
-        let load = reply["load"]?.boolValue ?? false
+        let reply = try daemon.call(
+            Boot.Measure.self,
+            .init(entity: entity, component: component, digest: digest, path: path, session: session)
+        )
         if !daemon.printJSON(reply) {
-            let reason = reply["reason"].flatMap { $0 == .null ? nil : $0.text }.map { " (\($0))" } ?? ""
-            let verdict = reply["verdict"]?.text ?? "?"
+            let reason = reply.reason.map { " (\($0))" } ?? ""
             print(
-                "\(entity)/\(component): \(verdict)\(reason), match \(reply["match"]?.text ?? "?"), \(load ? Style.green.apply("load") : Style.red.apply("REFUSE"))"
+                "\(entity)/\(component): \(reply.verdict)\(reason), match \(reply.match ? "yes" : "no"), \(reply.load ? Style.green.apply("load") : Style.red.apply("REFUSE"))"
             )
         }
-        if !load { throw ExitCode.checkFailed }
+        if !reply.load { throw ExitCode.checkFailed }
     }
 }
 
@@ -48,20 +46,17 @@ struct ChainCommand: ParsableCommand {
     @OptionGroup var daemon: DaemonOptions
 
     func run() throws {
-        let reply = try daemon.call("io.ukey.Boot.Chain")
+        let reply = try daemon.call(Boot.Chain.self)
         if daemon.printJSON(reply) { return }
-        print("boot \(reply["bootId"]?.text ?? "?"), mode \(reply["mode"]?.text ?? "?")\n")
-        let nodes = (reply["entities"]?.arrayValue ?? []).compactMap { value -> ChainTree.Node? in
-            guard let name = value["name"]?.stringValue, let parent = value["parent"]?.stringValue,
-                let state = value["state"]?.stringValue.flatMap(EntityState.init(rawValue:))
-            else { return nil }
-            let reason = value["reason"]?.stringValue
+        print("boot \(reply.bootID), mode \(reply.mode)\n")
+        let nodes = reply.entities.compactMap { entity -> ChainTree.Node? in
+            guard let state = EntityState(rawValue: entity.state) else { return nil }
             return ChainTree.Node(
-                name: name,
-                parent: parent,
-                kind: value["kind"]?.stringValue ?? "?",
-                register: value["register"]?.intValue ?? 0,
-                detail: ChainTree.badge(state: state, reason: reason, matched: value["measured"]?.objectValue?.count)
+                name: entity.name,
+                parent: entity.parent,
+                kind: entity.kind,
+                register: entity.register,
+                detail: ChainTree.badge(state: state, reason: entity.reason, matched: entity.measured.count)
             )
         }
         print(ChainTree(nodes: nodes).render())
@@ -83,23 +78,17 @@ struct QuoteGet: ParsableCommand {
 
     func run() throws {
         guard let bytes = Hex.decode(nonce), !bytes.isEmpty else { throw InputError("--nonce must be hex") }
-        var parameters: [String: JSONValue] = ["nonce": .string(Data(bytes).base64EncodedString())]
-        if let bank { parameters["bank"] = .string(bank) }
-        let reply = try daemon.call("io.ukey.Boot.Quote", parameters)
+        let reply = try daemon.call(Boot.Quote.self, .init(nonce: bytes, bank: bank))
         if let out {
-            guard let quote = Data(base64Encoded: reply["quote"]?.stringValue ?? ""),
-                let signature = Data(base64Encoded: reply["signature"]?.stringValue ?? "")
-            else { throw InputError("ukeyd sent a quote that is not base64") }
-            try PolicyFiles.write(Array(quote), to: out + "/quote.bin")
-            try PolicyFiles.write(Array(signature), to: out + "/quote.sig")
+            try PolicyFiles.write(reply.quote.bytes, to: out + "/quote.bin")
+            try PolicyFiles.write(reply.signature.bytes, to: out + "/quote.sig")
             // The attestation key's certificate followed by its issuer, the token-keys sub-CA: the
             // bundle `quote verify --cert` and `openssl verify -untrusted` read.
-            let bundle = (reply["certificate"]?.stringValue ?? "") + (reply["chain"]?.stringValue ?? "")
-            try PolicyFiles.write(Array(bundle.utf8), to: out + "/attestation.pem")
+            try PolicyFiles.write(Array((reply.certificate + reply.chain).utf8), to: out + "/attestation.pem")
         }
         if daemon.printJSON(reply) { return }
         print(
-            "quote (\(reply["format"]?.text ?? "?"), \(bank ?? "sha256") bank) signed \(reply["algorithm"]?.text ?? "?") by the attestation key"
+            "quote (\(reply.format), \(bank ?? "sha256") bank) signed \(reply.algorithm) by the attestation key"
                 + (out.map { "; written to \($0)" } ?? "")
         )
     }
@@ -115,13 +104,11 @@ struct EventLogCommand: ParsableCommand {
     @Option var out: String
 
     func run() throws {
-        let reply = try daemon.call("io.ukey.Boot.EventLog")
-        guard let data = Data(base64Encoded: reply["data"]?.stringValue ?? "") else {
-            throw InputError("ukeyd sent an event log that is not base64")
-        }
-        try PolicyFiles.write(Array(data), to: out)
-        if daemon.printJSON(["format": reply["format"] ?? .null, "bytes": .int(data.count)]) { return }
-        print("wrote \(out) (\(data.count) bytes, \(reply["format"]?.text ?? "?"))")
+        let reply = try daemon.call(Boot.EventLog.self)
+        let data = reply.data.bytes
+        try PolicyFiles.write(data, to: out)
+        if daemon.printJSON(["format": JSONValue.string(reply.format), "bytes": .int(data.count)]) { return }
+        print("wrote \(out) (\(data.count) bytes, \(reply.format))")
     }
 }
 
@@ -134,9 +121,9 @@ struct ResetCommand: ParsableCommand {
     @OptionGroup var daemon: DaemonOptions
 
     func run() throws {
-        let reply = try daemon.call("io.ukey.Boot.Reset")
+        let reply = try daemon.call(Boot.Reset.self)
         if daemon.printJSON(reply) { return }
-        print("new boot \(reply["bootId"]?.text ?? "?")")
+        print("new boot \(reply.bootID)")
     }
 }
 
@@ -161,10 +148,8 @@ struct LoginCommand: ParsableCommand {
     var forVm: String?
 
     func run() throws {
-        var parameters: [String: JSONValue] = ["user": .string(user), "pin": .string(pin)]
-        if let forVm { parameters["forVm"] = .string(forVm) }
-        let reply = try daemon.call("io.ukey.Auth.Login", parameters)
+        let reply = try daemon.call(Auth.Login.self, .init(user: user, pin: pin, forVm: forVm))
         if daemon.printJSON(reply) { return }
-        print(reply[forVm == nil ? "session" : "ticket"]?.text ?? "")
+        print((forVm == nil ? reply.session : reply.ticket) ?? "")
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import UkeyAPI
 import UkeyClient
 import UkeyVarlink
 #if canImport(Glibc)
@@ -18,8 +19,9 @@ struct DaemonOptions: ParsableArguments {
         socket ?? ProcessInfo.processInfo.environment["UKEY_SOCKET"] ?? "/run/ukey/ukeyd.sock"
     }
 
-    /// Calls ukeyd. An error reply exits 1 with its name and reason; an unreachable daemon exits 3.
-    func call(_ method: String, _ parameters: [String: JSONValue] = [:]) throws -> [String: JSONValue] {
+    /// Calls a ukey method. An error reply exits 1 with its name and reason; an unreachable
+    /// daemon exits 3.
+    func call<M: APIMethod>(_ method: M.Type, _ request: M.Request) throws -> M.Reply {
         let connection: VarlinkConnection
         do {
             connection = try VarlinkConnection(path: socketPath)
@@ -28,8 +30,8 @@ struct DaemonOptions: ParsableArguments {
             throw ExitCode.unreachable
         }
         do {
-            return try connection.call(method, parameters)
-        } catch let error as VarlinkError {
+            return try connection.call(method, request)
+        } catch let error as APIError {
             if json {
                 print(Self.jsonText(["error": .string(error.name), "parameters": .object(error.parameters)]))
             } else {
@@ -42,10 +44,15 @@ struct DaemonOptions: ParsableArguments {
         }
     }
 
+    /// Calls a ukey method that takes no parameters.
+    func call<M: APIMethod>(_ method: M.Type) throws -> M.Reply where M.Request == Empty {
+        try call(method, Empty())
+    }
+
     /// Prints `reply` as JSON when --json was given; returns whether it did.
-    func printJSON(_ reply: [String: JSONValue]) -> Bool {
+    func printJSON<Reply: Encodable>(_ reply: Reply) -> Bool {
         guard json else { return false }
-        print(Self.jsonText(.object(reply)))
+        print(Self.jsonText(.object(JSONValueEncoder.encode(reply))))
         return true
     }
 
@@ -62,13 +69,12 @@ struct DaemonOptions: ParsableArguments {
     }
 
     /// An error reply as a sentence.
-    static func explain(_ error: VarlinkError) -> String {
-        switch error.name {
-        case "io.ukey.Auth.BadPin": "wrong PIN; \(error.parameters["retriesLeft"]?.intValue ?? 0) tries left"
-        case "io.ukey.Auth.PinLocked": "the PIN is locked; an administrator can unblock it with the SO PIN"
-        case "io.ukey.Admin.NotInitialized": "the token is not initialised; run 'ukeyctl init' first"
-        case "org.varlink.service.PermissionDenied":
-            "permission denied: your user does not hold the role this call needs"
+    static func explain(_ error: APIError) -> String {
+        switch error {
+        case .badPIN(let left): "wrong PIN; \(left) tries left"
+        case .pinLocked: "the PIN is locked; an administrator can unblock it with the SO PIN"
+        case .notInitialized: "the token is not initialised; run 'ukeyctl init' first"
+        case .permissionDenied: "permission denied: your user does not hold the role this call needs"
         default: error.description
         }
     }

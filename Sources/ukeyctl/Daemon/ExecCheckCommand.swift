@@ -1,4 +1,5 @@
 import ArgumentParser
+import UkeyAPI
 import UkeyVarlink
 
 /// `ukeyctl exec-check VM PATH --digest D`: asks the run-time whitelist, as an in-VM agent would.
@@ -13,13 +14,10 @@ struct ExecCheckCommand: ParsableCommand {
     @Option(help: "The executable's digest, 'sha256:<hex>'.") var digest: String
 
     func run() throws {
-        let reply = try daemon.call(
-            "io.ukey.Runtime.CheckExec",
-            ["vm": .string(vm), "path": .string(path), "digest": .string(digest)]
-        )
-        let allowed = reply["decision"] == "allow"
+        let reply = try daemon.call(Runtime.CheckExec.self, .init(vm: vm, path: path, digest: digest))
+        let allowed = reply.decision == "allow"
         if !daemon.printJSON(reply) {
-            let reason = reply["reason"].flatMap { $0 == .null ? nil : $0.text }.map { " (\($0))" } ?? ""
+            let reason = reply.reason.map { " (\($0))" } ?? ""
             print("\(vm): \(path): \(allowed ? Style.green.apply("allow") : Style.red.apply("deny"))\(reason)")
         }
         if !allowed { throw ExitCode.checkFailed }

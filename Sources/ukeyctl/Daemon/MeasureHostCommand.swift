@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import UkeyAPI
 import UkeyVarlink
 
 /// `ukeyctl measure-host`: the host's own boot measurement, run before libvirt starts
@@ -20,14 +21,14 @@ struct MeasureHostCommand: ParsableCommand {
     @Option(help: "The policy's entity for the host's hypervisor stack.") var entity = "vmm"
 
     func run() throws {
-        let chain = try daemon.call("io.ukey.Boot.Chain")
-        guard let node = chain["entities"]?.arrayValue?.first(where: { $0["name"]?.stringValue == entity }) else {
+        let chain = try daemon.call(Boot.Chain.self)
+        guard let node = chain.entities.first(where: { $0.name == entity }) else {
             FileHandleOutput.standardError(
                 "ukeyctl measure-host: the policy in force has no entity '\(entity)'; nothing vouches for this host"
             )
             throw ExitCode.checkFailed
         }
-        let components = node["components"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let components = node.components
         guard !components.isEmpty else {
             FileHandleOutput.standardError("ukeyctl measure-host: the policy names no components for '\(entity)'")
             throw ExitCode.checkFailed
@@ -35,25 +36,20 @@ struct MeasureHostCommand: ParsableCommand {
         var refused: [String] = []
         var results: [JSONValue] = []
         for component in components {
-            let reply = try daemon.call(
-                "io.ukey.Boot.Measure",
-                ["entity": .string(entity), "component": .string(component)]
+            let reply = try daemon.call(Boot.Measure.self, .init(entity: entity, component: component))
+            results.append(
+                .object(JSONValueEncoder.encode(reply).merging(["component": .string(component)]) { a, _ in a })
             )
-            results.append(.object(reply.merging(["component": .string(component)]) { a, _ in a }))
-            let load = reply["load"]?.boolValue ?? false
-            let reason = reply["reason"].flatMap { $0 == .null ? nil : $0.text }
-            if !load {
-                refused.append(
-                    "\(entity)/\(component): \(reply["verdict"]?.text ?? "?")\(reason.map { " (\($0))" } ?? "")"
-                )
-            }
+            let said = "\(entity)/\(component): \(reply.verdict)\(reply.reason.map { " (\($0))" } ?? "")"
+            if !reply.load { refused.append(said) }
             if !daemon.json {
-                print(
-                    "\(entity)/\(component): \(reply["verdict"]?.text ?? "?")\(reason.map { " (\($0))" } ?? ""), \(load ? Style.green.apply("load") : Style.red.apply("REFUSE"))"
-                )
+                print("\(said), \(reply.load ? Style.green.apply("load") : Style.red.apply("REFUSE"))")
             }
         }
-        _ = daemon.printJSON(["entity": .string(entity), "results": .array(results), "load": .bool(refused.isEmpty)])
+        let summary: [String: JSONValue] = [
+            "entity": .string(entity), "results": .array(results), "load": .bool(refused.isEmpty),
+        ]
+        _ = daemon.printJSON(summary)
         guard refused.isEmpty else {
             FileHandleOutput.standardError(
                 "ukeyctl measure-host: this host's \(entity) must not load: \(refused.joined(separator: "; "))"

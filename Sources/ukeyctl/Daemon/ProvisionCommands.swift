@@ -4,6 +4,7 @@ import Crypto
 import Foundation
 import UkeySM
 import UkeyCore
+import UkeyAPI
 import UkeyVarlink
 
 /// `ukeyctl init`: creates the token (once).
@@ -20,13 +21,10 @@ struct InitCommand: ParsableCommand {
 
     func run() throws {
         let pem = String(decoding: try PolicyFiles.read(policySigner), as: UTF8.self)
-        let reply = try daemon.call(
-            "io.ukey.Admin.Initialize",
-            ["soPin": .string(soPin), "policySigner": .string(pem)]
-        )
+        let reply = try daemon.call(Admin.Initialize.self, .init(soPIN: soPin, policySigner: pem))
         if daemon.printJSON(reply) { return }
         print("token initialised; its root CA certificate:")
-        print(reply["rootCertificate"]?.text ?? "")
+        print(reply.rootCertificate)
     }
 }
 
@@ -36,32 +34,33 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var daemon: DaemonOptions
 
     func run() throws {
-        let reply = try daemon.call("io.ukey.Admin.Status")
+        let reply = try daemon.call(Admin.Status.self)
         if daemon.printJSON(reply) { return }
         func line(_ key: String, _ value: String) {
             print("\(key.padding(toLength: 14, withPad: " ", startingAt: 0)) \(value)")
         }
-        for key in ["initialized", "backend"] { line(key, reply[key]?.text ?? "-") }
+        line("initialized", reply.initialized ? "yes" : "no")
+        line("backend", reply.backend)
         // Which backend serves each role: the registers may be a TPM's PCRs while users stay soft.
-        if let roles = reply["roles"]?.objectValue {
-            for role in ["registers", "keys", "users", "store"] { line("  \(role)", roles[role]?.text ?? "-") }
+        if let roles = reply.roles {
+            line("  registers", roles.registers)
+            line("  keys", roles.keys)
+            line("  users", roles.users)
+            line("  store", roles.store)
         }
-        for key in ["policyVersion", "mode", "bootId", "users", "entities", "measurements", "measurementBatches"] {
-            line(key, reply[key]?.text ?? "-")
-        }
+        line("policyVersion", reply.policyVersion.map(String.init) ?? "-")
+        line("mode", reply.mode)
+        line("bootId", reply.bootID)
+        line("users", "\(reply.users)")
+        line("entities", "\(reply.entities)")
+        line("measurements", "\(reply.measurements)")
+        line("measurementBatches", "\(reply.measurementBatches)")
         // A lost guard first: while none runs, the kernel lets every exec through.
-        let guards = (reply["guards"]?.arrayValue ?? []).compactMap(\.objectValue)
-        line("guards", guards.isEmpty ? "none heard from" : "\(guards.count)")
-        for item in guards.sorted(by: { ($0["state"]?.text == "lost" ? 0 : 1) < ($1["state"]?.text == "lost" ? 0 : 1) })
-        {
-            let who =
-                "\(item["vm"]?.text ?? "?") via \(item["via"]?.text ?? "?")"
-                + (item["pid"].map { " (pid \($0.text))" } ?? "")
-            let state = (item["state"]?.text ?? "?").uppercased() == "LOST" ? "LOST" : item["state"]?.text ?? "?"
-            line(
-                "  \(who)",
-                "\(state) since \(item["since"]?.text ?? "?")" + (item["reason"].map { ": \($0.text)" } ?? "")
-            )
+        line("guards", reply.guards.isEmpty ? "none heard from" : "\(reply.guards.count)")
+        for item in reply.guards.sorted(by: { ($0.state == "lost" ? 0 : 1) < ($1.state == "lost" ? 0 : 1) }) {
+            let who = "\(item.vm) via \(item.via)" + (item.pid.map { " (pid \($0))" } ?? "")
+            let state = item.state == "lost" ? "LOST" : item.state
+            line("  \(who)", "\(state) since \(item.since)" + (item.reason.map { ": \($0)" } ?? ""))
         }
     }
 }
@@ -86,13 +85,10 @@ struct UserAdd: ParsableCommand {
     @Option(help: "Comma-separated roles.") var roles = ""
 
     func run() throws {
-        let roleList = roles.split(separator: ",").map { JSONValue.string(String($0)) }
-        let reply = try daemon.call(
-            "io.ukey.Admin.AddUser",
-            ["user": .string(name), "pin": .string(pin), "roles": .array(roleList)]
-        )
+        let roleList = roles.split(separator: ",").map(String.init)
+        let reply = try daemon.call(Admin.AddUser.self, .init(user: name, pin: pin, roles: roleList))
         if daemon.printJSON(reply) { return }
-        print(reply["certificate"]?.text ?? "")
+        print(reply.certificate)
     }
 }
 
@@ -107,10 +103,7 @@ struct UserUnblock: ParsableCommand {
     @Option var newPin: String
 
     func run() throws {
-        let reply = try daemon.call(
-            "io.ukey.Admin.UnblockPin",
-            ["user": .string(name), "soPin": .string(soPin), "newPin": .string(newPin)]
-        )
+        let reply = try daemon.call(Admin.UnblockPin.self, .init(user: name, soPIN: soPin, newPIN: newPin))
         if daemon.printJSON(reply) { return }
         print("PIN of \(name) unblocked")
     }
@@ -123,9 +116,9 @@ struct ModeCommand: ParsableCommand {
     @Argument var mode: EnforcementMode
 
     func run() throws {
-        let reply = try daemon.call("io.ukey.Admin.SetMode", ["mode": .string(mode.rawValue)])
+        let reply = try daemon.call(Admin.SetMode.self, .init(mode: mode.rawValue))
         if daemon.printJSON(reply) { return }
-        print("mode: \(reply["mode"]?.text ?? "?")")
+        print("mode: \(reply.mode)")
     }
 }
 
@@ -141,9 +134,9 @@ struct CertCommand: ParsableCommand {
     @Argument var name: String
 
     func run() throws {
-        let reply = try daemon.call("io.ukey.Token.Certificate", ["name": .string(name)])
+        let reply = try daemon.call(Token.Certificate.self, .init(name: name))
         if daemon.printJSON(reply) { return }
-        print(reply["pem"]?.text ?? "", terminator: "")
+        print(reply.pem, terminator: "")
     }
 }
 
@@ -188,11 +181,8 @@ struct PolicyLoad: ParsableCommand {
     func run() throws {
         let text = String(decoding: try PolicyFiles.read(file), as: UTF8.self)
         let sig = try PolicyFiles.read(signature ?? file + ".sig")
-        let reply = try daemon.call(
-            "io.ukey.Admin.LoadPolicy",
-            ["policy": .string(text), "signature": .string(Data(sig).base64EncodedString())]
-        )
+        let reply = try daemon.call(Admin.LoadPolicy.self, .init(policy: text, signature: sig))
         if daemon.printJSON(reply) { return }
-        print("policy version \(reply["version"]?.text ?? "?") in force")
+        print("policy version \(reply.version.map(String.init) ?? "?") in force")
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import UkeyAPI
 import UkeyVarlink
 
 /// `ukeyctl vm status|accept`: a VM's writable state as ukeyd sealed it.
@@ -26,43 +27,37 @@ struct VMStatus: ParsableCommand {
     @Flag(help: "Do not hash the files (a quick look: no 'now' column).") var noHash = false
 
     func run() throws {
-        var parameters: [String: JSONValue] = ["hash": .bool(!noHash)]
-        if let vm { parameters["entity"] = .string(vm) }
-        let reply = try daemon.call("io.ukey.Boot.States", parameters)
-        let vms = reply["vms"]?.arrayValue ?? []
-        let changed = vms.contains {
-            ($0["components"]?.arrayValue ?? []).contains {
-                $0["matches"]?.boolValue == false || $0["problem"]?.stringValue != nil
-            }
-        }
+        let reply = try daemon.call(Boot.States.self, .init(entity: vm, hash: !noHash))
+        let vms = reply.vms
+        let changed = vms.contains { $0.components.contains { $0.matches == false || $0.problem != nil } }
         if daemon.printJSON(reply) {
             if changed { throw ExitCode.checkFailed }
             return
         }
         if vms.isEmpty { print("no VM in the policy in force has a writable component") }
         for vm in vms {
-            let reason = vm["reason"]?.stringValue.map { " (\($0))" } ?? ""
-            print("\(vm["entity"]?.text ?? "?"): \(vm["state"]?.text ?? "?")\(reason) in this boot")
-            for c in vm["components"]?.arrayValue ?? [] {
-                print("  \(c["component"]?.text ?? "?")  \(c["path"]?.stringValue ?? "(no file known)")")
-                if let sealed = c["sealed"]?.stringValue {
-                    let who = c["uid"]?.intValue.map { " by uid \($0)" } ?? ""
+            let reason = vm.reason.map { " (\($0))" } ?? ""
+            print("\(vm.entity): \(vm.state)\(reason) in this boot")
+            for c in vm.components {
+                print("  \(c.component)  \(c.path ?? "(no file known)")")
+                if let sealed = c.sealed {
+                    let who = c.uid.map { " by uid \($0)" } ?? ""
                     print(
-                        "    sealed   \(sealed)  at its \(c["by"]?.text ?? "?")\(who), \(c["sealedAt"]?.text ?? "?"), boot \(c["boot"]?.text ?? "?")"
+                        "    sealed   \(sealed)  at its \(c.by ?? "?")\(who), \(c.sealedAt ?? "?"), boot \(c.boot ?? "?")"
                     )
                 } else {
                     print("    sealed   never; the next start needs the policy's first state")
                 }
-                if c["expected"]?.stringValue != c["sealed"]?.stringValue {
-                    print("    expected \(c["expected"]?.text ?? "?")")
+                if c.expected != c.sealed {
+                    print("    expected \(c.expected)")
                 }
-                if let current = c["current"]?.stringValue {
+                if let current = c.current {
                     let verdict =
-                        c["matches"]?.boolValue == true
+                        c.matches == true
                         ? Style.green.apply("matches")
                         : Style.red.apply("CHANGED since its stop: the next start is refused (ukeyctl vm accept)")
                     print("    now      \(current)  \(verdict)")
-                } else if let problem = c["problem"]?.stringValue {
+                } else if let problem = c.problem {
                     print("    now      \(Style.red.apply("cannot hash: \(problem)"))")
                 }
             }
@@ -87,19 +82,14 @@ struct VMAccept: ParsableCommand {
     var path: String?
 
     func run() throws {
-        var parameters: [String: JSONValue] = ["entity": .string(vm)]
-        if let component { parameters["component"] = .string(component) }
-        if let path { parameters["path"] = .string(path) }
-        let reply = try daemon.call("io.ukey.Boot.AcceptState", parameters)
+        let reply = try daemon.call(Boot.AcceptState.self, .init(entity: vm, component: component, path: path))
         if daemon.printJSON(reply) { return }
-        for sealed in reply["sealed"]?.arrayValue ?? [] {
-            print(
-                "\(vm)/\(sealed["component"]?.text ?? "?"): accepted \(sealed["digest"]?.text ?? "?") (was \(sealed["previous"]?.text ?? "?"))"
-            )
+        for sealed in reply.sealed {
+            print("\(vm)/\(sealed.component): accepted \(sealed.digest) (was \(sealed.previous))")
         }
-        if let released = reply["released"]?.arrayValue, !released.isEmpty {
+        if !reply.released.isEmpty {
             print(
-                "released \(released.compactMap(\.stringValue).joined(separator: ", ")): the next start is judged against the accepted state"
+                "released \(reply.released.joined(separator: ", ")): the next start is judged against the accepted state"
             )
         }
     }

@@ -160,17 +160,17 @@ extension BootService {
     func releaseSealing(
         entity: String,
         hashed: [HashedState]
-    ) async throws(ServiceError) -> (
-        release: BootChain.Release, sealed: [Boot.Release.Sealed], unsealed: [Boot.Release.Unsealed]
+    ) async throws(APIError) -> (
+        release: BootChain.Release, sealed: [Boot.SealedState], unsealed: [Boot.UnsealedState]
     ) {
-        var sealed: [Boot.Release.Sealed] = []
-        var unsealed: [Boot.Release.Unsealed] = []
+        var sealed: [Boot.SealedState] = []
+        var unsealed: [Boot.UnsealedState] = []
         if !hashed.isEmpty {
             if chain?.state(of: entity) == .trusted, record.started.contains(entity) {
                 (sealed, unsealed) = await commitSeals(entity: entity, hashed: hashed, by: "release", uid: nil)
             } else {
                 unsealed = hashed.map {
-                    Boot.Release.Unsealed(
+                    Boot.UnsealedState(
                         component: $0.item.component,
                         reason: "the VM was released while its state was hashed"
                     )
@@ -187,13 +187,13 @@ extension BootService {
         hashed: [HashedState],
         by: String,
         uid: UInt32?
-    ) async -> (sealed: [Boot.Release.Sealed], unsealed: [Boot.Release.Unsealed]) {
+    ) async -> (sealed: [Boot.SealedState], unsealed: [Boot.UnsealedState]) {
         // The record keeps only what the policy in force can ask for: the store stays bounded.
         var updated = seals.keeping { vm, component in
             policy.loaded?.expected.entity(named: vm)?.component(named: component)?.writable == true
         }
-        var sealed: [Boot.Release.Sealed] = []
-        var unsealed: [Boot.Release.Unsealed] = []
+        var sealed: [Boot.SealedState] = []
+        var unsealed: [Boot.UnsealedState] = []
         let now = VMStateSeals.now()
         for state in hashed {
             switch state.digest {
@@ -212,10 +212,14 @@ extension BootService {
                     )
                 )
                 sealed.append(
-                    Boot.Release.Sealed(component: state.item.component, previous: state.item.previous, digest: digest)
+                    Boot.SealedState(
+                        component: state.item.component,
+                        previous: state.item.previous.description,
+                        digest: digest.description
+                    )
                 )
             case .failure(let failure):
-                unsealed.append(Boot.Release.Unsealed(component: state.item.component, reason: failure.reason))
+                unsealed.append(Boot.UnsealedState(component: state.item.component, reason: failure.reason))
             }
         }
         guard !sealed.isEmpty else { return (sealed, unsealed) }
@@ -223,7 +227,7 @@ extension BootService {
             return (
                 [],
                 unsealed
-                    + sealed.map { Boot.Release.Unsealed(component: $0.component, reason: "no token to seal it in") }
+                    + sealed.map { Boot.UnsealedState(component: $0.component, reason: "no token to seal it in") }
             )
         }
         do {
@@ -234,7 +238,7 @@ extension BootService {
                 [],
                 unsealed
                     + sealed.map {
-                        Boot.Release.Unsealed(
+                        Boot.UnsealedState(
                             component: $0.component,
                             reason: "the sealed store refused the write: \(error)"
                         )

@@ -216,7 +216,7 @@ final class BootService {
     /// An entity's VM stopped: it (and what it loaded) is measured afresh on its next start,
     /// unless it was found untrusted in this boot. Written to the journal first, so a restarted
     /// ukeyd replays it in its place among the measurements. Inside the gate.
-    func release(entity: String) throws(ServiceError) -> BootChain.Release {
+    func release(entity: String) throws(APIError) -> BootChain.Release {
         guard var updated = chain else { throw .noPolicy }
         let result: BootChain.Release
         do {

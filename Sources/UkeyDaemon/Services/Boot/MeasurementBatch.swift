@@ -6,7 +6,7 @@ import UkeyToken
 struct MeasurementQueue {
     /// A measurement waiting for the next batch, with the caller to answer.
     struct Pending {
-        let request: Boot.Measure.Request
+        let request: Boot.Measure.Work
         let digest: UkeyCore.Digest
         let ticket: MeasurementTicket
     }
@@ -28,9 +28,9 @@ extension BootService {
 
     /// Measures and waits for the verdict.
     func measure(
-        _ request: Boot.Measure.Request,
+        _ request: Boot.Measure.Work,
         digest: UkeyCore.Digest
-    ) async throws(ServiceError) -> Boot.Measure.Reply {
+    ) async throws(APIError) -> Boot.Measure.Reply {
         try await submit(request, digest: digest, origin: nil).answer().result.get()
     }
 
@@ -39,10 +39,10 @@ extension BootService {
     /// it: so the audit log has a connection's calls in the order they were made. What can be
     /// refused now (no token, no policy) is refused here.
     func submit(
-        _ request: Boot.Measure.Request,
+        _ request: Boot.Measure.Work,
         digest: UkeyCore.Digest,
         origin: MeasurementTicket.Origin?
-    ) throws(ServiceError) -> MeasurementTicket {
+    ) throws(APIError) -> MeasurementTicket {
         _ = try tokens.require()
         guard policy.loaded != nil, chain != nil else { throw .noPolicy }
         let ticket = MeasurementTicket(origin: origin)
@@ -67,7 +67,7 @@ extension BootService {
 
     /// One batch, in order: check, write ahead, extend, judge, answer. Every caller is answered.
     private func measureBatch(_ batch: [MeasurementQueue.Pending]) async {
-        func fail(_ items: some Sequence<MeasurementQueue.Pending>, _ error: ServiceError) {
+        func fail(_ items: some Sequence<MeasurementQueue.Pending>, _ error: APIError) {
             for item in items { item.ticket.fulfil(.failure(error)) }
         }
         guard let token = tokens.current, let loaded = policy.loaded, chain != nil else {
@@ -82,7 +82,7 @@ extension BootService {
                 registersSuspect = false
                 logger.notice("the TPM is back and its PCRs still hold this boot's measurements")
             } catch let error as TokenError {
-                return fail(batch, ServiceError(error))
+                return fail(batch, APIError(error))
             } catch {
                 return fail(batch, .tokenUnavailable(reason: "\(error)"))
             }
@@ -90,7 +90,7 @@ extension BootService {
         // The policy may have changed since the call was queued: judge it by the one in force.
         // Refusals are answered in their turn below, so answers (and audit records) keep the
         // order the measurements were made in.
-        var refusals: [Int: ServiceError] = [:]
+        var refusals: [Int: APIError] = [:]
         var accepted: [BootJournal.Measurement] = []
         let recorded = record.count
         for (index, item) in batch.enumerated() {
@@ -142,7 +142,7 @@ extension BootService {
             accepted.append(measurement)
         }
         var done = 0
-        var failure: ServiceError?
+        var failure: APIError?
         if !accepted.isEmpty {
             // Write ahead: the journal holds the measurements before the registers do, so a crash
             // between the two leaves a journal that explains the registers or is ahead of them by
@@ -156,7 +156,7 @@ extension BootService {
                     // Their callers get an error, so the hypervisor loads nothing; it may measure again.
                     logger.error("the token extended \(done) of \(accepted.count) measurements: \(error)")
                     if error.code == .unavailable && token.registersPersist { registersSuspect = true }
-                    failure = ServiceError(error)
+                    failure = APIError(error)
                     do {
                         try journal.appendVoid(count: accepted.count - done)
                     } catch {
@@ -192,7 +192,7 @@ extension BootService {
         _ item: MeasurementQueue.Pending,
         _ measurement: BootJournal.Measurement,
         loaded: LoadedPolicy
-    ) -> Result<Boot.Measure.Reply, ServiceError> {
+    ) -> Result<Boot.Measure.Reply, APIError> {
         let request = item.request
         let outcome: MeasurementOutcome
         do {
@@ -244,7 +244,7 @@ extension BootService {
                 reason: reason,
                 register: outcome.register,
                 eventIndex: eventIndex,
-                digest: item.digest,
+                digest: item.digest.description,
                 cached: request.cached
             )
         )

@@ -9,7 +9,7 @@ import UkeyAudit
 /// Waiting on an answer that is already there does not suspend.
 final class MeasurementTicket: Sendable {
     struct Answer: Sendable {
-        let result: Result<Boot.Measure.Reply, ServiceError>
+        let result: Result<Boot.Measure.Reply, APIError>
         /// The measurement's audit records, queued by the batch in measurement order, when the
         /// call came over the socket (`Dispatcher.start`); nil for in-process callers.
         let audit: AuditLog.Ticket?
@@ -19,7 +19,7 @@ final class MeasurementTicket: Sendable {
     /// Who asked: records the call's audit entries when the batch answers it, so they are
     /// queued in the order the measurements were made.
     struct Origin: Sendable {
-        let record: @Sendable (Result<Boot.Measure.Reply, ServiceError>) -> (AuditLog.Ticket?, AuditLog?)
+        let record: @Sendable (Result<Boot.Measure.Reply, APIError>) -> (AuditLog.Ticket?, AuditLog?)
     }
 
     let origin: Origin?
@@ -37,7 +37,7 @@ final class MeasurementTicket: Sendable {
 
     /// Called once, by the batch, with the verdict; its audit records are queued first. Later
     /// calls are ignored.
-    func fulfil(_ result: Result<Boot.Measure.Reply, ServiceError>) {
+    func fulfil(_ result: Result<Boot.Measure.Reply, APIError>) {
         let (ticket, log) = origin?.record(result) ?? (nil, nil)
         let answer = Answer(result: result, audit: ticket, log: log)
         let waiters: [CheckedContinuation<Answer, Never>] = state.withLock { state in

@@ -4,149 +4,84 @@ import UkeyToken
 /// `io.ukey.Boot.States` and `io.ukey.Boot.AcceptState`: what each VM's writable state was
 /// sealed as, and an administrator's acceptance of a state ukeyd did not seal (`ukeyctl vm
 /// status`, `ukeyctl vm accept`).
-extension Boot {
-    /// Each VM with writable components: what is sealed for each, and (hashing the file) whether
-    /// it holds that now.
-    enum States: ServiceMethod {
-        static let name = "io.ukey.Boot.States"
-        static let role: Role? = .admin
-
-        struct Request: Sendable {
-            let entity: String?
-            /// Hash each file to say whether it holds what its next start needs.
-            let hash: Bool
-        }
-
-        struct Component: Sendable {
-            let component: String
-            let path: String?
-            /// The policy's first known-good state.
-            let base: Digest
-            /// What the next start must find: the seal, or the base when there is none.
-            let expected: Digest
-            let sealed: Digest?
-            let sealedAt: String?
-            let by: String?
-            let boot: String?
-            let uid: UInt32?
-            /// With `hash`: what the file holds now, and whether that is `expected`.
-            let current: Digest?
-            let matches: Bool?
-            /// With `hash`: why the file could not be hashed.
-            let problem: String?
-        }
-
-        struct VM: Sendable {
-            let entity: String
-            /// Its state in this boot's chain.
-            let state: String
-            let reason: String?
-            let components: [Component]
-        }
-
-        struct Reply: Sendable {
-            let vms: [VM]
-        }
-
-        static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
-            _ = try call.services.tokens.require()
-            let boot = call.services.boot
-            var vms = try await boot.stateReport(entity: request.entity)
-            guard request.hash else { return Reply(vms: vms) }
-            for (v, vm) in vms.enumerated() {
-                var components: [Component] = []
-                for c in vm.components {
-                    var current: Digest?
-                    var problem: String?
-                    if let path = c.path {
-                        let item = BootService.SealItem(
-                            component: c.component,
-                            path: path,
-                            algorithm: c.expected.algorithm,
-                            previous: c.expected,
-                            base: c.base
-                        )
-                        switch await BootService.hashState(item, caller: call.caller).digest {
-                        case .success(let digest): current = digest
-                        case .failure(let failure): problem = failure.reason
-                        }
-                    } else {
-                        problem = "ukeyd knows no file for it"
-                    }
-                    components.append(
-                        Component(
-                            component: c.component,
-                            path: c.path,
-                            base: c.base,
-                            expected: c.expected,
-                            sealed: c.sealed,
-                            sealedAt: c.sealedAt,
-                            by: c.by,
-                            boot: c.boot,
-                            uid: c.uid,
-                            current: current,
-                            matches: current.map { $0 == c.expected },
-                            problem: problem
-                        )
+extension Boot.States: ServedMethod {
+    static func answer(_ request: Request, in call: CallContext) async throws(APIError) -> Reply {
+        _ = try call.services.tokens.require()
+        let boot = call.services.boot
+        var vms = try await boot.stateReport(entity: request.entity)
+        guard request.hash == true else { return Reply(vms: vms) }
+        for (v, vm) in vms.enumerated() {
+            var components: [Component] = []
+            for c in vm.components {
+                var current: String?
+                var problem: String?
+                if let path = c.path, let expected = try? Digest(parsing: c.expected),
+                    let base = try? Digest(parsing: c.base)
+                {
+                    let item = BootService.SealItem(
+                        component: c.component,
+                        path: path,
+                        algorithm: expected.algorithm,
+                        previous: expected,
+                        base: base
                     )
+                    switch await BootService.hashState(item, caller: call.caller).digest {
+                    case .success(let digest): current = digest.description
+                    case .failure(let failure): problem = failure.reason
+                    }
+                } else {
+                    problem = "ukeyd knows no file for it"
                 }
-                vms[v] = VM(entity: vm.entity, state: vm.state, reason: vm.reason, components: components)
+                components.append(
+                    Component(
+                        component: c.component,
+                        path: c.path,
+                        base: c.base,
+                        expected: c.expected,
+                        sealed: c.sealed,
+                        sealedAt: c.sealedAt,
+                        by: c.by,
+                        boot: c.boot,
+                        uid: c.uid,
+                        current: current,
+                        matches: current.map { $0 == c.expected },
+                        problem: problem
+                    )
+                )
             }
-            return Reply(vms: vms)
+            vms[v] = VM(entity: vm.entity, state: vm.state, reason: vm.reason, components: components)
         }
+        return Reply(vms: vms)
     }
+}
 
-    /// Seals a VM's writable state as it is now (admin): after a stop ukeyd did not hear of (a
-    /// host that lost power), or a change the administrator made on purpose. Audited with the old
-    /// and new digests and the administrator's uid. A VM that is running is refused: its state is
-    /// sealed when it stops.
-    enum AcceptState: ServiceMethod {
-        static let name = "io.ukey.Boot.AcceptState"
-        static let role: Role? = .admin
-
-        struct Request: Sendable {
-            let entity: String
-            /// One component; nil: every writable component of the VM.
-            let component: String?
-            /// The file to hash; nil: the one last measured for it, else its seal's, else the
-            /// policy's file hint.
-            let path: String?
-        }
-
-        struct Reply: Sendable {
-            let sealed: [Release.Sealed]
-            /// The VM was refused as changed-since-stop in this boot: it is released, so its next
-            /// start is judged afresh against what was just sealed.
-            let released: [String]
-        }
-
-        static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
-            _ = try call.services.tokens.require()
-            let boot = call.services.boot
-            let items = try await boot.acceptPlan(
-                entity: request.entity,
-                component: request.component,
-                path: request.path
-            )
-            var hashed: [BootService.HashedState] = []
-            for item in items {
-                let state = await BootService.hashState(item, caller: call.caller)
-                if case .failure(let failure) = state.digest {
-                    throw .cannotHash(path: item.path ?? item.component, reason: failure.reason)
-                }
-                hashed.append(state)
+extension Boot.AcceptState: ServedMethod {
+    static func answer(_ request: Request, in call: CallContext) async throws(APIError) -> Reply {
+        _ = try call.services.tokens.require()
+        let boot = call.services.boot
+        let items = try await boot.acceptPlan(
+            entity: request.entity,
+            component: request.component,
+            path: request.path
+        )
+        var hashed: [BootService.HashedState] = []
+        for item in items {
+            let state = await BootService.hashState(item, caller: call.caller)
+            if case .failure(let failure) = state.digest {
+                throw .cannotHash(path: item.path ?? item.component, reason: failure.reason)
             }
-            let uid = call.caller.uid
-            return try await boot.gate.serialized { () async throws(ServiceError) in
-                try await boot.commitAccept(entity: request.entity, hashed: hashed, uid: uid)
-            }
+            hashed.append(state)
+        }
+        let uid = call.caller.uid
+        return try await boot.gate.serialized { () async throws(APIError) in
+            try await boot.commitAccept(entity: request.entity, hashed: hashed, uid: uid)
         }
     }
 }
 
 extension BootService {
     /// The VMs with writable components (or the one asked about), as the sealed store has them.
-    func stateReport(entity: String?) throws(ServiceError) -> [Boot.States.VM] {
+    func stateReport(entity: String?) throws(APIError) -> [Boot.States.VM] {
         guard let loaded = policy.loaded else { throw .noPolicy }
         if let entity, loaded.expected.entity(named: entity) == nil { throw .unknownEntity(entity) }
         var vms: [Boot.States.VM] = []
@@ -165,9 +100,9 @@ extension BootService {
                         return Boot.States.Component(
                             component: component.name,
                             path: statePath(entity: known.name, component: component.name),
-                            base: component.expected,
-                            expected: expected,
-                            sealed: seal.flatMap { try? Digest(parsing: $0.digest) },
+                            base: component.expected.description,
+                            expected: expected.description,
+                            sealed: seal.flatMap { try? Digest(parsing: $0.digest) }?.description,
                             sealedAt: seal?.sealedAt,
                             by: seal?.by,
                             boot: seal?.boot,
@@ -184,7 +119,7 @@ extension BootService {
     }
 
     /// What an acceptance of `entity`'s state hashes; refused for a VM that is running.
-    func acceptPlan(entity: String, component: String?, path: String?) throws(ServiceError) -> [SealItem] {
+    func acceptPlan(entity: String, component: String?, path: String?) throws(APIError) -> [SealItem] {
         guard let loaded = policy.loaded else { throw .noPolicy }
         guard let known = loaded.expected.entity(named: entity) else { throw .unknownEntity(entity) }
         let writable = known.components.filter(\.writable)
@@ -219,7 +154,7 @@ extension BootService {
                 reason: "\(entity) is running (trusted in this boot): its state is sealed when it stops"
             )
         }
-        return try chosen.map { (c: Component) throws(ServiceError) -> SealItem in
+        return try chosen.map { (c: Component) throws(APIError) -> SealItem in
             guard let file = path ?? statePath(entity: entity, component: c.name) else {
                 throw .stateNotAccepted(
                     entity: entity,
@@ -242,7 +177,7 @@ extension BootService {
         entity: String,
         hashed: [HashedState],
         uid: UInt32
-    ) async throws(ServiceError) -> Boot.AcceptState.Reply {
+    ) async throws(APIError) -> Boot.AcceptState.Reply {
         if chain?.state(of: entity) == .trusted {
             throw .stateNotAccepted(
                 entity: entity,

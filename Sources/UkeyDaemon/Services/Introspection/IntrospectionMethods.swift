@@ -1,41 +1,28 @@
-import UkeyVarlink
+import UkeyAPI
 
 /// `org.varlink.service`: introspection, for generic varlink clients.
-enum VarlinkService {
-    enum GetInfo: ServiceMethod {
-        static let name = "org.varlink.service.GetInfo"
-        static let role: Role? = nil
+extension VarlinkService.GetInfo: ServedMethod {
 
-        struct Reply: Sendable {
-            let vendor = DaemonVersion.vendor
-            let product = DaemonVersion.product
-            let version = DaemonVersion.version
-            let url = DaemonVersion.url
-            let interfaces = VarlinkInterface.all.map(\.name)
-        }
+    /// Never changes.
+    static let reply = Reply(
+        vendor: DaemonVersion.vendor,
+        product: DaemonVersion.product,
+        version: DaemonVersion.version,
+        url: DaemonVersion.url,
+        interfaces: APIInterface.all.map(\.name)
+    )
 
-        static func answer(_ request: NoParameters, in call: CallContext) async throws(ServiceError) -> Reply {
-            Reply()
-        }
+    static func answer(_ request: Empty, in call: CallContext) async throws(APIError) -> Reply {
+        reply
     }
+}
 
-    enum GetInterfaceDescription: ServiceMethod {
-        static let name = "org.varlink.service.GetInterfaceDescription"
-        static let role: Role? = nil
+extension VarlinkService.GetInterfaceDescription: ServedMethod {
 
-        struct Request: Sendable {
-            let interface: String
+    static func answer(_ request: Request, in call: CallContext) async throws(APIError) -> Reply {
+        guard let interface = APIInterface.all.first(where: { $0.name == request.interface }) else {
+            throw .interfaceNotFound(request.interface)
         }
-
-        struct Reply: Sendable {
-            let description: String
-        }
-
-        static func answer(_ request: Request, in call: CallContext) async throws(ServiceError) -> Reply {
-            guard let interface = VarlinkInterface.all.first(where: { $0.name == request.interface }) else {
-                throw .interfaceNotFound(request.interface)
-            }
-            return Reply(description: interface.description)
-        }
+        return Reply(description: interface.description)
     }
 }

@@ -12,9 +12,9 @@ extension DaemonServices {
         signature: [UInt8],
         token: any TrustedRoot,
         source: String
-    ) async throws(ServiceError) -> LoadedPolicy {
+    ) async throws(APIError) -> LoadedPolicy {
         let (policy, boot, allowDemoKeys) = (self.policy, self.boot, tokens.allowDemoKeys)
-        let candidate = try await boot.gate.serialized { () async throws(ServiceError) -> LoadedPolicy in
+        let candidate = try await boot.gate.serialized { () async throws(APIError) -> LoadedPolicy in
             let candidate = try await policy.verifyCandidate(
                 text: text,
                 signature: signature,
@@ -45,7 +45,7 @@ extension DaemonServices {
     /// version in force. `recorded`: the caller records the outcome itself (a varlink call is
     /// audited by the dispatcher); else it is recorded here (start, SIGHUP).
     @discardableResult
-    func reloadPolicyDirectory(recorded: Bool = false) async throws(ServiceError) -> Int? {
+    func reloadPolicyDirectory(recorded: Bool = false) async throws(APIError) -> Int? {
         let token = try tokens.require()
         guard let directory = paths.policyDirectory else {
             throw .invalidArgument(reason: "no policy directory is configured (--policy-dir)")
@@ -61,7 +61,7 @@ extension DaemonServices {
             logger.info("policy directory \(directory): nothing newer than version \(inForce ?? 0)")
             return inForce
         }
-        do throws(ServiceError) {
+        do throws(APIError) {
             guard let signature = newest.signature else {
                 logger.warning(
                     "policy \(newest.file) rejected, the old one stays in force: no signature file \(newest.file).sig"

@@ -19,7 +19,7 @@ struct PolicyDirectory {
     }
 
     /// Every `*.yaml` in the directory with its signature (if any) and version.
-    func candidates() throws(ServiceError) -> [Candidate] {
+    func candidates() throws(APIError) -> [Candidate] {
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".yaml") }.sorted()

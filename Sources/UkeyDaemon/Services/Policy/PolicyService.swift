@@ -81,12 +81,12 @@ final class PolicyService {
         token: any TrustedRoot,
         source: String,
         allowDemoKeys: Bool
-    ) async throws(ServiceError) -> LoadedPolicy {
+    ) async throws(APIError) -> LoadedPolicy {
         let signer: PolicySigner
         do {
             signer = try await token.policySigner()
         } catch {
-            throw ServiceError(error)
+            throw APIError(error)
         }
         guard allowDemoKeys || !DemoKeys.isDemoPolicySigner(signer) else {
             logger.warning("policy from \(source) rejected: \(DemoKeys.refusal)")
@@ -126,7 +126,7 @@ final class PolicyService {
 
     /// Makes a verified policy the one in force, durably: allow-lists, policy and signature
     /// first, the sealed record last (until it is written, the old policy is the one in force).
-    func install(_ candidate: LoadedPolicy, token: any TrustedRoot) async throws(ServiceError) {
+    func install(_ candidate: LoadedPolicy, token: any TrustedRoot) async throws(APIError) {
         do {
             try allowLists.commit(candidate.policy)
             try AtomicFile.write(candidate.text, to: policyPath, mode: 0o600)
@@ -143,11 +143,11 @@ final class PolicyService {
     }
 
     /// An administrator's mode, sealed in the token so a restart keeps it.
-    func setMode(_ mode: EnforcementMode, token: any TrustedRoot) async throws(ServiceError) {
+    func setMode(_ mode: EnforcementMode, token: any TrustedRoot) async throws(APIError) {
         do {
             try await token.setDaemonRecords(["mode": Array(mode.rawValue.utf8)])
         } catch {
-            throw ServiceError(error)
+            throw APIError(error)
         }
         modeOverride = mode
         logger.notice("mode set to \(mode.rawValue)")

@@ -22,7 +22,7 @@ final class TokenAccess: Sendable {
     }
 
     /// The token, or `notInitialized`.
-    func require() throws(ServiceError) -> any TrustedRoot {
+    func require() throws(APIError) -> any TrustedRoot {
         guard let token = current else { throw .notInitialized }
         return token
     }
