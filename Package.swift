@@ -213,7 +213,7 @@ let package = Package(
         .target(
             name: "UkeyFuzzTargets",
             dependencies: [
-                "UkeyCodec", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyAudit", "UkeyVarlink", "UkeyDaemon", "UkeyConfig", "UkeyPIV", "UkeyVirtualCard", "UkeySM",
+                "UkeyAPI", "UkeyCodec", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyAudit", "UkeyVarlink", "UkeyDaemon", "UkeyConfig", "UkeyPIV", "UkeyVirtualCard", "UkeySM",
                 "UkeyHypervisor", "UkeyGuard",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

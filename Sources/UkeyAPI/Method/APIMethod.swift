@@ -26,7 +26,7 @@ extension APIMethod {
 /// A method's request or reply. What `Codable` cannot say (a name at most 64 bytes, a mode
 /// from a list) `validate` says, naming the parameter; the daemon refuses a request it fails
 /// before any service sees it.
-public protocol APIMessage: Codable, Sendable {
+public protocol APIMessage: Codable, Sendable, Equatable {
     func validate() throws(APIError)
 }
 
