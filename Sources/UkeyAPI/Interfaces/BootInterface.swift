@@ -53,7 +53,7 @@ public enum Boot {
             """,
         methods: [
             Measure.self, Chain.self, Quote.self, EventLog.self, Reset.self, Release.self, Started.self, States.self,
-            AcceptState.self,
+            AcceptState.self, EntityState.self,
         ],
         errors: """
             error UnknownEntity (entity: string)

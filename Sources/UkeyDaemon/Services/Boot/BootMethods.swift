@@ -123,6 +123,15 @@ extension Boot.Chain: ServedMethod {
     }
 }
 
+extension Boot.EntityState: ServedMethod {
+    static func answer(_ request: Request, in call: CallContext) async throws(APIError) -> Reply {
+        _ = try call.services.tokens.require()
+        guard let entity = await call.services.boot.chainReply().entities.first(where: { $0.name == request.name })
+        else { throw .unknownEntity(request.name) }
+        return Reply(entity: entity)
+    }
+}
+
 extension Boot.Quote: ServedMethod {
     static func answer(_ request: Request, in call: CallContext) async throws(APIError) -> Reply {
         let tokens = call.services.tokens
