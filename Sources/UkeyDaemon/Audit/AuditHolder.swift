@@ -1,16 +1,16 @@
 import Foundation
-import NIOConcurrencyHelpers
+import Synchronization
 import UkeyAudit
 import UkeyToken
 
 /// The daemon's audit log, reachable without a hop through the daemon's actor: the dispatcher
 /// enqueues a record for every call it answers, on the connection's own task.
 final class AuditHolder: Sendable {
-    private let box = NIOLockedValueBox<AuditLog?>(nil)
-    private let forwarderBox = NIOLockedValueBox<AuditForwarder?>(nil)
-    private let allowCounter = NIOLockedValueBox(0)
+    private let box = Mutex<AuditLog?>(nil)
+    private let forwarderBox = Mutex<AuditForwarder?>(nil)
+    private let allowCounter = Mutex(0)
     /// Writes the counts of permission-denial intervals that are over (`startDenialFlusher`).
-    let denialFlusher = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    let denialFlusher = Mutex<Task<Void, Never>?>(nil)
     let settings: AuditSettings
     /// Repeated permission denials, counted per peer and method (see `DenialAggregator`).
     let denials = DenialAggregator()
@@ -27,15 +27,15 @@ final class AuditHolder: Sendable {
     }
 
     var log: AuditLog? {
-        get { box.withLockedValue { $0 } }
-        set { box.withLockedValue { $0 = newValue } }
+        get { box.withLock { $0 } }
+        set { box.withLock { $0 = newValue } }
     }
 
     /// The off-host copy, when `[audit] forward` asks for one (one per daemon, kept across a
     /// re-opened log).
     var forwarder: AuditForwarder? {
-        get { forwarderBox.withLockedValue { $0 } }
-        set { forwarderBox.withLockedValue { $0 = newValue } }
+        get { forwarderBox.withLock { $0 } }
+        set { forwarderBox.withLock { $0 = newValue } }
     }
 
     /// Whether any allowed execution may be recorded (then a check must take the path that
@@ -48,7 +48,7 @@ final class AuditHolder: Sendable {
         case .all: return true
         case .none: return false
         case .sampled:
-            return allowCounter.withLockedValue { count in
+            return allowCounter.withLock { count in
                 count += 1
                 return count % max(1, settings.execAllowSample) == 0
             }
@@ -64,7 +64,7 @@ struct TokenCheckpointing: AuditCheckpointing {
     var signatureAlgorithm: String { token.keyAlgorithm.signatureAlgorithm }
 
     func signCheckpoint(_ message: [UInt8]) async throws -> [UInt8] {
-        try await token.signAuditCheckpoint(message)
+        try await token.keys.signAuditCheckpoint(message)
     }
 
     func sealCheckpoint(_ checkpoint: SealedCheckpoint) async throws {

@@ -71,7 +71,7 @@ extension AuditHolder {
 
     /// Records the daemon's stop and closes the log with a final checkpoint.
     func close() async {
-        denialFlusher.withLockedValue { $0?.cancel() }
+        denialFlusher.withLock { $0?.cancel() }
         guard let log else { return }
         for entry in flushCounts(all: true) { _ = log.enqueue(entry) }
         try? await log.append(AuditEntry(type: "daemon-stop", actor: .daemon))
@@ -88,7 +88,7 @@ extension AuditHolder {
                 for entry in flushCounts() { _ = log.enqueue(entry) }
             }
         }
-        denialFlusher.withLockedValue {
+        denialFlusher.withLock {
             $0?.cancel()
             $0 = task
         }

@@ -1,11 +1,19 @@
 import X509
 
-/// Everything ukeyd needs of a trusted root: the three roles, plus provisioning and a few records
-/// of its own (the loaded policy's version and digest, the mode) sealed with the token's state.
-/// The daemon depends on this protocol only; `ukeyd`'s builder composes the concrete roles.
-public protocol TrustedRoot: RegistersRole, KeysRole, UsersRole {
+/// Everything ukeyd needs of a trusted root: its three roles, each used as itself (a service
+/// takes the role it needs: the boot chain `registers`, signing `keys`, logins `users`), plus
+/// what crosses them (certificates by name, provisioning) and a few records of the daemon's own
+/// (the loaded policy's version and digest, the mode) sealed with the token's state. The daemon
+/// depends on this protocol only; `ukeyd`'s builder composes the concrete roles.
+public protocol TrustedRoot: Sendable {
     /// Which backend serves each role.
     var composition: TokenComposition { get }
+    var registers: any RegistersRole { get }
+    var keys: any KeysRole { get }
+    var users: any UsersRole { get }
+    /// A certificate by name: the attestation key's is the registers' (their quotes are what it
+    /// certifies); every other is the keys role's.
+    func certificate(named name: String) async throws(TokenError) -> TokenCertificate
     var serial: String { get async }
     /// The algorithm of the token's keys and its users' keys (SM2 only for a token whose keys are
     /// all in its own store).

@@ -154,7 +154,7 @@ extension Admin.UnblockPin: ServedMethod {
         let token = try call.services.tokens.require()
         let verdict: PinVerdict
         do {
-            verdict = try await token.unblockPIN(user: request.user, soPIN: request.soPIN, newPIN: request.newPIN)
+            verdict = try await token.users.unblockPIN(user: request.user, soPIN: request.soPIN, newPIN: request.newPIN)
         } catch {
             throw APIError(error)
         }

@@ -142,7 +142,7 @@ extension Boot.Quote: ServedMethod {
         }
         let (selection, logDigest) = await call.services.boot.quoteInputs(registers: request.registers)
         do {
-            let signed = try await token.quote(
+            let signed = try await token.registers.quote(
                 nonce: request.nonce.bytes,
                 registers: selection,
                 eventLog: logDigest,
@@ -181,7 +181,7 @@ extension Boot.Reset: ServedMethod {
         let boot = call.services.boot
         let newBoot: String
         do {
-            newBoot = try await boot.gate.serialized { try await boot.reset(token: token) }
+            newBoot = try await boot.reset(token: token)
             // A new boot session measures everything afresh.
             call.services.measurementCache.clear()
         } catch {
@@ -202,7 +202,7 @@ extension Boot.Started: ServedMethod {
             // QEMU is up on what was measured: what it writes to the VM's disk is sealed
             // as the VM's state when it stops.
             let boot = call.services.boot
-            _ = await boot.gate.serialized { await boot.noteStarted(entity: request.entity, refusedOpen: refused) }
+            await boot.noteStarted(entity: request.entity, refusedOpen: refused)
         }
         return Reply(held: held)
     }
@@ -226,9 +226,7 @@ extension Boot.Release: ServedMethod {
         for item in plan.items {
             hashed.append(await BootService.hashState(item, caller: call.caller))
         }
-        let (release, sealed, unsealedNow) = try await boot.gate.serialized { () async throws(APIError) in
-            try await boot.releaseSealing(entity: request.entity, hashed: hashed)
-        }
+        let (release, sealed, unsealedNow) = try await boot.releaseSealing(entity: request.entity, hashed: hashed)
         var unsealed = unsealedNow
         if let refusal = plan.refusal {
             unsealed += await boot.writableComponents(of: request.entity).map {

@@ -155,9 +155,20 @@ extension BootService {
         }
     }
 
-    /// Inside the gate: seals what was hashed (durably, in one write to the sealed store), then
+    /// In the gate: seals what was hashed (durably, in one write to the sealed store), then
     /// releases the entity. A VM released or started again since the plan was made seals nothing.
     func releaseSealing(
+        entity: String,
+        hashed: [HashedState]
+    ) async throws(APIError) -> (
+        release: BootChain.Release, sealed: [Boot.SealedState], unsealed: [Boot.UnsealedState]
+    ) {
+        try await gate.serialized { () async throws(APIError) in
+            try await releaseSealingInGate(entity: entity, hashed: hashed)
+        }
+    }
+
+    private func releaseSealingInGate(
         entity: String,
         hashed: [HashedState]
     ) async throws(APIError) -> (
@@ -252,10 +263,15 @@ extension BootService {
         return (sealed, unsealed)
     }
 
-    /// Records that `entity`'s QEMU came up on what was measured for it (inside the gate): its
+    /// Records that `entity`'s QEMU came up on what was measured for it (in the gate): its
     /// writable state is sealed at its release. Only after a trusted start, and only when no open
     /// of its held files was refused.
-    func noteStarted(entity: String, refusedOpen: Bool) -> Bool {
+    @discardableResult
+    func noteStarted(entity: String, refusedOpen: Bool) async -> Bool {
+        await gate.serialized { noteStartedInGate(entity: entity, refusedOpen: refusedOpen) }
+    }
+
+    private func noteStartedInGate(entity: String, refusedOpen: Bool) -> Bool {
         guard !writableComponents(of: entity).isEmpty else { return false }
         guard !refusedOpen else {
             logger.warning(

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 import Synchronization
 import UkeyCore
 import UkeyPolicy
@@ -24,7 +24,7 @@ final class BootService {
     private(set) var chain: BootChain? { didSet { publishRuntime() } }
     /// What `CheckExec` reads, without a hop through this actor: exec checks are the hot path and
     /// must never wait behind a measurement or a reload (the whole view is swapped at once).
-    nonisolated let runtime = NIOLockedValueBox<RuntimeView?>(nil)
+    nonisolated let runtime = Mutex<RuntimeView?>(nil)
     /// How many times each entity was released since ukeyd started: a VM's guard channel is
     /// dropped when its VM is released (it stopped), so a new QEMU's socket is served afresh.
     nonisolated let releases = Mutex<[String: UInt64]>([:])
@@ -89,12 +89,12 @@ final class BootService {
 
     /// Brings the token's registers to what the journal says this host boot measured.
     func restoreRegisters(_ token: any TrustedRoot) async throws {
-        if token.registersPersist {
+        if token.registers.registersPersist {
             // A TPM's PCRs survived the restart: check they are what this host boot measured.
             try await checkPersistentRegisters(token)
         } else {
             // Soft registers live in memory: rebuild them from the journal.
-            for m in record.all { try await token.extend(register: m.register, digest: m.digest) }
+            for m in record.all { try await token.registers.extend(register: m.register, digest: m.digest) }
         }
     }
 
@@ -104,9 +104,9 @@ final class BootService {
     /// the host, or the journal in the runtime directory was lost.
     func checkPersistentRegisters(_ token: any TrustedRoot, completingCutExtend: Bool = true) async throws {
         let policyRegisters = policy.loaded?.registers ?? []
-        if let unusable = policyRegisters.first(where: { !token.usableRegisters.contains($0) }) {
+        if let unusable = policyRegisters.first(where: { !token.registers.usableRegisters.contains($0) }) {
             throw DaemonStartError(
-                "the policy in force uses register \(unusable), which the \(token.roleBackends["registers"] ?? "") registers cannot extend (usable: \(token.usableRegisters.sorted().map(String.init).joined(separator: ", "))); load a policy without it first"
+                "the policy in force uses register \(unusable), which the \(token.roleBackends["registers"] ?? "") registers cannot extend (usable: \(token.registers.usableRegisters.sorted().map(String.init).joined(separator: ", "))); load a policy without it first"
             )
         }
         let all = record.all
@@ -114,7 +114,7 @@ final class BootService {
         for m in all { try replay.extend(m.register, with: m.digest) }
         let registers = Set(policyRegisters).union(all.map(\.register))
         for register in registers.sorted() {
-            let actual = try await token.read(register: register, bank: .sha256)
+            let actual = try await token.registers.read(register: register, bank: .sha256)
             let expected = try replay.value(register, in: .sha256)
             if actual == expected { continue }
             // The journal is written ahead of the extend: after a crash between the two, the PCR
@@ -123,7 +123,7 @@ final class BootService {
                 var before = RegisterSet(algorithms: [.sha256])
                 for m in all.dropLast() { try before.extend(m.register, with: m.digest) }
                 if try actual == before.value(register, in: .sha256) {
-                    try await token.extend(register: register, digest: last.digest)
+                    try await token.registers.extend(register: register, digest: last.digest)
                     logger.notice(
                         "completed the extend of \(last.entity)/\(last.component) into PCR \(register), cut short by a stop"
                     )
@@ -149,7 +149,7 @@ final class BootService {
         }
         var rebuilt = BootChain(expected: loaded.expected, bootID: bootID)
         // The registers' banks: SHA-256, and SM3 where [token] banks adds it.
-        var log = EventLog(banks: tokens.current?.banks ?? [.sha256], vendorInfo: "ukey boot \(bootID)")
+        var log = EventLog(banks: tokens.current?.registers.banks ?? [.sha256], vendorInfo: "ukey boot \(bootID)")
         for m in record.earlier {
             // Still in the PCRs, so still in the log that explains them; judged by no chain.
             log.appendMeasurement(
@@ -177,7 +177,7 @@ final class BootService {
     /// Publishes what `CheckExec` reads: the whitelist, the VMs trusted now, the mode.
     func publishRuntime() {
         guard let loaded = policy.loaded else {
-            runtime.withLockedValue { $0 = nil }
+            runtime.withLock { $0 = nil }
             return
         }
         let trusted = Set(loaded.whitelist.vmNames.filter { chain?.state(of: $0) == .trusted })
@@ -192,7 +192,7 @@ final class BootService {
             mode: policy.mode,
             generation: runtimeGeneration
         )
-        runtime.withLockedValue { $0 = view }
+        runtime.withLock { $0 = view }
     }
 
     /// The chain's verdict on a measurement; mutated in place (the chain's state is large).
@@ -240,17 +240,21 @@ final class BootService {
     }
 
     /// A new boot session: registers zeroed (soft) or kept with the earlier measurements in the
-    /// log (PCRs reset only with the host). Inside the gate.
+    /// log (PCRs reset only with the host), in the gate.
     func reset(token: any TrustedRoot) async throws -> String {
+        try await gate.serialized { try await resetInGate(token: token) }
+    }
+
+    private func resetInGate(token: any TrustedRoot) async throws -> String {
         let newBoot = UUID().uuidString.lowercased()
-        if token.registersPersist {
+        if token.registers.registersPersist {
             try journal.appendReset(boot: newBoot)
             record.earlier += record.measurements
         } else {
             try journal.start(hostBoot: hostBoot, boot: newBoot)
             record.earlier = []
         }
-        _ = try await token.reset(bootID: newBoot)
+        _ = try await token.registers.reset(bootID: newBoot)
         bootID = newBoot
         record.measurements = []
         record.releases = []

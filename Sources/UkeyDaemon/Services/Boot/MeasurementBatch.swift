@@ -149,13 +149,13 @@ extension BootService {
             // extends the next start completes (`checkPersistentRegisters`).
             do {
                 try journal.append(accepted)
-                let extended = await token.extend(accepted.map { ($0.register, $0.digest) })
+                let extended = await token.registers.extend(accepted.map { ($0.register, $0.digest) })
                 done = extended.done
                 if let error = extended.failure {
                     // The token could not (a TPM that went away): those measurements were not taken.
                     // Their callers get an error, so the hypervisor loads nothing; it may measure again.
                     logger.error("the token extended \(done) of \(accepted.count) measurements: \(error)")
-                    if error.code == .unavailable && token.registersPersist { registersSuspect = true }
+                    if error.code == .unavailable && token.registers.registersPersist { registersSuspect = true }
                     failure = APIError(error)
                     do {
                         try journal.appendVoid(count: accepted.count - done)

@@ -73,9 +73,7 @@ extension Boot.AcceptState: ServedMethod {
             hashed.append(state)
         }
         let uid = call.caller.uid
-        return try await boot.gate.serialized { () async throws(APIError) in
-            try await boot.commitAccept(entity: request.entity, hashed: hashed, uid: uid)
-        }
+        return try await boot.commitAccept(entity: request.entity, hashed: hashed, uid: uid)
     }
 }
 
@@ -171,9 +169,19 @@ extension BootService {
         }
     }
 
-    /// Inside the gate: seals the accepted states, and releases a VM this boot refused as
+    /// In the gate: seals the accepted states, and releases a VM this boot refused as
     /// changed-since-stop, so its next start is judged against them.
     func commitAccept(
+        entity: String,
+        hashed: [HashedState],
+        uid: UInt32
+    ) async throws(APIError) -> Boot.AcceptState.Reply {
+        try await gate.serialized { () async throws(APIError) in
+            try await commitAcceptInGate(entity: entity, hashed: hashed, uid: uid)
+        }
+    }
+
+    private func commitAcceptInGate(
         entity: String,
         hashed: [HashedState],
         uid: UInt32

@@ -103,17 +103,19 @@ final class PolicyService {
                 try store.stage(reference)
             }
             // The registers backend may not extend every register (a TPM: 8-16 and 23 only).
-            if let entity = candidate.expected.entities.first(where: { !token.usableRegisters.contains($0.register) }) {
-                let usable = token.usableRegisters.sorted().map(String.init).joined(separator: ", ")
+            if let entity = candidate.expected.entities.first(where: {
+                !token.registers.usableRegisters.contains($0.register)
+            }) {
+                let usable = token.registers.usableRegisters.sorted().map(String.init).joined(separator: ", ")
                 throw LoadedPolicy.Rejection(
                     "entity '\(entity.name)' uses register \(entity.register), which the \(token.roleBackends["registers"] ?? "") registers cannot extend (usable: \(usable))"
                 )
             }
             // SM3 digests are for sites that need SM3 registers: refused where there is no SM3 bank,
             // rather than folded into the SHA-256 bank.
-            if candidate.policy.algorithms.contains(.sm3), !token.banks.contains(.sm3) {
+            if candidate.policy.algorithms.contains(.sm3), !token.registers.banks.contains(.sm3) {
                 throw LoadedPolicy.Rejection(
-                    "the policy's digests use sm3, which needs an sm3 register bank: \(await token.missingBank(.sm3))"
+                    "the policy's digests use sm3, which needs an sm3 register bank: \(await token.registers.missingBank(.sm3))"
                 )
             }
             return candidate

@@ -47,14 +47,14 @@ extension Runtime.CheckExec: ImmediateMethod {
     }
 
     static func answerNow(_ request: Request, in call: CallContext) throws(APIError) -> Reply {
-        guard let view = call.services.boot.runtime.withLockedValue({ $0 }) else { throw .noPolicy }
+        guard let view = call.services.boot.runtime.withLock({ $0 }) else { throw .noPolicy }
         return view.check(request, digest: try digest(of: request))
     }
 }
 
 extension Runtime.CheckExecBatch: ImmediateMethod {
     static func answerNow(_ request: Request, in call: CallContext) throws(APIError) -> Reply {
-        guard let view = call.services.boot.runtime.withLockedValue({ $0 }) else { throw .noPolicy }
+        guard let view = call.services.boot.runtime.withLock({ $0 }) else { throw .noPolicy }
         let vm = request.vm ?? request.items.first?.vm ?? nil
         return Reply(
             results: try request.items.map { (item) throws(APIError) in
@@ -76,7 +76,7 @@ extension Runtime.CheckExecBatch: ImmediateMethod {
 /// enforces, and allowed execs are not recorded; otherwise the guard asks about every file.
 extension Runtime.AllowedFingerprints: ServedMethod {
     static func answer(_ request: Request, in call: CallContext) async throws(APIError) -> Reply {
-        guard let view = call.services.boot.runtime.withLockedValue({ $0 }) else { throw .noPolicy }
+        guard let view = call.services.boot.runtime.withLock({ $0 }) else { throw .noPolicy }
         guard view.trusted.contains(request.vm), view.mode == .enforce, !call.services.audit.mayRecordAllowedExec,
             let all = view.whitelist.fingerprints(vm: request.vm)
         else {
@@ -101,7 +101,7 @@ extension Runtime.GuardEvent: StreamingMethod {
         } else {
             call.services.guards.stopped(key)
         }
-        return Reply(generation: call.services.boot.runtime.withLockedValue { $0?.generation } ?? 0)
+        return Reply(generation: call.services.boot.runtime.withLock { $0?.generation } ?? 0)
     }
 
     static func stream(

@@ -18,7 +18,7 @@ extension Auth.Login: ServedMethod {
         let logger = call.services.logger
         let verdict: PinVerdict
         do {
-            verdict = try await token.verifyPIN(user: request.user, pin: request.pin)
+            verdict = try await token.users.verifyPIN(user: request.user, pin: request.pin)
         } catch {
             throw APIError(error)
         }

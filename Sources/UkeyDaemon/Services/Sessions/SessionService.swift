@@ -1,12 +1,12 @@
 import Foundation
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// Logged-in users, start tickets, and the logins waiting for their PIN checks: the state of
 /// `io.ukey.Auth`, read by the boot service (a user VM needs its user's ticket or session) and
 /// the token's Sign.
 final class SessionService: Sendable {
-    private let table = NIOLockedValueBox(SessionTable())
-    private let tickets = NIOLockedValueBox(StartTickets())
+    private let table = Mutex(SessionTable())
+    private let tickets = Mutex(StartTickets())
     let clock: @Sendable () -> Date
     let logins = LoginLimiter()
 
@@ -16,23 +16,23 @@ final class SessionService: Sendable {
 
     func open(user: String, roles: [String], for caller: Caller) -> (id: String, session: SessionTable.Session) {
         let now = clock()
-        return table.withLockedValue { $0.open(user: user, roles: roles, uid: caller.uid, now: now) }
+        return table.withLock { $0.open(user: user, roles: roles, uid: caller.uid, now: now) }
     }
 
     /// The session if it exists, has not expired and is the caller's uid's.
     func lookup(_ id: String, for caller: Caller) -> SessionTable.Session? {
         let now = clock()
-        return table.withLockedValue { $0.lookup(id, uid: caller.uid, now: now) }
+        return table.withLock { $0.lookup(id, uid: caller.uid, now: now) }
     }
 
     /// Closes the caller's session; false when the caller's uid has none by that id.
     func close(_ id: String, for caller: Caller) -> Bool {
-        table.withLockedValue { $0.close(id, uid: caller.uid) }
+        table.withLock { $0.close(id, uid: caller.uid) }
     }
 
     func issueTicket(user: String, vm: String) -> (id: String, ticket: StartTickets.Ticket) {
         let now = clock()
-        return tickets.withLockedValue { $0.issue(user: user, vm: vm, now: now) }
+        return tickets.withLock { $0.issue(user: user, vm: vm, now: now) }
     }
 
     /// Who `credential` (a start ticket, or the caller's own session) authorises to start the
@@ -40,11 +40,10 @@ final class SessionService: Sendable {
     func startAuthority(_ credential: String?, entity: String, caller: Caller) -> StartTickets.Authority {
         guard let credential else { return .refused("authentication-required") }
         let now = clock()
-        if let authority = tickets.withLockedValue({ $0.redeem(credential, entity: entity, pid: caller.pid, now: now) })
-        {
+        if let authority = tickets.withLock({ $0.redeem(credential, entity: entity, pid: caller.pid, now: now) }) {
             return authority
         }
-        return table.withLockedValue { table in
+        return table.withLock { table in
             if let session = table.lookup(credential, uid: caller.uid, now: now) { return .user(session.user) }
             // Another uid's session is refused as such: a start by a process of another uid
             // takes a start ticket (ukeyctl login --for-vm), never the session itself.
@@ -57,6 +56,6 @@ final class SessionService: Sendable {
 
     /// The start of `vm` is over: the tickets it took are spent.
     func endStart(of vm: String) {
-        _ = tickets.withLockedValue { $0.spend(vm: vm) }
+        _ = tickets.withLock { $0.spend(vm: vm) }
     }
 }

@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import Synchronization
 import UkeyToken
 
 /// The token, once it is open or initialised, and its backend: what every service asks for
@@ -7,9 +7,9 @@ final class TokenAccess: Sendable {
     let provider: any TrustedRootProvider
     /// Whether the demo policy signer may be trusted (`--allow-demo-keys`; see `DemoKeys`).
     let allowDemoKeys: Bool
-    private let slot = NIOLockedValueBox<(any TrustedRoot)?>(nil)
+    private let slot = Mutex<(any TrustedRoot)?>(nil)
     /// The token-keys sub-CA's certificate (PEM), sent with every quote: it never changes.
-    private let keysCA = NIOLockedValueBox<String?>(nil)
+    private let keysCA = Mutex<String?>(nil)
 
     init(provider: any TrustedRootProvider, allowDemoKeys: Bool) {
         self.provider = provider
@@ -17,8 +17,8 @@ final class TokenAccess: Sendable {
     }
 
     var current: (any TrustedRoot)? {
-        get { slot.withLockedValue { $0 } }
-        set { slot.withLockedValue { $0 = newValue } }
+        get { slot.withLock { $0 } }
+        set { slot.withLock { $0 = newValue } }
     }
 
     /// The token, or `notInitialized`.
@@ -29,9 +29,9 @@ final class TokenAccess: Sendable {
 
     /// The token-keys sub-CA's certificate, read from the token once.
     func tokenKeysCAPEM(of token: any TrustedRoot) async throws -> String {
-        if let pem = keysCA.withLockedValue({ $0 }) { return pem }
+        if let pem = keysCA.withLock({ $0 }) { return pem }
         let pem = try IdentityCA.pem(await token.certificate(named: TokenKey.tokenKeysCA.rawValue))
-        keysCA.withLockedValue { $0 = pem }
+        keysCA.withLock { $0 = pem }
         return pem
     }
 }

@@ -6,7 +6,7 @@ extension Token.Info: ServedMethod {
 
     static func answer(_ request: Empty, in call: CallContext) async throws(APIError) -> Reply {
         let token = try call.services.tokens.require()
-        let algorithms = token.banks.map(\.rawValue) + [token.keyAlgorithm.signatureAlgorithm]
+        let algorithms = token.registers.banks.map(\.rawValue) + [token.keyAlgorithm.signatureAlgorithm]
         return Reply(
             backend: token.backendName,
             serial: await token.serial,
@@ -33,7 +33,7 @@ extension Token.Random: ServedMethod {
     static func answer(_ request: Request, in call: CallContext) async throws(APIError) -> Reply {
         let token = try call.services.tokens.require()
         do {
-            return Reply(data: try await token.random(count: request.bytes))
+            return Reply(data: try await token.keys.random(count: request.bytes))
         } catch {
             throw APIError(error)
         }
@@ -56,7 +56,7 @@ extension Token.Sign: ServedMethod {
         }
         guard request.digest.bytes.count == 32 else { throw .invalidParameter("digest") }
         do {
-            let signature = try await token.sign(asUser: request.key, digest: request.digest.bytes)
+            let signature = try await token.keys.sign(asUser: request.key, digest: request.digest.bytes)
             return Reply(
                 signature: signature,
                 algorithm: token.keyAlgorithm.signatureAlgorithm,
