@@ -1,4 +1,5 @@
-/// Waiting for new records, for readers that follow the log as it grows (`ukeyctl audit -f`).
+/// Waiting for new records, for readers that follow the log as it grows (`ukeyctl audit --follow`,
+/// through `io.ukey.Audit.Query` with `more`).
 extension AuditLog {
     /// Wakes (coalesced) after each batch reaches the disk, until `cancel` or close.
     public func follow() -> (updates: AsyncStream<Void>, cancel: @Sendable () -> Void) {
