@@ -22,10 +22,11 @@ final class AuditIntake: Sendable {
 
     private let state = Mutex(State())
 
-    /// Queues a record: its ticket, and true if the caller must start the writer.
-    func append(_ entry: AuditEntry, at time: Date) -> (ticket: UInt64, start: Bool) {
+    /// Queues a record, stamped with the time under the lock so that times follow ticket order:
+    /// its ticket, and true if the caller must start the writer.
+    func append(_ entry: AuditEntry) -> (ticket: UInt64, start: Bool) {
         state.withLock { state in
-            state.pending.append((entry, time))
+            state.pending.append((entry, Date()))
             state.issued += 1
             return (state.issued, state.claim())
         }

@@ -104,7 +104,7 @@ public final class AuditLog: Sendable {
 
     /// Queues a record; cheap and ordered. Call `durable` before acknowledging the call.
     public func enqueue(_ entry: AuditEntry) -> Ticket {
-        let (ticket, start) = intake.append(entry, at: Date())
+        let (ticket, start) = intake.append(entry)
         if start { writer.start() }
         return Ticket(value: ticket)
     }
