@@ -45,6 +45,10 @@ let package = Package(
         // ukeyd.toml's strict TOML subset: a leaf, so the gates read ukeyd's settings without
         // linking the daemon.
         .target(name: "UkeyConfig", dependencies: [], swiftSettings: strict),
+        // The serial executor for actors whose work blocks a thread (a device, write + fsync), so
+        // it never holds one of the cooperative pool's threads. A leaf: the token backends, the
+        // audit log and the daemon share it.
+        .target(name: "UkeyConcurrency", dependencies: [], swiftSettings: strict),
         .target(
             name: "UkeyCore",
             dependencies: ["UkeyCodec", "UkeySM", .product(name: "Crypto", package: "swift-crypto")],
@@ -75,7 +79,7 @@ let package = Package(
         // The tamper-evident audit log: hash-chained records, signed checkpoints, group commit.
         .target(
             name: "UkeyAudit",
-            dependencies: ["UkeyAPI", "UkeyCore", "UkeyCodec", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UkeyAPI", "UkeyCore", "UkeyCodec", "UkeyConcurrency", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // tpm2-tss from Debian's libtss2-dev (esys, tctildr, rc, mu), and the TPM backend over it.
@@ -83,7 +87,7 @@ let package = Package(
         .target(
             name: "UkeyTPM",
             dependencies: [
-                "CTSS2", "UkeyCore", "UkeyStore", "UkeyToken",
+                "CTSS2", "UkeyCore", "UkeyStore", "UkeyToken", "UkeyConcurrency",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -113,7 +117,7 @@ let package = Package(
         .target(
             name: "UkeyPCSC",
             dependencies: [
-                "CPCSC", "UkeyPIV", "UkeyToken", "UkeyStore", "UkeyCore",
+                "CPCSC", "UkeyPIV", "UkeyToken", "UkeyStore", "UkeyCore", "UkeyConcurrency",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -140,7 +144,7 @@ let package = Package(
         .target(
             name: "UkeyDaemon",
             dependencies: [
-                "UkeyAPI", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyVarlink", "UkeyAudit", "UkeyCodec", "UkeyConfig", "CFanotify",
+                "UkeyAPI", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyVarlink", "UkeyAudit", "UkeyCodec", "UkeyConfig", "UkeyConcurrency", "CFanotify",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -20,7 +20,7 @@ import UkeyCore
 /// What it cannot see: an older copy of the whole state directory put back (store, log and seal
 /// together). The tpm backend binds the seal to a TPM counter for that; see the README.
 public final class AuditTailSeal: @unchecked Sendable {
-    // @unchecked: `counter` is touched by the log's writer thread alone, after `read` at open.
+    // @unchecked: `counter` is touched by the log's writer alone, after `read` at open.
 
     public struct State: Sendable, Hashable {
         public var seq: UInt64

@@ -1,4 +1,5 @@
 import CPCSC
+import UkeyConcurrency
 import UkeyPIV
 import UkeyToken
 

@@ -1,5 +1,6 @@
 import CTSS2
 import Glibc
+import UkeyConcurrency
 import UkeyToken
 
 /// A TPM 2.0 through tpm2-tss: the only owner of the daemon's ESYS context, so commands never

@@ -76,7 +76,7 @@ extension AuditHolder {
         for entry in flushCounts(all: true) { _ = log.enqueue(entry) }
         try? await log.append(AuditEntry(type: "daemon-stop", actor: .daemon))
         await log.close()
-        forwarder?.stop()
+        await forwarder?.stop()
     }
 
     /// Writes the counts of permission-denial intervals that are over, every half interval.
