@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "UkeyToken",
             dependencies: [
-                "UkeyCore", "UkeyStore", "UkeyCodec", "UkeySM",
+                "UkeyCore", "UkeyStore", "UkeyCodec", "UkeySM", "UkeyConcurrency",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),

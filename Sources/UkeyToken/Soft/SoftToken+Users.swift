@@ -94,10 +94,10 @@ extension SoftToken: UsersRole {
             return verdict
         case .unknownUser(let kdf):
             // Spend the same derivation time as a real check, so timing does not tell users apart.
-            _ = try await PinKDF.derive(pin, salt: [UInt8](repeating: 0, count: 16), kdf: kdf)
+            _ = try await PinKDF.shared.derive(pin, salt: [UInt8](repeating: 0, count: 16), kdf: kdf)
             return .unknownUser
         case .check(let record):
-            let matched = try await PinKDF.matches(pin, record)
+            let matched = try await PinKDF.shared.matches(pin, record)
             return try await finishPINCheck(user: user, matched: matched)
         }
     }

@@ -1,5 +1,5 @@
-import Dispatch
 import Foundation
+import UkeyConcurrency
 import UkeyCore
 import UkeyPolicy
 #if canImport(Glibc)
@@ -22,7 +22,7 @@ import Glibc
 public enum PeerFileHasher {
     /// Hashing a path gives up after this long (a 1 GiB image takes about a second here).
     static let deadline: Duration = .seconds(300)
-    private static let queue = DispatchQueue(label: "ukey.hash", attributes: .concurrent)
+    private static let hashing = OffPool(label: "ukey.hash")
 
     /// The policy's own file hint: the daemon's to read, following symlinks (as the policy says).
     static func digest(
@@ -151,16 +151,7 @@ public enum PeerFileHasher {
     private static func run<T: Sendable>(
         _ work: @escaping @Sendable () throws(FileDigester.Failure) -> T
     ) async throws(FileDigester.Failure) -> T {
-        let result: Result<T, FileDigester.Failure> = await withCheckedContinuation { continuation in
-            queue.async {
-                do throws(FileDigester.Failure) {
-                    continuation.resume(returning: .success(try work()))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
-            }
-        }
-        return try result.get()
+        try await hashing.run(work)
     }
 
     /// Drops ukeyd's supplementary groups (it is root and needs none), so that a peer's file is
