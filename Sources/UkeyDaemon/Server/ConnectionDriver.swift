@@ -11,8 +11,9 @@ struct ConnectionDriver: Sendable {
     /// What the connection's owner makes of a call before any method sees it.
     enum Admission: Sendable {
         case dispatch(VarlinkCall)
-        /// Refused, and recorded as refused: the reply to acknowledge and send in its turn.
-        case refuse(Dispatcher.Handled)
+        /// Refused before any method sees it: recorded as PermissionDenied in its turn (after the
+        /// queued calls before it, as any call that is not queued).
+        case refuse
     }
 
     /// What the sender does next, in call order.
@@ -66,6 +67,10 @@ struct ConnectionDriver: Sendable {
     ) async throws {
         let channel = control.channel
         let closes = control.step { $0.configuration.protocolErrors == .close }
+        func refuse(_ id: ConnectionControl.Machine.CallID, _ error: VarlinkError) {
+            logger.warning("\(closes ? "closing " : "")\(peer): \(error)")
+            queue.yield(.refuse(id, error))
+        }
         for try await buffer in inbound {
             control.step { $0.read(buffer.readableBytesView) }
             taking: while true {
@@ -79,10 +84,16 @@ struct ConnectionDriver: Sendable {
                 case .stop:
                     return
                 case .refuse(let id, let error):
-                    logger.warning("\(closes ? "closing " : "")\(peer): \(error)")
-                    queue.yield(.refuse(id, error))
-                case .call(let id, let call):
-                    await begin(call, id: id, control: control, into: queue)
+                    refuse(id, error)
+                case .message(let message):
+                    let call: VarlinkCall
+                    do throws(VarlinkError) {
+                        call = try VarlinkCodec.decodeCall(message)
+                    } catch {
+                        refuse(control.step { $0.malformed() }, error)
+                        continue
+                    }
+                    await begin(call, control: control, into: queue)
                 }
             }
         }
@@ -90,7 +101,6 @@ struct ConnectionDriver: Sendable {
 
     private func begin(
         _ call: VarlinkCall,
-        id: ConnectionControl.Machine.CallID,
         control: ConnectionControl,
         into queue: AsyncStream<Outgoing>.Continuation
     ) async {
@@ -106,17 +116,14 @@ struct ConnectionDriver: Sendable {
                 call.more && dispatcher.canFollow(call, from: caller)
                 ? .follow : dispatcher.queues(call) ? .queueable : .unqueueable
         }
-        var action = control.step { $0.begin(kind) }
+        var (id, action) = control.step { $0.take(call, as: kind) }
         while case .settleQueued(let ticket) = action {
             _ = await ticket.answer()
-            action = control.step { machine in
-                machine.queuedAnswered()
-                return machine.begin(kind)
-            }
+            action = control.step { $0.queuedAnswered(kind) }
         }
         switch (admission, action) {
-        case (.refuse(let handled), _):
-            queue.yield(.reply(id, handled))
+        case (.refuse, _):
+            queue.yield(.reply(id, dispatcher.refuse(call, from: caller)))
         case (.dispatch(let call), .follow):
             queue.yield(.follow(id, call))
         case (.dispatch(let call), _):

@@ -49,8 +49,9 @@ struct ConnectionStateMachine<Ticket> {
         case settled(UInt64)
         /// As many calls are in flight as allowed: wait for a reply to be written.
         case wait
-        /// A call taken: classify it and `begin` it.
-        case call(CallID, VarlinkCall)
+        /// A whole message: decode it (outside any lock, as it is the costly step), then `take`
+        /// the call it holds or refuse it as `malformed`.
+        case message([UInt8])
         /// Answer this protocol error in its turn.
         case refuse(CallID, VarlinkError)
         /// Read no more; the replies in flight still leave.
@@ -66,7 +67,7 @@ struct ConnectionStateMachine<Ticket> {
 
     /// What to do with a call taken.
     enum BeginAction {
-        /// Wait for this queued call's answer first, then `queuedAnswered` and `begin` again.
+        /// Wait for this queued call's answer first, then say so with `queuedAnswered`.
         case settleQueued(Ticket)
         /// Start it now.
         case start
@@ -151,30 +152,38 @@ struct ConnectionStateMachine<Ticket> {
             return .stop
         }
         guard entries.count < configuration.maxInFlight else { return .wait }
-        let id = firstID + CallID(entries.count)
         if nextMessage == messages.count, let error = protocolError {
             protocolError = nil
-            return refuse(id, error)
+            return .refuse(malformed(), error)
         }
-        let message = messages[nextMessage]
         nextMessage += 1
-        do throws(VarlinkError) {
-            let call = try VarlinkCodec.decodeCall(message)
-            entries.append(Entry(oneway: call.oneway))
-            return .call(id, call)
-        } catch {
-            return refuse(id, error)
-        }
+        return .message(messages[nextMessage - 1])
     }
 
-    private mutating func refuse(_ id: CallID, _ error: VarlinkError) -> ReadAction {
+    /// The message given held no call: its place in the order, where its refusal goes.
+    mutating func malformed() -> CallID {
+        let id = firstID + CallID(entries.count)
         entries.append(Entry(oneway: false))
         if configuration.protocolErrors == .close { phase = .closed }
-        return .refuse(id, error)
+        return id
     }
 
-    /// How the call taken goes: after the last queued call, unless it is queued too.
-    mutating func begin(_ kind: Kind) -> BeginAction {
+    /// The call the message given held, as its dispatcher sees it: its place in the order of
+    /// replies, and how it goes.
+    mutating func take(_ call: VarlinkCall, as kind: Kind) -> (CallID, BeginAction) {
+        let id = firstID + CallID(entries.count)
+        entries.append(Entry(oneway: call.oneway))
+        return (id, begin(kind))
+    }
+
+    /// The last queued call was answered: how the call taken goes now.
+    mutating func queuedAnswered(_ kind: Kind) -> BeginAction {
+        lastQueued = nil
+        return begin(kind)
+    }
+
+    /// After the last queued call, unless it is queued too.
+    private func begin(_ kind: Kind) -> BeginAction {
         if let lastQueued, kind != .queueable { return .settleQueued(lastQueued) }
         return kind == .follow ? .follow : .start
     }
@@ -182,11 +191,6 @@ struct ConnectionStateMachine<Ticket> {
     /// The call started was queued: later calls that may not be wait for this ticket.
     mutating func queued(_ ticket: Ticket) {
         lastQueued = ticket
-    }
-
-    /// The last queued call was answered.
-    mutating func queuedAnswered() {
-        lastQueued = nil
     }
 
     // MARK: the sender

@@ -167,14 +167,14 @@ public struct GuestChannels: Sendable {
             caller: caller,
             peer: "guard channel of \(vm)",
             logger: logger,
-            admit: { [logger, dispatcher] call in
+            admit: { [logger] call in
                 presence.heard(call)
                 switch GuestCallGate.admit(call, vm: vm) {
                 case .forward(let bound):
                     return .dispatch(bound)
                 case .refuse(let reason):
                     logger.notice("guard channel of \(vm): refused \(call.method): \(reason)")
-                    return .refuse(dispatcher.refuse(call, from: caller))
+                    return .refuse
                 }
             }
         )
