@@ -50,8 +50,10 @@ public struct VarlinkServer: Sendable {
             group.addTask {
                 await shutdown()
                 logger.notice("shutting down: no new connections; \(connections.count) open connection(s) drain")
-                try? await server.channel.close()
+                // First, so followers and the immediate lane see the stop before the socket closes;
+                // a connection accepted meanwhile is drained as it is added.
                 connections.drainAll(closingAfter: Self.drainDeadline, logger: logger)
+                try? await server.channel.close()
             }
             try await server.executeThenClose { inbound in
                 for try await connection in inbound {
