@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -15,9 +14,9 @@ import UkeyVarlink
 ///
 /// The VM is known from the socket alone, never from what the guest writes: `GuestCallGate`
 /// lets through only CheckExec, CheckExecBatch and GuardEvent, each about that VM. Calls are
-/// answered one at a time, in order; a message that does not parse is answered with an error and
-/// the stream goes on (a guard that died mid-write leaves half a message, and the next NUL ends
-/// it).
+/// answered one at a time, in order, by the same `ConnectionDriver` as the socket's; a message
+/// that does not parse is answered with an error and the stream goes on (a guard that died
+/// mid-write leaves half a message, and the next NUL ends it).
 ///
 /// A connection is the VM's only while the VM is: it is dropped when the VM is released (it
 /// stopped) or when its socket is replaced (another QEMU bound the name), and the next scan
@@ -45,23 +44,30 @@ public struct GuestChannels: Sendable {
         let channel: any Channel
     }
 
+    /// What the scan and the channels' tasks share.
+    final class Served: Sendable {
+        /// The VMs whose channel a task serves, or tries to.
+        let serving = Mutex<Set<String>>([])
+        /// The VMs whose socket could not be reached, said once.
+        let unreachable = Mutex<Set<String>>([])
+        let live = Mutex<[String: Live]>([:])
+    }
+
     /// Serves every channel until cancelled.
     public func run() async {
-        let serving = NIOLockedValueBox<Set<String>>([])
-        let unreachable = NIOLockedValueBox<Set<String>>([])
-        let live = NIOLockedValueBox<[String: Live]>([:])
+        let served = Served()
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled {
-                dropStale(live)
-                for vm in socketNames() where serving.withLockedValue({ $0.insert(vm).inserted }) {
+                dropStale(served)
+                for vm in socketNames() where served.serving.withLock({ $0.insert(vm).inserted }) {
                     group.addTask {
-                        defer { serving.withLockedValue { _ = $0.remove(vm) } }
+                        defer { served.serving.withLock { _ = $0.remove(vm) } }
                         do {
-                            try await serve(vm: vm, live: live)
-                            unreachable.withLockedValue { _ = $0.remove(vm) }
+                            try await serve(vm: vm, served: served)
+                            served.unreachable.withLock { _ = $0.remove(vm) }
                         } catch {
                             // A socket left by a VM that stopped: said once, tried again each scan.
-                            if unreachable.withLockedValue({ $0.insert(vm).inserted }) {
+                            if served.unreachable.withLock({ $0.insert(vm).inserted }) {
                                 logger.info("guard channel of \(vm): \(error)")
                             }
                         }
@@ -92,9 +98,9 @@ public struct GuestChannels: Sendable {
 
     /// Closes each connection whose VM was released since it was made, or whose socket is gone
     /// or was replaced by another (a new inode at the name).
-    func dropStale(_ live: NIOLockedValueBox<[String: Live]>) {
+    func dropStale(_ served: Served) {
         let releases = dispatcher.services.boot.releases.withLock { $0 }
-        let stale = live.withLockedValue { entries in
+        let stale = served.live.withLock { entries in
             entries.filter { vm, entry in
                 entry.releases != releases[vm, default: 0] || Self.inode(of: "\(directory)/\(vm).sock") != entry.inode
             }
@@ -113,7 +119,7 @@ public struct GuestChannels: Sendable {
         return UInt64(info.st_ino)
     }
 
-    private func serve(vm: String, live: NIOLockedValueBox<[String: Live]>) async throws {
+    private func serve(vm: String, served: Served) async throws {
         let path = "\(directory)/\(vm).sock"
         // Taken before the connection: a socket replaced in between is dropped at the next scan.
         let inode = Self.inode(of: path) ?? 0
@@ -134,7 +140,7 @@ public struct GuestChannels: Sendable {
             guest: vm
         )
         logger.notice("guard channel of \(vm) open (\(path))")
-        live.withLockedValue { $0[vm] = Live(inode: inode, releases: releases, channel: channel.channel) }
+        served.live.withLock { $0[vm] = Live(inode: inode, releases: releases, channel: channel.channel) }
         let presence = ChannelGuard(vm: vm, registry: dispatcher.services.guards)
         let watchdog = Task { [logger, services = dispatcher.services] in
             while !Task.isCancelled {
@@ -146,7 +152,7 @@ public struct GuestChannels: Sendable {
         }
         defer {
             watchdog.cancel()
-            live.withLockedValue { _ = $0.removeValue(forKey: vm) }
+            served.live.withLock { _ = $0.removeValue(forKey: vm) }
             logger.notice("guard channel of \(vm) closed")
         }
         defer {
@@ -156,46 +162,30 @@ public struct GuestChannels: Sendable {
                 Task { await Self.recordLost(vm: vm, reason: reason, services: services, logger: logger) }
             }
         }
+        let driver = ConnectionDriver(
+            dispatcher: dispatcher,
+            caller: caller,
+            peer: "guard channel of \(vm)",
+            logger: logger,
+            admit: { [logger] call in
+                presence.heard(call)
+                switch GuestCallGate.admit(call, vm: vm) {
+                case .forward(let bound):
+                    return .dispatch(bound)
+                case .refuse(let reason):
+                    logger.notice("guard channel of \(vm): refused \(call.method): \(reason)")
+                    return .refuse
+                }
+            }
+        )
+        // One call at a time, and a message that breaks the protocol is answered, not the end.
+        let control = ConnectionControl(
+            channel: channel.channel,
+            .init(messageLimit: Self.messageLimit, maxInFlight: 1, protocolErrors: .answer)
+        )
         try await withTaskCancellationHandler {
             try await channel.executeThenClose { inbound, outbound in
-                func send(_ reply: VarlinkReply) async throws {
-                    try await outbound.write(ByteBuffer(bytes: VarlinkFraming.frame(VarlinkCodec.encode(reply))))
-                }
-                var framing = VarlinkFraming(limit: Self.messageLimit)
-                for try await buffer in inbound {
-                    let messages: [[UInt8]]
-                    do throws(VarlinkError) {
-                        messages = try framing.feed(buffer.readableBytesView)
-                    } catch {
-                        logger.warning("guard channel of \(vm): \(error)")
-                        framing = VarlinkFraming(limit: Self.messageLimit)
-                        try await send(.failure(error))
-                        continue
-                    }
-                    for message in messages {
-                        let call: VarlinkCall
-                        do throws(VarlinkError) {
-                            call = try VarlinkCodec.decodeCall(message)
-                        } catch {
-                            try await send(.failure(error))
-                            continue
-                        }
-                        presence.heard(call)
-                        let handled: Dispatcher.Handled
-                        switch GuestCallGate.admit(call, vm: vm) {
-                        case .refuse(let reason):
-                            logger.notice("guard channel of \(vm): refused \(call.method): \(reason)")
-                            handled = dispatcher.refuse(call, from: caller)
-                        case .forward(let bound):
-                            switch await dispatcher.start(bound, from: caller) {
-                            case .handled(let answered): handled = answered
-                            case .queued(let ticket): handled = await dispatcher.finish(ticket)
-                            }
-                        }
-                        let reply = await dispatcher.acknowledge(handled)
-                        if !call.oneway { try await send(reply) }
-                    }
-                }
+                try await driver.run(control, inbound: inbound, outbound: outbound)
             }
         } onCancel: {
             channel.channel.close(promise: nil)
