@@ -147,7 +147,6 @@ let package = Package(
                 "UkeyAPI", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyVarlink", "UkeyAudit", "UkeyCodec", "UkeyConfig", "UkeyConcurrency", "CFanotify",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
