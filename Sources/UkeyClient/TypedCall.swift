@@ -8,12 +8,12 @@ extension VarlinkConnection {
     public func call<M: APIMethod>(_ method: M.Type, _ request: M.Request) throws -> M.Reply {
         let parameters: [String: JSONValue]
         do {
-            parameters = try call(M.name, JSONValueEncoder.encode(request))
+            parameters = try call(M.name, request.wire)
         } catch let error as VarlinkError {
             throw APIError(name: error.name, parameters: error.parameters)
         }
         do {
-            return try JSONValueDecoder.decode(M.Reply.self, from: parameters)
+            return try M.Reply(wire: parameters)
         } catch {
             throw Failure.malformed("\(M.name): \(error)")
         }

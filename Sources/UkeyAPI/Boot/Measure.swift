@@ -76,6 +76,27 @@ extension Boot {
                 try FieldLimits.check(path, "path", max: FieldLimits.text)
                 try FieldLimits.check(hold, "hold", max: FieldLimits.name)
             }
+
+            /// By hand, as CheckExec's: a boot reads one per component (`HandWireTests` holds it
+            /// to the `Codable` reader).
+            public init(wire parameters: [String: JSONValue]) throws(APIError) {
+                entity = try WireField.string(parameters, "entity")
+                component = try WireField.string(parameters, "component")
+                digest = try WireField.optionalString(parameters, "digest")
+                path = try WireField.optionalString(parameters, "path")
+                session = try WireField.optionalString(parameters, "session")
+                hold = try WireField.optionalString(parameters, "hold")
+                try validate()
+            }
+
+            public var wire: [String: JSONValue] {
+                var wire: [String: JSONValue] = ["entity": .string(entity), "component": .string(component)]
+                WireField.set(&wire, "digest", digest)
+                WireField.set(&wire, "path", path)
+                WireField.set(&wire, "session", session)
+                WireField.set(&wire, "hold", hold)
+                return wire
+            }
         }
 
         public struct Reply: APIMessage, Equatable {
@@ -107,6 +128,28 @@ extension Boot {
                 self.eventIndex = eventIndex
                 self.digest = digest
                 self.cached = cached
+            }
+
+            /// By hand, as the request's.
+            public init(wire parameters: [String: JSONValue]) throws(APIError) {
+                verdict = try WireField.string(parameters, "verdict")
+                match = try WireField.bool(parameters, "match")
+                load = try WireField.bool(parameters, "load")
+                reason = try WireField.optionalString(parameters, "reason")
+                register = try WireField.int(parameters, "register")
+                eventIndex = try WireField.int(parameters, "eventIndex")
+                digest = try WireField.string(parameters, "digest")
+                cached = try WireField.bool(parameters, "cached")
+            }
+
+            public var wire: [String: JSONValue] {
+                var wire: [String: JSONValue] = [
+                    "verdict": .string(verdict), "match": .bool(match), "load": .bool(load),
+                    "register": .int(register), "eventIndex": .int(eventIndex), "digest": .string(digest),
+                    "cached": .bool(cached),
+                ]
+                WireField.set(&wire, "reason", reason)
+                return wire
             }
         }
 

@@ -110,31 +110,67 @@ private struct ObjectContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     func contains(_ key: Key) -> Bool { object[key.stringValue] != nil }
 
+    /// A field's value as a decoder of its own: for nested values only. Scalars are read in
+    /// place (below), so a request's common fields cost a lookup and no allocation; the coding
+    /// path is made only when something is refused.
     private func value(_ key: Key) throws -> ValueDecoder {
-        guard let value = object[key.stringValue] else {
-            throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "missing"))
-        }
+        guard let value = object[key.stringValue] else { throw missing(key) }
         return ValueDecoder(value: value, codingPath: codingPath + [key])
+    }
+
+    private func missing(_ key: Key) -> DecodingError {
+        .keyNotFound(key, .init(codingPath: codingPath, debugDescription: "missing"))
+    }
+
+    private func mismatch(_ key: Key, _ type: Any.Type) -> DecodingError {
+        .typeMismatch(type, .init(codingPath: codingPath + [key], debugDescription: "expected \(type)"))
     }
 
     /// An absent field and a null one are the same: `?type` in the IDL.
     func decodeNil(forKey key: Key) throws -> Bool { (object[key.stringValue] ?? .null) == .null }
 
-    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try value(key).decode(type) }
-    func decode(_ type: String.Type, forKey key: Key) throws -> String { try value(key).decode(type) }
-    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try value(key).decode(type) }
+    private func string(_ key: Key, _ value: JSONValue) throws -> String {
+        guard case .string(let string) = value, !string.utf8.contains(0) else { throw mismatch(key, String.self) }
+        return string
+    }
+
+    private func int(_ key: Key, _ value: JSONValue) throws -> Int {
+        guard let int = value.intValue else { throw mismatch(key, Int.self) }
+        return int
+    }
+
+    private func bool(_ key: Key, _ value: JSONValue) throws -> Bool {
+        guard case .bool(let bool) = value else { throw mismatch(key, Bool.self) }
+        return bool
+    }
+
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool {
+        guard let value = object[key.stringValue] else { throw missing(key) }
+        return try bool(key, value)
+    }
+    func decode(_ type: String.Type, forKey key: Key) throws -> String {
+        guard let value = object[key.stringValue] else { throw missing(key) }
+        return try string(key, value)
+    }
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int {
+        guard let value = object[key.stringValue] else { throw missing(key) }
+        return try int(key, value)
+    }
     func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try value(key).decode(type) }
     func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try value(key).decode(type) }
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try value(key).decode(type) }
 
     func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? {
-        try decodeNil(forKey: key) ? nil : try value(key).decode(type)
+        guard let value = object[key.stringValue], value != .null else { return nil }
+        return try string(key, value)
     }
     func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? {
-        try decodeNil(forKey: key) ? nil : try value(key).decode(type)
+        guard let value = object[key.stringValue], value != .null else { return nil }
+        return try int(key, value)
     }
     func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? {
-        try decodeNil(forKey: key) ? nil : try value(key).decode(type)
+        guard let value = object[key.stringValue], value != .null else { return nil }
+        return try bool(key, value)
     }
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         try decodeNil(forKey: key) ? nil : try value(key).decode(type)

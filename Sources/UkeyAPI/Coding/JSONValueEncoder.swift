@@ -8,16 +8,27 @@ public enum JSONValueEncoder {
         // Our messages throw nothing when encoded; a type that did would be a programming error
         // caught by the tests, and it is written as far as it got.
         try? value.encode(to: ValueEncoder(box: box, codingPath: []))
-        return box.value.objectValue ?? [:]
+        return box.object ?? box.value.objectValue ?? [:]
     }
 
     /// Synthesized `Codable` never asks for a nested container; a hand-written `encode(to:)`
     /// that did would lose what it wrote, so it stops instead (the tests encode every message).
     static let noNesting = "ukey's messages encode nested values as values, not nested containers"
 
-    /// One value being written: containers write into the box their encoder was given.
+    /// One value being written: containers write into the box their encoder was given. An
+    /// object's or an array's elements are kept apart while they are written, so each field is
+    /// added in place rather than the whole value rebuilt.
     final class Box {
-        var value: JSONValue = .object([:])
+        var value: JSONValue = .null
+        var object: [String: JSONValue]?
+        var array: [JSONValue]?
+
+        /// What was written.
+        var result: JSONValue {
+            if let object { return .object(object) }
+            if let array { return .array(array) }
+            return value
+        }
     }
 }
 
@@ -27,12 +38,12 @@ private struct ValueEncoder: Encoder {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        if box.value.objectValue == nil { box.value = .object([:]) }
+        if box.object == nil { box.object = [:] }
         return KeyedEncodingContainer(ObjectContainer<Key>(box: box, codingPath: codingPath))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        box.value = .array([])
+        if box.array == nil { box.array = [] }
         return ArrayContainer(box: box, codingPath: codingPath)
     }
 
@@ -47,9 +58,8 @@ private struct ValueEncoder: Encoder {
         case let json as JSONValue: return json
         default:
             let box = JSONValueEncoder.Box()
-            box.value = .null
             try value.encode(to: ValueEncoder(box: box, codingPath: codingPath))
-            return box.value
+            return box.result
         }
     }
 }
@@ -78,10 +88,7 @@ private struct ObjectContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let codingPath: [any CodingKey]
 
     private func set(_ value: JSONValue, _ key: Key) {
-        guard case .object(var object) = box.value else { return }
-        box.value = .null  // so the dictionary below is not copied on write
-        object[key.stringValue] = value
-        box.value = .object(object)
+        box.object?[key.stringValue] = value
     }
 
     mutating func encodeNil(forKey key: Key) { set(.null, key) }
@@ -112,16 +119,10 @@ private struct ArrayContainer: UnkeyedEncodingContainer {
     let box: JSONValueEncoder.Box
     let codingPath: [any CodingKey]
 
-    var count: Int { box.value.arrayValue?.count ?? 0 }
+    var count: Int { box.array?.count ?? 0 }
 
     private func append(_ value: JSONValue) {
-        guard case .array(var items) = box.value else {
-            box.value = .array([value])
-            return
-        }
-        box.value = .null
-        items.append(value)
-        box.value = .array(items)
+        box.array?.append(value)
     }
 
     mutating func encodeNil() { append(.null) }

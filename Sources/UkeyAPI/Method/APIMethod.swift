@@ -26,12 +26,27 @@ extension APIMethod {
 /// A method's request or reply. What `Codable` cannot say (a name at most 64 bytes, a mode
 /// from a list) `validate` says, naming the parameter; the daemon refuses a request it fails
 /// before any service sees it.
+///
+/// Its wire form is its `Codable` one, through `JSONValueDecoder` and `JSONValueEncoder`. A
+/// message on the exec path (CheckExec's), read and written on every exec a guard asks about,
+/// may write its conversion by hand, in its own file; a test holds it equal to the `Codable` one.
 public protocol APIMessage: Codable, Sendable, Equatable {
     func validate() throws(APIError)
+    /// The message read from a call's (or a reply's) parameters, and checked.
+    init(wire parameters: [String: JSONValue]) throws(APIError)
+    /// The message as parameters.
+    var wire: [String: JSONValue] { get }
 }
 
 extension APIMessage {
     public func validate() throws(APIError) {}
+
+    public init(wire parameters: [String: JSONValue]) throws(APIError) {
+        self = try JSONValueDecoder.decode(Self.self, from: parameters)
+        try validate()
+    }
+
+    public var wire: [String: JSONValue] { JSONValueEncoder.encode(self) }
 }
 
 /// The request of a method that takes no parameters, and the reply of one that answers nothing

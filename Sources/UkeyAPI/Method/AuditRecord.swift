@@ -13,20 +13,33 @@ public struct AuditRecord: Sendable, Equatable {
     }
 
     public var type: String
-    public var subject: [String: JSONValue]
     public var kind: Kind
+    /// Made only when the record is kept: an allowed exec that is not sampled (the exec path's
+    /// common case) never builds one.
+    private let makeSubject: @Sendable () -> [String: JSONValue]
+
+    public var subject: [String: JSONValue] { makeSubject() }
 
     public init(_ type: String, _ subject: [String: JSONValue] = [:], kind: Kind = .plain) {
+        self.init(type, kind: kind) { subject }
+    }
+
+    public init(_ type: String, kind: Kind, subject: @escaping @Sendable () -> [String: JSONValue]) {
         self.type = type
-        self.subject = subject
         self.kind = kind
+        self.makeSubject = subject
     }
 
     /// A record of a call that may have failed: a failure adds the error's name, and its reason
     /// when it has one.
     public init<Reply>(_ type: String, _ subject: [String: JSONValue], _ outcome: Result<Reply, APIError>) {
+        var subject = subject
+        if case .failure(let error) = outcome { subject.merge(error.auditFields) { _, new in new } }
         self.init(type, subject)
-        if case .failure(let error) = outcome { self.subject.merge(error.auditFields) { _, new in new } }
+    }
+
+    public static func == (a: AuditRecord, b: AuditRecord) -> Bool {
+        a.type == b.type && a.kind == b.kind && a.subject == b.subject
     }
 }
 

@@ -28,23 +28,23 @@ enum CallRecorder {
         let actor = caller.auditActor
         var entries: [AuditEntry] = []
         for record in records {
-            let entry = AuditEntry(type: record.type, actor: actor, subject: record.subject.auditSubject)
+            let entry = { AuditEntry(type: record.type, actor: actor, subject: record.subject.auditSubject) }
             switch record.kind {
             case .plain:
-                entries.append(entry)
+                entries.append(entry())
             case .exec(let allowed):
                 if probe {
                     // Whether it could leave a record: an allowed exec only where allows are sampled.
-                    if !allowed || holder.mayRecordAllowedExec { entries.append(entry) }
+                    if !allowed || holder.mayRecordAllowedExec { entries.append(entry()) }
                 } else if allowed {
                     // Decided before anything else: an allowed exec that is not recorded (the
                     // default) is the exec path's common case and should cost nothing here.
-                    if holder.recordsAllowedExec() { entries.append(entry) }
+                    if holder.recordsAllowedExec() { entries.append(entry()) }
                 } else {
                     // A denial (or an exec that could not be checked): counted per denial, and
                     // bounded per guest channel; a host caller's distinct denials are each recorded.
                     entries += holder.execDenials.admit(
-                        entry,
+                        entry(),
                         channel: caller.guest.map(ExecDenialAggregator.Channel.guest) ?? .host(uid: caller.uid)
                     )
                 }

@@ -52,7 +52,18 @@ struct Route: Sendable {
 
     init<M: ServedMethod>(_ method: M.Type) {
         role = M.role
-        answer = { parameters, call async in
+        if let constant = method as? any ConstantMethod.Type {
+            answer = Self.constantAnswer(constant)
+        } else {
+            answer = Self.answerer(M.self)
+        }
+        submit = (method as? any QueuedMethod.Type).map { Self.submitter($0) }
+        stream = (method as? any StreamingMethod.Type).map { Self.streamer($0) }
+        immediate = (method as? any ImmediateMethod.Type).map { Self.immediateAnswerer($0) }
+    }
+
+    private static func answerer<M: ServedMethod>(_ method: M.Type) -> Answer {
+        { parameters, call async in
             let request: M.Request
             do throws(APIError) {
                 request = try Self.read(M.self, parameters)
@@ -65,16 +76,17 @@ struct Route: Sendable {
                 return Self.outcome(M.self, request, .failure(error))
             }
         }
-        submit = (method as? any QueuedMethod.Type).map { Self.submitter($0) }
-        stream = (method as? any StreamingMethod.Type).map { Self.streamer($0) }
-        immediate = (method as? any ImmediateMethod.Type).map { Self.answerer($0) }
+    }
+
+    /// The reply written once; the call's parameters, which it takes none of, are not read.
+    private static func constantAnswer<M: ConstantMethod>(_ method: M.Type) -> Answer {
+        let done = outcome(M.self, Empty(), .success(M.reply))
+        return { _, _ in done }
     }
 
     /// The method's request, read from the call's parameters and checked.
     static func read<M: APIMethod>(_ method: M.Type, _ parameters: [String: JSONValue]) throws(APIError) -> M.Request {
-        let request = try JSONValueDecoder.decode(M.Request.self, from: parameters)
-        try request.validate()
-        return request
+        try M.Request(wire: parameters)
     }
 
     static func outcome<M: APIMethod>(
@@ -100,12 +112,12 @@ struct Route: Sendable {
 
     static func reply<Reply: APIMessage>(_ result: Result<Reply, APIError>) -> VarlinkReply {
         switch result {
-        case .success(let reply): VarlinkReply(parameters: JSONValueEncoder.encode(reply))
+        case .success(let reply): VarlinkReply(parameters: reply.wire)
         case .failure(let error): .failure(error.varlink)
         }
     }
 
-    private static func answerer<M: ImmediateMethod>(_ method: M.Type) -> Immediate {
+    private static func immediateAnswerer<M: ImmediateMethod>(_ method: M.Type) -> Immediate {
         { parameters, call in
             guard let request = try? read(M.self, parameters), let reply = try? M.answerNow(request, in: call) else {
                 return nil

@@ -8,6 +8,16 @@ protocol ServedMethod: APIMethod {
     static func answer(_ request: Request, in call: CallContext) async throws(APIError) -> Reply
 }
 
+/// A method whose reply never changes while ukeyd runs (`GetInfo`, the protocol's floor in the
+/// benchmarks): written once, when the routes are made.
+protocol ConstantMethod: ServedMethod where Request == Empty {
+    static var reply: Reply { get }
+}
+
+extension ConstantMethod {
+    static func answer(_ request: Request, in call: CallContext) async throws(APIError) -> Reply { reply }
+}
+
 /// A method whose work may be queued (a measurement by digest, for the next group commit): the
 /// connection goes on reading while it waits, and answers its calls in order.
 protocol QueuedMethod: ServedMethod where Reply == Boot.Measure.Reply {

@@ -38,7 +38,7 @@ struct MeasureHostCommand: ParsableCommand {
         for component in components {
             let reply = try daemon.call(Boot.Measure.self, .init(entity: entity, component: component))
             results.append(
-                .object(JSONValueEncoder.encode(reply).merging(["component": .string(component)]) { a, _ in a })
+                .object(reply.wire.merging(["component": .string(component)]) { a, _ in a })
             )
             let said = "\(entity)/\(component): \(reply.verdict)\(reply.reason.map { " (\($0))" } ?? "")"
             if !reply.load { refused.append(said) }

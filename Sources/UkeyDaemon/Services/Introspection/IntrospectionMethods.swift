@@ -1,7 +1,7 @@
 import UkeyAPI
 
 /// `org.varlink.service`: introspection, for generic varlink clients.
-extension VarlinkService.GetInfo: ServedMethod {
+extension VarlinkService.GetInfo: ConstantMethod {
 
     /// Never changes.
     static let reply = Reply(
@@ -12,9 +12,6 @@ extension VarlinkService.GetInfo: ServedMethod {
         interfaces: APIInterface.all.map(\.name)
     )
 
-    static func answer(_ request: Empty, in call: CallContext) async throws(APIError) -> Reply {
-        reply
-    }
 }
 
 extension VarlinkService.GetInterfaceDescription: ServedMethod {
