@@ -107,6 +107,10 @@ struct ConnectionStateMachine<Ticket> {
     private var phase = Phase.open
     /// Taken calls not yet written, in call order; the first is `firstID`.
     private var entries: [Entry] = []
+    /// Where the calls in flight begin in `entries`: written calls are dropped from the front in
+    /// batches, not one by one (with 64 in flight, shifting the rest at every reply cost the
+    /// protocol's floor a few percent).
+    private var head = 0
     private var firstID: CallID = 0
     /// How many of the first entries were handed out to be written.
     private var writing = 0
@@ -119,7 +123,7 @@ struct ConnectionStateMachine<Ticket> {
     }
 
     /// Calls taken and not yet answered on the wire.
-    var inFlight: Int { entries.count }
+    var inFlight: Int { entries.count - head }
 
     // MARK: the reader
 
@@ -151,7 +155,7 @@ struct ConnectionStateMachine<Ticket> {
             phase = .closed
             return .stop
         }
-        guard entries.count < configuration.maxInFlight else { return .wait }
+        guard inFlight < configuration.maxInFlight else { return .wait }
         if nextMessage == messages.count, let error = protocolError {
             protocolError = nil
             return .refuse(malformed(), error)
@@ -162,7 +166,7 @@ struct ConnectionStateMachine<Ticket> {
 
     /// The message given held no call: its place in the order, where its refusal goes.
     mutating func malformed() -> CallID {
-        let id = firstID + CallID(entries.count)
+        let id = firstID + CallID(inFlight)
         entries.append(Entry(oneway: false))
         if configuration.protocolErrors == .close { phase = .closed }
         return id
@@ -171,7 +175,7 @@ struct ConnectionStateMachine<Ticket> {
     /// The call the message given held, as its dispatcher sees it: its place in the order of
     /// replies, and how it goes.
     mutating func take(_ call: VarlinkCall, as kind: Kind) -> (CallID, BeginAction) {
-        let id = firstID + CallID(entries.count)
+        let id = firstID + CallID(inFlight)
         entries.append(Entry(oneway: call.oneway))
         return (id, begin(kind))
     }
@@ -198,13 +202,17 @@ struct ConnectionStateMachine<Ticket> {
     /// A call's reply is ready (nil for a stream that ended, which has nothing more to write):
     /// the replies now due, in call order.
     mutating func answered(_ id: CallID, _ reply: VarlinkReply?) -> Due {
-        let index = Int(id - firstID)
-        guard id >= firstID, index < entries.count, !entries[index].ready else { return Due() }
+        guard id >= firstID, Int(id - firstID) < inFlight else { return Due() }
+        let index = head + Int(id - firstID)
+        guard !entries[index].ready else { return Due() }
         entries[index].ready = true
         entries[index].reply = entries[index].oneway ? nil : reply
         var due = Due()
-        while writing < entries.count, entries[writing].ready {
-            if let reply = entries[writing].reply { due.replies.append(reply) }
+        while head + writing < entries.count, entries[head + writing].ready {
+            if let reply = entries[head + writing].reply {
+                due.replies.append(reply)
+                entries[head + writing].reply = nil
+            }
             writing += 1
             due.calls += 1
         }
@@ -214,10 +222,17 @@ struct ConnectionStateMachine<Ticket> {
     /// The replies `answered` gave are written (batches in the order they were given); true when
     /// the connection should now close (a stop drains it and nothing is left in flight).
     mutating func written(_ due: Due) -> Bool {
-        entries.removeFirst(due.calls)
+        head += due.calls
         writing -= due.calls
         firstID += CallID(due.calls)
-        return phase == .draining && entries.isEmpty
+        if head == entries.count {
+            entries.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 64 {
+            entries.removeFirst(head)
+            head = 0
+        }
+        return phase == .draining && inFlight == 0
     }
 
     /// The stream of a followed call begins (its earlier replies are written).
@@ -237,7 +252,7 @@ struct ConnectionStateMachine<Ticket> {
     /// The stop: true to close now, with nothing in flight.
     mutating func drain() -> Bool {
         if phase == .open { phase = .draining }
-        return entries.isEmpty
+        return inFlight == 0
     }
 
     /// The connection is over (a write failed, the peer went, the task ended): no more calls.
