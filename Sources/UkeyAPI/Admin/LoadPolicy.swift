@@ -45,17 +45,13 @@ extension Admin {
 
         public static func audit(_ request: Request, _ outcome: Result<Reply, APIError>) -> [AuditRecord] {
             var subject: [String: JSONValue] = [
-                "source": request.policy == nil ? "policy-dir" : "call",
-                "outcome": outcome.isSuccess ? "loaded" : "rejected",
+                "source": request.policy == nil ? "policy-dir" : "call", "outcome": "rejected",
             ]
-            if case .success(let reply) = outcome, let version = reply.version { subject["version"] = .int(version) }
+            if case .success(let reply) = outcome {
+                subject["outcome"] = "loaded"
+                if let version = reply.version { subject["version"] = .int(version) }
+            }
             return [AuditRecord("policy-load", subject, outcome)]
         }
-    }
-}
-
-extension Result {
-    var isSuccess: Bool {
-        if case .success = self { true } else { false }
     }
 }

@@ -10,8 +10,6 @@ public enum GuestCallGate {
         uniqueKeysWithValues: APIInterface.allMethods.compactMap { $0 as? any GuestMethod.Type }.map { ($0.name, $0) }
     )
 
-    public static var allowedMethods: Set<String> { Set(methods.keys) }
-
     public enum Verdict: Sendable, Equatable {
         /// The call to dispatch, bound to the channel's VM.
         case forward(VarlinkCall)
