@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make bench-compare BASE=<git revision>`: this checkout's ukeyd against the one built from BASE
-# (default: the commit before HEAD), in one run on this machine, as ratios: GetInfo, CheckExec and
-# Measure, alternating the two daemons round by round. A change that should not cost anything on
-# the hot paths must stay within noise (each call at least 0.90x the baseline's rate).
+# (default: the commit before HEAD), side by side on this machine: GetInfo, CheckExec and Measure,
+# each measured in pairs (one daemon, then the other at once) and judged by the median of the
+# pairs' ratios. A change that should cost nothing on the hot paths stays within 5%.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -145,12 +145,18 @@ public struct JSONReader {
     private mutating func string() throws(Failure) -> String {
         position += 1
         let start = position
+        var ascii = true
         while let byte = current, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\"), byte >= 0x20 {
+            ascii = ascii && byte < 0x80
             position += 1
         }
         guard let stop = current else { throw failure("a string is not closed") }
         if stop == UInt8(ascii: "\"") {
-            let text = try utf8(start..<position)
+            // ASCII is UTF-8 as it is: only other bytes need the (costlier) validation.
+            let text =
+                ascii
+                ? String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+                : try utf8(start..<position)
             position += 1
             return text
         }

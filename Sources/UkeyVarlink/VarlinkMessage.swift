@@ -32,14 +32,39 @@ public struct VarlinkCall: Sendable, Hashable {
 
 /// A varlink reply: parameters, or an error name with its parameters.
 public struct VarlinkReply: Sendable, Hashable {
-    public var parameters: [String: JSONValue]
-    public var error: String?
-    public var continues: Bool
+    public var parameters: [String: JSONValue] { didSet { framed = nil } }
+    public var error: String? { didSet { framed = nil } }
+    public var continues: Bool { didSet { framed = nil } }
+    /// The reply's bytes on the wire, for a reply sent many times as it is (GetInfo's): written
+    /// once by `framedOnce`, forgotten by any change.
+    public private(set) var framed: [UInt8]?
 
     public init(parameters: [String: JSONValue] = [:], error: String? = nil, continues: Bool = false) {
         self.parameters = parameters
         self.error = error
         self.continues = continues
+    }
+
+    /// This reply with its wire bytes written now, so each send only copies them.
+    public func framedOnce() -> VarlinkReply {
+        var reply = self
+        reply.framed = VarlinkFraming.frame(VarlinkCodec.encode(self))
+        return reply
+    }
+
+    /// The reply's bytes on the wire: encoded and NUL-terminated.
+    public var wireBytes: [UInt8] {
+        framed ?? VarlinkFraming.frame(VarlinkCodec.encode(self))
+    }
+
+    public static func == (lhs: VarlinkReply, rhs: VarlinkReply) -> Bool {
+        lhs.parameters == rhs.parameters && lhs.error == rhs.error && lhs.continues == rhs.continues
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(parameters)
+        hasher.combine(error)
+        hasher.combine(continues)
     }
 
     public static func failure(_ error: VarlinkError) -> VarlinkReply {
@@ -109,10 +134,7 @@ public enum VarlinkCodec {
     }
 
     static func decodeObject(_ bytes: some Collection<UInt8>) throws(VarlinkError) -> [String: JSONValue] {
-        let valid =
-            bytes.withContiguousStorageIfAvailable { String(validating: $0, as: UTF8.self) != nil }
-            ?? (String(validating: Array(bytes), as: UTF8.self) != nil)
-        guard valid else { throw .protocolError("the message is not valid UTF-8") }
+        guard isUTF8(bytes) else { throw .protocolError("the message is not valid UTF-8") }
         let value: JSONValue
         do {
             value = try JSONReader.parse(bytes)
@@ -121,6 +143,18 @@ public enum VarlinkCodec {
         }
         guard case .object(let object) = value else { throw .protocolError("the message must be a JSON object") }
         return object
+    }
+
+    /// Whether the bytes are UTF-8. Nearly every message is ASCII, which one pass over the bytes
+    /// shows; only a message with other bytes pays for the full validation.
+    static func isUTF8(_ bytes: some Collection<UInt8>) -> Bool {
+        let ascii =
+            bytes.withContiguousStorageIfAvailable { buffer in
+                buffer.allSatisfy { $0 < 0x80 }
+            } ?? bytes.allSatisfy { $0 < 0x80 }
+        if ascii { return true }
+        return bytes.withContiguousStorageIfAvailable { String(validating: $0, as: UTF8.self) != nil }
+            ?? (String(validating: Array(bytes), as: UTF8.self) != nil)
     }
 
     static func encodeObject(_ object: [String: JSONValue]) -> [UInt8] {

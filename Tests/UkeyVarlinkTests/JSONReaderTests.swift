@@ -69,9 +69,12 @@ struct JSONReaderTests {
     }
 
     @Test("invalid UTF-8 in a string, and nesting past the limit, are refused")
-    func limits() {
+    func limits() throws {
         #expect(throws: JSONReader.Failure.self) { try JSONReader.parse([0x22, 0xC3, 0x28, 0x22]) }
         #expect(throws: JSONReader.Failure.self) { try JSONReader.parse([0x22, 0x5C, 0x6E, 0xFF, 0x22]) }
+        // Past ASCII without an escape (the reader's fast path is for ASCII only).
+        #expect(throws: JSONReader.Failure.self) { try JSONReader.parse([0x22, 0x41, 0xFF, 0x22]) }
+        #expect(try JSONReader.parse([0x22, 0x41, 0xC3, 0xA9, 0x7F, 0x22]) == .string("Aé\u{7F}"))
         let deep =
             String(repeating: "[", count: JSONReader.maxDepth + 1)
             + String(repeating: "]", count: JSONReader.maxDepth + 1)

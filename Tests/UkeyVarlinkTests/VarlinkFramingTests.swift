@@ -80,6 +80,38 @@ struct VarlinkFramingTests {
         }
     }
 
+    @Test("a reply's bytes written once are the bytes written afresh, and any change forgets them")
+    func framedOnce() throws {
+        let reply = VarlinkReply(parameters: ["vendor": "ukey", "interfaces": ["a", "b"]])
+        let once = reply.framedOnce()
+        #expect(once.framed == VarlinkFraming.frame(VarlinkCodec.encode(reply)))
+        #expect(once.wireBytes == reply.wireBytes)
+        #expect(once == reply)
+        for change in [
+            { (r: inout VarlinkReply) in r.continues = true },
+            { (r: inout VarlinkReply) in r.error = "io.ukey.Other" },
+            { (r: inout VarlinkReply) in r.parameters["vendor"] = "other" },
+        ] {
+            var changed = once
+            change(&changed)
+            #expect(changed.framed == nil)
+            #expect(try VarlinkCodec.decodeReply(changed.wireBytes.dropLast()) == changed)
+        }
+    }
+
+    @Test("a message with bytes past ASCII is read when it is UTF-8 and refused when not, wherever the byte sits")
+    func utf8() throws {
+        let call = try VarlinkCodec.decodeCall(Array(#"{"method":"a.B","parameters":{"name":"été ✓"}}"#.utf8))
+        #expect(call.parameters["name"]?.stringValue == "été ✓")
+        for bad: [UInt8] in [[0xC3, 0x28], [0xFF], [0xE2, 0x9C], [0x80]] {
+            let inString = Array(#"{"method":"a.B","parameters":{"name":""#.utf8) + bad + Array(#""}}"#.utf8)
+            let inKey = Array(#"{"method":"a.B","parameters":{""#.utf8) + bad + Array(#"":1}}"#.utf8)
+            for bytes in [inString, inKey] {
+                #expect(throws: VarlinkError.self) { try VarlinkCodec.decodeCall(bytes) }
+            }
+        }
+    }
+
     @Test("replies round-trip, with errors and continues")
     func replies() throws {
         let reply = VarlinkReply(parameters: ["retriesLeft": 2], error: "io.ukey.Auth.BadPin", continues: true)

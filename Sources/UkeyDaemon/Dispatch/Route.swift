@@ -80,7 +80,8 @@ struct Route: Sendable {
 
     /// The reply written once; the call's parameters, which it takes none of, are not read.
     private static func constantAnswer<M: ConstantMethod>(_ method: M.Type) -> Answer {
-        let done = outcome(M.self, Empty(), .success(M.reply))
+        let once = outcome(M.self, Empty(), .success(M.reply))
+        let done = Outcome(method: once.method, reply: once.reply.framedOnce(), records: once.records, refusal: nil)
         return { _, _ in done }
     }
 

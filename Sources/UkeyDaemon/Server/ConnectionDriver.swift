@@ -147,7 +147,15 @@ struct ConnectionDriver: Sendable {
     ) async throws {
         func deliver(_ id: ConnectionControl.Machine.CallID, _ reply: VarlinkReply?) async throws {
             let due = control.step { $0.answered(id, reply) }
-            for reply in due.replies { try await outbound.write(reply) }
+            // One write for the replies due together: one hop to the event loop, not one each.
+            switch due.replies.count {
+            case 0: break
+            case 1: try await outbound.write(due.replies[0])
+            default:
+                var batch = ByteBuffer()
+                for reply in due.replies { batch.writeBytes(reply.wireBytes) }
+                try await outbound.write(batch)
+            }
             if control.report({ $0.written(due) }) { control.channel.close(promise: nil) }
         }
         for await item in outgoing {
@@ -179,6 +187,6 @@ struct ConnectionDriver: Sendable {
 extension NIOAsyncChannelOutboundWriter<ByteBuffer> {
     /// Writes one reply, framed.
     func write(_ reply: VarlinkReply) async throws {
-        try await write(ByteBuffer(bytes: VarlinkFraming.frame(VarlinkCodec.encode(reply))))
+        try await write(ByteBuffer(bytes: reply.wireBytes))
     }
 }

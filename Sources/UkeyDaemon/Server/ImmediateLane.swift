@@ -53,7 +53,7 @@ final class ImmediateLane: ChannelInboundHandler, RemovableChannelHandler {
             answered += 1
             if !call.oneway {
                 context.writeAndFlush(
-                    wrapOutboundOut(ByteBuffer(bytes: VarlinkFraming.frame(VarlinkCodec.encode(reply)))),
+                    wrapOutboundOut(ByteBuffer(bytes: reply.wireBytes)),
                     promise: nil
                 )
             }
