@@ -29,7 +29,7 @@ public actor TPM {
 
     /// Runs one operation on the context, connecting first if the last one was lost. A TPM that
     /// asks to be asked again (RETRY, YIELDED, TESTING: the command did nothing) is, a few times.
-    private func withContext<T>(_ body: (TPMContext) throws(TPMError) -> T) throws(TPMError) -> T {
+    func withContext<T>(_ body: (TPMContext) throws(TPMError) -> T) throws(TPMError) -> T {
         var attempt = 0
         while true {
             attempt += 1

@@ -11,10 +11,58 @@ public final class SoftwareTPM: @unchecked Sendable {
     /// The TCTI string tpm2-tss and tpm2-tools take.
     public var tcti: String { "swtpm:path=\(socketPath)" }
 
-    public init() throws {
+    /// The local CA's certificate that signed the EK certificates, when `manufactured`.
+    public var manufacturerCertificate: String { directory.file("ca/issuercert.pem") }
+
+    /// A fresh TPM; `manufactured`, it is first set up as a vendor would, by `swtpm_setup
+    /// --create-ek-cert` with a local CA of its own (RSA 2048 and ECC EKs and their certificates in
+    /// NV, the CA's certificate at `manufacturerCertificate`).
+    public init(manufactured: Bool = false) throws {
         directory = try TemporaryDirectory("ukey-swtpm")
         process = Process()
+        if manufactured { try manufacture() }
         try launch()
+    }
+
+    private func manufacture() throws {
+        guard let setup = ExternalTool("swtpm_setup").path, let localCA = ExternalTool("swtpm_localca").path else {
+            throw ExternalTool.Missing(description: "swtpm_setup and swtpm_localca (Debian's swtpm-tools) are needed")
+        }
+        let ca = directory.file("ca")
+        try FileManager.default.createDirectory(atPath: ca, withIntermediateDirectories: true)
+        try """
+        statedir = \(ca)
+        signingkey = \(ca)/signkey.pem
+        issuercert = \(ca)/issuercert.pem
+        certserial = \(ca)/certserial
+
+        """.write(toFile: directory.file("localca.conf"), atomically: true, encoding: .utf8)
+        try "--platform-manufacturer ukey\n--platform-version 1\n--platform-model test\n".write(
+            toFile: directory.file("localca.options"),
+            atomically: true,
+            encoding: .utf8
+        )
+        try """
+        create_certs_tool = \(localCA)
+        create_certs_tool_config = \(directory.file("localca.conf"))
+        create_certs_tool_options = \(directory.file("localca.options"))
+        active_pcr_banks = sha256
+
+        """.write(toFile: directory.file("setup.conf"), atomically: true, encoding: .utf8)
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: setup)
+        run.arguments = [
+            "--tpm2", "--tpmstate", directory.path, "--create-ek-cert", "--config", directory.file("setup.conf"),
+        ]
+        let log = Pipe()
+        run.standardOutput = log
+        run.standardError = log
+        try run.run()
+        let output = log.fileHandleForReading.readDataToEndOfFile()
+        run.waitUntilExit()
+        guard run.terminationStatus == 0 else {
+            throw TestDaemonError("swtpm_setup failed: \(String(decoding: output, as: UTF8.self))")
+        }
     }
 
     private func launch() throws {
