@@ -50,12 +50,17 @@ public final class TestDaemon: @unchecked Sendable {
     public let tpm: SoftwareTPM?
     public let backend: TestBackend
 
-    public init(arguments: [String] = [], backend: TestBackend = .fromEnvironment) throws {
+    /// `manufacturedTPM`: on the tpm backend, a swtpm with EK certificates, as a vendor ships it.
+    public init(
+        arguments: [String] = [],
+        backend: TestBackend = .fromEnvironment,
+        manufacturedTPM: Bool = false
+    ) throws {
         directory = try TemporaryDirectory("ukeyd")
         self.backend = backend
         switch backend {
         case .tpm:
-            let tpm = try SoftwareTPM()
+            let tpm = try SoftwareTPM(manufactured: manufacturedTPM)
             self.tpm = tpm
             extraArguments = arguments + ["--registers", "tpm", "--keys", "tpm", "--tcti", tpm.tcti]
         case .pcsc:

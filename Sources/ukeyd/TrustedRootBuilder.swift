@@ -182,6 +182,7 @@ struct TrustedRootBuilder: TrustedRootProvider {
             registers: registers,
             keys: keys,
             users: users,
+            remoteAttestation: composition.registers == .tpm ? TPMRemoteAttestation(tpm: try peers.requireTPM()) : nil,
             ownHardwareKeys: ownHardwareKeys
         )
     }

@@ -22,7 +22,12 @@ struct DaemonFixture {
 
     static let pins = ["alice": "alice-p1", "bob": "bob-pin2"]
 
-    init(arguments: [String] = [], load: Bool = true, backend: TestBackend = .fromEnvironment) throws {
+    init(
+        arguments: [String] = [],
+        load: Bool = true,
+        backend: TestBackend = .fromEnvironment,
+        manufacturedTPM: Bool = false
+    ) throws {
         if backend == .pcsc {
             // Users' PINs are their cards' (PUK: the SO PIN): a test that changed one must not leak
             // into the next. ukeyd's keys card is no user's: its PIN is only in ukeyd's pin file.
@@ -35,7 +40,11 @@ struct DaemonFixture {
                 pin: VirtualCardPeer.keysPIN
             )
         }
-        daemon = try TestDaemon(arguments: arguments + ["--allow-demo-keys"], backend: backend)
+        daemon = try TestDaemon(
+            arguments: arguments + ["--allow-demo-keys"],
+            backend: backend,
+            manufacturedTPM: manufacturedTPM
+        )
         signer = try Self.demoSigner()
         images = try TemporaryDirectory("ukey-images")
         let result = try ExternalTool.run(

@@ -39,6 +39,8 @@ public final class DaemonServices: Sendable {
     let openGuard: OpenGuardHolder
     /// Read-only files hashed in this host boot, by identity (`[boot] reuse-measurements`).
     let measurementCache: MeasurementCache
+    /// The attestation key a remote verifier knows this host by (`io.ukey.Attest`).
+    let attestation = AttestationService()
 
     /// Made on the daemon's actor, where the boot service's journal lives.
     @DaemonActor

@@ -13,6 +13,7 @@ public struct ComposedTrustedRoot: TrustedRoot {
     let registersRole: any RegistersRole
     let keysRole: any KeysRole
     let usersRole: any UsersRole
+    public let remoteAttestation: (any RemoteAttestationRole)?
     /// The public keys of ukeyd's own hardware (its keys card's 9a, 9c and 9d): no user's
     /// certificate may name one, since whoever holds that card's PIN makes 9c sign quotes and
     /// audit checkpoints.
@@ -24,8 +25,10 @@ public struct ComposedTrustedRoot: TrustedRoot {
         registers: any RegistersRole,
         keys: any KeysRole,
         users: any UsersRole,
+        remoteAttestation: (any RemoteAttestationRole)? = nil,
         ownHardwareKeys: [Certificate.PublicKey] = []
     ) {
+        self.remoteAttestation = remoteAttestation
         self.composition = composition
         self.records = records
         self.registersRole = registers

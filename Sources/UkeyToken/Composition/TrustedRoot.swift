@@ -11,6 +11,8 @@ public protocol TrustedRoot: Sendable {
     var registers: any RegistersRole { get }
     var keys: any KeysRole { get }
     var users: any UsersRole { get }
+    /// The TPM's identity for a remote verifier; nil unless the registers are on a TPM.
+    var remoteAttestation: (any RemoteAttestationRole)? { get }
     /// A certificate by name: the attestation key's is the registers' (their quotes are what it
     /// certifies); every other is the keys role's.
     func certificate(named name: String) async throws(TokenError) -> TokenCertificate
@@ -39,6 +41,7 @@ public protocol TrustedRoot: Sendable {
 }
 
 extension TrustedRoot {
+    public var remoteAttestation: (any RemoteAttestationRole)? { nil }
     /// "soft", or the hardware the token uses.
     public var backendName: String { composition.summary }
     /// The backend serving each role: "registers", "keys", "users", "store".
