@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "ukey-qemu", targets: ["ukey-qemu"]),
         .executable(name: "ukey-vcard", targets: ["ukey-vcard"]),
         .executable(name: "ukey-guard", targets: ["ukey-guard"]),
+        .executable(name: "ukey-keylime-agent", targets: ["ukey-keylime-agent"]),
         .library(name: "UkeyCore", targets: ["UkeyCore"]),
         .library(name: "UkeyPolicy", targets: ["UkeyPolicy"]),
     ],
@@ -33,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // The one strict JSON reader and writer, and the one bounds-checked byte reader: below the
@@ -137,6 +139,30 @@ let package = Package(
             dependencies: ["UkeyGuard", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
+        // Keylime's agent protocol, pure: the requests a verifier and tenant make (parsed and
+        // bounded), the quote reply's form, the registrar's challenge and its answer.
+        .target(
+            name: "UkeyKeylime",
+            dependencies: ["UkeyCodec", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        // The Keylime agent: ukeyd's TPM identity and boot log served over HTTPS with mTLS.
+        .executableTarget(
+            name: "ukey-keylime-agent",
+            dependencies: [
+                "UkeyKeylime", "UkeyAPI", "UkeyClient", "UkeyCodec",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strict
+        ),
         // The varlink protocol: framing, messages, errors, interface descriptions. Bytes only.
         .target(name: "UkeyVarlink", dependencies: ["UkeyCodec"], swiftSettings: strict),
         // The daemon: socket server, peer credentials, roles, dispatcher, services. It depends on
@@ -217,7 +243,7 @@ let package = Package(
             name: "UkeyFuzzTargets",
             dependencies: [
                 "UkeyAPI", "UkeyCodec", "UkeyCore", "UkeyPolicy", "UkeyStore", "UkeyToken", "UkeyAudit", "UkeyVarlink", "UkeyDaemon", "UkeyConfig", "UkeyPIV", "UkeyVirtualCard", "UkeySM",
-                "UkeyHypervisor", "UkeyGuard",
+                "UkeyHypervisor", "UkeyGuard", "UkeyKeylime",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
@@ -264,6 +290,11 @@ let package = Package(
         .testTarget(
             name: "UkeyTPMTests",
             dependencies: ["UkeyTPM", "UkeyStore", "UkeyTesting", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "UkeyKeylimeTests",
+            dependencies: ["UkeyKeylime", "UkeyTesting"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -44,4 +44,13 @@ extension TPM {
             try context.quote(key: key, algorithm: algorithm, nonce: nonce, pcrs: pcrs, bank: bank)
         }
     }
+
+    /// PCR 16 reset and extended once with `sha256`: Keylime's binding of the agent's key to its
+    /// quotes (PCR 16 = H(0 || H(key))).
+    public func bind(pcr16 sha256: [UInt8]) throws(TPMError) {
+        try withContext { context throws(TPMError) in
+            try context.resetPCR(16)
+            try context.extend(pcr: 16, sha256: sha256)
+        }
+    }
 }

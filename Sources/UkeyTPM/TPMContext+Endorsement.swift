@@ -519,3 +519,19 @@ extension TPMContext {
         return Array(bytes.prefix(offset))
     }
 }
+
+extension TPMContext {
+    /// TPM2_PCR_Reset of a resettable PCR (16, the debug PCR, from locality 0).
+    func resetPCR(_ pcr: Int) throws(TPMError) {
+        try check(
+            Esys_PCR_Reset(
+                esys,
+                ESYS_TR(ESYS_TR_PCR0) + ESYS_TR(pcr),
+                ESYS_TR(ESYS_TR_PASSWORD),
+                ESYS_TR(ESYS_TR_NONE),
+                ESYS_TR(ESYS_TR_NONE)
+            ),
+            "PCR_Reset of PCR \(pcr)"
+        )
+    }
+}

@@ -9,7 +9,7 @@ public enum Attest {
             # whose registers are not on a TPM every method returns io.ukey.Token.Unavailable.
             interface io.ukey.Attest
             """,
-        methods: [Identity.self, ActivateCredential.self, Quote.self],
+        methods: [Identity.self, ActivateCredential.self, BindKey.self, Quote.self],
         errors: ""
     )
 }

@@ -41,6 +41,11 @@ public struct TPMRemoteAttestation: RemoteAttestationRole {
         }
     }
 
+    public func bindDebugPCR(_ sha256: [UInt8]) async throws(TokenError) {
+        guard sha256.count == 32 else { throw TokenError(.invalidArgument, "a SHA-256 digest has 32 bytes") }
+        try await tpmCall { () async throws(TPMError) in try await tpm.bind(pcr16: sha256) }
+    }
+
     public func quote(
         key: WrappedAttestationKey,
         algorithm: String,

@@ -12,6 +12,8 @@ public protocol RemoteAttestationRole: Sendable {
         credential: [UInt8],
         encryptedSecret: [UInt8]
     ) async throws(TokenError) -> [UInt8]
+    /// PCR 16 reset, then extended once with this SHA-256 digest (the agent's key, for Keylime).
+    func bindDebugPCR(_ sha256: [UInt8]) async throws(TokenError)
     /// A quote of `pcrs` of `bank` (a TPM_ALG_ID) by the attestation key.
     func quote(
         key: WrappedAttestationKey,

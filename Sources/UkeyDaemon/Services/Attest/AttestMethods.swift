@@ -66,3 +66,17 @@ extension Attest.Quote: ServedMethod {
         }
     }
 }
+
+extension Attest.BindKey: ServedMethod {
+    static func answer(_ request: Request, in call: CallContext) async throws(APIError) -> Reply {
+        let token = try call.services.tokens.require()
+        let role = try AttestationService.role(token)
+        guard let digest = Hex.decode(request.digest) else { throw .invalidParameter("digest") }
+        do {
+            try await role.bindDebugPCR(digest)
+            return Empty()
+        } catch {
+            throw APIError(error)
+        }
+    }
+}
