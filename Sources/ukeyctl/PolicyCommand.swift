@@ -7,7 +7,7 @@ struct PolicyCommand: ParsableCommand {
         abstract: "Check, enrol, show and dry-run policy files (offline); sign and load them.",
         subcommands: [
             PolicyLint.self, PolicyEnroll.self, PolicyEnrollDomain.self, PolicyShow.self, PolicySimulate.self,
-            PolicyDiffCommand.self, PolicySign.self, PolicyLoad.self,
+            PolicyDiffCommand.self, PolicySign.self, PolicyLoad.self, PolicyExport.self,
         ]
     )
 }
