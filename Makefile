@@ -2,12 +2,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build demo test e2e bench bench-compare fuzz format clean
+.PHONY: help deps build demo test e2e fleet bench bench-compare fuzz format clean
 
 help:
 	@echo "make demo   install what is missing, build, and walk the demo host's boot chain"
 	@echo "make test   install what is missing, start the peers the suites need, run swift test and the e2e"
 	@echo "make e2e    a real guest under libvirt and QEMU starts only when ukeyd vouches for it (root)"
+	@echo "make fleet  ten ukey hosts attested by stock Keylime; a tampered one fails, naming the entity"
 	@echo "make bench  benchmarks against peers measured in the same run (release build)"
 	@echo "make bench-compare BASE=REV  this ukeyd against the one built from REV (GetInfo, CheckExec, Measure)"
 	@echo "make fuzz   coverage-guided fuzzing of every parser, FUZZ_SECONDS each (default 60)"
@@ -27,6 +28,10 @@ test: deps
 
 e2e: build
 	@scripts/e2e.sh
+
+fleet: build
+	@swift build --product ukey-keylime-agent
+	@scripts/fleet.sh
 
 bench: deps
 	@scripts/bench.sh

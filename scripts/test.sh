@@ -119,3 +119,6 @@ if [ "$(id -u)" -eq 0 ] || [ "${CI:-}" = "true" ]; then
 else
     skipped_elsewhere+=("scripts/e2e.sh skipped: it needs root (libvirt's system instance); run 'sudo make e2e'")
 fi
+# A fleet of ukey hosts attested by stock Keylime 7.14.3 from PyPI (swtpms, ukeyds, agents).
+echo "==> scripts/fleet.sh: ten ukey hosts attested by Keylime; a tampered one fails, naming ukey's entity"
+scripts/fleet.sh
