@@ -78,6 +78,13 @@ struct AttestTests {
         ])
         #expect(checked.status == 0, "\(checked.stdout) \(checked.stderr)")
 
+        // BindKey: PCR 16 reset and extended once, as Keylime's verifier recomputes it.
+        let key = Array(SHA256.hash(data: Array("-----BEGIN PUBLIC KEY-----".utf8)))
+        _ = try connection.call(Attest.BindKey.self, .init(digest: key.map { String(format: "%02x", $0) }.joined()))
+        let bound = try connection.call(Attest.Quote.self, .init(nonce: nonce, pcrs: [16])).pcrValues.bytes
+        // tpm2_quote's layout: the 132-byte selection, a count, then TPML_DIGEST (count, size, bytes).
+        #expect(Array(bound[142..<174]) == Array(SHA256.hash(data: [UInt8](repeating: 0, count: 32) + key)))
+
         // A bad request is refused naming its field; a renewed key is another key.
         #expect(throws: APIError.invalidParameter("pcrs")) {
             try connection.call(Attest.Quote.self, .init(nonce: nonce, pcrs: [24]))

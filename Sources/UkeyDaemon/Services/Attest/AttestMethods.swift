@@ -72,6 +72,13 @@ extension Attest.BindKey: ServedMethod {
         let token = try call.services.tokens.require()
         let role = try AttestationService.role(token)
         guard let digest = Hex.decode(request.digest) else { throw .invalidParameter("digest") }
+        // PCR 16 is reset here: a policy that measures into it would lose its measurements.
+        if let entity = await call.services.policy.loaded?.expected.entities.first(where: { $0.register == 16 }) {
+            throw .invalidArgument(
+                reason:
+                    "the policy in force measures \(entity.name) into register 16, which a Keylime agent resets to bind its key: give \(entity.name) another register (14 or 15)"
+            )
+        }
         do {
             try await role.bindDebugPCR(digest)
             return Empty()
