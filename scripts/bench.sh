@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 swift build -c release --product ukey-bench
 swift build -c release --product ukeyd
 swift build -c release --product ukeyctl
+swift build -c release --product ukey-keylime-agent
 swift build -c release --product ukey-libvirt-hook
 swift build -c release --product ukey-qemu
 swift build -c release --product ukey-vcard
@@ -80,3 +81,9 @@ if [ "$(id -u)" -eq 0 ] && command -v libvirtd > /dev/null && ! pgrep -x libvirt
     echo "the end-to-end guest (scripts/e2e.sh): virsh create to the guest's marker, ukey's hook included"
     UKEY_BIN=.build/release scripts/e2e.sh | grep -E "trusted guest boots|QEMU with" | sed 's/^ */  /' | tee -a bench-results/latest.txt
 fi
+
+# A fleet of ten ukey hosts under stock Keylime: the verifier's rate, an agent's quote against
+# tpm2_quote, and the time from a tampered measurement to the verifier's failure.
+echo
+echo "the fleet (scripts/fleet.sh): ten ukey hosts attested by Keylime 7.14.3"
+UKEY_BIN=.build/release FLEET_FIGURES=1 scripts/fleet.sh | grep -E "figures|  ok|FAIL" | sed 's/^ */  /' | tee -a bench-results/latest.txt

@@ -286,17 +286,48 @@ extension TPMContext {
             ),
             "loading the attestation key"
         )
+        do throws(TPMError) {
+            try setKeylimeKeyAuth(handle)
+        } catch {
+            Esys_FlushContext(esys, handle)
+            throw error
+        }
+        return handle
+    }
+
+    /// The attestation key loaded for one command (the caller flushes it): from its saved context
+    /// when there is one for this key, else under the EK, and then its context saved.
+    func loadedKeylimeKey(_ key: TPMWrappedKey, under algorithm: TPMEndorsement.Algorithm) throws(TPMError) -> ESYS_TR {
+        if let saved = savedKeylimeKey, saved.publicArea == key.publicArea {
+            var context = saved.context
+            var handle = ESYS_TR(ESYS_TR_NONE)
+            if Esys_ContextLoad(esys, &context, &handle) == 0 {
+                do throws(TPMError) {
+                    try setKeylimeKeyAuth(handle)
+                    return handle
+                } catch {
+                    Esys_FlushContext(esys, handle)
+                    throw error
+                }
+            }
+            savedKeylimeKey = nil  // the TPM was reset since: load it under the EK again
+        }
+        let handle = try loadAttestationKey(key, under: algorithm)
+        var saved: UnsafeMutablePointer<TPMS_CONTEXT>?
+        if Esys_ContextSave(esys, handle, &saved) == 0, let saved {
+            savedKeylimeKey = (key.publicArea, saved.pointee)
+        }
+        Esys_Free(saved)
+        return handle
+    }
+
+    func setKeylimeKeyAuth(_ handle: ESYS_TR) throws(TPMError) {
         var auth = TPM2B_AUTH()
         let value = secret.derive("auth keylime attestation key")
         auth.size = UInt16(value.count)
         withUnsafeMutableBytes(of: &auth.buffer) { $0.copyBytes(from: value) }
         defer { withUnsafeMutableBytes(of: &auth) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
-        let rc = Esys_TR_SetAuth(esys, handle, &auth)
-        guard rc == 0 else {
-            Esys_FlushContext(esys, handle)
-            throw TPMError(rc, "setting the attestation key's authorization")
-        }
-        return handle
+        try check(Esys_TR_SetAuth(esys, handle, &auth), "setting the attestation key's authorization")
     }
 
     /// TPM2_ActivateCredential: the secret a verifier bound to the AK's name and encrypted to the
@@ -361,7 +392,7 @@ extension TPMContext {
         bank: UInt16
     ) throws(TPMError) -> TPMPCRQuote {
         guard nonce.count <= 64 else { throw TPMError(local: "the nonce is at most 64 bytes", "Quote") }
-        let ak = try loadAttestationKey(key, under: algorithm)
+        let ak = try loadedKeylimeKey(key, under: algorithm)
         defer { Esys_FlushContext(esys, ak) }
         var qualifying = TPM2B_DATA()
         qualifying.size = UInt16(nonce.count)

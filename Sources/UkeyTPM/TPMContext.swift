@@ -12,6 +12,10 @@ final class TPMContext {
     let secret: TPMObjectSecret
     /// The attestation key while loaded: its handle and public point.
     var attestationKey: (handle: ESYS_TR, point: [UInt8])?
+    /// The Keylime attestation key's saved context (TPM2_ContextSave), with its public area: it
+    /// loads again without the EK (whose RSA primary costs the most of a quote), and holds no
+    /// slot between quotes. A TPM reset voids it; it is then loaded afresh.
+    var savedKeylimeKey: (publicArea: [UInt8], context: TPMS_CONTEXT)?
 
     init(tcti configuration: String, secret: TPMObjectSecret) throws(TPMError) {
         tctiConfiguration = configuration
