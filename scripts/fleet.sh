@@ -47,7 +47,9 @@ host() {  # host N: a manufactured TPM, ukeyd on it, the demo host booted, the r
     pids+=($!)
     for _ in $(seq 100); do [ -S "$dir/swtpm.sock" ] && break; sleep 0.05; done
     export UKEY_SOCKET="$dir/run/ukeyd.sock"
-    "$bin/ukeyd" --state-dir "$dir/state" --runtime-dir "$dir/run" --socket "$UKEY_SOCKET" --log-level error \
+    # ukey's registers on the PCRs Keylime replays from the log and nothing else measures.
+    printf '[tpm]\nregisters = "14-15"\n' > "$dir/ukeyd.toml"
+    "$bin/ukeyd" --config "$dir/ukeyd.toml" --state-dir "$dir/state" --runtime-dir "$dir/run" --socket "$UKEY_SOCKET" --log-level error \
         --allow-demo-keys --registers tpm --keys tpm --tcti "swtpm:path=$dir/swtpm.sock" 2> "$dir/ukeyd.log" &
     pids+=($!)
     for _ in $(seq 200); do [ -S "$UKEY_SOCKET" ] && break; sleep 0.05; done

@@ -20,6 +20,8 @@ struct TrustedRootBuilder: TrustedRootProvider {
     let pcscPINFile: String
     /// The soft registers' banks.
     var banks: Set<HashAlgorithm> = [.sha256]
+    /// The PCRs a policy may use on the TPM (`[tpm] registers`); nil: all it can extend.
+    var tpmRegisters: Set<Int>? = nil
     /// The key algorithm the settings name (used at Initialize; an opened token must match it),
     /// nil when they name none.
     var algorithm: TokenAlgorithm? = nil
@@ -161,7 +163,8 @@ struct TrustedRootBuilder: TrustedRootProvider {
                 TPMRegisters(
                     records: records,
                     tpm: try peers.requireTPM(),
-                    banks: try TPMRegisters.banks(of: try peers.requireTPM())
+                    banks: try TPMRegisters.banks(of: try peers.requireTPM()),
+                    usable: tpmRegisters
                 )
             }
         let keys: any KeysRole =

@@ -229,6 +229,7 @@ struct Ukeyd: AsyncParsableCommand {
             pcscReader: settings.pcscReader,
             pcscPINFile: settings.pcscPINFile,
             banks: settings.banks,
+            tpmRegisters: settings.tpmRegisters,
             algorithm: settings.algorithm
         )
         let roles = settings.token.roleNames.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(

@@ -95,6 +95,20 @@ struct AttestTests {
         #expect(try connection.call(Attest.Identity.self, .init(renew: true)).ak != identity.ak)
     }
 
+    @Test(
+        "with [tpm] registers = \"14-15\", a policy whose entities use other PCRs is refused, naming the entity and the PCRs allowed"
+    )
+    func registersPlacement() throws {
+        let config = try TemporaryDirectory("ukey-config")
+        try "[tpm]\nregisters = \"14-15\"\n".write(toFile: config.file("ukeyd.toml"), atomically: true, encoding: .utf8)
+        #expect {
+            try DaemonFixture(arguments: ["--config", config.file("ukeyd.toml")], backend: .tpm)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("vmm") && text.contains("uses register 8") && text.contains("usable: 14, 15")
+        }
+    }
+
     @Test("on a token whose registers are not on a TPM, Identity is refused as Unavailable, saying why")
     func softTokenHasNoIdentity() throws {
         let f = try DaemonFixture(backend: .soft)

@@ -94,6 +94,25 @@ struct ConfigTests {
         #expect(settings.tcti == "swtpm:path=/run/swtpm.sock")
     }
 
+    @Test("[tpm] registers: the PCRs a policy may use, refusing IMA's 10 and Keylime's 16 with the reason")
+    func tpmRegisters() throws {
+        var settings = DaemonSettings()
+        #expect(settings.tpmRegisters == nil)
+        try settings.apply(try ConfigFile(parsing: "[tpm]\nregisters = \"14-15\"\n"))
+        #expect(settings.tpmRegisters == [14, 15])
+        #expect(try DaemonSettings.pcrs("8, 9,14-15,23") == [8, 9, 14, 15, 23])
+        for (text, reason) in [
+            ("9-11", "PCR 10 is IMA's"), ("16", "reset by a Keylime agent"), ("7", "8-15 and 23"), ("15-14", "8-15"),
+            ("", "8-15"), ("14,", "8-15"), ("a", "8-15"),
+        ] {
+            #expect {
+                try DaemonSettings.pcrs(text)
+            } throws: { error in
+                "\(error)".contains(reason)
+            }
+        }
+    }
+
     @Test("the store follows the keys unless named; a mix that protects nothing is refused before anything opens")
     func composition() throws {
         var settings = DaemonSettings()

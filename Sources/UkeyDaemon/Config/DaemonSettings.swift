@@ -93,6 +93,9 @@ public struct DaemonSettings: Sendable, Hashable {
     public var algorithm: TokenAlgorithm?
     /// The TPM's TCTI, for roles served by the TPM.
     public var tcti = "device:/dev/tpmrm0"
+    /// The PCRs a policy's registers may use on the TPM (`[tpm] registers`, e.g. "14-15" on a
+    /// Keylime host); nil: every PCR the TPM backend can extend.
+    public var tpmRegisters: Set<Int>?
     /// A substring of the card reader's name, for roles served by a card; nil: the first reader.
     public var pcscReader: String?
     /// The file holding the card's PIN, which ukeyd uses to sign with the card and to unwrap its
@@ -110,7 +113,7 @@ public struct DaemonSettings: Sendable, Hashable {
         "audit.exec-allow-sample",
         "audit.forward", "audit.forward-socket",
         "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "token.store",
-        "tpm.tcti", "pcsc.reader", "pcsc.pin-file", "token.banks",
+        "tpm.tcti", "tpm.registers", "pcsc.reader", "pcsc.pin-file", "token.banks",
         "token.algorithm", "token.sm2-id", "guard.guest-sockets",
     ]
 
@@ -316,5 +319,41 @@ public struct DaemonSettings: Sendable, Hashable {
             }
             tcti = value
         }
+        if let value = try string("tpm.registers") { tpmRegisters = try Self.pcrs(value) }
+    }
+
+    /// "14-15" or "8,9,14-15": the PCRs a policy may place its registers on. PCR 10 (IMA's: the
+    /// kernel extends it, and a Keylime verifier does not replay it from the log) and 16 (a
+    /// Keylime agent resets it to bind its key) are refused: an entity there could not be checked.
+    public static func pcrs(_ text: String) throws(Invalid) -> Set<Int> {
+        let usage = "'tpm.registers' must list PCRs in 8-15 and 23, such as \"14-15\" or \"8,9,14,15\""
+        guard text.utf8.count <= 64 else { throw Invalid(description: usage) }
+        var pcrs: Set<Int> = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let bounds = item.trimmingCharacters(in: .whitespaces).split(
+                separator: "-",
+                omittingEmptySubsequences: false
+            )
+            guard (1...2).contains(bounds.count), let low = Int(bounds[0]), let high = Int(bounds[bounds.count - 1]),
+                low <= high
+            else { throw Invalid(description: usage) }
+            for pcr in low...high {
+                switch pcr {
+                case 10:
+                    throw Invalid(
+                        description:
+                            "'tpm.registers': PCR 10 is IMA's (the kernel extends it, and Keylime's verifier does not replay it from the log)"
+                    )
+                case 16:
+                    throw Invalid(
+                        description: "'tpm.registers': PCR 16 is reset by a Keylime agent to bind its key"
+                    )
+                case 8...15, 23: pcrs.insert(pcr)
+                default: throw Invalid(description: usage)
+                }
+            }
+        }
+        guard !pcrs.isEmpty else { throw Invalid(description: usage) }
+        return pcrs
     }
 }

@@ -17,9 +17,13 @@ public struct TPMRegisters: RegistersRole, TPMServedRole {
     /// The banks every measurement extends, smallest TPM_ALG_ID first (SHA-256 always).
     public let banks: [HashAlgorithm]
 
-    public init(records: SoftToken, tpm: TPM, banks: [HashAlgorithm] = [.sha256]) {
+    /// The PCRs a policy may use here: `usablePCRs`, or fewer (`[tpm] registers`).
+    public let usableRegisters: Set<Int>
+
+    public init(records: SoftToken, tpm: TPM, banks: [HashAlgorithm] = [.sha256], usable: Set<Int>? = nil) {
         self.records = records
         self.tpm = tpm
+        self.usableRegisters = usable.map { $0.intersection(Self.usablePCRs) } ?? Self.usablePCRs
         self.banks = Array(Set(banks).union([.sha256])).sorted { $0.tcgAlgorithmID < $1.tcgAlgorithmID }
     }
 
@@ -41,7 +45,6 @@ public struct TPMRegisters: RegistersRole, TPMServedRole {
         return allocated.compactMap(HashAlgorithm.init(tcgAlgorithmID:))
     }
 
-    public var usableRegisters: Set<Int> { Self.usablePCRs }
     /// PCRs reset only with the host: the daemon checks them against its journal.
     public var registersPersist: Bool { true }
 
@@ -63,7 +66,7 @@ public struct TPMRegisters: RegistersRole, TPMServedRole {
     }
 
     public func extend(register: Int, digest: Digest) async throws(TokenError) {
-        guard Self.usablePCRs.contains(register) else {
+        guard usableRegisters.contains(register) else {
             throw TokenError(.invalidArgument, "PCR \(register) is not ukey's to extend (it may use 8-16 and 23)")
         }
         let digests = measurements(digest)
@@ -77,7 +80,7 @@ public struct TPMRegisters: RegistersRole, TPMServedRole {
 
     public func extend(_ batch: [(register: Int, digest: Digest)]) async -> (done: Int, failure: TokenError?) {
         // Registers ukey may not extend end the batch there, like a failed command.
-        let usable = batch.prefix { Self.usablePCRs.contains($0.register) }
+        let usable = batch.prefix { usableRegisters.contains($0.register) }
         let (done, failure) = await tpm.extend(usable.map { (pcr: $0.register, digests: measurements($0.digest)) })
         if let failure {
             return (done, tokenError(failure))
