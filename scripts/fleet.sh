@@ -119,6 +119,20 @@ all_attested() {
 for _ in $(seq 60); do all_attested && break; sleep 1; done
 check "all $hosts hosts attested (state 3, two quotes or more each) $(($(date +%s) - started)) s after the start" all_attested
 
+echo "==> the agent's door: only Keylime's client certificate gets in, and only Keylime's requests"
+ca="$work/keylime/cv_ca"
+agent_url="https://127.0.0.1:$(port 1)"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=intruder \
+    -keyout "$work/intruder.key" -out "$work/intruder.crt" 2> /dev/null
+check "no client certificate: refused in the handshake" \
+    bash -c "! curl -sk --max-time 10 '$agent_url/version' > /dev/null"
+check "a client certificate Keylime's CA did not issue: refused" \
+    bash -c "! curl -sk --max-time 10 --cert '$work/intruder.crt' --key '$work/intruder.key' '$agent_url/version' > /dev/null"
+check "Keylime's client certificate: served" \
+    bash -c "curl -sfk --max-time 10 --cert '$ca/client-cert.crt' --key '$ca/client-private.pem' '$agent_url/version' | grep -q supported_versions"
+check "a request Keylime does not make: 400, saying why" \
+    bash -c "curl -sk --max-time 10 --cert '$ca/client-cert.crt' --key '$ca/client-private.pem' '$agent_url/v2.6/quotes/identity?nonce=a%20b' | grep -q 'letters and digits'"
+
 if [ -n "${FLEET_FIGURES:-}" ]; then
     # make bench: the verifier's rate over the fleet, and an agent's quote against tpm2_quote.
     total() { for n in $(seq "$hosts"); do field "$n" attestation_count; done | awk '{ s += $1 } END { print s }'; }
