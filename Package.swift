@@ -143,7 +143,7 @@ let package = Package(
         // bounded), the quote reply's form, the registrar's challenge and its answer.
         .target(
             name: "UkeyKeylime",
-            dependencies: ["UkeyCodec", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["UkeyCodec", "UkeyCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // The Keylime agent: ukeyd's TPM identity and boot log served over HTTPS with mTLS.
@@ -294,7 +294,7 @@ let package = Package(
         ),
         .testTarget(
             name: "UkeyKeylimeTests",
-            dependencies: ["UkeyKeylime", "UkeyTesting"],
+            dependencies: ["UkeyKeylime", "UkeyCore", "UkeyTesting"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -46,6 +46,13 @@ host() {  # host N: a manufactured TPM, ukeyd on it, the demo host booted, the r
         --ctrl type=unixio,path="$dir/swtpm.sock.ctrl" --flags not-need-init,startup-clear > "$dir/swtpm.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do [ -S "$dir/swtpm.sock" ] && break; sleep 0.05; done
+    if [ "$n" = 1 ]; then
+        # Host 1 has a firmware: its log (written apart from ukey) and the PCRs that agree with
+        # it, extended before ukeyd takes the TPM. Its agent sends that log, then ukey's.
+        for extend in $(python3 scripts/firmware-log.py "$dir/firmware.bin"); do
+            tpm2_pcrextend -T "swtpm:path=$dir/swtpm.sock" "$extend"
+        done
+    fi
     export UKEY_SOCKET="$dir/run/ukeyd.sock"
     # ukey's registers on the PCRs Keylime replays from the log and nothing else measures.
     printf '[tpm]\nregisters = "14-15"\n' > "$dir/ukeyd.toml"
@@ -72,7 +79,10 @@ host() {  # host N: a manufactured TPM, ukeyd on it, the demo host booted, the r
 
 agent() {  # agent N: start host N's agent; waits until it is registered and activated
     local n=$1 dir="$work/h$1"
+    local firmware=none
+    [ -f "$dir/firmware.bin" ] && firmware="$dir/firmware.bin"
     "$bin/ukey-keylime-agent" --uuid "$(uuid "$n")" --socket "$dir/run/ukeyd.sock" --port "$(port "$n")" \
+        --firmware-log "$firmware" \
         --trusted-client-ca "$work/keylime/cv_ca/cacert.crt" --state-directory "$dir/agent" >> "$dir/agent.log" 2>&1 &
     touch "$dir/agent.log"
     local pid=$!
@@ -234,6 +244,25 @@ sleep $((QUOTE_INTERVAL * 2 + 1))
 after=$(field "$rejoin" attestation_count)
 check "host $rejoin rejoined: state $(field "$rejoin" operational_state), quotes $before -> $after" \
     test "$(field "$rejoin" operational_state)" = 3 -a "$after" -gt "$before"
+
+echo "==> host 1's firmware log is altered (one byte of a PCR 0 event's digest)"
+python3 - "$work/h1/firmware.bin" <<'PY'
+import sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+# The header event is 32 + its Spec ID bytes; the first event's digest starts 14 bytes into it.
+spec = int.from_bytes(data[28:32], "little")
+data[32 + spec + 14] ^= 0xFF
+open(path, "wb").write(bytes(data))
+PY
+failed=
+for _ in $(seq $((QUOTE_INTERVAL * 2 * 10 + 50))); do
+    s=$(field 1 operational_state)
+    if [ "$s" != 3 ]; then failed=$s; break; fi
+    sleep 0.1
+done
+check "host 1 failed (state ${failed:-3}): its firmware's log no longer replays to its PCR 0 ($(field 1 last_event_id))" \
+    bash -c "[ -n '$failed' ] && [ '$(field 1 last_event_id)' = measured_boot.invalid_pcr_0 ]"
 
 echo
 if [ "$failures" -eq 0 ]; then echo "fleet: every check passed"; else echo "fleet: $failures check(s) failed"; exit 1; fi

@@ -32,6 +32,12 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "Keylime's CA certificate (PEM): the verifier's and tenant's client certificates must chain to it.")
     var trustedClientCA: String
 
+    @Option(
+        help:
+            "The firmware's event log, which ukey's events follow in the log sent (default: the kernel's, when it exists; 'none' for none)."
+    )
+    var firmwareLog = "/sys/kernel/security/tpm0/binary_bios_measurements"
+
     @Option(help: "Where the agent keeps its TLS and payload keys (0700).")
     var stateDirectory = "/var/lib/ukey-keylime-agent"
 
@@ -52,7 +58,12 @@ struct Agent: AsyncParsableCommand {
         let keys = try AgentKeys.loadOrCreate(directory: stateDirectory, uuid: uuid, ip: ip)
         let ukeyd = UkeydLink(socket: socket)
         let identity = try ukeyd.call(Attest.Identity.self, .init())
-        let service = QuoteService(ukeyd: ukeyd, payloadPublicKeyPEM: keys.payloadPublicKeyPEM)
+        var service = QuoteService(ukeyd: ukeyd, payloadPublicKeyPEM: keys.payloadPublicKeyPEM)
+        if firmwareLog != "none", FileManager.default.fileExists(atPath: firmwareLog) {
+            service.firmwareLog = firmwareLog
+            _ = try service.bootLog()  // a log that cannot be merged is said now, not at the first quote
+            say("the boot log sent: \(firmwareLog), then ukey's events")
+        }
         try service.bindPayloadKey()
         let server = AgentServer(
             host: ip,

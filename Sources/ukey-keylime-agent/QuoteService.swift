@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 import UkeyAPI
 import UkeyCodec
 import UkeyKeylime
@@ -9,6 +10,8 @@ import UkeyKeylime
 struct QuoteService: Sendable {
     let ukeyd: UkeydLink
     let payloadPublicKeyPEM: String
+    /// The firmware's event log, when the host has one: ukey's events follow it.
+    var firmwareLog: String? = nil
 
     /// (HTTP status, body) for a request already parsed.
     func answer(_ request: AgentRequest) -> (Int, [UInt8]) {
@@ -29,7 +32,7 @@ struct QuoteService: Sendable {
     func quote(nonce: String, pcrs: [Int], withKey: Bool) throws -> QuoteReply {
         let selection = Array(Set(pcrs).union([16])).sorted()
         let quote = try ukeyd.call(Attest.Quote.self, .init(nonce: Array(nonce.utf8), pcrs: selection))
-        let log = selection.contains(0) ? try ukeyd.call(Boot.EventLog.self, Empty()).data.bytes : nil
+        let log = selection.contains(0) ? try bootLog() : nil
         return QuoteReply(
             attest: quote.attest.bytes,
             signature: quote.signature.bytes,
@@ -37,6 +40,16 @@ struct QuoteService: Sendable {
             publicKeyPEM: withKey ? payloadPublicKeyPEM : nil,
             eventLog: log
         )
+    }
+
+    /// ukey's boot log, after the firmware's when there is one (read afresh: it grows at boot).
+    func bootLog() throws -> [UInt8] {
+        let ours = try ukeyd.call(Boot.EventLog.self, Empty()).data.bytes
+        guard let firmwareLog else { return ours }
+        guard let data = FileManager.default.contents(atPath: firmwareLog), data.count <= 64 << 20 else {
+            throw BootLogMerge.Refusal(description: "cannot read the firmware's event log \(firmwareLog)")
+        }
+        return try BootLogMerge.merge(firmware: Array(data), ukey: ours)
     }
 
     /// PCR 16 = H(0 || H(the PEM sent as `pubkey`)).

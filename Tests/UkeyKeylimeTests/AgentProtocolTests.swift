@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import UkeyCore
 import UkeyKeylime
 import UkeyTesting
 
@@ -84,5 +85,42 @@ struct AgentProtocolTests {
         #expect(body["code"] as? Int == 200)
         #expect(results["sign_alg"] as? String == "rsassa" && results["pubkey"] as? String == "PEM")
         #expect(results["mb_measurement_list"] as? String == Data([7, 8]).base64EncodedString())
+    }
+}
+
+@Suite("the boot log sent: the firmware's, then ukey's")
+struct BootLogMergeTests {
+    @Test(
+        "a firmware log written apart from ukey keeps its bytes; ukey's events follow; tpm2_eventlog reads the whole and its replay is both logs' together"
+    )
+    func merge() throws {
+        let work = try TemporaryDirectory("ukey-merge")
+        let made = try ExternalTool.run(
+            "/usr/bin/python3",
+            [PackagePaths.root() + "/scripts/firmware-log.py", work.file("firmware.bin")]
+        )
+        #expect(made.status == 0, "\(made.stderr)")
+        let firmware = try [UInt8](Data(contentsOf: URL(fileURLWithPath: work.file("firmware.bin"))))
+        var ours = EventLog(banks: [.sha256])
+        let digest = try Digest(parsing: "sha256:" + String(repeating: "ab", count: 32))
+        ours.appendMeasurement(register: 14, digest: digest, description: "vmm/kernel")
+        let merged = try BootLogMerge.merge(firmware: firmware, ukey: ours.serialized())
+        #expect(Array(merged.prefix(firmware.count)) == firmware)
+        let parsed = try EventLog(parsing: merged)
+        #expect(parsed.events.count == (try EventLog(parsing: firmware)).events.count + 1)
+        #expect(parsed.events.last?.registerIndex == 14)
+        try Data(merged).write(to: URL(fileURLWithPath: work.file("merged.bin")))
+        let read = try ExternalTool("tpm2_eventlog").run([work.file("merged.bin")])
+        #expect(read.status == 0, "\(read.stderr)")
+        #expect(read.stdout.contains("vmm/kernel"))
+        // A firmware bank ukey does not extend is refused, naming it; garbage is refused.
+        var wide = EventLog(banks: [.sha256, .sha384])
+        wide.appendMeasurement(register: 0, digest: digest, description: "firmware")
+        #expect(throws: BootLogMerge.Refusal.self) {
+            try BootLogMerge.merge(firmware: wide.serialized(), ukey: ours.serialized())
+        }
+        #expect(throws: BootLogMerge.Refusal.self) {
+            try BootLogMerge.merge(firmware: [1, 2, 3], ukey: ours.serialized())
+        }
     }
 }

@@ -25,9 +25,10 @@ import typing
 
 from keylime.mba.elchecking import policies, tests
 
-# The PCRs Keylime replays from the log (0-9 and 11-15) that ukey may use: its registers 8-15
-# without 10, which is IMA's. PCR 16 is the agent's key binding.
-UKEY_PCRS = frozenset({8, 9, 11, 12, 13, 14, 15})
+# The PCRs Keylime replays from the log: all but IMA's 10 (and 16, the agent's key binding). The
+# firmware's events (0-7, and its loaders') are replayed with ukey's; ukey's own are read from
+# the registers its entities use (14-15 on a Keylime host).
+REPLAYED_PCRS = frozenset(range(0, 10)) | frozenset(range(11, 16))
 ROOT = "root"
 EARLIER_SESSION = "earlier session: "
 
@@ -62,10 +63,16 @@ class UkeyChain(tests.Test):
         if not isinstance(subject, dict) or not isinstance(subject.get("events"), list):
             return "the boot log has no events"
         measured: typing.Dict[str, typing.Dict[str, str]] = {}
+        registers = {entity.get("register") for entity in self.entities.values()}
+        if registers & {10, 16}:
+            return "the refstate places an entity on PCR 10 or 16, which Keylime does not check from the log"
         for event in subject["events"]:
             pcr = event.get("PCRIndex")
-            if event.get("EventType") != "EV_IPL" or pcr not in UKEY_PCRS | {10, 16}:
-                continue
+            kind = event.get("EventType")
+            if pcr not in registers or kind == "EV_NO_ACTION":
+                continue  # the firmware's events: Keylime replays them; ukey reads only its registers
+            if kind != "EV_IPL":
+                return f"event {event.get('EventNum')} on PCR {pcr}, a ukey register, is {kind}, not a ukey measurement"
             text = _event_text(event)
             if text is None or "/" not in text:
                 return f"event {event.get('EventNum')} on PCR {pcr} is not a ukey measurement"
@@ -80,8 +87,6 @@ class UkeyChain(tests.Test):
                 return f"entity {name}: component {component} is not in the policy"
             if pcr != entity.get("register"):
                 return f"entity {name} component {component} was measured into PCR {pcr}, not its register {entity.get('register')}"
-            if pcr not in UKEY_PCRS:
-                return f"entity {name} component {component} is on PCR {pcr}, which Keylime does not check"
             parent = entity.get("parent")
             if name not in measured and parent != ROOT and not self._trusted(parent, measured):
                 return f"entity {name} component {component} was measured before its parent {parent} was trusted"
@@ -102,7 +107,7 @@ class UkeyChain(tests.Test):
 
 class UkeyPolicy(policies.Policy):
     def get_relevant_pcrs(self) -> typing.FrozenSet[int]:
-        return UKEY_PCRS
+        return REPLAYED_PCRS
 
     def refstate_to_test(self, refstate: policies.RefState) -> tests.Test:
         if not isinstance(refstate, dict) or refstate.get("ukey_refstate") != 1:
