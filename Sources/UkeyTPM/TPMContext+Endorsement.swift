@@ -394,46 +394,10 @@ extension TPMContext {
         guard nonce.count <= 64 else { throw TPMError(local: "the nonce is at most 64 bytes", "Quote") }
         let ak = try loadedKeylimeKey(key, under: algorithm)
         defer { Esys_FlushContext(esys, ak) }
-        var qualifying = TPM2B_DATA()
-        qualifying.size = UInt16(nonce.count)
-        withUnsafeMutableBytes(of: &qualifying.buffer) { $0.copyBytes(from: nonce) }
-        var scheme = TPMT_SIG_SCHEME()
-        scheme.scheme = UKEY_TPM2_ALG_NULL  // the key's own: RSASSA with SHA-256
-        var selection = Self.selection(pcrs, bank: bank)
-        var attest: UnsafeMutablePointer<TPM2B_ATTEST>?
-        var signature: UnsafeMutablePointer<TPMT_SIGNATURE>?
-        try check(
-            Esys_Quote(
-                esys,
-                ak,
-                ESYS_TR(ESYS_TR_PASSWORD),
-                ESYS_TR(ESYS_TR_NONE),
-                ESYS_TR(ESYS_TR_NONE),
-                &qualifying,
-                &scheme,
-                &selection,
-                &attest,
-                &signature
-            ),
-            "Quote"
-        )
-        defer {
-            Esys_Free(attest)
-            Esys_Free(signature)
-        }
-        guard let attest, let signature else { throw TPMError(local: "the TPM returned no quote", "Quote") }
-        let attestBytes = withUnsafeBytes(of: attest.pointee.attestationData) {
-            Array($0.prefix(Int(attest.pointee.size)))
-        }
-        var signatureBytes = [UInt8](repeating: 0, count: MemoryLayout<TPMT_SIGNATURE>.size + 16)
-        var offset = 0
-        try check(
-            Tss2_MU_TPMT_SIGNATURE_Marshal(signature, &signatureBytes, signatureBytes.count, &offset),
-            "marshalling the quote's signature"
-        )
+        let (attest, signature) = try signedQuote(by: ak, nonce: nonce, selection: Self.selection(pcrs, bank: bank))
         return TPMPCRQuote(
-            attest: attestBytes,
-            signature: Array(signatureBytes.prefix(offset)),
+            attest: attest,
+            signature: signature,
             pcrValues: try pcrValuesFile(Self.selection(pcrs, bank: bank))
         )
     }

@@ -17,18 +17,30 @@ extension TPMContext {
     func quote(nonce: [UInt8], pcrs: [Int]) throws(TPMError) -> TPMQuote {
         guard nonce.count <= 64 else { throw TPMError(local: "the nonce is at most 64 bytes", "Quote") }
         let (handle, point) = try loadedAttestationKey()
+        let (attest, signature) = try signedQuote(by: handle, nonce: nonce, selection: Self.selection(pcrs))
+        return TPMQuote(attest: attest, signature: signature, attestationKey: point)
+    }
+
+    /// TPM2_Quote by a loaded restricted signing key, in the key's own scheme: the TPMS_ATTEST and
+    /// the marshalled TPMT_SIGNATURE (the form `tpm2_checkquote -s` reads).
+    func signedQuote(
+        by key: ESYS_TR,
+        nonce: [UInt8],
+        selection: TPML_PCR_SELECTION
+    ) throws(TPMError) -> (attest: [UInt8], signature: [UInt8]) {
+        guard nonce.count <= 64 else { throw TPMError(local: "the nonce is at most 64 bytes", "Quote") }
         var qualifying = TPM2B_DATA()
         qualifying.size = UInt16(nonce.count)
         withUnsafeMutableBytes(of: &qualifying.buffer) { $0.copyBytes(from: nonce) }
         var scheme = TPMT_SIG_SCHEME()
-        scheme.scheme = UKEY_TPM2_ALG_NULL  // the key's own: ECDSA with SHA-256
-        var selection = Self.selection(pcrs)
+        scheme.scheme = UKEY_TPM2_ALG_NULL  // the key's own
+        var selection = selection
         var attest: UnsafeMutablePointer<TPM2B_ATTEST>?
         var signature: UnsafeMutablePointer<TPMT_SIGNATURE>?
         try check(
             Esys_Quote(
                 esys,
-                handle,
+                key,
                 ESYS_TR(ESYS_TR_PASSWORD),
                 ESYS_TR(ESYS_TR_NONE),
                 ESYS_TR(ESYS_TR_NONE),
@@ -54,7 +66,7 @@ extension TPMContext {
             Tss2_MU_TPMT_SIGNATURE_Marshal(signature, &buffer, buffer.count, &offset),
             "marshalling the quote's signature"
         )
-        return TPMQuote(attest: attestBytes, signature: Array(buffer.prefix(offset)), attestationKey: point)
+        return (attestBytes, Array(buffer.prefix(offset)))
     }
 
     /// The attestation key, created on first use and then kept loaded.
