@@ -203,50 +203,21 @@ extension TPMContext {
         template.publicArea.parameters.rsaDetail.scheme.scheme = UKEY_TPM2_ALG_RSASSA
         template.publicArea.parameters.rsaDetail.scheme.details.rsassa.hashAlg = UKEY_TPM2_ALG_SHA256
         template.publicArea.parameters.rsaDetail.keyBits = 2048
-        var outside = TPM2B_DATA()
-        var creationPCRs = TPML_PCR_SELECTION()
-        var outPrivate: UnsafeMutablePointer<TPM2B_PRIVATE>?
-        var outPublic: UnsafeMutablePointer<TPM2B_PUBLIC>?
-        var creationData: UnsafeMutablePointer<TPM2B_CREATION_DATA>?
-        var creationHash: UnsafeMutablePointer<TPM2B_DIGEST>?
-        var ticket: UnsafeMutablePointer<TPMT_TK_CREATION>?
-        defer {
-            Esys_Free(outPrivate)
-            Esys_Free(outPublic)
-            Esys_Free(creationData)
-            Esys_Free(creationHash)
-            Esys_Free(ticket)
-        }
-        try check(
-            Esys_Create(
-                esys,
-                ek,
-                session,
-                ESYS_TR(ESYS_TR_NONE),
-                ESYS_TR(ESYS_TR_NONE),
-                &sensitive,
-                &template,
-                &outside,
-                &creationPCRs,
-                &outPrivate,
-                &outPublic,
-                &creationData,
-                &creationHash,
-                &ticket
-            ),
+        var (outPublic, outPrivate) = try createObject(
+            under: ek,
+            session: session,
+            sensitive: &sensitive,
+            template: template,
             "creating the attestation key under the endorsement key"
         )
-        guard let outPrivate, let outPublic else {
-            throw TPMError(local: "the TPM returned no attestation key", "Create")
-        }
         var privateBytes = [UInt8](repeating: 0, count: MemoryLayout<TPM2B_PRIVATE>.size + 8)
         var offset = 0
         try check(
-            Tss2_MU_TPM2B_PRIVATE_Marshal(outPrivate, &privateBytes, privateBytes.count, &offset),
+            Tss2_MU_TPM2B_PRIVATE_Marshal(&outPrivate, &privateBytes, privateBytes.count, &offset),
             "marshalling the attestation key"
         )
         return TPMWrappedKey(
-            publicArea: try Self.marshal(outPublic.pointee),
+            publicArea: try Self.marshal(outPublic),
             privateArea: Array(privateBytes.prefix(offset))
         )
     }
@@ -322,12 +293,7 @@ extension TPMContext {
     }
 
     func setKeylimeKeyAuth(_ handle: ESYS_TR) throws(TPMError) {
-        var auth = TPM2B_AUTH()
-        let value = secret.derive("auth keylime attestation key")
-        auth.size = UInt16(value.count)
-        withUnsafeMutableBytes(of: &auth.buffer) { $0.copyBytes(from: value) }
-        defer { withUnsafeMutableBytes(of: &auth) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
-        try check(Esys_TR_SetAuth(esys, handle, &auth), "setting the attestation key's authorization")
+        try setDerivedAuth(handle, "auth keylime attestation key", "setting the attestation key's authorization")
     }
 
     /// TPM2_ActivateCredential: the secret a verifier bound to the AK's name and encrypted to the
@@ -411,32 +377,11 @@ extension TPMContext {
         while digests.count < 64 {
             let left = withUnsafeBytes(of: remaining.pcrSelections.0.pcrSelect) { $0.prefix(3).contains { $0 != 0 } }
             guard left else { break }
-            var counter: UInt32 = 0
-            var selected: UnsafeMutablePointer<TPML_PCR_SELECTION>?
-            var values: UnsafeMutablePointer<TPML_DIGEST>?
-            try check(
-                Esys_PCR_Read(
-                    esys,
-                    ESYS_TR(ESYS_TR_NONE),
-                    ESYS_TR(ESYS_TR_NONE),
-                    ESYS_TR(ESYS_TR_NONE),
-                    &remaining,
-                    &counter,
-                    &selected,
-                    &values
-                ),
-                "PCR_Read"
-            )
-            defer {
-                Esys_Free(selected)
-                Esys_Free(values)
-            }
-            guard let selected, let values, values.pointee.count > 0 else {
-                throw TPMError(local: "the TPM returned no PCR values", "PCR_Read")
-            }
-            digests.append(values.pointee)
+            let (selected, values) = try pcrRead(remaining)
+            guard values.count > 0 else { throw TPMError(local: "the TPM returned no PCR values", "PCR_Read") }
+            digests.append(values)
             // Drop what this read answered from what is left to read.
-            let answered = withUnsafeBytes(of: selected.pointee.pcrSelections.0.pcrSelect) { Array($0.prefix(3)) }
+            let answered = withUnsafeBytes(of: selected.pcrSelections.0.pcrSelect) { Array($0.prefix(3)) }
             withUnsafeMutableBytes(of: &remaining.pcrSelections.0.pcrSelect) { bytes in
                 for index in 0..<3 { bytes[index] &= ~answered[index] }
             }

@@ -24,52 +24,23 @@ extension TPMContext {
         template.publicArea.nameAlg = UKEY_TPM2_ALG_SHA256
         template.publicArea.objectAttributes = UKEY_SEALED_OBJECT_ATTRIBUTES
         template.publicArea.parameters.keyedHashDetail.scheme.scheme = UKEY_TPM2_ALG_NULL
-        var outside = TPM2B_DATA()
-        var creationPCRs = TPML_PCR_SELECTION()
-        var outPrivate: UnsafeMutablePointer<TPM2B_PRIVATE>?
-        var outPublic: UnsafeMutablePointer<TPM2B_PUBLIC>?
-        var creationData: UnsafeMutablePointer<TPM2B_CREATION_DATA>?
-        var creationHash: UnsafeMutablePointer<TPM2B_DIGEST>?
-        var ticket: UnsafeMutablePointer<TPMT_TK_CREATION>?
-        defer {
-            // The secret's copy in this struct is wiped; the TPM holds it now.
-            withUnsafeMutableBytes(of: &sensitive) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
-            Esys_Free(outPrivate)
-            Esys_Free(outPublic)
-            Esys_Free(creationData)
-            Esys_Free(creationHash)
-            Esys_Free(ticket)
-        }
-        try check(
-            Esys_Create(
-                esys,
-                parent,
-                ESYS_TR(ESYS_TR_PASSWORD),
-                ESYS_TR(ESYS_TR_NONE),
-                ESYS_TR(ESYS_TR_NONE),
-                &sensitive,
-                &template,
-                &outside,
-                &creationPCRs,
-                &outPrivate,
-                &outPublic,
-                &creationData,
-                &creationHash,
-                &ticket
-            ),
+        // The secret's copy in this struct is wiped once the TPM holds it.
+        defer { withUnsafeMutableBytes(of: &sensitive) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        var (outPublic, outPrivate) = try createObject(
+            under: parent,
+            session: ESYS_TR(ESYS_TR_PASSWORD),
+            sensitive: &sensitive,
+            template: template,
             "sealing to the TPM"
         )
-        guard let outPrivate, let outPublic else {
-            throw TPMError(local: "the TPM returned no sealed object", "Create")
-        }
         var buffer = [UInt8](repeating: 0, count: MemoryLayout<TPM2B_PUBLIC>.size + MemoryLayout<TPM2B_PRIVATE>.size)
         var offset = 0
         try check(
-            Tss2_MU_TPM2B_PUBLIC_Marshal(outPublic, &buffer, buffer.count, &offset),
+            Tss2_MU_TPM2B_PUBLIC_Marshal(&outPublic, &buffer, buffer.count, &offset),
             "marshalling the sealed object"
         )
         try check(
-            Tss2_MU_TPM2B_PRIVATE_Marshal(outPrivate, &buffer, buffer.count, &offset),
+            Tss2_MU_TPM2B_PRIVATE_Marshal(&outPrivate, &buffer, buffer.count, &offset),
             "marshalling the sealed object"
         )
         return Array(buffer.prefix(offset))
@@ -104,12 +75,7 @@ extension TPMContext {
             "loading the sealed object (was it sealed by this TPM?)"
         )
         defer { Esys_FlushContext(esys, object) }
-        var auth = TPM2B_AUTH()
-        let value = secret.derive("auth sealed object")
-        auth.size = UInt16(value.count)
-        withUnsafeMutableBytes(of: &auth.buffer) { $0.copyBytes(from: value) }
-        defer { withUnsafeMutableBytes(of: &auth) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
-        try check(Esys_TR_SetAuth(esys, object, &auth), "setting the sealed object's authorization")
+        try setDerivedAuth(object, "auth sealed object", "setting the sealed object's authorization")
         var data: UnsafeMutablePointer<TPM2B_SENSITIVE_DATA>?
         try check(
             Esys_Unseal(esys, object, ESYS_TR(ESYS_TR_PASSWORD), ESYS_TR(ESYS_TR_NONE), ESYS_TR(ESYS_TR_NONE), &data),

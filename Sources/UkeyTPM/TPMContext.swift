@@ -77,7 +77,21 @@ final class TPMContext {
 
     /// A PCR's value in the `bank` bank (a TPM_ALG_ID; SHA-256 unless given).
     func read(pcr: Int, bank: UInt16 = UKEY_TPM2_ALG_SHA256) throws(TPMError) -> [UInt8] {
-        var selection = Self.selection([pcr], bank: bank)
+        let (_, values) = try pcrRead(Self.selection([pcr], bank: bank), "PCR_Read of PCR \(pcr)")
+        guard values.count == 1 else {
+            throw TPMError(local: "the TPM returned no value for PCR \(pcr)", "PCR_Read")
+        }
+        let digest = values.digests.0
+        return withUnsafeBytes(of: digest.buffer) { Array($0.prefix(Int(digest.size))) }
+    }
+
+    /// One TPM2_PCR_Read: what the TPM answered for (at most eight of) the selection, and the
+    /// values, copied out of ESYS's memory.
+    func pcrRead(
+        _ selection: TPML_PCR_SELECTION,
+        _ operation: String = "PCR_Read"
+    ) throws(TPMError) -> (selected: TPML_PCR_SELECTION, values: TPML_DIGEST) {
+        var selection = selection
         var counter: UInt32 = 0
         var selected: UnsafeMutablePointer<TPML_PCR_SELECTION>?
         var values: UnsafeMutablePointer<TPML_DIGEST>?
@@ -92,17 +106,14 @@ final class TPMContext {
                 &selected,
                 &values
             ),
-            "PCR_Read of PCR \(pcr)"
+            operation
         )
         defer {
             Esys_Free(selected)
             Esys_Free(values)
         }
-        guard let values, values.pointee.count == 1 else {
-            throw TPMError(local: "the TPM returned no value for PCR \(pcr)", "PCR_Read")
-        }
-        let digest = values.pointee.digests.0
-        return withUnsafeBytes(of: digest.buffer) { Array($0.prefix(Int(digest.size))) }
+        guard let selected, let values else { throw TPMError(local: "the TPM returned no PCR values", operation) }
+        return (selected.pointee, values.pointee)
     }
 
     /// Random bytes from TPM2_GetRandom (at most 32 or so per command, so it loops).

@@ -6,6 +6,16 @@ import UkeyToken
 /// agent) presents the same key. One at a time: two first calls must not make two keys.
 actor AttestationService {
     static let record = "attest-ak"
+    /// The EK, read once: it is the TPM's own and does not change while ukeyd holds the TPM, and
+    /// reading it makes an RSA primary, the costliest command a quote would otherwise pay for.
+    private var endorsement: Endorsement?
+
+    private func endorsement(_ role: any RemoteAttestationRole) async throws(TokenError) -> Endorsement {
+        if let endorsement { return endorsement }
+        let read = try await role.endorsement()
+        endorsement = read
+        return read
+    }
 
     /// The remote-attestation role, or the reason there is none.
     static func role(_ token: any TrustedRoot) throws(APIError) -> any RemoteAttestationRole {
@@ -24,7 +34,7 @@ actor AttestationService {
         renew: Bool
     ) async throws(TokenError) -> (Endorsement, WrappedAttestationKey) {
         guard let role = token.remoteAttestation else { throw TokenError(.unavailable, "no TPM") }
-        let endorsement = try await role.endorsement()
+        let endorsement = try await endorsement(role)
         if !renew, let raw = await token.daemonRecord(Self.record), let key = WrappedAttestationKey(record: raw) {
             return (endorsement, key)
         }
@@ -41,7 +51,7 @@ actor AttestationService {
         // The algorithm of the EK it was made under: the one Identity reports.
         let role = try Self.role(token)
         do {
-            return (try await role.endorsement().algorithm, key)
+            return (try await endorsement(role).algorithm, key)
         } catch {
             throw APIError(error)
         }
