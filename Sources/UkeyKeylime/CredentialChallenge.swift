@@ -1,4 +1,6 @@
 import Crypto
+import Foundation
+import UkeyCodec
 
 /// The registrar's challenge and the agent's answer: the blob is tpm2-tools' makecredential
 /// file (`0xBADCC0DE`, version 1, a TPM2B_ID_OBJECT, a TPM2B_ENCRYPTED_SECRET), which the TPM
@@ -34,34 +36,8 @@ public struct CredentialChallenge: Equatable, Sendable {
 
     /// The activation's proof: hex HMAC-SHA384(key: base64(secret) as text, message: uuid).
     public static func authTag(secret: [UInt8], uuid: String) -> String {
-        let key = SymmetricKey(data: Array(Base64.encode(secret).utf8))
+        let key = SymmetricKey(data: Array(Data(secret).base64EncodedString().utf8))
         let mac = HMAC<SHA384>.authenticationCode(for: Array(uuid.utf8), using: key)
-        return mac.map { byte in
-            let digits = Array("0123456789abcdef".utf8)
-            return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]], as: UTF8.self)
-        }.joined()
-    }
-}
-
-/// Standard base64 (RFC 4648, with padding), written here so the library needs no Foundation.
-enum Base64 {
-    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    static func encode(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var index = 0
-        while index < bytes.count {
-            let chunk = Array(bytes[index..<min(index + 3, bytes.count)])
-            let value = chunk.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (16 - 8 * UInt32($1.offset)) }
-            for position in 0..<4 {
-                out.append(
-                    position <= chunk.count
-                        ? alphabet[Int((value >> (18 - 6 * UInt32(position))) & 0x3F)] : UInt8(ascii: "=")
-                )
-            }
-            index += 3
-        }
-        return String(decoding: out, as: UTF8.self)
+        return Hex.encode(Array(mac))
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import UkeyCodec
 
 /// A quote as Keylime's tenant and verifier read it: `"r" + b64(TPMS_ATTEST) + ":" +
@@ -21,7 +22,8 @@ public struct QuoteReply: Sendable {
     }
 
     public var quote: String {
-        "r" + Base64.encode(attest) + ":" + Base64.encode(signature) + ":" + Base64.encode(pcrValues)
+        "r" + Data(attest).base64EncodedString() + ":" + Data(signature).base64EncodedString() + ":"
+            + Data(pcrValues).base64EncodedString()
     }
 
     /// The whole response body.
@@ -30,7 +32,7 @@ public struct QuoteReply: Sendable {
             "quote": .string(quote), "hash_alg": "sha256", "enc_alg": "rsa", "sign_alg": "rsassa",
         ]
         if let publicKeyPEM { results["pubkey"] = .string(publicKeyPEM) }
-        if let eventLog { results["mb_measurement_list"] = .string(Base64.encode(eventLog)) }
+        if let eventLog { results["mb_measurement_list"] = .string(Data(eventLog).base64EncodedString()) }
         return AgentResponse.success(results)
     }
 }
