@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "ukey-vcard", targets: ["ukey-vcard"]),
         .executable(name: "ukey-guard", targets: ["ukey-guard"]),
         .executable(name: "ukey-keylime-agent", targets: ["ukey-keylime-agent"]),
+        .executable(name: "ukey-vtpm-certs", targets: ["ukey-vtpm-certs"]),
         .library(name: "UkeyCore", targets: ["UkeyCore"]),
         .library(name: "UkeyPolicy", targets: ["UkeyPolicy"]),
     ],
@@ -218,6 +219,8 @@ let package = Package(
             dependencies: ["UkeyHypervisor", "UkeyGuestGate", "UkeyClient", "UkeyVarlink"],
             swiftSettings: strict
         ),
+        // swtpm_setup's certificate tool: asks ukeyd's vTPM CA for a vTPM's EK certificate.
+        .executableTarget(name: "ukey-vtpm-certs", dependencies: ["UkeyAPI", "UkeyClient", "UkeyVarlink"], swiftSettings: strict),
         // The same gate for hosts without libvirt: measures, then execs the real qemu.
         .executableTarget(name: "ukey-qemu", dependencies: ["UkeyHypervisor", "UkeyGuestGate"], swiftSettings: strict),
         // `make bench`: rates against peers measured in the same run.

@@ -55,6 +55,26 @@ public enum GuestGate {
         return nil
     }
 
+    /// When the guest's TPM is the vTPM ukeyd runs for it, has ukeyd start it: after every
+    /// measurement said `load: true`, and ukeyd checks again that the VM's start is trusted (in
+    /// audit mode too: the vTPM's state key goes to a trusted start only). nil when it runs (or
+    /// the guest has none); otherwise the refusal.
+    public static func startVTPM(for mapping: DomainMapping, guest: String, socket: String = socketPath()) -> String? {
+        guard mapping.vtpm else { return nil }
+        do {
+            _ = try VarlinkConnection(path: socket, timeout: callTimeout).call(
+                VTPM.Start.self,
+                .init(entity: mapping.vm)
+            )
+            return nil
+        } catch let error as APIError {
+            let reason = error.parameters["reason"]?.stringValue ?? error.name
+            return "ukey: refusing to start \(guest): no vTPM for \(mapping.vm): \(reason)"
+        } catch {
+            return "ukey: refusing to start \(guest): ukeyd did not start \(mapping.vm)'s vTPM (\(error))"
+        }
+    }
+
     /// A new start of `vm` begins: nothing an earlier attempt of it had held stays held (an
     /// attempt that reached neither started nor release would otherwise hold files the operator
     /// changed since, and the gate's own reading of their headers would be refused). Called
@@ -122,6 +142,18 @@ public enum GuestGate {
         if case .string(let directory)? = file?["guard.guest-sockets"] { return directory }
         if case .string(let runtime)? = file?["daemon.runtime-dir"] { return runtime + "/guard" }
         return "/run/ukey/guard"
+    }
+
+    /// Where ukeyd runs the VMs' vTPMs: $UKEY_VTPM_DIR, else `[vtpm] sockets` of the config,
+    /// else vtpm/ in its `[daemon] runtime-dir`, else /run/ukey/vtpm.
+    public static func vtpmDirectory() -> String {
+        if let directory = ProcessInfo.processInfo.environment["UKEY_VTPM_DIR"], !directory.isEmpty {
+            return directory
+        }
+        let file = config()
+        if case .string(let directory)? = file?["vtpm.sockets"] { return directory }
+        if case .string(let runtime)? = file?["daemon.runtime-dir"] { return runtime + "/vtpm" }
+        return "/run/ukey/vtpm"
     }
 
     static func config() -> ConfigFile? {

@@ -25,6 +25,9 @@ public struct EntityDeclaration: Sendable {
     public var location: SourceLocation
     public var parentLocation: SourceLocation
     public var registerLocation: SourceLocation?
+    /// The VM has a vTPM that ukeyd runs (`vtpm: true`): its domain must name ukeyd's vTPM
+    /// socket, and ukeyd starts the vTPM only when the VM's chain is trusted.
+    public var vtpm: Bool = false
 
     /// The register this entity extends.
     public var effectiveRegister: Int { register ?? kind.defaultRegister }

@@ -11,7 +11,7 @@ public enum PolicyParser {
     public static let maxPolicyBytes = 256 << 20
 
     static let topKeys = ["version", "mode", "entities", "users", "runtime"]
-    static let entityKeys = ["name", "parent", "register", "kind", "components"]
+    static let entityKeys = ["name", "parent", "register", "kind", "components", "vtpm"]
     static let componentKeys = ["name", "digest", "file", "writable"]
     static let userKeys = ["name", "roles", "vms"]
     static let runtimeKeys = ["vm", "default", "allow", "allow-list", "on-timeout", "interpreters"]
@@ -97,11 +97,19 @@ public enum PolicyParser {
         let parent = f["parent"].flatMap { r.name($0.value, "parent") }
         let kind = f["kind"].flatMap { r.name($0.value, "kind") }.map(EntityKind.init(rawValue:))
         let register = f["register"].map { r.integer($0.value, "register", in: 0...Int(UInt16.max)) }
+        let vtpm = f["vtpm"].map { r.boolean($0.value, "vtpm") }
+        if let vtpmNode = f["vtpm"], vtpm == true, let kind, kind != .userVM, kind != .serviceVM {
+            r.error(
+                vtpmNode.value,
+                "vtpm: true belongs on a VM (kind user-vm or service-vm), not on a \(kind.rawValue): only a VM has a vTPM"
+            )
+        }
         let components = f["components"].flatMap { r.sequence($0.value, "components") }?.compactMap {
             component($0, &r)
         }
         guard let name, let parent, let kind, let components, let parentNode = f["parent"] else { return nil }
         if let register, register == nil { return nil }
+        if let vtpm, vtpm == nil { return nil }
         return EntityDeclaration(
             name: name,
             parent: parent,
@@ -110,7 +118,8 @@ public enum PolicyParser {
             components: components,
             location: r.location(f["name"]?.value ?? node),
             parentLocation: r.location(parentNode.value),
-            registerLocation: f["register"].map { r.location($0.value) }
+            registerLocation: f["register"].map { r.location($0.value) },
+            vtpm: (vtpm ?? nil) ?? false
         )
     }
 

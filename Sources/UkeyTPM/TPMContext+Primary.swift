@@ -12,6 +12,7 @@ public enum CertificateAuthorityKey: String, Sendable, CaseIterable {
     case root = "ukey root CA"
     case tokenKeys = "ukey token-keys CA"
     case users = "ukey user CA"
+    case vtpm = "ukey vtpm CA"
 }
 
 extension TPMContext {

@@ -16,10 +16,12 @@ import Glibc
 ///   naming it), then asks ukeyd to measure everything the domain loads, parents before children
 ///   (`DomainMapping`), each file held to the identity ukeyd hashed until QEMU opened it; refuses
 ///   the start when any reply says `load: false`, when ukeyd cannot be reached or refuses to
-///   answer, or when the XML cannot be read.
+///   answer, or when the XML cannot be read. A guest whose TPM is ukeyd's vTPM for it
+///   (`<tpm><backend type='external'>` on `<vtpm directory>/<vm>.sock`) then has ukeyd start that
+///   vTPM, which ukeyd does only for a trusted start; any other external TPM is refused.
 /// - `started begin` (QEMU has opened its files): ukeyd stops holding them (`Boot.Started`).
 /// - `release end` (QEMU is gone, whether the guest shut down, crashed or was destroyed): ukeyd
-///   seals the VM's writable disks as its state and releases it (`Boot.Release`).
+///   seals the VM's writable disks as its state, stops its vTPM and releases it (`Boot.Release`).
 /// - `restore begin`, `migrate begin`: refused. The guest would start from a saved memory image
 ///   or a migration stream, which ukey cannot measure. (Nothing is written on stdout: for these
 ///   operations libvirt would take it as a new domain XML.)
@@ -66,11 +68,16 @@ struct LibvirtHook {
                 )
             }
             GuestGate.begin(domain.entity ?? domain.name)
-            mapping = try DomainMapping(domain, guardDirectory: GuestGate.guardDirectory())
+            mapping = try DomainMapping(
+                domain,
+                guardDirectory: GuestGate.guardDirectory(),
+                vtpmDirectory: GuestGate.vtpmDirectory()
+            )
         } catch {
             refuse("ukey: refusing to start \(domainName): \(error)")
         }
         if let refusal = GuestGate.refusal(for: mapping, guest: domainName) { refuse(refusal) }
+        if let refusal = GuestGate.startVTPM(for: mapping, guest: domainName) { refuse(refusal) }
         exit(0)
     }
 

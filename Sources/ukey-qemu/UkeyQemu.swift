@@ -42,11 +42,20 @@ struct UkeyQemu {
                 session: environment["UKEY_SESSION"]
             )
             GuestGate.begin(guest.entity ?? guest.name)
-            mapping = try DomainMapping(guest, guardDirectory: GuestGate.guardDirectory())
+            mapping = try DomainMapping(
+                guest,
+                guardDirectory: GuestGate.guardDirectory(),
+                vtpmDirectory: GuestGate.vtpmDirectory()
+            )
         } catch {
             refuse("ukey-qemu: refusing to start qemu: \(error)")
         }
         if let refusal = GuestGate.refusal(for: mapping, guest: guest.name) {
+            refuse(refusal.replacingOccurrences(of: "ukey: ", with: "ukey-qemu: "))
+        }
+        // -tpmdev emulator on <vtpm directory>/<vm>.sock: ukeyd's vTPM, started for this start only.
+        if let refusal = GuestGate.startVTPM(for: mapping, guest: guest.name) {
+            _ = GuestGate.release(mapping.vm)
             refuse(refusal.replacingOccurrences(of: "ukey: ", with: "ukey-qemu: "))
         }
         let qemu = environment["UKEY_QEMU"] ?? "/usr/bin/qemu-system-x86_64"

@@ -44,6 +44,9 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "Where VMs' guard channels are bound, one <vm>.sock each. Default: guard/ in the runtime directory.")
     var guestSocketDir: String?
 
+    @Option(help: "Where VMs' vTPM control sockets are, one <vm>.sock each. Default: vtpm/ in the runtime directory.")
+    var vtpmSocketDir: String?
+
     @Option(
         help:
             "The directory of signed policies; the newest is loaded at start and on SIGHUP. Default /etc/ukey/policies."
@@ -141,6 +144,12 @@ struct Ukeyd: AsyncParsableCommand {
         if let banks { settings.banks = try DaemonSettings.banks(banks.split(separator: ",").map(String.init)) }
         if algorithm != nil || sm2Id != nil {
             settings.algorithm = try DaemonSettings.algorithm(algorithm ?? "sm2", sm2ID: sm2Id)
+        }
+        if let vtpmSocketDir {
+            guard vtpmSocketDir.hasPrefix("/"), vtpmSocketDir.utf8.count < 80 else {
+                throw ValidationError("--vtpm-socket-dir must be an absolute path under 80 bytes")
+            }
+            settings.vtpmSocketDirectory = vtpmSocketDir
         }
         if let guestSocketDir {
             guard guestSocketDir.hasPrefix("/"), guestSocketDir.utf8.count < 90 else {
@@ -252,7 +261,8 @@ struct Ukeyd: AsyncParsableCommand {
             audit: settings.audit,
             maxMeasurements: settings.maxMeasurements,
             reuseMeasurements: settings.reuseMeasurements,
-            allowDemoKeys: allowDemoKeys
+            allowDemoKeys: allowDemoKeys,
+            vtpm: settings.vtpm
         )
         do {
             try await core.start()

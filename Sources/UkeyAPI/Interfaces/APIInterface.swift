@@ -16,7 +16,7 @@ public struct APIInterface: Sendable {
     /// The interfaces ukeyd serves, in the order GetInfo lists them.
     public static let all: [APIInterface] = [
         VarlinkService.interface, Boot.interface, Auth.interface, Runtime.interface, Token.interface,
-        Audit.interface, Admin.interface, Attest.interface,
+        Audit.interface, Admin.interface, Attest.interface, VTPM.interface,
     ]
 
     /// Every method of every interface: the method table ukeyd routes by.

@@ -57,6 +57,13 @@ import UkeyToken
 /// [tpm]
 /// tcti = "device:/dev/tpmrm0"   # or "swtpm:path=/run/swtpm/sock"
 ///
+/// [vtpm]
+/// state-dir = "/var/lib/ukey/vtpm"   # each VM's encrypted swtpm state (default: vtpm/ in state-dir)
+/// sockets = "/run/ukey/vtpm"         # each VM's control socket, <vm>.sock (default: vtpm/ in runtime-dir)
+/// swtpm = "/usr/bin/swtpm"
+/// swtpm-setup = "/usr/bin/swtpm_setup"
+/// certs-tool = "/usr/bin/ukey-vtpm-certs"   # swtpm_setup's certificate tool (default: beside ukeyd)
+///
 /// [pcsc]
 /// reader = "Yubico"             # part of the reader's name; default the first reader
 /// pin-file = "/etc/ukey/card.pin"   # the card's PIN, for ukeyd's signatures and its store (0600)
@@ -101,8 +108,31 @@ public struct DaemonSettings: Sendable, Hashable {
     /// The file holding the card's PIN, which ukeyd uses to sign with the card and to unwrap its
     /// store (0600, owned by root).
     public var pcscPINFile = "/etc/ukey/card.pin"
+    /// `[vtpm]`: where each VM's vTPM state and socket are, and the programs that run it; nil:
+    /// the defaults of `VTPMSettings`.
+    public var vtpmStateDirectory: String?
+    public var vtpmSocketDirectory: String?
+    public var swtpm: String?
+    public var swtpmSetup: String?
+    public var vtpmCertificateTool: String?
 
     public init() {}
+
+    /// What the vTPM service runs with.
+    public var vtpm: VTPMSettings {
+        var vtpm = VTPMSettings(
+            stateDirectory: stateDirectory,
+            runtimeDirectory: runtimeDirectory,
+            daemonSocket: socket,
+            hypervisorGroup: hypervisorGroup
+        )
+        if let vtpmStateDirectory { vtpm.stateDirectory = vtpmStateDirectory }
+        if let vtpmSocketDirectory { vtpm.socketDirectory = vtpmSocketDirectory }
+        if let swtpm { vtpm.swtpm = swtpm }
+        if let swtpmSetup { vtpm.swtpmSetup = swtpmSetup }
+        if let vtpmCertificateTool { vtpm.certificateTool = vtpmCertificateTool }
+        return vtpm
+    }
 
     static let known: Set<String> = [
         "daemon.state-dir", "daemon.runtime-dir", "daemon.socket", "daemon.socket-mode", "daemon.socket-group",
@@ -115,6 +145,7 @@ public struct DaemonSettings: Sendable, Hashable {
         "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "token.store",
         "tpm.tcti", "tpm.registers", "pcsc.reader", "pcsc.pin-file", "token.banks",
         "token.algorithm", "token.sm2-id", "guard.guest-sockets",
+        "vtpm.state-dir", "vtpm.sockets", "vtpm.swtpm", "vtpm.swtpm-setup", "vtpm.certs-tool",
     ]
 
     /// Sets a role's backend ("registers", "keys", "users" or "store"), refusing one that cannot
@@ -241,6 +272,22 @@ public struct DaemonSettings: Sendable, Hashable {
                 )
             }
             guestSocketDirectory = value
+        }
+        for (key, path) in [
+            ("vtpm.state-dir", \DaemonSettings.vtpmStateDirectory), ("vtpm.swtpm", \.swtpm),
+            ("vtpm.swtpm-setup", \.swtpmSetup), ("vtpm.certs-tool", \.vtpmCertificateTool),
+        ] {
+            guard let value = try string(key) else { continue }
+            guard value.hasPrefix("/") else { throw Invalid(description: "'\(key)' must be an absolute path") }
+            self[keyPath: path] = value
+        }
+        if let value = try string("vtpm.sockets") {
+            guard value.hasPrefix("/"), value.utf8.count < 80 else {
+                throw Invalid(
+                    description: "'vtpm.sockets' must be an absolute path short enough for a socket in it (under 80 bytes)"
+                )
+            }
+            vtpmSocketDirectory = value
         }
         if let value = try string("daemon.socket") { socket = value }
         if let value = try string("daemon.socket-mode") { socketMode = value }

@@ -41,6 +41,8 @@ public final class DaemonServices: Sendable {
     let measurementCache: MeasurementCache
     /// The attestation key a remote verifier knows this host by (`io.ukey.Attest`).
     let attestation = AttestationService()
+    /// The vTPMs ukeyd runs for its VMs (`io.ukey.VTPM`).
+    let vtpm: VTPMService
 
     /// Made on the daemon's actor, where the boot service's journal lives.
     @DaemonActor
@@ -53,6 +55,7 @@ public final class DaemonServices: Sendable {
         maxMeasurements: Int = DaemonServices.defaultMaxMeasurements,
         reuseMeasurements: Bool = true,
         allowDemoKeys: Bool = false,
+        vtpm: VTPMSettings? = nil,
         clock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.paths = paths
@@ -73,6 +76,15 @@ public final class DaemonServices: Sendable {
             _ = holder.log?.enqueue(AuditEntry(type: "open-refused", actor: .daemon, subject: subject))
         }
         self.tokens = TokenAccess(provider: provider, allowDemoKeys: allowDemoKeys)
+        self.vtpm = VTPMService(
+            settings: vtpm
+                ?? VTPMSettings(
+                    stateDirectory: paths.stateDirectory,
+                    runtimeDirectory: paths.runtimeDirectory,
+                    daemonSocket: paths.runtimeDirectory + "/ukeyd.sock"
+                ),
+            logger: logger
+        )
         self.sessions = SessionService(clock: clock)
         self.policy = PolicyService(
             stateDirectory: paths.stateDirectory,

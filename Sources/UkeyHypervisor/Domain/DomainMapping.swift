@@ -56,14 +56,20 @@ public struct DomainMapping: Sendable, Equatable {
     public var vm: String
     public var session: String?
     public var steps: [Step]
+    /// The guest's TPM is the vTPM ukeyd runs for it (its socket is `<vtpm directory>/<vm>.sock`):
+    /// the gate asks ukeyd to start it once every step is trusted.
+    public var vtpm = false
 
     public typealias Chain = (_ path: String, _ format: String?) throws(HypervisorError) -> [BackingChain.Layer]
 
     /// Maps `domain`, reading each disk's backing chain with `chain` (the qcow2 headers).
     /// `guardDirectory`: where ukeyd serves guard channels (`<vm>.sock` each), when known.
+    /// `vtpmDirectory`: where ukeyd runs its vTPMs (`<vm>.sock` each), when known; a guest TPM
+    /// connected anywhere else is a swtpm ukeyd does not run, and refused.
     public init(
         _ domain: DomainXML,
         guardDirectory: String? = nil,
+        vtpmDirectory: String? = nil,
         chain: Chain = BackingChain.layers
     ) throws(HypervisorError) {
         vm = domain.entity ?? domain.name
@@ -88,6 +94,27 @@ public struct DomainMapping: Sendable, Equatable {
                     )
                 }
             }
+        }
+        if let vtpmDirectory {
+            let directory = URL(fileURLWithPath: vtpmDirectory).standardizedFileURL.path
+            let own = "\(directory)/\(vm).sock"
+            for socket in domain.sockets {
+                let path = URL(fileURLWithPath: socket.path).standardizedFileURL.path
+                guard path.hasPrefix(directory + "/"), path != own || !domain.vtpmSockets.contains(socket.path) else {
+                    continue
+                }
+                throw HypervisorError(
+                    "\(socket.element) at '\(socket.path)' lies in ukey's vTPM directory, where only \(own) is this VM's TPM; refused"
+                )
+            }
+            for path in domain.vtpmSockets where URL(fileURLWithPath: path).standardizedFileURL.path != own {
+                throw HypervisorError(
+                    "its TPM connects to '\(path)', a swtpm ukeyd does not run (its state would open for any start): ukeyd runs \(vm)'s vTPM at \(own)"
+                )
+            }
+            vtpm = !domain.vtpmSockets.isEmpty
+        } else {
+            vtpm = !domain.vtpmSockets.isEmpty
         }
         session = domain.session
         var images: [Step] = []

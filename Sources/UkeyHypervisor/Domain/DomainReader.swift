@@ -206,8 +206,19 @@ enum DomainReader {
             }
         }
         for tpm in devices.all("tpm") {
-            if let path = tpm.child("backend")?.child("source")?.attributes["path"] {
+            guard let backend = tpm.child("backend") else { continue }
+            if let path = backend.child("source")?.attributes["path"] {
                 domain.sockets.append((path, "<tpm><backend><source>"))
+            }
+            if backend.attributes["type"] == "external" {
+                guard let source = backend.child("source"), source.attributes["type"] == "unix",
+                    let path = source.attributes["path"]
+                else {
+                    throw HypervisorError(
+                        "<tpm><backend type='external'> needs <source type='unix' path=...>: the socket of the vTPM ukeyd runs"
+                    )
+                }
+                domain.vtpmSockets.append(path)
             }
         }
     }

@@ -72,6 +72,10 @@ public struct DomainXML: Sendable, Equatable {
     /// keep a domain out of ukey's guard directory, whatever the channel is called).
     public var sockets: [(path: String, element: String)] = []
     public static let guardChannelName = "io.ukey.guard.0"
+    /// The control sockets of the swtpm the guest's TPM connects to (libvirt's `<tpm><backend
+    /// type='external'><source type='unix' path=...>`, QEMU's `-tpmdev emulator,chardev=`): a
+    /// vTPM someone else runs, which the gate lets through only when it is ukeyd's for this VM.
+    public var vtpmSockets: [String] = []
 
     public static func == (a: DomainXML, b: DomainXML) -> Bool {
         a.name == b.name && a.entity == b.entity && a.session == b.session && a.kernel == b.kernel
@@ -80,7 +84,7 @@ public struct DomainXML: Sendable, Equatable {
             && a.nvramTemplate == b.nvramTemplate
             && a.acpiTables == b.acpiTables && a.emulator == b.emulator && a.disks == b.disks
             && a.guardChannels == b.guardChannels
-            && a.sockets.map(\.path) == b.sockets.map(\.path)
+            && a.sockets.map(\.path) == b.sockets.map(\.path) && a.vtpmSockets == b.vtpmSockets
     }
 
     /// Reads a domain as libvirt hands it to its hook; refuses what can make QEMU read a host file

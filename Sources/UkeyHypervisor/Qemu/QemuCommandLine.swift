@@ -41,6 +41,14 @@ public enum QemuCommandLine {
             disks: reader.disks
         )
         guest.dtb = reader.dtb
+        for chardev in reader.tpmChardevs {
+            guard let path = reader.socketChardevs[chardev] else {
+                throw HypervisorError(
+                    "-tpmdev emulator,chardev=\(chardev): no -chardev socket,id=\(chardev),path=... (the vTPM's control socket)"
+                )
+            }
+            guest.vtpmSockets.append(path)
+        }
         if guest.loader == nil, !reader.machineNone {
             throw HypervisorError(
                 "QEMU's default firmware (bios-256k.bin) is not in \(dataDirectories.joined(separator: ", ")): name one with -bios"
@@ -67,6 +75,9 @@ public enum QemuCommandLine {
         var disks: [DomainXML.Disk] = []
         var machineNone = false
         var counts: [String: Int] = [:]
+        /// Each socket chardev's path, by id; and the chardevs -tpmdev emulator connects through.
+        var socketChardevs: [String: String] = [:]
+        var tpmChardevs: [String] = []
 
         init(defaultFirmware: String?) {
             self.defaultFirmware = defaultFirmware
@@ -230,7 +241,9 @@ public enum QemuCommandLine {
                 )
             case "serial", "parallel", "monitor", "qmp", "qmp-pretty", "debugcon":
                 try Self.chardevSpec(argument, option)
-            case "chardev": try Self.chardev(argument, option)
+            case "chardev":
+                let opts = try Self.chardev(argument, option)
+                if opts["backend"] == "socket", let id = opts["id"], let path = opts["path"] { socketChardevs[id] = path }
             case "display": try Self.display(argument, option)
             case "vnc":
                 let opts = try QemuOpts(parsing: argument, option: option, implied: "vnc", grammar: .qemuOpts)
@@ -258,7 +271,8 @@ public enum QemuCommandLine {
                     throw HypervisorError("\(option) \(argument): only -net none is allowed; use -netdev or -nic")
                 }
             case "object": try Self.object(argument, option)
-            case "tpmdev": try Self.tpm(argument, option)
+            case "tpmdev":
+                if let chardev = try Self.tpm(argument, option) { tpmChardevs.append(chardev) }
             case "smbios":
                 let opts = try QemuOpts(parsing: argument, option: option, implied: nil, grammar: .qemuOpts)
                 for key in ["file", "path"] where opts[key] != nil {
@@ -562,7 +576,8 @@ public enum QemuCommandLine {
         }
 
         /// -chardev: null, socket, file (written), stdio, pty, vc, ringbuf, memory, udp.
-        static func chardev(_ argument: String, _ option: String) throws(HypervisorError) {
+        @discardableResult
+        static func chardev(_ argument: String, _ option: String) throws(HypervisorError) -> QemuOpts {
             let opts = try QemuOpts(parsing: argument, option: option, implied: "backend", grammar: .qemuOpts)
             let backend = opts["backend"] ?? ""
             guard ["null", "socket", "file", "stdio", "pty", "vc", "ringbuf", "memory", "udp"].contains(backend) else {
@@ -578,6 +593,7 @@ public enum QemuCommandLine {
                 "width", "height", "cols", "rows",
             ]
             try only(opts, allowed, option)
+            return opts
         }
 
         static func display(_ argument: String, _ option: String) throws(HypervisorError) {
@@ -747,10 +763,14 @@ public enum QemuCommandLine {
             }
         }
 
-        static func tpm(_ argument: String, _ option: String) throws(HypervisorError) {
+        /// -tpmdev: the chardev an emulator TPM connects through (a swtpm's control socket), or nil.
+        static func tpm(_ argument: String, _ option: String) throws(HypervisorError) -> String? {
             let opts = try QemuOpts(parsing: argument, option: option, implied: "type", grammar: .qemuOpts)
             switch opts["type"] {
-            case "emulator"?: try only(opts, ["type", "id", "chardev"], option)
+            case "emulator"?:
+                try only(opts, ["type", "id", "chardev"], option)
+                guard let chardev = opts["chardev"] else { throw HypervisorError("\(option) emulator needs chardev=") }
+                return chardev
             case "passthrough"?:
                 try only(opts, ["type", "id", "path"], option, why: "cancel-path= writes a host file")
                 if let path = opts["path"], path.wholeMatch(of: /\/dev\/tpm(rm)?[0-9]+/) == nil {
@@ -758,6 +778,7 @@ public enum QemuCommandLine {
                 }
             default: throw HypervisorError("\(option) \(opts["type"] ?? ""): only emulator and passthrough")
             }
+            return nil
         }
     }
 }

@@ -4,7 +4,7 @@ import UkeyToken
 import X509
 
 /// The keys role on a TPM: audit checkpoints signed by a TPM-resident key, random bytes from
-/// TPM2_GetRandom, and the three CA keys (root, token-keys, users) as TPM primaries derived from
+/// TPM2_GetRandom, and the four CA keys (root, token-keys, users, vtpm) as TPM primaries derived from
 /// fixed templates (`TPMCertificateAuthorityKey`), so the store keeps no CA key. Users' own
 /// signing keys stay in the sealed store.
 public struct TPMKeys: KeysRole, TPMServedRole {
@@ -22,6 +22,7 @@ public struct TPMKeys: KeysRole, TPMServedRole {
         var keys: [TokenKey: Certificate.PrivateKey] = [:]
         for (authority, name) in [
             (CertificateAuthorityKey.root, TokenKey.rootCA), (.tokenKeys, .tokenKeysCA), (.users, .userCA),
+            (.vtpm, .vtpmCA),
         ] {
             keys[name] = Certificate.PrivateKey(try TPMCertificateAuthorityKey(tpm: tpm, authority: authority))
         }

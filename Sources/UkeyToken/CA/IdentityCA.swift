@@ -166,7 +166,7 @@ public enum IdentityCA {
 
     /// A certificate signed by `issuer`'s key, with the extensions `body` gives after the key
     /// identifiers' own.
-    private static func certify(
+    static func certify(
         commonName: String,
         subjectKey: Certificate.PublicKey,
         issuerKey: Certificate.PrivateKey,

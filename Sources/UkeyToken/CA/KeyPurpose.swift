@@ -134,18 +134,23 @@ enum OIDList {
     }
 }
 
-/// The two certificate policies of a ukey token's hierarchy.
+/// The certificate policies of a ukey token's hierarchy, one per sub-CA.
 public enum CertificatePolicy: String, Sendable, CaseIterable {
     /// The token's own keys (attestation, audit) and the sub-CA that certifies them.
     case tokenKeys = "token-keys"
     /// Users' identity keys and the sub-CA that certifies them.
     case users
+    /// The endorsement keys of the vTPMs ukeyd runs for its VMs, and the sub-CA that certifies
+    /// them (`VTPMCertificates`): a guest's verifier that checks this policy knows the TPM it
+    /// talks to is one ukeyd started for a trusted chain.
+    case vtpm
 
     /// The policy's OID, dotted (as `openssl verify -policy` takes it).
     public var oid: String {
         switch self {
         case .tokenKeys: "\(KeyPurpose.arc).2.1"
         case .users: "\(KeyPurpose.arc).2.2"
+        case .vtpm: "\(KeyPurpose.arc).2.3"
         }
     }
 
@@ -154,14 +159,21 @@ public enum CertificatePolicy: String, Sendable, CaseIterable {
         switch self {
         case .tokenKeys: UkeyArc.oid([2, 1])
         case .users: UkeyArc.oid([2, 2])
+        case .vtpm: UkeyArc.oid([2, 3])
         }
     }
 
     /// The name of the sub-CA's certificate (`io.ukey.Token.Certificate`, `ukeyctl cert`).
     public var caName: String {
+        caKey.rawValue
+    }
+
+    /// The sub-CA's key.
+    public var caKey: TokenKey {
         switch self {
-        case .tokenKeys: TokenKey.tokenKeysCA.rawValue
-        case .users: TokenKey.userCA.rawValue
+        case .tokenKeys: .tokenKeysCA
+        case .users: .userCA
+        case .vtpm: .vtpmCA
         }
     }
 }

@@ -73,6 +73,9 @@ public struct ComposedTrustedRoot: TrustedRoot {
         return try await records.issueCertificate(user: user, csrPEM: csrPEM)
     }
     public func userNames() async -> [String] { await records.userNames() }
+    public func issueVTPMCertificate(_ request: VTPMCertificateRequest) async throws(TokenError) -> Certificate {
+        try await records.issueVTPMCertificate(request)
+    }
     public func roles(of user: String) async throws(TokenError) -> [String] { try await records.roles(of: user) }
     public func daemonRecord(_ name: String) async -> [UInt8]? { await records.daemonRecord(name) }
     public func setDaemonRecords(_ records: [String: [UInt8]?]) async throws(TokenError) {

@@ -32,6 +32,9 @@ public protocol TrustedRoot: Sendable {
     ) async throws(TokenError) -> TokenCertificate
     func issueCertificate(user: String, csrPEM: String?) async throws(TokenError) -> TokenCertificate
     func userNames() async -> [String]
+    /// Certifies the endorsement key of a vTPM ukeyd runs, with the vTPM sub-CA (made at the
+    /// first one on a token initialised before it existed).
+    func issueVTPMCertificate(_ request: VTPMCertificateRequest) async throws(TokenError) -> Certificate
     func roles(of user: String) async throws(TokenError) -> [String]
 
     /// A daemon record sealed with the token's state (names are prefixed "daemon.").

@@ -17,6 +17,10 @@ public enum TokenKey: String, CaseIterable, Sendable, Codable {
     case tokenKeysCA = "token-keys-ca"
     /// The root CA's sub-CA for users: certifies users' identity keys and nothing else.
     case userCA = "user-ca"
+    /// The root CA's sub-CA for vTPMs: certifies the endorsement keys of the vTPMs ukeyd runs
+    /// for its VMs and nothing else. A token initialised before it existed makes it at its
+    /// first vTPM (the root CA's key is still the token's).
+    case vtpmCA = "vtpm-ca"
 }
 
 /// The key role of a trusted root (architecture.md section 3).

@@ -166,7 +166,8 @@ public actor SoftToken {
         // The sub-CAs' keys are the store's, or the TPM's with keys = tpm; the root CA's key signs
         // nothing after this but their certificates.
         var subordinates: [CertificatePolicy: (key: Certificate.PrivateKey, certificate: Certificate)] = [:]
-        for (policy, name) in [(CertificatePolicy.tokenKeys, TokenKey.tokenKeysCA), (.users, .userCA)] {
+        for policy in [CertificatePolicy.tokenKeys, .users, .vtpm] {
+            let name = policy.caKey
             let key: Certificate.PrivateKey
             if let external = configuration.certificateAuthorityKeys[name] {
                 key = external
@@ -345,7 +346,7 @@ public actor SoftToken {
                 "this token's keys are SM2, and its SM2 sub-CAs certify only the SM2 keys it makes itself, not a TPM's or a card's P-256 keys"
             )
         }
-        let name: TokenKey = policy == .tokenKeys ? .tokenKeysCA : .userCA
+        let name = policy.caKey
         guard let der = store[SoftRecordName.certificate(name.rawValue)] else {
             throw TokenError(.store, "the sealed store lacks the \(name.rawValue) certificate")
         }

@@ -214,6 +214,8 @@ extension Boot.Release: ServedMethod {
         // Its QEMU is gone: nothing of its start is held any more, and no ticket serves it.
         call.services.openGuard.release(owner: request.entity)
         call.services.sessions.endStart(of: request.entity)
+        // Its vTPM serves no other start: stopped before anything else of the release.
+        await call.services.vtpm.stop(request.entity)
         let boot = call.services.boot
         guard let loaded = await call.services.policy.loaded, await boot.chain != nil else { throw .noPolicy }
         guard request.entity != Entity.rootName, loaded.expected.entity(named: request.entity) != nil else {

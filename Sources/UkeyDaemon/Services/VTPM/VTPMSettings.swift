@@ -1,0 +1,36 @@
+import Foundation
+
+/// Where ukeyd keeps and runs its VMs' vTPMs (`[vtpm]` in ukeyd.toml).
+public struct VTPMSettings: Sendable, Hashable {
+    /// Each VM's swtpm state, in `<state>/<vm>/`, encrypted (root's, 0700).
+    public var stateDirectory: String
+    /// Each VM's control socket, `<sockets>/<vm>.sock`: what the domain's
+    /// `<tpm><backend type='external'><source path=.../>` names.
+    public var socketDirectory: String
+    public var swtpm = "/usr/bin/swtpm"
+    public var swtpmSetup = "/usr/bin/swtpm_setup"
+    /// swtpm_setup's certificate tool: `ukey-vtpm-certs`, beside ukeyd by default.
+    public var certificateTool: String
+    /// ukeyd's own socket, which the certificate tool calls back on.
+    public var daemonSocket: String
+    /// The group QEMU runs in: it may connect to the control sockets.
+    public var hypervisorGroup: String?
+
+    public init(
+        stateDirectory: String,
+        runtimeDirectory: String,
+        daemonSocket: String,
+        hypervisorGroup: String? = nil
+    ) {
+        self.stateDirectory = stateDirectory + "/vtpm"
+        self.socketDirectory = runtimeDirectory + "/vtpm"
+        self.daemonSocket = daemonSocket
+        self.hypervisorGroup = hypervisorGroup
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "/usr/sbin/ukeyd")
+            .resolvingSymlinksInPath()
+        certificateTool = executable.deletingLastPathComponent().appendingPathComponent("ukey-vtpm-certs").path
+    }
+
+    public func socket(of vm: String) -> String { socketDirectory + "/" + vm + ".sock" }
+    public func state(of vm: String) -> String { stateDirectory + "/" + vm }
+}
