@@ -263,7 +263,8 @@ let package = Package(
         .testTarget(
             name: "UkeyTokenTests",
             dependencies: [
-                "UkeyToken", "UkeyCore", "UkeySM", "UkeyTesting",
+                "UkeyToken", "UkeyCore", "UkeySM", "UkeyTesting", "UkeyCodec",
+                .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

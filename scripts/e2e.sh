@@ -31,11 +31,15 @@ if pgrep -x libvirtd > /dev/null; then
     exit 1
 fi
 
+# The guest side of the vTPM checks: tpm2-tools in the initramfs, and its /init's lines.
+. "$(dirname "$0")/lib/vtpm-guest.sh"
 bin=${UKEY_BIN:-.build/debug}
 work=$(mktemp -d -t ukey-e2e.XXXXXX)
 images=/var/lib/libvirt/images/ukey-e2e.$$
 # The VMs' guard channels: a directory QEMU (or libvirt for it) can reach, outside the 0700 work dir.
 guard_dir=/run/ukey-e2e.$$/guard
+# Where ukeyd runs the VMs' vTPMs (their control sockets): as reachable for QEMU as the guard's.
+vtpm_dir=/run/ukey-e2e.$$/vtpm
 hook=/etc/libvirt/hooks/qemu.d/50-ukey
 domain=ukey-e2e-$$
 accel=tcg
@@ -107,6 +111,7 @@ cat > "$work/initramfs/init" << 'EOF'
 for module in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console virtio_blk; do
     /bin/busybox insmod /modules/$module.ko 2> /dev/null
 done
+#UKEY-VTPM-SNIPPET
 # The guest's own disk, as a real guest uses it: a token written at 4 MiB on its first boot,
 # read back on every later one.
 for _ in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; /bin/busybox sleep 0.2; done
@@ -156,6 +161,9 @@ fi
 echo "UKEY-GUEST-BOOTED"
 /bin/busybox poweroff -f
 EOF
+vtpm_guest_init_snippet > "$work/vtpm-snippet.sh"
+sed -i -e "/^#UKEY-VTPM-SNIPPET\$/r $work/vtpm-snippet.sh" -e "/^#UKEY-VTPM-SNIPPET\$/d" "$work/initramfs/init"
+vtpm_guest_install "$work/initramfs"
 chmod 755 "$work/initramfs/init"
 mkdir -p "$work/initramfs/proc" "$work/initramfs/sys" "$work/initramfs/dev"
 (cd "$work/initramfs" && find . | busybox cpio -o -H newc 2> /dev/null | gzip -1 > "$images/initrd.gz")
@@ -186,6 +194,9 @@ domain_xml() {  # $1: the start ticket, or empty for none
     <initrd>$images/initrd.gz</initrd>
     <cmdline>console=ttyS0 panic=-1 quiet</cmdline>
   </os>
+  <features>
+    <acpi/>
+  </features>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>
   <on_crash>destroy</on_crash>
@@ -203,14 +214,20 @@ domain_xml() {  # $1: the start ticket, or empty for none
       <source mode='bind' path='$guard_dir/office.sock'/>
       <target type='virtio' name='io.ukey.guard.0'/>
     </channel>
+    <tpm model='tpm-tis'>
+      <backend type='external'>
+        <source type='unix' mode='connect' path='$vtpm_dir/office.sock'/>
+      </backend>
+    </tpm>
   </devices>
 </domain>
 EOF
 }
-# desk2: the same guest on its own overlay over the same parent image, without a guard channel.
+# desk2: the same guest on its own overlay over the same parent image, without a guard channel or a vTPM.
 desk2_xml() {  # $1: the start ticket
     domain_xml "$1" | sed -e "s|<name>$domain</name>|<name>$domain-desk2</name>|; s|>office</ukey:entity>|>desk2</ukey:entity>|" \
-        -e "s|office.qcow2|desk2.qcow2|; s|console.log|desk2-console.log|" -e "/<channel type='unix'>/,/<\/channel>/d"
+        -e "s|office.qcow2|desk2.qcow2|; s|console.log|desk2-console.log|" -e "/<channel type='unix'>/,/<\/channel>/d" \
+        -e "/<tpm model=/,/<\/tpm>/d"
 }
 
 echo "==> ukeyd on the soft token, provisioned; the guest enrolled with ukeyctl policy enroll-domain"
@@ -222,7 +239,7 @@ printf '[audit]\nexec-allows = "all"\n' > "$work/ukeyd.toml"
 mkdir -p "$(dirname "$guard_dir")" && chmod 755 "$(dirname "$guard_dir")"
 start_ukeyd() {
     "$bin/ukeyd" --config "$work/ukeyd.toml" --state-dir "$work/state" --runtime-dir "$work/run" --socket "$socket" --policy-dir "$work/none" \
-        --guest-socket-dir "$guard_dir" \
+        --guest-socket-dir "$guard_dir" --vtpm-socket-dir "$vtpm_dir" \
         > "$work/ukeyd.log" 2>&1 &
     echo $! > "$work/ukeyd.pid"
     pids+=("$(cat "$work/ukeyd.pid")")
@@ -283,7 +300,7 @@ mkdir -p "$(dirname "$hook")" /var/log/libvirt /var/run/libvirt
 # ukeyd listens (an installed hook reads /etc/ukey/ukeyd.toml or /run/ukey/ukeyd.sock).
 cat > "$hook" << EOF
 #!/bin/sh
-UKEY_SOCKET=$socket UKEY_GUARD_DIR=$guard_dir exec $root/$bin/ukey-libvirt-hook "\$@"
+UKEY_SOCKET=$socket UKEY_GUARD_DIR=$guard_dir UKEY_VTPM_DIR=$vtpm_dir exec $root/$bin/ukey-libvirt-hook "\$@"
 EOF
 chmod 755 "$hook"
 # ukey-measure-host.service's command is libvirtd's precondition: on a tampered host libvirtd
@@ -358,7 +375,41 @@ else
 fi
 stop_guest
 # Inside that guest: ukey-guard over the VM's channel.
-console=$(tr -d '\r' < "$images/console.log" 2> /dev/null || true)
+console=$(cat "$images/console.log" 2> /dev/null | tr -d '\r' || true)
+
+echo "==> the guest's vTPM: run by ukeyd for a trusted start, its EK certified by the token's vTPM CA"
+vtpm_running() { pgrep -f "$vtpm_dir/office.sock" > /dev/null; }
+vtpm_state="$work/state/vtpm/office"
+ek_hex=$(grep -ao "UKEY-VTPM-EK [0-9a-f]*" <<< "$console" | head -1 | cut -d' ' -f2 || true)
+if [ -n "$ek_hex" ] && printf '%s' "$ek_hex" | python3 -c 'import binascii, sys; sys.stdout.buffer.write(binascii.unhexlify(sys.stdin.read().strip()))' > "$work/guest-ek.der" \
+    && ukeyctl vm vtpm-cert office > "$work/vtpm-chain.pem" 2> "$work/vtpm-cert.err"; then
+    # The chain as ukeyctl prints it: the EK's certificate, the vTPM CA's, the root's.
+    awk '/BEGIN CERT/ { n++ } { print > (dir "/vtpm-" n ".pem") }' dir="$work" "$work/vtpm-chain.pem"
+    openssl x509 -inform DER -in "$work/guest-ek.der" -out "$work/guest-ek.pem" 2> /dev/null
+    if ! cmp -s "$work/guest-ek.pem" "$work/vtpm-1.pem"; then
+        bad "the EK certificate the guest read from its TPM is not the one ukeyd issued for office"
+    elif openssl verify -CAfile "$work/vtpm-3.pem" -untrusted "$work/vtpm-2.pem" \
+        -policy 2.25.10392339744558737358530141729444115455.2.3 -explicit_policy "$work/guest-ek.pem" > "$work/verify.out" 2>&1 \
+        && openssl x509 -in "$work/guest-ek.pem" -noout -text | grep -q "ukey vm office"; then
+        ok "in the guest, the TPM's EK certificate (NV 0x1c00002) chains to this host's ukey root under the vTPM policy and names office (openssl verify)"
+    else
+        bad "the guest's EK certificate does not verify against ukey's root: $(tr '\n' ' ' < "$work/verify.out")"
+    fi
+else
+    bad "no EK certificate from the guest's vTPM: $(grep -a "UKEY-VTPM" <<< "$console" | tr '\n' ' ') $(cat "$work/vtpm-cert.err" 2> /dev/null)"
+fi
+vtpm_secret=$(grep -ao "UKEY-VTPM-SEALED [0-9a-f]*" <<< "$console" | head -1 | cut -d' ' -f2 || true)
+if [ -n "$vtpm_secret" ]; then
+    ok "on its first boot the guest sealed a secret to its vTPM ($vtpm_secret)"
+else
+    bad "the guest sealed nothing to its vTPM: $(grep -a "UKEY-VTPM" <<< "$console" | tr '\n' ' ')"
+fi
+if vtpm_running; then bad "the vTPM still runs after the guest stopped"; else ok "the guest stopped: its vTPM was stopped with its release"; fi
+if [ -n "$vtpm_secret" ] && ! grep -rqa "$vtpm_secret" "$vtpm_state"; then
+    ok "the vTPM's state at rest holds no copy of the sealed secret (encrypted with a key in ukeyd's sealed store)"
+else
+    bad "the vTPM's state: $(ls "$vtpm_state" 2> /dev/null | tr '\n' ' ')$([ -n "$vtpm_secret" ] && grep -rqa "$vtpm_secret" "$vtpm_state" && echo ' holds the secret in the clear')"
+fi
 if grep -q "UKEY-EXEC allowed ran" <<< "$console"; then
     ok "in the guest, the program on office's list runs under ukey-guard"
 else
@@ -390,6 +441,11 @@ if start ticket && booted && grep -aq "UKEY-TOKEN-READ $token" "$images/console.
     ok "a VM that wrote its disk starts again and reads its token back"
 else
     bad "the second start of a VM that wrote its disk: $(tr '\n' ' ' < "$work/virsh.err") $(grep -a "UKEY-TOKEN" "$images/console.log" 2> /dev/null | tr '\n' ' ')"
+fi
+if [ -n "$vtpm_secret" ] && grep -aq "UKEY-VTPM-UNSEALED $vtpm_secret" "$images/console.log"; then
+    ok "on its second boot the guest unsealed the same secret from its vTPM (the state persisted, encrypted)"
+else
+    bad "the second boot did not unseal the vTPM secret: $(grep -a "UKEY-VTPM" "$images/console.log" 2> /dev/null | grep -v EK | tr '\n' ' ')"
 fi
 stop_guest
 if ukeyctl audit show --type vm-state-sealed 2> /dev/null | grep -q "entity=office"; then
@@ -437,7 +493,15 @@ cp "$images/vmlinuz" "$work/vmlinuz.good"
 printf '\x00' >> "$images/vmlinuz"
 ukeyctl reset > /dev/null
 ukeyctl measure-host > /dev/null
+state_before=$(cd "$vtpm_state" 2> /dev/null && sha256sum -- * | sha256sum)
 refused "a changed kernel byte" "office/kernel is untrusted (digest-mismatch)"
+if vtpm_running; then
+    bad "a changed kernel byte: a swtpm runs for office"
+elif [ "$(cd "$vtpm_state" 2> /dev/null && sha256sum -- * | sha256sum)" != "$state_before" ]; then
+    bad "a changed kernel byte: the vTPM's state changed"
+else
+    ok "a changed kernel byte: no swtpm was started for office, and its vTPM state is untouched"
+fi
 cp "$work/vmlinuz.good" "$images/vmlinuz"
 
 cp "$images/debian-base.qcow2" "$work/base.good"
@@ -478,7 +542,7 @@ qemu-img create -q -f qcow2 "$images/other-base.qcow2" 16M
 variant "a <backingStore> naming another base than the overlay's header" \
     "s|<source file='$images/office.qcow2'/>|<source file='$images/office.qcow2'/><backingStore type='file'><format type='qcow2'/><source file='$images/other-base.qcow2'/><backingStore/></backingStore>|" \
     "other-base.qcow2"
-variant "<os firmware='efi'> (libvirt picks the firmware after the hook)" "s|<os>|<os firmware='efi'>|; s|</os>|</os><features><acpi/></features>|" "firmware"
+variant "<os firmware='efi'> (libvirt picks the firmware after the hook)" "s|<os>|<os firmware='efi'>|" "firmware"
 variant "a host directory shown as a disk (<disk type='dir'>)" \
     "s|</devices>|<disk type='dir' device='disk'><driver name='qemu' type='fat'/><source dir='/etc'/><target dev='vdb' bus='virtio'/><readonly/></disk></devices>|" "type 'dir'"
 
@@ -540,11 +604,12 @@ fi
 
 echo "==> the same gate without libvirt: ukey-qemu, then the real qemu with the same arguments"
 qemu_args=(-machine accel=$accel -m 768 -kernel "$images/vmlinuz" -initrd "$images/initrd.gz" -append "console=ttyS0 panic=-1 quiet"
-    -drive "file=$images/office.qcow2,format=qcow2,if=virtio" -display none -no-reboot -serial "file:$work/qemu-console.log")
+    -drive "file=$images/office.qcow2,format=qcow2,if=virtio" -display none -no-reboot -serial "file:$work/qemu-console.log"
+    -chardev "socket,id=chrtpm,path=$vtpm_dir/office.sock" -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0)
 run_ukey_qemu() {  # $1: "ticket" (a fresh start ticket) or "" (none)
     [ "$1" = ticket ] && set -- "$(ticket)"
     rm -f "$work/qemu-console.log"
-    UKEY_ENTITY=office UKEY_SESSION="$1" timeout 120 "$bin/ukey-qemu" "${qemu_args[@]}" > /dev/null 2> "$work/ukey-qemu.err"
+    UKEY_ENTITY=office UKEY_SESSION="$1" UKEY_VTPM_DIR="$vtpm_dir" timeout 120 "$bin/ukey-qemu" "${qemu_args[@]}" > /dev/null 2> "$work/ukey-qemu.err"
 }
 qemu_refused() {  # $1: what, $2: "ticket" or "", $3: the text the refusal must hold
     if run_ukey_qemu "$2"; then
@@ -573,6 +638,11 @@ if [ "$seals_after" -eq $((seals_before + 1)) ] && grep -aq "UKEY-TOKEN-READ $to
     ok "ukey-qemu waits for qemu and seals the disk when it exits (the guest read its token; the disk holds the seal)"
 else
     bad "ukey-qemu's seal at qemu's exit: $seals_before -> $seals_after seals; $(tr '\n' ' ' < "$work/ukey-qemu.err")"
+fi
+if [ -n "$vtpm_secret" ] && grep -aq "UKEY-VTPM-UNSEALED $vtpm_secret" "$work/qemu-console.log" && ! vtpm_running; then
+    ok "ukey-qemu starts the same vTPM for -tpmdev emulator on ukeyd's socket (the guest unsealed its secret) and ukeyd stops it when qemu exits"
+else
+    bad "ukey-qemu's vTPM: $(grep -a "UKEY-VTPM" "$work/qemu-console.log" 2> /dev/null | grep -v EK | tr '\n' ' ')$(vtpm_running && echo ' (still running)')"
 fi
 printf '\x00' >> "$images/vmlinuz"
 new_boot

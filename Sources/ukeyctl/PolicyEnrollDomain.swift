@@ -89,7 +89,9 @@ struct PolicyEnrollDomain: ParsableCommand {
             )
             vmParent = step.entity
         }
-        var text = "  - name: \(mapping.vm)\n    parent: \(vmParent)\n    kind: \(kind)\n    components:\n"
+        // A domain whose TPM is ukeyd's vTPM for it: the entity says so (the gate then has ukeyd start it).
+        let vtpm = mapping.vtpm ? "    vtpm: true\n" : ""
+        var text = "  - name: \(mapping.vm)\n    parent: \(vmParent)\n    kind: \(kind)\n\(vtpm)    components:\n"
         for step in mapping.steps where step.entity == mapping.vm { text += try component(step).text }
         entities.append(Enrolled(name: mapping.vm, parent: vmParent, image: nil, text: text))
         return entities

@@ -7,7 +7,7 @@
 #       UKEY-VTPM-SEALED <32 hex digits>
 #   - on later boots (same swtpm state) it unseals that secret:
 #       UKEY-VTPM-UNSEALED <32 hex digits>
-#   - with no TPM (no /dev/tpmrm0 after ~5 s):  UKEY-VTPM-NONE
+#   - with no TPM (no /dev/tpmrm0 after ~2 s):  UKEY-VTPM-NONE
 #   - a failed step:  UKEY-VTPM-ERROR <what failed>: <the tool's stderr, on one line>
 # The Debian cloud kernel builds tpm_crb and tpm_tis in (no module to load), and makes
 # /dev/tpmrm0 (the kernel's resource manager, which flushes each tool's transient objects).
@@ -64,7 +64,7 @@ vtpm_guest_init_snippet() {
 # The vTPM: the EK certificate, and a secret sealed on the first boot and unsealed on later ones.
 export TPM2TOOLS_TCTI=$vtpm_guest_tcti
 vtpm_wait=0
-while [ ! -c /dev/tpmrm0 ] && [ \$vtpm_wait -lt 25 ]; do /bin/busybox sleep 0.2; vtpm_wait=\$((vtpm_wait + 1)); done
+while [ ! -c /dev/tpmrm0 ] && [ \$vtpm_wait -lt 10 ]; do /bin/busybox sleep 0.2; vtpm_wait=\$((vtpm_wait + 1)); done
 if [ -c /dev/tpmrm0 ]; then
     /bin/busybox mkdir -p /tmp/vtpm
     /bin/busybox mount -t tmpfs -o size=1m,mode=0700 tmpfs /tmp/vtpm

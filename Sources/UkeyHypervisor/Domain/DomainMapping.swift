@@ -202,7 +202,7 @@ public struct DomainMapping: Sendable, Equatable {
         return String(stem.map { allowed.contains($0) ? $0 : "-" }.prefix(64))
     }
 
-    static func isEntityName(_ name: String) -> Bool {
+    public static func isEntityName(_ name: String) -> Bool {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
         return (1...64).contains(name.count) && name.allSatisfy { allowed.contains($0) }
     }

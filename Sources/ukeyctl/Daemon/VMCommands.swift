@@ -3,13 +3,14 @@ import Foundation
 import UkeyAPI
 import UkeyVarlink
 
-/// `ukeyctl vm status|accept`: a VM's writable state as ukeyd sealed it.
+/// `ukeyctl vm status|accept|enroll-vtpm|vtpm-cert`: a VM's writable state as ukeyd sealed it,
+/// and its vTPM.
 struct VMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vm",
         abstract:
-            "A VM's writable state (its disk): what ukeyd sealed at its last stop, and accepting a state it did not seal.",
-        subcommands: [VMStatus.self, VMAccept.self]
+            "A VM's writable state (its disk) and its vTPM: what ukeyd sealed at its last stop, accepting a state it did not seal, the vTPM and its EK certificate.",
+        subcommands: [VMStatus.self, VMAccept.self, VMEnrollVTPM.self, VMVTPMCertificate.self]
     )
 }
 
