@@ -24,7 +24,8 @@ public struct FuzzTarget: Sendable {
 
     /// Every target, by name.
     public static let all: [FuzzTarget] = [
-        .json, .varlink, .apiRequest, .keylimeAgent, .policy, .allowList, .config, .eventLog, .tpm2Quote, .ukeyQuote,
+        .json, .varlink, .apiRequest, .keylimeAgent, .vtpmEndorsementKey, .policy, .allowList, .config, .eventLog,
+        .tpm2Quote, .ukeyQuote,
         .auditLine,
         .store, .journal,
         .pivCard, .sm2, .sm2Certificate,

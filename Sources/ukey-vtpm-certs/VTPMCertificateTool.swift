@@ -33,7 +33,10 @@ struct VTPMCertificateTool {
             } else if valued.contains(argument), let value = arguments.popFirst() {
                 options[argument] = value
             } else {
-                fail("unknown or incomplete option '\(argument)' (swtpm_localca's interface: --type, --ek, --dir, --configfile, ...)", log: nil)
+                fail(
+                    "unknown or incomplete option '\(argument)' (swtpm_localca's interface: --type, --ek, --dir, --configfile, ...)",
+                    log: nil
+                )
             }
         }
         let log = options["--logfile"]
@@ -41,7 +44,8 @@ struct VTPMCertificateTool {
         guard let kind = options["--type"], ["ek", "platform"].contains(kind) else {
             fail("--type must be ek or platform", log: log)
         }
-        guard let ek = options["--ek"], let directory = options["--dir"], let configFile = options["--configfile"] else {
+        guard let ek = options["--ek"], let directory = options["--dir"], let configFile = options["--configfile"]
+        else {
             fail("--ek, --dir and --configfile are required", log: log)
         }
         let config = readConfig(configFile, log: log)
@@ -67,11 +71,13 @@ struct VTPMCertificateTool {
             fail("cannot reach ukeyd at \(socket): \(error)", log: log)
         }
         let path = directory + "/" + (kind == "ek" ? "ek.cert" : "platform.cert")
-        guard FileManager.default.createFile(
-            atPath: path,
-            contents: Data(reply.certificate.bytes),
-            attributes: [.posixPermissions: 0o600]
-        ) else { fail("cannot write \(path)", log: log) }
+        guard
+            FileManager.default.createFile(
+                atPath: path,
+                contents: Data(reply.certificate.bytes),
+                attributes: [.posixPermissions: 0o600]
+            )
+        else { fail("cannot write \(path)", log: log) }
         note("ukey-vtpm-certs: \(entity)'s \(kind) certificate from ukeyd's vTPM CA in \(path)", log: log)
     }
 

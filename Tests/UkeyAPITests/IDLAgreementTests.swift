@@ -9,7 +9,7 @@ struct IDLAgreementTests {
         #expect(
             APIInterface.all.map(\.name) == [
                 "org.varlink.service", "io.ukey.Boot", "io.ukey.Auth", "io.ukey.Runtime", "io.ukey.Token",
-                "io.ukey.Audit", "io.ukey.Admin", "io.ukey.Attest",
+                "io.ukey.Audit", "io.ukey.Admin", "io.ukey.Attest", "io.ukey.VTPM",
             ]
         )
         for interface in APIInterface.all {

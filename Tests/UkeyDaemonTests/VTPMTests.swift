@@ -35,7 +35,12 @@ struct VTPMTests {
 
     static func vtpmDirectory(_ f: DaemonFixture) -> String { f.daemon.runtimeDirectory + "/vtpm" }
 
-    static func hook(_ f: DaemonFixture, _ operation: String, _ phase: String, xml: String) throws -> ExternalTool.Result {
+    static func hook(
+        _ f: DaemonFixture,
+        _ operation: String,
+        _ phase: String,
+        xml: String
+    ) throws -> ExternalTool.Result {
         try ExternalTool.run(
             LibvirtHookTests.hook,
             ["office-1", operation, phase, "-"],
@@ -55,7 +60,9 @@ struct VTPMTests {
     static func fixture(_ guest: Guest, vtpm: Bool = true, mode: String = "enforce") throws -> DaemonFixture {
         let f = try DaemonFixture()
         var policy = try guest.policy(vmm: vmm, writable: true)
-        if vtpm { policy = policy.replacingOccurrences(of: "    kind: user-vm\n", with: "    kind: user-vm\n    vtpm: true\n") }
+        if vtpm {
+            policy = policy.replacingOccurrences(of: "    kind: user-vm\n", with: "    kind: user-vm\n    vtpm: true\n")
+        }
         policy = policy.replacingOccurrences(of: "mode: enforce", with: "mode: \(mode)")
         try f.loadPolicy(policy)
         try LibvirtHookTests.newBoot(f, vmm: vmm)
@@ -202,13 +209,23 @@ struct VTPMTests {
         #expect(Self.stateFiles(f) == before, "the vTPM state changed on a tampered start")
 
         // A TPM on a socket ukeyd does not run: refused before anything is measured.
-        let elsewhere = try Self.hook(f, "prepare", "begin", xml: try Self.xml(f, guest, socket: "/run/swtpm/office.sock"))
+        let elsewhere = try Self.hook(
+            f,
+            "prepare",
+            "begin",
+            xml: try Self.xml(f, guest, socket: "/run/swtpm/office.sock")
+        )
         #expect(
             elsewhere.status == 1 && elsewhere.stderr.contains("a swtpm ukeyd does not run"),
             "\(elsewhere.stderr)"
         )
         // Another VM's vTPM socket: refused.
-        let other = try Self.hook(f, "prepare", "begin", xml: try Self.xml(f, guest, socket: Self.vtpmDirectory(f) + "/payroll.sock"))
+        let other = try Self.hook(
+            f,
+            "prepare",
+            "begin",
+            xml: try Self.xml(f, guest, socket: Self.vtpmDirectory(f) + "/payroll.sock")
+        )
         #expect(other.status == 1 && other.stderr.contains("vTPM"), "\(other.stderr)")
 
         // A certificate without a setup under way: the vTPM CA certifies nothing for the asking.

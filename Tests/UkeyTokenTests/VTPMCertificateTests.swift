@@ -10,7 +10,9 @@ import X509
 /// The vTPM sub-CA: it certifies a vTPM's EK (as swtpm_setup hands it over) in TCG's profile,
 /// under its own policy, naming the VM; openssl is the judge, and another CA's certificate for
 /// the same key is refused.
-@Suite("vTPM CA: EK certificates under the vTPM policy, naming the VM (checked by openssl); swtpm_setup's key text parsed strictly")
+@Suite(
+    "vTPM CA: EK certificates under the vTPM policy, naming the VM (checked by openssl); swtpm_setup's key text parsed strictly"
+)
 struct VTPMCertificateTests {
     static let policyOID = CertificatePolicy.vtpm.oid
 
@@ -35,7 +37,9 @@ struct VTPMCertificateTests {
         )
     }
 
-    @Test("an EK certificate chains to the root only under the vTPM policy, names its VM, and is refused under another token's root")
+    @Test(
+        "an EK certificate chains to the root only under the vTPM policy, names its VM, and is refused under another token's root"
+    )
     func issuedAndVerified() async throws {
         let fixture = try TokenFixture()
         let token = try await fixture.initialize()
@@ -80,7 +84,10 @@ struct VTPMCertificateTests {
             ]).status
         }
         #expect(try verify("root.pem", "ca.pem", Self.policyOID) == 0)
-        #expect(try verify("root.pem", "ca.pem", CertificatePolicy.users.oid) != 0, "an EK certificate passed as a user's")
+        #expect(
+            try verify("root.pem", "ca.pem", CertificatePolicy.users.oid) != 0,
+            "an EK certificate passed as a user's"
+        )
         let text = try OpenSSL.run(["x509", "-in", dir.file("ek.pem"), "-noout", "-text"]).stdout
         #expect(text.contains("2.23.133.8.1") && text.contains("Key Encipherment") && text.contains("ukey vm office"))
         #expect(text.contains("2.23.133.2.1=id:00001014"), "\(text)")
@@ -89,7 +96,9 @@ struct VTPMCertificateTests {
         let other = try TokenFixture()
         let otherToken = try await other.initialize()
         let foreign = try await otherToken.issueVTPMCertificate(Self.request("office", key))
-        guard case .x509(let otherCA) = try await otherToken.certificate(named: TokenKey.vtpmCA.rawValue) else { return }
+        guard case .x509(let otherCA) = try await otherToken.certificate(named: TokenKey.vtpmCA.rawValue) else {
+            return
+        }
         #expect(
             VTPMCertificates.problem(
                 with: foreign,
@@ -108,7 +117,8 @@ struct VTPMCertificateTests {
     func keyText() throws {
         #expect(throws: Never.self) { try VTPMEndorsementKey(parsing: try Self.rsaModulus()).publicKey() }
         let point = P256.Signing.PrivateKey().publicKey.x963Representation.dropFirst()
-        let x = Hex.encode(Array(point.prefix(32))), y = Hex.encode(Array(point.suffix(32)))
+        let x = Hex.encode(Array(point.prefix(32)))
+        let y = Hex.encode(Array(point.suffix(32)))
         #expect(throws: Never.self) { try VTPMEndorsementKey(parsing: "x=\(x),y=\(y),id=secp256r1").publicKey() }
         for bad in [
             "", "zz", String(repeating: "ab", count: 255), String(repeating: "ff", count: 600),
@@ -129,7 +139,9 @@ struct VTPMCertificateTests {
         let fixture = try TokenFixture()
         let token = try await SM2SoftTokenTests.token(.sm2Default, in: fixture)
         await #expect(throws: TokenError.self) {
-            _ = try await token.issueVTPMCertificate(Self.request("office", try VTPMEndorsementKey(parsing: try Self.rsaModulus())))
+            _ = try await token.issueVTPMCertificate(
+                Self.request("office", try VTPMEndorsementKey(parsing: try Self.rsaModulus()))
+            )
         }
     }
 }

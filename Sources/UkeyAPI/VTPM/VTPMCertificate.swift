@@ -37,7 +37,13 @@ extension VTPM {
             public var authority: String
             public var root: String
 
-            public init(endorsement: String, endorsementECC: String?, platform: String?, authority: String, root: String) {
+            public init(
+                endorsement: String,
+                endorsementECC: String?,
+                platform: String?,
+                authority: String,
+                root: String
+            ) {
                 self.endorsement = endorsement
                 self.endorsementECC = endorsementECC
                 self.platform = platform

@@ -284,7 +284,8 @@ public struct DaemonSettings: Sendable, Hashable {
         if let value = try string("vtpm.sockets") {
             guard value.hasPrefix("/"), value.utf8.count < 80 else {
                 throw Invalid(
-                    description: "'vtpm.sockets' must be an absolute path short enough for a socket in it (under 80 bytes)"
+                    description:
+                        "'vtpm.sockets' must be an absolute path short enough for a socket in it (under 80 bytes)"
                 )
             }
             vtpmSocketDirectory = value

@@ -243,7 +243,9 @@ public enum QemuCommandLine {
                 try Self.chardevSpec(argument, option)
             case "chardev":
                 let opts = try Self.chardev(argument, option)
-                if opts["backend"] == "socket", let id = opts["id"], let path = opts["path"] { socketChardevs[id] = path }
+                if opts["backend"] == "socket", let id = opts["id"], let path = opts["path"] {
+                    socketChardevs[id] = path
+                }
             case "display": try Self.display(argument, option)
             case "vnc":
                 let opts = try QemuOpts(parsing: argument, option: option, implied: "vnc", grammar: .qemuOpts)

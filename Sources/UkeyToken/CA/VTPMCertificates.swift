@@ -47,7 +47,9 @@ public struct VTPMCertificateRequest: Sendable, Equatable {
 
     /// Why the request cannot be certified, or nil: every string bounded and printable.
     public var problem: String? {
-        for (name, value) in [("tpm-manufacturer", tpmManufacturer), ("tpm-model", tpmModel), ("tpm-version", tpmVersion)]
+        for (name, value) in [
+            ("tpm-manufacturer", tpmManufacturer), ("tpm-model", tpmModel), ("tpm-version", tpmVersion),
+        ]
         where value.isEmpty || value.utf8.count > Self.maxAttributeLength
             || !value.unicodeScalars.allSatisfy({ (0x21...0x7e).contains($0.value) })
         {
@@ -79,7 +81,8 @@ public enum VTPMEndorsementKey: Sendable, Equatable {
             throw TokenError(.invalidArgument, "the EK parameter is longer than \(Self.maxTextLength) characters")
         }
         if !text.contains("=") {
-            guard let modulus = Hex.decode(text), [256, 384, 512].contains(modulus.count), modulus.first.map({ $0 & 0x80 != 0 }) == true
+            guard let modulus = Hex.decode(text), [256, 384, 512].contains(modulus.count),
+                modulus.first.map({ $0 & 0x80 != 0 }) == true
             else {
                 throw TokenError(
                     .invalidArgument,
@@ -93,7 +96,10 @@ public enum VTPMEndorsementKey: Sendable, Equatable {
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let pair = part.split(separator: "=", maxSplits: 1).map(String.init)
             guard pair.count == 2, ["x", "y", "id"].contains(pair[0]), fields[pair[0]] == nil else {
-                throw TokenError(.invalidArgument, "the EK parameter's field '\(part)' is not x=, y= or id= (once each)")
+                throw TokenError(
+                    .invalidArgument,
+                    "the EK parameter's field '\(part)' is not x=, y= or id= (once each)"
+                )
             }
             fields[pair[0]] = pair[1]
         }
@@ -104,7 +110,10 @@ public enum VTPMEndorsementKey: Sendable, Equatable {
         guard let x = fields["x"].flatMap(Hex.decode), let y = fields["y"].flatMap(Hex.decode),
             x.count <= curve.coordinateSize, y.count <= curve.coordinateSize
         else {
-            throw TokenError(.invalidArgument, "the EK's x= and y= must be hex coordinates of a \(curve.rawValue) point")
+            throw TokenError(
+                .invalidArgument,
+                "the EK's x= and y= must be hex coordinates of a \(curve.rawValue) point"
+            )
         }
         // swtpm writes the coordinates without leading zero bytes.
         let pad = { (c: [UInt8]) in [UInt8](repeating: 0, count: curve.coordinateSize - c.count) + c }
@@ -185,7 +194,9 @@ public enum VTPMCertificates {
             ]
             : [(platformManufacturer, "ukey"), (platformModel, "ukey vm \(request.vm)"), (platformVersion, "1")]
         alternativeName = DistinguishedName(
-            attributes.map { RelativeDistinguishedName(RelativeDistinguishedName.Attribute(type: $0.0, utf8String: $0.1)) }
+            attributes.map {
+                RelativeDistinguishedName(RelativeDistinguishedName.Attribute(type: $0.0, utf8String: $0.1))
+            }
         )
         let usage = request.kind == .endorsement ? endorsementUsage : platformUsage
         let what = request.kind == .endorsement ? "EK" : "platform"
@@ -203,7 +214,11 @@ public enum VTPMCertificates {
             } else {
                 Critical(KeyUsage(keyAgreement: true))
             }
-            Certificate.Extension(oid: OIDList.extendedKeyUsage, critical: false, value: ArraySlice(OIDList.sequence(of: [usage])))
+            Certificate.Extension(
+                oid: OIDList.extendedKeyUsage,
+                critical: false,
+                value: ArraySlice(OIDList.sequence(of: [usage]))
+            )
             policy(naming: request.vm)
             SubjectAlternativeNames([.directoryName(alternativeName)])
         }

@@ -21,7 +21,9 @@ struct VMEnrollVTPM: ParsableCommand {
     @Option(help: "The TPM model the guest sees: tpm-crb or tpm-tis.") var model = "tpm-crb"
 
     func validate() throws {
-        guard domain != nil || policy != nil else { throw ValidationError("give --domain FILE, --policy FILE, or both") }
+        guard domain != nil || policy != nil else {
+            throw ValidationError("give --domain FILE, --policy FILE, or both")
+        }
         guard ["tpm-crb", "tpm-tis"].contains(model) else { throw ValidationError("--model is tpm-crb or tpm-tis") }
         guard DomainMapping.isEntityName(vm) else { throw ValidationError("'\(vm)' is not a policy entity name") }
     }
@@ -29,7 +31,10 @@ struct VMEnrollVTPM: ParsableCommand {
     func run() throws {
         if let domain {
             let text = String(decoding: try PolicyFiles.read(domain), as: UTF8.self)
-            try PolicyFiles.write(Array(try Self.addTPM(to: text, vm: vm, directory: vtpmDir, model: model).utf8), to: domain)
+            try PolicyFiles.write(
+                Array(try Self.addTPM(to: text, vm: vm, directory: vtpmDir, model: model).utf8),
+                to: domain
+            )
             print("\(domain): <tpm> on \(vtpmDir)/\(vm).sock added; virsh define \(domain)")
         }
         if let policy {
@@ -64,12 +69,18 @@ struct VMEnrollVTPM: ParsableCommand {
         guard let start = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "- name: \(vm)" }) else {
             throw InputError("\(file) has no entity '\(vm)'")
         }
-        let indent = String(repeating: " ", count: (lines[start].firstIndex(of: "-")?.utf16Offset(in: lines[start]) ?? 2) + 2)
+        let indent = String(
+            repeating: " ",
+            count: (lines[start].firstIndex(of: "-")?.utf16Offset(in: lines[start]) ?? 2) + 2
+        )
         var index = start + 1
         var kindLine: Int?
         while index < lines.count, lines[index].hasPrefix(indent) || lines[index].isEmpty {
             let line = lines[index].trimmingCharacters(in: .whitespaces)
-            if lines[index].hasPrefix(indent + " ") { index += 1; continue }
+            if lines[index].hasPrefix(indent + " ") {
+                index += 1
+                continue
+            }
             if line.hasPrefix("vtpm:") { throw InputError("\(vm) has a vtpm: line already (\(line))") }
             if line.hasPrefix("kind:") {
                 let kind = line.dropFirst(5).trimmingCharacters(in: .whitespaces)

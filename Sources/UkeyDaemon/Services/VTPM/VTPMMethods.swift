@@ -54,7 +54,11 @@ extension VTPM.Certify: ServedMethod {
         if let problem = certificateRequest.problem { throw .invalidArgument(reason: problem) }
         do {
             return Reply(
-                certificate: try await call.services.vtpm.certify(certificateRequest, ticket: request.ticket, token: token)
+                certificate: try await call.services.vtpm.certify(
+                    certificateRequest,
+                    ticket: request.ticket,
+                    token: token
+                )
             )
         } catch {
             throw VTPM.refused(request.entity, error.description)
@@ -74,7 +78,10 @@ extension VTPM.Certificate: ServedMethod {
         }
         guard let endorsement = await token.daemonRecord(VTPMService.certificateRecord(request.entity, .endorsement))
         else {
-            throw VTPM.refused(request.entity, "no vTPM EK certificate was issued for \(request.entity) (its vTPM has not been made yet)")
+            throw VTPM.refused(
+                request.entity,
+                "no vTPM EK certificate was issued for \(request.entity) (its vTPM has not been made yet)"
+            )
         }
         let platform = await token.daemonRecord(VTPMService.certificateRecord(request.entity, .platform))
         let ecc = await token.daemonRecord(VTPMService.certificateRecord(request.entity, .endorsement, ecc: true))

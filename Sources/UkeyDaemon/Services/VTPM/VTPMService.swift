@@ -132,7 +132,9 @@ actor VTPMService {
         token: any TrustedRoot
     ) async throws(Refusal) -> [UInt8] {
         guard let owner = tickets[ticket], owner == request.vm else {
-            throw Refusal("no vTPM setup of \(request.vm) is under way with this ticket: ukeyd certifies only the vTPMs it makes")
+            throw Refusal(
+                "no vTPM setup of \(request.vm) is under way with this ticket: ukeyd certifies only the vTPMs it makes"
+            )
         }
         do {
             let certificate = try await token.issueVTPMCertificate(request)
@@ -201,11 +203,13 @@ actor VTPMService {
             "certs.options": "",
         ]
         for (name, text) in files {
-            guard FileManager.default.createFile(
-                atPath: work + "/" + name,
-                contents: Data(text.utf8),
-                attributes: [.posixPermissions: 0o600]
-            ) else { throw Refusal("cannot write \(work)/\(name)") }
+            guard
+                FileManager.default.createFile(
+                    atPath: work + "/" + name,
+                    contents: Data(text.utf8),
+                    attributes: [.posixPermissions: 0o600]
+                )
+            else { throw Refusal("cannot write \(work)/\(name)") }
         }
         let log = work + "/setup.log"
         let status: Int32
@@ -269,7 +273,8 @@ actor VTPMService {
         if running[vm]?.pid == child.pid { kill(child.pid, SIGKILL) }
         await reaper.value
         running[vm] = nil
-        let said = (try? String(contentsOfFile: settings.socketDirectory + "/" + vm + ".log", encoding: .utf8))
+        let said =
+            (try? String(contentsOfFile: settings.socketDirectory + "/" + vm + ".log", encoding: .utf8))
             .map { $0.split(separator: "\n").suffix(3).joined(separator: " | ") } ?? ""
         throw Refusal("swtpm did not open \(socket)\(said.isEmpty ? "" : ": \(said)")")
     }
