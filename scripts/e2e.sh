@@ -40,6 +40,8 @@ images=/var/lib/libvirt/images/ukey-e2e.$$
 guard_dir=/run/ukey-e2e.$$/guard
 # Where ukeyd runs the VMs' vTPMs (their control sockets): as reachable for QEMU as the guard's.
 vtpm_dir=/run/ukey-e2e.$$/vtpm
+# And their state: swtpm runs as tss, which must reach it (the work dir is root's alone).
+vtpm_states=/run/ukey-e2e.$$/vtpm-state
 hook=/etc/libvirt/hooks/qemu.d/50-ukey
 domain=ukey-e2e-$$
 accel=tcg
@@ -239,7 +241,7 @@ printf '[audit]\nexec-allows = "all"\n' > "$work/ukeyd.toml"
 mkdir -p "$(dirname "$guard_dir")" && chmod 755 "$(dirname "$guard_dir")"
 start_ukeyd() {
     "$bin/ukeyd" --config "$work/ukeyd.toml" --state-dir "$work/state" --runtime-dir "$work/run" --socket "$socket" --policy-dir "$work/none" \
-        --guest-socket-dir "$guard_dir" --vtpm-socket-dir "$vtpm_dir" \
+        --guest-socket-dir "$guard_dir" --vtpm-socket-dir "$vtpm_dir" --vtpm-state-dir "$vtpm_states" \
         > "$work/ukeyd.log" 2>&1 &
     echo $! > "$work/ukeyd.pid"
     pids+=("$(cat "$work/ukeyd.pid")")
@@ -378,8 +380,8 @@ stop_guest
 console=$(cat "$images/console.log" 2> /dev/null | tr -d '\r' || true)
 
 echo "==> the guest's vTPM: run by ukeyd for a trusted start, its EK certified by the token's vTPM CA"
-vtpm_running() { pgrep -f "$vtpm_dir/office.sock" > /dev/null; }
-vtpm_state="$work/state/vtpm/office"
+vtpm_state="$vtpm_states/office"
+vtpm_running() { pgrep -f "tpmstate dir=$vtpm_state" > /dev/null; }
 ek_hex=$(grep -ao "UKEY-VTPM-EK [0-9a-f]*" <<< "$console" | head -1 | cut -d' ' -f2 || true)
 if [ -n "$ek_hex" ] && printf '%s' "$ek_hex" | python3 -c 'import binascii, sys; sys.stdout.buffer.write(binascii.unhexlify(sys.stdin.read().strip()))' > "$work/guest-ek.der" \
     && ukeyctl vm vtpm-cert office > "$work/vtpm-chain.pem" 2> "$work/vtpm-cert.err"; then

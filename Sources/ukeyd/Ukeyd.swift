@@ -47,6 +47,9 @@ struct Ukeyd: AsyncParsableCommand {
     @Option(help: "Where VMs' vTPM control sockets are, one <vm>.sock each. Default: vtpm/ in the runtime directory.")
     var vtpmSocketDir: String?
 
+    @Option(help: "Where VMs' vTPM state is, one directory each. Default: the state directory's path + \"-vtpm\".")
+    var vtpmStateDir: String?
+
     @Option(
         help:
             "The directory of signed policies; the newest is loaded at start and on SIGHUP. Default /etc/ukey/policies."
@@ -150,6 +153,10 @@ struct Ukeyd: AsyncParsableCommand {
                 throw ValidationError("--vtpm-socket-dir must be an absolute path under 80 bytes")
             }
             settings.vtpmSocketDirectory = vtpmSocketDir
+        }
+        if let vtpmStateDir {
+            guard vtpmStateDir.hasPrefix("/") else { throw ValidationError("--vtpm-state-dir must be an absolute path") }
+            settings.vtpmStateDirectory = vtpmStateDir
         }
         if let guestSocketDir {
             guard guestSocketDir.hasPrefix("/"), guestSocketDir.utf8.count < 90 else {

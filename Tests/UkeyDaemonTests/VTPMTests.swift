@@ -54,11 +54,13 @@ struct VTPMTests {
     /// Stops what a failed test left running: ukeyd keeps a VM's vTPM through its own restart
     /// (a running guest keeps its TPM), so only a release stops it.
     static func stopLeftovers(_ f: DaemonFixture) {
-        for pid in swtpmProcesses(serving: vtpmDirectory(f)) { kill(pid, SIGKILL) }
+        for pid in swtpmProcesses(serving: f.daemon.stateDirectory + "-vtpm/") { kill(pid, SIGKILL) }
     }
 
     static func fixture(_ guest: Guest, vtpm: Bool = true, mode: String = "enforce") throws -> DaemonFixture {
         let f = try DaemonFixture()
+        // swtpm runs as tss, which must reach its state beside the daemon's (0711: no listing).
+        chmod(f.daemon.directory.path, 0o711)
         var policy = try guest.policy(vmm: vmm, writable: true)
         if vtpm {
             policy = policy.replacingOccurrences(of: "    kind: user-vm\n", with: "    kind: user-vm\n    vtpm: true\n")
@@ -76,15 +78,18 @@ struct VTPMTests {
         )
     }
 
-    /// The swtpm processes whose command line names `socket`.
-    static func swtpmProcesses(serving socket: String) -> [Int32] {
+    /// The state directory of office's vTPM (beside the daemon's state, which tss cannot reach).
+    static func vtpmState(_ f: DaemonFixture) -> String { f.daemon.stateDirectory + "-vtpm/office" }
+
+    /// The swtpm processes whose command line names `path` (a VM's state directory).
+    static func swtpmProcesses(serving path: String) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { entry -> Int32? in
             guard let pid = Int32(entry),
                 let raw = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
             else { return nil }
             let words = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            guard words.first.map({ $0.hasSuffix("swtpm") }) == true, words.contains(where: { $0.contains(socket) })
+            guard words.first.map({ $0.hasSuffix("swtpm") }) == true, words.contains(where: { $0.contains(path) })
             else { return nil }
             return pid
         }
@@ -92,7 +97,7 @@ struct VTPMTests {
 
     /// The state directory's files and their bytes: what an untrusted start must leave as it was.
     static func stateFiles(_ f: DaemonFixture) -> [String: Data] {
-        let directory = f.daemon.stateDirectory + "/vtpm/office"
+        let directory = vtpmState(f)
         var files: [String: Data] = [:]
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
             files[name] = FileManager.default.contents(atPath: directory + "/" + name)
@@ -116,8 +121,12 @@ struct VTPMTests {
         }
         #expect(prepared.status == 0, "\(prepared.stderr)")
         #expect(access(socket, F_OK) == 0, "no control socket at \(socket)")
-        let processes = Self.swtpmProcesses(serving: socket)
+        let processes = Self.swtpmProcesses(serving: Self.vtpmState(f))
         #expect(processes.count == 1, "swtpm processes for \(socket): \(processes)")
+        // Never root: a guest talks to it.
+        let status = (try? String(contentsOfFile: "/proc/\(processes.first ?? 0)/status", encoding: .utf8)) ?? ""
+        let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(separator: "\t").dropFirst().first
+        #expect(uid != nil && uid != "0", "swtpm runs as uid \(uid ?? "?")")
 
         // The chain a guest's verifier checks: EK -> vTPM CA -> root, under the vTPM policy.
         let chain = try f.daemon.call("io.ukey.VTPM.Certificate", ["entity": "office"])
@@ -168,17 +177,17 @@ struct VTPMTests {
         // The release stops it; the next trusted start gets the same vTPM (state kept, not made again).
         let released = try Self.hook(f, "release", "end", xml: guest.xml(session: nil, extra: Self.tpmElement(socket)))
         #expect(released.status == 0, "\(released.stderr)")
-        #expect(Self.swtpmProcesses(serving: socket).isEmpty, "swtpm still runs after the release")
+        #expect(Self.swtpmProcesses(serving: Self.vtpmState(f)).isEmpty, "swtpm still runs after the release")
         #expect(access(socket, F_OK) != 0, "the socket outlived the release")
         let again = try Self.hook(f, "prepare", "begin", xml: try Self.xml(f, guest))
         #expect(again.status == 0, "\(again.stderr)")
-        #expect(Self.swtpmProcesses(serving: socket).count == 1)
+        #expect(Self.swtpmProcesses(serving: Self.vtpmState(f)).count == 1)
         let chainAgain = try f.daemon.call("io.ukey.VTPM.Certificate", ["entity": "office"])
         #expect(chainAgain["endorsement"] == chain["endorsement"], "the vTPM was made again")
         let starts = try VMStateTests.records(f, "vtpm-start")
         #expect(starts.count == 2 && starts.first?["subject"]?["created"] == true, "\(starts)")
         _ = try Self.hook(f, "release", "end", xml: guest.xml(session: nil, extra: Self.tpmElement(socket)))
-        #expect(Self.swtpmProcesses(serving: socket).isEmpty)
+        #expect(Self.swtpmProcesses(serving: Self.vtpmState(f)).isEmpty)
     }
 
     @Test(
@@ -205,7 +214,7 @@ struct VTPMTests {
                 && tampered.stderr.contains("untrusted"),
             "\(tampered.stderr)"
         )
-        #expect(Self.swtpmProcesses(serving: socket).isEmpty, "swtpm started for a tampered start")
+        #expect(Self.swtpmProcesses(serving: Self.vtpmState(f)).isEmpty, "swtpm started for a tampered start")
         #expect(Self.stateFiles(f) == before, "the vTPM state changed on a tampered start")
 
         // A TPM on a socket ukeyd does not run: refused before anything is measured.
@@ -249,6 +258,6 @@ struct VTPMTests {
         defer { Self.stopLeftovers(f) }
         let refused = try Self.hook(f, "prepare", "begin", xml: try Self.xml(f, guest))
         #expect(refused.status == 1 && refused.stderr.contains("gives office no vTPM"), "\(refused.stderr)")
-        #expect(Self.swtpmProcesses(serving: Self.vtpmDirectory(f) + "/office.sock").isEmpty)
+        #expect(Self.swtpmProcesses(serving: Self.vtpmState(f)).isEmpty)
     }
 }

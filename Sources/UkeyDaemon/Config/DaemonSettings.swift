@@ -58,7 +58,8 @@ import UkeyToken
 /// tcti = "device:/dev/tpmrm0"   # or "swtpm:path=/run/swtpm/sock"
 ///
 /// [vtpm]
-/// state-dir = "/var/lib/ukey/vtpm"   # each VM's encrypted swtpm state (default: vtpm/ in state-dir)
+/// state-dir = "/var/lib/ukey-vtpm"  # each VM's encrypted swtpm state (default: state-dir + "-vtpm")
+/// user = "tss"                       # who swtpm runs as (never root: a guest talks to it)
 /// sockets = "/run/ukey/vtpm"         # each VM's control socket, <vm>.sock (default: vtpm/ in runtime-dir)
 /// swtpm = "/usr/bin/swtpm"
 /// swtpm-setup = "/usr/bin/swtpm_setup"
@@ -115,6 +116,7 @@ public struct DaemonSettings: Sendable, Hashable {
     public var swtpm: String?
     public var swtpmSetup: String?
     public var vtpmCertificateTool: String?
+    public var vtpmUser: String?
 
     public init() {}
 
@@ -131,6 +133,7 @@ public struct DaemonSettings: Sendable, Hashable {
         if let swtpm { vtpm.swtpm = swtpm }
         if let swtpmSetup { vtpm.swtpmSetup = swtpmSetup }
         if let vtpmCertificateTool { vtpm.certificateTool = vtpmCertificateTool }
+        if let vtpmUser { vtpm.user = vtpmUser }
         return vtpm
     }
 
@@ -145,7 +148,7 @@ public struct DaemonSettings: Sendable, Hashable {
         "roles.admin-group", "roles.hypervisor-group", "token.registers", "token.keys", "token.users", "token.store",
         "tpm.tcti", "tpm.registers", "pcsc.reader", "pcsc.pin-file", "token.banks",
         "token.algorithm", "token.sm2-id", "guard.guest-sockets",
-        "vtpm.state-dir", "vtpm.sockets", "vtpm.swtpm", "vtpm.swtpm-setup", "vtpm.certs-tool",
+        "vtpm.state-dir", "vtpm.sockets", "vtpm.swtpm", "vtpm.swtpm-setup", "vtpm.certs-tool", "vtpm.user",
     ]
 
     /// Sets a role's backend ("registers", "keys", "users" or "store"), refusing one that cannot
@@ -280,6 +283,12 @@ public struct DaemonSettings: Sendable, Hashable {
             guard let value = try string(key) else { continue }
             guard value.hasPrefix("/") else { throw Invalid(description: "'\(key)' must be an absolute path") }
             self[keyPath: path] = value
+        }
+        if let value = try string("vtpm.user") {
+            guard value != "root", value != "0", !value.isEmpty else {
+                throw Invalid(description: "'vtpm.user' must be an unprivileged user: a guest talks to its swtpm")
+            }
+            vtpmUser = value
         }
         if let value = try string("vtpm.sockets") {
             guard value.hasPrefix("/"), value.utf8.count < 80 else {

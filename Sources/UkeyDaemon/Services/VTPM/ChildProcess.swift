@@ -7,7 +7,8 @@ import Glibc
 
 /// A program ukeyd runs for a vTPM (swtpm_setup, swtpm): spawned with only the descriptors it
 /// is given (standard input from /dev/null, its output to a log file, a secret on descriptor
-/// 3 through a pipe), so none of ukeyd's own sockets or files leak into a long-lived swtpm.
+/// 3 through a pipe, a listening socket on 4), so none of ukeyd's own sockets or files leak
+/// into a long-lived swtpm.
 struct VTPMChildProcess: Sendable {
     let pid: pid_t
 
@@ -15,11 +16,13 @@ struct VTPMChildProcess: Sendable {
         let description: String
     }
 
-    /// Spawns `path` with `arguments`; `secret`, if any, is readable once on descriptor 3.
+    /// Spawns `path` with `arguments`; `secret`, if any, is readable once on descriptor 3, and
+    /// `listening`, if any, is descriptor 4.
     static func spawn(
         _ path: String,
         _ arguments: [String],
         secret: [UInt8]?,
+        listening: Int32? = nil,
         log: String,
         environment: [String: String]
     ) throws(Failure) -> VTPMChildProcess {
@@ -43,7 +46,8 @@ struct VTPMChildProcess: Sendable {
             }
             posix_spawn_file_actions_adddup2(&actions, pipeEnds[0], 3)
         }
-        ukey_spawn_close_from(&actions, secret == nil ? 3 : 4)
+        if let listening { posix_spawn_file_actions_adddup2(&actions, listening, 4) }
+        ukey_spawn_close_from(&actions, listening != nil ? 5 : secret == nil ? 3 : 4)
         defer { if pipeEnds[0] >= 0 { close(pipeEnds[0]) } }
 
         var attributes = posix_spawnattr_t()

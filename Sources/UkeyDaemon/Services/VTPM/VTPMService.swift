@@ -22,8 +22,8 @@ actor VTPMService {
     /// The ticket of each setup under way, and its VM: `VTPM.Certify` takes no other.
     private var tickets: [String: String] = [:]
 
-    /// How long swtpm may take to make its control socket.
-    static let startTimeout: TimeInterval = 10
+    /// How long a swtpm that cannot start (a wrong key, no user) takes to say so.
+    static let settleTime: TimeInterval = 0.2
 
     init(settings: VTPMSettings, logger: Logger) {
         self.settings = settings
@@ -56,6 +56,7 @@ actor VTPMService {
         if running[vm] != nil, access(socket, F_OK) == 0 {
             return Started(socket: socket, created: false, setupMilliseconds: 0, startMilliseconds: 0)
         }
+        let owner = try owner()
         try prepareDirectories()
         let state = settings.state(of: vm)
         let permanent = state + "/tpm2-00.permall"
@@ -82,9 +83,11 @@ actor VTPMService {
         if !FileManager.default.fileExists(atPath: permanent) {
             let began = Date()
             try await setUp(vm, state: state, secret: secret)
+            try giveState(state, to: owner)
             setupMilliseconds = Int(Date().timeIntervalSince(began) * 1000)
             created = true
         }
+        try giveState(state, to: owner)
         let began = Date()
         try await run(vm, state: state, socket: socket, secret: secret)
         let startMilliseconds = Int(Date().timeIntervalSince(began) * 1000)
@@ -150,22 +153,79 @@ actor VTPMService {
 
     // MARK: steps
 
+    /// The vTPM user's uid and gid; fail closed without one (swtpm never runs as root).
+    private func owner() throws(Refusal) -> (uid: uid_t, gid: gid_t) {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        guard getpwnam_r(settings.user, &entry, &buffer, buffer.count, &result) == 0, result != nil, entry.pw_uid != 0
+        else {
+            throw Refusal(
+                "there is no unprivileged user '\(settings.user)' for swtpm to run as (a guest talks to it): create it, or name one with [vtpm] user"
+            )
+        }
+        return (entry.pw_uid, entry.pw_gid)
+    }
+
+    /// The state directory (root's, 0711: the vTPM user reaches its own VM's directory in it, and
+    /// lists nothing) and the sockets' (root's, the hypervisor group's to enter, 0750).
     private func prepareDirectories() throws(Refusal) {
         do {
-            try FileManager.default.createDirectory(
-                atPath: settings.stateDirectory,
-                withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700]
-            )
-            chmod(settings.stateDirectory, 0o700)
-            try GuestChannels.prepare(settings.socketDirectory, hypervisorGroup: nil)
-            if let group = settings.hypervisorGroup, let gid = RolePolicy.groupID(group) {
-                chown(settings.socketDirectory, 0, gid)
+            for directory in [settings.stateDirectory, settings.socketDirectory] {
+                try FileManager.default.createDirectory(
+                    atPath: directory,
+                    withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o700]
+                )
             }
-            chmod(settings.socketDirectory, 0o750)
         } catch {
             throw Refusal("cannot make the vTPM directories: \(error)")
         }
+        chown(settings.stateDirectory, 0, 0)
+        chmod(settings.stateDirectory, 0o711)
+        let group = settings.hypervisorGroup.flatMap(RolePolicy.groupID) ?? 0
+        chown(settings.socketDirectory, 0, group)
+        chmod(settings.socketDirectory, 0o750)
+    }
+
+    /// Gives the VM's state to the vTPM user (swtpm_setup made it as root).
+    private func giveState(_ state: String, to owner: (uid: uid_t, gid: gid_t)) throws(Refusal) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []
+        for path in [state] + names.map({ state + "/" + $0 }) where lchown(path, owner.uid, owner.gid) != 0 {
+            throw Refusal("cannot give \(path) to \(settings.user): \(String(cString: strerror(errno)))")
+        }
+        chmod(state, 0o700)
+    }
+
+    /// The VM's control socket, bound and listening by ukeyd (root:hypervisor group, 0660) and
+    /// handed to swtpm, which runs as the vTPM user and could not bind it in ukeyd's directory.
+    private func listen(at path: String) throws(Refusal) -> Int32 {
+        unlink(path)
+        let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard socket >= 0 else { throw Refusal("cannot make a socket: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            close(socket)
+            throw Refusal("the socket path \(path) is too long")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        let group = settings.hypervisorGroup.flatMap(RolePolicy.groupID) ?? 0
+        guard bound == 0, chown(path, 0, group) == 0, chmod(path, 0o660) == 0, Glibc.listen(socket, 1) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(socket)
+            unlink(path)
+            throw Refusal("cannot listen at \(path): \(reason)")
+        }
+        return socket
     }
 
     /// swtpm_setup: the state made and encrypted, the EK certified through `ukey-vtpm-certs`.
@@ -240,24 +300,27 @@ actor VTPMService {
         }
     }
 
-    /// `swtpm socket` on the VM's control socket, its state decrypted with the key on fd 3.
+    /// `swtpm socket` on the VM's control socket, as the vTPM user, its state decrypted with the
+    /// key on descriptor 3.
     private func run(_ vm: String, state: String, socket: String, secret: [UInt8]) async throws(Refusal) {
-        unlink(socket)
-        var control = "type=unixio,path=\(socket),mode=0660"
-        if let group = settings.hypervisorGroup, let gid = RolePolicy.groupID(group) { control += ",gid=\(gid)" }
+        let listening = try listen(at: socket)
+        defer { close(listening) }
+        let log = settings.socketDirectory + "/" + vm + ".log"
         let child: VTPMChildProcess
         do {
             child = try VTPMChildProcess.spawn(
                 settings.swtpm,
                 [
-                    "socket", "--tpm2", "--tpmstate", "dir=\(state),mode=0600", "--ctrl", control,
-                    "--key", "fd=3,mode=aes-cbc,format=hex,remove=false", "--terminate",
+                    "socket", "--tpm2", "--tpmstate", "dir=\(state),mode=0600", "--ctrl", "type=unixio,fd=4",
+                    "--key", "fd=3,mode=aes-cbc,format=hex,remove=false", "--runas", settings.user, "--terminate",
                 ],
                 secret: secret,
-                log: settings.socketDirectory + "/" + vm + ".log",
+                listening: listening,
+                log: log,
                 environment: VTPMChildProcess.environment(swtpm: settings.swtpm)
             )
         } catch {
+            unlink(socket)
             throw Refusal("cannot start swtpm: \(error)")
         }
         running[vm] = child
@@ -265,17 +328,17 @@ actor VTPMService {
             let status = await child.exitStatus()
             self.ended(vm, pid: child.pid, status: status)
         }
-        let deadline = Date().addingTimeInterval(Self.startTimeout)
-        while Date() < deadline, running[vm]?.pid == child.pid {
-            if access(socket, F_OK) == 0 { return }
+        // The socket is there already (ukeyd made it); a swtpm that cannot start (its key, its
+        // user) says so at once. QEMU's connection is the first: ukeyd does not probe it, since
+        // swtpm --terminate ends with its first client.
+        for _ in 0..<Int(Self.settleTime * 50) where running[vm]?.pid == child.pid {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        if running[vm]?.pid == child.pid { kill(child.pid, SIGKILL) }
+        if running[vm]?.pid == child.pid { return }
         await reaper.value
-        running[vm] = nil
-        let said =
-            (try? String(contentsOfFile: settings.socketDirectory + "/" + vm + ".log", encoding: .utf8))
+        unlink(socket)
+        let said = (try? String(contentsOfFile: log, encoding: .utf8))
             .map { $0.split(separator: "\n").suffix(3).joined(separator: " | ") } ?? ""
-        throw Refusal("swtpm did not open \(socket)\(said.isEmpty ? "" : ": \(said)")")
+        throw Refusal("swtpm stopped as it started\(said.isEmpty ? "" : ": \(said)")")
     }
 }

@@ -2,8 +2,13 @@ import Foundation
 
 /// Where ukeyd keeps and runs its VMs' vTPMs (`[vtpm]` in ukeyd.toml).
 public struct VTPMSettings: Sendable, Hashable {
-    /// Each VM's swtpm state, in `<state>/<vm>/`, encrypted (root's, 0700).
+    /// Each VM's swtpm state, in `<state>/<vm>/` (the vTPM user's, 0700), encrypted. Beside
+    /// ukeyd's own state directory, not in it: swtpm runs as `user`, who must reach it, and
+    /// ukeyd's is root's alone.
     public var stateDirectory: String
+    /// Who swtpm runs as (`--runas`): never root, since a guest talks to it. swtpm_setup runs as
+    /// root (it calls back into ukeyd's socket) and the state is then given to this user.
+    public var user = "tss"
     /// Each VM's control socket, `<sockets>/<vm>.sock`: what the domain's
     /// `<tpm><backend type='external'><source path=.../>` names.
     public var socketDirectory: String
@@ -22,7 +27,7 @@ public struct VTPMSettings: Sendable, Hashable {
         daemonSocket: String,
         hypervisorGroup: String? = nil
     ) {
-        self.stateDirectory = stateDirectory + "/vtpm"
+        self.stateDirectory = stateDirectory + "-vtpm"
         self.socketDirectory = runtimeDirectory + "/vtpm"
         self.daemonSocket = daemonSocket
         self.hypervisorGroup = hypervisorGroup
