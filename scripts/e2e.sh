@@ -32,7 +32,7 @@ if pgrep -x libvirtd > /dev/null; then
 fi
 
 # The guest side of the vTPM checks: tpm2-tools in the initramfs, and its /init's lines.
-. "$(dirname "$0")/lib/vtpm-guest.sh"
+. scripts/lib/vtpm-guest.sh
 bin=${UKEY_BIN:-.build/debug}
 work=$(mktemp -d -t ukey-e2e.XXXXXX)
 images=/var/lib/libvirt/images/ukey-e2e.$$
@@ -656,6 +656,39 @@ qemu_refused "a changed base image under an unchanged overlay" ticket "debian-ba
 cp "$work/base.good" "$images/debian-base.qcow2"
 new_boot
 qemu_refused "a user VM with no logged-in user" "" "authentication-required"
+
+echo "==> figures: what a vTPM adds to a start (virsh create until QEMU runs; the same guest, this run)"
+new_boot_quiet
+figure_start() {  # $1: sed expression applied to the domain; prints the seconds virsh create took
+    domain_xml "$(ticket)" | sed -e "$1" > "$work/figure.xml"
+    local began ended
+    began=$(date +%s.%N)
+    if ! virsh -q -c qemu:///system create "$work/figure.xml" > /dev/null 2> "$work/virsh.err"; then
+        echo failed
+        return
+    fi
+    ended=$(date +%s.%N)
+    stop_guest
+    awk -v a="$began" -v b="$ended" 'BEGIN { printf "%.3f", b - a }'
+}
+median() { tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+without_tpm="/<tpm model=/,/<\/tpm>/d"
+libvirt_tpm="/<backend type='external'>/,/<\/backend>/c\\      <backend type='emulator' version='2.0'/>"
+none_times="" ukey_times="" libvirt_times=""
+for _ in 1 2 3; do
+    none_times+=" $(figure_start "$without_tpm")"
+    ukey_times+=" $(figure_start "")"
+    libvirt_times+=" $(figure_start "$libvirt_tpm")"
+done
+if grep -q failed <<< "$none_times$ukey_times$libvirt_times"; then
+    bad "figures: a start failed (none:$none_times; ukey:$ukey_times; libvirt:$libvirt_times): $(tr '\n' ' ' < "$work/virsh.err")"
+else
+    first=$(ukeyctl audit show --type vtpm-start 2> /dev/null | grep -m1 "created=yes" || true)
+    setup_ms=$(grep -o "setupMs=[0-9]*" <<< "$first" | cut -d= -f2 || true)
+    start_ms=$(grep -o "startMs=[0-9]*" <<< "$first" | cut -d= -f2 || true)
+    none=$(median <<< "$none_times") ukey=$(median <<< "$ukey_times") libvirt=$(median <<< "$libvirt_times")
+    ok "figures, medians of 3 virsh create: no TPM ${none} s; ukey's vTPM ${ukey} s ($(awk -v a="$ukey" -v b="$none" 'BEGIN { printf "%+.3f", a - b }') s; its state exists: swtpm started as tss, key from the sealed store); libvirt's emulator ${libvirt} s ($(awk -v a="$libvirt" -v b="$none" 'BEGIN { printf "%+.3f", a - b }') s; a transient domain's vTPM is made at each start); ukey's first start of office made its vTPM in ${setup_ms:-?} ms (swtpm_setup, EK and platform certificates from the vTPM CA) and started it in ${start_ms:-?} ms"
+fi
 
 kill "$(cat "$work/ukeyd.pid")" && wait "$(cat "$work/ukeyd.pid")" 2> /dev/null || true
 refused "ukeyd down" "ukeyd cannot be reached"

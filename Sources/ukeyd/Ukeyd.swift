@@ -155,7 +155,9 @@ struct Ukeyd: AsyncParsableCommand {
             settings.vtpmSocketDirectory = vtpmSocketDir
         }
         if let vtpmStateDir {
-            guard vtpmStateDir.hasPrefix("/") else { throw ValidationError("--vtpm-state-dir must be an absolute path") }
+            guard vtpmStateDir.hasPrefix("/") else {
+                throw ValidationError("--vtpm-state-dir must be an absolute path")
+            }
             settings.vtpmStateDirectory = vtpmStateDir
         }
         if let guestSocketDir {

@@ -49,7 +49,11 @@ extension VTPM {
         /// Every start and every refusal is recorded: a vTPM's secrets are released by it.
         public static func audit(_ request: Request, _ outcome: Result<Reply, APIError>) -> [AuditRecord] {
             var subject: [String: JSONValue] = ["vm": .string(request.entity)]
-            if case .success(let reply) = outcome { subject["created"] = .bool(reply.created) }
+            if case .success(let reply) = outcome {
+                subject["created"] = .bool(reply.created)
+                subject["setupMs"] = .int(reply.setupMilliseconds)
+                subject["startMs"] = .int(reply.startMilliseconds)
+            }
             return [AuditRecord("vtpm-start", subject, outcome)]
         }
     }

@@ -23,7 +23,7 @@ actor VTPMService {
     private var tickets: [String: String] = [:]
 
     /// How long a swtpm that cannot start (a wrong key, no user) takes to say so.
-    static let settleTime: TimeInterval = 0.2
+    static let settleTime: TimeInterval = 0.05
 
     init(settings: VTPMSettings, logger: Logger) {
         self.settings = settings
@@ -337,7 +337,8 @@ actor VTPMService {
         if running[vm]?.pid == child.pid { return }
         await reaper.value
         unlink(socket)
-        let said = (try? String(contentsOfFile: log, encoding: .utf8))
+        let said =
+            (try? String(contentsOfFile: log, encoding: .utf8))
             .map { $0.split(separator: "\n").suffix(3).joined(separator: " | ") } ?? ""
         throw Refusal("swtpm stopped as it started\(said.isEmpty ? "" : ": \(said)")")
     }
