@@ -16,9 +16,12 @@ set -euo pipefail
 # systemd: systemd-socket-activate, which hands ukeyd its socket as systemd would (LISTEN_FDS).
 # python3-venv, python3-gpg, libefivar1, curl, jq: Keylime's registrar, verifier and tenant for
 # the fleet test (scripts/keylime-peer.sh makes their venv from PyPI).
+# patchelf, dpkg-dev, lintian: make deb (the binaries' rpath to the Swift runtime ukey ships
+# privately, the package itself, and Debian's own check of it).
 names=(openssl libssl-dev libtss2-dev libpcsclite-dev tpm2-tools swtpm swtpm-tools python3 python3-pip util-linux qemu-utils libxml2
     qemu-system-x86 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients busybox-static systemd
-    pcscd vsmartcard-vpcd opensc yubico-piv-tool iproute2 python3-venv python3-gpg libefivar1 curl jq)
+    pcscd vsmartcard-vpcd opensc yubico-piv-tool iproute2 python3-venv python3-gpg libefivar1 curl jq
+    patchelf dpkg-dev lintian)
 
 missing=()
 for p in "${names[@]}"; do

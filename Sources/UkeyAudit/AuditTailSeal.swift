@@ -18,7 +18,7 @@ import UkeyCore
 /// acknowledged (the torn batch was not).
 ///
 /// What it cannot see: an older copy of the whole state directory put back (store, log and seal
-/// together). The tpm backend binds the seal to a TPM counter for that; see the README.
+/// together). The tpm backend binds the seal to a TPM counter for that; see docs/threat-model.md.
 public final class AuditTailSeal: @unchecked Sendable {
     // @unchecked: `counter` is touched by the log's writer alone, after `read` at open.
 

@@ -3,7 +3,7 @@ import Glibc
 /// Every file system of this mount namespace that can hold a program, guarded, and those mounted
 /// later guarded as they appear: the kernel signals a change of the mount table on an open
 /// /proc/self/mountinfo (POLLPRI), and the guard's loop then marks what is new. Between a mount
-/// and its mark a program on the new file system runs unseen; the README says so.
+/// and its mark a program on the new file system runs unseen; docs/threat-model.md says so.
 public final class MountWatch {
     public let descriptor: Int32
     let opens: Bool

@@ -13,9 +13,9 @@
 ///   (a native module), or has a source file extension (`.py`, `.pl`, `.rb`,
 ///   `.js`, `.sh`...); or it is the script the interpreter was started with (the first operand
 ///   of its command line).
-/// What this cannot see, and the README says so: a script piped to an interpreter's standard
-/// input, code given on its command line (`-c`, `-e`), or code read from a file of no such form
-/// and run with `exec()`/`eval`.
+/// What this cannot see, and docs/threat-model.md says so: a script piped to an interpreter's
+/// standard input, code given on its command line (`-c`, `-e`), or code read from a file of no
+/// such form and run with `exec()`/`eval`.
 public struct ProgramLoads: Sendable, Equatable {
     /// Base names of runtime linkers (glibc's and musl's, for x86-64 and others).
     public var loaders: [String]

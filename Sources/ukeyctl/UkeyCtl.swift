@@ -27,7 +27,7 @@ struct UkeyCtl: ParsableCommand {
     /// "called wrongly", distinct from 1, "the check said no".
     static func main() async {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(leadingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
             if var asynchronous = command as? AsyncParsableCommand {
                 try await asynchronous.run()
             } else {
@@ -44,6 +44,30 @@ struct UkeyCtl: ParsableCommand {
             }
             exit(withError: error)
         }
+    }
+}
+
+extension UkeyCtl {
+    /// `--socket PATH` and `--json` given before the subcommand, as after it (systemctl's and
+    /// virsh's habit): taken off the front and passed on through the environment the commands
+    /// already read ($UKEY_SOCKET, $UKEY_JSON). A --socket after the subcommand still wins.
+    static func leadingGlobalOptions(_ arguments: [String]) -> [String] {
+        var rest = arguments[...]
+        while let first = rest.first {
+            if first == "--json" {
+                setenv("UKEY_JSON", "1", 1)
+                rest = rest.dropFirst()
+            } else if first == "--socket", rest.count >= 2 {
+                setenv("UKEY_SOCKET", rest[rest.startIndex + 1], 1)
+                rest = rest.dropFirst(2)
+            } else if first.hasPrefix("--socket=") {
+                setenv("UKEY_SOCKET", String(first.dropFirst("--socket=".count)), 1)
+                rest = rest.dropFirst()
+            } else {
+                break
+            }
+        }
+        return Array(rest)
     }
 }
 

@@ -312,7 +312,7 @@ struct LibvirtHookTests {
         )
     }
 
-    /// The rule for a VM that stops and starts again within one boot (README's chain table).
+    /// The rule for a VM that stops and starts again within one boot (docs/operations.md's chain rules).
     @Test(
         "a stopped VM is released and measured afresh on its next start; a tainted one stays refused for the boot, released or not, also across a kill -9; its shared base stays trusted"
     )

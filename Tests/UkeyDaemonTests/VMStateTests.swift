@@ -26,13 +26,16 @@ struct VMStateTests {
         _ f: DaemonFixture,
         _ operation: String,
         _ phase: String,
-        xml: String
+        xml: String,
+        environment: [String: String] = [:]
     ) throws -> ExternalTool.Result {
         try ExternalTool.run(
             LibvirtHookTests.hook,
             ["office-1", operation, phase, "-"],
             stdin: Data(xml.utf8),
-            environment: ["UKEY_SOCKET": f.daemon.socketPath, "UKEY_CONFIG": "/nonexistent"]
+            environment: ["UKEY_SOCKET": f.daemon.socketPath, "UKEY_CONFIG": "/nonexistent"].merging(environment) {
+                $1
+            }
         )
     }
 

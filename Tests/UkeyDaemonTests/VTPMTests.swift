@@ -41,14 +41,7 @@ struct VTPMTests {
         _ phase: String,
         xml: String
     ) throws -> ExternalTool.Result {
-        try ExternalTool.run(
-            LibvirtHookTests.hook,
-            ["office-1", operation, phase, "-"],
-            stdin: Data(xml.utf8),
-            environment: [
-                "UKEY_SOCKET": f.daemon.socketPath, "UKEY_CONFIG": "/nonexistent", "UKEY_VTPM_DIR": vtpmDirectory(f),
-            ]
-        )
+        try VMStateTests.hook(f, operation, phase, xml: xml, environment: ["UKEY_VTPM_DIR": vtpmDirectory(f)])
     }
 
     /// Stops what a failed test left running: ukeyd keeps a VM's vTPM through its own restart

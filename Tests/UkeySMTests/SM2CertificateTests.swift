@@ -138,7 +138,7 @@ struct SM2CertificateTests {
             )
             #expect(
                 checked.status != 0,
-                "OpenSSL 3.0 now checks an SM2 signature with the ID (\(extra)): update README's SM2 section"
+                "OpenSSL 3.0 now checks an SM2 signature with the ID (\(extra)): update docs/operations.md's SM2 section"
             )
         }
         let emptyID = try Self.openssl([

@@ -137,7 +137,7 @@ public struct DaemonSettings: Sendable, Hashable {
         return vtpm
     }
 
-    static let known: Set<String> = [
+    public static let known: Set<String> = [
         "daemon.state-dir", "daemon.runtime-dir", "daemon.socket", "daemon.socket-mode", "daemon.socket-group",
         "daemon.idle-timeout", "daemon.max-connections", "daemon.max-connections-per-uid", "daemon.log-level",
         "daemon.policy-dir",

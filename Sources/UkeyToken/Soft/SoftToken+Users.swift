@@ -192,7 +192,7 @@ extension SoftToken: UsersRole {
         guard try soRecord().triesLeft > 0 else {
             throw TokenError(
                 .tokenLocked,
-                "the SO PIN is locked, so the token is locked for good; re-initialise it (see README, 'Recovering a locked token')"
+                "the SO PIN is locked, so the token is locked for good; re-initialise it (see docs/operations.md, 'Recovering a locked token')"
             )
         }
     }
