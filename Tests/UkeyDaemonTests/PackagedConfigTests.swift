@@ -10,7 +10,9 @@ import UkeyTesting
 struct PackagedConfigTests {
     static let path = PackagePaths.root() + "/packaging/ukeyd.toml"
 
-    @Test("it parses as shipped (all commented), names every known setting in its section, and its values apply when uncommented")
+    @Test(
+        "it parses as shipped (all commented), names every known setting in its section, and its values apply when uncommented"
+    )
     func documentsEverySetting() throws {
         let text = try String(contentsOfFile: Self.path, encoding: .utf8)
         var shipped = DaemonSettings()
