@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build demo test e2e fleet bench bench-compare fuzz format clean
+.PHONY: help deps build demo test e2e fleet bench bench-compare fuzz format clean deb install uninstall man
 
 help:
 	@echo "make demo   install what is missing, build, and walk the demo host's boot chain"
@@ -13,6 +13,8 @@ help:
 	@echo "make bench-compare BASE=REV  this ukeyd against the one built from REV (GetInfo, CheckExec, Measure)"
 	@echo "make fuzz   coverage-guided fuzzing of every parser, FUZZ_SECONDS each (default 60)"
 	@echo "make format apply .swift-format to Sources and Tests (make test checks it)"
+	@echo "make deb    ukey_<version>_amd64.deb from a release build, checked by lintian"
+	@echo "make install DESTDIR=... PREFIX=/usr/local   the package's layout without a package; make uninstall removes it"
 
 deps:
 	@scripts/install-deps.sh
@@ -45,5 +47,19 @@ fuzz: deps
 format:
 	swift format -i -r Sources Tests
 
+deb: deps
+	@scripts/deb.sh
+
+PREFIX ?= /usr/local
+man: deps
+	swift build -c release
+	@BUILD=.build/release scripts/man.sh
+
+install: man
+	@DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) BUILD=.build/release scripts/install.sh install
+
+uninstall:
+	@DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) scripts/install.sh uninstall
+
 clean:
-	rm -rf .build .build-fuzz
+	rm -rf .build .build-fuzz .build-deb

@@ -33,7 +33,18 @@ fi
 
 # The guest side of the vTPM checks: tpm2-tools in the initramfs, and its /init's lines.
 . scripts/lib/vtpm-guest.sh
-bin=${UKEY_BIN:-.build/debug}
+# The binaries: a build's (UKEY_BIN, default .build/debug), or an installed package's
+# (UKEY_PREFIX=/usr: ukeyd in sbin, the hook in libexec/ukey, the rest in bin).
+if [ -n "${UKEY_PREFIX:-}" ]; then
+    bin=$UKEY_PREFIX/bin
+    ukeyd_bin=$UKEY_PREFIX/sbin/ukeyd
+    hook_bin=$UKEY_PREFIX/libexec/ukey/ukey-libvirt-hook
+else
+    bin=${UKEY_BIN:-.build/debug}
+    case "$bin" in /*) ;; *) bin=$root/$bin ;; esac
+    ukeyd_bin=$bin/ukeyd
+    hook_bin=$bin/ukey-libvirt-hook
+fi
 work=$(mktemp -d -t ukey-e2e.XXXXXX)
 images=/var/lib/libvirt/images/ukey-e2e.$$
 # The VMs' guard channels: a directory QEMU (or libvirt for it) can reach, outside the 0700 work dir.
@@ -56,6 +67,8 @@ cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2> /dev/null || true; done
     rm -f "$hook"
+    # An installed package's hook, put aside while this test's wrapper stood in its place.
+    if [ -e "$work/hook.saved" ] || [ -L "$work/hook.saved" ]; then mv "$work/hook.saved" "$hook"; fi
     rm -rf "$work" "$images" "$(dirname "$guard_dir")"
 }
 trap cleanup EXIT
@@ -240,7 +253,7 @@ ukeyctl() { "$bin/ukeyctl" "$@"; }
 printf '[audit]\nexec-allows = "all"\n' > "$work/ukeyd.toml"
 mkdir -p "$(dirname "$guard_dir")" && chmod 755 "$(dirname "$guard_dir")"
 start_ukeyd() {
-    "$bin/ukeyd" --config "$work/ukeyd.toml" --state-dir "$work/state" --runtime-dir "$work/run" --socket "$socket" --policy-dir "$work/none" \
+    "$ukeyd_bin" --config "$work/ukeyd.toml" --state-dir "$work/state" --runtime-dir "$work/run" --socket "$socket" --policy-dir "$work/none" \
         --guest-socket-dir "$guard_dir" --vtpm-socket-dir "$vtpm_dir" --vtpm-state-dir "$vtpm_states" \
         > "$work/ukeyd.log" 2>&1 &
     echo $! > "$work/ukeyd.pid"
@@ -298,11 +311,12 @@ ticket() { ukeyctl login alice --pin alice-pin-1 --for-vm "${1:-office}" 2> /dev
 
 echo "==> libvirt, without systemd, with ukey's hook installed first"
 mkdir -p "$(dirname "$hook")" /var/log/libvirt /var/run/libvirt
+if [ -e "$hook" ] || [ -L "$hook" ]; then mv "$hook" "$work/hook.saved"; fi
 # libvirt runs hooks with an empty environment: the wrapper only tells the hook where this test's
 # ukeyd listens (an installed hook reads /etc/ukey/ukeyd.toml or /run/ukey/ukeyd.sock).
 cat > "$hook" << EOF
 #!/bin/sh
-UKEY_SOCKET=$socket UKEY_GUARD_DIR=$guard_dir UKEY_VTPM_DIR=$vtpm_dir exec $root/$bin/ukey-libvirt-hook "\$@"
+UKEY_SOCKET=$socket UKEY_GUARD_DIR=$guard_dir UKEY_VTPM_DIR=$vtpm_dir exec $hook_bin "\$@"
 EOF
 chmod 755 "$hook"
 # ukey-measure-host.service's command is libvirtd's precondition: on a tampered host libvirtd

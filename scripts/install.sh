@@ -88,12 +88,12 @@ runtime=()
 for binary in ukeyd ukey-libvirt-hook "${binaries[@]}"; do
     while read -r library; do runtime+=("$library"); done < <(ldd "$build/$binary" | awk -v dir="$runtime_dir/" 'index($3, dir) == 1 { print $3 }')
 done
-for library in $(printf '%s\n' "${runtime[@]}" | sort -u); do
-    put "$library" "$prefix/lib/ukey/$(basename "$library")" 0644
-done
-
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+for library in $(printf '%s\n' "${runtime[@]}" | sort -u); do
+    strip --strip-unneeded -o "$work/$(basename "$library")" "$library"
+    put "$work/$(basename "$library")" "$prefix/lib/ukey/$(basename "$library")" 0644
+done
 stage_binary() {  # $1: the binary, $2: where
     strip -o "$work/$1" "$build/$1"
     patchelf --set-rpath "$prefix/lib/ukey" "$work/$1"
@@ -131,7 +131,8 @@ for page in "$manpages"/*.[158]; do
     gzip -9n < "$page" > "$work/$(basename "$page").gz"
     put "$work/$(basename "$page").gz" "$prefix/share/man/man$section/$(basename "$page").gz" 0644
 done
-"$build/ukeyctl" --generate-completion-script bash > "$work/ukeyctl.bash"
+# bash sources its completions: the script's own #! line would only mislead.
+"$build/ukeyctl" --generate-completion-script bash | sed '1{/^#!/d}' > "$work/ukeyctl.bash"
 "$build/ukeyctl" --generate-completion-script zsh > "$work/_ukeyctl"
 "$build/ukeyctl" --generate-completion-script fish > "$work/ukeyctl.fish"
 put "$work/ukeyctl.bash" "$prefix/share/bash-completion/completions/ukeyctl" 0644

@@ -119,6 +119,17 @@ if [ "$(id -u)" -eq 0 ] || [ "${CI:-}" = "true" ]; then
 else
     skipped_elsewhere+=("scripts/e2e.sh skipped: it needs root (libvirt's system instance); run 'sudo make e2e'")
 fi
+# The Debian package: built (from the debug build the suites ran), installed with dpkg -i, the
+# e2e run against the installed files, then removed and purged, leaving nothing behind.
+echo "==> scripts/deb-test.sh: make deb, dpkg -i, the e2e against the installed files, dpkg -r, dpkg -P"
+if [ "$(id -u)" -eq 0 ]; then
+    scripts/deb-test.sh
+elif [ "${CI:-}" = "true" ]; then
+    echo "error: the package test needs root (dpkg -i) and CI=true" >&2
+    exit 1
+else
+    skipped_elsewhere+=("scripts/deb-test.sh skipped: it needs root (dpkg -i); run 'sudo make test'")
+fi
 # A fleet of ukey hosts attested by stock Keylime 7.14.3 from PyPI (swtpms, ukeyds, agents).
 echo "==> scripts/fleet.sh: ten ukey hosts attested by Keylime; a tampered one fails, naming ukey's entity"
 scripts/fleet.sh

@@ -31,9 +31,15 @@ public struct VTPMSettings: Sendable, Hashable {
         self.socketDirectory = runtimeDirectory + "/vtpm"
         self.daemonSocket = daemonSocket
         self.hypervisorGroup = hypervisorGroup
-        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "/usr/sbin/ukeyd")
-            .resolvingSymlinksInPath()
-        certificateTool = executable.deletingLastPathComponent().appendingPathComponent("ukey-vtpm-certs").path
+        // Beside ukeyd (a build), else in bin/ beside its sbin/ (the package: /usr/sbin/ukeyd,
+        // /usr/bin/ukey-vtpm-certs).
+        let directory = URL(fileURLWithPath: CommandLine.arguments.first ?? "/usr/sbin/ukeyd")
+            .resolvingSymlinksInPath().deletingLastPathComponent()
+        let candidates = [
+            directory.appendingPathComponent("ukey-vtpm-certs").path,
+            directory.deletingLastPathComponent().appendingPathComponent("bin/ukey-vtpm-certs").path,
+        ]
+        certificateTool = candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
     }
 
     public func socket(of vm: String) -> String { socketDirectory + "/" + vm + ".sock" }

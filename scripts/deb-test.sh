@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The package on this machine, as an administrator would use it: make deb, dpkg -i, the e2e
+# against the installed files (UKEY_PREFIX=/usr), dpkg -r (only the conffile stays), dpkg -P
+# (nothing of the package stays). Run by make test after the e2e; root only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if dpkg-query -W -f='${Status}' ukey 2> /dev/null | grep -q "installed"; then
+    echo "deb-test: a ukey package is installed on this machine; this test would remove it. Remove it first (dpkg -P ukey)." >&2
+    exit 1
+fi
+passed=0
+failed=0
+ok() { echo "  PASS $*"; passed=$((passed + 1)); }
+bad() { echo "  FAIL $*"; failed=$((failed + 1)); }
+work=$(mktemp -d -t ukey-deb-test.XXXXXX)
+cleanup() {
+    dpkg -P ukey > /dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+UKEY_DEB_BUILD=${UKEY_DEB_BUILD:-debug} scripts/deb.sh | tee "$work/deb.log" | grep -E "^(==>|wrote|[EW]: )" || true
+package=$(ls -t ukey_*.deb | head -1)
+grep -q "no errors" "$work/deb.log" && ok "make deb: $package, lintian without errors ($(grep -c '^W: ' .build-deb/lintian.txt || true) warnings)" \
+    || bad "make deb: $(tail -3 "$work/deb.log" | tr '\n' ' ')"
+
+echo "==> dpkg -i $package"
+dpkg -i "$package" > "$work/install.log" 2>&1 || { cat "$work/install.log"; bad "dpkg -i failed"; exit 1; }
+dpkg -L ukey | while read -r path; do [ -d "$path" ] || echo "$path"; done > "$work/files"
+ok "dpkg -i: $(wc -l < "$work/files") files ($(du -sh /usr/lib/ukey | cut -f1) of Swift runtime in /usr/lib/ukey)"
+for page in ukeyctl ukeyd ukeyd.toml ukey-libvirt-hook ukey-qemu ukey-guard ukey-vcard; do
+    if man -w "$page" > /dev/null 2>&1 && man "$page" 2> /dev/null | grep -q .; then :; else bad "man $page: no page"; continue; fi
+done
+man ukeyd.toml 2> /dev/null | grep -q "vtpm" && man ukeyctl 2> /dev/null | grep -q "Exit status" \
+    && ok "man ukeyctl (its exit codes), man ukeyd.toml (every setting) and the other pages are installed" \
+    || bad "man ukeyctl / man ukeyd.toml lack what they should say"
+if ldd /usr/sbin/ukeyd | grep -q "/usr/lib/ukey/libswiftCore.so" && ! ldd /usr/sbin/ukeyd | grep -q "not found"; then
+    ok "ukeyd links the Swift runtime from /usr/lib/ukey (rpath $(patchelf --print-rpath /usr/sbin/ukeyd))"
+else
+    bad "ukeyd's libraries: $(ldd /usr/sbin/ukeyd | grep -E 'swift|not found' | head -3 | tr '\n' ' ')"
+fi
+[ -L /etc/libvirt/hooks/qemu.d/50-ukey ] && [ -x /etc/libvirt/hooks/qemu.d/50-ukey ] \
+    && ok "the libvirt hook is /etc/libvirt/hooks/qemu.d/50-ukey" || bad "no libvirt hook at /etc/libvirt/hooks/qemu.d/50-ukey"
+getent group ukey > /dev/null && getent group ukey-admin > /dev/null && ok "postinst made the groups ukey and ukey-admin" \
+    || bad "the groups ukey and ukey-admin are missing"
+/usr/bin/ukeyctl --help > /dev/null && ok "ukeyctl runs" || bad "ukeyctl does not run"
+
+echo "==> the e2e against the installed files (UKEY_PREFIX=/usr)"
+if UKEY_PREFIX=/usr scripts/e2e.sh > "$work/e2e.log" 2>&1; then
+    ok "the e2e against the installed ukeyd, hook, ukeyctl, ukey-qemu and ukey-guard: $(grep 'e2e:' "$work/e2e.log")"
+else
+    grep -E "FAIL|e2e:" "$work/e2e.log" | head -10
+    bad "the e2e against the installed files: $(grep 'e2e:' "$work/e2e.log" || tail -3 "$work/e2e.log")"
+fi
+[ -L /etc/libvirt/hooks/qemu.d/50-ukey ] || bad "the e2e did not put the package's hook back"
+
+echo "==> dpkg -r ukey, then dpkg -P ukey"
+dpkg -r ukey > "$work/remove.log" 2>&1 || { cat "$work/remove.log"; bad "dpkg -r failed"; }
+left=$(while read -r path; do [ -e "$path" ] || [ -L "$path" ] && echo "$path"; done < "$work/files" | tr '\n' ' ')
+[ "$left" = "/etc/ukey/ukeyd.toml " ] && ok "dpkg -r removed every file but the conffile /etc/ukey/ukeyd.toml" \
+    || bad "after dpkg -r, left: ${left:-nothing, not even the conffile}"
+dpkg -P ukey > "$work/purge.log" 2>&1 || { cat "$work/purge.log"; bad "dpkg -P failed"; }
+left=$(while read -r path; do [ -e "$path" ] || [ -L "$path" ] && echo "$path"; done < "$work/files" | tr '\n' ' ')
+[ -z "$left" ] && [ ! -e /etc/ukey ] && ! dpkg-query -W ukey > /dev/null 2>&1 \
+    && ok "dpkg -P left nothing of the package (nor /etc/ukey)" || bad "after dpkg -P, left: $left $( [ -e /etc/ukey ] && echo /etc/ukey)"
+echo "deb-test: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
