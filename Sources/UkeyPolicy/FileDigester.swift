@@ -26,15 +26,19 @@ public enum FileDigester {
     /// The flags every measured file is opened with; `O_NOFOLLOW` is added for callers' paths.
     public static let openFlags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY
 
+    /// How far a hash has come: bytes read, and the file's size (0 for a block device).
+    public typealias Progress = (_ done: Int64, _ total: Int64) -> Void
+
     public static func digest(
         ofFileAt path: String,
         using algorithm: HashAlgorithm = .sha256,
-        deadline: ContinuousClock.Instant? = nil
+        deadline: ContinuousClock.Instant? = nil,
+        progress: Progress? = nil
     ) throws(Failure) -> Digest {
         let fd = open(path, openFlags)
         guard fd >= 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
-        return try digest(ofDescriptor: fd, path: path, using: algorithm, deadline: deadline)
+        return try digest(ofDescriptor: fd, path: path, using: algorithm, deadline: deadline, progress: progress)
     }
 
     /// Hashes an open file (which the caller closes), giving up at `deadline`.
@@ -42,7 +46,8 @@ public enum FileDigester {
         ofDescriptor fd: Int32,
         path: String,
         using algorithm: HashAlgorithm = .sha256,
-        deadline: ContinuousClock.Instant? = nil
+        deadline: ContinuousClock.Instant? = nil,
+        progress: Progress? = nil
     ) throws(Failure) -> Digest {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
@@ -51,6 +56,8 @@ public enum FileDigester {
             throw Failure(path: path, reason: "not a regular file or block device")
         }
         var hasher = StreamingHasher(algorithm)
+        let total = type == S_IFREG ? Int64(info.st_size) : 0
+        var done: Int64 = 0
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
         defer { buffer.deallocate() }
         while true {
@@ -61,6 +68,8 @@ public enum FileDigester {
             }
             if count == 0 { break }
             hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            done += Int64(count)
+            progress?(done, total)
             if let deadline, ContinuousClock.now > deadline {
                 throw Failure(path: path, reason: "hashing took longer than allowed; the file was not measured")
             }

@@ -27,7 +27,10 @@ struct PolicyEnroll: ParsableCommand {
         let result: (text: String, changes: [PolicyEnroller.Change])
         do {
             result = try PolicyEnroller.enroll(text, file: file) { path in
-                try FileDigester.digest(ofFileAt: PolicyFiles.resolve(path, root: root), using: algorithm)
+                let resolved = PolicyFiles.resolve(path, root: root)
+                return try ProgressLine.around(hashing: resolved) { progress in
+                    try FileDigester.digest(ofFileAt: resolved, using: algorithm, progress: progress)
+                }
             }
         } catch let error as PolicyError {
             for diagnostic in error.diagnostics { print(diagnostic) }

@@ -102,7 +102,9 @@ struct PolicyEnrollDomain: ParsableCommand {
         case .file(let path):
             let digest: UkeyCore.Digest
             do {
-                digest = try FileDigester.digest(ofFileAt: path)
+                digest = try ProgressLine.around(hashing: path) { progress in
+                    try FileDigester.digest(ofFileAt: path, progress: progress)
+                }
             } catch {
                 throw InputError("cannot hash \(error)")
             }

@@ -1,0 +1,72 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One line on standard error, redrawn in place while ukeyctl hashes a large file (bytes, rate,
+/// time left), as systemd's tools and `qemu-img convert -p` draw theirs: only when standard error
+/// is a terminal, only for a file over 256 MiB (a smaller one is hashed in well under a second),
+/// at most ten redraws a second, and wiped when the work ends. In a pipe or a log: nothing.
+final class ProgressLine {
+    static let threshold: Int64 = 256 << 20
+    static let interval = Duration.milliseconds(100)
+
+    let label: String
+    let started = ContinuousClock.now
+    private var lastDrawn: ContinuousClock.Instant?
+
+    private init(label: String) {
+        self.label = label
+    }
+
+    /// A line for hashing `path`, or nil when none is to be drawn.
+    static func hashing(_ path: String, terminal: Bool = isatty(2) == 1) -> ProgressLine? {
+        guard terminal, let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int64,
+            size > threshold
+        else { return nil }
+        return ProgressLine(label: "hashing \((path as NSString).lastPathComponent)")
+    }
+
+    /// Hashes with the line drawn around it: `body` gets the progress callback.
+    static func around<T>(hashing path: String, _ body: (FileDigesterProgress?) throws -> T) rethrows -> T {
+        guard let line = hashing(path) else { return try body(nil) }
+        defer { line.finish() }
+        return try body { done, total in line.update(done: done, total: total) }
+    }
+
+    func update(done: Int64, total: Int64) {
+        let now = ContinuousClock.now
+        if let lastDrawn, now - lastDrawn < Self.interval, done < total { return }
+        lastDrawn = now
+        let elapsed = Double((now - started).components.seconds) + Double((now - started).components.attoseconds) / 1e18
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        var text = "\r\(label): \(Self.bytes(Double(done)))"
+        if total > 0 { text += " of \(Self.bytes(Double(total))) (\(done * 100 / total)%)" }
+        text += ", \(Self.bytes(rate))/s"
+        if total > 0, rate > 0 { text += ", \(Int((Double(total - done) / rate).rounded(.up))) s left" }
+        write(text + "\u{1B}[K")
+    }
+
+    /// Wipes the line, so what follows starts on a clean one.
+    func finish() {
+        if lastDrawn != nil { write("\r\u{1B}[K") }
+    }
+
+    private func write(_ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+
+    static func bytes(_ value: Double) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = value
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(Int(value)) B" : String(format: "%.1f %@", value, units[unit])
+    }
+}
+
+typealias FileDigesterProgress = (_ done: Int64, _ total: Int64) -> Void
