@@ -63,9 +63,15 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 
 mkdir -p bench-results
+# The run's date and machine head the output: scripts/figures.py writes them with the tables.
+{
+    echo "# date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "# machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
+    echo "# build: release, $(git rev-parse --short HEAD 2> /dev/null || echo 'a tree')"
+} > bench-results/latest.txt
 OPENSSL_ECDSAP256_SIGNS=$signs OPENSSL_SM2="$sm2" OPENSSL_DGST_SECONDS=$best UKEY_BENCH_IMAGE="$work/image.qcow2" \
     UKEYD_BINARY=.build/release/ukeyd UKEY_BENCH_POLICY=policies/demo.yaml \
-    .build/release/ukey-bench | tee bench-results/latest.txt
+    .build/release/ukey-bench | tee -a bench-results/latest.txt
 
 # What the libvirt hook adds to a guest's start, against openssl on the same files.
 scripts/bench-hook.sh | tee -a bench-results/latest.txt
@@ -87,3 +93,7 @@ fi
 echo
 echo "the fleet (scripts/fleet.sh): ten ukey hosts attested by Keylime 7.14.3"
 UKEY_BIN=.build/release FLEET_FIGURES=1 scripts/fleet.sh | grep -E "figures|  ok|FAIL" | sed 's/^ */  /' | tee -a bench-results/latest.txt
+
+# The tables of docs/figures.md, from this run.
+scripts/figures.py bench-results/latest.txt docs/figures.md
+echo "==> docs/figures.md: this run's tables written"
