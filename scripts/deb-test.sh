@@ -54,13 +54,19 @@ else
 fi
 [ -L /etc/libvirt/hooks/qemu.d/50-ukey ] || bad "the e2e did not put the package's hook back"
 
+# The package's files (not directories) still on disk.
+still_there() {
+    while read -r path; do
+        if [ -e "$path" ] || [ -L "$path" ]; then printf '%s ' "$path"; fi
+    done < "$work/files"
+}
 echo "==> dpkg -r ukey, then dpkg -P ukey"
 dpkg -r ukey > "$work/remove.log" 2>&1 || { cat "$work/remove.log"; bad "dpkg -r failed"; }
-left=$(while read -r path; do [ -e "$path" ] || [ -L "$path" ] && echo "$path"; done < "$work/files" | tr '\n' ' ')
+left=$(still_there)
 [ "$left" = "/etc/ukey/ukeyd.toml " ] && ok "dpkg -r removed every file but the conffile /etc/ukey/ukeyd.toml" \
     || bad "after dpkg -r, left: ${left:-nothing, not even the conffile}"
 dpkg -P ukey > "$work/purge.log" 2>&1 || { cat "$work/purge.log"; bad "dpkg -P failed"; }
-left=$(while read -r path; do [ -e "$path" ] || [ -L "$path" ] && echo "$path"; done < "$work/files" | tr '\n' ' ')
+left=$(still_there)
 [ -z "$left" ] && [ ! -e /etc/ukey ] && ! dpkg-query -W ukey > /dev/null 2>&1 \
     && ok "dpkg -P left nothing of the package (nor /etc/ukey)" || bad "after dpkg -P, left: $left $( [ -e /etc/ukey ] && echo /etc/ukey)"
 echo "deb-test: $passed passed, $failed failed"

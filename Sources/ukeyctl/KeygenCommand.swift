@@ -1,4 +1,5 @@
 import ArgumentParser
+import UkeyVarlink
 import Crypto
 import Foundation
 import UkeySM
@@ -39,6 +40,19 @@ struct KeygenCommand: ParsableCommand {
     @Option(help: "Days the certificate is valid.")
     var days = 3650
 
+    @OptionGroup var output: JSONOutput
+
+    /// What was written, as a person or --json reads it.
+    func said(key: String, certificate: String, what: String) {
+        if output.json {
+            output.emit([
+                "key": .string(key), "certificate": .string(certificate), "algorithm": .string(algorithm.rawValue),
+            ])
+        } else {
+            print("wrote \(key) (\(what)private key, mode 0600) and \(certificate) (\(what)certificate)")
+        }
+    }
+
     func run() throws {
         let keyPath = "\(out).key.pem"
         let certPath = "\(out).pem"
@@ -74,7 +88,7 @@ struct KeygenCommand: ParsableCommand {
         }
         try PolicyFiles.write(Array(key.pemRepresentation.utf8) + [0x0a], to: keyPath, mode: 0o600)
         try PolicyFiles.write(Array(try IdentityCA.pem(certificate).utf8) + [0x0a], to: certPath, mode: 0o644)
-        print("wrote \(keyPath) (private key, mode 0600) and \(certPath) (certificate)")
+        said(key: keyPath, certificate: certPath, what: "")
     }
 
     /// An SM2 key and its self-signed certificate, signed SM2-with-SM3 with the GM/T default ID.
@@ -96,6 +110,6 @@ struct KeygenCommand: ParsableCommand {
         }
         try PolicyFiles.write(Array(key.pemRepresentation.utf8), to: keyPath, mode: 0o600)
         try PolicyFiles.write(Array(certificate.pemRepresentation.utf8), to: certPath, mode: 0o644)
-        print("wrote \(keyPath) (SM2 private key, mode 0600) and \(certPath) (SM2 certificate)")
+        said(key: keyPath, certificate: certPath, what: "SM2 ")
     }
 }

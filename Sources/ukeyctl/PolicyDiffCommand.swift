@@ -1,5 +1,6 @@
 import ArgumentParser
 import UkeyPolicy
+import UkeyVarlink
 
 /// `ukeyctl policy diff OLD NEW`: what signing NEW would change, for the reviewer.
 struct PolicyDiffCommand: ParsableCommand {
@@ -10,9 +11,24 @@ struct PolicyDiffCommand: ParsableCommand {
 
     @Argument(help: "The policy in force (or the previous one).") var old: String
     @Argument(help: "The new policy.") var new: String
+    @OptionGroup var output: JSONOutput
 
     func run() throws {
         let diff = PolicyDiff(old: try PolicyFiles.load(old), new: try PolicyFiles.load(new))
+        if output.json {
+            output.emit([
+                "changes": .array(
+                    diff.changes.map { change in
+                        switch change {
+                        case .added(let text): .object(["change": "added", "what": .string(text)])
+                        case .removed(let text): .object(["change": "removed", "what": .string(text)])
+                        case .changed(let text): .object(["change": "changed", "what": .string(text)])
+                        }
+                    }
+                )
+            ])
+            return
+        }
         guard !diff.isEmpty else {
             print("no changes")
             return

@@ -1,6 +1,7 @@
 import ArgumentParser
 import UkeyCore
 import UkeyPolicy
+import UkeyVarlink
 
 /// `ukeyctl policy enroll FILE -o OUT`: compute each component's digest from its file.
 struct PolicyEnroll: ParsableCommand {
@@ -22,6 +23,8 @@ struct PolicyEnroll: ParsableCommand {
     @Option(help: "The digest algorithm: sha256, sha384, sha512 or sm3.")
     var algorithm: HashAlgorithm = .sha256
 
+    @OptionGroup var jsonOutput: JSONOutput
+
     func run() throws {
         let text = String(decoding: try PolicyFiles.read(file), as: UTF8.self)
         let result: (text: String, changes: [PolicyEnroller.Change])
@@ -38,10 +41,25 @@ struct PolicyEnroll: ParsableCommand {
         } catch let error as FileDigester.Failure {
             throw InputError("cannot hash \(error)")
         }
-        if output == "-" {
+        if output == "-", !jsonOutput.json {
             print(result.text, terminator: result.text.hasSuffix("\n") ? "" : "\n")
-        } else {
+        } else if output != "-" {
             try PolicyFiles.write(Array(result.text.utf8), to: output)
+        }
+        if jsonOutput.json {
+            jsonOutput.emit([
+                "output": .string(output), "text": output == "-" ? .string(result.text) : .null,
+                "changes": .array(
+                    result.changes.map {
+                        .object([
+                            "entity": .string($0.entity), "component": .string($0.component), "file": .string($0.file),
+                            "digest": .string($0.new.description),
+                            "previous": $0.old.map { .string($0.description) } ?? .null,
+                        ])
+                    }
+                ),
+            ])
+            return
         }
         for change in result.changes {
             let note = change.old == nil ? "new" : (change.old == change.new ? "unchanged" : "CHANGED")

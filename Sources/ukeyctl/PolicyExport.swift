@@ -1,4 +1,5 @@
 import ArgumentParser
+import UkeyVarlink
 import Crypto
 import Foundation
 import UkeyCodec
@@ -30,6 +31,8 @@ struct PolicyExport: ParsableCommand {
 
     @Argument(help: "The policy file.")
     var file: String
+
+    @OptionGroup var jsonOutput: JSONOutput
 
     /// PCRs a Keylime verifier does not replay from the log (IMA's 10) or uses itself (16): an
     /// entity there could not be checked, so the export refuses it.
@@ -68,6 +71,10 @@ struct PolicyExport: ParsableCommand {
             "entities": .object(entities),
         ]
         try PolicyFiles.write(JSONWriter.write(refstate) + [0x0A], to: output)
-        print("wrote \(output): \(entities.count) entities")
+        if jsonOutput.json {
+            jsonOutput.emit(["output": .string(output), "entities": .int(entities.count)])
+        } else {
+            print("wrote \(output): \(entities.count) entities")
+        }
     }
 }

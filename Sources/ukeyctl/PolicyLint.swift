@@ -1,5 +1,6 @@
 import ArgumentParser
 import UkeyPolicy
+import UkeyVarlink
 
 /// `ukeyctl policy lint FILE...`: one `file:line:col: message` line per problem.
 struct PolicyLint: ParsableCommand {
@@ -15,8 +16,11 @@ struct PolicyLint: ParsableCommand {
     @Argument(help: "Policy files (YAML).")
     var files: [String]
 
+    @OptionGroup var output: JSONOutput
+
     func run() throws {
         var clean = true
+        var results: [JSONValue] = []
         for file in files {
             let problems: [PolicyDiagnostic]
             do {
@@ -25,9 +29,26 @@ struct PolicyLint: ParsableCommand {
             } catch let error as PolicyError {
                 problems = error.diagnostics
             }
-            for problem in problems { print(problem) }
+            if output.json {
+                results.append(
+                    .object([
+                        "file": .string(file),
+                        "problems": .array(
+                            problems.map {
+                                .object([
+                                    "line": .int($0.location.line), "column": .int($0.location.column),
+                                    "message": .string($0.message),
+                                ])
+                            }
+                        ),
+                    ])
+                )
+            } else {
+                for problem in problems { print(problem) }
+            }
             clean = clean && problems.isEmpty
         }
+        if output.json { output.emit(["clean": .bool(clean), "files": .array(results)]) }
         if !clean { throw ExitCode.checkFailed }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import UkeyVarlink
 import UkeyCore
 import UkeyPolicy
 
@@ -31,10 +32,13 @@ struct PolicySimulate: ParsableCommand {
     @Flag(help: "Print only the final chain.")
     var quiet = false
 
+    @OptionGroup var output: JSONOutput
+
     func run() throws {
         let (policy, expected) = try PolicyFiles.loadForUse(file)
         let names = order.map { $0.split(separator: ",").map(String.init) } ?? expected.entities.map(\.name)
         var boot = MeasuredBoot(expected: expected, bootID: "simulation", banks: policy.algorithms)
+        var measured: [JSONValue] = []
         let files = Dictionary(
             policy.entities.flatMap { entity in entity.components.map { ("\(entity.name)/\($0.name)", $0.file) } },
             uniquingKeysWith: { first, _ in first }
@@ -57,15 +61,42 @@ struct PolicySimulate: ParsableCommand {
                     throw InputError("cannot measure \(name)/\(component.name): \(error)")
                 }
                 let (outcome, _) = try boot.measure(entity: name, component: component.name, digest: digest)
-                if !quiet { print(Self.line(outcome, mode: policy.mode)) }
+                if output.json {
+                    measured.append(
+                        .object([
+                            "entity": .string(outcome.entity), "component": .string(outcome.component),
+                            "digest": .string(outcome.digest.description), "match": .bool(outcome.match),
+                            "state": .string(outcome.state.rawValue),
+                            "reason": outcome.reason.map { .string($0.rawValue) } ?? .null,
+                            "load": .bool(outcome.mayLoad(in: policy.mode)),
+                        ])
+                    )
+                } else if !quiet {
+                    print(Self.line(outcome, mode: policy.mode))
+                }
             }
         }
-        if !quiet { print("") }
-        print(ChainTree(expected: expected, chain: boot.chain).render())
+        let allTrusted = expected.entities.allSatisfy { boot.chain.state(of: $0.name) == .trusted }
+        if output.json {
+            output.emit([
+                "measurements": .array(measured), "trusted": .bool(allTrusted),
+                "chain": .array(
+                    expected.entities.map { entity in
+                        .object([
+                            "entity": .string(entity.name),
+                            "state": .string((boot.chain.state(of: entity.name) ?? .pending).rawValue),
+                            "reason": boot.chain.status(of: entity.name)?.reason.map { .string($0.rawValue) } ?? .null,
+                        ])
+                    }
+                ),
+            ])
+        } else {
+            if !quiet { print("") }
+            print(ChainTree(expected: expected, chain: boot.chain).render())
+        }
         if let eventLog {
             try PolicyFiles.write(boot.eventLog.serialized(), to: eventLog)
         }
-        let allTrusted = expected.entities.allSatisfy { boot.chain.state(of: $0.name) == .trusted }
         if !allTrusted { throw ExitCode.checkFailed }
     }
 

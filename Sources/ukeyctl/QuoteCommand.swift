@@ -1,4 +1,5 @@
 import ArgumentParser
+import UkeyVarlink
 import Foundation
 import UkeyCore
 import UkeyToken
@@ -43,6 +44,7 @@ struct QuoteVerify: ParsableCommand {
     var eventLog: String?
     @Option(help: "The SM2 distinguishing ID the token signed with. Default: GM/T 0009's 1234567812345678.")
     var sm2Id: String = SM2Identifier.defaultText
+    @OptionGroup var output: JSONOutput
 
     func run() throws {
         guard let nonceBytes = Hex.decode(nonce), !nonceBytes.isEmpty else {
@@ -82,6 +84,14 @@ struct QuoteVerify: ParsableCommand {
                         Dictionary(uniqueKeysWithValues: values.enumerated().map { ($0.offset, $0.element) })
                     }
                 )
+                if output.json {
+                    output.emit([
+                        "verifies": true, "format": "tpm2", "checks": .array(checks.map { .string($0) }),
+                        "clock": .int(Int(q.clock)), "pcrs": .array(q.pcrs.map { .int(Int($0)) }),
+                        "pcrDigest": .string(Hex.encode(q.pcrDigest)),
+                    ])
+                    return
+                }
                 print("tpm2 quote verifies: \(checks.joined(separator: ", "))")
                 print("  TPM clock \(q.clock) ms, resets \(q.resetCount), restarts \(q.restartCount)")
                 print(
@@ -112,6 +122,19 @@ struct QuoteVerify: ParsableCommand {
                     )
                 }
             }
+            if output.json {
+                output.emit([
+                    "verifies": true, "format": "ukey-v1", "checks": .array(checks.map { .string($0) }),
+                    "algorithm": .string("\(verified.algorithm)"), "bootID": .string(q.bootID),
+                    "bootCounter": .int(Int(q.bootCounter)), "eventLog": .string(q.eventLog.description),
+                    "registers": .object(
+                        Dictionary(
+                            uniqueKeysWithValues: q.registers.map { ("\($0.index)", .string(Hex.encode($0.value))) }
+                        )
+                    ),
+                ])
+                return
+            }
             print("quote verifies: \(checks.joined(separator: ", "))")
             print("  signed \(verified.algorithm) by the attestation key")
             print("  boot \(q.bootID) (boot #\(q.bootCounter)) at \(Date(timeIntervalSince1970: TimeInterval(q.time)))")
@@ -120,7 +143,11 @@ struct QuoteVerify: ParsableCommand {
             }
             print("  event log: \(q.eventLog)")
         } catch let error as TokenError {
-            print("quote does NOT verify: \(error.reason)")
+            if output.json {
+                output.emit(["verifies": false, "reason": .string(error.reason)])
+            } else {
+                print("quote does NOT verify: \(error.reason)")
+            }
             throw ExitCode.checkFailed
         }
     }
