@@ -29,15 +29,16 @@ dpkg -i "$package" > "$work/install.log" 2>&1 || { cat "$work/install.log"; bad 
 dpkg -L ukey | while read -r path; do [ -d "$path" ] || echo "$path"; done > "$work/files"
 ok "dpkg -i: $(wc -l < "$work/files") files ($(du -sh /usr/lib/ukey | cut -f1) of Swift runtime in /usr/lib/ukey)"
 for page in ukeyctl ukeyd ukeyd.toml ukey-libvirt-hook ukey-qemu ukey-guard ukey-vcard; do
-    if man -w "$page" > /dev/null 2>&1 && man "$page" 2> /dev/null | grep -q .; then :; else bad "man $page: no page"; continue; fi
+    if man -w "$page" > /dev/null 2>&1 && [ -n "$(man "$page" 2> /dev/null)" ]; then :; else bad "man $page: no page"; continue; fi
 done
-man ukeyd.toml 2> /dev/null | grep -q "vtpm" && man ukeyctl 2> /dev/null | grep -q "Exit status" \
+grep -q "vtpm" <<< "$(man ukeyd.toml 2> /dev/null)" && grep -q "Exit status" <<< "$(man ukeyctl 2> /dev/null)" \
     && ok "man ukeyctl (its exit codes), man ukeyd.toml (every setting) and the other pages are installed" \
     || bad "man ukeyctl / man ukeyd.toml lack what they should say"
-if ldd /usr/sbin/ukeyd | grep -q "/usr/lib/ukey/libswiftCore.so" && ! ldd /usr/sbin/ukeyd | grep -q "not found"; then
+libraries=$(ldd /usr/sbin/ukeyd)
+if grep -q "/usr/lib/ukey/libswiftCore.so" <<< "$libraries" && ! grep -q "not found" <<< "$libraries"; then
     ok "ukeyd links the Swift runtime from /usr/lib/ukey (rpath $(patchelf --print-rpath /usr/sbin/ukeyd))"
 else
-    bad "ukeyd's libraries: $(ldd /usr/sbin/ukeyd | grep -E 'swift|not found' | head -3 | tr '\n' ' ')"
+    bad "ukeyd's libraries: $(grep -E 'swift|not found' <<< "$libraries" | head -3 | tr '\n' ' ')"
 fi
 [ -L /etc/libvirt/hooks/qemu.d/50-ukey ] && [ -x /etc/libvirt/hooks/qemu.d/50-ukey ] \
     && ok "the libvirt hook is /etc/libvirt/hooks/qemu.d/50-ukey" || bad "no libvirt hook at /etc/libvirt/hooks/qemu.d/50-ukey"
