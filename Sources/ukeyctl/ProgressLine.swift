@@ -70,3 +70,47 @@ final class ProgressLine {
 }
 
 typealias FileDigesterProgress = (_ done: Int64, _ total: Int64) -> Void
+
+/// The same line while ukeyctl waits for ukeyd on long work it cannot measure from here (ukeyd
+/// reading a large allow-list at `policy load`): what it waits for and for how long, redrawn ten
+/// times a second from a thread of its own until the answer comes; on a terminal only.
+final class WaitingLine: @unchecked Sendable {
+    private let label: String
+    private let lock = NSLock()
+    private var done = false
+    private let finished = DispatchSemaphore(value: 0)
+
+    private init(label: String) {
+        self.label = label
+    }
+
+    /// Runs `body` with the line drawn meanwhile, when `label` is given and standard error is a terminal.
+    static func around<T>(_ label: String?, terminal: Bool = isatty(2) == 1, _ body: () throws -> T) rethrows -> T {
+        guard let label, terminal else { return try body() }
+        let line = WaitingLine(label: label)
+        let started = ContinuousClock.now
+        Thread.detachNewThread {
+            while !line.isDone {
+                let elapsed = (ContinuousClock.now - started).components
+                let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+                line.write("\r\(line.label), \(String(format: "%.1f", seconds)) s\u{1B}[K")
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            line.write("\r\u{1B}[K")
+            line.finished.signal()
+        }
+        defer {
+            line.markDone()
+            line.finished.wait()
+        }
+        return try body()
+    }
+
+    private var isDone: Bool { lock.withLock { done } }
+    private func markDone() { lock.withLock { done = true } }
+
+    private func write(_ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}

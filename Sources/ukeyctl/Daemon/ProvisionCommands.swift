@@ -1,5 +1,6 @@
 import UkeyCodec
 import ArgumentParser
+import UkeyPolicy
 import Crypto
 import Foundation
 import UkeySM
@@ -181,8 +182,25 @@ struct PolicyLoad: ParsableCommand {
     func run() throws {
         let text = String(decoding: try PolicyFiles.read(file), as: UTF8.self)
         let sig = try PolicyFiles.read(signature ?? file + ".sig")
-        let reply = try daemon.call(Admin.LoadPolicy.self, .init(policy: text, signature: sig))
+        let reply = try WaitingLine.around(Self.largeAllowLists(text, file: file)) {
+            try daemon.call(Admin.LoadPolicy.self, .init(policy: text, signature: sig))
+        }
         if daemon.printJSON(reply) { return }
         print("policy version \(reply.version.map(String.init) ?? "?") in force")
+    }
+}
+
+extension PolicyLoad {
+    /// Allow-lists past this size take ukeyd a noticeable time to read, hash and index.
+    static let largeAllowList: Int64 = 16 << 20
+
+    /// What the waiting line says while ukeyd loads a policy whose allow-lists are large, or nil.
+    static func largeAllowLists(_ text: String, file: String) -> String? {
+        guard let policy = try? PolicyParser.parse(text, file: file) else { return nil }
+        let lists = policy.runtime.compactMap(\.allowList).map(\.file)
+        let size = lists.compactMap { (try? FileManager.default.attributesOfItem(atPath: $0))?[.size] as? Int64 }
+            .reduce(0, +)
+        guard size > largeAllowList else { return nil }
+        return "ukeyd is loading the policy: its allow-list\(lists.count == 1 ? "" : "s") \(ProgressLine.bytes(Double(size)))"
     }
 }
