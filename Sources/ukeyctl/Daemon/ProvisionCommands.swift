@@ -201,6 +201,7 @@ extension PolicyLoad {
         let size = lists.compactMap { (try? FileManager.default.attributesOfItem(atPath: $0))?[.size] as? Int64 }
             .reduce(0, +)
         guard size > largeAllowList else { return nil }
-        return "ukeyd is loading the policy: its allow-list\(lists.count == 1 ? "" : "s") \(ProgressLine.bytes(Double(size)))"
+        return
+            "ukeyd is loading the policy: its allow-list\(lists.count == 1 ? "" : "s") \(ProgressLine.bytes(Double(size)))"
     }
 }
