@@ -13,6 +13,25 @@ swift build -c release --product ukey-qemu
 swift build -c release --product ukey-vcard
 swift build -c release --product ukey-guard
 
+# A silent long phase draws one line on standard error while it runs (what, and the seconds so far;
+# ten redraws a second), as systemd's tools do, and only when standard error is a terminal.
+phase() {  # $1: what; the rest: the command
+    local what=$1
+    shift
+    if [ ! -t 2 ]; then
+        "$@"
+        return
+    fi
+    "$@" &
+    local pid=$! began=$SECONDS
+    while kill -0 "$pid" 2> /dev/null; do
+        printf '\r%s, %d s\033[K' "$what" $((SECONDS - began)) >&2
+        sleep 0.1
+    done
+    printf '\r\033[K' >&2
+    wait "$pid"
+}
+
 work=$(mktemp -d -t ukey-bench.XXXXXX)
 swtpm_pid=
 pcsc_started=
@@ -24,7 +43,8 @@ swtpm_pid=$!
 for _ in $(seq 100); do [ -S "$work/swtpm.sock" ] && break; sleep 0.05; done
 export UKEY_BENCH_TCTI="swtpm:path=$work/swtpm.sock" TSS2_LOG=all+none
 echo "==> a 1 GiB image, and the peer: openssl dgst -sha256 on it (cached, best of 3)"
-(yes "ukey bench image" || true) | head -c 1073741824 > "$work/image.qcow2"
+make_image() { (yes "ukey bench image" || true) | head -c 1073741824 > "$work/image.qcow2"; }
+phase "writing a 1 GiB image" make_image
 best=
 for _ in 1 2 3; do
     start=$(date +%s.%N)
@@ -36,13 +56,16 @@ done
 echo "==> peer: openssl speed -elapsed -seconds 3 ecdsap256"
 # "256 bits ecdsa (nistp256)   0.0000s   0.0001s  49000.1  15000.2": sign/s is the next-to-last field.
 # -elapsed: wall-clock rates, as ours are (by default openssl speed divides by user CPU time).
-signs=$(openssl speed -elapsed -seconds 3 ecdsap256 2>/dev/null | awk '/ecdsa \(nistp256\)/ { print $(NF-1) }')
+speed() { openssl speed -elapsed -seconds 3 "$1" > "$work/speed-$1.txt" 2> /dev/null; }
+phase "openssl speed ecdsap256 (3 s)" speed ecdsap256
+signs=$(awk '/ecdsa \(nistp256\)/ { print $(NF-1) }' "$work/speed-ecdsap256.txt")
 [ -n "$signs" ] || { echo "error: could not read openssl speed's ecdsap256 sign/s" >&2; exit 1; }
 echo "==> peer: openssl speed -elapsed -seconds 3 sm2"
 # "256 bits SM2 (CurveSM2)   0.0004s   0.0004s   2240.0   2339.0": sign/s and verify/s last.
 # Run here, not from ukey-bench: openssl speed times itself with SIGALRM, which a child of
 # Foundation's Process inherits blocked, and it would then never stop.
-sm2=$(openssl speed -elapsed -seconds 3 sm2 2>/dev/null | awk '/SM2/ { print $(NF-1) " " $NF }')
+phase "openssl speed sm2 (3 s)" speed sm2
+sm2=$(awk '/SM2/ { print $(NF-1) " " $NF }' "$work/speed-sm2.txt")
 [ -n "$sm2" ] || { echo "error: could not read openssl speed's sm2 sign/s and verify/s" >&2; exit 1; }
 
 # The card path: pcscd and ukey-vcard in their namespace (root; scripts/pcsc-peer.sh).
