@@ -24,6 +24,25 @@ package=$(ls -t ukey_*.deb | head -1)
 grep -q "no errors" "$work/deb.log" && ok "make deb: $package, lintian without errors ($(grep -c '^W: ' .build-deb/lintian.txt || true) warnings)" \
     || bad "make deb: $(tail -3 "$work/deb.log" | tr '\n' ' ')"
 
+echo "==> make install DESTDIR=... PREFIX=/usr/local, then make uninstall"
+root="$work/root"
+mkdir -p "$root"
+DESTDIR="$root" PREFIX=/usr/local BUILD=.build/${UKEY_DEB_BUILD:-debug} scripts/install.sh install > "$work/make-install.log"
+installed=$(find "$root" -not -type d | wc -l)
+layout_ok=1
+for path in usr/local/sbin/ukeyd usr/local/bin/ukeyctl usr/local/libexec/ukey/ukey-libvirt-hook etc/libvirt/hooks/qemu.d/50-ukey \
+    usr/local/lib/ukey/libswiftCore.so usr/local/lib/systemd/system/ukeyd.service etc/ukey/ukeyd.toml usr/local/share/man/man5/ukeyd.toml.5.gz; do
+    [ -e "$root/$path" ] || [ -L "$root/$path" ] || { layout_ok=; bad "make install did not write $path"; }
+done
+grep -q "ExecStart=/usr/local/sbin/ukeyd" "$root/usr/local/lib/systemd/system/ukeyd.service" || { layout_ok=; bad "the installed unit does not run /usr/local/sbin/ukeyd"; }
+DESTDIR="$root" PREFIX=/usr/local scripts/install.sh uninstall > "$work/make-uninstall.log"
+left=$(find "$root" -mindepth 1 | head -5 | tr '\n' ' ')
+if [ -n "$layout_ok" ] && [ -z "$left" ]; then
+    ok "make install wrote $installed files in the package's layout under PREFIX=/usr/local; make uninstall removed them all, and the directories it made"
+else
+    bad "make uninstall left: ${left:-nothing}"
+fi
+
 echo "==> dpkg -i $package"
 dpkg -i "$package" > "$work/install.log" 2>&1 || { cat "$work/install.log"; bad "dpkg -i failed"; exit 1; }
 dpkg -L ukey | while read -r path; do [ -d "$path" ] || echo "$path"; done > "$work/files"

@@ -40,12 +40,12 @@ uninstall)
         [ -d "$destdir$path" ] && [ ! -L "$destdir$path" ] && continue
         rm -f "$destdir$path"
     done < "$manifest"
-    rm -f "$manifest"
-    sort -r "$manifest.dirs" 2> /dev/null | while IFS= read -r directory; do
-        rmdir "$destdir$directory" 2> /dev/null || true
-    done
-    rm -f "$manifest.dirs"
+    made=$(sort -r "$manifest.dirs" 2> /dev/null || true)
+    rm -f "$manifest" "$manifest.dirs"
     rmdir "$destdir$prefix/lib/ukey" 2> /dev/null || true
+    while IFS= read -r directory; do
+        [ -n "$directory" ] && { rmdir "$destdir$directory" 2> /dev/null || true; }
+    done <<< "$made"
     echo "uninstalled ukey from $destdir$prefix"
     exit 0
     ;;
@@ -58,6 +58,7 @@ for binary in ukeyd ukey-libvirt-hook "${binaries[@]}"; do
 done
 command -v patchelf > /dev/null || { echo "install: patchelf is missing (make deps installs it)" >&2; exit 1; }
 
+[ -z "$destdir" ] || mkdir -p "$destdir"
 installed=()
 directories=()
 make_dir() {  # $1: a directory (without DESTDIR), its mode

@@ -1,4 +1,5 @@
 import ArgumentParser
+import UkeyVarlink
 import Crypto
 import Foundation
 import UkeyAPI
@@ -246,21 +247,39 @@ struct CardStatus: AsyncParsableCommand {
     )
 
     @OptionGroup var card: CardOptions
+    @OptionGroup var output: JSONOutput
 
     func run() async throws {
         let client = card.client
-        print("serial: \(try await client.serial().map(String.init) ?? "-")")
+        let serial = try await client.serial()
+        let pin: String
+        var json: [String: JSONValue] = ["serial": serial.map { .int(Int($0)) } ?? .null]
         switch try await client.verify(nil) {
-        case .accepted: print("PIN: verified in this session")
-        case .wrong(let left): print("PIN: \(left) tries left")
-        case .blocked: print("PIN: blocked (unblock it with the PUK)")
+        case .accepted:
+            pin = "PIN: verified in this session"
+            json["pin"] = "verified"
+        case .wrong(let left):
+            pin = "PIN: \(left) tries left"
+            json["pin"] = "unverified"
+            json["pinTriesLeft"] = .int(left)
+        case .blocked:
+            pin = "PIN: blocked (unblock it with the PUK)"
+            json["pin"] = "blocked"
         }
+        var slots: [String: JSONValue] = [:]
+        var lines = ["serial: \(serial.map(String.init) ?? "-")", pin]
         for slot in [PIVSlot.authentication, .signature, .keyManagement, .cardAuthentication] {
             let der = try await client.certificate(slot: slot)
             let subject = der.flatMap { try? Certificate(derEncoded: $0) }.map { "\($0.subject)" }
-            print(
-                "slot \(String(slot.rawValue, radix: 16)): \(subject ?? (der == nil ? "empty" : "a certificate that does not parse"))"
-            )
+            let name = String(slot.rawValue, radix: 16)
+            lines.append("slot \(name): \(subject ?? (der == nil ? "empty" : "a certificate that does not parse"))")
+            slots[name] = der == nil ? .null : .string(subject ?? "")
+        }
+        json["slots"] = .object(slots)
+        if output.json {
+            output.emit(json)
+        } else {
+            for line in lines { print(line) }
         }
     }
 }
