@@ -210,6 +210,11 @@ enum DomainReader {
             if let path = backend.child("source")?.attributes["path"] {
                 domain.sockets.append((path, "<tpm><backend><source>"))
             }
+            if backend.attributes["type"] == "passthrough" {
+                throw HypervisorError(
+                    "<tpm><backend type='passthrough'> gives the guest the host's own TPM, whose PCRs ukeyd's registers may be and a guest could extend; give it the vTPM ukeyd runs for it"
+                )
+            }
             if backend.attributes["type"] == "external" {
                 guard let source = backend.child("source"), source.attributes["type"] == "unix",
                     let path = source.attributes["path"]

@@ -274,7 +274,7 @@ public enum QemuCommandLine {
                 }
             case "object": try Self.object(argument, option)
             case "tpmdev":
-                if let chardev = try Self.tpm(argument, option) { tpmChardevs.append(chardev) }
+                tpmChardevs.append(try Self.tpm(argument, option))
             case "smbios":
                 let opts = try QemuOpts(parsing: argument, option: option, implied: nil, grammar: .qemuOpts)
                 for key in ["file", "path"] where opts[key] != nil {
@@ -765,8 +765,8 @@ public enum QemuCommandLine {
             }
         }
 
-        /// -tpmdev: the chardev an emulator TPM connects through (a swtpm's control socket), or nil.
-        static func tpm(_ argument: String, _ option: String) throws(HypervisorError) -> String? {
+        /// -tpmdev: the chardev an emulator TPM connects through (a swtpm's control socket).
+        static func tpm(_ argument: String, _ option: String) throws(HypervisorError) -> String {
             let opts = try QemuOpts(parsing: argument, option: option, implied: "type", grammar: .qemuOpts)
             switch opts["type"] {
             case "emulator"?:
@@ -774,13 +774,11 @@ public enum QemuCommandLine {
                 guard let chardev = opts["chardev"] else { throw HypervisorError("\(option) emulator needs chardev=") }
                 return chardev
             case "passthrough"?:
-                try only(opts, ["type", "id", "path"], option, why: "cancel-path= writes a host file")
-                if let path = opts["path"], path.wholeMatch(of: /\/dev\/tpm(rm)?[0-9]+/) == nil {
-                    throw HypervisorError("\(option) path=\(path): only a /dev/tpmN device")
-                }
-            default: throw HypervisorError("\(option) \(opts["type"] ?? ""): only emulator and passthrough")
+                throw HypervisorError(
+                    "\(option) passthrough\(opts["path"].map { " (path=\($0))" } ?? ""): the host's own TPM, whose PCRs ukeyd's registers may be and a guest could extend; give the guest the vTPM ukeyd runs for it"
+                )
+            default: throw HypervisorError("\(option) \(opts["type"] ?? ""): only emulator (a vTPM on a socket)")
             }
-            return nil
         }
     }
 }
