@@ -104,7 +104,10 @@ if [ -n "${UKEY_TEST_PCSC_DIR:-}" ]; then
         case "$slot" in
         0) .build/debug/ukeyctl card enroll --reader "${readers[0]}"
            yubico-piv-tool -r "${readers[0]}" -a change-pin -P 123456 -N keys-p1 ;;
-        1) .build/debug/ukeyctl card enroll --reader "${readers[1]}" --user alice ;;
+        # alice's card with --json: the keys it made, as a script reads them.
+        1) .build/debug/ukeyctl card enroll --reader "${readers[1]}" --user alice --json > "$UKEY_TEST_PCSC_DIR/enroll.json"
+           python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["user"] == "alice" and sorted(d["keys"]) == ["9a", "9c", "9d"], d' \
+               "$UKEY_TEST_PCSC_DIR/enroll.json" ;;
         2) .build/debug/ukeyctl card enroll --reader "${readers[2]}" --user bob ;;
         esac
         yubico-piv-tool -r "${readers[$slot]}" -a change-puk -P 12345678 -N so-pin42

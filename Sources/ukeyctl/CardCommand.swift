@@ -53,10 +53,13 @@ struct CardEnroll: AsyncParsableCommand {
     )
     var user: String?
 
+    @OptionGroup var output: JSONOutput
+
     func run() async throws {
         let key = try management.key()
         let client = card.client
         let serial = try await client.serial()
+        var slots: [String: JSONValue] = [:]
         for (slot, name) in [
             (PIVSlot.authentication, "authentication"), (.signature, "signature"), (.keyManagement, "key management"),
         ] {
@@ -71,11 +74,19 @@ struct CardEnroll: AsyncParsableCommand {
             let fingerprint = SHA256.hash(data: publicKey.x963Representation).prefix(8).map {
                 String(format: "%02x", $0)
             }.joined()
-            print(
-                "slot \(String(slot.rawValue, radix: 16)) (\(name)): new P-256 key \(fingerprint)…, self-signed certificate written"
-            )
+            slots[String(slot.rawValue, radix: 16)] = .string(fingerprint)
+            if !output.json {
+                print(
+                    "slot \(String(slot.rawValue, radix: 16)) (\(name)): new P-256 key \(fingerprint)…, self-signed certificate written"
+                )
+            }
         }
-        if let user {
+        if output.json {
+            output.emit([
+                "serial": serial.map { .int(Int($0)) } ?? .null, "user": user.map { .string($0) } ?? .null,
+                "keys": .object(slots),
+            ])
+        } else if let user {
             print(
                 "card \(serial.map(String.init) ?? "(no serial)") enrolled as \(user)'s card; with [token] users = \"pcsc\", 'ukeyctl user add \(user)' with this card's PIN binds it"
             )
@@ -142,9 +153,12 @@ struct CardSetManagementKey: AsyncParsableCommand {
     @Option(help: "The new key's algorithm: 3des, aes128, aes192, aes256.")
     var newAlgorithm = "aes128"
 
+    @OptionGroup var output: JSONOutput
+
     func run() async throws {
         let current = try management.key()
         let key: ManagementKey
+        var generated: String?
         if let new {
             key = try ManagementKeyOptions.parse(new, algorithm: newAlgorithm, option: "--new")
         } else {
@@ -158,11 +172,17 @@ struct CardSetManagementKey: AsyncParsableCommand {
                 algorithm: newAlgorithm,
                 option: "--new"
             )
-            print(
-                "new management key (\(newAlgorithm)): \(bytes.map { String(format: "%02x", $0) }.joined())  -- keep it offline"
-            )
+            generated = bytes.map { String(format: "%02x", $0) }.joined()
         }
         try await card.client.setManagementKey(key, current: current)
+        if output.json {
+            output.emit([
+                "replaced": true, "algorithm": .string(newAlgorithm),
+                "generatedKey": generated.map { .string($0) } ?? .null,
+            ])
+            return
+        }
+        if let generated { print("new management key (\(newAlgorithm)): \(generated)  -- keep it offline") }
         print("the card's management key is replaced")
     }
 }
@@ -203,7 +223,7 @@ struct CardCertify: AsyncParsableCommand {
             )
         case (true, nil):
             try await client.putCertificate(try IdentityCA.der(keysCertificate!), slot: .signature, managementKey: key)
-            print("slot 9c: \(keysCertificate!.subject), issued by \(keysCertificate!.issuer)")
+            said(slot: "9c", keysCertificate!)
         case (false, nil):
             throw InputError(
                 "this card's 9c key is not ukeyd's attestation key, so it is not ukeyd's keys card: name the user whose card it is with --user"
@@ -235,7 +255,22 @@ struct CardCertify: AsyncParsableCommand {
             throw InputError("ukeyd returned no certificate")
         }
         try await client.putCertificate(try IdentityCA.der(certificate), slot: .authentication, managementKey: key)
-        print("slot 9a: \(certificate.subject), issued by \(certificate.issuer)")
+        said(slot: "9a", certificate)
+    }
+
+    private func said(slot: String, _ certificate: Certificate) {
+        if daemon.json {
+            print(
+                DaemonOptions.jsonText(
+                    .object([
+                        "slot": .string(slot), "subject": .string("\(certificate.subject)"),
+                        "issuer": .string("\(certificate.issuer)"),
+                    ])
+                )
+            )
+        } else {
+            print("slot \(slot): \(certificate.subject), issued by \(certificate.issuer)")
+        }
     }
 }
 
