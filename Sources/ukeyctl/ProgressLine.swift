@@ -1,4 +1,5 @@
 import Foundation
+import UkeyPolicy
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,7 +29,7 @@ final class ProgressLine {
     }
 
     /// Hashes with the line drawn around it: `body` gets the progress callback.
-    static func around<T>(hashing path: String, _ body: (FileDigesterProgress?) throws -> T) rethrows -> T {
+    static func around<T>(hashing path: String, _ body: (FileDigester.Progress?) throws -> T) rethrows -> T {
         guard let line = hashing(path) else { return try body(nil) }
         defer { line.finish() }
         return try body { done, total in line.update(done: done, total: total) }
@@ -44,15 +45,16 @@ final class ProgressLine {
         if total > 0 { text += " of \(Self.bytes(Double(total))) (\(done * 100 / total)%)" }
         text += ", \(Self.bytes(rate))/s"
         if total > 0, rate > 0 { text += ", \(Int((Double(total - done) / rate).rounded(.up))) s left" }
-        write(text + "\u{1B}[K")
+        Self.draw(text + "\u{1B}[K")
     }
 
     /// Wipes the line, so what follows starts on a clean one.
     func finish() {
-        if lastDrawn != nil { write("\r\u{1B}[K") }
+        if lastDrawn != nil { Self.draw("\r\u{1B}[K") }
     }
 
-    private func write(_ text: String) {
+    /// Writes to standard error at once (no buffer: a redraw must show when it is made).
+    static func draw(_ text: String) {
         let bytes = Array(text.utf8)
         _ = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     }
@@ -68,8 +70,6 @@ final class ProgressLine {
         return unit == 0 ? "\(Int(value)) B" : String(format: "%.1f %@", value, units[unit])
     }
 }
-
-typealias FileDigesterProgress = (_ done: Int64, _ total: Int64) -> Void
 
 /// The same line while ukeyctl waits for ukeyd on long work it cannot measure from here (ukeyd
 /// reading a large allow-list at `policy load`): what it waits for and for how long, redrawn ten
@@ -93,10 +93,10 @@ final class WaitingLine: @unchecked Sendable {
             while !line.isDone {
                 let elapsed = (ContinuousClock.now - started).components
                 let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
-                line.write("\r\(line.label), \(String(format: "%.1f", seconds)) s\u{1B}[K")
+                ProgressLine.draw("\r\(line.label), \(String(format: "%.1f", seconds)) s\u{1B}[K")
                 Thread.sleep(forTimeInterval: 0.1)
             }
-            line.write("\r\u{1B}[K")
+            ProgressLine.draw("\r\u{1B}[K")
             line.finished.signal()
         }
         defer {
@@ -108,9 +108,4 @@ final class WaitingLine: @unchecked Sendable {
 
     private var isDone: Bool { lock.withLock { done } }
     private func markDone() { lock.withLock { done = true } }
-
-    private func write(_ text: String) {
-        let bytes = Array(text.utf8)
-        _ = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
-    }
 }

@@ -112,10 +112,8 @@ public struct DomainMapping: Sendable, Equatable {
                     "its TPM connects to '\(path)', a swtpm ukeyd does not run (its state would open for any start): ukeyd runs \(vm)'s vTPM at \(own)"
                 )
             }
-            vtpm = !domain.vtpmSockets.isEmpty
-        } else {
-            vtpm = !domain.vtpmSockets.isEmpty
         }
+        vtpm = !domain.vtpmSockets.isEmpty
         session = domain.session
         var images: [Step] = []
         var own: [Step] = []

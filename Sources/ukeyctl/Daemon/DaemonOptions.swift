@@ -12,12 +12,10 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "ukeyd's socket (default: $UKEY_SOCKET, else /run/ukey/ukeyd.sock).")
     var socket: String?
 
-    @Flag(name: .customLong("json"), help: "Print the daemon's reply as JSON.")
-    var jsonFlag = false
+    /// --json, here or before the subcommand (`JSONOutput`, shared with the offline commands).
+    @OptionGroup var output: JSONOutput
 
-    /// --json here, or before the subcommand (`ukeyctl --json vm status`, which `UkeyCtl` passes
-    /// on as $UKEY_JSON).
-    var json: Bool { jsonFlag || ProcessInfo.processInfo.environment["UKEY_JSON"] == "1" }
+    var json: Bool { output.json }
 
     var socketPath: String {
         socket ?? ProcessInfo.processInfo.environment["UKEY_SOCKET"] ?? "/run/ukey/ukeyd.sock"

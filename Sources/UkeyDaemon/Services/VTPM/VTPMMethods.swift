@@ -86,17 +86,17 @@ extension VTPM.Certificate: ServedMethod {
         let platform = await token.daemonRecord(VTPMService.certificateRecord(request.entity, .platform))
         let ecc = await token.daemonRecord(VTPMService.certificateRecord(request.entity, .endorsement, ecc: true))
         func named(_ key: TokenKey) async throws(APIError) -> String {
+            let certificate: TokenCertificate
             do {
-                guard case .x509(let certificate) = try await token.certificate(named: key.rawValue) else {
-                    throw APIError.unknownCertificate(key.rawValue)
-                }
-                return try IdentityCA.pem(certificate)
-            } catch let error as APIError {
-                throw error
-            } catch let error as TokenError {
-                throw APIError(error)
+                certificate = try await token.certificate(named: key.rawValue)
             } catch {
-                throw .internalError
+                throw APIError(error)
+            }
+            guard case .x509(let x509) = certificate else { throw .unknownCertificate(key.rawValue) }
+            do {
+                return try IdentityCA.pem(x509)
+            } catch {
+                throw APIError(error)
             }
         }
         return Reply(

@@ -105,10 +105,9 @@ actor VTPMService {
     /// Stops `vm`'s vTPM, if ukeyd runs one (its VM was released). True if one was running.
     @discardableResult
     func stop(_ vm: String) async -> Bool {
-        let socket = settings.socket(of: vm)
-        defer { unlink(socket) }
         // The pid is ours until its reaper has waited for it: it cannot name another process.
         guard let child = running[vm] else { return false }
+        defer { unlink(settings.socket(of: vm)) }
         kill(child.pid, SIGTERM)
         for _ in 0..<30 where running[vm]?.pid == child.pid {
             try? await Task.sleep(for: .milliseconds(100))
