@@ -50,8 +50,13 @@ struct VTPMTests {
         for pid in swtpmProcesses(serving: f.daemon.stateDirectory + "-vtpm/") { kill(pid, SIGKILL) }
     }
 
-    static func fixture(_ guest: Guest, vtpm: Bool = true, mode: String = "enforce") throws -> DaemonFixture {
-        let f = try DaemonFixture()
+    static func fixture(
+        _ guest: Guest,
+        vtpm: Bool = true,
+        mode: String = "enforce",
+        arguments: [String] = []
+    ) throws -> DaemonFixture {
+        let f = try DaemonFixture(arguments: arguments)
         // swtpm runs as tss, which must reach its state beside the daemon's (0711: no listing).
         chmod(f.daemon.directory.path, 0o711)
         var policy = try guest.policy(vmm: vmm, writable: true)
@@ -252,5 +257,69 @@ struct VTPMTests {
         let refused = try Self.hook(f, "prepare", "begin", xml: try Self.xml(f, guest))
         #expect(refused.status == 1 && refused.stderr.contains("gives office no vTPM"), "\(refused.stderr)")
         #expect(Self.swtpmProcesses(serving: Self.vtpmState(f)).isEmpty)
+    }
+
+    /// One varlink call per method, as uid 65534 (a second uid with only the user role), over a
+    /// plain socket: the error name each got, or "ok".
+    static func asNobody(_ f: DaemonFixture, _ calls: [(String, [String: Any])]) throws -> [String] {
+        let program = """
+            import json, socket, sys
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sys.argv[1])
+            for method, parameters in json.loads(sys.argv[2]):
+                s.sendall(json.dumps({"method": method, "parameters": parameters}).encode() + b"\\0")
+                reply = b""
+                while not reply.endswith(b"\\0"):
+                    reply += s.recv(65536)
+                print(json.loads(reply[:-1]).get("error", "ok"))
+            """
+        let calls = String(
+            decoding: try JSONSerialization.data(withJSONObject: calls.map { [$0.0, $0.1] }),
+            as: UTF8.self
+        )
+        let result = try DaemonAccessTests.setpriv.run([
+            "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", program,
+            f.daemon.socketPath, calls,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        return result.stdout.split(separator: "\n").map(String.init)
+    }
+
+    @Test(
+        "another uid (nobody, the user role) cannot start a trusted VM's vTPM or have the vTPM CA certify a key; it may read the public chain",
+        .enabled(if: DaemonAccessTests.setpriv.shouldRun, Comment(rawValue: DaemonAccessTests.setpriv.skipReason))
+    )
+    func anotherUID() throws {
+        guard Self.backend != .sm2 else { return }
+        let guest = try Guest()
+        let f = try Self.fixture(guest, arguments: ["--socket-group", "nogroup", "--socket-mode", "0660"])
+        defer { Self.stopLeftovers(f) }
+        _ = try f.openToOtherUsers()
+        // office measured trusted (its domain without the <tpm>, so the hook starts no vTPM).
+        let prepared = try Self.hook(f, "prepare", "begin", xml: guest.xml(session: try VMStateTests.ticket(f)))
+        #expect(prepared.status == 0, "\(prepared.stderr)")
+        #expect(try f.state("office").state == "trusted")
+        let answers = try Self.asNobody(
+            f,
+            [
+                ("io.ukey.VTPM.Start", ["entity": "office"]),
+                (
+                    "io.ukey.VTPM.Certify",
+                    [
+                        "entity": "office", "ticket": "00", "kind": "ek", "ek": String(repeating: "c3", count: 256),
+                        "tpmManufacturer": "id:00001014", "tpmModel": "swtpm", "tpmVersion": "id:20191023",
+                    ]
+                ),
+                ("io.ukey.VTPM.Certificate", ["entity": "office"]),
+            ]
+        )
+        #expect(
+            answers == [
+                "org.varlink.service.PermissionDenied", "org.varlink.service.PermissionDenied", "io.ukey.VTPM.Refused",
+            ],
+            "\(answers)"
+        )
+        #expect(Self.swtpmProcesses(serving: Self.vtpmState(f)).isEmpty, "nobody started a vTPM")
+        #expect(Self.stateFiles(f).isEmpty, "nobody made a vTPM state")
     }
 }
